@@ -1,0 +1,126 @@
+//! Administration: creating accounts, tenants, users and tokens (the CLI and demo use these).
+
+use uuid::Uuid;
+
+use crate::accounts::{Account, Environment, Plan, Region, Tenant, validate_slug};
+use crate::permissions::ElevatedLimits;
+use crate::store::{Store, TokenRecord};
+use crate::users::{Role, Scope, User, normalize_email};
+use crate::{DomainError, FieldError, Result, now};
+
+/// Creates a customer account.
+pub async fn create_account(store: &dyn Store, name: &str, plan: Plan) -> Result<Account> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(DomainError::field("name", "must be 1 to 200 characters"));
+    }
+    let account = Account { id: Uuid::now_v7(), name: name.to_owned(), plan, created_at: now() };
+    store.create_account(&account).await?;
+    Ok(account)
+}
+
+/// Finds an account by id or name, or says it does not exist.
+pub async fn resolve_account(store: &dyn Store, id_or_name: &str) -> Result<Account> {
+    store
+        .find_account(id_or_name.trim())
+        .await?
+        .ok_or_else(|| DomainError::field("account", format!("no account has the id or name {id_or_name:?}")))
+}
+
+/// Creates a tenant for an account.
+pub async fn create_tenant(store: &dyn Store, account: &str, slug: &str, region: Region, environment: Environment) -> Result<Tenant> {
+    let account = resolve_account(store, account).await?;
+    let slug = slug.trim().to_owned();
+    validate_slug(&slug).map_err(|m| DomainError::field("slug", m))?;
+    let tenant = Tenant { id: Uuid::now_v7(), account_id: account.id, slug, region, environment, created_at: now() };
+    store.create_tenant(&tenant).await?;
+    Ok(tenant)
+}
+
+/// What is needed to create a user.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Account id or name, for customer admins.
+    pub account: Option<String>,
+    /// Email.
+    pub email: String,
+    /// Role.
+    pub role: Role,
+    /// Case-admin permission (super admins hold it regardless of this flag).
+    pub case_admin: bool,
+    /// Elevated support contact.
+    pub elevated: bool,
+    /// Queues, for agents.
+    pub queues: Vec<String>,
+}
+
+/// Creates a user, enforcing the role rules and the elevated-contact cap of the plan.
+pub async fn create_user(store: &dyn Store, limits: &ElevatedLimits, input: NewUser) -> Result<User> {
+    let mut errors = Vec::new();
+    let email = normalize_email(&input.email).map_err(|m| errors.push(FieldError::new("email", m))).ok();
+    let customer = input.role.is_customer();
+    if customer && input.account.is_none() {
+        errors.push(FieldError::new("account", "is required for super-admin and admin users"));
+    }
+    if !customer && input.account.is_some() {
+        errors.push(FieldError::new("account", "support agents and managers do not belong to a customer account"));
+    }
+    if !customer && (input.case_admin || input.elevated) {
+        errors.push(FieldError::new("role", "case-admin and elevated apply to customer admins only"));
+    }
+    if customer && !input.queues.is_empty() {
+        errors.push(FieldError::new("queue", "queues apply to agents and managers only"));
+    }
+    let areas = store.issue_areas().await?;
+    for q in &input.queues {
+        if !areas.iter().any(|a| a.queue == *q) {
+            let mut known: Vec<&str> = areas.iter().map(|a| a.queue.as_str()).collect();
+            known.sort_unstable();
+            known.dedup();
+            errors.push(FieldError::new("queue", format!("{q:?} is not a queue; queues are {}", known.join(", "))));
+        }
+    }
+    let account = match &input.account {
+        Some(a) => match store.find_account(a).await? {
+            Some(acc) => Some(acc),
+            None => {
+                errors.push(FieldError::new("account", format!("no account has the id or name {a:?}")));
+                None
+            }
+        },
+        None => None,
+    };
+    if !errors.is_empty() {
+        return Err(DomainError::Validation(errors));
+    }
+    let email = email.ok_or_else(|| DomainError::field("email", "is required"))?;
+    let user = User {
+        id: Uuid::now_v7(),
+        account_id: account.as_ref().map(|a| a.id),
+        email,
+        role: input.role,
+        case_admin: input.role == Role::SuperAdmin || input.case_admin,
+        elevated: input.elevated,
+        queues: input.queues,
+        created_at: now(),
+    };
+    let cap = account.as_ref().map(|a| limits.for_plan(a.plan));
+    store.create_user(&user, cap).await?;
+    Ok(user)
+}
+
+/// Records an API token for a user. The caller generated the token and hands only its hash.
+/// Without scopes, the token gets every scope.
+pub async fn create_token(store: &dyn Store, email: &str, scopes: Vec<Scope>, hash: String) -> Result<(User, TokenRecord)> {
+    let email = normalize_email(email).map_err(|m| DomainError::field("user", m))?;
+    let user = store
+        .find_user_by_email(&email)
+        .await?
+        .ok_or_else(|| DomainError::field("user", format!("no user has the email {email}")))?;
+    let mut scopes = if scopes.is_empty() { Scope::ALL.to_vec() } else { scopes };
+    scopes.sort_by_key(|s| s.key());
+    scopes.dedup();
+    let record = TokenRecord { id: Uuid::now_v7(), user_id: user.id, hash, scopes, created_at: now() };
+    store.create_token(&record).await?;
+    Ok((user, record))
+}

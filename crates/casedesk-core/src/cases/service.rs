@@ -1,0 +1,516 @@
+//! Case operations: permission checks, lifecycle rules and storage, in that order.
+//! The HTTP layer calls these and only maps inputs and outputs.
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::intake::{IntakeContext, validate};
+use super::lifecycle::{Action, next_status};
+use super::{
+    Case, CaseEvent, CasePatch, CaseQuery, CaseSummary, CreateOutcome, EventKind, IdempotencyKey, NewCase, NewEvent,
+    Priority, Stage, Status, TeamContact,
+};
+use crate::permissions::{self, can_see, require_case_access, require_customer, require_scope, require_support};
+use crate::store::Store;
+use crate::users::{Principal, Scope, normalize_email};
+use crate::{DomainError, FieldError, Result, now};
+
+const MAX_BODY: usize = 20_000;
+const MAX_PAGE: u32 = 100;
+const DEFAULT_PAGE: u32 = 25;
+/// Times an action is retried when another change to the same case came first.
+const CONCURRENCY_RETRIES: usize = 5;
+
+fn not_found() -> DomainError {
+    DomainError::NotFound { entity: "case" }
+}
+
+/// Opens a case for a customer. Returns the case and whether it is a replay of an earlier
+/// request with the same idempotency key.
+pub async fn create_case(
+    store: &dyn Store,
+    p: &Principal,
+    body: &Value,
+    idempotency: Option<(String, String)>,
+) -> Result<(Case, bool)> {
+    require_scope(p, Scope::CasesWrite)?;
+    require_case_access(p)?;
+    require_customer(p, "open cases; support staff work the cases customers open")?;
+    let account_id = p.user.account_id.ok_or_else(|| DomainError::Forbidden(permissions::MISSING_CASE_ADMIN.into()))?;
+
+    let key = match idempotency {
+        Some((key, fingerprint)) => {
+            if key.is_empty() || key.len() > 200 {
+                return Err(DomainError::field("Idempotency-Key", "must be 1 to 200 characters"));
+            }
+            Some(IdempotencyKey { user_id: p.user.id, key, fingerprint })
+        }
+        None => None,
+    };
+
+    let (tenants, areas, users) =
+        (store.list_tenants(account_id).await?, store.issue_areas().await?, store.list_account_users(account_id).await?);
+    let at = now();
+    let intake = validate(body, &IntakeContext { tenants: &tenants, areas: &areas, account_users: &users, now: at })
+        .map_err(DomainError::Validation)?;
+
+    if let Some(n) = intake.follow_up_of {
+        let original = store.get_case(n).await?;
+        match original {
+            Some(c) if can_see(p, &c) && c.status == Status::Closed => {}
+            Some(c) if can_see(p, &c) => {
+                return Err(DomainError::field(
+                    "follow_up_of",
+                    format!("case {n} is {}; only closed cases get follow-ups — reply on it instead", c.status.key()),
+                ));
+            }
+            _ => return Err(DomainError::field("follow_up_of", format!("there is no case {n} that you can see"))),
+        }
+    }
+
+    let tenant = tenants.get(intake.tenant_index).ok_or_else(|| DomainError::Internal("tenant index".into()))?;
+    let team_contacts = intake
+        .team_contact_indexes
+        .iter()
+        .filter_map(|i| users.get(*i))
+        .map(|u| TeamContact { user_id: u.id, email: u.email.clone() })
+        .collect();
+    let new = NewCase {
+        account_id,
+        requester_id: p.user.id,
+        tenant_id: tenant.id,
+        queue: intake.queue,
+        fields: intake.fields,
+        team_contacts,
+        follow_up_of: intake.follow_up_of,
+        created_at: at,
+    };
+    let event = NewEvent {
+        actor_id: Some(p.user.id),
+        kind: EventKind::Created,
+        public: true,
+        data: json!({"status": Status::New.key(), "priority": new.fields.priority.key(), "queue": new.queue}),
+        at,
+    };
+    match store.create_case(&new, &event, key.as_ref()).await? {
+        CreateOutcome::Created(case) => Ok((*case, false)),
+        CreateOutcome::Replayed(number) => {
+            let case = store.get_case(number).await?.ok_or_else(not_found)?;
+            Ok((case, true))
+        }
+        CreateOutcome::KeyReused => Err(DomainError::Conflict(
+            "this Idempotency-Key was already used with a different request; use a new key for a new case".into(),
+        )),
+    }
+}
+
+/// A case the caller may see.
+pub async fn get_case(store: &dyn Store, p: &Principal, number: i64) -> Result<Case> {
+    require_scope(p, Scope::CasesRead)?;
+    require_case_access(p)?;
+    let case = store.get_case(number).await?.ok_or_else(not_found)?;
+    if can_see(p, &case) { Ok(case) } else { Err(not_found()) }
+}
+
+/// The timeline of a case; customers see only public events.
+pub async fn list_events(store: &dyn Store, p: &Principal, number: i64) -> Result<Vec<CaseEvent>> {
+    let _ = get_case(store, p, number).await?;
+    store.list_events(number, permissions::is_support(p)).await
+}
+
+/// Filters a caller may put on a case list (all optional).
+#[derive(Debug, Clone, Default)]
+pub struct ListFilters {
+    /// `mine`: only cases I opened, am a contact on, or (support) am assigned.
+    pub view: Option<String>,
+    /// Comma-separated statuses; `active` means every status but closed.
+    pub status: Option<String>,
+    /// Comma-separated priorities.
+    pub priority: Option<String>,
+    /// Issue area key.
+    pub issue_area: Option<String>,
+    /// Stage key.
+    pub stage: Option<String>,
+    /// Tenant slug.
+    pub tenant: Option<String>,
+    /// Queue.
+    pub queue: Option<String>,
+    /// Assignee email, `me`, or `none`.
+    pub assignee: Option<String>,
+    /// `true` or `false`.
+    pub escalated: Option<String>,
+    /// Words to find.
+    pub q: Option<String>,
+    /// Page size.
+    pub limit: Option<u32>,
+    /// Cursor from the previous page.
+    pub cursor: Option<i64>,
+}
+
+fn split(s: &Option<String>) -> Vec<&str> {
+    s.as_deref().map(|s| s.split(',').map(str::trim).filter(|x| !x.is_empty()).collect()).unwrap_or_default()
+}
+
+/// A page of the cases the caller may see, and the cursor of the next page.
+pub async fn list_cases(store: &dyn Store, p: &Principal, f: &ListFilters) -> Result<(Vec<CaseSummary>, Option<i64>)> {
+    require_scope(p, Scope::CasesRead)?;
+    let mut errors = Vec::new();
+    let mine = match f.view.as_deref() {
+        None | Some("all") => false,
+        Some("mine") => true,
+        Some(_) => {
+            errors.push(FieldError::new("view", "must be mine or all"));
+            false
+        }
+    };
+    let visibility = permissions::visibility(p, mine)?;
+
+    let mut statuses = Vec::new();
+    for s in split(&f.status) {
+        if s == "active" {
+            statuses.extend(Status::ALL.into_iter().filter(|s| *s != Status::Closed));
+        } else if let Some(st) = Status::parse(s) {
+            statuses.push(st);
+        } else {
+            errors.push(FieldError::new("status", "must be a comma-separated list of new, open, pending, on_hold, solved, closed or active"));
+        }
+    }
+    let mut priorities = Vec::new();
+    for s in split(&f.priority) {
+        match Priority::parse(s) {
+            Some(pr) => priorities.push(pr),
+            None => errors.push(FieldError::new("priority", "must be a comma-separated list of P1, P2, P3, P4")),
+        }
+    }
+    let stage = match f.stage.as_deref() {
+        None => None,
+        Some(s) => Stage::parse(s).or_else(|| {
+            errors.push(FieldError::new("stage", "must be onboarding, production or advanced"));
+            None
+        }),
+    };
+    let assignee = match f.assignee.as_deref() {
+        None => None,
+        Some("none") => Some(None),
+        Some("me") => Some(Some(p.user.id)),
+        Some(email) => match normalize_email(email) {
+            Ok(e) => match store.find_user_by_email(&e).await? {
+                Some(u) => Some(Some(u.id)),
+                // An unknown assignee matches nothing rather than erroring, so the answer
+                // does not reveal which addresses have accounts.
+                None => Some(Some(Uuid::nil())),
+            },
+            Err(m) => {
+                errors.push(FieldError::new("assignee", format!("must be me, none, or an {m}")));
+                None
+            }
+        },
+    };
+    let escalated = match f.escalated.as_deref() {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => {
+            errors.push(FieldError::new("escalated", "must be true or false"));
+            None
+        }
+    };
+    let limit = match f.limit {
+        None => DEFAULT_PAGE,
+        Some(l) if (1..=MAX_PAGE).contains(&l) => l,
+        Some(_) => {
+            errors.push(FieldError::new("limit", format!("must be between 1 and {MAX_PAGE}")));
+            DEFAULT_PAGE
+        }
+    };
+    let text = f.q.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+    if text.as_ref().is_some_and(|t| t.chars().count() > 200) {
+        errors.push(FieldError::new("q", "must be at most 200 characters"));
+    }
+    if !errors.is_empty() {
+        return Err(DomainError::Validation(errors));
+    }
+    let query = CaseQuery {
+        visibility,
+        statuses,
+        priorities,
+        issue_area: f.issue_area.clone(),
+        stage,
+        tenant: f.tenant.clone(),
+        queue: f.queue.clone(),
+        assignee,
+        escalated,
+        text,
+        before: f.cursor,
+        limit: limit + 1,
+    };
+    let mut rows = store.list_cases(&query).await?;
+    let next = if rows.len() > limit as usize {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| r.number)
+    } else {
+        None
+    };
+    Ok((rows, next))
+}
+
+/// Something a person does to a case.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// A public reply.
+    Reply { body: String },
+    /// An internal note (support only, never shown to customers).
+    Note { body: String },
+    /// Ask the customer for information (→ pending).
+    RequestInfo { body: String },
+    /// Wait on a third party (→ on-hold).
+    Hold { reason: String },
+    /// Resume a pending or on-hold case (→ open).
+    Resume { body: Option<String> },
+    /// Propose a resolution (→ solved).
+    ProposeResolution { body: String },
+    /// The customer confirms the resolution (→ closed).
+    ConfirmResolution { comment: Option<String> },
+    /// The customer escalates, with a reason.
+    Escalate { reason: String },
+    /// Assign to an agent by email, or unassign.
+    Assign { assignee: Option<String> },
+    /// Change the priority, with a reason.
+    ChangePriority { priority: String, reason: String },
+    /// Add a team contact (an admin of the same account).
+    AddContact { email: String },
+    /// Remove a team contact.
+    RemoveContact { email: String },
+    /// Record a call or chat summary.
+    Summary { channel: String, conclusions: String, next_steps: Option<String>, internal: bool },
+}
+
+fn text(field: &str, v: &str) -> Result<String> {
+    let t = v.trim();
+    if t.is_empty() {
+        return Err(DomainError::field(field, "must not be empty"));
+    }
+    if t.chars().count() > MAX_BODY {
+        return Err(DomainError::field(field, format!("must be at most {MAX_BODY} characters")));
+    }
+    Ok(t.to_owned())
+}
+
+fn opt_text(field: &str, v: &Option<String>) -> Result<Option<String>> {
+    match v.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(s) => text(field, s).map(Some),
+    }
+}
+
+/// Validates a command's input before anything is read, so bad input never reaches storage.
+fn check_input(cmd: &Command) -> Result<()> {
+    match cmd {
+        Command::Reply { body } | Command::Note { body } | Command::RequestInfo { body } | Command::ProposeResolution { body } => {
+            text("body", body).map(|_| ())
+        }
+        Command::Hold { reason } | Command::Escalate { reason } => text("reason", reason).map(|_| ()),
+        Command::Resume { body } => opt_text("body", body).map(|_| ()),
+        Command::ConfirmResolution { comment } => opt_text("comment", comment).map(|_| ()),
+        Command::Assign { assignee } => match assignee {
+            Some(a) => normalize_email(a).map(|_| ()).map_err(|m| DomainError::field("assignee", m)),
+            None => Ok(()),
+        },
+        Command::ChangePriority { priority, reason } => {
+            let mut errs = Vec::new();
+            if Priority::parse(priority).is_none() {
+                errs.push(FieldError::new("priority", "must be one of P1, P2, P3, P4"));
+            }
+            if let Err(DomainError::Validation(mut e)) = text("reason", reason) {
+                errs.append(&mut e);
+            }
+            if errs.is_empty() { Ok(()) } else { Err(DomainError::Validation(errs)) }
+        }
+        Command::AddContact { email } | Command::RemoveContact { email } => {
+            normalize_email(email).map(|_| ()).map_err(|m| DomainError::field("email", m))
+        }
+        Command::Summary { channel, conclusions, next_steps, .. } => {
+            let mut errs = Vec::new();
+            if !matches!(channel.as_str(), "call" | "chat") {
+                errs.push(FieldError::new("channel", "must be call or chat"));
+            }
+            if let Err(DomainError::Validation(mut e)) = text("conclusions", conclusions) {
+                errs.append(&mut e);
+            }
+            if let Err(DomainError::Validation(mut e)) = opt_text("next_steps", next_steps) {
+                errs.append(&mut e);
+            }
+            if errs.is_empty() { Ok(()) } else { Err(DomainError::Validation(errs)) }
+        }
+    }
+}
+
+/// Applies a command to a case the caller may see, retrying if another change came first.
+pub async fn act(store: &dyn Store, p: &Principal, number: i64, cmd: Command) -> Result<Case> {
+    require_scope(p, Scope::CasesWrite)?;
+    require_case_access(p)?;
+    check_input(&cmd)?;
+    for _ in 0..CONCURRENCY_RETRIES {
+        let case = store.get_case(number).await?.ok_or_else(not_found)?;
+        if !can_see(p, &case) {
+            return Err(not_found());
+        }
+        let (patch, event) = plan(store, p, &case, &cmd).await?;
+        if let Some(updated) = store.update_case(number, case.version, &patch, &event).await? {
+            return Ok(updated);
+        }
+    }
+    Err(DomainError::Conflict("the case is being changed by someone else right now; try again".into()))
+}
+
+fn status_change(patch: &mut CasePatch, data: &mut Value, from: Status, to: Status) {
+    if from != to {
+        patch.status = Some(to);
+        data["from"] = json!(from.key());
+        data["to"] = json!(to.key());
+    }
+}
+
+/// Decides what a command changes and what the timeline records.
+async fn plan(store: &dyn Store, p: &Principal, case: &Case, cmd: &Command) -> Result<(CasePatch, NewEvent)> {
+    let support = permissions::is_support(p);
+    let mut patch = CasePatch::default();
+    let mut data = json!({});
+    let mut public = true;
+    let kind = match cmd {
+        Command::Reply { body } => {
+            let action = if support { Action::AgentReply } else { Action::CustomerReply };
+            let to = next_status(case.status, action)?;
+            data["body"] = json!(text("body", body)?);
+            status_change(&mut patch, &mut data, case.status, to);
+            if !support && matches!(case.status, Status::Pending | Status::Solved) { EventKind::Reopened } else { EventKind::Reply }
+        }
+        Command::Note { body } => {
+            require_support(p, "add internal notes")?;
+            next_status(case.status, Action::Annotate)?;
+            data["body"] = json!(text("body", body)?);
+            public = false;
+            EventKind::Note
+        }
+        Command::RequestInfo { body } => {
+            require_support(p, "request information from the customer")?;
+            let to = next_status(case.status, Action::RequestInfo)?;
+            data["body"] = json!(text("body", body)?);
+            status_change(&mut patch, &mut data, case.status, to);
+            EventKind::InfoRequested
+        }
+        Command::Hold { reason } => {
+            require_support(p, "put cases on hold")?;
+            let to = next_status(case.status, Action::Hold)?;
+            data["reason"] = json!(text("reason", reason)?);
+            status_change(&mut patch, &mut data, case.status, to);
+            EventKind::OnHold
+        }
+        Command::Resume { body } => {
+            require_support(p, "resume cases")?;
+            let to = next_status(case.status, Action::Resume)?;
+            if let Some(b) = opt_text("body", body)? {
+                data["body"] = json!(b);
+            }
+            status_change(&mut patch, &mut data, case.status, to);
+            EventKind::Resumed
+        }
+        Command::ProposeResolution { body } => {
+            require_support(p, "propose a resolution")?;
+            let to = next_status(case.status, Action::ProposeResolution)?;
+            data["body"] = json!(text("body", body)?);
+            status_change(&mut patch, &mut data, case.status, to);
+            EventKind::ResolutionProposed
+        }
+        Command::ConfirmResolution { comment } => {
+            require_customer(p, "confirm a resolution")?;
+            let to = next_status(case.status, Action::ConfirmResolution)?;
+            if let Some(c) = opt_text("comment", comment)? {
+                data["comment"] = json!(c);
+            }
+            status_change(&mut patch, &mut data, case.status, to);
+            EventKind::ResolutionConfirmed
+        }
+        Command::Escalate { reason } => {
+            require_customer(p, "escalate a case")?;
+            next_status(case.status, Action::Escalate)?;
+            if case.escalated {
+                return Err(DomainError::InvalidTransition {
+                    message: format!("case {} is already escalated; the duty manager has been notified", case.number),
+                    status: case.status,
+                });
+            }
+            data["reason"] = json!(text("reason", reason)?);
+            patch.escalated = Some(true);
+            EventKind::Escalated
+        }
+        Command::Assign { assignee } => {
+            require_support(p, "assign cases")?;
+            next_status(case.status, Action::Annotate)?;
+            public = false;
+            match assignee {
+                Some(email) => {
+                    let email = normalize_email(email).map_err(|m| DomainError::field("assignee", m))?;
+                    let user = store.find_user_by_email(&email).await?;
+                    let Some(user) = user.filter(|u| permissions::can_be_assigned(u.role)) else {
+                        return Err(DomainError::field("assignee", "is not a support engineer or manager"));
+                    };
+                    data["assignee"] = json!(user.email);
+                    patch.assignee = Some(Some(user.id));
+                }
+                None => {
+                    data["assignee"] = Value::Null;
+                    patch.assignee = Some(None);
+                }
+            }
+            EventKind::Assigned
+        }
+        Command::ChangePriority { priority, reason } => {
+            require_support(p, "change the priority")?;
+            next_status(case.status, Action::Annotate)?;
+            let to = Priority::parse(priority).ok_or_else(|| DomainError::field("priority", "must be one of P1, P2, P3, P4"))?;
+            if to == case.fields.priority {
+                return Err(DomainError::field("priority", format!("the case is already {}", to.key())));
+            }
+            data["from"] = json!(case.fields.priority.key());
+            data["to"] = json!(to.key());
+            data["reason"] = json!(text("reason", reason)?);
+            patch.priority = Some(to);
+            EventKind::PriorityChanged
+        }
+        Command::AddContact { email } | Command::RemoveContact { email } => {
+            next_status(case.status, Action::Annotate)?;
+            let email = normalize_email(email).map_err(|m| DomainError::field("email", m))?;
+            let adding = matches!(cmd, Command::AddContact { .. });
+            if adding {
+                let user = store.find_user_by_email(&email).await?;
+                let Some(user) = user.filter(|u| u.role.is_customer() && u.account_id == Some(case.account_id)) else {
+                    return Err(DomainError::field("email", "is not an administrator of the case's account; team contacts must be admins of the same account"));
+                };
+                if case.team_contacts.iter().any(|c| c.user_id == user.id) {
+                    return Err(DomainError::field("email", "is already a team contact of this case"));
+                }
+                patch.add_contact = Some(user.id);
+            } else {
+                let Some(c) = case.team_contacts.iter().find(|c| c.email == email) else {
+                    return Err(DomainError::field("email", "is not a team contact of this case"));
+                };
+                patch.remove_contact = Some(c.user_id);
+            }
+            data["email"] = json!(email);
+            if adding { EventKind::ContactAdded } else { EventKind::ContactRemoved }
+        }
+        Command::Summary { channel, conclusions, next_steps, internal } => {
+            require_support(p, "record call or chat summaries")?;
+            next_status(case.status, Action::Annotate)?;
+            data["channel"] = json!(channel);
+            data["conclusions"] = json!(text("conclusions", conclusions)?);
+            if let Some(n) = opt_text("next_steps", next_steps)? {
+                data["next_steps"] = json!(n);
+            }
+            public = !internal;
+            EventKind::Summary
+        }
+    };
+    Ok((patch, NewEvent { actor_id: Some(p.user.id), kind, public, data, at: now() }))
+}

@@ -1,0 +1,25 @@
+//! The casedesk domain: accounts, people, cases, their lifecycle and who may do what.
+//!
+//! Nothing here speaks HTTP or SQL. Storage is reached through [`store::Store`], which the
+//! `casedesk-store` crate implements for SQLite and PostgreSQL.
+
+pub mod accounts;
+pub mod admin;
+pub mod cases;
+pub mod error;
+pub mod permissions;
+pub mod store;
+pub mod taxonomy;
+pub mod users;
+
+pub use error::{DomainError, FieldError, Result};
+
+/// A point in time; stored as microseconds since the Unix epoch.
+pub type Timestamp = jiff::Timestamp;
+
+/// Current time, truncated to whole microseconds so what is stored equals what is answered.
+pub fn now() -> Timestamp {
+    let t = jiff::Timestamp::now();
+    let micros = t.as_microsecond();
+    jiff::Timestamp::from_microsecond(micros).unwrap_or(t)
+}

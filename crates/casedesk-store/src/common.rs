@@ -1,0 +1,768 @@
+//! SQL and row mapping shared by both backends, expanded once per backend by `store_impl!`.
+
+use casedesk_core::cases::{ImpactScope, Priority, Stage, Status};
+use casedesk_core::{DomainError, Timestamp};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+/// Maps a database error to the domain's internal error (details go to the log only).
+pub(crate) fn internal(e: impl std::fmt::Display) -> DomainError {
+    tracing::error!(error = %e, "database error");
+    DomainError::Internal("the database failed to answer".into())
+}
+
+/// A unique-constraint violation becomes a conflict with `msg`; anything else is internal.
+pub(crate) fn conflict_or_internal(e: sqlx::Error, msg: &str) -> DomainError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => DomainError::Conflict(msg.to_owned()),
+        _ => internal(e),
+    }
+}
+
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+pub(crate) fn ts(micros: i64) -> Timestamp {
+    Timestamp::from_microsecond(micros).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+pub(crate) fn micros(t: Timestamp) -> i64 {
+    t.as_microsecond()
+}
+
+pub(crate) fn uuid(s: &str) -> Result<Uuid, DomainError> {
+    Uuid::parse_str(s).map_err(|e| DomainError::Internal(format!("bad uuid in database: {e}")))
+}
+
+pub(crate) fn opt_uuid(s: Option<String>) -> Result<Option<Uuid>, DomainError> {
+    s.as_deref().map(uuid).transpose()
+}
+
+fn bad(what: &str, v: &str) -> DomainError {
+    DomainError::Internal(format!("bad {what} in database: {v}"))
+}
+
+pub(crate) fn status(s: &str) -> Result<Status, DomainError> {
+    Status::parse(s).ok_or_else(|| bad("status", s))
+}
+pub(crate) fn priority(s: &str) -> Result<Priority, DomainError> {
+    Priority::parse(s).ok_or_else(|| bad("priority", s))
+}
+pub(crate) fn stage(s: &str) -> Result<Stage, DomainError> {
+    Stage::parse(s).ok_or_else(|| bad("stage", s))
+}
+pub(crate) fn scope(s: &str) -> Result<ImpactScope, DomainError> {
+    ImpactScope::parse(s).ok_or_else(|| bad("scope", s))
+}
+pub(crate) fn parse<T: std::str::FromStr>(what: &str, s: &str) -> Result<T, DomainError> {
+    s.parse().map_err(|_| bad(what, s))
+}
+
+pub(crate) fn json_map(s: &str) -> Result<Map<String, Value>, DomainError> {
+    match serde_json::from_str(s) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(bad("json object", s)),
+    }
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<String, DomainError> {
+    serde_json::to_string(v).map_err(|e| DomainError::Internal(format!("json: {e}")))
+}
+
+/// A value bound to a dynamically built query.
+pub(crate) enum Arg {
+    Str(String),
+    I64(i64),
+    Bool(bool),
+}
+
+/// Escapes LIKE wildcards so user words match literally (with `ESCAPE '\'`).
+pub(crate) fn like_pattern(word: &str) -> String {
+    let mut s = String::from("%");
+    for c in word.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            s.push('\\');
+        }
+        s.push(c);
+    }
+    s.push('%');
+    s
+}
+
+pub(crate) const CASE_SELECT: &str = "SELECT c.number, c.account_id, c.tenant_id, t.slug AS tenant, c.requester_id, \
+    r.email AS requester, c.assignee_id, a.email AS assignee, c.queue, c.status, c.priority, c.stage, c.issue_area, \
+    c.subject, c.description, c.steps_to_reproduce, c.scope, c.business_impact, c.contact, c.identifiers, c.context, \
+    c.checklist, c.escalated, c.follow_up_of, c.created_at, c.updated_at, c.version \
+    FROM cases c JOIN tenants t ON t.id = c.tenant_id JOIN users r ON r.id = c.requester_id \
+    LEFT JOIN users a ON a.id = c.assignee_id WHERE c.number = $1";
+
+pub(crate) const SUMMARY_SELECT: &str = "SELECT c.number, c.subject, c.status, c.priority, t.slug AS tenant, \
+    c.issue_area, c.stage, c.queue, r.email AS requester, a.email AS assignee, c.escalated, c.created_at, c.updated_at \
+    FROM cases c JOIN tenants t ON t.id = c.tenant_id JOIN users r ON r.id = c.requester_id \
+    LEFT JOIN users a ON a.id = c.assignee_id";
+
+pub(crate) const CASE_INSERT: &str = "INSERT INTO cases (account_id, tenant_id, requester_id, queue, status, priority, \
+    stage, issue_area, subject, description, steps_to_reproduce, scope, business_impact, contact, identifiers, context, \
+    checklist, follow_up_of, created_at, updated_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19) RETURNING number";
+
+pub(crate) const EVENT_INSERT: &str =
+    "INSERT INTO case_events (case_number, actor_id, kind, public, data, at) VALUES ($1, $2, $3, $4, $5, $6)";
+
+pub(crate) const USER_SELECT: &str =
+    "SELECT id, account_id, email, role, case_admin, elevated, created_at FROM users";
+
+/// Builds the WHERE clause and arguments of a case listing.
+pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery) -> (String, Vec<Arg>) {
+    use casedesk_core::cases::Visibility;
+    let mut args: Vec<Arg> = Vec::new();
+    let mut conds: Vec<String> = Vec::new();
+    let arg = |a: Arg, args: &mut Vec<Arg>| {
+        args.push(a);
+        format!("${}", args.len())
+    };
+    match &q.visibility {
+        Visibility::Mine { user_id } => {
+            let a = arg(Arg::Str(user_id.to_string()), &mut args);
+            // Written as an IN over two indexed lookups, so the planner drives the query from
+            // the user's own (few) cases rather than scanning every case.
+            conds.push(format!(
+                "c.number IN (SELECT number FROM cases WHERE requester_id = {a} \
+                 UNION SELECT case_number FROM case_contacts WHERE user_id = {a})"
+            ));
+        }
+        Visibility::Account { account_id } => {
+            let a = arg(Arg::Str(account_id.to_string()), &mut args);
+            conds.push(format!("c.account_id = {a}"));
+        }
+        Visibility::Queues { queues, user_id } => {
+            let u = arg(Arg::Str(user_id.to_string()), &mut args);
+            let qs: Vec<String> = queues.iter().map(|x| arg(Arg::Str(x.clone()), &mut args)).collect();
+            if qs.is_empty() {
+                conds.push(format!("c.assignee_id = {u}"));
+            } else {
+                conds.push(format!("(c.queue IN ({}) OR c.assignee_id = {u})", qs.join(", ")));
+            }
+        }
+        Visibility::All => {}
+    }
+    if !q.statuses.is_empty() {
+        let ps: Vec<String> = q.statuses.iter().map(|s| arg(Arg::Str(s.key().into()), &mut args)).collect();
+        conds.push(format!("c.status IN ({})", ps.join(", ")));
+    }
+    if !q.priorities.is_empty() {
+        let ps: Vec<String> = q.priorities.iter().map(|s| arg(Arg::Str(s.key().into()), &mut args)).collect();
+        conds.push(format!("c.priority IN ({})", ps.join(", ")));
+    }
+    if let Some(v) = &q.issue_area {
+        conds.push(format!("c.issue_area = {}", arg(Arg::Str(v.clone()), &mut args)));
+    }
+    if let Some(v) = q.stage {
+        conds.push(format!("c.stage = {}", arg(Arg::Str(v.key().into()), &mut args)));
+    }
+    if let Some(v) = &q.tenant {
+        conds.push(format!("t.slug = {}", arg(Arg::Str(v.clone()), &mut args)));
+    }
+    if let Some(v) = &q.queue {
+        conds.push(format!("c.queue = {}", arg(Arg::Str(v.clone()), &mut args)));
+    }
+    match q.assignee {
+        Some(Some(id)) => conds.push(format!("c.assignee_id = {}", arg(Arg::Str(id.to_string()), &mut args))),
+        Some(None) => conds.push("c.assignee_id IS NULL".into()),
+        None => {}
+    }
+    if let Some(v) = q.escalated {
+        conds.push(format!("c.escalated = {}", arg(Arg::Bool(v), &mut args)));
+    }
+    if let Some(text) = &q.text {
+        // Plain word matching until the full-text index arrives with the knowledge base.
+        for word in text.split_whitespace().take(8) {
+            let a = arg(Arg::Str(like_pattern(word)), &mut args);
+            conds.push(format!(
+                "(lower(c.subject) LIKE {a} ESCAPE '\\' OR lower(c.description) LIKE {a} ESCAPE '\\')"
+            ));
+        }
+    }
+    if let Some(b) = q.before {
+        conds.push(format!("c.number < {}", arg(Arg::I64(b), &mut args)));
+    }
+    let limit = arg(Arg::I64(i64::from(q.limit)), &mut args);
+    let mut sql = String::from(SUMMARY_SELECT);
+    if !conds.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conds.join(" AND "));
+    }
+    sql.push_str(&format!(" ORDER BY c.number DESC LIMIT {limit}"));
+    (sql, args)
+}
+
+/// Implements `Store` for a backend struct with a `pool` field and a `begin()` method.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! store_impl {
+    ($store:ident, $db:ty, $name:literal) => {
+        mod shared_impl {
+            use super::$store;
+            use $crate::common::*;
+            use async_trait::async_trait;
+            use casedesk_core::accounts::{Account, Tenant};
+            use casedesk_core::cases::*;
+            use casedesk_core::store::{Store, TokenRecord};
+            use casedesk_core::taxonomy::IssueArea;
+            use casedesk_core::users::{Scope, User};
+            use casedesk_core::{DomainError, Result};
+            use sqlx::Row;
+            use uuid::Uuid;
+
+            type Db = $db;
+            type DbRow = <Db as sqlx::Database>::Row;
+
+            fn user_from_row(r: &DbRow, queues: Vec<String>) -> Result<User> {
+                Ok(User {
+                    id: uuid(&r.try_get::<String, _>("id").map_err(internal)?)?,
+                    account_id: opt_uuid(r.try_get("account_id").map_err(internal)?)?,
+                    email: r.try_get("email").map_err(internal)?,
+                    role: parse("role", &r.try_get::<String, _>("role").map_err(internal)?)?,
+                    case_admin: r.try_get("case_admin").map_err(internal)?,
+                    elevated: r.try_get("elevated").map_err(internal)?,
+                    queues,
+                    created_at: ts(r.try_get("created_at").map_err(internal)?),
+                })
+            }
+
+            fn account_from_row(r: &DbRow) -> Result<Account> {
+                Ok(Account {
+                    id: uuid(&r.try_get::<String, _>("id").map_err(internal)?)?,
+                    name: r.try_get("name").map_err(internal)?,
+                    plan: parse("plan", &r.try_get::<String, _>("plan").map_err(internal)?)?,
+                    created_at: ts(r.try_get("created_at").map_err(internal)?),
+                })
+            }
+
+            fn tenant_from_row(r: &DbRow) -> Result<Tenant> {
+                Ok(Tenant {
+                    id: uuid(&r.try_get::<String, _>("id").map_err(internal)?)?,
+                    account_id: uuid(&r.try_get::<String, _>("account_id").map_err(internal)?)?,
+                    slug: r.try_get("slug").map_err(internal)?,
+                    region: parse("region", &r.try_get::<String, _>("region").map_err(internal)?)?,
+                    environment: parse("environment", &r.try_get::<String, _>("environment").map_err(internal)?)?,
+                    created_at: ts(r.try_get("created_at").map_err(internal)?),
+                })
+            }
+
+            fn case_from_row(r: &DbRow, team_contacts: Vec<TeamContact>) -> Result<Case> {
+                let g = |c: &str| r.try_get::<String, _>(c).map_err(internal);
+                let contact_json = g("contact")?;
+                let contact: Contact = serde_json::from_str(&contact_json)
+                    .map_err(|e| DomainError::Internal(format!("bad contact json: {e}")))?;
+                Ok(Case {
+                    number: r.try_get("number").map_err(internal)?,
+                    account_id: uuid(&g("account_id")?)?,
+                    tenant_id: uuid(&g("tenant_id")?)?,
+                    tenant: g("tenant")?,
+                    requester_id: uuid(&g("requester_id")?)?,
+                    requester: g("requester")?,
+                    assignee_id: opt_uuid(r.try_get("assignee_id").map_err(internal)?)?,
+                    assignee: r.try_get("assignee").map_err(internal)?,
+                    queue: g("queue")?,
+                    status: status(&g("status")?)?,
+                    escalated: r.try_get("escalated").map_err(internal)?,
+                    fields: CaseFields {
+                        priority: priority(&g("priority")?)?,
+                        subject: g("subject")?,
+                        description: g("description")?,
+                        steps_to_reproduce: r.try_get("steps_to_reproduce").map_err(internal)?,
+                        issue_area: g("issue_area")?,
+                        scope: scope(&g("scope")?)?,
+                        business_impact: r.try_get("business_impact").map_err(internal)?,
+                        contact,
+                        stage: stage(&g("stage")?)?,
+                        identifiers: json_map(&g("identifiers")?)?,
+                        context: json_map(&g("context")?)?,
+                        checklist: json_map(&g("checklist")?)?,
+                    },
+                    team_contacts,
+                    follow_up_of: r.try_get("follow_up_of").map_err(internal)?,
+                    created_at: ts(r.try_get("created_at").map_err(internal)?),
+                    updated_at: ts(r.try_get("updated_at").map_err(internal)?),
+                    version: r.try_get("version").map_err(internal)?,
+                })
+            }
+
+            fn summary_from_row(r: &DbRow) -> Result<CaseSummary> {
+                let g = |c: &str| r.try_get::<String, _>(c).map_err(internal);
+                Ok(CaseSummary {
+                    number: r.try_get("number").map_err(internal)?,
+                    subject: g("subject")?,
+                    status: status(&g("status")?)?,
+                    priority: priority(&g("priority")?)?,
+                    tenant: g("tenant")?,
+                    issue_area: g("issue_area")?,
+                    stage: stage(&g("stage")?)?,
+                    queue: g("queue")?,
+                    requester: g("requester")?,
+                    assignee: r.try_get("assignee").map_err(internal)?,
+                    escalated: r.try_get("escalated").map_err(internal)?,
+                    created_at: ts(r.try_get("created_at").map_err(internal)?),
+                    updated_at: ts(r.try_get("updated_at").map_err(internal)?),
+                })
+            }
+
+            impl $store {
+                async fn queues_of(&self, user_id: &str) -> Result<Vec<String>> {
+                    sqlx::query_scalar("SELECT queue FROM user_queues WHERE user_id = $1 ORDER BY queue")
+                        .bind(user_id)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(internal)
+                }
+
+                async fn user_where(&self, sql: &'static str, arg: &str) -> Result<Option<User>> {
+                    let row = sqlx::query(sqlx::AssertSqlSafe(format!("{USER_SELECT} WHERE {sql}")))
+                        .bind(arg)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                    match row {
+                        Some(r) => {
+                            let id: String = r.try_get("id").map_err(internal)?;
+                            let queues = self.queues_of(&id).await?;
+                            Ok(Some(user_from_row(&r, queues)?))
+                        }
+                        None => Ok(None),
+                    }
+                }
+
+                async fn contacts_of(&self, number: i64) -> Result<Vec<TeamContact>> {
+                    let rows = sqlx::query(
+                        "SELECT cc.user_id, u.email FROM case_contacts cc JOIN users u ON u.id = cc.user_id \
+                         WHERE cc.case_number = $1 ORDER BY u.email",
+                    )
+                    .bind(number)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    rows.iter()
+                        .map(|r| {
+                            Ok(TeamContact {
+                                user_id: uuid(&r.try_get::<String, _>("user_id").map_err(internal)?)?,
+                                email: r.try_get("email").map_err(internal)?,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn insert_case(
+                    tx: &mut sqlx::Transaction<'static, Db>,
+                    c: &NewCase,
+                    event: &NewEvent,
+                ) -> Result<i64> {
+                    let f = &c.fields;
+                    let number: i64 = sqlx::query_scalar(CASE_INSERT)
+                        .bind(c.account_id.to_string())
+                        .bind(c.tenant_id.to_string())
+                        .bind(c.requester_id.to_string())
+                        .bind(&c.queue)
+                        .bind(Status::New.key())
+                        .bind(f.priority.key())
+                        .bind(f.stage.key())
+                        .bind(&f.issue_area)
+                        .bind(&f.subject)
+                        .bind(&f.description)
+                        .bind(&f.steps_to_reproduce)
+                        .bind(f.scope.key())
+                        .bind(&f.business_impact)
+                        .bind(to_json(&f.contact)?)
+                        .bind(to_json(&f.identifiers)?)
+                        .bind(to_json(&f.context)?)
+                        .bind(to_json(&f.checklist)?)
+                        .bind(c.follow_up_of)
+                        .bind(micros(c.created_at))
+                        .fetch_one(&mut **tx)
+                        .await
+                        .map_err(internal)?;
+                    for tc in &c.team_contacts {
+                        sqlx::query("INSERT INTO case_contacts (case_number, user_id) VALUES ($1, $2)")
+                            .bind(number)
+                            .bind(tc.user_id.to_string())
+                            .execute(&mut **tx)
+                            .await
+                            .map_err(internal)?;
+                    }
+                    Self::insert_event(tx, number, event).await?;
+                    Ok(number)
+                }
+
+                async fn insert_event(tx: &mut sqlx::Transaction<'static, Db>, number: i64, e: &NewEvent) -> Result<()> {
+                    sqlx::query(EVENT_INSERT)
+                        .bind(number)
+                        .bind(e.actor_id.map(|u| u.to_string()))
+                        .bind(e.kind.key())
+                        .bind(e.public)
+                        .bind(to_json(&e.data)?)
+                        .bind(micros(e.at))
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(internal)?;
+                    Ok(())
+                }
+
+                async fn replay(&self, key: &IdempotencyKey) -> Result<Option<CreateOutcome>> {
+                    let row = sqlx::query(
+                        "SELECT fingerprint, case_number FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+                    )
+                    .bind(key.user_id.to_string())
+                    .bind(&key.key)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    Ok(match row {
+                        Some(r) => {
+                            let fp: String = r.try_get("fingerprint").map_err(internal)?;
+                            if fp == key.fingerprint {
+                                Some(CreateOutcome::Replayed(r.try_get("case_number").map_err(internal)?))
+                            } else {
+                                Some(CreateOutcome::KeyReused)
+                            }
+                        }
+                        None => None,
+                    })
+                }
+            }
+
+            #[async_trait]
+            impl Store for $store {
+                fn backend(&self) -> &'static str {
+                    $name
+                }
+
+                async fn ping(&self) -> Result<()> {
+                    sqlx::query("SELECT 1").execute(&self.pool).await.map_err(internal)?;
+                    Ok(())
+                }
+
+                async fn create_account(&self, a: &Account) -> Result<()> {
+                    sqlx::query("INSERT INTO accounts (id, name, plan, created_at) VALUES ($1, $2, $3, $4)")
+                        .bind(a.id.to_string())
+                        .bind(&a.name)
+                        .bind(a.plan.key())
+                        .bind(micros(a.created_at))
+                        .execute(&self.pool)
+                        .await
+                        .map_err(|e| conflict_or_internal(e, "an account with this name already exists"))?;
+                    Ok(())
+                }
+
+                async fn find_account(&self, id_or_name: &str) -> Result<Option<Account>> {
+                    let row = sqlx::query("SELECT id, name, plan, created_at FROM accounts WHERE id = $1 OR name = $1")
+                        .bind(id_or_name)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                    row.as_ref().map(account_from_row).transpose()
+                }
+
+                async fn list_accounts(&self) -> Result<Vec<Account>> {
+                    let rows = sqlx::query("SELECT id, name, plan, created_at FROM accounts ORDER BY created_at, id")
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                    rows.iter().map(account_from_row).collect()
+                }
+
+                async fn create_tenant(&self, t: &Tenant) -> Result<()> {
+                    sqlx::query(
+                        "INSERT INTO tenants (id, account_id, slug, region, environment, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(t.id.to_string())
+                    .bind(t.account_id.to_string())
+                    .bind(&t.slug)
+                    .bind(t.region.key())
+                    .bind(t.environment.key())
+                    .bind(micros(t.created_at))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| conflict_or_internal(e, "a tenant with this slug already exists"))?;
+                    Ok(())
+                }
+
+                async fn list_tenants(&self, account_id: Uuid) -> Result<Vec<Tenant>> {
+                    let rows = sqlx::query(
+                        "SELECT id, account_id, slug, region, environment, created_at FROM tenants \
+                         WHERE account_id = $1 ORDER BY slug",
+                    )
+                    .bind(account_id.to_string())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    rows.iter().map(tenant_from_row).collect()
+                }
+
+                async fn create_user(&self, u: &User, elevated_cap: Option<u32>) -> Result<()> {
+                    let mut tx = self.begin().await?;
+                    if let (Some(cap), Some(account), true) = (elevated_cap, u.account_id, u.elevated) {
+                        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE account_id = $1 AND elevated = $2")
+                            .bind(account.to_string())
+                            .bind(true)
+                            .fetch_one(&mut *tx)
+                            .await
+                            .map_err(internal)?;
+                        if n >= i64::from(cap) {
+                            return Err(DomainError::Conflict(format!(
+                                "the account already has {n} elevated support contacts, the most its plan allows ({cap})"
+                            )));
+                        }
+                    }
+                    sqlx::query(
+                        "INSERT INTO users (id, account_id, email, role, case_admin, elevated, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(u.id.to_string())
+                    .bind(u.account_id.map(|a| a.to_string()))
+                    .bind(&u.email)
+                    .bind(u.role.key())
+                    .bind(u.case_admin)
+                    .bind(u.elevated)
+                    .bind(micros(u.created_at))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| conflict_or_internal(e, "a user with this email already exists"))?;
+                    for q in &u.queues {
+                        sqlx::query("INSERT INTO user_queues (user_id, queue) VALUES ($1, $2)")
+                            .bind(u.id.to_string())
+                            .bind(q)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(internal)?;
+                    }
+                    tx.commit().await.map_err(internal)
+                }
+
+                async fn get_user(&self, id: Uuid) -> Result<Option<User>> {
+                    self.user_where("id = $1", &id.to_string()).await
+                }
+
+                async fn find_user_by_email(&self, email: &str) -> Result<Option<User>> {
+                    self.user_where("email = $1", email).await
+                }
+
+                async fn list_account_users(&self, account_id: Uuid) -> Result<Vec<User>> {
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(format!("{USER_SELECT} WHERE account_id = $1 ORDER BY email")))
+                        .bind(account_id.to_string())
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                    // Customer admins have no queues.
+                    rows.iter().map(|r| user_from_row(r, vec![])).collect()
+                }
+
+                async fn create_token(&self, t: &TokenRecord) -> Result<()> {
+                    let scopes: Vec<&str> = t.scopes.iter().map(|s| s.key()).collect();
+                    sqlx::query("INSERT INTO api_tokens (id, user_id, hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(t.id.to_string())
+                        .bind(t.user_id.to_string())
+                        .bind(&t.hash)
+                        .bind(scopes.join(" "))
+                        .bind(micros(t.created_at))
+                        .execute(&self.pool)
+                        .await
+                        .map_err(|e| conflict_or_internal(e, "token already exists"))?;
+                    Ok(())
+                }
+
+                async fn find_token(&self, hash: &str) -> Result<Option<(User, Vec<Scope>)>> {
+                    let row = sqlx::query(
+                        "SELECT u.id, u.account_id, u.email, u.role, u.case_admin, u.elevated, u.created_at, t.scopes \
+                         FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1",
+                    )
+                    .bind(hash)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    let Some(r) = row else { return Ok(None) };
+                    let id: String = r.try_get("id").map_err(internal)?;
+                    let role: String = r.try_get("role").map_err(internal)?;
+                    let queues = if role == "agent" || role == "manager" { self.queues_of(&id).await? } else { vec![] };
+                    let user = user_from_row(&r, queues)?;
+                    let scopes: String = r.try_get("scopes").map_err(internal)?;
+                    let scopes = scopes.split_whitespace().filter_map(|s| s.parse().ok()).collect();
+                    Ok(Some((user, scopes)))
+                }
+
+                async fn issue_areas(&self) -> Result<Vec<IssueArea>> {
+                    let rows = sqlx::query("SELECT key, name, description, queue FROM issue_areas ORDER BY position, key")
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                    rows.iter()
+                        .map(|r| {
+                            Ok(IssueArea {
+                                key: r.try_get("key").map_err(internal)?,
+                                name: r.try_get("name").map_err(internal)?,
+                                description: r.try_get("description").map_err(internal)?,
+                                queue: r.try_get("queue").map_err(internal)?,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn create_case(&self, c: &NewCase, event: &NewEvent, key: Option<&IdempotencyKey>) -> Result<CreateOutcome> {
+                    if let Some(k) = key {
+                        if let Some(done) = self.replay(k).await? {
+                            return Ok(done);
+                        }
+                    }
+                    let mut tx = self.begin().await?;
+                    let number = Self::insert_case(&mut tx, c, event).await?;
+                    if let Some(k) = key {
+                        let ins = sqlx::query(
+                            "INSERT INTO idempotency_keys (user_id, key, fingerprint, case_number, created_at) \
+                             VALUES ($1, $2, $3, $4, $5)",
+                        )
+                        .bind(k.user_id.to_string())
+                        .bind(&k.key)
+                        .bind(&k.fingerprint)
+                        .bind(number)
+                        .bind(micros(c.created_at))
+                        .execute(&mut *tx)
+                        .await;
+                        match ins {
+                            Ok(_) => {}
+                            // A concurrent request with the same key won: drop ours, answer theirs.
+                            Err(e) if is_unique_violation(&e) => {
+                                tx.rollback().await.map_err(internal)?;
+                                return self
+                                    .replay(k)
+                                    .await?
+                                    .ok_or_else(|| DomainError::Internal("idempotency key vanished".into()));
+                            }
+                            Err(e) => return Err(internal(e)),
+                        }
+                    }
+                    tx.commit().await.map_err(internal)?;
+                    let case = self
+                        .get_case(number)
+                        .await?
+                        .ok_or_else(|| DomainError::Internal("created case not found".into()))?;
+                    Ok(CreateOutcome::Created(Box::new(case)))
+                }
+
+                async fn get_case(&self, number: i64) -> Result<Option<Case>> {
+                    let row = sqlx::query(CASE_SELECT).bind(number).fetch_optional(&self.pool).await.map_err(internal)?;
+                    let Some(r) = row else { return Ok(None) };
+                    let contacts = self.contacts_of(number).await?;
+                    Ok(Some(case_from_row(&r, contacts)?))
+                }
+
+                async fn list_cases(&self, query: &CaseQuery) -> Result<Vec<CaseSummary>> {
+                    let (sql, args) = list_sql(query);
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for a in args {
+                        q = match a {
+                            Arg::Str(s) => q.bind(s),
+                            Arg::I64(i) => q.bind(i),
+                            Arg::Bool(b) => q.bind(b),
+                        };
+                    }
+                    let rows = q.fetch_all(&self.pool).await.map_err(internal)?;
+                    rows.iter().map(summary_from_row).collect()
+                }
+
+                async fn update_case(&self, number: i64, expected_version: i64, p: &CasePatch, event: &NewEvent) -> Result<Option<Case>> {
+                    let mut tx = self.begin().await?;
+                    let (set_assignee, assignee) = match p.assignee {
+                        Some(a) => (true, a.map(|u| u.to_string())),
+                        None => (false, None),
+                    };
+                    let done = sqlx::query(
+                        "UPDATE cases SET status = COALESCE($1, status), priority = COALESCE($2, priority), \
+                         escalated = COALESCE($3, escalated), \
+                         assignee_id = CASE WHEN $4 THEN $5 ELSE assignee_id END, \
+                         updated_at = $6, version = version + 1 WHERE number = $7 AND version = $8",
+                    )
+                    .bind(p.status.map(|s| s.key()))
+                    .bind(p.priority.map(|s| s.key()))
+                    .bind(p.escalated)
+                    .bind(set_assignee)
+                    .bind(assignee)
+                    .bind(micros(event.at))
+                    .bind(number)
+                    .bind(expected_version)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?;
+                    if done.rows_affected() == 0 {
+                        return Ok(None);
+                    }
+                    if let Some(u) = p.add_contact {
+                        sqlx::query("INSERT INTO case_contacts (case_number, user_id) VALUES ($1, $2)")
+                            .bind(number)
+                            .bind(u.to_string())
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|e| conflict_or_internal(e, "already a team contact"))?;
+                    }
+                    if let Some(u) = p.remove_contact {
+                        sqlx::query("DELETE FROM case_contacts WHERE case_number = $1 AND user_id = $2")
+                            .bind(number)
+                            .bind(u.to_string())
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(internal)?;
+                    }
+                    Self::insert_event(&mut tx, number, event).await?;
+                    tx.commit().await.map_err(internal)?;
+                    self.get_case(number).await
+                }
+
+                async fn list_events(&self, number: i64, include_internal: bool) -> Result<Vec<CaseEvent>> {
+                    let rows = sqlx::query(
+                        "SELECT e.id, e.case_number, u.email AS actor, e.kind, e.public, e.data, e.at \
+                         FROM case_events e LEFT JOIN users u ON u.id = e.actor_id \
+                         WHERE e.case_number = $1 AND (e.public = $2 OR $3) ORDER BY e.id",
+                    )
+                    .bind(number)
+                    .bind(true)
+                    .bind(include_internal)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    rows.iter()
+                        .map(|r| {
+                            let data: String = r.try_get("data").map_err(internal)?;
+                            Ok(CaseEvent {
+                                id: r.try_get("id").map_err(internal)?,
+                                case_number: r.try_get("case_number").map_err(internal)?,
+                                actor: r.try_get("actor").map_err(internal)?,
+                                kind: EventKind::parse(&r.try_get::<String, _>("kind").map_err(internal)?)?,
+                                public: r.try_get("public").map_err(internal)?,
+                                data: serde_json::from_str(&data)
+                                    .map_err(|e| DomainError::Internal(format!("bad event json: {e}")))?,
+                                at: ts(r.try_get("at").map_err(internal)?),
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn import_cases(&self, cases: &[NewCase]) -> Result<Vec<i64>> {
+                    let mut tx = self.begin().await?;
+                    let mut out = Vec::with_capacity(cases.len());
+                    for c in cases {
+                        let event = NewEvent {
+                            actor_id: Some(c.requester_id),
+                            kind: EventKind::Created,
+                            public: true,
+                            data: serde_json::json!({"status": "new", "imported": true}),
+                            at: c.created_at,
+                        };
+                        out.push(Self::insert_case(&mut tx, c, &event).await?);
+                    }
+                    tx.commit().await.map_err(internal)?;
+                    Ok(out)
+                }
+            }
+        }
+    };
+}

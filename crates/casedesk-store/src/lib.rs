@@ -1,0 +1,34 @@
+//! Storage for casedesk: one [`Store`] trait (in `casedesk-core`), implemented for SQLite
+//! (the embedded default) and PostgreSQL (scale-out), each with its own migrations.
+//!
+//! Both backends encode ids as UUID text and times as integer microseconds, so the SQL of
+//! the two implementations is shared through the `store_impl!` macro; only opening a
+//! connection and starting a write transaction differ. No sqlx type leaves this crate.
+
+mod common;
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+
+use casedesk_core::DomainError;
+use casedesk_core::store::Store;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// Opens the database named by `url` (`sqlite://…` or `postgres://…`) and applies migrations.
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>, DomainError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url).await?))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else {
+        Err(DomainError::field("database_url", "must start with sqlite:// or postgres://"))
+    }
+}
+
+/// The migration versions of each backend, for the parity check.
+pub fn migration_versions() -> (Vec<i64>, Vec<i64>) {
+    (sqlite::MIGRATOR.iter().map(|m| m.version).collect(), postgres::MIGRATOR.iter().map(|m| m.version).collect())
+}

@@ -1,0 +1,42 @@
+//! PostgreSQL backend: several stateless casedesk nodes may share one database. Case
+//! numbers come from an identity column, so they are unique across nodes; migrations take
+//! sqlx's advisory lock, so nodes may start together.
+
+use std::time::Duration;
+
+use casedesk_core::DomainError;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres, Transaction};
+
+use crate::common::internal;
+
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// The PostgreSQL store.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects and migrates.
+    pub async fn connect(url: &str) -> Result<Self, DomainError> {
+        let opts: PgConnectOptions = url
+            .parse()
+            .map_err(|e| DomainError::field("database_url", format!("is not a valid PostgreSQL URL: {e}")))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts)
+            .await
+            .map_err(internal)?;
+        MIGRATOR.run(&pool).await.map_err(|e| DomainError::Internal(format!("migration failed: {e}")))?;
+        Ok(Self { pool })
+    }
+
+    async fn begin(&self) -> Result<Transaction<'static, Postgres>, DomainError> {
+        self.pool.begin().await.map_err(internal)
+    }
+}
+
+crate::store_impl!(PgStore, sqlx::Postgres, "postgres");

@@ -1,0 +1,213 @@
+//! Case routes.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use casedesk_core::DomainError;
+use casedesk_core::cases::service::{self, Command, ListFilters};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::body;
+use super::dto::*;
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, Problem};
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// A case number from the path; anything that is not one is simply not found.
+fn number(raw: &str) -> ApiResult<i64> {
+    raw.parse::<i64>().ok().filter(|n| *n > 0).ok_or(ApiError::Domain(DomainError::NotFound { entity: "case" }))
+}
+
+/// Open a case.
+#[utoipa::path(post, path = "/api/v1/cases", tag = "cases", request_body = CaseInput,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retrying with the same key returns the first case instead of opening a second")),
+    responses((status = 201, body = CaseDto, description = "Opened; Location names it"),
+        (status = 422, body = Problem, description = "Every invalid field, by dotted path"),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn create_case(
+    State(st): State<AppState>,
+    Caller(p): Caller,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let raw = body::bytes(raw)?;
+    let value = body::value(&raw)?;
+    let key = match headers.get("idempotency-key") {
+        Some(v) => {
+            let k = v.to_str().map_err(|_| DomainError::field("Idempotency-Key", "must be visible ASCII"))?;
+            // The fingerprint is of the parsed JSON, so whitespace differences don't matter.
+            Some((k.to_owned(), casedesk_auth::fingerprint(value.to_string().as_bytes())))
+        }
+        None => None,
+    };
+    let (case, replayed) = service::create_case(st.store.as_ref(), &p, &value, key).await?;
+    let location = format!("/api/v1/cases/{}", case.number);
+    let mut res = (StatusCode::CREATED, Json(CaseDto::from(case))).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    if replayed {
+        res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(res)
+}
+
+/// Filters of the case list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// `mine` (opened by me, or I am a team contact; for support: assigned to me) or `all`.
+    view: Option<String>,
+    /// Comma-separated statuses; `active` means all but closed.
+    status: Option<String>,
+    /// Comma-separated priorities.
+    priority: Option<String>,
+    /// Issue-area key.
+    issue_area: Option<String>,
+    /// Rollout stage.
+    stage: Option<String>,
+    /// Tenant slug.
+    tenant: Option<String>,
+    /// Queue.
+    queue: Option<String>,
+    /// Assignee email, `me` or `none`.
+    assignee: Option<String>,
+    /// `true` or `false`.
+    escalated: Option<String>,
+    /// Words to look for in subject and description.
+    q: Option<String>,
+    /// Page size, 1–100 (default 25).
+    limit: Option<String>,
+    /// The `next` value of the previous page.
+    cursor: Option<String>,
+}
+
+/// List the cases the caller may see, newest first.
+#[utoipa::path(get, path = "/api/v1/cases", tag = "cases", params(ListParams),
+    responses((status = 200, body = CaseList), (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list_cases(
+    State(st): State<AppState>,
+    Caller(p): Caller,
+    q: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<CaseList>> {
+    let Query(q) = q.map_err(|e| {
+        let text = e.body_text();
+        match text.split("unknown field `").nth(1).and_then(|r| r.split('`').next()) {
+            Some(name) => DomainError::field(name, "is not a known filter"),
+            None => DomainError::field("", text),
+        }
+    })?;
+    let limit = match q.limit.as_deref() {
+        None => None,
+        Some(l) => Some(l.parse::<u32>().map_err(|_| DomainError::field("limit", "must be a whole number between 1 and 100"))?),
+    };
+    let cursor = match q.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(decode_cursor(c).ok_or_else(|| DomainError::field("cursor", "is not a cursor this API handed out"))?),
+    };
+    let filters = ListFilters {
+        view: q.view,
+        status: q.status,
+        priority: q.priority,
+        issue_area: q.issue_area,
+        stage: q.stage,
+        tenant: q.tenant,
+        queue: q.queue,
+        assignee: q.assignee,
+        escalated: q.escalated,
+        q: q.q,
+        limit,
+        cursor,
+    };
+    let (rows, next) = service::list_cases(st.store.as_ref(), &p, &filters).await?;
+    Ok(Json(CaseList { items: rows.into_iter().map(Into::into).collect(), next: next.map(encode_cursor) }))
+}
+
+/// Get a case.
+#[utoipa::path(get, path = "/api/v1/cases/{number}", tag = "cases", params(("number" = i64, Path)),
+    responses((status = 200, body = CaseDto), (status = 404, body = Problem, description = "No such case, or not yours")),
+    security(("bearer" = [])))]
+pub async fn get_case(State(st): State<AppState>, Caller(p): Caller, Path(n): Path<String>) -> ApiResult<Json<CaseDto>> {
+    Ok(Json(service::get_case(st.store.as_ref(), &p, number(&n)?).await?.into()))
+}
+
+/// The case timeline; customers see public events only.
+#[utoipa::path(get, path = "/api/v1/cases/{number}/events", tag = "cases", params(("number" = i64, Path)),
+    responses((status = 200, body = EventList), (status = 404, body = Problem)), security(("bearer" = [])))]
+pub async fn list_events(State(st): State<AppState>, Caller(p): Caller, Path(n): Path<String>) -> ApiResult<Json<EventList>> {
+    let events = service::list_events(st.store.as_ref(), &p, number(&n)?).await?;
+    Ok(Json(EventList { items: events.into_iter().map(Into::into).collect() }))
+}
+
+async fn act(st: &AppState, p: &casedesk_core::users::Principal, n: &str, cmd: Command) -> ApiResult<Json<CaseDto>> {
+    Ok(Json(service::act(st.store.as_ref(), p, number(n)?, cmd).await?.into()))
+}
+
+macro_rules! action {
+    ($(#[$doc:meta])* $name:ident, $method:ident, $path:literal, $body:ty, |$b:ident| $cmd:expr) => {
+        $(#[$doc])*
+        #[utoipa::path($method, path = $path, tag = "cases", params(("number" = i64, Path)), request_body = $body,
+            responses((status = 200, body = CaseDto, description = "The case after the change"),
+                (status = 403, body = Problem), (status = 404, body = Problem),
+                (status = 409, body = Problem, description = "Not allowed in the current status, which is named"),
+                (status = 422, body = Problem)),
+            security(("bearer" = [])))]
+        pub async fn $name(
+            State(st): State<AppState>,
+            Caller(p): Caller,
+            Path(n): Path<String>,
+            raw: Result<Bytes, BytesRejection>,
+        ) -> ApiResult<Json<CaseDto>> {
+            let raw = body::bytes(raw)?;
+            let $b: $body = body::parse(&raw)?;
+            act(&st, &p, &n, $cmd).await
+        }
+    };
+}
+
+action!(/// Public reply. A customer reply reopens a pending or solved case; an agent's first reply opens a new one.
+    reply, post, "/api/v1/cases/{number}/replies", MessageBody, |b| Command::Reply { body: b.body });
+action!(/// Internal note, visible to support only.
+    note, post, "/api/v1/cases/{number}/notes", MessageBody, |b| Command::Note { body: b.body });
+action!(/// Ask the customer for information (→ pending).
+    request_info, post, "/api/v1/cases/{number}/request-info", MessageBody, |b| Command::RequestInfo { body: b.body });
+action!(/// Wait on a third party (→ on_hold).
+    hold, post, "/api/v1/cases/{number}/hold", ReasonBody, |b| Command::Hold { reason: b.reason });
+action!(/// Resume a pending or on-hold case (→ open).
+    resume, post, "/api/v1/cases/{number}/resume", OptionalMessage, |b| Command::Resume { body: b.body });
+action!(/// Propose a resolution (→ solved).
+    propose_resolution, post, "/api/v1/cases/{number}/propose-resolution", MessageBody, |b| Command::ProposeResolution { body: b.body });
+action!(/// The customer confirms the proposed resolution (→ closed).
+    confirm_resolution, post, "/api/v1/cases/{number}/confirm-resolution", ConfirmBody, |b| Command::ConfirmResolution { comment: b.comment });
+action!(/// The customer escalates the case with a reason.
+    escalate, post, "/api/v1/cases/{number}/escalate", ReasonBody, |b| Command::Escalate { reason: b.reason });
+action!(/// Assign to a support engineer, or unassign with null.
+    assign, put, "/api/v1/cases/{number}/assignee", AssignBody, |b| Command::Assign { assignee: b.assignee });
+action!(/// Change the priority, with a reason.
+    change_priority, put, "/api/v1/cases/{number}/priority", PriorityBody, |b| Command::ChangePriority { priority: b.priority, reason: b.reason });
+action!(/// Add a team contact (an admin of the case's account).
+    add_contact, post, "/api/v1/cases/{number}/team-contacts", ContactBody, |b| Command::AddContact { email: b.email });
+action!(/// Record the summary of a call or chat.
+    summary, post, "/api/v1/cases/{number}/summaries", SummaryBody, |b| Command::Summary {
+        channel: b.channel, conclusions: b.conclusions, next_steps: b.next_steps, internal: b.internal });
+
+/// Remove a team contact.
+#[utoipa::path(delete, path = "/api/v1/cases/{number}/team-contacts/{email}", tag = "cases",
+    params(("number" = i64, Path), ("email" = String, Path)),
+    responses((status = 200, body = CaseDto), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn remove_contact(
+    State(st): State<AppState>,
+    Caller(p): Caller,
+    Path((n, email)): Path<(String, String)>,
+) -> ApiResult<Json<CaseDto>> {
+    act(&st, &p, &n, Command::RemoveContact { email }).await
+}

@@ -1,0 +1,167 @@
+//! The one place where domain errors become HTTP answers: RFC 9457 problem+json.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use casedesk_core::{DomainError, FieldError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// One invalid field.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldProblem {
+    /// Dotted path of the field, e.g. `identifiers.redirect_uri`.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// Identifies the kind of problem.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary of the kind.
+    pub title: String,
+    /// HTTP status.
+    pub status: u16,
+    /// What happened, for a person.
+    pub detail: String,
+    /// Every invalid field, on validation failures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldProblem>>,
+    /// The case's current status, on lifecycle conflicts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_status: Option<String>,
+    /// The scope that was missing, on `insufficient_scope`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required_scope: Option<String>,
+}
+
+/// An error answered as problem+json.
+#[derive(Debug)]
+pub enum ApiError {
+    /// A domain error.
+    Domain(DomainError),
+    /// No or an unknown bearer credential.
+    Unauthenticated { described: &'static str },
+    /// The request body is not the JSON expected.
+    BadJson(String),
+    /// The body is larger than allowed.
+    TooLarge,
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        ApiError::Domain(e)
+    }
+}
+
+fn problem(status: StatusCode, kind: &str, title: &str, detail: String) -> Problem {
+    Problem {
+        kind: format!("https://casedesk.dev/problems/{kind}"),
+        title: title.into(),
+        status: status.as_u16(),
+        detail,
+        errors: None,
+        current_status: None,
+        required_scope: None,
+    }
+}
+
+fn fields(errs: Vec<FieldError>) -> Vec<FieldProblem> {
+    errs.into_iter().map(|e| FieldProblem { field: e.field, message: e.message }).collect()
+}
+
+/// Builds the response for a problem, with extra headers.
+pub fn respond(p: Problem, www_authenticate: Option<String>) -> Response {
+    let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::to_vec(&p).unwrap_or_default();
+    let mut res = (status, body).into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    if let Some(v) = www_authenticate.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    res
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::Unauthenticated { described } => respond(
+                problem(StatusCode::UNAUTHORIZED, "unauthenticated", "Authentication required", described.into()),
+                Some(format!("Bearer realm=\"casedesk\", error=\"invalid_token\", error_description=\"{described}\"")),
+            ),
+            ApiError::BadJson(msg) => {
+                let mut p = problem(StatusCode::BAD_REQUEST, "malformed-body", "The request body is not valid JSON", msg.clone());
+                p.errors = Some(vec![FieldProblem { field: String::new(), message: msg }]);
+                respond(p, None)
+            }
+            ApiError::TooLarge => respond(
+                problem(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too-large",
+                    "The request body is too large",
+                    format!("JSON bodies may be at most {} bytes", crate::MAX_JSON_BODY),
+                ),
+                None,
+            ),
+            ApiError::Domain(e) => domain_response(e),
+        }
+    }
+}
+
+fn domain_response(e: DomainError) -> Response {
+    match e {
+        DomainError::NotFound { entity } => respond(
+            problem(StatusCode::NOT_FOUND, "not-found", "Not found", format!("There is no {entity} here that you can see.")),
+            None,
+        ),
+        DomainError::Validation(errs) => {
+            let n = errs.len();
+            let mut p = problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                "Some fields are missing or invalid",
+                format!("{n} field(s) need attention; nothing was changed."),
+            );
+            p.errors = Some(fields(errs));
+            respond(p, None)
+        }
+        DomainError::Forbidden(msg) => respond(problem(StatusCode::FORBIDDEN, "forbidden", "Permission missing", msg), None),
+        DomainError::InsufficientScope(scope) => {
+            let mut p = problem(
+                StatusCode::FORBIDDEN,
+                "insufficient-scope",
+                "Token scope missing",
+                format!("This API token lacks the {} scope. Create a token that carries it.", scope.key()),
+            );
+            p.required_scope = Some(scope.key().into());
+            respond(p, Some(format!("Bearer realm=\"casedesk\", error=\"insufficient_scope\", scope=\"{}\"", scope.key())))
+        }
+        DomainError::InvalidTransition { message, status } => {
+            let mut p = problem(StatusCode::CONFLICT, "invalid-transition", "Not allowed in the case's current status", message);
+            p.current_status = Some(status.key().into());
+            respond(p, None)
+        }
+        DomainError::Conflict(msg) => respond(problem(StatusCode::CONFLICT, "conflict", "Conflict", msg), None),
+        DomainError::Internal(msg) => {
+            tracing::error!(error = %msg, "internal error");
+            respond(
+                problem(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Something went wrong on our side",
+                    "The request could not be completed. It is safe to retry; if it keeps failing, tell your casedesk operator.".into(),
+                ),
+                None,
+            )
+        }
+    }
+}
+
+/// Answers a panic inside a handler with a problem instead of dropping the connection.
+pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    domain_response(DomainError::Internal("panic".into()))
+}

@@ -1,0 +1,40 @@
+//! The OpenAPI document, generated from the handlers' annotations.
+
+use axum::Json;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::api::{cases, dto, meta};
+use crate::error::{FieldProblem, Problem};
+
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(c) = openapi.components.as_mut() {
+            c.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        }
+    }
+}
+
+/// The API description.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "casedesk", description = "Support cases for customers of an identity platform."),
+    paths(
+        meta::healthz, meta::me, meta::intake,
+        cases::create_case, cases::list_cases, cases::get_case, cases::list_events,
+        cases::reply, cases::note, cases::request_info, cases::hold, cases::resume,
+        cases::propose_resolution, cases::confirm_resolution, cases::escalate, cases::assign,
+        cases::change_priority, cases::add_contact, cases::remove_contact, cases::summary,
+    ),
+    components(schemas(Problem, FieldProblem, dto::CaseInput, dto::CaseDto, dto::CaseList, dto::CaseSummaryDto,
+        dto::EventList, dto::EventDto, dto::MeDto)),
+    modifiers(&Bearer),
+)]
+pub struct ApiDoc;
+
+/// `GET /openapi.json`.
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,286 @@
+//! Command-line interface. The command and flag names are a stable interface.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow};
+use casedesk_core::accounts::{Environment, Plan, Region};
+use casedesk_core::admin::{self, NewUser};
+use casedesk_core::store::Store;
+use casedesk_core::users::{Role, Scope};
+use casedesk_core::{DomainError, FieldError};
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use crate::config::{Config, Overrides};
+use crate::demo;
+
+/// casedesk: support cases for customers of an identity platform.
+#[derive(Debug, Parser)]
+#[command(name = "casedesk", version)]
+pub struct Cli {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Selects the database (shared by every command).
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// Data folder (SQLite database and files).
+    #[arg(long, env = "CASEDESK_DATA", global = true)]
+    pub data: Option<PathBuf>,
+    /// Database URL: sqlite://FILE or postgres://…; default SQLite inside the data folder.
+    #[arg(long, env = "CASEDESK_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Optional TOML configuration file.
+    #[arg(long, env = "CASEDESK_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "CASEDESK_LISTEN")]
+        listen: Option<String>,
+        /// Fill an empty database with demo data and print how to use it.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Customer accounts.
+    Account {
+        #[command(subcommand)]
+        cmd: AccountCmd,
+    },
+    /// Tenants of an account.
+    Tenant {
+        #[command(subcommand)]
+        cmd: TenantCmd,
+    },
+    /// Users: account admins, agents and managers.
+    User {
+        #[command(subcommand)]
+        cmd: UserCmd,
+    },
+    /// API tokens.
+    Token {
+        #[command(subcommand)]
+        cmd: TokenCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCmd {
+    /// Create an account.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// self-service, silver, gold, home-grown, enterprise or platinum.
+        #[arg(long)]
+        plan: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCmd {
+    /// Create a tenant.
+    Create {
+        /// Account id or name.
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        slug: String,
+        /// americas, eu or apac.
+        #[arg(long)]
+        region: String,
+        /// production, staging or development.
+        #[arg(long)]
+        environment: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    /// Create a user.
+    Create {
+        /// Account id or name (for super-admin and admin).
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long)]
+        email: String,
+        /// super-admin, admin, agent or manager.
+        #[arg(long)]
+        role: String,
+        /// Grant the case-admin permission (super admins always hold it).
+        #[arg(long)]
+        case_admin: bool,
+        /// Make an elevated support contact (sees all cases of the account).
+        #[arg(long)]
+        elevated: bool,
+        /// Queue an agent works (repeatable).
+        #[arg(long = "queue")]
+        queues: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCmd {
+    /// Create an API token for a user; it is shown once.
+    Create {
+        /// The user's email.
+        #[arg(long)]
+        user: String,
+        /// Scope (repeatable): cases:read, cases:write. Default: all.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Turns a domain error into a readable CLI message.
+fn explain(e: DomainError) -> anyhow::Error {
+    match e {
+        DomainError::Validation(errs) => anyhow!(
+            "{}",
+            errs.iter().map(|FieldError { field, message }| format!("{field}: {message}")).collect::<Vec<_>>().join("; ")
+        ),
+        other => anyhow!("{other}"),
+    }
+}
+
+async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let url = cfg.database_url()?;
+    casedesk_store::connect(&url).await.map_err(explain).context("cannot open the database")
+}
+
+fn print(json_out: bool, value: serde_json::Value, text: String) {
+    if json_out {
+        println!("{value}");
+    } else {
+        println!("{text}");
+    }
+}
+
+/// Runs a command.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    init_tracing();
+    let listen = match &cli.command {
+        Command::Serve { listen, .. } => listen.clone(),
+        _ => None,
+    };
+    let cfg = Config::load(
+        cli.db.config.as_ref(),
+        Overrides { listen, data: cli.db.data.clone(), database_url: cli.db.database_url.clone() },
+    )?;
+    match cli.command {
+        Command::Serve { demo, .. } => serve(cfg, demo).await,
+        Command::Account { cmd: AccountCmd::Create { name, plan, json } } => {
+            let plan: Plan = plan.parse().map_err(explain)?;
+            let store = open_store(&cfg).await?;
+            let a = admin::create_account(store.as_ref(), &name, plan).await.map_err(explain)?;
+            print(
+                json,
+                json!({"id": a.id, "name": a.name, "plan": a.plan.key()}),
+                format!("created account {} ({}) with id {}", a.name, a.plan.key(), a.id),
+            );
+            Ok(())
+        }
+        Command::Tenant { cmd: TenantCmd::Create { account, slug, region, environment, json } } => {
+            let region: Region = region.parse().map_err(explain)?;
+            let env: Environment = environment.parse().map_err(explain)?;
+            let store = open_store(&cfg).await?;
+            let t = admin::create_tenant(store.as_ref(), &account, &slug, region, env).await.map_err(explain)?;
+            print(
+                json,
+                json!({"id": t.id, "account_id": t.account_id, "slug": t.slug, "region": t.region.key(), "environment": t.environment.key()}),
+                format!("created tenant {} ({}, {}) with id {}", t.slug, t.region.key(), t.environment.key(), t.id),
+            );
+            Ok(())
+        }
+        Command::User { cmd: UserCmd::Create { account, email, role, case_admin, elevated, queues, json } } => {
+            let role: Role = role.parse().map_err(explain)?;
+            let store = open_store(&cfg).await?;
+            let u = admin::create_user(
+                store.as_ref(),
+                &cfg.elevated_limits,
+                NewUser { account, email, role, case_admin, elevated, queues },
+            )
+            .await
+            .map_err(explain)?;
+            print(
+                json,
+                json!({"id": u.id, "email": u.email, "role": u.role.key(), "account_id": u.account_id,
+                       "case_admin": u.case_admin, "elevated": u.elevated, "queues": u.queues}),
+                format!("created {} {} with id {}", u.role.key(), u.email, u.id),
+            );
+            Ok(())
+        }
+        Command::Token { cmd: TokenCmd::Create { user, scopes, json } } => {
+            let scopes = scopes.iter().map(|s| s.parse::<Scope>()).collect::<Result<Vec<_>, _>>().map_err(explain)?;
+            let store = open_store(&cfg).await?;
+            let t = casedesk_auth::generate_token().map_err(explain)?;
+            let (u, rec) = admin::create_token(store.as_ref(), &user, scopes, t.hash).await.map_err(explain)?;
+            let scopes: Vec<&str> = rec.scopes.iter().map(|s| s.key()).collect();
+            print(
+                json,
+                json!({"id": rec.id, "user": u.email, "scopes": scopes, "token": t.secret}),
+                format!("token for {} ({}), shown only this once:\n{}", u.email, scopes.join(" "), t.secret),
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn serve(cfg: Config, with_demo: bool) -> anyhow::Result<()> {
+    let store = open_store(&cfg).await?;
+    if with_demo {
+        demo::load(store.as_ref(), &cfg).await.map_err(explain).context("cannot load the demo data")?;
+    }
+    let listener = tokio::net::TcpListener::bind(&cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    // One line on stdout, so scripts and tests can learn the port when listening on :0.
+    println!("casedesk listening on http://{addr} ({} database)", store.backend());
+    tracing::info!(%addr, backend = store.backend(), "listening");
+    casedesk_web::serve(listener, casedesk_web::AppState::new(store), shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,223 @@
+//! `serve --demo`: an account per plan, users of every role, cases in every status with
+//! timelines, and fresh tokens for the demo users printed on every start.
+
+use casedesk_core::accounts::{Environment, Plan, Region};
+use casedesk_core::admin::{self, NewUser};
+use casedesk_core::cases::service::{self, Command};
+use casedesk_core::store::Store;
+use casedesk_core::users::{Principal, Role, Scope, User};
+use casedesk_core::{DomainError, Result};
+use serde_json::{Value, json};
+
+use crate::config::Config;
+
+/// (account name, plan, short name, production region)
+const ACCOUNTS: [(&str, Plan, &str, Region); 6] = [
+    ("Alder Labs", Plan::SelfService, "alder", Region::Americas),
+    ("Birchwood Retail", Plan::Silver, "birchwood", Region::Eu),
+    ("Cobalt Health", Plan::Gold, "cobalt", Region::Apac),
+    ("Dunmore Bank", Plan::HomeGrown, "dunmore", Region::Eu),
+    ("Eastwind Airlines", Plan::Enterprise, "eastwind", Region::Americas),
+    ("Fjord Energy", Plan::Platinum, "fjord", Region::Eu),
+];
+
+const SUPPORT: [(&str, Role, &[&str]); 3] = [
+    ("ana.agent@casedesk.example", Role::Agent, &["identity", "integrations"]),
+    ("kai.agent@casedesk.example", Role::Agent, &["commerce", "security", "general"]),
+    ("mia.manager@casedesk.example", Role::Manager, &[]),
+];
+
+fn principal(user: User) -> Principal {
+    Principal { user, scopes: Scope::ALL.to_vec() }
+}
+
+async fn user(store: &dyn Store, email: &str) -> Result<User> {
+    store.find_user_by_email(email).await?.ok_or(DomainError::NotFound { entity: "demo user" })
+}
+
+/// Loads the demo data into an empty database (or reuses it), then prints tokens.
+pub async fn load(store: &dyn Store, cfg: &Config) -> Result<()> {
+    let existing = store.list_accounts().await?;
+    if existing.is_empty() {
+        create(store, cfg).await?;
+    } else if !existing.iter().any(|a| a.name == ACCOUNTS[0].0) {
+        println!("casedesk: --demo only fills an empty database; this one already has other data, so no demo data was added.");
+        return Ok(());
+    }
+    print_tokens(store).await
+}
+
+async fn create(store: &dyn Store, cfg: &Config) -> Result<()> {
+    for (name, plan, short, region) in ACCOUNTS {
+        admin::create_account(store, name, plan).await?;
+        admin::create_tenant(store, name, &format!("{short}-prod"), region, Environment::Production).await?;
+        admin::create_tenant(store, name, &format!("{short}-staging"), Region::Eu, Environment::Staging).await?;
+        let people = [
+            ("owner", Role::SuperAdmin, false, false),
+            ("ops", Role::Admin, true, false),
+            ("secops", Role::Admin, true, true),
+            ("viewer", Role::Admin, false, false),
+        ];
+        for (local, role, case_admin, elevated) in people {
+            admin::create_user(
+                store,
+                &cfg.elevated_limits,
+                NewUser {
+                    account: Some(name.into()),
+                    email: format!("{local}@{short}.example"),
+                    role,
+                    case_admin,
+                    elevated,
+                    queues: vec![],
+                },
+            )
+            .await?;
+        }
+    }
+    for (email, role, queues) in SUPPORT {
+        admin::create_user(
+            store,
+            &cfg.elevated_limits,
+            NewUser {
+                account: None,
+                email: email.into(),
+                role,
+                case_admin: false,
+                elevated: false,
+                queues: queues.iter().map(|q| (*q).to_owned()).collect(),
+            },
+        )
+        .await?;
+    }
+    for short in ["eastwind", "cobalt", "birchwood"] {
+        cases_for(store, short).await?;
+    }
+    Ok(())
+}
+
+fn onboarding_case(short: &str, priority: &str, subject: &str, description: &str) -> Value {
+    json!({
+        "priority": priority,
+        "subject": subject,
+        "description": description,
+        "steps_to_reproduce": "1. Open the app\n2. Choose Sign in\n3. Observe the error page after the redirect",
+        "tenant": format!("{short}-prod"),
+        "issue_area": "sign-in-and-redirects",
+        "scope": "some_users",
+        "contact": {"email": format!("ops@{short}.example"), "phone": "+1 555 0100 200", "timezone": "America/New_York"},
+        "team_contacts": [format!("secops@{short}.example")],
+        "stage": "onboarding",
+        "identifiers": {
+            "organization_id": format!("org_{short}_01"), "application_key": format!("app_{short}_portal"),
+            "client_purpose": "interactive_web", "redirect_uri": format!("https://portal.{short}.example/callback"),
+            "error_message": "redirect_uri_mismatch: the redirect URI is not registered for this client",
+            "occurred_at": "2026-11-20T14:03:00Z"
+        },
+        "context": {"correlation_id": "c0ffee00-1234", "token_flow": "authorization_code", "endpoint_path": "/oauth2/authorize",
+                    "frequency": "every_time", "affected": "some"},
+        "checklist": {"tenant_registered": true, "application_key_verified": true, "redirect_uris_exact": false,
+                      "credentials_out_of_source": true, "jwks_validation": true, "marketplace_identifiers": false}
+    })
+}
+
+fn production_case(short: &str) -> Value {
+    json!({
+        "priority": "P3",
+        "subject": "Security review before launch: JWKS validation and audit retention",
+        "description": "Our security team needs confirmation that our API validates tokens from discovery metadata and how long audit events are kept.",
+        "tenant": format!("{short}-prod"),
+        "issue_area": "security-review",
+        "scope": "admins_only",
+        "business_impact": "Launch is blocked until the review is signed off.",
+        "contact": {"email": format!("secops@{short}.example"), "phone": "+44 20 7946 0000", "timezone": "Europe/London"},
+        "stage": "production",
+        "identifiers": {"environment": "production", "deployment_model": "cloud", "review_needed_by": "2027-01-15"},
+        "checklist": {"jwks_validation": true}
+    })
+}
+
+fn advanced_case(short: &str) -> Value {
+    json!({
+        "priority": "P2",
+        "subject": "Offline lease not renewed for device-trust add-on",
+        "description": "Devices report LEASE_EXPIRED since this morning although the entitlement is active.",
+        "tenant": format!("{short}-prod"),
+        "issue_area": "marketplace-and-licensing",
+        "scope": "all_users",
+        "contact": {"email": format!("ops@{short}.example"), "phone": "+61 2 5550 1234", "timezone": "Australia/Sydney"},
+        "stage": "advanced",
+        "identifiers": {"product": "device-trust", "availability": "ga", "edition": "enterprise",
+                        "entitlement_id": "ent_4411", "activation_id": "act_9001"},
+        "checklist": {"marketplace_identifiers": true}
+    })
+}
+
+async fn cases_for(store: &dyn Store, short: &str) -> Result<()> {
+    let ops = principal(user(store, &format!("ops@{short}.example")).await?);
+    let secops = principal(user(store, &format!("secops@{short}.example")).await?);
+    let ana = principal(user(store, "ana.agent@casedesk.example").await?);
+    let kai = principal(user(store, "kai.agent@casedesk.example").await?);
+    let mia = principal(user(store, "mia.manager@casedesk.example").await?);
+    let open = |p: &Principal, body: Value| {
+        let p = p.clone();
+        async move { service::create_case(store, &p, &body, None).await.map(|(c, _)| c.number) }
+    };
+    let act = |p: &Principal, n: i64, cmd: Command| {
+        let p = p.clone();
+        async move { service::act(store, &p, n, cmd).await.map(|_| ()) }
+    };
+
+    // new
+    open(&ops, onboarding_case(short, "P3", "Staging login shows redirect_uri_mismatch", "redirect_uri_mismatch on the staging portal")).await?;
+
+    // open, assigned, with a note and a call summary
+    let n = open(&ops, onboarding_case(short, "P1", "Nobody can sign in to the customer portal", "All sign-ins fail with redirect_uri_mismatch since the 09:00 deploy.")).await?;
+    act(&ana, n, Command::Assign { assignee: Some("ana.agent@casedesk.example".into()) }).await?;
+    act(&ana, n, Command::Reply { body: "We are looking at it now. The registered redirect URI ends in /callback/ with a trailing slash; your deploy sends /callback.".into() }).await?;
+    act(&ana, n, Command::Note { body: "Customer changed the URI in their deploy pipeline; registration unchanged since June.".into() }).await?;
+    act(&ana, n, Command::Summary { channel: "call".into(), conclusions: "Agreed to register both forms while their fix rolls out.".into(), next_steps: Some("Customer confirms after the 14:00 deploy.".into()), internal: false }).await?;
+    act(&secops, n, Command::Escalate { reason: "Production outage for all portal users.".into() }).await?;
+
+    // pending
+    let n = open(&secops, production_case(short)).await?;
+    act(&kai, n, Command::RequestInfo { body: "Could you send the discovery URL your API uses and the library that validates tokens?".into() }).await?;
+
+    // on hold
+    let n = open(&ops, advanced_case(short)).await?;
+    act(&kai, n, Command::Reply { body: "The licensing service shows the lease request arriving; checking with the licensing team.".into() }).await?;
+    act(&kai, n, Command::Hold { reason: "Waiting on the licensing provider to re-issue the lease.".into() }).await?;
+
+    // solved
+    let n = open(&ops, onboarding_case(short, "P4", "How do we rotate our client secret without downtime?", "We want to rotate the portal client secret.")).await?;
+    act(&ana, n, Command::ProposeResolution { body: "Create a second secret, deploy it, then revoke the old one; both work during the overlap.".into() }).await?;
+
+    // closed
+    let n = open(&ops, onboarding_case(short, "P3", "First sign-in loops back to the login page", "Users land on the login page again after consenting.")).await?;
+    act(&ana, n, Command::Reply { body: "The session cookie is set for the wrong domain; set the cookie domain to portal.".into() }).await?;
+    act(&mia, n, Command::ChangePriority { priority: "P4".into(), reason: "Workaround in place.".into() }).await?;
+    act(&ana, n, Command::ProposeResolution { body: "Cookie domain corrected; sign-in completes.".into() }).await?;
+    act(&ops, n, Command::ConfirmResolution { comment: Some("Confirmed, thank you.".into()) }).await?;
+    Ok(())
+}
+
+async fn print_tokens(store: &dyn Store) -> Result<()> {
+    let people: [(&str, &str); 7] = [
+        ("ops@eastwind.example", "case admin, Eastwind Airlines (Enterprise): sees the cases they opened"),
+        ("secops@eastwind.example", "elevated support contact, Eastwind Airlines: sees every case of the account"),
+        ("viewer@eastwind.example", "admin without case-admin: gets a 403 that says what is missing"),
+        ("ops@cobalt.example", "case admin, Cobalt Health (Gold)"),
+        ("ana.agent@casedesk.example", "support engineer, queues identity and integrations"),
+        ("kai.agent@casedesk.example", "support engineer, queues commerce, security and general"),
+        ("mia.manager@casedesk.example", "support manager, every queue"),
+    ];
+    println!("casedesk demo: accounts for every plan, users of every role, cases in every status.");
+    println!("Fresh API tokens for this run (each start of --demo issues new ones):");
+    for (email, what) in people {
+        let t = casedesk_auth::generate_token()?;
+        admin::create_token(store, email, vec![], t.hash).await?;
+        println!("  {email:<30} {what}\n      {}", t.secret);
+    }
+    println!("Try:  curl -H 'Authorization: Bearer <token>' http://<listen address>/api/v1/cases");
+    println!("API description: /openapi.json");
+    Ok(())
+}
