@@ -26,7 +26,8 @@ pub struct NewToken {
 /// Generates a new random API token.
 pub fn generate_token() -> Result<NewToken> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| DomainError::Internal(format!("no randomness: {e}")))?;
+    getrandom::fill(&mut bytes)
+        .map_err(|e| DomainError::Internal(format!("no randomness: {e}")))?;
     let secret = format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
     let hash = hash_token(&secret);
     Ok(NewToken { secret, hash })
@@ -52,7 +53,10 @@ pub enum Refusal {
 }
 
 /// Resolves a bearer credential to the caller.
-pub async fn authenticate(store: &dyn Store, bearer: &str) -> Result<std::result::Result<Principal, Refusal>> {
+pub async fn authenticate(
+    store: &dyn Store,
+    bearer: &str,
+) -> Result<std::result::Result<Principal, Refusal>> {
     if !bearer.starts_with(TOKEN_PREFIX) || bearer.len() > 200 {
         return Ok(Err(Refusal::Unknown));
     }
@@ -70,7 +74,9 @@ mod tests {
     fn tokens_are_random_prefixed_and_hashed() {
         let a = generate_token().ok();
         let b = generate_token().ok();
-        let (Some(a), Some(b)) = (a, b) else { panic!("randomness") };
+        let (Some(a), Some(b)) = (a, b) else {
+            panic!("randomness")
+        };
         assert!(a.secret.starts_with(TOKEN_PREFIX));
         assert_ne!(a.secret, b.secret);
         assert_eq!(a.hash, hash_token(&a.secret));

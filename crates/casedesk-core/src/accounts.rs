@@ -122,7 +122,10 @@ impl std::str::FromStr for Region {
             "americas" => Ok(Region::Americas),
             "eu" => Ok(Region::Eu),
             "apac" => Ok(Region::Apac),
-            _ => Err(DomainError::field("region", "must be one of americas, eu, apac")),
+            _ => Err(DomainError::field(
+                "region",
+                "must be one of americas, eu, apac",
+            )),
         }
     }
 }
@@ -184,7 +187,9 @@ pub struct Tenant {
 
 /// Checks a tenant slug: lowercase letters, digits and hyphens, 2 to 63 characters.
 pub fn validate_slug(slug: &str) -> Result<(), String> {
-    let ok_chars = slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let ok_chars = slug
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if !(2..=63).contains(&slug.len()) || !ok_chars || slug.starts_with('-') || slug.ends_with('-')
     {
         return Err("must be 2 to 63 lowercase letters, digits or hyphens, not starting or ending with a hyphen".into());

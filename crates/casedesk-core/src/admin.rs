@@ -14,25 +14,45 @@ pub async fn create_account(store: &dyn Store, name: &str, plan: Plan) -> Result
     if name.is_empty() || name.chars().count() > 200 {
         return Err(DomainError::field("name", "must be 1 to 200 characters"));
     }
-    let account = Account { id: Uuid::now_v7(), name: name.to_owned(), plan, created_at: now() };
+    let account = Account {
+        id: Uuid::now_v7(),
+        name: name.to_owned(),
+        plan,
+        created_at: now(),
+    };
     store.create_account(&account).await?;
     Ok(account)
 }
 
 /// Finds an account by id or name, or says it does not exist.
 pub async fn resolve_account(store: &dyn Store, id_or_name: &str) -> Result<Account> {
-    store
-        .find_account(id_or_name.trim())
-        .await?
-        .ok_or_else(|| DomainError::field("account", format!("no account has the id or name {id_or_name:?}")))
+    store.find_account(id_or_name.trim()).await?.ok_or_else(|| {
+        DomainError::field(
+            "account",
+            format!("no account has the id or name {id_or_name:?}"),
+        )
+    })
 }
 
 /// Creates a tenant for an account.
-pub async fn create_tenant(store: &dyn Store, account: &str, slug: &str, region: Region, environment: Environment) -> Result<Tenant> {
+pub async fn create_tenant(
+    store: &dyn Store,
+    account: &str,
+    slug: &str,
+    region: Region,
+    environment: Environment,
+) -> Result<Tenant> {
     let account = resolve_account(store, account).await?;
     let slug = slug.trim().to_owned();
     validate_slug(&slug).map_err(|m| DomainError::field("slug", m))?;
-    let tenant = Tenant { id: Uuid::now_v7(), account_id: account.id, slug, region, environment, created_at: now() };
+    let tenant = Tenant {
+        id: Uuid::now_v7(),
+        account_id: account.id,
+        slug,
+        region,
+        environment,
+        created_at: now(),
+    };
     store.create_tenant(&tenant).await?;
     Ok(tenant)
 }
@@ -55,21 +75,39 @@ pub struct NewUser {
 }
 
 /// Creates a user, enforcing the role rules and the elevated-contact cap of the plan.
-pub async fn create_user(store: &dyn Store, limits: &ElevatedLimits, input: NewUser) -> Result<User> {
+pub async fn create_user(
+    store: &dyn Store,
+    limits: &ElevatedLimits,
+    input: NewUser,
+) -> Result<User> {
     let mut errors = Vec::new();
-    let email = normalize_email(&input.email).map_err(|m| errors.push(FieldError::new("email", m))).ok();
+    let email = normalize_email(&input.email)
+        .map_err(|m| errors.push(FieldError::new("email", m)))
+        .ok();
     let customer = input.role.is_customer();
     if customer && input.account.is_none() {
-        errors.push(FieldError::new("account", "is required for super-admin and admin users"));
+        errors.push(FieldError::new(
+            "account",
+            "is required for super-admin and admin users",
+        ));
     }
     if !customer && input.account.is_some() {
-        errors.push(FieldError::new("account", "support agents and managers do not belong to a customer account"));
+        errors.push(FieldError::new(
+            "account",
+            "support agents and managers do not belong to a customer account",
+        ));
     }
     if !customer && (input.case_admin || input.elevated) {
-        errors.push(FieldError::new("role", "case-admin and elevated apply to customer admins only"));
+        errors.push(FieldError::new(
+            "role",
+            "case-admin and elevated apply to customer admins only",
+        ));
     }
     if customer && !input.queues.is_empty() {
-        errors.push(FieldError::new("queue", "queues apply to agents and managers only"));
+        errors.push(FieldError::new(
+            "queue",
+            "queues apply to agents and managers only",
+        ));
     }
     let areas = store.issue_areas().await?;
     for q in &input.queues {
@@ -77,14 +115,20 @@ pub async fn create_user(store: &dyn Store, limits: &ElevatedLimits, input: NewU
             let mut known: Vec<&str> = areas.iter().map(|a| a.queue.as_str()).collect();
             known.sort_unstable();
             known.dedup();
-            errors.push(FieldError::new("queue", format!("{q:?} is not a queue; queues are {}", known.join(", "))));
+            errors.push(FieldError::new(
+                "queue",
+                format!("{q:?} is not a queue; queues are {}", known.join(", ")),
+            ));
         }
     }
     let account = match &input.account {
         Some(a) => match store.find_account(a).await? {
             Some(acc) => Some(acc),
             None => {
-                errors.push(FieldError::new("account", format!("no account has the id or name {a:?}")));
+                errors.push(FieldError::new(
+                    "account",
+                    format!("no account has the id or name {a:?}"),
+                ));
                 None
             }
         },
@@ -111,16 +155,31 @@ pub async fn create_user(store: &dyn Store, limits: &ElevatedLimits, input: NewU
 
 /// Records an API token for a user. The caller generated the token and hands only its hash.
 /// Without scopes, the token gets every scope.
-pub async fn create_token(store: &dyn Store, email: &str, scopes: Vec<Scope>, hash: String) -> Result<(User, TokenRecord)> {
+pub async fn create_token(
+    store: &dyn Store,
+    email: &str,
+    scopes: Vec<Scope>,
+    hash: String,
+) -> Result<(User, TokenRecord)> {
     let email = normalize_email(email).map_err(|m| DomainError::field("user", m))?;
     let user = store
         .find_user_by_email(&email)
         .await?
         .ok_or_else(|| DomainError::field("user", format!("no user has the email {email}")))?;
-    let mut scopes = if scopes.is_empty() { Scope::ALL.to_vec() } else { scopes };
+    let mut scopes = if scopes.is_empty() {
+        Scope::ALL.to_vec()
+    } else {
+        scopes
+    };
     scopes.sort_by_key(|s| s.key());
     scopes.dedup();
-    let record = TokenRecord { id: Uuid::now_v7(), user_id: user.id, hash, scopes, created_at: now() };
+    let record = TokenRecord {
+        id: Uuid::now_v7(),
+        user_id: user.id,
+        hash,
+        scopes,
+        created_at: now(),
+    };
     store.create_token(&record).await?;
     Ok((user, record))
 }

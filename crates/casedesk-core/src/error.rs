@@ -14,7 +14,10 @@ pub struct FieldError {
 impl FieldError {
     /// A field error for `field` with `message`.
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -35,7 +38,10 @@ pub enum DomainError {
     InsufficientScope(crate::users::Scope),
     /// The action is not allowed in the case's current status.
     #[error("{message}")]
-    InvalidTransition { message: String, status: crate::cases::Status },
+    InvalidTransition {
+        message: String,
+        status: crate::cases::Status,
+    },
     /// A conflicting state, such as an idempotency key reused with a different request.
     #[error("{0}")]
     Conflict(String),

@@ -9,7 +9,11 @@ pub const MISSING_CASE_ADMIN: &str = "You need the case-admin permission to see 
 
 /// Fails unless the credential carries `scope`.
 pub fn require_scope(p: &Principal, scope: Scope) -> Result<()> {
-    if p.has_scope(scope) { Ok(()) } else { Err(DomainError::InsufficientScope(scope)) }
+    if p.has_scope(scope) {
+        Ok(())
+    } else {
+        Err(DomainError::InsufficientScope(scope))
+    }
 }
 
 /// Fails unless the caller may use cases at all (customers need case-admin).
@@ -30,7 +34,9 @@ pub fn require_support(p: &Principal, what: &str) -> Result<()> {
     if is_support(p) {
         Ok(())
     } else {
-        Err(DomainError::Forbidden(format!("Only support engineers can {what}.")))
+        Err(DomainError::Forbidden(format!(
+            "Only support engineers can {what}."
+        )))
     }
 }
 
@@ -39,7 +45,9 @@ pub fn require_customer(p: &Principal, what: &str) -> Result<()> {
     if p.user.role.is_customer() {
         Ok(())
     } else {
-        Err(DomainError::Forbidden(format!("Only the customer can {what}.")))
+        Err(DomainError::Forbidden(format!(
+            "Only the customer can {what}."
+        )))
     }
 }
 
@@ -50,9 +58,11 @@ pub fn can_see(p: &Principal, case: &Case) -> bool {
         Role::SuperAdmin | Role::Admin => {
             u.case_admin
                 && u.account_id == Some(case.account_id)
-                && (u.elevated || case.requester_id == u.id || case.team_contacts.iter().any(|c| c.user_id == u.id))
+                && (u.elevated
+                    || case.requester_id == u.id
+                    || case.team_contacts.iter().any(|c| c.user_id == u.id))
         }
-        Role::Agent => case.assignee_id == Some(u.id) || u.queues.iter().any(|q| *q == case.queue),
+        Role::Agent => case.assignee_id == Some(u.id) || u.queues.contains(&case.queue),
         Role::Manager => true,
     }
 }
@@ -67,8 +77,14 @@ pub fn visibility(p: &Principal, mine_only: bool) -> Result<Visibility> {
             Some(_) => Visibility::Mine { user_id: u.id },
             None => return Err(DomainError::Forbidden(MISSING_CASE_ADMIN.into())),
         },
-        Role::Agent => Visibility::Queues { queues: u.queues.clone(), user_id: u.id },
-        Role::Manager if mine_only => Visibility::Queues { queues: vec![], user_id: u.id },
+        Role::Agent => Visibility::Queues {
+            queues: u.queues.clone(),
+            user_id: u.id,
+        },
+        Role::Manager if mine_only => Visibility::Queues {
+            queues: vec![],
+            user_id: u.id,
+        },
         Role::Manager => Visibility::All,
     })
 }
@@ -91,7 +107,11 @@ pub struct ElevatedLimits {
 
 impl Default for ElevatedLimits {
     fn default() -> Self {
-        Self { self_service: 5, standard: 10, premium: 20 }
+        Self {
+            self_service: 5,
+            standard: 10,
+            premium: 20,
+        }
     }
 }
 

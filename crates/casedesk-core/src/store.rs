@@ -6,7 +6,10 @@ use uuid::Uuid;
 
 use crate::Result;
 use crate::accounts::{Account, Tenant};
-use crate::cases::{Case, CaseEvent, CasePatch, CaseQuery, CaseSummary, CreateOutcome, IdempotencyKey, NewCase, NewEvent};
+use crate::cases::{
+    Case, CaseEvent, CasePatch, CaseQuery, CaseSummary, CreateOutcome, IdempotencyKey, NewCase,
+    NewEvent,
+};
 use crate::taxonomy::IssueArea;
 use crate::users::{Scope, User};
 
@@ -65,14 +68,25 @@ pub trait Store: Send + Sync {
     async fn issue_areas(&self) -> Result<Vec<IssueArea>>;
 
     /// Stores a case with its `created` event, atomically with its idempotency key.
-    async fn create_case(&self, case: &NewCase, event: &NewEvent, key: Option<&IdempotencyKey>) -> Result<CreateOutcome>;
+    async fn create_case(
+        &self,
+        case: &NewCase,
+        event: &NewEvent,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<CreateOutcome>;
     /// A case by number.
     async fn get_case(&self, number: i64) -> Result<Option<Case>>;
     /// A page of cases, newest first.
     async fn list_cases(&self, query: &CaseQuery) -> Result<Vec<CaseSummary>>;
     /// Applies a change and appends its event if the case is still at `expected_version`;
     /// `None` when another change came first.
-    async fn update_case(&self, number: i64, expected_version: i64, patch: &CasePatch, event: &NewEvent) -> Result<Option<Case>>;
+    async fn update_case(
+        &self,
+        number: i64,
+        expected_version: i64,
+        patch: &CasePatch,
+        event: &NewEvent,
+    ) -> Result<Option<Case>>;
     /// The timeline of a case, oldest first.
     async fn list_events(&self, number: i64, include_internal: bool) -> Result<Vec<CaseEvent>>;
 

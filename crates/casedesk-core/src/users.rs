@@ -44,7 +44,10 @@ impl std::str::FromStr for Role {
             "admin" => Ok(Role::Admin),
             "agent" => Ok(Role::Agent),
             "manager" => Ok(Role::Manager),
-            _ => Err(DomainError::field("role", "must be one of super-admin, admin, agent, manager")),
+            _ => Err(DomainError::field(
+                "role",
+                "must be one of super-admin, admin, agent, manager",
+            )),
         }
     }
 }
@@ -129,10 +132,14 @@ pub fn normalize_email(raw: &str) -> Result<String, String> {
     let domain_ok = domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
-        && domain.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+        && domain
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
     let local_ok = !local.is_empty()
         && local.len() <= 64
-        && !local.chars().any(|c| c.is_whitespace() || c == '@' || c.is_control());
+        && !local
+            .chars()
+            .any(|c| c.is_whitespace() || c == '@' || c.is_control());
     if !domain_ok || !local_ok || e.len() > 254 {
         return Err("must be an email address such as ops@example.com".into());
     }
@@ -145,7 +152,10 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(normalize_email(" Ops@Acme.Example ").as_deref(), Ok("ops@acme.example"));
+        assert_eq!(
+            normalize_email(" Ops@Acme.Example ").as_deref(),
+            Ok("ops@acme.example")
+        );
         assert!(normalize_email("ops").is_err());
         assert!(normalize_email("ops@localhost").is_err());
         assert!(normalize_email("a b@acme.example").is_err());

@@ -14,7 +14,9 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> DomainError {
 /// A unique-constraint violation becomes a conflict with `msg`; anything else is internal.
 pub(crate) fn conflict_or_internal(e: sqlx::Error, msg: &str) -> DomainError {
     match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => DomainError::Conflict(msg.to_owned()),
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            DomainError::Conflict(msg.to_owned())
+        }
         _ => internal(e),
     }
 }
@@ -107,8 +109,7 @@ pub(crate) const CASE_INSERT: &str = "INSERT INTO cases (account_id, tenant_id, 
     checklist, follow_up_of, created_at, updated_at) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19) RETURNING number";
 
-pub(crate) const EVENT_INSERT: &str =
-    "INSERT INTO case_events (case_number, actor_id, kind, public, data, at) VALUES ($1, $2, $3, $4, $5, $6)";
+pub(crate) const EVENT_INSERT: &str = "INSERT INTO case_events (case_number, actor_id, kind, public, data, at) VALUES ($1, $2, $3, $4, $5, $6)";
 
 pub(crate) const USER_SELECT: &str =
     "SELECT id, account_id, email, role, case_admin, elevated, created_at FROM users";
@@ -138,28 +139,48 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery) -> (String, Vec<Arg>
         }
         Visibility::Queues { queues, user_id } => {
             let u = arg(Arg::Str(user_id.to_string()), &mut args);
-            let qs: Vec<String> = queues.iter().map(|x| arg(Arg::Str(x.clone()), &mut args)).collect();
+            let qs: Vec<String> = queues
+                .iter()
+                .map(|x| arg(Arg::Str(x.clone()), &mut args))
+                .collect();
             if qs.is_empty() {
                 conds.push(format!("c.assignee_id = {u}"));
             } else {
-                conds.push(format!("(c.queue IN ({}) OR c.assignee_id = {u})", qs.join(", ")));
+                conds.push(format!(
+                    "(c.queue IN ({}) OR c.assignee_id = {u})",
+                    qs.join(", ")
+                ));
             }
         }
         Visibility::All => {}
     }
     if !q.statuses.is_empty() {
-        let ps: Vec<String> = q.statuses.iter().map(|s| arg(Arg::Str(s.key().into()), &mut args)).collect();
+        let ps: Vec<String> = q
+            .statuses
+            .iter()
+            .map(|s| arg(Arg::Str(s.key().into()), &mut args))
+            .collect();
         conds.push(format!("c.status IN ({})", ps.join(", ")));
     }
     if !q.priorities.is_empty() {
-        let ps: Vec<String> = q.priorities.iter().map(|s| arg(Arg::Str(s.key().into()), &mut args)).collect();
+        let ps: Vec<String> = q
+            .priorities
+            .iter()
+            .map(|s| arg(Arg::Str(s.key().into()), &mut args))
+            .collect();
         conds.push(format!("c.priority IN ({})", ps.join(", ")));
     }
     if let Some(v) = &q.issue_area {
-        conds.push(format!("c.issue_area = {}", arg(Arg::Str(v.clone()), &mut args)));
+        conds.push(format!(
+            "c.issue_area = {}",
+            arg(Arg::Str(v.clone()), &mut args)
+        ));
     }
     if let Some(v) = q.stage {
-        conds.push(format!("c.stage = {}", arg(Arg::Str(v.key().into()), &mut args)));
+        conds.push(format!(
+            "c.stage = {}",
+            arg(Arg::Str(v.key().into()), &mut args)
+        ));
     }
     if let Some(v) = &q.tenant {
         conds.push(format!("t.slug = {}", arg(Arg::Str(v.clone()), &mut args)));
@@ -168,7 +189,10 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery) -> (String, Vec<Arg>
         conds.push(format!("c.queue = {}", arg(Arg::Str(v.clone()), &mut args)));
     }
     match q.assignee {
-        Some(Some(id)) => conds.push(format!("c.assignee_id = {}", arg(Arg::Str(id.to_string()), &mut args))),
+        Some(Some(id)) => conds.push(format!(
+            "c.assignee_id = {}",
+            arg(Arg::Str(id.to_string()), &mut args)
+        )),
         Some(None) => conds.push("c.assignee_id IS NULL".into()),
         None => {}
     }

@@ -24,11 +24,17 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>, DomainError> {
     } else if url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::connect(url).await?))
     } else {
-        Err(DomainError::field("database_url", "must start with sqlite:// or postgres://"))
+        Err(DomainError::field(
+            "database_url",
+            "must start with sqlite:// or postgres://",
+        ))
     }
 }
 
 /// The migration versions of each backend, for the parity check.
 pub fn migration_versions() -> (Vec<i64>, Vec<i64>) {
-    (sqlite::MIGRATOR.iter().map(|m| m.version).collect(), postgres::MIGRATOR.iter().map(|m| m.version).collect())
+    (
+        sqlite::MIGRATOR.iter().map(|m| m.version).collect(),
+        postgres::MIGRATOR.iter().map(|m| m.version).collect(),
+    )
 }

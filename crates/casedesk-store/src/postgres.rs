@@ -21,16 +21,22 @@ pub struct PgStore {
 impl PgStore {
     /// Connects and migrates.
     pub async fn connect(url: &str) -> Result<Self, DomainError> {
-        let opts: PgConnectOptions = url
-            .parse()
-            .map_err(|e| DomainError::field("database_url", format!("is not a valid PostgreSQL URL: {e}")))?;
+        let opts: PgConnectOptions = url.parse().map_err(|e| {
+            DomainError::field(
+                "database_url",
+                format!("is not a valid PostgreSQL URL: {e}"),
+            )
+        })?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(opts)
             .await
             .map_err(internal)?;
-        MIGRATOR.run(&pool).await.map_err(|e| DomainError::Internal(format!("migration failed: {e}")))?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| DomainError::Internal(format!("migration failed: {e}")))?;
         Ok(Self { pool })
     }
 

@@ -23,7 +23,9 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file and migrates it.
     pub async fn connect(url: &str) -> Result<Self, DomainError> {
         let opts = SqliteConnectOptions::from_str(url)
-            .map_err(|e| DomainError::field("database_url", format!("is not a valid SQLite URL: {e}")))?
+            .map_err(|e| {
+                DomainError::field("database_url", format!("is not a valid SQLite URL: {e}"))
+            })?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
@@ -36,12 +38,18 @@ impl SqliteStore {
             .connect_with(opts)
             .await
             .map_err(internal)?;
-        MIGRATOR.run(&pool).await.map_err(|e| DomainError::Internal(format!("migration failed: {e}")))?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| DomainError::Internal(format!("migration failed: {e}")))?;
         Ok(Self { pool })
     }
 
     async fn begin(&self) -> Result<Transaction<'static, Sqlite>, DomainError> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(internal)
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(internal)
     }
 }
 

@@ -1,1 +1,451 @@
-pub fn x(){}
+//! Test helpers: a real casedesk server on a random loopback port, over a fresh SQLite file
+//! or a fresh PostgreSQL database, plus a small world of accounts, users and tokens.
+//!
+//! PostgreSQL comes from `CASEDESK_TEST_PG_URL`, which `scripts/test` sets after starting a
+//! throw-away cluster. A PostgreSQL test without it fails loudly; it never skips.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use casedesk_core::accounts::{Environment, Plan, Region};
+use casedesk_core::admin::{self, NewUser};
+use casedesk_core::permissions::ElevatedLimits;
+use casedesk_core::store::Store;
+use casedesk_core::users::{Role, Scope};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in a temporary folder.
+    Sqlite,
+    /// A fresh database in the PostgreSQL of `CASEDESK_TEST_PG_URL`.
+    Postgres,
+}
+
+/// Environment variable naming the PostgreSQL server for tests.
+pub const PG_ENV: &str = "CASEDESK_TEST_PG_URL";
+
+/// A database for one test: its URL and whatever keeps it alive.
+pub struct TestDb {
+    /// URL to hand to casedesk.
+    pub url: String,
+    /// Temporary folder (SQLite file, data folder).
+    pub dir: tempfile::TempDir,
+}
+
+/// Creates an empty database for a test.
+pub async fn test_db(backend: Backend) -> TestDb {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("casedesk.db").display()),
+        Backend::Postgres => {
+            let admin = std::env::var(PG_ENV).unwrap_or_else(|_| {
+                panic!("{PG_ENV} is not set. Run the tests with scripts/test, which starts PostgreSQL and sets it.")
+            });
+            let name = format!("casedesk_test_{}", uuid::Uuid::new_v4().simple());
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+                .await
+                .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {PG_ENV}: {e}"));
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut conn)
+                .await
+                .expect("create test database");
+            let base = admin
+                .rsplit_once('/')
+                .map(|(b, _)| b.to_owned())
+                .unwrap_or(admin);
+            format!("{base}/{name}")
+        }
+    };
+    TestDb { url, dir }
+}
+
+/// A running casedesk server.
+pub struct TestApp {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// `http://addr`.
+    pub base: String,
+    /// An HTTP client.
+    pub client: reqwest::Client,
+    /// Direct access to its database.
+    pub store: Arc<dyn Store>,
+    /// The database.
+    pub db: Arc<TestDb>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// Starts casedesk on `127.0.0.1:0` over a fresh database.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    let db = Arc::new(test_db(backend).await);
+    spawn_app_on(db).await
+}
+
+/// Starts another casedesk server over an existing database (several nodes, one database).
+pub async fn spawn_app_on(db: Arc<TestDb>) -> TestApp {
+    let store = casedesk_store::connect(&db.url).await.expect("open store");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = oneshot::channel::<()>();
+    let state = casedesk_web::AppState::new(store.clone());
+    tokio::spawn(async move {
+        let _ = casedesk_web::serve(listener, state, async {
+            let _ = rx.await;
+        })
+        .await;
+    });
+    TestApp {
+        addr,
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        store,
+        db,
+        stop: Some(tx),
+    }
+}
+
+/// An HTTP answer, read fully.
+#[derive(Debug)]
+pub struct Answer {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// Body as JSON (`Null` when empty or not JSON).
+    pub json: Value,
+}
+
+impl Answer {
+    /// The `field` of every item of a problem's `errors` list.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.json["errors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The content type.
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+impl TestApp {
+    /// Sends a request with an optional bearer token and JSON body.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Answer {
+        self.call_with(method, path, token, body, &[]).await
+    }
+
+    /// Like [`TestApp::call`], with extra headers.
+    pub async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.expect("body");
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Answer {
+            status,
+            headers,
+            json,
+        }
+    }
+
+    /// GET with a token.
+    pub async fn get(&self, path: &str, token: &str) -> Answer {
+        self.call("GET", path, Some(token), None).await
+    }
+
+    /// POST JSON with a token.
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Answer {
+        self.call("POST", path, Some(token), Some(&body)).await
+    }
+
+    /// PUT JSON with a token.
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> Answer {
+        self.call("PUT", path, Some(token), Some(&body)).await
+    }
+
+    /// Creates a user and returns an API token for them (all scopes unless given).
+    pub async fn user_with_token(
+        &self,
+        account: Option<&str>,
+        email: &str,
+        role: Role,
+        case_admin: bool,
+        elevated: bool,
+        queues: &[&str],
+    ) -> String {
+        admin::create_user(
+            self.store.as_ref(),
+            &ElevatedLimits::default(),
+            NewUser {
+                account: account.map(str::to_owned),
+                email: email.into(),
+                role,
+                case_admin,
+                elevated,
+                queues: queues.iter().map(|q| (*q).to_owned()).collect(),
+            },
+        )
+        .await
+        .expect("create user");
+        self.token(email, &[]).await
+    }
+
+    /// A new token for an existing user.
+    pub async fn token(&self, email: &str, scopes: &[Scope]) -> String {
+        let t = casedesk_auth::generate_token().expect("token");
+        admin::create_token(self.store.as_ref(), email, scopes.to_vec(), t.hash)
+            .await
+            .expect("store token");
+        t.secret
+    }
+
+    /// Builds the standard test world.
+    pub async fn world(&self) -> World {
+        let s = self.store.as_ref();
+        admin::create_account(s, "Acme", Plan::Gold)
+            .await
+            .expect("account");
+        admin::create_tenant(s, "Acme", "acme-prod", Region::Eu, Environment::Production)
+            .await
+            .expect("tenant");
+        admin::create_tenant(
+            s,
+            "Acme",
+            "acme-dev",
+            Region::Americas,
+            Environment::Development,
+        )
+        .await
+        .expect("tenant");
+        admin::create_account(s, "Globex", Plan::Platinum)
+            .await
+            .expect("account");
+        admin::create_tenant(
+            s,
+            "Globex",
+            "globex-prod",
+            Region::Apac,
+            Environment::Production,
+        )
+        .await
+        .expect("tenant");
+        World {
+            super_admin: self
+                .user_with_token(
+                    Some("Acme"),
+                    "owner@acme.example",
+                    Role::SuperAdmin,
+                    false,
+                    false,
+                    &[],
+                )
+                .await,
+            ops: self
+                .user_with_token(
+                    Some("Acme"),
+                    "ops@acme.example",
+                    Role::Admin,
+                    true,
+                    false,
+                    &[],
+                )
+                .await,
+            teammate: self
+                .user_with_token(
+                    Some("Acme"),
+                    "teammate@acme.example",
+                    Role::Admin,
+                    true,
+                    false,
+                    &[],
+                )
+                .await,
+            secops: self
+                .user_with_token(
+                    Some("Acme"),
+                    "secops@acme.example",
+                    Role::Admin,
+                    true,
+                    true,
+                    &[],
+                )
+                .await,
+            viewer: self
+                .user_with_token(
+                    Some("Acme"),
+                    "viewer@acme.example",
+                    Role::Admin,
+                    false,
+                    false,
+                    &[],
+                )
+                .await,
+            globex: self
+                .user_with_token(
+                    Some("Globex"),
+                    "ops@globex.example",
+                    Role::Admin,
+                    true,
+                    true,
+                    &[],
+                )
+                .await,
+            agent: self
+                .user_with_token(
+                    None,
+                    "ana@support.example",
+                    Role::Agent,
+                    false,
+                    false,
+                    &["identity", "integrations"],
+                )
+                .await,
+            other_agent: self
+                .user_with_token(
+                    None,
+                    "kai@support.example",
+                    Role::Agent,
+                    false,
+                    false,
+                    &["commerce"],
+                )
+                .await,
+            manager: self
+                .user_with_token(
+                    None,
+                    "mia@support.example",
+                    Role::Manager,
+                    false,
+                    false,
+                    &[],
+                )
+                .await,
+        }
+    }
+
+    /// Opens a case as `token` and returns its number.
+    pub async fn open_case(&self, token: &str, body: Value) -> i64 {
+        let a = self.post("/api/v1/cases", token, body).await;
+        assert_eq!(a.status, 201, "create failed: {}", a.json);
+        a.json["number"].as_i64().expect("number")
+    }
+}
+
+/// Tokens of the standard test world. Acme (Gold) has tenants `acme-prod` and `acme-dev`;
+/// Globex (Platinum) has `globex-prod`.
+pub struct World {
+    /// Acme super admin (holds case-admin by default).
+    pub super_admin: String,
+    /// Acme admin with case-admin.
+    pub ops: String,
+    /// Another Acme admin with case-admin (used as a team contact).
+    pub teammate: String,
+    /// Acme elevated support contact.
+    pub secops: String,
+    /// Acme admin without case-admin.
+    pub viewer: String,
+    /// Globex elevated admin (another account).
+    pub globex: String,
+    /// Agent of the identity and integrations queues.
+    pub agent: String,
+    /// Agent of the commerce queue only.
+    pub other_agent: String,
+    /// Support manager.
+    pub manager: String,
+}
+
+/// A valid onboarding case for Acme.
+pub fn acme_case(subject: &str) -> Value {
+    json!({
+        "priority": "P2",
+        "subject": subject,
+        "description": "Users get invalid_request after the redirect (error AUTH-4001).",
+        "steps_to_reproduce": "Sign in from the portal",
+        "tenant": "acme-prod",
+        "issue_area": "sign-in-and-redirects",
+        "scope": "some_users",
+        "business_impact": "Some customers cannot log in",
+        "contact": {"email": "ops@acme.example", "phone": "+49 30 1234567", "timezone": "Europe/Berlin"},
+        "stage": "onboarding",
+        "identifiers": {
+            "organization_id": "org_123", "application_key": "app_abc", "client_purpose": "interactive_web",
+            "redirect_uri": "https://app.acme.example/callback",
+            "error_message": "redirect_uri_mismatch", "occurred_at": "2026-11-20T14:03:00Z"
+        },
+        "context": {"correlation_id": "corr-1", "token_flow": "authorization_code", "endpoint_path": "/oauth2/authorize",
+                    "frequency": "intermittent", "affected": "some"},
+        "checklist": {"tenant_registered": true, "application_key_verified": true, "redirect_uris_exact": false,
+                      "credentials_out_of_source": true, "jwks_validation": true, "marketplace_identifiers": false}
+    })
+}
+
+/// A valid case for Globex.
+pub fn globex_case(subject: &str) -> Value {
+    let mut v = acme_case(subject);
+    v["tenant"] = json!("globex-prod");
+    v["contact"]["email"] = json!("ops@globex.example");
+    v
+}
+
+/// Runs an async test body on both databases: generates `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::Backend::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::Backend::Postgres).await;
+            }
+        }
+    };
+}

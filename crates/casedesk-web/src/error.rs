@@ -70,7 +70,12 @@ fn problem(status: StatusCode, kind: &str, title: &str, detail: String) -> Probl
 }
 
 fn fields(errs: Vec<FieldError>) -> Vec<FieldProblem> {
-    errs.into_iter().map(|e| FieldProblem { field: e.field, message: e.message }).collect()
+    errs.into_iter()
+        .map(|e| FieldProblem {
+            field: e.field,
+            message: e.message,
+        })
+        .collect()
 }
 
 /// Builds the response for a problem, with extra headers.
@@ -78,7 +83,10 @@ pub fn respond(p: Problem, www_authenticate: Option<String>) -> Response {
     let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = serde_json::to_vec(&p).unwrap_or_default();
     let mut res = (status, body).into_response();
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
     if let Some(v) = www_authenticate.and_then(|v| HeaderValue::from_str(&v).ok()) {
         res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
@@ -89,12 +97,27 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
             ApiError::Unauthenticated { described } => respond(
-                problem(StatusCode::UNAUTHORIZED, "unauthenticated", "Authentication required", described.into()),
-                Some(format!("Bearer realm=\"casedesk\", error=\"invalid_token\", error_description=\"{described}\"")),
+                problem(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthenticated",
+                    "Authentication required",
+                    described.into(),
+                ),
+                Some(format!(
+                    "Bearer realm=\"casedesk\", error=\"invalid_token\", error_description=\"{described}\""
+                )),
             ),
             ApiError::BadJson(msg) => {
-                let mut p = problem(StatusCode::BAD_REQUEST, "malformed-body", "The request body is not valid JSON", msg.clone());
-                p.errors = Some(vec![FieldProblem { field: String::new(), message: msg }]);
+                let mut p = problem(
+                    StatusCode::BAD_REQUEST,
+                    "malformed-body",
+                    "The request body is not valid JSON",
+                    msg.clone(),
+                );
+                p.errors = Some(vec![FieldProblem {
+                    field: String::new(),
+                    message: msg,
+                }]);
                 respond(p, None)
             }
             ApiError::TooLarge => respond(
@@ -114,7 +137,12 @@ impl IntoResponse for ApiError {
 fn domain_response(e: DomainError) -> Response {
     match e {
         DomainError::NotFound { entity } => respond(
-            problem(StatusCode::NOT_FOUND, "not-found", "Not found", format!("There is no {entity} here that you can see.")),
+            problem(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "Not found",
+                format!("There is no {entity} here that you can see."),
+            ),
             None,
         ),
         DomainError::Validation(errs) => {
@@ -128,23 +156,48 @@ fn domain_response(e: DomainError) -> Response {
             p.errors = Some(fields(errs));
             respond(p, None)
         }
-        DomainError::Forbidden(msg) => respond(problem(StatusCode::FORBIDDEN, "forbidden", "Permission missing", msg), None),
+        DomainError::Forbidden(msg) => respond(
+            problem(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Permission missing",
+                msg,
+            ),
+            None,
+        ),
         DomainError::InsufficientScope(scope) => {
             let mut p = problem(
                 StatusCode::FORBIDDEN,
                 "insufficient-scope",
                 "Token scope missing",
-                format!("This API token lacks the {} scope. Create a token that carries it.", scope.key()),
+                format!(
+                    "This API token lacks the {} scope. Create a token that carries it.",
+                    scope.key()
+                ),
             );
             p.required_scope = Some(scope.key().into());
-            respond(p, Some(format!("Bearer realm=\"casedesk\", error=\"insufficient_scope\", scope=\"{}\"", scope.key())))
+            respond(
+                p,
+                Some(format!(
+                    "Bearer realm=\"casedesk\", error=\"insufficient_scope\", scope=\"{}\"",
+                    scope.key()
+                )),
+            )
         }
         DomainError::InvalidTransition { message, status } => {
-            let mut p = problem(StatusCode::CONFLICT, "invalid-transition", "Not allowed in the case's current status", message);
+            let mut p = problem(
+                StatusCode::CONFLICT,
+                "invalid-transition",
+                "Not allowed in the case's current status",
+                message,
+            );
             p.current_status = Some(status.key().into());
             respond(p, None)
         }
-        DomainError::Conflict(msg) => respond(problem(StatusCode::CONFLICT, "conflict", "Conflict", msg), None),
+        DomainError::Conflict(msg) => respond(
+            problem(StatusCode::CONFLICT, "conflict", "Conflict", msg),
+            None,
+        ),
         DomainError::Internal(msg) => {
             tracing::error!(error = %msg, "internal error");
             respond(

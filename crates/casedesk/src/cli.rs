@@ -150,7 +150,10 @@ pub enum TokenCmd {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Turns a domain error into a readable CLI message.
@@ -158,7 +161,10 @@ fn explain(e: DomainError) -> anyhow::Error {
     match e {
         DomainError::Validation(errs) => anyhow!(
             "{}",
-            errs.iter().map(|FieldError { field, message }| format!("{field}: {message}")).collect::<Vec<_>>().join("; ")
+            errs.iter()
+                .map(|FieldError { field, message }| format!("{field}: {message}"))
+                .collect::<Vec<_>>()
+                .join("; ")
         ),
         other => anyhow!("{other}"),
     }
@@ -166,7 +172,10 @@ fn explain(e: DomainError) -> anyhow::Error {
 
 async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let url = cfg.database_url()?;
-    casedesk_store::connect(&url).await.map_err(explain).context("cannot open the database")
+    casedesk_store::connect(&url)
+        .await
+        .map_err(explain)
+        .context("cannot open the database")
 }
 
 fn print(json_out: bool, value: serde_json::Value, text: String) {
@@ -186,40 +195,88 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let cfg = Config::load(
         cli.db.config.as_ref(),
-        Overrides { listen, data: cli.db.data.clone(), database_url: cli.db.database_url.clone() },
+        Overrides {
+            listen,
+            data: cli.db.data.clone(),
+            database_url: cli.db.database_url.clone(),
+        },
     )?;
     match cli.command {
         Command::Serve { demo, .. } => serve(cfg, demo).await,
-        Command::Account { cmd: AccountCmd::Create { name, plan, json } } => {
+        Command::Account {
+            cmd: AccountCmd::Create { name, plan, json },
+        } => {
             let plan: Plan = plan.parse().map_err(explain)?;
             let store = open_store(&cfg).await?;
-            let a = admin::create_account(store.as_ref(), &name, plan).await.map_err(explain)?;
+            let a = admin::create_account(store.as_ref(), &name, plan)
+                .await
+                .map_err(explain)?;
             print(
                 json,
                 json!({"id": a.id, "name": a.name, "plan": a.plan.key()}),
-                format!("created account {} ({}) with id {}", a.name, a.plan.key(), a.id),
+                format!(
+                    "created account {} ({}) with id {}",
+                    a.name,
+                    a.plan.key(),
+                    a.id
+                ),
             );
             Ok(())
         }
-        Command::Tenant { cmd: TenantCmd::Create { account, slug, region, environment, json } } => {
+        Command::Tenant {
+            cmd:
+                TenantCmd::Create {
+                    account,
+                    slug,
+                    region,
+                    environment,
+                    json,
+                },
+        } => {
             let region: Region = region.parse().map_err(explain)?;
             let env: Environment = environment.parse().map_err(explain)?;
             let store = open_store(&cfg).await?;
-            let t = admin::create_tenant(store.as_ref(), &account, &slug, region, env).await.map_err(explain)?;
+            let t = admin::create_tenant(store.as_ref(), &account, &slug, region, env)
+                .await
+                .map_err(explain)?;
             print(
                 json,
                 json!({"id": t.id, "account_id": t.account_id, "slug": t.slug, "region": t.region.key(), "environment": t.environment.key()}),
-                format!("created tenant {} ({}, {}) with id {}", t.slug, t.region.key(), t.environment.key(), t.id),
+                format!(
+                    "created tenant {} ({}, {}) with id {}",
+                    t.slug,
+                    t.region.key(),
+                    t.environment.key(),
+                    t.id
+                ),
             );
             Ok(())
         }
-        Command::User { cmd: UserCmd::Create { account, email, role, case_admin, elevated, queues, json } } => {
+        Command::User {
+            cmd:
+                UserCmd::Create {
+                    account,
+                    email,
+                    role,
+                    case_admin,
+                    elevated,
+                    queues,
+                    json,
+                },
+        } => {
             let role: Role = role.parse().map_err(explain)?;
             let store = open_store(&cfg).await?;
             let u = admin::create_user(
                 store.as_ref(),
                 &cfg.elevated_limits,
-                NewUser { account, email, role, case_admin, elevated, queues },
+                NewUser {
+                    account,
+                    email,
+                    role,
+                    case_admin,
+                    elevated,
+                    queues,
+                },
             )
             .await
             .map_err(explain)?;
@@ -231,16 +288,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Token { cmd: TokenCmd::Create { user, scopes, json } } => {
-            let scopes = scopes.iter().map(|s| s.parse::<Scope>()).collect::<Result<Vec<_>, _>>().map_err(explain)?;
+        Command::Token {
+            cmd: TokenCmd::Create { user, scopes, json },
+        } => {
+            let scopes = scopes
+                .iter()
+                .map(|s| s.parse::<Scope>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(explain)?;
             let store = open_store(&cfg).await?;
             let t = casedesk_auth::generate_token().map_err(explain)?;
-            let (u, rec) = admin::create_token(store.as_ref(), &user, scopes, t.hash).await.map_err(explain)?;
+            let (u, rec) = admin::create_token(store.as_ref(), &user, scopes, t.hash)
+                .await
+                .map_err(explain)?;
             let scopes: Vec<&str> = rec.scopes.iter().map(|s| s.key()).collect();
             print(
                 json,
                 json!({"id": rec.id, "user": u.email, "scopes": scopes, "token": t.secret}),
-                format!("token for {} ({}), shown only this once:\n{}", u.email, scopes.join(" "), t.secret),
+                format!(
+                    "token for {} ({}), shown only this once:\n{}",
+                    u.email,
+                    scopes.join(" "),
+                    t.secret
+                ),
             );
             Ok(())
         }
@@ -250,16 +320,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn serve(cfg: Config, with_demo: bool) -> anyhow::Result<()> {
     let store = open_store(&cfg).await?;
     if with_demo {
-        demo::load(store.as_ref(), &cfg).await.map_err(explain).context("cannot load the demo data")?;
+        demo::load(store.as_ref(), &cfg)
+            .await
+            .map_err(explain)
+            .context("cannot load the demo data")?;
     }
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     // One line on stdout, so scripts and tests can learn the port when listening on :0.
-    println!("casedesk listening on http://{addr} ({} database)", store.backend());
+    println!(
+        "casedesk listening on http://{addr} ({} database)",
+        store.backend()
+    );
     tracing::info!(%addr, backend = store.backend(), "listening");
-    casedesk_web::serve(listener, casedesk_web::AppState::new(store), shutdown_signal()).await?;
+    casedesk_web::serve(
+        listener,
+        casedesk_web::AppState::new(store),
+        shutdown_signal(),
+    )
+    .await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -65,13 +65,18 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        self.listen
-            .parse::<SocketAddr>()
-            .with_context(|| format!("listen: {:?} is not an address such as 127.0.0.1:8080", self.listen))?;
-        if let Some(url) = &self.database_url {
-            if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-                bail!("database-url: must start with sqlite:, postgres:// or postgresql://");
-            }
+        self.listen.parse::<SocketAddr>().with_context(|| {
+            format!(
+                "listen: {:?} is not an address such as 127.0.0.1:8080",
+                self.listen
+            )
+        })?;
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+        {
+            bail!("database-url: must start with sqlite:, postgres:// or postgresql://");
         }
         Ok(())
     }
@@ -81,8 +86,9 @@ impl Config {
         match &self.database_url {
             Some(u) if !u.is_empty() => Ok(u.clone()),
             _ => {
-                std::fs::create_dir_all(&self.data)
-                    .with_context(|| format!("cannot create the data folder {}", self.data.display()))?;
+                std::fs::create_dir_all(&self.data).with_context(|| {
+                    format!("cannot create the data folder {}", self.data.display())
+                })?;
                 let path = self.data.join("casedesk.db");
                 Ok(format!("sqlite://{}", path.display()))
             }

@@ -17,22 +17,43 @@ const ACCOUNTS: [(&str, Plan, &str, Region); 6] = [
     ("Birchwood Retail", Plan::Silver, "birchwood", Region::Eu),
     ("Cobalt Health", Plan::Gold, "cobalt", Region::Apac),
     ("Dunmore Bank", Plan::HomeGrown, "dunmore", Region::Eu),
-    ("Eastwind Airlines", Plan::Enterprise, "eastwind", Region::Americas),
+    (
+        "Eastwind Airlines",
+        Plan::Enterprise,
+        "eastwind",
+        Region::Americas,
+    ),
     ("Fjord Energy", Plan::Platinum, "fjord", Region::Eu),
 ];
 
 const SUPPORT: [(&str, Role, &[&str]); 3] = [
-    ("ana.agent@casedesk.example", Role::Agent, &["identity", "integrations"]),
-    ("kai.agent@casedesk.example", Role::Agent, &["commerce", "security", "general"]),
+    (
+        "ana.agent@casedesk.example",
+        Role::Agent,
+        &["identity", "integrations"],
+    ),
+    (
+        "kai.agent@casedesk.example",
+        Role::Agent,
+        &["commerce", "security", "general"],
+    ),
     ("mia.manager@casedesk.example", Role::Manager, &[]),
 ];
 
 fn principal(user: User) -> Principal {
-    Principal { user, scopes: Scope::ALL.to_vec() }
+    Principal {
+        user,
+        scopes: Scope::ALL.to_vec(),
+    }
 }
 
 async fn user(store: &dyn Store, email: &str) -> Result<User> {
-    store.find_user_by_email(email).await?.ok_or(DomainError::NotFound { entity: "demo user" })
+    store
+        .find_user_by_email(email)
+        .await?
+        .ok_or(DomainError::NotFound {
+            entity: "demo user",
+        })
 }
 
 /// Loads the demo data into an empty database (or reuses it), then prints tokens.
@@ -41,7 +62,9 @@ pub async fn load(store: &dyn Store, cfg: &Config) -> Result<()> {
     if existing.is_empty() {
         create(store, cfg).await?;
     } else if !existing.iter().any(|a| a.name == ACCOUNTS[0].0) {
-        println!("casedesk: --demo only fills an empty database; this one already has other data, so no demo data was added.");
+        println!(
+            "casedesk: --demo only fills an empty database; this one already has other data, so no demo data was added."
+        );
         return Ok(());
     }
     print_tokens(store).await
@@ -50,8 +73,22 @@ pub async fn load(store: &dyn Store, cfg: &Config) -> Result<()> {
 async fn create(store: &dyn Store, cfg: &Config) -> Result<()> {
     for (name, plan, short, region) in ACCOUNTS {
         admin::create_account(store, name, plan).await?;
-        admin::create_tenant(store, name, &format!("{short}-prod"), region, Environment::Production).await?;
-        admin::create_tenant(store, name, &format!("{short}-staging"), Region::Eu, Environment::Staging).await?;
+        admin::create_tenant(
+            store,
+            name,
+            &format!("{short}-prod"),
+            region,
+            Environment::Production,
+        )
+        .await?;
+        admin::create_tenant(
+            store,
+            name,
+            &format!("{short}-staging"),
+            Region::Eu,
+            Environment::Staging,
+        )
+        .await?;
         let people = [
             ("owner", Role::SuperAdmin, false, false),
             ("ops", Role::Admin, true, false),
@@ -160,7 +197,11 @@ async fn cases_for(store: &dyn Store, short: &str) -> Result<()> {
     let mia = principal(user(store, "mia.manager@casedesk.example").await?);
     let open = |p: &Principal, body: Value| {
         let p = p.clone();
-        async move { service::create_case(store, &p, &body, None).await.map(|(c, _)| c.number) }
+        async move {
+            service::create_case(store, &p, &body, None)
+                .await
+                .map(|(c, _)| c.number)
+        }
     };
     let act = |p: &Principal, n: i64, cmd: Command| {
         let p = p.clone();
@@ -168,15 +209,57 @@ async fn cases_for(store: &dyn Store, short: &str) -> Result<()> {
     };
 
     // new
-    open(&ops, onboarding_case(short, "P3", "Staging login shows redirect_uri_mismatch", "redirect_uri_mismatch on the staging portal")).await?;
+    open(
+        &ops,
+        onboarding_case(
+            short,
+            "P3",
+            "Staging login shows redirect_uri_mismatch",
+            "redirect_uri_mismatch on the staging portal",
+        ),
+    )
+    .await?;
 
     // open, assigned, with a note and a call summary
-    let n = open(&ops, onboarding_case(short, "P1", "Nobody can sign in to the customer portal", "All sign-ins fail with redirect_uri_mismatch since the 09:00 deploy.")).await?;
-    act(&ana, n, Command::Assign { assignee: Some("ana.agent@casedesk.example".into()) }).await?;
+    let n = open(
+        &ops,
+        onboarding_case(
+            short,
+            "P1",
+            "Nobody can sign in to the customer portal",
+            "All sign-ins fail with redirect_uri_mismatch since the 09:00 deploy.",
+        ),
+    )
+    .await?;
+    act(
+        &ana,
+        n,
+        Command::Assign {
+            assignee: Some("ana.agent@casedesk.example".into()),
+        },
+    )
+    .await?;
     act(&ana, n, Command::Reply { body: "We are looking at it now. The registered redirect URI ends in /callback/ with a trailing slash; your deploy sends /callback.".into() }).await?;
     act(&ana, n, Command::Note { body: "Customer changed the URI in their deploy pipeline; registration unchanged since June.".into() }).await?;
-    act(&ana, n, Command::Summary { channel: "call".into(), conclusions: "Agreed to register both forms while their fix rolls out.".into(), next_steps: Some("Customer confirms after the 14:00 deploy.".into()), internal: false }).await?;
-    act(&secops, n, Command::Escalate { reason: "Production outage for all portal users.".into() }).await?;
+    act(
+        &ana,
+        n,
+        Command::Summary {
+            channel: "call".into(),
+            conclusions: "Agreed to register both forms while their fix rolls out.".into(),
+            next_steps: Some("Customer confirms after the 14:00 deploy.".into()),
+            internal: false,
+        },
+    )
+    .await?;
+    act(
+        &secops,
+        n,
+        Command::Escalate {
+            reason: "Production outage for all portal users.".into(),
+        },
+    )
+    .await?;
 
     // pending
     let n = open(&secops, production_case(short)).await?;
@@ -185,30 +268,104 @@ async fn cases_for(store: &dyn Store, short: &str) -> Result<()> {
     // on hold
     let n = open(&ops, advanced_case(short)).await?;
     act(&kai, n, Command::Reply { body: "The licensing service shows the lease request arriving; checking with the licensing team.".into() }).await?;
-    act(&kai, n, Command::Hold { reason: "Waiting on the licensing provider to re-issue the lease.".into() }).await?;
+    act(
+        &kai,
+        n,
+        Command::Hold {
+            reason: "Waiting on the licensing provider to re-issue the lease.".into(),
+        },
+    )
+    .await?;
 
     // solved
-    let n = open(&ops, onboarding_case(short, "P4", "How do we rotate our client secret without downtime?", "We want to rotate the portal client secret.")).await?;
+    let n = open(
+        &ops,
+        onboarding_case(
+            short,
+            "P4",
+            "How do we rotate our client secret without downtime?",
+            "We want to rotate the portal client secret.",
+        ),
+    )
+    .await?;
     act(&ana, n, Command::ProposeResolution { body: "Create a second secret, deploy it, then revoke the old one; both work during the overlap.".into() }).await?;
 
     // closed
-    let n = open(&ops, onboarding_case(short, "P3", "First sign-in loops back to the login page", "Users land on the login page again after consenting.")).await?;
-    act(&ana, n, Command::Reply { body: "The session cookie is set for the wrong domain; set the cookie domain to portal.".into() }).await?;
-    act(&mia, n, Command::ChangePriority { priority: "P4".into(), reason: "Workaround in place.".into() }).await?;
-    act(&ana, n, Command::ProposeResolution { body: "Cookie domain corrected; sign-in completes.".into() }).await?;
-    act(&ops, n, Command::ConfirmResolution { comment: Some("Confirmed, thank you.".into()) }).await?;
+    let n = open(
+        &ops,
+        onboarding_case(
+            short,
+            "P3",
+            "First sign-in loops back to the login page",
+            "Users land on the login page again after consenting.",
+        ),
+    )
+    .await?;
+    act(
+        &ana,
+        n,
+        Command::Reply {
+            body:
+                "The session cookie is set for the wrong domain; set the cookie domain to portal."
+                    .into(),
+        },
+    )
+    .await?;
+    act(
+        &mia,
+        n,
+        Command::ChangePriority {
+            priority: "P4".into(),
+            reason: "Workaround in place.".into(),
+        },
+    )
+    .await?;
+    act(
+        &ana,
+        n,
+        Command::ProposeResolution {
+            body: "Cookie domain corrected; sign-in completes.".into(),
+        },
+    )
+    .await?;
+    act(
+        &ops,
+        n,
+        Command::ConfirmResolution {
+            comment: Some("Confirmed, thank you.".into()),
+        },
+    )
+    .await?;
     Ok(())
 }
 
 async fn print_tokens(store: &dyn Store) -> Result<()> {
     let people: [(&str, &str); 7] = [
-        ("ops@eastwind.example", "case admin, Eastwind Airlines (Enterprise): sees the cases they opened"),
-        ("secops@eastwind.example", "elevated support contact, Eastwind Airlines: sees every case of the account"),
-        ("viewer@eastwind.example", "admin without case-admin: gets a 403 that says what is missing"),
+        (
+            "ops@eastwind.example",
+            "case admin, Eastwind Airlines (Enterprise): sees the cases they opened",
+        ),
+        (
+            "secops@eastwind.example",
+            "elevated support contact, Eastwind Airlines: sees every case of the account",
+        ),
+        (
+            "viewer@eastwind.example",
+            "admin without case-admin: gets a 403 that says what is missing",
+        ),
         ("ops@cobalt.example", "case admin, Cobalt Health (Gold)"),
-        ("ana.agent@casedesk.example", "support engineer, queues identity and integrations"),
-        ("kai.agent@casedesk.example", "support engineer, queues commerce, security and general"),
-        ("mia.manager@casedesk.example", "support manager, every queue"),
+        (
+            "ana.agent@casedesk.example",
+            "support engineer, queues identity and integrations",
+        ),
+        (
+            "kai.agent@casedesk.example",
+            "support engineer, queues commerce, security and general",
+        ),
+        (
+            "mia.manager@casedesk.example",
+            "support manager, every queue",
+        ),
     ];
     println!("casedesk demo: accounts for every plan, users of every role, cases in every status.");
     println!("Fresh API tokens for this run (each start of --demo issues new ones):");

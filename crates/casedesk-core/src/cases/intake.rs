@@ -55,18 +55,42 @@ pub const IDENTIFIER_FIELDS: [&str; 17] = [
 ];
 
 /// Identifiers of which an advanced-stage case needs at least one.
-pub const ADVANCED_ANY_OF: [&str; 6] =
-    ["edition", "entitlement_id", "activation_id", "membership_id", "provider_id", "scim_connection_id"];
+pub const ADVANCED_ANY_OF: [&str; 6] = [
+    "edition",
+    "entitlement_id",
+    "activation_id",
+    "membership_id",
+    "provider_id",
+    "scim_connection_id",
+];
 
 /// Optional context fields, each with what it is.
 pub const CONTEXT_FIELDS: [(&str, &str); 18] = [
-    ("correlation_id", "Correlation or request ID from a platform error page or response header"),
-    ("webhook_delivery_id", "ID of a webhook delivery that failed"),
-    ("token_flow", "OAuth flow involved: authorization_code, client_credentials, refresh_token, device_code, token_exchange, implicit or other"),
-    ("endpoint_path", "Path of the platform endpoint involved, such as /oauth2/token"),
+    (
+        "correlation_id",
+        "Correlation or request ID from a platform error page or response header",
+    ),
+    (
+        "webhook_delivery_id",
+        "ID of a webhook delivery that failed",
+    ),
+    (
+        "token_flow",
+        "OAuth flow involved: authorization_code, client_credentials, refresh_token, device_code, token_exchange, implicit or other",
+    ),
+    (
+        "endpoint_path",
+        "Path of the platform endpoint involved, such as /oauth2/token",
+    ),
     ("application_name", "Name of the application involved"),
-    ("connection_name", "Name of the identity provider or SCIM connection involved"),
-    ("sign_in_progress", "How far into the sign-in sequence users get"),
+    (
+        "connection_name",
+        "Name of the identity provider or SCIM connection involved",
+    ),
+    (
+        "sign_in_progress",
+        "How far into the sign-in sequence users get",
+    ),
     ("started_at", "When the problem started (RFC 3339)"),
     ("affected", "all or some users"),
     ("frequency", "every_time or intermittent"),
@@ -75,19 +99,43 @@ pub const CONTEXT_FIELDS: [(&str, &str); 18] = [
     ("har_file", "Name of an attached HAR capture"),
     ("screenshot", "Name of an attached screenshot"),
     ("version", "Self-hosted deployments: version or build"),
-    ("node_status", "Self-hosted deployments: status of the nodes"),
-    ("health_check_status", "Self-hosted deployments: result of the health check"),
+    (
+        "node_status",
+        "Self-hosted deployments: status of the nodes",
+    ),
+    (
+        "health_check_status",
+        "Self-hosted deployments: result of the health check",
+    ),
     ("deployment", "cloud or self_hosted"),
 ];
 
 /// The pre-submission checklist: key and the statement the requester confirms.
 pub const CHECKLIST_ITEMS: [(&str, &str); 6] = [
-    ("tenant_registered", "The tenant is registered and an administrator can sign in to it."),
-    ("application_key_verified", "The application exists under the expected organization, with the expected application key."),
-    ("redirect_uris_exact", "Redirect URIs of interactive web clients match exactly: scheme, host, port and path."),
-    ("credentials_out_of_source", "Automation credentials are kept out of source control and use only approved scopes."),
-    ("jwks_validation", "JWTs are validated with the discovery metadata and JWKS, not with pinned keys."),
-    ("marketplace_identifiers", "Marketplace or device cases carry product, edition, entitlement, activation and membership identifiers."),
+    (
+        "tenant_registered",
+        "The tenant is registered and an administrator can sign in to it.",
+    ),
+    (
+        "application_key_verified",
+        "The application exists under the expected organization, with the expected application key.",
+    ),
+    (
+        "redirect_uris_exact",
+        "Redirect URIs of interactive web clients match exactly: scheme, host, port and path.",
+    ),
+    (
+        "credentials_out_of_source",
+        "Automation credentials are kept out of source control and use only approved scopes.",
+    ),
+    (
+        "jwks_validation",
+        "JWTs are validated with the discovery metadata and JWKS, not with pinned keys.",
+    ),
+    (
+        "marketplace_identifiers",
+        "Marketplace or device cases carry product, edition, entitlement, activation and membership identifiers.",
+    ),
 ];
 
 /// Accepted `client_purpose` values.
@@ -153,7 +201,13 @@ fn one_of(values: &[&str]) -> String {
 }
 
 /// Reads an optional string field; reports wrong types and lengths.
-fn opt_string(obj: &Map<String, Value>, key: &str, path: &str, max: usize, e: &mut Errors) -> Option<String> {
+fn opt_string(
+    obj: &Map<String, Value>,
+    key: &str,
+    path: &str,
+    max: usize,
+    e: &mut Errors,
+) -> Option<String> {
     match obj.get(key) {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => {
@@ -175,7 +229,14 @@ fn opt_string(obj: &Map<String, Value>, key: &str, path: &str, max: usize, e: &m
 }
 
 /// Reads a required string field.
-fn req_string(obj: &Map<String, Value>, key: &str, path: &str, max: usize, what: &str, e: &mut Errors) -> Option<String> {
+fn req_string(
+    obj: &Map<String, Value>,
+    key: &str,
+    path: &str,
+    max: usize,
+    what: &str,
+    e: &mut Errors,
+) -> Option<String> {
     let present = matches!(obj.get(key), Some(Value::String(s)) if !s.trim().is_empty());
     let before = e.0.len();
     let v = opt_string(obj, key, path, max, e);
@@ -185,7 +246,14 @@ fn req_string(obj: &Map<String, Value>, key: &str, path: &str, max: usize, what:
     v
 }
 
-fn req_enum(obj: &Map<String, Value>, key: &str, path: &str, allowed: &[&str], what: &str, e: &mut Errors) -> Option<String> {
+fn req_enum(
+    obj: &Map<String, Value>,
+    key: &str,
+    path: &str,
+    allowed: &[&str],
+    what: &str,
+    e: &mut Errors,
+) -> Option<String> {
     let v = req_string(obj, key, path, MAX_SHORT, what, e)?;
     if allowed.contains(&v.as_str()) {
         Some(v)
@@ -195,7 +263,13 @@ fn req_enum(obj: &Map<String, Value>, key: &str, path: &str, allowed: &[&str], w
     }
 }
 
-fn opt_enum(obj: &Map<String, Value>, key: &str, path: &str, allowed: &[&str], e: &mut Errors) -> Option<String> {
+fn opt_enum(
+    obj: &Map<String, Value>,
+    key: &str,
+    path: &str,
+    allowed: &[&str],
+    e: &mut Errors,
+) -> Option<String> {
     let v = opt_string(obj, key, path, MAX_SHORT, e)?;
     if allowed.contains(&v.as_str()) {
         Some(v)
@@ -208,13 +282,23 @@ fn opt_enum(obj: &Map<String, Value>, key: &str, path: &str, allowed: &[&str], e
 fn reject_unknown(obj: &Map<String, Value>, known: &[&str], prefix: &str, e: &mut Errors) {
     for k in obj.keys() {
         if !known.contains(&k.as_str()) {
-            let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            let path = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
             e.add(path, "is not a known field");
         }
     }
 }
 
-fn object<'v>(v: Option<&'v Value>, path: &str, required: bool, what: &str, e: &mut Errors) -> Option<&'v Map<String, Value>> {
+fn object<'v>(
+    v: Option<&'v Value>,
+    path: &str,
+    required: bool,
+    what: &str,
+    e: &mut Errors,
+) -> Option<&'v Map<String, Value>> {
     match v {
         Some(Value::Object(m)) => Some(m),
         None | Some(Value::Null) => {
@@ -240,9 +324,9 @@ pub fn check_redirect_uri(s: &str) -> Result<(), String> {
         Ok(u) if u.cannot_be_a_base() && !u.scheme().contains('.') => {
             Err("must be an absolute URI such as https://app.example.com/callback".into())
         }
-        Ok(u) if u.fragment().is_some() => {
-            Err("must not contain a fragment (#…); the platform rejects redirect URIs with one".into())
-        }
+        Ok(u) if u.fragment().is_some() => Err(
+            "must not contain a fragment (#…); the platform rejects redirect URIs with one".into(),
+        ),
         Ok(_) => Ok(()),
         Err(_) => Err("must be an absolute URI such as https://app.example.com/callback".into()),
     }
@@ -263,10 +347,8 @@ pub fn check_phone(s: &str) -> Result<(), String> {
 
 /// Checks an IANA time-zone name against the bundled database.
 pub fn check_timezone(s: &str) -> Result<(), String> {
-    if s.contains('/') || s == "UTC" {
-        if jiff::tz::db().get(s).is_ok() {
-            return Ok(());
-        }
+    if (s.contains('/') || s == "UTC") && jiff::tz::db().get(s).is_ok() {
+        return Ok(());
     }
     Err("must be an IANA time-zone name such as Europe/Berlin or America/New_York".into())
 }
@@ -275,7 +357,10 @@ pub fn check_timezone(s: &str) -> Result<(), String> {
 pub fn validate(body: &Value, ctx: &IntakeContext<'_>) -> Result<ValidIntake, Vec<FieldError>> {
     let mut e = Errors(Vec::new());
     let Value::Object(obj) = body else {
-        return Err(vec![FieldError::new("", "the request body must be a JSON object")]);
+        return Err(vec![FieldError::new(
+            "",
+            "the request body must be a JSON object",
+        )]);
     };
     reject_unknown(obj, &CASE_FIELDS, "", &mut e);
 
@@ -291,7 +376,14 @@ pub fn validate(body: &Value, ctx: &IntakeContext<'_>) -> Result<ValidIntake, Ve
             None
         }
     };
-    let subject = req_string(obj, "subject", "subject", MAX_SUBJECT, "a one-line summary of the problem", &mut e);
+    let subject = req_string(
+        obj,
+        "subject",
+        "subject",
+        MAX_SUBJECT,
+        "a one-line summary of the problem",
+        &mut e,
+    );
     let description = req_string(
         obj,
         "description",
@@ -300,23 +392,54 @@ pub fn validate(body: &Value, ctx: &IntakeContext<'_>) -> Result<ValidIntake, Ve
         "what happens, with error codes or log lines",
         &mut e,
     );
-    let steps = opt_string(obj, "steps_to_reproduce", "steps_to_reproduce", MAX_TEXT, &mut e);
+    let steps = opt_string(
+        obj,
+        "steps_to_reproduce",
+        "steps_to_reproduce",
+        MAX_TEXT,
+        &mut e,
+    );
     let business_impact = opt_string(obj, "business_impact", "business_impact", MAX_TEXT, &mut e);
 
-    let tenant_index = req_string(obj, "tenant", "tenant", 63, "the slug of the impacted tenant", &mut e).and_then(|slug| {
+    let tenant_index = req_string(
+        obj,
+        "tenant",
+        "tenant",
+        63,
+        "the slug of the impacted tenant",
+        &mut e,
+    )
+    .and_then(|slug| {
         let found = ctx.tenants.iter().position(|t| t.slug == slug);
         if found.is_none() {
             let slugs: Vec<&str> = ctx.tenants.iter().map(|t| t.slug.as_str()).collect();
             if slugs.is_empty() {
-                e.add("tenant", "your account has no tenants yet; ask support to register one");
+                e.add(
+                    "tenant",
+                    "your account has no tenants yet; ask support to register one",
+                );
             } else {
-                e.add("tenant", format!("is not one of your account's tenants ({})", slugs.join(", ")));
+                e.add(
+                    "tenant",
+                    format!(
+                        "is not one of your account's tenants ({})",
+                        slugs.join(", ")
+                    ),
+                );
             }
         }
         found
     });
 
-    let area = req_string(obj, "issue_area", "issue_area", 100, "the area the problem belongs to", &mut e).and_then(|key| {
+    let area = req_string(
+        obj,
+        "issue_area",
+        "issue_area",
+        100,
+        "the area the problem belongs to",
+        &mut e,
+    )
+    .and_then(|key| {
         let found = ctx.areas.iter().find(|a| a.key == key);
         if found.is_none() {
             let keys: Vec<&str> = ctx.areas.iter().map(|a| a.key.as_str()).collect();
@@ -326,15 +449,29 @@ pub fn validate(body: &Value, ctx: &IntakeContext<'_>) -> Result<ValidIntake, Ve
     });
 
     let scope_keys: Vec<&str> = ImpactScope::ALL.iter().map(|s| s.key()).collect();
-    let scope = req_enum(obj, "scope", "scope", &scope_keys, "who is affected", &mut e)
-        .and_then(|s| ImpactScope::parse(&s));
+    let scope = req_enum(
+        obj,
+        "scope",
+        "scope",
+        &scope_keys,
+        "who is affected",
+        &mut e,
+    )
+    .and_then(|s| ImpactScope::parse(&s));
 
     let contact = validate_contact(obj.get("contact"), &mut e);
     let team_contact_indexes = validate_team_contacts(obj.get("team_contacts"), ctx, &mut e);
 
     let stage_keys: Vec<&str> = Stage::ALL.iter().map(|s| s.key()).collect();
-    let stage = req_enum(obj, "stage", "stage", &stage_keys, "the rollout stage (onboarding, production or advanced)", &mut e)
-        .and_then(|s| Stage::parse(&s));
+    let stage = req_enum(
+        obj,
+        "stage",
+        "stage",
+        &stage_keys,
+        "the rollout stage (onboarding, production or advanced)",
+        &mut e,
+    )
+    .and_then(|s| Stage::parse(&s));
 
     let identifiers = validate_identifiers(obj.get("identifiers"), stage, ctx.now, &mut e);
     let context = validate_context(obj.get("context"), &mut e);
@@ -354,29 +491,45 @@ pub fn validate(body: &Value, ctx: &IntakeContext<'_>) -> Result<ValidIntake, Ve
     if !e.0.is_empty() {
         return Err(e.0);
     }
-    match (priority, subject, description, tenant_index, area, scope, contact, stage) {
-        (Some(priority), Some(subject), Some(description), Some(tenant_index), Some(area), Some(scope), Some(contact), Some(stage)) => {
-            Ok(ValidIntake {
-                fields: CaseFields {
-                    priority,
-                    subject,
-                    description,
-                    steps_to_reproduce: steps,
-                    issue_area: area.key.clone(),
-                    scope,
-                    business_impact,
-                    contact,
-                    stage,
-                    identifiers,
-                    context,
-                    checklist,
-                },
-                tenant_index,
-                queue: area.queue.clone(),
-                team_contact_indexes,
-                follow_up_of,
-            })
-        }
+    match (
+        priority,
+        subject,
+        description,
+        tenant_index,
+        area,
+        scope,
+        contact,
+        stage,
+    ) {
+        (
+            Some(priority),
+            Some(subject),
+            Some(description),
+            Some(tenant_index),
+            Some(area),
+            Some(scope),
+            Some(contact),
+            Some(stage),
+        ) => Ok(ValidIntake {
+            fields: CaseFields {
+                priority,
+                subject,
+                description,
+                steps_to_reproduce: steps,
+                issue_area: area.key.clone(),
+                scope,
+                business_impact,
+                contact,
+                stage,
+                identifiers,
+                context,
+                checklist,
+            },
+            tenant_index,
+            queue: area.queue.clone(),
+            team_contact_indexes,
+            follow_up_of,
+        }),
         // Every None above was reported as an error, so this is unreachable in practice;
         // answer a generic field error rather than panic.
         _ => Err(vec![FieldError::new("", "the request is incomplete")]),
@@ -384,22 +537,71 @@ pub fn validate(body: &Value, ctx: &IntakeContext<'_>) -> Result<ValidIntake, Ve
 }
 
 fn validate_contact(v: Option<&Value>, e: &mut Errors) -> Option<Contact> {
-    let obj = object(v, "contact", true, "email, phone and timezone of the person to reach", e)?;
+    let obj = object(
+        v,
+        "contact",
+        true,
+        "email, phone and timezone of the person to reach",
+        e,
+    )?;
     reject_unknown(obj, &CONTACT_FIELDS, "contact", e);
     let before = e.0.len();
-    let email = req_string(obj, "email", "contact.email", 254, "the email address for this case", e)
-        .and_then(|s| normalize_email(&s).map_err(|m| e.add("contact.email", m)).ok());
-    let phone = req_string(obj, "phone", "contact.phone", 40, "a phone number to reach you", e)
-        .and_then(|s| check_phone(&s).map_err(|m| e.add("contact.phone", m)).ok().map(|_| s));
-    let timezone = req_string(obj, "timezone", "contact.timezone", 64, "your time zone as an IANA name", e)
-        .and_then(|s| check_timezone(&s).map_err(|m| e.add("contact.timezone", m)).ok().map(|_| s));
+    let email = req_string(
+        obj,
+        "email",
+        "contact.email",
+        254,
+        "the email address for this case",
+        e,
+    )
+    .and_then(|s| {
+        normalize_email(&s)
+            .map_err(|m| e.add("contact.email", m))
+            .ok()
+    });
+    let phone = req_string(
+        obj,
+        "phone",
+        "contact.phone",
+        40,
+        "a phone number to reach you",
+        e,
+    )
+    .and_then(|s| {
+        check_phone(&s)
+            .map_err(|m| e.add("contact.phone", m))
+            .ok()
+            .map(|_| s)
+    });
+    let timezone = req_string(
+        obj,
+        "timezone",
+        "contact.timezone",
+        64,
+        "your time zone as an IANA name",
+        e,
+    )
+    .and_then(|s| {
+        check_timezone(&s)
+            .map_err(|m| e.add("contact.timezone", m))
+            .ok()
+            .map(|_| s)
+    });
     if e.0.len() != before {
         return None;
     }
-    Some(Contact { email: email?, phone: phone?, timezone: timezone? })
+    Some(Contact {
+        email: email?,
+        phone: phone?,
+        timezone: timezone?,
+    })
 }
 
-fn validate_team_contacts(v: Option<&Value>, ctx: &IntakeContext<'_>, e: &mut Errors) -> Vec<usize> {
+fn validate_team_contacts(
+    v: Option<&Value>,
+    ctx: &IntakeContext<'_>,
+    e: &mut Errors,
+) -> Vec<usize> {
     let mut out = Vec::new();
     let items = match v {
         None | Some(Value::Null) => return out,
@@ -410,7 +612,10 @@ fn validate_team_contacts(v: Option<&Value>, ctx: &IntakeContext<'_>, e: &mut Er
         }
     };
     if items.len() > MAX_TEAM_CONTACTS {
-        e.add("team_contacts", format!("must list at most {MAX_TEAM_CONTACTS} people"));
+        e.add(
+            "team_contacts",
+            format!("must list at most {MAX_TEAM_CONTACTS} people"),
+        );
         return out;
     }
     for (i, item) in items.iter().enumerate() {
@@ -435,10 +640,21 @@ fn validate_team_contacts(v: Option<&Value>, ctx: &IntakeContext<'_>, e: &mut Er
     out
 }
 
-fn validate_identifiers(v: Option<&Value>, stage: Option<Stage>, now: Timestamp, e: &mut Errors) -> Map<String, Value> {
+fn validate_identifiers(
+    v: Option<&Value>,
+    stage: Option<Stage>,
+    now: Timestamp,
+    e: &mut Errors,
+) -> Map<String, Value> {
     let mut out = Map::new();
     let empty = Map::new();
-    let obj = match object(v, "identifiers", stage.is_some(), "the identifiers support needs for this rollout stage", e) {
+    let obj = match object(
+        v,
+        "identifiers",
+        stage.is_some(),
+        "the identifiers support needs for this rollout stage",
+        e,
+    ) {
         Some(o) => o,
         None if stage.is_some() => &empty,
         None => return out,
@@ -458,70 +674,182 @@ fn validate_identifiers(v: Option<&Value>, stage: Option<Stage>, now: Timestamp,
     let advanced = is(Stage::Advanced);
 
     let string_field = |k: &str, required: bool, what: &str, max: usize, e: &mut Errors| {
-        if required { req_string(obj, k, &p(k), max, what, e) } else { opt_string(obj, k, &p(k), max, e) }
+        if required {
+            req_string(obj, k, &p(k), max, what, e)
+        } else {
+            opt_string(obj, k, &p(k), max, e)
+        }
     };
 
-    put("organization_id", string_field("organization_id", onboarding, "the organization ID the application belongs to", MAX_SHORT, e));
-    put("application_key", string_field("application_key", onboarding, "the application key", MAX_SHORT, e));
+    put(
+        "organization_id",
+        string_field(
+            "organization_id",
+            onboarding,
+            "the organization ID the application belongs to",
+            MAX_SHORT,
+            e,
+        ),
+    );
+    put(
+        "application_key",
+        string_field(
+            "application_key",
+            onboarding,
+            "the application key",
+            MAX_SHORT,
+            e,
+        ),
+    );
     let purpose = if onboarding {
-        req_enum(obj, "client_purpose", &p("client_purpose"), &CLIENT_PURPOSES, "interactive_web, automation or other", e)
+        req_enum(
+            obj,
+            "client_purpose",
+            &p("client_purpose"),
+            &CLIENT_PURPOSES,
+            "interactive_web, automation or other",
+            e,
+        )
     } else {
-        opt_enum(obj, "client_purpose", &p("client_purpose"), &CLIENT_PURPOSES, e)
+        opt_enum(
+            obj,
+            "client_purpose",
+            &p("client_purpose"),
+            &CLIENT_PURPOSES,
+            e,
+        )
     };
     let needs_redirect = onboarding && purpose.as_deref() == Some("interactive_web");
-    let redirect = string_field("redirect_uri", needs_redirect, "the redirect URI registered for the interactive web client", 2_000, e)
-        .and_then(|u| check_redirect_uri(&u).map_err(|m| e.add(p("redirect_uri"), m)).ok().map(|_| u));
+    let redirect = string_field(
+        "redirect_uri",
+        needs_redirect,
+        "the redirect URI registered for the interactive web client",
+        2_000,
+        e,
+    )
+    .and_then(|u| {
+        check_redirect_uri(&u)
+            .map_err(|m| e.add(p("redirect_uri"), m))
+            .ok()
+            .map(|_| u)
+    });
     put("client_purpose", purpose);
     put("redirect_uri", redirect);
-    put("error_message", string_field("error_message", onboarding, "the exact error message users or logs show", MAX_ERROR_MESSAGE, e));
-    let occurred = string_field("occurred_at", onboarding, "when the error happened (RFC 3339, e.g. 2026-11-20T14:03:00Z)", 64, e)
-        .and_then(|s| match parse_timestamp(&s) {
-            Some(t) if t > now + jiff::SignedDuration::from_mins(10) => {
-                e.add(p("occurred_at"), "is in the future; give the time the error happened");
-                None
-            }
-            Some(t) => Some(t.to_string()),
-            None => {
-                e.add(p("occurred_at"), "must be an RFC 3339 time with offset, e.g. 2026-11-20T14:03:00Z");
-                None
-            }
-        });
+    put(
+        "error_message",
+        string_field(
+            "error_message",
+            onboarding,
+            "the exact error message users or logs show",
+            MAX_ERROR_MESSAGE,
+            e,
+        ),
+    );
+    let occurred = string_field(
+        "occurred_at",
+        onboarding,
+        "when the error happened (RFC 3339, e.g. 2026-11-20T14:03:00Z)",
+        64,
+        e,
+    )
+    .and_then(|s| match parse_timestamp(&s) {
+        Some(t) if t > now + jiff::SignedDuration::from_mins(10) => {
+            e.add(
+                p("occurred_at"),
+                "is in the future; give the time the error happened",
+            );
+            None
+        }
+        Some(t) => Some(t.to_string()),
+        None => {
+            e.add(
+                p("occurred_at"),
+                "must be an RFC 3339 time with offset, e.g. 2026-11-20T14:03:00Z",
+            );
+            None
+        }
+    });
     put("occurred_at", occurred);
 
     let env_keys = ["production", "staging", "development"];
     let environment = if production {
-        req_enum(obj, "environment", &p("environment"), &env_keys, "production, staging or development", e)
+        req_enum(
+            obj,
+            "environment",
+            &p("environment"),
+            &env_keys,
+            "production, staging or development",
+            e,
+        )
     } else {
         opt_enum(obj, "environment", &p("environment"), &env_keys, e)
     };
     put("environment", environment);
     let model = if production {
-        req_enum(obj, "deployment_model", &p("deployment_model"), &DEPLOYMENT_MODELS, "cloud, self_hosted or hybrid", e)
+        req_enum(
+            obj,
+            "deployment_model",
+            &p("deployment_model"),
+            &DEPLOYMENT_MODELS,
+            "cloud, self_hosted or hybrid",
+            e,
+        )
     } else {
-        opt_enum(obj, "deployment_model", &p("deployment_model"), &DEPLOYMENT_MODELS, e)
+        opt_enum(
+            obj,
+            "deployment_model",
+            &p("deployment_model"),
+            &DEPLOYMENT_MODELS,
+            e,
+        )
     };
     put("deployment_model", model);
-    let review = string_field("review_needed_by", production, "the date by which the review is needed (YYYY-MM-DD)", 32, e)
-        .and_then(|s| match s.parse::<jiff::civil::Date>() {
-            Ok(d) => {
-                let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
-                if d < today.saturating_sub(jiff::Span::new().days(1)) {
-                    e.add(p("review_needed_by"), "is in the past; give the date the review is needed by");
-                    None
-                } else {
-                    Some(d.to_string())
-                }
-            }
-            Err(_) => {
-                e.add(p("review_needed_by"), "must be a date as YYYY-MM-DD");
+    let review = string_field(
+        "review_needed_by",
+        production,
+        "the date by which the review is needed (YYYY-MM-DD)",
+        32,
+        e,
+    )
+    .and_then(|s| match s.parse::<jiff::civil::Date>() {
+        Ok(d) => {
+            let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+            if d < today.saturating_sub(jiff::Span::new().days(1)) {
+                e.add(
+                    p("review_needed_by"),
+                    "is in the past; give the date the review is needed by",
+                );
                 None
+            } else {
+                Some(d.to_string())
             }
-        });
+        }
+        Err(_) => {
+            e.add(p("review_needed_by"), "must be a date as YYYY-MM-DD");
+            None
+        }
+    });
     put("review_needed_by", review);
 
-    put("product", string_field("product", advanced, "the product or feature concerned", MAX_SHORT, e));
+    put(
+        "product",
+        string_field(
+            "product",
+            advanced,
+            "the product or feature concerned",
+            MAX_SHORT,
+            e,
+        ),
+    );
     let availability = if advanced {
-        req_enum(obj, "availability", &p("availability"), &AVAILABILITIES, "ga (generally available) or preview", e)
+        req_enum(
+            obj,
+            "availability",
+            &p("availability"),
+            &AVAILABILITIES,
+            "ga (generally available) or preview",
+            e,
+        )
     } else {
         opt_enum(obj, "availability", &p("availability"), &AVAILABILITIES, e)
     };
@@ -535,7 +863,12 @@ fn validate_identifiers(v: Option<&Value>, stage: Option<Stage>, now: Timestamp,
     if advanced && !any {
         e.add(
             "identifiers",
-            format!("advanced-feature cases need at least one of: {}", ADVANCED_ANY_OF.map(|k| format!("identifiers.{k}")).join(", ")),
+            format!(
+                "advanced-feature cases need at least one of: {}",
+                ADVANCED_ANY_OF
+                    .map(|k| format!("identifiers.{k}"))
+                    .join(", ")
+            ),
         );
     }
     out
@@ -543,7 +876,9 @@ fn validate_identifiers(v: Option<&Value>, stage: Option<Stage>, now: Timestamp,
 
 fn validate_context(v: Option<&Value>, e: &mut Errors) -> Map<String, Value> {
     let mut out = Map::new();
-    let Some(obj) = object(v, "context", false, "", e) else { return out };
+    let Some(obj) = object(v, "context", false, "", e) else {
+        return out;
+    };
     let keys: Vec<&str> = CONTEXT_FIELDS.iter().map(|(k, _)| *k).collect();
     reject_unknown(obj, &keys, "context", e);
     for k in &keys {
@@ -562,13 +897,19 @@ fn validate_context(v: Option<&Value>, e: &mut Errors) -> Map<String, Value> {
         };
         let value = match (*k, value) {
             ("endpoint_path", Some(s)) if !s.starts_with('/') => {
-                e.add(path, "must be a path starting with /, such as /oauth2/token");
+                e.add(
+                    path,
+                    "must be a path starting with /, such as /oauth2/token",
+                );
                 None
             }
             ("started_at", Some(s)) => match parse_timestamp(&s) {
                 Some(t) => Some(t.to_string()),
                 None => {
-                    e.add(path, "must be an RFC 3339 time with offset, e.g. 2026-11-20T14:03:00Z");
+                    e.add(
+                        path,
+                        "must be an RFC 3339 time with offset, e.g. 2026-11-20T14:03:00Z",
+                    );
                     None
                 }
             },
@@ -594,7 +935,10 @@ fn validate_checklist(v: Option<&Value>, e: &mut Errors) -> Map<String, Value> {
             None | Some(Value::Null) => false,
             Some(Value::Bool(b)) => *b,
             Some(_) => {
-                e.add(format!("checklist.{k}"), "must be true (confirmed) or false (not confirmed)");
+                e.add(
+                    format!("checklist.{k}"),
+                    "must be true (confirmed) or false (not confirmed)",
+                );
                 false
             }
         };
@@ -625,7 +969,12 @@ mod tests {
         }];
         let areas = DEFAULT_ISSUE_AREAS
             .iter()
-            .map(|(k, n, d, q)| IssueArea { key: (*k).into(), name: (*n).into(), description: (*d).into(), queue: (*q).into() })
+            .map(|(k, n, d, q)| IssueArea {
+                key: (*k).into(),
+                name: (*n).into(),
+                description: (*d).into(),
+                queue: (*q).into(),
+            })
             .collect();
         let users = vec![User {
             id: Uuid::from_u128(2),
@@ -656,8 +1005,18 @@ mod tests {
 
     fn run(body: &Value) -> Result<ValidIntake, Vec<FieldError>> {
         let (t, a, u) = fixtures();
-        let now: jiff::Timestamp = "2026-11-22T00:00:00Z".parse().unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-        validate(body, &IntakeContext { tenants: &t, areas: &a, account_users: &u, now })
+        let now: jiff::Timestamp = "2026-11-22T00:00:00Z"
+            .parse()
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        validate(
+            body,
+            &IntakeContext {
+                tenants: &t,
+                areas: &a,
+                account_users: &u,
+                now,
+            },
+        )
     }
 
     fn fields(r: Result<ValidIntake, Vec<FieldError>>) -> Vec<String> {
@@ -670,17 +1029,34 @@ mod tests {
     #[test]
     fn a_complete_onboarding_case_is_accepted_and_the_checklist_recorded() {
         let v = run(&valid());
-        let Ok(v) = v else { panic!("expected valid: {v:?}") };
+        let Ok(v) = v else {
+            panic!("expected valid: {v:?}")
+        };
         assert_eq!(v.queue, "identity");
-        assert_eq!(v.fields.checklist.get("tenant_registered"), Some(&Value::Bool(true)));
-        assert_eq!(v.fields.checklist.get("jwks_validation"), Some(&Value::Bool(false)));
+        assert_eq!(
+            v.fields.checklist.get("tenant_registered"),
+            Some(&Value::Bool(true))
+        );
+        assert_eq!(
+            v.fields.checklist.get("jwks_validation"),
+            Some(&Value::Bool(false))
+        );
         assert_eq!(v.team_contact_indexes, vec![0]);
     }
 
     #[test]
     fn every_missing_field_is_reported_at_once() {
         let f = fields(run(&json!({})));
-        for want in ["priority", "subject", "description", "tenant", "issue_area", "scope", "contact", "stage"] {
+        for want in [
+            "priority",
+            "subject",
+            "description",
+            "tenant",
+            "issue_area",
+            "scope",
+            "contact",
+            "stage",
+        ] {
             assert!(f.contains(&want.to_string()), "{want} missing from {f:?}");
         }
     }
@@ -693,13 +1069,18 @@ mod tests {
         b["identifiers"]["kid"] = json!("x");
         b["checklist"]["done"] = json!(true);
         let f = fields(run(&b));
-        assert_eq!(f, vec!["colour", "contact.fax", "identifiers.kid", "checklist.done"]);
+        assert_eq!(
+            f,
+            vec!["colour", "contact.fax", "identifiers.kid", "checklist.done"]
+        );
     }
 
     #[test]
     fn redirect_uri_is_required_only_for_interactive_web_and_must_be_absolute() {
         let mut b = valid();
-        b["identifiers"].as_object_mut().map(|o| o.remove("redirect_uri"));
+        b["identifiers"]
+            .as_object_mut()
+            .map(|o| o.remove("redirect_uri"));
         assert_eq!(fields(run(&b)), vec!["identifiers.redirect_uri"]);
         b["identifiers"]["client_purpose"] = json!("automation");
         assert!(run(&b).is_ok());
@@ -716,11 +1097,23 @@ mod tests {
         b["identifiers"] = json!({});
         assert_eq!(
             fields(run(&b)),
-            vec!["identifiers.environment", "identifiers.deployment_model", "identifiers.review_needed_by"]
+            vec![
+                "identifiers.environment",
+                "identifiers.deployment_model",
+                "identifiers.review_needed_by"
+            ]
         );
         b["stage"] = json!("advanced");
-        assert_eq!(fields(run(&b)), vec!["identifiers.product", "identifiers.availability", "identifiers"]);
-        b["identifiers"] = json!({"product": "seats", "availability": "preview", "membership_id": "m1"});
+        assert_eq!(
+            fields(run(&b)),
+            vec![
+                "identifiers.product",
+                "identifiers.availability",
+                "identifiers"
+            ]
+        );
+        b["identifiers"] =
+            json!({"product": "seats", "availability": "preview", "membership_id": "m1"});
         assert!(run(&b).is_ok());
     }
 
@@ -734,7 +1127,14 @@ mod tests {
         let f = fields(run(&b));
         assert_eq!(
             f,
-            vec!["priority", "contact.email", "contact.phone", "contact.timezone", "team_contacts.0", "identifiers.occurred_at"]
+            vec![
+                "priority",
+                "contact.email",
+                "contact.phone",
+                "contact.timezone",
+                "team_contacts.0",
+                "identifiers.occurred_at"
+            ]
         );
     }
 

@@ -52,7 +52,11 @@ impl Action {
 
 fn refuse(action: Action, status: Status, why: &str) -> DomainError {
     DomainError::InvalidTransition {
-        message: format!("cannot {} a case that is {}: {why}", action.describe(), status.key()),
+        message: format!(
+            "cannot {} a case that is {}: {why}",
+            action.describe(),
+            status.key()
+        ),
         status,
     }
 }
@@ -62,7 +66,11 @@ pub fn next_status(status: Status, action: Action) -> Result<Status, DomainError
     use Action as A;
     use Status as S;
     if status == S::Closed {
-        return Err(refuse(action, status, "closed cases are read-only; open a follow-up case instead"));
+        return Err(refuse(
+            action,
+            status,
+            "closed cases are read-only; open a follow-up case instead",
+        ));
     }
     Ok(match (action, status) {
         (A::CustomerReply, S::Pending | S::Solved) => S::Open,
@@ -71,21 +79,49 @@ pub fn next_status(status: Status, action: Action) -> Result<Status, DomainError
         (A::AgentReply, s) => s,
         (A::Annotate, s) => s,
         (A::RequestInfo, S::New | S::Open | S::OnHold) => S::Pending,
-        (A::RequestInfo, S::Pending) => return Err(refuse(action, status, "it is already waiting on the customer")),
+        (A::RequestInfo, S::Pending) => {
+            return Err(refuse(
+                action,
+                status,
+                "it is already waiting on the customer",
+            ));
+        }
         (A::Hold, S::New | S::Open | S::Pending) => S::OnHold,
         (A::Hold, S::OnHold) => return Err(refuse(action, status, "it is already on hold")),
         (A::Resume, S::Pending | S::OnHold) => S::Open,
-        (A::Resume, _) => return Err(refuse(action, status, "only pending or on-hold cases can be resumed")),
+        (A::Resume, _) => {
+            return Err(refuse(
+                action,
+                status,
+                "only pending or on-hold cases can be resumed",
+            ));
+        }
         (A::ProposeResolution, S::New | S::Open | S::Pending | S::OnHold) => S::Solved,
-        (A::ProposeResolution, S::Solved) => return Err(refuse(action, status, "a resolution is already proposed")),
+        (A::ProposeResolution, S::Solved) => {
+            return Err(refuse(action, status, "a resolution is already proposed"));
+        }
         (A::ConfirmResolution, S::Solved) => S::Closed,
-        (A::ConfirmResolution, _) => return Err(refuse(action, status, "no resolution has been proposed yet")),
+        (A::ConfirmResolution, _) => {
+            return Err(refuse(
+                action,
+                status,
+                "no resolution has been proposed yet",
+            ));
+        }
         (A::Escalate, S::New | S::Open | S::Pending | S::OnHold) => status,
         (A::Escalate, S::Solved) => {
-            return Err(refuse(action, status, "reply to reopen it, or confirm the resolution"));
+            return Err(refuse(
+                action,
+                status,
+                "reply to reopen it, or confirm the resolution",
+            ));
         }
         (A::RequestInfo | A::Hold, S::Solved) => {
-            return Err(refuse(action, status, "a resolution is proposed; the customer confirms it or replies to reopen"));
+            return Err(refuse(
+                action,
+                status,
+                "a resolution is proposed; the customer confirms it or replies to reopen",
+            ));
         }
         (_, S::Closed) => return Err(refuse(action, status, "closed cases are read-only")),
     })
@@ -117,7 +153,11 @@ mod tests {
             (S::Solved, A::Annotate, S::Solved),
         ];
         for (from, action, to) in ok {
-            assert_eq!(next_status(from, action).ok(), Some(to), "{from:?} {action:?}");
+            assert_eq!(
+                next_status(from, action).ok(),
+                Some(to),
+                "{from:?} {action:?}"
+            );
         }
     }
 

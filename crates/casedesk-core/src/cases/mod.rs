@@ -50,10 +50,18 @@ impl Priority {
     /// What the level means, shown at intake so requesters choose well.
     pub fn meaning(self) -> &'static str {
         match self {
-            Priority::P1 => "Your production tenant is unusable: nobody can sign in, or tokens cannot be issued or validated, and there is no workaround.",
-            Priority::P2 => "Production works but is seriously degraded: some users or applications fail, or a workaround is costly.",
-            Priority::P3 => "A problem that does not block production, such as a failing staging setup or a feature misbehaving with a workaround.",
-            Priority::P4 => "A question about how something works, a request for guidance, or a minor issue.",
+            Priority::P1 => {
+                "Your production tenant is unusable: nobody can sign in, or tokens cannot be issued or validated, and there is no workaround."
+            }
+            Priority::P2 => {
+                "Production works but is seriously degraded: some users or applications fail, or a workaround is costly."
+            }
+            Priority::P3 => {
+                "A problem that does not block production, such as a failing staging setup or a feature misbehaving with a workaround."
+            }
+            Priority::P4 => {
+                "A question about how something works, a request for guidance, or a minor issue."
+            }
         }
     }
 
@@ -83,8 +91,14 @@ pub enum Status {
 
 impl Status {
     /// Every status in lifecycle order.
-    pub const ALL: [Status; 6] =
-        [Status::New, Status::Open, Status::Pending, Status::OnHold, Status::Solved, Status::Closed];
+    pub const ALL: [Status; 6] = [
+        Status::New,
+        Status::Open,
+        Status::Pending,
+        Status::OnHold,
+        Status::Solved,
+        Status::Closed,
+    ];
 
     /// Stable key.
     pub fn key(self) -> &'static str {
@@ -120,8 +134,12 @@ pub enum ImpactScope {
 
 impl ImpactScope {
     /// Every scope.
-    pub const ALL: [ImpactScope; 4] =
-        [ImpactScope::AllUsers, ImpactScope::SomeUsers, ImpactScope::OneUser, ImpactScope::AdminsOnly];
+    pub const ALL: [ImpactScope; 4] = [
+        ImpactScope::AllUsers,
+        ImpactScope::SomeUsers,
+        ImpactScope::OneUser,
+        ImpactScope::AdminsOnly,
+    ];
 
     /// Stable key.
     pub fn key(self) -> &'static str {

@@ -7,10 +7,12 @@ use uuid::Uuid;
 use super::intake::{IntakeContext, validate};
 use super::lifecycle::{Action, next_status};
 use super::{
-    Case, CaseEvent, CasePatch, CaseQuery, CaseSummary, CreateOutcome, EventKind, IdempotencyKey, NewCase, NewEvent,
-    Priority, Stage, Status, TeamContact,
+    Case, CaseEvent, CasePatch, CaseQuery, CaseSummary, CreateOutcome, EventKind, IdempotencyKey,
+    NewCase, NewEvent, Priority, Stage, Status, TeamContact,
 };
-use crate::permissions::{self, can_see, require_case_access, require_customer, require_scope, require_support};
+use crate::permissions::{
+    self, can_see, require_case_access, require_customer, require_scope, require_support,
+};
 use crate::store::Store;
 use crate::users::{Principal, Scope, normalize_email};
 use crate::{DomainError, FieldError, Result, now};
@@ -36,23 +38,44 @@ pub async fn create_case(
     require_scope(p, Scope::CasesWrite)?;
     require_case_access(p)?;
     require_customer(p, "open cases; support staff work the cases customers open")?;
-    let account_id = p.user.account_id.ok_or_else(|| DomainError::Forbidden(permissions::MISSING_CASE_ADMIN.into()))?;
+    let account_id = p
+        .user
+        .account_id
+        .ok_or_else(|| DomainError::Forbidden(permissions::MISSING_CASE_ADMIN.into()))?;
 
     let key = match idempotency {
         Some((key, fingerprint)) => {
             if key.is_empty() || key.len() > 200 {
-                return Err(DomainError::field("Idempotency-Key", "must be 1 to 200 characters"));
+                return Err(DomainError::field(
+                    "Idempotency-Key",
+                    "must be 1 to 200 characters",
+                ));
             }
-            Some(IdempotencyKey { user_id: p.user.id, key, fingerprint })
+            Some(IdempotencyKey {
+                user_id: p.user.id,
+                key,
+                fingerprint,
+            })
         }
         None => None,
     };
 
-    let (tenants, areas, users) =
-        (store.list_tenants(account_id).await?, store.issue_areas().await?, store.list_account_users(account_id).await?);
+    let (tenants, areas, users) = (
+        store.list_tenants(account_id).await?,
+        store.issue_areas().await?,
+        store.list_account_users(account_id).await?,
+    );
     let at = now();
-    let intake = validate(body, &IntakeContext { tenants: &tenants, areas: &areas, account_users: &users, now: at })
-        .map_err(DomainError::Validation)?;
+    let intake = validate(
+        body,
+        &IntakeContext {
+            tenants: &tenants,
+            areas: &areas,
+            account_users: &users,
+            now: at,
+        },
+    )
+    .map_err(DomainError::Validation)?;
 
     if let Some(n) = intake.follow_up_of {
         let original = store.get_case(n).await?;
@@ -61,19 +84,32 @@ pub async fn create_case(
             Some(c) if can_see(p, &c) => {
                 return Err(DomainError::field(
                     "follow_up_of",
-                    format!("case {n} is {}; only closed cases get follow-ups — reply on it instead", c.status.key()),
+                    format!(
+                        "case {n} is {}; only closed cases get follow-ups — reply on it instead",
+                        c.status.key()
+                    ),
                 ));
             }
-            _ => return Err(DomainError::field("follow_up_of", format!("there is no case {n} that you can see"))),
+            _ => {
+                return Err(DomainError::field(
+                    "follow_up_of",
+                    format!("there is no case {n} that you can see"),
+                ));
+            }
         }
     }
 
-    let tenant = tenants.get(intake.tenant_index).ok_or_else(|| DomainError::Internal("tenant index".into()))?;
+    let tenant = tenants
+        .get(intake.tenant_index)
+        .ok_or_else(|| DomainError::Internal("tenant index".into()))?;
     let team_contacts = intake
         .team_contact_indexes
         .iter()
         .filter_map(|i| users.get(*i))
-        .map(|u| TeamContact { user_id: u.id, email: u.email.clone() })
+        .map(|u| TeamContact {
+            user_id: u.id,
+            email: u.email.clone(),
+        })
         .collect();
     let new = NewCase {
         account_id,
@@ -109,7 +145,11 @@ pub async fn get_case(store: &dyn Store, p: &Principal, number: i64) -> Result<C
     require_scope(p, Scope::CasesRead)?;
     require_case_access(p)?;
     let case = store.get_case(number).await?.ok_or_else(not_found)?;
-    if can_see(p, &case) { Ok(case) } else { Err(not_found()) }
+    if can_see(p, &case) {
+        Ok(case)
+    } else {
+        Err(not_found())
+    }
 }
 
 /// The timeline of a case; customers see only public events.
@@ -148,11 +188,22 @@ pub struct ListFilters {
 }
 
 fn split(s: &Option<String>) -> Vec<&str> {
-    s.as_deref().map(|s| s.split(',').map(str::trim).filter(|x| !x.is_empty()).collect()).unwrap_or_default()
+    s.as_deref()
+        .map(|s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A page of the cases the caller may see, and the cursor of the next page.
-pub async fn list_cases(store: &dyn Store, p: &Principal, f: &ListFilters) -> Result<(Vec<CaseSummary>, Option<i64>)> {
+pub async fn list_cases(
+    store: &dyn Store,
+    p: &Principal,
+    f: &ListFilters,
+) -> Result<(Vec<CaseSummary>, Option<i64>)> {
     require_scope(p, Scope::CasesRead)?;
     let mut errors = Vec::new();
     let mine = match f.view.as_deref() {
@@ -179,13 +230,19 @@ pub async fn list_cases(store: &dyn Store, p: &Principal, f: &ListFilters) -> Re
     for s in split(&f.priority) {
         match Priority::parse(s) {
             Some(pr) => priorities.push(pr),
-            None => errors.push(FieldError::new("priority", "must be a comma-separated list of P1, P2, P3, P4")),
+            None => errors.push(FieldError::new(
+                "priority",
+                "must be a comma-separated list of P1, P2, P3, P4",
+            )),
         }
     }
     let stage = match f.stage.as_deref() {
         None => None,
         Some(s) => Stage::parse(s).or_else(|| {
-            errors.push(FieldError::new("stage", "must be onboarding, production or advanced"));
+            errors.push(FieldError::new(
+                "stage",
+                "must be onboarding, production or advanced",
+            ));
             None
         }),
     };
@@ -201,7 +258,10 @@ pub async fn list_cases(store: &dyn Store, p: &Principal, f: &ListFilters) -> Re
                 None => Some(Some(Uuid::nil())),
             },
             Err(m) => {
-                errors.push(FieldError::new("assignee", format!("must be me, none, or an {m}")));
+                errors.push(FieldError::new(
+                    "assignee",
+                    format!("must be me, none, or an {m}"),
+                ));
                 None
             }
         },
@@ -219,11 +279,18 @@ pub async fn list_cases(store: &dyn Store, p: &Principal, f: &ListFilters) -> Re
         None => DEFAULT_PAGE,
         Some(l) if (1..=MAX_PAGE).contains(&l) => l,
         Some(_) => {
-            errors.push(FieldError::new("limit", format!("must be between 1 and {MAX_PAGE}")));
+            errors.push(FieldError::new(
+                "limit",
+                format!("must be between 1 and {MAX_PAGE}"),
+            ));
             DEFAULT_PAGE
         }
     };
-    let text = f.q.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+    let text =
+        f.q.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
     if text.as_ref().is_some_and(|t| t.chars().count() > 200) {
         errors.push(FieldError::new("q", "must be at most 200 characters"));
     }
@@ -282,7 +349,12 @@ pub enum Command {
     /// Remove a team contact.
     RemoveContact { email: String },
     /// Record a call or chat summary.
-    Summary { channel: String, conclusions: String, next_steps: Option<String>, internal: bool },
+    Summary {
+        channel: String,
+        conclusions: String,
+        next_steps: Option<String>,
+        internal: bool,
+    },
 }
 
 fn text(field: &str, v: &str) -> Result<String> {
@@ -291,7 +363,10 @@ fn text(field: &str, v: &str) -> Result<String> {
         return Err(DomainError::field(field, "must not be empty"));
     }
     if t.chars().count() > MAX_BODY {
-        return Err(DomainError::field(field, format!("must be at most {MAX_BODY} characters")));
+        return Err(DomainError::field(
+            field,
+            format!("must be at most {MAX_BODY} characters"),
+        ));
     }
     Ok(t.to_owned())
 }
@@ -306,14 +381,19 @@ fn opt_text(field: &str, v: &Option<String>) -> Result<Option<String>> {
 /// Validates a command's input before anything is read, so bad input never reaches storage.
 fn check_input(cmd: &Command) -> Result<()> {
     match cmd {
-        Command::Reply { body } | Command::Note { body } | Command::RequestInfo { body } | Command::ProposeResolution { body } => {
-            text("body", body).map(|_| ())
+        Command::Reply { body }
+        | Command::Note { body }
+        | Command::RequestInfo { body }
+        | Command::ProposeResolution { body } => text("body", body).map(|_| ()),
+        Command::Hold { reason } | Command::Escalate { reason } => {
+            text("reason", reason).map(|_| ())
         }
-        Command::Hold { reason } | Command::Escalate { reason } => text("reason", reason).map(|_| ()),
         Command::Resume { body } => opt_text("body", body).map(|_| ()),
         Command::ConfirmResolution { comment } => opt_text("comment", comment).map(|_| ()),
         Command::Assign { assignee } => match assignee {
-            Some(a) => normalize_email(a).map(|_| ()).map_err(|m| DomainError::field("assignee", m)),
+            Some(a) => normalize_email(a)
+                .map(|_| ())
+                .map_err(|m| DomainError::field("assignee", m)),
             None => Ok(()),
         },
         Command::ChangePriority { priority, reason } => {
@@ -324,12 +404,21 @@ fn check_input(cmd: &Command) -> Result<()> {
             if let Err(DomainError::Validation(mut e)) = text("reason", reason) {
                 errs.append(&mut e);
             }
-            if errs.is_empty() { Ok(()) } else { Err(DomainError::Validation(errs)) }
+            if errs.is_empty() {
+                Ok(())
+            } else {
+                Err(DomainError::Validation(errs))
+            }
         }
-        Command::AddContact { email } | Command::RemoveContact { email } => {
-            normalize_email(email).map(|_| ()).map_err(|m| DomainError::field("email", m))
-        }
-        Command::Summary { channel, conclusions, next_steps, .. } => {
+        Command::AddContact { email } | Command::RemoveContact { email } => normalize_email(email)
+            .map(|_| ())
+            .map_err(|m| DomainError::field("email", m)),
+        Command::Summary {
+            channel,
+            conclusions,
+            next_steps,
+            ..
+        } => {
             let mut errs = Vec::new();
             if !matches!(channel.as_str(), "call" | "chat") {
                 errs.push(FieldError::new("channel", "must be call or chat"));
@@ -340,7 +429,11 @@ fn check_input(cmd: &Command) -> Result<()> {
             if let Err(DomainError::Validation(mut e)) = opt_text("next_steps", next_steps) {
                 errs.append(&mut e);
             }
-            if errs.is_empty() { Ok(()) } else { Err(DomainError::Validation(errs)) }
+            if errs.is_empty() {
+                Ok(())
+            } else {
+                Err(DomainError::Validation(errs))
+            }
         }
     }
 }
@@ -356,11 +449,16 @@ pub async fn act(store: &dyn Store, p: &Principal, number: i64, cmd: Command) ->
             return Err(not_found());
         }
         let (patch, event) = plan(store, p, &case, &cmd).await?;
-        if let Some(updated) = store.update_case(number, case.version, &patch, &event).await? {
+        if let Some(updated) = store
+            .update_case(number, case.version, &patch, &event)
+            .await?
+        {
             return Ok(updated);
         }
     }
-    Err(DomainError::Conflict("the case is being changed by someone else right now; try again".into()))
+    Err(DomainError::Conflict(
+        "the case is being changed by someone else right now; try again".into(),
+    ))
 }
 
 fn status_change(patch: &mut CasePatch, data: &mut Value, from: Status, to: Status) {
@@ -372,18 +470,31 @@ fn status_change(patch: &mut CasePatch, data: &mut Value, from: Status, to: Stat
 }
 
 /// Decides what a command changes and what the timeline records.
-async fn plan(store: &dyn Store, p: &Principal, case: &Case, cmd: &Command) -> Result<(CasePatch, NewEvent)> {
+async fn plan(
+    store: &dyn Store,
+    p: &Principal,
+    case: &Case,
+    cmd: &Command,
+) -> Result<(CasePatch, NewEvent)> {
     let support = permissions::is_support(p);
     let mut patch = CasePatch::default();
     let mut data = json!({});
     let mut public = true;
     let kind = match cmd {
         Command::Reply { body } => {
-            let action = if support { Action::AgentReply } else { Action::CustomerReply };
+            let action = if support {
+                Action::AgentReply
+            } else {
+                Action::CustomerReply
+            };
             let to = next_status(case.status, action)?;
             data["body"] = json!(text("body", body)?);
             status_change(&mut patch, &mut data, case.status, to);
-            if !support && matches!(case.status, Status::Pending | Status::Solved) { EventKind::Reopened } else { EventKind::Reply }
+            if !support && matches!(case.status, Status::Pending | Status::Solved) {
+                EventKind::Reopened
+            } else {
+                EventKind::Reply
+            }
         }
         Command::Note { body } => {
             require_support(p, "add internal notes")?;
@@ -436,7 +547,10 @@ async fn plan(store: &dyn Store, p: &Principal, case: &Case, cmd: &Command) -> R
             next_status(case.status, Action::Escalate)?;
             if case.escalated {
                 return Err(DomainError::InvalidTransition {
-                    message: format!("case {} is already escalated; the duty manager has been notified", case.number),
+                    message: format!(
+                        "case {} is already escalated; the duty manager has been notified",
+                        case.number
+                    ),
                     status: case.status,
                 });
             }
@@ -450,10 +564,14 @@ async fn plan(store: &dyn Store, p: &Principal, case: &Case, cmd: &Command) -> R
             public = false;
             match assignee {
                 Some(email) => {
-                    let email = normalize_email(email).map_err(|m| DomainError::field("assignee", m))?;
+                    let email =
+                        normalize_email(email).map_err(|m| DomainError::field("assignee", m))?;
                     let user = store.find_user_by_email(&email).await?;
                     let Some(user) = user.filter(|u| permissions::can_be_assigned(u.role)) else {
-                        return Err(DomainError::field("assignee", "is not a support engineer or manager"));
+                        return Err(DomainError::field(
+                            "assignee",
+                            "is not a support engineer or manager",
+                        ));
                     };
                     data["assignee"] = json!(user.email);
                     patch.assignee = Some(Some(user.id));
@@ -468,9 +586,13 @@ async fn plan(store: &dyn Store, p: &Principal, case: &Case, cmd: &Command) -> R
         Command::ChangePriority { priority, reason } => {
             require_support(p, "change the priority")?;
             next_status(case.status, Action::Annotate)?;
-            let to = Priority::parse(priority).ok_or_else(|| DomainError::field("priority", "must be one of P1, P2, P3, P4"))?;
+            let to = Priority::parse(priority)
+                .ok_or_else(|| DomainError::field("priority", "must be one of P1, P2, P3, P4"))?;
             if to == case.fields.priority {
-                return Err(DomainError::field("priority", format!("the case is already {}", to.key())));
+                return Err(DomainError::field(
+                    "priority",
+                    format!("the case is already {}", to.key()),
+                ));
             }
             data["from"] = json!(case.fields.priority.key());
             data["to"] = json!(to.key());
@@ -484,23 +606,43 @@ async fn plan(store: &dyn Store, p: &Principal, case: &Case, cmd: &Command) -> R
             let adding = matches!(cmd, Command::AddContact { .. });
             if adding {
                 let user = store.find_user_by_email(&email).await?;
-                let Some(user) = user.filter(|u| u.role.is_customer() && u.account_id == Some(case.account_id)) else {
-                    return Err(DomainError::field("email", "is not an administrator of the case's account; team contacts must be admins of the same account"));
+                let Some(user) =
+                    user.filter(|u| u.role.is_customer() && u.account_id == Some(case.account_id))
+                else {
+                    return Err(DomainError::field(
+                        "email",
+                        "is not an administrator of the case's account; team contacts must be admins of the same account",
+                    ));
                 };
                 if case.team_contacts.iter().any(|c| c.user_id == user.id) {
-                    return Err(DomainError::field("email", "is already a team contact of this case"));
+                    return Err(DomainError::field(
+                        "email",
+                        "is already a team contact of this case",
+                    ));
                 }
                 patch.add_contact = Some(user.id);
             } else {
                 let Some(c) = case.team_contacts.iter().find(|c| c.email == email) else {
-                    return Err(DomainError::field("email", "is not a team contact of this case"));
+                    return Err(DomainError::field(
+                        "email",
+                        "is not a team contact of this case",
+                    ));
                 };
                 patch.remove_contact = Some(c.user_id);
             }
             data["email"] = json!(email);
-            if adding { EventKind::ContactAdded } else { EventKind::ContactRemoved }
+            if adding {
+                EventKind::ContactAdded
+            } else {
+                EventKind::ContactRemoved
+            }
         }
-        Command::Summary { channel, conclusions, next_steps, internal } => {
+        Command::Summary {
+            channel,
+            conclusions,
+            next_steps,
+            internal,
+        } => {
             require_support(p, "record call or chat summaries")?;
             next_status(case.status, Action::Annotate)?;
             data["channel"] = json!(channel);
@@ -512,5 +654,14 @@ async fn plan(store: &dyn Store, p: &Principal, case: &Case, cmd: &Command) -> R
             EventKind::Summary
         }
     };
-    Ok((patch, NewEvent { actor_id: Some(p.user.id), kind, public, data, at: now() }))
+    Ok((
+        patch,
+        NewEvent {
+            actor_id: Some(p.user.id),
+            kind,
+            public,
+            data,
+            at: now(),
+        },
+    ))
 }

@@ -11,7 +11,9 @@ use casedesk_core::DomainError;
 pub fn bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     match body {
         Ok(b) => Ok(b),
-        Err(BytesRejection::FailedToBufferBody(e)) if e.body_text().contains("length limit") => Err(ApiError::TooLarge),
+        Err(BytesRejection::FailedToBufferBody(e)) if e.body_text().contains("length limit") => {
+            Err(ApiError::TooLarge)
+        }
         Err(e) => Err(ApiError::BadJson(format!("could not read the body: {e}"))),
     }
 }
@@ -21,7 +23,8 @@ pub fn value(body: &Bytes) -> Result<serde_json::Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(serde_json::Value::Object(Default::default()));
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::BadJson(format!("the body is not valid JSON: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadJson(format!("the body is not valid JSON: {e}")))
 }
 
 /// Parses a body into `T`, reporting the failing field by its dotted path.
@@ -32,7 +35,12 @@ pub fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
         let inner = e.into_inner().to_string();
         if let Some(rest) = inner.strip_prefix("unknown field `") {
             let name = rest.split('`').next().unwrap_or_default();
-            let field = if path == "." || path.is_empty() { name.to_owned() } else { format!("{path}.{name}") };
+            // serde_path_to_error's path already ends with the unknown field's name.
+            let field = if path == "." || path.is_empty() {
+                name.to_owned()
+            } else {
+                path
+            };
             return DomainError::field(field, "is not a known field").into();
         }
         if let Some(rest) = inner.strip_prefix("missing field `") {

@@ -21,7 +21,10 @@ type ApiResult<T> = Result<T, ApiError>;
 
 /// A case number from the path; anything that is not one is simply not found.
 fn number(raw: &str) -> ApiResult<i64> {
-    raw.parse::<i64>().ok().filter(|n| *n > 0).ok_or(ApiError::Domain(DomainError::NotFound { entity: "case" }))
+    raw.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or(ApiError::Domain(DomainError::NotFound { entity: "case" }))
 }
 
 /// Open a case.
@@ -41,9 +44,14 @@ pub async fn create_case(
     let value = body::value(&raw)?;
     let key = match headers.get("idempotency-key") {
         Some(v) => {
-            let k = v.to_str().map_err(|_| DomainError::field("Idempotency-Key", "must be visible ASCII"))?;
+            let k = v
+                .to_str()
+                .map_err(|_| DomainError::field("Idempotency-Key", "must be visible ASCII"))?;
             // The fingerprint is of the parsed JSON, so whitespace differences don't matter.
-            Some((k.to_owned(), casedesk_auth::fingerprint(value.to_string().as_bytes())))
+            Some((
+                k.to_owned(),
+                casedesk_auth::fingerprint(value.to_string().as_bytes()),
+            ))
         }
         None => None,
     };
@@ -54,7 +62,8 @@ pub async fn create_case(
         res.headers_mut().insert(header::LOCATION, v);
     }
     if replayed {
-        res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+        res.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     Ok(res)
 }
@@ -100,19 +109,28 @@ pub async fn list_cases(
 ) -> ApiResult<Json<CaseList>> {
     let Query(q) = q.map_err(|e| {
         let text = e.body_text();
-        match text.split("unknown field `").nth(1).and_then(|r| r.split('`').next()) {
+        match text
+            .split("unknown field `")
+            .nth(1)
+            .and_then(|r| r.split('`').next())
+        {
             Some(name) => DomainError::field(name, "is not a known filter"),
             None => DomainError::field("", text),
         }
     })?;
     let limit = match q.limit.as_deref() {
         None => None,
-        Some(l) => Some(l.parse::<u32>().map_err(|_| DomainError::field("limit", "must be a whole number between 1 and 100"))?),
+        Some(l) => Some(l.parse::<u32>().map_err(|_| {
+            DomainError::field("limit", "must be a whole number between 1 and 100")
+        })?),
     };
-    let cursor = match q.cursor.as_deref() {
-        None | Some("") => None,
-        Some(c) => Some(decode_cursor(c).ok_or_else(|| DomainError::field("cursor", "is not a cursor this API handed out"))?),
-    };
+    let cursor =
+        match q.cursor.as_deref() {
+            None | Some("") => None,
+            Some(c) => Some(decode_cursor(c).ok_or_else(|| {
+                DomainError::field("cursor", "is not a cursor this API handed out")
+            })?),
+        };
     let filters = ListFilters {
         view: q.view,
         status: q.status,
@@ -128,27 +146,53 @@ pub async fn list_cases(
         cursor,
     };
     let (rows, next) = service::list_cases(st.store.as_ref(), &p, &filters).await?;
-    Ok(Json(CaseList { items: rows.into_iter().map(Into::into).collect(), next: next.map(encode_cursor) }))
+    Ok(Json(CaseList {
+        items: rows.into_iter().map(Into::into).collect(),
+        next: next.map(encode_cursor),
+    }))
 }
 
 /// Get a case.
 #[utoipa::path(get, path = "/api/v1/cases/{number}", tag = "cases", params(("number" = i64, Path)),
     responses((status = 200, body = CaseDto), (status = 404, body = Problem, description = "No such case, or not yours")),
     security(("bearer" = [])))]
-pub async fn get_case(State(st): State<AppState>, Caller(p): Caller, Path(n): Path<String>) -> ApiResult<Json<CaseDto>> {
-    Ok(Json(service::get_case(st.store.as_ref(), &p, number(&n)?).await?.into()))
+pub async fn get_case(
+    State(st): State<AppState>,
+    Caller(p): Caller,
+    Path(n): Path<String>,
+) -> ApiResult<Json<CaseDto>> {
+    Ok(Json(
+        service::get_case(st.store.as_ref(), &p, number(&n)?)
+            .await?
+            .into(),
+    ))
 }
 
 /// The case timeline; customers see public events only.
 #[utoipa::path(get, path = "/api/v1/cases/{number}/events", tag = "cases", params(("number" = i64, Path)),
     responses((status = 200, body = EventList), (status = 404, body = Problem)), security(("bearer" = [])))]
-pub async fn list_events(State(st): State<AppState>, Caller(p): Caller, Path(n): Path<String>) -> ApiResult<Json<EventList>> {
+pub async fn list_events(
+    State(st): State<AppState>,
+    Caller(p): Caller,
+    Path(n): Path<String>,
+) -> ApiResult<Json<EventList>> {
     let events = service::list_events(st.store.as_ref(), &p, number(&n)?).await?;
-    Ok(Json(EventList { items: events.into_iter().map(Into::into).collect() }))
+    Ok(Json(EventList {
+        items: events.into_iter().map(Into::into).collect(),
+    }))
 }
 
-async fn act(st: &AppState, p: &casedesk_core::users::Principal, n: &str, cmd: Command) -> ApiResult<Json<CaseDto>> {
-    Ok(Json(service::act(st.store.as_ref(), p, number(n)?, cmd).await?.into()))
+async fn act(
+    st: &AppState,
+    p: &casedesk_core::users::Principal,
+    n: &str,
+    cmd: Command,
+) -> ApiResult<Json<CaseDto>> {
+    Ok(Json(
+        service::act(st.store.as_ref(), p, number(n)?, cmd)
+            .await?
+            .into(),
+    ))
 }
 
 macro_rules! action {

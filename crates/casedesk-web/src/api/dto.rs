@@ -130,7 +130,11 @@ impl From<Case> for CaseDto {
             issue_area: f.issue_area,
             scope: f.scope.key().into(),
             business_impact: f.business_impact,
-            contact: ContactDto { email: f.contact.email, phone: f.contact.phone, timezone: f.contact.timezone },
+            contact: ContactDto {
+                email: f.contact.email,
+                phone: f.contact.phone,
+                timezone: f.contact.timezone,
+            },
             team_contacts: c.team_contacts.into_iter().map(|t| t.email).collect(),
             stage: f.stage.key().into(),
             identifiers: f.identifiers,

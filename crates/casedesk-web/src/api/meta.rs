@@ -6,7 +6,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use casedesk_core::DomainError;
 use casedesk_core::cases::intake::{
-    ADVANCED_ANY_OF, AVAILABILITIES, CHECKLIST_ITEMS, CLIENT_PURPOSES, CONTEXT_FIELDS, DEPLOYMENT_MODELS,
+    ADVANCED_ANY_OF, AVAILABILITIES, CHECKLIST_ITEMS, CLIENT_PURPOSES, CONTEXT_FIELDS,
+    DEPLOYMENT_MODELS,
 };
 use casedesk_core::cases::{ImpactScope, Priority};
 use serde_json::{Value, json};
@@ -20,8 +21,15 @@ use crate::error::{ApiError, Problem};
 #[utoipa::path(get, path = "/healthz", tag = "meta", responses((status = 200, description = "Alive"), (status = 503, description = "Database unreachable")))]
 pub async fn healthz(State(st): State<AppState>) -> Response {
     match st.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "ok", "database": st.store.backend()}))).into_response(),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "database": st.store.backend()})))
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({"status": "ok", "database": st.store.backend()})),
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "database": st.store.backend()})),
+        )
             .into_response(),
     }
 }
@@ -44,7 +52,10 @@ pub async fn me(Caller(p): Caller) -> Json<MeDto> {
 /// What intake asks for: priorities and their meaning, issue areas, scopes, stages with
 /// their required identifiers, context prompts and the checklist.
 #[utoipa::path(get, path = "/api/v1/intake", tag = "meta", responses((status = 200, description = "Intake reference", body = Object)), security(("bearer" = [])))]
-pub async fn intake(State(st): State<AppState>, Caller(_p): Caller) -> Result<Json<Value>, ApiError> {
+pub async fn intake(
+    State(st): State<AppState>,
+    Caller(_p): Caller,
+) -> Result<Json<Value>, ApiError> {
     let areas = st.store.issue_areas().await.map_err(ApiError::from)?;
     Ok(Json(json!({
         "priorities": Priority::ALL.iter().map(|p| json!({"key": p.key(), "label": p.label(), "meaning": p.meaning()})).collect::<Vec<_>>(),

@@ -23,12 +23,21 @@ pub fn routes() -> Router<AppState> {
         .route("/cases/{number}/request-info", post(cases::request_info))
         .route("/cases/{number}/hold", post(cases::hold))
         .route("/cases/{number}/resume", post(cases::resume))
-        .route("/cases/{number}/propose-resolution", post(cases::propose_resolution))
-        .route("/cases/{number}/confirm-resolution", post(cases::confirm_resolution))
+        .route(
+            "/cases/{number}/propose-resolution",
+            post(cases::propose_resolution),
+        )
+        .route(
+            "/cases/{number}/confirm-resolution",
+            post(cases::confirm_resolution),
+        )
         .route("/cases/{number}/escalate", post(cases::escalate))
         .route("/cases/{number}/assignee", put(cases::assign))
         .route("/cases/{number}/priority", put(cases::change_priority))
         .route("/cases/{number}/team-contacts", post(cases::add_contact))
-        .route("/cases/{number}/team-contacts/{email}", delete(cases::remove_contact))
+        .route(
+            "/cases/{number}/team-contacts/{email}",
+            delete(cases::remove_contact),
+        )
         .route("/cases/{number}/summaries", post(cases::summary))
 }

@@ -1,0 +1,12 @@
+//! Integration tests: HTTP against a real casedesk server on a random loopback port, each
+//! run on SQLite and on PostgreSQL. One test binary, so linking happens once.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod basics;
+mod cli;
+mod crash;
+mod idempotency;
+mod lifecycle;
+mod listing;
+mod permissions;
+mod validation;
