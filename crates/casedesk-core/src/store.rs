@@ -8,7 +8,7 @@ use crate::Result;
 use crate::accounts::{Account, Tenant};
 use crate::cases::{
     Case, CaseEvent, CasePatch, CaseQuery, CaseSummary, CreateOutcome, IdempotencyKey, NewCase,
-    NewEvent,
+    NewEvent, Status,
 };
 use crate::taxonomy::IssueArea;
 use crate::users::{Scope, User};
@@ -90,7 +90,7 @@ pub trait Store: Send + Sync {
     /// The timeline of a case, oldest first.
     async fn list_events(&self, number: i64, include_internal: bool) -> Result<Vec<CaseEvent>>;
 
-    /// Bulk import for data generators and migrations from other tools: no idempotency,
-    /// one `created` event each, all in one transaction.
-    async fn import_cases(&self, cases: &[NewCase]) -> Result<Vec<i64>>;
+    /// Bulk import for data generators and migrations from other tools: each case with the
+    /// status it has reached, one `created` event each, all in one transaction; no idempotency.
+    async fn import_cases(&self, cases: &[(NewCase, Status)]) -> Result<Vec<i64>>;
 }

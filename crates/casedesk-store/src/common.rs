@@ -380,6 +380,7 @@ macro_rules! store_impl {
                 async fn insert_case(
                     tx: &mut sqlx::Transaction<'static, Db>,
                     c: &NewCase,
+                    status: Status,
                     event: &NewEvent,
                 ) -> Result<i64> {
                     let f = &c.fields;
@@ -388,7 +389,7 @@ macro_rules! store_impl {
                         .bind(c.tenant_id.to_string())
                         .bind(c.requester_id.to_string())
                         .bind(&c.queue)
-                        .bind(Status::New.key())
+                        .bind(status.key())
                         .bind(f.priority.key())
                         .bind(f.stage.key())
                         .bind(&f.issue_area)
@@ -639,7 +640,7 @@ macro_rules! store_impl {
                         }
                     }
                     let mut tx = self.begin().await?;
-                    let number = Self::insert_case(&mut tx, c, event).await?;
+                    let number = Self::insert_case(&mut tx, c, Status::New, event).await?;
                     if let Some(k) = key {
                         let ins = sqlx::query(
                             "INSERT INTO idempotency_keys (user_id, key, fingerprint, case_number, created_at) \
@@ -770,18 +771,18 @@ macro_rules! store_impl {
                         .collect()
                 }
 
-                async fn import_cases(&self, cases: &[NewCase]) -> Result<Vec<i64>> {
+                async fn import_cases(&self, cases: &[(NewCase, Status)]) -> Result<Vec<i64>> {
                     let mut tx = self.begin().await?;
                     let mut out = Vec::with_capacity(cases.len());
-                    for c in cases {
+                    for (c, status) in cases {
                         let event = NewEvent {
                             actor_id: Some(c.requester_id),
                             kind: EventKind::Created,
                             public: true,
-                            data: serde_json::json!({"status": "new", "imported": true}),
+                            data: serde_json::json!({"status": status.key(), "imported": true}),
                             at: c.created_at,
                         };
-                        out.push(Self::insert_case(&mut tx, c, &event).await?);
+                        out.push(Self::insert_case(&mut tx, c, *status, &event).await?);
                     }
                     tx.commit().await.map_err(internal)?;
                     Ok(out)

@@ -1,0 +1,386 @@
+//! The store contract: one suite, run against SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use casedesk_core::DomainError;
+use casedesk_core::accounts::{Account, Environment, Plan, Region, Tenant};
+use casedesk_core::cases::*;
+use casedesk_core::store::Store;
+use casedesk_core::taxonomy::DEFAULT_ISSUE_AREAS;
+use casedesk_core::users::{Role, User};
+use casedesk_testkit::{Backend, both, test_db};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+async fn store(b: Backend) -> (Arc<dyn Store>, casedesk_testkit::TestDb) {
+    let db = test_db(b).await;
+    let s = casedesk_store::connect(&db.url).await.unwrap();
+    (s, db)
+}
+
+fn user(account: Option<Uuid>, email: &str, role: Role) -> User {
+    User {
+        id: Uuid::now_v7(),
+        account_id: account,
+        email: email.into(),
+        role,
+        case_admin: true,
+        elevated: false,
+        queues: vec![],
+        created_at: casedesk_core::now(),
+    }
+}
+
+fn fields(subject: &str) -> CaseFields {
+    let mut ids = Map::new();
+    ids.insert("organization_id".into(), json!("org_1"));
+    CaseFields {
+        priority: Priority::P2,
+        subject: subject.into(),
+        description: "d — ünïcode ✓".into(),
+        steps_to_reproduce: None,
+        issue_area: "webhooks".into(),
+        scope: ImpactScope::OneUser,
+        business_impact: Some("b".into()),
+        contact: Contact {
+            email: "a@x.example".into(),
+            phone: "+1 555 0100".into(),
+            timezone: "Asia/Tokyo".into(),
+        },
+        stage: Stage::Onboarding,
+        identifiers: ids,
+        context: Map::new(),
+        checklist: Map::new(),
+    }
+}
+
+struct Fixture {
+    account: Account,
+    tenant: Tenant,
+    requester: User,
+    contact: User,
+}
+
+async fn fixture(s: &dyn Store) -> Fixture {
+    let account = Account {
+        id: Uuid::now_v7(),
+        name: "Acme".into(),
+        plan: Plan::Gold,
+        created_at: casedesk_core::now(),
+    };
+    s.create_account(&account).await.unwrap();
+    let tenant = Tenant {
+        id: Uuid::now_v7(),
+        account_id: account.id,
+        slug: "acme-prod".into(),
+        region: Region::Eu,
+        environment: Environment::Production,
+        created_at: casedesk_core::now(),
+    };
+    s.create_tenant(&tenant).await.unwrap();
+    let requester = user(Some(account.id), "req@acme.example", Role::Admin);
+    let contact = user(Some(account.id), "mate@acme.example", Role::Admin);
+    s.create_user(&requester, None).await.unwrap();
+    s.create_user(&contact, None).await.unwrap();
+    Fixture {
+        account,
+        tenant,
+        requester,
+        contact,
+    }
+}
+
+fn new_case(f: &Fixture, subject: &str) -> NewCase {
+    NewCase {
+        account_id: f.account.id,
+        requester_id: f.requester.id,
+        tenant_id: f.tenant.id,
+        queue: "integrations".into(),
+        fields: fields(subject),
+        team_contacts: vec![TeamContact {
+            user_id: f.contact.id,
+            email: f.contact.email.clone(),
+        }],
+        follow_up_of: None,
+        created_at: casedesk_core::now(),
+    }
+}
+
+fn event(actor: Uuid, kind: EventKind, public: bool) -> NewEvent {
+    NewEvent {
+        actor_id: Some(actor),
+        kind,
+        public,
+        data: json!({"body": "x"}),
+        at: casedesk_core::now(),
+    }
+}
+
+#[test]
+fn both_backends_have_the_same_migrations() {
+    let (sqlite, postgres) = casedesk_store::migration_versions();
+    assert!(!sqlite.is_empty());
+    assert_eq!(sqlite, postgres);
+}
+
+async fn taxonomy_and_uniqueness(b: Backend) {
+    let (s, _db) = store(b).await;
+    let areas = s.issue_areas().await.unwrap();
+    let keys: Vec<(&str, &str)> = areas
+        .iter()
+        .map(|a| (a.key.as_str(), a.queue.as_str()))
+        .collect();
+    let want: Vec<(&str, &str)> = DEFAULT_ISSUE_AREAS
+        .iter()
+        .map(|(k, _, _, q)| (*k, *q))
+        .collect();
+    assert_eq!(keys, want, "migrations seed the default taxonomy");
+
+    let f = fixture(s.as_ref()).await;
+    let dup = Account {
+        id: Uuid::now_v7(),
+        ..f.account.clone()
+    };
+    assert!(matches!(
+        s.create_account(&dup).await,
+        Err(DomainError::Conflict(_))
+    ));
+    let dup = Tenant {
+        id: Uuid::now_v7(),
+        ..f.tenant.clone()
+    };
+    assert!(matches!(
+        s.create_tenant(&dup).await,
+        Err(DomainError::Conflict(_))
+    ));
+    let dup = User {
+        id: Uuid::now_v7(),
+        ..f.requester.clone()
+    };
+    assert!(matches!(
+        s.create_user(&dup, None).await,
+        Err(DomainError::Conflict(_))
+    ));
+    assert_eq!(
+        s.find_account("Acme").await.unwrap().unwrap().id,
+        f.account.id
+    );
+    assert_eq!(
+        s.find_account(&f.account.id.to_string())
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
+        "Acme"
+    );
+    assert!(
+        s.find_account("acme").await.unwrap().is_none(),
+        "names match exactly"
+    );
+
+    let agent = User {
+        queues: vec!["identity".into(), "security".into()],
+        ..user(None, "a@support.example", Role::Agent)
+    };
+    s.create_user(&agent, None).await.unwrap();
+    assert_eq!(
+        s.get_user(agent.id).await.unwrap().unwrap().queues,
+        ["identity", "security"]
+    );
+}
+both!(taxonomy_and_uniqueness);
+
+async fn cases_round_trip_and_versions_guard_updates(b: Backend) {
+    let (s, _db) = store(b).await;
+    let f = fixture(s.as_ref()).await;
+    let nc = new_case(&f, "round trip");
+    let CreateOutcome::Created(c) = s
+        .create_case(&nc, &event(f.requester.id, EventKind::Created, true), None)
+        .await
+        .unwrap()
+    else {
+        panic!("not created")
+    };
+    assert_eq!(c.number, 1001, "numbers start at 1001 on both backends");
+    assert_eq!(c.fields, nc.fields);
+    assert_eq!(c.created_at, nc.created_at);
+    assert_eq!(c.tenant, "acme-prod");
+    assert_eq!(c.requester, "req@acme.example");
+    assert_eq!(c.team_contacts, nc.team_contacts);
+    assert_eq!(c.status, Status::New);
+    assert_eq!(s.get_case(c.number).await.unwrap().unwrap(), *c);
+
+    let patch = CasePatch {
+        status: Some(Status::Open),
+        priority: Some(Priority::P1),
+        escalated: Some(true),
+        ..Default::default()
+    };
+    let u = s
+        .update_case(
+            c.number,
+            c.version,
+            &patch,
+            &event(f.requester.id, EventKind::Reply, true),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (u.status, u.fields.priority, u.escalated, u.version),
+        (Status::Open, Priority::P1, true, c.version + 1)
+    );
+    // A change based on the old version is refused and records nothing.
+    let stale = s
+        .update_case(
+            c.number,
+            c.version,
+            &CasePatch::default(),
+            &event(f.requester.id, EventKind::Note, false),
+        )
+        .await
+        .unwrap();
+    assert!(stale.is_none());
+    let u = s
+        .update_case(
+            c.number,
+            u.version,
+            &CasePatch {
+                remove_contact: Some(f.contact.id),
+                ..Default::default()
+            },
+            &event(f.requester.id, EventKind::Note, false),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(u.team_contacts.is_empty());
+
+    let public: Vec<EventKind> = s
+        .list_events(c.number, false)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    let all: Vec<EventKind> = s
+        .list_events(c.number, true)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(public, [EventKind::Created, EventKind::Reply]);
+    assert_eq!(all, [EventKind::Created, EventKind::Reply, EventKind::Note]);
+    assert_eq!(
+        s.list_events(c.number, true).await.unwrap()[0]
+            .actor
+            .as_deref(),
+        Some("req@acme.example")
+    );
+}
+both!(cases_round_trip_and_versions_guard_updates);
+
+async fn idempotency_keys_replay_and_detect_reuse(b: Backend) {
+    let (s, _db) = store(b).await;
+    let f = fixture(s.as_ref()).await;
+    let key = IdempotencyKey {
+        user_id: f.requester.id,
+        key: "k".into(),
+        fingerprint: "fp1".into(),
+    };
+    let e = event(f.requester.id, EventKind::Created, true);
+    let CreateOutcome::Created(c) = s
+        .create_case(&new_case(&f, "a"), &e, Some(&key))
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        s.create_case(&new_case(&f, "a"), &e, Some(&key))
+            .await
+            .unwrap(),
+        CreateOutcome::Replayed(c.number)
+    );
+    let other = IdempotencyKey {
+        fingerprint: "fp2".into(),
+        ..key.clone()
+    };
+    assert_eq!(
+        s.create_case(&new_case(&f, "b"), &e, Some(&other))
+            .await
+            .unwrap(),
+        CreateOutcome::KeyReused
+    );
+}
+both!(idempotency_keys_replay_and_detect_reuse);
+
+async fn listing_by_visibility_filters_and_cursor(b: Backend) {
+    let (s, _db) = store(b).await;
+    let f = fixture(s.as_ref()).await;
+    let mut batch = Vec::new();
+    for (i, st) in [Status::New, Status::Open, Status::Closed, Status::Pending]
+        .into_iter()
+        .enumerate()
+    {
+        let mut c = new_case(&f, &format!("imported {i}"));
+        if i % 2 == 1 {
+            c.team_contacts.clear();
+        }
+        batch.push((c, st));
+    }
+    let numbers = s.import_cases(&batch).await.unwrap();
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]));
+    let q = |visibility: Visibility| CaseQuery {
+        visibility,
+        statuses: vec![],
+        priorities: vec![],
+        issue_area: None,
+        stage: None,
+        tenant: None,
+        queue: None,
+        assignee: None,
+        escalated: None,
+        text: None,
+        before: None,
+        limit: 10,
+    };
+    let nums = |rows: Vec<CaseSummary>| rows.iter().map(|r| r.number).collect::<Vec<_>>();
+    let all = nums(s.list_cases(&q(Visibility::All)).await.unwrap());
+    assert_eq!(all, numbers.iter().rev().copied().collect::<Vec<_>>());
+    let mate = nums(
+        s.list_cases(&q(Visibility::Mine {
+            user_id: f.contact.id,
+        }))
+        .await
+        .unwrap(),
+    );
+    assert_eq!(mate, [numbers[2], numbers[0]]);
+    let mut closed = q(Visibility::Account {
+        account_id: f.account.id,
+    });
+    closed.statuses = vec![Status::Closed];
+    assert_eq!(nums(s.list_cases(&closed).await.unwrap()), [numbers[2]]);
+    let mut page = q(Visibility::Queues {
+        queues: vec!["integrations".into()],
+        user_id: f.requester.id,
+    });
+    page.before = Some(numbers[2]);
+    page.limit = 1;
+    assert_eq!(nums(s.list_cases(&page).await.unwrap()), [numbers[1]]);
+    let none = q(Visibility::Account {
+        account_id: Uuid::now_v7(),
+    });
+    assert!(s.list_cases(&none).await.unwrap().is_empty());
+    let statuses: Vec<Value> = s
+        .list_events(numbers[2], false)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.data["status"].clone())
+        .collect();
+    assert_eq!(statuses, [json!("closed")]);
+}
+both!(listing_by_visibility_filters_and_cursor);
