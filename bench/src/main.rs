@@ -1,1 +1,470 @@
-fn main() {}
+//! casedesk-bench: fills a database with many cases and drives a running casedesk with load.
+//!
+//! `generate` writes accounts, users, tokens and cases straight through the Store (the
+//! same code the server uses), then saves the tokens and sample case numbers the load
+//! client needs. `load` runs one scenario at a given concurrency and prints throughput
+//! and latency percentiles. See bench/README.md for the full procedure.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use casedesk_core::accounts::{Environment, Plan, Region};
+use casedesk_core::admin::{self, NewUser};
+use casedesk_core::cases::{CaseFields, Contact, ImpactScope, NewCase, Priority, Stage, Status};
+use casedesk_core::permissions::ElevatedLimits;
+use casedesk_core::store::Store;
+use casedesk_core::taxonomy::DEFAULT_ISSUE_AREAS;
+use casedesk_core::users::Role;
+use clap::{Parser, Subcommand};
+use serde_json::{Map, Value, json};
+
+#[derive(Parser)]
+#[command(name = "casedesk-bench")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Fill an empty database.
+    Generate {
+        /// sqlite://FILE or postgres://…
+        #[arg(long)]
+        database_url: String,
+        #[arg(long, default_value_t = 1000)]
+        accounts: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        cases: usize,
+        /// Where to write tokens and sample case numbers for `load`.
+        #[arg(long, default_value = "bench-data.json")]
+        out: PathBuf,
+        /// Cases per import transaction.
+        #[arg(long, default_value_t = 5000)]
+        batch: usize,
+        /// Import transactions in flight at once (PostgreSQL benefits; SQLite serialises).
+        #[arg(long, default_value_t = 1)]
+        parallel: usize,
+    },
+    /// Drive a running server with one scenario.
+    Load {
+        /// Base URL of the server, e.g. http://127.0.0.1:8080
+        #[arg(long)]
+        base: String,
+        /// The file `generate` wrote.
+        #[arg(long, default_value = "bench-data.json")]
+        data: PathBuf,
+        /// create, get, mine or queue.
+        #[arg(long)]
+        scenario: String,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// How long to run.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+    },
+}
+
+/// A tiny deterministic PRNG (xorshift), so generated data is reproducible.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+const STATUS_MIX: [(Status, u32); 6] = [
+    (Status::Closed, 60),
+    (Status::Solved, 10),
+    (Status::Open, 10),
+    (Status::Pending, 8),
+    (Status::New, 8),
+    (Status::OnHold, 4),
+];
+
+fn pick_status(r: &mut Rng) -> Status {
+    let mut x = (r.next() % 100) as u32;
+    for (s, w) in STATUS_MIX {
+        if x < w {
+            return s;
+        }
+        x -= w;
+    }
+    Status::Closed
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Generate {
+            database_url,
+            accounts,
+            cases,
+            out,
+            batch,
+            parallel,
+        } => generate(&database_url, accounts, cases, &out, batch, parallel).await,
+        Cmd::Load {
+            base,
+            data,
+            scenario,
+            concurrency,
+            seconds,
+        } => load(&base, &data, &scenario, concurrency, seconds).await,
+    }
+}
+
+fn err(e: casedesk_core::DomainError) -> anyhow::Error {
+    anyhow::anyhow!("{e:?}")
+}
+
+async fn token(store: &dyn Store, email: &str) -> anyhow::Result<String> {
+    let t = casedesk_auth::generate_token().map_err(err)?;
+    admin::create_token(store, email, vec![], t.hash)
+        .await
+        .map_err(err)?;
+    Ok(t.secret)
+}
+
+async fn generate(
+    url: &str,
+    accounts: usize,
+    cases: usize,
+    out: &PathBuf,
+    batch: usize,
+    parallel: usize,
+) -> anyhow::Result<()> {
+    let store = casedesk_store::connect(url)
+        .await
+        .map_err(err)
+        .context("open database")?;
+    if !store.list_accounts().await.map_err(err)?.is_empty() {
+        bail!("the database is not empty; generate into a fresh one");
+    }
+    let started = Instant::now();
+    let limits = ElevatedLimits::default();
+    let regions = [Region::Americas, Region::Eu, Region::Apac];
+    // (account id, [(user id, email)], prod tenant id, dev tenant id, slug)
+    let mut people = Vec::with_capacity(accounts);
+    for a in 0..accounts {
+        let name = format!("Bench {a:04}");
+        let acct = admin::create_account(store.as_ref(), &name, Plan::ALL[a % Plan::ALL.len()])
+            .await
+            .map_err(err)?;
+        let slug = format!("bench-{a:04}");
+        let prod = admin::create_tenant(
+            store.as_ref(),
+            &name,
+            &format!("{slug}-prod"),
+            regions[a % 3],
+            Environment::Production,
+        )
+        .await
+        .map_err(err)?;
+        let dev = admin::create_tenant(
+            store.as_ref(),
+            &name,
+            &format!("{slug}-dev"),
+            Region::Eu,
+            Environment::Development,
+        )
+        .await
+        .map_err(err)?;
+        let mut users = Vec::new();
+        for k in 0..4 {
+            let u = admin::create_user(
+                store.as_ref(),
+                &limits,
+                NewUser {
+                    account: Some(name.clone()),
+                    email: format!("admin{k}@{slug}.example"),
+                    role: Role::Admin,
+                    case_admin: true,
+                    elevated: k == 0,
+                    queues: vec![],
+                },
+            )
+            .await
+            .map_err(err)?;
+            users.push((u.id, u.email));
+        }
+        people.push((acct.id, users, prod.id, dev.id, slug));
+    }
+    let queues = [
+        "identity",
+        "integrations",
+        "commerce",
+        "security",
+        "general",
+    ];
+    let mut agents = Vec::new();
+    for i in 0..10 {
+        let email = format!("agent{i}@support.example");
+        let qs = vec![queues[i % 5].to_owned(), queues[(i + 1) % 5].to_owned()];
+        admin::create_user(
+            store.as_ref(),
+            &limits,
+            NewUser {
+                account: None,
+                email: email.clone(),
+                role: Role::Agent,
+                case_admin: false,
+                elevated: false,
+                queues: qs,
+            },
+        )
+        .await
+        .map_err(err)?;
+        agents.push(token(store.as_ref(), &email).await?);
+    }
+    admin::create_user(
+        store.as_ref(),
+        &limits,
+        NewUser {
+            account: None,
+            email: "manager@support.example".into(),
+            role: Role::Manager,
+            case_admin: false,
+            elevated: false,
+            queues: vec![],
+        },
+    )
+    .await
+    .map_err(err)?;
+    let manager = token(store.as_ref(), "manager@support.example").await?;
+    eprintln!("accounts and users ready after {:.1?}", started.elapsed());
+
+    // Cases, oldest first, spread over the last two years.
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let now = casedesk_core::now().as_microsecond();
+    let span = 2 * 365 * 24 * 3600 * 1_000_000i64;
+    let mut samples: BTreeMap<(usize, usize), Vec<i64>> = BTreeMap::new();
+    let store2: Arc<dyn Store> = store.clone();
+    let mut inflight = tokio::task::JoinSet::new();
+    let mut done = 0usize;
+    let mut chunk_start = 0usize;
+    while chunk_start < cases {
+        let n = batch.min(cases - chunk_start);
+        let mut rows = Vec::with_capacity(n);
+        let mut owners = Vec::with_capacity(n);
+        for i in chunk_start..chunk_start + n {
+            let a = rng.below(accounts);
+            let k = rng.below(4);
+            let (account_id, users, prod, dev, slug) = &people[a];
+            let area = DEFAULT_ISSUE_AREAS[rng.below(DEFAULT_ISSUE_AREAS.len())];
+            let at = now - span + (span / cases as i64) * i as i64;
+            let mut ids = Map::new();
+            ids.insert("organization_id".into(), json!(format!("org_{a}")));
+            ids.insert(
+                "application_key".into(),
+                json!(format!("app_{}", rng.below(50))),
+            );
+            ids.insert("client_purpose".into(), json!("automation"));
+            ids.insert("error_message".into(), json!("invalid_client"));
+            ids.insert("occurred_at".into(), json!("2026-01-01T00:00:00Z"));
+            let c = NewCase {
+                account_id: *account_id,
+                requester_id: users[k].0,
+                tenant_id: if rng.below(4) == 0 { *dev } else { *prod },
+                queue: area.3.into(),
+                fields: CaseFields {
+                    priority: Priority::ALL[rng.below(4)],
+                    subject: format!("Token exchange fails for {slug} client {}", rng.below(1000)),
+                    description: "The token endpoint answers invalid_client for a client that worked yesterday. Correlation IDs attached.".into(),
+                    steps_to_reproduce: None,
+                    issue_area: area.0.into(),
+                    scope: ImpactScope::SomeUsers,
+                    business_impact: None,
+                    contact: Contact { email: users[k].1.clone(), phone: "+1 555 0100".into(), timezone: "Europe/Berlin".into() },
+                    stage: Stage::Onboarding,
+                    identifiers: ids,
+                    context: Map::new(),
+                    checklist: Map::new(),
+                },
+                team_contacts: vec![],
+                follow_up_of: None,
+                created_at: jiff::Timestamp::from_microsecond(at).unwrap_or(jiff::Timestamp::UNIX_EPOCH),
+            };
+            rows.push((c, pick_status(&mut rng)));
+            owners.push((a, k));
+        }
+        let s = store2.clone();
+        inflight.spawn(async move { (s.import_cases(&rows).await, owners) });
+        chunk_start += n;
+        while inflight.len() >= parallel.max(1) || (chunk_start >= cases && !inflight.is_empty()) {
+            let Some(r) = inflight.join_next().await else {
+                break;
+            };
+            let (numbers, owners) = r?;
+            let numbers = numbers.map_err(err)?;
+            for (num, owner) in numbers.iter().zip(owners) {
+                let v = samples.entry(owner).or_default();
+                if v.len() < 20 {
+                    v.push(*num);
+                }
+            }
+            done += numbers.len();
+            if done % 100_000 < batch {
+                eprintln!("{done} cases after {:.1?}", started.elapsed());
+            }
+        }
+    }
+
+    // Tokens for 200 customers (non-elevated admins) with their sample case numbers.
+    let mut customers = Vec::new();
+    for a in (0..accounts).step_by((accounts / 200).max(1)).take(200) {
+        let k = 1 + a % 3;
+        let (_, users, _, _, slug) = &people[a];
+        let t = token(store.as_ref(), &users[k].1).await?;
+        customers.push(json!({
+            "token": t, "email": users[k].1, "tenant": format!("{slug}-prod"),
+            "cases": samples.get(&(a, k)).cloned().unwrap_or_default(),
+        }));
+    }
+    let data = json!({"customers": customers, "agents": agents, "manager": manager, "cases": cases, "accounts": accounts});
+    std::fs::write(out, serde_json::to_vec_pretty(&data)?)?;
+    eprintln!(
+        "generated {cases} cases in {accounts} accounts in {:.1?}; load data in {}",
+        started.elapsed(),
+        out.display()
+    );
+    Ok(())
+}
+
+fn create_body(email: &str, tenant: &str, i: u64) -> Value {
+    json!({
+        "priority": "P3",
+        "subject": format!("Load test case {i}: refresh token rejected"),
+        "description": "refresh_token grant answers invalid_grant after 60 minutes; logs attached.",
+        "tenant": tenant,
+        "issue_area": "tokens-and-jwks",
+        "scope": "some_users",
+        "contact": {"email": email, "phone": "+1 555 0100", "timezone": "America/Chicago"},
+        "stage": "onboarding",
+        "identifiers": {"organization_id": "org_1", "application_key": "app_1", "client_purpose": "automation",
+                        "error_message": "invalid_grant", "occurred_at": "2026-11-20T10:00:00Z"},
+        "checklist": {"tenant_registered": true, "jwks_validation": true}
+    })
+}
+
+async fn load(
+    base: &str,
+    data: &PathBuf,
+    scenario: &str,
+    concurrency: usize,
+    seconds: u64,
+) -> anyhow::Result<()> {
+    let data: Value = serde_json::from_slice(&std::fs::read(data).context("read load data")?)?;
+    let customers = data["customers"].as_array().cloned().unwrap_or_default();
+    let agents: Vec<String> = data["agents"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    if customers.is_empty() || agents.is_empty() {
+        bail!("the load data has no customers or agents");
+    }
+    if !["create", "get", "mine", "queue"].contains(&scenario) {
+        bail!("scenario must be create, get, mine or queue");
+    }
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let customers = Arc::new(customers);
+    let agents = Arc::new(agents);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..concurrency {
+        let (client, base, customers, agents, scenario) = (
+            client.clone(),
+            base.to_owned(),
+            customers.clone(),
+            agents.clone(),
+            scenario.to_owned(),
+        );
+        tasks.spawn(async move {
+            let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ ((w as u64 + 1) * 0x9e37_79b9));
+            let mut lat = Vec::new();
+            let mut errors = 0u64;
+            let mut i = 0u64;
+            while Instant::now() < deadline {
+                i += 1;
+                let c = &customers[rng.below(customers.len())];
+                let token = c["token"].as_str().unwrap_or_default();
+                let req = match scenario.as_str() {
+                    "create" => client
+                        .post(format!("{base}/api/v1/cases"))
+                        .bearer_auth(token)
+                        .json(&create_body(
+                            c["email"].as_str().unwrap_or_default(),
+                            c["tenant"].as_str().unwrap_or_default(),
+                            i,
+                        )),
+                    "get" => {
+                        let cases = c["cases"].as_array().cloned().unwrap_or_default();
+                        let n = cases
+                            .get(rng.below(cases.len()))
+                            .and_then(Value::as_i64)
+                            .unwrap_or(1001);
+                        client
+                            .get(format!("{base}/api/v1/cases/{n}"))
+                            .bearer_auth(token)
+                    }
+                    "mine" => client
+                        .get(format!("{base}/api/v1/cases"))
+                        .bearer_auth(token),
+                    _ => client
+                        .get(format!(
+                            "{base}/api/v1/cases?status=new,open,pending,on_hold"
+                        ))
+                        .bearer_auth(&agents[rng.below(agents.len())]),
+                };
+                let t0 = Instant::now();
+                match req.send().await {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                        lat.push(t0.elapsed());
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (lat, errors)
+        });
+    }
+    let mut lat = Vec::new();
+    let mut errors = 0;
+    while let Some(r) = tasks.join_next().await {
+        let (l, e) = r?;
+        lat.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    lat.sort_unstable();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(0.0)
+    };
+    let summary = json!({
+        "scenario": scenario, "concurrency": concurrency, "seconds": elapsed, "ok": lat.len(), "errors": errors,
+        "throughput_per_s": lat.len() as f64 / elapsed,
+        "p50_ms": pct(0.50), "p99_ms": pct(0.99), "max_ms": lat.last().map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0),
+    });
+    println!("{summary}");
+    Ok(())
+}

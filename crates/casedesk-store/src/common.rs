@@ -526,7 +526,7 @@ macro_rules! store_impl {
                 }
 
                 async fn create_user(&self, u: &User, elevated_cap: Option<u32>) -> Result<()> {
-                    let mut tx = self.begin().await?;
+                    let (mut tx, _writer) = self.begin().await?;
                     if let (Some(cap), Some(account), true) = (elevated_cap, u.account_id, u.elevated) {
                         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE account_id = $1 AND elevated = $2")
                             .bind(account.to_string())
@@ -639,7 +639,7 @@ macro_rules! store_impl {
                             return Ok(done);
                         }
                     }
-                    let mut tx = self.begin().await?;
+                    let (mut tx, _writer) = self.begin().await?;
                     let number = Self::insert_case(&mut tx, c, Status::New, event).await?;
                     if let Some(k) = key {
                         let ins = sqlx::query(
@@ -696,7 +696,7 @@ macro_rules! store_impl {
                 }
 
                 async fn update_case(&self, number: i64, expected_version: i64, p: &CasePatch, event: &NewEvent) -> Result<Option<Case>> {
-                    let mut tx = self.begin().await?;
+                    let (mut tx, _writer) = self.begin().await?;
                     let (set_assignee, assignee) = match p.assignee {
                         Some(a) => (true, a.map(|u| u.to_string())),
                         None => (false, None),
@@ -772,7 +772,7 @@ macro_rules! store_impl {
                 }
 
                 async fn import_cases(&self, cases: &[(NewCase, Status)]) -> Result<Vec<i64>> {
-                    let mut tx = self.begin().await?;
+                    let (mut tx, _writer) = self.begin().await?;
                     let mut out = Vec::with_capacity(cases.len());
                     for (c, status) in cases {
                         let event = NewEvent {

@@ -40,8 +40,9 @@ impl PgStore {
         Ok(Self { pool })
     }
 
-    async fn begin(&self) -> Result<Transaction<'static, Postgres>, DomainError> {
-        self.pool.begin().await.map_err(internal)
+    /// Starts a write transaction (PostgreSQL needs no writer guard).
+    async fn begin(&self) -> Result<(Transaction<'static, Postgres>, Option<()>), DomainError> {
+        Ok((self.pool.begin().await.map_err(internal)?, None))
     }
 }
 

@@ -3,11 +3,13 @@
 //! in `BEGIN IMMEDIATE` so writers queue on the busy timeout instead of failing.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use casedesk_core::DomainError;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::common::internal;
 
@@ -17,6 +19,10 @@ pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    // SQLite has one writer at a time. Queueing writers here, in FIFO order, beats letting
+    // them collide on the file lock, where SQLite's busy handler makes losers sleep for
+    // whole milliseconds. Other processes on the same file still wait on `busy_timeout`.
+    writer: Arc<Mutex<()>>,
 }
 
 impl SqliteStore {
@@ -42,14 +48,23 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| DomainError::Internal(format!("migration failed: {e}")))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            writer: Arc::new(Mutex::new(())),
+        })
     }
 
-    async fn begin(&self) -> Result<Transaction<'static, Sqlite>, DomainError> {
-        self.pool
+    /// Starts a write transaction; the guard is held until it commits or rolls back.
+    async fn begin(
+        &self,
+    ) -> Result<(Transaction<'static, Sqlite>, Option<OwnedMutexGuard<()>>), DomainError> {
+        let guard = self.writer.clone().lock_owned().await;
+        let tx = self
+            .pool
             .begin_with("BEGIN IMMEDIATE")
             .await
-            .map_err(internal)
+            .map_err(internal)?;
+        Ok((tx, Some(guard)))
     }
 }
 
