@@ -667,11 +667,7 @@ macro_rules! store_impl {
                         }
                     }
                     tx.commit().await.map_err(internal)?;
-                    let case = self
-                        .get_case(number)
-                        .await?
-                        .ok_or_else(|| DomainError::Internal("created case not found".into()))?;
-                    Ok(CreateOutcome::Created(Box::new(case)))
+                    Ok(CreateOutcome::Created(number))
                 }
 
                 async fn get_case(&self, number: i64) -> Result<Option<Case>> {

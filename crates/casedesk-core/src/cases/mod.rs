@@ -500,8 +500,8 @@ pub struct IdempotencyKey {
 /// Result of storing a new case.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CreateOutcome {
-    /// A new case was stored.
-    Created(Box<Case>),
+    /// A new case was stored under this number.
+    Created(i64),
     /// The idempotency key was seen before with the same request: the first case.
     Replayed(i64),
     /// The idempotency key was seen before with a different request.

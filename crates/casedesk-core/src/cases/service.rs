@@ -102,7 +102,7 @@ pub async fn create_case(
     let tenant = tenants
         .get(intake.tenant_index)
         .ok_or_else(|| DomainError::Internal("tenant index".into()))?;
-    let team_contacts = intake
+    let mut team_contacts = intake
         .team_contact_indexes
         .iter()
         .filter_map(|i| users.get(*i))
@@ -110,7 +110,9 @@ pub async fn create_case(
             user_id: u.id,
             email: u.email.clone(),
         })
-        .collect();
+        .collect::<Vec<_>>();
+    // Stored contacts are listed by email; answer in the same order as a later read.
+    team_contacts.sort_by(|a, b| a.email.cmp(&b.email));
     let new = NewCase {
         account_id,
         requester_id: p.user.id,
@@ -129,7 +131,29 @@ pub async fn create_case(
         at,
     };
     match store.create_case(&new, &event, key.as_ref()).await? {
-        CreateOutcome::Created(case) => Ok((*case, false)),
+        // The answer is built from what was stored, sparing a read back.
+        CreateOutcome::Created(number) => Ok((
+            Case {
+                number,
+                account_id,
+                tenant_id: new.tenant_id,
+                tenant: tenant.slug.clone(),
+                requester_id: p.user.id,
+                requester: p.user.email.clone(),
+                assignee_id: None,
+                assignee: None,
+                queue: new.queue,
+                status: Status::New,
+                escalated: false,
+                fields: new.fields,
+                team_contacts: new.team_contacts,
+                follow_up_of: new.follow_up_of,
+                created_at: at,
+                updated_at: at,
+                version: 1,
+            },
+            false,
+        )),
         CreateOutcome::Replayed(number) => {
             let case = store.get_case(number).await?.ok_or_else(not_found)?;
             Ok((case, true))
