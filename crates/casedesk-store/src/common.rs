@@ -114,53 +114,28 @@ pub(crate) const EVENT_INSERT: &str = "INSERT INTO case_events (case_number, act
 pub(crate) const USER_SELECT: &str =
     "SELECT id, account_id, email, role, case_admin, elevated, created_at FROM users";
 
-/// Builds the WHERE clause and arguments of a case listing.
+/// Builds the query and arguments of a case listing.
+///
+/// Filters refer to the `cases` row alone, so they can be repeated inside each branch.
+/// Visibilities that are a union (My cases: requester or contact; an agent: each queue or
+/// assignee) become one branch per index, each walking its index in case-number order and
+/// stopping after a page, so a page costs about a page of index reads however many cases
+/// exist. A single `OR` would make the planner collect every match and sort them.
 pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery) -> (String, Vec<Arg>) {
     use casedesk_core::cases::Visibility;
     let mut args: Vec<Arg> = Vec::new();
-    let mut conds: Vec<String> = Vec::new();
     let arg = |a: Arg, args: &mut Vec<Arg>| {
         args.push(a);
         format!("${}", args.len())
     };
-    match &q.visibility {
-        Visibility::Mine { user_id } => {
-            let a = arg(Arg::Str(user_id.to_string()), &mut args);
-            // Written as an IN over two indexed lookups, so the planner drives the query from
-            // the user's own (few) cases rather than scanning every case.
-            conds.push(format!(
-                "c.number IN (SELECT number FROM cases WHERE requester_id = {a} \
-                 UNION SELECT case_number FROM case_contacts WHERE user_id = {a})"
-            ));
-        }
-        Visibility::Account { account_id } => {
-            let a = arg(Arg::Str(account_id.to_string()), &mut args);
-            conds.push(format!("c.account_id = {a}"));
-        }
-        Visibility::Queues { queues, user_id } => {
-            let u = arg(Arg::Str(user_id.to_string()), &mut args);
-            let qs: Vec<String> = queues
-                .iter()
-                .map(|x| arg(Arg::Str(x.clone()), &mut args))
-                .collect();
-            if qs.is_empty() {
-                conds.push(format!("c.assignee_id = {u}"));
-            } else {
-                conds.push(format!(
-                    "(c.queue IN ({}) OR c.assignee_id = {u})",
-                    qs.join(", ")
-                ));
-            }
-        }
-        Visibility::All => {}
-    }
+    let mut filters: Vec<String> = Vec::new();
     if !q.statuses.is_empty() {
         let ps: Vec<String> = q
             .statuses
             .iter()
             .map(|s| arg(Arg::Str(s.key().into()), &mut args))
             .collect();
-        conds.push(format!("c.status IN ({})", ps.join(", ")));
+        filters.push(format!("c.status IN ({})", ps.join(", ")));
     }
     if !q.priorities.is_empty() {
         let ps: Vec<String> = q
@@ -168,54 +143,116 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery) -> (String, Vec<Arg>
             .iter()
             .map(|s| arg(Arg::Str(s.key().into()), &mut args))
             .collect();
-        conds.push(format!("c.priority IN ({})", ps.join(", ")));
+        filters.push(format!("c.priority IN ({})", ps.join(", ")));
     }
     if let Some(v) = &q.issue_area {
-        conds.push(format!(
+        filters.push(format!(
             "c.issue_area = {}",
             arg(Arg::Str(v.clone()), &mut args)
         ));
     }
     if let Some(v) = q.stage {
-        conds.push(format!(
+        filters.push(format!(
             "c.stage = {}",
             arg(Arg::Str(v.key().into()), &mut args)
         ));
     }
     if let Some(v) = &q.tenant {
-        conds.push(format!("t.slug = {}", arg(Arg::Str(v.clone()), &mut args)));
+        filters.push(format!(
+            "c.tenant_id IN (SELECT id FROM tenants WHERE slug = {})",
+            arg(Arg::Str(v.clone()), &mut args)
+        ));
     }
     if let Some(v) = &q.queue {
-        conds.push(format!("c.queue = {}", arg(Arg::Str(v.clone()), &mut args)));
+        filters.push(format!("c.queue = {}", arg(Arg::Str(v.clone()), &mut args)));
     }
     match q.assignee {
-        Some(Some(id)) => conds.push(format!(
+        Some(Some(id)) => filters.push(format!(
             "c.assignee_id = {}",
             arg(Arg::Str(id.to_string()), &mut args)
         )),
-        Some(None) => conds.push("c.assignee_id IS NULL".into()),
+        Some(None) => filters.push("c.assignee_id IS NULL".into()),
         None => {}
     }
     if let Some(v) = q.escalated {
-        conds.push(format!("c.escalated = {}", arg(Arg::Bool(v), &mut args)));
+        filters.push(format!("c.escalated = {}", arg(Arg::Bool(v), &mut args)));
     }
     if let Some(text) = &q.text {
         // Plain word matching until the full-text index arrives with the knowledge base.
         for word in text.split_whitespace().take(8) {
             let a = arg(Arg::Str(like_pattern(word)), &mut args);
-            conds.push(format!(
+            filters.push(format!(
                 "(lower(c.subject) LIKE {a} ESCAPE '\\' OR lower(c.description) LIKE {a} ESCAPE '\\')"
             ));
         }
     }
     if let Some(b) = q.before {
-        conds.push(format!("c.number < {}", arg(Arg::I64(b), &mut args)));
+        filters.push(format!("c.number < {}", arg(Arg::I64(b), &mut args)));
     }
     let limit = arg(Arg::I64(i64::from(q.limit)), &mut args);
+    let and_filters = |first: String| {
+        let mut all = vec![first];
+        all.extend(filters.iter().cloned());
+        all.join(" AND ")
+    };
+    // One branch: the numbers of a page of cases matching `cond` and the filters.
+    let branch = |from: &str, cond: String, order: &str, k: usize| {
+        format!(
+            "SELECT number FROM (SELECT c.number AS number FROM {from} WHERE {} ORDER BY {order} DESC LIMIT {limit}) AS b{k}",
+            and_filters(cond)
+        )
+    };
+    let branches: Option<Vec<String>> = match &q.visibility {
+        Visibility::Mine { user_id } => {
+            let u = arg(Arg::Str(user_id.to_string()), &mut args);
+            Some(vec![
+                branch("cases c", format!("c.requester_id = {u}"), "c.number", 0),
+                branch(
+                    "case_contacts cc JOIN cases c ON c.number = cc.case_number",
+                    format!("cc.user_id = {u}"),
+                    "cc.case_number",
+                    1,
+                ),
+            ])
+        }
+        Visibility::Queues { queues, user_id } => {
+            let u = arg(Arg::Str(user_id.to_string()), &mut args);
+            let mut b = vec![branch(
+                "cases c",
+                format!("c.assignee_id = {u}"),
+                "c.number",
+                0,
+            )];
+            for (k, queue) in queues.iter().enumerate() {
+                let qa = arg(Arg::Str(queue.clone()), &mut args);
+                b.push(branch(
+                    "cases c",
+                    format!("c.queue = {qa}"),
+                    "c.number",
+                    k + 1,
+                ));
+            }
+            Some(b)
+        }
+        Visibility::Account { account_id } => {
+            let a = arg(Arg::Str(account_id.to_string()), &mut args);
+            filters.insert(0, format!("c.account_id = {a}"));
+            None
+        }
+        Visibility::All => None,
+    };
     let mut sql = String::from(SUMMARY_SELECT);
-    if !conds.is_empty() {
-        sql.push_str(" WHERE ");
-        sql.push_str(&conds.join(" AND "));
+    match branches {
+        Some(b) => {
+            sql.push_str(" WHERE c.number IN (");
+            sql.push_str(&b.join(" UNION ALL "));
+            sql.push(')');
+        }
+        None if !filters.is_empty() => {
+            sql.push_str(" WHERE ");
+            sql.push_str(&filters.join(" AND "));
+        }
+        None => {}
     }
     sql.push_str(&format!(" ORDER BY c.number DESC LIMIT {limit}"));
     (sql, args)

@@ -5,6 +5,7 @@
 //! the two implementations is shared through the `store_impl!` macro; only opening a
 //! connection and starting a write transaction differ. No sqlx type leaves this crate.
 
+mod cache;
 mod common;
 mod postgres;
 mod sqlite;
@@ -14,15 +15,21 @@ use std::sync::Arc;
 use casedesk_core::DomainError;
 use casedesk_core::store::Store;
 
+pub use cache::{CachedStore, DIRECTORY_TTL, TOKEN_TTL};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
-/// Opens the database named by `url` (`sqlite://…` or `postgres://…`) and applies migrations.
+/// Opens the database named by `url` (`sqlite://…` or `postgres://…`), applies migrations,
+/// and puts the short-lived cache of [`CachedStore`] in front.
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>, DomainError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PgStore::connect(url).await?))
+        Ok(Arc::new(CachedStore::new(Arc::new(
+            PgStore::connect(url).await?,
+        ))))
     } else if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url).await?))
+        Ok(Arc::new(CachedStore::new(Arc::new(
+            SqliteStore::connect(url).await?,
+        ))))
     } else {
         Err(DomainError::field(
             "database_url",

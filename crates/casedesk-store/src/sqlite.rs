@@ -37,7 +37,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
-            .pragma("cache_size", "-32000");
+            .pragma("cache_size", "-8000");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .min_connections(1)
