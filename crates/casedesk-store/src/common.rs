@@ -414,6 +414,37 @@ macro_rules! store_impl {
                         .collect()
                 }
 
+                /// Creates a case inside an open transaction (the SQLite group commit uses this).
+                #[allow(dead_code, reason = "only the SQLite backend batches creates")]
+                pub(crate) async fn create_in_tx(
+                    tx: &mut sqlx::Transaction<'static, Db>,
+                    c: &NewCase,
+                    event: &NewEvent,
+                    key: Option<&IdempotencyKey>,
+                ) -> Result<CreateOutcome> {
+                    if let Some(k) = key {
+                        if let Some(done) = Self::replay(&mut **tx, k).await? {
+                            return Ok(done);
+                        }
+                    }
+                    let number = Self::insert_case(tx, c, Status::New, event).await?;
+                    if let Some(k) = key {
+                        sqlx::query(
+                            "INSERT INTO idempotency_keys (user_id, key, fingerprint, case_number, created_at) \
+                             VALUES ($1, $2, $3, $4, $5)",
+                        )
+                        .bind(k.user_id.to_string())
+                        .bind(&k.key)
+                        .bind(&k.fingerprint)
+                        .bind(number)
+                        .bind(micros(c.created_at))
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(internal)?;
+                    }
+                    Ok(CreateOutcome::Created(number))
+                }
+
                 async fn insert_case(
                     tx: &mut sqlx::Transaction<'static, Db>,
                     c: &NewCase,
@@ -470,13 +501,13 @@ macro_rules! store_impl {
                     Ok(())
                 }
 
-                async fn replay(&self, key: &IdempotencyKey) -> Result<Option<CreateOutcome>> {
+                async fn replay<'e, E: sqlx::Executor<'e, Database = Db>>(ex: E, key: &IdempotencyKey) -> Result<Option<CreateOutcome>> {
                     let row = sqlx::query(
                         "SELECT fingerprint, case_number FROM idempotency_keys WHERE user_id = $1 AND key = $2",
                     )
                     .bind(key.user_id.to_string())
                     .bind(&key.key)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(ex)
                     .await
                     .map_err(internal)?;
                     Ok(match row {
@@ -671,8 +702,11 @@ macro_rules! store_impl {
                 }
 
                 async fn create_case(&self, c: &NewCase, event: &NewEvent, key: Option<&IdempotencyKey>) -> Result<CreateOutcome> {
+                    if let Some(done) = self.batched_create(c, event, key).await? {
+                        return Ok(done);
+                    }
                     if let Some(k) = key {
-                        if let Some(done) = self.replay(k).await? {
+                        if let Some(done) = Self::replay(&self.pool, k).await? {
                             return Ok(done);
                         }
                     }
@@ -695,8 +729,7 @@ macro_rules! store_impl {
                             // A concurrent request with the same key won: drop ours, answer theirs.
                             Err(e) if is_unique_violation(&e) => {
                                 tx.rollback().await.map_err(internal)?;
-                                return self
-                                    .replay(k)
+                                return Self::replay(&self.pool, k)
                                     .await?
                                     .ok_or_else(|| DomainError::Internal("idempotency key vanished".into()));
                             }

@@ -40,6 +40,16 @@ impl PgStore {
         Ok(Self { pool })
     }
 
+    /// PostgreSQL commits each create on its own; concurrent commits are grouped by the server.
+    async fn batched_create(
+        &self,
+        _c: &casedesk_core::cases::NewCase,
+        _e: &casedesk_core::cases::NewEvent,
+        _k: Option<&casedesk_core::cases::IdempotencyKey>,
+    ) -> Result<Option<casedesk_core::cases::CreateOutcome>, DomainError> {
+        Ok(None)
+    }
+
     /// Starts a write transaction (PostgreSQL needs no writer guard).
     async fn begin(&self) -> Result<(Transaction<'static, Postgres>, Option<()>), DomainError> {
         Ok((self.pool.begin().await.map_err(internal)?, None))

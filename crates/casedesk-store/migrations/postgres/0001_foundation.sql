@@ -77,9 +77,11 @@ CREATE TABLE cases (
     updated_at BIGINT NOT NULL,
     version BIGINT NOT NULL DEFAULT 1
 );
-CREATE INDEX cases_requester ON cases(requester_id, number);
-CREATE INDEX cases_account ON cases(account_id, number);
-CREATE INDEX cases_queue ON cases(queue, number);
+-- Lists walk these in case-number order; status rides along so the common status filter
+-- is answered from the index without reading each case.
+CREATE INDEX cases_requester ON cases(requester_id, number, status);
+CREATE INDEX cases_account ON cases(account_id, number, status);
+CREATE INDEX cases_queue ON cases(queue, number, status);
 CREATE INDEX cases_assignee ON cases(assignee_id, number);
 
 CREATE TABLE case_contacts (
