@@ -244,9 +244,10 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery) -> (String, Vec<Arg>
     let mut sql = String::from(SUMMARY_SELECT);
     match branches {
         Some(b) => {
-            sql.push_str(" WHERE c.number IN (");
+            // Only the newest page of the union is joined and decoded.
+            sql.push_str(" WHERE c.number IN (SELECT number FROM (");
             sql.push_str(&b.join(" UNION ALL "));
-            sql.push(')');
+            sql.push_str(&format!(") AS branches ORDER BY number DESC LIMIT {limit})"));
         }
         None if !filters.is_empty() => {
             sql.push_str(" WHERE ");
