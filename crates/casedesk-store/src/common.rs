@@ -92,12 +92,42 @@ pub(crate) fn like_pattern(word: &str) -> String {
     s
 }
 
-pub(crate) const CASE_SELECT: &str = "SELECT c.number, c.account_id, c.tenant_id, t.slug AS tenant, c.requester_id, \
-    r.email AS requester, c.assignee_id, a.email AS assignee, c.queue, c.status, c.priority, c.stage, c.issue_area, \
-    c.subject, c.description, c.steps_to_reproduce, c.scope, c.business_impact, c.contact, c.identifiers, c.context, \
-    c.checklist, c.escalated, c.follow_up_of, c.created_at, c.updated_at, c.version \
-    FROM cases c JOIN tenants t ON t.id = c.tenant_id JOIN users r ON r.id = c.requester_id \
-    LEFT JOIN users a ON a.id = c.assignee_id WHERE c.number = $1";
+/// The case query with its team contacts folded into one column (`id email` lines, ordered
+/// by email), so reading a case is one round trip. `$agg` is the backend's string
+/// aggregate: both accept `agg(text, separator ORDER BY …)`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! case_select {
+    ($agg:literal) => {
+        concat!(
+            "SELECT c.number, c.account_id, c.tenant_id, t.slug AS tenant, c.requester_id, ",
+            "r.email AS requester, c.assignee_id, a.email AS assignee, c.queue, c.status, c.priority, c.stage, ",
+            "c.issue_area, c.subject, c.description, c.steps_to_reproduce, c.scope, c.business_impact, c.contact, ",
+            "c.identifiers, c.context, c.checklist, c.escalated, c.follow_up_of, c.created_at, c.updated_at, c.version, ",
+            "(SELECT ", $agg, "(cc.user_id || ' ' || u.email, '\n' ORDER BY u.email) FROM case_contacts cc ",
+            "JOIN users u ON u.id = cc.user_id WHERE cc.case_number = c.number) AS contacts ",
+            "FROM cases c JOIN tenants t ON t.id = c.tenant_id JOIN users r ON r.id = c.requester_id ",
+            "LEFT JOIN users a ON a.id = c.assignee_id WHERE c.number = $1"
+        )
+    };
+}
+
+/// Parses the `contacts` column of [`case_select!`].
+pub(crate) fn parse_contacts(
+    s: Option<String>,
+) -> Result<Vec<casedesk_core::cases::TeamContact>, DomainError> {
+    s.unwrap_or_default()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (id, email) = l.split_once(' ').ok_or_else(|| bad("contact", l))?;
+            Ok(casedesk_core::cases::TeamContact {
+                user_id: uuid(id)?,
+                email: email.to_owned(),
+            })
+        })
+        .collect()
+}
 
 pub(crate) const SUMMARY_SELECT: &str = "SELECT c.number, c.subject, c.status, c.priority, t.slug AS tenant, \
     c.issue_area, c.stage, c.queue, r.email AS requester, a.email AS assignee, c.escalated, c.created_at, c.updated_at \
@@ -247,7 +277,9 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery) -> (String, Vec<Arg>
             // Only the newest page of the union is joined and decoded.
             sql.push_str(" WHERE c.number IN (SELECT number FROM (");
             sql.push_str(&b.join(" UNION ALL "));
-            sql.push_str(&format!(") AS branches ORDER BY number DESC LIMIT {limit})"));
+            sql.push_str(&format!(
+                ") AS branches ORDER BY number DESC LIMIT {limit})"
+            ));
         }
         None if !filters.is_empty() => {
             sql.push_str(" WHERE ");
@@ -263,7 +295,7 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery) -> (String, Vec<Arg>
 #[macro_export]
 #[doc(hidden)]
 macro_rules! store_impl {
-    ($store:ident, $db:ty, $name:literal) => {
+    ($store:ident, $db:ty, $name:literal, $agg:literal) => {
         mod shared_impl {
             use super::$store;
             use $crate::common::*;
@@ -394,25 +426,6 @@ macro_rules! store_impl {
                         }
                         None => Ok(None),
                     }
-                }
-
-                async fn contacts_of(&self, number: i64) -> Result<Vec<TeamContact>> {
-                    let rows = sqlx::query(
-                        "SELECT cc.user_id, u.email FROM case_contacts cc JOIN users u ON u.id = cc.user_id \
-                         WHERE cc.case_number = $1 ORDER BY u.email",
-                    )
-                    .bind(number)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(internal)?;
-                    rows.iter()
-                        .map(|r| {
-                            Ok(TeamContact {
-                                user_id: uuid(&r.try_get::<String, _>("user_id").map_err(internal)?)?,
-                                email: r.try_get("email").map_err(internal)?,
-                            })
-                        })
-                        .collect()
                 }
 
                 /// Creates a case inside an open transaction (the SQLite group commit uses this).
@@ -742,9 +755,13 @@ macro_rules! store_impl {
                 }
 
                 async fn get_case(&self, number: i64) -> Result<Option<Case>> {
-                    let row = sqlx::query(CASE_SELECT).bind(number).fetch_optional(&self.pool).await.map_err(internal)?;
+                    let row = sqlx::query($crate::case_select!($agg))
+                        .bind(number)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(internal)?;
                     let Some(r) = row else { return Ok(None) };
-                    let contacts = self.contacts_of(number).await?;
+                    let contacts = parse_contacts(r.try_get("contacts").map_err(internal)?)?;
                     Ok(Some(case_from_row(&r, contacts)?))
                 }
 

@@ -56,4 +56,4 @@ impl PgStore {
     }
 }
 
-crate::store_impl!(PgStore, sqlx::Postgres, "postgres");
+crate::store_impl!(PgStore, sqlx::Postgres, "postgres", "string_agg");

@@ -164,4 +164,4 @@ async fn write_group(
     Ok(out)
 }
 
-crate::store_impl!(SqliteStore, sqlx::Sqlite, "sqlite");
+crate::store_impl!(SqliteStore, sqlx::Sqlite, "sqlite", "group_concat");
