@@ -56,4 +56,11 @@ impl PgStore {
     }
 }
 
-crate::store_impl!(PgStore, sqlx::Postgres, "postgres", "string_agg");
+crate::store_impl!(
+    PgStore,
+    sqlx::Postgres,
+    "postgres",
+    "string_agg",
+    "json_agg",
+    "json_build_object"
+);

@@ -164,4 +164,11 @@ async fn write_group(
     Ok(out)
 }
 
-crate::store_impl!(SqliteStore, sqlx::Sqlite, "sqlite", "group_concat");
+crate::store_impl!(
+    SqliteStore,
+    sqlx::Sqlite,
+    "sqlite",
+    "group_concat",
+    "json_group_array",
+    "json_object"
+);

@@ -433,6 +433,9 @@ async fn escalation_assignment_priority_contacts_summaries_and_notes(b: Backend)
     assert_eq!(again.status, 409);
     let listed = app.get("/api/v1/cases?escalated=true", &w.manager).await;
     assert_eq!(listed.json["items"][0]["number"], n);
+    assert_eq!(listed.json["items"][0]["escalated"], true);
+    let not = app.get("/api/v1/cases?escalated=false", &w.manager).await;
+    assert_eq!(not.json["items"], serde_json::json!([]));
 
     let a = app
         .put(
