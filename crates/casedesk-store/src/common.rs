@@ -264,7 +264,9 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery) -> (String, Vec<Arg>
     if let Some(b) = q.before {
         filters.push(format!("c.number < {}", arg(Arg::I64(b), &mut args)));
     }
-    let limit = arg(Arg::I64(i64::from(q.limit)), &mut args);
+    // The page size is written into the SQL (it is a validated number, not user text): a
+    // bound LIMIT makes SQLite re-prepare the statement on every run.
+    let limit = q.limit.to_string();
     let and_filters = |first: String| {
         let mut all = vec![first];
         all.extend(filters.iter().cloned());
