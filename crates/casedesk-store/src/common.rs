@@ -471,20 +471,30 @@ macro_rules! store_impl {
                     }
                     let number = Self::insert_case(tx, c, Status::New, event).await?;
                     if let Some(k) = key {
-                        sqlx::query(
-                            "INSERT INTO idempotency_keys (user_id, key, fingerprint, case_number, created_at) \
-                             VALUES ($1, $2, $3, $4, $5)",
-                        )
-                        .bind(k.user_id.to_string())
-                        .bind(&k.key)
-                        .bind(&k.fingerprint)
-                        .bind(number)
-                        .bind(micros(c.created_at))
-                        .execute(&mut **tx)
-                        .await
-                        .map_err(internal)?;
+                        Self::insert_key(tx, k, number, c.created_at).await.map_err(internal)?;
                     }
                     Ok(CreateOutcome::Created(number))
+                }
+
+                /// Records an idempotency key; the raw error lets callers spot a concurrent twin.
+                async fn insert_key(
+                    tx: &mut sqlx::Transaction<'static, Db>,
+                    k: &IdempotencyKey,
+                    number: i64,
+                    at: casedesk_core::Timestamp,
+                ) -> std::result::Result<(), sqlx::Error> {
+                    sqlx::query(
+                        "INSERT INTO idempotency_keys (user_id, key, fingerprint, case_number, created_at) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(k.user_id.to_string())
+                    .bind(&k.key)
+                    .bind(&k.fingerprint)
+                    .bind(number)
+                    .bind(micros(at))
+                    .execute(&mut **tx)
+                    .await
+                    .map(|_| ())
                 }
 
                 async fn insert_case(
@@ -755,17 +765,7 @@ macro_rules! store_impl {
                     let (mut tx, _writer) = self.begin().await?;
                     let number = Self::insert_case(&mut tx, c, Status::New, event).await?;
                     if let Some(k) = key {
-                        let ins = sqlx::query(
-                            "INSERT INTO idempotency_keys (user_id, key, fingerprint, case_number, created_at) \
-                             VALUES ($1, $2, $3, $4, $5)",
-                        )
-                        .bind(k.user_id.to_string())
-                        .bind(&k.key)
-                        .bind(&k.fingerprint)
-                        .bind(number)
-                        .bind(micros(c.created_at))
-                        .execute(&mut *tx)
-                        .await;
+                        let ins = Self::insert_key(&mut tx, k, number, c.created_at).await;
                         match ins {
                             Ok(_) => {}
                             // A concurrent request with the same key won: drop ours, answer theirs.
