@@ -43,11 +43,10 @@ pub fn fingerprint(body: &[u8]) -> String {
     hex::encode(Sha256::digest(body))
 }
 
-/// Why a credential was refused; never contains the credential.
+/// Why a credential was refused; never contains the credential. OpenID Connect will add
+/// the reasons a JWT fails (expired, audience, issuer, unknown key, signature, algorithm).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    /// No `Authorization: Bearer` header.
-    Missing,
     /// The token is not one casedesk issued, or was revoked.
     Unknown,
 }

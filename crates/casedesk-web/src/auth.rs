@@ -36,7 +36,7 @@ impl FromRequestParts<AppState> for Caller {
         };
         match authenticate(state.store.as_ref(), token).await? {
             Ok(p) => Ok(Caller(p)),
-            Err(Refusal::Missing) | Err(Refusal::Unknown) => Err(ApiError::Unauthenticated {
+            Err(Refusal::Unknown) => Err(ApiError::Unauthenticated {
                 described: "The token is unknown or was revoked.",
             }),
         }

@@ -10,7 +10,6 @@ pub mod openapi;
 mod state;
 
 use std::future::Future;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -72,6 +71,3 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
 }
-
-/// How long a graceful shutdown waits for requests in flight.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

@@ -194,6 +194,23 @@ impl Errors {
     fn add(&mut self, field: impl Into<String>, msg: impl Into<String>) {
         self.0.push(FieldError::new(field, msg));
     }
+
+    /// Keeps `value` if `check` accepts it; otherwise records why under `path`.
+    fn checked(
+        &mut self,
+        path: &str,
+        value: Option<String>,
+        check: impl FnOnce(&str) -> Result<(), String>,
+    ) -> Option<String> {
+        let v = value?;
+        match check(&v) {
+            Ok(()) => Some(v),
+            Err(m) => {
+                self.add(path, m);
+                None
+            }
+        }
+    }
 }
 
 fn one_of(values: &[&str]) -> String {
@@ -566,13 +583,8 @@ fn validate_contact(v: Option<&Value>, e: &mut Errors) -> Option<Contact> {
         40,
         "a phone number to reach you",
         e,
-    )
-    .and_then(|s| {
-        check_phone(&s)
-            .map_err(|m| e.add("contact.phone", m))
-            .ok()
-            .map(|_| s)
-    });
+    );
+    let phone = e.checked("contact.phone", phone, check_phone);
     let timezone = req_string(
         obj,
         "timezone",
@@ -580,13 +592,8 @@ fn validate_contact(v: Option<&Value>, e: &mut Errors) -> Option<Contact> {
         64,
         "your time zone as an IANA name",
         e,
-    )
-    .and_then(|s| {
-        check_timezone(&s)
-            .map_err(|m| e.add("contact.timezone", m))
-            .ok()
-            .map(|_| s)
-    });
+    );
+    let timezone = e.checked("contact.timezone", timezone, check_timezone);
     if e.0.len() != before {
         return None;
     }
@@ -726,13 +733,8 @@ fn validate_identifiers(
         "the redirect URI registered for the interactive web client",
         2_000,
         e,
-    )
-    .and_then(|u| {
-        check_redirect_uri(&u)
-            .map_err(|m| e.add(p("redirect_uri"), m))
-            .ok()
-            .map(|_| u)
-    });
+    );
+    let redirect = e.checked(&p("redirect_uri"), redirect, check_redirect_uri);
     put("client_purpose", purpose);
     put("redirect_uri", redirect);
     put(

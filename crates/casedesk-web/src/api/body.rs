@@ -11,7 +11,7 @@ use casedesk_core::DomainError;
 pub fn bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     match body {
         Ok(b) => Ok(b),
-        Err(BytesRejection::FailedToBufferBody(e)) if e.body_text().contains("length limit") => {
+        Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
             Err(ApiError::TooLarge)
         }
         Err(e) => Err(ApiError::BadJson(format!("could not read the body: {e}"))),

@@ -20,8 +20,14 @@ pub struct ContactDto {
 
 /// The body of `POST /api/v1/cases`. Unknown fields are rejected; every problem is reported
 /// at once. Which `identifiers` are required depends on `stage` (see `GET /api/v1/intake`).
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)]
+///
+/// Documentation only: intake validates the raw JSON in `casedesk-core` so that every
+/// problem is reported at once; a test keeps these field names equal to the accepted ones.
+#[derive(Debug, ToSchema)]
+#[allow(
+    dead_code,
+    reason = "describes the request body in the OpenAPI document"
+)]
 pub struct CaseInput {
     /// P1 production down, P2 production impaired, P3 normal, P4 question.
     #[schema(example = "P2")]

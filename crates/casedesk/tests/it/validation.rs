@@ -252,6 +252,30 @@ async fn malformed_bodies_get_problems_not_panics(b: Backend) {
             "{answer}"
         );
     }
+    // Without a declared length the body is capped while it is read: still a 413 problem.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let sock = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+        let (mut rd, mut wr) = sock.into_split();
+        let head = format!(
+            "POST /api/v1/cases HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+            w.ops
+        );
+        let chunk = 1024 * 1024 + 100;
+        // The server may answer and close before the upload ends; write errors are expected.
+        let writer = tokio::spawn(async move {
+            let _ = wr.write_all(head.as_bytes()).await;
+            let _ = wr.write_all(format!("{chunk:x}\r\n").as_bytes()).await;
+            let _ = wr.write_all(&vec![b' '; chunk]).await;
+            let _ = wr.write_all(b"\r\n0\r\n\r\n").await;
+        });
+        let mut buf = vec![0u8; 4096];
+        let n = rd.read(&mut buf).await.unwrap();
+        let answer = String::from_utf8_lossy(&buf[..n]).to_lowercase();
+        assert!(answer.starts_with("http/1.1 413"), "{answer}");
+        assert!(answer.contains("application/problem+json"), "{answer}");
+        writer.abort();
+    }
 
     let n = app.open_case(&w.ops, acme_case("x")).await;
     let a = app
