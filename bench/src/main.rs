@@ -131,7 +131,7 @@ fn err(e: casedesk_core::DomainError) -> anyhow::Error {
 
 async fn token(store: &dyn Store, email: &str) -> anyhow::Result<String> {
     let t = casedesk_auth::generate_token().map_err(err)?;
-    admin::create_token(store, email, vec![], t.hash)
+    admin::create_token(store, email, &[], None, t.hash)
         .await
         .map_err(err)?;
     Ok(t.secret)

@@ -1,85 +1,280 @@
-//! Credentials. This issue brings API tokens; OpenID Connect sign-in and bearer JWTs arrive
-//! here later, behind the same [`authenticate`] seam.
-//!
-//! API tokens are 32 random bytes, shown once as `cdk_<base64url>`, and stored only as
-//! SHA-256. A slow password hash is not needed: the tokens carry 256 bits of entropy, so a
-//! leaked hash cannot be brute-forced, and a fast hash keeps every request cheap.
+//! Credentials: API tokens, bearer JWTs from trusted OpenID Connect issuers, local
+//! passwords and web sign-in. [`Authenticator::authenticate`] turns a bearer credential into
+//! the caller, or says precisely why not.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+pub mod oidc;
+pub mod password;
+pub mod tokens;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use casedesk_core::permissions::ElevatedLimits;
 use casedesk_core::store::Store;
 use casedesk_core::users::Principal;
-use casedesk_core::{DomainError, Result};
-use sha2::{Digest, Sha256};
+use casedesk_core::{DomainError, now};
+use uuid::Uuid;
 
-/// The prefix of every casedesk API token, so leaked tokens are easy to recognise and scan for.
-pub const TOKEN_PREFIX: &str = "cdk_";
+pub use oidc::{AuthConfig, Failure, Issuer, IssuerConfig};
+pub use tokens::{TOKEN_PREFIX, fingerprint, generate_token, hash_token};
 
-/// A freshly generated token: the secret to show once, and the hash to store.
-pub struct NewToken {
-    /// The token, shown to its owner once.
-    pub secret: String,
-    /// SHA-256 of the token, hex; what the database keeps.
-    pub hash: String,
-}
-
-/// Generates a new random API token.
-pub fn generate_token() -> Result<NewToken> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| DomainError::Internal(format!("no randomness: {e}")))?;
-    let secret = format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
-    let hash = hash_token(&secret);
-    Ok(NewToken { secret, hash })
-}
-
-/// SHA-256 of a token, hex.
-pub fn hash_token(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
-}
-
-/// A stable fingerprint of a request body, for idempotency keys.
-pub fn fingerprint(body: &[u8]) -> String {
-    hex::encode(Sha256::digest(body))
-}
-
-/// Why a credential was refused; never contains the credential. OpenID Connect will add
-/// the reasons a JWT fails (expired, audience, issuer, unknown key, signature, algorithm).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a credential was refused. The description names the reason and never contains the
+/// credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
-    /// The token is not one casedesk issued, or was revoked.
+    /// The API token is not one casedesk issued, or was revoked.
     Unknown,
+    /// Not a well-formed JWT.
+    Malformed(&'static str),
+    /// The algorithm is refused.
+    Algorithm(&'static str),
+    /// Not an access token.
+    Type(&'static str),
+    /// No configured issuer has the token's `iss`.
+    UntrustedIssuer,
+    /// `iss` is not exactly the issuer.
+    Issuer,
+    /// No accepted audience in `aud`.
+    Audience,
+    /// `exp` has passed.
+    Expired,
+    /// `nbf` is in the future.
+    NotYetValid,
+    /// `iat` is in the future.
+    IssuedInFuture,
+    /// The issuer publishes no key with this `kid`.
+    UnknownKey,
+    /// The signature does not verify.
+    Signature,
+    /// The ID token's nonce differs from the one sent.
+    Nonce,
+    /// A required claim is absent.
+    MissingClaim(&'static str),
+    /// A claim has the wrong JSON type.
+    ClaimType(&'static str),
 }
 
-/// Resolves a bearer credential to the caller.
-pub async fn authenticate(
-    store: &dyn Store,
-    bearer: &str,
-) -> Result<std::result::Result<Principal, Refusal>> {
-    if !bearer.starts_with(TOKEN_PREFIX) || bearer.len() > 200 {
-        return Ok(Err(Refusal::Unknown));
+impl Refusal {
+    /// A sentence for the `error_description` (ASCII, no quotes).
+    pub fn description(&self) -> String {
+        match self {
+            Refusal::Unknown => "the token is unknown or was revoked".into(),
+            Refusal::Malformed(m) | Refusal::Algorithm(m) | Refusal::Type(m) => (*m).into(),
+            Refusal::UntrustedIssuer => {
+                "the token comes from an issuer casedesk does not trust".into()
+            }
+            Refusal::Issuer => "the token's issuer does not match the trusted issuer".into(),
+            Refusal::Audience => "the token is not meant for this API (audience)".into(),
+            Refusal::Expired => "the token has expired".into(),
+            Refusal::NotYetValid => "the token is not valid yet (nbf)".into(),
+            Refusal::IssuedInFuture => {
+                "the token was issued in the future (iat); check clocks".into()
+            }
+            Refusal::UnknownKey => {
+                "the token is signed with a key the issuer does not publish (unknown kid)".into()
+            }
+            Refusal::Signature => "the token's signature does not verify".into(),
+            Refusal::Nonce => "the ID token's nonce does not match this sign-in".into(),
+            Refusal::MissingClaim(c) => format!("the token lacks the {c} claim"),
+            Refusal::ClaimType(c) => format!("the token's {c} claim has the wrong type"),
+        }
     }
-    Ok(match store.find_token(&hash_token(bearer)).await? {
-        Some((user, scopes)) => Ok(Principal { user, scopes }),
-        None => Err(Refusal::Unknown),
-    })
+
+    /// A short stable code for logs and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::Unknown => "unknown_token",
+            Refusal::Malformed(_) => "malformed",
+            Refusal::Algorithm(_) => "algorithm",
+            Refusal::Type(_) => "type",
+            Refusal::UntrustedIssuer | Refusal::Issuer => "issuer",
+            Refusal::Audience => "audience",
+            Refusal::Expired => "expired",
+            Refusal::NotYetValid => "not_yet_valid",
+            Refusal::IssuedInFuture => "iat_in_future",
+            Refusal::UnknownKey => "unknown_key",
+            Refusal::Signature => "signature",
+            Refusal::Nonce => "nonce",
+            Refusal::MissingClaim(_) => "claim_missing",
+            Refusal::ClaimType(_) => "claim_type",
+        }
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// What went wrong while authenticating.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The credential was refused (401).
+    #[error("refused: {}", .0.description())]
+    Refused(Refusal),
+    /// The provider's keys cannot be had (503).
+    #[error("the identity provider {issuer} cannot be reached")]
+    Unavailable {
+        /// Issuer name.
+        issuer: String,
+    },
+    /// The credential is valid but maps to no usable user (403), or the store failed.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+}
 
-    #[test]
-    fn tokens_are_random_prefixed_and_hashed() {
-        let a = generate_token().ok();
-        let b = generate_token().ok();
-        let (Some(a), Some(b)) = (a, b) else {
-            panic!("randomness")
+/// Last use is written at most this often per token.
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+
+/// Turns bearer credentials into callers.
+pub struct Authenticator {
+    store: Arc<dyn Store>,
+    issuers: Vec<Issuer>,
+    limits: ElevatedLimits,
+    http: reqwest::Client,
+    config: AuthConfig,
+    touched: Mutex<HashMap<Uuid, Instant>>,
+}
+
+impl Authenticator {
+    /// Builds the authenticator and its issuers (no network until a token needs keys).
+    pub fn new(
+        store: Arc<dyn Store>,
+        config: AuthConfig,
+        limits: ElevatedLimits,
+    ) -> Result<Self, oidc::config::ConfigError> {
+        let timeout = config
+            .issuers
+            .iter()
+            .map(|i| i.http_timeout_seconds)
+            .min()
+            .unwrap_or(5);
+        // Provider calls never follow redirects to another place, and never hang.
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(timeout))
+            .connect_timeout(Duration::from_secs(timeout))
+            .user_agent(concat!("casedesk/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| oidc::config::ConfigError {
+                name: "*".into(),
+                setting: "http",
+                message: e.to_string(),
+            })?;
+        let mut issuers = Vec::new();
+        for c in &config.issuers {
+            if issuers.iter().any(|i: &Issuer| i.config.name == c.name) {
+                return Err(oidc::config::ConfigError {
+                    name: c.name.clone(),
+                    setting: "name",
+                    message: "two issuers have this name".into(),
+                });
+            }
+            issuers.push(Issuer::new(c.clone(), http.clone())?);
+        }
+        Ok(Authenticator {
+            store,
+            issuers,
+            limits,
+            http,
+            config,
+            touched: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The sign-in settings.
+    pub fn config(&self) -> &AuthConfig {
+        &self.config
+    }
+
+    /// The trusted issuers.
+    pub fn issuers(&self) -> &[Issuer] {
+        &self.issuers
+    }
+
+    /// An issuer by name.
+    pub fn issuer(&self, name: &str) -> Option<&Issuer> {
+        self.issuers.iter().find(|i| i.config.name == name)
+    }
+
+    /// The HTTP client for provider calls.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// The elevated-contact caps (for users created from tokens).
+    pub fn limits(&self) -> &ElevatedLimits {
+        &self.limits
+    }
+
+    /// Whether local passwords are accepted.
+    pub fn local_accounts(&self) -> bool {
+        self.config
+            .local_accounts
+            .unwrap_or_else(|| !self.issuers.iter().any(|i| i.config.client_id.is_some()))
+    }
+
+    /// Resolves a bearer credential (an API token or a JWT) to the caller.
+    pub async fn authenticate(&self, bearer: &str) -> Result<Principal, AuthError> {
+        if bearer.starts_with(TOKEN_PREFIX) {
+            return self.api_token(bearer).await;
+        }
+        if self.issuers.is_empty() || bearer.matches('.').count() < 2 {
+            return Err(AuthError::Refused(Refusal::Unknown));
+        }
+        let verified = match oidc::verify_access_token(&self.issuers, bearer).await {
+            Ok(v) => v,
+            Err(Failure::Refused(r)) => {
+                metrics::counter!("casedesk_jwt_refusals_total", "reason" => r.code()).increment(1);
+                tracing::info!(reason = r.code(), token = %&hash_token(bearer)[..12], "bearer JWT refused");
+                return Err(AuthError::Refused(r));
+            }
+            Err(Failure::Unavailable { issuer, reason }) => {
+                tracing::warn!(%issuer, %reason, "no usable keys for a bearer JWT");
+                return Err(AuthError::Unavailable { issuer });
+            }
         };
-        assert!(a.secret.starts_with(TOKEN_PREFIX));
-        assert_ne!(a.secret, b.secret);
-        assert_eq!(a.hash, hash_token(&a.secret));
-        assert!(!a.hash.contains(&a.secret[4..]));
-        assert_eq!(a.hash.len(), 64);
+        let p = oidc::mapping::principal(
+            self.store.as_ref(),
+            &self.limits,
+            &verified.issuer.config,
+            &verified.claims,
+        )
+        .await?;
+        Ok(p)
+    }
+
+    async fn api_token(&self, bearer: &str) -> Result<Principal, AuthError> {
+        if bearer.len() > 200 {
+            return Err(AuthError::Refused(Refusal::Unknown));
+        }
+        let Some((user, token)) = self.store.find_token(&hash_token(bearer)).await? else {
+            return Err(AuthError::Refused(Refusal::Unknown));
+        };
+        self.touch(token.id, token.last_used_at);
+        let scopes = user.effective_scopes(&token.scopes);
+        Ok(Principal { user, scopes })
+    }
+
+    /// Records last use in the background, at most once a minute per token and process.
+    fn touch(&self, id: Uuid, last: Option<casedesk_core::Timestamp>) {
+        let now_ts = now();
+        let recent_in_db =
+            last.is_some_and(|l| now_ts.duration_since(l).unsigned_abs() < TOUCH_EVERY);
+        if recent_in_db {
+            return;
+        }
+        {
+            let mut map = self.touched.lock().unwrap_or_else(PoisonError::into_inner);
+            if map.get(&id).is_some_and(|t| t.elapsed() < TOUCH_EVERY) {
+                return;
+            }
+            if map.len() > 10_000 {
+                map.clear();
+            }
+            map.insert(id, Instant::now());
+        }
+        let store = Arc::clone(&self.store);
+        tokio::spawn(async move {
+            if let Err(e) = store.touch_token(id, now_ts).await {
+                tracing::warn!(error = %e, "cannot record token use");
+            }
+        });
     }
 }

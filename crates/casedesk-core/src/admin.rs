@@ -154,11 +154,12 @@ pub async fn create_user(
 }
 
 /// Records an API token for a user. The caller generated the token and hands only its hash.
-/// Without scopes, the token gets every scope.
+/// Without scopes, the token gets every scope the user may hold.
 pub async fn create_token(
     store: &dyn Store,
     email: &str,
-    scopes: Vec<Scope>,
+    scopes: &[Scope],
+    label: Option<String>,
     hash: String,
 ) -> Result<(User, TokenRecord)> {
     let email = normalize_email(email).map_err(|m| DomainError::field("user", m))?;
@@ -166,20 +167,57 @@ pub async fn create_token(
         .find_user_by_email(&email)
         .await?
         .ok_or_else(|| DomainError::field("user", format!("no user has the email {email}")))?;
-    let mut scopes = if scopes.is_empty() {
-        Scope::ALL.to_vec()
-    } else {
-        scopes
-    };
-    scopes.sort_by_key(|s| s.key());
-    scopes.dedup();
-    let record = TokenRecord {
+    let record = token_record(&user, scopes, None, label, hash)?;
+    store.create_token(&record).await?;
+    Ok((user, record))
+}
+
+/// Builds a token record for `user` after checking its scopes and label.
+pub fn token_record(
+    user: &User,
+    scopes: &[Scope],
+    ceiling: Option<&[Scope]>,
+    label: Option<String>,
+    hash: String,
+) -> Result<TokenRecord> {
+    let scopes = crate::identity::scopes_for_new_token(user, scopes, ceiling)?;
+    let label = label.map(|l| l.trim().to_owned()).filter(|l| !l.is_empty());
+    if label.as_ref().is_some_and(|l| l.chars().count() > 100) {
+        return Err(DomainError::field(
+            "label",
+            "must be at most 100 characters",
+        ));
+    }
+    Ok(TokenRecord {
         id: Uuid::now_v7(),
         user_id: user.id,
         hash,
         scopes,
+        label,
         created_at: now(),
-    };
-    store.create_token(&record).await?;
-    Ok((user, record))
+        last_used_at: None,
+    })
+}
+
+/// Creates the first support manager; refused once any manager exists, so the command
+/// cannot be used to add managers behind the others' backs.
+pub async fn bootstrap_manager(store: &dyn Store, email: &str) -> Result<User> {
+    if crate::identity::has_manager(store).await? {
+        return Err(DomainError::Conflict(
+            "a manager already exists; bootstrap only creates the first one".into(),
+        ));
+    }
+    create_user(
+        store,
+        &ElevatedLimits::default(),
+        NewUser {
+            account: None,
+            email: email.to_owned(),
+            role: Role::Manager,
+            case_admin: false,
+            elevated: false,
+            queues: vec![],
+        },
+    )
+    .await
 }

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod admin;
 pub mod cases;
 pub mod error;
+pub mod identity;
 pub mod permissions;
 pub mod store;
 pub mod taxonomy;

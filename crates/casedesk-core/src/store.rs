@@ -10,8 +10,9 @@ use crate::cases::{
     Case, CaseEvent, CasePatch, CaseQuery, CaseSummary, CreateOutcome, IdempotencyKey, NewCase,
     NewEvent, Status,
 };
+use crate::identity::{LocalCredentials, LoginFlow, Session};
 use crate::taxonomy::IssueArea;
-use crate::users::{Scope, User};
+use crate::users::{Role, Scope, User};
 
 /// A stored API token (only its hash is kept).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,8 +25,12 @@ pub struct TokenRecord {
     pub hash: String,
     /// Scopes granted.
     pub scopes: Vec<Scope>,
+    /// A name the owner chose, e.g. "nightly export".
+    pub label: Option<String>,
     /// When it was created.
     pub created_at: crate::Timestamp,
+    /// When it last authenticated a request (updated at most once a minute).
+    pub last_used_at: Option<crate::Timestamp>,
 }
 
 /// Persistence for everything casedesk keeps.
@@ -61,8 +66,45 @@ pub trait Store: Send + Sync {
 
     /// Stores a token hash.
     async fn create_token(&self, token: &TokenRecord) -> Result<()>;
-    /// The user and scopes of a token, by hash.
-    async fn find_token(&self, hash: &str) -> Result<Option<(User, Vec<Scope>)>>;
+    /// The user and record of a token, by hash.
+    async fn find_token(&self, hash: &str) -> Result<Option<(User, TokenRecord)>>;
+    /// Tokens of one user (or of everyone), newest first; never their hashes' owners' others.
+    async fn list_tokens(&self, user_id: Option<Uuid>) -> Result<Vec<TokenRecord>>;
+    /// Deletes a token (only if it belongs to `user_id`, when given); whether one was deleted.
+    async fn revoke_token(&self, id: Uuid, user_id: Option<Uuid>) -> Result<bool>;
+    /// Records that a token was used.
+    async fn touch_token(&self, id: Uuid, at: crate::Timestamp) -> Result<()>;
+
+    /// Replaces a user's role, flags and queues (roles given by an identity provider).
+    async fn update_user_access(&self, user: &User) -> Result<()>;
+    /// How many users have a role.
+    async fn count_users_with_role(&self, role: Role) -> Result<u64>;
+    /// A user's local password state, by (lowercase) email.
+    async fn local_credentials(&self, email: &str) -> Result<Option<(User, LocalCredentials)>>;
+    /// Sets (or clears) a local password and resets the failure counter.
+    async fn set_password(&self, user_id: Uuid, hash: Option<&str>) -> Result<()>;
+    /// Stores the failure counter and lock after a sign-in attempt.
+    async fn record_sign_in(
+        &self,
+        user_id: Uuid,
+        failed_attempts: u32,
+        locked_until: Option<crate::Timestamp>,
+    ) -> Result<()>;
+
+    /// Stores a browser session.
+    async fn create_session(&self, session: &Session) -> Result<()>;
+    /// A live session and its user, by hash.
+    async fn find_session(
+        &self,
+        hash: &str,
+        now: crate::Timestamp,
+    ) -> Result<Option<(User, Session)>>;
+    /// Ends a session.
+    async fn delete_session(&self, hash: &str) -> Result<()>;
+    /// Stores a pending OpenID Connect login.
+    async fn create_login_flow(&self, flow: &LoginFlow) -> Result<()>;
+    /// Removes and returns a pending login, so each `state` is used once.
+    async fn take_login_flow(&self, state_hash: &str) -> Result<Option<LoginFlow>>;
 
     /// The issue-area taxonomy.
     async fn issue_areas(&self) -> Result<Vec<IssueArea>>;

@@ -73,8 +73,8 @@ pub struct User {
     pub created_at: Timestamp,
 }
 
-/// A permission an API token carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// A permission an API token (or a provider's access token) carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 pub enum Scope {
     /// Read cases and their timelines.
     #[serde(rename = "cases:read")]
@@ -82,18 +82,40 @@ pub enum Scope {
     /// Open cases and act on them.
     #[serde(rename = "cases:write")]
     CasesWrite,
+    /// List, create and revoke the caller's own API tokens.
+    #[serde(rename = "tokens")]
+    Tokens,
+    /// Administration: only managers and super admins may hold it.
+    #[serde(rename = "admin")]
+    Admin,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 2] = [Scope::CasesRead, Scope::CasesWrite];
+    pub const ALL: [Scope; 4] = [
+        Scope::CasesRead,
+        Scope::CasesWrite,
+        Scope::Tokens,
+        Scope::Admin,
+    ];
 
     /// Stable key.
     pub fn key(self) -> &'static str {
         match self {
             Scope::CasesRead => "cases:read",
             Scope::CasesWrite => "cases:write",
+            Scope::Tokens => "tokens",
+            Scope::Admin => "admin",
         }
+    }
+
+    /// Parses a space-separated scope string (the OAuth `scope` claim), ignoring scopes that
+    /// are not casedesk's (a provider's token often carries `openid`, `email` and others).
+    pub fn parse_list<'a>(words: impl IntoIterator<Item = &'a str>) -> Vec<Scope> {
+        let mut v: Vec<Scope> = words.into_iter().filter_map(|w| w.parse().ok()).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
     }
 }
 
@@ -103,7 +125,48 @@ impl std::str::FromStr for Scope {
         Scope::ALL
             .into_iter()
             .find(|x| x.key() == s)
-            .ok_or_else(|| DomainError::field("scope", "must be one of cases:read, cases:write"))
+            .ok_or_else(|| {
+                DomainError::field(
+                    "scope",
+                    "must be one of cases:read, cases:write, tokens, admin",
+                )
+            })
+    }
+}
+
+impl User {
+    /// Whether the user may work with cases at all (the case routes still check each case).
+    pub fn has_case_access(&self) -> bool {
+        !self.role.is_customer() || self.case_admin || self.role == Role::SuperAdmin
+    }
+
+    /// Whether the user holds administrative authority (managers, and super admins for their
+    /// own account).
+    pub fn is_administrator(&self) -> bool {
+        matches!(self.role, Role::Manager | Role::SuperAdmin)
+    }
+
+    /// The scopes a credential of this user may carry when it is created.
+    pub fn grantable_scopes(&self) -> Vec<Scope> {
+        Scope::ALL
+            .into_iter()
+            .filter(|s| match s {
+                Scope::CasesRead | Scope::CasesWrite => self.has_case_access(),
+                Scope::Tokens => true,
+                Scope::Admin => self.is_administrator(),
+            })
+            .collect()
+    }
+
+    /// Limits a credential's scopes to what the user holds now, so a token issued before a
+    /// role change never exceeds the user. Case scopes stay: every case route also checks the
+    /// user's permission and answers with a 403 that names what is missing.
+    pub fn effective_scopes(&self, granted: &[Scope]) -> Vec<Scope> {
+        granted
+            .iter()
+            .copied()
+            .filter(|s| *s != Scope::Admin || self.is_administrator())
+            .collect()
     }
 }
 

@@ -1,5 +1,6 @@
 //! A short-lived in-memory cache in front of either backend, for what every request reads
-//! and rarely changes: the caller's token, the issue areas, an account's tenants and users.
+//! and rarely changes: the caller's token, the issue areas, an account's tenants and users,
+//! and users by email (bearer JWTs name their user by email).
 //!
 //! Changes made through this process invalidate at once. Changes made by another process (a
 //! second node, the CLI) show within [`DIRECTORY_TTL`]; a token's roles and scopes within
@@ -16,9 +17,10 @@ use casedesk_core::cases::{
     Case, CaseEvent, CasePatch, CaseQuery, CaseSummary, CreateOutcome, IdempotencyKey, NewCase,
     NewEvent, Status,
 };
+use casedesk_core::identity::{LocalCredentials, LoginFlow, Session};
 use casedesk_core::store::{Store, TokenRecord};
 use casedesk_core::taxonomy::IssueArea;
-use casedesk_core::users::{Scope, User};
+use casedesk_core::users::{Role, User};
 use uuid::Uuid;
 
 /// How long a token's user and scopes are reused.
@@ -47,6 +49,12 @@ impl<K: std::hash::Hash + Eq, V: Clone> Timed<K, V> {
         }
         map.insert(k, (Instant::now(), v));
     }
+    fn clear(&self) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
     fn forget(&self, k: &K) {
         self.0
             .lock()
@@ -58,10 +66,11 @@ impl<K: std::hash::Hash + Eq, V: Clone> Timed<K, V> {
 /// The caching decorator.
 pub struct CachedStore {
     inner: Arc<dyn Store>,
-    tokens: Timed<String, (User, Vec<Scope>)>,
+    tokens: Timed<String, (User, TokenRecord)>,
     areas: Timed<(), Vec<IssueArea>>,
     tenants: Timed<Uuid, Vec<Tenant>>,
     users: Timed<Uuid, Vec<User>>,
+    by_email: Timed<String, User>,
 }
 
 impl CachedStore {
@@ -73,6 +82,7 @@ impl CachedStore {
             areas: Timed::new(DIRECTORY_TTL),
             tenants: Timed::new(DIRECTORY_TTL),
             users: Timed::new(DIRECTORY_TTL),
+            by_email: Timed::new(DIRECTORY_TTL),
         }
     }
 }
@@ -118,7 +128,15 @@ impl Store for CachedStore {
         self.inner.get_user(id).await
     }
     async fn find_user_by_email(&self, email: &str) -> Result<Option<User>> {
-        self.inner.find_user_by_email(email).await
+        // Bearer JWTs name their user by email on every request.
+        if let Some(u) = self.by_email.get(&email.to_owned()) {
+            return Ok(Some(u));
+        }
+        let v = self.inner.find_user_by_email(email).await?;
+        if let Some(u) = &v {
+            self.by_email.put(email.to_owned(), u.clone());
+        }
+        Ok(v)
     }
     async fn list_account_users(&self, account_id: Uuid) -> Result<Vec<User>> {
         if let Some(v) = self.users.get(&account_id) {
@@ -131,7 +149,7 @@ impl Store for CachedStore {
     async fn create_token(&self, token: &TokenRecord) -> Result<()> {
         self.inner.create_token(token).await
     }
-    async fn find_token(&self, hash: &str) -> Result<Option<(User, Vec<Scope>)>> {
+    async fn find_token(&self, hash: &str) -> Result<Option<(User, TokenRecord)>> {
         if let Some(v) = self.tokens.get(&hash.to_owned()) {
             return Ok(Some(v));
         }
@@ -140,6 +158,65 @@ impl Store for CachedStore {
             self.tokens.put(hash.to_owned(), found.clone());
         }
         Ok(v)
+    }
+    async fn list_tokens(&self, user_id: Option<Uuid>) -> Result<Vec<TokenRecord>> {
+        self.inner.list_tokens(user_id).await
+    }
+    async fn revoke_token(&self, id: Uuid, user_id: Option<Uuid>) -> Result<bool> {
+        let r = self.inner.revoke_token(id, user_id).await;
+        // Entries are keyed by hash, which a revocation does not name; revocations are rare.
+        self.tokens.clear();
+        r
+    }
+    async fn touch_token(&self, id: Uuid, at: casedesk_core::Timestamp) -> Result<()> {
+        self.inner.touch_token(id, at).await
+    }
+    async fn update_user_access(&self, user: &User) -> Result<()> {
+        let r = self.inner.update_user_access(user).await;
+        self.tokens.clear();
+        self.by_email.forget(&user.email);
+        if let Some(a) = user.account_id {
+            self.users.forget(&a);
+        }
+        r
+    }
+    async fn count_users_with_role(&self, role: Role) -> Result<u64> {
+        self.inner.count_users_with_role(role).await
+    }
+    async fn local_credentials(&self, email: &str) -> Result<Option<(User, LocalCredentials)>> {
+        self.inner.local_credentials(email).await
+    }
+    async fn set_password(&self, user_id: Uuid, hash: Option<&str>) -> Result<()> {
+        self.inner.set_password(user_id, hash).await
+    }
+    async fn record_sign_in(
+        &self,
+        user_id: Uuid,
+        failed_attempts: u32,
+        locked_until: Option<casedesk_core::Timestamp>,
+    ) -> Result<()> {
+        self.inner
+            .record_sign_in(user_id, failed_attempts, locked_until)
+            .await
+    }
+    async fn create_session(&self, session: &Session) -> Result<()> {
+        self.inner.create_session(session).await
+    }
+    async fn find_session(
+        &self,
+        hash: &str,
+        now: casedesk_core::Timestamp,
+    ) -> Result<Option<(User, Session)>> {
+        self.inner.find_session(hash, now).await
+    }
+    async fn delete_session(&self, hash: &str) -> Result<()> {
+        self.inner.delete_session(hash).await
+    }
+    async fn create_login_flow(&self, flow: &LoginFlow) -> Result<()> {
+        self.inner.create_login_flow(flow).await
+    }
+    async fn take_login_flow(&self, state_hash: &str) -> Result<Option<LoginFlow>> {
+        self.inner.take_login_flow(state_hash).await
     }
     async fn issue_areas(&self) -> Result<Vec<IssueArea>> {
         if let Some(v) = self.areas.get(&()) {

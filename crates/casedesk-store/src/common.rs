@@ -392,6 +392,11 @@ macro_rules! store_impl {
                 })
             }
 
+            fn token_scopes(r: &DbRow) -> Result<Vec<Scope>> {
+                let scopes: String = r.try_get("scopes").map_err(internal)?;
+                Ok(Scope::parse_list(scopes.split_whitespace()))
+            }
+
             fn case_from_row(r: &DbRow, team_contacts: Vec<TeamContact>) -> Result<Case> {
                 let g = |c: &str| r.try_get::<String, _>(c).map_err(internal);
                 let contact_json = g("contact")?;
@@ -705,21 +710,24 @@ macro_rules! store_impl {
 
                 async fn create_token(&self, t: &TokenRecord) -> Result<()> {
                     let scopes: Vec<&str> = t.scopes.iter().map(|s| s.key()).collect();
-                    sqlx::query("INSERT INTO api_tokens (id, user_id, hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5)")
+                    let (mut tx, _writer) = self.begin().await?;
+                    sqlx::query("INSERT INTO api_tokens (id, user_id, hash, scopes, label, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
                         .bind(t.id.to_string())
                         .bind(t.user_id.to_string())
                         .bind(&t.hash)
                         .bind(scopes.join(" "))
+                        .bind(t.label.as_deref())
                         .bind(micros(t.created_at))
-                        .execute(&self.pool)
+                        .execute(&mut *tx)
                         .await
                         .map_err(|e| conflict_or_internal(e, "token already exists"))?;
-                    Ok(())
+                    tx.commit().await.map_err(internal)
                 }
 
-                async fn find_token(&self, hash: &str) -> Result<Option<(User, Vec<Scope>)>> {
+                async fn find_token(&self, hash: &str) -> Result<Option<(User, TokenRecord)>> {
                     let row = sqlx::query(
-                        "SELECT u.id, u.account_id, u.email, u.role, u.case_admin, u.elevated, u.created_at, t.scopes \
+                        "SELECT u.id, u.account_id, u.email, u.role, u.case_admin, u.elevated, u.created_at, \
+                         t.id AS token_id, t.scopes, t.label, t.created_at AS token_created_at, t.last_used_at \
                          FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1",
                     )
                     .bind(hash)
@@ -731,9 +739,235 @@ macro_rules! store_impl {
                     let role: String = r.try_get("role").map_err(internal)?;
                     let queues = if role == "agent" || role == "manager" { self.queues_of(&id).await? } else { vec![] };
                     let user = user_from_row(&r, queues)?;
-                    let scopes: String = r.try_get("scopes").map_err(internal)?;
-                    let scopes = scopes.split_whitespace().filter_map(|s| s.parse().ok()).collect();
-                    Ok(Some((user, scopes)))
+                    let token = TokenRecord {
+                        id: uuid(&r.try_get::<String, _>("token_id").map_err(internal)?)?,
+                        user_id: user.id,
+                        hash: hash.to_owned(),
+                        scopes: token_scopes(&r)?,
+                        label: r.try_get("label").map_err(internal)?,
+                        created_at: ts(r.try_get("token_created_at").map_err(internal)?),
+                        last_used_at: r.try_get::<Option<i64>, _>("last_used_at").map_err(internal)?.map(ts),
+                    };
+                    Ok(Some((user, token)))
+                }
+
+                async fn list_tokens(&self, user_id: Option<Uuid>) -> Result<Vec<TokenRecord>> {
+                    let rows = sqlx::query(
+                        "SELECT id, user_id, hash, scopes, label, created_at, last_used_at FROM api_tokens \
+                         WHERE ($1 IS NULL OR user_id = $1) ORDER BY created_at DESC, id DESC",
+                    )
+                    .bind(user_id.map(|u| u.to_string()))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    rows.iter()
+                        .map(|r| {
+                            Ok(TokenRecord {
+                                id: uuid(&r.try_get::<String, _>("id").map_err(internal)?)?,
+                                user_id: uuid(&r.try_get::<String, _>("user_id").map_err(internal)?)?,
+                                hash: r.try_get("hash").map_err(internal)?,
+                                scopes: token_scopes(r)?,
+                                label: r.try_get("label").map_err(internal)?,
+                                created_at: ts(r.try_get("created_at").map_err(internal)?),
+                                last_used_at: r.try_get::<Option<i64>, _>("last_used_at").map_err(internal)?.map(ts),
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn revoke_token(&self, id: Uuid, user_id: Option<Uuid>) -> Result<bool> {
+                    let (mut tx, _writer) = self.begin().await?;
+                    let n = sqlx::query("DELETE FROM api_tokens WHERE id = $1 AND ($2 IS NULL OR user_id = $2)")
+                        .bind(id.to_string())
+                        .bind(user_id.map(|u| u.to_string()))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?
+                        .rows_affected();
+                    tx.commit().await.map_err(internal)?;
+                    Ok(n > 0)
+                }
+
+                async fn touch_token(&self, id: Uuid, at: casedesk_core::Timestamp) -> Result<()> {
+                    let (mut tx, _writer) = self.begin().await?;
+                    sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+                        .bind(micros(at))
+                        .bind(id.to_string())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    tx.commit().await.map_err(internal)
+                }
+
+                async fn update_user_access(&self, u: &User) -> Result<()> {
+                    let (mut tx, _writer) = self.begin().await?;
+                    sqlx::query("UPDATE users SET role = $1, case_admin = $2, elevated = $3 WHERE id = $4")
+                        .bind(u.role.key())
+                        .bind(u.case_admin)
+                        .bind(u.elevated)
+                        .bind(u.id.to_string())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    sqlx::query("DELETE FROM user_queues WHERE user_id = $1")
+                        .bind(u.id.to_string())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    for q in &u.queues {
+                        sqlx::query("INSERT INTO user_queues (user_id, queue) VALUES ($1, $2)")
+                            .bind(u.id.to_string())
+                            .bind(q)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(internal)?;
+                    }
+                    tx.commit().await.map_err(internal)
+                }
+
+                async fn count_users_with_role(&self, role: casedesk_core::users::Role) -> Result<u64> {
+                    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = $1")
+                        .bind(role.key())
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                    Ok(u64::try_from(n).unwrap_or(0))
+                }
+
+                async fn local_credentials(&self, email: &str) -> Result<Option<(User, casedesk_core::identity::LocalCredentials)>> {
+                    let row = sqlx::query(
+                        "SELECT id, account_id, email, role, case_admin, elevated, created_at, password_hash, failed_logins, locked_until \
+                         FROM users WHERE email = $1",
+                    )
+                    .bind(email)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    let Some(r) = row else { return Ok(None) };
+                    let id: String = r.try_get("id").map_err(internal)?;
+                    let user = user_from_row(&r, self.queues_of(&id).await?)?;
+                    let creds = casedesk_core::identity::LocalCredentials {
+                        password_hash: r.try_get("password_hash").map_err(internal)?,
+                        failed_attempts: u32::try_from(r.try_get::<i64, _>("failed_logins").map_err(internal)?).unwrap_or(u32::MAX),
+                        locked_until: r.try_get::<Option<i64>, _>("locked_until").map_err(internal)?.map(ts),
+                    };
+                    Ok(Some((user, creds)))
+                }
+
+                async fn set_password(&self, user_id: Uuid, hash: Option<&str>) -> Result<()> {
+                    let (mut tx, _writer) = self.begin().await?;
+                    sqlx::query("UPDATE users SET password_hash = $1, failed_logins = 0, locked_until = NULL WHERE id = $2")
+                        .bind(hash)
+                        .bind(user_id.to_string())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    tx.commit().await.map_err(internal)
+                }
+
+                async fn record_sign_in(&self, user_id: Uuid, failed: u32, locked_until: Option<casedesk_core::Timestamp>) -> Result<()> {
+                    let (mut tx, _writer) = self.begin().await?;
+                    sqlx::query("UPDATE users SET failed_logins = $1, locked_until = $2 WHERE id = $3")
+                        .bind(i64::from(failed))
+                        .bind(locked_until.map(micros))
+                        .bind(user_id.to_string())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    tx.commit().await.map_err(internal)
+                }
+
+                async fn create_session(&self, s: &casedesk_core::identity::Session) -> Result<()> {
+                    let (mut tx, _writer) = self.begin().await?;
+                    // Sweep ended sessions here, so the table stays small without a timer.
+                    sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
+                        .bind(micros(s.created_at))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    sqlx::query("INSERT INTO sessions (hash, user_id, csrf, issuer, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                        .bind(&s.hash)
+                        .bind(s.user_id.to_string())
+                        .bind(&s.csrf)
+                        .bind(s.issuer.as_deref())
+                        .bind(micros(s.created_at))
+                        .bind(micros(s.expires_at))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| conflict_or_internal(e, "session already exists"))?;
+                    tx.commit().await.map_err(internal)
+                }
+
+                async fn find_session(&self, hash: &str, now: casedesk_core::Timestamp) -> Result<Option<(User, casedesk_core::identity::Session)>> {
+                    let row = sqlx::query("SELECT user_id, csrf, issuer, created_at, expires_at FROM sessions WHERE hash = $1 AND expires_at > $2")
+                        .bind(hash)
+                        .bind(micros(now))
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                    let Some(r) = row else { return Ok(None) };
+                    let user_id = uuid(&r.try_get::<String, _>("user_id").map_err(internal)?)?;
+                    let Some(user) = self.get_user(user_id).await? else { return Ok(None) };
+                    let session = casedesk_core::identity::Session {
+                        hash: hash.to_owned(),
+                        user_id,
+                        csrf: r.try_get("csrf").map_err(internal)?,
+                        issuer: r.try_get("issuer").map_err(internal)?,
+                        created_at: ts(r.try_get("created_at").map_err(internal)?),
+                        expires_at: ts(r.try_get("expires_at").map_err(internal)?),
+                    };
+                    Ok(Some((user, session)))
+                }
+
+                async fn delete_session(&self, hash: &str) -> Result<()> {
+                    let (mut tx, _writer) = self.begin().await?;
+                    sqlx::query("DELETE FROM sessions WHERE hash = $1")
+                        .bind(hash)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    tx.commit().await.map_err(internal)
+                }
+
+                async fn create_login_flow(&self, f: &casedesk_core::identity::LoginFlow) -> Result<()> {
+                    let (mut tx, _writer) = self.begin().await?;
+                    let ttl = casedesk_core::identity::LOGIN_FLOW_TTL.as_micros();
+                    let cutoff = micros(f.created_at).saturating_sub(i64::try_from(ttl).unwrap_or(i64::MAX));
+                    sqlx::query("DELETE FROM login_flows WHERE created_at < $1")
+                        .bind(cutoff)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    sqlx::query("INSERT INTO login_flows (state_hash, issuer, nonce, verifier, return_to, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                        .bind(&f.state_hash)
+                        .bind(&f.issuer)
+                        .bind(&f.nonce)
+                        .bind(&f.verifier)
+                        .bind(&f.return_to)
+                        .bind(micros(f.created_at))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| conflict_or_internal(e, "login already started"))?;
+                    tx.commit().await.map_err(internal)
+                }
+
+                async fn take_login_flow(&self, state_hash: &str) -> Result<Option<casedesk_core::identity::LoginFlow>> {
+                    let (mut tx, _writer) = self.begin().await?;
+                    let row = sqlx::query("DELETE FROM login_flows WHERE state_hash = $1 RETURNING issuer, nonce, verifier, return_to, created_at")
+                        .bind(state_hash)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    tx.commit().await.map_err(internal)?;
+                    let Some(r) = row else { return Ok(None) };
+                    Ok(Some(casedesk_core::identity::LoginFlow {
+                        state_hash: state_hash.to_owned(),
+                        issuer: r.try_get("issuer").map_err(internal)?,
+                        nonce: r.try_get("nonce").map_err(internal)?,
+                        verifier: r.try_get("verifier").map_err(internal)?,
+                        return_to: r.try_get("return_to").map_err(internal)?,
+                        created_at: ts(r.try_get("created_at").map_err(internal)?),
+                    }))
                 }
 
                 async fn issue_areas(&self) -> Result<Vec<IssueArea>> {

@@ -16,6 +16,8 @@ use casedesk_core::users::{Role, Scope};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+pub mod op;
+
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -75,6 +77,8 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     /// The database.
     pub db: Arc<TestDb>,
+    /// Its authenticator (to read key-cache counters).
+    pub auth: Arc<casedesk_auth::Authenticator>,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -94,13 +98,39 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// Starts another casedesk server over an existing database (several nodes, one database).
 pub async fn spawn_app_on(db: Arc<TestDb>) -> TestApp {
-    let store = casedesk_store::connect(&db.url).await.expect("open store");
+    spawn_reserved(reserve().await, db, casedesk_auth::AuthConfig::default()).await
+}
+
+/// A loopback port bound before the server starts, so its address can go into the
+/// configuration (an OpenID provider needs casedesk's redirect URI first).
+pub struct Reserved {
+    listener: tokio::net::TcpListener,
+    /// The address.
+    pub addr: SocketAddr,
+}
+
+/// Binds `127.0.0.1:0`.
+pub async fn reserve() -> Reserved {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
+    Reserved { listener, addr }
+}
+
+/// Starts casedesk on a reserved port over `db` with the given sign-in settings.
+pub async fn spawn_reserved(
+    reserved: Reserved,
+    db: Arc<TestDb>,
+    auth: casedesk_auth::AuthConfig,
+) -> TestApp {
+    let store = casedesk_store::connect(&db.url).await.expect("open store");
+    let Reserved { listener, addr } = reserved;
     let (tx, rx) = oneshot::channel::<()>();
-    let state = casedesk_web::AppState::new(store.clone());
+    let auth = casedesk_auth::Authenticator::new(store.clone(), auth, ElevatedLimits::default())
+        .expect("auth config");
+    let auth = Arc::new(auth);
+    let state = casedesk_web::AppState::new(store.clone(), auth.clone());
     tokio::spawn(async move {
         let _ = casedesk_web::serve(listener, state, async {
             let _ = rx.await;
@@ -112,6 +142,7 @@ pub async fn spawn_app_on(db: Arc<TestDb>) -> TestApp {
         base: format!("http://{addr}"),
         client: reqwest::Client::new(),
         store,
+        auth,
         db,
         stop: Some(tx),
     }
@@ -239,7 +270,7 @@ impl TestApp {
     /// A new token for an existing user.
     pub async fn token(&self, email: &str, scopes: &[Scope]) -> String {
         let t = casedesk_auth::generate_token().expect("token");
-        admin::create_token(self.store.as_ref(), email, scopes.to_vec(), t.hash)
+        admin::create_token(self.store.as_ref(), email, scopes, None, t.hash)
             .await
             .expect("store token");
         t.secret

@@ -1,9 +1,9 @@
-//! The bearer-token extractor.
+//! The bearer-credential extractor: API tokens and JWTs from trusted issuers.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use casedesk_auth::{Refusal, authenticate};
+use casedesk_auth::AuthError;
 use casedesk_core::users::Principal;
 
 use crate::AppState;
@@ -25,20 +25,26 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
+            .get(..7)
+            .filter(|p| p.eq_ignore_ascii_case("bearer "))
+            .and_then(|_| header.get(7..))
             .map(str::trim)
             .filter(|t| !t.is_empty());
         let Some(token) = token else {
             return Err(ApiError::Unauthenticated {
-                described: "Send an API token as Authorization: Bearer <token>.",
+                described: "send an API token or an access token as Authorization: Bearer <token>"
+                    .into(),
+                missing: true,
             });
         };
-        match authenticate(state.store.as_ref(), token).await? {
+        match state.auth.authenticate(token).await {
             Ok(p) => Ok(Caller(p)),
-            Err(Refusal::Unknown) => Err(ApiError::Unauthenticated {
-                described: "The token is unknown or was revoked.",
+            Err(AuthError::Refused(r)) => Err(ApiError::Unauthenticated {
+                described: r.description(),
+                missing: false,
             }),
+            Err(AuthError::Unavailable { issuer }) => Err(ApiError::ProviderUnavailable { issuer }),
+            Err(AuthError::Domain(e)) => Err(e.into()),
         }
     }
 }

@@ -43,8 +43,10 @@ pub struct Problem {
 pub enum ApiError {
     /// A domain error.
     Domain(DomainError),
-    /// No or an unknown bearer credential.
-    Unauthenticated { described: &'static str },
+    /// No bearer credential (`missing`), or one that was refused, with the reason.
+    Unauthenticated { described: String, missing: bool },
+    /// The identity provider's keys cannot be had, so a JWT cannot be checked.
+    ProviderUnavailable { issuer: String },
     /// The request body is not the JSON expected.
     BadJson(String),
     /// The body is larger than allowed.
@@ -78,6 +80,15 @@ fn fields(errs: Vec<FieldError>) -> Vec<FieldProblem> {
         .collect()
 }
 
+/// Capitalises the first letter and ends with a full stop.
+fn sentence(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => format!("{}{}.", f.to_uppercase(), c.as_str()),
+        None => String::new(),
+    }
+}
+
 /// Builds the response for a problem, with extra headers.
 pub fn respond(p: Problem, www_authenticate: Option<String>) -> Response {
     let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -96,17 +107,42 @@ pub fn respond(p: Problem, www_authenticate: Option<String>) -> Response {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
-            ApiError::Unauthenticated { described } => respond(
-                problem(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthenticated",
-                    "Authentication required",
-                    described.into(),
-                ),
-                Some(format!(
-                    "Bearer realm=\"casedesk\", error=\"invalid_token\", error_description=\"{described}\""
-                )),
-            ),
+            ApiError::Unauthenticated { described, missing } => {
+                // RFC 6750 §3.1: a request without credentials gets no error code.
+                let challenge = if missing {
+                    "Bearer realm=\"casedesk\"".to_owned()
+                } else {
+                    format!(
+                        "Bearer realm=\"casedesk\", error=\"invalid_token\", error_description=\"{}\"",
+                        described.replace(['"', '\\'], "'")
+                    )
+                };
+                respond(
+                    problem(
+                        StatusCode::UNAUTHORIZED,
+                        "unauthenticated",
+                        "Authentication required",
+                        sentence(&described),
+                    ),
+                    Some(challenge),
+                )
+            }
+            ApiError::ProviderUnavailable { issuer } => {
+                let mut res = respond(
+                    problem(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "provider-unavailable",
+                        "The identity provider cannot be reached",
+                        format!(
+                            "casedesk cannot fetch the signing keys of the issuer {issuer}, so it cannot check this token. Retry shortly, or use an API token."
+                        ),
+                    ),
+                    None,
+                );
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+                res
+            }
             ApiError::BadJson(msg) => {
                 let mut p = problem(
                     StatusCode::BAD_REQUEST,
@@ -171,7 +207,7 @@ fn domain_response(e: DomainError) -> Response {
                 "insufficient-scope",
                 "Token scope missing",
                 format!(
-                    "This API token lacks the {} scope. Create a token that carries it.",
+                    "The credential used lacks the {} scope. Use a token that carries it.",
                     scope.key()
                 ),
             );

@@ -7,13 +7,14 @@ pub mod auth;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
+pub mod signin;
 mod state;
 
 use std::future::Future;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -29,6 +30,15 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(api::meta::healthz))
         .route("/metrics", get(metrics::render))
         .route("/openapi.json", get(openapi::document))
+        .route("/", get(signin::home))
+        .route(
+            "/auth/login",
+            get(signin::login_page).post(signin::login_submit),
+        )
+        .route("/auth/logout", post(signin::logout))
+        .route("/auth/session", get(signin::session))
+        .route("/auth/oidc/{issuer}/start", get(signin::oidc_start))
+        .route("/auth/oidc/callback", get(signin::oidc_callback))
         .nest("/api/v1", api::routes())
         .fallback(api::meta::not_found)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
@@ -67,7 +77,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

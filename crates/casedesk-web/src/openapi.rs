@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{cases, dto, meta};
+use crate::api::{cases, dto, meta, tokens};
 use crate::error::{FieldProblem, Problem};
 
 struct Bearer;
@@ -30,9 +30,11 @@ impl Modify for Bearer {
         cases::reply, cases::note, cases::request_info, cases::hold, cases::resume,
         cases::propose_resolution, cases::confirm_resolution, cases::escalate, cases::assign,
         cases::change_priority, cases::add_contact, cases::remove_contact, cases::summary,
+        tokens::list, tokens::create, tokens::revoke,
     ),
     components(schemas(Problem, FieldProblem, dto::CaseInput, dto::CaseDto, dto::CaseList, dto::CaseSummaryDto,
-        dto::EventList, dto::EventDto, dto::MeDto)),
+        dto::EventList, dto::EventDto, dto::MeDto,
+        tokens::TokenDto, tokens::NewTokenDto, tokens::TokenList, tokens::TokenInput)),
     modifiers(&Bearer),
 )]
 pub struct ApiDoc;

@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use casedesk_auth::Authenticator;
 use casedesk_core::store::Store;
 
 /// What every handler can reach.
@@ -7,11 +8,19 @@ use casedesk_core::store::Store;
 pub struct AppState {
     /// The database.
     pub store: Arc<dyn Store>,
+    /// Credentials: API tokens, trusted issuers, sign-in settings.
+    pub auth: Arc<Authenticator>,
+    /// Sign-in attempts per client address.
+    pub limiter: Arc<crate::signin::SignInLimiter>,
 }
 
 impl AppState {
-    /// State over a store.
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+    /// State over a store and an authenticator.
+    pub fn new(store: Arc<dyn Store>, auth: Arc<Authenticator>) -> Self {
+        Self {
+            store,
+            auth,
+            limiter: Arc::default(),
+        }
     }
 }

@@ -70,6 +70,14 @@ pub enum Command {
         #[command(subcommand)]
         cmd: TokenCmd,
     },
+    /// Create the first support manager with a generated password (only once).
+    Bootstrap {
+        /// The manager's email.
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,6 +138,17 @@ pub enum UserCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Set a user's local password: read from stdin with --password-stdin, or generated
+    /// and shown once.
+    SetPassword {
+        #[arg(long)]
+        email: String,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,9 +158,28 @@ pub enum TokenCmd {
         /// The user's email.
         #[arg(long)]
         user: String,
-        /// Scope (repeatable): cases:read, cases:write. Default: all.
+        /// Scope (repeatable): cases:read, cases:write, tokens, admin. Default: every
+        /// scope the user may hold.
         #[arg(long = "scope")]
         scopes: Vec<String>,
+        /// A name for the token, e.g. "nightly export".
+        #[arg(long)]
+        label: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List tokens (never their secrets).
+    List {
+        /// Only this user's tokens.
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by id.
+    Revoke {
+        /// Token id, as listed.
+        id: String,
         #[arg(long)]
         json: bool,
     },
@@ -288,8 +326,85 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::User {
+            cmd:
+                UserCmd::SetPassword {
+                    email,
+                    password_stdin,
+                    json,
+                },
+        } => {
+            let store = open_store(&cfg).await?;
+            let email =
+                casedesk_core::users::normalize_email(&email).map_err(|m| anyhow!("email: {m}"))?;
+            let user = store
+                .find_user_by_email(&email)
+                .await
+                .map_err(explain)?
+                .ok_or_else(|| anyhow!("user: no user has the email {email}"))?;
+            let (password, generated) = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .context("cannot read the password from stdin")?;
+                (line.trim_end_matches(['\r', '\n']).to_owned(), false)
+            } else {
+                (
+                    casedesk_auth::password::generate_password().map_err(explain)?,
+                    true,
+                )
+            };
+            let hash = casedesk_auth::password::hash_password(password.clone())
+                .await
+                .map_err(explain)?;
+            store
+                .set_password(user.id, Some(&hash))
+                .await
+                .map_err(explain)?;
+            let shown = generated.then_some(password);
+            print(
+                json,
+                json!({"id": user.id, "email": user.email, "password": shown}),
+                match shown {
+                    Some(p) => {
+                        format!("password of {} set; shown only this once:\n{p}", user.email)
+                    }
+                    None => format!("password of {} set", user.email),
+                },
+            );
+            Ok(())
+        }
+        Command::Bootstrap { email, json } => {
+            let store = open_store(&cfg).await?;
+            let user = admin::bootstrap_manager(store.as_ref(), &email)
+                .await
+                .map_err(explain)?;
+            let password = casedesk_auth::password::generate_password().map_err(explain)?;
+            let hash = casedesk_auth::password::hash_password(password.clone())
+                .await
+                .map_err(explain)?;
+            store
+                .set_password(user.id, Some(&hash))
+                .await
+                .map_err(explain)?;
+            print(
+                json,
+                json!({"id": user.id, "email": user.email, "role": "manager", "password": password}),
+                format!(
+                    "created the first manager {} with id {}; password, shown only this once:\n{password}",
+                    user.email, user.id
+                ),
+            );
+            Ok(())
+        }
         Command::Token {
-            cmd: TokenCmd::Create { user, scopes, json },
+            cmd:
+                TokenCmd::Create {
+                    user,
+                    scopes,
+                    label,
+                    json,
+                },
         } => {
             let scopes = scopes
                 .iter()
@@ -298,19 +413,89 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(explain)?;
             let store = open_store(&cfg).await?;
             let t = casedesk_auth::generate_token().map_err(explain)?;
-            let (u, rec) = admin::create_token(store.as_ref(), &user, scopes, t.hash)
+            let (u, rec) = admin::create_token(store.as_ref(), &user, &scopes, label, t.hash)
                 .await
                 .map_err(explain)?;
             let scopes: Vec<&str> = rec.scopes.iter().map(|s| s.key()).collect();
             print(
                 json,
-                json!({"id": rec.id, "user": u.email, "scopes": scopes, "token": t.secret}),
+                json!({"id": rec.id, "user": u.email, "scopes": scopes, "label": rec.label, "token": t.secret}),
                 format!(
-                    "token for {} ({}), shown only this once:\n{}",
+                    "token {} for {} ({}), shown only this once:\n{}",
+                    rec.id,
                     u.email,
                     scopes.join(" "),
                     t.secret
                 ),
+            );
+            Ok(())
+        }
+        Command::Token {
+            cmd: TokenCmd::List { user, json },
+        } => {
+            let store = open_store(&cfg).await?;
+            let owner = match user {
+                Some(email) => {
+                    let email = casedesk_core::users::normalize_email(&email)
+                        .map_err(|m| anyhow!("user: {m}"))?;
+                    Some(
+                        store
+                            .find_user_by_email(&email)
+                            .await
+                            .map_err(explain)?
+                            .ok_or_else(|| anyhow!("user: no user has the email {email}"))?,
+                    )
+                }
+                None => None,
+            };
+            let tokens = store
+                .list_tokens(owner.as_ref().map(|u| u.id))
+                .await
+                .map_err(explain)?;
+            let items: Vec<serde_json::Value> = tokens
+                .iter()
+                .map(|t| {
+                    json!({"id": t.id, "user_id": t.user_id, "label": t.label,
+                           "scopes": t.scopes.iter().map(|s| s.key()).collect::<Vec<_>>(),
+                           "created_at": t.created_at.to_string(),
+                           "last_used_at": t.last_used_at.map(|l| l.to_string())})
+                })
+                .collect();
+            let text = tokens
+                .iter()
+                .map(|t| {
+                    format!(
+                        "{}  {}  {}  last used {}",
+                        t.id,
+                        t.label.as_deref().unwrap_or("-"),
+                        t.scopes
+                            .iter()
+                            .map(|s| s.key())
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                        t.last_used_at
+                            .map(|l| l.to_string())
+                            .unwrap_or_else(|| "never".into())
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            print(json, json!({ "items": items }), text);
+            Ok(())
+        }
+        Command::Token {
+            cmd: TokenCmd::Revoke { id, json },
+        } => {
+            let store = open_store(&cfg).await?;
+            let uuid = uuid::Uuid::parse_str(id.trim())
+                .map_err(|_| anyhow!("id: {id:?} is not a token id"))?;
+            if !store.revoke_token(uuid, None).await.map_err(explain)? {
+                return Err(anyhow!("id: no token has the id {id}"));
+            }
+            print(
+                json,
+                json!({"id": uuid, "revoked": true}),
+                format!("revoked token {uuid}"),
             );
             Ok(())
         }
@@ -335,9 +520,12 @@ async fn serve(cfg: Config, with_demo: bool) -> anyhow::Result<()> {
         store.backend()
     );
     tracing::info!(%addr, backend = store.backend(), "listening");
+    let auth =
+        casedesk_auth::Authenticator::new(store.clone(), cfg.auth.clone(), cfg.elevated_limits)
+            .context("invalid auth configuration")?;
     casedesk_web::serve(
         listener,
-        casedesk_web::AppState::new(store),
+        casedesk_web::AppState::new(store, Arc::new(auth)),
         shutdown_signal(),
     )
     .await?;

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
+use casedesk_auth::AuthConfig;
 use casedesk_core::permissions::ElevatedLimits;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -22,6 +23,9 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Elevated support contacts allowed per account, by plan tier.
     pub elevated_limits: ElevatedLimits,
+    /// Sign-in: trusted OpenID Connect issuers, local passwords, sessions.
+    #[serde(default)]
+    pub auth: AuthConfig,
 }
 
 impl Default for Config {
@@ -31,6 +35,7 @@ impl Default for Config {
             data: PathBuf::from("./casedesk-data"),
             database_url: None,
             elevated_limits: ElevatedLimits::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -77,6 +82,23 @@ impl Config {
                 || url.starts_with("postgresql://"))
         {
             bail!("database-url: must start with sqlite:, postgres:// or postgresql://");
+        }
+        for i in &self.auth.issuers {
+            i.validate()?;
+            if i.client_id.is_some() && self.auth.public_url.is_none() {
+                bail!(
+                    "auth.public_url: must be set when issuer {} offers web sign-in (the redirect URI is built from it)",
+                    i.name
+                );
+            }
+        }
+        if let Some(u) = &self.auth.public_url
+            && !(u.starts_with("https://") || u.starts_with("http://"))
+        {
+            bail!("auth.public_url: must be an http:// or https:// URL");
+        }
+        if self.auth.session_hours == 0 || self.auth.session_hours > 24 * 30 {
+            bail!("auth.session_hours: must be 1 to 720");
         }
         Ok(())
     }

@@ -1,5 +1,5 @@
 //! `serve --demo`: an account per plan, users of every role, cases in every status with
-//! timelines, and fresh tokens for the demo users printed on every start.
+//! timelines, and fresh passwords and tokens for the demo users printed on every start.
 
 use casedesk_core::accounts::{Environment, Plan, Region};
 use casedesk_core::admin::{self, NewUser};
@@ -368,12 +368,22 @@ async fn print_tokens(store: &dyn Store) -> Result<()> {
         ),
     ];
     println!("casedesk demo: accounts for every plan, users of every role, cases in every status.");
-    println!("Fresh API tokens for this run (each start of --demo issues new ones):");
+    println!(
+        "Fresh credentials for this run (each start of --demo issues new ones): a password for /auth/login and an API token."
+    );
     for (email, what) in people {
         let t = casedesk_auth::generate_token()?;
-        admin::create_token(store, email, vec![], t.hash).await?;
-        println!("  {email:<30} {what}\n      {}", t.secret);
+        admin::create_token(store, email, &[], Some("demo".into()), t.hash).await?;
+        let password = casedesk_auth::password::generate_password()?;
+        let hash = casedesk_auth::password::hash_password(password.clone()).await?;
+        let u = user(store, email).await?;
+        store.set_password(u.id, Some(&hash)).await?;
+        println!(
+            "  {email:<30} {what}\n      password {password}\n      token    {}",
+            t.secret
+        );
     }
+    println!("Sign in:  http://<listen address>/auth/login");
     println!("Try:  curl -H 'Authorization: Bearer <token>' http://<listen address>/api/v1/cases");
     println!("API description: /openapi.json");
     Ok(())

@@ -35,8 +35,9 @@ pub async fn create_case(
     body: &Value,
     idempotency: Option<(String, String)>,
 ) -> Result<(Case, bool)> {
-    require_scope(p, Scope::CasesWrite)?;
+    // The permission first: its 403 says what is missing and who can grant it.
     require_case_access(p)?;
+    require_scope(p, Scope::CasesWrite)?;
     require_customer(p, "open cases; support staff work the cases customers open")?;
     let account_id = p
         .user
@@ -166,8 +167,9 @@ pub async fn create_case(
 
 /// A case the caller may see.
 pub async fn get_case(store: &dyn Store, p: &Principal, number: i64) -> Result<Case> {
-    require_scope(p, Scope::CasesRead)?;
+    // The permission first: its 403 says what is missing and who can grant it.
     require_case_access(p)?;
+    require_scope(p, Scope::CasesRead)?;
     let case = store.get_case(number).await?.ok_or_else(not_found)?;
     if can_see(p, &case) {
         Ok(case)
@@ -228,6 +230,7 @@ pub async fn list_cases(
     p: &Principal,
     f: &ListFilters,
 ) -> Result<(Vec<CaseSummary>, Option<i64>)> {
+    require_case_access(p)?;
     require_scope(p, Scope::CasesRead)?;
     let mut errors = Vec::new();
     let mine = match f.view.as_deref() {
@@ -464,8 +467,9 @@ fn check_input(cmd: &Command) -> Result<()> {
 
 /// Applies a command to a case the caller may see, retrying if another change came first.
 pub async fn act(store: &dyn Store, p: &Principal, number: i64, cmd: Command) -> Result<Case> {
-    require_scope(p, Scope::CasesWrite)?;
+    // The permission first: its 403 says what is missing and who can grant it.
     require_case_access(p)?;
+    require_scope(p, Scope::CasesWrite)?;
     check_input(&cmd)?;
     for _ in 0..CONCURRENCY_RETRIES {
         let case = store.get_case(number).await?.ok_or_else(not_found)?;

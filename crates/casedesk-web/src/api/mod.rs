@@ -4,6 +4,7 @@ pub mod body;
 pub mod cases;
 pub mod dto;
 pub mod meta;
+pub mod tokens;
 
 use axum::Router;
 use axum::routing::{delete, get, post, put};
@@ -15,6 +16,8 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/me", get(meta::me))
         .route("/intake", get(meta::intake))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}", delete(tokens::revoke))
         .route("/cases", post(cases::create_case).get(cases::list_cases))
         .route("/cases/{number}", get(cases::get_case))
         .route("/cases/{number}/events", get(cases::list_events))

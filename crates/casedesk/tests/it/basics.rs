@@ -130,14 +130,14 @@ async fn tokens_authenticate_and_scopes_limit(b: Backend) {
     let w = app.world().await;
     let none = app.call("GET", "/api/v1/cases", None, None).await;
     assert_eq!(none.status, 401);
-    assert!(
-        none.headers["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .contains("invalid_token")
-    );
+    // RFC 6750 §3.1: no credential, no error code; a refused one says invalid_token.
+    let challenge =
+        |a: &casedesk_testkit::Answer| a.headers["www-authenticate"].to_str().unwrap().to_owned();
+    assert_eq!(challenge(&none), "Bearer realm=\"casedesk\"");
     let bad = app.get("/api/v1/cases", "cdk_not-a-real-token").await;
     assert_eq!(bad.status, 401);
+    assert!(challenge(&bad).contains("error=\"invalid_token\""));
+    assert!(challenge(&bad).contains("unknown or was revoked"));
     assert!(
         !bad.headers["www-authenticate"]
             .to_str()

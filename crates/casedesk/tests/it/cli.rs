@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::crash::start_binary;
 
-fn casedesk(args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn casedesk(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_casedesk"));
     cmd.args(args)
         .env("RUST_LOG", "warn")
@@ -19,7 +19,7 @@ fn casedesk(args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().expect("run casedesk")
 }
 
-fn json_of(out: &Output) -> Value {
+pub(crate) fn json_of(out: &Output) -> Value {
     assert!(
         out.status.success(),
         "failed: {}",
@@ -292,6 +292,7 @@ async fn serve_defaults_to_sqlite_in_the_data_folder_and_demo_fills_it() {
     use tokio::io::AsyncBufReadExt;
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let mut tokens = std::collections::BTreeMap::new();
+    let mut passwords = std::collections::BTreeMap::new();
     let mut last_email = String::new();
     let base = loop {
         let l = lines
@@ -302,8 +303,14 @@ async fn serve_defaults_to_sqlite_in_the_data_folder_and_demo_fills_it() {
         let t = l.trim();
         if let Some(rest) = l.strip_prefix("casedesk listening on ") {
             break rest.split(' ').next().unwrap().to_owned();
-        } else if t.starts_with("cdk_") {
-            tokens.insert(last_email.clone(), t.to_owned());
+        } else if let Some(tok) = t
+            .strip_prefix("token")
+            .map(str::trim)
+            .filter(|x| x.starts_with("cdk_"))
+        {
+            tokens.insert(last_email.clone(), tok.to_owned());
+        } else if let Some(pw) = t.strip_prefix("password ") {
+            passwords.insert(last_email.clone(), pw.trim().to_owned());
         } else if let Some(e) = t.split_whitespace().next().filter(|e| e.contains('@')) {
             last_email = e.to_owned();
         }
@@ -312,6 +319,40 @@ async fn serve_defaults_to_sqlite_in_the_data_folder_and_demo_fills_it() {
         data.join("casedesk.db").exists(),
         "SQLite file in the data folder"
     );
+    // The printed demo password signs in through the sign-in form.
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = browser
+        .get(format!("{base}/auth/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let email = "mia.manager@casedesk.example";
+    let signed_in = browser
+        .post(format!("{base}/auth/login"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", email),
+            ("password", passwords[email].as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303, "demo password signs in");
     let client = reqwest::Client::new();
     let get = |who: &str, path: &str| {
         let req = client

@@ -8,5 +8,7 @@ mod crash;
 mod idempotency;
 mod lifecycle;
 mod listing;
+mod oidc;
 mod permissions;
+mod signin;
 mod validation;

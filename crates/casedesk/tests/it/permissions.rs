@@ -2,7 +2,7 @@ use casedesk_testkit::{Backend, TestApp, acme_case, both, globex_case, spawn_app
 use serde_json::{Value, json};
 
 /// Every case route with a body that would succeed for an allowed caller.
-fn case_routes(n: i64) -> Vec<(&'static str, String, Option<Value>)> {
+pub(crate) fn case_routes(n: i64) -> Vec<(&'static str, String, Option<Value>)> {
     let b = format!("/api/v1/cases/{n}");
     vec![
         ("GET", b.clone(), None),
@@ -59,7 +59,13 @@ fn case_routes(n: i64) -> Vec<(&'static str, String, Option<Value>)> {
     ]
 }
 
-async fn expect_all(app: &TestApp, token: &str, n: i64, want: u16, who: &str) -> Vec<Value> {
+pub(crate) async fn expect_all(
+    app: &TestApp,
+    token: &str,
+    n: i64,
+    want: u16,
+    who: &str,
+) -> Vec<Value> {
     let mut bodies = Vec::new();
     for (method, path, body) in case_routes(n) {
         let a = app.call(method, &path, Some(token), body.as_ref()).await;

@@ -1,0 +1,638 @@
+//! Browser sign-in: local passwords and OpenID Connect, server-side sessions behind an
+//! HttpOnly, SameSite=Lax cookie, and CSRF protection on every form post.
+//!
+//! CSRF: forms carry a token that must match — before sign-in, a random cookie (double
+//! submit); after, the session's own token. Posts whose `Sec-Fetch-Site` or `Origin` show
+//! another site are refused before that.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use casedesk_auth::oidc::{login, mapping};
+use casedesk_auth::password::verify_password;
+use casedesk_auth::tokens::{hash_token, random_b64, same_secret};
+use casedesk_core::identity::{LOGIN_FLOW_TTL, LockoutPolicy, Session};
+use casedesk_core::users::{User, normalize_email};
+use casedesk_core::{DomainError, now};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::AppState;
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "casedesk_session";
+/// Name of the pre-sign-in CSRF cookie.
+pub const CSRF_COOKIE: &str = "casedesk_csrf";
+/// Name of the cookie binding an OpenID Connect login to the browser that started it.
+pub const STATE_COOKIE: &str = "casedesk_oidc_state";
+
+/// Sign-in attempts allowed per client address in [`IP_WINDOW`].
+const IP_ATTEMPTS: u32 = 20;
+const IP_WINDOW: Duration = Duration::from_secs(300);
+
+/// Per-address attempt counter. In memory: it slows guessing from one address; the
+/// per-user lockout, kept in the database, holds across nodes and restarts.
+#[derive(Default)]
+pub struct SignInLimiter(Mutex<HashMap<IpAddr, (Instant, u32)>>);
+
+impl SignInLimiter {
+    fn allow(&self, ip: IpAddr) -> bool {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() > 100_000 {
+            map.retain(|_, (start, _)| start.elapsed() < IP_WINDOW);
+        }
+        let e = map.entry(ip).or_insert((Instant::now(), 0));
+        if e.0.elapsed() >= IP_WINDOW {
+            *e = (Instant::now(), 0);
+        }
+        e.1 += 1;
+        e.1 <= IP_ATTEMPTS
+    }
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+fn secure(st: &AppState) -> bool {
+    st.auth
+        .config()
+        .public_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("https://"))
+}
+
+fn set_cookie(
+    st: &AppState,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: Option<u64>,
+) -> HeaderValue {
+    let mut c = format!("{name}={value}; Path={path}; HttpOnly; SameSite=Lax");
+    if let Some(a) = max_age {
+        c.push_str(&format!("; Max-Age={a}"));
+    }
+    if secure(st) {
+        c.push_str("; Secure");
+    }
+    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static("casedesk_invalid=1"))
+}
+
+fn clear_cookie(name: &str, path: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "{name}=; Path={path}; HttpOnly; SameSite=Lax; Max-Age=0"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("casedesk_invalid=1"))
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
+         <title>{} · casedesk</title><style>body{{font-family:system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem}}\
+         label{{display:block;margin:.8rem 0 .2rem}}input{{width:100%;padding:.4rem}}button,.button{{margin-top:1rem;padding:.5rem 1rem;display:inline-block}}\
+         .error{{color:#a00}}</style></head><body><h1>{}</h1>{body}</body></html>",
+        escape(title),
+        escape(title)
+    );
+    let mut res = (status, Html(html)).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+fn redirect(to: &str) -> Response {
+    let mut res = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
+}
+
+/// Only local paths are returned to, so sign-in cannot be turned into an open redirect.
+fn local_path(p: Option<&str>) -> String {
+    match p {
+        Some(p)
+            if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && p.len() < 512 =>
+        {
+            p.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+/// Refuses posts a browser marks as coming from another site.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    if let Some(site) = get("sec-fetch-site") {
+        return site == "same-origin" || site == "none";
+    }
+    match (get("origin"), get("host")) {
+        (Some(origin), Some(host)) => origin
+            .split_once("://")
+            .is_some_and(|(_, rest)| rest == host),
+        (Some(_), None) => false,
+        (None, _) => true,
+    }
+}
+
+/// The signed-in user of a request, if any.
+pub async fn session_of(
+    st: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<(User, Session)>, DomainError> {
+    let Some(secret) = cookie(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    if secret.len() > 100 {
+        return Ok(None);
+    }
+    st.store.find_session(&hash_token(&secret), now()).await
+}
+
+async fn start_session(
+    st: &AppState,
+    user: &User,
+    issuer: Option<String>,
+    to: &str,
+) -> Result<Response, DomainError> {
+    let secret = random_b64(32)?;
+    let created = now();
+    let hours = st.auth.config().session_hours;
+    let expires = created
+        .checked_add(Duration::from_secs(hours * 3600))
+        .map_err(|e| DomainError::Internal(e.to_string()))?;
+    st.store
+        .create_session(&Session {
+            hash: hash_token(&secret),
+            user_id: user.id,
+            csrf: random_b64(24)?,
+            issuer,
+            created_at: created,
+            expires_at: expires,
+        })
+        .await?;
+    let mut res = redirect(to);
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(st, SESSION_COOKIE, &secret, "/", Some(hours * 3600)),
+    );
+    res.headers_mut()
+        .append(header::SET_COOKIE, clear_cookie(CSRF_COOKIE, "/auth"));
+    Ok(res)
+}
+
+fn internal(e: DomainError) -> Response {
+    tracing::error!(error = %e, "sign-in failed");
+    page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "<p>Sign-in could not be completed. Try again in a moment.</p>",
+    )
+}
+
+fn login_form(st: &AppState, csrf: &str, message: Option<&str>) -> String {
+    let mut body = String::new();
+    if let Some(m) = message {
+        body.push_str(&format!(
+            "<p class=\"error\" role=\"alert\">{}</p>",
+            escape(m)
+        ));
+    }
+    if st.auth.local_accounts() {
+        body.push_str(&format!(
+            "<form method=\"post\" action=\"/auth/login\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+             <label for=\"email\">Email</label><input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required>\
+             <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+             <button type=\"submit\">Sign in</button></form>",
+            escape(csrf)
+        ));
+    }
+    for i in st
+        .auth
+        .issuers()
+        .iter()
+        .filter(|i| i.config.client_id.is_some())
+    {
+        let label = i
+            .config
+            .display_name
+            .clone()
+            .unwrap_or_else(|| i.config.name.clone());
+        body.push_str(&format!(
+            "<p><a class=\"button\" href=\"/auth/oidc/{}/start\">Sign in with {}</a></p>",
+            escape(&i.config.name),
+            escape(&label)
+        ));
+    }
+    if body.is_empty() {
+        body.push_str("<p>No way to sign in is configured. Ask your casedesk operator.</p>");
+    }
+    body
+}
+
+/// `GET /auth/login`: the sign-in page.
+pub async fn login_page(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    let existing = cookie(&headers, CSRF_COOKIE).filter(|c| c.len() >= 32 && c.len() <= 64);
+    let csrf = match existing {
+        Some(c) => c,
+        None => match random_b64(24) {
+            Ok(c) => c,
+            Err(e) => return internal(e),
+        },
+    };
+    let mut res = page(StatusCode::OK, "Sign in", &login_form(&st, &csrf, None));
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&st, CSRF_COOKIE, &csrf, "/auth", Some(3600)),
+    );
+    res
+}
+
+fn form(bytes: &[u8]) -> HashMap<String, String> {
+    url::form_urlencoded::parse(bytes).into_owned().collect()
+}
+
+/// `POST /auth/login`: checks a local password, with per-address limits and per-user lockout.
+pub async fn login_submit(State(st): State<AppState>, req: Request) -> Response {
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let headers = req.headers().clone();
+    let Ok(bytes) = axum::body::to_bytes(req.into_body(), 16 * 1024).await else {
+        return page(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Sign in",
+            "<p>The form is too large.</p>",
+        );
+    };
+    let f = form(&bytes);
+    let csrf_cookie = cookie(&headers, CSRF_COOKIE).unwrap_or_default();
+    let fail = |status: StatusCode, msg: &str| {
+        page(status, "Sign in", &login_form(&st, &csrf_cookie, Some(msg)))
+    };
+    if !st.auth.local_accounts() {
+        return fail(
+            StatusCode::NOT_FOUND,
+            "Sign-in with a password is turned off here.",
+        );
+    }
+    let sent = f.get("csrf").map(String::as_str).unwrap_or("");
+    if !same_origin(&headers) || csrf_cookie.is_empty() || !same_secret(sent, &csrf_cookie) {
+        return fail(
+            StatusCode::FORBIDDEN,
+            "This form has expired or came from another site. Please try again.",
+        );
+    }
+    if !st.limiter.allow(ip) {
+        let mut res = fail(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many sign-in attempts from your address. Wait a few minutes and try again.",
+        );
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("300"));
+        return res;
+    }
+    let email =
+        normalize_email(f.get("email").map(String::as_str).unwrap_or("")).unwrap_or_default();
+    let password = f.get("password").cloned().unwrap_or_default();
+    let policy = LockoutPolicy::default();
+    let found = match st.store.local_credentials(&email).await {
+        Ok(f) => f,
+        Err(e) => return internal(e),
+    };
+    let t = now();
+    if let Some((_, creds)) = &found
+        && let Some(left) = policy.locked_for(creds, t)
+    {
+        let minutes = left.as_secs().div_ceil(60);
+        let mut res = fail(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!(
+                "Too many failed attempts for this account. Try again in {minutes} minute(s)."
+            ),
+        );
+        if let Ok(v) = HeaderValue::from_str(&left.as_secs().to_string()) {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return res;
+    }
+    let hash = found.as_ref().and_then(|(_, c)| c.password_hash.clone());
+    let ok = verify_password(password, hash).await;
+    let Some((user, creds)) = found else {
+        return fail(
+            StatusCode::UNAUTHORIZED,
+            "The email or the password is wrong.",
+        );
+    };
+    if !ok {
+        let (n, until) = policy.after_failure(&creds, t);
+        if let Err(e) = st.store.record_sign_in(user.id, n, until).await {
+            return internal(e);
+        }
+        tracing::info!(user = %user.id, locked = until.is_some(), "failed password sign-in");
+        return fail(
+            StatusCode::UNAUTHORIZED,
+            "The email or the password is wrong.",
+        );
+    }
+    if (creds.failed_attempts > 0 || creds.locked_until.is_some())
+        && let Err(e) = st.store.record_sign_in(user.id, 0, None).await
+    {
+        return internal(e);
+    }
+    start_session(&st, &user, None, "/")
+        .await
+        .unwrap_or_else(internal)
+}
+
+/// `POST /auth/logout`: ends the session; the form must carry the session's CSRF token.
+pub async fn logout(State(st): State<AppState>, req: Request) -> Response {
+    let headers = req.headers().clone();
+    let Ok(bytes) = axum::body::to_bytes(req.into_body(), 16 * 1024).await else {
+        return page(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Sign out",
+            "<p>The form is too large.</p>",
+        );
+    };
+    let f = form(&bytes);
+    let session = match session_of(&st, &headers).await {
+        Ok(s) => s,
+        Err(e) => return internal(e),
+    };
+    let Some((_, session)) = session else {
+        return redirect("/auth/login");
+    };
+    let sent = f
+        .get("csrf")
+        .map(String::as_str)
+        .or_else(|| headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))
+        .unwrap_or("");
+    if !same_origin(&headers) || !same_secret(sent, &session.csrf) {
+        return page(
+            StatusCode::FORBIDDEN,
+            "Sign out",
+            "<p>This form has expired or came from another site. Reload the page and try again.</p>",
+        );
+    }
+    if let Err(e) = st.store.delete_session(&session.hash).await {
+        return internal(e);
+    }
+    let mut res = redirect("/auth/login");
+    res.headers_mut()
+        .append(header::SET_COOKIE, clear_cookie(SESSION_COOKIE, "/"));
+    res
+}
+
+/// `GET /auth/session`: the signed-in user and the CSRF token forms must carry.
+pub async fn session(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    match session_of(&st, &headers).await {
+        Ok(Some((u, s))) => {
+            let mut res = Json(json!({
+                "email": u.email,
+                "role": u.role.key(),
+                "account_id": u.account_id.map(|a| a.to_string()),
+                "issuer": s.issuer,
+                "csrf_token": s.csrf,
+                "expires_at": s.expires_at.to_string(),
+            }))
+            .into_response();
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        }
+        Ok(None) => crate::error::ApiError::Unauthenticated {
+            described: "no one is signed in in this browser".into(),
+            missing: true,
+        }
+        .into_response(),
+        Err(e) => crate::error::ApiError::from(e).into_response(),
+    }
+}
+
+/// `GET /`: until the web UI arrives, who is signed in and a way out.
+pub async fn home(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    match session_of(&st, &headers).await {
+        Ok(Some((u, s))) => page(
+            StatusCode::OK,
+            "casedesk",
+            &format!(
+                "<p>Signed in as {} ({}).</p><form method=\"post\" action=\"/auth/logout\">\
+                 <input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">Sign out</button></form>",
+                escape(&u.email),
+                escape(u.role.key()),
+                escape(&s.csrf)
+            ),
+        ),
+        Ok(None) => redirect("/auth/login"),
+        Err(e) => internal(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct StartQuery {
+    return_to: Option<String>,
+    login_hint: Option<String>,
+}
+
+fn redirect_uri(st: &AppState) -> Option<String> {
+    st.auth
+        .config()
+        .public_url
+        .as_deref()
+        .map(|u| format!("{}/auth/oidc/callback", u.trim_end_matches('/')))
+}
+
+/// `GET /auth/oidc/{issuer}/start`: sends the browser to the provider.
+pub async fn oidc_start(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<StartQuery>,
+) -> Response {
+    let Some(issuer) = st
+        .auth
+        .issuer(&name)
+        .filter(|i| i.config.client_id.is_some())
+    else {
+        return page(
+            StatusCode::NOT_FOUND,
+            "Sign in",
+            "<p>There is no such way to sign in.</p>",
+        );
+    };
+    let Some(redirect_to) = redirect_uri(&st) else {
+        return page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Sign in",
+            "<p>Sign-in through a provider needs auth.public_url to be configured.</p>",
+        );
+    };
+    let hint = q.login_hint.as_deref().filter(|h| h.len() < 256);
+    let started = match login::start(
+        issuer,
+        &redirect_to,
+        &local_path(q.return_to.as_deref()),
+        hint,
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => return provider_error(&e),
+    };
+    if let Err(e) = st.store.create_login_flow(&started.flow).await {
+        return internal(e);
+    }
+    let mut res = redirect(&started.authorize_url);
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(
+            &st,
+            STATE_COOKIE,
+            &started.state,
+            "/auth/oidc",
+            Some(LOGIN_FLOW_TTL.as_secs()),
+        ),
+    );
+    res
+}
+
+fn provider_error(e: &login::LoginError) -> Response {
+    tracing::warn!(error = %e, "web sign-in through a provider failed");
+    let (status, msg) = match e {
+        login::LoginError::Unavailable(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The identity provider cannot be reached. Try again in a moment.",
+        ),
+        login::LoginError::NotConfigured => {
+            (StatusCode::NOT_FOUND, "There is no such way to sign in.")
+        }
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            "The identity provider's answer could not be accepted. Start the sign-in again.",
+        ),
+    };
+    page(
+        status,
+        "Sign in",
+        &format!(
+            "<p class=\"error\">{}</p><p><a href=\"/auth/login\">Back to sign-in</a></p>",
+            escape(msg)
+        ),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /auth/oidc/callback`: the provider sends the browser back with a code.
+pub async fn oidc_callback(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<CallbackQuery>,
+) -> Response {
+    let again = |status: StatusCode, msg: &str| {
+        let mut res = page(
+            status,
+            "Sign in",
+            &format!(
+                "<p class=\"error\">{}</p><p><a href=\"/auth/login\">Back to sign-in</a></p>",
+                escape(msg)
+            ),
+        );
+        res.headers_mut()
+            .append(header::SET_COOKIE, clear_cookie(STATE_COOKIE, "/auth/oidc"));
+        res
+    };
+    if let Some(err) = q.error.as_deref() {
+        let err: String = err
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(64)
+            .collect();
+        return again(
+            StatusCode::UNAUTHORIZED,
+            &format!("The identity provider did not sign you in ({err})."),
+        );
+    }
+    let (Some(code), Some(state)) = (q.code.as_deref(), q.state.as_deref()) else {
+        return again(StatusCode::BAD_REQUEST, "The sign-in answer is incomplete.");
+    };
+    // The state must be the one this browser was given, and unused.
+    let bound = cookie(&headers, STATE_COOKIE).is_some_and(|c| same_secret(&c, state));
+    let flow = match st.store.take_login_flow(&hash_token(state)).await {
+        Ok(f) => f,
+        Err(e) => return internal(e),
+    };
+    let Some(flow) = flow.filter(|_| bound) else {
+        return again(
+            StatusCode::BAD_REQUEST,
+            "This sign-in has expired or was started in another browser.",
+        );
+    };
+    if now().duration_since(flow.created_at).unsigned_abs() > LOGIN_FLOW_TTL {
+        return again(StatusCode::BAD_REQUEST, "This sign-in has expired.");
+    }
+    let Some(issuer) = st.auth.issuer(&flow.issuer) else {
+        return again(StatusCode::BAD_REQUEST, "This sign-in has expired.");
+    };
+    let Some(redirect_to) = redirect_uri(&st) else {
+        return again(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "auth.public_url is not configured.",
+        );
+    };
+    let claims = match login::finish(issuer, st.auth.http(), &flow, code, &redirect_to).await {
+        Ok(c) => c,
+        Err(e) => return provider_error(&e),
+    };
+    let user =
+        match mapping::resolve_user(st.store.as_ref(), st.auth.limits(), &issuer.config, &claims)
+            .await
+        {
+            Ok(u) => u,
+            Err(DomainError::Forbidden(m)) => return again(StatusCode::FORBIDDEN, &m),
+            Err(e) => return internal(e),
+        };
+    let mut res = match start_session(
+        &st,
+        &user,
+        Some(issuer.config.name.clone()),
+        &flow.return_to,
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => return internal(e),
+    };
+    res.headers_mut()
+        .append(header::SET_COOKIE, clear_cookie(STATE_COOKIE, "/auth/oidc"));
+    res
+}
