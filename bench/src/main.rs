@@ -49,6 +49,15 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         parallel: usize,
     },
+    /// Compare `GET /api/v1/cases/{number}` with a JWT caller and an API-token caller, on an
+    /// in-process server over a temporary SQLite file (keys from a loopback JWKS server).
+    AuthLoad {
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Seconds per caller kind.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Drive a running server with one scenario.
     Load {
         /// Base URL of the server, e.g. http://127.0.0.1:8080
@@ -122,6 +131,10 @@ async fn main() -> anyhow::Result<()> {
             concurrency,
             seconds,
         } => load(&base, &data, &scenario, concurrency, seconds).await,
+        Cmd::AuthLoad {
+            concurrency,
+            seconds,
+        } => auth_load(concurrency, seconds).await,
     }
 }
 
@@ -356,6 +369,136 @@ fn create_body(email: &str, tenant: &str, i: u64) -> Value {
                         "error_message": "invalid_grant", "occurred_at": "2026-11-20T10:00:00Z"},
         "checklist": {"tenant_registered": true, "jwks_validation": true}
     })
+}
+
+async fn auth_load(concurrency: usize, seconds: u64) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = casedesk_store::connect(&format!("sqlite://{}", dir.path().join("b.db").display()))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let s = store.as_ref();
+    let m = |e: casedesk_core::DomainError| anyhow::anyhow!("{e}");
+    admin::create_account(s, "Bench", Plan::Gold)
+        .await
+        .map_err(m)?;
+    admin::create_tenant(
+        s,
+        "Bench",
+        "bench-prod",
+        Region::Eu,
+        Environment::Production,
+    )
+    .await
+    .map_err(m)?;
+    admin::create_user(
+        s,
+        &ElevatedLimits::default(),
+        NewUser {
+            account: Some("Bench".into()),
+            email: "ops@bench.example".into(),
+            role: Role::Admin,
+            case_admin: true,
+            elevated: false,
+            queues: vec![],
+        },
+    )
+    .await
+    .map_err(m)?;
+    let api = casedesk_auth::generate_token().map_err(m)?;
+    admin::create_token(s, "ops@bench.example", &[], None, api.hash)
+        .await
+        .map_err(m)?;
+    let issuer = casedesk_bench::jwks_server().await;
+    let auth = casedesk_auth::AuthConfig {
+        issuers: vec![casedesk_bench::issuer_config(&issuer)],
+        ..Default::default()
+    };
+    let auth = casedesk_auth::Authenticator::new(store.clone(), auth, ElevatedLimits::default())?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let state = casedesk_web::AppState::new(store.clone(), Arc::new(auth));
+    tokio::spawn(casedesk_web::serve(listener, state, std::future::pending()));
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let body = json!({
+        "priority": "P2", "subject": "Benchmark case", "description": "A case read by the auth benchmark.",
+        "steps_to_reproduce": "Read it", "tenant": "bench-prod", "issue_area": "sign-in-and-redirects",
+        "scope": "some_users", "business_impact": "None",
+        "contact": {"email": "ops@bench.example", "phone": "+49 30 1234567", "timezone": "Europe/Berlin"},
+        "stage": "onboarding",
+        "identifiers": {"organization_id": "org_1", "application_key": "app_1", "client_purpose": "interactive_web",
+            "redirect_uri": "https://app.bench.example/callback", "error_message": "redirect_uri_mismatch",
+            "occurred_at": "2026-11-20T14:03:00Z"},
+        "context": {"correlation_id": "c-1", "token_flow": "authorization_code", "endpoint_path": "/oauth2/authorize",
+            "frequency": "intermittent", "affected": "some"},
+        "checklist": {"tenant_registered": true, "application_key_verified": true, "redirect_uris_exact": false,
+            "credentials_out_of_source": true, "jwks_validation": true, "marketplace_identifiers": false}
+    });
+    let created: Value = client
+        .post(format!("{base}/api/v1/cases"))
+        .bearer_auth(&api.secret)
+        .json(&body)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let number = created["number"]
+        .as_i64()
+        .with_context(|| format!("case not created: {created}"))?;
+    let jwt = casedesk_bench::token(&issuer, "RS256", "ops@bench.example", "Bench");
+    for (kind, token) in [("api-token", api.secret.clone()), ("jwt-rs256", jwt)] {
+        let url = format!("{base}/api/v1/cases/{number}");
+        // Warm-up: caches, keys, connections.
+        for _ in 0..200 {
+            let r = client.get(&url).bearer_auth(&token).send().await?;
+            if !r.status().is_success() {
+                bail!("{kind}: {}", r.status());
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        let started = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..concurrency {
+            let (client, url, token) = (client.clone(), url.clone(), token.clone());
+            tasks.spawn(async move {
+                let mut lat = Vec::new();
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    let ok = client
+                        .get(&url)
+                        .bearer_auth(&token)
+                        .send()
+                        .await
+                        .map(|r| r.status().is_success())
+                        .unwrap_or(false);
+                    if ok {
+                        lat.push(t.elapsed());
+                    }
+                }
+                lat
+            });
+        }
+        let mut all = Vec::new();
+        while let Some(r) = tasks.join_next().await {
+            all.extend(r?);
+        }
+        let secs = started.elapsed().as_secs_f64();
+        all.sort_unstable();
+        let pct = |p: f64| {
+            all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or_default()
+        };
+        println!(
+            "{kind:<10} c{concurrency}: {:>8.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  ({} requests)",
+            all.len() as f64 / secs,
+            pct(0.5).as_secs_f64() * 1e3,
+            pct(0.99).as_secs_f64() * 1e3,
+            all.len()
+        );
+    }
+    Ok(())
 }
 
 async fn load(

@@ -99,10 +99,12 @@ impl Issuer {
                     reason,
                 },
             })?;
-        let ok =
-            jsonwebtoken::crypto::verify(parsed.signature, parsed.signed.as_bytes(), &key.key, alg)
-                .unwrap_or(false);
-        if !ok {
+        let signature = base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            parsed.signature,
+        )
+        .map_err(|_| Refusal::Signature)?;
+        if !key.verify(alg, parsed.signed.as_bytes(), &signature) {
             return Err(Refusal::Signature.into());
         }
         jwt::check_claims(

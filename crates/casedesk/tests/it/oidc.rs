@@ -712,3 +712,91 @@ async fn web_sign_in_through_the_provider(b: Backend) {
     );
 }
 both!(web_sign_in_through_the_provider);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_headers_are_honoured_within_the_bounded_lifetime() {
+    // The provider asks for an hour; casedesk's bound is two seconds.
+    let (p, app) = setup(Backend::Sqlite, |c| {
+        c.key_cache_seconds = 2;
+        c.refetch_interval_seconds = 1;
+    })
+    .await;
+    let _w = app.world().await;
+    people(&p).await;
+    p.set_jwks_max_age(3600).await;
+    let old = token(&p, "ops").await;
+    assert_eq!(app.get("/api/v1/me", &old).await.status, 200);
+    // The provider withdraws the key; within the bound the cached key still answers...
+    p.rotate(false).await;
+    assert_eq!(app.get("/api/v1/me", &old).await.status, 200);
+    assert_eq!(p.jwks_fetches().await, 1);
+    // ...and after it, the keys are fetched again and the withdrawn key stops working.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    refused(&app, &old, "unknown kid").await;
+    assert_eq!(p.jwks_fetches().await, 2);
+
+    // A shorter max-age from the provider is honoured too (not below the refetch interval).
+    p.set_jwks_max_age(1).await;
+    let fresh = token(&p, "ops").await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(app.get("/api/v1/me", &fresh).await.status, 200);
+    let after_first = p.jwks_fetches().await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(app.get("/api/v1/me", &fresh).await.status, 200);
+    assert_eq!(
+        p.jwks_fetches().await,
+        after_first + 1,
+        "max-age 1 s: fetched again after it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issuer_limits_decide_who_may_sign_in() {
+    // This issuer creates no users and may grant customer roles only.
+    let (p, app) = setup(Backend::Sqlite, |c| {
+        c.provisioning = casedesk_auth::oidc::Provisioning::Existing;
+        c.allowed_roles = Some(vec![
+            casedesk_core::users::Role::SuperAdmin,
+            casedesk_core::users::Role::Admin,
+        ]);
+    })
+    .await;
+    let _w = app.world().await;
+    people(&p).await;
+    // Unknown to casedesk: refused with a 403 that says why, and not created.
+    let a = app.get("/api/v1/me", &token(&p, "ops").await).await;
+    assert_eq!(a.status, 403, "{}", a.json);
+    assert!(
+        a.json["detail"]
+            .as_str()
+            .unwrap()
+            .contains("must create the user first")
+    );
+    assert!(
+        app.store
+            .find_user_by_email("jit-ops@acme.example")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // An existing user (created with the CLI) signs in.
+    p.set_user("ops", json!({"email": "ops@acme.example", "casedesk_account": "Acme", "casedesk_roles": ["admin", "case-admin"]})).await;
+    assert_eq!(
+        app.get("/api/v1/me", &token(&p, "ops").await).await.status,
+        200
+    );
+    // A role this issuer may not grant is refused.
+    p.set_user(
+        "manager",
+        json!({"email": "manager@casedesk.example", "casedesk_roles": ["manager"]}),
+    )
+    .await;
+    let m = app.get("/api/v1/me", &token(&p, "manager").await).await;
+    assert_eq!(m.status, 403);
+    assert!(
+        m.json["detail"]
+            .as_str()
+            .unwrap()
+            .contains("may not grant the manager role")
+    );
+}

@@ -1,0 +1,76 @@
+//! Added cost of bearer-JWT validation with a warm key cache: parse, header policy, key
+//! lookup, signature, claims (`cargo bench -p casedesk-bench --bench jwt`). Besides
+//! criterion's estimates it prints p50/p99 of single validations.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::cell::RefCell;
+use std::time::{Duration, Instant};
+
+use casedesk_auth::Issuer;
+use casedesk_auth::oidc::verify_access_token;
+use criterion::{Criterion, criterion_group, criterion_main};
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let issuer_url = rt.block_on(casedesk_bench::jwks_server());
+    let http = reqwest::Client::new();
+    let issuers = vec![Issuer::new(casedesk_bench::issuer_config(&issuer_url), http).unwrap()];
+    let mut group = c.benchmark_group("jwt_validation_warm");
+    for alg in ["RS256", "ES256", "EdDSA"] {
+        let token = casedesk_bench::token(&issuer_url, alg, "ops@bench.example", "Bench");
+        // Warm the cache: the first validation fetches discovery and the JWKS.
+        rt.block_on(verify_access_token(&issuers, &token))
+            .map(|_| ())
+            .unwrap();
+        let samples = RefCell::new(Vec::with_capacity(1 << 20));
+        group.bench_function(alg, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                rt.block_on(async {
+                    for _ in 0..iters {
+                        let t = Instant::now();
+                        let v = verify_access_token(&issuers, &token).await;
+                        let d = t.elapsed();
+                        assert!(v.is_ok());
+                        total += d;
+                        samples.borrow_mut().push(d);
+                    }
+                });
+                total
+            })
+        });
+        // The floor: the signature check alone, with the key already in hand.
+        let (signed, sig) = token.rsplit_once('.').unwrap();
+        let sig =
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, sig).unwrap();
+        let a: jsonwebtoken::Algorithm = alg.parse().unwrap();
+        let key = rt
+            .block_on(
+                issuers[0]
+                    .keys
+                    .key(Some(&format!("bench-{}", alg.to_lowercase())), a),
+            )
+            .map_err(|e| format!("{e:?}"))
+            .unwrap();
+        group.bench_function(format!("{alg}_signature_only"), |b| {
+            b.iter(|| assert!(key.verify(a, signed.as_bytes(), &sig)))
+        });
+        let mut s = samples.into_inner();
+        s.sort_unstable();
+        let pct = |p: f64| s[((s.len() as f64 * p) as usize).min(s.len() - 1)];
+        println!(
+            "{alg}: {} validations, p50 {:?}, p99 {:?}, max {:?}",
+            s.len(),
+            pct(0.50),
+            pct(0.99),
+            s[s.len() - 1]
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
