@@ -70,6 +70,53 @@ fn bench(c: &mut Criterion) {
         );
     }
     group.finish();
+
+    // The whole credential step of a request: JWT (validation + claims → user) against an
+    // API token (hash + lookup), both over the caching store the server uses.
+    let dir = tempfile::tempdir().unwrap();
+    let (auth, api) = rt.block_on(async {
+        use casedesk_core::admin::{self, NewUser};
+        let store =
+            casedesk_store::connect(&format!("sqlite://{}", dir.path().join("b.db").display()))
+                .await
+                .unwrap();
+        let s = store.as_ref();
+        admin::create_account(s, "Bench", casedesk_core::accounts::Plan::Gold)
+            .await
+            .unwrap();
+        let limits = casedesk_core::permissions::ElevatedLimits::default();
+        let user = NewUser {
+            account: Some("Bench".into()),
+            email: "ops@bench.example".into(),
+            role: casedesk_core::users::Role::Admin,
+            case_admin: true,
+            elevated: false,
+            queues: vec![],
+        };
+        admin::create_user(s, &limits, user).await.unwrap();
+        let t = casedesk_auth::generate_token().unwrap();
+        admin::create_token(s, "ops@bench.example", &[], None, t.hash)
+            .await
+            .unwrap();
+        let cfg = casedesk_auth::AuthConfig {
+            issuers: vec![casedesk_bench::issuer_config(&issuer_url)],
+            ..Default::default()
+        };
+        (
+            casedesk_auth::Authenticator::new(store, cfg, limits).unwrap(),
+            t.secret,
+        )
+    });
+    let jwt = casedesk_bench::token(&issuer_url, "RS256", "ops@bench.example", "Bench");
+    let mut group = c.benchmark_group("authenticate");
+    for (kind, cred) in [("api_token", api), ("jwt_rs256", jwt)] {
+        rt.block_on(auth.authenticate(&cred)).unwrap();
+        group.bench_function(kind, |b| {
+            b.to_async(&rt)
+                .iter(|| async { auth.authenticate(&cred).await.unwrap() })
+        });
+    }
+    group.finish();
 }
 
 criterion_group!(benches, bench);

@@ -121,6 +121,20 @@ pub enum AuthError {
 
 /// Last use is written at most this often per token.
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
+/// A verified JWT is trusted again without its signature check for at most this long (and
+/// never past its `exp` or the freshness of the keys that verified it).
+const VERIFIED_FOR: Duration = Duration::from_secs(60);
+/// Verified JWTs remembered; the map is emptied when full, so memory stays bounded.
+const VERIFIED_MAX: usize = 10_000;
+
+/// A JWT that passed every check, remembered by the SHA-256 of the whole token (so any
+/// change to it, signature included, misses).
+struct Verified {
+    issuer: usize,
+    claims: Arc<serde_json::Map<String, serde_json::Value>>,
+    until: Instant,
+    generation: u64,
+}
 
 /// Turns bearer credentials into callers.
 pub struct Authenticator {
@@ -130,6 +144,7 @@ pub struct Authenticator {
     http: reqwest::Client,
     config: AuthConfig,
     touched: Mutex<HashMap<Uuid, Instant>>,
+    verified: Mutex<HashMap<[u8; 32], Verified>>,
 }
 
 impl Authenticator {
@@ -175,6 +190,7 @@ impl Authenticator {
             http,
             config,
             touched: Mutex::new(HashMap::new()),
+            verified: Mutex::new(HashMap::new()),
         })
     }
 
@@ -215,14 +231,45 @@ impl Authenticator {
         if bearer.starts_with(TOKEN_PREFIX) {
             return self.api_token(bearer).await;
         }
-        if self.issuers.is_empty() || bearer.matches('.').count() < 2 {
+        if bearer.matches('.').count() < 2 {
             return Err(AuthError::Refused(Refusal::Unknown));
         }
+        if self.issuers.is_empty() {
+            return Err(AuthError::Refused(Refusal::UntrustedIssuer));
+        }
+        let (issuer, claims) = self.verify_jwt(bearer).await?;
+        let p =
+            oidc::mapping::principal(self.store.as_ref(), &self.limits, &issuer.config, &claims)
+                .await?;
+        Ok(p)
+    }
+
+    /// Verifies a JWT, or reuses the verification of the same token made moments ago: the
+    /// signature check is most of a request's credential cost, and clients send the same
+    /// access token many times.
+    async fn verify_jwt(
+        &self,
+        bearer: &str,
+    ) -> Result<(&Issuer, Arc<serde_json::Map<String, serde_json::Value>>), AuthError> {
+        use sha2::Digest;
+        let digest: [u8; 32] = sha2::Sha256::digest(bearer.as_bytes()).into();
+        {
+            let map = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(v) = map.get(&digest)
+                && Instant::now() < v.until
+                && let Some(issuer) = self.issuers.get(v.issuer)
+                && issuer.keys.generation() == v.generation
+            {
+                return Ok((issuer, Arc::clone(&v.claims)));
+            }
+        }
+        // Read before verifying: if keys change meanwhile, the entry is simply not reused.
+        let generations: Vec<u64> = self.issuers.iter().map(|i| i.keys.generation()).collect();
         let verified = match oidc::verify_access_token(&self.issuers, bearer).await {
             Ok(v) => v,
             Err(Failure::Refused(r)) => {
                 metrics::counter!("casedesk_jwt_refusals_total", "reason" => r.code()).increment(1);
-                tracing::info!(reason = r.code(), token = %&hash_token(bearer)[..12], "bearer JWT refused");
+                tracing::info!(reason = r.code(), token = %&hex::encode(digest)[..12], "bearer JWT refused");
                 return Err(AuthError::Refused(r));
             }
             Err(Failure::Unavailable { issuer, reason }) => {
@@ -230,14 +277,40 @@ impl Authenticator {
                 return Err(AuthError::Unavailable { issuer });
             }
         };
-        let p = oidc::mapping::principal(
-            self.store.as_ref(),
-            &self.limits,
-            &verified.issuer.config,
-            &verified.claims,
-        )
-        .await?;
-        Ok(p)
+        let index = self
+            .issuers
+            .iter()
+            .position(|i| std::ptr::eq(i, verified.issuer))
+            .unwrap_or(0);
+        let claims = Arc::new(verified.claims);
+        let now = Instant::now();
+        let exp_in = claims
+            .get("exp")
+            .and_then(serde_json::Value::as_i64)
+            .map(|e| e.saturating_sub(jiff::Timestamp::now().as_second()))
+            .and_then(|s| u64::try_from(s).ok())
+            .map(Duration::from_secs)
+            .unwrap_or(Duration::ZERO);
+        let mut until = now + VERIFIED_FOR.min(exp_in);
+        if let Some(fresh) = verified.issuer.keys.fresh_until() {
+            until = until.min(fresh);
+        }
+        {
+            let mut map = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
+            if map.len() >= VERIFIED_MAX {
+                map.clear();
+            }
+            map.insert(
+                digest,
+                Verified {
+                    issuer: index,
+                    claims: Arc::clone(&claims),
+                    until,
+                    generation: generations.get(index).copied().unwrap_or(u64::MAX),
+                },
+            );
+        }
+        Ok((verified.issuer, claims))
     }
 
     async fn api_token(&self, bearer: &str) -> Result<Principal, AuthError> {

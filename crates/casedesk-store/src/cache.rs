@@ -1,6 +1,6 @@
 //! A short-lived in-memory cache in front of either backend, for what every request reads
 //! and rarely changes: the caller's token, the issue areas, an account's tenants and users,
-//! and users by email (bearer JWTs name their user by email).
+//! and users and accounts by email and name (bearer JWTs name both on every request).
 //!
 //! Changes made through this process invalidate at once. Changes made by another process (a
 //! second node, the CLI) show within [`DIRECTORY_TTL`]; a token's roles and scopes within
@@ -71,6 +71,7 @@ pub struct CachedStore {
     tenants: Timed<Uuid, Vec<Tenant>>,
     users: Timed<Uuid, Vec<User>>,
     by_email: Timed<String, User>,
+    accounts: Timed<String, Account>,
 }
 
 impl CachedStore {
@@ -83,6 +84,7 @@ impl CachedStore {
             tenants: Timed::new(DIRECTORY_TTL),
             users: Timed::new(DIRECTORY_TTL),
             by_email: Timed::new(DIRECTORY_TTL),
+            accounts: Timed::new(DIRECTORY_TTL),
         }
     }
 }
@@ -99,7 +101,15 @@ impl Store for CachedStore {
         self.inner.create_account(account).await
     }
     async fn find_account(&self, id_or_name: &str) -> Result<Option<Account>> {
-        self.inner.find_account(id_or_name).await
+        // Bearer JWTs name their account on every request.
+        if let Some(a) = self.accounts.get(&id_or_name.to_owned()) {
+            return Ok(Some(a));
+        }
+        let v = self.inner.find_account(id_or_name).await?;
+        if let Some(a) = &v {
+            self.accounts.put(id_or_name.to_owned(), a.clone());
+        }
+        Ok(v)
     }
     async fn list_accounts(&self) -> Result<Vec<Account>> {
         self.inner.list_accounts().await

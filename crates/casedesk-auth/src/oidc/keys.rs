@@ -190,6 +190,7 @@ pub struct KeyCache {
     state: RwLock<Arc<Snapshot>>,
     refresh: tokio::sync::Mutex<()>,
     jwks_fetches: AtomicU64,
+    generation: AtomicU64,
 }
 
 impl KeyCache {
@@ -208,11 +209,24 @@ impl KeyCache {
             state: RwLock::new(Arc::new(Snapshot::default())),
             refresh: tokio::sync::Mutex::new(()),
             jwks_fetches: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
         }
     }
 
     fn snapshot(&self) -> Arc<Snapshot> {
         Arc::clone(&self.state.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Until when the current keys are fresh; a verification may be reused no longer, so
+    /// a withdrawn key stops working within the key lifetime.
+    pub fn fresh_until(&self) -> Option<Instant> {
+        self.snapshot().fresh_until
+    }
+
+    /// Changes whenever a new key set replaces the old one (or the cache is flushed), so
+    /// verifications made with the old keys are not reused.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// How many times the JWKS was requested (for metrics and tests).
@@ -224,6 +238,7 @@ impl KeyCache {
     /// a key was withdrawn).
     pub fn flush(&self) {
         *self.state.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(Snapshot::default());
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The key for a token's `kid` and algorithm.
@@ -289,7 +304,10 @@ impl KeyCache {
             return current;
         }
         let next = match self.fetch(&current).await {
-            Ok(next) => next,
+            Ok(next) => {
+                self.generation.fetch_add(1, Ordering::AcqRel);
+                next
+            }
             Err(e) => {
                 tracing::warn!(issuer = %self.issuer, error = %e, "cannot refresh the issuer's keys; keeping the last ones");
                 metrics::counter!("casedesk_jwks_fetch_failures_total").increment(1);
