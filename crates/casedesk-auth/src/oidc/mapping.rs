@@ -97,6 +97,14 @@ pub async fn resolve_user(
             )
         })?;
     let email = normalize_email(email).map_err(|m| denied(cfg, format_args!("its email {m}")))?;
+    // Users are found by email, so an address the provider itself has not verified must not
+    // stand for anyone.
+    if claims.get("email_verified") == Some(&Value::Bool(false)) {
+        return Err(denied(
+            cfg,
+            "the provider says its email address is not verified",
+        ));
+    }
     let wanted = access_from(cfg, claims)?;
     let account_claim = claims.get(&cfg.claims.account).and_then(Value::as_str);
     let account = match account_claim {

@@ -176,6 +176,17 @@ async fn every_role_signs_in_with_a_provider_token(b: Backend) {
     let list = app.get("/api/v1/cases", &token(&p, "ops").await).await;
     assert_eq!(list.status, 403, "case-admin was taken away: {}", list.json);
 
+    // An address the provider has not verified stands for no one.
+    p.set_user("sec", json!({"email": "jit-sec@acme.example", "email_verified": false, "casedesk_account": "Acme", "casedesk_roles": ["admin"]})).await;
+    let unverified = app.get("/api/v1/me", &token(&p, "sec").await).await;
+    assert_eq!(unverified.status, 403, "{}", unverified.json);
+    assert!(
+        unverified.json["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not verified")
+    );
+
     // A token may not move a user to another account.
     p.set_user("globex", json!({"email": "jit-ops@acme.example", "casedesk_account": "Globex", "casedesk_roles": ["admin"]})).await;
     let moved = app.get("/api/v1/me", &token(&p, "globex").await).await;
