@@ -6,8 +6,8 @@
 //! refetch only when the last attempt is older than the refetch interval, and concurrent
 //! refetches are one request: a flood of forged key ids costs the provider one request per
 //! interval. When the provider cannot be reached, the last keys keep working for a grace
-//! period; with no usable key at all, callers get [`KeyError::Unavailable`] at once instead
-//! of waiting.
+//! period, and while one request refreshes stale keys the others use them without waiting;
+//! with no usable key at all, callers get [`KeyError::Unavailable`] instead of hanging.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -255,6 +255,26 @@ impl KeyCache {
                 Pick::Missing => {}
             }
         }
+        // Stale keys that still serve: refresh if nobody else is, but never wait for another
+        // request's refresh, so a slow provider delays at most one request per interval.
+        let usable = snap.usable_until.is_some_and(|t| now < t);
+        if !fresh
+            && usable
+            && let Pick::Found(k) = snap.pick(kid, alg)
+        {
+            let Ok(flight) = self.refresh.try_lock() else {
+                return Ok(k);
+            };
+            let next = self.refresh_locked(&snap).await;
+            drop(flight);
+            return match next.pick(kid, alg) {
+                Pick::Found(k) => Ok(k),
+                _ if Arc::ptr_eq(&next, &snap) => Ok(k),
+                Pick::Missing => Err(KeyError::UnknownKey),
+                Pick::Mismatch => Err(KeyError::AlgorithmMismatch),
+                Pick::Ambiguous => Err(KeyError::Ambiguous),
+            };
+        }
         let snap = self.refreshed(&snap).await;
         let now = Instant::now();
         if snap.usable_until.is_none_or(|t| now >= t) {
@@ -299,6 +319,11 @@ impl KeyCache {
     /// attempt is too recent (rate limit); returns the snapshot to use.
     async fn refreshed(&self, seen: &Arc<Snapshot>) -> Arc<Snapshot> {
         let _flight = self.refresh.lock().await;
+        self.refresh_locked(seen).await
+    }
+
+    /// [`Self::refreshed`] for a caller that holds the refresh lock.
+    async fn refresh_locked(&self, seen: &Arc<Snapshot>) -> Arc<Snapshot> {
         let current = self.snapshot();
         if !Arc::ptr_eq(&current, seen) || !self.may_fetch(&current, Instant::now()) {
             return current;

@@ -811,3 +811,54 @@ async fn issuer_limits_decide_who_may_sign_in() {
             .contains("may not grant the manager role")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_that_hangs_delays_at_most_one_request() {
+    let (mut p, app) = setup(Backend::Sqlite, |c| {
+        c.key_cache_seconds = 1;
+        c.refetch_interval_seconds = 1;
+        c.http_timeout_seconds = 2;
+    })
+    .await;
+    let _w = app.world().await;
+    people(&p).await;
+    let t = token(&p, "ops").await;
+    let other = token(&p, "sec").await;
+    assert_eq!(app.get("/api/v1/me", &t).await.status, 200);
+    // The provider's port now accepts connections and never answers.
+    let port: u16 = p.issuer.rsplit(':').next().unwrap().parse().unwrap();
+    p.stop().await;
+    let silent = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Keys are stale: one request tries the provider; the others are served from the cache.
+    let app = Arc::new(app);
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let (app, t) = (
+            app.clone(),
+            if i % 2 == 0 { t.clone() } else { other.clone() },
+        );
+        tasks.push(tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let status = app.get("/api/v1/me", &t).await.status;
+            (status, started.elapsed())
+        }));
+    }
+    let mut slow = 0;
+    for task in tasks {
+        let (status, took) = task.await.unwrap();
+        assert_eq!(status, 200, "stale keys keep serving");
+        if took > Duration::from_millis(1500) {
+            slow += 1;
+        }
+    }
+    assert!(slow <= 1, "{slow} requests waited for the provider");
+}
