@@ -57,6 +57,15 @@ pub async fn create_tenant(
     Ok(tenant)
 }
 
+/// Finds a user by email, or says (as an error of `field`) that none has it.
+pub async fn resolve_user(store: &dyn Store, email: &str, field: &str) -> Result<User> {
+    let email = normalize_email(email).map_err(|m| DomainError::field(field, m))?;
+    store
+        .find_user_by_email(&email)
+        .await?
+        .ok_or_else(|| DomainError::field(field, format!("no user has the email {email}")))
+}
+
 /// What is needed to create a user.
 #[derive(Debug, Clone)]
 pub struct NewUser {
@@ -162,11 +171,7 @@ pub async fn create_token(
     label: Option<String>,
     hash: String,
 ) -> Result<(User, TokenRecord)> {
-    let email = normalize_email(email).map_err(|m| DomainError::field("user", m))?;
-    let user = store
-        .find_user_by_email(&email)
-        .await?
-        .ok_or_else(|| DomainError::field("user", format!("no user has the email {email}")))?;
+    let user = resolve_user(store, email, "user").await?;
     let record = token_record(&user, scopes, None, label, hash)?;
     store.create_token(&record).await?;
     Ok((user, record))

@@ -36,7 +36,10 @@ impl<K: std::hash::Hash + Eq, V: Clone> Timed<K, V> {
     fn new(ttl: Duration) -> Self {
         Timed(Mutex::new(HashMap::new()), ttl)
     }
-    fn get(&self, k: &K) -> Option<V> {
+    fn get<Q: std::hash::Hash + Eq + ?Sized>(&self, k: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+    {
         let map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         map.get(k)
             .filter(|(at, _)| at.elapsed() < self.1)
@@ -102,7 +105,7 @@ impl Store for CachedStore {
     }
     async fn find_account(&self, id_or_name: &str) -> Result<Option<Account>> {
         // Bearer JWTs name their account on every request.
-        if let Some(a) = self.accounts.get(&id_or_name.to_owned()) {
+        if let Some(a) = self.accounts.get(id_or_name) {
             return Ok(Some(a));
         }
         let v = self.inner.find_account(id_or_name).await?;
@@ -139,7 +142,7 @@ impl Store for CachedStore {
     }
     async fn find_user_by_email(&self, email: &str) -> Result<Option<User>> {
         // Bearer JWTs name their user by email on every request.
-        if let Some(u) = self.by_email.get(&email.to_owned()) {
+        if let Some(u) = self.by_email.get(email) {
             return Ok(Some(u));
         }
         let v = self.inner.find_user_by_email(email).await?;
@@ -160,7 +163,7 @@ impl Store for CachedStore {
         self.inner.create_token(token).await
     }
     async fn find_token(&self, hash: &str) -> Result<Option<(User, TokenRecord)>> {
-        if let Some(v) = self.tokens.get(&hash.to_owned()) {
+        if let Some(v) = self.tokens.get(hash) {
             return Ok(Some(v));
         }
         let v = self.inner.find_token(hash).await?;

@@ -544,6 +544,19 @@ macro_rules! store_impl {
                     Ok(number)
                 }
 
+                /// Writes the queues of a user (inside the transaction that writes the user).
+                async fn insert_queues(tx: &mut sqlx::Transaction<'static, Db>, u: &User) -> Result<()> {
+                    for q in &u.queues {
+                        sqlx::query("INSERT INTO user_queues (user_id, queue) VALUES ($1, $2)")
+                            .bind(u.id.to_string())
+                            .bind(q)
+                            .execute(&mut **tx)
+                            .await
+                            .map_err(internal)?;
+                    }
+                    Ok(())
+                }
+
                 async fn insert_event(tx: &mut sqlx::Transaction<'static, Db>, number: i64, e: &NewEvent) -> Result<()> {
                     sqlx::query(EVENT_INSERT)
                         .bind(number)
@@ -679,14 +692,7 @@ macro_rules! store_impl {
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| conflict_or_internal(e, "a user with this email already exists"))?;
-                    for q in &u.queues {
-                        sqlx::query("INSERT INTO user_queues (user_id, queue) VALUES ($1, $2)")
-                            .bind(u.id.to_string())
-                            .bind(q)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(internal)?;
-                    }
+                    Self::insert_queues(&mut tx, u).await?;
                     tx.commit().await.map_err(internal)
                 }
 
@@ -814,14 +820,7 @@ macro_rules! store_impl {
                         .execute(&mut *tx)
                         .await
                         .map_err(internal)?;
-                    for q in &u.queues {
-                        sqlx::query("INSERT INTO user_queues (user_id, queue) VALUES ($1, $2)")
-                            .bind(u.id.to_string())
-                            .bind(q)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(internal)?;
-                    }
+                    Self::insert_queues(&mut tx, u).await?;
                     tx.commit().await.map_err(internal)
                 }
 

@@ -3,7 +3,7 @@
 // Started by casedesk-testkit. It prints one JSON line when ready: {"issuer": "..."}.
 // Besides the provider's own endpoints it offers test controls under /test/:
 //   PUT  /test/users/:login   the claims of a user (email, casedesk_account, casedesk_roles, …)
-//   GET  /test/stats          how often discovery and the JWKS were fetched
+//   GET  /test/stats          how often the JWKS (and discovery) were fetched
 //   GET  /test/keys           the current private signing keys (PEM), to hand-craft tokens
 //   POST /test/rotate         new signing keys; {"keep_old": true} keeps publishing the old ones
 //   POST /test/jwks-cache     {"max_age": n} sets the JWKS Cache-Control max-age

@@ -107,8 +107,8 @@ impl Provider {
         assert!(r.status().is_success());
     }
 
-    /// Discovery and JWKS fetch counts.
-    pub async fn stats(&self) -> (u64, u64) {
+    /// JWKS fetches the provider has served so far.
+    pub async fn jwks_fetches(&self) -> u64 {
         let v: Value = self
             .http
             .get(format!("{}/test/stats", self.issuer))
@@ -118,15 +118,7 @@ impl Provider {
             .json()
             .await
             .expect("stats json");
-        (
-            v["discovery"].as_u64().unwrap_or(0),
-            v["jwks"].as_u64().unwrap_or(0),
-        )
-    }
-
-    /// JWKS fetches so far.
-    pub async fn jwks_fetches(&self) -> u64 {
-        self.stats().await.1
+        v["jwks"].as_u64().unwrap_or(0)
     }
 
     /// The current private signing keys.
@@ -257,18 +249,6 @@ impl Provider {
         v
     }
 
-    /// Signs `claims` with the provider's key of `alg` (as the provider would) and `header`
-    /// overrides.
-    pub async fn sign(&self, alg: &str, header: Value, claims: Value) -> String {
-        let key = self
-            .keys()
-            .await
-            .into_iter()
-            .find(|k| k.alg == alg)
-            .expect("key of alg");
-        sign_with(&key, header, claims)
-    }
-
     /// Claims like the provider's access tokens, for `email`, valid for an hour.
     pub fn claims(&self, email: &str, roles: &[&str], account: Option<&str>) -> Value {
         let now = jiff::Timestamp::now().as_second();
@@ -309,16 +289,14 @@ pub fn sign_with(key: &ProviderKey, header: Value, claims: Value) -> String {
     format!("{signed}.{sig}")
 }
 
-/// Builds the issuer settings casedesk needs for this provider.
-pub fn issuer_config(p: &Provider, web_sign_in: bool) -> casedesk_auth::IssuerConfig {
+/// Builds the issuer settings casedesk needs for this provider, with web sign-in.
+pub fn issuer_config(p: &Provider) -> casedesk_auth::IssuerConfig {
     let mut c = casedesk_auth::IssuerConfig::new("test-op", &p.issuer, AUDIENCE);
     c.provisioning = casedesk_auth::oidc::Provisioning::JustInTime;
     c.display_name = Some("Test provider".into());
-    if web_sign_in {
-        c.client_id = Some(WEB_CLIENT.0.into());
-        c.client_secret = Some(WEB_CLIENT.1.into());
-        c.login_scopes = vec!["openid".into(), "email".into(), "casedesk".into()];
-    }
+    c.client_id = Some(WEB_CLIENT.0.into());
+    c.client_secret = Some(WEB_CLIENT.1.into());
+    c.login_scopes = vec!["openid".into(), "email".into(), "casedesk".into()];
     c
 }
 

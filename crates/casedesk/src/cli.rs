@@ -335,13 +335,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
         } => {
             let store = open_store(&cfg).await?;
-            let email =
-                casedesk_core::users::normalize_email(&email).map_err(|m| anyhow!("email: {m}"))?;
-            let user = store
-                .find_user_by_email(&email)
+            let user = admin::resolve_user(store.as_ref(), &email, "email")
                 .await
-                .map_err(explain)?
-                .ok_or_else(|| anyhow!("user: no user has the email {email}"))?;
+                .map_err(explain)?;
             let (password, generated) = if password_stdin {
                 let mut line = String::new();
                 std::io::stdin()
@@ -435,17 +431,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let store = open_store(&cfg).await?;
             let owner = match user {
-                Some(email) => {
-                    let email = casedesk_core::users::normalize_email(&email)
-                        .map_err(|m| anyhow!("user: {m}"))?;
-                    Some(
-                        store
-                            .find_user_by_email(&email)
-                            .await
-                            .map_err(explain)?
-                            .ok_or_else(|| anyhow!("user: no user has the email {email}"))?,
-                    )
-                }
+                Some(email) => Some(
+                    admin::resolve_user(store.as_ref(), &email, "user")
+                        .await
+                        .map_err(explain)?,
+                ),
                 None => None,
             };
             let tokens = store

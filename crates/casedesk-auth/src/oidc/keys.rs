@@ -42,9 +42,6 @@ pub struct Discovery {
     /// For web sign-in.
     #[serde(default)]
     pub token_endpoint: Option<String>,
-    /// For signing out at the provider.
-    #[serde(default)]
-    pub end_session_endpoint: Option<String>,
     /// Algorithms the provider signs ID tokens with.
     #[serde(default)]
     pub id_token_signing_alg_values_supported: Vec<String>,
@@ -135,15 +132,8 @@ struct Snapshot {
     last_error: Option<String>,
 }
 
-enum Pick {
-    Found(Arc<VerifyKey>),
-    Missing,
-    Mismatch,
-    Ambiguous,
-}
-
 impl Snapshot {
-    fn pick(&self, kid: Option<&str>, alg: Algorithm) -> Pick {
+    fn pick(&self, kid: Option<&str>, alg: Algorithm) -> Result<Arc<VerifyKey>, KeyError> {
         match kid {
             Some(kid) => {
                 let same: Vec<&Arc<VerifyKey>> = self
@@ -152,18 +142,18 @@ impl Snapshot {
                     .filter(|k| k.kid.as_deref() == Some(kid))
                     .collect();
                 match same.iter().find(|k| k.algs.contains(&alg)) {
-                    Some(k) => Pick::Found(Arc::clone(k)),
-                    None if same.is_empty() => Pick::Missing,
-                    None => Pick::Mismatch,
+                    Some(k) => Ok(Arc::clone(k)),
+                    None if same.is_empty() => Err(KeyError::UnknownKey),
+                    None => Err(KeyError::AlgorithmMismatch),
                 }
             }
             None => {
                 let fit: Vec<&Arc<VerifyKey>> =
                     self.keys.iter().filter(|k| k.algs.contains(&alg)).collect();
                 match fit.as_slice() {
-                    [one] => Pick::Found(Arc::clone(one)),
-                    [] => Pick::Missing,
-                    _ => Pick::Ambiguous,
+                    [one] => Ok(Arc::clone(one)),
+                    [] => Err(KeyError::UnknownKey),
+                    _ => Err(KeyError::Ambiguous),
                 }
             }
         }
@@ -223,7 +213,7 @@ impl KeyCache {
         self.snapshot().fresh_until
     }
 
-    /// Changes whenever a new key set replaces the old one (or the cache is flushed), so
+    /// Changes whenever a new key set replaces the old one, so
     /// verifications made with the old keys are not reused.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
@@ -234,13 +224,6 @@ impl KeyCache {
         self.jwks_fetches.load(Ordering::Relaxed)
     }
 
-    /// Forgets every key, so the next token fetches them again (an operator action after
-    /// a key was withdrawn).
-    pub fn flush(&self) {
-        *self.state.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(Snapshot::default());
-        self.generation.fetch_add(1, Ordering::AcqRel);
-    }
-
     /// The key for a token's `kid` and algorithm.
     pub async fn key(&self, kid: Option<&str>, alg: Algorithm) -> Result<Arc<VerifyKey>, KeyError> {
         let now = Instant::now();
@@ -248,11 +231,8 @@ impl KeyCache {
         let fresh = snap.fresh_until.is_some_and(|t| now < t);
         if fresh {
             match snap.pick(kid, alg) {
-                Pick::Found(k) => return Ok(k),
-                Pick::Mismatch => return Err(KeyError::AlgorithmMismatch),
-                Pick::Ambiguous => return Err(KeyError::Ambiguous),
-                Pick::Missing if !self.may_fetch(&snap, now) => return Err(KeyError::UnknownKey),
-                Pick::Missing => {}
+                Err(KeyError::UnknownKey) if self.may_fetch(&snap, now) => {}
+                done => return done,
             }
         }
         // Stale keys that still serve: refresh if nobody else is, but never wait for another
@@ -260,36 +240,28 @@ impl KeyCache {
         let usable = snap.usable_until.is_some_and(|t| now < t);
         if !fresh
             && usable
-            && let Pick::Found(k) = snap.pick(kid, alg)
+            && let Ok(k) = snap.pick(kid, alg)
         {
             let Ok(flight) = self.refresh.try_lock() else {
                 return Ok(k);
             };
             let next = self.refresh_locked(&snap).await;
             drop(flight);
-            return match next.pick(kid, alg) {
-                Pick::Found(k) => Ok(k),
-                _ if Arc::ptr_eq(&next, &snap) => Ok(k),
-                Pick::Missing => Err(KeyError::UnknownKey),
-                Pick::Mismatch => Err(KeyError::AlgorithmMismatch),
-                Pick::Ambiguous => Err(KeyError::Ambiguous),
+            return if Arc::ptr_eq(&next, &snap) {
+                Ok(k)
+            } else {
+                next.pick(kid, alg)
             };
         }
         let snap = self.refreshed(&snap).await;
-        let now = Instant::now();
-        if snap.usable_until.is_none_or(|t| now >= t) {
+        if snap.usable_until.is_none_or(|t| Instant::now() >= t) {
             return Err(KeyError::Unavailable(
                 snap.last_error
                     .clone()
                     .unwrap_or_else(|| "no keys fetched yet".into()),
             ));
         }
-        match snap.pick(kid, alg) {
-            Pick::Found(k) => Ok(k),
-            Pick::Missing => Err(KeyError::UnknownKey),
-            Pick::Mismatch => Err(KeyError::AlgorithmMismatch),
-            Pick::Ambiguous => Err(KeyError::Ambiguous),
-        }
+        snap.pick(kid, alg)
     }
 
     /// The discovery document (fetched with the keys when needed).

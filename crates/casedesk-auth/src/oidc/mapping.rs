@@ -160,12 +160,10 @@ pub async fn resolve_user(
         return match create_user(store, limits, input).await {
             Ok(u) => Ok(u),
             // Two first requests at once: the other one created the user.
-            Err(DomainError::Conflict(_)) if store.find_user_by_email(&email).await?.is_some() => {
-                store
-                    .find_user_by_email(&email)
-                    .await?
-                    .ok_or(DomainError::NotFound { entity: "user" })
-            }
+            Err(DomainError::Conflict(m)) => store
+                .find_user_by_email(&email)
+                .await?
+                .ok_or_else(|| denied(cfg, m)),
             Err(DomainError::Validation(errs)) => Err(denied(
                 cfg,
                 errs.iter()
@@ -173,7 +171,6 @@ pub async fn resolve_user(
                     .collect::<Vec<_>>()
                     .join("; "),
             )),
-            Err(DomainError::Conflict(m)) => Err(denied(cfg, m)),
             Err(e) => Err(e),
         };
     };

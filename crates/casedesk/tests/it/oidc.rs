@@ -21,7 +21,7 @@ async fn setup(
     let reserved = reserve().await;
     let base = format!("http://{}", reserved.addr);
     let provider = Provider::start(&[format!("{base}/auth/oidc/callback")]).await;
-    let mut issuer = issuer_config(&provider, true);
+    let mut issuer = issuer_config(&provider);
     tune(&mut issuer);
     let auth = AuthConfig {
         issuers: vec![issuer],
@@ -573,6 +573,14 @@ async fn browse(c: &reqwest::Client, app: &TestApp, url: &str) -> (reqwest::Resp
     }
 }
 
+async fn session_status(browser: &reqwest::Client, app: &TestApp) -> u16 {
+    let r = browser
+        .get(format!("{}/auth/session", app.base))
+        .send()
+        .await;
+    r.unwrap().status().as_u16()
+}
+
 async fn web_sign_in_through_the_provider(b: Backend) {
     let (p, app) = setup(b, |_| {}).await;
     let _w = app.world().await;
@@ -696,15 +704,7 @@ async fn web_sign_in_through_the_provider(b: Backend) {
         .await
         .unwrap();
     assert_eq!(no_token.status(), 403);
-    assert_eq!(
-        browser
-            .get(format!("{}/auth/session", app.base))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(session_status(&browser, &app).await, 200);
     let out = browser
         .post(format!("{}/auth/logout", app.base))
         .form(&[("csrf", csrf.as_str())])
@@ -712,15 +712,7 @@ async fn web_sign_in_through_the_provider(b: Backend) {
         .await
         .unwrap();
     assert_eq!(out.status(), 303);
-    assert_eq!(
-        browser
-            .get(format!("{}/auth/session", app.base))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
+    assert_eq!(session_status(&browser, &app).await, 401);
 }
 both!(web_sign_in_through_the_provider);
 
