@@ -144,9 +144,16 @@ fn err(e: casedesk_core::DomainError) -> anyhow::Error {
 
 async fn token(store: &dyn Store, email: &str) -> anyhow::Result<String> {
     let t = casedesk_auth::generate_token().map_err(err)?;
-    admin::create_token(store, email, &[], None, t.hash)
-        .await
-        .map_err(err)?;
+    admin::create_token(
+        store,
+        email,
+        &[],
+        None,
+        t.hash,
+        &casedesk_core::audit::Actor::system("bench"),
+    )
+    .await
+    .map_err(err)?;
     Ok(t.secret)
 }
 
@@ -172,9 +179,14 @@ async fn generate(
     let mut people = Vec::with_capacity(accounts);
     for a in 0..accounts {
         let name = format!("Bench {a:04}");
-        let acct = admin::create_account(store.as_ref(), &name, Plan::ALL[a % Plan::ALL.len()])
-            .await
-            .map_err(err)?;
+        let acct = admin::create_account(
+            store.as_ref(),
+            &name,
+            Plan::ALL[a % Plan::ALL.len()],
+            &casedesk_core::audit::Actor::system("bench"),
+        )
+        .await
+        .map_err(err)?;
         let slug = format!("bench-{a:04}");
         let prod = admin::create_tenant(
             store.as_ref(),
@@ -182,6 +194,7 @@ async fn generate(
             &format!("{slug}-prod"),
             regions[a % 3],
             Environment::Production,
+            &casedesk_core::audit::Actor::system("bench"),
         )
         .await
         .map_err(err)?;
@@ -191,6 +204,7 @@ async fn generate(
             &format!("{slug}-dev"),
             Region::Eu,
             Environment::Development,
+            &casedesk_core::audit::Actor::system("bench"),
         )
         .await
         .map_err(err)?;
@@ -207,6 +221,7 @@ async fn generate(
                     elevated: k == 0,
                     queues: vec![],
                 },
+                &casedesk_core::audit::Actor::system("bench"),
             )
             .await
             .map_err(err)?;
@@ -236,6 +251,7 @@ async fn generate(
                 elevated: false,
                 queues: qs,
             },
+            &casedesk_core::audit::Actor::system("bench"),
         )
         .await
         .map_err(err)?;
@@ -252,6 +268,7 @@ async fn generate(
             elevated: false,
             queues: vec![],
         },
+        &casedesk_core::audit::Actor::system("bench"),
     )
     .await
     .map_err(err)?;
@@ -378,15 +395,21 @@ async fn auth_load(concurrency: usize, seconds: u64) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let s = store.as_ref();
     let m = |e: casedesk_core::DomainError| anyhow::anyhow!("{e}");
-    admin::create_account(s, "Bench", Plan::Gold)
-        .await
-        .map_err(m)?;
+    admin::create_account(
+        s,
+        "Bench",
+        Plan::Gold,
+        &casedesk_core::audit::Actor::system("bench"),
+    )
+    .await
+    .map_err(m)?;
     admin::create_tenant(
         s,
         "Bench",
         "bench-prod",
         Region::Eu,
         Environment::Production,
+        &casedesk_core::audit::Actor::system("bench"),
     )
     .await
     .map_err(m)?;
@@ -401,13 +424,21 @@ async fn auth_load(concurrency: usize, seconds: u64) -> anyhow::Result<()> {
             elevated: false,
             queues: vec![],
         },
+        &casedesk_core::audit::Actor::system("bench"),
     )
     .await
     .map_err(m)?;
     let api = casedesk_auth::generate_token().map_err(m)?;
-    admin::create_token(s, "ops@bench.example", &[], None, api.hash)
-        .await
-        .map_err(m)?;
+    admin::create_token(
+        s,
+        "ops@bench.example",
+        &[],
+        None,
+        api.hash,
+        &casedesk_core::audit::Actor::system("bench"),
+    )
+    .await
+    .map_err(m)?;
     let issuer = casedesk_bench::jwks_server().await;
     let auth = casedesk_auth::AuthConfig {
         issuers: vec![casedesk_bench::issuer_config(&issuer)],
@@ -416,7 +447,13 @@ async fn auth_load(concurrency: usize, seconds: u64) -> anyhow::Result<()> {
     let auth = casedesk_auth::Authenticator::new(store.clone(), auth, ElevatedLimits::default())?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
-    let state = casedesk_web::AppState::new(store.clone(), Arc::new(auth));
+    let key: Arc<dyn casedesk_core::webhooks::SecretBox> = Arc::new(
+        casedesk_auth::sealing::ServerKey::from_base64(
+            &casedesk_auth::sealing::ServerKey::generate_base64().map_err(m)?,
+        )
+        .map_err(m)?,
+    );
+    let state = casedesk_web::AppState::new(store.clone(), Arc::new(auth), key, Default::default());
     tokio::spawn(casedesk_web::serve(listener, state, std::future::pending()));
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)

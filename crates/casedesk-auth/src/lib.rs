@@ -4,6 +4,7 @@
 
 pub mod oidc;
 pub mod password;
+pub mod sealing;
 pub mod tokens;
 
 use std::collections::HashMap;
@@ -322,7 +323,11 @@ impl Authenticator {
         };
         self.touch(token.id, token.last_used_at);
         let scopes = user.effective_scopes(&token.scopes);
-        Ok(Principal { user, scopes })
+        Ok(Principal {
+            user,
+            scopes,
+            origin: Default::default(),
+        })
     }
 
     /// Records last use in the background, at most once a minute per token and process.

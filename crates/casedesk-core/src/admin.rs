@@ -3,13 +3,19 @@
 use uuid::Uuid;
 
 use crate::accounts::{Account, Environment, Plan, Region, Tenant, validate_slug};
+use crate::audit::{Actor, AuditRecord};
 use crate::permissions::ElevatedLimits;
 use crate::store::{Store, TokenRecord};
 use crate::users::{Role, Scope, User, normalize_email};
 use crate::{DomainError, FieldError, Result, now};
 
 /// Creates a customer account.
-pub async fn create_account(store: &dyn Store, name: &str, plan: Plan) -> Result<Account> {
+pub async fn create_account(
+    store: &dyn Store,
+    name: &str,
+    plan: Plan,
+    actor: &Actor,
+) -> Result<Account> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(DomainError::field("name", "must be 1 to 200 characters"));
@@ -20,7 +26,14 @@ pub async fn create_account(store: &dyn Store, name: &str, plan: Plan) -> Result
         plan,
         created_at: now(),
     };
-    store.create_account(&account).await?;
+    let audit = AuditRecord::new(
+        actor.clone(),
+        "account.create",
+        format!("account:{}", account.id),
+    )
+    .account(Some(account.id))
+    .summary(serde_json::json!({"name": account.name, "plan": account.plan.key()}));
+    store.create_account(&account, &audit).await?;
     Ok(account)
 }
 
@@ -41,6 +54,7 @@ pub async fn create_tenant(
     slug: &str,
     region: Region,
     environment: Environment,
+    actor: &Actor,
 ) -> Result<Tenant> {
     let account = resolve_account(store, account).await?;
     let slug = slug.trim().to_owned();
@@ -53,7 +67,16 @@ pub async fn create_tenant(
         environment,
         created_at: now(),
     };
-    store.create_tenant(&tenant).await?;
+    let audit = AuditRecord::new(
+        actor.clone(),
+        "tenant.create",
+        format!("tenant:{}", tenant.slug),
+    )
+    .account(Some(account.id))
+    .summary(
+        serde_json::json!({"region": tenant.region.key(), "environment": tenant.environment.key()}),
+    );
+    store.create_tenant(&tenant, &audit).await?;
     Ok(tenant)
 }
 
@@ -88,6 +111,7 @@ pub async fn create_user(
     store: &dyn Store,
     limits: &ElevatedLimits,
     input: NewUser,
+    actor: &Actor,
 ) -> Result<User> {
     let mut errors = Vec::new();
     let email = normalize_email(&input.email)
@@ -158,7 +182,10 @@ pub async fn create_user(
         created_at: now(),
     };
     let cap = account.as_ref().map(|a| limits.for_plan(a.plan));
-    store.create_user(&user, cap).await?;
+    let audit = AuditRecord::new(actor.clone(), "user.create", format!("user:{}", user.email))
+        .account(user.account_id)
+        .summary(access_summary(&user));
+    store.create_user(&user, cap, &audit).await?;
     Ok(user)
 }
 
@@ -170,10 +197,20 @@ pub async fn create_token(
     scopes: &[Scope],
     label: Option<String>,
     hash: String,
+    actor: &Actor,
 ) -> Result<(User, TokenRecord)> {
     let user = resolve_user(store, email, "user").await?;
     let record = token_record(&user, scopes, None, label, hash)?;
-    store.create_token(&record).await?;
+    let audit = token_audit(
+        AuditRecord::new(
+            actor.clone(),
+            "token.create",
+            format!("token:{}", record.id),
+        ),
+        &user,
+        &record,
+    );
+    store.create_token(&record, &audit).await?;
     Ok((user, record))
 }
 
@@ -206,7 +243,7 @@ pub fn token_record(
 
 /// Creates the first support manager; refused once any manager exists, so the command
 /// cannot be used to add managers behind the others' backs.
-pub async fn bootstrap_manager(store: &dyn Store, email: &str) -> Result<User> {
+pub async fn bootstrap_manager(store: &dyn Store, email: &str, actor: &Actor) -> Result<User> {
     if crate::identity::has_manager(store).await? {
         return Err(DomainError::Conflict(
             "a manager already exists; bootstrap only creates the first one".into(),
@@ -223,6 +260,21 @@ pub async fn bootstrap_manager(store: &dyn Store, email: &str) -> Result<User> {
             elevated: false,
             queues: vec![],
         },
+        actor,
     )
     .await
+}
+
+/// What an audit entry records about a user's access.
+pub fn access_summary(u: &User) -> serde_json::Value {
+    serde_json::json!({"role": u.role.key(), "case_admin": u.case_admin, "elevated": u.elevated, "queues": u.queues})
+}
+
+/// Completes the audit entry of a token change: whose token, which scopes, never the secret.
+pub fn token_audit(a: AuditRecord, owner: &User, t: &TokenRecord) -> AuditRecord {
+    a.account(owner.account_id).summary(serde_json::json!({
+        "owner": owner.email,
+        "scopes": t.scopes.iter().map(|s| s.key()).collect::<Vec<_>>(),
+        "label": t.label,
+    }))
 }

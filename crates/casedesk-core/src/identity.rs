@@ -111,7 +111,8 @@ pub async fn list_tokens(store: &dyn Store, caller: &Principal) -> Result<Vec<To
 /// Revokes one of the caller's tokens; another user's token answers not-found.
 pub async fn revoke_token(store: &dyn Store, caller: &Principal, id: Uuid) -> Result<()> {
     crate::permissions::require_scope(caller, Scope::Tokens)?;
-    if store.revoke_token(id, Some(caller.user.id)).await? {
+    let audit = crate::audit::AuditRecord::by(caller, "token.revoke", format!("token:{id}"));
+    if store.revoke_token(id, Some(caller.user.id), &audit).await? {
         Ok(())
     } else {
         Err(DomainError::NotFound { entity: "token" })

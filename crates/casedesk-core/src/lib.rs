@@ -5,13 +5,16 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod audit;
 pub mod cases;
 pub mod error;
 pub mod identity;
+pub mod jobs;
 pub mod permissions;
 pub mod store;
 pub mod taxonomy;
 pub mod users;
+pub mod webhooks;
 
 pub use error::{DomainError, FieldError, Result};
 

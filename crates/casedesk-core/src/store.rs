@@ -6,13 +6,18 @@ use uuid::Uuid;
 
 use crate::Result;
 use crate::accounts::{Account, Tenant};
+use crate::audit::{AuditEntry, AuditRecord, Checkpoint};
 use crate::cases::{
     Case, CaseEvent, CasePatch, CaseQuery, CaseSummary, CreateOutcome, IdempotencyKey, NewCase,
     NewEvent, Status,
 };
 use crate::identity::{LocalCredentials, LoginFlow, Session};
+use crate::jobs::{Claim, Finish, FollowUp, Job, JobCount, JobQuery, JobState, NewJob};
 use crate::taxonomy::IssueArea;
 use crate::users::{Role, Scope, User};
+use crate::webhooks::{
+    Attempt, Delivery, DeliveryState, Endpoint, EndpointChange, Notice, SecretRecord,
+};
 
 /// A stored API token (only its hash is kept).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +38,53 @@ pub struct TokenRecord {
     pub last_used_at: Option<crate::Timestamp>,
 }
 
+/// Which audit entries to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Only this account's entries, and only those its export may show.
+    pub account_id: Option<Uuid>,
+    /// Not before.
+    pub since: Option<crate::Timestamp>,
+    /// Before.
+    pub until: Option<crate::Timestamp>,
+}
+
+/// A new delivery to write with its first job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDelivery {
+    /// The `webhook-id`.
+    pub id: String,
+    /// The endpoint.
+    pub endpoint_id: Uuid,
+    /// Event type.
+    pub event_type: String,
+    /// Exact body.
+    pub payload: String,
+    /// The case.
+    pub case_number: Option<i64>,
+    /// Written.
+    pub created_at: crate::Timestamp,
+    /// Its first attempt.
+    pub job: NewJob,
+}
+
+/// Everything one delivery attempt writes, in one transaction with the end of its job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    /// The delivery.
+    pub delivery_id: String,
+    /// The endpoint.
+    pub endpoint_id: Uuid,
+    /// The account owning the endpoint.
+    pub account_id: Option<Uuid>,
+    /// The attempt.
+    pub attempt: Attempt,
+    /// The delivery's state afterwards.
+    pub state: DeliveryState,
+    /// What happens to the endpoint.
+    pub endpoint: EndpointChange,
+}
+
 /// Persistence for everything casedesk keeps.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -42,21 +94,26 @@ pub trait Store: Send + Sync {
     async fn ping(&self) -> Result<()>;
 
     /// Stores a new account; a duplicate name is a conflict.
-    async fn create_account(&self, account: &Account) -> Result<()>;
+    async fn create_account(&self, account: &Account, audit: &AuditRecord) -> Result<()>;
     /// Finds an account by id or by exact name.
     async fn find_account(&self, id_or_name: &str) -> Result<Option<Account>>;
     /// Every account, oldest first.
     async fn list_accounts(&self) -> Result<Vec<Account>>;
 
     /// Stores a new tenant; a duplicate slug is a conflict.
-    async fn create_tenant(&self, tenant: &Tenant) -> Result<()>;
+    async fn create_tenant(&self, tenant: &Tenant, audit: &AuditRecord) -> Result<()>;
     /// The tenants of an account.
     async fn list_tenants(&self, account_id: Uuid) -> Result<Vec<Tenant>>;
 
     /// Stores a new user with their queues; a duplicate email is a conflict. When
     /// `elevated_cap` is given and the user is elevated, the store refuses (conflict) if the
     /// account already has that many elevated contacts, checked in the same transaction.
-    async fn create_user(&self, user: &User, elevated_cap: Option<u32>) -> Result<()>;
+    async fn create_user(
+        &self,
+        user: &User,
+        elevated_cap: Option<u32>,
+        audit: &AuditRecord,
+    ) -> Result<()>;
     /// A user by id.
     async fn get_user(&self, id: Uuid) -> Result<Option<User>>;
     /// A user by (lowercase) email.
@@ -65,34 +122,45 @@ pub trait Store: Send + Sync {
     async fn list_account_users(&self, account_id: Uuid) -> Result<Vec<User>>;
 
     /// Stores a token hash.
-    async fn create_token(&self, token: &TokenRecord) -> Result<()>;
+    async fn create_token(&self, token: &TokenRecord, audit: &AuditRecord) -> Result<()>;
     /// The user and record of a token, by hash.
     async fn find_token(&self, hash: &str) -> Result<Option<(User, TokenRecord)>>;
     /// Tokens of one user (or of everyone), newest first; never their hashes' owners' others.
     async fn list_tokens(&self, user_id: Option<Uuid>) -> Result<Vec<TokenRecord>>;
     /// Deletes a token (only if it belongs to `user_id`, when given); whether one was deleted.
-    async fn revoke_token(&self, id: Uuid, user_id: Option<Uuid>) -> Result<bool>;
+    async fn revoke_token(
+        &self,
+        id: Uuid,
+        user_id: Option<Uuid>,
+        audit: &AuditRecord,
+    ) -> Result<bool>;
     /// Records that a token was used.
     async fn touch_token(&self, id: Uuid, at: crate::Timestamp) -> Result<()>;
 
     /// Replaces a user's role, flags and queues (roles given by an identity provider).
-    async fn update_user_access(&self, user: &User) -> Result<()>;
+    async fn update_user_access(&self, user: &User, audit: &AuditRecord) -> Result<()>;
     /// How many users have a role.
     async fn count_users_with_role(&self, role: Role) -> Result<u64>;
     /// A user's local password state, by (lowercase) email.
     async fn local_credentials(&self, email: &str) -> Result<Option<(User, LocalCredentials)>>;
     /// Sets (or clears) a local password and resets the failure counter.
-    async fn set_password(&self, user_id: Uuid, hash: Option<&str>) -> Result<()>;
+    async fn set_password(
+        &self,
+        user_id: Uuid,
+        hash: Option<&str>,
+        audit: &AuditRecord,
+    ) -> Result<()>;
     /// Stores the failure counter and lock after a sign-in attempt.
     async fn record_sign_in(
         &self,
         user_id: Uuid,
         failed_attempts: u32,
         locked_until: Option<crate::Timestamp>,
+        audit: &AuditRecord,
     ) -> Result<()>;
 
     /// Stores a browser session.
-    async fn create_session(&self, session: &Session) -> Result<()>;
+    async fn create_session(&self, session: &Session, audit: &AuditRecord) -> Result<()>;
     /// A live session and its user, by hash.
     async fn find_session(
         &self,
@@ -100,7 +168,7 @@ pub trait Store: Send + Sync {
         now: crate::Timestamp,
     ) -> Result<Option<(User, Session)>>;
     /// Ends a session.
-    async fn delete_session(&self, hash: &str) -> Result<()>;
+    async fn delete_session(&self, hash: &str, audit: &AuditRecord) -> Result<()>;
     /// Stores a pending OpenID Connect login.
     async fn create_login_flow(&self, flow: &LoginFlow) -> Result<()>;
     /// Removes and returns a pending login, so each `state` is used once.
@@ -115,6 +183,7 @@ pub trait Store: Send + Sync {
         case: &NewCase,
         event: &NewEvent,
         key: Option<&IdempotencyKey>,
+        audit: &AuditRecord,
     ) -> Result<CreateOutcome>;
     /// A case by number.
     async fn get_case(&self, number: i64) -> Result<Option<Case>>;
@@ -128,6 +197,7 @@ pub trait Store: Send + Sync {
         expected_version: i64,
         patch: &CasePatch,
         event: &NewEvent,
+        audit: &AuditRecord,
     ) -> Result<Option<Case>>;
     /// The timeline of a case, oldest first.
     async fn list_events(&self, number: i64, include_internal: bool) -> Result<Vec<CaseEvent>>;
@@ -135,4 +205,113 @@ pub trait Store: Send + Sync {
     /// Bulk import for data generators and migrations from other tools: each case with the
     /// status it has reached, one `created` event each, all in one transaction; no idempotency.
     async fn import_cases(&self, cases: &[(NewCase, Status)]) -> Result<Vec<i64>>;
+    // ----- audit trail -----
+
+    /// Appends an entry on its own (a refused sign-in changes nothing else).
+    async fn append_audit(&self, audit: &AuditRecord) -> Result<()>;
+    /// Entries after `after_seq`, in order, at most `limit`.
+    async fn audit_page(
+        &self,
+        after_seq: i64,
+        limit: u32,
+        filter: &AuditFilter,
+    ) -> Result<Vec<AuditEntry>>;
+    /// The last sequence number and hash the store recorded.
+    async fn audit_head(&self) -> Result<Option<(i64, String)>>;
+    /// The newest retention checkpoint.
+    async fn audit_checkpoint(&self) -> Result<Option<Checkpoint>>;
+    /// Deletes entries older than `before`, recording a checkpoint and an `audit.pruned`
+    /// entry (`audit` is its template); the number deleted.
+    async fn prune_audit(&self, before: crate::Timestamp, audit: &AuditRecord) -> Result<u64>;
+
+    // ----- jobs -----
+
+    /// Writes a job on its own.
+    async fn enqueue_job(&self, job: &NewJob) -> Result<()>;
+    /// Claims up to `limit` due jobs (and jobs whose lease ran out) for `node`.
+    async fn claim_jobs(
+        &self,
+        node: &str,
+        now: crate::Timestamp,
+        lease: std::time::Duration,
+        limit: u32,
+    ) -> Result<Vec<Claim>>;
+    /// Ends a claimed job and writes its follow-ups; false when the lease was lost.
+    async fn finish_job(&self, claim: &Claim, finish: &Finish, follow: &FollowUp) -> Result<bool>;
+    /// A page of jobs, newest first.
+    async fn list_jobs(&self, q: &JobQuery) -> Result<Vec<Job>>;
+    /// One job.
+    async fn get_job(&self, id: Uuid) -> Result<Option<Job>>;
+    /// Moves a job from `from` to `to` (retry resets its attempts); `None` if it had moved.
+    async fn set_job_state(
+        &self,
+        id: Uuid,
+        from: JobState,
+        to: JobState,
+        audit: &AuditRecord,
+    ) -> Result<Option<Job>>;
+    /// Queued, running and dead jobs by kind.
+    async fn job_counts(&self, now: crate::Timestamp) -> Result<Vec<JobCount>>;
+    /// Deletes finished and cancelled jobs older than `before`; expired sessions and logins.
+    async fn prune_jobs(&self, before: crate::Timestamp, now: crate::Timestamp) -> Result<u64>;
+
+    // ----- webhooks -----
+
+    /// Stores an endpoint with its first secret.
+    async fn create_endpoint(
+        &self,
+        ep: &Endpoint,
+        secret: &SecretRecord,
+        audit: &AuditRecord,
+    ) -> Result<()>;
+    /// An endpoint.
+    async fn get_endpoint(&self, id: Uuid) -> Result<Option<Endpoint>>;
+    /// The endpoints of an account (`None`: internal ones).
+    async fn list_endpoints(&self, account_id: Option<Uuid>) -> Result<Vec<Endpoint>>;
+    /// Saves a changed endpoint.
+    async fn update_endpoint(&self, ep: &Endpoint, audit: &AuditRecord) -> Result<()>;
+    /// Deletes an endpoint, its secrets and its log; pending deliveries are skipped.
+    async fn delete_endpoint(&self, id: Uuid, audit: &AuditRecord) -> Result<()>;
+    /// Adds a secret; the others expire at `others_expire` unless they expire sooner.
+    async fn add_secret(
+        &self,
+        secret: &SecretRecord,
+        others_expire: crate::Timestamp,
+        audit: &AuditRecord,
+    ) -> Result<()>;
+    /// Secrets that still sign at `now`, newest first.
+    async fn live_secrets(
+        &self,
+        endpoint_id: Uuid,
+        now: crate::Timestamp,
+    ) -> Result<Vec<SecretRecord>>;
+    /// Enabled endpoints that may receive events of this account's cases.
+    async fn dispatch_targets(&self, account_id: Uuid) -> Result<Vec<Endpoint>>;
+    /// A timeline event by id.
+    async fn get_event(&self, id: i64) -> Result<Option<crate::cases::CaseEvent>>;
+    /// Writes deliveries with their jobs and ends the dispatching job, atomically.
+    async fn fan_out(&self, claim: &Claim, deliveries: &[NewDelivery]) -> Result<bool>;
+    /// A delivery.
+    async fn get_delivery(&self, id: &str) -> Result<Option<Delivery>>;
+    /// An endpoint's deliveries, newest first, before the delivery `before`.
+    async fn list_deliveries(
+        &self,
+        endpoint_id: Uuid,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>>;
+    /// A delivery's attempts, oldest first.
+    async fn list_attempts(&self, delivery_id: &str) -> Result<Vec<Attempt>>;
+    /// Logs an attempt, updates delivery and endpoint (disabling it with a notice and an
+    /// audit entry when told) and ends the job, atomically; false when the lease was lost.
+    async fn record_attempt(
+        &self,
+        claim: &Claim,
+        rec: &AttemptRecord,
+        finish: &Finish,
+    ) -> Result<bool>;
+    /// Queues another attempt of a delivery.
+    async fn redeliver(&self, delivery_id: &str, job: &NewJob, audit: &AuditRecord) -> Result<()>;
+    /// Notices for an account (`None`: for support managers), newest first.
+    async fn list_notices(&self, account_id: Option<Uuid>) -> Result<Vec<Notice>>;
 }

@@ -177,6 +177,8 @@ pub struct Principal {
     pub user: User,
     /// Scopes of the credential; a token never grants more than its user holds.
     pub scopes: Vec<Scope>,
+    /// Where the request came from (for the audit trail).
+    pub origin: crate::audit::Origin,
 }
 
 impl Principal {

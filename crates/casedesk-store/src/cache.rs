@@ -12,15 +12,19 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use casedesk_core::Result;
+use casedesk_core::Timestamp;
 use casedesk_core::accounts::{Account, Tenant};
+use casedesk_core::audit::{AuditEntry, AuditRecord, Checkpoint};
 use casedesk_core::cases::{
     Case, CaseEvent, CasePatch, CaseQuery, CaseSummary, CreateOutcome, IdempotencyKey, NewCase,
     NewEvent, Status,
 };
 use casedesk_core::identity::{LocalCredentials, LoginFlow, Session};
-use casedesk_core::store::{Store, TokenRecord};
+use casedesk_core::jobs::{Claim, Finish, FollowUp, Job, JobCount, JobQuery, JobState, NewJob};
+use casedesk_core::store::{AttemptRecord, AuditFilter, NewDelivery, Store, TokenRecord};
 use casedesk_core::taxonomy::IssueArea;
 use casedesk_core::users::{Role, User};
+use casedesk_core::webhooks::{Attempt, Delivery, Endpoint, Notice, SecretRecord};
 use uuid::Uuid;
 
 /// How long a token's user and scopes are reused.
@@ -75,13 +79,17 @@ pub struct CachedStore {
     users: Timed<Uuid, Vec<User>>,
     by_email: Timed<String, User>,
     accounts: Timed<String, Account>,
+    // Wakes this process's job workers after a write that queued work, so a webhook leaves
+    // at once instead of at the next poll; other nodes find it when they poll.
+    wake: Arc<tokio::sync::Notify>,
 }
 
 impl CachedStore {
-    /// Wraps a store.
-    pub fn new(inner: Arc<dyn Store>) -> Self {
+    /// Wraps a store; `wake` is notified after writes that queue jobs.
+    pub fn new(inner: Arc<dyn Store>, wake: Arc<tokio::sync::Notify>) -> Self {
         CachedStore {
             inner,
+            wake,
             tokens: Timed::new(TOKEN_TTL),
             areas: Timed::new(DIRECTORY_TTL),
             tenants: Timed::new(DIRECTORY_TTL),
@@ -100,8 +108,8 @@ impl Store for CachedStore {
     async fn ping(&self) -> Result<()> {
         self.inner.ping().await
     }
-    async fn create_account(&self, account: &Account) -> Result<()> {
-        self.inner.create_account(account).await
+    async fn create_account(&self, account: &Account, audit: &AuditRecord) -> Result<()> {
+        self.inner.create_account(account, audit).await
     }
     async fn find_account(&self, id_or_name: &str) -> Result<Option<Account>> {
         // Bearer JWTs name their account on every request.
@@ -117,8 +125,8 @@ impl Store for CachedStore {
     async fn list_accounts(&self) -> Result<Vec<Account>> {
         self.inner.list_accounts().await
     }
-    async fn create_tenant(&self, tenant: &Tenant) -> Result<()> {
-        let r = self.inner.create_tenant(tenant).await;
+    async fn create_tenant(&self, tenant: &Tenant, audit: &AuditRecord) -> Result<()> {
+        let r = self.inner.create_tenant(tenant, audit).await;
         self.tenants.forget(&tenant.account_id);
         r
     }
@@ -130,8 +138,13 @@ impl Store for CachedStore {
         self.tenants.put(account_id, v.clone());
         Ok(v)
     }
-    async fn create_user(&self, user: &User, elevated_cap: Option<u32>) -> Result<()> {
-        let r = self.inner.create_user(user, elevated_cap).await;
+    async fn create_user(
+        &self,
+        user: &User,
+        elevated_cap: Option<u32>,
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        let r = self.inner.create_user(user, elevated_cap, audit).await;
         if let Some(a) = user.account_id {
             self.users.forget(&a);
         }
@@ -159,8 +172,8 @@ impl Store for CachedStore {
         self.users.put(account_id, v.clone());
         Ok(v)
     }
-    async fn create_token(&self, token: &TokenRecord) -> Result<()> {
-        self.inner.create_token(token).await
+    async fn create_token(&self, token: &TokenRecord, audit: &AuditRecord) -> Result<()> {
+        self.inner.create_token(token, audit).await
     }
     async fn find_token(&self, hash: &str) -> Result<Option<(User, TokenRecord)>> {
         if let Some(v) = self.tokens.get(hash) {
@@ -175,8 +188,13 @@ impl Store for CachedStore {
     async fn list_tokens(&self, user_id: Option<Uuid>) -> Result<Vec<TokenRecord>> {
         self.inner.list_tokens(user_id).await
     }
-    async fn revoke_token(&self, id: Uuid, user_id: Option<Uuid>) -> Result<bool> {
-        let r = self.inner.revoke_token(id, user_id).await;
+    async fn revoke_token(
+        &self,
+        id: Uuid,
+        user_id: Option<Uuid>,
+        audit: &AuditRecord,
+    ) -> Result<bool> {
+        let r = self.inner.revoke_token(id, user_id, audit).await;
         // Entries are keyed by hash, which a revocation does not name; revocations are rare.
         self.tokens.clear();
         r
@@ -184,8 +202,8 @@ impl Store for CachedStore {
     async fn touch_token(&self, id: Uuid, at: casedesk_core::Timestamp) -> Result<()> {
         self.inner.touch_token(id, at).await
     }
-    async fn update_user_access(&self, user: &User) -> Result<()> {
-        let r = self.inner.update_user_access(user).await;
+    async fn update_user_access(&self, user: &User, audit: &AuditRecord) -> Result<()> {
+        let r = self.inner.update_user_access(user, audit).await;
         self.tokens.clear();
         self.by_email.forget(&user.email);
         if let Some(a) = user.account_id {
@@ -199,21 +217,27 @@ impl Store for CachedStore {
     async fn local_credentials(&self, email: &str) -> Result<Option<(User, LocalCredentials)>> {
         self.inner.local_credentials(email).await
     }
-    async fn set_password(&self, user_id: Uuid, hash: Option<&str>) -> Result<()> {
-        self.inner.set_password(user_id, hash).await
+    async fn set_password(
+        &self,
+        user_id: Uuid,
+        hash: Option<&str>,
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        self.inner.set_password(user_id, hash, audit).await
     }
     async fn record_sign_in(
         &self,
         user_id: Uuid,
         failed_attempts: u32,
         locked_until: Option<casedesk_core::Timestamp>,
+        audit: &AuditRecord,
     ) -> Result<()> {
         self.inner
-            .record_sign_in(user_id, failed_attempts, locked_until)
+            .record_sign_in(user_id, failed_attempts, locked_until, audit)
             .await
     }
-    async fn create_session(&self, session: &Session) -> Result<()> {
-        self.inner.create_session(session).await
+    async fn create_session(&self, session: &Session, audit: &AuditRecord) -> Result<()> {
+        self.inner.create_session(session, audit).await
     }
     async fn find_session(
         &self,
@@ -222,8 +246,8 @@ impl Store for CachedStore {
     ) -> Result<Option<(User, Session)>> {
         self.inner.find_session(hash, now).await
     }
-    async fn delete_session(&self, hash: &str) -> Result<()> {
-        self.inner.delete_session(hash).await
+    async fn delete_session(&self, hash: &str, audit: &AuditRecord) -> Result<()> {
+        self.inner.delete_session(hash, audit).await
     }
     async fn create_login_flow(&self, flow: &LoginFlow) -> Result<()> {
         self.inner.create_login_flow(flow).await
@@ -244,8 +268,11 @@ impl Store for CachedStore {
         case: &NewCase,
         event: &NewEvent,
         key: Option<&IdempotencyKey>,
+        audit: &AuditRecord,
     ) -> Result<CreateOutcome> {
-        self.inner.create_case(case, event, key).await
+        let r = self.inner.create_case(case, event, key, audit).await;
+        self.wake.notify_one();
+        r
     }
     async fn get_case(&self, number: i64) -> Result<Option<Case>> {
         self.inner.get_case(number).await
@@ -259,16 +286,143 @@ impl Store for CachedStore {
         expected_version: i64,
         patch: &CasePatch,
         event: &NewEvent,
+        audit: &AuditRecord,
     ) -> Result<Option<Case>> {
-        self.inner
-            .update_case(number, expected_version, patch, event)
-            .await
+        let r = self
+            .inner
+            .update_case(number, expected_version, patch, event, audit)
+            .await;
+        self.wake.notify_one();
+        r
     }
     async fn list_events(&self, number: i64, include_internal: bool) -> Result<Vec<CaseEvent>> {
         self.inner.list_events(number, include_internal).await
     }
     async fn import_cases(&self, cases: &[(NewCase, Status)]) -> Result<Vec<i64>> {
         self.inner.import_cases(cases).await
+    }
+    async fn append_audit(&self, a: &AuditRecord) -> Result<()> {
+        self.inner.append_audit(a).await
+    }
+    async fn audit_page(&self, after: i64, limit: u32, f: &AuditFilter) -> Result<Vec<AuditEntry>> {
+        self.inner.audit_page(after, limit, f).await
+    }
+    async fn audit_head(&self) -> Result<Option<(i64, String)>> {
+        self.inner.audit_head().await
+    }
+    async fn audit_checkpoint(&self) -> Result<Option<Checkpoint>> {
+        self.inner.audit_checkpoint().await
+    }
+    async fn prune_audit(&self, before: Timestamp, a: &AuditRecord) -> Result<u64> {
+        self.inner.prune_audit(before, a).await
+    }
+    async fn enqueue_job(&self, j: &NewJob) -> Result<()> {
+        let r = self.inner.enqueue_job(j).await;
+        self.wake.notify_one();
+        r
+    }
+    async fn claim_jobs(
+        &self,
+        node: &str,
+        now: Timestamp,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<Claim>> {
+        self.inner.claim_jobs(node, now, lease, limit).await
+    }
+    async fn finish_job(&self, c: &Claim, f: &Finish, follow: &FollowUp) -> Result<bool> {
+        let r = self.inner.finish_job(c, f, follow).await;
+        if !follow.jobs.is_empty() {
+            self.wake.notify_one();
+        }
+        r
+    }
+    async fn list_jobs(&self, q: &JobQuery) -> Result<Vec<Job>> {
+        self.inner.list_jobs(q).await
+    }
+    async fn get_job(&self, id: Uuid) -> Result<Option<Job>> {
+        self.inner.get_job(id).await
+    }
+    async fn set_job_state(
+        &self,
+        id: Uuid,
+        from: JobState,
+        to: JobState,
+        a: &AuditRecord,
+    ) -> Result<Option<Job>> {
+        let r = self.inner.set_job_state(id, from, to, a).await;
+        self.wake.notify_one();
+        r
+    }
+    async fn job_counts(&self, now: Timestamp) -> Result<Vec<JobCount>> {
+        self.inner.job_counts(now).await
+    }
+    async fn prune_jobs(&self, before: Timestamp, now: Timestamp) -> Result<u64> {
+        self.inner.prune_jobs(before, now).await
+    }
+    async fn create_endpoint(
+        &self,
+        ep: &Endpoint,
+        s: &SecretRecord,
+        a: &AuditRecord,
+    ) -> Result<()> {
+        self.inner.create_endpoint(ep, s, a).await
+    }
+    async fn get_endpoint(&self, id: Uuid) -> Result<Option<Endpoint>> {
+        self.inner.get_endpoint(id).await
+    }
+    async fn list_endpoints(&self, account: Option<Uuid>) -> Result<Vec<Endpoint>> {
+        self.inner.list_endpoints(account).await
+    }
+    async fn update_endpoint(&self, ep: &Endpoint, a: &AuditRecord) -> Result<()> {
+        self.inner.update_endpoint(ep, a).await
+    }
+    async fn delete_endpoint(&self, id: Uuid, a: &AuditRecord) -> Result<()> {
+        self.inner.delete_endpoint(id, a).await
+    }
+    async fn add_secret(&self, s: &SecretRecord, others: Timestamp, a: &AuditRecord) -> Result<()> {
+        self.inner.add_secret(s, others, a).await
+    }
+    async fn live_secrets(&self, ep: Uuid, now: Timestamp) -> Result<Vec<SecretRecord>> {
+        self.inner.live_secrets(ep, now).await
+    }
+    async fn dispatch_targets(&self, account: Uuid) -> Result<Vec<Endpoint>> {
+        self.inner.dispatch_targets(account).await
+    }
+    async fn get_event(&self, id: i64) -> Result<Option<CaseEvent>> {
+        self.inner.get_event(id).await
+    }
+    async fn fan_out(&self, c: &Claim, d: &[NewDelivery]) -> Result<bool> {
+        let r = self.inner.fan_out(c, d).await;
+        if !d.is_empty() {
+            self.wake.notify_one();
+        }
+        r
+    }
+    async fn get_delivery(&self, id: &str) -> Result<Option<Delivery>> {
+        self.inner.get_delivery(id).await
+    }
+    async fn list_deliveries(
+        &self,
+        ep: Uuid,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>> {
+        self.inner.list_deliveries(ep, before, limit).await
+    }
+    async fn list_attempts(&self, id: &str) -> Result<Vec<Attempt>> {
+        self.inner.list_attempts(id).await
+    }
+    async fn record_attempt(&self, c: &Claim, r: &AttemptRecord, f: &Finish) -> Result<bool> {
+        self.inner.record_attempt(c, r, f).await
+    }
+    async fn redeliver(&self, id: &str, j: &NewJob, a: &AuditRecord) -> Result<()> {
+        let r = self.inner.redeliver(id, j, a).await;
+        self.wake.notify_one();
+        r
+    }
+    async fn list_notices(&self, account: Option<Uuid>) -> Result<Vec<Notice>> {
+        self.inner.list_notices(account).await
     }
 }
 

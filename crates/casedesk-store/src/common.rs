@@ -184,7 +184,19 @@ pub(crate) const CASE_INSERT: &str = "INSERT INTO cases (account_id, tenant_id, 
     checklist, follow_up_of, created_at, updated_at) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19) RETURNING number";
 
-pub(crate) const EVENT_INSERT: &str = "INSERT INTO case_events (case_number, actor_id, kind, public, data, at) VALUES ($1, $2, $3, $4, $5, $6)";
+pub(crate) const EVENT_INSERT: &str = "INSERT INTO case_events (case_number, actor_id, kind, public, data, at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
+
+/// The audit entry of a created case, with the number the store assigned.
+pub(crate) fn case_created_audit(
+    a: &casedesk_core::audit::AuditRecord,
+    number: i64,
+) -> casedesk_core::audit::AuditRecord {
+    let mut a = a.clone();
+    if a.target.is_empty() {
+        a.target = format!("case:{number}");
+    }
+    a
+}
 
 pub(crate) const USER_SELECT: &str =
     "SELECT id, account_id, email, role, case_admin, elevated, created_at FROM users";
@@ -342,14 +354,18 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery) -> (String, Vec<Arg>
 #[macro_export]
 #[doc(hidden)]
 macro_rules! store_impl {
-    ($store:ident, $db:ty, $name:literal, $agg:literal, $jarr:literal, $jobj:literal) => {
+    ($store:ident, $db:ty, $name:literal, $agg:literal, $jarr:literal, $jobj:literal, $lock:literal, $skip:literal) => {
+        $crate::ops_impl!($store, $db, $lock, $skip);
         mod shared_impl {
             use super::$store;
             use $crate::common::*;
             use async_trait::async_trait;
             use casedesk_core::accounts::{Account, Tenant};
             use casedesk_core::cases::*;
-            use casedesk_core::store::{Store, TokenRecord};
+            use casedesk_core::store::{AttemptRecord, AuditFilter, NewDelivery, Store, TokenRecord};
+            use casedesk_core::audit::{AuditEntry, AuditRecord, Checkpoint};
+            use casedesk_core::jobs::{Claim, Finish, FollowUp, Job, JobCount, JobQuery, JobState, NewJob};
+            use casedesk_core::webhooks::{Attempt, Delivery, Endpoint, Notice, SecretRecord};
             use casedesk_core::taxonomy::IssueArea;
             use casedesk_core::users::{Scope, User};
             use casedesk_core::{DomainError, Result};
@@ -468,6 +484,8 @@ macro_rules! store_impl {
                     c: &NewCase,
                     event: &NewEvent,
                     key: Option<&IdempotencyKey>,
+                    audit: &AuditRecord,
+                    audits: &mut Vec<AuditRecord>,
                 ) -> Result<CreateOutcome> {
                     if let Some(k) = key {
                         if let Some(done) = Self::replay(&mut **tx, k).await? {
@@ -475,6 +493,7 @@ macro_rules! store_impl {
                         }
                     }
                     let number = Self::insert_case(tx, c, Status::New, event).await?;
+                    audits.push(case_created_audit(audit, number));
                     if let Some(k) = key {
                         Self::insert_key(tx, k, number, c.created_at).await.map_err(internal)?;
                     }
@@ -557,18 +576,21 @@ macro_rules! store_impl {
                     Ok(())
                 }
 
+                /// Appends an event and, in the same transaction, the job that hands it to
+                /// webhooks (and later email and SLA timers), so no event is ever missed.
                 async fn insert_event(tx: &mut sqlx::Transaction<'static, Db>, number: i64, e: &NewEvent) -> Result<()> {
-                    sqlx::query(EVENT_INSERT)
+                    let id: i64 = sqlx::query_scalar(EVENT_INSERT)
                         .bind(number)
                         .bind(e.actor_id.map(|u| u.to_string()))
                         .bind(e.kind.key())
                         .bind(e.public)
                         .bind(to_json(&e.data)?)
                         .bind(micros(e.at))
-                        .execute(&mut **tx)
+                        .fetch_one(&mut **tx)
                         .await
                         .map_err(internal)?;
-                    Ok(())
+                    let job = NewJob::new(casedesk_core::jobs::CASE_EVENT, serde_json::json!({"case": number, "event": id}));
+                    Self::insert_job(tx, &job).await
                 }
 
                 async fn replay<'e, E: sqlx::Executor<'e, Database = Db>>(ex: E, key: &IdempotencyKey) -> Result<Option<CreateOutcome>> {
@@ -605,16 +627,18 @@ macro_rules! store_impl {
                     Ok(())
                 }
 
-                async fn create_account(&self, a: &Account) -> Result<()> {
+                async fn create_account(&self, a: &Account, audit: &AuditRecord) -> Result<()> {
+                    let (mut tx, _writer) = self.begin().await?;
                     sqlx::query("INSERT INTO accounts (id, name, plan, created_at) VALUES ($1, $2, $3, $4)")
                         .bind(a.id.to_string())
                         .bind(&a.name)
                         .bind(a.plan.key())
                         .bind(micros(a.created_at))
-                        .execute(&self.pool)
+                        .execute(&mut *tx)
                         .await
                         .map_err(|e| conflict_or_internal(e, "an account with this name already exists"))?;
-                    Ok(())
+                    Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
+                    tx.commit().await.map_err(internal)
                 }
 
                 async fn find_account(&self, id_or_name: &str) -> Result<Option<Account>> {
@@ -634,7 +658,8 @@ macro_rules! store_impl {
                     rows.iter().map(account_from_row).collect()
                 }
 
-                async fn create_tenant(&self, t: &Tenant) -> Result<()> {
+                async fn create_tenant(&self, t: &Tenant, audit: &AuditRecord) -> Result<()> {
+                    let (mut tx, _writer) = self.begin().await?;
                     sqlx::query(
                         "INSERT INTO tenants (id, account_id, slug, region, environment, created_at) \
                          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -645,10 +670,11 @@ macro_rules! store_impl {
                     .bind(t.region.key())
                     .bind(t.environment.key())
                     .bind(micros(t.created_at))
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err(|e| conflict_or_internal(e, "a tenant with this slug already exists"))?;
-                    Ok(())
+                    Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
+                    tx.commit().await.map_err(internal)
                 }
 
                 async fn list_tenants(&self, account_id: Uuid) -> Result<Vec<Tenant>> {
@@ -663,7 +689,7 @@ macro_rules! store_impl {
                     rows.iter().map(tenant_from_row).collect()
                 }
 
-                async fn create_user(&self, u: &User, elevated_cap: Option<u32>) -> Result<()> {
+                async fn create_user(&self, u: &User, elevated_cap: Option<u32>, audit: &AuditRecord) -> Result<()> {
                     let (mut tx, _writer) = self.begin().await?;
                     if let (Some(cap), Some(account), true) = (elevated_cap, u.account_id, u.elevated) {
                         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE account_id = $1 AND elevated = $2")
@@ -693,6 +719,7 @@ macro_rules! store_impl {
                     .await
                     .map_err(|e| conflict_or_internal(e, "a user with this email already exists"))?;
                     Self::insert_queues(&mut tx, u).await?;
+                    Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
                     tx.commit().await.map_err(internal)
                 }
 
@@ -714,7 +741,7 @@ macro_rules! store_impl {
                     rows.iter().map(|r| user_from_row(r, vec![])).collect()
                 }
 
-                async fn create_token(&self, t: &TokenRecord) -> Result<()> {
+                async fn create_token(&self, t: &TokenRecord, audit: &AuditRecord) -> Result<()> {
                     let scopes: Vec<&str> = t.scopes.iter().map(|s| s.key()).collect();
                     let (mut tx, _writer) = self.begin().await?;
                     sqlx::query("INSERT INTO api_tokens (id, user_id, hash, scopes, label, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
@@ -727,6 +754,7 @@ macro_rules! store_impl {
                         .execute(&mut *tx)
                         .await
                         .map_err(|e| conflict_or_internal(e, "token already exists"))?;
+                    Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
                     tx.commit().await.map_err(internal)
                 }
 
@@ -781,7 +809,7 @@ macro_rules! store_impl {
                         .collect()
                 }
 
-                async fn revoke_token(&self, id: Uuid, user_id: Option<Uuid>) -> Result<bool> {
+                async fn revoke_token(&self, id: Uuid, user_id: Option<Uuid>, audit: &AuditRecord) -> Result<bool> {
                     let (mut tx, _writer) = self.begin().await?;
                     let n = sqlx::query("DELETE FROM api_tokens WHERE id = $1 AND ($2 IS NULL OR user_id = $2)")
                         .bind(id.to_string())
@@ -790,6 +818,9 @@ macro_rules! store_impl {
                         .await
                         .map_err(internal)?
                         .rows_affected();
+                    if n > 0 {
+                        Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
+                    }
                     tx.commit().await.map_err(internal)?;
                     Ok(n > 0)
                 }
@@ -805,7 +836,7 @@ macro_rules! store_impl {
                     tx.commit().await.map_err(internal)
                 }
 
-                async fn update_user_access(&self, u: &User) -> Result<()> {
+                async fn update_user_access(&self, u: &User, audit: &AuditRecord) -> Result<()> {
                     let (mut tx, _writer) = self.begin().await?;
                     sqlx::query("UPDATE users SET role = $1, case_admin = $2, elevated = $3 WHERE id = $4")
                         .bind(u.role.key())
@@ -821,6 +852,7 @@ macro_rules! store_impl {
                         .await
                         .map_err(internal)?;
                     Self::insert_queues(&mut tx, u).await?;
+                    Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
                     tx.commit().await.map_err(internal)
                 }
 
@@ -853,7 +885,7 @@ macro_rules! store_impl {
                     Ok(Some((user, creds)))
                 }
 
-                async fn set_password(&self, user_id: Uuid, hash: Option<&str>) -> Result<()> {
+                async fn set_password(&self, user_id: Uuid, hash: Option<&str>, audit: &AuditRecord) -> Result<()> {
                     let (mut tx, _writer) = self.begin().await?;
                     sqlx::query("UPDATE users SET password_hash = $1, failed_logins = 0, locked_until = NULL WHERE id = $2")
                         .bind(hash)
@@ -861,10 +893,11 @@ macro_rules! store_impl {
                         .execute(&mut *tx)
                         .await
                         .map_err(internal)?;
+                    Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
                     tx.commit().await.map_err(internal)
                 }
 
-                async fn record_sign_in(&self, user_id: Uuid, failed: u32, locked_until: Option<casedesk_core::Timestamp>) -> Result<()> {
+                async fn record_sign_in(&self, user_id: Uuid, failed: u32, locked_until: Option<casedesk_core::Timestamp>, audit: &AuditRecord) -> Result<()> {
                     let (mut tx, _writer) = self.begin().await?;
                     sqlx::query("UPDATE users SET failed_logins = $1, locked_until = $2 WHERE id = $3")
                         .bind(i64::from(failed))
@@ -873,10 +906,11 @@ macro_rules! store_impl {
                         .execute(&mut *tx)
                         .await
                         .map_err(internal)?;
+                    Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
                     tx.commit().await.map_err(internal)
                 }
 
-                async fn create_session(&self, s: &casedesk_core::identity::Session) -> Result<()> {
+                async fn create_session(&self, s: &casedesk_core::identity::Session, audit: &AuditRecord) -> Result<()> {
                     let (mut tx, _writer) = self.begin().await?;
                     // Sweep ended sessions here, so the table stays small without a timer.
                     sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
@@ -894,6 +928,7 @@ macro_rules! store_impl {
                         .execute(&mut *tx)
                         .await
                         .map_err(|e| conflict_or_internal(e, "session already exists"))?;
+                    Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
                     tx.commit().await.map_err(internal)
                 }
 
@@ -918,13 +953,14 @@ macro_rules! store_impl {
                     Ok(Some((user, session)))
                 }
 
-                async fn delete_session(&self, hash: &str) -> Result<()> {
+                async fn delete_session(&self, hash: &str, audit: &AuditRecord) -> Result<()> {
                     let (mut tx, _writer) = self.begin().await?;
                     sqlx::query("DELETE FROM sessions WHERE hash = $1")
                         .bind(hash)
                         .execute(&mut *tx)
                         .await
                         .map_err(internal)?;
+                    Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
                     tx.commit().await.map_err(internal)
                 }
 
@@ -986,8 +1022,8 @@ macro_rules! store_impl {
                         .collect()
                 }
 
-                async fn create_case(&self, c: &NewCase, event: &NewEvent, key: Option<&IdempotencyKey>) -> Result<CreateOutcome> {
-                    if let Some(done) = self.batched_create(c, event, key).await? {
+                async fn create_case(&self, c: &NewCase, event: &NewEvent, key: Option<&IdempotencyKey>, audit: &AuditRecord) -> Result<CreateOutcome> {
+                    if let Some(done) = self.batched_create(c, event, key, audit).await? {
                         return Ok(done);
                     }
                     if let Some(k) = key {
@@ -1011,6 +1047,8 @@ macro_rules! store_impl {
                             Err(e) => return Err(internal(e)),
                         }
                     }
+                    // Last, so the lock on the trail's head is held only until the commit.
+                    Self::write_audit(&mut tx, &[case_created_audit(audit, number)]).await?;
                     tx.commit().await.map_err(internal)?;
                     Ok(CreateOutcome::Created(number))
                 }
@@ -1046,7 +1084,7 @@ macro_rules! store_impl {
                     summaries_from_json(page.as_deref())
                 }
 
-                async fn update_case(&self, number: i64, expected_version: i64, p: &CasePatch, event: &NewEvent) -> Result<Option<Case>> {
+                async fn update_case(&self, number: i64, expected_version: i64, p: &CasePatch, event: &NewEvent, audit: &AuditRecord) -> Result<Option<Case>> {
                     let (mut tx, _writer) = self.begin().await?;
                     let (set_assignee, assignee) = match p.assignee {
                         Some(a) => (true, a.map(|u| u.to_string())),
@@ -1089,6 +1127,7 @@ macro_rules! store_impl {
                             .map_err(internal)?;
                     }
                     Self::insert_event(&mut tx, number, event).await?;
+                    Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
                     tx.commit().await.map_err(internal)?;
                     self.get_case(number).await
                 }
@@ -1122,6 +1161,36 @@ macro_rules! store_impl {
                         .collect()
                 }
 
+                async fn append_audit(&self, a: &AuditRecord) -> Result<()> { self.append_audit_op(a).await }
+                async fn audit_page(&self, after: i64, limit: u32, f: &AuditFilter) -> Result<Vec<AuditEntry>> { self.audit_page_op(after, limit, f).await }
+                async fn audit_head(&self) -> Result<Option<(i64, String)>> { self.audit_head_op().await }
+                async fn audit_checkpoint(&self) -> Result<Option<Checkpoint>> { self.audit_checkpoint_op().await }
+                async fn prune_audit(&self, before: casedesk_core::Timestamp, a: &AuditRecord) -> Result<u64> { self.prune_audit_op(before, a).await }
+                async fn enqueue_job(&self, j: &NewJob) -> Result<()> { self.enqueue_job_op(j).await }
+                async fn claim_jobs(&self, node: &str, now: casedesk_core::Timestamp, lease: std::time::Duration, limit: u32) -> Result<Vec<Claim>> { self.claim_jobs_op(node, now, lease, limit).await }
+                async fn finish_job(&self, c: &Claim, f: &Finish, follow: &FollowUp) -> Result<bool> { self.finish_job_op(c, f, follow).await }
+                async fn list_jobs(&self, q: &JobQuery) -> Result<Vec<Job>> { self.list_jobs_op(q).await }
+                async fn get_job(&self, id: Uuid) -> Result<Option<Job>> { self.get_job_op(id).await }
+                async fn set_job_state(&self, id: Uuid, from: JobState, to: JobState, a: &AuditRecord) -> Result<Option<Job>> { self.set_job_state_op(id, from, to, a).await }
+                async fn job_counts(&self, now: casedesk_core::Timestamp) -> Result<Vec<JobCount>> { self.job_counts_op(now).await }
+                async fn prune_jobs(&self, before: casedesk_core::Timestamp, now: casedesk_core::Timestamp) -> Result<u64> { self.prune_jobs_op(before, now).await }
+                async fn create_endpoint(&self, ep: &Endpoint, s: &SecretRecord, a: &AuditRecord) -> Result<()> { self.create_endpoint_op(ep, s, a).await }
+                async fn get_endpoint(&self, id: Uuid) -> Result<Option<Endpoint>> { self.get_endpoint_op(id).await }
+                async fn list_endpoints(&self, account: Option<Uuid>) -> Result<Vec<Endpoint>> { self.list_endpoints_op(account).await }
+                async fn update_endpoint(&self, ep: &Endpoint, a: &AuditRecord) -> Result<()> { self.update_endpoint_op(ep, a).await }
+                async fn delete_endpoint(&self, id: Uuid, a: &AuditRecord) -> Result<()> { self.delete_endpoint_op(id, a).await }
+                async fn add_secret(&self, s: &SecretRecord, others: casedesk_core::Timestamp, a: &AuditRecord) -> Result<()> { self.add_secret_op(s, others, a).await }
+                async fn live_secrets(&self, ep: Uuid, now: casedesk_core::Timestamp) -> Result<Vec<SecretRecord>> { self.live_secrets_op(ep, now).await }
+                async fn dispatch_targets(&self, account: Uuid) -> Result<Vec<Endpoint>> { self.dispatch_targets_op(account).await }
+                async fn get_event(&self, id: i64) -> Result<Option<CaseEvent>> { self.get_event_op(id).await }
+                async fn fan_out(&self, c: &Claim, d: &[NewDelivery]) -> Result<bool> { self.fan_out_op(c, d).await }
+                async fn get_delivery(&self, id: &str) -> Result<Option<Delivery>> { self.get_delivery_op(id).await }
+                async fn list_deliveries(&self, ep: Uuid, before: Option<&str>, limit: u32) -> Result<Vec<Delivery>> { self.list_deliveries_op(ep, before, limit).await }
+                async fn list_attempts(&self, id: &str) -> Result<Vec<Attempt>> { self.list_attempts_op(id).await }
+                async fn record_attempt(&self, c: &Claim, r: &AttemptRecord, f: &Finish) -> Result<bool> { self.record_attempt_op(c, r, f).await }
+                async fn redeliver(&self, id: &str, j: &NewJob, a: &AuditRecord) -> Result<()> { self.redeliver_op(id, j, a).await }
+                async fn list_notices(&self, account: Option<Uuid>) -> Result<Vec<Notice>> { self.list_notices_op(account).await }
+
                 async fn import_cases(&self, cases: &[(NewCase, Status)]) -> Result<Vec<i64>> {
                     let (mut tx, _writer) = self.begin().await?;
                     let mut out = Vec::with_capacity(cases.len());
@@ -1135,6 +1204,10 @@ macro_rules! store_impl {
                         };
                         out.push(Self::insert_case(&mut tx, c, *status, &event).await?);
                     }
+                    let audit = AuditRecord::new(casedesk_core::audit::Actor::system("import"), "case.import", "cases")
+                        .summary(serde_json::json!({"count": out.len(), "first": out.first(), "last": out.last()}))
+                        .internal();
+                    Self::write_audit(&mut tx, &[audit]).await?;
                     tx.commit().await.map_err(internal)?;
                     Ok(out)
                 }

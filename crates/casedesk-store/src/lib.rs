@@ -7,6 +7,7 @@
 
 mod cache;
 mod common;
+mod ops;
 mod postgres;
 mod sqlite;
 
@@ -22,14 +23,25 @@ pub use sqlite::SqliteStore;
 /// Opens the database named by `url` (`sqlite://…` or `postgres://…`), applies migrations,
 /// and puts the short-lived cache of [`CachedStore`] in front.
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>, DomainError> {
+    connect_with(url, Arc::default()).await
+}
+
+/// [`connect`], notifying `wake` after each write that queued a job (the job runner of this
+/// process waits on it).
+pub async fn connect_with(
+    url: &str,
+    wake: Arc<tokio::sync::Notify>,
+) -> Result<Arc<dyn Store>, DomainError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(CachedStore::new(Arc::new(
-            PgStore::connect(url).await?,
-        ))))
+        Ok(Arc::new(CachedStore::new(
+            Arc::new(PgStore::connect(url).await?),
+            wake,
+        )))
     } else if url.starts_with("sqlite:") {
-        Ok(Arc::new(CachedStore::new(Arc::new(
-            SqliteStore::connect(url).await?,
-        ))))
+        Ok(Arc::new(CachedStore::new(
+            Arc::new(SqliteStore::connect(url).await?),
+            wake,
+        )))
     } else {
         Err(DomainError::field(
             "database_url",

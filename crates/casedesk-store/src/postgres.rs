@@ -46,6 +46,7 @@ impl PgStore {
         _c: &casedesk_core::cases::NewCase,
         _e: &casedesk_core::cases::NewEvent,
         _k: Option<&casedesk_core::cases::IdempotencyKey>,
+        _a: &casedesk_core::audit::AuditRecord,
     ) -> Result<Option<casedesk_core::cases::CreateOutcome>, DomainError> {
         Ok(None)
     }
@@ -62,5 +63,7 @@ crate::store_impl!(
     "postgres",
     "string_agg",
     "json_agg",
-    "json_build_object"
+    "json_build_object",
+    " FOR UPDATE",
+    " FOR UPDATE SKIP LOCKED"
 );

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use casedesk_core::DomainError;
+use casedesk_core::audit::AuditRecord;
 use casedesk_core::cases::{CreateOutcome, IdempotencyKey, NewCase, NewEvent};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
@@ -21,6 +22,7 @@ struct CreateJob {
     case: NewCase,
     event: NewEvent,
     key: Option<IdempotencyKey>,
+    audit: AuditRecord,
     reply: oneshot::Sender<Result<CreateOutcome, DomainError>>,
 }
 
@@ -79,12 +81,14 @@ impl SqliteStore {
         c: &NewCase,
         e: &NewEvent,
         k: Option<&IdempotencyKey>,
+        a: &AuditRecord,
     ) -> Result<Option<CreateOutcome>, DomainError> {
         let (reply, answer) = oneshot::channel();
         let job = CreateJob {
             case: c.clone(),
             event: e.clone(),
             key: k.cloned(),
+            audit: a.clone(),
             reply,
         };
         if self.creates.send(job).await.is_err() {
@@ -157,9 +161,21 @@ async fn write_group(
 ) -> Result<Vec<CreateOutcome>, DomainError> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(internal)?;
     let mut out = Vec::with_capacity(jobs.len());
+    let mut audits = Vec::with_capacity(jobs.len());
     for j in jobs {
-        out.push(SqliteStore::create_in_tx(&mut tx, &j.case, &j.event, j.key.as_ref()).await?);
+        out.push(
+            SqliteStore::create_in_tx(
+                &mut tx,
+                &j.case,
+                &j.event,
+                j.key.as_ref(),
+                &j.audit,
+                &mut audits,
+            )
+            .await?,
+        );
     }
+    SqliteStore::write_audit(&mut tx, &audits).await?;
     tx.commit().await.map_err(internal)?;
     Ok(out)
 }
@@ -170,5 +186,7 @@ crate::store_impl!(
     "sqlite",
     "group_concat",
     "json_group_array",
-    "json_object"
+    "json_object",
+    "",
+    ""
 );

@@ -1,6 +1,7 @@
 //! The store contract: one suite, run against SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use casedesk_core::audit::AuditRecord;
 use std::sync::Arc;
 
 use casedesk_core::DomainError;
@@ -69,7 +70,7 @@ async fn fixture(s: &dyn Store) -> Fixture {
         plan: Plan::Gold,
         created_at: casedesk_core::now(),
     };
-    s.create_account(&account).await.unwrap();
+    s.create_account(&account, &a()).await.unwrap();
     let tenant = Tenant {
         id: Uuid::now_v7(),
         account_id: account.id,
@@ -78,11 +79,11 @@ async fn fixture(s: &dyn Store) -> Fixture {
         environment: Environment::Production,
         created_at: casedesk_core::now(),
     };
-    s.create_tenant(&tenant).await.unwrap();
+    s.create_tenant(&tenant, &a()).await.unwrap();
     let requester = user(Some(account.id), "req@acme.example", Role::Admin);
     let contact = user(Some(account.id), "mate@acme.example", Role::Admin);
-    s.create_user(&requester, None).await.unwrap();
-    s.create_user(&contact, None).await.unwrap();
+    s.create_user(&requester, None, &a()).await.unwrap();
+    s.create_user(&contact, None, &a()).await.unwrap();
     Fixture {
         account,
         tenant,
@@ -143,7 +144,7 @@ async fn taxonomy_and_uniqueness(b: Backend) {
         ..f.account.clone()
     };
     assert!(matches!(
-        s.create_account(&dup).await,
+        s.create_account(&dup, &a()).await,
         Err(DomainError::Conflict(_))
     ));
     let dup = Tenant {
@@ -151,7 +152,7 @@ async fn taxonomy_and_uniqueness(b: Backend) {
         ..f.tenant.clone()
     };
     assert!(matches!(
-        s.create_tenant(&dup).await,
+        s.create_tenant(&dup, &a()).await,
         Err(DomainError::Conflict(_))
     ));
     let dup = User {
@@ -159,7 +160,7 @@ async fn taxonomy_and_uniqueness(b: Backend) {
         ..f.requester.clone()
     };
     assert!(matches!(
-        s.create_user(&dup, None).await,
+        s.create_user(&dup, None, &a()).await,
         Err(DomainError::Conflict(_))
     ));
     assert_eq!(
@@ -183,7 +184,7 @@ async fn taxonomy_and_uniqueness(b: Backend) {
         queues: vec!["identity".into(), "security".into()],
         ..user(None, "a@support.example", Role::Agent)
     };
-    s.create_user(&agent, None).await.unwrap();
+    s.create_user(&agent, None, &a()).await.unwrap();
     assert_eq!(
         s.get_user(agent.id).await.unwrap().unwrap().queues,
         ["identity", "security"]
@@ -196,7 +197,12 @@ async fn cases_round_trip_and_versions_guard_updates(b: Backend) {
     let f = fixture(s.as_ref()).await;
     let nc = new_case(&f, "round trip");
     let CreateOutcome::Created(number) = s
-        .create_case(&nc, &event(f.requester.id, EventKind::Created, true), None)
+        .create_case(
+            &nc,
+            &event(f.requester.id, EventKind::Created, true),
+            None,
+            &a(),
+        )
         .await
         .unwrap()
     else {
@@ -223,6 +229,7 @@ async fn cases_round_trip_and_versions_guard_updates(b: Backend) {
             c.version,
             &patch,
             &event(f.requester.id, EventKind::Reply, true),
+            &a(),
         )
         .await
         .unwrap()
@@ -238,6 +245,7 @@ async fn cases_round_trip_and_versions_guard_updates(b: Backend) {
             c.version,
             &CasePatch::default(),
             &event(f.requester.id, EventKind::Note, false),
+            &a(),
         )
         .await
         .unwrap();
@@ -251,6 +259,7 @@ async fn cases_round_trip_and_versions_guard_updates(b: Backend) {
                 ..Default::default()
             },
             &event(f.requester.id, EventKind::Note, false),
+            &a(),
         )
         .await
         .unwrap()
@@ -292,14 +301,14 @@ async fn idempotency_keys_replay_and_detect_reuse(b: Backend) {
     };
     let e = event(f.requester.id, EventKind::Created, true);
     let CreateOutcome::Created(number) = s
-        .create_case(&new_case(&f, "a"), &e, Some(&key))
+        .create_case(&new_case(&f, "a"), &e, Some(&key), &a())
         .await
         .unwrap()
     else {
         panic!()
     };
     assert_eq!(
-        s.create_case(&new_case(&f, "a"), &e, Some(&key))
+        s.create_case(&new_case(&f, "a"), &e, Some(&key), &a())
             .await
             .unwrap(),
         CreateOutcome::Replayed(number)
@@ -309,7 +318,7 @@ async fn idempotency_keys_replay_and_detect_reuse(b: Backend) {
         ..key.clone()
     };
     assert_eq!(
-        s.create_case(&new_case(&f, "b"), &e, Some(&other))
+        s.create_case(&new_case(&f, "b"), &e, Some(&other), &a())
             .await
             .unwrap(),
         CreateOutcome::KeyReused
@@ -399,7 +408,7 @@ async fn identity_records_round_trip(b: Backend) {
 
     // Tokens: list newest first, per user; touch; revoke only one's own.
     let other = user(Some(f.account.id), "other@x.example", Role::Admin);
-    s.create_user(&other, None).await.unwrap();
+    s.create_user(&other, None, &a()).await.unwrap();
     let tok = |user_id, hash: &str, label: Option<&str>| TokenRecord {
         id: Uuid::now_v7(),
         user_id,
@@ -410,8 +419,10 @@ async fn identity_records_round_trip(b: Backend) {
         last_used_at: None,
     };
     let mine = tok(f.requester.id, "h1", Some("ci"));
-    s.create_token(&mine).await.unwrap();
-    s.create_token(&tok(other.id, "h2", None)).await.unwrap();
+    s.create_token(&mine, &a()).await.unwrap();
+    s.create_token(&tok(other.id, "h2", None), &a())
+        .await
+        .unwrap();
     let listed = s.list_tokens(Some(f.requester.id)).await.unwrap();
     assert_eq!(listed, vec![mine.clone()]);
     assert_eq!(s.list_tokens(None).await.unwrap().len(), 2);
@@ -422,24 +433,28 @@ async fn identity_records_round_trip(b: Backend) {
         (f.requester.id, Some(now), Some("ci"))
     );
     assert!(
-        !s.revoke_token(mine.id, Some(other.id)).await.unwrap(),
+        !s.revoke_token(mine.id, Some(other.id), &a()).await.unwrap(),
         "not another user's"
     );
-    assert!(s.revoke_token(mine.id, Some(f.requester.id)).await.unwrap());
+    assert!(
+        s.revoke_token(mine.id, Some(f.requester.id), &a())
+            .await
+            .unwrap()
+    );
     assert!(s.find_token("h1").await.unwrap().is_none());
 
     // Roles and local credentials.
     let mut changed = other.clone();
     changed.case_admin = true;
     changed.elevated = true;
-    s.update_user_access(&changed).await.unwrap();
+    s.update_user_access(&changed, &a()).await.unwrap();
     let back = s.get_user(other.id).await.unwrap().unwrap();
     assert!(back.case_admin && back.elevated);
     assert_eq!(s.count_users_with_role(Role::Manager).await.unwrap(), 0);
-    s.set_password(other.id, Some("$argon2id$fake"))
+    s.set_password(other.id, Some("$argon2id$fake"), &a())
         .await
         .unwrap();
-    s.record_sign_in(other.id, 3, Some(later(60)))
+    s.record_sign_in(other.id, 3, Some(later(60)), &a())
         .await
         .unwrap();
     let (_, c) = s
@@ -455,7 +470,7 @@ async fn identity_records_round_trip(b: Backend) {
         ),
         (Some("$argon2id$fake"), 3, Some(later(60)))
     );
-    s.set_password(other.id, None).await.unwrap();
+    s.set_password(other.id, None, &a()).await.unwrap();
     let (_, c) = s
         .local_credentials("other@x.example")
         .await
@@ -475,14 +490,14 @@ async fn identity_records_round_trip(b: Backend) {
         created_at: now,
         expires_at: later(60),
     };
-    s.create_session(&session).await.unwrap();
+    s.create_session(&session, &a()).await.unwrap();
     let (su, ss) = s.find_session("sess", now).await.unwrap().unwrap();
     assert_eq!((su.id, ss), (other.id, session.clone()));
     assert!(
         s.find_session("sess", later(61)).await.unwrap().is_none(),
         "expired"
     );
-    s.delete_session("sess").await.unwrap();
+    s.delete_session("sess", &a()).await.unwrap();
     assert!(s.find_session("sess", now).await.unwrap().is_none());
     let flow = LoginFlow {
         state_hash: "st".into(),
@@ -497,3 +512,12 @@ async fn identity_records_round_trip(b: Backend) {
     assert_eq!(s.take_login_flow("st").await.unwrap(), None);
 }
 both!(identity_records_round_trip);
+
+/// The audit entry the contract's writes carry.
+fn a() -> AuditRecord {
+    AuditRecord::new(
+        casedesk_core::audit::Actor::system("contract"),
+        "test.write",
+        "test",
+    )
+}

@@ -18,6 +18,11 @@ use tokio::sync::oneshot;
 
 pub mod op;
 
+/// The actor of changes a test makes directly.
+pub fn actor() -> casedesk_core::audit::Actor {
+    casedesk_core::audit::Actor::system("test")
+}
+
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -36,6 +41,8 @@ pub struct TestDb {
     pub url: String,
     /// Temporary folder (SQLite file, data folder).
     pub dir: tempfile::TempDir,
+    /// The server key every node on this database uses (base64).
+    pub key: String,
 }
 
 /// Creates an empty database for a test.
@@ -62,7 +69,8 @@ pub async fn test_db(backend: Backend) -> TestDb {
             format!("{base}/{name}")
         }
     };
-    TestDb { url, dir }
+    let key = casedesk_auth::sealing::ServerKey::generate_base64().expect("key");
+    TestDb { url, dir, key }
 }
 
 /// A running casedesk server.
@@ -80,6 +88,52 @@ pub struct TestApp {
     /// Its authenticator (to read key-cache counters).
     pub auth: Arc<casedesk_auth::Authenticator>,
     stop: Option<oneshot::Sender<()>>,
+    runner: Option<casedesk_jobs::RunnerHandle>,
+}
+
+/// Settings of a test server beyond its database.
+#[derive(Clone)]
+pub struct Options {
+    /// Sign-in.
+    pub auth: casedesk_auth::AuthConfig,
+    /// Job runner (fast polling and short leases by default).
+    pub jobs: casedesk_jobs::JobsConfig,
+    /// Webhooks (loopback receivers allowed, plain HTTP, retries after about a second).
+    pub webhooks: casedesk_jobs::WebhookConfig,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            auth: Default::default(),
+            jobs: casedesk_jobs::JobsConfig {
+                workers: 16,
+                poll_interval_ms: 100,
+                lease_seconds: 5,
+                shutdown_grace_seconds: 2,
+                retry_base_seconds: 0.2,
+                retry_cap_seconds: 1.0,
+                ..Default::default()
+            },
+            webhooks: casedesk_jobs::WebhookConfig {
+                timeout_seconds: 2,
+                connect_timeout_seconds: 1,
+                allow_private_networks: true,
+                require_https: false,
+                retry_schedule_seconds: vec![1, 1, 1, 1, 1],
+                ..Default::default()
+            },
+        }
+    }
+}
+
+impl TestApp {
+    /// Stops claiming jobs, lets running ones finish, releases the rest (a graceful stop).
+    pub async fn stop_jobs(&mut self) {
+        if let Some(r) = self.runner.take() {
+            r.shutdown().await;
+        }
+    }
 }
 
 impl Drop for TestApp {
@@ -124,13 +178,40 @@ pub async fn spawn_reserved(
     db: Arc<TestDb>,
     auth: casedesk_auth::AuthConfig,
 ) -> TestApp {
-    let store = casedesk_store::connect(&db.url).await.expect("open store");
+    spawn_with(
+        reserved,
+        db,
+        Options {
+            auth,
+            ..Options::default()
+        },
+    )
+    .await
+}
+
+/// Starts casedesk (server and job runner) on a reserved port over `db` with `opts`.
+pub async fn spawn_with(reserved: Reserved, db: Arc<TestDb>, opts: Options) -> TestApp {
+    let Options {
+        auth,
+        jobs,
+        webhooks,
+    } = opts;
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let store = casedesk_store::connect_with(&db.url, wake.clone())
+        .await
+        .expect("open store");
+    let key: Arc<dyn casedesk_core::webhooks::SecretBox> =
+        Arc::new(casedesk_auth::sealing::ServerKey::from_base64(&db.key).expect("key"));
+    let runner = casedesk_jobs::standard_runner(store.clone(), key.clone(), wake, &jobs, &webhooks)
+        .expect("runner")
+        .start();
     let Reserved { listener, addr } = reserved;
     let (tx, rx) = oneshot::channel::<()>();
     let auth = casedesk_auth::Authenticator::new(store.clone(), auth, ElevatedLimits::default())
         .expect("auth config");
     let auth = Arc::new(auth);
-    let state = casedesk_web::AppState::new(store.clone(), auth.clone());
+    let state =
+        casedesk_web::AppState::new(store.clone(), auth.clone(), key, webhooks.url_policy());
     tokio::spawn(async move {
         let _ = casedesk_web::serve(listener, state, async {
             let _ = rx.await;
@@ -145,6 +226,7 @@ pub async fn spawn_reserved(
         auth,
         db,
         stop: Some(tx),
+        runner: Some(runner),
     }
 }
 
@@ -261,6 +343,7 @@ impl TestApp {
                 elevated,
                 queues: queues.iter().map(|q| (*q).to_owned()).collect(),
             },
+            &actor(),
         )
         .await
         .expect("create user");
@@ -270,7 +353,7 @@ impl TestApp {
     /// A new token for an existing user.
     pub async fn token(&self, email: &str, scopes: &[Scope]) -> String {
         let t = casedesk_auth::generate_token().expect("token");
-        admin::create_token(self.store.as_ref(), email, scopes, None, t.hash)
+        admin::create_token(self.store.as_ref(), email, scopes, None, t.hash, &actor())
             .await
             .expect("store token");
         t.secret
@@ -279,22 +362,30 @@ impl TestApp {
     /// Builds the standard test world.
     pub async fn world(&self) -> World {
         let s = self.store.as_ref();
-        admin::create_account(s, "Acme", Plan::Gold)
+        admin::create_account(s, "Acme", Plan::Gold, &actor())
             .await
             .expect("account");
-        admin::create_tenant(s, "Acme", "acme-prod", Region::Eu, Environment::Production)
-            .await
-            .expect("tenant");
+        admin::create_tenant(
+            s,
+            "Acme",
+            "acme-prod",
+            Region::Eu,
+            Environment::Production,
+            &actor(),
+        )
+        .await
+        .expect("tenant");
         admin::create_tenant(
             s,
             "Acme",
             "acme-dev",
             Region::Americas,
             Environment::Development,
+            &actor(),
         )
         .await
         .expect("tenant");
-        admin::create_account(s, "Globex", Plan::Platinum)
+        admin::create_account(s, "Globex", Plan::Platinum, &actor())
             .await
             .expect("account");
         admin::create_tenant(
@@ -303,6 +394,7 @@ impl TestApp {
             "globex-prod",
             Region::Apac,
             Environment::Production,
+            &actor(),
         )
         .await
         .expect("tenant");

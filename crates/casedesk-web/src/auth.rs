@@ -38,7 +38,14 @@ impl FromRequestParts<AppState> for Caller {
             });
         };
         match state.auth.authenticate(token).await {
-            Ok(p) => Ok(Caller(p)),
+            Ok(mut p) => {
+                let ip = parts
+                    .extensions
+                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                    .map(|c| c.0.ip());
+                p.origin = crate::signin::origin_of(&parts.headers, ip);
+                Ok(Caller(p))
+            }
             Err(AuthError::Refused(r)) => Err(ApiError::Unauthenticated {
                 described: r.description(),
                 missing: false,

@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{cases, dto, meta, tokens};
+use crate::api::{audit, cases, dto, jobs, meta, tokens, webhooks};
 use crate::error::{FieldProblem, Problem};
 
 struct Bearer;
@@ -31,6 +31,10 @@ impl Modify for Bearer {
         cases::propose_resolution, cases::confirm_resolution, cases::escalate, cases::assign,
         cases::change_priority, cases::add_contact, cases::remove_contact, cases::summary,
         tokens::list, tokens::create, tokens::revoke,
+        jobs::list, jobs::get, jobs::retry, jobs::cancel,
+        webhooks::list, webhooks::create, webhooks::get, webhooks::update, webhooks::delete, webhooks::rotate,
+        webhooks::deliveries, webhooks::delivery, webhooks::redeliver, webhooks::notices,
+        audit::export,
     ),
     components(schemas(Problem, FieldProblem, dto::CaseInput, dto::CaseDto, dto::CaseList, dto::CaseSummaryDto,
         dto::EventList, dto::EventDto, dto::MeDto,

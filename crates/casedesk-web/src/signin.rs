@@ -17,6 +17,7 @@ use axum::response::{Html, IntoResponse, Response};
 use casedesk_auth::oidc::{login, mapping};
 use casedesk_auth::password::verify_password;
 use casedesk_auth::tokens::{hash_token, random_b64, same_secret};
+use casedesk_core::audit::{Actor, AuditRecord, Origin};
 use casedesk_core::identity::{LOGIN_FLOW_TTL, LockoutPolicy, Session};
 use casedesk_core::users::{User, normalize_email};
 use casedesk_core::{DomainError, now};
@@ -171,11 +172,45 @@ pub async fn session_of(
     st.store.find_session(&hash_token(&secret), now()).await
 }
 
+/// Where a request came from, for the audit trail.
+pub fn origin_of(headers: &HeaderMap, ip: Option<IpAddr>) -> Origin {
+    Origin {
+        ip: ip.map(|i| i.to_string()),
+        request_id: headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(100).collect()),
+    }
+}
+
+/// Records a refused sign-in (nothing else changes, so it is written on its own).
+async fn audit_refusal(
+    st: &AppState,
+    origin: &Origin,
+    who: &str,
+    account: Option<uuid::Uuid>,
+    method: &str,
+    reason: &str,
+) {
+    let a = AuditRecord::new(
+        Actor::system("anonymous"),
+        "signin.failure",
+        format!("user:{who}"),
+    )
+    .account(account)
+    .origin(origin)
+    .summary(json!({"method": method, "reason": reason}));
+    if let Err(e) = st.store.append_audit(&a).await {
+        tracing::error!(error = %e, "could not record a refused sign-in in the audit trail");
+    }
+}
+
 async fn start_session(
     st: &AppState,
     user: &User,
     issuer: Option<String>,
     to: &str,
+    origin: &Origin,
 ) -> Result<Response, DomainError> {
     let secret = random_b64(32)?;
     let created = now();
@@ -183,15 +218,30 @@ async fn start_session(
     let expires = created
         .checked_add(Duration::from_secs(hours * 3600))
         .map_err(|e| DomainError::Internal(e.to_string()))?;
+    let method = match &issuer {
+        Some(i) => format!("oidc:{i}"),
+        None => "password".into(),
+    };
+    let audit = AuditRecord::new(
+        Actor::user(user),
+        "signin.success",
+        format!("user:{}", user.email),
+    )
+    .account(user.account_id)
+    .origin(origin)
+    .summary(json!({"method": method}));
     st.store
-        .create_session(&Session {
-            hash: hash_token(&secret),
-            user_id: user.id,
-            csrf: random_b64(24)?,
-            issuer,
-            created_at: created,
-            expires_at: expires,
-        })
+        .create_session(
+            &Session {
+                hash: hash_token(&secret),
+                user_id: user.id,
+                csrf: random_b64(24)?,
+                issuer,
+                created_at: created,
+                expires_at: expires,
+            },
+            &audit,
+        )
         .await?;
     let mut res = redirect(to);
     res.headers_mut().append(
@@ -282,6 +332,7 @@ pub async fn login_submit(State(st): State<AppState>, req: Request) -> Response 
         .map(|c| c.0.ip())
         .unwrap_or(IpAddr::from([0, 0, 0, 0]));
     let headers = req.headers().clone();
+    let origin = origin_of(&headers, Some(ip));
     let Ok(bytes) = axum::body::to_bytes(req.into_body(), 16 * 1024).await else {
         return page(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -308,6 +359,19 @@ pub async fn login_submit(State(st): State<AppState>, req: Request) -> Response 
         );
     }
     if !st.limiter.allow(ip) {
+        let who = f
+            .get("email")
+            .map(|e| e.chars().take(200).collect::<String>())
+            .unwrap_or_default();
+        audit_refusal(
+            &st,
+            &origin,
+            &who,
+            None,
+            "password",
+            "too many attempts from this address",
+        )
+        .await;
         let mut res = fail(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many sign-in attempts from your address. Wait a few minutes and try again.",
@@ -325,9 +389,18 @@ pub async fn login_submit(State(st): State<AppState>, req: Request) -> Response 
         Err(e) => return internal(e),
     };
     let t = now();
-    if let Some((_, creds)) = &found
+    if let Some((u, creds)) = &found
         && let Some(left) = policy.locked_for(creds, t)
     {
+        audit_refusal(
+            &st,
+            &origin,
+            &u.email,
+            u.account_id,
+            "password",
+            "the account is locked after failed attempts",
+        )
+        .await;
         let minutes = left.as_secs().div_ceil(60);
         let mut res = fail(
             StatusCode::TOO_MANY_REQUESTS,
@@ -343,6 +416,15 @@ pub async fn login_submit(State(st): State<AppState>, req: Request) -> Response 
     let hash = found.as_ref().and_then(|(_, c)| c.password_hash.clone());
     let ok = verify_password(password, hash).await;
     let Some((user, creds)) = found else {
+        audit_refusal(
+            &st,
+            &origin,
+            &email,
+            None,
+            "password",
+            "no user has this email",
+        )
+        .await;
         return fail(
             StatusCode::UNAUTHORIZED,
             "The email or the password is wrong.",
@@ -350,7 +432,11 @@ pub async fn login_submit(State(st): State<AppState>, req: Request) -> Response 
     };
     if !ok {
         let (n, until) = policy.after_failure(&creds, t);
-        if let Err(e) = st.store.record_sign_in(user.id, n, until).await {
+        let audit = AuditRecord::new(Actor::system("anonymous"), "signin.failure", format!("user:{}", user.email))
+            .account(user.account_id)
+            .origin(&origin)
+            .summary(json!({"method": "password", "reason": "wrong password", "failed_attempts": n, "locked": until.is_some()}));
+        if let Err(e) = st.store.record_sign_in(user.id, n, until, &audit).await {
             return internal(e);
         }
         tracing::info!(user = %user.id, locked = until.is_some(), "failed password sign-in");
@@ -359,19 +445,31 @@ pub async fn login_submit(State(st): State<AppState>, req: Request) -> Response 
             "The email or the password is wrong.",
         );
     }
+    let reset = AuditRecord::new(
+        Actor::user(&user),
+        "signin.failures_cleared",
+        format!("user:{}", user.email),
+    )
+    .account(user.account_id)
+    .origin(&origin);
     if (creds.failed_attempts > 0 || creds.locked_until.is_some())
-        && let Err(e) = st.store.record_sign_in(user.id, 0, None).await
+        && let Err(e) = st.store.record_sign_in(user.id, 0, None, &reset).await
     {
         return internal(e);
     }
-    start_session(&st, &user, None, "/")
+    start_session(&st, &user, None, "/", &origin)
         .await
         .unwrap_or_else(internal)
 }
 
 /// `POST /auth/logout`: ends the session; the form must carry the session's CSRF token.
 pub async fn logout(State(st): State<AppState>, req: Request) -> Response {
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
     let headers = req.headers().clone();
+    let origin = origin_of(&headers, ip);
     let Ok(bytes) = axum::body::to_bytes(req.into_body(), 16 * 1024).await else {
         return page(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -384,7 +482,7 @@ pub async fn logout(State(st): State<AppState>, req: Request) -> Response {
         Ok(s) => s,
         Err(e) => return internal(e),
     };
-    let Some((_, session)) = session else {
+    let Some((user, session)) = session else {
         return redirect("/auth/login");
     };
     let sent = f
@@ -399,7 +497,14 @@ pub async fn logout(State(st): State<AppState>, req: Request) -> Response {
             "<p>This form has expired or came from another site. Reload the page and try again.</p>",
         );
     }
-    if let Err(e) = st.store.delete_session(&session.hash).await {
+    let audit = AuditRecord::new(
+        Actor::user(&user),
+        "signout",
+        format!("user:{}", user.email),
+    )
+    .account(user.account_id)
+    .origin(&origin);
+    if let Err(e) = st.store.delete_session(&session.hash, &audit).await {
         return internal(e);
     }
     let mut res = redirect("/auth/login");
@@ -555,9 +660,11 @@ pub struct CallbackQuery {
 /// `GET /auth/oidc/callback`: the provider sends the browser back with a code.
 pub async fn oidc_callback(
     State(st): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Query(q): Query<CallbackQuery>,
 ) -> Response {
+    let origin = origin_of(&headers, Some(peer.ip()));
     let again = |status: StatusCode, msg: &str| {
         let mut res = page(
             status,
@@ -609,16 +716,38 @@ pub async fn oidc_callback(
             "auth.public_url is not configured.",
         );
     };
+    let method = format!("oidc:{}", issuer.config.name);
     let claims = match login::finish(issuer, st.auth.http(), &flow, code, &redirect_to).await {
         Ok(c) => c,
-        Err(e) => return provider_error(&e),
+        Err(e) => {
+            audit_refusal(
+                &st,
+                &origin,
+                "unknown",
+                None,
+                &method,
+                "the provider's answer was refused",
+            )
+            .await;
+            return provider_error(&e);
+        }
     };
     let user =
         match mapping::resolve_user(st.store.as_ref(), st.auth.limits(), &issuer.config, &claims)
             .await
         {
             Ok(u) => u,
-            Err(DomainError::Forbidden(m)) => return again(StatusCode::FORBIDDEN, &m),
+            Err(DomainError::Forbidden(m)) => {
+                let who = claims
+                    .get(&issuer.config.claims.email)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("unknown")
+                    .chars()
+                    .take(200)
+                    .collect::<String>();
+                audit_refusal(&st, &origin, &who, None, &method, &m).await;
+                return again(StatusCode::FORBIDDEN, &m);
+            }
             Err(e) => return internal(e),
         };
     let mut res = match start_session(
@@ -626,6 +755,7 @@ pub async fn oidc_callback(
         &user,
         Some(issuer.config.name.clone()),
         &flow.return_to,
+        &origin,
     )
     .await
     {

@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use casedesk_auth::Authenticator;
 use casedesk_core::store::Store;
+use casedesk_core::webhooks::{SecretBox, UrlPolicy};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -12,15 +13,26 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     /// Sign-in attempts per client address.
     pub limiter: Arc<crate::signin::SignInLimiter>,
+    /// Seals webhook signing secrets with the server key.
+    pub secrets: Arc<dyn SecretBox>,
+    /// Where webhook endpoints may point.
+    pub url_policy: UrlPolicy,
 }
 
 impl AppState {
     /// State over a store and an authenticator.
-    pub fn new(store: Arc<dyn Store>, auth: Arc<Authenticator>) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        auth: Arc<Authenticator>,
+        secrets: Arc<dyn SecretBox>,
+        url_policy: UrlPolicy,
+    ) -> Self {
         Self {
             store,
             auth,
             limiter: Arc::default(),
+            secrets,
+            url_policy,
         }
     }
 }

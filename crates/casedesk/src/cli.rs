@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow};
 use casedesk_core::accounts::{Environment, Plan, Region};
 use casedesk_core::admin::{self, NewUser};
+use casedesk_core::audit::{Actor, AuditRecord};
 use casedesk_core::store::Store;
 use casedesk_core::users::{Role, Scope};
 use casedesk_core::{DomainError, FieldError};
@@ -77,6 +78,16 @@ pub enum Command {
         email: String,
         #[arg(long)]
         json: bool,
+    },
+    /// Background jobs: list, retry a dead one, cancel.
+    Jobs {
+        #[command(subcommand)]
+        cmd: crate::ops::JobsCmd,
+    },
+    /// The audit trail: verify its hash chain, export it.
+    Audit {
+        #[command(subcommand)]
+        cmd: crate::ops::AuditCmd,
     },
 }
 
@@ -195,7 +206,7 @@ fn init_tracing() {
 }
 
 /// Turns a domain error into a readable CLI message.
-fn explain(e: DomainError) -> anyhow::Error {
+pub(crate) fn explain(e: DomainError) -> anyhow::Error {
     match e {
         DomainError::Validation(errs) => anyhow!(
             "{}",
@@ -208,7 +219,7 @@ fn explain(e: DomainError) -> anyhow::Error {
     }
 }
 
-async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
+pub(crate) async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let url = cfg.database_url()?;
     casedesk_store::connect(&url)
         .await
@@ -216,7 +227,7 @@ async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
         .context("cannot open the database")
 }
 
-fn print(json_out: bool, value: serde_json::Value, text: String) {
+pub(crate) fn print(json_out: bool, value: serde_json::Value, text: String) {
     if json_out {
         println!("{value}");
     } else {
@@ -241,12 +252,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     )?;
     match cli.command {
         Command::Serve { demo, .. } => serve(cfg, demo).await,
+        Command::Jobs { cmd } => crate::ops::jobs(&cfg, cmd).await,
+        Command::Audit { cmd } => crate::ops::audit(&cfg, cmd).await,
         Command::Account {
             cmd: AccountCmd::Create { name, plan, json },
         } => {
             let plan: Plan = plan.parse().map_err(explain)?;
             let store = open_store(&cfg).await?;
-            let a = admin::create_account(store.as_ref(), &name, plan)
+            let a = admin::create_account(store.as_ref(), &name, plan, &Actor::cli())
                 .await
                 .map_err(explain)?;
             print(
@@ -274,9 +287,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let region: Region = region.parse().map_err(explain)?;
             let env: Environment = environment.parse().map_err(explain)?;
             let store = open_store(&cfg).await?;
-            let t = admin::create_tenant(store.as_ref(), &account, &slug, region, env)
-                .await
-                .map_err(explain)?;
+            let t =
+                admin::create_tenant(store.as_ref(), &account, &slug, region, env, &Actor::cli())
+                    .await
+                    .map_err(explain)?;
             print(
                 json,
                 json!({"id": t.id, "account_id": t.account_id, "slug": t.slug, "region": t.region.key(), "environment": t.environment.key()}),
@@ -315,6 +329,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     elevated,
                     queues,
                 },
+                &Actor::cli(),
             )
             .await
             .map_err(explain)?;
@@ -353,8 +368,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let hash = casedesk_auth::password::hash_password(password.clone())
                 .await
                 .map_err(explain)?;
+            let audit = AuditRecord::new(
+                Actor::cli(),
+                "user.set_password",
+                format!("user:{}", user.email),
+            )
+            .account(user.account_id);
             store
-                .set_password(user.id, Some(&hash))
+                .set_password(user.id, Some(&hash), &audit)
                 .await
                 .map_err(explain)?;
             let shown = generated.then_some(password);
@@ -372,15 +393,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bootstrap { email, json } => {
             let store = open_store(&cfg).await?;
-            let user = admin::bootstrap_manager(store.as_ref(), &email)
+            let user = admin::bootstrap_manager(store.as_ref(), &email, &Actor::cli())
                 .await
                 .map_err(explain)?;
             let password = casedesk_auth::password::generate_password().map_err(explain)?;
             let hash = casedesk_auth::password::hash_password(password.clone())
                 .await
                 .map_err(explain)?;
+            let audit = AuditRecord::new(
+                Actor::cli(),
+                "user.set_password",
+                format!("user:{}", user.email),
+            )
+            .account(user.account_id);
             store
-                .set_password(user.id, Some(&hash))
+                .set_password(user.id, Some(&hash), &audit)
                 .await
                 .map_err(explain)?;
             print(
@@ -409,9 +436,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(explain)?;
             let store = open_store(&cfg).await?;
             let t = casedesk_auth::generate_token().map_err(explain)?;
-            let (u, rec) = admin::create_token(store.as_ref(), &user, &scopes, label, t.hash)
-                .await
-                .map_err(explain)?;
+            let (u, rec) =
+                admin::create_token(store.as_ref(), &user, &scopes, label, t.hash, &Actor::cli())
+                    .await
+                    .map_err(explain)?;
             let scopes: Vec<&str> = rec.scopes.iter().map(|s| s.key()).collect();
             print(
                 json,
@@ -479,7 +507,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = open_store(&cfg).await?;
             let uuid = uuid::Uuid::parse_str(id.trim())
                 .map_err(|_| anyhow!("id: {id:?} is not a token id"))?;
-            if !store.revoke_token(uuid, None).await.map_err(explain)? {
+            let audit = AuditRecord::new(Actor::cli(), "token.revoke", format!("token:{uuid}"));
+            if !store
+                .revoke_token(uuid, None, &audit)
+                .await
+                .map_err(explain)?
+            {
                 return Err(anyhow!("id: no token has the id {id}"));
             }
             print(
@@ -493,7 +526,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(cfg: Config, with_demo: bool) -> anyhow::Result<()> {
-    let store = open_store(&cfg).await?;
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let url = cfg.database_url()?;
+    let store = casedesk_store::connect_with(&url, wake.clone())
+        .await
+        .map_err(explain)
+        .context("cannot open the database")?;
+    let key: Arc<dyn casedesk_core::webhooks::SecretBox> = Arc::new(cfg.server_key()?);
     if with_demo {
         demo::load(store.as_ref(), &cfg)
             .await
@@ -513,12 +552,15 @@ async fn serve(cfg: Config, with_demo: bool) -> anyhow::Result<()> {
     let auth =
         casedesk_auth::Authenticator::new(store.clone(), cfg.auth.clone(), cfg.elevated_limits)
             .context("invalid auth configuration")?;
-    casedesk_web::serve(
-        listener,
-        casedesk_web::AppState::new(store, Arc::new(auth)),
-        shutdown_signal(),
-    )
-    .await?;
+    let runner =
+        casedesk_jobs::standard_runner(store.clone(), key.clone(), wake, &cfg.jobs, &cfg.webhooks)
+            .map_err(explain)?
+            .start();
+    let state = casedesk_web::AppState::new(store, Arc::new(auth), key, cfg.webhooks.url_policy());
+    let served = casedesk_web::serve(listener, state, shutdown_signal()).await;
+    // Requests have drained; running jobs get their grace period, the rest are released.
+    runner.shutdown().await;
+    served?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -26,6 +26,17 @@ pub struct Config {
     /// Sign-in: trusted OpenID Connect issuers, local passwords, sessions.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// The key (32 bytes, base64) that seals webhook signing secrets in the database. Empty:
+    /// a key kept in `secret.key` in the data folder, created on first start. Nodes sharing
+    /// a database must share the key.
+    #[serde(default)]
+    pub secret_key: Option<String>,
+    /// Background jobs and housekeeping.
+    #[serde(default)]
+    pub jobs: casedesk_jobs::JobsConfig,
+    /// Webhook delivery.
+    #[serde(default)]
+    pub webhooks: casedesk_jobs::WebhookConfig,
 }
 
 impl Default for Config {
@@ -36,6 +47,9 @@ impl Default for Config {
             database_url: None,
             elevated_limits: ElevatedLimits::default(),
             auth: AuthConfig::default(),
+            secret_key: None,
+            jobs: Default::default(),
+            webhooks: Default::default(),
         }
     }
 }
@@ -62,7 +76,12 @@ impl Config {
             fig = fig.merge(Toml::file(f));
         }
         let fig = fig
-            .merge(Env::prefixed("CASEDESK_").only(&["listen", "data", "database_url"]))
+            .merge(Env::prefixed("CASEDESK_").only(&[
+                "listen",
+                "data",
+                "database_url",
+                "secret_key",
+            ]))
             .merge(Serialized::defaults(overrides));
         let cfg: Config = fig.extract().context("invalid configuration")?;
         cfg.validate()?;
@@ -100,7 +119,45 @@ impl Config {
         if self.auth.session_hours == 0 || self.auth.session_hours > 24 * 30 {
             bail!("auth.session_hours: must be 1 to 720");
         }
+        self.jobs.validate().map_err(anyhow::Error::msg)?;
+        self.webhooks.validate().map_err(anyhow::Error::msg)?;
+        if let Some(k) = self.secret_key.as_deref().filter(|k| !k.is_empty()) {
+            casedesk_auth::sealing::ServerKey::from_base64(k)
+                .map_err(|_| anyhow::anyhow!("secret_key: must be 32 bytes in base64 (make one with: head -c32 /dev/urandom | base64)"))?;
+        }
         Ok(())
+    }
+
+    /// The key sealing stored secrets: configured, or kept in the data folder (created with
+    /// owner-only permissions on first use).
+    pub fn server_key(&self) -> anyhow::Result<casedesk_auth::sealing::ServerKey> {
+        use casedesk_auth::sealing::ServerKey;
+        if let Some(k) = self.secret_key.as_deref().filter(|k| !k.is_empty()) {
+            return ServerKey::from_base64(k).map_err(|e| anyhow::anyhow!("secret_key: {e}"));
+        }
+        let path = self.data.join("secret.key");
+        if !path.exists() {
+            std::fs::create_dir_all(&self.data).with_context(|| {
+                format!("cannot create the data folder {}", self.data.display())
+            })?;
+            let text = ServerKey::generate_base64().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            match opts.open(&path) {
+                Ok(mut f) => std::io::Write::write_all(&mut f, text.as_bytes())
+                    .with_context(|| format!("cannot write {}", path.display()))?,
+                // Another process created it first: use theirs.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot create {}", path.display()));
+                }
+            }
+        }
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        ServerKey::from_base64(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
     }
 
     /// The database URL to use, creating the data folder for the embedded default.

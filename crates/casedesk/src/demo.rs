@@ -3,6 +3,7 @@
 
 use casedesk_core::accounts::{Environment, Plan, Region};
 use casedesk_core::admin::{self, NewUser};
+use casedesk_core::audit::{Actor, AuditRecord};
 use casedesk_core::cases::service::{self, Command};
 use casedesk_core::store::Store;
 use casedesk_core::users::{Principal, Role, Scope, User};
@@ -42,6 +43,7 @@ const SUPPORT: [(&str, Role, &[&str]); 3] = [
 
 fn principal(user: User) -> Principal {
     Principal {
+        origin: Default::default(),
         user,
         scopes: Scope::ALL.to_vec(),
     }
@@ -71,14 +73,16 @@ pub async fn load(store: &dyn Store, cfg: &Config) -> Result<()> {
 }
 
 async fn create(store: &dyn Store, cfg: &Config) -> Result<()> {
+    let actor = Actor::system("demo");
     for (name, plan, short, region) in ACCOUNTS {
-        admin::create_account(store, name, plan).await?;
+        admin::create_account(store, name, plan, &actor).await?;
         admin::create_tenant(
             store,
             name,
             &format!("{short}-prod"),
             region,
             Environment::Production,
+            &actor,
         )
         .await?;
         admin::create_tenant(
@@ -87,6 +91,7 @@ async fn create(store: &dyn Store, cfg: &Config) -> Result<()> {
             &format!("{short}-staging"),
             Region::Eu,
             Environment::Staging,
+            &actor,
         )
         .await?;
         let people = [
@@ -107,6 +112,7 @@ async fn create(store: &dyn Store, cfg: &Config) -> Result<()> {
                     elevated,
                     queues: vec![],
                 },
+                &actor,
             )
             .await?;
         }
@@ -123,6 +129,7 @@ async fn create(store: &dyn Store, cfg: &Config) -> Result<()> {
                 elevated: false,
                 queues: queues.iter().map(|q| (*q).to_owned()).collect(),
             },
+            &actor,
         )
         .await?;
     }
@@ -373,11 +380,14 @@ async fn print_tokens(store: &dyn Store) -> Result<()> {
     );
     for (email, what) in people {
         let t = casedesk_auth::generate_token()?;
-        admin::create_token(store, email, &[], Some("demo".into()), t.hash).await?;
+        let actor = Actor::system("demo");
+        admin::create_token(store, email, &[], Some("demo".into()), t.hash, &actor).await?;
         let password = casedesk_auth::password::generate_password()?;
         let hash = casedesk_auth::password::hash_password(password.clone()).await?;
         let u = user(store, email).await?;
-        store.set_password(u.id, Some(&hash)).await?;
+        let audit = AuditRecord::new(actor.clone(), "user.set_password", format!("user:{email}"))
+            .account(u.account_id);
+        store.set_password(u.id, Some(&hash), &audit).await?;
         println!(
             "  {email:<30} {what}\n      password {password}\n      token    {}",
             t.secret

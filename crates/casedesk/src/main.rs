@@ -3,6 +3,7 @@
 mod cli;
 mod config;
 mod demo;
+mod ops;
 
 use std::process::ExitCode;
 

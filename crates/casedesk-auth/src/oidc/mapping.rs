@@ -157,7 +157,8 @@ pub async fn resolve_user(
             elevated: access.elevated,
             queues: access.queues.unwrap_or_default(),
         };
-        return match create_user(store, limits, input).await {
+        let actor = casedesk_core::audit::Actor::system(format!("issuer:{}", cfg.name));
+        return match create_user(store, limits, input, &actor).await {
             Ok(u) => Ok(u),
             // Two first requests at once: the other one created the user.
             Err(DomainError::Conflict(m)) => store
@@ -249,7 +250,14 @@ pub async fn resolve_user(
                 user.case_admin = access.case_admin;
                 user.elevated = access.elevated;
                 user.queues = queues;
-                store.update_user_access(&user).await?;
+                let audit = casedesk_core::audit::AuditRecord::new(
+                    casedesk_core::audit::Actor::system(format!("issuer:{}", cfg.name)),
+                    "user.access_changed",
+                    format!("user:{}", user.email),
+                )
+                .account(user.account_id)
+                .summary(casedesk_core::admin::access_summary(&user));
+                store.update_user_access(&user, &audit).await?;
                 tracing::info!(user = %user.id, role = user.role.key(), "roles updated from the identity provider");
             }
         }
@@ -276,5 +284,9 @@ pub async fn principal(
 ) -> Result<Principal> {
     let user = resolve_user(store, limits, cfg, claims).await?;
     let scopes = scopes(cfg, claims, &user);
-    Ok(Principal { user, scopes })
+    Ok(Principal {
+        user,
+        scopes,
+        origin: Default::default(),
+    })
 }

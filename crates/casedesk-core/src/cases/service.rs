@@ -10,6 +10,7 @@ use super::{
     Case, CaseEvent, CasePatch, CaseQuery, CaseSummary, CreateOutcome, EventKind, IdempotencyKey,
     NewCase, NewEvent, Priority, Stage, Status, TeamContact,
 };
+use crate::audit::AuditRecord;
 use crate::permissions::{
     self, can_see, require_case_access, require_customer, require_scope, require_support,
 };
@@ -131,7 +132,11 @@ pub async fn create_case(
         data: json!({"status": Status::New.key(), "priority": new.fields.priority.key(), "queue": new.queue}),
         at,
     };
-    match store.create_case(&new, &event, key.as_ref()).await? {
+    // The store writes the number it assigns into the target.
+    let audit = AuditRecord::by(p, "case.create", "")
+        .account(Some(account_id))
+        .summary(json!({"priority": new.fields.priority.key(), "queue": new.queue, "tenant": tenant.slug, "issue_area": new.fields.issue_area}));
+    match store.create_case(&new, &event, key.as_ref(), &audit).await? {
         // The answer is built from what was stored, sparing a read back.
         CreateOutcome::Created(number) => Ok((
             Case {
@@ -477,8 +482,9 @@ pub async fn act(store: &dyn Store, p: &Principal, number: i64, cmd: Command) ->
             return Err(not_found());
         }
         let (patch, event) = plan(store, p, &case, &cmd).await?;
+        let audit = case_audit(p, &case, &event);
         if let Some(updated) = store
-            .update_case(number, case.version, &patch, &event)
+            .update_case(number, case.version, &patch, &event, &audit)
             .await?
         {
             return Ok(updated);
@@ -487,6 +493,33 @@ pub async fn act(store: &dyn Store, p: &Principal, number: i64, cmd: Command) ->
     Err(DomainError::Conflict(
         "the case is being changed by someone else right now; try again".into(),
     ))
+}
+
+/// The audit entry of a case change: what changed, never the text written (replies and
+/// notes stay on the timeline, where their own visibility rules apply).
+fn case_audit(p: &Principal, case: &Case, e: &NewEvent) -> AuditRecord {
+    let mut summary = serde_json::Map::new();
+    if let Value::Object(d) = &e.data {
+        for (k, v) in d {
+            match k.as_str() {
+                "body" | "conclusions" | "next_steps" | "comment" | "reason" => {
+                    let chars = v.as_str().map(|s| s.chars().count()).unwrap_or(0);
+                    summary.insert(format!("{k}_chars"), json!(chars));
+                }
+                _ => {
+                    summary.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
+    let a = AuditRecord::by(
+        p,
+        &format!("case.{}", e.kind.key()),
+        format!("case:{}", case.number),
+    )
+    .account(Some(case.account_id))
+    .summary(Value::Object(summary));
+    if e.public { a } else { a.internal() }
 }
 
 fn status_change(patch: &mut CasePatch, data: &mut Value, from: Status, to: Status) {

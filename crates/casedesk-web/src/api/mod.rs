@@ -1,10 +1,13 @@
 //! `/api/v1/` routes, by feature area.
 
+pub mod audit;
 pub mod body;
 pub mod cases;
 pub mod dto;
+pub mod jobs;
 pub mod meta;
 pub mod tokens;
+pub mod webhooks;
 
 use axum::Router;
 use axum::routing::{delete, get, post, put};
@@ -18,6 +21,29 @@ pub fn routes() -> Router<AppState> {
         .route("/intake", get(meta::intake))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", delete(tokens::revoke))
+        .route("/jobs", get(jobs::list))
+        .route("/jobs/{id}", get(jobs::get))
+        .route("/jobs/{id}/retry", post(jobs::retry))
+        .route("/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/webhooks", get(webhooks::list).post(webhooks::create))
+        .route(
+            "/webhooks/{id}",
+            get(webhooks::get)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route("/webhooks/{id}/rotate-secret", post(webhooks::rotate))
+        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route(
+            "/webhooks/{id}/deliveries/{delivery}",
+            get(webhooks::delivery),
+        )
+        .route(
+            "/webhooks/{id}/deliveries/{delivery}/redeliver",
+            post(webhooks::redeliver),
+        )
+        .route("/notices", get(webhooks::notices))
+        .route("/audit", get(audit::export))
         .route("/cases", post(cases::create_case).get(cases::list_cases))
         .route("/cases/{number}", get(cases::get_case))
         .route("/cases/{number}/events", get(cases::list_events))

@@ -143,7 +143,12 @@ pub async fn create(
     }
     let new = casedesk_auth::generate_token()?;
     let record = token_record(&p.user, &scopes, Some(&p.scopes), label, new.hash)?;
-    st.store.create_token(&record).await?;
+    let audit = casedesk_core::admin::token_audit(
+        casedesk_core::audit::AuditRecord::by(&p, "token.create", format!("token:{}", record.id)),
+        &p.user,
+        &record,
+    );
+    st.store.create_token(&record, &audit).await?;
     let dto = NewTokenDto {
         record: record.into(),
         token: new.secret,

@@ -272,9 +272,14 @@ both!(who_sees_which_cases);
 async fn elevated_contacts_are_capped_by_plan(b: Backend) {
     let app = spawn_app(b).await;
     let s = app.store.as_ref();
-    casedesk_core::admin::create_account(s, "Tiny", casedesk_core::accounts::Plan::SelfService)
-        .await
-        .unwrap();
+    casedesk_core::admin::create_account(
+        s,
+        "Tiny",
+        casedesk_core::accounts::Plan::SelfService,
+        &casedesk_testkit::actor(),
+    )
+    .await
+    .unwrap();
     let limits = casedesk_core::permissions::ElevatedLimits {
         self_service: 2,
         standard: 10,
@@ -292,6 +297,7 @@ async fn elevated_contacts_are_capped_by_plan(b: Backend) {
                 elevated: true,
                 queues: vec![],
             },
+            &casedesk_testkit::actor(),
         )
         .await;
         if i < 2 {

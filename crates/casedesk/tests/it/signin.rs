@@ -51,7 +51,15 @@ async fn set_password(app: &TestApp, email: &str, password: &str) {
     let h = casedesk_auth::password::hash_password(password.into())
         .await
         .unwrap();
-    app.store.set_password(u.id, Some(&h)).await.unwrap();
+    let audit = casedesk_core::audit::AuditRecord::new(
+        casedesk_testkit::actor(),
+        "user.set_password",
+        "test",
+    );
+    app.store
+        .set_password(u.id, Some(&h), &audit)
+        .await
+        .unwrap();
 }
 
 async fn local_sign_in_locks_out_and_checks_csrf(b: Backend) {

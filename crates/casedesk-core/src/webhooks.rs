@@ -1,0 +1,748 @@
+//! Webhooks: endpoints that receive case events, signed the Standard Webhooks way.
+//!
+//! An endpoint belongs to a customer account (it receives the public events of that
+//! account's cases, of the customer event types only) or is internal (every event of every
+//! case, support-side types included). Each event becomes one delivery per endpoint, with its
+//! own `webhook-id` kept across retries; each try is logged as an attempt.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::audit::AuditRecord;
+use crate::cases::{Case, CaseEvent, EventKind};
+use crate::jobs::{NewJob, WEBHOOK_DELIVERY};
+use crate::permissions::require_scope;
+use crate::store::Store;
+use crate::users::{Principal, Role, Scope};
+use crate::{DomainError, FieldError, Result, Timestamp};
+
+/// Event types a customer endpoint may receive.
+pub const CUSTOMER_TYPES: [&str; 6] = [
+    "case.created",
+    "case.status_changed",
+    "case.replied",
+    "case.resolution_proposed",
+    "case.closed",
+    "case.escalated",
+];
+
+/// Event types only internal endpoints receive.
+pub const INTERNAL_TYPES: [&str; 6] = [
+    "case.note_added",
+    "case.assigned",
+    "case.priority_changed",
+    "case.team_contact_added",
+    "case.team_contact_removed",
+    "case.summary_added",
+];
+
+/// Longest body text carried in a payload; the rest is on the case.
+const MAX_TEXT: usize = 8_000;
+/// Most endpoints per account (and internal).
+const MAX_ENDPOINTS: usize = 20;
+/// Longest overlap of an old secret after a rotation.
+pub const MAX_OVERLAP_HOURS: u32 = 168;
+
+/// The webhook event types of a timeline event.
+pub fn event_types(e: &CaseEvent) -> Vec<&'static str> {
+    let status_changed = e.data.get("to").is_some() && e.data.get("from").is_some();
+    let mut t = match e.kind {
+        EventKind::Created => vec!["case.created"],
+        EventKind::Reply | EventKind::Reopened | EventKind::InfoRequested => vec!["case.replied"],
+        EventKind::Note => vec!["case.note_added"],
+        EventKind::OnHold | EventKind::Resumed => vec![],
+        EventKind::ResolutionProposed => vec!["case.resolution_proposed"],
+        EventKind::ResolutionConfirmed => vec!["case.closed"],
+        EventKind::Escalated => vec!["case.escalated"],
+        EventKind::Assigned => vec!["case.assigned"],
+        EventKind::PriorityChanged => vec!["case.priority_changed"],
+        EventKind::ContactAdded => vec!["case.team_contact_added"],
+        EventKind::ContactRemoved => vec!["case.team_contact_removed"],
+        EventKind::Summary => vec!["case.summary_added"],
+    };
+    if status_changed && e.kind != EventKind::PriorityChanged {
+        t.push("case.status_changed");
+    }
+    t
+}
+
+/// Whether an endpoint of this ownership receives this event type of this event.
+pub fn receives(ep: &Endpoint, event_type: &str, e: &CaseEvent) -> bool {
+    let allowed = match ep.account_id {
+        Some(_) => e.public && CUSTOMER_TYPES.contains(&event_type),
+        None => true,
+    };
+    allowed && (ep.event_types.is_empty() || ep.event_types.iter().any(|t| t == event_type))
+}
+
+fn clip(v: &Value) -> Value {
+    match v.as_str() {
+        Some(s) if s.chars().count() > MAX_TEXT => {
+            Value::String(s.chars().take(MAX_TEXT).collect())
+        }
+        _ => v.clone(),
+    }
+}
+
+/// The JSON body of one delivery: `{type, timestamp, data}`, kept small (long texts are cut
+/// and marked, the case has the rest).
+pub fn payload(event_type: &str, case: &Case, e: &CaseEvent) -> Value {
+    let mut ev = json!({
+        "id": e.id,
+        "kind": e.kind.key(),
+        "actor": e.actor,
+        "at": e.at.to_string(),
+        "public": e.public,
+    });
+    if let Value::Object(d) = &e.data {
+        for (k, v) in d {
+            let clipped = clip(v);
+            if clipped != *v {
+                ev["truncated"] = json!(true);
+            }
+            ev[k.as_str()] = clipped;
+        }
+    }
+    json!({
+        "type": event_type,
+        "timestamp": e.at.to_string(),
+        "data": {
+            "case": {
+                "number": case.number,
+                "subject": case.fields.subject,
+                "status": case.status.key(),
+                "priority": case.fields.priority.key(),
+                "tenant": case.tenant,
+                "escalated": case.escalated,
+            },
+            "event": ev,
+        }
+    })
+}
+
+/// A configured receiver.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Endpoint {
+    /// Identifier.
+    pub id: Uuid,
+    /// Owning customer account; none for an internal endpoint.
+    pub account_id: Option<Uuid>,
+    /// Where deliveries are POSTed.
+    pub url: String,
+    /// The owner's note.
+    pub description: Option<String>,
+    /// Types it wants (empty: every type it may receive).
+    pub event_types: Vec<String>,
+    /// Whether deliveries are made.
+    pub enabled: bool,
+    /// Why casedesk disabled it, if it did.
+    pub disabled_reason: Option<String>,
+    /// Failed attempts since the last success.
+    pub failure_streak: i64,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+}
+
+/// A signing secret, sealed with the server key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRecord {
+    /// Identifier.
+    pub id: Uuid,
+    /// The endpoint.
+    pub endpoint_id: Uuid,
+    /// `whsec_…`, sealed.
+    pub sealed: String,
+    /// Created.
+    pub created_at: Timestamp,
+    /// After a rotation, the old secret signs until this time.
+    pub expires_at: Option<Timestamp>,
+}
+
+/// Generates, seals and opens signing secrets (the server key stays outside the domain).
+pub trait SecretBox: Send + Sync {
+    /// A new `whsec_` secret.
+    fn generate(&self) -> Result<String>;
+    /// Encrypts a secret for storage.
+    fn seal(&self, secret: &str) -> Result<String>;
+    /// Decrypts a stored secret.
+    fn open(&self, sealed: &str) -> Result<String>;
+}
+
+/// Where delivery URLs may point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UrlPolicy {
+    /// Allow loopback, private, link-local and other non-public addresses (tests, on-premise).
+    pub allow_private: bool,
+    /// Require `https://`.
+    pub require_https: bool,
+}
+
+impl Default for UrlPolicy {
+    fn default() -> Self {
+        Self {
+            allow_private: false,
+            require_https: true,
+        }
+    }
+}
+
+/// Whether an address is on the public internet (not loopback, private, link-local,
+/// shared, documentation, multicast or unspecified), so a webhook cannot reach casedesk's
+/// own network.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || o[0] == 0
+                || (o[0] == 100 && (o[1] & 0xc0) == 64)
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                || (o[0] == 198 && (o[1] & 0xfe) == 18)
+                || o[0] >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] == 0x2001 && s[1] == 0x0db8)
+                || (s[0] == 0x64 && s[1] == 0xff9b))
+        }
+    }
+}
+
+/// Checks a delivery URL against the policy; the message names what is wrong.
+pub fn check_url(raw: &str, policy: UrlPolicy) -> std::result::Result<url::Url, String> {
+    let u = url::Url::parse(raw).map_err(|e| format!("is not an absolute URL ({e})"))?;
+    match u.scheme() {
+        "https" => {}
+        "http" if !policy.require_https => {}
+        "http" => return Err("must use https://".into()),
+        _ => return Err("must be an https:// URL".into()),
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err("must not carry a user name or password; casedesk signs every delivery".into());
+    }
+    if u.fragment().is_some() {
+        return Err("must not have a #fragment".into());
+    }
+    let host = match u.host() {
+        Some(h) => h,
+        None => return Err("must name a host".into()),
+    };
+    if !policy.allow_private {
+        let ip = match host {
+            url::Host::Ipv4(a) => Some(IpAddr::V4(a)),
+            url::Host::Ipv6(a) => Some(IpAddr::V6(a)),
+            url::Host::Domain(d) => {
+                let d = d.trim_end_matches('.').to_ascii_lowercase();
+                if d == "localhost"
+                    || d.ends_with(".localhost")
+                    || d.ends_with(".internal")
+                    || d.ends_with(".local")
+                {
+                    return Err("must not point to a local or internal host".into());
+                }
+                None
+            }
+        };
+        if ip.is_some_and(|ip| !is_public(ip)) {
+            return Err("must not point to a loopback, private or link-local address".into());
+        }
+    }
+    if raw.len() > 2000 {
+        return Err("must be at most 2000 characters".into());
+    }
+    Ok(u)
+}
+
+/// State of one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Not yet delivered; attempts continue.
+    Pending,
+    /// Answered 2xx.
+    Delivered,
+    /// Every attempt failed (or the endpoint answered 410).
+    Failed,
+    /// Not sent: the endpoint was disabled or deleted.
+    Skipped,
+}
+
+impl DeliveryState {
+    /// Stable key.
+    pub fn key(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Failed => "failed",
+            DeliveryState::Skipped => "skipped",
+        }
+    }
+
+    /// Parses a stable key.
+    pub fn parse(s: &str) -> Option<DeliveryState> {
+        [
+            DeliveryState::Pending,
+            DeliveryState::Delivered,
+            DeliveryState::Failed,
+            DeliveryState::Skipped,
+        ]
+        .into_iter()
+        .find(|d| d.key() == s)
+    }
+}
+
+/// One message for one endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Delivery {
+    /// The `webhook-id`: `msg_` and 32 hex digits, the same on every attempt.
+    pub id: String,
+    /// The endpoint.
+    pub endpoint_id: Uuid,
+    /// Event type.
+    pub event_type: String,
+    /// The exact body sent.
+    pub payload: String,
+    /// The case.
+    pub case_number: Option<i64>,
+    /// State.
+    pub state: DeliveryState,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Last HTTP status.
+    pub last_status: Option<u16>,
+    /// Created.
+    pub created_at: Timestamp,
+    /// When it was answered 2xx.
+    pub delivered_at: Option<Timestamp>,
+}
+
+/// One try of a delivery.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Attempt {
+    /// When it was sent.
+    pub at: Timestamp,
+    /// HTTP status, if an answer came.
+    pub status_code: Option<u16>,
+    /// Time to the answer (or failure), in milliseconds.
+    pub latency_ms: u64,
+    /// What went wrong.
+    pub error: Option<String>,
+    /// Asked for by a person.
+    pub manual: bool,
+}
+
+/// What a delivery attempt changes on its endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EndpointChange {
+    /// Nothing (a skipped delivery, a manual retry).
+    Unchanged,
+    /// A success: the failure streak ends.
+    Healthy,
+    /// A failure: the streak grows.
+    Failing,
+    /// Disabled, with the reason shown to its owner (in a notice and on the endpoint).
+    Disable { reason: String },
+}
+
+/// A message for the owners of an account (or, with none, for support managers).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Notice {
+    /// Identifier.
+    pub id: Uuid,
+    /// The account it is for.
+    #[serde(skip)]
+    pub account_id: Option<Uuid>,
+    /// What it is about, e.g. `webhook.disabled`.
+    pub kind: String,
+    /// The message.
+    pub message: String,
+    /// When.
+    pub created_at: Timestamp,
+}
+
+/// A new delivery id.
+pub fn new_message_id() -> String {
+    format!("msg_{}", Uuid::new_v4().simple())
+}
+
+/// The job that makes a delivery's next attempt.
+pub fn delivery_job(delivery_id: &str, manual: bool, max_attempts: u32) -> NewJob {
+    NewJob::new(
+        WEBHOOK_DELIVERY,
+        json!({"delivery": delivery_id, "manual": manual}),
+    )
+    .max_attempts(max_attempts)
+}
+
+// ----- who may manage which endpoint -----
+
+fn manages(p: &Principal, ep: &Endpoint) -> bool {
+    match ep.account_id {
+        Some(a) => p.user.role == Role::SuperAdmin && p.user.account_id == Some(a),
+        None => p.user.role == Role::Manager,
+    }
+}
+
+fn not_found() -> DomainError {
+    DomainError::NotFound {
+        entity: "webhook endpoint",
+    }
+}
+
+/// The account whose endpoints the caller manages (`None`: internal), or a 403.
+fn owner_of(p: &Principal) -> Result<Option<Uuid>> {
+    require_scope(p, Scope::Admin)?;
+    match p.user.role {
+        Role::SuperAdmin => Ok(p.user.account_id),
+        Role::Manager => Ok(None),
+        _ => Err(DomainError::Forbidden(
+            "Only a super admin of the account (for its endpoints) or a support manager (for internal endpoints) can manage webhooks.".into(),
+        )),
+    }
+}
+
+/// An endpoint the caller manages; anything else is not found.
+pub async fn get(store: &dyn Store, p: &Principal, id: Uuid) -> Result<Endpoint> {
+    owner_of(p)?;
+    match store.get_endpoint(id).await? {
+        Some(ep) if manages(p, &ep) => Ok(ep),
+        _ => Err(not_found()),
+    }
+}
+
+/// The endpoints the caller manages.
+pub async fn list(store: &dyn Store, p: &Principal) -> Result<Vec<Endpoint>> {
+    let owner = owner_of(p)?;
+    store.list_endpoints(owner).await
+}
+
+/// Input of create and update (every field optional on update).
+#[derive(Debug, Default)]
+pub struct EndpointInput {
+    /// URL.
+    pub url: Option<String>,
+    /// Description.
+    pub description: Option<Option<String>>,
+    /// Event types.
+    pub event_types: Option<Vec<String>>,
+    /// Enabled.
+    pub enabled: Option<bool>,
+}
+
+/// Reads an endpoint body, naming every bad field.
+pub fn parse_input(body: &Value, policy: UrlPolicy, customer: bool) -> Result<EndpointInput> {
+    let Value::Object(map) = body else {
+        return Err(DomainError::field("", "must be a JSON object"));
+    };
+    let mut errs = Vec::new();
+    let mut input = EndpointInput::default();
+    for (k, v) in map {
+        match k.as_str() {
+            "url" => match v.as_str() {
+                Some(s) => match check_url(s.trim(), policy) {
+                    Ok(u) => input.url = Some(u.to_string()),
+                    Err(m) => errs.push(FieldError::new("url", m)),
+                },
+                None => errs.push(FieldError::new("url", "must be a string")),
+            },
+            "description" => match v {
+                Value::Null => input.description = Some(None),
+                Value::String(s) if s.chars().count() <= 500 => {
+                    input.description = Some(Some(s.trim().to_owned()).filter(|s| !s.is_empty()))
+                }
+                _ => errs.push(FieldError::new(
+                    "description",
+                    "must be text of at most 500 characters",
+                )),
+            },
+            "event_types" => match v.as_array() {
+                Some(items) => {
+                    let mut types = Vec::new();
+                    for (i, t) in items.iter().enumerate() {
+                        let s = t.as_str().unwrap_or("");
+                        let known = CUSTOMER_TYPES.contains(&s)
+                            || (!customer && INTERNAL_TYPES.contains(&s));
+                        if known {
+                            if !types.iter().any(|x| x == s) {
+                                types.push(s.to_owned());
+                            }
+                        } else {
+                            let list = if customer {
+                                CUSTOMER_TYPES.join(", ")
+                            } else {
+                                format!(
+                                    "{}, {}",
+                                    CUSTOMER_TYPES.join(", "),
+                                    INTERNAL_TYPES.join(", ")
+                                )
+                            };
+                            errs.push(FieldError::new(
+                                format!("event_types[{i}]"),
+                                format!("must be one of {list}"),
+                            ));
+                        }
+                    }
+                    input.event_types = Some(types);
+                }
+                None => errs.push(FieldError::new(
+                    "event_types",
+                    "must be a list of event types (empty: all)",
+                )),
+            },
+            "enabled" => match v.as_bool() {
+                Some(b) => input.enabled = Some(b),
+                None => errs.push(FieldError::new("enabled", "must be true or false")),
+            },
+            other => errs.push(FieldError::new(
+                other,
+                "is not a field of a webhook endpoint",
+            )),
+        }
+    }
+    if errs.is_empty() {
+        Ok(input)
+    } else {
+        Err(DomainError::Validation(errs))
+    }
+}
+
+/// Creates an endpoint owned by the caller's account (or internal, for a manager); the
+/// answer carries the signing secret, shown this once.
+pub async fn create(
+    store: &dyn Store,
+    sbox: &dyn SecretBox,
+    p: &Principal,
+    body: &Value,
+    policy: UrlPolicy,
+) -> Result<(Endpoint, String)> {
+    let owner = owner_of(p)?;
+    let input = parse_input(body, policy, owner.is_some())?;
+    let Some(url) = input.url else {
+        return Err(DomainError::field("url", "is required"));
+    };
+    if store.list_endpoints(owner).await?.len() >= MAX_ENDPOINTS {
+        return Err(DomainError::Conflict(format!(
+            "at most {MAX_ENDPOINTS} endpoints are allowed; delete one first"
+        )));
+    }
+    let at = crate::now();
+    let ep = Endpoint {
+        id: Uuid::now_v7(),
+        account_id: owner,
+        url,
+        description: input.description.flatten(),
+        event_types: input.event_types.unwrap_or_default(),
+        enabled: input.enabled.unwrap_or(true),
+        disabled_reason: None,
+        failure_streak: 0,
+        created_at: at,
+        updated_at: at,
+    };
+    let secret = sbox.generate()?;
+    let rec = SecretRecord {
+        id: Uuid::now_v7(),
+        endpoint_id: ep.id,
+        sealed: sbox.seal(&secret)?,
+        created_at: at,
+        expires_at: None,
+    };
+    let audit = AuditRecord::by(p, "webhook.create", format!("webhook:{}", ep.id))
+        .account(owner)
+        .summary(json!({"url": ep.url, "event_types": ep.event_types, "enabled": ep.enabled}));
+    store.create_endpoint(&ep, &rec, &audit).await?;
+    Ok((ep, secret))
+}
+
+/// Changes an endpoint; enabling it again clears the failure streak.
+pub async fn update(
+    store: &dyn Store,
+    p: &Principal,
+    id: Uuid,
+    body: &Value,
+    policy: UrlPolicy,
+) -> Result<Endpoint> {
+    let mut ep = get(store, p, id).await?;
+    let input = parse_input(body, policy, ep.account_id.is_some())?;
+    let mut changed = serde_json::Map::new();
+    if let Some(u) = input.url {
+        changed.insert("url".into(), json!(u));
+        ep.url = u;
+    }
+    if let Some(d) = input.description {
+        changed.insert("description".into(), json!(d));
+        ep.description = d;
+    }
+    if let Some(t) = input.event_types {
+        changed.insert("event_types".into(), json!(t));
+        ep.event_types = t;
+    }
+    if let Some(e) = input.enabled {
+        changed.insert("enabled".into(), json!(e));
+        if e && !ep.enabled {
+            ep.failure_streak = 0;
+            ep.disabled_reason = None;
+        }
+        ep.enabled = e;
+    }
+    ep.updated_at = crate::now();
+    let audit = AuditRecord::by(p, "webhook.update", format!("webhook:{id}"))
+        .account(ep.account_id)
+        .summary(Value::Object(changed));
+    store.update_endpoint(&ep, &audit).await?;
+    Ok(ep)
+}
+
+/// Deletes an endpoint; its pending deliveries are skipped.
+pub async fn delete(store: &dyn Store, p: &Principal, id: Uuid) -> Result<()> {
+    let ep = get(store, p, id).await?;
+    let audit = AuditRecord::by(p, "webhook.delete", format!("webhook:{id}"))
+        .account(ep.account_id)
+        .summary(json!({"url": ep.url}));
+    store.delete_endpoint(id, &audit).await
+}
+
+/// Issues a new secret; the previous ones keep signing for `overlap_hours` (so receivers
+/// can switch without losing a delivery), then expire.
+pub async fn rotate(
+    store: &dyn Store,
+    sbox: &dyn SecretBox,
+    p: &Principal,
+    id: Uuid,
+    overlap_hours: Option<u32>,
+) -> Result<(String, Timestamp)> {
+    let ep = get(store, p, id).await?;
+    let hours = overlap_hours.unwrap_or(24);
+    if hours > MAX_OVERLAP_HOURS {
+        return Err(DomainError::field(
+            "overlap_hours",
+            format!("must be at most {MAX_OVERLAP_HOURS}"),
+        ));
+    }
+    let at = crate::now();
+    let until = at
+        .checked_add(jiff::SignedDuration::from_hours(i64::from(hours)))
+        .map_err(|e| DomainError::Internal(e.to_string()))?;
+    let secret = sbox.generate()?;
+    let rec = SecretRecord {
+        id: Uuid::now_v7(),
+        endpoint_id: ep.id,
+        sealed: sbox.seal(&secret)?,
+        created_at: at,
+        expires_at: None,
+    };
+    let audit = AuditRecord::by(p, "webhook.rotate_secret", format!("webhook:{id}"))
+        .account(ep.account_id)
+        .summary(json!({"old_secrets_expire_at": until.to_string()}));
+    store.add_secret(&rec, until, &audit).await?;
+    Ok((secret, until))
+}
+
+/// A page of an endpoint's deliveries, newest first.
+pub async fn deliveries(
+    store: &dyn Store,
+    p: &Principal,
+    id: Uuid,
+    before: Option<&str>,
+    limit: u32,
+) -> Result<Vec<Delivery>> {
+    get(store, p, id).await?;
+    store.list_deliveries(id, before, limit.clamp(1, 100)).await
+}
+
+/// One delivery of an endpoint with its attempts.
+pub async fn delivery(
+    store: &dyn Store,
+    p: &Principal,
+    id: Uuid,
+    delivery_id: &str,
+) -> Result<(Delivery, Vec<Attempt>)> {
+    get(store, p, id).await?;
+    match store.get_delivery(delivery_id).await? {
+        Some(d) if d.endpoint_id == id => {
+            let attempts = store.list_attempts(delivery_id).await?;
+            Ok((d, attempts))
+        }
+        _ => Err(DomainError::NotFound { entity: "delivery" }),
+    }
+}
+
+/// Sends a delivery again (same `webhook-id` and body, a fresh signature and timestamp).
+pub async fn redeliver(
+    store: &dyn Store,
+    p: &Principal,
+    id: Uuid,
+    delivery_id: &str,
+) -> Result<()> {
+    let ep = get(store, p, id).await?;
+    if !ep.enabled {
+        return Err(DomainError::Conflict(
+            "the endpoint is disabled; enable it before redelivering".into(),
+        ));
+    }
+    let (d, _) = delivery(store, p, id, delivery_id).await?;
+    let audit = AuditRecord::by(p, "webhook.redeliver", format!("delivery:{}", d.id))
+        .account(ep.account_id);
+    store
+        .redeliver(&d.id, &delivery_job(&d.id, true, 1), &audit)
+        .await
+}
+
+/// Notices for the caller: their account's (super admins) or support's (managers).
+pub async fn notices(store: &dyn Store, p: &Principal) -> Result<Vec<Notice>> {
+    let owner = owner_of(p)?;
+    store.list_notices(owner).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_and_local_addresses_are_refused_by_default() {
+        let p = UrlPolicy::default();
+        for bad in [
+            "https://127.0.0.1/hook",
+            "https://10.1.2.3/",
+            "https://[::1]/",
+            "https://169.254.169.254/latest/meta-data",
+            "https://localhost:8080/",
+            "https://[::ffff:192.168.1.1]/",
+            "https://100.64.0.1/",
+            "https://[fd00::1]/",
+            "http://hooks.example.com/",
+            "ftp://hooks.example.com/",
+        ] {
+            assert!(check_url(bad, p).is_err(), "{bad} should be refused");
+        }
+        assert!(check_url("https://hooks.example.com/casedesk", p).is_ok());
+        assert!(
+            check_url("https://203.0.113.1/", p).is_err(),
+            "documentation range"
+        );
+        assert!(check_url("https://8.8.8.8/", p).is_ok());
+        let open = UrlPolicy {
+            allow_private: true,
+            require_https: false,
+        };
+        assert!(check_url("http://127.0.0.1:9000/hook", open).is_ok());
+    }
+}

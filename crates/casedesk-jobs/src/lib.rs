@@ -1,0 +1,50 @@
+//! Background work: a runner that claims jobs from the database and hands each to the
+//! handler of its kind, and the handlers — case events fanned out to webhook endpoints,
+//! signed webhook deliveries, and the hourly housekeeping (audit retention, old jobs).
+//!
+//! Jobs live in the database (see `casedesk_core::jobs`), so they survive a crash: a job
+//! claimed by a process that died is claimed again when its lease runs out.
+
+mod config;
+mod runner;
+pub mod signing;
+mod webhooks;
+
+pub use config::{JobsConfig, WebhookConfig};
+pub use runner::{Handled, Handler, Runner, RunnerHandle};
+pub use webhooks::{Dispatcher, Maintenance, WebhookSender};
+
+use std::sync::Arc;
+
+use casedesk_core::store::Store;
+use casedesk_core::webhooks::SecretBox;
+
+/// A runner with every handler casedesk has.
+pub fn standard_runner(
+    store: Arc<dyn Store>,
+    sbox: Arc<dyn SecretBox>,
+    wake: Arc<tokio::sync::Notify>,
+    jobs: &JobsConfig,
+    hooks: &WebhookConfig,
+) -> Result<Runner, casedesk_core::DomainError> {
+    let sender = WebhookSender::new(store.clone(), sbox, hooks)?;
+    Ok(Runner::new(store.clone(), wake, jobs.clone())
+        .handle(
+            casedesk_core::jobs::CASE_EVENT,
+            Arc::new(Dispatcher::new(store.clone(), hooks.max_attempts())),
+        )
+        .handle(casedesk_core::jobs::WEBHOOK_DELIVERY, Arc::new(sender))
+        .handle(
+            casedesk_core::jobs::MAINTENANCE,
+            Arc::new(Maintenance::new(store, jobs.clone())),
+        ))
+}
+
+/// A number in `[0, 1)` for jitter.
+pub(crate) fn random_unit() -> f64 {
+    let mut b = [0u8; 8];
+    if getrandom::fill(&mut b).is_err() {
+        return 0.5;
+    }
+    (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64
+}

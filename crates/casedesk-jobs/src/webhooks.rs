@@ -1,0 +1,404 @@
+//! Handlers: a case event fanned out to the endpoints that may receive it, one signed
+//! delivery attempt, and housekeeping.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use casedesk_core::audit::{Actor, AuditRecord};
+use casedesk_core::jobs::{Claim, Finish, FollowUp, NewJob};
+use casedesk_core::store::{AttemptRecord, NewDelivery, Store};
+use casedesk_core::webhooks::{
+    self, Attempt, DeliveryState, EndpointChange, SecretBox, UrlPolicy, is_public,
+};
+use casedesk_core::{DomainError, Result};
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+use crate::config::{JobsConfig, WebhookConfig};
+use crate::runner::{Handled, Handler, after};
+use crate::signing::signature_header;
+
+fn field<'a>(c: &'a Claim, k: &str) -> Result<&'a serde_json::Value> {
+    c.job
+        .payload
+        .get(k)
+        .ok_or_else(|| DomainError::Internal(format!("job payload lacks {k}")))
+}
+
+/// `case.event`: writes one delivery per (endpoint, event type) that may receive the event,
+/// in the transaction that ends the job, so an event is fanned out exactly once.
+pub struct Dispatcher {
+    store: Arc<dyn Store>,
+    max_attempts: u32,
+}
+
+impl Dispatcher {
+    /// A dispatcher whose deliveries get `max_attempts` attempts.
+    pub fn new(store: Arc<dyn Store>, max_attempts: u32) -> Self {
+        Self {
+            store,
+            max_attempts,
+        }
+    }
+}
+
+#[async_trait]
+impl Handler for Dispatcher {
+    async fn run(&self, claim: &Claim) -> Result<Handled> {
+        let event_id = field(claim, "event")?.as_i64().unwrap_or(0);
+        let Some(event) = self.store.get_event(event_id).await? else {
+            return Ok(Handled::Finish(Finish::Done, FollowUp::default()));
+        };
+        let Some(case) = self.store.get_case(event.case_number).await? else {
+            return Ok(Handled::Finish(Finish::Done, FollowUp::default()));
+        };
+        let targets = self.store.dispatch_targets(case.account_id).await?;
+        let types = webhooks::event_types(&event);
+        let now = casedesk_core::now();
+        let mut out = Vec::new();
+        for ep in &targets {
+            for t in &types {
+                if !webhooks::receives(ep, t, &event) {
+                    continue;
+                }
+                let id = webhooks::new_message_id();
+                out.push(NewDelivery {
+                    job: webhooks::delivery_job(&id, false, self.max_attempts),
+                    id,
+                    endpoint_id: ep.id,
+                    event_type: (*t).to_owned(),
+                    payload: webhooks::payload(t, &case, &event).to_string(),
+                    case_number: Some(case.number),
+                    created_at: now,
+                });
+            }
+        }
+        if !self.store.fan_out(claim, &out).await? {
+            tracing::warn!(job = %claim.job.id, "lease lost before the fan-out was written");
+        }
+        Ok(Handled::Recorded)
+    }
+}
+
+/// Resolves names like the system does, then keeps only public addresses, so a host name
+/// that points inside casedesk's network cannot be used to reach it (checked at connect
+/// time, which also defeats DNS rebinding between a check and the request).
+struct PublicOnly;
+
+impl Resolve for PublicOnly {
+    fn resolve(&self, name: Name) -> Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| is_public(a.ip()))
+                .collect();
+            if addrs.is_empty() {
+                return Err(format!(
+                    "{host} has no public address; deliveries to private networks are not allowed"
+                )
+                .into());
+            }
+            let it: Addrs = Box::new(addrs.into_iter());
+            Ok(it)
+        })
+    }
+}
+
+/// `webhook.deliver`: one signed attempt of a delivery, logged with its outcome.
+pub struct WebhookSender {
+    store: Arc<dyn Store>,
+    sbox: Arc<dyn SecretBox>,
+    http: reqwest::Client,
+    policy: UrlPolicy,
+    schedule: Vec<u64>,
+    max_body: usize,
+}
+
+impl WebhookSender {
+    /// A sender with its own HTTP client (no redirects, timeouts, address guard).
+    pub fn new(
+        store: Arc<dyn Store>,
+        sbox: Arc<dyn SecretBox>,
+        cfg: &WebhookConfig,
+    ) -> Result<Self> {
+        let mut b = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(cfg.timeout_seconds))
+            .connect_timeout(Duration::from_secs(cfg.connect_timeout_seconds))
+            .user_agent(concat!("casedesk-webhooks/", env!("CARGO_PKG_VERSION")))
+            .pool_max_idle_per_host(64);
+        if !cfg.allow_private_networks {
+            b = b.dns_resolver(PublicOnly).no_proxy();
+        }
+        let http = b
+            .build()
+            .map_err(|e| DomainError::Internal(format!("webhook client: {e}")))?;
+        Ok(Self {
+            store,
+            sbox,
+            http,
+            policy: cfg.url_policy(),
+            schedule: cfg.retry_schedule_seconds.clone(),
+            max_body: cfg.max_response_bytes,
+        })
+    }
+
+    /// Sends once; the status, or what went wrong.
+    async fn send(
+        &self,
+        url: &str,
+        id: &str,
+        body: &str,
+        signature_secrets: &[String],
+    ) -> (Option<u16>, Option<String>, Option<Duration>) {
+        if let Err(m) = webhooks::check_url(url, self.policy) {
+            return (None, Some(format!("the endpoint URL {m}")), None);
+        }
+        let ts = casedesk_core::now().as_second();
+        let sig = match signature_header(signature_secrets, id, ts, body.as_bytes()) {
+            Ok(s) => s,
+            Err(e) => return (None, Some(e.to_string()), None),
+        };
+        let res = self
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .header("webhook-id", id)
+            .header("webhook-timestamp", ts.to_string())
+            .header("webhook-signature", sig)
+            .body(body.to_owned())
+            .send()
+            .await;
+        match res {
+            Ok(mut r) => {
+                let status = r.status().as_u16();
+                let retry_after = r
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(|s| Duration::from_secs(s.min(3600)));
+                // Read (and drop) at most the cap, so a huge answer cannot hold a worker.
+                let mut read = 0usize;
+                let mut snippet = Vec::new();
+                while read < self.max_body {
+                    match r.chunk().await {
+                        Ok(Some(c)) => {
+                            if snippet.len() < 200 {
+                                snippet.extend_from_slice(&c[..c.len().min(200 - snippet.len())]);
+                            }
+                            read += c.len();
+                        }
+                        _ => break,
+                    }
+                }
+                if (200..300).contains(&status) {
+                    (Some(status), None, None)
+                } else {
+                    let text = String::from_utf8_lossy(&snippet).replace(['\n', '\r'], " ");
+                    let err = if text.trim().is_empty() {
+                        format!("answered HTTP {status}")
+                    } else {
+                        format!("answered HTTP {status}: {}", text.trim())
+                    };
+                    (Some(status), Some(err), retry_after)
+                }
+            }
+            Err(e) => {
+                let what = if e.is_timeout() {
+                    "timed out".to_owned()
+                } else if e.is_connect() {
+                    format!("could not connect: {}", root_cause(&e))
+                } else {
+                    format!("request failed: {}", root_cause(&e))
+                };
+                (None, Some(what), None)
+            }
+        }
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+#[async_trait]
+impl Handler for WebhookSender {
+    async fn run(&self, claim: &Claim) -> Result<Handled> {
+        let id = field(claim, "delivery")?.as_str().unwrap_or("").to_owned();
+        let manual = claim
+            .job
+            .payload
+            .get("manual")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+        let Some(d) = self.store.get_delivery(&id).await? else {
+            // The endpoint was deleted with its deliveries.
+            return Ok(Handled::Finish(Finish::Done, FollowUp::default()));
+        };
+        let Some(ep) = self.store.get_endpoint(d.endpoint_id).await? else {
+            return Ok(Handled::Finish(Finish::Done, FollowUp::default()));
+        };
+        let now = casedesk_core::now();
+        let mut rec = AttemptRecord {
+            delivery_id: d.id.clone(),
+            endpoint_id: ep.id,
+            account_id: ep.account_id,
+            attempt: Attempt {
+                at: now,
+                status_code: None,
+                latency_ms: 0,
+                error: None,
+                manual,
+            },
+            state: DeliveryState::Skipped,
+            endpoint: EndpointChange::Unchanged,
+        };
+        if !ep.enabled || (d.state == DeliveryState::Delivered && !manual) {
+            if d.state == DeliveryState::Delivered {
+                rec.state = DeliveryState::Delivered;
+            }
+            self.store
+                .record_attempt(claim, &rec, &Finish::Done)
+                .await?;
+            return Ok(Handled::Recorded);
+        }
+        let mut secrets = Vec::new();
+        for s in self.store.live_secrets(ep.id, now).await? {
+            secrets.push(self.sbox.open(&s.sealed)?);
+        }
+        if secrets.is_empty() {
+            return Err(DomainError::Internal(
+                "the endpoint has no live signing secret".into(),
+            ));
+        }
+        let started = Instant::now();
+        let (status, error, retry_after) = self.send(&ep.url, &d.id, &d.payload, &secrets).await;
+        rec.attempt.status_code = status;
+        rec.attempt.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        rec.attempt.error.clone_from(&error);
+        let last = claim.job.attempts >= claim.job.max_attempts;
+        let finish = match (&error, status) {
+            (None, _) => {
+                rec.state = DeliveryState::Delivered;
+                rec.endpoint = EndpointChange::Healthy;
+                metrics::counter!("casedesk_webhook_deliveries_total", "result" => "delivered")
+                    .increment(1);
+                Finish::Done
+            }
+            (Some(e), Some(410)) => {
+                rec.state = DeliveryState::Failed;
+                rec.endpoint = EndpointChange::Disable {
+                    reason: "it answered 410 Gone, which asks senders to stop".into(),
+                };
+                metrics::counter!("casedesk_webhook_deliveries_total", "result" => "failed")
+                    .increment(1);
+                Finish::Dead { error: e.clone() }
+            }
+            (Some(e), _) if manual => {
+                rec.state = DeliveryState::Failed;
+                rec.endpoint = EndpointChange::Failing;
+                metrics::counter!("casedesk_webhook_deliveries_total", "result" => "failed")
+                    .increment(1);
+                Finish::Dead { error: e.clone() }
+            }
+            (Some(e), _) if last => {
+                rec.state = DeliveryState::Failed;
+                rec.endpoint = EndpointChange::Disable {
+                    reason: format!(
+                        "all {} attempts of delivery {} failed (the last one {e})",
+                        claim.job.attempts, d.id
+                    ),
+                };
+                metrics::counter!("casedesk_webhook_deliveries_total", "result" => "failed")
+                    .increment(1);
+                Finish::Dead { error: e.clone() }
+            }
+            (Some(e), _) => {
+                rec.state = DeliveryState::Pending;
+                rec.endpoint = EndpointChange::Failing;
+                metrics::counter!("casedesk_webhook_deliveries_total", "result" => "retrying")
+                    .increment(1);
+                let mut delay = casedesk_core::jobs::scheduled_backoff(
+                    &self.schedule,
+                    claim.job.attempts,
+                    crate::random_unit(),
+                );
+                // A receiver that asks for time (429, 503) gets at least what it asked.
+                if let Some(ra) = retry_after {
+                    delay = delay.max(ra);
+                }
+                Finish::Retry {
+                    at: after(delay),
+                    error: e.clone(),
+                }
+            }
+        };
+        if !self.store.record_attempt(claim, &rec, &finish).await? {
+            tracing::warn!(delivery = %d.id, "lease lost before the attempt was recorded");
+        }
+        Ok(Handled::Recorded)
+    }
+}
+
+/// `maintenance`: prunes the audit trail behind a checkpoint, old jobs and deliveries, and
+/// expired sessions; then schedules its next run.
+pub struct Maintenance {
+    store: Arc<dyn Store>,
+    cfg: JobsConfig,
+}
+
+impl Maintenance {
+    /// Housekeeping with these retention settings.
+    pub fn new(store: Arc<dyn Store>, cfg: JobsConfig) -> Self {
+        Self { store, cfg }
+    }
+}
+
+fn days_ago(days: u32) -> casedesk_core::Timestamp {
+    let now = casedesk_core::now();
+    now.checked_sub(jiff::SignedDuration::from_hours(i64::from(days) * 24))
+        .unwrap_or(now)
+}
+
+#[async_trait]
+impl Handler for Maintenance {
+    async fn run(&self, _claim: &Claim) -> Result<Handled> {
+        let template =
+            AuditRecord::new(Actor::system("job:maintenance"), "audit.pruned", "audit").internal();
+        let pruned = self
+            .store
+            .prune_audit(days_ago(self.cfg.audit_retention_days), &template)
+            .await?;
+        let jobs = self
+            .store
+            .prune_jobs(days_ago(self.cfg.keep_finished_days), casedesk_core::now())
+            .await?;
+        if pruned > 0 || jobs > 0 {
+            tracing::info!(
+                audit_entries = pruned,
+                jobs,
+                "housekeeping pruned old records"
+            );
+        }
+        let next = NewJob::new(casedesk_core::jobs::MAINTENANCE, serde_json::json!({}))
+            .at(after(Duration::from_secs(
+                self.cfg.maintenance_interval_seconds,
+            )))
+            .max_attempts(3)
+            .unique(casedesk_core::jobs::MAINTENANCE);
+        Ok(Handled::Finish(
+            Finish::Done,
+            FollowUp {
+                jobs: vec![next],
+                audit: vec![],
+            },
+        ))
+    }
+}

@@ -1,0 +1,113 @@
+-- Durable background work, webhooks and the audit trail.
+
+-- A job is written in the same transaction as the change that causes it. Workers claim due
+-- jobs under a lease (lease_token fences completion), so each runs once across nodes.
+CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    max_attempts BIGINT NOT NULL,
+    run_at BIGINT NOT NULL,
+    last_error TEXT,
+    locked_by TEXT,
+    lease_token TEXT,
+    lease_until BIGINT,
+    unique_key TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX jobs_due ON jobs(state, run_at);
+CREATE INDEX jobs_kind ON jobs(kind, id);
+-- At most one queued or running job per key (recurring jobs).
+CREATE UNIQUE INDEX jobs_unique ON jobs(unique_key) WHERE unique_key IS NOT NULL AND state IN ('queued', 'running');
+
+-- Append-only, chained by hash; audit_head holds the last entry and is locked by each writer.
+CREATE TABLE audit_log (
+    seq BIGINT PRIMARY KEY,
+    at BIGINT NOT NULL,
+    actor_id TEXT,
+    actor TEXT NOT NULL,
+    account_id TEXT,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    source_ip TEXT,
+    request_id TEXT,
+    customer_visible BOOLEAN NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX audit_log_account ON audit_log(account_id, seq);
+CREATE INDEX audit_log_at ON audit_log(at);
+CREATE TABLE audit_head (
+    id BIGINT PRIMARY KEY CHECK (id = 1),
+    seq BIGINT NOT NULL,
+    hash TEXT NOT NULL
+);
+INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+CREATE TABLE audit_checkpoints (
+    seq BIGINT PRIMARY KEY,
+    hash TEXT NOT NULL,
+    at BIGINT NOT NULL
+);
+
+CREATE TABLE webhook_endpoints (
+    id TEXT PRIMARY KEY,
+    account_id TEXT REFERENCES accounts(id),
+    url TEXT NOT NULL,
+    description TEXT,
+    event_types TEXT NOT NULL,
+    enabled BOOLEAN NOT NULL,
+    disabled_reason TEXT,
+    failure_streak BIGINT NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX webhook_endpoints_account ON webhook_endpoints(account_id);
+
+-- Signing secrets are sealed (AES-256-GCM) with the server key, never stored in the clear.
+CREATE TABLE webhook_secrets (
+    id TEXT PRIMARY KEY,
+    endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
+    sealed TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT
+);
+CREATE INDEX webhook_secrets_endpoint ON webhook_secrets(endpoint_id);
+
+CREATE TABLE webhook_deliveries (
+    id TEXT PRIMARY KEY,
+    endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
+    event_type TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    case_number BIGINT,
+    state TEXT NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    last_status BIGINT,
+    created_at BIGINT NOT NULL,
+    delivered_at BIGINT
+);
+CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries(endpoint_id, id);
+CREATE INDEX webhook_deliveries_created ON webhook_deliveries(created_at);
+
+CREATE TABLE webhook_attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery_id TEXT NOT NULL REFERENCES webhook_deliveries(id) ON DELETE CASCADE,
+    at BIGINT NOT NULL,
+    status_code BIGINT,
+    latency_ms BIGINT NOT NULL,
+    error TEXT,
+    manual BOOLEAN NOT NULL
+);
+CREATE INDEX webhook_attempts_delivery ON webhook_attempts(delivery_id, id);
+
+CREATE TABLE notices (
+    id TEXT PRIMARY KEY,
+    account_id TEXT REFERENCES accounts(id),
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX notices_account ON notices(account_id, created_at);

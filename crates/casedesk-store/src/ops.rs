@@ -1,0 +1,784 @@
+//! SQL of jobs, webhooks and the audit trail, shared by both backends like `common.rs`.
+//! `$lock` is ` FOR UPDATE` on PostgreSQL (SQLite serialises writers already) and `$skip`
+//! is ` FOR UPDATE SKIP LOCKED`, so concurrent workers on several nodes claim different jobs.
+
+/// Implements the inherent `*_op` methods the `Store` impl delegates to.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! ops_impl {
+    ($store:ident, $db:ty, $lock:literal, $skip:literal) => {
+        mod ops_impl {
+            use super::$store;
+            use $crate::common::*;
+            use casedesk_core::audit::{chain_hash, Actor, AuditEntry, AuditRecord, Checkpoint};
+            use casedesk_core::cases::{CaseEvent, EventKind};
+            use casedesk_core::jobs::{Claim, Finish, FollowUp, Job, JobCount, JobQuery, JobState, NewJob};
+            use casedesk_core::store::{AttemptRecord, AuditFilter, NewDelivery};
+            use casedesk_core::webhooks::{Attempt, Delivery, DeliveryState, Endpoint, EndpointChange, Notice, SecretRecord};
+            use casedesk_core::{DomainError, Result, Timestamp};
+            use sqlx::Row;
+            use uuid::Uuid;
+
+            type Db = $db;
+            type DbRow = <Db as sqlx::Database>::Row;
+            type Tx = sqlx::Transaction<'static, Db>;
+
+            const JOB_COLS: &str = "id, kind, payload, state, attempts, max_attempts, run_at, last_error, locked_by, lease_until, created_at, updated_at";
+            const EP_COLS: &str = "id, account_id, url, description, event_types, enabled, disabled_reason, failure_streak, created_at, updated_at";
+            const DL_COLS: &str = "id, endpoint_id, event_type, payload, case_number, state, attempts, last_status, created_at, delivered_at";
+            const AUDIT_COLS: &str = "seq, at, actor_id, actor, account_id, action, target, summary, source_ip, request_id, customer_visible, prev_hash, hash";
+
+            fn g<T>(r: &DbRow, c: &str) -> Result<T>
+            where
+                T: for<'a> sqlx::Decode<'a, Db> + sqlx::Type<Db>,
+            {
+                r.try_get(c).map_err(internal)
+            }
+
+            fn job_from_row(r: &DbRow) -> Result<Job> {
+                let state: String = g(r, "state")?;
+                let payload: String = g(r, "payload")?;
+                Ok(Job {
+                    id: uuid(&g::<String>(r, "id")?)?,
+                    kind: g(r, "kind")?,
+                    payload: serde_json::from_str(&payload).map_err(|e| DomainError::Internal(format!("bad job payload: {e}")))?,
+                    state: JobState::parse(&state).ok_or_else(|| DomainError::Internal(format!("bad job state {state}")))?,
+                    attempts: u32::try_from(g::<i64>(r, "attempts")?).unwrap_or(0),
+                    max_attempts: u32::try_from(g::<i64>(r, "max_attempts")?).unwrap_or(1),
+                    run_at: ts(g(r, "run_at")?),
+                    last_error: g(r, "last_error")?,
+                    locked_by: g(r, "locked_by")?,
+                    lease_until: g::<Option<i64>>(r, "lease_until")?.map(ts),
+                    created_at: ts(g(r, "created_at")?),
+                    updated_at: ts(g(r, "updated_at")?),
+                })
+            }
+
+            fn endpoint_from_row(r: &DbRow) -> Result<Endpoint> {
+                let types: String = g(r, "event_types")?;
+                Ok(Endpoint {
+                    id: uuid(&g::<String>(r, "id")?)?,
+                    account_id: opt_uuid(g(r, "account_id")?)?,
+                    url: g(r, "url")?,
+                    description: g(r, "description")?,
+                    event_types: types.split_whitespace().map(str::to_owned).collect(),
+                    enabled: g(r, "enabled")?,
+                    disabled_reason: g(r, "disabled_reason")?,
+                    failure_streak: g(r, "failure_streak")?,
+                    created_at: ts(g(r, "created_at")?),
+                    updated_at: ts(g(r, "updated_at")?),
+                })
+            }
+
+            fn delivery_from_row(r: &DbRow) -> Result<Delivery> {
+                let state: String = g(r, "state")?;
+                Ok(Delivery {
+                    id: g(r, "id")?,
+                    endpoint_id: uuid(&g::<String>(r, "endpoint_id")?)?,
+                    event_type: g(r, "event_type")?,
+                    payload: g(r, "payload")?,
+                    case_number: g(r, "case_number")?,
+                    state: DeliveryState::parse(&state).ok_or_else(|| DomainError::Internal(format!("bad delivery state {state}")))?,
+                    attempts: u32::try_from(g::<i64>(r, "attempts")?).unwrap_or(0),
+                    last_status: g::<Option<i64>>(r, "last_status")?.and_then(|s| u16::try_from(s).ok()),
+                    created_at: ts(g(r, "created_at")?),
+                    delivered_at: g::<Option<i64>>(r, "delivered_at")?.map(ts),
+                })
+            }
+
+            fn audit_from_row(r: &DbRow) -> Result<AuditEntry> {
+                Ok(AuditEntry {
+                    seq: g(r, "seq")?,
+                    record: AuditRecord {
+                        at: ts(g(r, "at")?),
+                        actor: Actor { user_id: opt_uuid(g(r, "actor_id")?)?, label: g(r, "actor")? },
+                        account_id: opt_uuid(g(r, "account_id")?)?,
+                        action: g(r, "action")?,
+                        target: g(r, "target")?,
+                        summary: g(r, "summary")?,
+                        source_ip: g(r, "source_ip")?,
+                        request_id: g(r, "request_id")?,
+                        customer_visible: g(r, "customer_visible")?,
+                    },
+                    prev_hash: g(r, "prev_hash")?,
+                    hash: g(r, "hash")?,
+                })
+            }
+
+            fn random_token() -> String {
+                Uuid::new_v4().simple().to_string()
+            }
+
+            /// Ends a claimed job inside `tx`; false when the lease was lost.
+            async fn finish_in(tx: &mut Tx, c: &Claim, f: &Finish) -> Result<bool> {
+                let now = micros(casedesk_core::now());
+                let (sql, run_at, err): (&str, i64, Option<&str>) = match f {
+                    Finish::Done => ("UPDATE jobs SET state = 'done', locked_by = NULL, lease_token = NULL, lease_until = NULL, updated_at = $1, run_at = $2, last_error = COALESCE($3, last_error) WHERE id = $4 AND lease_token = $5 AND state = 'running'", now, None),
+                    Finish::Retry { at, error } => ("UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END, locked_by = NULL, lease_token = NULL, lease_until = NULL, updated_at = $1, run_at = $2, last_error = $3 WHERE id = $4 AND lease_token = $5 AND state = 'running'", micros(*at), Some(error.as_str())),
+                    Finish::Dead { error } => ("UPDATE jobs SET state = 'dead', locked_by = NULL, lease_token = NULL, lease_until = NULL, updated_at = $1, run_at = $2, last_error = $3 WHERE id = $4 AND lease_token = $5 AND state = 'running'", now, Some(error.as_str())),
+                    Finish::Release => ("UPDATE jobs SET state = 'queued', attempts = attempts - 1, locked_by = NULL, lease_token = NULL, lease_until = NULL, updated_at = $1, run_at = $2, last_error = COALESCE($3, last_error) WHERE id = $4 AND lease_token = $5 AND state = 'running'", now, None),
+                };
+                let n = sqlx::query(sql)
+                    .bind(now)
+                    .bind(run_at)
+                    .bind(err)
+                    .bind(c.job.id.to_string())
+                    .bind(&c.token)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(internal)?
+                    .rows_affected();
+                Ok(n == 1)
+            }
+
+            impl $store {
+                /// Appends audit entries to the chain; call it last in a transaction, so the
+                /// lock on the head is held only until the commit.
+                pub(crate) async fn write_audit(tx: &mut Tx, recs: &[AuditRecord]) -> Result<()> {
+                    if recs.is_empty() {
+                        return Ok(());
+                    }
+                    let head = sqlx::query(concat!("SELECT seq, hash FROM audit_head WHERE id = 1", $lock))
+                        .fetch_one(&mut **tx)
+                        .await
+                        .map_err(internal)?;
+                    let mut seq: i64 = g(&head, "seq")?;
+                    let mut prev: String = g(&head, "hash")?;
+                    for r in recs {
+                        seq += 1;
+                        let hash = chain_hash(&prev, seq, r);
+                        sqlx::query(
+                            "INSERT INTO audit_log (seq, at, actor_id, actor, account_id, action, target, summary, source_ip, request_id, customer_visible, prev_hash, hash) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                        )
+                        .bind(seq)
+                        .bind(micros(r.at))
+                        .bind(r.actor.user_id.map(|u| u.to_string()))
+                        .bind(&r.actor.label)
+                        .bind(r.account_id.map(|u| u.to_string()))
+                        .bind(&r.action)
+                        .bind(&r.target)
+                        .bind(&r.summary)
+                        .bind(r.source_ip.as_deref())
+                        .bind(r.request_id.as_deref())
+                        .bind(r.customer_visible)
+                        .bind(&prev)
+                        .bind(&hash)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(internal)?;
+                        prev = hash;
+                    }
+                    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+                        .bind(seq)
+                        .bind(&prev)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(internal)?;
+                    Ok(())
+                }
+
+                /// Writes a job; a second queued or running job with the same unique key is
+                /// silently not written.
+                pub(crate) async fn insert_job(tx: &mut Tx, j: &NewJob) -> Result<()> {
+                    let now = micros(casedesk_core::now());
+                    sqlx::query(
+                        "INSERT INTO jobs (id, kind, payload, state, attempts, max_attempts, run_at, unique_key, created_at, updated_at) \
+                         VALUES ($1, $2, $3, 'queued', 0, $4, $5, $6, $7, $7) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(j.id.to_string())
+                    .bind(&j.kind)
+                    .bind(j.payload.to_string())
+                    .bind(i64::from(j.max_attempts))
+                    .bind(micros(j.run_at))
+                    .bind(j.unique_key.as_deref())
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(internal)?;
+                    Ok(())
+                }
+
+                pub(crate) async fn append_audit_op(&self, a: &AuditRecord) -> Result<()> {
+                    let (mut tx, _w) = self.begin().await?;
+                    Self::write_audit(&mut tx, std::slice::from_ref(a)).await?;
+                    tx.commit().await.map_err(internal)
+                }
+
+                pub(crate) async fn audit_page_op(&self, after: i64, limit: u32, f: &AuditFilter) -> Result<Vec<AuditEntry>> {
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT {AUDIT_COLS} FROM audit_log WHERE seq > $1 \
+                         AND ($2 IS NULL OR (account_id = $2 AND customer_visible = $3)) \
+                         AND ($4 IS NULL OR at >= $4) AND ($5 IS NULL OR at < $5) ORDER BY seq LIMIT $6"
+                    )))
+                    .bind(after)
+                    .bind(f.account_id.map(|a| a.to_string()))
+                    .bind(true)
+                    .bind(f.since.map(micros))
+                    .bind(f.until.map(micros))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    rows.iter().map(audit_from_row).collect()
+                }
+
+                pub(crate) async fn audit_head_op(&self) -> Result<Option<(i64, String)>> {
+                    let r = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                    match r {
+                        Some(r) => {
+                            let seq: i64 = g(&r, "seq")?;
+                            Ok((seq > 0).then(|| (seq, g::<String>(&r, "hash").unwrap_or_default())))
+                        }
+                        None => Ok(None),
+                    }
+                }
+
+                pub(crate) async fn audit_checkpoint_op(&self) -> Result<Option<Checkpoint>> {
+                    let r = sqlx::query("SELECT seq, hash, at FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                    r.map(|r| Ok(Checkpoint { seq: g(&r, "seq")?, hash: g(&r, "hash")?, at: ts(g(&r, "at")?) }))
+                        .transpose()
+                }
+
+                pub(crate) async fn prune_audit_op(&self, before: Timestamp, a: &AuditRecord) -> Result<u64> {
+                    let (mut tx, _w) = self.begin().await?;
+                    let last = sqlx::query("SELECT seq, hash FROM audit_log WHERE at < $1 ORDER BY seq DESC LIMIT 1")
+                        .bind(micros(before))
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    let Some(last) = last else { return Ok(0) };
+                    let (seq, hash): (i64, String) = (g(&last, "seq")?, g(&last, "hash")?);
+                    let n = sqlx::query("DELETE FROM audit_log WHERE seq <= $1")
+                        .bind(seq)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?
+                        .rows_affected();
+                    sqlx::query("INSERT INTO audit_checkpoints (seq, hash, at) VALUES ($1, $2, $3)")
+                        .bind(seq)
+                        .bind(&hash)
+                        .bind(micros(casedesk_core::now()))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    let mut rec = a.clone();
+                    rec.summary = serde_json::json!({"through_seq": seq, "through_hash": hash, "deleted": n, "before": before.to_string()}).to_string();
+                    Self::write_audit(&mut tx, &[rec]).await?;
+                    tx.commit().await.map_err(internal)?;
+                    Ok(n)
+                }
+
+                pub(crate) async fn enqueue_job_op(&self, j: &NewJob) -> Result<()> {
+                    let (mut tx, _w) = self.begin().await?;
+                    Self::insert_job(&mut tx, j).await?;
+                    tx.commit().await.map_err(internal)
+                }
+
+                pub(crate) async fn claim_jobs_op(&self, node: &str, now: Timestamp, lease: std::time::Duration, limit: u32) -> Result<Vec<Claim>> {
+                    let token = random_token();
+                    let until = micros(now).saturating_add(i64::try_from(lease.as_micros()).unwrap_or(i64::MAX / 2));
+                    let (mut tx, _w) = self.begin().await?;
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "UPDATE jobs SET state = 'running', locked_by = $1, lease_token = $2, lease_until = $3, attempts = attempts + 1, updated_at = $4 \
+                         WHERE id IN (SELECT id FROM jobs WHERE (state = 'queued' AND run_at <= $4) OR (state = 'running' AND lease_until < $4) \
+                         ORDER BY run_at LIMIT $5{}) RETURNING {JOB_COLS}", $skip
+                    )))
+                    .bind(node)
+                    .bind(&token)
+                    .bind(until)
+                    .bind(micros(now))
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(internal)?;
+                    tx.commit().await.map_err(internal)?;
+                    rows.iter()
+                        .map(|r| Ok(Claim { job: job_from_row(r)?, token: token.clone() }))
+                        .collect()
+                }
+
+                pub(crate) async fn finish_job_op(&self, c: &Claim, f: &Finish, follow: &FollowUp) -> Result<bool> {
+                    let (mut tx, _w) = self.begin().await?;
+                    if !finish_in(&mut tx, c, f).await? {
+                        return Ok(false);
+                    }
+                    for j in &follow.jobs {
+                        Self::insert_job(&mut tx, j).await?;
+                    }
+                    Self::write_audit(&mut tx, &follow.audit).await?;
+                    tx.commit().await.map_err(internal)?;
+                    Ok(true)
+                }
+
+                pub(crate) async fn list_jobs_op(&self, q: &JobQuery) -> Result<Vec<Job>> {
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT {JOB_COLS} FROM jobs WHERE ($1 IS NULL OR state = $1) AND ($2 IS NULL OR kind = $2) \
+                         AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
+                    )))
+                    .bind(q.state.map(|s| s.key()))
+                    .bind(q.kind.as_deref())
+                    .bind(q.before.map(|b| b.to_string()))
+                    .bind(i64::from(q.limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    rows.iter().map(job_from_row).collect()
+                }
+
+                pub(crate) async fn get_job_op(&self, id: Uuid) -> Result<Option<Job>> {
+                    let r = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {JOB_COLS} FROM jobs WHERE id = $1")))
+                        .bind(id.to_string())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                    r.as_ref().map(job_from_row).transpose()
+                }
+
+                pub(crate) async fn set_job_state_op(&self, id: Uuid, from: JobState, to: JobState, a: &AuditRecord) -> Result<Option<Job>> {
+                    let now = micros(casedesk_core::now());
+                    let (mut tx, _w) = self.begin().await?;
+                    let requeue = to == JobState::Queued;
+                    let n = sqlx::query(
+                        "UPDATE jobs SET state = $1, attempts = CASE WHEN $2 THEN 0 ELSE attempts END, \
+                         run_at = CASE WHEN $2 THEN $3 ELSE run_at END, updated_at = $3 WHERE id = $4 AND state = $5",
+                    )
+                    .bind(to.key())
+                    .bind(requeue)
+                    .bind(now)
+                    .bind(id.to_string())
+                    .bind(from.key())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| conflict_or_internal(e, "another job with the same key is already queued"))?
+                    .rows_affected();
+                    if n == 0 {
+                        return Ok(None);
+                    }
+                    let mut a = a.clone();
+                    a.summary = serde_json::json!({"from": from.key(), "to": to.key()}).to_string();
+                    Self::write_audit(&mut tx, &[a]).await?;
+                    tx.commit().await.map_err(internal)?;
+                    self.get_job_op(id).await
+                }
+
+                pub(crate) async fn job_counts_op(&self, now: Timestamp) -> Result<Vec<JobCount>> {
+                    let rows = sqlx::query(
+                        "SELECT kind, state, COUNT(*) AS n, MIN(CASE WHEN state = 'queued' AND run_at <= $1 THEN run_at END) AS oldest \
+                         FROM jobs WHERE state IN ('queued', 'running', 'dead') GROUP BY kind, state",
+                    )
+                    .bind(micros(now))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    rows.iter()
+                        .map(|r| {
+                            let state: String = g(r, "state")?;
+                            let oldest: Option<i64> = g(r, "oldest")?;
+                            Ok(JobCount {
+                                kind: g(r, "kind")?,
+                                state: JobState::parse(&state).ok_or_else(|| DomainError::Internal(format!("bad job state {state}")))?,
+                                count: u64::try_from(g::<i64>(r, "n")?).unwrap_or(0),
+                                oldest_due_seconds: oldest.map(|o| (micros(now) - o).max(0) as f64 / 1e6),
+                            })
+                        })
+                        .collect()
+                }
+
+                pub(crate) async fn prune_jobs_op(&self, before: Timestamp, now: Timestamp) -> Result<u64> {
+                    let (mut tx, _w) = self.begin().await?;
+                    let n = sqlx::query("DELETE FROM jobs WHERE state IN ('done', 'cancelled') AND updated_at < $1")
+                        .bind(micros(before))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?
+                        .rows_affected();
+                    sqlx::query("DELETE FROM webhook_deliveries WHERE created_at < $1 AND state <> 'pending'")
+                        .bind(micros(before))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
+                        .bind(micros(now))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    let ttl = i64::try_from(casedesk_core::identity::LOGIN_FLOW_TTL.as_micros()).unwrap_or(i64::MAX);
+                    sqlx::query("DELETE FROM login_flows WHERE created_at < $1")
+                        .bind(micros(now).saturating_sub(ttl))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    tx.commit().await.map_err(internal)?;
+                    Ok(n)
+                }
+
+                async fn insert_secret(tx: &mut Tx, s: &SecretRecord) -> Result<()> {
+                    sqlx::query("INSERT INTO webhook_secrets (id, endpoint_id, sealed, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(s.id.to_string())
+                        .bind(s.endpoint_id.to_string())
+                        .bind(&s.sealed)
+                        .bind(micros(s.created_at))
+                        .bind(s.expires_at.map(micros))
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(internal)?;
+                    Ok(())
+                }
+
+                pub(crate) async fn create_endpoint_op(&self, ep: &Endpoint, s: &SecretRecord, a: &AuditRecord) -> Result<()> {
+                    let (mut tx, _w) = self.begin().await?;
+                    sqlx::query(
+                        "INSERT INTO webhook_endpoints (id, account_id, url, description, event_types, enabled, disabled_reason, failure_streak, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    )
+                    .bind(ep.id.to_string())
+                    .bind(ep.account_id.map(|a| a.to_string()))
+                    .bind(&ep.url)
+                    .bind(ep.description.as_deref())
+                    .bind(ep.event_types.join(" "))
+                    .bind(ep.enabled)
+                    .bind(ep.disabled_reason.as_deref())
+                    .bind(ep.failure_streak)
+                    .bind(micros(ep.created_at))
+                    .bind(micros(ep.updated_at))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?;
+                    Self::insert_secret(&mut tx, s).await?;
+                    Self::write_audit(&mut tx, std::slice::from_ref(a)).await?;
+                    tx.commit().await.map_err(internal)
+                }
+
+                pub(crate) async fn get_endpoint_op(&self, id: Uuid) -> Result<Option<Endpoint>> {
+                    let r = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {EP_COLS} FROM webhook_endpoints WHERE id = $1")))
+                        .bind(id.to_string())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                    r.as_ref().map(endpoint_from_row).transpose()
+                }
+
+                pub(crate) async fn list_endpoints_op(&self, account: Option<Uuid>) -> Result<Vec<Endpoint>> {
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT {EP_COLS} FROM webhook_endpoints WHERE (account_id = $1 OR ($1 IS NULL AND account_id IS NULL)) ORDER BY id"
+                    )))
+                    .bind(account.map(|a| a.to_string()))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    rows.iter().map(endpoint_from_row).collect()
+                }
+
+                pub(crate) async fn update_endpoint_op(&self, ep: &Endpoint, a: &AuditRecord) -> Result<()> {
+                    let (mut tx, _w) = self.begin().await?;
+                    sqlx::query(
+                        "UPDATE webhook_endpoints SET url = $1, description = $2, event_types = $3, enabled = $4, disabled_reason = $5, \
+                         failure_streak = $6, updated_at = $7 WHERE id = $8",
+                    )
+                    .bind(&ep.url)
+                    .bind(ep.description.as_deref())
+                    .bind(ep.event_types.join(" "))
+                    .bind(ep.enabled)
+                    .bind(ep.disabled_reason.as_deref())
+                    .bind(ep.failure_streak)
+                    .bind(micros(ep.updated_at))
+                    .bind(ep.id.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?;
+                    Self::write_audit(&mut tx, std::slice::from_ref(a)).await?;
+                    tx.commit().await.map_err(internal)
+                }
+
+                pub(crate) async fn delete_endpoint_op(&self, id: Uuid, a: &AuditRecord) -> Result<()> {
+                    let (mut tx, _w) = self.begin().await?;
+                    // Deliveries and attempts go with it (ON DELETE CASCADE); their queued jobs
+                    // find no delivery and end.
+                    sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1")
+                        .bind(id.to_string())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    Self::write_audit(&mut tx, std::slice::from_ref(a)).await?;
+                    tx.commit().await.map_err(internal)
+                }
+
+                pub(crate) async fn add_secret_op(&self, s: &SecretRecord, others: Timestamp, a: &AuditRecord) -> Result<()> {
+                    let (mut tx, _w) = self.begin().await?;
+                    sqlx::query("UPDATE webhook_secrets SET expires_at = $1 WHERE endpoint_id = $2 AND (expires_at IS NULL OR expires_at > $1)")
+                        .bind(micros(others))
+                        .bind(s.endpoint_id.to_string())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    sqlx::query("DELETE FROM webhook_secrets WHERE endpoint_id = $1 AND expires_at < $2")
+                        .bind(s.endpoint_id.to_string())
+                        .bind(micros(s.created_at))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    Self::insert_secret(&mut tx, s).await?;
+                    Self::write_audit(&mut tx, std::slice::from_ref(a)).await?;
+                    tx.commit().await.map_err(internal)
+                }
+
+                pub(crate) async fn live_secrets_op(&self, ep: Uuid, now: Timestamp) -> Result<Vec<SecretRecord>> {
+                    let rows = sqlx::query(
+                        "SELECT id, endpoint_id, sealed, created_at, expires_at FROM webhook_secrets \
+                         WHERE endpoint_id = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at DESC, id DESC",
+                    )
+                    .bind(ep.to_string())
+                    .bind(micros(now))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    rows.iter()
+                        .map(|r| {
+                            Ok(SecretRecord {
+                                id: uuid(&g::<String>(r, "id")?)?,
+                                endpoint_id: uuid(&g::<String>(r, "endpoint_id")?)?,
+                                sealed: g(r, "sealed")?,
+                                created_at: ts(g(r, "created_at")?),
+                                expires_at: g::<Option<i64>>(r, "expires_at")?.map(ts),
+                            })
+                        })
+                        .collect()
+                }
+
+                pub(crate) async fn dispatch_targets_op(&self, account: Uuid) -> Result<Vec<Endpoint>> {
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT {EP_COLS} FROM webhook_endpoints WHERE enabled = $1 AND (account_id IS NULL OR account_id = $2) ORDER BY id"
+                    )))
+                    .bind(true)
+                    .bind(account.to_string())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    rows.iter().map(endpoint_from_row).collect()
+                }
+
+                pub(crate) async fn get_event_op(&self, id: i64) -> Result<Option<CaseEvent>> {
+                    let r = sqlx::query(
+                        "SELECT e.id, e.case_number, u.email AS actor, e.kind, e.public, e.data, e.at \
+                         FROM case_events e LEFT JOIN users u ON u.id = e.actor_id WHERE e.id = $1",
+                    )
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    let Some(r) = r else { return Ok(None) };
+                    let data: String = g(&r, "data")?;
+                    Ok(Some(CaseEvent {
+                        id: g(&r, "id")?,
+                        case_number: g(&r, "case_number")?,
+                        actor: g(&r, "actor")?,
+                        kind: EventKind::parse(&g::<String>(&r, "kind")?)?,
+                        public: g(&r, "public")?,
+                        data: serde_json::from_str(&data).map_err(|e| DomainError::Internal(format!("bad event json: {e}")))?,
+                        at: ts(g(&r, "at")?),
+                    }))
+                }
+
+                pub(crate) async fn fan_out_op(&self, c: &Claim, ds: &[NewDelivery]) -> Result<bool> {
+                    let (mut tx, _w) = self.begin().await?;
+                    if !finish_in(&mut tx, c, &Finish::Done).await? {
+                        return Ok(false);
+                    }
+                    for d in ds {
+                        sqlx::query(
+                            "INSERT INTO webhook_deliveries (id, endpoint_id, event_type, payload, case_number, state, attempts, created_at) \
+                             VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6)",
+                        )
+                        .bind(&d.id)
+                        .bind(d.endpoint_id.to_string())
+                        .bind(&d.event_type)
+                        .bind(&d.payload)
+                        .bind(d.case_number)
+                        .bind(micros(d.created_at))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                        Self::insert_job(&mut tx, &d.job).await?;
+                    }
+                    tx.commit().await.map_err(internal)?;
+                    Ok(true)
+                }
+
+                pub(crate) async fn get_delivery_op(&self, id: &str) -> Result<Option<Delivery>> {
+                    let r = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {DL_COLS} FROM webhook_deliveries WHERE id = $1")))
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                    r.as_ref().map(delivery_from_row).transpose()
+                }
+
+                pub(crate) async fn list_deliveries_op(&self, ep: Uuid, before: Option<&str>, limit: u32) -> Result<Vec<Delivery>> {
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT {DL_COLS} FROM webhook_deliveries WHERE endpoint_id = $1 AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
+                    )))
+                    .bind(ep.to_string())
+                    .bind(before)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    rows.iter().map(delivery_from_row).collect()
+                }
+
+                pub(crate) async fn list_attempts_op(&self, id: &str) -> Result<Vec<Attempt>> {
+                    let rows = sqlx::query("SELECT at, status_code, latency_ms, error, manual FROM webhook_attempts WHERE delivery_id = $1 ORDER BY id")
+                        .bind(id)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                    rows.iter()
+                        .map(|r| {
+                            Ok(Attempt {
+                                at: ts(g(r, "at")?),
+                                status_code: g::<Option<i64>>(r, "status_code")?.and_then(|s| u16::try_from(s).ok()),
+                                latency_ms: u64::try_from(g::<i64>(r, "latency_ms")?).unwrap_or(0),
+                                error: g(r, "error")?,
+                                manual: g(r, "manual")?,
+                            })
+                        })
+                        .collect()
+                }
+
+                pub(crate) async fn record_attempt_op(&self, c: &Claim, rec: &AttemptRecord, f: &Finish) -> Result<bool> {
+                    let (mut tx, _w) = self.begin().await?;
+                    if !finish_in(&mut tx, c, f).await? {
+                        return Ok(false);
+                    }
+                    let a = &rec.attempt;
+                    if rec.state != DeliveryState::Skipped {
+                        sqlx::query("INSERT INTO webhook_attempts (delivery_id, at, status_code, latency_ms, error, manual) VALUES ($1, $2, $3, $4, $5, $6)")
+                            .bind(&rec.delivery_id)
+                            .bind(micros(a.at))
+                            .bind(a.status_code.map(i64::from))
+                            .bind(i64::try_from(a.latency_ms).unwrap_or(i64::MAX))
+                            .bind(a.error.as_deref())
+                            .bind(a.manual)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(internal)?;
+                    }
+                    let delivered = (rec.state == DeliveryState::Delivered).then(|| micros(a.at));
+                    let tried = i64::from(rec.state != DeliveryState::Skipped);
+                    sqlx::query(
+                        "UPDATE webhook_deliveries SET state = $1, attempts = attempts + $2, last_status = COALESCE($3, last_status), \
+                         delivered_at = COALESCE($4, delivered_at) WHERE id = $5",
+                    )
+                    .bind(rec.state.key())
+                    .bind(tried)
+                    .bind(a.status_code.map(i64::from))
+                    .bind(delivered)
+                    .bind(&rec.delivery_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?;
+                    let ep = rec.endpoint_id.to_string();
+                    match &rec.endpoint {
+                        EndpointChange::Unchanged => {}
+                        // A no-op for a healthy endpoint, so concurrent successes do not
+                        // queue on its row.
+                        EndpointChange::Healthy => {
+                            sqlx::query("UPDATE webhook_endpoints SET failure_streak = 0 WHERE id = $1 AND failure_streak <> 0")
+                                .bind(&ep)
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(internal)?;
+                        }
+                        EndpointChange::Failing => {
+                            sqlx::query("UPDATE webhook_endpoints SET failure_streak = failure_streak + 1 WHERE id = $1")
+                                .bind(&ep)
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(internal)?;
+                        }
+                        EndpointChange::Disable { reason } => {
+                            let n = sqlx::query(
+                                "UPDATE webhook_endpoints SET failure_streak = failure_streak + 1, enabled = $1, disabled_reason = $2, updated_at = $3 \
+                                 WHERE id = $4 AND enabled = $5",
+                            )
+                            .bind(false)
+                            .bind(reason)
+                            .bind(micros(a.at))
+                            .bind(&ep)
+                            .bind(true)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(internal)?
+                            .rows_affected();
+                            // Only the attempt that disabled it tells the owner.
+                            if n == 1 {
+                                let url: String = sqlx::query_scalar("SELECT url FROM webhook_endpoints WHERE id = $1")
+                                    .bind(&ep)
+                                    .fetch_one(&mut *tx)
+                                    .await
+                                    .map_err(internal)?;
+                                let message = format!("casedesk stopped sending events to the webhook endpoint {url}: {reason}. Fix the receiver, then enable the endpoint again and redeliver what it missed.");
+                                sqlx::query("INSERT INTO notices (id, account_id, kind, message, created_at) VALUES ($1, $2, $3, $4, $5)")
+                                    .bind(Uuid::now_v7().to_string())
+                                    .bind(rec.account_id.map(|a| a.to_string()))
+                                    .bind("webhook.disabled")
+                                    .bind(&message)
+                                    .bind(micros(a.at))
+                                    .execute(&mut *tx)
+                                    .await
+                                    .map_err(internal)?;
+                                let audit = AuditRecord::new(Actor::system("job:webhook.deliver"), "webhook.disabled", format!("webhook:{ep}"))
+                                    .account(rec.account_id)
+                                    .summary(serde_json::json!({"reason": reason, "delivery": rec.delivery_id}));
+                                Self::write_audit(&mut tx, &[audit]).await?;
+                            }
+                        }
+                    }
+                    tx.commit().await.map_err(internal)?;
+                    Ok(true)
+                }
+
+                pub(crate) async fn redeliver_op(&self, id: &str, j: &NewJob, a: &AuditRecord) -> Result<()> {
+                    let (mut tx, _w) = self.begin().await?;
+                    sqlx::query("UPDATE webhook_deliveries SET state = 'pending' WHERE id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    Self::insert_job(&mut tx, j).await?;
+                    Self::write_audit(&mut tx, std::slice::from_ref(a)).await?;
+                    tx.commit().await.map_err(internal)
+                }
+
+                pub(crate) async fn list_notices_op(&self, account: Option<Uuid>) -> Result<Vec<Notice>> {
+                    let rows = sqlx::query(
+                        "SELECT id, account_id, kind, message, created_at FROM notices \
+                         WHERE (account_id = $1 OR ($1 IS NULL AND account_id IS NULL)) ORDER BY created_at DESC LIMIT 100",
+                    )
+                    .bind(account.map(|a| a.to_string()))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    rows.iter()
+                        .map(|r| {
+                            Ok(Notice {
+                                id: uuid(&g::<String>(r, "id")?)?,
+                                account_id: opt_uuid(g(r, "account_id")?)?,
+                                kind: g(r, "kind")?,
+                                message: g(r, "message")?,
+                                created_at: ts(g(r, "created_at")?),
+                            })
+                        })
+                        .collect()
+                }
+            }
+        }
+    };
+}
