@@ -49,7 +49,7 @@ impl Drop for Provider {
     }
 }
 
-fn dir() -> std::path::PathBuf {
+pub(crate) fn dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("op")
 }
 

@@ -12,3 +12,4 @@ mod oidc;
 mod permissions;
 mod signin;
 mod validation;
+mod webhooks;
