@@ -526,6 +526,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(cfg: Config, with_demo: bool) -> anyhow::Result<()> {
+    // Install the metrics recorder before the job runner records anything.
+    let _ = casedesk_web::metrics::handle();
     let wake = Arc::new(tokio::sync::Notify::new());
     let url = cfg.database_url()?;
     let store = casedesk_store::connect_with(&url, wake.clone())

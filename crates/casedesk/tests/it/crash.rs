@@ -17,7 +17,20 @@ pub struct Server {
 
 /// Starts the casedesk binary on a random port and waits for its "listening" line.
 pub async fn start_binary(url: &str, data: &std::path::Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_casedesk"))
+    start_binary_with(url, data, None).await
+}
+
+/// [`start_binary`] with a configuration file.
+pub async fn start_binary_with(
+    url: &str,
+    data: &std::path::Path,
+    config: Option<&std::path::Path>,
+) -> Server {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_casedesk"));
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    let mut child = cmd
         .args([
             "serve",
             "--listen",

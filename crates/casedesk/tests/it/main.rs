@@ -2,9 +2,11 @@
 //! run on SQLite and on PostgreSQL. One test binary, so linking happens once.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod audit;
 mod basics;
 mod cli;
 mod crash;
+mod durability;
 mod idempotency;
 mod lifecycle;
 mod listing;

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::cli::{casedesk, json_of};
 
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -14,7 +14,7 @@ fn browser() -> reqwest::Client {
         .unwrap()
 }
 
-async fn csrf_of(c: &reqwest::Client, app: &TestApp) -> String {
+pub(crate) async fn csrf_of(c: &reqwest::Client, app: &TestApp) -> String {
     let page = c
         .get(format!("{}/auth/login", app.base))
         .send()
@@ -32,7 +32,7 @@ async fn csrf_of(c: &reqwest::Client, app: &TestApp) -> String {
         .to_owned()
 }
 
-async fn sign_in(
+pub(crate) async fn sign_in(
     c: &reqwest::Client,
     app: &TestApp,
     csrf: &str,
@@ -46,7 +46,7 @@ async fn sign_in(
         .unwrap()
 }
 
-async fn set_password(app: &TestApp, email: &str, password: &str) {
+pub(crate) async fn set_password(app: &TestApp, email: &str, password: &str) {
     let u = app.store.find_user_by_email(email).await.unwrap().unwrap();
     let h = casedesk_auth::password::hash_password(password.into())
         .await
