@@ -81,9 +81,14 @@ fn bench(c: &mut Criterion) {
                 .await
                 .unwrap();
         let s = store.as_ref();
-        admin::create_account(s, "Bench", casedesk_core::accounts::Plan::Gold)
-            .await
-            .unwrap();
+        admin::create_account(
+            s,
+            "Bench",
+            casedesk_core::accounts::Plan::Gold,
+            &casedesk_core::audit::Actor::system("bench"),
+        )
+        .await
+        .unwrap();
         let limits = casedesk_core::permissions::ElevatedLimits::default();
         let user = NewUser {
             account: Some("Bench".into()),
@@ -93,11 +98,25 @@ fn bench(c: &mut Criterion) {
             elevated: false,
             queues: vec![],
         };
-        admin::create_user(s, &limits, user).await.unwrap();
+        admin::create_user(
+            s,
+            &limits,
+            user,
+            &casedesk_core::audit::Actor::system("bench"),
+        )
+        .await
+        .unwrap();
         let t = casedesk_auth::generate_token().unwrap();
-        admin::create_token(s, "ops@bench.example", &[], None, t.hash)
-            .await
-            .unwrap();
+        admin::create_token(
+            s,
+            "ops@bench.example",
+            &[],
+            None,
+            t.hash,
+            &casedesk_core::audit::Actor::system("bench"),
+        )
+        .await
+        .unwrap();
         let cfg = casedesk_auth::AuthConfig {
             issuers: vec![casedesk_bench::issuer_config(&issuer_url)],
             ..Default::default()

@@ -18,6 +18,8 @@ use casedesk_core::permissions::ElevatedLimits;
 use casedesk_core::store::Store;
 use casedesk_core::taxonomy::DEFAULT_ISSUE_AREAS;
 use casedesk_core::users::Role;
+mod hooks;
+
 use clap::{Parser, Subcommand};
 use serde_json::{Map, Value, json};
 
@@ -57,6 +59,22 @@ enum Cmd {
         /// Seconds per caller kind.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+    },
+    /// Fan-out throughput: cases opened first, then the job runner started; prints how fast
+    /// every delivery reached a loopback receiver.
+    WebhookLoad {
+        /// Default: a temporary SQLite file.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Internal endpoints, each receiving every event.
+        #[arg(long, default_value_t = 10)]
+        endpoints: usize,
+        /// Cases opened (one case.created event each).
+        #[arg(long, default_value_t = 1000)]
+        cases: usize,
+        /// Concurrent jobs.
+        #[arg(long, default_value_t = 32)]
+        workers: usize,
     },
     /// Drive a running server with one scenario.
     Load {
@@ -135,6 +153,12 @@ async fn main() -> anyhow::Result<()> {
             concurrency,
             seconds,
         } => auth_load(concurrency, seconds).await,
+        Cmd::WebhookLoad {
+            database_url,
+            endpoints,
+            cases,
+            workers,
+        } => hooks::webhook_load(database_url, endpoints, cases, workers).await,
     }
 }
 

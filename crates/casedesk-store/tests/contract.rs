@@ -558,7 +558,10 @@ async fn jobs_are_claimed_once_fenced_by_their_lease_and_retried(b: Backend) {
             .all(|c| c.job.attempts == 1 && c.job.state == JobState::Running)
     );
     assert!(
-        s.claim_jobs("b", secs(1), lease, 10).await.unwrap().is_empty(),
+        s.claim_jobs("b", secs(1), lease, 10)
+            .await
+            .unwrap()
+            .is_empty(),
         "leased jobs are not claimed twice"
     );
 
