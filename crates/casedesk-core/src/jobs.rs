@@ -30,7 +30,7 @@ pub enum JobState {
     Queued,
     /// Claimed by a worker under a lease.
     Running,
-    /// Finished.
+    /// Finished (a successful job is then deleted; its effects are the record).
     Done,
     /// Gave up after its last attempt (or could not be run); keeps the last error.
     Dead,

@@ -203,7 +203,8 @@ pub trait Store: Send + Sync {
     async fn list_events(&self, number: i64, include_internal: bool) -> Result<Vec<CaseEvent>>;
 
     /// Bulk import for data generators and migrations from other tools: each case with the
-    /// status it has reached, one `created` event each, all in one transaction; no idempotency.
+    /// status it has reached, one `created` event each, all in one transaction; no idempotency,
+    /// and no `case.event` jobs (imported history is not announced to webhooks).
     async fn import_cases(&self, cases: &[(NewCase, Status)]) -> Result<Vec<i64>>;
     // ----- audit trail -----
 
@@ -228,7 +229,9 @@ pub trait Store: Send + Sync {
 
     /// Writes a job on its own.
     async fn enqueue_job(&self, job: &NewJob) -> Result<()>;
-    /// Claims up to `limit` due jobs (and jobs whose lease ran out) for `node`.
+    /// Queues again the jobs whose lease ran out (their worker died); how many.
+    async fn release_expired(&self, now: crate::Timestamp) -> Result<u64>;
+    /// Claims up to `limit` due jobs for `node`.
     async fn claim_jobs(
         &self,
         node: &str,
@@ -285,8 +288,8 @@ pub trait Store: Send + Sync {
         endpoint_id: Uuid,
         now: crate::Timestamp,
     ) -> Result<Vec<SecretRecord>>;
-    /// Enabled endpoints that may receive events of this account's cases.
-    async fn dispatch_targets(&self, account_id: Uuid) -> Result<Vec<Endpoint>>;
+    /// Every enabled endpoint (the dispatcher keeps them for a second and picks per case).
+    async fn enabled_endpoints(&self) -> Result<Vec<Endpoint>>;
     /// A timeline event by id.
     async fn get_event(&self, id: i64) -> Result<Option<crate::cases::CaseEvent>>;
     /// Writes deliveries with their jobs and ends the dispatching job, atomically.

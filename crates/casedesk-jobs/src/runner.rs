@@ -104,6 +104,14 @@ impl Runner {
             while tasks.try_join_next().is_some() {}
             if last_sample.elapsed() > Duration::from_secs(5) {
                 last_sample = Instant::now();
+                match this.store.release_expired(casedesk_core::now()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(
+                        jobs = n,
+                        "took back jobs whose worker stopped before finishing"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "could not take back expired jobs"),
+                }
                 this.sample(&mut seen_gauges).await;
             }
             let free = sem.available_permits();
@@ -157,7 +165,10 @@ impl Runner {
                 continue;
             }
             tokio::select! {
-                () = this.wake.notified() => {}
+                () = this.wake.notified() => {
+                    // Let the burst that woke us gather, then claim it in one go.
+                    tokio::time::sleep(Duration::from_millis(this.cfg.claim_delay_ms)).await;
+                }
                 () = tokio::time::sleep(poll) => {}
                 _ = stop.changed() => {}
             }

@@ -10,7 +10,7 @@ use casedesk_core::audit::{Actor, AuditRecord};
 use casedesk_core::jobs::{Claim, Finish, FollowUp, NewJob};
 use casedesk_core::store::{AttemptRecord, NewDelivery, Store};
 use casedesk_core::webhooks::{
-    self, Attempt, DeliveryState, EndpointChange, SecretBox, UrlPolicy, is_public,
+    self, Attempt, DeliveryState, Endpoint, EndpointChange, SecretBox, UrlPolicy, is_public,
 };
 use casedesk_core::{DomainError, Result};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
@@ -31,7 +31,18 @@ fn field<'a>(c: &'a Claim, k: &str) -> Result<&'a serde_json::Value> {
 pub struct Dispatcher {
     store: Arc<dyn Store>,
     max_attempts: u32,
+    // Every enabled endpoint, reused for events written before the list was read (so no
+    // endpoint that existed when an event happened is missed) and for at most a second. A
+    // burst of events then costs one read, and events that go nowhere cost none.
+    endpoints: tokio::sync::Mutex<Option<EndpointList>>,
 }
+
+/// The enabled endpoints as read: when (for the age limit), the database time of the read
+/// (only events written before it may use the list), and the list.
+type EndpointList = (Instant, casedesk_core::Timestamp, Arc<Vec<Endpoint>>);
+
+/// How long the dispatcher reuses the list of enabled endpoints.
+const ENDPOINTS_TTL: Duration = Duration::from_secs(1);
 
 impl Dispatcher {
     /// A dispatcher whose deliveries get `max_attempts` attempts.
@@ -39,13 +50,32 @@ impl Dispatcher {
         Self {
             store,
             max_attempts,
+            endpoints: tokio::sync::Mutex::new(None),
         }
+    }
+
+    async fn enabled(&self, written: casedesk_core::Timestamp) -> Result<Arc<Vec<Endpoint>>> {
+        let mut cached = self.endpoints.lock().await;
+        if let Some((at, read_at, list)) = cached.as_ref()
+            && at.elapsed() < ENDPOINTS_TTL
+            && *read_at > written
+        {
+            return Ok(list.clone());
+        }
+        let read_at = casedesk_core::now();
+        let list = Arc::new(self.store.enabled_endpoints().await?);
+        *cached = Some((Instant::now(), read_at, list.clone()));
+        Ok(list)
     }
 }
 
 #[async_trait]
 impl Handler for Dispatcher {
     async fn run(&self, claim: &Claim) -> Result<Handled> {
+        let endpoints = self.enabled(claim.job.created_at).await?;
+        if endpoints.is_empty() {
+            return Ok(Handled::Finish(Finish::Done, FollowUp::default()));
+        }
         let event_id = field(claim, "event")?.as_i64().unwrap_or(0);
         let Some(event) = self.store.get_event(event_id).await? else {
             return Ok(Handled::Finish(Finish::Done, FollowUp::default()));
@@ -53,11 +83,13 @@ impl Handler for Dispatcher {
         let Some(case) = self.store.get_case(event.case_number).await? else {
             return Ok(Handled::Finish(Finish::Done, FollowUp::default()));
         };
-        let targets = self.store.dispatch_targets(case.account_id).await?;
+        let targets = endpoints
+            .iter()
+            .filter(|e| e.account_id.is_none() || e.account_id == Some(case.account_id));
         let types = webhooks::event_types(&event);
         let now = casedesk_core::now();
         let mut out = Vec::new();
-        for ep in &targets {
+        for ep in targets {
             for t in &types {
                 if !webhooks::receives(ep, t, &event) {
                     continue;
@@ -287,7 +319,12 @@ impl Handler for WebhookSender {
         let finish = match (&error, status) {
             (None, _) => {
                 rec.state = DeliveryState::Delivered;
-                rec.endpoint = EndpointChange::Healthy;
+                // A healthy endpoint's row is left alone, so busy endpoints do not queue on it.
+                rec.endpoint = if ep.failure_streak == 0 {
+                    EndpointChange::Unchanged
+                } else {
+                    EndpointChange::Healthy
+                };
                 metrics::counter!("casedesk_webhook_deliveries_total", "result" => "delivered")
                     .increment(1);
                 Finish::Done

@@ -337,6 +337,9 @@ impl Store for CachedStore {
         }
         r
     }
+    async fn release_expired(&self, now: Timestamp) -> Result<u64> {
+        self.inner.release_expired(now).await
+    }
     async fn list_jobs(&self, q: &JobQuery) -> Result<Vec<Job>> {
         self.inner.list_jobs(q).await
     }
@@ -386,8 +389,8 @@ impl Store for CachedStore {
     async fn live_secrets(&self, ep: Uuid, now: Timestamp) -> Result<Vec<SecretRecord>> {
         self.inner.live_secrets(ep, now).await
     }
-    async fn dispatch_targets(&self, account: Uuid) -> Result<Vec<Endpoint>> {
-        self.inner.dispatch_targets(account).await
+    async fn enabled_endpoints(&self) -> Result<Vec<Endpoint>> {
+        self.inner.enabled_endpoints().await
     }
     async fn get_event(&self, id: i64) -> Result<Option<CaseEvent>> {
         self.inner.get_event(id).await

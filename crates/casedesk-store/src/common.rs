@@ -184,7 +184,7 @@ pub(crate) const CASE_INSERT: &str = "INSERT INTO cases (account_id, tenant_id, 
     checklist, follow_up_of, created_at, updated_at) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19) RETURNING number";
 
-pub(crate) const EVENT_INSERT: &str = "INSERT INTO case_events (case_number, actor_id, kind, public, data, at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
+pub(crate) const EVENT_INSERT: &str = "INSERT INTO case_events (case_number, actor_id, kind, public, data, at) VALUES ($1, $2, $3, $4, $5, $6)";
 
 /// The audit entry of a created case, with the number the store assigned.
 pub(crate) fn case_created_audit(
@@ -576,21 +576,20 @@ macro_rules! store_impl {
                     Ok(())
                 }
 
-                /// Appends an event and, in the same transaction, the job that hands it to
-                /// webhooks (and later email and SLA timers), so no event is ever missed.
+                /// Appends an event; the database's `case_events_dispatch` trigger adds, in the
+                /// same transaction, the job that hands it to webhooks.
                 async fn insert_event(tx: &mut sqlx::Transaction<'static, Db>, number: i64, e: &NewEvent) -> Result<()> {
-                    let id: i64 = sqlx::query_scalar(EVENT_INSERT)
+                    sqlx::query(EVENT_INSERT)
                         .bind(number)
                         .bind(e.actor_id.map(|u| u.to_string()))
                         .bind(e.kind.key())
                         .bind(e.public)
                         .bind(to_json(&e.data)?)
                         .bind(micros(e.at))
-                        .fetch_one(&mut **tx)
+                        .execute(&mut **tx)
                         .await
                         .map_err(internal)?;
-                    let job = NewJob::new(casedesk_core::jobs::CASE_EVENT, serde_json::json!({"case": number, "event": id}));
-                    Self::insert_job(tx, &job).await
+                    Ok(())
                 }
 
                 async fn replay<'e, E: sqlx::Executor<'e, Database = Db>>(ex: E, key: &IdempotencyKey) -> Result<Option<CreateOutcome>> {
@@ -1169,6 +1168,7 @@ macro_rules! store_impl {
                 async fn enqueue_job(&self, j: &NewJob) -> Result<()> { self.enqueue_job_op(j).await }
                 async fn claim_jobs(&self, node: &str, now: casedesk_core::Timestamp, lease: std::time::Duration, limit: u32) -> Result<Vec<Claim>> { self.claim_jobs_op(node, now, lease, limit).await }
                 async fn finish_job(&self, c: &Claim, f: &Finish, follow: &FollowUp) -> Result<bool> { self.finish_job_op(c, f, follow).await }
+                async fn release_expired(&self, now: casedesk_core::Timestamp) -> Result<u64> { self.release_expired_op(now).await }
                 async fn list_jobs(&self, q: &JobQuery) -> Result<Vec<Job>> { self.list_jobs_op(q).await }
                 async fn get_job(&self, id: Uuid) -> Result<Option<Job>> { self.get_job_op(id).await }
                 async fn set_job_state(&self, id: Uuid, from: JobState, to: JobState, a: &AuditRecord) -> Result<Option<Job>> { self.set_job_state_op(id, from, to, a).await }
@@ -1181,7 +1181,7 @@ macro_rules! store_impl {
                 async fn delete_endpoint(&self, id: Uuid, a: &AuditRecord) -> Result<()> { self.delete_endpoint_op(id, a).await }
                 async fn add_secret(&self, s: &SecretRecord, others: casedesk_core::Timestamp, a: &AuditRecord) -> Result<()> { self.add_secret_op(s, others, a).await }
                 async fn live_secrets(&self, ep: Uuid, now: casedesk_core::Timestamp) -> Result<Vec<SecretRecord>> { self.live_secrets_op(ep, now).await }
-                async fn dispatch_targets(&self, account: Uuid) -> Result<Vec<Endpoint>> { self.dispatch_targets_op(account).await }
+                async fn enabled_endpoints(&self) -> Result<Vec<Endpoint>> { self.enabled_endpoints_op().await }
                 async fn get_event(&self, id: i64) -> Result<Option<CaseEvent>> { self.get_event_op(id).await }
                 async fn fan_out(&self, c: &Claim, d: &[NewDelivery]) -> Result<bool> { self.fan_out_op(c, d).await }
                 async fn get_delivery(&self, id: &str) -> Result<Option<Delivery>> { self.get_delivery_op(id).await }

@@ -2,12 +2,51 @@
 //! `$lock` is ` FOR UPDATE` on PostgreSQL (SQLite serialises writers already) and `$skip`
 //! is ` FOR UPDATE SKIP LOCKED`, so concurrent workers on several nodes claim different jobs.
 
+/// The end of a claimed job, waiting for the group commit.
+pub(crate) enum Ending {
+    /// A webhook attempt.
+    Attempt(
+        casedesk_core::jobs::Claim,
+        Box<casedesk_core::store::AttemptRecord>,
+        casedesk_core::jobs::Finish,
+    ),
+    /// A plain end with its follow-ups.
+    Finish(
+        casedesk_core::jobs::Claim,
+        casedesk_core::jobs::Finish,
+        casedesk_core::jobs::FollowUp,
+    ),
+    /// A fan-out: deliveries written, the dispatching job done.
+    FanOut(
+        casedesk_core::jobs::Claim,
+        Vec<casedesk_core::store::NewDelivery>,
+    ),
+}
+
+/// An ending and who waits for it.
+pub(crate) struct AttemptJob {
+    pub(crate) ending: Ending,
+    pub(crate) reply: tokio::sync::oneshot::Sender<Result<bool, casedesk_core::DomainError>>,
+}
+
+/// Attempts written in one transaction at most.
+pub(crate) const ATTEMPTS_PER_COMMIT: usize = 64;
+
+/// A queue of attempts and `committers` tasks writing from it.
+pub(crate) fn attempt_queue() -> (
+    tokio::sync::mpsc::Sender<AttemptJob>,
+    std::sync::Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<AttemptJob>>>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    (tx, std::sync::Arc::new(tokio::sync::Mutex::new(rx)))
+}
+
 /// Implements the inherent `*_op` methods the `Store` impl delegates to.
 #[macro_export]
 #[doc(hidden)]
 macro_rules! ops_impl {
     ($store:ident, $db:ty, $lock:literal, $skip:literal) => {
-        mod ops_impl {
+        pub(crate) mod ops_impl {
             use super::$store;
             use $crate::common::*;
             use casedesk_core::audit::{chain_hash, Actor, AuditEntry, AuditRecord, Checkpoint};
@@ -112,26 +151,89 @@ macro_rules! ops_impl {
             /// Ends a claimed job inside `tx`; false when the lease was lost.
             async fn finish_in(tx: &mut Tx, c: &Claim, f: &Finish) -> Result<bool> {
                 let now = micros(casedesk_core::now());
-                let (sql, run_at, err): (&str, i64, Option<&str>) = match f {
-                    Finish::Done => ("UPDATE jobs SET state = 'done', locked_by = NULL, lease_token = NULL, lease_until = NULL, updated_at = $1, run_at = $2, last_error = COALESCE($3, last_error) WHERE id = $4 AND lease_token = $5 AND state = 'running'", now, None),
-                    Finish::Retry { at, error } => ("UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END, locked_by = NULL, lease_token = NULL, lease_until = NULL, updated_at = $1, run_at = $2, last_error = $3 WHERE id = $4 AND lease_token = $5 AND state = 'running'", micros(*at), Some(error.as_str())),
-                    Finish::Dead { error } => ("UPDATE jobs SET state = 'dead', locked_by = NULL, lease_token = NULL, lease_until = NULL, updated_at = $1, run_at = $2, last_error = $3 WHERE id = $4 AND lease_token = $5 AND state = 'running'", now, Some(error.as_str())),
-                    Finish::Release => ("UPDATE jobs SET state = 'queued', attempts = attempts - 1, locked_by = NULL, lease_token = NULL, lease_until = NULL, updated_at = $1, run_at = $2, last_error = COALESCE($3, last_error) WHERE id = $4 AND lease_token = $5 AND state = 'running'", now, None),
+                let (id, token) = (c.job.id.to_string(), c.token.clone());
+                let q = match f {
+                    // A finished job is deleted: keeping it would cost every write twice over,
+                    // and its effects (deliveries, the audit trail) are the record.
+                    Finish::Done => sqlx::query("DELETE FROM jobs WHERE id = $1 AND lease_token = $2 AND state = 'running'")
+                        .bind(id)
+                        .bind(token),
+                    other => {
+                        let (sql, run_at, err): (&str, i64, Option<String>) = match other {
+                            Finish::Retry { at, error } => ("UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END, locked_by = NULL, lease_token = NULL, lease_until = NULL, updated_at = $1, run_at = $2, last_error = $3 WHERE id = $4 AND lease_token = $5 AND state = 'running'", micros(*at), Some(error.clone())),
+                            Finish::Dead { error } => ("UPDATE jobs SET state = 'dead', locked_by = NULL, lease_token = NULL, lease_until = NULL, updated_at = $1, run_at = $2, last_error = $3 WHERE id = $4 AND lease_token = $5 AND state = 'running'", now, Some(error.clone())),
+                            _ => ("UPDATE jobs SET state = 'queued', attempts = attempts - 1, locked_by = NULL, lease_token = NULL, lease_until = NULL, updated_at = $1, run_at = $2, last_error = COALESCE($3, last_error) WHERE id = $4 AND lease_token = $5 AND state = 'running'", now, None),
+                        };
+                        sqlx::query(sql).bind(now).bind(run_at).bind(err).bind(id).bind(token)
+                    }
                 };
-                let n = sqlx::query(sql)
-                    .bind(now)
-                    .bind(run_at)
-                    .bind(err)
-                    .bind(c.job.id.to_string())
-                    .bind(&c.token)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(internal)?
-                    .rows_affected();
+                let n = q.execute(&mut **tx).await.map_err(internal)?.rows_affected();
                 Ok(n == 1)
             }
 
+            /// Group commit of job endings: each finished job (a webhook attempt, a fan-out, a
+            /// plain end) would otherwise be a transaction (and, on PostgreSQL, a flush) of its
+            /// own; endings that arrive while one transaction is written share the next, each
+            /// still fenced by its own lease token.
+            /// Several committers may share one queue (PostgreSQL commits in parallel; SQLite
+            /// has one writer, so one committer).
+            pub(crate) async fn attempt_commit(
+                store: $store,
+                rx: std::sync::Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<$crate::ops::AttemptJob>>>,
+            ) {
+                loop {
+                    let mut jobs = Vec::new();
+                    {
+                        let mut rx = rx.lock().await;
+                        let Some(first) = rx.recv().await else { return };
+                        jobs.push(first);
+                        while jobs.len() < $crate::ops::ATTEMPTS_PER_COMMIT {
+                            match rx.try_recv() {
+                                Ok(j) => jobs.push(j),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    let written = async {
+                        let (mut tx, _w) = store.begin().await?;
+                        let mut out = Vec::with_capacity(jobs.len());
+                        for j in &jobs {
+                            out.push(match &j.ending {
+                                $crate::ops::Ending::Attempt(c, r, f) => $store::record_attempt_in(&mut tx, c, r, f).await?,
+                                $crate::ops::Ending::Finish(c, f, follow) => $store::finish_in_tx(&mut tx, c, f, follow).await?,
+                                $crate::ops::Ending::FanOut(c, ds) => $store::fan_out_in(&mut tx, c, ds).await?,
+                            });
+                        }
+                        tx.commit().await.map_err(internal)?;
+                        Ok::<_, DomainError>(out)
+                    }
+                    .await;
+                    match written {
+                        Ok(out) => {
+                            for (j, done) in jobs.into_iter().zip(out) {
+                                let _ = j.reply.send(Ok(done));
+                            }
+                        }
+                        Err(e) => {
+                            for j in jobs {
+                                let _ = j.reply.send(Err(DomainError::Internal(e.to_string())));
+                            }
+                        }
+                    }
+                }
+            }
+
             impl $store {
+                /// Hands a job's ending to the group commit and waits until it is written.
+                async fn batched(&self, ending: $crate::ops::Ending) -> Result<bool> {
+                    let (reply, answer) = tokio::sync::oneshot::channel();
+                    let job = $crate::ops::AttemptJob { ending, reply };
+                    if self.attempts.send(job).await.is_err() {
+                        return Err(DomainError::Internal("the database writer stopped".into()));
+                    }
+                    answer.await.map_err(|_| DomainError::Internal("the database writer stopped".into()))?
+                }
+
                 /// Appends audit entries to the chain; call it last in a transaction, so the
                 /// lock on the head is held only until the commit.
                 pub(crate) async fn write_audit(tx: &mut Tx, recs: &[AuditRecord]) -> Result<()> {
@@ -144,31 +246,50 @@ macro_rules! ops_impl {
                         .map_err(internal)?;
                     let mut seq: i64 = g(&head, "seq")?;
                     let mut prev: String = g(&head, "hash")?;
+                    // One statement for all entries: a group commit appends many at once.
+                    let mut sql = String::from(
+                        "INSERT INTO audit_log (seq, at, actor_id, actor, account_id, action, target, summary, source_ip, request_id, customer_visible, prev_hash, hash) VALUES ",
+                    );
+                    for i in 0..recs.len() {
+                        let b = i * 13;
+                        if i > 0 {
+                            sql.push_str(", ");
+                        }
+                        sql.push('(');
+                        for k in 1..=13 {
+                            if k > 1 {
+                                sql.push_str(", ");
+                            }
+                            sql.push('$');
+                            sql.push_str(&(b + k).to_string());
+                        }
+                        sql.push(')');
+                    }
+                    let mut rows = Vec::with_capacity(recs.len());
                     for r in recs {
                         seq += 1;
                         let hash = chain_hash(&prev, seq, r);
-                        sqlx::query(
-                            "INSERT INTO audit_log (seq, at, actor_id, actor, account_id, action, target, summary, source_ip, request_id, customer_visible, prev_hash, hash) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                        )
-                        .bind(seq)
-                        .bind(micros(r.at))
-                        .bind(r.actor.user_id.map(|u| u.to_string()))
-                        .bind(&r.actor.label)
-                        .bind(r.account_id.map(|u| u.to_string()))
-                        .bind(&r.action)
-                        .bind(&r.target)
-                        .bind(&r.summary)
-                        .bind(r.source_ip.as_deref())
-                        .bind(r.request_id.as_deref())
-                        .bind(r.customer_visible)
-                        .bind(&prev)
-                        .bind(&hash)
-                        .execute(&mut **tx)
-                        .await
-                        .map_err(internal)?;
+                        rows.push((seq, prev, hash.clone(), r));
                         prev = hash;
                     }
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for (seq, prev_hash, hash, r) in rows {
+                        q = q
+                            .bind(seq)
+                            .bind(micros(r.at))
+                            .bind(r.actor.user_id.map(|u| u.to_string()))
+                            .bind(r.actor.label.clone())
+                            .bind(r.account_id.map(|u| u.to_string()))
+                            .bind(r.action.clone())
+                            .bind(r.target.clone())
+                            .bind(r.summary.clone())
+                            .bind(r.source_ip.clone())
+                            .bind(r.request_id.clone())
+                            .bind(r.customer_visible)
+                            .bind(prev_hash)
+                            .bind(hash);
+                    }
+                    q.execute(&mut **tx).await.map_err(internal)?;
                     sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
                         .bind(seq)
                         .bind(&prev)
@@ -287,7 +408,7 @@ macro_rules! ops_impl {
                     let (mut tx, _w) = self.begin().await?;
                     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                         "UPDATE jobs SET state = 'running', locked_by = $1, lease_token = $2, lease_until = $3, attempts = attempts + 1, updated_at = $4 \
-                         WHERE id IN (SELECT id FROM jobs WHERE (state = 'queued' AND run_at <= $4) OR (state = 'running' AND lease_until < $4) \
+                         WHERE id IN (SELECT id FROM jobs WHERE state = 'queued' AND run_at <= $4 \
                          ORDER BY run_at LIMIT $5{}) RETURNING {JOB_COLS}", $skip
                     )))
                     .bind(node)
@@ -304,16 +425,35 @@ macro_rules! ops_impl {
                         .collect()
                 }
 
-                pub(crate) async fn finish_job_op(&self, c: &Claim, f: &Finish, follow: &FollowUp) -> Result<bool> {
+                /// Jobs whose worker died go back to the queue (their attempt counts). Apart from
+                /// the claim, so the claim walks the (state, run_at) index in order.
+                pub(crate) async fn release_expired_op(&self, now: Timestamp) -> Result<u64> {
                     let (mut tx, _w) = self.begin().await?;
-                    if !finish_in(&mut tx, c, f).await? {
+                    let n = sqlx::query(
+                        "UPDATE jobs SET state = 'queued', locked_by = NULL, lease_token = NULL, lease_until = NULL, updated_at = $1 \
+                         WHERE state = 'running' AND lease_until < $1",
+                    )
+                    .bind(micros(now))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?
+                    .rows_affected();
+                    tx.commit().await.map_err(internal)?;
+                    Ok(n)
+                }
+
+                pub(crate) async fn finish_job_op(&self, c: &Claim, f: &Finish, follow: &FollowUp) -> Result<bool> {
+                    self.batched($crate::ops::Ending::Finish(c.clone(), f.clone(), follow.clone())).await
+                }
+
+                pub(crate) async fn finish_in_tx(tx: &mut Tx, c: &Claim, f: &Finish, follow: &FollowUp) -> Result<bool> {
+                    if !finish_in(tx, c, f).await? {
                         return Ok(false);
                     }
                     for j in &follow.jobs {
-                        Self::insert_job(&mut tx, j).await?;
+                        Self::insert_job(tx, j).await?;
                     }
-                    Self::write_audit(&mut tx, &follow.audit).await?;
-                    tx.commit().await.map_err(internal)?;
+                    Self::write_audit(tx, &follow.audit).await?;
                     Ok(true)
                 }
 
@@ -552,12 +692,11 @@ macro_rules! ops_impl {
                         .collect()
                 }
 
-                pub(crate) async fn dispatch_targets_op(&self, account: Uuid) -> Result<Vec<Endpoint>> {
+                pub(crate) async fn enabled_endpoints_op(&self) -> Result<Vec<Endpoint>> {
                     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "SELECT {EP_COLS} FROM webhook_endpoints WHERE enabled = $1 AND (account_id IS NULL OR account_id = $2) ORDER BY id"
+                        "SELECT {EP_COLS} FROM webhook_endpoints WHERE enabled = $1 ORDER BY id"
                     )))
                     .bind(true)
-                    .bind(account.to_string())
                     .fetch_all(&self.pool)
                     .await
                     .map_err(internal)?;
@@ -587,8 +726,11 @@ macro_rules! ops_impl {
                 }
 
                 pub(crate) async fn fan_out_op(&self, c: &Claim, ds: &[NewDelivery]) -> Result<bool> {
-                    let (mut tx, _w) = self.begin().await?;
-                    if !finish_in(&mut tx, c, &Finish::Done).await? {
+                    self.batched($crate::ops::Ending::FanOut(c.clone(), ds.to_vec())).await
+                }
+
+                pub(crate) async fn fan_out_in(tx: &mut Tx, c: &Claim, ds: &[NewDelivery]) -> Result<bool> {
+                    if !finish_in(tx, c, &Finish::Done).await? {
                         return Ok(false);
                     }
                     for d in ds {
@@ -602,12 +744,11 @@ macro_rules! ops_impl {
                         .bind(&d.payload)
                         .bind(d.case_number)
                         .bind(micros(d.created_at))
-                        .execute(&mut *tx)
+                        .execute(&mut **tx)
                         .await
                         .map_err(internal)?;
-                        Self::insert_job(&mut tx, &d.job).await?;
+                        Self::insert_job(tx, &d.job).await?;
                     }
-                    tx.commit().await.map_err(internal)?;
                     Ok(true)
                 }
 
@@ -653,8 +794,13 @@ macro_rules! ops_impl {
                 }
 
                 pub(crate) async fn record_attempt_op(&self, c: &Claim, rec: &AttemptRecord, f: &Finish) -> Result<bool> {
-                    let (mut tx, _w) = self.begin().await?;
-                    if !finish_in(&mut tx, c, f).await? {
+                    self.batched($crate::ops::Ending::Attempt(c.clone(), Box::new(rec.clone()), f.clone())).await
+                }
+
+                /// Writes one attempt inside an open transaction (the SQLite group commit puts
+                /// many in one); false, with nothing written, when the lease was lost.
+                pub(crate) async fn record_attempt_in(tx: &mut Tx, c: &Claim, rec: &AttemptRecord, f: &Finish) -> Result<bool> {
+                    if !finish_in(tx, c, f).await? {
                         return Ok(false);
                     }
                     let a = &rec.attempt;
@@ -666,7 +812,7 @@ macro_rules! ops_impl {
                             .bind(i64::try_from(a.latency_ms).unwrap_or(i64::MAX))
                             .bind(a.error.as_deref())
                             .bind(a.manual)
-                            .execute(&mut *tx)
+                            .execute(&mut **tx)
                             .await
                             .map_err(internal)?;
                     }
@@ -681,7 +827,7 @@ macro_rules! ops_impl {
                     .bind(a.status_code.map(i64::from))
                     .bind(delivered)
                     .bind(&rec.delivery_id)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await
                     .map_err(internal)?;
                     let ep = rec.endpoint_id.to_string();
@@ -692,14 +838,14 @@ macro_rules! ops_impl {
                         EndpointChange::Healthy => {
                             sqlx::query("UPDATE webhook_endpoints SET failure_streak = 0 WHERE id = $1 AND failure_streak <> 0")
                                 .bind(&ep)
-                                .execute(&mut *tx)
+                                .execute(&mut **tx)
                                 .await
                                 .map_err(internal)?;
                         }
                         EndpointChange::Failing => {
                             sqlx::query("UPDATE webhook_endpoints SET failure_streak = failure_streak + 1 WHERE id = $1")
                                 .bind(&ep)
-                                .execute(&mut *tx)
+                                .execute(&mut **tx)
                                 .await
                                 .map_err(internal)?;
                         }
@@ -713,7 +859,7 @@ macro_rules! ops_impl {
                             .bind(micros(a.at))
                             .bind(&ep)
                             .bind(true)
-                            .execute(&mut *tx)
+                            .execute(&mut **tx)
                             .await
                             .map_err(internal)?
                             .rows_affected();
@@ -721,7 +867,7 @@ macro_rules! ops_impl {
                             if n == 1 {
                                 let url: String = sqlx::query_scalar("SELECT url FROM webhook_endpoints WHERE id = $1")
                                     .bind(&ep)
-                                    .fetch_one(&mut *tx)
+                                    .fetch_one(&mut **tx)
                                     .await
                                     .map_err(internal)?;
                                 let message = format!("casedesk stopped sending events to the webhook endpoint {url}: {reason}. Fix the receiver, then enable the endpoint again and redeliver what it missed.");
@@ -731,17 +877,16 @@ macro_rules! ops_impl {
                                     .bind("webhook.disabled")
                                     .bind(&message)
                                     .bind(micros(a.at))
-                                    .execute(&mut *tx)
+                                    .execute(&mut **tx)
                                     .await
                                     .map_err(internal)?;
                                 let audit = AuditRecord::new(Actor::system("job:webhook.deliver"), "webhook.disabled", format!("webhook:{ep}"))
                                     .account(rec.account_id)
                                     .summary(serde_json::json!({"reason": reason, "delivery": rec.delivery_id}));
-                                Self::write_audit(&mut tx, &[audit]).await?;
+                                Self::write_audit(tx, &[audit]).await?;
                             }
                         }
                     }
-                    tx.commit().await.map_err(internal)?;
                     Ok(true)
                 }
 

@@ -16,6 +16,7 @@ pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    attempts: tokio::sync::mpsc::Sender<crate::ops::AttemptJob>,
 }
 
 impl PgStore {
@@ -37,7 +38,13 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| DomainError::Internal(format!("migration failed: {e}")))?;
-        Ok(Self { pool })
+        let (attempts, rx) = crate::ops::attempt_queue();
+        let store = Self { pool, attempts };
+        // Parallel committers: PostgreSQL flushes concurrent commits together.
+        for _ in 0..4 {
+            tokio::spawn(ops_impl::attempt_commit(store.clone(), rx.clone()));
+        }
+        Ok(store)
     }
 
     /// PostgreSQL commits each create on its own; concurrent commits are grouped by the server.

@@ -34,6 +34,7 @@ const GROUP_MAX: usize = 64;
 pub struct SqliteStore {
     pool: SqlitePool,
     creates: mpsc::Sender<CreateJob>,
+    attempts: mpsc::Sender<crate::ops::AttemptJob>,
     // SQLite has one writer at a time. Queueing writers here, in FIFO order, beats letting
     // them collide on the file lock, where SQLite's busy handler makes losers sleep for
     // whole milliseconds. Other processes on the same file still wait on `busy_timeout`.
@@ -68,11 +69,15 @@ impl SqliteStore {
         let writer = Arc::new(Mutex::new(()));
         let (creates, rx) = mpsc::channel(1024);
         tokio::spawn(group_commit(pool.clone(), writer.clone(), rx));
-        Ok(Self {
+        let (attempts, arx) = crate::ops::attempt_queue();
+        let store = Self {
             pool,
             creates,
+            attempts,
             writer,
-        })
+        };
+        tokio::spawn(ops_impl::attempt_commit(store.clone(), arx));
+        Ok(store)
     }
 
     /// Hands a create to the group-commit task and waits until its transaction committed.

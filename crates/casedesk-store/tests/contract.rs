@@ -578,6 +578,7 @@ async fn jobs_are_claimed_once_fenced_by_their_lease_and_retried(b: Backend) {
     );
     // The lease of the other runs out; another worker takes it over, and the first worker
     // can no longer end it.
+    assert_eq!(s.release_expired(secs(3)).await.unwrap(), 1);
     let b2 = s.claim_jobs("b", secs(3), lease, 10).await.unwrap();
     assert_eq!(b2.len(), 1);
     assert_eq!(b2[0].job.id, unique.id);

@@ -1,7 +1,8 @@
 -- Durable background work, webhooks and the audit trail.
 
 -- A job is written in the same transaction as the change that causes it. Workers claim due
--- jobs under a lease (lease_token fences completion), so each runs once across nodes.
+-- jobs under a lease (lease_token fences completion), so each runs once across nodes. A job
+-- that succeeds is deleted; dead and cancelled ones stay for inspection.
 CREATE TABLE jobs (
     id TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -19,7 +20,6 @@ CREATE TABLE jobs (
     updated_at BIGINT NOT NULL
 );
 CREATE INDEX jobs_due ON jobs(state, run_at);
-CREATE INDEX jobs_kind ON jobs(kind, id);
 -- At most one queued or running job per key (recurring jobs).
 CREATE UNIQUE INDEX jobs_unique ON jobs(unique_key) WHERE unique_key IS NOT NULL AND state IN ('queued', 'running');
 
@@ -111,3 +111,24 @@ CREATE TABLE notices (
     created_at BIGINT NOT NULL
 );
 CREATE INDEX notices_account ON notices(account_id, created_at);
+
+-- Every case event that some webhook endpoint could receive gets its dispatch job in the
+-- same transaction, written by the database itself (no round trip per event); with no
+-- enabled endpoint there is nothing to dispatch and nothing is written. Imported history is
+-- not announced. Job ids are UUIDv7-shaped (time first), like the ones casedesk makes.
+CREATE FUNCTION case_events_dispatch() RETURNS trigger AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM webhook_endpoints WHERE enabled) AND (NEW.data::jsonb -> 'imported') IS NULL THEN
+        INSERT INTO jobs (id, kind, payload, state, attempts, max_attempts, run_at, created_at, updated_at)
+        VALUES (
+            lpad(to_hex((NEW.at / 1000) >> 16), 8, '0') || '-' || lpad(to_hex((NEW.at / 1000) & 65535), 4, '0')
+                || '-7' || lpad(to_hex(floor(random() * 4096)::int), 3, '0')
+                || '-' || to_hex(32768 + floor(random() * 16384)::int)
+                || '-' || lpad(to_hex(floor(random() * 281474976710656)::bigint), 12, '0'),
+            'case.event', json_build_object('case', NEW.case_number, 'event', NEW.id)::text, 'queued', 0, 10,
+            NEW.at, NEW.at, NEW.at);
+    END IF;
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER case_events_dispatch AFTER INSERT ON case_events FOR EACH ROW EXECUTE FUNCTION case_events_dispatch();

@@ -1,7 +1,8 @@
 -- Durable background work, webhooks and the audit trail.
 
 -- A job is written in the same transaction as the change that causes it. Workers claim due
--- jobs under a lease (lease_token fences completion), so each runs once across nodes.
+-- jobs under a lease (lease_token fences completion), so each runs once across nodes. A job
+-- that succeeds is deleted; dead and cancelled ones stay for inspection.
 CREATE TABLE jobs (
     id TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -19,13 +20,14 @@ CREATE TABLE jobs (
     updated_at BIGINT NOT NULL
 );
 CREATE INDEX jobs_due ON jobs(state, run_at);
-CREATE INDEX jobs_kind ON jobs(kind, id);
 -- At most one queued or running job per key (recurring jobs).
 CREATE UNIQUE INDEX jobs_unique ON jobs(unique_key) WHERE unique_key IS NOT NULL AND state IN ('queued', 'running');
 
 -- Append-only, chained by hash; audit_head holds the last entry and is locked by each writer.
+-- seq is the rowid, and there is no index on `at` (retention and time filters scan, rarely):
+-- each index is another page written by every audited commit.
 CREATE TABLE audit_log (
-    seq BIGINT PRIMARY KEY,
+    seq INTEGER PRIMARY KEY,
     at BIGINT NOT NULL,
     actor_id TEXT,
     actor TEXT NOT NULL,
@@ -40,7 +42,6 @@ CREATE TABLE audit_log (
     hash TEXT NOT NULL
 );
 CREATE INDEX audit_log_account ON audit_log(account_id, seq);
-CREATE INDEX audit_log_at ON audit_log(at);
 CREATE TABLE audit_head (
     id BIGINT PRIMARY KEY CHECK (id = 1),
     seq BIGINT NOT NULL,
@@ -111,3 +112,18 @@ CREATE TABLE notices (
     created_at BIGINT NOT NULL
 );
 CREATE INDEX notices_account ON notices(account_id, created_at);
+
+-- Every case event that some webhook endpoint could receive gets its dispatch job in the
+-- same transaction, written by the database itself (no round trip per event); with no
+-- enabled endpoint there is nothing to dispatch and nothing is written. Imported history is
+-- not announced. Job ids are UUIDv7-shaped (time first), like the ones casedesk makes.
+CREATE TRIGGER case_events_dispatch AFTER INSERT ON case_events
+WHEN EXISTS (SELECT 1 FROM webhook_endpoints WHERE enabled) AND json_extract(NEW.data, '$.imported') IS NULL
+BEGIN
+    INSERT INTO jobs (id, kind, payload, state, attempts, max_attempts, run_at, created_at, updated_at)
+    VALUES (
+        printf('%08x-%04x-7%03x-%04x-%012x', (NEW.at / 1000) >> 16, (NEW.at / 1000) & 65535,
+               abs(random()) % 4096, 32768 + abs(random()) % 16384, abs(random()) % 281474976710656),
+        'case.event', json_object('case', NEW.case_number, 'event', NEW.id), 'queued', 0, 10,
+        NEW.at, NEW.at, NEW.at);
+END;
