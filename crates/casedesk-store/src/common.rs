@@ -354,8 +354,8 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery) -> (String, Vec<Arg>
 #[macro_export]
 #[doc(hidden)]
 macro_rules! store_impl {
-    ($store:ident, $db:ty, $name:literal, $agg:literal, $jarr:literal, $jobj:literal, $lock:literal, $skip:literal) => {
-        $crate::ops_impl!($store, $db, $lock, $skip);
+    ($store:ident, $db:ty, $name:literal, $agg:literal, $jarr:literal, $jobj:literal, $head_read:literal, $head_write:literal, $head_anchor:literal, $skip:literal) => {
+        $crate::ops_impl!($store, $db, $head_read, $head_write, $head_anchor, $skip);
         mod shared_impl {
             use super::$store;
             use $crate::common::*;

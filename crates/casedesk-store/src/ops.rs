@@ -1,6 +1,9 @@
 //! SQL of jobs, webhooks and the audit trail, shared by both backends like `common.rs`.
-//! `$lock` is ` FOR UPDATE` on PostgreSQL (SQLite serialises writers already) and `$skip`
-//! is ` FOR UPDATE SKIP LOCKED`, so concurrent workers on several nodes claim different jobs.
+//! The audit chain's head: on PostgreSQL the `audit_head` row, locked by each writer
+//! (`$head_read`) and moved on (`$head_write`); on SQLite, whose writers take turns, the last
+//! row, with `sqlite_sequence` as the anchor that shows a deleted tail (`$head_anchor`).
+//! `$skip` is ` FOR UPDATE SKIP LOCKED` on PostgreSQL, so workers on several nodes claim
+//! different jobs.
 
 /// The end of a claimed job, waiting for the group commit.
 pub(crate) enum Ending {
@@ -45,7 +48,7 @@ pub(crate) fn attempt_queue() -> (
 #[macro_export]
 #[doc(hidden)]
 macro_rules! ops_impl {
-    ($store:ident, $db:ty, $lock:literal, $skip:literal) => {
+    ($store:ident, $db:ty, $head_read:literal, $head_write:literal, $head_anchor:literal, $skip:literal) => {
         pub(crate) mod ops_impl {
             use super::$store;
             use $crate::common::*;
@@ -240,12 +243,14 @@ macro_rules! ops_impl {
                     if recs.is_empty() {
                         return Ok(());
                     }
-                    let head = sqlx::query(concat!("SELECT seq, hash FROM audit_head WHERE id = 1", $lock))
-                        .fetch_one(&mut **tx)
+                    let head = sqlx::query($head_read)
+                        .fetch_optional(&mut **tx)
                         .await
                         .map_err(internal)?;
-                    let mut seq: i64 = g(&head, "seq")?;
-                    let mut prev: String = g(&head, "hash")?;
+                    let (mut seq, mut prev): (i64, String) = match head {
+                        Some(h) => (g(&h, "seq")?, g(&h, "hash")?),
+                        None => (0, casedesk_core::audit::GENESIS.to_owned()),
+                    };
                     // One statement for all entries: a group commit appends many at once.
                     let mut sql = String::from(
                         "INSERT INTO audit_log (seq, at, actor_id, actor, account_id, action, target, summary, source_ip, request_id, customer_visible, prev_hash, hash) VALUES ",
@@ -290,12 +295,14 @@ macro_rules! ops_impl {
                             .bind(hash);
                     }
                     q.execute(&mut **tx).await.map_err(internal)?;
-                    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-                        .bind(seq)
-                        .bind(&prev)
-                        .execute(&mut **tx)
-                        .await
-                        .map_err(internal)?;
+                    if !$head_write.is_empty() {
+                        sqlx::query($head_write)
+                            .bind(seq)
+                            .bind(&prev)
+                            .execute(&mut **tx)
+                            .await
+                            .map_err(internal)?;
+                    }
                     Ok(())
                 }
 
@@ -345,7 +352,7 @@ macro_rules! ops_impl {
                 }
 
                 pub(crate) async fn audit_head_op(&self) -> Result<Option<(i64, String)>> {
-                    let r = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+                    let r = sqlx::query($head_anchor)
                         .fetch_optional(&self.pool)
                         .await
                         .map_err(internal)?;
@@ -376,6 +383,16 @@ macro_rules! ops_impl {
                         .map_err(internal)?;
                     let Some(last) = last else { return Ok(0) };
                     let (seq, hash): (i64, String) = (g(&last, "seq")?, g(&last, "hash")?);
+                    // The entry recording the pruning comes first, so the chain's last row (its
+                    // head on SQLite) is never among those deleted.
+                    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE seq <= $1")
+                        .bind(seq)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    let mut rec = a.clone();
+                    rec.summary = serde_json::json!({"through_seq": seq, "through_hash": hash, "deleted": count, "before": before.to_string()}).to_string();
+                    Self::write_audit(&mut tx, &[rec]).await?;
                     let n = sqlx::query("DELETE FROM audit_log WHERE seq <= $1")
                         .bind(seq)
                         .execute(&mut *tx)
@@ -389,9 +406,6 @@ macro_rules! ops_impl {
                         .execute(&mut *tx)
                         .await
                         .map_err(internal)?;
-                    let mut rec = a.clone();
-                    rec.summary = serde_json::json!({"through_seq": seq, "through_hash": hash, "deleted": n, "before": before.to_string()}).to_string();
-                    Self::write_audit(&mut tx, &[rec]).await?;
                     tx.commit().await.map_err(internal)?;
                     Ok(n)
                 }

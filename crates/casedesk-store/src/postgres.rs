@@ -71,6 +71,8 @@ crate::store_impl!(
     "string_agg",
     "json_agg",
     "json_build_object",
-    " FOR UPDATE",
+    "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
+    "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
+    "SELECT seq, hash FROM audit_head WHERE id = 1",
     " FOR UPDATE SKIP LOCKED"
 );

@@ -192,6 +192,9 @@ crate::store_impl!(
     "group_concat",
     "json_group_array",
     "json_object",
+    "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
     "",
+    "SELECT s.seq AS seq, COALESCE((SELECT a.hash FROM audit_log a WHERE a.seq = s.seq), '') AS hash \
+     FROM sqlite_sequence s WHERE s.name = 'audit_log'",
     ""
 );

@@ -23,11 +23,12 @@ CREATE INDEX jobs_due ON jobs(state, run_at);
 -- At most one queued or running job per key (recurring jobs).
 CREATE UNIQUE INDEX jobs_unique ON jobs(unique_key) WHERE unique_key IS NOT NULL AND state IN ('queued', 'running');
 
--- Append-only, chained by hash; audit_head holds the last entry and is locked by each writer.
--- seq is the rowid, and there is no index on `at` (retention and time filters scan, rarely):
--- each index is another page written by every audited commit.
+-- Append-only, chained by hash. SQLite has one writer at a time, so the last row is the head;
+-- AUTOINCREMENT's sqlite_sequence remembers the highest entry ever written, which shows entries
+-- deleted from the end. seq is the rowid, and there is no index on `at` (retention and time
+-- filters scan, rarely): each index and statement is paid by every audited commit.
 CREATE TABLE audit_log (
-    seq INTEGER PRIMARY KEY,
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
     at BIGINT NOT NULL,
     actor_id TEXT,
     actor TEXT NOT NULL,
@@ -42,12 +43,6 @@ CREATE TABLE audit_log (
     hash TEXT NOT NULL
 );
 CREATE INDEX audit_log_account ON audit_log(account_id, seq);
-CREATE TABLE audit_head (
-    id BIGINT PRIMARY KEY CHECK (id = 1),
-    seq BIGINT NOT NULL,
-    hash TEXT NOT NULL
-);
-INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
 CREATE TABLE audit_checkpoints (
     seq BIGINT PRIMARY KEY,
     hash TEXT NOT NULL,

@@ -278,7 +278,7 @@ async fn audit_verify_finds_edits_insertions_deletions_and_reorders(b: Backend) 
         b,
         "INSERT INTO audit_log (seq, at, actor, action, target, summary, customer_visible, prev_hash, hash) \
          SELECT seq + 1, at, 'intruder', 'case.create', 'case:1', '{}', customer_visible, hash, hash FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)",
-        "added outside casedesk",
+        "was altered",
     )
     .await;
     tampered(
