@@ -48,7 +48,7 @@ pub(crate) fn attempt_queue() -> (
 #[macro_export]
 #[doc(hidden)]
 macro_rules! ops_impl {
-    ($store:ident, $db:ty, $head_read:literal, $head_write:literal, $head_anchor:literal, $skip:literal) => {
+    ($store:ident, $db:ty, $head_read:literal, $head_write:literal, $head_anchor:literal, $skip:literal, $audit_insert_many:literal) => {
         pub(crate) mod ops_impl {
             use super::$store;
             use $crate::common::*;
@@ -240,70 +240,103 @@ macro_rules! ops_impl {
                 /// Appends audit entries to the chain; call it last in a transaction, so the
                 /// lock on the head is held only until the commit.
                 pub(crate) async fn write_audit(tx: &mut Tx, recs: &[AuditRecord]) -> Result<()> {
+                    Self::write_audit_after(tx, recs, None).await.map(|_| ())
+                }
+
+                /// [`Self::write_audit`] that may start from `hint`, the head this process wrote
+                /// last, sparing the read of the head. Returns the new head.
+                ///
+                /// A hint is only kept after its transaction committed, so it can be stale only
+                /// by falling behind (another process appended since); then the first entry's
+                /// sequence number is taken, the insert fails on the primary key, and the head
+                /// is read and the entries hashed again. A wrong hint costs a statement, never a
+                /// broken chain. PostgreSQL ignores hints: it must lock its head row anyway.
+                pub(crate) async fn write_audit_after(
+                    tx: &mut Tx,
+                    recs: &[AuditRecord],
+                    hint: Option<(i64, String)>,
+                ) -> Result<Option<(i64, String)>> {
                     if recs.is_empty() {
-                        return Ok(());
+                        return Ok(hint);
                     }
-                    let head = sqlx::query($head_read)
-                        .fetch_optional(&mut **tx)
-                        .await
-                        .map_err(internal)?;
-                    let (mut seq, mut prev): (i64, String) = match head {
-                        Some(h) => (g(&h, "seq")?, g(&h, "hash")?),
-                        None => (0, casedesk_core::audit::GENESIS.to_owned()),
-                    };
-                    // One statement for all entries: a group commit appends many at once.
-                    let mut sql = String::from(
-                        "INSERT INTO audit_log (seq, at, actor_id, actor, account_id, action, target, summary, source_ip, request_id, customer_visible, prev_hash, hash) VALUES ",
-                    );
-                    for i in 0..recs.len() {
-                        let b = i * 13;
-                        if i > 0 {
-                            sql.push_str(", ");
-                        }
-                        sql.push('(');
-                        for k in 1..=13 {
-                            if k > 1 {
-                                sql.push_str(", ");
+                    let locked_head = !$head_write.is_empty();
+                    let mut start = if locked_head { None } else { hint };
+                    loop {
+                        let hinted = start.is_some();
+                        let (mut seq, mut prev) = match start.take() {
+                            Some(h) => h,
+                            None => {
+                                let head = sqlx::query($head_read)
+                                    .fetch_optional(&mut **tx)
+                                    .await
+                                    .map_err(internal)?;
+                                match head {
+                                    Some(h) => (g(&h, "seq")?, g(&h, "hash")?),
+                                    None => (0, casedesk_core::audit::GENESIS.to_owned()),
+                                }
                             }
-                            sql.push('$');
-                            sql.push_str(&(b + k).to_string());
+                        };
+                        let mut rows = Vec::with_capacity(recs.len());
+                        for r in recs {
+                            seq += 1;
+                            let hash = chain_hash(&prev, seq, r);
+                            rows.push((seq, prev, hash.clone(), r));
+                            prev = hash;
                         }
-                        sql.push(')');
+                        let written = match rows.as_slice() {
+                            [(seq, prev_hash, hash, r)] => {
+                                sqlx::query(AUDIT_INSERT_ONE)
+                                    .bind(*seq)
+                                    .bind(micros(r.at))
+                                    .bind(r.actor.user_id.map(|u| u.to_string()))
+                                    .bind(&r.actor.label)
+                                    .bind(r.account_id.map(|u| u.to_string()))
+                                    .bind(&r.action)
+                                    .bind(&r.target)
+                                    .bind(&r.summary)
+                                    .bind(&r.source_ip)
+                                    .bind(&r.request_id)
+                                    .bind(r.customer_visible)
+                                    .bind(prev_hash)
+                                    .bind(hash)
+                                    .execute(&mut **tx)
+                                    .await
+                            }
+                            // A group: one statement and one parameter for any number of
+                            // entries (a statement per group size would crowd the cache).
+                            _ => {
+                                let json: Vec<serde_json::Value> = rows
+                                    .iter()
+                                    .map(|(seq, prev_hash, hash, r)| {
+                                        serde_json::json!([
+                                            seq, micros(r.at), r.actor.user_id.map(|u| u.to_string()),
+                                            r.actor.label, r.account_id.map(|u| u.to_string()), r.action,
+                                            r.target, r.summary, r.source_ip, r.request_id,
+                                            r.customer_visible, prev_hash, hash,
+                                        ])
+                                    })
+                                    .collect();
+                                sqlx::query($audit_insert_many)
+                                    .bind(serde_json::Value::Array(json).to_string())
+                                    .execute(&mut **tx)
+                                    .await
+                            }
+                        };
+                        match written {
+                            Ok(_) => {}
+                            Err(e) if hinted && is_unique_violation(&e) => continue,
+                            Err(e) => return Err(internal(e)),
+                        }
+                        if locked_head {
+                            sqlx::query($head_write)
+                                .bind(seq)
+                                .bind(&prev)
+                                .execute(&mut **tx)
+                                .await
+                                .map_err(internal)?;
+                        }
+                        return Ok(Some((seq, prev)));
                     }
-                    let mut rows = Vec::with_capacity(recs.len());
-                    for r in recs {
-                        seq += 1;
-                        let hash = chain_hash(&prev, seq, r);
-                        rows.push((seq, prev, hash.clone(), r));
-                        prev = hash;
-                    }
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    for (seq, prev_hash, hash, r) in rows {
-                        q = q
-                            .bind(seq)
-                            .bind(micros(r.at))
-                            .bind(r.actor.user_id.map(|u| u.to_string()))
-                            .bind(r.actor.label.clone())
-                            .bind(r.account_id.map(|u| u.to_string()))
-                            .bind(r.action.clone())
-                            .bind(r.target.clone())
-                            .bind(r.summary.clone())
-                            .bind(r.source_ip.clone())
-                            .bind(r.request_id.clone())
-                            .bind(r.customer_visible)
-                            .bind(prev_hash)
-                            .bind(hash);
-                    }
-                    q.execute(&mut **tx).await.map_err(internal)?;
-                    if !$head_write.is_empty() {
-                        sqlx::query($head_write)
-                            .bind(seq)
-                            .bind(&prev)
-                            .execute(&mut **tx)
-                            .await
-                            .map_err(internal)?;
-                    }
-                    Ok(())
                 }
 
                 /// Writes a job; a second queued or running job with the same unique key is
@@ -417,6 +450,18 @@ macro_rules! ops_impl {
                 }
 
                 pub(crate) async fn claim_jobs_op(&self, node: &str, now: Timestamp, lease: std::time::Duration, limit: u32) -> Result<Vec<Claim>> {
+                    // A plain read first: most wake-ups find nothing due, and a claim is a write
+                    // transaction that would queue behind (and hold up) the case writers.
+                    let due: Option<i64> = sqlx::query_scalar(
+                        "SELECT CAST(1 AS BIGINT) FROM jobs WHERE state = 'queued' AND run_at <= $1 LIMIT 1",
+                    )
+                    .bind(micros(now))
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    if due.is_none() {
+                        return Ok(Vec::new());
+                    }
                     let token = random_token();
                     let until = micros(now).saturating_add(i64::try_from(lease.as_micros()).unwrap_or(i64::MAX / 2));
                     let (mut tx, _w) = self.begin().await?;

@@ -74,5 +74,9 @@ crate::store_impl!(
     "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
     "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
     "SELECT seq, hash FROM audit_head WHERE id = 1",
-    " FOR UPDATE SKIP LOCKED"
+    " FOR UPDATE SKIP LOCKED",
+    "INSERT INTO audit_log (seq, at, actor_id, actor, account_id, action, target, summary, source_ip, request_id, customer_visible, prev_hash, hash) \
+     SELECT (x->>0)::bigint, (x->>1)::bigint, x->>2, x->>3, x->>4, x->>5, x->>6, x->>7, x->>8, x->>9, (x->>10)::boolean, x->>11, x->>12 \
+     FROM json_array_elements($1::json) AS x",
+    crate::common::CASE_INSERT_PG
 );

@@ -124,6 +124,9 @@ impl SqliteStore {
 /// cases, which is what lets one SQLite writer keep up with many concurrent requests. Every
 /// create is answered only after its transaction committed, so nothing acknowledged is lost.
 async fn group_commit(pool: SqlitePool, writer: Arc<Mutex<()>>, mut rx: mpsc::Receiver<CreateJob>) {
+    // The audit head this task wrote last: while creates follow one another, the next group
+    // need not read it (a stale one is caught by the insert, see `write_audit_after`).
+    let mut head = None;
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         while jobs.len() < GROUP_MAX {
@@ -133,8 +136,9 @@ async fn group_commit(pool: SqlitePool, writer: Arc<Mutex<()>>, mut rx: mpsc::Re
             }
         }
         let _guard = writer.lock().await;
-        match write_group(&pool, &jobs).await {
-            Ok(outcomes) => {
+        match write_group(&pool, &jobs, head.take()).await {
+            Ok((outcomes, h)) => {
+                head = h;
                 for (job, outcome) in jobs.into_iter().zip(outcomes) {
                     let _ = job.reply.send(Ok(outcome));
                 }
@@ -142,9 +146,9 @@ async fn group_commit(pool: SqlitePool, writer: Arc<Mutex<()>>, mut rx: mpsc::Re
             // One bad create must not fail its neighbours: retry each in its own transaction.
             Err(_) if jobs.len() > 1 => {
                 for job in jobs {
-                    let r = write_group(&pool, std::slice::from_ref(&job))
+                    let r = write_group(&pool, std::slice::from_ref(&job), None)
                         .await
-                        .and_then(|mut o| {
+                        .and_then(|(mut o, _)| {
                             o.pop()
                                 .ok_or_else(|| DomainError::Internal("empty group".into()))
                         });
@@ -160,10 +164,12 @@ async fn group_commit(pool: SqlitePool, writer: Arc<Mutex<()>>, mut rx: mpsc::Re
     }
 }
 
+/// Writes one group in one transaction; answers the outcomes and the audit head after it.
 async fn write_group(
     pool: &SqlitePool,
     jobs: &[CreateJob],
-) -> Result<Vec<CreateOutcome>, DomainError> {
+    head: Option<(i64, String)>,
+) -> Result<(Vec<CreateOutcome>, Option<(i64, String)>), DomainError> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(internal)?;
     let mut out = Vec::with_capacity(jobs.len());
     let mut audits = Vec::with_capacity(jobs.len());
@@ -180,9 +186,9 @@ async fn write_group(
             .await?,
         );
     }
-    SqliteStore::write_audit(&mut tx, &audits).await?;
+    let head = SqliteStore::write_audit_after(&mut tx, &audits, head).await?;
     tx.commit().await.map_err(internal)?;
-    Ok(out)
+    Ok((out, head))
 }
 
 crate::store_impl!(
@@ -196,5 +202,11 @@ crate::store_impl!(
     "",
     "SELECT s.seq AS seq, COALESCE((SELECT a.hash FROM audit_log a WHERE a.seq = s.seq), '') AS hash \
      FROM sqlite_sequence s WHERE s.name = 'audit_log'",
-    ""
+    "",
+    "INSERT INTO audit_log (seq, at, actor_id, actor, account_id, action, target, summary, source_ip, request_id, customer_visible, prev_hash, hash) \
+     SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), json_extract(value, '$[3]'), \
+     json_extract(value, '$[4]'), json_extract(value, '$[5]'), json_extract(value, '$[6]'), json_extract(value, '$[7]'), \
+     json_extract(value, '$[8]'), json_extract(value, '$[9]'), json_extract(value, '$[10]'), json_extract(value, '$[11]'), \
+     json_extract(value, '$[12]') FROM json_each($1) ORDER BY key",
+    crate::common::CASE_INSERT_SQLITE
 );
