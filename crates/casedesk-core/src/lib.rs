@@ -11,6 +11,7 @@ pub mod error;
 pub mod identity;
 pub mod jobs;
 pub mod permissions;
+pub mod sla;
 pub mod store;
 pub mod taxonomy;
 pub mod users;
