@@ -12,6 +12,7 @@
 //! on every other day.
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, OnceLock};
 
 use jiff::civil::{Date, DateTime, Weekday};
 use jiff::tz::TimeZone;
@@ -46,6 +47,49 @@ pub struct Calendar {
     /// Open intervals per weekday, Monday first, sorted and apart; `None` is 24×7.
     week: Option<[Vec<Interval>; 7]>,
     holidays: BTreeSet<Date>,
+    /// The open intervals of some years around first use, as instants with running totals,
+    /// built once and shared by clones: it turns both questions into binary searches.
+    index: Arc<OnceLock<Index>>,
+}
+
+/// Open intervals as instants (microseconds) with the business time before each.
+#[derive(Debug)]
+struct Index {
+    /// Instants inside `[from, until)` are answered from the index.
+    from: i64,
+    until: i64,
+    starts: Vec<i64>,
+    ends: Vec<i64>,
+    /// Business microseconds before interval `i` (since `from`).
+    before: Vec<i64>,
+    /// Business microseconds up to the end of interval `i`.
+    after: Vec<i64>,
+}
+
+/// Days before and after the first query that the index covers.
+const INDEX_DAYS_BEFORE: i64 = 800;
+const INDEX_DAYS_AFTER: i64 = 1200;
+
+impl Index {
+    /// Business time from the index's start to `t` (inside the window).
+    fn to(&self, t: i64) -> i64 {
+        let i = self.starts.partition_point(|s| *s <= t);
+        if i == 0 {
+            return 0;
+        }
+        let i = i - 1;
+        self.before[i] + (t.min(self.ends[i]) - self.starts[i])
+    }
+
+    /// The instant at which the running total reaches `total`, if inside the window.
+    fn at(&self, total: i64) -> Option<i64> {
+        let i = self.after.partition_point(|end_total| *end_total < total);
+        (i < self.starts.len()).then(|| self.starts[i] + (total - self.before[i]))
+    }
+
+    fn covers(&self, t: i64) -> bool {
+        self.from <= t && t < self.until
+    }
 }
 
 impl PartialEq for Calendar {
@@ -85,6 +129,7 @@ impl Calendar {
             tz: TimeZone::UTC,
             week: None,
             holidays: BTreeSet::new(),
+            index: Arc::default(),
         }
     }
 
@@ -167,6 +212,7 @@ impl Calendar {
                 tz,
                 week,
                 holidays,
+                index: Arc::default(),
             }),
             _ => Err(DomainError::Validation(errors)),
         }
@@ -241,8 +287,75 @@ impl Calendar {
         t.to_zoned(self.tz.clone()).date()
     }
 
+    fn index(&self, around: Timestamp) -> &Index {
+        self.index.get_or_init(|| {
+            let day = 86_400_000_000i64;
+            let t = around.as_microsecond();
+            let (from, until) = (t - INDEX_DAYS_BEFORE * day, t + INDEX_DAYS_AFTER * day);
+            let (a, b) = (
+                Timestamp::from_microsecond(from).unwrap_or(around),
+                Timestamp::from_microsecond(until).unwrap_or(around),
+            );
+            let mut ix = Index {
+                from,
+                until,
+                starts: Vec::new(),
+                ends: Vec::new(),
+                before: Vec::new(),
+                after: Vec::new(),
+            };
+            let mut total = 0;
+            for (s, e) in self.walk_intervals(a, b) {
+                let (s, e) = (s.as_microsecond(), e.as_microsecond());
+                ix.starts.push(s);
+                ix.ends.push(e);
+                ix.before.push(total);
+                total += e - s;
+                ix.after.push(total);
+            }
+            ix
+        })
+    }
+
     /// Business time between two instants (zero when `b` is not after `a`).
     pub fn business_between(&self, a: Timestamp, b: Timestamp) -> SignedDuration {
+        if b <= a {
+            return SignedDuration::ZERO;
+        }
+        if self.is_continuous() {
+            return b.duration_since(a);
+        }
+        let ix = self.index(a);
+        let (ma, mb) = (a.as_microsecond(), b.as_microsecond());
+        if ix.covers(ma) && ix.covers(mb) {
+            return SignedDuration::from_micros(ix.to(mb) - ix.to(ma));
+        }
+        self.walk_between(a, b)
+    }
+
+    /// The instant at which `amount` of business time has passed since `start`. With no
+    /// amount, `start` itself. Refused only when that lies beyond [`HORIZON_DAYS`].
+    pub fn add(&self, start: Timestamp, amount: SignedDuration) -> crate::Result<Timestamp> {
+        if amount <= SignedDuration::ZERO || self.is_continuous() {
+            return self.walk_add(start, amount);
+        }
+        let ix = self.index(start);
+        let m = start.as_microsecond();
+        // Whole microseconds only: finer parts of a duration go the long way.
+        let micros = i64::try_from(amount.as_micros()).ok();
+        if let (true, Some(d)) = (ix.covers(m), micros)
+            && SignedDuration::from_micros(d) == amount
+            && let Some(t) = ix.at(ix.to(m) + d)
+            && ix.covers(t)
+            && let Ok(t) = Timestamp::from_microsecond(t)
+        {
+            return Ok(t);
+        }
+        self.walk_add(start, amount)
+    }
+
+    /// Business time between two instants, day by day.
+    fn walk_between(&self, a: Timestamp, b: Timestamp) -> SignedDuration {
         if b <= a {
             return SignedDuration::ZERO;
         }
@@ -269,9 +382,8 @@ impl Calendar {
         total
     }
 
-    /// The instant at which `amount` of business time has passed since `start`. With no
-    /// amount, `start` itself. Refused only when that lies beyond [`HORIZON_DAYS`].
-    pub fn add(&self, start: Timestamp, amount: SignedDuration) -> crate::Result<Timestamp> {
+    /// [`Calendar::add`], day by day.
+    fn walk_add(&self, start: Timestamp, amount: SignedDuration) -> crate::Result<Timestamp> {
         if amount <= SignedDuration::ZERO {
             return Ok(start);
         }
@@ -315,6 +427,10 @@ impl Calendar {
     /// The open intervals that lie between `a` and `b`, clipped to them: what an explanation
     /// shows as counted.
     pub fn open_intervals(&self, a: Timestamp, b: Timestamp) -> Vec<(Timestamp, Timestamp)> {
+        self.walk_intervals(a, b)
+    }
+
+    fn walk_intervals(&self, a: Timestamp, b: Timestamp) -> Vec<(Timestamp, Timestamp)> {
         if b <= a {
             return Vec::new();
         }
@@ -566,5 +682,44 @@ mod tests {
             c.business_between(a, "2026-01-02T00:00:00Z".parse().unwrap()),
             hours(24)
         );
+    }
+
+    #[test]
+    fn the_index_answers_exactly_as_walking_day_by_day() {
+        let cals = [
+            Calendar::office_hours("Europe/Berlin").unwrap(),
+            Calendar::office_hours("Pacific/Chatham").unwrap(),
+            Calendar::from_json(&json!({"time_zone": "America/New_York",
+                "hours": {"mon": ["00:00-02:30", "23:00-24:00"], "sun": ["01:00-03:00"],
+                          "wed": ["09:15-09:30"]},
+                "holidays": ["2026-03-09", "2027-11-01"]}))
+            .unwrap(),
+            Calendar::from_json(&json!({"time_zone": "Australia/Sydney", "hours": "24x7",
+                "holidays": ["2026-04-05", "2026-10-04"]}))
+            .unwrap(),
+        ];
+        // A fixed pseudo-random walk over 2024–2030, reaching outside the index too.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let base = Timestamp::from_second(1_704_067_200).unwrap(); // 2024-01-01
+        for c in &cals {
+            let _ = c.business_between(
+                Timestamp::from_second(1_790_000_000).unwrap(),
+                Timestamp::from_second(1_790_000_001).unwrap(),
+            );
+            for _ in 0..3000 {
+                let a =
+                    base + SignedDuration::from_secs(i64::try_from(next() % 220_000_000).unwrap());
+                let b = a + SignedDuration::from_secs(i64::try_from(next() % 5_000_000).unwrap());
+                assert_eq!(c.business_between(a, b), c.walk_between(a, b), "{a} {b}");
+                let d = SignedDuration::from_secs(i64::try_from(next() % 400_000).unwrap());
+                assert_eq!(c.add(a, d).ok(), c.walk_add(a, d).ok(), "{a} + {d:?}");
+            }
+        }
     }
 }

@@ -129,12 +129,12 @@ impl Calendars {
         Ok(at)
     }
 
-    /// The calendar in force at `t`.
-    pub fn at(&self, t: Timestamp) -> &Calendar {
+    /// The open intervals between two instants, each piece from its calendar.
+    pub fn open_intervals(&self, a: Timestamp, b: Timestamp) -> Vec<(Timestamp, Timestamp)> {
         self.spans()
-            .find(|(from, until, _)| *from <= t && t < *until)
-            .map(|(_, _, c)| c)
-            .unwrap_or(&self.versions[0].1)
+            .filter(|(from, until, _)| *from < b && a < *until)
+            .flat_map(|(from, until, c)| c.open_intervals(a.max(from), b.min(until)))
+            .collect()
     }
 }
 
@@ -177,8 +177,9 @@ pub struct Cycle {
     pub elapsed: SignedDuration,
     /// Goal minus elapsed; negative once breached.
     pub remaining: SignedDuration,
-    /// The stretches that counted, pauses excluded, clipped to the calendar's open hours.
-    pub counted: Vec<(Timestamp, Timestamp)>,
+    /// The stretches that ran, pauses excluded (see [`Cycle::counted`] for the open hours
+    /// within them).
+    pub runs: Vec<(Timestamp, Timestamp)>,
     /// The pauses.
     pub pauses: Vec<(Timestamp, Option<Timestamp>)>,
 }
@@ -277,13 +278,6 @@ pub fn derive(log: &[ClockEvent], calendars: &Calendars, now: Timestamp) -> Vec<
             (false, false, true, false) => CycleState::Paused,
             (false, false, false, false) => CycleState::Running,
         };
-        let counted = runs
-            .iter()
-            .flat_map(|(a, b)| match goal.basis {
-                Basis::Calendar => vec![(*a, *b)],
-                Basis::Business => cal.at(*a).open_intervals(*a, *b),
-            })
-            .collect();
         out.push(Cycle {
             target,
             cycle,
@@ -295,11 +289,25 @@ pub fn derive(log: &[ClockEvent], calendars: &Calendars, now: Timestamp) -> Vec<
             breached_at,
             elapsed,
             remaining: goal.duration() - elapsed,
-            counted,
+            runs,
             pauses,
         });
     }
     out
+}
+
+impl Cycle {
+    /// The stretches that counted, clipped to the open hours of the calendar in force: what
+    /// an explanation shows.
+    pub fn counted(&self, calendars: &Calendars) -> Vec<(Timestamp, Timestamp)> {
+        self.runs
+            .iter()
+            .flat_map(|(a, b)| match self.goal.basis {
+                Basis::Calendar => vec![(*a, *b)],
+                Basis::Business => calendars.open_intervals(*a, *b),
+            })
+            .collect()
+    }
 }
 
 /// When the goal runs out: along the stretches that counted (if it ran out there, that is the
