@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{audit, cases, dto, jobs, meta, tokens, webhooks};
+use crate::api::{audit, cases, dto, jobs, meta, sla, tokens, webhooks};
 use crate::error::{FieldProblem, Problem};
 
 struct Bearer;
@@ -32,6 +32,7 @@ impl Modify for Bearer {
         cases::change_priority, cases::add_contact, cases::remove_contact, cases::summary,
         tokens::list, tokens::create, tokens::revoke,
         jobs::list, jobs::get, jobs::retry, jobs::cancel,
+        sla::due, sla::between,
         webhooks::list, webhooks::create, webhooks::get, webhooks::update, webhooks::delete, webhooks::rotate,
         webhooks::deliveries, webhooks::delivery, webhooks::redeliver, webhooks::notices,
         audit::export,

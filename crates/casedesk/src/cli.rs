@@ -89,6 +89,11 @@ pub enum Command {
         #[command(subcommand)]
         cmd: crate::ops::AuditCmd,
     },
+    /// SLA calendars: when a target falls due, business time between two instants.
+    Sla {
+        #[command(subcommand)]
+        cmd: crate::sla::SlaCmd,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -254,6 +259,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { demo, .. } => serve(cfg, demo).await,
         Command::Jobs { cmd } => crate::ops::jobs(&cfg, cmd).await,
         Command::Audit { cmd } => crate::ops::audit(&cfg, cmd).await,
+        Command::Sla { cmd } => crate::sla::run(cmd),
         Command::Account {
             cmd: AccountCmd::Create { name, plan, json },
         } => {

@@ -4,6 +4,7 @@ mod cli;
 mod config;
 mod demo;
 mod ops;
+mod sla;
 
 use std::process::ExitCode;
 

@@ -4,6 +4,7 @@
 pub mod calendar;
 pub mod clock;
 pub mod policy;
+pub mod preview;
 
 pub use calendar::Calendar;
 pub use clock::{Calendars, ClockEvent, ClockEventKind, Clocks, Cycle, CycleState, Happening};

@@ -6,6 +6,7 @@ pub mod cases;
 pub mod dto;
 pub mod jobs;
 pub mod meta;
+pub mod sla;
 pub mod tokens;
 pub mod webhooks;
 
@@ -21,6 +22,8 @@ pub fn routes() -> Router<AppState> {
         .route("/intake", get(meta::intake))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", delete(tokens::revoke))
+        .route("/sla/due", post(sla::due))
+        .route("/sla/between", post(sla::between))
         .route("/jobs", get(jobs::list))
         .route("/jobs/{id}", get(jobs::get))
         .route("/jobs/{id}/retry", post(jobs::retry))

@@ -13,5 +13,6 @@ mod listing;
 mod oidc;
 mod permissions;
 mod signin;
+mod sla;
 mod validation;
 mod webhooks;

@@ -1,0 +1,121 @@
+//! `casedesk sla due|between`: the calendar preview without a server.
+
+use std::path::Path;
+
+use anyhow::Context;
+use casedesk_core::sla::preview;
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+use crate::cli::explain;
+
+#[derive(Debug, Subcommand)]
+pub enum SlaCmd {
+    /// When a target starting at an instant falls due on a calendar.
+    Due {
+        /// A calendar: a JSON file, inline JSON, `24x7`, or an IANA zone name (weekdays
+        /// 08:00–18:00 there).
+        #[arg(long)]
+        calendar: String,
+        /// When the clock starts (RFC 3339 with an offset).
+        #[arg(long)]
+        start: String,
+        /// The target: minutes (`480`) or a duration (`8h`, `1h 30m`).
+        #[arg(long)]
+        target: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The business time between two instants on a calendar.
+    Between {
+        /// As for `due`.
+        #[arg(long)]
+        calendar: String,
+        /// RFC 3339 with an offset.
+        #[arg(long)]
+        from: String,
+        /// RFC 3339 with an offset.
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A calendar argument as the preview reads it.
+fn calendar_arg(s: &str) -> anyhow::Result<Value> {
+    let t = s.trim();
+    if t.starts_with('{') {
+        return serde_json::from_str(t).context("--calendar is not valid JSON");
+    }
+    if t.ends_with(".json") || Path::new(t).is_file() {
+        let text = std::fs::read_to_string(t).with_context(|| format!("cannot read {t}"))?;
+        return serde_json::from_str(&text).with_context(|| format!("{t} is not valid JSON"));
+    }
+    Ok(json!(t))
+}
+
+/// Minutes from `480`, `8h`, `1h 30m`, `2d` (a day is 24 hours of calendar time here: it is
+/// the length of the target, counted in business time by the calendar).
+fn minutes_arg(s: &str) -> anyhow::Result<u64> {
+    let t = s.trim();
+    if let Ok(m) = t.parse::<u64>() {
+        return Ok(m);
+    }
+    let d: jiff::SignedDuration = t
+        .parse()
+        .with_context(|| format!("--target {t:?} is neither minutes nor a duration like 8h"))?;
+    let secs = d.as_secs();
+    if secs <= 0 || secs % 60 != 0 {
+        anyhow::bail!("--target must be a positive whole number of minutes");
+    }
+    Ok(u64::try_from(secs / 60)?)
+}
+
+pub fn run(cmd: SlaCmd) -> anyhow::Result<()> {
+    match cmd {
+        SlaCmd::Due {
+            calendar,
+            start,
+            target,
+            json,
+        } => {
+            let q = json!({"calendar": calendar_arg(&calendar)?, "start": start,
+                "target_minutes": minutes_arg(&target)?});
+            let a = preview::due(&q).map_err(explain)?;
+            if json {
+                println!("{a}");
+            } else {
+                println!("due {} ({})", str_of(&a["due_at"]), str_of(&a["due_local"]));
+                println!("counted:");
+                print_intervals(&a["counted"]);
+            }
+        }
+        SlaCmd::Between {
+            calendar,
+            from,
+            to,
+            json,
+        } => {
+            let q = json!({"calendar": calendar_arg(&calendar)?, "from": from, "to": to});
+            let a = preview::between(&q).map_err(explain)?;
+            if json {
+                println!("{a}");
+            } else {
+                println!("{} business minutes", a["business_minutes"]);
+                print_intervals(&a["counted"]);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn str_of(v: &Value) -> &str {
+    v.as_str().unwrap_or("")
+}
+
+fn print_intervals(v: &Value) {
+    for i in v.as_array().into_iter().flatten() {
+        println!("  {} – {}", str_of(&i["from"]), str_of(&i["to"]));
+    }
+}
