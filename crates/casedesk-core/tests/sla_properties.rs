@@ -147,6 +147,12 @@ proptest! {
             .into_iter()
             .find(|c| c.target == Target::FirstResponse)
             .unwrap();
+        // A running cycle warns no later than it falls due, and after three quarters of it.
+        let alerts = cycle.alerts(&cals, 75);
+        if let [(_, warn), (_, due)] = alerts.as_slice() {
+            prop_assert!(warn <= due);
+            prop_assert!(*warn > start);
+        }
         let Ok(unpaused) = c.add(start, goal.duration()) else { return Ok(()) };
         if unpaused <= paused_at {
             // Due before the pause: the pause changes nothing.

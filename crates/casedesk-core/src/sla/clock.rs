@@ -182,6 +182,8 @@ pub struct Cycle {
     pub runs: Vec<(Timestamp, Timestamp)>,
     /// The pauses.
     pub pauses: Vec<(Timestamp, Option<Timestamp>)>,
+    /// While running: when the current stretch began (the start, or the last resumption).
+    pub running_since: Option<Timestamp>,
 }
 
 /// Derives every cycle of a log as of `now`. Business goals count on `calendars`, calendar
@@ -289,6 +291,7 @@ pub fn derive(log: &[ClockEvent], calendars: &Calendars, now: Timestamp) -> Vec<
             breached_at,
             elapsed,
             remaining: goal.duration() - elapsed,
+            running_since: (stopped.is_none() && !paused_now).then_some(from),
             runs,
             pauses,
         });
@@ -308,6 +311,50 @@ impl Cycle {
             })
             .collect()
     }
+}
+
+/// The default share of a goal at which the warning goes out.
+pub const DEFAULT_WARNING_PERCENT: u8 = 75;
+
+impl Cycle {
+    /// When this cycle warns (at `percent` of its goal) and breaches, as far as known now:
+    /// nothing once it was met, stopped or breached (the breach was logged), and nothing while
+    /// it is paused (the instants depend on when it resumes). For a business-hours goal both
+    /// instants lie in the calendar's open hours, so the people warned are at work; a goal
+    /// counted around the clock warns at any hour.
+    pub fn alerts(&self, calendars: &Calendars, percent: u8) -> Vec<(Alert, Timestamp)> {
+        if self.state != CycleState::Running {
+            return Vec::new();
+        }
+        let always = Calendars::single(Calendar::always_open());
+        let cal = match self.goal.basis {
+            Basis::Business => calendars,
+            Basis::Calendar => &always,
+        };
+        let mut out = Vec::new();
+        let share = self.goal.duration() * i32::from(percent.min(100)) / 100;
+        let Some(since) = self.running_since else {
+            return out;
+        };
+        let closed: Vec<_> = self.runs.iter().copied().filter(|r| r.0 < since).collect();
+        if let Some(at) = due_along(&closed, Some(since), self.started_at, share, cal) {
+            out.push((Alert::Warning, at));
+        }
+        if let Some(due) = self.due_at {
+            out.push((Alert::Breach, due));
+        }
+        out
+    }
+}
+
+/// A notice a running cycle gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Alert {
+    /// The share of the goal has passed.
+    Warning,
+    /// The goal has passed unmet.
+    Breach,
 }
 
 /// When the goal runs out: along the stretches that counted (if it ran out there, that is the
@@ -687,5 +734,47 @@ mod tests {
             cals.add(a, SignedDuration::from_hours(18)).unwrap(),
             berlin("2026-11-25T12:00")
         );
+    }
+
+    #[test]
+    fn warnings_fall_at_three_quarters_in_working_hours() {
+        // Gold P3: 8 business hours from Friday 17:30 → due Monday 15:30; 6 h (75 %) are
+        // reached Monday 13:30.
+        let log = run(&[("2026-11-20T17:30", Happening::Created(GOLD_P3()))]);
+        let cal = office();
+        let c = cycle(
+            &derive(&log, &cal, berlin("2026-11-21T12:00")),
+            Target::FirstResponse,
+            1,
+        );
+        assert_eq!(
+            c.alerts(&cal, DEFAULT_WARNING_PERCENT),
+            vec![
+                (Alert::Warning, berlin("2026-11-23T13:30")),
+                (Alert::Breach, berlin("2026-11-23T15:30")),
+            ]
+        );
+        // A P1 on a premium plan counts around the clock: 30 min → warning after 22.5 min,
+        // at night.
+        let log = run(&[(
+            "2026-11-21T03:00",
+            Happening::Created(default_policy(Plan::Platinum, Priority::P1)),
+        )]);
+        let c = cycle(
+            &derive(&log, &cal, berlin("2026-11-21T03:05")),
+            Target::FirstResponse,
+            1,
+        );
+        assert_eq!(
+            c.alerts(&cal, 75)[0],
+            (Alert::Warning, berlin("2026-11-21T03:22:30"))
+        );
+        // Met or paused cycles announce nothing.
+        let log = run(&[
+            ("2026-11-23T09:00", Happening::Created(GOLD_P3())),
+            ("2026-11-23T09:10", Happening::Paused),
+        ]);
+        let cycles = derive(&log, &cal, berlin("2026-11-23T10:00"));
+        assert!(cycles.iter().all(|c| c.alerts(&cal, 75).is_empty()));
     }
 }
