@@ -4,7 +4,6 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use crate::Result;
 use crate::accounts::{Account, Tenant};
 use crate::audit::{AuditEntry, AuditRecord, Checkpoint};
 use crate::cases::{
@@ -18,6 +17,7 @@ use crate::users::{Role, Scope, User};
 use crate::webhooks::{
     Attempt, Delivery, DeliveryState, Endpoint, EndpointChange, Notice, SecretRecord,
 };
+use crate::{Result, Timestamp};
 
 /// A stored API token (only its hash is kept).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -317,4 +317,29 @@ pub trait Store: Send + Sync {
     async fn redeliver(&self, delivery_id: &str, job: &NewJob, audit: &AuditRecord) -> Result<()>;
     /// Notices for an account (`None`: for support managers), newest first.
     async fn list_notices(&self, account_id: Option<Uuid>) -> Result<Vec<Notice>>;
+
+    /// Saves a version of SLA calendar `name` (as `Calendar::to_json` writes it), in force from
+    /// `from`.
+    async fn put_calendar(
+        &self,
+        name: &str,
+        spec: &str,
+        from: Timestamp,
+        audit: &AuditRecord,
+    ) -> Result<()>;
+    /// Every version of calendar `name`, oldest first (empty when there is no such calendar).
+    async fn calendar_versions(&self, name: &str) -> Result<Vec<(Timestamp, String)>>;
+    /// The newest version of every calendar, by name: (name, in force since, spec).
+    async fn list_calendars(&self) -> Result<Vec<(String, Timestamp, String)>>;
+    /// Saves the edited policy of a plan and priority.
+    async fn put_policy(
+        &self,
+        plan: &str,
+        priority: &str,
+        spec: &str,
+        at: Timestamp,
+        audit: &AuditRecord,
+    ) -> Result<()>;
+    /// The edited policies: (plan, priority, spec, when edited).
+    async fn list_policies(&self) -> Result<Vec<(String, String, String, Timestamp)>>;
 }

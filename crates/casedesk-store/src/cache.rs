@@ -427,6 +427,39 @@ impl Store for CachedStore {
     async fn list_notices(&self, account: Option<Uuid>) -> Result<Vec<Notice>> {
         self.inner.list_notices(account).await
     }
+    async fn put_calendar(
+        &self,
+        name: &str,
+        spec: &str,
+        from: casedesk_core::Timestamp,
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        self.inner.put_calendar(name, spec, from, audit).await
+    }
+    async fn calendar_versions(
+        &self,
+        name: &str,
+    ) -> Result<Vec<(casedesk_core::Timestamp, String)>> {
+        self.inner.calendar_versions(name).await
+    }
+    async fn list_calendars(&self) -> Result<Vec<(String, casedesk_core::Timestamp, String)>> {
+        self.inner.list_calendars().await
+    }
+    async fn put_policy(
+        &self,
+        plan: &str,
+        priority: &str,
+        spec: &str,
+        at: casedesk_core::Timestamp,
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        self.inner.put_policy(plan, priority, spec, at, audit).await
+    }
+    async fn list_policies(
+        &self,
+    ) -> Result<Vec<(String, String, String, casedesk_core::Timestamp)>> {
+        self.inner.list_policies().await
+    }
 }
 
 #[cfg(test)]

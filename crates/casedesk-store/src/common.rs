@@ -1229,6 +1229,87 @@ macro_rules! store_impl {
                 async fn redeliver(&self, id: &str, j: &NewJob, a: &AuditRecord) -> Result<()> { self.redeliver_op(id, j, a).await }
                 async fn list_notices(&self, account: Option<Uuid>) -> Result<Vec<Notice>> { self.list_notices_op(account).await }
 
+                async fn put_calendar(&self, name: &str, spec: &str, from: casedesk_core::Timestamp, audit: &AuditRecord) -> Result<()> {
+                    let (mut tx, _writer) = self.begin().await?;
+                    sqlx::query(
+                        "INSERT INTO sla_calendar_versions (name, valid_from, spec) VALUES ($1, $2, $3) \
+                         ON CONFLICT (name, valid_from) DO UPDATE SET spec = excluded.spec",
+                    )
+                    .bind(name)
+                    .bind(micros(from))
+                    .bind(spec)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?;
+                    Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
+                    tx.commit().await.map_err(internal)
+                }
+
+                async fn calendar_versions(&self, name: &str) -> Result<Vec<(casedesk_core::Timestamp, String)>> {
+                    let rows = sqlx::query("SELECT valid_from, spec FROM sla_calendar_versions WHERE name = $1 ORDER BY valid_from")
+                        .bind(name)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                    rows.iter()
+                        .map(|r| Ok((ts(r.try_get("valid_from").map_err(internal)?), r.try_get("spec").map_err(internal)?)))
+                        .collect()
+                }
+
+                async fn list_calendars(&self) -> Result<Vec<(String, casedesk_core::Timestamp, String)>> {
+                    let rows = sqlx::query(
+                        "SELECT v.name, v.valid_from, v.spec FROM sla_calendar_versions v \
+                         WHERE v.valid_from = (SELECT MAX(w.valid_from) FROM sla_calendar_versions w WHERE w.name = v.name) \
+                         ORDER BY v.name",
+                    )
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    rows.iter()
+                        .map(|r| {
+                            Ok((
+                                r.try_get("name").map_err(internal)?,
+                                ts(r.try_get("valid_from").map_err(internal)?),
+                                r.try_get("spec").map_err(internal)?,
+                            ))
+                        })
+                        .collect()
+                }
+
+                async fn put_policy(&self, plan: &str, priority: &str, spec: &str, at: casedesk_core::Timestamp, audit: &AuditRecord) -> Result<()> {
+                    let (mut tx, _writer) = self.begin().await?;
+                    sqlx::query(
+                        "INSERT INTO sla_policies (plan, priority, spec, updated_at) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (plan, priority) DO UPDATE SET spec = excluded.spec, updated_at = excluded.updated_at",
+                    )
+                    .bind(plan)
+                    .bind(priority)
+                    .bind(spec)
+                    .bind(micros(at))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?;
+                    Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
+                    tx.commit().await.map_err(internal)
+                }
+
+                async fn list_policies(&self) -> Result<Vec<(String, String, String, casedesk_core::Timestamp)>> {
+                    let rows = sqlx::query("SELECT plan, priority, spec, updated_at FROM sla_policies ORDER BY plan, priority")
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                    rows.iter()
+                        .map(|r| {
+                            Ok((
+                                r.try_get("plan").map_err(internal)?,
+                                r.try_get("priority").map_err(internal)?,
+                                r.try_get("spec").map_err(internal)?,
+                                ts(r.try_get("updated_at").map_err(internal)?),
+                            ))
+                        })
+                        .collect()
+                }
+
                 async fn import_cases(&self, cases: &[(NewCase, Status)]) -> Result<Vec<i64>> {
                     let (mut tx, _writer) = self.begin().await?;
                     let mut out = Vec::with_capacity(cases.len());

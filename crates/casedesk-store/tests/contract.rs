@@ -756,3 +756,44 @@ async fn audit_chain_stays_whole_across_writers_and_groups(b: Backend) {
     assert_eq!(targets, expected, "one entry per created case, naming it");
 }
 both!(audit_chain_stays_whole_across_writers_and_groups);
+
+async fn sla_calendars_keep_versions_and_policies_upsert(b: Backend) {
+    let (s, _db) = store(b).await;
+    assert!(s.calendar_versions("eu").await.unwrap().is_empty());
+    let t1 = jiff::Timestamp::from_second(1_790_000_000).unwrap();
+    let t2 = jiff::Timestamp::from_second(1_790_100_000).unwrap();
+    s.put_calendar("eu", r#"{"v":2}"#, t2, &a()).await.unwrap();
+    s.put_calendar("eu", r#"{"v":1}"#, t1, &a()).await.unwrap();
+    s.put_calendar("apac", r#"{"v":9}"#, t1, &a())
+        .await
+        .unwrap();
+    assert_eq!(
+        s.calendar_versions("eu").await.unwrap(),
+        vec![(t1, r#"{"v":1}"#.to_owned()), (t2, r#"{"v":2}"#.to_owned())]
+    );
+    let list = s.list_calendars().await.unwrap();
+    assert_eq!(
+        list,
+        vec![
+            ("apac".to_owned(), t1, r#"{"v":9}"#.to_owned()),
+            ("eu".to_owned(), t2, r#"{"v":2}"#.to_owned())
+        ]
+    );
+    s.put_policy("gold", "P3", "{}", t1, &a()).await.unwrap();
+    s.put_policy("gold", "P3", r#"{"x":1}"#, t2, &a())
+        .await
+        .unwrap();
+    assert_eq!(
+        s.list_policies().await.unwrap(),
+        vec![("gold".into(), "P3".into(), r#"{"x":1}"#.into(), t2)]
+    );
+    // Each change wrote its audit entry.
+    assert_eq!(
+        casedesk_core::audit::verify_store(s.as_ref())
+            .await
+            .unwrap()
+            .checked,
+        5
+    );
+}
+both!(sla_calendars_keep_versions_and_policies_upsert);

@@ -259,7 +259,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { demo, .. } => serve(cfg, demo).await,
         Command::Jobs { cmd } => crate::ops::jobs(&cfg, cmd).await,
         Command::Audit { cmd } => crate::ops::audit(&cfg, cmd).await,
-        Command::Sla { cmd } => crate::sla::run(cmd),
+        Command::Sla { cmd } => crate::sla::run(&cfg, cmd).await,
         Command::Account {
             cmd: AccountCmd::Create { name, plan, json },
         } => {

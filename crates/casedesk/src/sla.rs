@@ -3,18 +3,19 @@
 use std::path::Path;
 
 use anyhow::Context;
-use casedesk_core::sla::preview;
+use casedesk_core::sla::{preview, settings};
 use clap::Subcommand;
 use serde_json::{Value, json};
 
-use crate::cli::explain;
+use crate::cli::{explain, open_store};
+use crate::config::Config;
 
 #[derive(Debug, Subcommand)]
 pub enum SlaCmd {
     /// When a target starting at an instant falls due on a calendar.
     Due {
-        /// A calendar: a JSON file, inline JSON, `24x7`, or an IANA zone name (weekdays
-        /// 08:00–18:00 there).
+        /// A calendar: the name of a stored calendar, a JSON file, inline JSON, `24x7`, or an
+        /// IANA zone name (weekdays 08:00–18:00 there).
         #[arg(long)]
         calendar: String,
         /// When the clock starts (RFC 3339 with an offset).
@@ -72,7 +73,7 @@ fn minutes_arg(s: &str) -> anyhow::Result<u64> {
     Ok(u64::try_from(secs / 60)?)
 }
 
-pub fn run(cmd: SlaCmd) -> anyhow::Result<()> {
+pub async fn run(cfg: &Config, cmd: SlaCmd) -> anyhow::Result<()> {
     match cmd {
         SlaCmd::Due {
             calendar,
@@ -80,8 +81,9 @@ pub fn run(cmd: SlaCmd) -> anyhow::Result<()> {
             target,
             json,
         } => {
-            let q = json!({"calendar": calendar_arg(&calendar)?, "start": start,
+            let mut q = json!({"calendar": calendar_arg(&calendar)?, "start": start,
                 "target_minutes": minutes_arg(&target)?});
+            stored(cfg, &mut q).await?;
             let a = preview::due(&q).map_err(explain)?;
             if json {
                 println!("{a}");
@@ -97,7 +99,8 @@ pub fn run(cmd: SlaCmd) -> anyhow::Result<()> {
             to,
             json,
         } => {
-            let q = json!({"calendar": calendar_arg(&calendar)?, "from": from, "to": to});
+            let mut q = json!({"calendar": calendar_arg(&calendar)?, "from": from, "to": to});
+            stored(cfg, &mut q).await?;
             let a = preview::between(&q).map_err(explain)?;
             if json {
                 println!("{a}");
@@ -106,6 +109,20 @@ pub fn run(cmd: SlaCmd) -> anyhow::Result<()> {
                 print_intervals(&a["counted"]);
             }
         }
+    }
+    Ok(())
+}
+
+/// A calendar given by name is read from the database; nothing else opens it.
+async fn stored(cfg: &Config, q: &mut Value) -> anyhow::Result<()> {
+    let named = q["calendar"]
+        .as_str()
+        .is_some_and(|n| settings::check_name(n).is_ok());
+    if named {
+        let store = open_store(cfg).await?;
+        settings::resolve(store.as_ref(), q)
+            .await
+            .map_err(explain)?;
     }
     Ok(())
 }

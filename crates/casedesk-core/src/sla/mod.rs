@@ -5,6 +5,7 @@ pub mod calendar;
 pub mod clock;
 pub mod policy;
 pub mod preview;
+pub mod settings;
 
 pub use calendar::Calendar;
 pub use clock::{Calendars, ClockEvent, ClockEventKind, Clocks, Cycle, CycleState, Happening};

@@ -24,6 +24,13 @@ pub fn routes() -> Router<AppState> {
         .route("/tokens/{id}", delete(tokens::revoke))
         .route("/sla/due", post(sla::due))
         .route("/sla/between", post(sla::between))
+        .route("/sla/calendars", get(sla::calendars))
+        .route(
+            "/sla/calendars/{name}",
+            get(sla::calendar).put(sla::put_calendar),
+        )
+        .route("/sla/policies", get(sla::policies))
+        .route("/sla/policies/{plan}/{priority}", put(sla::put_policy))
         .route("/jobs", get(jobs::list))
         .route("/jobs/{id}", get(jobs::get))
         .route("/jobs/{id}/retry", post(jobs::retry))

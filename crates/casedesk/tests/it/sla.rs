@@ -143,3 +143,201 @@ fn the_cli_answers_the_same_without_a_server() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("calendar") && err.contains("start"), "{err}");
 }
+
+async fn managers_keep_calendars_and_policies(b: Backend) {
+    let app = spawn_app(b).await;
+    let w = app.world().await;
+    let week = |hours: &str| {
+        json!({"time_zone": "Europe/Berlin", "hours": {"mon": [hours], "tue": [hours],
+            "wed": [hours], "thu": [hours], "fri": [hours]}, "holidays": ["2026-12-25"]})
+    };
+    let r = app
+        .put(
+            "/api/v1/sla/calendars/berlin-office",
+            &w.manager,
+            week("08:00-18:00"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(r.json["calendar"]["time_zone"], "Europe/Berlin");
+    // A second version: shorter days. Both are kept, the newest is the calendar.
+    let r = app
+        .put(
+            "/api/v1/sla/calendars/berlin-office",
+            &w.manager,
+            week("09:00-17:00"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    let one = app
+        .get("/api/v1/sla/calendars/berlin-office", &w.manager)
+        .await;
+    assert_eq!(one.status, 200);
+    assert_eq!(one.json["versions"].as_array().unwrap().len(), 2);
+    assert_eq!(one.json["calendar"]["hours"]["mon"], json!(["09:00-17:00"]));
+    let list = app.get("/api/v1/sla/calendars", &w.manager).await;
+    assert_eq!(list.json["items"].as_array().unwrap().len(), 1);
+    // The preview reads a stored calendar by name: Friday 16:30 + 1 h of 09:00–17:00 hours.
+    let a = app
+        .post(
+            "/api/v1/sla/due",
+            &w.manager,
+            json!({"calendar": "berlin-office", "start": "2026-11-20T16:30:00+01:00",
+                "target_minutes": 60}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    assert_eq!(
+        a.json["due_local"],
+        "2026-11-23T09:30:00+01:00[Europe/Berlin]"
+    );
+    // The CLI reads stored calendars from the database by name too.
+    let out = crate::cli::casedesk(
+        &[
+            "sla",
+            "due",
+            "--calendar",
+            "berlin-office",
+            "--start",
+            "2026-11-20T16:30:00+01:00",
+            "--target",
+            "60",
+            "--json",
+        ],
+        &[("CASEDESK_DATABASE_URL", &app.db.url)],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cli: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cli["due_local"], a.json["due_local"]);
+    let a = app
+        .post(
+            "/api/v1/sla/due",
+            &w.manager,
+            json!({"calendar": "no-such-calendar", "start": "2026-11-20T16:30:00Z",
+                "target_minutes": 60}),
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.error_fields()),
+        (422, vec!["calendar".to_owned()])
+    );
+    // Bad names and bad calendars are refused and change nothing.
+    let r = app
+        .put(
+            "/api/v1/sla/calendars/Berlin%20Office",
+            &w.manager,
+            week("08:00-18:00"),
+        )
+        .await;
+    assert_eq!((r.status, r.error_fields()), (422, vec!["name".to_owned()]));
+    let r = app
+        .put(
+            "/api/v1/sla/calendars/berlin-office",
+            &w.manager,
+            json!({"time_zone": "Europe/Berlin", "hours": {"mon": ["17:00-09:00"]}}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.error_fields()),
+        (422, vec!["hours.mon.0".to_owned()])
+    );
+    let one = app
+        .get("/api/v1/sla/calendars/berlin-office", &w.manager)
+        .await;
+    assert_eq!(one.json["versions"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        app.get("/api/v1/sla/calendars/elsewhere", &w.manager)
+            .await
+            .status,
+        404
+    );
+
+    // Policies: every plan × priority, defaults until edited.
+    let all = app.get("/api/v1/sla/policies", &w.manager).await;
+    assert_eq!(all.status, 200);
+    let items = all.json["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 24);
+    let gold_p3 = |items: &[serde_json::Value]| {
+        items
+            .iter()
+            .find(|i| i["plan"] == "gold" && i["priority"] == "P3")
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(
+        gold_p3(&items)["policy"]["first_response"],
+        json!({"minutes": 480, "basis": "business"})
+    );
+    assert!(gold_p3(&items)["edited_at"].is_null());
+    let edited = json!({"first_response": {"minutes": 240, "basis": "business"},
+        "next_response": {"minutes": 480, "basis": "business"}, "resolution": null});
+    let r = app
+        .put("/api/v1/sla/policies/gold/P3", &w.manager, edited.clone())
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    let all = app.get("/api/v1/sla/policies", &w.manager).await;
+    let g = gold_p3(all.json["items"].as_array().unwrap());
+    assert_eq!(g["policy"], edited);
+    assert!(g["edited_at"].is_string());
+    assert_eq!(
+        app.put("/api/v1/sla/policies/gold/P9", &w.manager, edited.clone())
+            .await
+            .status,
+        404
+    );
+    let r = app
+        .put(
+            "/api/v1/sla/policies/gold/P3",
+            &w.manager,
+            json!({"first_response": {"minutes": 0, "basis": "business"}}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.error_fields()),
+        (422, vec!["first_response.minutes".to_owned()])
+    );
+
+    // Nobody but managers reads or changes the settings.
+    for token in [&w.agent, &w.super_admin, &w.globex] {
+        assert_eq!(app.get("/api/v1/sla/calendars", token).await.status, 403);
+        assert_eq!(
+            app.get("/api/v1/sla/calendars/berlin-office", token)
+                .await
+                .status,
+            403
+        );
+        assert_eq!(app.get("/api/v1/sla/policies", token).await.status, 403);
+        let r = app
+            .put(
+                "/api/v1/sla/calendars/berlin-office",
+                token,
+                week("00:00-24:00"),
+            )
+            .await;
+        assert_eq!(r.status, 403);
+        let r = app
+            .put("/api/v1/sla/policies/gold/P3", token, edited.clone())
+            .await;
+        assert_eq!(r.status, 403);
+    }
+    // Every change is in the audit trail, by whom and on what.
+    let trail = crate::audit::export_lines(&app, &w.manager, "").await;
+    let changes: Vec<&str> = trail
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .filter(|a| a.starts_with("sla."))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            "sla.calendar.update",
+            "sla.calendar.update",
+            "sla.policy.update"
+        ]
+    );
+}
+both!(managers_keep_calendars_and_policies);

@@ -1,0 +1,184 @@
+//! Managers' SLA settings: named business calendars (every version kept) and the policy of
+//! each plan and priority (built-in defaults until edited).
+
+use serde_json::{Value, json};
+
+use super::calendar::Calendar;
+use super::clock::Calendars;
+use super::policy::{Policy, default_policy};
+use super::preview::require_manager;
+use crate::accounts::Plan;
+use crate::audit::AuditRecord;
+use crate::cases::Priority;
+use crate::store::Store;
+use crate::users::Principal;
+use crate::{DomainError, Result};
+
+/// A calendar name: lower-case letters, digits and dashes, 1–64 characters, not starting with
+/// a dash and not `24x7`, so a name never reads as a time zone (those hold `/` or capitals).
+pub fn check_name(name: &str) -> Result<()> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && name != "24x7";
+    if ok {
+        Ok(())
+    } else {
+        Err(DomainError::field(
+            "name",
+            "must be 1–64 lower-case letters, digits and dashes, not starting with a dash",
+        ))
+    }
+}
+
+/// Every version of calendar `name` as [`Calendars`], if it exists.
+pub async fn load(store: &dyn Store, name: &str) -> Result<Option<Calendars>> {
+    let mut versions = Vec::new();
+    for (from, spec) in store.calendar_versions(name).await? {
+        let v: Value = serde_json::from_str(&spec)
+            .map_err(|e| DomainError::Internal(format!("stored calendar {name}: {e}")))?;
+        versions.push((from, Calendar::from_json(&v)?));
+    }
+    Ok(Calendars::from_versions(versions))
+}
+
+/// Replaces the `calendar` of a preview question by the stored calendar it names, if it
+/// names one; other values are left for the preview to read.
+pub async fn resolve(store: &dyn Store, question: &mut Value) -> Result<()> {
+    let Some(name) = question.get("calendar").and_then(Value::as_str) else {
+        return Ok(());
+    };
+    if check_name(name).is_err() {
+        return Ok(());
+    }
+    let versions = store.calendar_versions(name).await?;
+    let Some((_, spec)) = versions.last() else {
+        return Err(DomainError::field(
+            "calendar",
+            format!("there is no calendar named {name}"),
+        ));
+    };
+    let v: Value = serde_json::from_str(spec)
+        .map_err(|e| DomainError::Internal(format!("stored calendar {name}: {e}")))?;
+    question["calendar"] = v;
+    Ok(())
+}
+
+/// Saves a new version of calendar `name`, in force from now. Answers the stored calendar.
+pub async fn put_calendar(
+    store: &dyn Store,
+    p: &Principal,
+    name: &str,
+    body: &Value,
+) -> Result<Value> {
+    require_manager(p)?;
+    check_name(name)?;
+    let cal = Calendar::from_json(body)?;
+    let spec = cal.to_json();
+    let now = crate::now();
+    let audit = AuditRecord::by(p, "sla.calendar.update", format!("calendar:{name}"))
+        .summary(json!({"time_zone": cal.zone(), "continuous": cal.is_continuous()}));
+    store
+        .put_calendar(name, &spec.to_string(), now, &audit)
+        .await?;
+    Ok(json!({"name": name, "since": now.to_string(), "calendar": spec}))
+}
+
+/// The newest version of every calendar.
+pub async fn list_calendars(store: &dyn Store, p: &Principal) -> Result<Value> {
+    require_manager(p)?;
+    let mut items = Vec::new();
+    for (name, since, spec) in store.list_calendars().await? {
+        let spec: Value = serde_json::from_str(&spec).unwrap_or(Value::Null);
+        items.push(json!({"name": name, "since": since.to_string(), "calendar": spec}));
+    }
+    Ok(json!({ "items": items }))
+}
+
+/// One calendar with all its versions, oldest first.
+pub async fn get_calendar(store: &dyn Store, p: &Principal, name: &str) -> Result<Value> {
+    require_manager(p)?;
+    let versions = store.calendar_versions(name).await?;
+    let Some((since, spec)) = versions.last() else {
+        return Err(DomainError::NotFound { entity: "calendar" });
+    };
+    let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
+    Ok(json!({
+        "name": name,
+        "since": since.to_string(),
+        "calendar": parse(spec),
+        "versions": versions
+            .iter()
+            .map(|(from, s)| json!({"since": from.to_string(), "calendar": parse(s)}))
+            .collect::<Vec<_>>(),
+    }))
+}
+
+/// The policy in force for a plan and priority: the edited one, else the default.
+pub async fn policy_for(store: &dyn Store, plan: Plan, priority: Priority) -> Result<Policy> {
+    for (pl, pr, spec, _) in store.list_policies().await? {
+        if pl == plan.key() && pr == priority.key() {
+            let v: Value = serde_json::from_str(&spec)
+                .map_err(|e| DomainError::Internal(format!("stored policy: {e}")))?;
+            return Policy::from_json(&v);
+        }
+    }
+    Ok(default_policy(plan, priority))
+}
+
+/// Every plan × priority with its policy and whether a manager edited it.
+pub async fn list_policies(store: &dyn Store, p: &Principal) -> Result<Value> {
+    require_manager(p)?;
+    let edited = store.list_policies().await?;
+    let mut items = Vec::new();
+    for plan in Plan::ALL {
+        for priority in Priority::ALL {
+            let stored = edited
+                .iter()
+                .find(|(pl, pr, _, _)| pl == plan.key() && pr == priority.key());
+            let (policy, updated) = match stored {
+                Some((_, _, spec, at)) => (
+                    serde_json::from_str::<Value>(spec).unwrap_or(Value::Null),
+                    Some(at.to_string()),
+                ),
+                None => (default_policy(plan, priority).to_json(), None),
+            };
+            items.push(json!({"plan": plan.key(), "priority": priority.key(),
+                "policy": policy, "edited_at": updated}));
+        }
+    }
+    Ok(json!({ "items": items }))
+}
+
+/// Replaces the policy of a plan and priority.
+pub async fn put_policy(
+    store: &dyn Store,
+    p: &Principal,
+    plan: &str,
+    priority: &str,
+    body: &Value,
+) -> Result<Value> {
+    require_manager(p)?;
+    let plan: Plan = plan
+        .parse()
+        .map_err(|_| DomainError::NotFound { entity: "plan" })?;
+    let priority = Priority::parse(priority).ok_or(DomainError::NotFound { entity: "priority" })?;
+    let policy = Policy::from_json(body)?;
+    let spec = policy.to_json();
+    let now = crate::now();
+    let audit = AuditRecord::by(
+        p,
+        "sla.policy.update",
+        format!("policy:{}/{}", plan.key(), priority.key()),
+    )
+    .summary(spec.clone());
+    store
+        .put_policy(plan.key(), priority.key(), &spec.to_string(), now, &audit)
+        .await?;
+    Ok(
+        json!({"plan": plan.key(), "priority": priority.key(), "policy": spec,
+        "edited_at": now.to_string()}),
+    )
+}
