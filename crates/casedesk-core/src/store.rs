@@ -342,4 +342,13 @@ pub trait Store: Send + Sync {
     ) -> Result<()>;
     /// The edited policies: (plan, priority, spec, when edited).
     async fn list_policies(&self) -> Result<Vec<(String, String, String, Timestamp)>>;
+    /// Chooses the calendar of an account (`None`: its region's).
+    async fn set_account_calendar(
+        &self,
+        account_id: Uuid,
+        calendar: Option<&str>,
+        audit: &AuditRecord,
+    ) -> Result<()>;
+    /// The calendar chosen for an account, if one was.
+    async fn account_calendar(&self, account_id: Uuid) -> Result<Option<String>>;
 }

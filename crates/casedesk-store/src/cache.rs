@@ -445,6 +445,19 @@ impl Store for CachedStore {
     async fn list_calendars(&self) -> Result<Vec<(String, casedesk_core::Timestamp, String)>> {
         self.inner.list_calendars().await
     }
+    async fn set_account_calendar(
+        &self,
+        account_id: Uuid,
+        calendar: Option<&str>,
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        self.inner
+            .set_account_calendar(account_id, calendar, audit)
+            .await
+    }
+    async fn account_calendar(&self, account_id: Uuid) -> Result<Option<String>> {
+        self.inner.account_calendar(account_id).await
+    }
     async fn put_policy(
         &self,
         plan: &str,

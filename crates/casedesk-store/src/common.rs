@@ -1276,6 +1276,31 @@ macro_rules! store_impl {
                         .collect()
                 }
 
+                async fn set_account_calendar(&self, account_id: Uuid, calendar: Option<&str>, audit: &AuditRecord) -> Result<()> {
+                    let (mut tx, _writer) = self.begin().await?;
+                    let n = sqlx::query("UPDATE accounts SET sla_calendar = $1 WHERE id = $2")
+                        .bind(calendar)
+                        .bind(account_id.to_string())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?
+                        .rows_affected();
+                    if n == 0 {
+                        return Err(DomainError::NotFound { entity: "account" });
+                    }
+                    Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
+                    tx.commit().await.map_err(internal)
+                }
+
+                async fn account_calendar(&self, account_id: Uuid) -> Result<Option<String>> {
+                    let v: Option<Option<String>> = sqlx::query_scalar("SELECT sla_calendar FROM accounts WHERE id = $1")
+                        .bind(account_id.to_string())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                    Ok(v.flatten())
+                }
+
                 async fn put_policy(&self, plan: &str, priority: &str, spec: &str, at: casedesk_core::Timestamp, audit: &AuditRecord) -> Result<()> {
                     let (mut tx, _writer) = self.begin().await?;
                     sqlx::query(

@@ -795,5 +795,24 @@ async fn sla_calendars_keep_versions_and_policies_upsert(b: Backend) {
             .checked,
         5
     );
+    // An account's chosen calendar: none, one, none again; an unknown account is not found.
+    let f = fixture(s.as_ref()).await;
+    assert_eq!(s.account_calendar(f.account.id).await.unwrap(), None);
+    s.set_account_calendar(f.account.id, Some("eu"), &a())
+        .await
+        .unwrap();
+    assert_eq!(
+        s.account_calendar(f.account.id).await.unwrap().as_deref(),
+        Some("eu")
+    );
+    s.set_account_calendar(f.account.id, None, &a())
+        .await
+        .unwrap();
+    assert_eq!(s.account_calendar(f.account.id).await.unwrap(), None);
+    assert!(matches!(
+        s.set_account_calendar(Uuid::now_v7(), Some("eu"), &a())
+            .await,
+        Err(DomainError::NotFound { .. })
+    ));
 }
 both!(sla_calendars_keep_versions_and_policies_upsert);

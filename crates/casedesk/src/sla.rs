@@ -41,6 +41,20 @@ pub enum SlaCmd {
         #[arg(long)]
         json: bool,
     },
+    /// The calendar an account's business hours count on; `--set` chooses one, `--clear`
+    /// goes back to its region's.
+    AccountCalendar {
+        /// Account id or name.
+        #[arg(long)]
+        account: String,
+        /// A stored calendar's name, or a region (americas, eu, apac).
+        #[arg(long, conflicts_with = "clear")]
+        set: Option<String>,
+        #[arg(long)]
+        clear: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// A calendar argument as the preview reads it.
@@ -107,6 +121,43 @@ pub async fn run(cfg: &Config, cmd: SlaCmd) -> anyhow::Result<()> {
             } else {
                 println!("{} business minutes", a["business_minutes"]);
                 print_intervals(&a["counted"]);
+            }
+        }
+        SlaCmd::AccountCalendar {
+            account,
+            set,
+            clear,
+            json,
+        } => {
+            let store = open_store(cfg).await?;
+            if set.is_some() || clear {
+                settings::set_account_calendar(
+                    store.as_ref(),
+                    &casedesk_core::audit::Actor::cli(),
+                    &account,
+                    set.as_deref(),
+                )
+                .await
+                .map_err(explain)?;
+            }
+            let acc = store
+                .find_account(&account)
+                .await
+                .map_err(explain)?
+                .context("no such account")?;
+            let (name, why, cals) = settings::account_calendars(store.as_ref(), acc.id)
+                .await
+                .map_err(explain)?;
+            let now = casedesk_core::now();
+            let cal = cals.at(now).to_json();
+            if json {
+                println!(
+                    "{}",
+                    json!({"account": acc.name, "calendar": name, "why": why, "hours": cal})
+                );
+            } else {
+                println!("{}: calendar {name} ({why})", acc.name);
+                println!("{cal}");
             }
         }
     }

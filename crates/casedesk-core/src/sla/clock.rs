@@ -129,6 +129,13 @@ impl Calendars {
         Ok(at)
     }
 
+    /// The calendar in force at `t`.
+    pub fn at(&self, t: Timestamp) -> &Calendar {
+        let i = self.versions.partition_point(|(from, _)| *from <= t);
+        // The first version covers all time before it, so `i` is at least 1 for any `t`.
+        &self.versions[i.saturating_sub(1)].1
+    }
+
     /// The open intervals between two instants, each piece from its calendar.
     pub fn open_intervals(&self, a: Timestamp, b: Timestamp) -> Vec<(Timestamp, Timestamp)> {
         self.spans()

@@ -7,12 +7,13 @@ use super::calendar::Calendar;
 use super::clock::Calendars;
 use super::policy::{Policy, default_policy};
 use super::preview::require_manager;
-use crate::accounts::Plan;
-use crate::audit::AuditRecord;
+use crate::accounts::{Environment, Plan, Region};
+use crate::audit::{Actor, AuditRecord};
 use crate::cases::Priority;
 use crate::store::Store;
 use crate::users::Principal;
 use crate::{DomainError, Result};
+use uuid::Uuid;
 
 /// A calendar name: lower-case letters, digits and dashes, 1–64 characters, not starting with
 /// a dash and not `24x7`, so a name never reads as a time zone (those hold `/` or capitals).
@@ -181,4 +182,82 @@ pub async fn put_policy(
         json!({"plan": plan.key(), "priority": priority.key(), "policy": spec,
         "edited_at": now.to_string()}),
     )
+}
+
+/// The built-in calendar of a region: weekdays 08:00–18:00 in New York, Berlin or Singapore.
+/// A manager overrides it by storing a calendar under the region's key (`americas`, `eu`,
+/// `apac`).
+pub fn region_calendar(region: Region) -> Result<Calendar> {
+    Calendar::office_hours(match region {
+        Region::Americas => "America/New_York",
+        Region::Eu => "Europe/Berlin",
+        Region::Apac => "Asia/Singapore",
+    })
+}
+
+/// The calendar an account's business-hours goals count on: the one chosen for it, else the
+/// one named after the region of its oldest production tenant (or oldest tenant), stored or
+/// built in, else Europe's.
+/// Answers its name, why it applies, and every version of it.
+pub async fn account_calendars(
+    store: &dyn Store,
+    account_id: Uuid,
+) -> Result<(String, &'static str, Calendars)> {
+    if let Some(name) = store.account_calendar(account_id).await? {
+        if let Some(c) = load(store, &name).await? {
+            return Ok((name, "chosen for the account", c));
+        }
+        if let Ok(region) = name.parse::<Region>() {
+            let c = Calendars::single(region_calendar(region)?);
+            return Ok((name, "chosen for the account (built in)", c));
+        }
+    }
+    // Production tenants are where the account's users are; among equals, the oldest.
+    let region = store
+        .list_tenants(account_id)
+        .await?
+        .iter()
+        .min_by_key(|t| (t.environment != Environment::Production, t.created_at))
+        .map(|t| t.region)
+        .unwrap_or(Region::Eu);
+    let name = region.key().to_owned();
+    if let Some(c) = load(store, &name).await? {
+        return Ok((name, "stored for the account's region", c));
+    }
+    Ok((
+        name,
+        "built in for the account's region",
+        Calendars::single(region_calendar(region)?),
+    ))
+}
+
+/// Chooses the calendar of an account, or with `None` goes back to its region's. The name
+/// must be a stored calendar or a region key.
+pub async fn set_account_calendar(
+    store: &dyn Store,
+    actor: &Actor,
+    account: &str,
+    name: Option<&str>,
+) -> Result<()> {
+    let acc = store
+        .find_account(account)
+        .await?
+        .ok_or(DomainError::NotFound { entity: "account" })?;
+    if let Some(n) = name {
+        let is_region = ["americas", "eu", "apac"].contains(&n);
+        if !is_region && store.calendar_versions(n).await?.is_empty() {
+            return Err(DomainError::field(
+                "calendar",
+                format!("there is no calendar named {n}"),
+            ));
+        }
+    }
+    let audit = AuditRecord::new(
+        actor.clone(),
+        "sla.account_calendar.set",
+        format!("account:{}", acc.name),
+    )
+    .account(Some(acc.id))
+    .summary(json!({ "calendar": name }));
+    store.set_account_calendar(acc.id, name, &audit).await
 }

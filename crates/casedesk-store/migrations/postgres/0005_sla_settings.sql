@@ -14,3 +14,6 @@ CREATE TABLE sla_policies (
     updated_at BIGINT NOT NULL,
     PRIMARY KEY (plan, priority)
 );
+-- The calendar an account's business-hours goals count on; NULL: the calendar named after the
+-- region of its oldest production tenant (americas, eu, apac), stored or built in.
+ALTER TABLE accounts ADD COLUMN sla_calendar TEXT;

@@ -324,6 +324,52 @@ async fn managers_keep_calendars_and_policies(b: Backend) {
             .await;
         assert_eq!(r.status, 403);
     }
+    // Which calendar an account's business hours count on: its production tenant's region until
+    // one is chosen (Acme's production tenant is in the EU, its development one in the
+    // Americas; Globex's is in APAC).
+    let url = app.db.url.clone();
+    let account_cal = |account: &str, extra: &[&str]| {
+        let mut args = vec!["sla", "account-calendar", "--account", account, "--json"];
+        args.extend_from_slice(extra);
+        let out = crate::cli::casedesk(&args, &[("CASEDESK_DATABASE_URL", &url)]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        (
+            out.status.success(),
+            serde_json::from_str::<serde_json::Value>(&text).unwrap_or_default(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, a, _) = account_cal("Acme", &[]);
+    assert!(ok);
+    assert_eq!(
+        (a["calendar"].as_str(), a["hours"]["time_zone"].as_str()),
+        (Some("eu"), Some("Europe/Berlin"))
+    );
+    assert_eq!(a["why"], "built in for the account's region");
+    let (_, g, _) = account_cal("Globex", &[]);
+    assert_eq!(g["hours"]["time_zone"], "Asia/Singapore");
+    let (ok, a, _) = account_cal("Acme", &["--set", "berlin-office"]);
+    assert!(ok);
+    assert_eq!(
+        (a["calendar"].as_str(), a["hours"]["hours"]["mon"].clone()),
+        (Some("berlin-office"), json!(["09:00-17:00"]))
+    );
+    let (ok, _, err) = account_cal("Acme", &["--set", "atlantis"]);
+    assert!(!ok && err.contains("no calendar named atlantis"), "{err}");
+    let (_, a, _) = account_cal("Acme", &["--set", "apac"]);
+    assert_eq!(a["hours"]["time_zone"], "Asia/Singapore");
+    assert_eq!(a["why"], "chosen for the account (built in)");
+    let (ok, a, _) = account_cal("Acme", &["--clear"]);
+    assert!(ok);
+    assert_eq!(a["calendar"], "eu");
+    // A manager's calendar under the region's key replaces the built-in one.
+    let r = app
+        .put("/api/v1/sla/calendars/eu", &w.manager, week("07:00-19:00"))
+        .await;
+    assert_eq!(r.status, 200);
+    let (_, a, _) = account_cal("Acme", &[]);
+    assert_eq!(a["why"], "stored for the account's region");
+
     // Every change is in the audit trail, by whom and on what.
     let trail = crate::audit::export_lines(&app, &w.manager, "").await;
     let changes: Vec<&str> = trail
@@ -336,7 +382,11 @@ async fn managers_keep_calendars_and_policies(b: Backend) {
         [
             "sla.calendar.update",
             "sla.calendar.update",
-            "sla.policy.update"
+            "sla.policy.update",
+            "sla.account_calendar.set",
+            "sla.account_calendar.set",
+            "sla.account_calendar.set",
+            "sla.calendar.update",
         ]
     );
 }
