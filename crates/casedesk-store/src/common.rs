@@ -192,7 +192,7 @@ macro_rules! case_values {
 /// A case and its first event in one round trip to the database: SQLite runs the two
 /// statements of one query string in turn (the event takes the number the case just got),
 /// PostgreSQL chains them in one statement. Every statement a create sends is paid while the
-/// single SQLite writer waits, so this is what keeps the audit entry from slowing creation.
+/// single SQLite writer waits; the round trip saved here pays for the audit entry's.
 pub(crate) const CASE_INSERT_SQLITE: &str = concat!(
     case_values!(),
     "; INSERT INTO case_events (case_number, actor_id, kind, public, data, at) \

@@ -246,6 +246,11 @@ impl Calendar {
         &self.zone_name
     }
 
+    /// The time zone.
+    pub fn time_zone(&self) -> &TimeZone {
+        &self.tz
+    }
+
     /// Open around the clock, no holidays: business time is elapsed time.
     pub fn is_continuous(&self) -> bool {
         self.week.is_none() && self.holidays.is_empty()
@@ -356,30 +361,10 @@ impl Calendar {
 
     /// Business time between two instants, day by day.
     fn walk_between(&self, a: Timestamp, b: Timestamp) -> SignedDuration {
-        if b <= a {
-            return SignedDuration::ZERO;
-        }
-        if self.is_continuous() {
-            return b.duration_since(a);
-        }
-        let mut total = SignedDuration::ZERO;
-        // A day's intervals all lie within its local midnights, so the day before `a` can end
-        // no later than `a`; start there to be safe at a fall-back midnight.
-        let mut d = self.local_date(a).yesterday().unwrap_or(self.local_date(a));
-        let last = self.local_date(b);
-        while d <= last {
-            for (s, e) in self.day_intervals(d) {
-                let (s, e) = (s.max(a), e.min(b));
-                if s < e {
-                    total += e.duration_since(s);
-                }
-            }
-            match d.tomorrow() {
-                Ok(n) => d = n,
-                Err(_) => break,
-            }
-        }
-        total
+        self.walk_intervals(a, b)
+            .iter()
+            .map(|(s, e)| e.duration_since(*s))
+            .sum()
     }
 
     /// [`Calendar::add`], day by day.

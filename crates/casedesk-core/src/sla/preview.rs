@@ -36,6 +36,21 @@ pub fn calendar_of(v: Option<&Value>) -> Result<Calendar> {
     }
 }
 
+/// The question's calendar, its problems added to `errs`.
+fn calendar_field(v: &Value, errs: &mut Vec<FieldError>) -> Option<Calendar> {
+    match calendar_of(v.get("calendar")) {
+        Ok(c) => Some(c),
+        Err(DomainError::Validation(f)) => {
+            errs.extend(f);
+            None
+        }
+        Err(e) => {
+            errs.push(FieldError::new("calendar", e.to_string()));
+            None
+        }
+    }
+}
+
 fn instant(v: &Value, field: &str, errs: &mut Vec<FieldError>) -> Option<Timestamp> {
     match v
         .get(field)
@@ -94,14 +109,7 @@ pub fn require_manager(p: &Principal) -> Result<()> {
 /// stretches it counts.
 pub fn due(v: &Value) -> Result<Value> {
     let mut errs = check_fields(v, &["calendar", "start", "target_minutes"])?;
-    let cal = match calendar_of(v.get("calendar")) {
-        Ok(c) => Some(c),
-        Err(DomainError::Validation(f)) => {
-            errs.extend(f);
-            None
-        }
-        Err(e) => return Err(e),
-    };
+    let cal = calendar_field(v, &mut errs);
     let start = instant(v, "start", &mut errs);
     let target = match v.get("target_minutes").and_then(Value::as_u64) {
         Some(m) if (1..=u64::from(MAX_GOAL_MINUTES)).contains(&m) => Some(m),
@@ -123,7 +131,7 @@ pub fn due(v: &Value) -> Result<Value> {
         "start": start.to_string(),
         "target_minutes": target,
         "due_at": due.to_string(),
-        "due_local": due.to_zoned(jiff::tz::TimeZone::get(cal.zone()).unwrap_or(jiff::tz::TimeZone::UTC)).to_string(),
+        "due_local": due.to_zoned(cal.time_zone().clone()).to_string(),
         "counted": intervals(&cal.open_intervals(start, due)),
     }))
 }
@@ -131,14 +139,7 @@ pub fn due(v: &Value) -> Result<Value> {
 /// `{"calendar", "from", "to"}` → the business time between the two instants.
 pub fn between(v: &Value) -> Result<Value> {
     let mut errs = check_fields(v, &["calendar", "from", "to"])?;
-    let cal = match calendar_of(v.get("calendar")) {
-        Ok(c) => Some(c),
-        Err(DomainError::Validation(f)) => {
-            errs.extend(f);
-            None
-        }
-        Err(e) => return Err(e),
-    };
+    let cal = calendar_field(v, &mut errs);
     let from = instant(v, "from", &mut errs);
     let to = instant(v, "to", &mut errs);
     if let (Some(a), Some(b)) = (from, to)

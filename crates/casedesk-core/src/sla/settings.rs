@@ -117,18 +117,6 @@ pub async fn get_calendar(store: &dyn Store, p: &Principal, name: &str) -> Resul
     }))
 }
 
-/// The policy in force for a plan and priority: the edited one, else the default.
-pub async fn policy_for(store: &dyn Store, plan: Plan, priority: Priority) -> Result<Policy> {
-    for (pl, pr, spec, _) in store.list_policies().await? {
-        if pl == plan.key() && pr == priority.key() {
-            let v: Value = serde_json::from_str(&spec)
-                .map_err(|e| DomainError::Internal(format!("stored policy: {e}")))?;
-            return Policy::from_json(&v);
-        }
-    }
-    Ok(default_policy(plan, priority))
-}
-
 /// Every plan × priority with its policy and whether a manager edited it.
 pub async fn list_policies(store: &dyn Store, p: &Principal) -> Result<Value> {
     require_manager(p)?;

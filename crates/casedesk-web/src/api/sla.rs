@@ -12,6 +12,18 @@ use crate::api::body;
 use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
 
+/// A preview question from a manager, with a stored calendar's name replaced by the calendar.
+async fn question(
+    st: &AppState,
+    p: &casedesk_core::users::Principal,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Value, ApiError> {
+    preview::require_manager(p)?;
+    let mut v = body::value(&body::bytes(raw)?)?;
+    settings::resolve(st.store.as_ref(), &mut v).await?;
+    Ok(v)
+}
+
 /// When a target starting at `start` falls due on a calendar: `{calendar, start,
 /// target_minutes}`. `calendar` is a calendar object, the name of a stored calendar,
 /// `"24x7"`, or an IANA zone name (weekdays 08:00–18:00 there).
@@ -23,10 +35,7 @@ pub async fn due(
     Caller(p): Caller,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    preview::require_manager(&p)?;
-    let mut v = body::value(&body::bytes(raw)?)?;
-    settings::resolve(st.store.as_ref(), &mut v).await?;
-    Ok(Json(preview::due(&v)?))
+    Ok(Json(preview::due(&question(&st, &p, raw).await?)?))
 }
 
 /// The business time between two instants on a calendar: `{calendar, from, to}`.
@@ -38,10 +47,7 @@ pub async fn between(
     Caller(p): Caller,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    preview::require_manager(&p)?;
-    let mut v = body::value(&body::bytes(raw)?)?;
-    settings::resolve(st.store.as_ref(), &mut v).await?;
-    Ok(Json(preview::between(&v)?))
+    Ok(Json(preview::between(&question(&st, &p, raw).await?)?))
 }
 
 /// Every calendar, newest version.
