@@ -349,6 +349,7 @@ async fn generate(
                 team_contacts: vec![],
                 follow_up_of: None,
                 created_at: jiff::Timestamp::from_microsecond(at).unwrap_or(jiff::Timestamp::UNIX_EPOCH),
+                sla: Default::default(),
             };
             rows.push((c, pick_status(&mut rng)));
             owners.push((a, k));

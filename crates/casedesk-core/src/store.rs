@@ -12,6 +12,7 @@ use crate::cases::{
 };
 use crate::identity::{LocalCredentials, LoginFlow, Session};
 use crate::jobs::{Claim, Finish, FollowUp, Job, JobCount, JobQuery, JobState, NewJob};
+use crate::sla::{ClockEvent, SlaWrite};
 use crate::taxonomy::IssueArea;
 use crate::users::{Role, Scope, User};
 use crate::webhooks::{
@@ -351,4 +352,22 @@ pub trait Store: Send + Sync {
     ) -> Result<()>;
     /// The calendar chosen for an account, if one was.
     async fn account_calendar(&self, account_id: Uuid) -> Result<Option<String>>;
+
+    /// The SLA settings as stored (`None`: defaults).
+    async fn sla_settings(&self) -> Result<Option<String>>;
+    /// Replaces the SLA settings; open cases are recomputed by a job written with them.
+    async fn put_sla_settings(&self, spec: &str, audit: &AuditRecord) -> Result<()>;
+
+    /// The SLA clock log of a case, oldest first.
+    async fn sla_log(&self, number: i64) -> Result<Vec<ClockEvent>>;
+    /// Appends to a case's clock log and sets its timers if the case is still at
+    /// `expected_version`, without a timeline event; false when another change came first.
+    async fn set_sla(&self, number: i64, expected_version: i64, sla: &SlaWrite) -> Result<bool>;
+    /// Cases whose next SLA timer is at or before `until`, soonest first (through the
+    /// `cases_sla_alert` index).
+    async fn sla_alerts_due(&self, until: Timestamp, limit: u32) -> Result<Vec<i64>>;
+    /// Numbers of cases that are not closed, above `after`, in order.
+    async fn open_case_numbers(&self, after: i64, limit: u32) -> Result<Vec<i64>>;
+    /// Support engineers and managers, with their queues.
+    async fn support_users(&self) -> Result<Vec<User>>;
 }

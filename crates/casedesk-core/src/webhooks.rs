@@ -30,13 +30,15 @@ pub const CUSTOMER_TYPES: [&str; 6] = [
 ];
 
 /// Event types only internal endpoints receive.
-pub const INTERNAL_TYPES: [&str; 6] = [
+pub const INTERNAL_TYPES: [&str; 8] = [
     "case.note_added",
     "case.assigned",
     "case.priority_changed",
     "case.team_contact_added",
     "case.team_contact_removed",
     "case.summary_added",
+    "case.sla_warning",
+    "case.sla_breached",
 ];
 
 /// Longest body text carried in a payload; the rest is on the case.
@@ -62,6 +64,8 @@ pub fn event_types(e: &CaseEvent) -> Vec<&'static str> {
         EventKind::ContactAdded => vec!["case.team_contact_added"],
         EventKind::ContactRemoved => vec!["case.team_contact_removed"],
         EventKind::Summary => vec!["case.summary_added"],
+        EventKind::SlaWarning => vec!["case.sla_warning"],
+        EventKind::SlaBreached => vec!["case.sla_breached"],
     };
     if status_changed && e.kind != EventKind::PriorityChanged {
         t.push("case.status_changed");

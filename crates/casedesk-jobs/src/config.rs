@@ -30,6 +30,8 @@ pub struct JobsConfig {
     pub keep_finished_days: u32,
     /// Audit entries are kept this long, then pruned behind a checkpoint.
     pub audit_retention_days: u32,
+    /// How often the SLA scanner looks for due warnings and breaches, in milliseconds.
+    pub sla_scan_interval_ms: u64,
 }
 
 impl Default for JobsConfig {
@@ -45,6 +47,7 @@ impl Default for JobsConfig {
             maintenance_interval_seconds: 3600,
             keep_finished_days: 14,
             audit_retention_days: casedesk_core::audit::DEFAULT_RETENTION_DAYS,
+            sla_scan_interval_ms: 15_000,
         }
     }
 }
@@ -72,6 +75,9 @@ impl JobsConfig {
         }
         if self.audit_retention_days == 0 {
             return Err("jobs.audit_retention_days: must be at least 1".into());
+        }
+        if !(100..=300_000).contains(&self.sla_scan_interval_ms) {
+            return Err("jobs.sla_scan_interval_ms: must be 100 to 300000".into());
         }
         if self.maintenance_interval_seconds == 0 {
             return Err("jobs.maintenance_interval_seconds: must be at least 1".into());

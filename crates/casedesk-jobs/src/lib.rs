@@ -1,6 +1,7 @@
 //! Background work: a runner that claims jobs from the database and hands each to the
 //! handler of its kind, and the handlers — case events fanned out to webhook endpoints,
-//! signed webhook deliveries, and the hourly housekeeping (audit retention, old jobs).
+//! signed webhook deliveries, the hourly housekeeping (audit retention, old jobs), and the SLA
+//! scanner, reapply pass and notices.
 //!
 //! Jobs live in the database (see `casedesk_core::jobs`), so they survive a crash: a job
 //! claimed by a process that died is claimed again when its lease runs out.
@@ -8,6 +9,7 @@
 mod config;
 mod runner;
 pub mod signing;
+pub mod sla;
 mod webhooks;
 
 pub use config::{JobsConfig, WebhookConfig};
@@ -36,7 +38,22 @@ pub fn standard_runner(
         .handle(casedesk_core::jobs::WEBHOOK_DELIVERY, Arc::new(sender))
         .handle(
             casedesk_core::jobs::MAINTENANCE,
-            Arc::new(Maintenance::new(store, jobs.clone())),
+            Arc::new(Maintenance::new(store.clone(), jobs.clone())),
+        )
+        .handle(
+            casedesk_core::sla::SCAN,
+            Arc::new(sla::Scanner::new(
+                store.clone(),
+                std::time::Duration::from_millis(jobs.sla_scan_interval_ms),
+            )),
+        )
+        .handle(
+            casedesk_core::sla::REAPPLY,
+            Arc::new(sla::Reapply::new(store.clone())),
+        )
+        .handle(
+            casedesk_core::sla::NOTIFY,
+            Arc::new(sla::Notify::new(store)),
         ))
 }
 

@@ -214,6 +214,15 @@ impl Runner {
         if let Err(e) = self.store.enqueue_job(&job).await {
             tracing::warn!(error = %e, "could not queue housekeeping");
         }
+        // The SLA scanner reschedules itself; this brings it back if it was lost.
+        let scan = crate::sla::scan_job(Duration::from_millis(if after.is_zero() {
+            0
+        } else {
+            self.cfg.sla_scan_interval_ms
+        }));
+        if let Err(e) = self.store.enqueue_job(&scan).await {
+            tracing::warn!(error = %e, "could not queue the SLA scanner");
+        }
     }
 
     /// Queue depth and the age of the oldest due job, per kind, for `/metrics`.

@@ -79,6 +79,11 @@ pub struct CachedStore {
     users: Timed<Uuid, Vec<User>>,
     by_email: Timed<String, User>,
     accounts: Timed<String, Account>,
+    // SLA settings: read on every case change, changed rarely (by managers).
+    sla_settings: Timed<(), Option<String>>,
+    policies: Timed<(), Vec<(String, String, String, Timestamp)>>,
+    calendars: Timed<String, Vec<(Timestamp, String)>>,
+    account_calendars: Timed<Uuid, Option<String>>,
     // Wakes this process's job workers after a write that queued work, so a webhook leaves
     // at once instead of at the next poll; other nodes find it when they poll.
     wake: Arc<tokio::sync::Notify>,
@@ -96,6 +101,10 @@ impl CachedStore {
             users: Timed::new(DIRECTORY_TTL),
             by_email: Timed::new(DIRECTORY_TTL),
             accounts: Timed::new(DIRECTORY_TTL),
+            sla_settings: Timed::new(DIRECTORY_TTL),
+            policies: Timed::new(DIRECTORY_TTL),
+            calendars: Timed::new(DIRECTORY_TTL),
+            account_calendars: Timed::new(DIRECTORY_TTL),
         }
     }
 }
@@ -434,13 +443,21 @@ impl Store for CachedStore {
         from: casedesk_core::Timestamp,
         audit: &AuditRecord,
     ) -> Result<()> {
-        self.inner.put_calendar(name, spec, from, audit).await
+        let r = self.inner.put_calendar(name, spec, from, audit).await;
+        self.calendars.clear();
+        self.wake.notify_one();
+        r
     }
     async fn calendar_versions(
         &self,
         name: &str,
     ) -> Result<Vec<(casedesk_core::Timestamp, String)>> {
-        self.inner.calendar_versions(name).await
+        if let Some(v) = self.calendars.get(name) {
+            return Ok(v);
+        }
+        let v = self.inner.calendar_versions(name).await?;
+        self.calendars.put(name.to_owned(), v.clone());
+        Ok(v)
     }
     async fn list_calendars(&self) -> Result<Vec<(String, casedesk_core::Timestamp, String)>> {
         self.inner.list_calendars().await
@@ -451,12 +468,21 @@ impl Store for CachedStore {
         calendar: Option<&str>,
         audit: &AuditRecord,
     ) -> Result<()> {
-        self.inner
+        let r = self
+            .inner
             .set_account_calendar(account_id, calendar, audit)
-            .await
+            .await;
+        self.account_calendars.forget(&account_id);
+        self.wake.notify_one();
+        r
     }
     async fn account_calendar(&self, account_id: Uuid) -> Result<Option<String>> {
-        self.inner.account_calendar(account_id).await
+        if let Some(v) = self.account_calendars.get(&account_id) {
+            return Ok(v);
+        }
+        let v = self.inner.account_calendar(account_id).await?;
+        self.account_calendars.put(account_id, v.clone());
+        Ok(v)
     }
     async fn put_policy(
         &self,
@@ -466,12 +492,54 @@ impl Store for CachedStore {
         at: casedesk_core::Timestamp,
         audit: &AuditRecord,
     ) -> Result<()> {
-        self.inner.put_policy(plan, priority, spec, at, audit).await
+        let r = self.inner.put_policy(plan, priority, spec, at, audit).await;
+        self.policies.clear();
+        self.wake.notify_one();
+        r
     }
     async fn list_policies(
         &self,
     ) -> Result<Vec<(String, String, String, casedesk_core::Timestamp)>> {
-        self.inner.list_policies().await
+        if let Some(v) = self.policies.get(&()) {
+            return Ok(v);
+        }
+        let v = self.inner.list_policies().await?;
+        self.policies.put((), v.clone());
+        Ok(v)
+    }
+    async fn sla_settings(&self) -> Result<Option<String>> {
+        if let Some(v) = self.sla_settings.get(&()) {
+            return Ok(v);
+        }
+        let v = self.inner.sla_settings().await?;
+        self.sla_settings.put((), v.clone());
+        Ok(v)
+    }
+    async fn put_sla_settings(&self, spec: &str, audit: &AuditRecord) -> Result<()> {
+        let r = self.inner.put_sla_settings(spec, audit).await;
+        self.sla_settings.clear();
+        self.wake.notify_one();
+        r
+    }
+    async fn sla_log(&self, number: i64) -> Result<Vec<casedesk_core::sla::ClockEvent>> {
+        self.inner.sla_log(number).await
+    }
+    async fn set_sla(
+        &self,
+        number: i64,
+        expected_version: i64,
+        sla: &casedesk_core::sla::SlaWrite,
+    ) -> Result<bool> {
+        self.inner.set_sla(number, expected_version, sla).await
+    }
+    async fn sla_alerts_due(&self, until: Timestamp, limit: u32) -> Result<Vec<i64>> {
+        self.inner.sla_alerts_due(until, limit).await
+    }
+    async fn open_case_numbers(&self, after: i64, limit: u32) -> Result<Vec<i64>> {
+        self.inner.open_case_numbers(after, limit).await
+    }
+    async fn support_users(&self) -> Result<Vec<User>> {
+        self.inner.support_users().await
     }
 }
 

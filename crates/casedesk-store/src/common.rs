@@ -133,7 +133,7 @@ pub(crate) fn parse_contacts(
 pub(crate) const SUMMARY_FIELDS: &str = "'number', p.number, 'subject', p.subject, 'status', p.status, \
     'priority', p.priority, 'tenant', p.tenant, 'issue_area', p.issue_area, 'stage', p.stage, 'queue', p.queue, \
     'requester', p.requester, 'assignee', p.assignee, 'escalated', p.escalated, 'created_at', p.created_at, \
-    'updated_at', p.updated_at";
+    'updated_at', p.updated_at, 'sla_due_at', p.sla_due_at";
 
 /// Decodes a page of list rows from its JSON array (`None`: no rows).
 pub(crate) fn summaries_from_json(
@@ -169,23 +169,25 @@ pub(crate) fn summaries_from_json(
                     .unwrap_or(r["escalated"].as_i64() == Some(1)),
                 created_at: ts(i("created_at")?),
                 updated_at: ts(i("updated_at")?),
+                sla_due_at: r["sla_due_at"].as_i64().map(ts),
             })
         })
         .collect()
 }
 
 pub(crate) const SUMMARY_SELECT: &str = "SELECT c.number, c.subject, c.status, c.priority, t.slug AS tenant, \
-    c.issue_area, c.stage, c.queue, r.email AS requester, a.email AS assignee, c.escalated, c.created_at, c.updated_at \
+    c.issue_area, c.stage, c.queue, r.email AS requester, a.email AS assignee, c.escalated, c.created_at, c.updated_at, c.sla_due_at \
     FROM cases c JOIN tenants t ON t.id = c.tenant_id JOIN users r ON r.id = c.requester_id \
     LEFT JOIN users a ON a.id = c.assignee_id";
 
-/// The columns and values of a new case ($1–$19); the event that records it follows as $20–$24.
+/// The columns and values of a new case ($1–$19, its SLA timers $25–$26); the event that
+/// records it follows as $20–$24, and its first SLA log entries as a JSON array in $27.
 macro_rules! case_values {
     () => {
         "INSERT INTO cases (account_id, tenant_id, requester_id, queue, status, priority, \
          stage, issue_area, subject, description, steps_to_reproduce, scope, business_impact, contact, identifiers, \
-         context, checklist, follow_up_of, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19) RETURNING number"
+         context, checklist, follow_up_of, created_at, updated_at, sla_due_at, sla_alert_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19, $25, $26) RETURNING number"
     };
 }
 
@@ -196,7 +198,11 @@ macro_rules! case_values {
 pub(crate) const CASE_INSERT_SQLITE: &str = concat!(
     case_values!(),
     "; INSERT INTO case_events (case_number, actor_id, kind, public, data, at) \
-     VALUES (last_insert_rowid(), $20, $21, $22, $23, $24)"
+     VALUES (last_insert_rowid(), $20, $21, $22, $23, $24)",
+    // The writer is single, so the newest case is the one just written (the event's insert
+    // has replaced `last_insert_rowid()` by now).
+    "; INSERT INTO sla_events (case_number, event) \
+     SELECT (SELECT MAX(number) FROM cases), value FROM json_each($27) ORDER BY key"
 );
 
 /// See [`CASE_INSERT_SQLITE`].
@@ -204,7 +210,10 @@ pub(crate) const CASE_INSERT_PG: &str = concat!(
     "WITH c AS (",
     case_values!(),
     "), e AS (INSERT INTO case_events (case_number, actor_id, kind, public, data, at) \
-     SELECT number, $20, $21, $22, $23, $24 FROM c) SELECT number FROM c"
+     SELECT number, $20, $21, $22, $23, $24 FROM c), \
+     s AS (INSERT INTO sla_events (case_number, event) \
+     SELECT c.number, x.value::text FROM c, json_array_elements(CAST($27 AS json)) WITH ORDINALITY AS x(value, n) ORDER BY x.n) \
+     SELECT number FROM c"
 );
 
 /// One audit entry (a group of them goes in as JSON, see each backend's `store_impl!`).
@@ -225,6 +234,10 @@ pub(crate) fn case_created_audit(
     }
     a
 }
+
+/// The scanner's query: the cases whose next SLA timer is due, walked in the partial index
+/// `cases_sla_alert` from its start (the benchmark prints its plan on both databases).
+pub(crate) const SLA_ALERTS_DUE: &str = "SELECT number FROM cases WHERE sla_alert_at IS NOT NULL AND sla_alert_at <= $1 ORDER BY sla_alert_at LIMIT $2";
 
 pub(crate) const USER_SELECT: &str =
     "SELECT id, account_id, email, role, case_admin, elevated, created_at FROM users";
@@ -312,12 +325,27 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery) -> (String, Vec<Arg>
         all.extend(filters.iter().cloned());
         all.join(" AND ")
     };
+    let by_due = q.sort == casedesk_core::cases::CaseSort::SlaDue;
+    // Ordered by due time, each branch must yield everything up to the end of the page.
+    let reach = if by_due {
+        (u64::from(q.offset) + u64::from(q.limit)).to_string()
+    } else {
+        limit.clone()
+    };
     // One branch: the numbers of a page of cases matching `cond` and the filters.
     let branch = |from: &str, cond: String, order: &str, k: usize| {
-        format!(
-            "SELECT number FROM (SELECT c.number AS number FROM {from} WHERE {} ORDER BY {order} DESC LIMIT {limit}) AS b{k}",
-            and_filters(cond)
-        )
+        if by_due {
+            format!(
+                "SELECT number, due FROM (SELECT c.number AS number, {DUE_KEY} AS due FROM {from} WHERE {} \
+                 ORDER BY {DUE_KEY}, c.number DESC LIMIT {reach}) AS b{k}",
+                and_filters(cond)
+            )
+        } else {
+            format!(
+                "SELECT number FROM (SELECT c.number AS number FROM {from} WHERE {} ORDER BY {order} DESC LIMIT {limit}) AS b{k}",
+                and_filters(cond)
+            )
+        }
     };
     let branches: Option<Vec<String>> = match &q.visibility {
         Visibility::Mine { user_id } => {
@@ -359,7 +387,16 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery) -> (String, Vec<Arg>
         Visibility::All => None,
     };
     let mut sql = String::from(SUMMARY_SELECT);
+    let offset = q.offset;
     match branches {
+        Some(b) if by_due => {
+            // A case in two branches (assigned to me and in my queue) is counted once.
+            sql.push_str(" WHERE c.number IN (SELECT number FROM (");
+            sql.push_str(&b.join(" UNION "));
+            sql.push_str(&format!(
+                ") AS branches ORDER BY COALESCE(due, {NO_DUE}), number DESC LIMIT {limit} OFFSET {offset})"
+            ));
+        }
         Some(b) => {
             // Only the newest page of the union is joined and decoded.
             sql.push_str(" WHERE c.number IN (SELECT number FROM (");
@@ -374,8 +411,33 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery) -> (String, Vec<Arg>
         }
         None => {}
     }
-    sql.push_str(&format!(" ORDER BY c.number DESC LIMIT {limit}"));
+    if by_due {
+        sql.push_str(&format!(" ORDER BY {DUE_KEY}, c.number DESC LIMIT {limit}"));
+        if !matches!(
+            q.visibility,
+            Visibility::Mine { .. } | Visibility::Queues { .. }
+        ) {
+            sql.push_str(&format!(" OFFSET {offset}"));
+        }
+    } else {
+        sql.push_str(&format!(" ORDER BY c.number DESC LIMIT {limit}"));
+    }
     (sql, args)
+}
+
+/// Cases without a running clock sort after every due time.
+const NO_DUE: &str = "9223372036854775807";
+/// The sort key of the by-due-time order.
+const DUE_KEY: &str = "COALESCE(c.sla_due_at, 9223372036854775807)";
+
+/// The order of a listed page inside its JSON array (the same as the query's).
+pub(crate) fn page_order(q: &casedesk_core::cases::CaseQuery) -> String {
+    match q.sort {
+        casedesk_core::cases::CaseSort::Newest => "p.number DESC".into(),
+        casedesk_core::cases::CaseSort::SlaDue => {
+            format!("COALESCE(p.sla_due_at, {NO_DUE}), p.number DESC")
+        }
+    }
 }
 
 /// Implements `Store` for a backend struct with a `pool` field and a `begin()` method.
@@ -581,6 +643,9 @@ macro_rules! store_impl {
                         .bind(event.public)
                         .bind(to_json(&event.data)?)
                         .bind(micros(event.at))
+                        .bind(c.sla.due_at.map(micros))
+                        .bind(c.sla.alert_at.map(micros))
+                        .bind(to_json(&c.sla.events)?)
                         // All rows: on SQLite the event's statement runs only when the stream
                         // is read to its end.
                         .fetch_all(&mut **tx)
@@ -599,6 +664,25 @@ macro_rules! store_impl {
                             .map_err(internal)?;
                     }
                     Ok(number)
+                }
+
+                /// Appends entries to a case's SLA clock log, in one statement.
+                async fn insert_sla_events(
+                    tx: &mut sqlx::Transaction<'static, Db>,
+                    number: i64,
+                    events: &[casedesk_core::sla::ClockEvent],
+                ) -> Result<()> {
+                    if events.is_empty() {
+                        return Ok(());
+                    }
+                    let values: Vec<String> = (0..events.len()).map(|i| format!("($1, ${})", i + 2)).collect();
+                    let sql = format!("INSERT INTO sla_events (case_number, event) VALUES {}", values.join(", "));
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(number);
+                    for e in events {
+                        q = q.bind(to_json(e)?);
+                    }
+                    q.execute(&mut **tx).await.map_err(internal)?;
+                    Ok(())
                 }
 
                 /// Writes the queues of a user (inside the transaction that writes the user).
@@ -1106,8 +1190,8 @@ macro_rules! store_impl {
                     // The page comes back as one JSON row rather than a row per case: each row
                     // costs a hand-off between threads in the driver, which dominated lists.
                     let sql = format!(
-                        "SELECT CAST({}({}({}) ORDER BY p.number DESC) AS TEXT) AS page FROM ({sql}) AS p",
-                        $jarr, $jobj, SUMMARY_FIELDS
+                        "SELECT CAST({}({}({}) ORDER BY {}) AS TEXT) AS page FROM ({sql}) AS p",
+                        $jarr, $jobj, SUMMARY_FIELDS, page_order(query)
                     );
                     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                     for a in args {
@@ -1131,6 +1215,8 @@ macro_rules! store_impl {
                         "UPDATE cases SET status = COALESCE($1, status), priority = COALESCE($2, priority), \
                          escalated = COALESCE($3, escalated), \
                          assignee_id = CASE WHEN $4 THEN $5 ELSE assignee_id END, \
+                         sla_due_at = CASE WHEN $9 THEN $10 ELSE sla_due_at END, \
+                         sla_alert_at = CASE WHEN $9 THEN $11 ELSE sla_alert_at END, \
                          updated_at = $6, version = version + 1 WHERE number = $7 AND version = $8",
                     )
                     .bind(p.status.map(|s| s.key()))
@@ -1141,11 +1227,20 @@ macro_rules! store_impl {
                     .bind(micros(event.at))
                     .bind(number)
                     .bind(expected_version)
+                    .bind(p.sla.is_some())
+                    .bind(p.sla.as_ref().and_then(|w| w.due_at).map(micros))
+                    .bind(p.sla.as_ref().and_then(|w| w.alert_at).map(micros))
                     .execute(&mut *tx)
                     .await
                     .map_err(internal)?;
                     if done.rows_affected() == 0 {
                         return Ok(None);
+                    }
+                    if let Some(w) = &p.sla {
+                        Self::insert_sla_events(&mut tx, number, &w.events).await?;
+                    }
+                    for j in &p.jobs {
+                        Self::insert_job(&mut tx, j).await?;
                     }
                     if let Some(u) = p.add_contact {
                         sqlx::query("INSERT INTO case_contacts (case_number, user_id) VALUES ($1, $2)")
@@ -1241,6 +1336,7 @@ macro_rules! store_impl {
                     .execute(&mut *tx)
                     .await
                     .map_err(internal)?;
+                    Self::insert_job(&mut tx, &casedesk_core::sla::reapply_job()).await?;
                     Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
                     tx.commit().await.map_err(internal)
                 }
@@ -1288,6 +1384,7 @@ macro_rules! store_impl {
                     if n == 0 {
                         return Err(DomainError::NotFound { entity: "account" });
                     }
+                    Self::insert_job(&mut tx, &casedesk_core::sla::reapply_job()).await?;
                     Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
                     tx.commit().await.map_err(internal)
                 }
@@ -1314,6 +1411,7 @@ macro_rules! store_impl {
                     .execute(&mut *tx)
                     .await
                     .map_err(internal)?;
+                    Self::insert_job(&mut tx, &casedesk_core::sla::reapply_job()).await?;
                     Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
                     tx.commit().await.map_err(internal)
                 }
@@ -1333,6 +1431,93 @@ macro_rules! store_impl {
                             ))
                         })
                         .collect()
+                }
+
+                async fn sla_settings(&self) -> Result<Option<String>> {
+                    sqlx::query_scalar("SELECT spec FROM sla_settings WHERE id = 1")
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(internal)
+                }
+
+                async fn put_sla_settings(&self, spec: &str, audit: &AuditRecord) -> Result<()> {
+                    let (mut tx, _writer) = self.begin().await?;
+                    sqlx::query(
+                        "INSERT INTO sla_settings (id, spec) VALUES (1, $1) \
+                         ON CONFLICT (id) DO UPDATE SET spec = excluded.spec",
+                    )
+                    .bind(spec)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?;
+                    Self::insert_job(&mut tx, &casedesk_core::sla::reapply_job()).await?;
+                    Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
+                    tx.commit().await.map_err(internal)
+                }
+
+                async fn sla_log(&self, number: i64) -> Result<Vec<casedesk_core::sla::ClockEvent>> {
+                    let rows: Vec<String> = sqlx::query_scalar("SELECT event FROM sla_events WHERE case_number = $1 ORDER BY id")
+                        .bind(number)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                    rows.iter()
+                        .map(|r| serde_json::from_str(r).map_err(|e| DomainError::Internal(format!("bad sla event: {e}"))))
+                        .collect()
+                }
+
+                async fn set_sla(&self, number: i64, expected_version: i64, w: &casedesk_core::sla::SlaWrite) -> Result<bool> {
+                    let (mut tx, _writer) = self.begin().await?;
+                    let n = sqlx::query("UPDATE cases SET sla_due_at = $1, sla_alert_at = $2 WHERE number = $3 AND version = $4")
+                        .bind(w.due_at.map(micros))
+                        .bind(w.alert_at.map(micros))
+                        .bind(number)
+                        .bind(expected_version)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?
+                        .rows_affected();
+                    if n == 0 {
+                        return Ok(false);
+                    }
+                    Self::insert_sla_events(&mut tx, number, &w.events).await?;
+                    tx.commit().await.map_err(internal)?;
+                    Ok(true)
+                }
+
+                async fn sla_alerts_due(&self, until: casedesk_core::Timestamp, limit: u32) -> Result<Vec<i64>> {
+                    sqlx::query_scalar(SLA_ALERTS_DUE)
+                        .bind(micros(until))
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(internal)
+                }
+
+                async fn open_case_numbers(&self, after: i64, limit: u32) -> Result<Vec<i64>> {
+                    sqlx::query_scalar("SELECT number FROM cases WHERE number > $1 AND status <> 'closed' ORDER BY number LIMIT $2")
+                        .bind(after)
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(internal)
+                }
+
+                async fn support_users(&self) -> Result<Vec<User>> {
+                    let mut out = Vec::new();
+                    for role in [casedesk_core::users::Role::Agent, casedesk_core::users::Role::Manager] {
+                        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("{USER_SELECT} WHERE role = $1 ORDER BY email")))
+                            .bind(role.key())
+                            .fetch_all(&self.pool)
+                            .await
+                            .map_err(internal)?;
+                        for r in &rows {
+                            let id: String = r.try_get("id").map_err(internal)?;
+                            let queues = self.queues_of(&id).await?;
+                            out.push(user_from_row(r, queues)?);
+                        }
+                    }
+                    Ok(out)
                 }
 
                 async fn import_cases(&self, cases: &[(NewCase, Status)]) -> Result<Vec<i64>> {

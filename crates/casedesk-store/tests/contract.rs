@@ -105,6 +105,7 @@ fn new_case(f: &Fixture, subject: &str) -> NewCase {
         }],
         follow_up_of: None,
         created_at: casedesk_core::now(),
+        sla: Default::default(),
     }
 }
 
@@ -354,6 +355,8 @@ async fn listing_by_visibility_filters_and_cursor(b: Backend) {
         escalated: None,
         text: None,
         before: None,
+        sort: Default::default(),
+        offset: 0,
         limit: 10,
     };
     let nums = |rows: Vec<CaseSummary>| rows.iter().map(|r| r.number).collect::<Vec<_>>();

@@ -114,6 +114,7 @@ impl Default for Options {
                 shutdown_grace_seconds: 2,
                 retry_base_seconds: 0.2,
                 retry_cap_seconds: 1.0,
+                sla_scan_interval_ms: 200,
                 ..Default::default()
             },
             webhooks: casedesk_jobs::WebhookConfig {

@@ -32,7 +32,7 @@ impl Modify for Bearer {
         cases::change_priority, cases::add_contact, cases::remove_contact, cases::summary,
         tokens::list, tokens::create, tokens::revoke,
         jobs::list, jobs::get, jobs::retry, jobs::cancel,
-        sla::due, sla::between, sla::calendars, sla::calendar, sla::put_calendar, sla::policies, sla::put_policy,
+        sla::due, sla::between, sla::calendars, sla::calendar, sla::put_calendar, sla::policies, sla::put_policy, sla::get_settings, sla::put_settings, cases::get_sla, cases::explain_sla,
         webhooks::list, webhooks::create, webhooks::get, webhooks::update, webhooks::delete, webhooks::rotate,
         webhooks::deliveries, webhooks::delivery, webhooks::redeliver, webhooks::notices,
         audit::export,

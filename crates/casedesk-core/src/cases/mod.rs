@@ -227,6 +227,9 @@ pub struct NewCase {
     pub follow_up_of: Option<i64>,
     /// Creation time.
     pub created_at: Timestamp,
+    /// The SLA clocks it starts (empty for imported cases: SLA applies only to cases logged
+    /// through casedesk).
+    pub sla: crate::sla::SlaWrite,
 }
 
 /// The intake fields of a case, as the requester gave them (normalised).
@@ -326,6 +329,8 @@ pub struct CaseSummary {
     pub created_at: Timestamp,
     /// Last change.
     pub updated_at: Timestamp,
+    /// The earliest due time of a running SLA clock.
+    pub sla_due_at: Option<Timestamp>,
 }
 
 /// Which cases a caller may list; decided by [`crate::permissions`].
@@ -364,10 +369,24 @@ pub struct CaseQuery {
     pub escalated: Option<bool>,
     /// Words that must appear in subject or description.
     pub text: Option<String>,
-    /// Keyset cursor: only cases numbered below this.
+    /// Keyset cursor: only cases numbered below this (newest-first order).
     pub before: Option<i64>,
+    /// Order of the page.
+    pub sort: CaseSort,
+    /// Rows skipped (by-due-time order, whose cursor is an offset).
+    pub offset: u32,
     /// Page size.
     pub limit: u32,
+}
+
+/// How a case list is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CaseSort {
+    /// Newest first.
+    #[default]
+    Newest,
+    /// Next SLA due time first; cases with no running clock last, newest first among them.
+    SlaDue,
 }
 
 /// What a timeline event records.
@@ -404,6 +423,10 @@ pub enum EventKind {
     ContactRemoved,
     /// Summary of a call or chat.
     Summary,
+    /// An SLA clock used up its warning share (internal).
+    SlaWarning,
+    /// An SLA clock passed its due time unmet (internal; recorded once per cycle).
+    SlaBreached,
 }
 
 impl EventKind {
@@ -425,6 +448,8 @@ impl EventKind {
             EventKind::ContactAdded => "contact_added",
             EventKind::ContactRemoved => "contact_removed",
             EventKind::Summary => "summary",
+            EventKind::SlaWarning => "sla_warning",
+            EventKind::SlaBreached => "sla_breached",
         }
     }
 
@@ -484,6 +509,10 @@ pub struct CasePatch {
     pub add_contact: Option<Uuid>,
     /// Remove a team contact.
     pub remove_contact: Option<Uuid>,
+    /// SLA log entries and timers to write with the change.
+    pub sla: Option<crate::sla::SlaWrite>,
+    /// Jobs to queue with the change (notices of SLA warnings and breaches).
+    pub jobs: Vec<crate::jobs::NewJob>,
 }
 
 /// A client-chosen key that makes a retried create return the first result.

@@ -7,13 +7,15 @@ use uuid::Uuid;
 use super::intake::{IntakeContext, validate};
 use super::lifecycle::{Action, next_status};
 use super::{
-    Case, CaseEvent, CasePatch, CaseQuery, CaseSummary, CreateOutcome, EventKind, IdempotencyKey,
-    NewCase, NewEvent, Priority, Stage, Status, TeamContact,
+    Case, CaseEvent, CasePatch, CaseQuery, CaseSort, CaseSummary, CreateOutcome, EventKind,
+    IdempotencyKey, NewCase, NewEvent, Priority, Stage, Status, TeamContact,
 };
 use crate::audit::AuditRecord;
 use crate::permissions::{
     self, can_see, require_case_access, require_customer, require_scope, require_support,
 };
+use crate::sla::case::{self as sla_case, happenings, pauses, step};
+use crate::sla::{Happening, SlaWrite};
 use crate::store::Store;
 use crate::users::{Principal, Scope, normalize_email};
 use crate::{DomainError, FieldError, Result, now};
@@ -35,7 +37,7 @@ pub async fn create_case(
     p: &Principal,
     body: &Value,
     idempotency: Option<(String, String)>,
-) -> Result<(Case, bool)> {
+) -> Result<(Case, bool, Value)> {
     // The permission first: its 403 says what is missing and who can grant it.
     require_case_access(p)?;
     require_scope(p, Scope::CasesWrite)?;
@@ -115,7 +117,7 @@ pub async fn create_case(
         .collect::<Vec<_>>();
     // Stored contacts are listed by email; answer in the same order as a later read.
     team_contacts.sort_by(|a, b| a.email.cmp(&b.email));
-    let new = NewCase {
+    let mut new = NewCase {
         account_id,
         requester_id: p.user.id,
         tenant_id: tenant.id,
@@ -124,7 +126,12 @@ pub async fn create_case(
         team_contacts,
         follow_up_of: intake.follow_up_of,
         created_at: at,
+        sla: SlaWrite::default(),
     };
+    // The clocks start with the case, in the same transaction.
+    let ctx = sla_case::context(store, account_id, new.fields.priority).await?;
+    new.sla = step(&[], false, &[Happening::Created(ctx.policy)], at, &ctx);
+    let sla = sla_case::summary(&new.sla.events, &ctx, at);
     let event = NewEvent {
         actor_id: Some(p.user.id),
         kind: EventKind::Created,
@@ -159,10 +166,12 @@ pub async fn create_case(
                 version: 1,
             },
             false,
+            sla,
         )),
         CreateOutcome::Replayed(number) => {
             let case = store.get_case(number).await?.ok_or_else(not_found)?;
-            Ok((case, true))
+            let sla = case_sla(store, &case).await?;
+            Ok((case, true, sla))
         }
         CreateOutcome::KeyReused => Err(DomainError::Conflict(
             "this Idempotency-Key was already used with a different request; use a new key for a new case".into(),
@@ -181,6 +190,43 @@ pub async fn get_case(store: &dyn Store, p: &Principal, number: i64) -> Result<C
     } else {
         Err(not_found())
     }
+}
+
+/// The SLA summary of a case (see [`crate::sla::case::summary`]).
+pub async fn case_sla(store: &dyn Store, case: &Case) -> Result<Value> {
+    let ctx = sla_case::context(store, case.account_id, case.fields.priority).await?;
+    let at = now();
+    let log = sla_case::current(
+        &store.sla_log(case.number).await?,
+        &ctx,
+        case.status != Status::Closed,
+        at,
+    );
+    Ok(sla_case::summary(&log, &ctx, at))
+}
+
+/// `GET …/sla`: the SLA summary of a case the caller may see.
+pub async fn get_sla(store: &dyn Store, p: &Principal, number: i64) -> Result<Value> {
+    let case = get_case(store, p, number).await?;
+    case_sla(store, &case).await
+}
+
+/// `GET …/sla/explain`: how each figure of a case's SLA was reached.
+pub async fn explain_sla(store: &dyn Store, p: &Principal, number: i64) -> Result<Value> {
+    let case = get_case(store, p, number).await?;
+    let ctx = sla_case::context(store, case.account_id, case.fields.priority).await?;
+    let at = now();
+    let stored = store.sla_log(case.number).await?;
+    let log = sla_case::current(&stored, &ctx, case.status != Status::Closed, at);
+    let mut v = sla_case::explain(&log, &ctx, case.fields.priority, at)?;
+    // The explanation shows the log as stored; a goal not yet logged is named apart.
+    v["log"] = serde_json::to_value(&stored)
+        .map_err(|e| DomainError::Internal(format!("sla log: {e}")))?;
+    v["pending_changes"] = serde_json::to_value(&log[stored.len()..])
+        .map_err(|e| DomainError::Internal(format!("sla log: {e}")))?;
+    v["case"] = json!(case.number);
+    v["status"] = json!(case.status.key());
+    Ok(v)
 }
 
 /// The timeline of a case; customers see only public events.
@@ -216,6 +262,8 @@ pub struct ListFilters {
     pub limit: Option<u32>,
     /// Cursor from the previous page.
     pub cursor: Option<i64>,
+    /// `newest` (default) or `sla_due` (next SLA due time first).
+    pub sort: Option<String>,
 }
 
 fn split(s: &Option<String>) -> Vec<&str> {
@@ -326,6 +374,29 @@ pub async fn list_cases(
     if text.as_ref().is_some_and(|t| t.chars().count() > 200) {
         errors.push(FieldError::new("q", "must be at most 200 characters"));
     }
+    let sort = match f.sort.as_deref() {
+        None | Some("newest") => CaseSort::Newest,
+        Some("sla_due") => CaseSort::SlaDue,
+        Some(_) => {
+            errors.push(FieldError::new("sort", "must be newest or sla_due"));
+            CaseSort::Newest
+        }
+    };
+    // Ordered by due time, the cursor is how many rows came before.
+    let offset = match sort {
+        CaseSort::SlaDue => match f.cursor.map(u32::try_from) {
+            None => 0,
+            Some(Ok(o)) if o <= 10_000 => o,
+            Some(_) => {
+                errors.push(FieldError::new(
+                    "cursor",
+                    "is not a cursor this API handed out",
+                ));
+                0
+            }
+        },
+        CaseSort::Newest => 0,
+    };
     if !errors.is_empty() {
         return Err(DomainError::Validation(errors));
     }
@@ -340,13 +411,18 @@ pub async fn list_cases(
         assignee,
         escalated,
         text,
-        before: f.cursor,
+        before: (sort == CaseSort::Newest).then_some(f.cursor).flatten(),
+        sort,
+        offset,
         limit: limit + 1,
     };
     let mut rows = store.list_cases(&query).await?;
     let next = if rows.len() > limit as usize {
         rows.truncate(limit as usize);
-        rows.last().map(|r| r.number)
+        match sort {
+            CaseSort::Newest => rows.last().map(|r| r.number),
+            CaseSort::SlaDue => Some(i64::from(offset + limit)),
+        }
     } else {
         None
     };
@@ -481,7 +557,8 @@ pub async fn act(store: &dyn Store, p: &Principal, number: i64, cmd: Command) ->
         if !can_see(p, &case) {
             return Err(not_found());
         }
-        let (patch, event) = plan(store, p, &case, &cmd).await?;
+        let (mut patch, event) = plan(store, p, &case, &cmd).await?;
+        patch.sla = sla_change(store, p, &case, &patch, &event).await?;
         let audit = case_audit(p, &case, &event);
         if let Some(updated) = store
             .update_case(number, case.version, &patch, &event, &audit)
@@ -493,6 +570,43 @@ pub async fn act(store: &dyn Store, p: &Principal, number: i64, cmd: Command) ->
     Err(DomainError::Conflict(
         "the case is being changed by someone else right now; try again".into(),
     ))
+}
+
+/// What a change does to the case's SLA clocks, written with it; `None` when nothing.
+async fn sla_change(
+    store: &dyn Store,
+    p: &Principal,
+    case: &Case,
+    patch: &CasePatch,
+    event: &NewEvent,
+) -> Result<Option<SlaWrite>> {
+    let to = patch.status.unwrap_or(case.status);
+    let priority = patch.priority.unwrap_or(case.fields.priority);
+    let ctx = sla_case::context(store, case.account_id, priority).await?;
+    let retarget = patch.priority.map(|_| ctx.policy);
+    let hs = happenings(
+        case.status,
+        to,
+        event,
+        permissions::is_support(p),
+        retarget,
+        &ctx.settings,
+    );
+    if hs.is_empty() {
+        return Ok(None);
+    }
+    let log = store.sla_log(case.number).await?;
+    if log.is_empty() {
+        // No clocks (an imported case, or a plan without targets when it was opened).
+        return Ok(None);
+    }
+    Ok(Some(step(
+        &log,
+        pauses(case.status, &ctx.settings),
+        &hs,
+        event.at,
+        &ctx,
+    )))
 }
 
 /// The audit entry of a case change: what changed, never the text written (replies and

@@ -43,6 +43,8 @@ pub enum ClockEventKind {
     Met,
     /// The cycle passed its due time unmet (logged once).
     Breached,
+    /// The warning share of the goal was used up and the warning sent (logged once).
+    Warned,
     /// The cycle ended unmet without breaching the customer's trust in it: the case closed.
     Stopped,
 }
@@ -246,7 +248,7 @@ pub fn derive(log: &[ClockEvent], calendars: &Calendars, now: Timestamp) -> Vec<
                 }
                 ClockEventKind::Stopped => stopped = stopped.or(Some(e.at)),
                 ClockEventKind::Breached => breached = breached.or(Some(e.at)),
-                ClockEventKind::Applied { .. } => {}
+                ClockEventKind::Applied { .. } | ClockEventKind::Warned => {}
             }
         }
         let Some(start) = started else { continue };

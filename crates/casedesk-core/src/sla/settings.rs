@@ -38,11 +38,178 @@ pub fn check_name(name: &str) -> Result<()> {
 pub async fn load(store: &dyn Store, name: &str) -> Result<Option<Calendars>> {
     let mut versions = Vec::new();
     for (from, spec) in store.calendar_versions(name).await? {
-        let v: Value = serde_json::from_str(&spec)
-            .map_err(|e| DomainError::Internal(format!("stored calendar {name}: {e}")))?;
-        versions.push((from, Calendar::from_json(&v)?));
+        versions.push((from, parsed(&spec, name)?));
     }
     Ok(Calendars::from_versions(versions))
+}
+
+/// Parsed calendars by their stored text. A calendar's lookup index is built on first use and
+/// shared by its clones, so every case on one calendar reuses one index; keying by the text
+/// means an edited calendar is simply a new entry.
+static PARSED: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, Calendar>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Distinct calendar texts kept parsed; beyond it the map starts over.
+const MAX_PARSED: usize = 256;
+
+fn parsed(spec: &str, name: &str) -> Result<Calendar> {
+    cached(spec, || {
+        let v: Value = serde_json::from_str(spec)
+            .map_err(|e| DomainError::Internal(format!("stored calendar {name}: {e}")))?;
+        Calendar::from_json(&v)
+    })
+}
+
+fn cached(key: &str, build: impl FnOnce() -> Result<Calendar>) -> Result<Calendar> {
+    if let Some(c) = PARSED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(key)
+    {
+        return Ok(c.clone());
+    }
+    let c = build()?;
+    let mut map = PARSED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if map.len() >= MAX_PARSED {
+        map.clear();
+    }
+    map.insert(key.to_owned(), c.clone());
+    Ok(c)
+}
+
+/// SLA settings managers may change: the warning share, whether on-hold pauses clocks, and
+/// who is the duty manager.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlaSettings {
+    /// Share of a goal after which a warning is sent, in percent (1–99).
+    pub warning_percent: u8,
+    /// Whether clocks also stand still while a case is on hold.
+    pub on_hold_pauses: bool,
+    /// Emails of the duty managers told of warnings and breaches (empty: every manager).
+    pub duty_managers: Vec<String>,
+}
+
+impl Default for SlaSettings {
+    fn default() -> Self {
+        SlaSettings {
+            warning_percent: super::clock::DEFAULT_WARNING_PERCENT,
+            on_hold_pauses: false,
+            duty_managers: Vec::new(),
+        }
+    }
+}
+
+impl SlaSettings {
+    /// Reads settings as managers write them; missing fields keep their defaults.
+    pub fn from_json(v: &Value) -> Result<SlaSettings> {
+        let Some(obj) = v.as_object() else {
+            return Err(DomainError::field("body", "must be a JSON object"));
+        };
+        let mut s = SlaSettings::default();
+        let mut errs = Vec::new();
+        for (k, val) in obj {
+            match k.as_str() {
+                "warning_percent" => match val.as_u64() {
+                    Some(n @ 1..=99) => s.warning_percent = n as u8,
+                    _ => errs.push(crate::FieldError::new(
+                        k.as_str(),
+                        "must be a whole number from 1 to 99",
+                    )),
+                },
+                "on_hold_pauses" => match val.as_bool() {
+                    Some(b) => s.on_hold_pauses = b,
+                    None => errs.push(crate::FieldError::new(k.as_str(), "must be true or false")),
+                },
+                "duty_managers" => {
+                    let list = val.as_array().map(|a| {
+                        a.iter()
+                            .map(|e| {
+                                e.as_str()
+                                    .ok_or_else(|| "must be a list of email addresses".to_owned())
+                                    .and_then(|e| {
+                                        crate::users::normalize_email(e).map_err(|m| m.to_string())
+                                    })
+                            })
+                            .collect::<std::result::Result<Vec<_>, _>>()
+                    });
+                    match list {
+                        Some(Ok(l)) if l.len() <= 20 => s.duty_managers = l,
+                        Some(Ok(_)) => errs.push(crate::FieldError::new(
+                            k.as_str(),
+                            "must list at most 20 addresses",
+                        )),
+                        Some(Err(m)) => errs.push(crate::FieldError::new(k.as_str(), m)),
+                        None => errs.push(crate::FieldError::new(
+                            k.as_str(),
+                            "must be a list of email addresses",
+                        )),
+                    }
+                }
+                _ => errs.push(crate::FieldError::new(k.as_str(), "is not an SLA setting")),
+            }
+        }
+        if errs.is_empty() {
+            Ok(s)
+        } else {
+            Err(DomainError::Validation(errs))
+        }
+    }
+
+    /// The settings as stored and shown.
+    pub fn to_json(&self) -> Value {
+        json!({"warning_percent": self.warning_percent, "on_hold_pauses": self.on_hold_pauses,
+            "duty_managers": self.duty_managers})
+    }
+}
+
+/// The SLA settings in force (defaults until a manager changes them).
+pub async fn sla_settings(store: &dyn Store) -> Result<SlaSettings> {
+    match store.sla_settings().await? {
+        Some(spec) => {
+            let v: Value = serde_json::from_str(&spec)
+                .map_err(|e| DomainError::Internal(format!("stored SLA settings: {e}")))?;
+            SlaSettings::from_json(&v)
+        }
+        None => Ok(SlaSettings::default()),
+    }
+}
+
+/// `GET /sla/settings`.
+pub async fn get_settings(store: &dyn Store, p: &Principal) -> Result<Value> {
+    require_manager(p)?;
+    Ok(sla_settings(store).await?.to_json())
+}
+
+/// `PUT /sla/settings`: replaces the settings; open cases are recomputed by a job.
+pub async fn put_settings(store: &dyn Store, p: &Principal, body: &Value) -> Result<Value> {
+    require_manager(p)?;
+    let s = SlaSettings::from_json(body)?;
+    let spec = s.to_json();
+    let audit = AuditRecord::by(p, "sla.settings.update", "sla:settings").summary(spec.clone());
+    store.put_sla_settings(&spec.to_string(), &audit).await?;
+    Ok(spec)
+}
+
+/// The policy of a plan and priority, and whether a manager edited it.
+pub async fn policy_for(
+    store: &dyn Store,
+    plan: Plan,
+    priority: Priority,
+) -> Result<(Policy, bool)> {
+    let edited = store.list_policies().await?;
+    match edited
+        .iter()
+        .find(|(pl, pr, _, _)| pl == plan.key() && pr == priority.key())
+    {
+        Some((_, _, spec, _)) => {
+            let v: Value = serde_json::from_str(spec)
+                .map_err(|e| DomainError::Internal(format!("stored policy: {e}")))?;
+            Ok((Policy::from_json(&v)?, true))
+        }
+        None => Ok((default_policy(plan, priority), false)),
+    }
 }
 
 /// Replaces the `calendar` of a preview question by the stored calendar it names, if it
@@ -176,11 +343,13 @@ pub async fn put_policy(
 /// A manager overrides it by storing a calendar under the region's key (`americas`, `eu`,
 /// `apac`).
 pub fn region_calendar(region: Region) -> Result<Calendar> {
-    Calendar::office_hours(match region {
+    let zone = match region {
         Region::Americas => "America/New_York",
         Region::Eu => "Europe/Berlin",
         Region::Apac => "Asia/Singapore",
-    })
+    };
+    // Through the parsed cache, so the built-in calendars' indexes are built once too.
+    cached(&format!("built-in:{zone}"), || Calendar::office_hours(zone))
 }
 
 /// The calendar an account's business-hours goals count on: the one chosen for it, else the

@@ -55,9 +55,9 @@ pub async fn create_case(
         }
         None => None,
     };
-    let (case, replayed) = service::create_case(st.store.as_ref(), &p, &value, key).await?;
+    let (case, replayed, sla) = service::create_case(st.store.as_ref(), &p, &value, key).await?;
     let location = format!("/api/v1/cases/{}", case.number);
-    let mut res = (StatusCode::CREATED, Json(CaseDto::from(case))).into_response();
+    let mut res = (StatusCode::CREATED, Json(CaseDto::with_sla(case, sla))).into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
         res.headers_mut().insert(header::LOCATION, v);
     }
@@ -96,9 +96,12 @@ pub struct ListParams {
     limit: Option<String>,
     /// The `next` value of the previous page.
     cursor: Option<String>,
+    /// `newest` (default) or `sla_due`: the next SLA due time first, cases without a running
+    /// clock last.
+    sort: Option<String>,
 }
 
-/// List the cases the caller may see, newest first.
+/// List the cases the caller may see, newest first or by next SLA due time.
 #[utoipa::path(get, path = "/api/v1/cases", tag = "cases", params(ListParams),
     responses((status = 200, body = CaseList), (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)),
     security(("bearer" = [])))]
@@ -144,6 +147,7 @@ pub async fn list_cases(
         q: q.q,
         limit,
         cursor,
+        sort: q.sort,
     };
     let (rows, next) = service::list_cases(st.store.as_ref(), &p, &filters).await?;
     Ok(Json(CaseList {
@@ -161,10 +165,37 @@ pub async fn get_case(
     Caller(p): Caller,
     Path(n): Path<String>,
 ) -> ApiResult<Json<CaseDto>> {
+    let case = service::get_case(st.store.as_ref(), &p, number(&n)?).await?;
+    let sla = service::case_sla(st.store.as_ref(), &case).await?;
+    Ok(Json(CaseDto::with_sla(case, sla)))
+}
+
+/// The SLA of a case: per target its newest cycle's state, due time and business time left.
+#[utoipa::path(get, path = "/api/v1/cases/{number}/sla", tag = "sla", params(("number" = i64, Path)),
+    responses((status = 200, body = Object), (status = 404, body = Problem, description = "No such case, or not yours")),
+    security(("bearer" = [])))]
+pub async fn get_sla(
+    State(st): State<AppState>,
+    Caller(p): Caller,
+    Path(n): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
     Ok(Json(
-        service::get_case(st.store.as_ref(), &p, number(&n)?)
-            .await?
-            .into(),
+        service::get_sla(st.store.as_ref(), &p, number(&n)?).await?,
+    ))
+}
+
+/// How the SLA of a case was computed: the policy, the calendar, and per cycle the intervals
+/// counted, the pauses, and the clock log they derive from.
+#[utoipa::path(get, path = "/api/v1/cases/{number}/sla/explain", tag = "sla", params(("number" = i64, Path)),
+    responses((status = 200, body = Object), (status = 404, body = Problem, description = "No such case, or not yours")),
+    security(("bearer" = [])))]
+pub async fn explain_sla(
+    State(st): State<AppState>,
+    Caller(p): Caller,
+    Path(n): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(
+        service::explain_sla(st.store.as_ref(), &p, number(&n)?).await?,
     ))
 }
 
@@ -188,11 +219,9 @@ async fn act(
     n: &str,
     cmd: Command,
 ) -> ApiResult<Json<CaseDto>> {
-    Ok(Json(
-        service::act(st.store.as_ref(), p, number(n)?, cmd)
-            .await?
-            .into(),
-    ))
+    let case = service::act(st.store.as_ref(), p, number(n)?, cmd).await?;
+    let sla = service::case_sla(st.store.as_ref(), &case).await?;
+    Ok(Json(CaseDto::with_sla(case, sla)))
 }
 
 macro_rules! action {

@@ -120,6 +120,19 @@ pub struct CaseDto {
     pub created_at: String,
     /// Last change (RFC 3339).
     pub updated_at: String,
+    /// SLA clocks: per target its newest cycle's state (running, paused, met, breached,
+    /// stopped), due time and business minutes left; `GET …/sla/explain` shows the working.
+    #[schema(value_type = Object)]
+    pub sla: Value,
+}
+
+impl CaseDto {
+    /// The answer for a case with its SLA summary.
+    pub fn with_sla(c: Case, sla: Value) -> Self {
+        let mut d = CaseDto::from(c);
+        d.sla = sla;
+        d
+    }
 }
 
 impl From<Case> for CaseDto {
@@ -153,6 +166,7 @@ impl From<Case> for CaseDto {
             follow_up_of: c.follow_up_of,
             created_at: c.created_at.to_string(),
             updated_at: c.updated_at.to_string(),
+            sla: Value::Null,
         }
     }
 }
@@ -186,6 +200,8 @@ pub struct CaseSummaryDto {
     pub created_at: String,
     /// Last change.
     pub updated_at: String,
+    /// The earliest due time of a running SLA clock (queue views sort by it).
+    pub sla_due_at: Option<String>,
 }
 
 impl From<CaseSummary> for CaseSummaryDto {
@@ -204,6 +220,7 @@ impl From<CaseSummary> for CaseSummaryDto {
             escalated: c.escalated,
             created_at: c.created_at.to_string(),
             updated_at: c.updated_at.to_string(),
+            sla_due_at: c.sla_due_at.map(|t| t.to_string()),
         }
     }
 }
@@ -236,7 +253,7 @@ pub struct EventDto {
     pub id: i64,
     /// created, reply, note, info_requested, on_hold, resumed, resolution_proposed,
     /// resolution_confirmed, reopened, escalated, assigned, priority_changed, contact_added,
-    /// contact_removed, summary.
+    /// contact_removed, summary, sla_warning, sla_breached.
     pub kind: String,
     /// Who did it.
     pub actor: Option<String>,

@@ -31,6 +31,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/sla/policies", get(sla::policies))
         .route("/sla/policies/{plan}/{priority}", put(sla::put_policy))
+        .route(
+            "/sla/settings",
+            get(sla::get_settings).put(sla::put_settings),
+        )
         .route("/jobs", get(jobs::list))
         .route("/jobs/{id}", get(jobs::get))
         .route("/jobs/{id}/retry", post(jobs::retry))
@@ -57,6 +61,8 @@ pub fn routes() -> Router<AppState> {
         .route("/cases", post(cases::create_case).get(cases::list_cases))
         .route("/cases/{number}", get(cases::get_case))
         .route("/cases/{number}/events", get(cases::list_events))
+        .route("/cases/{number}/sla", get(cases::get_sla))
+        .route("/cases/{number}/sla/explain", get(cases::explain_sla))
         .route("/cases/{number}/replies", post(cases::reply))
         .route("/cases/{number}/notes", post(cases::note))
         .route("/cases/{number}/request-info", post(cases::request_info))

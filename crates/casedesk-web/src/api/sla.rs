@@ -119,3 +119,29 @@ pub async fn put_policy(
         settings::put_policy(st.store.as_ref(), &p, &plan, &priority, &v).await?,
     ))
 }
+
+/// The SLA settings: warning share, whether on-hold pauses clocks, duty managers.
+#[utoipa::path(get, path = "/api/v1/sla/settings", tag = "sla",
+    responses((status = 200, description = "`{warning_percent, on_hold_pauses, duty_managers}`"), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn get_settings(
+    State(st): State<AppState>,
+    Caller(p): Caller,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(settings::get_settings(st.store.as_ref(), &p).await?))
+}
+
+/// Replace the SLA settings; open cases are recomputed at once by a background job.
+#[utoipa::path(put, path = "/api/v1/sla/settings", tag = "sla",
+    responses((status = 200, description = "The settings in force"), (status = 403, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn put_settings(
+    State(st): State<AppState>,
+    Caller(p): Caller,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let v = body::value(&body::bytes(raw)?)?;
+    Ok(Json(
+        settings::put_settings(st.store.as_ref(), &p, &v).await?,
+    ))
+}

@@ -14,5 +14,6 @@ mod oidc;
 mod permissions;
 mod signin;
 mod sla;
+mod sla_clocks;
 mod validation;
 mod webhooks;

@@ -1,0 +1,173 @@
+//! SLA jobs: the recurring scanner that records due warnings and breaches, the reapply pass
+//! after a policy, calendar or settings change, and the notice of one warning or breach.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use casedesk_core::audit::{Actor, AuditRecord};
+use casedesk_core::jobs::{Claim, Finish, FollowUp, NewJob};
+use casedesk_core::sla::settings::sla_settings;
+use casedesk_core::sla::{self, timers};
+use casedesk_core::store::Store;
+use casedesk_core::users::Role;
+use casedesk_core::{DomainError, Result};
+use serde_json::{Value, json};
+
+use crate::runner::{Handled, Handler, after};
+
+/// Cases the scanner handles per run; more due cases make it run again at once.
+const SCAN_BATCH: u32 = 500;
+/// Open cases the reapply pass recomputes per job; the rest follow in the next job.
+const REAPPLY_BATCH: u32 = 200;
+
+/// The next scan, `every` from now (one queued at a time, across nodes).
+pub fn scan_job(every: Duration) -> NewJob {
+    NewJob::new(sla::SCAN, json!({}))
+        .at(after(every))
+        .max_attempts(3)
+        .unique(sla::SCAN)
+}
+
+/// `sla.scan`: records warnings and breaches due now, then schedules itself again.
+pub struct Scanner {
+    store: Arc<dyn Store>,
+    every: Duration,
+}
+
+impl Scanner {
+    /// A scanner running every `every`.
+    pub fn new(store: Arc<dyn Store>, every: Duration) -> Self {
+        Self { store, every }
+    }
+}
+
+#[async_trait]
+impl Handler for Scanner {
+    async fn run(&self, _claim: &Claim) -> Result<Handled> {
+        let (seen, failed) =
+            timers::scan(self.store.as_ref(), casedesk_core::now(), SCAN_BATCH).await?;
+        for (case, e) in &failed {
+            tracing::warn!(case, error = %e, "could not record SLA alerts");
+        }
+        // A full batch means more are due: look again at once.
+        let next = if seen as u32 >= SCAN_BATCH && failed.len() < seen {
+            Duration::ZERO
+        } else {
+            self.every
+        };
+        Ok(Handled::Finish(
+            Finish::Done,
+            FollowUp {
+                jobs: vec![scan_job(next)],
+                audit: vec![],
+            },
+        ))
+    }
+}
+
+/// `sla.reapply`: recomputes a batch of open cases, then queues the next batch.
+pub struct Reapply {
+    store: Arc<dyn Store>,
+}
+
+impl Reapply {
+    /// The handler.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+}
+
+#[async_trait]
+impl Handler for Reapply {
+    async fn run(&self, claim: &Claim) -> Result<Handled> {
+        let after_n = claim.job.payload["after"].as_i64().unwrap_or(0);
+        let last = timers::reapply(self.store.as_ref(), after_n, REAPPLY_BATCH).await?;
+        let jobs = match last {
+            Some(n) => vec![NewJob::new(sla::REAPPLY, json!({"after": n})).max_attempts(20)],
+            None => vec![],
+        };
+        Ok(Handled::Finish(
+            Finish::Done,
+            FollowUp {
+                jobs,
+                audit: vec![],
+            },
+        ))
+    }
+}
+
+/// `sla.notify`: tells the assignee (or, unassigned, the agents of the case's queue) and the
+/// duty managers of a warning or breach. Who was told is recorded in the audit trail with
+/// the end of the job; delivery by email comes with the email channel.
+pub struct Notify {
+    store: Arc<dyn Store>,
+}
+
+impl Notify {
+    /// The handler.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+}
+
+/// The people a notice of `case` goes to: (the people working it, the duty managers).
+pub async fn recipients(
+    store: &dyn Store,
+    case: &casedesk_core::cases::Case,
+) -> Result<(Vec<String>, Vec<String>)> {
+    let staff = store.support_users().await?;
+    let workers: Vec<String> = match &case.assignee {
+        Some(a) => vec![a.clone()],
+        None => staff
+            .iter()
+            .filter(|u| u.role == Role::Agent && u.queues.contains(&case.queue))
+            .map(|u| u.email.clone())
+            .collect(),
+    };
+    let settings = sla_settings(store).await?;
+    let duty = if settings.duty_managers.is_empty() {
+        staff
+            .iter()
+            .filter(|u| u.role == Role::Manager)
+            .map(|u| u.email.clone())
+            .collect()
+    } else {
+        settings.duty_managers
+    };
+    Ok((workers, duty))
+}
+
+#[async_trait]
+impl Handler for Notify {
+    async fn run(&self, claim: &Claim) -> Result<Handled> {
+        let p = &claim.job.payload;
+        let number = p["case"]
+            .as_i64()
+            .ok_or_else(|| DomainError::Internal("sla.notify without a case".into()))?;
+        let Some(case) = self.store.get_case(number).await? else {
+            return Ok(Handled::Finish(Finish::Done, FollowUp::default()));
+        };
+        let (workers, duty) = recipients(self.store.as_ref(), &case).await?;
+        let kind = p["kind"].as_str().unwrap_or("sla_warning");
+        let audit = AuditRecord::new(
+            Actor::system("job:sla.notify"),
+            &format!("case.{kind}.notified"),
+            format!("case:{number}"),
+        )
+        .account(Some(case.account_id))
+        .summary(json!({
+            "alerts": p.get("alerts").cloned().unwrap_or(Value::Null),
+            "to": workers,
+            "duty_managers": duty,
+        }))
+        .internal();
+        Ok(Handled::Finish(
+            Finish::Done,
+            FollowUp {
+                jobs: vec![],
+                audit: vec![audit],
+            },
+        ))
+    }
+}
