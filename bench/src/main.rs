@@ -19,6 +19,7 @@ use casedesk_core::store::Store;
 use casedesk_core::taxonomy::DEFAULT_ISSUE_AREAS;
 use casedesk_core::users::Role;
 mod hooks;
+mod scan;
 
 use clap::{Parser, Subcommand};
 use serde_json::{Map, Value, json};
@@ -75,6 +76,16 @@ enum Cmd {
         /// Concurrent jobs.
         #[arg(long, default_value_t = 32)]
         workers: usize,
+    },
+    /// The SLA scanner's query on a database `generate` filled: every open case gets a timer
+    /// in the next 30 days; prints the query plan and times finding those due in 5 minutes.
+    SlaScan {
+        /// sqlite://FILE or postgres://…
+        #[arg(long)]
+        database_url: String,
+        /// Timed runs of the query.
+        #[arg(long, default_value_t = 200)]
+        runs: usize,
     },
     /// Drive a running server with one scenario.
     Load {
@@ -159,6 +170,7 @@ async fn main() -> anyhow::Result<()> {
             cases,
             workers,
         } => hooks::webhook_load(database_url, endpoints, cases, workers).await,
+        Cmd::SlaScan { database_url, runs } => scan::sla_scan(&database_url, runs).await,
     }
 }
 

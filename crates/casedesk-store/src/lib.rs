@@ -17,6 +17,8 @@ use casedesk_core::DomainError;
 use casedesk_core::store::Store;
 
 pub use cache::{CachedStore, DIRECTORY_TTL, TOKEN_TTL};
+/// The SLA scanner's query, for the benchmark that prints its plan.
+pub use common::SLA_ALERTS_DUE;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
