@@ -361,7 +361,8 @@ pub trait Store: Send + Sync {
     /// The SLA clock log of a case, oldest first.
     async fn sla_log(&self, number: i64) -> Result<Vec<ClockEvent>>;
     /// Appends to a case's clock log and sets its timers if the case is still at
-    /// `expected_version`, without a timeline event; false when another change came first.
+    /// `expected_version` (and moves the version on, so a change computed from the older log
+    /// is retried), without a timeline event; false when another change came first.
     async fn set_sla(&self, number: i64, expected_version: i64, sla: &SlaWrite) -> Result<bool>;
     /// Cases whose next SLA timer is at or before `until`, soonest first (through the
     /// `cases_sla_alert` index).

@@ -181,7 +181,7 @@ pub(crate) const SUMMARY_SELECT: &str = "SELECT c.number, c.subject, c.status, c
     LEFT JOIN users a ON a.id = c.assignee_id";
 
 /// The columns and values of a new case ($1–$19, its SLA timers $25–$26); the event that
-/// records it follows as $20–$24, and its first SLA log entries as a JSON array in $27.
+/// records it follows as $20–$24, and its first SLA log entries (a JSON array, one row) as $27.
 macro_rules! case_values {
     () => {
         "INSERT INTO cases (account_id, tenant_id, requester_id, queue, status, priority, \
@@ -201,8 +201,8 @@ pub(crate) const CASE_INSERT_SQLITE: &str = concat!(
      VALUES (last_insert_rowid(), $20, $21, $22, $23, $24)",
     // The writer is single, so the newest case is the one just written (the event's insert
     // has replaced `last_insert_rowid()` by now).
-    "; INSERT INTO sla_events (case_number, event) \
-     SELECT (SELECT MAX(number) FROM cases), value FROM json_each($27) ORDER BY key"
+    "; INSERT INTO sla_events (case_number, events) \
+     SELECT number, $27 FROM cases WHERE $27 <> '[]' ORDER BY number DESC LIMIT 1"
 );
 
 /// See [`CASE_INSERT_SQLITE`].
@@ -211,8 +211,7 @@ pub(crate) const CASE_INSERT_PG: &str = concat!(
     case_values!(),
     "), e AS (INSERT INTO case_events (case_number, actor_id, kind, public, data, at) \
      SELECT number, $20, $21, $22, $23, $24 FROM c), \
-     s AS (INSERT INTO sla_events (case_number, event) \
-     SELECT c.number, x.value::text FROM c, json_array_elements(CAST($27 AS json)) WITH ORDINALITY AS x(value, n) ORDER BY x.n) \
+     s AS (INSERT INTO sla_events (case_number, events) SELECT number, $27 FROM c WHERE $27 <> '[]') \
      SELECT number FROM c"
 );
 
@@ -666,7 +665,7 @@ macro_rules! store_impl {
                     Ok(number)
                 }
 
-                /// Appends entries to a case's SLA clock log, in one statement.
+                /// Appends the entries one change adds to a case's SLA clock log, as one row.
                 async fn insert_sla_events(
                     tx: &mut sqlx::Transaction<'static, Db>,
                     number: i64,
@@ -675,13 +674,12 @@ macro_rules! store_impl {
                     if events.is_empty() {
                         return Ok(());
                     }
-                    let values: Vec<String> = (0..events.len()).map(|i| format!("($1, ${})", i + 2)).collect();
-                    let sql = format!("INSERT INTO sla_events (case_number, event) VALUES {}", values.join(", "));
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(number);
-                    for e in events {
-                        q = q.bind(to_json(e)?);
-                    }
-                    q.execute(&mut **tx).await.map_err(internal)?;
+                    sqlx::query("INSERT INTO sla_events (case_number, events) VALUES ($1, $2)")
+                        .bind(number)
+                        .bind(to_json(&events)?)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(internal)?;
                     Ok(())
                 }
 
@@ -1456,19 +1454,23 @@ macro_rules! store_impl {
                 }
 
                 async fn sla_log(&self, number: i64) -> Result<Vec<casedesk_core::sla::ClockEvent>> {
-                    let rows: Vec<String> = sqlx::query_scalar("SELECT event FROM sla_events WHERE case_number = $1 ORDER BY id")
+                    let rows: Vec<String> = sqlx::query_scalar("SELECT events FROM sla_events WHERE case_number = $1 ORDER BY id")
                         .bind(number)
                         .fetch_all(&self.pool)
                         .await
                         .map_err(internal)?;
-                    rows.iter()
-                        .map(|r| serde_json::from_str(r).map_err(|e| DomainError::Internal(format!("bad sla event: {e}"))))
-                        .collect()
+                    let mut out = Vec::new();
+                    for r in &rows {
+                        let batch: Vec<casedesk_core::sla::ClockEvent> = serde_json::from_str(r)
+                            .map_err(|e| DomainError::Internal(format!("bad sla log row: {e}")))?;
+                        out.extend(batch);
+                    }
+                    Ok(out)
                 }
 
                 async fn set_sla(&self, number: i64, expected_version: i64, w: &casedesk_core::sla::SlaWrite) -> Result<bool> {
                     let (mut tx, _writer) = self.begin().await?;
-                    let n = sqlx::query("UPDATE cases SET sla_due_at = $1, sla_alert_at = $2 WHERE number = $3 AND version = $4")
+                    let n = sqlx::query("UPDATE cases SET sla_due_at = $1, sla_alert_at = $2, version = version + 1 WHERE number = $3 AND version = $4")
                         .bind(w.due_at.map(micros))
                         .bind(w.alert_at.map(micros))
                         .bind(number)

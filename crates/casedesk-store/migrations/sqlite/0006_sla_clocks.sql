@@ -1,9 +1,10 @@
--- The SLA clock log of each case: append-only, one row per entry (applied, started, paused,
--- resumed, met, breached, warned, stopped) as JSON. Every figure is derived from it again.
+-- The SLA clock log of each case: append-only, one row per change holding the entries it
+-- added (applied, started, paused, resumed, met, breached, warned, stopped) as a JSON array.
+-- Every figure is derived from it again.
 CREATE TABLE sla_events (
     id INTEGER PRIMARY KEY,
     case_number BIGINT NOT NULL REFERENCES cases(number),
-    event TEXT NOT NULL
+    events TEXT NOT NULL
 );
 CREATE INDEX sla_events_case ON sla_events(case_number, id);
 -- Kept from the log in the transaction that appends to it: the earliest due time of a running
