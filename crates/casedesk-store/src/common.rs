@@ -201,8 +201,8 @@ pub(crate) const CASE_INSERT_SQLITE: &str = concat!(
      VALUES (last_insert_rowid(), $20, $21, $22, $23, $24)",
     // The writer is single, so the newest case is the one just written (the event's insert
     // has replaced `last_insert_rowid()` by now).
-    "; INSERT INTO sla_events (case_number, events) \
-     SELECT number, $27 FROM cases WHERE $27 <> '[]' ORDER BY number DESC LIMIT 1"
+    "; INSERT INTO sla_events (case_number, seq, events) \
+     SELECT number, 1, $27 FROM cases WHERE $27 <> '[]' ORDER BY number DESC LIMIT 1"
 );
 
 /// See [`CASE_INSERT_SQLITE`].
@@ -211,7 +211,7 @@ pub(crate) const CASE_INSERT_PG: &str = concat!(
     case_values!(),
     "), e AS (INSERT INTO case_events (case_number, actor_id, kind, public, data, at) \
      SELECT number, $20, $21, $22, $23, $24 FROM c), \
-     s AS (INSERT INTO sla_events (case_number, events) SELECT number, $27 FROM c WHERE $27 <> '[]') \
+     s AS (INSERT INTO sla_events (case_number, seq, events) SELECT number, 1, $27 FROM c WHERE $27 <> '[]') \
      SELECT number FROM c"
 );
 
@@ -674,7 +674,12 @@ macro_rules! store_impl {
                     if events.is_empty() {
                         return Ok(());
                     }
-                    sqlx::query("INSERT INTO sla_events (case_number, events) VALUES ($1, $2)")
+                    // The case row was updated first in this transaction, so no other append
+                    // to this case can pick the same number.
+                    sqlx::query(
+                        "INSERT INTO sla_events (case_number, seq, events) \
+                         SELECT $1, COALESCE(MAX(seq), 0) + 1, $2 FROM sla_events WHERE case_number = $1",
+                    )
                         .bind(number)
                         .bind(to_json(&events)?)
                         .execute(&mut **tx)
@@ -1454,7 +1459,7 @@ macro_rules! store_impl {
                 }
 
                 async fn sla_log(&self, number: i64) -> Result<Vec<casedesk_core::sla::ClockEvent>> {
-                    let rows: Vec<String> = sqlx::query_scalar("SELECT events FROM sla_events WHERE case_number = $1 ORDER BY id")
+                    let rows: Vec<String> = sqlx::query_scalar("SELECT events FROM sla_events WHERE case_number = $1 ORDER BY seq")
                         .bind(number)
                         .fetch_all(&self.pool)
                         .await

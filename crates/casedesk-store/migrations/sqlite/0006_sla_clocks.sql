@@ -2,18 +2,20 @@
 -- added (applied, started, paused, resumed, met, breached, warned, stopped) as a JSON array.
 -- Every figure is derived from it again.
 CREATE TABLE sla_events (
-    id INTEGER PRIMARY KEY,
     case_number BIGINT NOT NULL REFERENCES cases(number),
-    events TEXT NOT NULL
-);
-CREATE INDEX sla_events_case ON sla_events(case_number, id);
+    -- 1, 2, … per case; appends are serialised by the case row's version check.
+    seq INTEGER NOT NULL,
+    events TEXT NOT NULL,
+    PRIMARY KEY (case_number, seq)
+) WITHOUT ROWID;
 -- Kept from the log in the transaction that appends to it: the earliest due time of a running
 -- clock (queue views sort by it) and the next warning or breach to record (the scanner walks
--- the partial index from its start, so it reads only cases that are due).
+-- the partial index from its start, so it reads only cases that are due). The due time has
+-- no index: queue views sort a queue's cases, which its own index finds, and every index is
+-- one more page written by every case change.
 ALTER TABLE cases ADD COLUMN sla_due_at BIGINT;
 ALTER TABLE cases ADD COLUMN sla_alert_at BIGINT;
 CREATE INDEX cases_sla_alert ON cases(sla_alert_at) WHERE sla_alert_at IS NOT NULL;
-CREATE INDEX cases_sla_due ON cases(sla_due_at) WHERE sla_due_at IS NOT NULL;
 -- SLA settings managers change (warning share, on-hold pausing, duty managers); one row.
 CREATE TABLE sla_settings (
     id INTEGER PRIMARY KEY CHECK (id = 1),
