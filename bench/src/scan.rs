@@ -89,13 +89,61 @@ pub async fn sla_scan(url: &str, runs: usize) -> anyhow::Result<()> {
             .len();
         times.push(t.elapsed());
     }
-    times.sort();
-    let pick = |q: f64| times[((times.len() as f64 - 1.0) * q) as usize];
+    let (p50, p99, max) = spread(&mut times);
     println!(
-        "due in the next 5 minutes: {found} cases; query over {runs} runs: p50 {:?}, p99 {:?}, max {:?}",
-        pick(0.5),
-        pick(0.99),
-        pick(1.0)
+        "due in the next 5 minutes: {found} cases; query over {runs} runs: p50 {p50:?}, p99 {p99:?}, max {max:?}"
+    );
+
+    // An agent's queue view by next due time (first page of active cases in one queue).
+    use casedesk_core::cases::{CaseQuery, CaseSort, Status, Visibility};
+    let q = CaseQuery {
+        visibility: Visibility::Queues {
+            queues: vec!["identity".into()],
+            user_id: uuid::Uuid::nil(),
+        },
+        statuses: Status::ALL
+            .into_iter()
+            .filter(|s| *s != Status::Closed)
+            .collect(),
+        priorities: vec![],
+        issue_area: None,
+        stage: None,
+        tenant: None,
+        queue: None,
+        assignee: None,
+        escalated: None,
+        text: None,
+        before: None,
+        sort: CaseSort::SlaDue,
+        offset: 0,
+        limit: 26,
+    };
+    let mut times = Vec::with_capacity(runs);
+    let mut rows = 0;
+    for _ in 0..runs.min(50) {
+        let t = Instant::now();
+        rows = store
+            .list_cases(&q)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?
+            .len();
+        times.push(t.elapsed());
+    }
+    let (p50, p99, max) = spread(&mut times);
+    println!(
+        "queue view by due time (identity, active, {rows} rows): p50 {p50:?}, p99 {p99:?}, max {max:?}"
     );
     Ok(())
+}
+
+fn spread(
+    times: &mut [std::time::Duration],
+) -> (
+    std::time::Duration,
+    std::time::Duration,
+    std::time::Duration,
+) {
+    times.sort();
+    let pick = |q: f64| times[((times.len() as f64 - 1.0) * q) as usize];
+    (pick(0.5), pick(0.99), pick(1.0))
 }

@@ -150,6 +150,12 @@ impl Handler for Notify {
         };
         let (workers, duty) = recipients(self.store.as_ref(), &case).await?;
         let kind = p["kind"].as_str().unwrap_or("sla_warning");
+        let alert = if kind == "sla_breached" {
+            "breach"
+        } else {
+            "warning"
+        };
+        metrics::counter!("casedesk_sla_alerts_total", "alert" => alert).increment(1);
         let audit = AuditRecord::new(
             Actor::system("job:sla.notify"),
             &format!("case.{kind}.notified"),

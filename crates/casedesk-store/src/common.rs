@@ -334,9 +334,15 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery) -> (String, Vec<Arg>
     // One branch: the numbers of a page of cases matching `cond` and the filters.
     let branch = |from: &str, cond: String, order: &str, k: usize| {
         if by_due {
+            // Two halves, each walking an index in its own order: the cases with a running
+            // clock by due time (a queue's through `cases_queue_due`), then the others newest
+            // first. One `ORDER BY COALESCE(…)` would read and sort every match.
             format!(
-                "SELECT number, due FROM (SELECT c.number AS number, {DUE_KEY} AS due FROM {from} WHERE {} \
-                 ORDER BY {DUE_KEY}, c.number DESC LIMIT {reach}) AS b{k}",
+                "SELECT number, due FROM (SELECT number, due FROM (SELECT c.number AS number, c.sla_due_at AS due FROM {from} \
+                 WHERE {} AND c.sla_due_at IS NOT NULL ORDER BY c.sla_due_at, c.number LIMIT {reach}) AS d{k} \
+                 UNION ALL SELECT number, due FROM (SELECT c.number AS number, c.sla_due_at AS due FROM {from} \
+                 WHERE {} AND c.sla_due_at IS NULL ORDER BY {order} DESC LIMIT {reach}) AS n{k}) AS b{k}",
+                and_filters(cond.clone()),
                 and_filters(cond)
             )
         } else {
@@ -393,7 +399,8 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery) -> (String, Vec<Arg>
             sql.push_str(" WHERE c.number IN (SELECT number FROM (");
             sql.push_str(&b.join(" UNION "));
             sql.push_str(&format!(
-                ") AS branches ORDER BY COALESCE(due, {NO_DUE}), number DESC LIMIT {limit} OFFSET {offset})"
+                ") AS branches ORDER BY {} LIMIT {limit} OFFSET {offset})",
+                due_order("due", "number")
             ));
         }
         Some(b) => {
@@ -411,7 +418,10 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery) -> (String, Vec<Arg>
         None => {}
     }
     if by_due {
-        sql.push_str(&format!(" ORDER BY {DUE_KEY}, c.number DESC LIMIT {limit}"));
+        sql.push_str(&format!(
+            " ORDER BY {} LIMIT {limit}",
+            due_order("c.sla_due_at", "c.number")
+        ));
         if !matches!(
             q.visibility,
             Visibility::Mine { .. } | Visibility::Queues { .. }
@@ -424,18 +434,19 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery) -> (String, Vec<Arg>
     (sql, args)
 }
 
-/// Cases without a running clock sort after every due time.
-const NO_DUE: &str = "9223372036854775807";
-/// The sort key of the by-due-time order.
-const DUE_KEY: &str = "COALESCE(c.sla_due_at, 9223372036854775807)";
+/// The by-due-time order: running clocks by due time (older case first on a tie), then the
+/// cases without one, newest first.
+fn due_order(due: &str, number: &str) -> String {
+    format!(
+        "COALESCE({due}, 9223372036854775807), CASE WHEN {due} IS NULL THEN -{number} ELSE {number} END"
+    )
+}
 
 /// The order of a listed page inside its JSON array (the same as the query's).
 pub(crate) fn page_order(q: &casedesk_core::cases::CaseQuery) -> String {
     match q.sort {
         casedesk_core::cases::CaseSort::Newest => "p.number DESC".into(),
-        casedesk_core::cases::CaseSort::SlaDue => {
-            format!("COALESCE(p.sla_due_at, {NO_DUE}), p.number DESC")
-        }
+        casedesk_core::cases::CaseSort::SlaDue => due_order("p.sla_due_at", "p.number"),
     }
 }
 

@@ -10,12 +10,13 @@ CREATE TABLE sla_events (
 ) WITHOUT ROWID;
 -- Kept from the log in the transaction that appends to it: the earliest due time of a running
 -- clock (queue views sort by it) and the next warning or breach to record (the scanner walks
--- the partial index from its start, so it reads only cases that are due). The due time has
--- no index: queue views sort a queue's cases, which its own index finds, and every index is
--- one more page written by every case change.
+-- the partial index from its start, so it reads only cases that are due). A queue's cases
+-- with a running clock are indexed by due time for the agent's queue view; only those: every
+-- index is one more page written by every case change.
 ALTER TABLE cases ADD COLUMN sla_due_at BIGINT;
 ALTER TABLE cases ADD COLUMN sla_alert_at BIGINT;
 CREATE INDEX cases_sla_alert ON cases(sla_alert_at) WHERE sla_alert_at IS NOT NULL;
+CREATE INDEX cases_queue_due ON cases(queue, sla_due_at, number) WHERE sla_due_at IS NOT NULL;
 -- SLA settings managers change (warning share, on-hold pausing, duty managers); one row.
 CREATE TABLE sla_settings (
     id INTEGER PRIMARY KEY CHECK (id = 1),
