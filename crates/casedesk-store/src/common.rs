@@ -325,6 +325,15 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery) -> (String, Vec<Arg>
         all.join(" AND ")
     };
     let by_due = q.sort == casedesk_core::cases::CaseSort::SlaDue;
+    // Open cases without a running clock (waiting on the customer, solved) have their own
+    // partial index per queue; naming its condition lets the planner use it when the page
+    // asks for open cases only.
+    let open_only =
+        if !q.statuses.is_empty() && !q.statuses.contains(&casedesk_core::cases::Status::Closed) {
+            " AND c.status <> 'closed'"
+        } else {
+            ""
+        };
     // Ordered by due time, each branch must yield everything up to the end of the page.
     let reach = if by_due {
         (u64::from(q.offset) + u64::from(q.limit)).to_string()
@@ -341,7 +350,7 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery) -> (String, Vec<Arg>
                 "SELECT number, due FROM (SELECT number, due FROM (SELECT c.number AS number, c.sla_due_at AS due FROM {from} \
                  WHERE {} AND c.sla_due_at IS NOT NULL ORDER BY c.sla_due_at, c.number LIMIT {reach}) AS d{k} \
                  UNION ALL SELECT number, due FROM (SELECT c.number AS number, c.sla_due_at AS due FROM {from} \
-                 WHERE {} AND c.sla_due_at IS NULL ORDER BY {order} DESC LIMIT {reach}) AS n{k}) AS b{k}",
+                 WHERE {} AND c.sla_due_at IS NULL{open_only} ORDER BY {order} DESC LIMIT {reach}) AS n{k}) AS b{k}",
                 and_filters(cond.clone()),
                 and_filters(cond)
             )
