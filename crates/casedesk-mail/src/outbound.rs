@@ -1,0 +1,259 @@
+//! Writing outbound mail: one template per event (plain text and HTML, in our own words),
+//! composed with the headers that thread replies back onto their case and stop mail loops,
+//! and the embedded transport that writes each message as an `.eml` file.
+
+use std::path::{Path, PathBuf};
+
+use lettre::Message;
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
+
+/// Why a message could not be composed or written.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// An address that is not one.
+    #[error("{field}: {value:?} is not an email address")]
+    Address {
+        /// Which address.
+        field: &'static str,
+        /// What it was.
+        value: String,
+    },
+    /// The message could not be built.
+    #[error("the message could not be built: {0}")]
+    Build(String),
+    /// The outbox could not be written.
+    #[error("the outbox could not be written: {0}")]
+    Outbox(#[from] std::io::Error),
+}
+
+/// Which event a message tells of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailKind {
+    /// The case was received; its number.
+    Acknowledged,
+    /// Support replied publicly.
+    Reply,
+    /// Support asks for information.
+    InfoRequested,
+    /// Support proposes a resolution.
+    ResolutionProposed,
+    /// The case was closed.
+    Closed,
+    /// The customer reopened the case.
+    Reopened,
+    /// The customer escalated (to managers).
+    Escalated,
+    /// An SLA target is close to its due time (to agents).
+    SlaWarning,
+    /// An SLA target passed its due time (to agents).
+    SlaBreached,
+}
+
+/// What a template needs. `body` is only ever the public text of the event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facts {
+    /// Case number.
+    pub case: i64,
+    /// Case subject.
+    pub subject: String,
+    /// The public text of the event (a reply, a question, a resolution), if any.
+    pub body: Option<String>,
+    /// Who acted (name or address), if a person did.
+    pub actor: Option<String>,
+    /// Link to the case in the portal or console.
+    pub link: String,
+    /// For SLA messages: the target and its due time, in words.
+    pub sla: Option<String>,
+}
+
+/// A rendered message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// Subject, with the case tag.
+    pub subject: String,
+    /// Plain-text body.
+    pub text: String,
+    /// HTML body.
+    pub html: String,
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// The subject tag of a case: `[casedesk #1042]`.
+pub fn tag(prefix: &str, case: i64) -> String {
+    format!("[{prefix} #{case}]")
+}
+
+/// Renders the message of `kind`. `prefix` is the word of the subject tag.
+pub fn render(kind: MailKind, f: &Facts, prefix: &str) -> Rendered {
+    let who = f.actor.as_deref().unwrap_or("Our support team");
+    let (headline, intro, outro) = match kind {
+        MailKind::Acknowledged => (
+            "We received your case",
+            format!(
+                "Your case is number {}. A support engineer will pick it up within the response time of your plan; you can follow it, add details or attach files at the link below.",
+                f.case
+            ),
+            "Reply to this email to add information to the case.",
+        ),
+        MailKind::Reply => (
+            "New reply on your case",
+            format!("{who} replied:"),
+            "Reply to this email to answer; your answer is added to the case.",
+        ),
+        MailKind::InfoRequested => (
+            "We need information from you",
+            format!(
+                "{who} asked for the following. The case waits for your answer, and its response clock stands still until then:"
+            ),
+            "Reply to this email with the information; the case resumes as soon as it arrives.",
+        ),
+        MailKind::ResolutionProposed => (
+            "A resolution is proposed",
+            format!("{who} proposed this resolution:"),
+            "If it solves the problem, confirm the resolution at the link below and the case closes. If it does not, reply to this email and the case reopens.",
+        ),
+        MailKind::Closed => (
+            "Your case is closed",
+            "The resolution was confirmed and the case is now closed.".to_owned(),
+            "If the problem comes back, open a follow-up case from the link below; replies to a closed case are not added to it.",
+        ),
+        MailKind::Reopened => (
+            "The case was reopened",
+            format!("{who} reopened the case:"),
+            "The case is back with support and its resolution clock runs again.",
+        ),
+        MailKind::Escalated => (
+            "A customer escalated a case",
+            format!("{who} escalated the case with this reason:"),
+            "As duty manager, please review the case and agree next steps with the customer.",
+        ),
+        MailKind::SlaWarning => (
+            "SLA target close to its due time",
+            format!(
+                "{} is close to its due time.",
+                f.sla.as_deref().unwrap_or("An SLA target of this case")
+            ),
+            "Answer or update the case before the due time to keep the target.",
+        ),
+        MailKind::SlaBreached => (
+            "SLA target breached",
+            format!(
+                "{} passed its due time without being met.",
+                f.sla.as_deref().unwrap_or("An SLA target of this case")
+            ),
+            "Please take the case up now; the breach is recorded on the case.",
+        ),
+    };
+    let subject = format!("{} {} — {}", tag(prefix, f.case), f.subject, headline);
+    let mut text = format!("{headline}\n\n{intro}\n");
+    let mut html = format!(
+        "<!doctype html><html><body style=\"font-family:sans-serif\"><h2>{}</h2><p>{}</p>",
+        escape(headline),
+        escape(&intro)
+    );
+    if let Some(b) = &f.body {
+        text.push('\n');
+        text.push_str(b);
+        text.push('\n');
+        html.push_str("<blockquote style=\"white-space:pre-wrap\">");
+        html.push_str(&escape(b));
+        html.push_str("</blockquote>");
+    }
+    text.push_str(&format!("\n{outro}\n\nCase {}: {}\n", f.case, f.link));
+    html.push_str(&format!(
+        "<p>{}</p><p><a href=\"{}\">Case {}</a></p></body></html>",
+        escape(outro),
+        escape(&f.link),
+        f.case
+    ));
+    Rendered {
+        subject,
+        text,
+        html,
+    }
+}
+
+/// Where threading headers point: every message of a case refers to the case's root id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Thread {
+    /// The domain of our `Message-ID`s.
+    pub domain: String,
+    /// The case.
+    pub case: i64,
+    /// The event this message tells of (unique per case).
+    pub event: i64,
+}
+
+impl Thread {
+    /// The case's root id, which every message of the case refers to.
+    pub fn root(&self) -> String {
+        format!("<case-{}@{}>", self.case, self.domain)
+    }
+    /// This message's id.
+    pub fn id(&self) -> String {
+        format!("<case-{}.{}@{}>", self.case, self.event, self.domain)
+    }
+}
+
+fn mailbox(field: &'static str, value: &str) -> Result<Mailbox, SendError> {
+    value.parse().map_err(|_| SendError::Address {
+        field,
+        value: value.to_owned(),
+    })
+}
+
+/// Composes a message with the threading and loop-stopping headers.
+pub fn compose(r: &Rendered, from: &str, to: &[String], t: &Thread) -> Result<Message, SendError> {
+    let mut b = Message::builder()
+        .from(mailbox("from", from)?)
+        .subject(r.subject.clone())
+        .message_id(Some(t.id()))
+        .in_reply_to(t.root())
+        .references(t.root())
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("Auto-Submitted"),
+            "auto-generated".into(),
+        ))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("X-Casedesk-Case"),
+            t.case.to_string(),
+        ));
+    if to.is_empty() {
+        return Err(SendError::Build("no recipients".into()));
+    }
+    for r in to {
+        b = b.to(mailbox("to", r)?);
+    }
+    b.multipart(MultiPart::alternative_plain_html(
+        r.text.clone(),
+        r.html.clone(),
+    ))
+    .map_err(|e| SendError::Build(e.to_string()))
+}
+
+/// The embedded transport: each message is written to `dir` as one `.eml` file (written
+/// aside and renamed, so a reader never sees half a message).
+pub fn write_outbox(dir: &Path, m: &Message, t: &Thread) -> Result<PathBuf, SendError> {
+    std::fs::create_dir_all(dir)?;
+    let name = format!("case-{}-{}.eml", t.case, t.event);
+    let path = dir.join(&name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, m.formatted())?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}

@@ -1,0 +1,143 @@
+//! Outbound mail: every template renders, threading headers bring replies back to their case,
+//! our own messages are recognised if they come back, and the outbox holds readable files.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use casedesk_mail::inbound::{Automatic, Marks, read};
+use casedesk_mail::outbound::{Facts, MailKind, Thread, compose, render, write_outbox};
+
+const ALL: [MailKind; 9] = [
+    MailKind::Acknowledged,
+    MailKind::Reply,
+    MailKind::InfoRequested,
+    MailKind::ResolutionProposed,
+    MailKind::Closed,
+    MailKind::Reopened,
+    MailKind::Escalated,
+    MailKind::SlaWarning,
+    MailKind::SlaBreached,
+];
+
+fn facts() -> Facts {
+    Facts {
+        case: 1042,
+        subject: "Sign-in fails after redirect".into(),
+        body: Some("Check the <trailing> slash & retry.".into()),
+        actor: Some("Ana (support)".into()),
+        link: "https://support.example/cases/1042".into(),
+        sla: Some("First response (due 15:30 Berlin)".into()),
+    }
+}
+
+fn marks() -> Marks {
+    Marks {
+        message_id_domain: "casedesk.example".into(),
+        tag_prefix: "casedesk".into(),
+        max_bytes: 1 << 20,
+    }
+}
+
+fn thread() -> Thread {
+    Thread {
+        domain: "casedesk.example".into(),
+        case: 1042,
+        event: 7,
+    }
+}
+
+#[test]
+fn every_event_renders_tagged_plain_and_escaped_html() {
+    for kind in ALL {
+        let r = render(kind, &facts(), "casedesk");
+        assert!(
+            r.subject.starts_with("[casedesk #1042] "),
+            "{kind:?}: {}",
+            r.subject
+        );
+        assert!(
+            r.text.contains("https://support.example/cases/1042"),
+            "{kind:?}"
+        );
+        assert!(
+            r.html.contains("&lt;trailing&gt; slash &amp; retry"),
+            "{kind:?}"
+        );
+        assert!(
+            !r.html.contains("<trailing>"),
+            "{kind:?}: body text is escaped"
+        );
+    }
+    let ack = render(MailKind::Acknowledged, &facts(), "casedesk");
+    assert!(ack.text.contains("number 1042"));
+    let proposed = render(MailKind::ResolutionProposed, &facts(), "casedesk");
+    assert!(proposed.text.contains("confirm the resolution") && proposed.text.contains("reopens"));
+}
+
+#[test]
+fn a_reply_to_our_message_threads_back_and_our_message_is_never_answered() {
+    let r = render(MailKind::Reply, &facts(), "casedesk");
+    let m = compose(
+        &r,
+        "casedesk <support@casedesk.example>",
+        &["ops@acme.example".into(), "teammate@acme.example".into()],
+        &thread(),
+    )
+    .unwrap();
+    let raw = m.formatted();
+    let text = String::from_utf8_lossy(&raw);
+    assert!(
+        text.contains("Message-ID: <case-1042.7@casedesk.example>"),
+        "{text}"
+    );
+    assert!(text.contains("In-Reply-To: <case-1042@casedesk.example>"));
+    assert!(text.contains("References: <case-1042@casedesk.example>"));
+    assert!(text.contains("Auto-Submitted: auto-generated"));
+    assert!(text.contains("ops@acme.example") && text.contains("teammate@acme.example"));
+
+    // Our own message coming back is recognised, so nothing answers it.
+    let back = read(&raw, &marks()).unwrap();
+    assert_eq!(back.automatic, Some(Automatic::OwnMessage));
+    assert_eq!(back.tagged_case, Some(1042));
+
+    // A customer's reply names our message, and so threads onto the case.
+    let reply = format!(
+        "From: ops@acme.example\r\nSubject: Re: {}\r\nMessage-ID: <r1@acme.example>\r\nIn-Reply-To: <case-1042.7@casedesk.example>\r\n\r\nThanks, fixed.\r\n",
+        r.subject
+    );
+    let m = read(reply.as_bytes(), &marks()).unwrap();
+    assert_eq!(m.threaded_case(&marks()), Some(1042));
+    assert_eq!(m.automatic, None);
+    assert_eq!(m.reply, "Thanks, fixed.");
+}
+
+#[test]
+fn bad_addresses_are_named_and_the_outbox_holds_whole_files() {
+    let r = render(MailKind::Acknowledged, &facts(), "casedesk");
+    let e = compose(
+        &r,
+        "support@casedesk.example",
+        &["not an address".into()],
+        &thread(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().starts_with("to:"), "{e}");
+    assert!(compose(&r, "support@casedesk.example", &[], &thread()).is_err());
+
+    let dir = tempfile::tempdir().unwrap();
+    let m = compose(
+        &r,
+        "support@casedesk.example",
+        &["ops@acme.example".into()],
+        &thread(),
+    )
+    .unwrap();
+    let path = write_outbox(&dir.path().join("outbox"), &m, &thread()).unwrap();
+    assert_eq!(path.file_name().unwrap(), "case-1042-7.eml");
+    let names: Vec<_> = std::fs::read_dir(dir.path().join("outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "no temporary file left: {names:?}");
+    let back = read(&std::fs::read(&path).unwrap(), &marks()).unwrap();
+    assert_eq!(back.subject, r.subject);
+    assert!(back.text.contains("number 1042"));
+}
