@@ -1531,20 +1531,25 @@ macro_rules! store_impl {
                 }
 
                 async fn support_users(&self) -> Result<Vec<User>> {
-                    let mut out = Vec::new();
-                    for role in [casedesk_core::users::Role::Agent, casedesk_core::users::Role::Manager] {
-                        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("{USER_SELECT} WHERE role = $1 ORDER BY email")))
-                            .bind(role.key())
-                            .fetch_all(&self.pool)
-                            .await
-                            .map_err(internal)?;
-                        for r in &rows {
-                            let id: String = r.try_get("id").map_err(internal)?;
-                            let queues = self.queues_of(&id).await?;
-                            out.push(user_from_row(r, queues)?);
-                        }
-                    }
-                    Ok(out)
+                    // One query: each user's queues come aggregated with the user.
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT id, account_id, email, role, case_admin, elevated, created_at, \
+                         (SELECT {}(q.queue, '\n' ORDER BY q.queue) FROM user_queues q WHERE q.user_id = users.id) AS queues \
+                         FROM users WHERE role IN ('agent', 'manager') ORDER BY role, email",
+                        $agg
+                    )))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    rows.iter()
+                        .map(|r| {
+                            let queues: Option<String> = r.try_get("queues").map_err(internal)?;
+                            let queues = queues
+                                .map(|q| q.split('\n').map(str::to_owned).collect())
+                                .unwrap_or_default();
+                            user_from_row(r, queues)
+                        })
+                        .collect()
                 }
 
                 async fn import_cases(&self, cases: &[(NewCase, Status)]) -> Result<Vec<i64>> {

@@ -165,12 +165,12 @@ fn logged(log: &[ClockEvent], c: &Cycle, kind: ClockEventKind) -> bool {
 /// it happened, even when the cycle was met late), else the warning while it runs.
 fn pending_alerts(
     log: &[ClockEvent],
+    cycles: Vec<Cycle>,
     cals: &Calendars,
-    now: Timestamp,
     percent: u8,
 ) -> Vec<(Cycle, Alert, Timestamp)> {
     let mut out = Vec::new();
-    for c in derive(log, cals, now) {
+    for c in cycles {
         if logged(log, &c, ClockEventKind::Breached) {
             continue;
         }
@@ -203,7 +203,7 @@ pub fn timers(
         .filter(|c| c.stopped_at.is_none())
         .filter_map(|c| c.due_at)
         .min();
-    let alert = pending_alerts(log, cals, now, percent)
+    let alert = pending_alerts(log, cycles, cals, percent)
         .into_iter()
         .map(|(_, _, t)| t)
         .min();
@@ -228,7 +228,7 @@ pub struct Firing {
 /// The warnings and breaches due by `now`, as log entries, once each: a breach makes a
 /// warning of the same cycle that was not sent yet pointless, so it is not sent.
 pub fn fire(log: &[ClockEvent], cals: &Calendars, now: Timestamp, percent: u8) -> Vec<Firing> {
-    let due: Vec<_> = pending_alerts(log, cals, now, percent)
+    let due: Vec<_> = pending_alerts(log, derive(log, cals, now), cals, percent)
         .into_iter()
         .filter(|(_, _, t)| *t <= now)
         .collect();
@@ -266,21 +266,6 @@ pub fn firing_events(f: &[Firing]) -> Vec<ClockEvent> {
         .collect()
 }
 
-/// The goals the log applies now, per target.
-pub fn applied(log: &[ClockEvent]) -> Policy {
-    let mut p = Policy::default();
-    for e in log {
-        if let ClockEventKind::Applied { goal } = e.kind {
-            match e.target {
-                Target::FirstResponse => p.first_response = Some(goal),
-                Target::NextResponse => p.next_response = Some(goal),
-                Target::Resolution => p.resolution = Some(goal),
-            }
-        }
-    }
-    p
-}
-
 fn minutes(d: SignedDuration) -> i64 {
     // Whole minutes passed (towards zero).
     d.as_secs() / 60
@@ -301,27 +286,10 @@ fn ts(t: Option<Timestamp>) -> Value {
 /// as applied now, so a change shows at once.
 pub fn current(log: &[ClockEvent], ctx: &Context, open: bool, now: Timestamp) -> Vec<ClockEvent> {
     let mut out = log.to_vec();
-    if !open || log.is_empty() {
-        return out;
-    }
-    let logged = applied(log);
-    for t in Target::ALL {
-        if let Some(goal) = ctx.policy.goal(t)
-            && logged.goal(t) != Some(goal)
-        {
-            let cycle = log
-                .iter()
-                .filter(|e| e.target == t)
-                .map(|e| e.cycle)
-                .max()
-                .unwrap_or(1);
-            out.push(ClockEvent {
-                target: t,
-                cycle,
-                kind: ClockEventKind::Applied { goal },
-                at: now,
-            });
-        }
+    if open && !log.is_empty() {
+        // The same re-targeting a priority change does: only goals that differ are applied.
+        let mut clocks = Clocks::from_log(log, false, false);
+        out.extend(clocks.on(Happening::Retargeted(ctx.policy), now));
     }
     out
 }

@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 use super::SlaWrite;
 use super::case::{Firing, context, fire, firing_events, pauses, step, timers};
 use super::clock::{Alert, Happening};
-use super::policy::Target;
 use crate::audit::{Actor, AuditRecord};
 use crate::cases::{CasePatch, EventKind, NewEvent, Status};
 use crate::jobs::NewJob;
@@ -142,15 +141,8 @@ pub async fn reapply(store: &dyn Store, after: i64, limit: u32) -> Result<Option
                 break;
             }
             let ctx = context(store, case.account_id, case.fields.priority).await?;
-            let current = super::case::applied(&log);
-            let differs = Target::ALL
-                .iter()
-                .any(|t| ctx.policy.goal(*t).is_some() && ctx.policy.goal(*t) != current.goal(*t));
-            let hs: Vec<Happening> = if differs {
-                vec![Happening::Retargeted(ctx.policy)]
-            } else {
-                vec![]
-            };
+            // Only goals that differ from the logged ones are applied.
+            let hs = [Happening::Retargeted(ctx.policy)];
             let w = step(&log, pauses(case.status, &ctx.settings), &hs, now, &ctx);
             if store.set_sla(*n, case.version, &w).await? {
                 break;

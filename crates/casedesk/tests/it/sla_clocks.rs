@@ -359,22 +359,6 @@ async fn wait_for(
     }
 }
 
-async fn audit_lines(app: &TestApp, token: &str) -> Vec<Value> {
-    let r = app
-        .client
-        .get(format!("{}/api/v1/audit", app.base))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    r.text()
-        .await
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 async fn the_scanner_warns_then_breaches_once_and_tells_the_right_people(b: Backend) {
     let app = spawn_app(b).await;
     let w = app.world().await;
@@ -446,7 +430,7 @@ async fn the_scanner_warns_then_breaches_once_and_tells_the_right_people(b: Back
     // The notices went to the agents of the case's queue (unassigned) and the duty manager.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let notified = loop {
-        let lines = audit_lines(&app, &w.manager).await;
+        let lines = crate::audit::export_lines(&app, &w.manager, "").await;
         let found: Vec<Value> = lines
             .into_iter()
             .filter(|l| {
