@@ -164,9 +164,17 @@ pub async fn webhook_load(
         store.backend()
     );
     let started = Instant::now();
-    let runner = casedesk_jobs::standard_runner(store.clone(), key, wake, &jobs, &hooks)
-        .map_err(m)?
-        .start();
+    // Mail is off: this measures webhook deliveries alone.
+    let runner = casedesk_jobs::standard_runner(
+        store.clone(),
+        key,
+        wake,
+        &jobs,
+        &hooks,
+        casedesk_bench::mail_off(),
+    )
+    .map_err(m)?
+    .start();
     let deadline = started + Duration::from_secs(600);
     while seen.count.load(Ordering::Relaxed) < total {
         if Instant::now() > deadline {

@@ -92,3 +92,15 @@ pub fn issuer_config(issuer: &str) -> casedesk_auth::IssuerConfig {
     c.provisioning = casedesk_auth::oidc::Provisioning::JustInTime;
     c
 }
+
+/// A mailer that sends nothing, for benchmarks of other parts.
+pub fn mail_off() -> std::sync::Arc<casedesk_mail::Mailer> {
+    let cfg = casedesk_mail::MailConfig {
+        transport: casedesk_mail::TransportKind::Off,
+        ..Default::default()
+    };
+    match casedesk_mail::Mailer::new(cfg, std::path::Path::new(".")) {
+        Ok(m) => std::sync::Arc::new(m),
+        Err(e) => unreachable!("the default mail settings are valid: {e}"),
+    }
+}

@@ -490,7 +490,13 @@ async fn auth_load(concurrency: usize, seconds: u64) -> anyhow::Result<()> {
         )
         .map_err(m)?,
     );
-    let state = casedesk_web::AppState::new(store.clone(), Arc::new(auth), key, Default::default());
+    let state = casedesk_web::AppState::new(
+        store.clone(),
+        Arc::new(auth),
+        key,
+        Default::default(),
+        casedesk_bench::mail_off(),
+    );
     tokio::spawn(casedesk_web::serve(listener, state, std::future::pending()));
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)

@@ -147,6 +147,10 @@ pub fn scopes_for_new_token(
                 Scope::Admin if !user.is_administrator() => {
                     "only managers and super admins may hold it".to_owned()
                 }
+                Scope::MailIngest if user.role != crate::users::Role::Manager => {
+                    "only support managers may hold it (it posts mail on behalf of others)"
+                        .to_owned()
+                }
                 Scope::CasesRead | Scope::CasesWrite if !user.has_case_access() => {
                     "the user has no case access; a super admin can grant case-admin".to_owned()
                 }

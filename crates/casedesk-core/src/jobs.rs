@@ -173,6 +173,8 @@ pub struct FollowUp {
     pub jobs: Vec<NewJob>,
     /// Audit entries.
     pub audit: Vec<AuditRecord>,
+    /// Messages to send (each with its sending job).
+    pub mails: Vec<crate::mail::NewMail>,
 }
 
 /// A page of the job list.

@@ -293,8 +293,13 @@ pub trait Store: Send + Sync {
     async fn enabled_endpoints(&self) -> Result<Vec<Endpoint>>;
     /// A timeline event by id.
     async fn get_event(&self, id: i64) -> Result<Option<crate::cases::CaseEvent>>;
-    /// Writes deliveries with their jobs and ends the dispatching job, atomically.
-    async fn fan_out(&self, claim: &Claim, deliveries: &[NewDelivery]) -> Result<bool>;
+    /// Writes deliveries and messages with their jobs and ends the dispatching job, atomically.
+    async fn fan_out(
+        &self,
+        claim: &Claim,
+        deliveries: &[NewDelivery],
+        mails: &[crate::mail::NewMail],
+    ) -> Result<bool>;
     /// A delivery.
     async fn get_delivery(&self, id: &str) -> Result<Option<Delivery>>;
     /// An endpoint's deliveries, newest first, before the delivery `before`.
@@ -371,4 +376,42 @@ pub trait Store: Send + Sync {
     async fn open_case_numbers(&self, after: i64, limit: u32) -> Result<Vec<i64>>;
     /// Support engineers and managers, with their queues.
     async fn support_users(&self) -> Result<Vec<User>>;
+
+    // --- the email channel
+    /// Queues messages with their jobs (outside a job: tools and benchmarks).
+    async fn queue_mails(&self, mails: &[crate::mail::NewMail]) -> Result<()>;
+    /// Records the end of one sending attempt with the end of its job.
+    async fn mail_result(
+        &self,
+        claim: &Claim,
+        result: &crate::mail::MailResult,
+        finish: &Finish,
+    ) -> Result<bool>;
+    /// The messages of a case, oldest first.
+    async fn list_mail(&self, number: i64) -> Result<Vec<crate::mail::MailRecord>>;
+    /// One message and its text as sent.
+    async fn get_mail(&self, id: Uuid) -> Result<Option<(crate::mail::MailRecord, String)>>;
+    /// Records a received message and the notice that answers it (with its job); `false`,
+    /// writing nothing, when a message with the same `Message-ID` was recorded before.
+    async fn record_inbound(
+        &self,
+        received: &crate::mail::InboundRecord,
+        notice: Option<&crate::mail::NewMail>,
+    ) -> Result<bool>;
+    /// The received message with this `Message-ID`.
+    async fn find_inbound(&self, message_id: &str) -> Result<Option<crate::mail::InboundSummary>>;
+    /// A received message and its original.
+    async fn get_inbound(&self, id: Uuid)
+    -> Result<Option<(crate::mail::InboundSummary, Vec<u8>)>>;
+    /// The received messages of a case, oldest first.
+    async fn list_inbound(&self, number: i64) -> Result<Vec<crate::mail::InboundSummary>>;
+    /// An account's email intake (JSON), if set.
+    async fn email_intake(&self, account_id: Uuid) -> Result<Option<String>>;
+    /// Sets an account's email intake.
+    async fn set_email_intake(
+        &self,
+        account_id: Uuid,
+        spec: &str,
+        audit: &AuditRecord,
+    ) -> Result<()>;
 }

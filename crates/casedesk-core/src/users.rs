@@ -88,15 +88,19 @@ pub enum Scope {
     /// Administration: only managers and super admins may hold it.
     #[serde(rename = "admin")]
     Admin,
+    /// Hand received email to the mail gate (the MTA's credential; managers only).
+    #[serde(rename = "mail:ingest")]
+    MailIngest,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 4] = [
+    pub const ALL: [Scope; 5] = [
         Scope::CasesRead,
         Scope::CasesWrite,
         Scope::Tokens,
         Scope::Admin,
+        Scope::MailIngest,
     ];
 
     /// Stable key.
@@ -106,6 +110,7 @@ impl Scope {
             Scope::CasesWrite => "cases:write",
             Scope::Tokens => "tokens",
             Scope::Admin => "admin",
+            Scope::MailIngest => "mail:ingest",
         }
     }
 
@@ -128,7 +133,7 @@ impl std::str::FromStr for Scope {
             .ok_or_else(|| {
                 DomainError::field(
                     "scope",
-                    "must be one of cases:read, cases:write, tokens, admin",
+                    "must be one of cases:read, cases:write, tokens, admin, mail:ingest",
                 )
             })
     }
@@ -154,6 +159,7 @@ impl User {
                 Scope::CasesRead | Scope::CasesWrite => self.has_case_access(),
                 Scope::Tokens => true,
                 Scope::Admin => self.is_administrator(),
+                Scope::MailIngest => self.role == Role::Manager,
             })
             .collect()
     }
@@ -166,6 +172,7 @@ impl User {
             .iter()
             .copied()
             .filter(|s| *s != Scope::Admin || self.is_administrator())
+            .filter(|s| *s != Scope::MailIngest || self.role == Role::Manager)
             .collect()
     }
 }

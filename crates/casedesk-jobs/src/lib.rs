@@ -1,18 +1,20 @@
 //! Background work: a runner that claims jobs from the database and hands each to the
 //! handler of its kind, and the handlers — case events fanned out to webhook endpoints,
-//! signed webhook deliveries, the hourly housekeeping (audit retention, old jobs), and the SLA
+//! signed webhook deliveries, messages sent by email, the hourly housekeeping (audit retention, old jobs), and the SLA
 //! scanner, reapply pass and notices.
 //!
 //! Jobs live in the database (see `casedesk_core::jobs`), so they survive a crash: a job
 //! claimed by a process that died is claimed again when its lease runs out.
 
 mod config;
+mod mail;
 mod runner;
 pub mod signing;
 pub mod sla;
 mod webhooks;
 
 pub use config::{JobsConfig, WebhookConfig};
+pub use mail::MailSender;
 pub use runner::{Handled, Handler, Runner, RunnerHandle};
 pub use webhooks::{Dispatcher, Maintenance, WebhookSender};
 
@@ -28,12 +30,21 @@ pub fn standard_runner(
     wake: Arc<tokio::sync::Notify>,
     jobs: &JobsConfig,
     hooks: &WebhookConfig,
+    mailer: Arc<casedesk_mail::Mailer>,
 ) -> Result<Runner, casedesk_core::DomainError> {
     let sender = WebhookSender::new(store.clone(), sbox, hooks)?;
     Ok(Runner::new(store.clone(), wake, jobs.clone())
         .handle(
             casedesk_core::jobs::CASE_EVENT,
-            Arc::new(Dispatcher::new(store.clone(), hooks.max_attempts())),
+            Arc::new(Dispatcher::new(
+                store.clone(),
+                hooks.max_attempts(),
+                Some(mailer.clone()),
+            )),
+        )
+        .handle(
+            casedesk_core::mail::SEND,
+            Arc::new(MailSender::new(store.clone(), mailer.clone(), jobs.clone())),
         )
         .handle(casedesk_core::jobs::WEBHOOK_DELIVERY, Arc::new(sender))
         .handle(
@@ -53,7 +64,7 @@ pub fn standard_runner(
         )
         .handle(
             casedesk_core::sla::NOTIFY,
-            Arc::new(sla::Notify::new(store)),
+            Arc::new(sla::Notify::new(store, mailer)),
         ))
 }
 

@@ -61,6 +61,7 @@ impl Handler for Scanner {
             FollowUp {
                 jobs: vec![scan_job(next)],
                 audit: vec![],
+                mails: vec![],
             },
         ))
     }
@@ -92,6 +93,7 @@ impl Handler for Reapply {
             FollowUp {
                 jobs,
                 audit: vec![],
+                mails: vec![],
             },
         ))
     }
@@ -102,12 +104,40 @@ impl Handler for Reapply {
 /// the end of the job; delivery by email comes with the email channel.
 pub struct Notify {
     store: Arc<dyn Store>,
+    mailer: Arc<casedesk_mail::Mailer>,
 }
 
 impl Notify {
     /// The handler.
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+    pub fn new(store: Arc<dyn Store>, mailer: Arc<casedesk_mail::Mailer>) -> Self {
+        Self { store, mailer }
+    }
+}
+
+/// The alerts of a notice in words: `first response (due 2026-11-23T15:00:00Z)`.
+fn alerts_in_words(alerts: &Value) -> String {
+    let parts: Vec<String> = alerts
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| {
+                    let target = x["target"].as_str().unwrap_or("a target").replace('_', " ");
+                    match x["due_at"].as_str() {
+                        Some(d) => format!("{target} (due {d})"),
+                        None => target,
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if parts.is_empty() {
+        "An SLA target of this case".into()
+    } else {
+        let mut s = parts.join(", ");
+        if let Some(first) = s.get(..1) {
+            s = first.to_uppercase() + &s[1..];
+        }
+        s
     }
 }
 
@@ -168,11 +198,33 @@ impl Handler for Notify {
             "duty_managers": duty,
         }))
         .internal();
+        let mail_kind = if alert == "breach" {
+            casedesk_mail::outbound::MailKind::SlaBreached
+        } else {
+            casedesk_mail::outbound::MailKind::SlaWarning
+        };
+        let words = alerts_in_words(&p["alerts"]);
+        let mut to: Vec<&String> = workers.iter().chain(duty.iter()).collect();
+        to.sort();
+        to.dedup();
+        let mails = if self.mailer.enabled() {
+            to.into_iter()
+                .filter_map(|r| {
+                    self.mailer
+                        .case_mail(mail_kind, &case, None, None, Some(words.clone()), r)
+                        .map_err(|e| tracing::warn!(case = number, error = %e, "SLA message not composed"))
+                        .ok()
+                })
+                .collect()
+        } else {
+            vec![]
+        };
         Ok(Handled::Finish(
             Finish::Done,
             FollowUp {
                 jobs: vec![],
                 audit: vec![audit],
+                mails,
             },
         ))
     }

@@ -27,10 +27,12 @@ fn field<'a>(c: &'a Claim, k: &str) -> Result<&'a serde_json::Value> {
 }
 
 /// `case.event`: writes one delivery per (endpoint, event type) that may receive the event,
-/// in the transaction that ends the job, so an event is fanned out exactly once.
+/// and the messages the event sends by email, in the transaction that ends the job, so an
+/// event is fanned out exactly once.
 pub struct Dispatcher {
     store: Arc<dyn Store>,
     max_attempts: u32,
+    mailer: Option<Arc<casedesk_mail::Mailer>>,
     // Every enabled endpoint, reused for events written before the list was read (so no
     // endpoint that existed when an event happened is missed) and for at most a second. A
     // burst of events then costs one read, and events that go nowhere cost none.
@@ -45,11 +47,17 @@ type EndpointList = (Instant, casedesk_core::Timestamp, Arc<Vec<Endpoint>>);
 const ENDPOINTS_TTL: Duration = Duration::from_secs(1);
 
 impl Dispatcher {
-    /// A dispatcher whose deliveries get `max_attempts` attempts.
-    pub fn new(store: Arc<dyn Store>, max_attempts: u32) -> Self {
+    /// A dispatcher whose deliveries get `max_attempts` attempts, and which writes the
+    /// messages of each event when `mailer` sends mail.
+    pub fn new(
+        store: Arc<dyn Store>,
+        max_attempts: u32,
+        mailer: Option<Arc<casedesk_mail::Mailer>>,
+    ) -> Self {
         Self {
             store,
             max_attempts,
+            mailer: mailer.filter(|m| m.enabled()),
             endpoints: tokio::sync::Mutex::new(None),
         }
     }
@@ -67,13 +75,41 @@ impl Dispatcher {
         *cached = Some((Instant::now(), read_at, list.clone()));
         Ok(list)
     }
+
+    /// The messages of `event` (the duty managers are read only for an escalation).
+    async fn mails(
+        &self,
+        case: &casedesk_core::cases::Case,
+        event: &casedesk_core::cases::CaseEvent,
+    ) -> Result<Vec<casedesk_core::mail::NewMail>> {
+        let Some(mailer) = &self.mailer else {
+            return Ok(vec![]);
+        };
+        if !event.public {
+            return Ok(vec![]);
+        }
+        let actor_is_support = match &event.actor {
+            Some(a) => self
+                .store
+                .find_user_by_email(a)
+                .await?
+                .is_some_and(|u| !u.role.is_customer()),
+            None => false,
+        };
+        let duty = if event.kind == casedesk_core::cases::EventKind::Escalated {
+            crate::sla::recipients(self.store.as_ref(), case).await?.1
+        } else {
+            vec![]
+        };
+        Ok(mailer.event_mails(case, event, actor_is_support, &duty))
+    }
 }
 
 #[async_trait]
 impl Handler for Dispatcher {
     async fn run(&self, claim: &Claim) -> Result<Handled> {
         let endpoints = self.enabled(claim.job.created_at).await?;
-        if endpoints.is_empty() {
+        if endpoints.is_empty() && self.mailer.is_none() {
             return Ok(Handled::Finish(Finish::Done, FollowUp::default()));
         }
         let event_id = field(claim, "event")?.as_i64().unwrap_or(0);
@@ -106,7 +142,8 @@ impl Handler for Dispatcher {
                 });
             }
         }
-        if !self.store.fan_out(claim, &out).await? {
+        let mails = self.mails(&case, &event).await?;
+        if !self.store.fan_out(claim, &out, &mails).await? {
             tracing::warn!(job = %claim.job.id, "lease lost before the fan-out was written");
         }
         Ok(Handled::Recorded)
@@ -435,6 +472,7 @@ impl Handler for Maintenance {
             FollowUp {
                 jobs: vec![next],
                 audit: vec![],
+                mails: vec![],
             },
         ))
     }

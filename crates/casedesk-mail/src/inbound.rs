@@ -238,10 +238,11 @@ fn automatic(
     from: Option<&str>,
     subject: &str,
 ) -> Option<Automatic> {
-    let ours = msg
-        .message_id()
-        .is_some_and(|id| our_case_id(id, &marks.message_id_domain).is_some())
-        || msg.header_raw("X-Casedesk-Case").is_some();
+    // Every Message-ID casedesk writes (case messages and notices) is at its own domain.
+    let ours = msg.message_id().is_some_and(|id| {
+        id.rsplit_once('@')
+            .is_some_and(|(_, host)| host.eq_ignore_ascii_case(&marks.message_id_domain))
+    }) || msg.header_raw("X-Casedesk-Case").is_some();
     if ours {
         return Some(Automatic::OwnMessage);
     }

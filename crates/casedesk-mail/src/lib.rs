@@ -1,7 +1,12 @@
-//! The email channel: reading inbound messages into what a case needs (who wrote, which case
-//! it threads onto, whether it is automatic, the new text without quoted history).
-//! Writing outbound messages (templates, threading headers, the `.eml` outbox); sending them
-//! as jobs arrives with the rest of the channel.
+//! The email channel: messages out (one template per event, threading and loop-stopping
+//! headers, sent through an SMTP relay or written to the outbox folder) and messages in (the
+//! mail gate reads a message, threads it onto its case and posts it, or records why not).
 
+pub mod config;
+pub mod gate;
 pub mod inbound;
+pub mod mailer;
 pub mod outbound;
+
+pub use config::{MailConfig, Security, SmtpConfig, TransportKind};
+pub use mailer::{Failure, Mailer};

@@ -195,8 +195,8 @@ pub struct Thread {
     pub domain: String,
     /// The case.
     pub case: i64,
-    /// The event this message tells of (unique per case).
-    pub event: i64,
+    /// What makes this message's id unique within the case (the message's own id).
+    pub part: String,
 }
 
 impl Thread {
@@ -206,7 +206,7 @@ impl Thread {
     }
     /// This message's id.
     pub fn id(&self) -> String {
-        format!("<case-{}.{}@{}>", self.case, self.event, self.domain)
+        format!("<case-{}.{}@{}>", self.case, self.part, self.domain)
     }
 }
 
@@ -246,14 +246,41 @@ pub fn compose(r: &Rendered, from: &str, to: &[String], t: &Thread) -> Result<Me
     .map_err(|e| SendError::Build(e.to_string()))
 }
 
-/// The embedded transport: each message is written to `dir` as one `.eml` file (written
-/// aside and renamed, so a reader never sees half a message).
-pub fn write_outbox(dir: &Path, m: &Message, t: &Thread) -> Result<PathBuf, SendError> {
+/// A short notice answering a message that could not be posted (no case, a sender not on
+/// the case, a closed case). It names no case content, refers to the message it answers, and
+/// says it is automatic, so an automatic answer to it is recognised and not answered again.
+pub fn compose_notice(
+    from: &str,
+    to: &str,
+    subject: &str,
+    text: &str,
+    message_id: &str,
+    in_reply_to: Option<&str>,
+) -> Result<Message, SendError> {
+    let mut b = Message::builder()
+        .from(mailbox("from", from)?)
+        .to(mailbox("to", to)?)
+        .subject(subject.to_owned())
+        .message_id(Some(message_id.to_owned()))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("Auto-Submitted"),
+            "auto-replied".into(),
+        ));
+    if let Some(id) = in_reply_to {
+        let id = format!("<{}>", id.trim_matches(|c| c == '<' || c == '>'));
+        b = b.in_reply_to(id.clone()).references(id);
+    }
+    b.body(text.to_owned())
+        .map_err(|e| SendError::Build(e.to_string()))
+}
+
+/// The embedded transport: each message is written to `dir` as one `.eml` file named `name`
+/// (written aside and renamed, so a reader never sees half a message).
+pub fn write_outbox(dir: &Path, name: &str, message: &[u8]) -> Result<PathBuf, SendError> {
     std::fs::create_dir_all(dir)?;
-    let name = format!("case-{}-{}.eml", t.case, t.event);
-    let path = dir.join(&name);
+    let path = dir.join(name);
     let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, m.formatted())?;
+    std::fs::write(&tmp, message)?;
     std::fs::rename(&tmp, &path)?;
     Ok(path)
 }

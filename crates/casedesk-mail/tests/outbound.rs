@@ -40,7 +40,7 @@ fn thread() -> Thread {
     Thread {
         domain: "casedesk.example".into(),
         case: 1042,
-        event: 7,
+        part: "7".into(),
     }
 }
 
@@ -130,7 +130,12 @@ fn bad_addresses_are_named_and_the_outbox_holds_whole_files() {
         &thread(),
     )
     .unwrap();
-    let path = write_outbox(&dir.path().join("outbox"), &m, &thread()).unwrap();
+    let path = write_outbox(
+        &dir.path().join("outbox"),
+        "case-1042-7.eml",
+        &m.formatted(),
+    )
+    .unwrap();
     assert_eq!(path.file_name().unwrap(), "case-1042-7.eml");
     let names: Vec<_> = std::fs::read_dir(dir.path().join("outbox"))
         .unwrap()

@@ -21,6 +21,7 @@ use casedesk_core::cases::{
 };
 use casedesk_core::identity::{LocalCredentials, LoginFlow, Session};
 use casedesk_core::jobs::{Claim, Finish, FollowUp, Job, JobCount, JobQuery, JobState, NewJob};
+use casedesk_core::mail::{InboundRecord, InboundSummary, MailRecord, MailResult, NewMail};
 use casedesk_core::store::{AttemptRecord, AuditFilter, NewDelivery, Store, TokenRecord};
 use casedesk_core::taxonomy::IssueArea;
 use casedesk_core::users::{Role, User};
@@ -404,9 +405,9 @@ impl Store for CachedStore {
     async fn get_event(&self, id: i64) -> Result<Option<CaseEvent>> {
         self.inner.get_event(id).await
     }
-    async fn fan_out(&self, c: &Claim, d: &[NewDelivery]) -> Result<bool> {
-        let r = self.inner.fan_out(c, d).await;
-        if !d.is_empty() {
+    async fn fan_out(&self, c: &Claim, d: &[NewDelivery], m: &[NewMail]) -> Result<bool> {
+        let r = self.inner.fan_out(c, d, m).await;
+        if !d.is_empty() || !m.is_empty() {
             self.wake.notify_one();
         }
         r
@@ -540,6 +541,42 @@ impl Store for CachedStore {
     }
     async fn support_users(&self) -> Result<Vec<User>> {
         self.inner.support_users().await
+    }
+    async fn queue_mails(&self, m: &[NewMail]) -> Result<()> {
+        let r = self.inner.queue_mails(m).await;
+        self.wake.notify_one();
+        r
+    }
+    async fn mail_result(&self, c: &Claim, r: &MailResult, f: &Finish) -> Result<bool> {
+        self.inner.mail_result(c, r, f).await
+    }
+    async fn list_mail(&self, n: i64) -> Result<Vec<MailRecord>> {
+        self.inner.list_mail(n).await
+    }
+    async fn get_mail(&self, id: Uuid) -> Result<Option<(MailRecord, String)>> {
+        self.inner.get_mail(id).await
+    }
+    async fn record_inbound(&self, m: &InboundRecord, n: Option<&NewMail>) -> Result<bool> {
+        let r = self.inner.record_inbound(m, n).await;
+        if n.is_some() {
+            self.wake.notify_one();
+        }
+        r
+    }
+    async fn find_inbound(&self, id: &str) -> Result<Option<InboundSummary>> {
+        self.inner.find_inbound(id).await
+    }
+    async fn get_inbound(&self, id: Uuid) -> Result<Option<(InboundSummary, Vec<u8>)>> {
+        self.inner.get_inbound(id).await
+    }
+    async fn list_inbound(&self, n: i64) -> Result<Vec<InboundSummary>> {
+        self.inner.list_inbound(n).await
+    }
+    async fn email_intake(&self, a: Uuid) -> Result<Option<String>> {
+        self.inner.email_intake(a).await
+    }
+    async fn set_email_intake(&self, a: Uuid, spec: &str, audit: &AuditRecord) -> Result<()> {
+        self.inner.set_email_intake(a, spec, audit).await
     }
 }
 

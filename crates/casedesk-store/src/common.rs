@@ -465,6 +465,7 @@ pub(crate) fn page_order(q: &casedesk_core::cases::CaseQuery) -> String {
 macro_rules! store_impl {
     ($store:ident, $db:ty, $name:literal, $agg:literal, $jarr:literal, $jobj:literal, $head_read:literal, $head_write:literal, $head_anchor:literal, $skip:literal, $audit_insert_many:literal, $case_insert:path) => {
         $crate::ops_impl!($store, $db, $head_read, $head_write, $head_anchor, $skip, $audit_insert_many);
+        $crate::mail_impl!($store, $db);
         mod shared_impl {
             use super::$store;
             use $crate::common::*;
@@ -1265,6 +1266,11 @@ macro_rules! store_impl {
                     for j in &p.jobs {
                         Self::insert_job(&mut tx, j).await?;
                     }
+                    if let Some(m) = &p.inbound
+                        && !Self::insert_inbound(&mut tx, m).await?
+                    {
+                        return Err(DomainError::Conflict("this message was received before".into()));
+                    }
                     if let Some(u) = p.add_contact {
                         sqlx::query("INSERT INTO case_contacts (case_number, user_id) VALUES ($1, $2)")
                             .bind(number)
@@ -1339,7 +1345,17 @@ macro_rules! store_impl {
                 async fn live_secrets(&self, ep: Uuid, now: casedesk_core::Timestamp) -> Result<Vec<SecretRecord>> { self.live_secrets_op(ep, now).await }
                 async fn enabled_endpoints(&self) -> Result<Vec<Endpoint>> { self.enabled_endpoints_op().await }
                 async fn get_event(&self, id: i64) -> Result<Option<CaseEvent>> { self.get_event_op(id).await }
-                async fn fan_out(&self, c: &Claim, d: &[NewDelivery]) -> Result<bool> { self.fan_out_op(c, d).await }
+                async fn fan_out(&self, c: &Claim, d: &[NewDelivery], m: &[casedesk_core::mail::NewMail]) -> Result<bool> { self.fan_out_op(c, d, m).await }
+                async fn queue_mails(&self, m: &[casedesk_core::mail::NewMail]) -> Result<()> { self.queue_mails_op(m).await }
+                async fn mail_result(&self, c: &Claim, r: &casedesk_core::mail::MailResult, f: &Finish) -> Result<bool> { self.mail_result_op(c, r, f).await }
+                async fn list_mail(&self, n: i64) -> Result<Vec<casedesk_core::mail::MailRecord>> { self.list_mail_op(n).await }
+                async fn get_mail(&self, id: Uuid) -> Result<Option<(casedesk_core::mail::MailRecord, String)>> { self.get_mail_op(id).await }
+                async fn record_inbound(&self, m: &casedesk_core::mail::InboundRecord, n: Option<&casedesk_core::mail::NewMail>) -> Result<bool> { self.record_inbound_op(m, n).await }
+                async fn find_inbound(&self, id: &str) -> Result<Option<casedesk_core::mail::InboundSummary>> { self.find_inbound_op(id).await }
+                async fn get_inbound(&self, id: Uuid) -> Result<Option<(casedesk_core::mail::InboundSummary, Vec<u8>)>> { self.get_inbound_op(id).await }
+                async fn list_inbound(&self, n: i64) -> Result<Vec<casedesk_core::mail::InboundSummary>> { self.list_inbound_op(n).await }
+                async fn email_intake(&self, a: Uuid) -> Result<Option<String>> { self.email_intake_op(a).await }
+                async fn set_email_intake(&self, a: Uuid, spec: &str, audit: &AuditRecord) -> Result<()> { self.set_email_intake_op(a, spec, audit).await }
                 async fn get_delivery(&self, id: &str) -> Result<Option<Delivery>> { self.get_delivery_op(id).await }
                 async fn list_deliveries(&self, ep: Uuid, before: Option<&str>, limit: u32) -> Result<Vec<Delivery>> { self.list_deliveries_op(ep, before, limit).await }
                 async fn list_attempts(&self, id: &str) -> Result<Vec<Attempt>> { self.list_attempts_op(id).await }

@@ -23,6 +23,13 @@ pub(crate) enum Ending {
     FanOut(
         casedesk_core::jobs::Claim,
         Vec<casedesk_core::store::NewDelivery>,
+        Vec<casedesk_core::mail::NewMail>,
+    ),
+    /// One sending attempt of a message.
+    Mail(
+        casedesk_core::jobs::Claim,
+        Box<casedesk_core::mail::MailResult>,
+        casedesk_core::jobs::Finish,
     ),
 }
 
@@ -204,7 +211,8 @@ macro_rules! ops_impl {
                             out.push(match &j.ending {
                                 $crate::ops::Ending::Attempt(c, r, f) => $store::record_attempt_in(&mut tx, c, r, f).await?,
                                 $crate::ops::Ending::Finish(c, f, follow) => $store::finish_in_tx(&mut tx, c, f, follow).await?,
-                                $crate::ops::Ending::FanOut(c, ds) => $store::fan_out_in(&mut tx, c, ds).await?,
+                                $crate::ops::Ending::FanOut(c, ds, ms) => $store::fan_out_in(&mut tx, c, ds, ms).await?,
+                                $crate::ops::Ending::Mail(c, r, f) => $store::mail_result_in(&mut tx, c, r, f).await?,
                             });
                         }
                         tx.commit().await.map_err(internal)?;
@@ -512,6 +520,7 @@ macro_rules! ops_impl {
                     for j in &follow.jobs {
                         Self::insert_job(tx, j).await?;
                     }
+                    Self::insert_mails(tx, &follow.mails).await?;
                     Self::write_audit(tx, &follow.audit).await?;
                     Ok(true)
                 }
@@ -784,14 +793,60 @@ macro_rules! ops_impl {
                     }))
                 }
 
-                pub(crate) async fn fan_out_op(&self, c: &Claim, ds: &[NewDelivery]) -> Result<bool> {
-                    self.batched($crate::ops::Ending::FanOut(c.clone(), ds.to_vec())).await
+                pub(crate) async fn fan_out_op(&self, c: &Claim, ds: &[NewDelivery], ms: &[casedesk_core::mail::NewMail]) -> Result<bool> {
+                    self.batched($crate::ops::Ending::FanOut(c.clone(), ds.to_vec(), ms.to_vec())).await
                 }
 
-                pub(crate) async fn fan_out_in(tx: &mut Tx, c: &Claim, ds: &[NewDelivery]) -> Result<bool> {
+                pub(crate) async fn mail_result_op(&self, c: &Claim, r: &casedesk_core::mail::MailResult, f: &Finish) -> Result<bool> {
+                    self.batched($crate::ops::Ending::Mail(c.clone(), Box::new(r.clone()), f.clone())).await
+                }
+
+                pub(crate) async fn mail_result_in(tx: &mut Tx, c: &Claim, r: &casedesk_core::mail::MailResult, f: &Finish) -> Result<bool> {
+                    if !finish_in(tx, c, f).await? {
+                        return Ok(false);
+                    }
+                    sqlx::query(
+                        "UPDATE mail_out SET state = $1, attempts = attempts + 1, last_error = $2, \
+                         detail = COALESCE($3, detail), sent_at = CASE WHEN $1 = 'sent' THEN $4 ELSE sent_at END WHERE id = $5",
+                    )
+                    .bind(r.state.key())
+                    .bind(r.error.as_deref())
+                    .bind(r.detail.as_deref())
+                    .bind(micros(r.at))
+                    .bind(r.id.to_string())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(internal)?;
+                    Ok(true)
+                }
+
+                pub(crate) async fn insert_mails(tx: &mut Tx, ms: &[casedesk_core::mail::NewMail]) -> Result<()> {
+                    for m in ms {
+                        sqlx::query(
+                            "INSERT INTO mail_out (id, case_number, kind, recipient, subject, message_id, message, state, attempts, created_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 0, $8)",
+                        )
+                        .bind(m.id.to_string())
+                        .bind(m.case_number)
+                        .bind(&m.kind)
+                        .bind(&m.recipient)
+                        .bind(&m.subject)
+                        .bind(&m.message_id)
+                        .bind(&m.message)
+                        .bind(micros(m.created_at))
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(internal)?;
+                        Self::insert_job(tx, &m.job()).await?;
+                    }
+                    Ok(())
+                }
+
+                pub(crate) async fn fan_out_in(tx: &mut Tx, c: &Claim, ds: &[NewDelivery], ms: &[casedesk_core::mail::NewMail]) -> Result<bool> {
                     if !finish_in(tx, c, &Finish::Done).await? {
                         return Ok(false);
                     }
+                    Self::insert_mails(tx, ms).await?;
                     for d in ds {
                         sqlx::query(
                             "INSERT INTO webhook_deliveries (id, endpoint_id, event_type, payload, case_number, state, attempts, created_at) \

@@ -599,6 +599,7 @@ async fn jobs_are_claimed_once_fenced_by_their_lease_and_retried(b: Backend) {
     let follow = FollowUp {
         jobs: vec![NewJob::new("t.three", serde_json::json!({}))],
         audit: vec![a()],
+        mails: vec![],
     };
     assert!(s.finish_job(&b2[0], &retry, &follow).await.unwrap());
     let j = s.get_job(unique.id).await.unwrap().unwrap();

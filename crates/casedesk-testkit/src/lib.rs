@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 
 pub mod hooks;
 pub mod op;
+pub mod smtp;
 
 /// The actor of changes a test makes directly.
 pub fn actor() -> casedesk_core::audit::Actor {
@@ -88,8 +89,21 @@ pub struct TestApp {
     pub db: Arc<TestDb>,
     /// Its authenticator (to read key-cache counters).
     pub auth: Arc<casedesk_auth::Authenticator>,
+    /// The email channel as configured.
+    pub mailer: Arc<casedesk_mail::Mailer>,
     stop: Option<oneshot::Sender<()>>,
     runner: Option<casedesk_jobs::RunnerHandle>,
+}
+
+/// The mail settings of test servers: messages written to the outbox in the database's
+/// folder, `Message-ID`s at `casedesk.test`, the subject tag `[casedesk #N]`.
+pub fn test_mail_config() -> casedesk_mail::MailConfig {
+    casedesk_mail::MailConfig {
+        from: "casedesk support <support@casedesk.test>".into(),
+        tag_prefix: "casedesk".into(),
+        base_url: "http://casedesk.test".into(),
+        ..Default::default()
+    }
 }
 
 /// Settings of a test server beyond its database.
@@ -101,6 +115,8 @@ pub struct Options {
     pub jobs: casedesk_jobs::JobsConfig,
     /// Webhooks (loopback receivers allowed, plain HTTP, retries after about a second).
     pub webhooks: casedesk_jobs::WebhookConfig,
+    /// Email (the outbox in the database's folder unless a test sends through SMTP).
+    pub mail: casedesk_mail::MailConfig,
 }
 
 impl Default for Options {
@@ -125,6 +141,7 @@ impl Default for Options {
                 retry_schedule_seconds: vec![1, 1, 1, 1, 1],
                 ..Default::default()
             },
+            mail: test_mail_config(),
         }
     }
 }
@@ -197,23 +214,37 @@ pub async fn spawn_with(reserved: Reserved, db: Arc<TestDb>, opts: Options) -> T
         auth,
         jobs,
         webhooks,
+        mail,
     } = opts;
+    let mailer = Arc::new(casedesk_mail::Mailer::new(mail, db.dir.path()).expect("mail config"));
     let wake = Arc::new(tokio::sync::Notify::new());
     let store = casedesk_store::connect_with(&db.url, wake.clone())
         .await
         .expect("open store");
     let key: Arc<dyn casedesk_core::webhooks::SecretBox> =
         Arc::new(casedesk_auth::sealing::ServerKey::from_base64(&db.key).expect("key"));
-    let runner = casedesk_jobs::standard_runner(store.clone(), key.clone(), wake, &jobs, &webhooks)
-        .expect("runner")
-        .start();
+    let runner = casedesk_jobs::standard_runner(
+        store.clone(),
+        key.clone(),
+        wake,
+        &jobs,
+        &webhooks,
+        mailer.clone(),
+    )
+    .expect("runner")
+    .start();
     let Reserved { listener, addr } = reserved;
     let (tx, rx) = oneshot::channel::<()>();
     let auth = casedesk_auth::Authenticator::new(store.clone(), auth, ElevatedLimits::default())
         .expect("auth config");
     let auth = Arc::new(auth);
-    let state =
-        casedesk_web::AppState::new(store.clone(), auth.clone(), key, webhooks.url_policy());
+    let state = casedesk_web::AppState::new(
+        store.clone(),
+        auth.clone(),
+        key,
+        webhooks.url_policy(),
+        mailer.clone(),
+    );
     tokio::spawn(async move {
         let _ = casedesk_web::serve(listener, state, async {
             let _ = rx.await;
@@ -227,6 +258,7 @@ pub async fn spawn_with(reserved: Reserved, db: Arc<TestDb>, opts: Options) -> T
         store,
         auth,
         db,
+        mailer,
         stop: Some(tx),
         runner: Some(runner),
     }

@@ -51,6 +51,8 @@ pub enum ApiError {
     BadJson(String),
     /// The body is larger than allowed.
     TooLarge,
+    /// A received message is larger than the mail gate accepts.
+    MessageTooLarge { limit: usize },
 }
 
 impl From<DomainError> for ApiError {
@@ -165,6 +167,21 @@ impl IntoResponse for ApiError {
                 ),
                 None,
             ),
+            ApiError::MessageTooLarge { limit } => {
+                let mut p = problem(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "message-too-large",
+                    "The message is too large",
+                    format!(
+                        "casedesk accepts messages of at most {limit} bytes; nothing was recorded. Send large files through the case page instead."
+                    ),
+                );
+                p.errors = Some(vec![FieldProblem {
+                    field: "message".into(),
+                    message: format!("must be at most {limit} bytes"),
+                }]);
+                respond(p, None)
+            }
             ApiError::Domain(e) => domain_response(e),
         }
     }

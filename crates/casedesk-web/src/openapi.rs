@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{audit, cases, dto, jobs, meta, sla, tokens, webhooks};
+use crate::api::{audit, cases, dto, jobs, mail, meta, sla, tokens, webhooks};
 use crate::error::{FieldProblem, Problem};
 
 struct Bearer;
@@ -36,6 +36,7 @@ impl Modify for Bearer {
         webhooks::list, webhooks::create, webhooks::get, webhooks::update, webhooks::delete, webhooks::rotate,
         webhooks::deliveries, webhooks::delivery, webhooks::redeliver, webhooks::notices,
         audit::export,
+        mail::ingest, mail::case_mail, mail::original, mail::get_intake, mail::put_intake,
     ),
     components(schemas(Problem, FieldProblem, dto::CaseInput, dto::CaseDto, dto::CaseList, dto::CaseSummaryDto,
         dto::EventList, dto::EventDto, dto::MeDto,

@@ -17,6 +17,8 @@ pub struct AppState {
     pub secrets: Arc<dyn SecretBox>,
     /// Where webhook endpoints may point.
     pub url_policy: UrlPolicy,
+    /// The email channel (the mail gate reads with its settings).
+    pub mailer: Arc<casedesk_mail::Mailer>,
 }
 
 impl AppState {
@@ -26,6 +28,7 @@ impl AppState {
         auth: Arc<Authenticator>,
         secrets: Arc<dyn SecretBox>,
         url_policy: UrlPolicy,
+        mailer: Arc<casedesk_mail::Mailer>,
     ) -> Self {
         Self {
             store,
@@ -33,6 +36,7 @@ impl AppState {
             limiter: Arc::default(),
             secrets,
             url_policy,
+            mailer,
         }
     }
 }

@@ -94,6 +94,8 @@ pub enum Command {
         #[command(subcommand)]
         cmd: crate::sla::SlaCmd,
     },
+    /// Read one email message on stdin and hand it to a casedesk server (for an MTA's pipe).
+    Mailgate(crate::mailgate::MailgateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -260,6 +262,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Jobs { cmd } => crate::ops::jobs(&cfg, cmd).await,
         Command::Audit { cmd } => crate::ops::audit(&cfg, cmd).await,
         Command::Sla { cmd } => crate::sla::run(&cfg, cmd).await,
+        Command::Mailgate(gate) => match crate::mailgate::run(gate).await {
+            0 => Ok(()),
+            code => Err(anyhow!("the mail gate ended with status {code}")),
+        },
         Command::Account {
             cmd: AccountCmd::Create { name, plan, json },
         } => {
@@ -560,11 +566,26 @@ async fn serve(cfg: Config, with_demo: bool) -> anyhow::Result<()> {
     let auth =
         casedesk_auth::Authenticator::new(store.clone(), cfg.auth.clone(), cfg.elevated_limits)
             .context("invalid auth configuration")?;
-    let runner =
-        casedesk_jobs::standard_runner(store.clone(), key.clone(), wake, &cfg.jobs, &cfg.webhooks)
-            .map_err(explain)?
-            .start();
-    let state = casedesk_web::AppState::new(store, Arc::new(auth), key, cfg.webhooks.url_policy());
+    let mailer = Arc::new(
+        casedesk_mail::Mailer::new(cfg.mail.clone(), &cfg.data).map_err(anyhow::Error::msg)?,
+    );
+    let runner = casedesk_jobs::standard_runner(
+        store.clone(),
+        key.clone(),
+        wake,
+        &cfg.jobs,
+        &cfg.webhooks,
+        mailer.clone(),
+    )
+    .map_err(explain)?
+    .start();
+    let state = casedesk_web::AppState::new(
+        store,
+        Arc::new(auth),
+        key,
+        cfg.webhooks.url_policy(),
+        mailer,
+    );
     let served = casedesk_web::serve(listener, state, shutdown_signal()).await;
     // Requests have drained; running jobs get their grace period, the rest are released.
     runner.shutdown().await;

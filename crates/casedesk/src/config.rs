@@ -37,6 +37,9 @@ pub struct Config {
     /// Webhook delivery.
     #[serde(default)]
     pub webhooks: casedesk_jobs::WebhookConfig,
+    /// The email channel: outbox or SMTP relay, sender, subject tag, mail gate limits.
+    #[serde(default)]
+    pub mail: casedesk_mail::MailConfig,
 }
 
 impl Default for Config {
@@ -50,6 +53,7 @@ impl Default for Config {
             secret_key: None,
             jobs: Default::default(),
             webhooks: Default::default(),
+            mail: Default::default(),
         }
     }
 }
@@ -82,6 +86,11 @@ impl Config {
                 "database_url",
                 "secret_key",
             ]))
+            // `CASEDESK_MAIL__SMTP__PASSWORD` and the like: the relay's secret stays out of files.
+            .merge(
+                Env::prefixed("CASEDESK_MAIL__")
+                    .map(|k| format!("mail.{}", k.as_str().replace("__", ".")).into()),
+            )
             .merge(Serialized::defaults(overrides));
         let cfg: Config = fig.extract().context("invalid configuration")?;
         cfg.validate()?;
@@ -121,6 +130,7 @@ impl Config {
         }
         self.jobs.validate().map_err(anyhow::Error::msg)?;
         self.webhooks.validate().map_err(anyhow::Error::msg)?;
+        self.mail.validate().map_err(anyhow::Error::msg)?;
         if let Some(k) = self.secret_key.as_deref().filter(|k| !k.is_empty()) {
             casedesk_auth::sealing::ServerKey::from_base64(k)
                 .map_err(|_| anyhow::anyhow!("secret_key: must be 32 bytes in base64 (make one with: head -c32 /dev/urandom | base64)"))?;

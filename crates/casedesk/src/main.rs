@@ -3,6 +3,7 @@
 mod cli;
 mod config;
 mod demo;
+mod mailgate;
 mod ops;
 mod sla;
 
@@ -22,6 +23,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The gate speaks to its MTA in exit statuses, not in the usual success or failure.
+    if let cli::Command::Mailgate(gate) = args.command {
+        return ExitCode::from(runtime.block_on(mailgate::run(gate)));
+    }
     match runtime.block_on(cli::run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -513,6 +513,8 @@ pub struct CasePatch {
     pub sla: Option<crate::sla::SlaWrite>,
     /// Jobs to queue with the change (notices of SLA warnings and breaches).
     pub jobs: Vec<crate::jobs::NewJob>,
+    /// The received message this change posts, recorded with it.
+    pub inbound: Option<crate::mail::InboundRecord>,
 }
 
 /// A client-chosen key that makes a retried create return the first result.

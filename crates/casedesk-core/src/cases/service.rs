@@ -20,7 +20,8 @@ use crate::store::Store;
 use crate::users::{Principal, Scope, normalize_email};
 use crate::{DomainError, FieldError, Result, now};
 
-const MAX_BODY: usize = 20_000;
+/// Longest text of a reply, note or reason, in characters.
+pub const MAX_BODY: usize = 20_000;
 const MAX_PAGE: u32 = 100;
 const DEFAULT_PAGE: u32 = 25;
 /// Times an action is retried when another change to the same case came first.
@@ -429,6 +430,27 @@ pub async fn list_cases(
     Ok((rows, next))
 }
 
+/// Checks an intake body for `account` as if a case admin of it submitted it, storing
+/// nothing (the email intake's defaults are checked this way before they are enabled).
+pub async fn check_intake(store: &dyn Store, account_id: uuid::Uuid, body: &Value) -> Result<()> {
+    let (tenants, areas, users) = (
+        store.list_tenants(account_id).await?,
+        store.issue_areas().await?,
+        store.list_account_users(account_id).await?,
+    );
+    validate(
+        body,
+        &IntakeContext {
+            tenants: &tenants,
+            areas: &areas,
+            account_users: &users,
+            now: now(),
+        },
+    )
+    .map(|_| ())
+    .map_err(DomainError::Validation)
+}
+
 /// Something a person does to a case.
 #[derive(Debug, Clone)]
 pub enum Command {
@@ -548,6 +570,30 @@ fn check_input(cmd: &Command) -> Result<()> {
 
 /// Applies a command to a case the caller may see, retrying if another change came first.
 pub async fn act(store: &dyn Store, p: &Principal, number: i64, cmd: Command) -> Result<Case> {
+    act_with(store, p, number, cmd, None).await
+}
+
+/// A reply that arrived by email: `act` whose event carries `via` (sender verification,
+/// attachments, the received message's id) under `email`, and which records the received
+/// message in the same transaction (a second delivery of it then conflicts and posts nothing).
+pub async fn act_by_email(
+    store: &dyn Store,
+    p: &Principal,
+    number: i64,
+    cmd: Command,
+    via: Value,
+    received: crate::mail::InboundRecord,
+) -> Result<Case> {
+    act_with(store, p, number, cmd, Some((via, received))).await
+}
+
+async fn act_with(
+    store: &dyn Store,
+    p: &Principal,
+    number: i64,
+    cmd: Command,
+    email: Option<(Value, crate::mail::InboundRecord)>,
+) -> Result<Case> {
     // The permission first: its 403 says what is missing and who can grant it.
     require_case_access(p)?;
     require_scope(p, Scope::CasesWrite)?;
@@ -557,7 +603,11 @@ pub async fn act(store: &dyn Store, p: &Principal, number: i64, cmd: Command) ->
         if !can_see(p, &case) {
             return Err(not_found());
         }
-        let (mut patch, event) = plan(store, p, &case, &cmd).await?;
+        let (mut patch, mut event) = plan(store, p, &case, &cmd).await?;
+        if let Some((via, received)) = &email {
+            event.data["email"] = via.clone();
+            patch.inbound = Some(received.clone());
+        }
         patch.sla = sla_change(store, p, &case, &patch, &event).await?;
         let audit = case_audit(p, &case, &event);
         if let Some(updated) = store

@@ -5,6 +5,7 @@ pub mod body;
 pub mod cases;
 pub mod dto;
 pub mod jobs;
+pub mod mail;
 pub mod meta;
 pub mod sla;
 pub mod tokens;
@@ -85,4 +86,14 @@ pub fn routes() -> Router<AppState> {
             delete(cases::remove_contact),
         )
         .route("/cases/{number}/summaries", post(cases::summary))
+        .route("/cases/{number}/mail", get(mail::case_mail))
+        .route(
+            "/inbound/email",
+            post(mail::ingest).layer(axum::extract::DefaultBodyLimit::max(mail::MAX_MESSAGE_BODY)),
+        )
+        .route("/inbound/email/{id}", get(mail::original))
+        .route(
+            "/accounts/{account}/email-intake",
+            get(mail::get_intake).put(mail::put_intake),
+        )
 }

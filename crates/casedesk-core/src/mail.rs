@@ -1,0 +1,400 @@
+//! The email channel's records: each message sent (one per recipient, with its last result)
+//! and each message received (with what became of it and the whole original), and who may
+//! read them. Rendering, sending and reading mail live in `casedesk-mail`.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::audit::AuditRecord;
+use crate::jobs::NewJob;
+use crate::permissions::{can_see, is_support, require_scope};
+use crate::store::Store;
+use crate::users::{Principal, Role, Scope};
+use crate::{DomainError, Result, Timestamp};
+
+/// Kind of the job that sends one message.
+pub const SEND: &str = "mail.send";
+
+/// Attempts before a message is given up.
+pub const SEND_ATTEMPTS: u32 = 8;
+
+/// A message to send, written with the change that causes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMail {
+    /// Identifier (UUIDv7); also the unique part of its `Message-ID`.
+    pub id: Uuid,
+    /// The case it belongs to (none for a notice to an unknown sender).
+    pub case_number: Option<i64>,
+    /// Which template (`acknowledged`, `reply`, …, `notice`).
+    pub kind: String,
+    /// The one recipient.
+    pub recipient: String,
+    /// Subject, as sent.
+    pub subject: String,
+    /// `Message-ID`, as sent.
+    pub message_id: String,
+    /// The whole RFC 5322 message.
+    pub message: String,
+    /// When it was queued.
+    pub created_at: Timestamp,
+}
+
+impl NewMail {
+    /// The job that sends it.
+    pub fn job(&self) -> NewJob {
+        NewJob::new(SEND, json!({"mail": self.id.to_string()})).max_attempts(SEND_ATTEMPTS)
+    }
+}
+
+/// Where a message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailState {
+    /// Waiting for its first attempt.
+    Queued,
+    /// Handed to the relay or written to the outbox.
+    Sent,
+    /// The last attempt failed; another follows.
+    Retrying,
+    /// Given up: refused for good, or out of attempts.
+    Failed,
+}
+
+impl MailState {
+    /// Stable key.
+    pub fn key(self) -> &'static str {
+        match self {
+            MailState::Queued => "queued",
+            MailState::Sent => "sent",
+            MailState::Retrying => "retrying",
+            MailState::Failed => "failed",
+        }
+    }
+
+    /// Parses a stable key.
+    pub fn parse(s: &str) -> Option<MailState> {
+        [
+            MailState::Queued,
+            MailState::Sent,
+            MailState::Retrying,
+            MailState::Failed,
+        ]
+        .into_iter()
+        .find(|m| m.key() == s)
+    }
+}
+
+/// A sent (or queued) message as recorded on its case.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MailRecord {
+    /// Identifier.
+    pub id: Uuid,
+    /// The case.
+    pub case_number: Option<i64>,
+    /// Which template.
+    pub kind: String,
+    /// To whom.
+    pub recipient: String,
+    /// Subject.
+    pub subject: String,
+    /// `Message-ID`.
+    pub message_id: String,
+    /// Result so far.
+    pub state: MailState,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The last error, if an attempt failed.
+    pub last_error: Option<String>,
+    /// Where it went: the relay's answer or the outbox file.
+    pub detail: Option<String>,
+    /// Queued at.
+    pub created_at: Timestamp,
+    /// Delivered to the relay or outbox at.
+    pub sent_at: Option<Timestamp>,
+}
+
+/// The result of one sending attempt, written with the end of its job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MailResult {
+    /// The message.
+    pub id: Uuid,
+    /// Its new state.
+    pub state: MailState,
+    /// The error of a failed attempt.
+    pub error: Option<String>,
+    /// Where it went, for a sent one.
+    pub detail: Option<String>,
+    /// When the attempt ended.
+    pub at: Timestamp,
+}
+
+/// What became of a received message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InboundOutcome {
+    /// Posted as a public reply on its case.
+    Posted,
+    /// Opened a new case.
+    Opened,
+    /// Written by a machine (auto-reply, bounce, list, our own message): recorded, not answered.
+    Automatic,
+    /// From an address that is not on the case: refused with a notice.
+    RefusedSender,
+    /// For a closed case: refused with a notice.
+    RefusedClosed,
+    /// No case and none may be opened by email: answered with how to open one.
+    NoCase,
+    /// Nothing in it to post (empty after trimming), or its sender is unknown and it names no case.
+    Ignored,
+}
+
+impl InboundOutcome {
+    /// Stable key.
+    pub fn key(self) -> &'static str {
+        match self {
+            InboundOutcome::Posted => "posted",
+            InboundOutcome::Opened => "opened",
+            InboundOutcome::Automatic => "automatic",
+            InboundOutcome::RefusedSender => "refused_sender",
+            InboundOutcome::RefusedClosed => "refused_closed",
+            InboundOutcome::NoCase => "no_case",
+            InboundOutcome::Ignored => "ignored",
+        }
+    }
+}
+
+/// A received message and what became of it; the whole original is kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundRecord {
+    /// Identifier.
+    pub id: Uuid,
+    /// Received at.
+    pub received_at: Timestamp,
+    /// Sender address (lower case).
+    pub sender: Option<String>,
+    /// Subject.
+    pub subject: String,
+    /// Its `Message-ID` (a second delivery of the same id is recognised).
+    pub message_id: Option<String>,
+    /// The case it went to.
+    pub case_number: Option<i64>,
+    /// What became of it.
+    pub outcome: InboundOutcome,
+    /// Details: authentication verdicts, automatic kind, attachments, the reason of a refusal.
+    pub detail: Value,
+    /// The message as received.
+    pub raw: Vec<u8>,
+}
+
+/// A received message as listed (without the original).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InboundSummary {
+    /// Identifier.
+    pub id: Uuid,
+    /// Received at.
+    pub received_at: Timestamp,
+    /// Sender.
+    pub sender: Option<String>,
+    /// Subject.
+    pub subject: String,
+    /// `Message-ID`.
+    pub message_id: Option<String>,
+    /// The case.
+    pub case_number: Option<i64>,
+    /// What became of it (stable key).
+    pub outcome: String,
+    /// Details.
+    pub detail: Value,
+}
+
+/// The messages sent and received on a case: support staff who may see the case.
+pub async fn case_mail(
+    store: &dyn Store,
+    p: &Principal,
+    number: i64,
+) -> Result<(Vec<MailRecord>, Vec<InboundSummary>)> {
+    require_scope(p, Scope::CasesRead)?;
+    let case = store
+        .get_case(number)
+        .await?
+        .filter(|c| can_see(p, c))
+        .ok_or_else(|| DomainError::NotFound { entity: "case" })?;
+    if !is_support(p) {
+        return Err(DomainError::Forbidden(
+            "Only support engineers can see the mail log of a case.".into(),
+        ));
+    }
+    Ok((
+        store.list_mail(case.number).await?,
+        store.list_inbound(case.number).await?,
+    ))
+}
+
+/// The original of a received message: support staff who may see its case (managers for a
+/// message that reached no case).
+pub async fn inbound_original(
+    store: &dyn Store,
+    p: &Principal,
+    id: Uuid,
+) -> Result<(InboundSummary, Vec<u8>)> {
+    require_scope(p, Scope::CasesRead)?;
+    let missing = || DomainError::NotFound { entity: "message" };
+    if !is_support(p) {
+        return Err(missing());
+    }
+    let (summary, raw) = store.get_inbound(id).await?.ok_or_else(missing)?;
+    let allowed = match summary.case_number {
+        Some(n) => store.get_case(n).await?.is_some_and(|c| can_see(p, &c)),
+        None => p.user.role == Role::Manager,
+    };
+    if !allowed {
+        return Err(missing());
+    }
+    Ok((summary, raw))
+}
+
+/// Whether an account opens cases from email, and the fields such a case starts from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EmailIntake {
+    /// Mail from a case admin that names no case opens one.
+    pub enabled: bool,
+    /// Intake fields every case opened by email starts from (the subject, description and
+    /// contact email come from the message).
+    pub defaults: Value,
+}
+
+impl EmailIntake {
+    /// Reads the stored form.
+    pub fn from_json(s: &str) -> EmailIntake {
+        let v: Value = serde_json::from_str(s).unwrap_or(Value::Null);
+        EmailIntake {
+            enabled: v["enabled"].as_bool().unwrap_or(false),
+            defaults: v
+                .get("defaults")
+                .cloned()
+                .filter(Value::is_object)
+                .unwrap_or_else(|| json!({})),
+        }
+    }
+}
+
+/// The intake body of a case opened by a message: the defaults, then the message's subject
+/// and text, and the sender as case email.
+pub fn intake_body(defaults: &Value, subject: &str, text: &str, sender: &str) -> Value {
+    let mut body = if defaults.is_object() {
+        defaults.clone()
+    } else {
+        json!({})
+    };
+    body["subject"] = json!(subject);
+    body["description"] = json!(text);
+    if !body["contact"].is_object() {
+        body["contact"] = json!({});
+    }
+    body["contact"]["email"] = json!(sender);
+    body
+}
+
+/// An account's email intake; off unless set.
+pub async fn email_intake(store: &dyn Store, p: &Principal, account: &str) -> Result<EmailIntake> {
+    require_intake_editor(p)?;
+    let acc = store
+        .find_account(account)
+        .await?
+        .ok_or_else(|| DomainError::NotFound { entity: "account" })?;
+    Ok(store
+        .email_intake(acc.id)
+        .await?
+        .map(|s| EmailIntake::from_json(&s))
+        .unwrap_or(EmailIntake {
+            enabled: false,
+            defaults: json!({}),
+        }))
+}
+
+fn require_intake_editor(p: &Principal) -> Result<()> {
+    if p.user.role != Role::Manager {
+        return Err(DomainError::Forbidden(
+            "Only support managers can set how an account opens cases by email.".into(),
+        ));
+    }
+    require_scope(p, Scope::Admin)
+}
+
+/// Sets an account's email intake. Enabling checks that the defaults, with a subject,
+/// description and case email from a message, pass the intake; its errors name
+/// `defaults.<field>`.
+pub async fn put_email_intake(
+    store: &dyn Store,
+    p: &Principal,
+    account: &str,
+    body: &Value,
+) -> Result<EmailIntake> {
+    require_intake_editor(p)?;
+    let acc = store
+        .find_account(account)
+        .await?
+        .ok_or_else(|| DomainError::NotFound { entity: "account" })?;
+    let Some(obj) = body.as_object() else {
+        return Err(DomainError::field("body", "must be a JSON object"));
+    };
+    let mut errors = Vec::new();
+    for k in obj.keys() {
+        if k != "enabled" && k != "defaults" {
+            errors.push(crate::FieldError::new(k.as_str(), "is not a known field"));
+        }
+    }
+    let enabled = match obj.get("enabled") {
+        Some(Value::Bool(b)) => *b,
+        _ => {
+            errors.push(crate::FieldError::new("enabled", "must be true or false"));
+            false
+        }
+    };
+    let defaults = obj.get("defaults").cloned().unwrap_or_else(|| json!({}));
+    if !defaults.is_object() {
+        errors.push(crate::FieldError::new("defaults", "must be a JSON object"));
+    }
+    for k in ["subject", "description"] {
+        if defaults.get(k).is_some() {
+            errors.push(crate::FieldError::new(
+                format!("defaults.{k}"),
+                "comes from the message; leave it out",
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(DomainError::Validation(errors));
+    }
+    if enabled {
+        let sample = intake_body(
+            &defaults,
+            "Sample subject of a message",
+            "Sample text of a message",
+            "requester@example.com",
+        );
+        if let Err(e) = crate::cases::service::check_intake(store, acc.id, &sample).await {
+            return Err(prefix_fields(e, "defaults"));
+        }
+    }
+    let spec = json!({"enabled": enabled, "defaults": defaults});
+    let audit = AuditRecord::by(p, "account.email_intake.set", format!("account:{}", acc.id))
+        .account(Some(acc.id))
+        .summary(spec.clone());
+    store
+        .set_email_intake(acc.id, &spec.to_string(), &audit)
+        .await?;
+    Ok(EmailIntake { enabled, defaults })
+}
+
+fn prefix_fields(e: DomainError, prefix: &str) -> DomainError {
+    match e {
+        DomainError::Validation(errs) => DomainError::Validation(
+            errs.into_iter()
+                .map(|f| crate::FieldError::new(format!("{prefix}.{}", f.field), f.message))
+                .collect(),
+        ),
+        other => other,
+    }
+}

@@ -1,0 +1,353 @@
+//! From a case event to the messages it sends (who receives which template), and sending one
+//! message through the configured transport.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use casedesk_core::cases::{Case, CaseEvent, EventKind};
+use casedesk_core::mail::NewMail;
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::config::{MailConfig, Security, TransportKind};
+use crate::inbound::Marks;
+use crate::outbound::{Facts, MailKind, SendError, Thread, compose, compose_notice, render};
+
+/// Why a message was not sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// Retrying cannot help (the relay refused the recipient for good, the message is bad).
+    pub permanent: bool,
+    /// What went wrong.
+    pub error: String,
+}
+
+enum Transport {
+    Outbox(PathBuf),
+    Smtp(Box<AsyncSmtpTransport<Tokio1Executor>>),
+    Off,
+}
+
+/// Renders, composes and sends casedesk's messages.
+pub struct Mailer {
+    config: MailConfig,
+    domain: String,
+    transport: Transport,
+}
+
+/// The template of a message kind, by its stable key.
+pub fn kind_key(k: MailKind) -> &'static str {
+    match k {
+        MailKind::Acknowledged => "acknowledged",
+        MailKind::Reply => "reply",
+        MailKind::InfoRequested => "info_requested",
+        MailKind::ResolutionProposed => "resolution_proposed",
+        MailKind::Closed => "closed",
+        MailKind::Reopened => "reopened",
+        MailKind::Escalated => "escalated",
+        MailKind::SlaWarning => "sla_warning",
+        MailKind::SlaBreached => "sla_breached",
+    }
+}
+
+/// Who an event's message goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audience {
+    /// The template.
+    pub kind: MailKind,
+    /// The recipients, each once, never the person who acted.
+    pub to: Vec<String>,
+    /// The public text of the event.
+    pub body: Option<String>,
+}
+
+fn text_of(data: &Value, key: &str) -> Option<String> {
+    data.get(key)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .filter(|s| !s.trim().is_empty())
+}
+
+/// Who hears of `event`. The customer side is the requester and the team contacts; support
+/// hears of customer messages through the assignee; escalations go to the duty managers.
+/// Internal events send nothing.
+pub fn audience(
+    case: &Case,
+    event: &CaseEvent,
+    actor_is_support: bool,
+    duty_managers: &[String],
+) -> Option<Audience> {
+    if !event.public {
+        return None;
+    }
+    let mut customers = vec![case.requester.clone()];
+    customers.extend(case.team_contacts.iter().map(|c| c.email.clone()));
+    let assignee: Vec<String> = case.assignee.iter().cloned().collect();
+    let body = text_of(&event.data, "body");
+    let (kind, to, body) = match event.kind {
+        EventKind::Created => (MailKind::Acknowledged, customers, None),
+        EventKind::Reply | EventKind::Resumed if actor_is_support => {
+            if event.kind == EventKind::Resumed && body.is_none() {
+                return None;
+            }
+            (MailKind::Reply, customers, body)
+        }
+        EventKind::Reply => {
+            let mut to = customers;
+            to.extend(assignee);
+            (MailKind::Reply, to, body)
+        }
+        EventKind::InfoRequested => (MailKind::InfoRequested, customers, body),
+        EventKind::ResolutionProposed => (MailKind::ResolutionProposed, customers, body),
+        EventKind::ResolutionConfirmed => {
+            let mut to = customers;
+            to.extend(assignee);
+            (MailKind::Closed, to, text_of(&event.data, "comment"))
+        }
+        EventKind::Reopened => {
+            let mut to = customers;
+            to.extend(assignee);
+            (MailKind::Reopened, to, body)
+        }
+        EventKind::Escalated => (
+            MailKind::Escalated,
+            duty_managers.to_vec(),
+            text_of(&event.data, "reason"),
+        ),
+        _ => return None,
+    };
+    let actor = event.actor.as_deref().map(str::to_ascii_lowercase);
+    let mut seen = std::collections::BTreeSet::new();
+    let to: Vec<String> = to
+        .into_iter()
+        .map(|a| a.to_ascii_lowercase())
+        // The acknowledgement goes to the requester who opened the case; every other
+        // message skips the person who acted.
+        .filter(|a| kind == MailKind::Acknowledged || Some(a) != actor.as_ref())
+        .filter(|a| seen.insert(a.clone()))
+        .collect();
+    (!to.is_empty()).then_some(Audience { kind, to, body })
+}
+
+impl Mailer {
+    /// A mailer for `config` (checked by [`MailConfig::validate`]); `data_dir` holds the outbox
+    /// when no other folder is configured.
+    pub fn new(config: MailConfig, data_dir: &std::path::Path) -> Result<Mailer, String> {
+        config.validate()?;
+        let transport = match config.transport {
+            TransportKind::Off => Transport::Off,
+            TransportKind::Outbox => Transport::Outbox(
+                config
+                    .outbox
+                    .clone()
+                    .unwrap_or_else(|| data_dir.join("outbox")),
+            ),
+            TransportKind::Smtp => Transport::Smtp(Box::new(smtp(&config)?)),
+        };
+        Ok(Mailer {
+            domain: config.domain(),
+            config,
+            transport,
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &MailConfig {
+        &self.config
+    }
+
+    /// Whether messages are sent at all.
+    pub fn enabled(&self) -> bool {
+        !matches!(self.transport, Transport::Off)
+    }
+
+    /// What the inbound reader needs to recognise our messages and tags.
+    pub fn marks(&self) -> Marks {
+        Marks {
+            message_id_domain: self.domain.clone(),
+            tag_prefix: self.config.tag_prefix.clone(),
+            max_bytes: self.config.max_inbound_bytes,
+        }
+    }
+
+    /// The link to a case.
+    pub fn link(&self, case: i64) -> String {
+        self.page(&format!("cases/{case}"))
+    }
+
+    /// The link to a page of casedesk.
+    pub fn page(&self, path: &str) -> String {
+        format!("{}/{path}", self.config.base_url.trim_end_matches('/'))
+    }
+
+    /// One message of `kind` about `case` to `to`.
+    pub fn case_mail(
+        &self,
+        kind: MailKind,
+        case: &Case,
+        body: Option<String>,
+        actor: Option<String>,
+        sla: Option<String>,
+        to: &str,
+    ) -> Result<NewMail, SendError> {
+        let id = Uuid::now_v7();
+        let facts = Facts {
+            case: case.number,
+            subject: case.fields.subject.clone(),
+            body,
+            actor,
+            link: self.link(case.number),
+            sla,
+        };
+        let r = render(kind, &facts, &self.config.tag_prefix);
+        let thread = Thread {
+            domain: self.domain.clone(),
+            case: case.number,
+            part: id.simple().to_string(),
+        };
+        let m = compose(&r, &self.config.from, &[to.to_owned()], &thread)?;
+        Ok(NewMail {
+            id,
+            case_number: Some(case.number),
+            kind: kind_key(kind).into(),
+            recipient: to.to_owned(),
+            subject: r.subject,
+            message_id: thread.id(),
+            message: String::from_utf8_lossy(&m.formatted()).into_owned(),
+            created_at: casedesk_core::now(),
+        })
+    }
+
+    /// The messages an event sends (none when mail is off or nobody is to hear of it).
+    /// A recipient whose address cannot be used is skipped and logged.
+    pub fn event_mails(
+        &self,
+        case: &Case,
+        event: &CaseEvent,
+        actor_is_support: bool,
+        duty_managers: &[String],
+    ) -> Vec<NewMail> {
+        if !self.enabled() {
+            return vec![];
+        }
+        let Some(a) = audience(case, event, actor_is_support, duty_managers) else {
+            return vec![];
+        };
+        a.to.iter()
+            .filter_map(|to| {
+                self.case_mail(a.kind, case, a.body.clone(), event.actor.clone(), None, to)
+                    .map_err(
+                        |e| tracing::warn!(case = case.number, error = %e, "message not composed"),
+                    )
+                    .ok()
+            })
+            .collect()
+    }
+
+    /// A notice answering a received message (see [`compose_notice`]).
+    pub fn notice(
+        &self,
+        to: &str,
+        subject: &str,
+        text: &str,
+        in_reply_to: Option<&str>,
+    ) -> Result<NewMail, SendError> {
+        let id = Uuid::now_v7();
+        let message_id = format!("<notice.{}@{}>", id.simple(), self.domain);
+        let m = compose_notice(
+            &self.config.from,
+            to,
+            subject,
+            text,
+            &message_id,
+            in_reply_to,
+        )?;
+        Ok(NewMail {
+            id,
+            case_number: None,
+            kind: "notice".into(),
+            recipient: to.to_owned(),
+            subject: subject.to_owned(),
+            message_id,
+            message: String::from_utf8_lossy(&m.formatted()).into_owned(),
+            created_at: casedesk_core::now(),
+        })
+    }
+
+    /// Sends one stored message to its recipient; answers where it went.
+    pub async fn send(&self, id: Uuid, recipient: &str, message: &str) -> Result<String, Failure> {
+        match &self.transport {
+            Transport::Off => Ok("mail is off: not sent".into()),
+            Transport::Outbox(dir) => {
+                let name = format!("{}.eml", id.simple());
+                let dir = dir.clone();
+                let bytes = message.as_bytes().to_vec();
+                let written = tokio::task::spawn_blocking(move || {
+                    crate::outbound::write_outbox(&dir, &name, &bytes)
+                })
+                .await
+                .map_err(|e| Failure {
+                    permanent: false,
+                    error: e.to_string(),
+                })?;
+                written
+                    .map(|p| format!("outbox {}", p.display()))
+                    .map_err(|e| Failure {
+                        permanent: false,
+                        error: e.to_string(),
+                    })
+            }
+            Transport::Smtp(t) => {
+                let bad = |e: String| Failure {
+                    permanent: true,
+                    error: e,
+                };
+                let from = self
+                    .config
+                    .from_address()
+                    .parse()
+                    .map_err(|_| bad("mail.from is not an address".into()))?;
+                let to = recipient
+                    .parse()
+                    .map_err(|_| bad(format!("{recipient:?} is not an address")))?;
+                let envelope =
+                    Envelope::new(Some(from), vec![to]).map_err(|e| bad(e.to_string()))?;
+                match t.send_raw(&envelope, message.as_bytes()).await {
+                    Ok(r) => Ok(format!(
+                        "relay {} {}",
+                        r.code(),
+                        r.message().collect::<Vec<_>>().join(" ")
+                    )),
+                    Err(e) => Err(Failure {
+                        permanent: e.is_permanent(),
+                        error: e.to_string(),
+                    }),
+                }
+            }
+        }
+    }
+}
+
+fn smtp(c: &MailConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+    let s = &c.smtp;
+    let host = s.host.trim();
+    let builder = match s.security {
+        Security::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
+        Security::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host),
+        Security::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
+            host,
+        )),
+    }
+    .map_err(|e| format!("mail.smtp.host: {e}"))?;
+    let mut builder = builder.timeout(Some(Duration::from_secs(s.timeout_seconds.max(1))));
+    if let Some(p) = s.port {
+        builder = builder.port(p);
+    }
+    if let (Some(u), Some(p)) = (&s.username, &s.password) {
+        builder = builder.credentials(Credentials::new(u.clone(), p.clone()));
+    }
+    Ok(builder.build())
+}

@@ -1,0 +1,59 @@
+-- The email channel. Every message casedesk sends: one row per recipient, the whole message
+-- as sent, and its last result (the case's mail log). Written with the change that causes it,
+-- together with its `mail.send` job.
+CREATE TABLE mail_out (
+    id TEXT PRIMARY KEY,
+    case_number BIGINT REFERENCES cases(number),
+    kind TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    message TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    detail TEXT,
+    created_at BIGINT NOT NULL,
+    sent_at BIGINT
+);
+CREATE INDEX mail_out_case ON mail_out(case_number, id) WHERE case_number IS NOT NULL;
+
+-- Every message received through the mail gate, the original kept whole, and what became of
+-- it. A second delivery of the same Message-ID (an MTA retrying) is recognised by the index.
+CREATE TABLE mail_in (
+    id TEXT PRIMARY KEY,
+    received_at BIGINT NOT NULL,
+    sender TEXT,
+    subject TEXT NOT NULL,
+    message_id TEXT,
+    case_number BIGINT REFERENCES cases(number),
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    raw BYTEA NOT NULL
+);
+CREATE UNIQUE INDEX mail_in_message_id ON mail_in(message_id) WHERE message_id IS NOT NULL;
+CREATE INDEX mail_in_case ON mail_in(case_number, id) WHERE case_number IS NOT NULL;
+
+-- Whether an account opens cases from email, and the intake fields they start from.
+ALTER TABLE accounts ADD COLUMN email_intake TEXT;
+
+-- Public events that may be mailed now get their dispatch job too (webhooks or not): the
+-- fan-out writes the messages. Imported history is still not announced.
+CREATE OR REPLACE FUNCTION case_events_dispatch() RETURNS trigger AS $$
+BEGIN
+    IF (EXISTS (SELECT 1 FROM webhook_endpoints WHERE enabled)
+        OR (NEW.public AND NEW.kind IN ('created', 'reply', 'info_requested', 'resumed', 'resolution_proposed',
+                                        'resolution_confirmed', 'reopened', 'escalated')))
+       AND (NEW.data::jsonb -> 'imported') IS NULL THEN
+        INSERT INTO jobs (id, kind, payload, state, attempts, max_attempts, run_at, created_at, updated_at)
+        VALUES (
+            lpad(to_hex((NEW.at / 1000) >> 16), 8, '0') || '-' || lpad(to_hex((NEW.at / 1000) & 65535), 4, '0')
+                || '-7' || lpad(to_hex(floor(random() * 4096)::int), 3, '0')
+                || '-' || to_hex(32768 + floor(random() * 16384)::int)
+                || '-' || lpad(to_hex(floor(random() * 281474976710656)::bigint), 12, '0'),
+            'case.event', json_build_object('case', NEW.case_number, 'event', NEW.id)::text, 'queued', 0, 10,
+            NEW.at, NEW.at, NEW.at);
+    END IF;
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;

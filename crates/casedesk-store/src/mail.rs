@@ -1,0 +1,190 @@
+//! SQL of the email channel (the mail log of sent messages, received messages with their
+//! originals, each account's email intake), expanded once per backend by `store_impl!`.
+
+/// Implements the inherent `*_mail_op` methods the `Store` impl delegates to.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! mail_impl {
+    ($store:ident, $db:ty) => {
+        pub(crate) mod mail_impl {
+            use super::$store;
+            use $crate::common::*;
+            use casedesk_core::audit::AuditRecord;
+            use casedesk_core::mail::{InboundRecord, InboundSummary, MailRecord, MailState, NewMail};
+            use casedesk_core::{DomainError, Result};
+            use sqlx::Row;
+            use uuid::Uuid;
+
+            type Db = $db;
+            type DbRow = <Db as sqlx::Database>::Row;
+            type Tx = sqlx::Transaction<'static, Db>;
+
+            const OUT_COLS: &str = "id, case_number, kind, recipient, subject, message_id, state, attempts, last_error, detail, created_at, sent_at";
+            const IN_COLS: &str = "id, received_at, sender, subject, message_id, case_number, outcome, detail";
+
+            fn g<T>(r: &DbRow, c: &str) -> Result<T>
+            where
+                T: for<'a> sqlx::Decode<'a, Db> + sqlx::Type<Db>,
+            {
+                r.try_get(c).map_err(internal)
+            }
+
+            fn mail_from_row(r: &DbRow) -> Result<MailRecord> {
+                let state: String = g(r, "state")?;
+                Ok(MailRecord {
+                    id: uuid(&g::<String>(r, "id")?)?,
+                    case_number: g(r, "case_number")?,
+                    kind: g(r, "kind")?,
+                    recipient: g(r, "recipient")?,
+                    subject: g(r, "subject")?,
+                    message_id: g(r, "message_id")?,
+                    state: MailState::parse(&state)
+                        .ok_or_else(|| DomainError::Internal(format!("bad mail state {state}")))?,
+                    attempts: u32::try_from(g::<i64>(r, "attempts")?).unwrap_or(0),
+                    last_error: g(r, "last_error")?,
+                    detail: g(r, "detail")?,
+                    created_at: ts(g(r, "created_at")?),
+                    sent_at: g::<Option<i64>>(r, "sent_at")?.map(ts),
+                })
+            }
+
+            fn inbound_from_row(r: &DbRow) -> Result<InboundSummary> {
+                let detail: String = g(r, "detail")?;
+                Ok(InboundSummary {
+                    id: uuid(&g::<String>(r, "id")?)?,
+                    received_at: ts(g(r, "received_at")?),
+                    sender: g(r, "sender")?,
+                    subject: g(r, "subject")?,
+                    message_id: g(r, "message_id")?,
+                    case_number: g(r, "case_number")?,
+                    outcome: g(r, "outcome")?,
+                    detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+                })
+            }
+
+            impl $store {
+                /// Writes a received message; `false` when its `Message-ID` was seen before.
+                pub(crate) async fn insert_inbound(tx: &mut Tx, m: &InboundRecord) -> Result<bool> {
+                    let n = sqlx::query(
+                        "INSERT INTO mail_in (id, received_at, sender, subject, message_id, case_number, outcome, detail, raw) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(m.id.to_string())
+                    .bind(micros(m.received_at))
+                    .bind(m.sender.as_deref())
+                    .bind(&m.subject)
+                    .bind(m.message_id.as_deref())
+                    .bind(m.case_number)
+                    .bind(m.outcome.key())
+                    .bind(m.detail.to_string())
+                    .bind(&m.raw)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(internal)?
+                    .rows_affected();
+                    Ok(n == 1)
+                }
+
+                pub(crate) async fn queue_mails_op(&self, ms: &[NewMail]) -> Result<()> {
+                    let (mut tx, _w) = self.begin().await?;
+                    Self::insert_mails(&mut tx, ms).await?;
+                    tx.commit().await.map_err(internal)
+                }
+
+                pub(crate) async fn list_mail_op(&self, number: i64) -> Result<Vec<MailRecord>> {
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT {OUT_COLS} FROM mail_out WHERE case_number = $1 ORDER BY id"
+                    )))
+                    .bind(number)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    rows.iter().map(mail_from_row).collect()
+                }
+
+                pub(crate) async fn get_mail_op(&self, id: Uuid) -> Result<Option<(MailRecord, String)>> {
+                    let r = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT {OUT_COLS}, message FROM mail_out WHERE id = $1"
+                    )))
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    match r {
+                        Some(r) => Ok(Some((mail_from_row(&r)?, g(&r, "message")?))),
+                        None => Ok(None),
+                    }
+                }
+
+                pub(crate) async fn record_inbound_op(&self, m: &InboundRecord, notice: Option<&NewMail>) -> Result<bool> {
+                    let (mut tx, _w) = self.begin().await?;
+                    if !Self::insert_inbound(&mut tx, m).await? {
+                        return Ok(false);
+                    }
+                    if let Some(n) = notice {
+                        Self::insert_mails(&mut tx, std::slice::from_ref(n)).await?;
+                    }
+                    tx.commit().await.map_err(internal)?;
+                    Ok(true)
+                }
+
+                pub(crate) async fn find_inbound_op(&self, message_id: &str) -> Result<Option<InboundSummary>> {
+                    let r = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT {IN_COLS} FROM mail_in WHERE message_id = $1"
+                    )))
+                    .bind(message_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    r.as_ref().map(inbound_from_row).transpose()
+                }
+
+                pub(crate) async fn get_inbound_op(&self, id: Uuid) -> Result<Option<(InboundSummary, Vec<u8>)>> {
+                    let r = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT {IN_COLS}, raw FROM mail_in WHERE id = $1"
+                    )))
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    match r {
+                        Some(r) => Ok(Some((inbound_from_row(&r)?, g(&r, "raw")?))),
+                        None => Ok(None),
+                    }
+                }
+
+                pub(crate) async fn list_inbound_op(&self, number: i64) -> Result<Vec<InboundSummary>> {
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT {IN_COLS} FROM mail_in WHERE case_number = $1 ORDER BY id"
+                    )))
+                    .bind(number)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    rows.iter().map(inbound_from_row).collect()
+                }
+
+                pub(crate) async fn email_intake_op(&self, account: Uuid) -> Result<Option<String>> {
+                    let v: Option<Option<String>> = sqlx::query_scalar("SELECT email_intake FROM accounts WHERE id = $1")
+                        .bind(account.to_string())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                    Ok(v.flatten())
+                }
+
+                pub(crate) async fn set_email_intake_op(&self, account: Uuid, spec: &str, audit: &AuditRecord) -> Result<()> {
+                    let (mut tx, _w) = self.begin().await?;
+                    sqlx::query("UPDATE accounts SET email_intake = $1 WHERE id = $2")
+                        .bind(spec)
+                        .bind(account.to_string())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
+                    tx.commit().await.map_err(internal)
+                }
+            }
+        }
+    };
+}

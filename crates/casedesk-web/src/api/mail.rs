@@ -1,0 +1,140 @@
+//! Email routes: the mail gate that MTAs hand received messages to, the mail log of a case,
+//! a received message's original, and each account's email intake.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use casedesk_core::DomainError;
+use casedesk_core::mail;
+use casedesk_core::permissions::require_scope;
+use casedesk_core::users::Scope;
+use serde_json::{Value, json};
+
+use super::body;
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, Problem};
+
+/// Largest message the gate route reads; the configured limit (`mail.max_inbound_bytes`)
+/// is checked against the message itself and answered in words.
+pub const MAX_MESSAGE_BODY: usize = 64 * 1024 * 1024;
+
+/// Hand one received message (RFC 5322, as the MTA received it) to casedesk. It is threaded
+/// onto its case by our `Message-ID`s, then by the subject tag, and posted as a reply by its
+/// sender; or recorded with the reason it was not. A second delivery of the same
+/// `Message-ID` does nothing again.
+#[utoipa::path(post, path = "/api/v1/inbound/email", tag = "email",
+    request_body(content = String, content_type = "message/rfc822"),
+    responses((status = 200, body = Object, description = "What became of the message: posted, opened, automatic, refused_sender, refused_closed, no_case, ignored"),
+        (status = 413, body = Problem, description = "Larger than mail.max_inbound_bytes"),
+        (status = 422, body = Problem, description = "Not an email message"),
+        (status = 403, body = Problem, description = "The credential lacks mail:ingest")),
+    security(("bearer" = [])))]
+pub async fn ingest(
+    State(st): State<AppState>,
+    Caller(p): Caller,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    require_scope(&p, Scope::MailIngest)?;
+    let raw = raw.map_err(|_| ApiError::MessageTooLarge {
+        limit: st.mailer.config().max_inbound_bytes,
+    })?;
+    match casedesk_mail::gate::ingest(st.store.as_ref(), &st.mailer, &raw).await {
+        Ok(done) => {
+            metrics::counter!("casedesk_mail_received_total", "outcome" => done.outcome.clone())
+                .increment(1);
+            Ok(Json(done).into_response())
+        }
+        Err(casedesk_mail::gate::GateError::Refused(r)) => {
+            metrics::counter!("casedesk_mail_received_total", "outcome" => "refused").increment(1);
+            Err(match r {
+                casedesk_mail::inbound::Refusal::TooLarge { limit, .. } => {
+                    ApiError::MessageTooLarge { limit }
+                }
+                other => ApiError::Domain(DomainError::field("message", other.to_string())),
+            })
+        }
+        Err(casedesk_mail::gate::GateError::Domain(e)) => Err(e.into()),
+    }
+}
+
+/// The messages sent on a case (to whom, when, the result) and received for it.
+#[utoipa::path(get, path = "/api/v1/cases/{number}/mail", tag = "email", params(("number" = i64, Path)),
+    responses((status = 200, body = Object), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn case_mail(
+    State(st): State<AppState>,
+    Caller(p): Caller,
+    Path(n): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let n = n
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or(ApiError::Domain(DomainError::NotFound { entity: "case" }))?;
+    let (sent, received) = mail::case_mail(st.store.as_ref(), &p, n).await?;
+    Ok(Json(json!({"sent": sent, "received": received})))
+}
+
+/// The original of a received message, as it arrived.
+#[utoipa::path(get, path = "/api/v1/inbound/email/{id}", tag = "email", params(("id" = String, Path)),
+    responses((status = 200, content_type = "message/rfc822", body = String), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn original(
+    State(st): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = id
+        .parse()
+        .map_err(|_| ApiError::Domain(DomainError::NotFound { entity: "message" }))?;
+    let (_, raw) = mail::inbound_original(st.store.as_ref(), &p, id).await?;
+    let mut res = (StatusCode::OK, raw).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("message/rfc822"),
+    );
+    res.headers_mut().insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"message.eml\""),
+    );
+    res.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    Ok(res)
+}
+
+/// Whether an account opens cases from email, and the intake fields they start from.
+#[utoipa::path(get, path = "/api/v1/accounts/{account}/email-intake", tag = "email", params(("account" = String, Path)),
+    responses((status = 200, body = Object), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn get_intake(
+    State(st): State<AppState>,
+    Caller(p): Caller,
+    Path(account): Path<String>,
+) -> Result<Json<mail::EmailIntake>, ApiError> {
+    Ok(Json(
+        mail::email_intake(st.store.as_ref(), &p, &account).await?,
+    ))
+}
+
+/// Set an account's email intake: `{"enabled": true, "defaults": {…intake fields…}}`. Enabling
+/// checks that the defaults, with a message's subject, text and sender, pass the intake.
+#[utoipa::path(put, path = "/api/v1/accounts/{account}/email-intake", tag = "email", params(("account" = String, Path)),
+    responses((status = 200, body = Object), (status = 403, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn put_intake(
+    State(st): State<AppState>,
+    Caller(p): Caller,
+    Path(account): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<mail::EmailIntake>, ApiError> {
+    let v = body::value(&body::bytes(raw)?)?;
+    Ok(Json(
+        mail::put_email_intake(st.store.as_ref(), &p, &account, &v).await?,
+    ))
+}
