@@ -43,6 +43,8 @@ pub struct Ingested {
     pub notice: bool,
     /// The reason, for a message that was not posted.
     pub reason: Option<String>,
+    /// For machine-written mail, which kind: `own_message`, `delivery_report`, `auto_reply`, `bulk`.
+    pub automatic: Option<String>,
 }
 
 /// Content types never kept from a message: programs and scripts.
@@ -168,6 +170,7 @@ pub async fn ingest(store: &dyn Store, mailer: &Mailer, raw: &[u8]) -> Result<In
             duplicate: true,
             notice: false,
             reason: None,
+            automatic: None,
         });
     }
     let auth = &m.authentication;
@@ -227,6 +230,7 @@ async fn finish(
         duplicate: false,
         notice: notice.is_some(),
         reason,
+        automatic: r.m.automatic.map(|a| automatic_key(a).to_owned()),
     })
 }
 
@@ -243,6 +247,7 @@ async fn duplicate(store: &dyn Store, r: &Received<'_>) -> Result<Ingested, Gate
         duplicate: true,
         notice: false,
         reason: None,
+        automatic: None,
     })
 }
 
@@ -359,6 +364,7 @@ async fn reply(
             duplicate: false,
             notice: false,
             reason: None,
+            automatic: None,
         }),
         Err(DomainError::Conflict(_)) if r.m.message_id.is_some() => {
             match store

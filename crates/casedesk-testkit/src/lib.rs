@@ -155,6 +155,57 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// The messages in the outbox (the default transport of test servers), as text.
+    pub fn outbox(&self) -> Vec<String> {
+        let dir = self.db.dir.path().join("outbox");
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return vec![];
+        };
+        rd.filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".eml"))
+            .filter_map(|e| std::fs::read(e.path()).ok())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .collect()
+    }
+
+    /// Waits (up to 20 s) until `pred` holds for the outbox, and answers it.
+    pub async fn wait_outbox(&self, what: &str, pred: impl Fn(&[String]) -> bool) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let all = self.outbox();
+            if pred(&all) {
+                return all;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("timed out waiting for {what}; the outbox holds {all:#?}");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Hands a raw message to the mail gate with `token`.
+    pub async fn mailgate(&self, token: &str, raw: &[u8]) -> Answer {
+        let r = self
+            .client
+            .post(format!("{}/api/v1/inbound/email", self.base))
+            .bearer_auth(token)
+            .header("content-type", "message/rfc822")
+            .body(raw.to_vec())
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let bytes = r.bytes().await.expect("body");
+        Answer {
+            status,
+            headers,
+            json: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(s) = self.stop.take() {
@@ -167,6 +218,12 @@ impl Drop for TestApp {
 pub async fn spawn_app(backend: Backend) -> TestApp {
     let db = Arc::new(test_db(backend).await);
     spawn_app_on(db).await
+}
+
+/// Starts casedesk on `127.0.0.1:0` over a fresh database with `opts`.
+pub async fn spawn_app_with(backend: Backend, opts: Options) -> TestApp {
+    let db = Arc::new(test_db(backend).await);
+    spawn_with(reserve().await, db, opts).await
 }
 
 /// Starts another casedesk server over an existing database (several nodes, one database).

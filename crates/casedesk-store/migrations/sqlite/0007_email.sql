@@ -10,7 +10,7 @@ CREATE TABLE mail_out (
     message_id TEXT NOT NULL,
     message TEXT NOT NULL,
     state TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
+    attempts BIGINT NOT NULL DEFAULT 0,
     last_error TEXT,
     detail TEXT,
     created_at BIGINT NOT NULL,

@@ -7,6 +7,7 @@ mod basics;
 mod cli;
 mod crash;
 mod durability;
+mod email;
 mod idempotency;
 mod lifecycle;
 mod listing;

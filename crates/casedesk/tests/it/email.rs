@@ -1,0 +1,752 @@
+//! The email channel end to end: messages out through a real SMTP server (aiosmtpd) and
+//! to the outbox, replies in through the mail gate, threaded onto their case or refused.
+
+use casedesk_core::users::{Role, Scope};
+use casedesk_testkit::smtp::{Accepted, SmtpSink};
+use casedesk_testkit::{
+    Backend, Options, TestApp, World, acme_case, both, spawn_app, spawn_app_with,
+};
+use serde_json::{Value, json};
+
+fn fixture(name: &str) -> String {
+    let path = format!(
+        "{}/../casedesk-mail/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    // The fixtures are ASCII on the wire (their bodies are encoded), so text edits are safe.
+    String::from_utf8(std::fs::read(&path).unwrap()).unwrap()
+}
+
+/// A fixture aimed at case `n` of this server (the corpus is written for case 1042 and the
+/// domain casedesk.example), with its own Message-ID so each test run is a new message.
+fn aimed(name: &str, n: i64, message_id: &str) -> String {
+    let mut s = fixture(name)
+        .replace("1042", &n.to_string())
+        .replace("2001", &n.to_string())
+        .replace("casedesk.example", "casedesk.test");
+    if let Some(start) = s.find("Message-ID:") {
+        let end = start
+            + s[start..]
+                .find("\r\n")
+                .or_else(|| s[start..].find('\n'))
+                .unwrap();
+        s.replace_range(start..end, &format!("Message-ID: <{message_id}>"));
+    }
+    s
+}
+
+/// A message's subject and decoded plain text (bodies travel encoded).
+fn decoded(raw: &str) -> String {
+    let marks = casedesk_mail::inbound::Marks {
+        message_id_domain: "casedesk.test".into(),
+        tag_prefix: "casedesk".into(),
+        max_bytes: 10_000_000,
+    };
+    let m = casedesk_mail::inbound::read(raw.as_bytes(), &marks).unwrap();
+    format!("{}\n{}", m.subject, m.text)
+}
+
+async fn events(app: &TestApp, token: &str, n: i64) -> Vec<Value> {
+    let r = app.get(&format!("/api/v1/cases/{n}/events"), token).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    r.json["items"].as_array().unwrap().clone()
+}
+
+fn to(m: &Accepted) -> String {
+    m.rcpt_tos.join(",")
+}
+
+fn case_messages(all: &[Accepted], n: i64, kind_subject: &str) -> Vec<Accepted> {
+    all.iter()
+        .filter(|m| {
+            // Read decoded: the subject's dash makes it an RFC 2047 encoded word.
+            let d = decoded(&m.data);
+            let s = d.lines().next().unwrap_or("");
+            s.contains(&format!("[casedesk #{n}]")) && s.contains(kind_subject)
+        })
+        .cloned()
+        .collect()
+}
+
+async fn with_contact(app: &TestApp, w: &World, subject: &str) -> i64 {
+    let mut body = acme_case(subject);
+    body["team_contacts"] = json!(["teammate@acme.example"]);
+    app.open_case(&w.ops, body).await
+}
+
+async fn outbound_goes_through_smtp_threaded_and_never_carries_a_note(b: Backend) {
+    let sink = SmtpSink::start().await;
+    let app = spawn_app_with(
+        b,
+        Options {
+            mail: sink.mail_config(),
+            ..Options::default()
+        },
+    )
+    .await;
+    let w = app.world().await;
+    let n = with_contact(&app, &w, "Tokens rejected after key rotation").await;
+
+    // Acknowledged within seconds, to the requester and the team contact, one message each.
+    let all = sink
+        .wait_for("the acknowledgements", |a| {
+            case_messages(a, n, "We received your case").len() == 2
+        })
+        .await;
+    let acks = case_messages(&all, n, "We received your case");
+    let mut rcpts: Vec<String> = acks.iter().map(to).collect();
+    rcpts.sort();
+    assert_eq!(rcpts, ["ops@acme.example", "teammate@acme.example"]);
+    for m in &acks {
+        assert_eq!(m.mail_from, "support@casedesk.test");
+        let id = m.header("Message-ID").unwrap();
+        assert!(
+            id.starts_with(&format!("<case-{n}.")) && id.ends_with("@casedesk.test>"),
+            "{id}"
+        );
+        let root = format!("<case-{n}@casedesk.test>");
+        assert_eq!(m.header("In-Reply-To").as_deref(), Some(root.as_str()));
+        assert_eq!(m.header("References").as_deref(), Some(root.as_str()));
+        assert_eq!(
+            m.header("Auto-Submitted").as_deref(),
+            Some("auto-generated")
+        );
+        assert!(
+            decoded(&m.data).contains(&format!("number {n}")),
+            "the number is in it"
+        );
+        assert!(m.data.contains("text/html") && m.data.contains("text/plain"));
+    }
+    assert_ne!(
+        acks[0].header("Message-ID"),
+        acks[1].header("Message-ID"),
+        "each message has its own id"
+    );
+
+    // An internal note sends nothing; the public reply that follows goes to the customers.
+    let secret = "INTERNAL-ONLY-7f3a: the customer's key is pinned";
+    let r = app
+        .post(
+            &format!("/api/v1/cases/{n}/notes"),
+            &w.agent,
+            json!({"body": secret}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    app.post(
+        &format!("/api/v1/cases/{n}/replies"),
+        &w.agent,
+        json!({"body": "Please fetch the JWKS again; the key rotated at 09:00 UTC."}),
+    )
+    .await;
+    app.post(
+        &format!("/api/v1/cases/{n}/request-info"),
+        &w.agent,
+        json!({"body": "Which kid does the failing token carry?"}),
+    )
+    .await;
+    let all = sink
+        .wait_for("the reply and the question", |a| {
+            case_messages(a, n, "New reply").len() == 2
+                && case_messages(a, n, "We need information").len() == 2
+        })
+        .await;
+    for m in case_messages(&all, n, "New reply") {
+        assert!(
+            decoded(&m.data).contains("fetch the JWKS again"),
+            "{}",
+            m.data
+        );
+        assert!(["ops@acme.example", "teammate@acme.example"].contains(&to(&m).as_str()));
+    }
+    // The customer answers through the API: the assignee would hear of it; with nobody
+    // assigned, the other customer (not the author) does.
+    app.post(
+        &format!("/api/v1/cases/{n}/replies"),
+        &w.ops,
+        json!({"body": "It carries kid 2026-11."}),
+    )
+    .await;
+    app.post(
+        &format!("/api/v1/cases/{n}/escalate"),
+        &w.ops,
+        json!({"reason": "Production sign-ins fail for every user."}),
+    )
+    .await;
+    app.post(
+        &format!("/api/v1/cases/{n}/propose-resolution"),
+        &w.agent,
+        json!({"body": "Your verifier now reads the JWKS by kid; fixed."}),
+    )
+    .await;
+    app.post(
+        &format!("/api/v1/cases/{n}/confirm-resolution"),
+        &w.ops,
+        json!({}),
+    )
+    .await;
+    let all = sink
+        .wait_for("the rest of the lifecycle", |a| {
+            case_messages(a, n, "A resolution is proposed").len() == 2
+                && case_messages(a, n, "Your case is closed").len() == 1
+                && case_messages(a, n, "escalated").len() == 1
+                && case_messages(a, n, "The case was reopened").len() == 1
+        })
+        .await;
+    // The customer's answer to the question took the case out of pending: a reopening,
+    // told to the other customer, not back to its author.
+    let customer_reply = case_messages(&all, n, "The case was reopened");
+    assert!(decoded(&customer_reply[0].data).contains("kid 2026-11"));
+    assert_eq!(to(&customer_reply[0]), "teammate@acme.example");
+    let escalation = &case_messages(&all, n, "escalated")[0];
+    assert_eq!(to(escalation), "mia@support.example", "to the duty manager");
+    assert!(decoded(&escalation.data).contains("Production sign-ins fail"));
+    let proposed = decoded(&case_messages(&all, n, "A resolution is proposed")[0].data);
+    assert!(proposed.contains("confirm the resolution") && proposed.contains("reopens"));
+    // Closing was the requester's own act: the team contact hears of it.
+    assert_eq!(
+        to(&case_messages(&all, n, "Your case is closed")[0]),
+        "teammate@acme.example"
+    );
+
+    // No message ever carried the internal note.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for m in sink.accepted() {
+        let text = decoded(&m.data);
+        assert!(
+            !text.contains("INTERNAL-ONLY-7f3a") && !m.data.contains("INTERNAL-ONLY"),
+            "a note leaked: {text}"
+        );
+        assert!(!text.contains("is pinned"), "a note leaked: {text}");
+    }
+
+    // Every send is on the case's mail log: to whom, when, the result.
+    let log = app.get(&format!("/api/v1/cases/{n}/mail"), &w.agent).await;
+    assert_eq!(log.status, 200, "{}", log.json);
+    let sent = log.json["sent"].as_array().unwrap();
+    assert_eq!(
+        sent.len(),
+        sink.accepted()
+            .iter()
+            .filter(|m| m.data.contains(&format!("#{n}]")))
+            .count()
+    );
+    assert!(
+        sent.iter()
+            .all(|m| m["state"] == "sent" && m["sent_at"].is_string()),
+        "{log:?}"
+    );
+    assert!(
+        sent.iter()
+            .all(|m| m["detail"].as_str().unwrap().starts_with("relay 250"))
+    );
+    assert!(
+        sent.iter()
+            .any(|m| m["kind"] == "acknowledged" && m["recipient"] == "teammate@acme.example")
+    );
+    // The mail log is for support staff: the customer is told so, an agent of another queue
+    // and another account see no case at all.
+    assert_eq!(
+        app.get(&format!("/api/v1/cases/{n}/mail"), &w.ops)
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/cases/{n}/mail"), &w.other_agent)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/cases/{n}/mail"), &w.globex)
+            .await
+            .status,
+        404
+    );
+}
+both!(outbound_goes_through_smtp_threaded_and_never_carries_a_note);
+
+async fn a_refused_recipient_fails_alone_and_a_deferred_one_is_retried(b: Backend) {
+    let sink = SmtpSink::start().await;
+    let app = spawn_app_with(
+        b,
+        Options {
+            mail: sink.mail_config(),
+            ..Options::default()
+        },
+    )
+    .await;
+    let w = app.world().await;
+    for email in ["refuse-me@acme.example", "later-me@acme.example"] {
+        app.user_with_token(Some("Acme"), email, Role::Admin, true, false, &[])
+            .await;
+    }
+    let mut body = acme_case("Two odd mailboxes");
+    body["team_contacts"] = json!(["refuse-me@acme.example", "later-me@acme.example"]);
+    let n = app.open_case(&w.ops, body).await;
+    sink.wait_for("the requester's acknowledgement", |a| {
+        a.iter().any(|m| to(m) == "ops@acme.example")
+    })
+    .await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let states = loop {
+        let log = app
+            .get(&format!("/api/v1/cases/{n}/mail"), &w.manager)
+            .await;
+        let states: Vec<(String, String, u64, String)> = log.json["sent"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["recipient"].as_str().unwrap().to_owned(),
+                    m["state"].as_str().unwrap().to_owned(),
+                    m["attempts"].as_u64().unwrap(),
+                    m["last_error"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
+        let later_retried = states
+            .iter()
+            .any(|s| s.0.starts_with("later") && s.1 == "retrying" && s.2 >= 2);
+        let refused_failed = states
+            .iter()
+            .any(|s| s.0.starts_with("refuse") && s.1 == "failed");
+        if (later_retried && refused_failed) || tokio::time::Instant::now() > deadline {
+            break states;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let of = |who: &str| {
+        states
+            .iter()
+            .find(|s| s.0.starts_with(who))
+            .unwrap()
+            .clone()
+    };
+    let refused = of("refuse");
+    assert_eq!(
+        (refused.1.as_str(), refused.2),
+        ("failed", 1),
+        "a permanent refusal is not retried: {states:?}"
+    );
+    assert!(refused.3.contains("550"), "{refused:?}");
+    let later = of("later");
+    assert_eq!(later.1, "retrying", "{states:?}");
+    assert!(later.2 >= 2 && later.3.contains("451"), "{later:?}");
+    assert_eq!(of("ops").1, "sent");
+}
+both!(a_refused_recipient_fails_alone_and_a_deferred_one_is_retried);
+
+/// A token for the mail gate: a manager's, with nothing but `mail:ingest`.
+async fn gate_token(app: &TestApp) -> String {
+    app.token("mia@support.example", &[Scope::MailIngest]).await
+}
+
+async fn replies_by_email_thread_onto_their_case(b: Backend) {
+    let app = spawn_app(b).await;
+    let w = app.world().await;
+    let gate = gate_token(&app).await;
+    let n = with_contact(&app, &w, "Sign-in fails after redirect").await;
+
+    // A Gmail reply of the requester: threaded by In-Reply-To, posted trimmed, verified.
+    let raw = aimed("gmail_reply.eml", n, "gmail-1@mail.gmail.example");
+    let r = app.mailgate(&gate, raw.as_bytes()).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(r.json["outcome"], "posted");
+    assert_eq!(r.json["case"], n);
+    let ev = events(&app, &w.ops, n).await;
+    let posted = ev.last().unwrap();
+    assert_eq!(posted["kind"], "reply");
+    assert_eq!(posted["actor"], "ops@acme.example");
+    assert_eq!(posted["visibility"], "public");
+    let body = posted["data"]["body"].as_str().unwrap();
+    assert!(
+        !body.contains("wrote:") && !body.contains("> "),
+        "quoted history trimmed: {body}"
+    );
+    assert_eq!(posted["data"]["email"]["sender_verified"], true);
+    assert_eq!(posted["data"]["email"]["authentication"]["dmarc"], "pass");
+
+    // The MTA delivers the same message again: recognised, nothing posted twice.
+    let again = app.mailgate(&gate, raw.as_bytes()).await;
+    assert_eq!(
+        (again.status, &again.json["duplicate"]),
+        (200, &json!(true))
+    );
+    assert_eq!(events(&app, &w.ops, n).await.len(), ev.len());
+
+    // An Outlook reply of the team contact (ISO-8859-1, quoted-printable) threads by its
+    // In-Reply-To; the receiving server could not verify it, and the post says so.
+    let raw = aimed("outlook_reply.eml", n, "outlook-1@acme.example");
+    let r = app.mailgate(&gate, raw.as_bytes()).await;
+    assert_eq!(r.json["outcome"], "posted", "{}", r.json);
+    let last = events(&app, &w.ops, n).await.pop().unwrap();
+    assert_eq!(last["actor"], "teammate@acme.example");
+    assert_eq!(last["data"]["email"]["sender_verified"], false);
+    let text = last["data"]["body"].as_str().unwrap();
+    assert!(
+        text.contains('é') || text.contains('ü') || text.contains('ö'),
+        "decoded: {text}"
+    );
+    assert!(
+        !text.contains("-----Original Message-----") && !text.contains("From:"),
+        "{text}"
+    );
+
+    // The full original is kept and support can fetch it.
+    let log = app.get(&format!("/api/v1/cases/{n}/mail"), &w.agent).await;
+    let received = log.json["received"].as_array().unwrap();
+    assert_eq!(received.len(), 2, "{}", log.json);
+    let id = received[0]["id"].as_str().unwrap();
+    let orig = app
+        .client
+        .get(format!("{}/api/v1/inbound/email/{id}", app.base))
+        .bearer_auth(&w.agent)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(orig.status(), 200);
+    assert_eq!(orig.headers()["content-type"], "message/rfc822");
+    assert_eq!(
+        orig.bytes().await.unwrap(),
+        aimed("gmail_reply.eml", n, "gmail-1@mail.gmail.example").as_bytes()
+    );
+    // A customer may not fetch originals; neither may an agent of another queue.
+    for t in [&w.ops, &w.other_agent, &w.globex] {
+        let r = app
+            .client
+            .get(format!("{}/api/v1/inbound/email/{id}", app.base))
+            .bearer_auth(t)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+    }
+
+    // An agent answers by email (subject tag only): a public reply by the agent, which the
+    // customers then receive by email.
+    let agent_mail = format!(
+        "From: Ana <ana@support.example>\r\nTo: support@casedesk.test\r\nSubject: Re: [casedesk #{n}] Sign-in fails after redirect\r\nMessage-ID: <agent-1@support.example>\r\n\r\nThe redirect URI registered ends with a slash; remove it and retry.\r\n\r\nAna\r\n"
+    );
+    let r = app.mailgate(&gate, agent_mail.as_bytes()).await;
+    assert_eq!(r.json["outcome"], "posted", "{}", r.json);
+    let last = events(&app, &w.agent, n).await.pop().unwrap();
+    assert_eq!(
+        (last["kind"].as_str(), last["actor"].as_str()),
+        (Some("reply"), Some("ana@support.example"))
+    );
+    app.wait_outbox("the agent's emailed reply sent on", |all| {
+        all.iter()
+            .filter(|m| decoded(m).contains("ends with a slash"))
+            .count()
+            == 2
+    })
+    .await;
+}
+both!(replies_by_email_thread_onto_their_case);
+
+async fn machine_mail_is_recorded_never_answered_and_outsiders_are_refused(b: Backend) {
+    let app = spawn_app(b).await;
+    let w = app.world().await;
+    let gate = gate_token(&app).await;
+    let n = with_contact(&app, &w, "Sign-in fails after redirect").await;
+    app.wait_outbox("the acknowledgements", |a| a.len() == 2)
+        .await;
+    let before = events(&app, &w.agent, n).await.len();
+
+    for (file, kind) in [
+        ("out_of_office.eml", "auto_reply"),
+        ("bounce.eml", "delivery_report"),
+        ("loop_own_message.eml", "own_message"),
+    ] {
+        // Our own message keeps an id at our domain (that is how it is recognised).
+        let id = if file.starts_with("loop") {
+            format!("case-{n}.loop1@casedesk.test")
+        } else {
+            format!("{file}@machine.example")
+        };
+        let raw = aimed(file, n, &id);
+        let r = app.mailgate(&gate, raw.as_bytes()).await;
+        assert_eq!(r.status, 200, "{file}: {}", r.json);
+        assert_eq!(r.json["outcome"], "automatic", "{file}");
+        assert_eq!(r.json["notice"], false, "{file}: never answered");
+        assert_eq!(r.json["automatic"], kind, "{file}");
+    }
+    // Our own message coming back, with our own Message-ID: still nothing answered.
+    let own = app.outbox().pop().unwrap();
+    let r = app.mailgate(&gate, own.as_bytes()).await;
+    assert_eq!(r.json["outcome"], "automatic");
+    assert_eq!(
+        events(&app, &w.agent, n).await.len(),
+        before,
+        "nothing posted"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        app.outbox().len(),
+        2,
+        "no answer to machine mail, so no loop"
+    );
+
+    // An outsider names the case: refused, nothing of the case in the answer. Unverified
+    // outsiders get no notice (a forged sender must not make casedesk send mail)…
+    let raw = aimed(
+        "outsider_with_inline_image.eml",
+        n,
+        "outsider-1@elsewhere.example",
+    );
+    let r = app.mailgate(&gate, raw.as_bytes()).await;
+    assert_eq!(
+        (r.json["outcome"].as_str(), r.json["notice"].as_bool()),
+        (Some("refused_sender"), Some(false)),
+        "{}",
+        r.json
+    );
+    // …a verified one is told, briefly.
+    let verified = aimed(
+        "outsider_with_inline_image.eml",
+        n,
+        "outsider-2@elsewhere.example",
+    )
+    .replacen(
+        "From:",
+        "Authentication-Results: mx.casedesk.test; spf=pass; dkim=pass; dmarc=pass\r\nFrom:",
+        1,
+    );
+    let r = app.mailgate(&gate, verified.as_bytes()).await;
+    assert_eq!(
+        (r.json["outcome"].as_str(), r.json["notice"].as_bool()),
+        (Some("refused_sender"), Some(true)),
+        "{}",
+        r.json
+    );
+    let all = app
+        .wait_outbox("the outsider's notice", |a| {
+            a.iter().any(|m| m.contains("stranger@elsewhere.example"))
+        })
+        .await;
+    let notice = all
+        .iter()
+        .find(|m| m.contains("stranger@elsewhere.example"))
+        .unwrap();
+    assert!(notice.contains("Auto-Submitted: auto-replied"), "{notice}");
+    assert!(
+        notice.contains("In-Reply-To: <outsider-2@elsewhere.example>"),
+        "{notice}"
+    );
+    assert!(
+        !decoded(notice).contains("Sign-in fails after redirect"),
+        "no case content: {notice}"
+    );
+    assert_eq!(events(&app, &w.agent, n).await.len(), before);
+    // The outsider's message is not on the case's record.
+    let log = app.get(&format!("/api/v1/cases/{n}/mail"), &w.agent).await;
+    assert!(
+        log.json["received"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["sender"] != "stranger@elsewhere.example")
+    );
+
+    // Another account's admin names this case (a Shift_JIS Apple Mail reply): refused too.
+    app.user_with_token(
+        Some("Globex"),
+        "kenji@globex.example",
+        Role::Admin,
+        true,
+        true,
+        &[],
+    )
+    .await;
+    let raw = aimed("apple_shift_jis.eml", n, "kenji-1@globex.example");
+    let r = app.mailgate(&gate, raw.as_bytes()).await;
+    assert_eq!(r.json["outcome"], "refused_sender", "{}", r.json);
+    assert_eq!(events(&app, &w.agent, n).await.len(), before);
+
+    // A closed case takes no more mail; its requester is told how to follow up.
+    app.post(
+        &format!("/api/v1/cases/{n}/propose-resolution"),
+        &w.agent,
+        json!({"body": "Fixed."}),
+    )
+    .await;
+    app.post(
+        &format!("/api/v1/cases/{n}/confirm-resolution"),
+        &w.ops,
+        json!({}),
+    )
+    .await;
+    let raw = aimed("gmail_reply.eml", n, "gmail-late@mail.gmail.example");
+    let r = app.mailgate(&gate, raw.as_bytes()).await;
+    assert_eq!(
+        (r.json["outcome"].as_str(), r.json["notice"].as_bool()),
+        (Some("refused_closed"), Some(true)),
+        "{}",
+        r.json
+    );
+    app.wait_outbox("the closed-case notice", |a| {
+        a.iter()
+            .any(|m| decoded(m).contains(&format!("Case {n} is closed")))
+    })
+    .await;
+}
+both!(machine_mail_is_recorded_never_answered_and_outsiders_are_refused);
+
+async fn new_mail_opens_a_case_only_where_the_account_allows_it(b: Backend) {
+    let app = spawn_app(b).await;
+    let w = app.world().await;
+    let gate = gate_token(&app).await;
+
+    // No thread, email intake off: the sender learns how to open a case.
+    let raw = aimed("forwarded_new_case.eml", 0, "fwd-1@acme.example");
+    let r = app.mailgate(&gate, raw.as_bytes()).await;
+    assert_eq!(
+        (r.json["outcome"].as_str(), r.json["notice"].as_bool()),
+        (Some("no_case"), Some(true)),
+        "{}",
+        r.json
+    );
+    let all = app
+        .wait_outbox("how to open a case", |a| {
+            a.iter()
+                .any(|m| decoded(m).contains("How to open a support case"))
+        })
+        .await;
+    assert!(
+        all.iter()
+            .any(|m| decoded(m).contains("http://casedesk.test/cases/new"))
+    );
+
+    // Managers turn email intake on for Acme; defaults that would not pass the intake are
+    // refused by field.
+    let path = "/api/v1/accounts/Acme/email-intake";
+    assert_eq!(app.get(path, &w.manager).await.json["enabled"], false);
+    let bad = app
+        .put(
+            path,
+            &w.manager,
+            json!({"enabled": true, "defaults": {"priority": "P9"}}),
+        )
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.json);
+    assert!(
+        bad.error_fields()
+            .iter()
+            .all(|f| f.starts_with("defaults.")),
+        "{:?}",
+        bad.error_fields()
+    );
+    assert!(bad.error_fields().contains(&"defaults.priority".to_owned()));
+    assert_eq!(
+        app.put(path, &w.ops, json!({"enabled": true})).await.status,
+        403
+    );
+    let mut defaults = acme_case("ignored");
+    for k in ["subject", "description"] {
+        defaults.as_object_mut().unwrap().remove(k);
+    }
+    defaults["priority"] = json!("P3");
+    let ok = app
+        .put(
+            path,
+            &w.manager,
+            json!({"enabled": true, "defaults": defaults}),
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.json);
+
+    // The same kind of message now opens a case for its sender, once.
+    let raw = aimed("forwarded_new_case.eml", 0, "fwd-2@acme.example");
+    let r = app.mailgate(&gate, raw.as_bytes()).await;
+    assert_eq!(r.json["outcome"], "opened", "{}", r.json);
+    let n = r.json["case"].as_i64().unwrap();
+    let c = app.get(&format!("/api/v1/cases/{n}"), &w.ops).await;
+    assert_eq!(c.json["requester"], "ops@acme.example");
+    assert_eq!(c.json["priority"], "P3");
+    assert!(
+        c.json["subject"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("fw"),
+        "{}",
+        c.json["subject"]
+    );
+    assert_eq!(
+        app.mailgate(&gate, raw.as_bytes()).await.json["case"],
+        n,
+        "a second delivery opens nothing"
+    );
+    // The case is acknowledged like any other.
+    app.wait_outbox("the acknowledgement", |a| {
+        a.iter().any(|m| {
+            decoded(m).contains(&format!("[casedesk #{n}]"))
+                && decoded(m).contains("We received your case")
+        })
+    })
+    .await;
+    // Another account's admin writing in opens nothing in Acme's account.
+    let globex = raw
+        .replace("ops@acme.example", "ops@globex.example")
+        .replace("fwd-2@acme.example", "fwd-3@globex.example");
+    let r = app.mailgate(&gate, globex.as_bytes()).await;
+    assert_eq!(r.json["outcome"], "no_case", "{}", r.json);
+}
+both!(new_mail_opens_a_case_only_where_the_account_allows_it);
+
+async fn the_gate_refuses_what_it_cannot_read_and_needs_its_scope(b: Backend) {
+    let app = spawn_app_with(
+        b,
+        Options {
+            mail: casedesk_mail::MailConfig {
+                max_inbound_bytes: 100_000,
+                ..casedesk_testkit::test_mail_config()
+            },
+            ..Options::default()
+        },
+    )
+    .await;
+    let w = app.world().await;
+    let gate = gate_token(&app).await;
+    let big = format!(
+        "From: ops@acme.example\r\nSubject: big\r\nMessage-ID: <big@acme.example>\r\n\r\n{}",
+        "x".repeat(150_000)
+    );
+    let r = app.mailgate(&gate, big.as_bytes()).await;
+    assert_eq!(r.status, 413, "{}", r.json);
+    assert_eq!(r.content_type(), "application/problem+json");
+    assert_eq!(r.error_fields(), ["message"]);
+    let r = app.mailgate(&gate, b"\x00\x01\x02 this is not mail").await;
+    assert_eq!(r.status, 422, "{}", r.json);
+    assert_eq!(r.error_fields(), ["message"]);
+    // Nothing was recorded for either.
+    assert!(
+        app.store
+            .find_inbound("big@acme.example")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Only a credential with mail:ingest may hand mail in: not a customer, not an agent, not
+    // a manager's token without the scope.
+    let plain = app.token("mia@support.example", &[Scope::Admin]).await;
+    for t in [&w.ops, &w.agent, &plain] {
+        let r = app
+            .mailgate(t, b"From: a@b.example\r\nSubject: x\r\n\r\nhi\r\n")
+            .await;
+        assert_eq!(r.status, 403, "{}", r.json);
+    }
+    // And it is a manager's scope: an agent cannot mint it.
+    let r = app
+        .post(
+            "/api/v1/tokens",
+            &w.agent,
+            json!({"label": "gate", "scopes": ["mail:ingest"]}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.json);
+}
+both!(the_gate_refuses_what_it_cannot_read_and_needs_its_scope);
