@@ -19,6 +19,7 @@ use casedesk_core::store::Store;
 use casedesk_core::taxonomy::DEFAULT_ISSUE_AREAS;
 use casedesk_core::users::Role;
 mod hooks;
+mod mail;
 mod scan;
 
 use clap::{Parser, Subcommand};
@@ -86,6 +87,23 @@ enum Cmd {
         /// Timed runs of the query.
         #[arg(long, default_value_t = 200)]
         runs: usize,
+    },
+    /// The email channel: replies through the mail gate route of an in-process server
+    /// (ingest throughput), then the dispatcher rendering, composing and queueing the
+    /// messages of the events they left (outbound throughput).
+    MailLoad {
+        /// Default: a temporary SQLite file.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Replies handed to the gate.
+        #[arg(long, default_value_t = 5000)]
+        messages: usize,
+        /// Replies in flight at once.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Open cases the replies are spread over.
+        #[arg(long, default_value_t = 200)]
+        cases: usize,
     },
     /// Drive a running server with one scenario.
     Load {
@@ -171,6 +189,12 @@ async fn main() -> anyhow::Result<()> {
             workers,
         } => hooks::webhook_load(database_url, endpoints, cases, workers).await,
         Cmd::SlaScan { database_url, runs } => scan::sla_scan(&database_url, runs).await,
+        Cmd::MailLoad {
+            database_url,
+            messages,
+            concurrency,
+            cases,
+        } => mail::mail_load(database_url, messages, concurrency, cases).await,
     }
 }
 

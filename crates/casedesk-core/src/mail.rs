@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::audit::AuditRecord;
-use crate::jobs::NewJob;
 use crate::permissions::{can_see, is_support, require_scope};
 use crate::store::Store;
 use crate::users::{Principal, Role, Scope};
@@ -16,10 +15,12 @@ use crate::{DomainError, Result, Timestamp};
 /// Kind of the job that sends one message.
 pub const SEND: &str = "mail.send";
 
-/// Attempts before a message is given up.
+/// Attempts before a message is given up (the database writes each message's job, with
+/// this many attempts, in the statement that writes the message: trigger `mail_out_send`).
 pub const SEND_ATTEMPTS: u32 = 8;
 
-/// A message to send, written with the change that causes it.
+/// A message to send, written with the change that causes it (and, by the database, its
+/// sending job).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewMail {
     /// Identifier (UUIDv7); also the unique part of its `Message-ID`.
@@ -38,13 +39,6 @@ pub struct NewMail {
     pub message: String,
     /// When it was queued.
     pub created_at: Timestamp,
-}
-
-impl NewMail {
-    /// The job that sends it.
-    pub fn job(&self) -> NewJob {
-        NewJob::new(SEND, json!({"mail": self.id.to_string()})).max_attempts(SEND_ATTEMPTS)
-    }
 }
 
 /// Where a message is.

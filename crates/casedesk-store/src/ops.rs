@@ -181,6 +181,30 @@ macro_rules! ops_impl {
                 Ok(n == 1)
             }
 
+            /// Ends `claims` as done in one statement (each fenced by its lease token);
+            /// answers the ids that were still theirs.
+            async fn finish_done_many(tx: &mut Tx, claims: &[&Claim]) -> Result<std::collections::HashSet<Uuid>> {
+                let mut ended = std::collections::HashSet::new();
+                for chunk in claims.chunks(200) {
+                    let mut sql = String::from("DELETE FROM jobs WHERE state = 'running' AND (id, lease_token) IN (VALUES ");
+                    for i in 0..chunk.len() {
+                        if i > 0 {
+                            sql.push_str(", ");
+                        }
+                        sql.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
+                    }
+                    sql.push_str(") RETURNING id");
+                    let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+                    for c in chunk {
+                        q = q.bind(c.job.id.to_string()).bind(c.token.clone());
+                    }
+                    for id in q.fetch_all(&mut **tx).await.map_err(internal)? {
+                        ended.insert(uuid(&id)?);
+                    }
+                }
+                Ok(ended)
+            }
+
             /// Group commit of job endings: each finished job (a webhook attempt, a fan-out, a
             /// plain end) would otherwise be a transaction (and, on PostgreSQL, a flush) of its
             /// own; endings that arrive while one transaction is written share the next, each
@@ -207,10 +231,29 @@ macro_rules! ops_impl {
                     let written = async {
                         let (mut tx, _w) = store.begin().await?;
                         let mut out = Vec::with_capacity(jobs.len());
+                        // Fan-outs that only queue messages (the common case: no webhook
+                        // endpoint) are written together: one statement ends their jobs, one
+                        // writes their messages, whatever their number.
+                        let mut bulk = Vec::new();
+                        for (i, j) in jobs.iter().enumerate() {
+                            if let $crate::ops::Ending::FanOut(c, ds, ms) = &j.ending
+                                && ds.is_empty()
+                            {
+                                bulk.push((i, c, ms));
+                            }
+                        }
+                        let ended = finish_done_many(&mut tx, &bulk.iter().map(|b| b.1).collect::<Vec<_>>()).await?;
+                        let mails: Vec<casedesk_core::mail::NewMail> = bulk
+                            .iter()
+                            .filter(|b| ended.contains(&b.1.job.id))
+                            .flat_map(|b| b.2.iter().cloned())
+                            .collect();
+                        $store::insert_mails(&mut tx, &mails).await?;
                         for j in &jobs {
                             out.push(match &j.ending {
                                 $crate::ops::Ending::Attempt(c, r, f) => $store::record_attempt_in(&mut tx, c, r, f).await?,
                                 $crate::ops::Ending::Finish(c, f, follow) => $store::finish_in_tx(&mut tx, c, f, follow).await?,
+                                $crate::ops::Ending::FanOut(c, ds, _) if ds.is_empty() => ended.contains(&c.job.id),
                                 $crate::ops::Ending::FanOut(c, ds, ms) => $store::fan_out_in(&mut tx, c, ds, ms).await?,
                                 $crate::ops::Ending::Mail(c, r, f) => $store::mail_result_in(&mut tx, c, r, f).await?,
                             });
@@ -820,24 +863,52 @@ macro_rules! ops_impl {
                     Ok(true)
                 }
 
+                /// Writes messages and each one's `mail.send` job in one statement (on SQLite
+                /// the trigger `mail_out_send` writes the jobs; on PostgreSQL the statement does).
                 pub(crate) async fn insert_mails(tx: &mut Tx, ms: &[casedesk_core::mail::NewMail]) -> Result<()> {
-                    for m in ms {
-                        sqlx::query(
-                            "INSERT INTO mail_out (id, case_number, kind, recipient, subject, message_id, message, state, attempts, created_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 0, $8)",
-                        )
-                        .bind(m.id.to_string())
-                        .bind(m.case_number)
-                        .bind(&m.kind)
-                        .bind(&m.recipient)
-                        .bind(&m.subject)
-                        .bind(&m.message_id)
-                        .bind(&m.message)
-                        .bind(micros(m.created_at))
-                        .execute(&mut **tx)
-                        .await
-                        .map_err(internal)?;
-                        Self::insert_job(tx, &m.job()).await?;
+                    // Bind parameters stay well under both backends' limits.
+                    for chunk in ms.chunks(100) {
+                        let mut sql = String::new();
+                        if $store::MAIL_JOBS_IN_STATEMENT {
+                            sql.push_str("WITH m AS (");
+                        }
+                        sql.push_str(
+                            "INSERT INTO mail_out (id, case_number, kind, recipient, subject, message_id, message, state, attempts, created_at) VALUES ",
+                        );
+                        for i in 0..chunk.len() {
+                            let b = i * 8;
+                            if i > 0 {
+                                sql.push_str(", ");
+                            }
+                            sql.push_str(&format!(
+                                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, 'queued', 0, ${})",
+                                b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8
+                            ));
+                        }
+                        if $store::MAIL_JOBS_IN_STATEMENT {
+                            // PostgreSQL: the jobs in the same statement, without a trigger
+                            // call per row; UUIDv7 job ids made from the message ids.
+                            sql.push_str(&format!(
+                                " RETURNING id, created_at) INSERT INTO jobs (id, kind, payload, state, attempts, max_attempts, run_at, created_at, updated_at) \
+                                 SELECT substr(id, 1, 14) || '7' || substr(md5(id), 1, 3) || '-' || substr(md5(id), 4, 4) || '-' || substr(md5(id), 8, 12), \
+                                 '{}', json_build_object('mail', id)::text, 'queued', 0, {}, created_at, created_at, created_at FROM m",
+                                casedesk_core::mail::SEND,
+                                casedesk_core::mail::SEND_ATTEMPTS
+                            ));
+                        }
+                        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                        for m in chunk {
+                            q = q
+                                .bind(m.id.to_string())
+                                .bind(m.case_number)
+                                .bind(m.kind.clone())
+                                .bind(m.recipient.clone())
+                                .bind(m.subject.clone())
+                                .bind(m.message_id.clone())
+                                .bind(m.message.clone())
+                                .bind(micros(m.created_at));
+                        }
+                        q.execute(&mut **tx).await.map_err(internal)?;
                     }
                     Ok(())
                 }

@@ -20,6 +20,9 @@ pub struct PgStore {
 }
 
 impl PgStore {
+    /// Whether `insert_mails` writes the messages' jobs itself: a data-modifying WITH, cheaper than a PL/pgSQL trigger call per row.
+    pub(crate) const MAIL_JOBS_IN_STATEMENT: bool = true;
+
     /// Connects and migrates.
     pub async fn connect(url: &str) -> Result<Self, DomainError> {
         let opts: PgConnectOptions = url.parse().map_err(|e| {

@@ -42,6 +42,9 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Whether `insert_mails` writes the messages' jobs itself: the trigger `mail_out_send` writes them (a trigger costs nothing extra in process).
+    pub(crate) const MAIL_JOBS_IN_STATEMENT: bool = false;
+
     /// Opens (creating if needed) the database file and migrates it.
     pub async fn connect(url: &str) -> Result<Self, DomainError> {
         let opts = SqliteConnectOptions::from_str(url)

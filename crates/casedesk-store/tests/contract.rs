@@ -949,3 +949,225 @@ async fn sla_log_and_timers_are_written_with_the_case(b: Backend) {
     );
 }
 both!(sla_log_and_timers_are_written_with_the_case);
+
+async fn mail_out_and_in_are_written_with_their_causes(b: Backend) {
+    use casedesk_core::jobs::{Claim, Finish, FollowUp};
+    use casedesk_core::mail::{InboundOutcome, InboundRecord, MailResult, MailState, NewMail};
+    let (s, _db) = store(b).await;
+    let f = fixture(s.as_ref()).await;
+    let CreateOutcome::Created(n) = s
+        .create_case(
+            &new_case(&f, "mail"),
+            &event(f.requester.id, EventKind::Created, true),
+            None,
+            &a(),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("not created")
+    };
+    let mail = |to: &str| NewMail {
+        id: Uuid::now_v7(),
+        case_number: Some(n),
+        kind: "acknowledged".into(),
+        recipient: to.into(),
+        subject: format!("[casedesk #{n}] mail"),
+        message_id: format!("<case-{n}.x@casedesk.test>"),
+        message: "Subject: x\r\n\r\nbody\r\n".into(),
+        created_at: casedesk_core::now(),
+    };
+    // A public case event queues its dispatch job (which writes the messages) in the
+    // transaction of the event, even with no webhook endpoint; an internal note does not.
+    let jobs = |kind: &'static str| {
+        let s = s.clone();
+        async move {
+            s.list_jobs(&casedesk_core::jobs::JobQuery {
+                kind: Some(kind.into()),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len()
+        }
+    };
+    assert_eq!(jobs("case.event").await, 1);
+    let c = s.get_case(n).await.unwrap().unwrap();
+    s.update_case(
+        n,
+        c.version,
+        &CasePatch::default(),
+        &event(f.contact.id, EventKind::Note, false),
+        &a(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        jobs("case.event").await,
+        1,
+        "internal events are not mailed"
+    );
+
+    // A job's follow-up writes messages and their sending jobs with its end.
+    s.enqueue_job(&casedesk_core::jobs::NewJob::new("t.mail", json!({})))
+        .await
+        .unwrap();
+    let claims: Vec<Claim> = s
+        .claim_jobs(
+            "a",
+            casedesk_core::now(),
+            std::time::Duration::from_secs(30),
+            10,
+        )
+        .await
+        .unwrap();
+    let mine = claims.iter().find(|c| c.job.kind == "t.mail").unwrap();
+    let (m1, m2) = (mail("req@acme.example"), mail("mate@acme.example"));
+    let follow = FollowUp {
+        mails: vec![m1.clone(), m2.clone()],
+        ..Default::default()
+    };
+    assert!(s.finish_job(mine, &Finish::Done, &follow).await.unwrap());
+    assert_eq!(jobs(casedesk_core::mail::SEND).await, 2);
+    let log = s.list_mail(n).await.unwrap();
+    assert_eq!(log.len(), 2);
+    assert!(
+        log.iter()
+            .all(|m| m.state == MailState::Queued && m.attempts == 0)
+    );
+    let (rec, text) = s.get_mail(m1.id).await.unwrap().unwrap();
+    assert_eq!(
+        (rec.recipient.as_str(), text.as_str()),
+        ("req@acme.example", "Subject: x\r\n\r\nbody\r\n")
+    );
+
+    // A sending attempt's result is recorded with the end of its job, fenced by the lease.
+    let claims = s
+        .claim_jobs(
+            "a",
+            casedesk_core::now(),
+            std::time::Duration::from_secs(30),
+            10,
+        )
+        .await
+        .unwrap();
+    let send = claims
+        .iter()
+        .find(|c| c.job.payload["mail"] == json!(m1.id.to_string()))
+        .unwrap();
+    let sent = MailResult {
+        id: m1.id,
+        state: MailState::Sent,
+        error: None,
+        detail: Some("relay 250 ok".into()),
+        at: casedesk_core::now(),
+    };
+    assert!(s.mail_result(send, &sent, &Finish::Done).await.unwrap());
+    let mut stale = send.clone();
+    stale.token = "not-the-lease".into();
+    assert!(!s.mail_result(&stale, &sent, &Finish::Done).await.unwrap());
+    let (rec, _) = s.get_mail(m1.id).await.unwrap().unwrap();
+    assert_eq!(
+        (rec.state, rec.attempts, rec.detail.as_deref()),
+        (MailState::Sent, 1, Some("relay 250 ok"))
+    );
+    assert!(rec.sent_at.is_some());
+
+    // Received mail: recorded once per Message-ID; the notice answering it is queued with it.
+    let received = |id: Option<&str>| InboundRecord {
+        id: Uuid::now_v7(),
+        received_at: casedesk_core::now(),
+        sender: Some("stranger@elsewhere.example".into()),
+        subject: "hello".into(),
+        message_id: id.map(str::to_owned),
+        case_number: Some(n),
+        outcome: InboundOutcome::RefusedSender,
+        detail: json!({"reason": "not on the case"}),
+        raw: b"From: stranger@elsewhere.example\r\n\r\n\xff binary stays binary\r\n".to_vec(),
+    };
+    let first = received(Some("m1@elsewhere.example"));
+    let mut notice = mail("stranger@elsewhere.example");
+    notice.case_number = None;
+    assert!(s.record_inbound(&first, Some(&notice)).await.unwrap());
+    assert_eq!(
+        jobs(casedesk_core::mail::SEND).await,
+        2,
+        "one sent, one notice queued"
+    );
+    let again = received(Some("m1@elsewhere.example"));
+    let mut notice2 = mail("stranger@elsewhere.example");
+    notice2.case_number = None;
+    assert!(
+        !s.record_inbound(&again, Some(&notice2)).await.unwrap(),
+        "same Message-ID"
+    );
+    assert!(
+        s.get_mail(notice2.id).await.unwrap().is_none(),
+        "and its notice was not written"
+    );
+    assert!(
+        s.record_inbound(&received(None), None).await.unwrap(),
+        "no Message-ID: always new"
+    );
+    let found = s
+        .find_inbound("m1@elsewhere.example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found.id, found.outcome.as_str()),
+        (first.id, "refused_sender")
+    );
+    let (_, raw) = s.get_inbound(first.id).await.unwrap().unwrap();
+    assert_eq!(raw, first.raw, "the original is kept byte for byte");
+    assert_eq!(s.list_inbound(n).await.unwrap().len(), 2);
+
+    // A posted reply records its message in the transaction of the case change.
+    let c = s.get_case(n).await.unwrap().unwrap();
+    let mut posted = received(Some("m2@acme.example"));
+    posted.outcome = InboundOutcome::Posted;
+    let patch = CasePatch {
+        inbound: Some(posted.clone()),
+        ..CasePatch::default()
+    };
+    s.update_case(
+        n,
+        c.version,
+        &patch,
+        &event(f.requester.id, EventKind::Reply, true),
+        &a(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let c = s.get_case(n).await.unwrap().unwrap();
+    let events_before = s.list_events(n, true).await.unwrap().len();
+    let dup = s
+        .update_case(
+            n,
+            c.version,
+            &patch,
+            &event(f.requester.id, EventKind::Reply, true),
+            &a(),
+        )
+        .await;
+    assert!(matches!(dup, Err(DomainError::Conflict(_))), "{dup:?}");
+    assert_eq!(
+        s.list_events(n, true).await.unwrap().len(),
+        events_before,
+        "nothing posted twice"
+    );
+
+    // Email intake per account.
+    assert_eq!(s.email_intake(f.account.id).await.unwrap(), None);
+    s.set_email_intake(f.account.id, r#"{"enabled":true}"#, &a())
+        .await
+        .unwrap();
+    assert_eq!(
+        s.email_intake(f.account.id).await.unwrap().as_deref(),
+        Some(r#"{"enabled":true}"#)
+    );
+}
+both!(mail_out_and_in_are_written_with_their_causes);

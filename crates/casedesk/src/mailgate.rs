@@ -119,11 +119,19 @@ pub async fn run(args: MailgateArgs) -> u8 {
     }
 }
 
+/// The server's words: the problem's detail and each field's reason (an MTA puts them into
+/// the bounce, so the sender learns why).
 fn detail(body: &serde_json::Value, status: u16) -> String {
-    body["detail"]
+    let mut s = body["detail"]
         .as_str()
         .map(str::to_owned)
-        .unwrap_or_else(|| format!("the server answered {status}"))
+        .unwrap_or_else(|| format!("the server answered {status}"));
+    for e in body["errors"].as_array().into_iter().flatten() {
+        if let (Some(f), Some(m)) = (e["field"].as_str(), e["message"].as_str()) {
+            s.push_str(&format!(" {f}: {m}."));
+        }
+    }
+    s
 }
 
 fn fail(code: u8, msg: &str) -> u8 {

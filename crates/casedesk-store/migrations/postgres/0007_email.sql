@@ -1,6 +1,5 @@
 -- The email channel. Every message casedesk sends: one row per recipient, the whole message
--- as sent, and its last result (the case's mail log). Written with the change that causes it,
--- together with its `mail.send` job.
+-- as sent, and its last result (the case's mail log). Written with the change that causes it.
 CREATE TABLE mail_out (
     id TEXT PRIMARY KEY,
     case_number BIGINT REFERENCES cases(number),
@@ -17,6 +16,9 @@ CREATE TABLE mail_out (
     sent_at BIGINT
 );
 CREATE INDEX mail_out_case ON mail_out(case_number, id) WHERE case_number IS NOT NULL;
+
+-- Each message's `mail.send` job is written by the statement that writes the message (a
+-- data-modifying WITH: see casedesk-store's insert_mails), so it cannot be missing.
 
 -- Every message received through the mail gate, the original kept whole, and what became of
 -- it. A second delivery of the same Message-ID (an MTA retrying) is recognised by the index.

@@ -1,6 +1,5 @@
 -- The email channel. Every message casedesk sends: one row per recipient, the whole message
--- as sent, and its last result (the case's mail log). Written with the change that causes it,
--- together with its `mail.send` job.
+-- as sent, and its last result (the case's mail log). Written with the change that causes it.
 CREATE TABLE mail_out (
     id TEXT PRIMARY KEY,
     case_number BIGINT REFERENCES cases(number),
@@ -17,6 +16,19 @@ CREATE TABLE mail_out (
     sent_at BIGINT
 );
 CREATE INDEX mail_out_case ON mail_out(case_number, id) WHERE case_number IS NOT NULL;
+
+-- Every message gets its sending job from the database itself, in the statement that writes
+-- it (one statement for all the messages of an event, however many recipients). The job's
+-- attempts (8) are casedesk_core::mail::SEND_ATTEMPTS.
+CREATE TRIGGER mail_out_send AFTER INSERT ON mail_out
+BEGIN
+    INSERT INTO jobs (id, kind, payload, state, attempts, max_attempts, run_at, created_at, updated_at)
+    VALUES (
+        printf('%08x-%04x-7%03x-%04x-%012x', (NEW.created_at / 1000) >> 16, (NEW.created_at / 1000) & 65535,
+               abs(random()) % 4096, 32768 + abs(random()) % 16384, abs(random()) % 281474976710656),
+        'mail.send', json_object('mail', NEW.id), 'queued', 0, 8,
+        NEW.created_at, NEW.created_at, NEW.created_at);
+END;
 
 -- Every message received through the mail gate, the original kept whole, and what became of
 -- it. A second delivery of the same Message-ID (an MTA retrying) is recognised by the index.

@@ -750,3 +750,108 @@ async fn the_gate_refuses_what_it_cannot_read_and_needs_its_scope(b: Backend) {
     assert_eq!(r.status, 422, "{}", r.json);
 }
 both!(the_gate_refuses_what_it_cannot_read_and_needs_its_scope);
+
+/// Runs the real `casedesk mailgate` with `raw` on stdin; answers (status, stdout, stderr).
+async fn pipe(args: &[&str], env: &[(&str, &str)], raw: &[u8]) -> (i32, String, String) {
+    use tokio::io::AsyncWriteExt;
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_casedesk"));
+    cmd.arg("mailgate")
+        .args(args)
+        .env_remove("CASEDESK_MAILGATE_TOKEN")
+        .env_remove("CASEDESK_MAILGATE_URL")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(raw).await.unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().await.unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn casedesk_mailgate_pipes_a_message_and_answers_in_exit_statuses(b: Backend) {
+    let app = spawn_app(b).await;
+    let w = app.world().await;
+    let gate = gate_token(&app).await;
+    let n = with_contact(&app, &w, "Sign-in fails after redirect").await;
+    let raw = aimed("gmail_reply.eml", n, "piped-1@mail.gmail.example");
+
+    // As an MTA's pipe runs it: the token from the environment, the message on stdin.
+    let (code, out, err) = pipe(
+        &["--url", &app.base],
+        &[("CASEDESK_MAILGATE_TOKEN", gate.as_str())],
+        raw.as_bytes(),
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), format!("posted case {n}"));
+    assert_eq!(
+        events(&app, &w.ops, n).await.last().unwrap()["actor"],
+        "ops@acme.example"
+    );
+    // Delivered twice: still one post, still success (the MTA must not retry forever).
+    let (code, out, _) = pipe(
+        &["--url", &app.base],
+        &[("CASEDESK_MAILGATE_TOKEN", gate.as_str())],
+        raw.as_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (code, out.trim()),
+        (0, format!("posted case {n} (received before)").as_str())
+    );
+
+    // The token may come from a file.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, format!("{gate}\n")).unwrap();
+    let raw2 = aimed("out_of_office.eml", n, "piped-oof@acme.example");
+    let (code, out, err) = pipe(
+        &["--url", &app.base, "--token-file", file.to_str().unwrap()],
+        &[],
+        raw2.as_bytes(),
+    )
+    .await;
+    assert_eq!(
+        (code, out.trim()),
+        (0, format!("automatic case {n}").as_str()),
+        "{err}"
+    );
+
+    // Not mail: refused for good (65), so the MTA bounces it with our words.
+    let (code, _, err) = pipe(
+        &["--url", &app.base],
+        &[("CASEDESK_MAILGATE_TOKEN", gate.as_str())],
+        b"\x00\x01 garbage",
+    )
+    .await;
+    assert_eq!(code, 65, "{err}");
+    assert!(err.contains("not an email message"), "{err}");
+    // A credential without mail:ingest: 77. No credential: 64 (usage).
+    let (code, _, err) = pipe(
+        &["--url", &app.base],
+        &[("CASEDESK_MAILGATE_TOKEN", w.agent.as_str())],
+        raw.as_bytes(),
+    )
+    .await;
+    assert_eq!(code, 77, "{err}");
+    let (code, _, _) = pipe(&["--url", &app.base], &[], raw.as_bytes()).await;
+    assert_eq!(code, 64);
+    // The server is down: try again later (75), and nothing is lost by the gate.
+    let (code, _, err) = pipe(
+        &["--url", "http://127.0.0.1:9"],
+        &[("CASEDESK_MAILGATE_TOKEN", gate.as_str())],
+        raw.as_bytes(),
+    )
+    .await;
+    assert_eq!(code, 75, "{err}");
+}
+both!(casedesk_mailgate_pipes_a_message_and_answers_in_exit_statuses);

@@ -360,7 +360,16 @@ async fn wait_for(
 }
 
 async fn the_scanner_warns_then_breaches_once_and_tells_the_right_people(b: Backend) {
-    let app = spawn_app(b).await;
+    // The notices are sent by email through a real SMTP server.
+    let sink = casedesk_testkit::smtp::SmtpSink::start().await;
+    let app = casedesk_testkit::spawn_app_with(
+        b,
+        casedesk_testkit::Options {
+            mail: sink.mail_config(),
+            ..Default::default()
+        },
+    )
+    .await;
     let w = app.world().await;
     // A one-minute first response, warned at half of it.
     let r = app
@@ -459,6 +468,58 @@ async fn the_scanner_warns_then_breaches_once_and_tells_the_right_people(b: Back
             json!(["mia@support.example"])
         );
     }
+    // And by email: a warning and a breach, each to the agent and the duty manager, naming
+    // the target and its due time; the customer gets neither.
+    let all = sink
+        .wait_for("the SLA emails", |a| {
+            a.iter()
+                .filter(|m| m.rcpt_tos.iter().any(|r| r.ends_with("@support.example")))
+                .count()
+                >= 4
+        })
+        .await;
+    let marks = casedesk_mail::inbound::Marks {
+        message_id_domain: "casedesk.test".into(),
+        tag_prefix: "casedesk".into(),
+        max_bytes: 1_000_000,
+    };
+    let mut seen: Vec<(String, String)> = vec![];
+    for m in all
+        .iter()
+        .filter(|m| m.rcpt_tos.iter().any(|r| r.ends_with("@support.example")))
+    {
+        let read = casedesk_mail::inbound::read(m.data.as_bytes(), &marks).unwrap();
+        let kind = if read.subject.contains("SLA target breached") {
+            "breach"
+        } else if read.subject.contains("SLA target close to its due time") {
+            "warning"
+        } else {
+            continue;
+        };
+        assert!(
+            read.subject.contains(&format!("[casedesk #{n}]")),
+            "{}",
+            read.subject
+        );
+        assert!(read.text.contains("First response (due "), "{}", read.text);
+        seen.push((kind.to_owned(), m.rcpt_tos.join(",")));
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("breach".to_owned(), "ana@support.example".to_owned()),
+            ("breach".to_owned(), "mia@support.example".to_owned()),
+            ("warning".to_owned(), "ana@support.example".to_owned()),
+            ("warning".to_owned(), "mia@support.example".to_owned()),
+        ]
+    );
+    assert!(
+        all.iter()
+            .filter(|m| m.rcpt_tos.contains(&"ops@acme.example".to_owned()))
+            .all(|m| !m.data.contains("SLA target")),
+        "customers are not told of internal alerts"
+    );
 }
 both!(the_scanner_warns_then_breaches_once_and_tells_the_right_people);
 
