@@ -213,7 +213,7 @@ pub async fn case_mail(
         .get_case(number)
         .await?
         .filter(|c| can_see(p, c))
-        .ok_or_else(|| DomainError::NotFound { entity: "case" })?;
+        .ok_or(DomainError::NotFound { entity: "case" })?;
     if !is_support(p) {
         return Err(DomainError::Forbidden(
             "Only support engineers can see the mail log of a case.".into(),
@@ -296,7 +296,7 @@ pub async fn email_intake(store: &dyn Store, p: &Principal, account: &str) -> Re
     let acc = store
         .find_account(account)
         .await?
-        .ok_or_else(|| DomainError::NotFound { entity: "account" })?;
+        .ok_or(DomainError::NotFound { entity: "account" })?;
     Ok(store
         .email_intake(acc.id)
         .await?
@@ -329,7 +329,7 @@ pub async fn put_email_intake(
     let acc = store
         .find_account(account)
         .await?
-        .ok_or_else(|| DomainError::NotFound { entity: "account" })?;
+        .ok_or(DomainError::NotFound { entity: "account" })?;
     let Some(obj) = body.as_object() else {
         return Err(DomainError::field("body", "must be a JSON object"));
     };
