@@ -165,3 +165,21 @@ proptest::proptest! {
         let _ = read(&m, &marks());
     }
 }
+
+#[test]
+fn broken_mime_and_unknown_charsets_keep_what_is_readable() {
+    // A charset nobody knows: the bytes still arrive as text (ASCII survives whole).
+    let unknown = b"From: ops@acme.example\r\nSubject: Re: [casedesk #1042] x\r\nMessage-ID: <u1@acme.example>\r\n\
+Content-Type: text/plain; charset=\"x-unknown-42\"\r\n\r\nThe token endpoint answers invalid_grant.\r\n";
+    let m = read(unknown, &marks()).unwrap();
+    assert_eq!(m.tagged_case, Some(1042));
+    assert!(m.reply.contains("invalid_grant"), "{:?}", m.reply);
+    // A multipart message cut off before its closing boundary, with an unterminated
+    // base64 part: the readable first part is kept, nothing panics.
+    let broken = b"From: ops@acme.example\r\nSubject: Re: [casedesk #1042] y\r\nMessage-ID: <b1@acme.example>\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"zz\"\r\n\r\n--zz\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+Logs attached; the failure starts at 10:02 UTC.\r\n--zz\r\nContent-Type: application/octet-stream; name=\"log.bin\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\nAAEC%%%not-base64";
+    let m = read(broken, &marks()).unwrap();
+    assert!(m.reply.contains("failure starts at 10:02"), "{:?}", m.reply);
+}

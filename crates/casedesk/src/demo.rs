@@ -69,7 +69,16 @@ pub async fn load(store: &dyn Store, cfg: &Config) -> Result<()> {
         );
         return Ok(());
     }
-    print_tokens(store).await
+    print_tokens(store).await?;
+    println!(
+        "Email: messages are written as .eml files to {} (set [mail] transport = \"smtp\" to send them).",
+        cfg.mail
+            .outbox
+            .clone()
+            .unwrap_or_else(|| cfg.data.join("outbox"))
+            .display()
+    );
+    Ok(())
 }
 
 async fn create(store: &dyn Store, cfg: &Config) -> Result<()> {
