@@ -45,6 +45,9 @@ pub struct SmtpConfig {
     pub password: Option<String>,
     /// Seconds before a connection or command gives up.
     pub timeout_seconds: u64,
+    /// An extra root certificate (PEM) to trust, for a relay whose certificate comes from a
+    /// private CA; the system's roots are trusted in any case.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for SmtpConfig {
@@ -55,7 +58,8 @@ impl Default for SmtpConfig {
             security: Security::Starttls,
             username: None,
             password: None,
-            timeout_seconds: 30,
+            timeout_seconds: 15,
+            ca_file: None,
         }
     }
 }
@@ -70,6 +74,7 @@ impl std::fmt::Debug for SmtpConfig {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("timeout_seconds", &self.timeout_seconds)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -142,6 +147,9 @@ impl MailConfig {
         }
         if self.transport == TransportKind::Smtp && self.smtp.host.trim().is_empty() {
             return Err("mail.smtp.host: is required when mail.transport is smtp".into());
+        }
+        if self.smtp.ca_file.is_some() && self.smtp.security == Security::None {
+            return Err("mail.smtp.ca_file: only applies with security starttls or tls".into());
         }
         if self.smtp.username.is_some() != self.smtp.password.is_some() {
             return Err("mail.smtp.username and mail.smtp.password: set both or neither".into());

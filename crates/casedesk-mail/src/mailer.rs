@@ -332,16 +332,34 @@ impl Mailer {
 }
 
 fn smtp(c: &MailConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
     let s = &c.smtp;
     let host = s.host.trim();
-    let builder = match s.security {
-        Security::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
-        Security::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host),
-        Security::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
-            host,
-        )),
-    }
-    .map_err(|e| format!("mail.smtp.host: {e}"))?;
+    let builder = match (&s.ca_file, s.security) {
+        (Some(ca), Security::Starttls | Security::Tls) => {
+            let pem = std::fs::read(ca)
+                .map_err(|e| format!("mail.smtp.ca_file: cannot read {}: {e}", ca.display()))?;
+            let cert = Certificate::from_pem(&pem)
+                .map_err(|e| format!("mail.smtp.ca_file: not a PEM certificate: {e}"))?;
+            let params = TlsParameters::builder(host.to_owned())
+                .add_root_certificate(cert)
+                .build()
+                .map_err(|e| format!("mail.smtp: {e}"))?;
+            let (tls, port) = if s.security == Security::Tls {
+                (Tls::Wrapper(params), 465)
+            } else {
+                (Tls::Required(params), 587)
+            };
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+                .port(port)
+                .tls(tls)
+        }
+        (_, Security::Tls) => AsyncSmtpTransport::<Tokio1Executor>::relay(host)
+            .map_err(|e| format!("mail.smtp.host: {e}"))?,
+        (_, Security::Starttls) => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)
+            .map_err(|e| format!("mail.smtp.host: {e}"))?,
+        (_, Security::None) => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
+    };
     let mut builder = builder.timeout(Some(Duration::from_secs(s.timeout_seconds.max(1))));
     if let Some(p) = s.port {
         builder = builder.port(p);

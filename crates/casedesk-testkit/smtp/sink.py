@@ -5,7 +5,10 @@ the envelope recipients and the message as received. A recipient whose local par
 with "refuse" is refused for good (550), one starting with "later" is refused for now (451),
 so the tests can watch retries and permanent failures. Prints "READY <port>" when listening.
 
-usage: sink.py OUT_DIR
+With TLS_DIR (holding server.pem and server.key), the server requires STARTTLS and then
+authentication as casedesk / relay-secret, and records who authenticated.
+
+usage: sink.py OUT_DIR [TLS_DIR]
 """
 
 import json
@@ -14,7 +17,10 @@ import socket
 import sys
 import uuid
 
+import ssl
+
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 class Sink:
@@ -39,6 +45,8 @@ class Sink:
                     "mail_from": envelope.mail_from,
                     "rcpt_tos": envelope.rcpt_tos,
                     "data": envelope.original_content.decode("utf-8", "replace"),
+                    "tls": session.ssl is not None,
+                    "login": session.auth_data.decode() if isinstance(session.auth_data, bytes) else None,
                 },
                 f,
             )
@@ -46,8 +54,19 @@ class Sink:
         return "250 2.0.0 accepted"
 
 
+def authenticator(server, session, envelope, mechanism, auth_data):
+    ok = (
+        isinstance(auth_data, LoginPassword)
+        and auth_data.login == b"casedesk"
+        and auth_data.password == b"relay-secret"
+    )
+    # handled=False: a refusal is answered with 535 (aiosmtpd would otherwise stay silent).
+    return AuthResult(success=ok, handled=False, auth_data=auth_data.login if ok else None)
+
+
 def main():
     out_dir = sys.argv[1]
+    tls_dir = sys.argv[2] if len(sys.argv) > 2 else None
     os.makedirs(out_dir, exist_ok=True)
     # aiosmtpd's controller connects to its own port to see that it is up, so it needs the
     # number beforehand: take a free one from the system.
@@ -55,7 +74,18 @@ def main():
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
     probe.close()
-    controller = Controller(Sink(out_dir), hostname="127.0.0.1", port=port)
+    extra = {}
+    if tls_dir:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(os.path.join(tls_dir, "server.pem"), os.path.join(tls_dir, "server.key"))
+        extra = dict(
+            tls_context=ctx,
+            require_starttls=True,
+            authenticator=authenticator,
+            auth_require_tls=True,
+            auth_required=True,
+        )
+    controller = Controller(Sink(out_dir), hostname="127.0.0.1", port=port, **extra)
     controller.start()
     print(f"READY {port}", flush=True)
     try:

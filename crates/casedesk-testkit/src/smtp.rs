@@ -19,6 +19,12 @@ pub struct Accepted {
     pub rcpt_tos: Vec<String>,
     /// The message.
     pub data: String,
+    /// Whether it came over TLS.
+    #[serde(default)]
+    pub tls: bool,
+    /// Who authenticated, if anyone.
+    #[serde(default)]
+    pub login: Option<String>,
 }
 
 impl Accepted {
@@ -53,11 +59,29 @@ fn python() -> &'static str {
 impl SmtpSink {
     /// Starts the server; fails loudly when aiosmtpd is missing (run the tests with scripts/test).
     pub async fn start() -> SmtpSink {
+        Self::spawn(false).await
+    }
+
+    /// Starts a server that requires STARTTLS (a certificate for 127.0.0.1 from the test CA in
+    /// `smtp/tls`) and then authentication as `casedesk` / `relay-secret`.
+    pub async fn start_tls() -> SmtpSink {
+        Self::spawn(true).await
+    }
+
+    /// The test CA's certificate.
+    pub fn ca_file() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("smtp/tls/ca.pem")
+    }
+
+    async fn spawn(tls: bool) -> SmtpSink {
         let dir = tempfile::tempdir().expect("temp dir");
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("smtp/sink.py");
-        let mut child = Command::new(python())
-            .arg(&script)
-            .arg(dir.path().join("accepted"))
+        let mut cmd = Command::new(python());
+        cmd.arg(&script).arg(dir.path().join("accepted"));
+        if tls {
+            cmd.arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("smtp/tls"));
+        }
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

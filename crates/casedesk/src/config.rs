@@ -131,6 +131,16 @@ impl Config {
         self.jobs.validate().map_err(anyhow::Error::msg)?;
         self.webhooks.validate().map_err(anyhow::Error::msg)?;
         self.mail.validate().map_err(anyhow::Error::msg)?;
+        // A send is a few commands, each with this timeout; it must end well inside the job's
+        // lease, or another node could send the same message again.
+        if self.mail.transport == casedesk_mail::TransportKind::Smtp
+            && self.mail.smtp.timeout_seconds * 3 >= self.jobs.lease_seconds
+        {
+            bail!(
+                "mail.smtp.timeout_seconds: must be less than a third of jobs.lease_seconds ({})",
+                self.jobs.lease_seconds
+            );
+        }
         if let Some(k) = self.secret_key.as_deref().filter(|k| !k.is_empty()) {
             casedesk_auth::sealing::ServerKey::from_base64(k)
                 .map_err(|_| anyhow::anyhow!("secret_key: must be 32 bytes in base64 (make one with: head -c32 /dev/urandom | base64)"))?;

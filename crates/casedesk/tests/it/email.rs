@@ -855,3 +855,95 @@ async fn casedesk_mailgate_pipes_a_message_and_answers_in_exit_statuses(b: Backe
     assert_eq!(code, 75, "{err}");
 }
 both!(casedesk_mailgate_pipes_a_message_and_answers_in_exit_statuses);
+
+async fn a_relay_over_starttls_with_authentication(b: Backend) {
+    let sink = SmtpSink::start_tls().await;
+    let tls = |password: &str| casedesk_mail::MailConfig {
+        transport: casedesk_mail::TransportKind::Smtp,
+        smtp: casedesk_mail::SmtpConfig {
+            host: "127.0.0.1".into(),
+            port: Some(sink.port),
+            security: casedesk_mail::Security::Starttls,
+            username: Some("casedesk".into()),
+            password: Some(password.into()),
+            ca_file: Some(SmtpSink::ca_file()),
+            timeout_seconds: 5,
+        },
+        ..casedesk_testkit::test_mail_config()
+    };
+    let app = spawn_app_with(
+        b,
+        Options {
+            mail: tls("relay-secret"),
+            ..Options::default()
+        },
+    )
+    .await;
+    let w = app.world().await;
+    let n = app.open_case(&w.ops, acme_case("Over TLS")).await;
+    let all = sink
+        .wait_for("the acknowledgement over TLS", |a| !a.is_empty())
+        .await;
+    assert!(all[0].tls, "sent after STARTTLS");
+    assert_eq!(all[0].login.as_deref(), Some("casedesk"));
+    assert_eq!(to(&all[0]), "ops@acme.example");
+    assert!(decoded(&all[0].data).contains(&format!("[casedesk #{n}]")));
+
+    // A wrong password: the relay refuses for good, the message is marked failed with the
+    // relay's words, and the password appears nowhere in the record.
+    let app2 = spawn_app_with(
+        b,
+        Options {
+            mail: tls("not-the-secret"),
+            ..Options::default()
+        },
+    )
+    .await;
+    let w2 = app2.world().await;
+    let n2 = app2.open_case(&w2.ops, acme_case("Bad password")).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let rec = loop {
+        let log = app2
+            .get(&format!("/api/v1/cases/{n2}/mail"), &w2.manager)
+            .await;
+        let rec = log.json["sent"][0].clone();
+        if rec["state"] == "failed" || tokio::time::Instant::now() > deadline {
+            break rec;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(rec["state"], "failed", "{rec}");
+    let err = rec["last_error"].as_str().unwrap();
+    assert!(err.contains("535"), "{err}");
+    assert!(!rec.to_string().contains("not-the-secret"));
+    assert_eq!(sink.accepted().len(), 1, "nothing more was accepted");
+}
+both!(a_relay_over_starttls_with_authentication);
+
+#[test]
+fn mail_settings_come_from_the_environment_and_are_checked_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let out = crate::cli::casedesk(
+        &["--data", data, "serve", "--listen", "127.0.0.1:0"],
+        &[("CASEDESK_MAIL__TRANSPORT", "smtp")],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("mail.smtp.host: is required"), "{err}");
+    let out = crate::cli::casedesk(
+        &["--data", data, "serve", "--listen", "127.0.0.1:0"],
+        &[
+            ("CASEDESK_MAIL__TRANSPORT", "smtp"),
+            ("CASEDESK_MAIL__SMTP__HOST", "relay.example"),
+            ("CASEDESK_MAIL__SMTP__TIMEOUT_SECONDS", "40"),
+            ("CASEDESK_MAIL__SMTP__PASSWORD", "pw-only"),
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("mail.smtp"), "{err}");
+    assert!(
+        !err.contains("pw-only"),
+        "the password is never printed: {err}"
+    );
+}
