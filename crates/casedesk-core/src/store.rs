@@ -293,6 +293,8 @@ pub trait Store: Send + Sync {
     async fn enabled_endpoints(&self) -> Result<Vec<Endpoint>>;
     /// A timeline event by id.
     async fn get_event(&self, id: i64) -> Result<Option<crate::cases::CaseEvent>>;
+    /// A timeline event and its case, in one read (the dispatcher needs both for every event).
+    async fn event_with_case(&self, id: i64) -> Result<Option<(crate::cases::CaseEvent, Case)>>;
     /// Writes deliveries and messages with their jobs and ends the dispatching job, atomically.
     async fn fan_out(
         &self,

@@ -113,21 +113,9 @@ impl Handler for Dispatcher {
             return Ok(Handled::Finish(Finish::Done, FollowUp::default()));
         }
         let event_id = field(claim, "event")?.as_i64().unwrap_or(0);
-        // The job names both; reading them at once halves the wait.
-        let case_number = field(claim, "case")?.as_i64().unwrap_or(0);
-        let (event, case) = tokio::join!(
-            self.store.get_event(event_id),
-            self.store.get_case(case_number)
-        );
-        let (Some(event), Some(case)) = (event?, case?) else {
+        let Some((event, case)) = self.store.event_with_case(event_id).await? else {
             return Ok(Handled::Finish(Finish::Done, FollowUp::default()));
         };
-        if event.case_number != case.number {
-            return Err(DomainError::Internal(format!(
-                "case.event job {} names event {event_id} of another case",
-                claim.job.id
-            )));
-        }
         let targets = endpoints
             .iter()
             .filter(|e| e.account_id.is_none() || e.account_id == Some(case.account_id));

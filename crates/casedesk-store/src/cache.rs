@@ -405,6 +405,9 @@ impl Store for CachedStore {
     async fn get_event(&self, id: i64) -> Result<Option<CaseEvent>> {
         self.inner.get_event(id).await
     }
+    async fn event_with_case(&self, id: i64) -> Result<Option<(CaseEvent, Case)>> {
+        self.inner.event_with_case(id).await
+    }
     async fn fan_out(&self, c: &Claim, d: &[NewDelivery], m: &[NewMail]) -> Result<bool> {
         let r = self.inner.fan_out(c, d, m).await;
         if !d.is_empty() || !m.is_empty() {

@@ -1345,6 +1345,43 @@ macro_rules! store_impl {
                 async fn live_secrets(&self, ep: Uuid, now: casedesk_core::Timestamp) -> Result<Vec<SecretRecord>> { self.live_secrets_op(ep, now).await }
                 async fn enabled_endpoints(&self) -> Result<Vec<Endpoint>> { self.enabled_endpoints_op().await }
                 async fn get_event(&self, id: i64) -> Result<Option<CaseEvent>> { self.get_event_op(id).await }
+                async fn event_with_case(&self, id: i64) -> Result<Option<(CaseEvent, Case)>> {
+                    // The case query of `get_case`, joined to the event: one round trip.
+                    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                        $crate::case_select!($agg)
+                            .replacen(
+                                "SELECT c.number,",
+                                "SELECT e.id AS event_id, eu.email AS event_actor, e.kind AS event_kind, \
+                                 e.public AS event_public, e.data AS event_data, e.at AS event_at, c.number,",
+                                1,
+                            )
+                            .replacen(
+                                " WHERE c.number = $1",
+                                " JOIN case_events e ON e.case_number = c.number \
+                                 LEFT JOIN users eu ON eu.id = e.actor_id WHERE e.id = $1",
+                                1,
+                            )
+                    });
+                    let row = sqlx::query(sqlx::AssertSqlSafe(SQL.as_str()))
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                    let Some(r) = row else { return Ok(None) };
+                    let contacts = parse_contacts(r.try_get("contacts").map_err(internal)?)?;
+                    let case = case_from_row(&r, contacts)?;
+                    let data: String = r.try_get("event_data").map_err(internal)?;
+                    let event = CaseEvent {
+                        id: r.try_get("event_id").map_err(internal)?,
+                        case_number: case.number,
+                        actor: r.try_get("event_actor").map_err(internal)?,
+                        kind: EventKind::parse(&r.try_get::<String, _>("event_kind").map_err(internal)?)?,
+                        public: r.try_get("event_public").map_err(internal)?,
+                        data: serde_json::from_str(&data).map_err(|e| DomainError::Internal(format!("bad event json: {e}")))?,
+                        at: ts(r.try_get("event_at").map_err(internal)?),
+                    };
+                    Ok(Some((event, case)))
+                }
                 async fn fan_out(&self, c: &Claim, d: &[NewDelivery], m: &[casedesk_core::mail::NewMail]) -> Result<bool> { self.fan_out_op(c, d, m).await }
                 async fn queue_mails(&self, m: &[casedesk_core::mail::NewMail]) -> Result<()> { self.queue_mails_op(m).await }
                 async fn mail_result(&self, c: &Claim, r: &casedesk_core::mail::MailResult, f: &Finish) -> Result<bool> { self.mail_result_op(c, r, f).await }
