@@ -10,6 +10,7 @@ pub mod cases;
 pub mod error;
 pub mod identity;
 pub mod jobs;
+pub mod kb;
 pub mod mail;
 pub mod permissions;
 pub mod sla;

@@ -1,0 +1,304 @@
+//! The knowledge base: entries of three kinds (articles, documentation links, community
+//! answers) that answer a customer before a case is opened, and the starter set casedesk
+//! ships with. Entries are written as Markdown with a small front matter block.
+
+pub mod starter;
+
+use serde::Serialize;
+
+use crate::FieldError;
+
+/// What an entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    /// An article written in Markdown.
+    Article,
+    /// A link to documentation, with a summary.
+    Link,
+    /// An answer from the community, in Markdown.
+    Community,
+}
+
+/// Who may read an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryVisibility {
+    /// Everyone, signed in or not.
+    Public,
+    /// Signed-in customers and support.
+    Customers,
+    /// Support staff only.
+    Internal,
+}
+
+/// Whether an entry is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryState {
+    /// Being written; only managers see it.
+    Draft,
+    /// Shown to those who may read it.
+    Published,
+}
+
+/// An entry as written, checked.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EntryText {
+    /// Stable slug.
+    pub id: String,
+    /// Kind.
+    pub kind: EntryKind,
+    /// Title.
+    pub title: String,
+    /// One or two sentences shown in suggestions.
+    pub summary: String,
+    /// Markdown body (the summary's longer form for a link).
+    pub body: String,
+    /// The documentation address of a link.
+    pub url: Option<String>,
+    /// Issue-area keys.
+    pub issue_areas: Vec<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Who may read it.
+    pub visibility: EntryVisibility,
+    /// Draft or published.
+    pub state: EntryState,
+}
+
+fn list(v: &str) -> Vec<String> {
+    v.trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// Reads an entry written as front matter and Markdown; every problem is reported by key.
+/// `areas` are the issue-area keys an entry may name.
+pub fn parse(text: &str, areas: &[&str]) -> Result<EntryText, Vec<FieldError>> {
+    let text = text.replace("\r\n", "\n");
+    let Some(rest) = text.strip_prefix("---\n") else {
+        return Err(vec![FieldError::new(
+            "front_matter",
+            "must start with a line of three dashes",
+        )]);
+    };
+    let Some((head, body)) = rest.split_once("\n---\n") else {
+        return Err(vec![FieldError::new(
+            "front_matter",
+            "must end with a line of three dashes",
+        )]);
+    };
+    let mut errors = Vec::new();
+    let mut get = std::collections::BTreeMap::new();
+    for line in head.lines().filter(|l| !l.trim().is_empty()) {
+        match line.split_once(": ") {
+            Some((k, v)) => {
+                if get
+                    .insert(k.trim().to_owned(), v.trim().to_owned())
+                    .is_some()
+                {
+                    errors.push(FieldError::new(k.trim(), "is given twice"));
+                }
+            }
+            None => errors.push(FieldError::new(
+                "front_matter",
+                format!("{line:?} is not a `key: value` line"),
+            )),
+        }
+    }
+    const KEYS: [&str; 10] = [
+        "id",
+        "kind",
+        "title",
+        "summary",
+        "issue_areas",
+        "tags",
+        "visibility",
+        "state",
+        "url",
+        "body",
+    ];
+    for k in get.keys() {
+        if !KEYS.contains(&k.as_str()) || k == "body" {
+            errors.push(FieldError::new(k.as_str(), "is not a known key"));
+        }
+    }
+    let mut required = |k: &str| -> String {
+        match get.get(k).filter(|v| !v.is_empty()) {
+            Some(v) => v.clone(),
+            None => {
+                errors.push(FieldError::new(k, "is required"));
+                String::new()
+            }
+        }
+    };
+    let id = required("id");
+    let title = required("title");
+    let summary = required("summary");
+    let kind_raw = required("kind");
+    let vis_raw = required("visibility");
+    let state_raw = required("state");
+    let areas_raw = required("issue_areas");
+    let kind = match kind_raw.as_str() {
+        "article" => Some(EntryKind::Article),
+        "link" => Some(EntryKind::Link),
+        "community" => Some(EntryKind::Community),
+        "" => None,
+        _ => {
+            errors.push(FieldError::new(
+                "kind",
+                "must be article, link or community",
+            ));
+            None
+        }
+    };
+    let visibility = match vis_raw.as_str() {
+        "public" => Some(EntryVisibility::Public),
+        "customers" => Some(EntryVisibility::Customers),
+        "internal" => Some(EntryVisibility::Internal),
+        "" => None,
+        _ => {
+            errors.push(FieldError::new(
+                "visibility",
+                "must be public, customers or internal",
+            ));
+            None
+        }
+    };
+    let state = match state_raw.as_str() {
+        "draft" => Some(EntryState::Draft),
+        "published" => Some(EntryState::Published),
+        "" => None,
+        _ => {
+            errors.push(FieldError::new("state", "must be draft or published"));
+            None
+        }
+    };
+    if !id.is_empty()
+        && !id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        errors.push(FieldError::new(
+            "id",
+            "must be lower-case letters, digits and dashes",
+        ));
+    }
+    let issue_areas = list(&areas_raw);
+    if !areas_raw.is_empty() && issue_areas.is_empty() {
+        errors.push(FieldError::new("issue_areas", "must name at least one"));
+    }
+    for a in &issue_areas {
+        if !areas.contains(&a.as_str()) {
+            errors.push(FieldError::new(
+                "issue_areas",
+                format!("{a} is not an issue area"),
+            ));
+        }
+    }
+    let url = get.get("url").cloned();
+    match (kind, &url) {
+        (Some(EntryKind::Link), None) => {
+            errors.push(FieldError::new("url", "is required for a link"))
+        }
+        (Some(EntryKind::Link), Some(u)) if !u.starts_with("https://") => {
+            errors.push(FieldError::new("url", "must be an https:// address"))
+        }
+        (Some(EntryKind::Article | EntryKind::Community), Some(_)) => {
+            errors.push(FieldError::new("url", "only links have one"))
+        }
+        _ => {}
+    }
+    let body = body.trim().to_owned();
+    if body.is_empty() {
+        errors.push(FieldError::new("body", "must not be empty"));
+    }
+    match (kind, visibility, state, errors.is_empty()) {
+        (Some(kind), Some(visibility), Some(state), true) => Ok(EntryText {
+            id,
+            kind,
+            title,
+            summary,
+            body,
+            url,
+            issue_areas,
+            tags: get.get("tags").map(|t| list(t)).unwrap_or_default(),
+            visibility,
+            state,
+        }),
+        _ => Err(errors),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::taxonomy::DEFAULT_ISSUE_AREAS;
+
+    fn areas() -> Vec<&'static str> {
+        DEFAULT_ISSUE_AREAS.iter().map(|a| a.0).collect()
+    }
+
+    #[test]
+    fn every_starter_entry_reads_and_the_set_covers_the_platform() {
+        let mut ids = std::collections::BTreeSet::new();
+        let mut kinds = std::collections::BTreeSet::new();
+        let mut covered = std::collections::BTreeSet::new();
+        for (name, text) in starter::STARTER {
+            let e = parse(text, &areas()).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            assert_eq!(e.id, name, "the file is named after its id");
+            assert!(ids.insert(e.id.clone()), "{name}: id used twice");
+            kinds.insert(format!("{:?}", e.kind));
+            covered.extend(e.issue_areas.clone());
+            assert!(e.summary.len() <= 300, "{name}: the summary is short");
+        }
+        assert!(ids.len() >= 30, "at least 30 entries: {}", ids.len());
+        assert_eq!(kinds.len(), 3, "articles, links and community answers");
+        for a in areas() {
+            assert!(covered.contains(a), "no entry for issue area {a}");
+        }
+    }
+
+    #[test]
+    fn the_relevance_set_names_existing_entries() {
+        let ids: Vec<String> = starter::STARTER
+            .iter()
+            .map(|(n, _)| (*n).to_owned())
+            .collect();
+        let mut n = 0;
+        for line in starter::RELEVANCE.lines().filter(|l| !l.trim().is_empty()) {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert!(v["query"].as_str().is_some_and(|q| !q.is_empty()));
+            assert!(areas().contains(&v["issue_area"].as_str().unwrap()));
+            let rel = v["relevant"].as_array().unwrap();
+            assert!(!rel.is_empty(), "{line}");
+            for r in rel {
+                assert!(ids.contains(&r.as_str().unwrap().to_owned()), "{line}");
+            }
+            n += 1;
+        }
+        assert!(n >= 40, "at least 40 queries: {n}");
+    }
+
+    #[test]
+    fn bad_entries_are_refused_by_key() {
+        let errs = parse(
+            "---\nid: Bad Id\nkind: video\ntitle: t\nsummary: s\nissue_areas: [nowhere]\nvisibility: everyone\nstate: published\ncolour: red\n---\n",
+            &areas(),
+        )
+        .unwrap_err();
+        let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+        for f in ["id", "kind", "issue_areas", "visibility", "colour", "body"] {
+            assert!(fields.contains(&f), "{f} in {fields:?}");
+        }
+        assert!(parse("no front matter", &areas()).is_err());
+        let link = "---\nid: l\nkind: link\ntitle: t\nsummary: s\nissue_areas: [other]\nvisibility: public\nstate: draft\n---\nbody\n";
+        assert_eq!(parse(link, &areas()).unwrap_err()[0].field, "url");
+    }
+}
