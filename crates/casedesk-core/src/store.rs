@@ -416,4 +416,16 @@ pub trait Store: Send + Sync {
         spec: &str,
         audit: &AuditRecord,
     ) -> Result<()>;
+
+    // --- the knowledge base
+    /// Writes an entry's new version (the earlier ones are kept); a conflict when another
+    /// writer stored that version first.
+    async fn put_kb_entry(&self, entry: &crate::kb::StoredEntry, audit: &AuditRecord)
+    -> Result<()>;
+    /// An entry's current version.
+    async fn kb_entry(&self, id: &str) -> Result<Option<crate::kb::StoredEntry>>;
+    /// Every entry's current version.
+    async fn kb_entries(&self) -> Result<Vec<crate::kb::StoredEntry>>;
+    /// Every version of an entry, newest first.
+    async fn kb_versions(&self, id: &str) -> Result<Vec<crate::kb::StoredEntry>>;
 }

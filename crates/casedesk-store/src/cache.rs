@@ -581,6 +581,22 @@ impl Store for CachedStore {
     async fn set_email_intake(&self, a: Uuid, spec: &str, audit: &AuditRecord) -> Result<()> {
         self.inner.set_email_intake(a, spec, audit).await
     }
+    async fn put_kb_entry(
+        &self,
+        e: &casedesk_core::kb::StoredEntry,
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        self.inner.put_kb_entry(e, audit).await
+    }
+    async fn kb_entry(&self, id: &str) -> Result<Option<casedesk_core::kb::StoredEntry>> {
+        self.inner.kb_entry(id).await
+    }
+    async fn kb_entries(&self) -> Result<Vec<casedesk_core::kb::StoredEntry>> {
+        self.inner.kb_entries().await
+    }
+    async fn kb_versions(&self, id: &str) -> Result<Vec<casedesk_core::kb::StoredEntry>> {
+        self.inner.kb_versions(id).await
+    }
 }
 
 #[cfg(test)]

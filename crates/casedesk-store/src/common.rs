@@ -1393,6 +1393,10 @@ macro_rules! store_impl {
                 async fn list_inbound(&self, n: i64) -> Result<Vec<casedesk_core::mail::InboundSummary>> { self.list_inbound_op(n).await }
                 async fn email_intake(&self, a: Uuid) -> Result<Option<String>> { self.email_intake_op(a).await }
                 async fn set_email_intake(&self, a: Uuid, spec: &str, audit: &AuditRecord) -> Result<()> { self.set_email_intake_op(a, spec, audit).await }
+                async fn put_kb_entry(&self, e: &casedesk_core::kb::StoredEntry, audit: &AuditRecord) -> Result<()> { self.put_kb_entry_op(e, audit).await }
+                async fn kb_entry(&self, id: &str) -> Result<Option<casedesk_core::kb::StoredEntry>> { Ok(self.kb_query_op(Some(id), false).await?.into_iter().next()) }
+                async fn kb_entries(&self) -> Result<Vec<casedesk_core::kb::StoredEntry>> { self.kb_query_op(None, false).await }
+                async fn kb_versions(&self, id: &str) -> Result<Vec<casedesk_core::kb::StoredEntry>> { self.kb_query_op(Some(id), true).await }
                 async fn get_delivery(&self, id: &str) -> Result<Option<Delivery>> { self.get_delivery_op(id).await }
                 async fn list_deliveries(&self, ep: Uuid, before: Option<&str>, limit: u32) -> Result<Vec<Delivery>> { self.list_deliveries_op(ep, before, limit).await }
                 async fn list_attempts(&self, id: &str) -> Result<Vec<Attempt>> { self.list_attempts_op(id).await }

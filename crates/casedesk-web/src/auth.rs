@@ -55,3 +55,22 @@ impl FromRequestParts<AppState> for Caller {
         }
     }
 }
+
+/// A caller who may be anonymous: no `Authorization` header is `None`; a header that does
+/// not authenticate is still refused (a wrong token is never read as "no token").
+pub struct MaybeCaller(pub Option<Principal>);
+
+impl FromRequestParts<AppState> for MaybeCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if !parts.headers.contains_key(AUTHORIZATION) {
+            return Ok(MaybeCaller(None));
+        }
+        let Caller(p) = Caller::from_request_parts(parts, state).await?;
+        Ok(MaybeCaller(Some(p)))
+    }
+}

@@ -94,6 +94,11 @@ pub enum Command {
         #[command(subcommand)]
         cmd: crate::sla::SlaCmd,
     },
+    /// The knowledge base: import entries.
+    Kb {
+        #[command(subcommand)]
+        cmd: crate::kb::KbCmd,
+    },
     /// Read one email message on stdin and hand it to a casedesk server (for an MTA's pipe).
     Mailgate(crate::mailgate::MailgateArgs),
 }
@@ -262,6 +267,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Jobs { cmd } => crate::ops::jobs(&cfg, cmd).await,
         Command::Audit { cmd } => crate::ops::audit(&cfg, cmd).await,
         Command::Sla { cmd } => crate::sla::run(&cfg, cmd).await,
+        Command::Kb { cmd } => crate::kb::run(&cfg, cmd).await,
         Command::Mailgate(gate) => match crate::mailgate::run(gate).await {
             0 => Ok(()),
             code => Err(anyhow!("the mail gate ended with status {code}")),

@@ -83,6 +83,7 @@ pub async fn load(store: &dyn Store, cfg: &Config) -> Result<()> {
 
 async fn create(store: &dyn Store, cfg: &Config) -> Result<()> {
     let actor = Actor::system("demo");
+    casedesk_core::kb::import(store, &actor, &casedesk_core::kb::starter_files()).await?;
     for (name, plan, short, region) in ACCOUNTS {
         admin::create_account(store, name, plan, &actor).await?;
         admin::create_tenant(

@@ -3,6 +3,7 @@
 mod cli;
 mod config;
 mod demo;
+mod kb;
 mod mailgate;
 mod ops;
 mod sla;

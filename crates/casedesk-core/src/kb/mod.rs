@@ -4,12 +4,15 @@
 
 pub mod starter;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::FieldError;
+use crate::audit::{Actor, AuditRecord};
+use crate::store::Store;
+use crate::users::{Principal, Role};
+use crate::{DomainError, FieldError, Result, Timestamp};
 
 /// What an entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EntryKind {
     /// An article written in Markdown.
@@ -21,7 +24,7 @@ pub enum EntryKind {
 }
 
 /// Who may read an entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EntryVisibility {
     /// Everyone, signed in or not.
@@ -33,7 +36,7 @@ pub enum EntryVisibility {
 }
 
 /// Whether an entry is shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EntryState {
     /// Being written; only managers see it.
@@ -43,7 +46,7 @@ pub enum EntryState {
 }
 
 /// An entry as written, checked.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EntryText {
     /// Stable slug.
     pub id: String,
@@ -67,7 +70,7 @@ pub struct EntryText {
     pub state: EntryState,
 }
 
-fn list(v: &str) -> Vec<String> {
+fn bracket_list(v: &str) -> Vec<String> {
     v.trim()
         .trim_start_matches('[')
         .trim_end_matches(']')
@@ -79,7 +82,7 @@ fn list(v: &str) -> Vec<String> {
 
 /// Reads an entry written as front matter and Markdown; every problem is reported by key.
 /// `areas` are the issue-area keys an entry may name.
-pub fn parse(text: &str, areas: &[&str]) -> Result<EntryText, Vec<FieldError>> {
+pub fn parse(text: &str, areas: &[&str]) -> std::result::Result<EntryText, Vec<FieldError>> {
     let text = text.replace("\r\n", "\n");
     let Some(rest) = text.strip_prefix("---\n") else {
         return Err(vec![FieldError::new(
@@ -189,7 +192,7 @@ pub fn parse(text: &str, areas: &[&str]) -> Result<EntryText, Vec<FieldError>> {
             "must be lower-case letters, digits and dashes",
         ));
     }
-    let issue_areas = list(&areas_raw);
+    let issue_areas = bracket_list(&areas_raw);
     if !areas_raw.is_empty() && issue_areas.is_empty() {
         errors.push(FieldError::new("issue_areas", "must name at least one"));
     }
@@ -227,12 +230,173 @@ pub fn parse(text: &str, areas: &[&str]) -> Result<EntryText, Vec<FieldError>> {
             body,
             url,
             issue_areas,
-            tags: get.get("tags").map(|t| list(t)).unwrap_or_default(),
+            tags: get.get("tags").map(|t| bracket_list(t)).unwrap_or_default(),
             visibility,
             state,
         }),
         _ => Err(errors),
     }
+}
+
+impl EntryState {
+    /// Stable key.
+    pub fn key(self) -> &'static str {
+        match self {
+            EntryState::Draft => "draft",
+            EntryState::Published => "published",
+        }
+    }
+}
+
+impl EntryVisibility {
+    /// Stable key.
+    pub fn key(self) -> &'static str {
+        match self {
+            EntryVisibility::Public => "public",
+            EntryVisibility::Customers => "customers",
+            EntryVisibility::Internal => "internal",
+        }
+    }
+}
+
+/// A stored entry: its current text and version.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredEntry {
+    /// The text.
+    #[serde(flatten)]
+    pub entry: EntryText,
+    /// 1, 2, … (every change keeps the earlier version).
+    pub version: i64,
+    /// Last change.
+    pub updated_at: Timestamp,
+    /// Who changed it last.
+    pub updated_by: String,
+}
+
+/// Whether `p` (or an anonymous reader) may read `e`: public entries anyone, customer
+/// entries anyone signed in, internal entries support staff; drafts only managers.
+pub fn may_read(p: Option<&Principal>, e: &EntryText) -> bool {
+    let role = p.map(|p| p.user.role);
+    if e.state == EntryState::Draft {
+        return role == Some(Role::Manager);
+    }
+    match e.visibility {
+        EntryVisibility::Public => true,
+        EntryVisibility::Customers => role.is_some(),
+        EntryVisibility::Internal => matches!(role, Some(Role::Agent | Role::Manager)),
+    }
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ImportReport {
+    /// Entries that were new.
+    pub created: Vec<String>,
+    /// Entries whose text changed (a new version each).
+    pub updated: Vec<String>,
+    /// Entries already as given.
+    pub unchanged: usize,
+}
+
+/// Imports entries written as front matter and Markdown: new ones are created, changed ones
+/// get a new version, the others are left alone. Nothing is written unless every entry reads.
+pub async fn import(
+    store: &dyn Store,
+    actor: &Actor,
+    files: &[(String, String)],
+) -> Result<ImportReport> {
+    let areas: Vec<String> = store
+        .issue_areas()
+        .await?
+        .into_iter()
+        .map(|a| a.key)
+        .collect();
+    let area_refs: Vec<&str> = areas.iter().map(String::as_str).collect();
+    let mut parsed = Vec::with_capacity(files.len());
+    let mut errors = Vec::new();
+    for (name, text) in files {
+        match parse(text, &area_refs) {
+            Ok(e) => parsed.push(e),
+            Err(errs) => errors.extend(
+                errs.into_iter()
+                    .map(|e| FieldError::new(format!("{name}.{}", e.field), e.message)),
+            ),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(DomainError::Validation(errors));
+    }
+    let mut report = ImportReport::default();
+    for e in parsed {
+        let current = store.kb_entry(&e.id).await?;
+        let version = match &current {
+            Some(c) if c.entry == e => {
+                report.unchanged += 1;
+                continue;
+            }
+            Some(c) => {
+                report.updated.push(e.id.clone());
+                c.version + 1
+            }
+            None => {
+                report.created.push(e.id.clone());
+                1
+            }
+        };
+        let audit = AuditRecord::new(actor.clone(), "kb.entry.put", format!("kb:{}", e.id))
+            .summary(serde_json::json!({"version": version, "title": e.title}));
+        let stored = StoredEntry {
+            entry: e,
+            version,
+            updated_at: crate::now(),
+            updated_by: actor.label.clone(),
+        };
+        store.put_kb_entry(&stored, &audit).await?;
+    }
+    Ok(report)
+}
+
+/// The starter knowledge base, as files for [`import`].
+pub fn starter_files() -> Vec<(String, String)> {
+    starter::STARTER
+        .iter()
+        .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))
+        .collect()
+}
+
+/// The entries `p` may read, by title.
+pub async fn list(store: &dyn Store, p: Option<&Principal>) -> Result<Vec<StoredEntry>> {
+    let mut v: Vec<StoredEntry> = store
+        .kb_entries()
+        .await?
+        .into_iter()
+        .filter(|e| may_read(p, &e.entry))
+        .collect();
+    v.sort_by(|a, b| a.entry.title.cmp(&b.entry.title));
+    Ok(v)
+}
+
+/// One entry, if `p` may read it (otherwise it does not exist for them).
+pub async fn get(store: &dyn Store, p: Option<&Principal>, id: &str) -> Result<StoredEntry> {
+    store
+        .kb_entry(id)
+        .await?
+        .filter(|e| may_read(p, &e.entry))
+        .ok_or(DomainError::NotFound { entity: "entry" })
+}
+
+/// Every version of an entry, newest first (managers).
+pub async fn versions(store: &dyn Store, p: &Principal, id: &str) -> Result<Vec<StoredEntry>> {
+    if p.user.role != Role::Manager {
+        return Err(DomainError::Forbidden(
+            "Only support managers can see earlier versions of knowledge-base entries.".into(),
+        ));
+    }
+    let v = store.kb_versions(id).await?;
+    if v.is_empty() {
+        return Err(DomainError::NotFound { entity: "entry" });
+    }
+    Ok(v)
 }
 
 #[cfg(test)]

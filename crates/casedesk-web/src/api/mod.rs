@@ -5,6 +5,7 @@ pub mod body;
 pub mod cases;
 pub mod dto;
 pub mod jobs;
+pub mod kb;
 pub mod mail;
 pub mod meta;
 pub mod sla;
@@ -92,6 +93,9 @@ pub fn routes() -> Router<AppState> {
             post(mail::ingest).layer(axum::extract::DefaultBodyLimit::max(mail::MAX_MESSAGE_BODY)),
         )
         .route("/inbound/email/{id}", get(mail::original))
+        .route("/kb/entries", get(kb::list))
+        .route("/kb/entries/{id}", get(kb::get))
+        .route("/kb/entries/{id}/versions", get(kb::versions))
         .route(
             "/accounts/{account}/email-intake",
             get(mail::get_intake).put(mail::put_intake),

@@ -9,6 +9,7 @@ mod crash;
 mod durability;
 mod email;
 mod idempotency;
+mod kb;
 mod lifecycle;
 mod listing;
 mod oidc;
