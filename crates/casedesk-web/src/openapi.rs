@@ -37,7 +37,7 @@ impl Modify for Bearer {
         webhooks::deliveries, webhooks::delivery, webhooks::redeliver, webhooks::notices,
         audit::export,
         mail::ingest, mail::case_mail, mail::original, mail::get_intake, mail::put_intake,
-        kb::list, kb::get, kb::versions,
+        kb::list, kb::get, kb::put, kb::versions,
     ),
     components(schemas(Problem, FieldProblem, dto::CaseInput, dto::CaseDto, dto::CaseList, dto::CaseSummaryDto,
         dto::EventList, dto::EventDto, dto::MeDto,

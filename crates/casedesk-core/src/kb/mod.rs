@@ -114,6 +114,68 @@ pub fn parse(text: &str, areas: &[&str]) -> std::result::Result<EntryText, Vec<F
             )),
         }
     }
+    check(get, body, errors, areas)
+}
+
+/// An entry given as JSON (the API): the keys of the file format, with `issue_areas` and
+/// `tags` as lists and `body` as a string; the id comes from the address.
+pub fn from_json(
+    id: &str,
+    v: &serde_json::Value,
+    areas: &[&str],
+) -> std::result::Result<EntryText, Vec<FieldError>> {
+    let Some(obj) = v.as_object() else {
+        return Err(vec![FieldError::new("body", "must be a JSON object")]);
+    };
+    let mut errors = Vec::new();
+    let mut get = std::collections::BTreeMap::new();
+    get.insert("id".to_owned(), id.to_owned());
+    let mut body = String::new();
+    for (k, val) in obj {
+        match (k.as_str(), val) {
+            ("id", _) => errors.push(FieldError::new(
+                "id",
+                "comes from the address; leave it out",
+            )),
+            ("body", serde_json::Value::String(b)) => body = b.clone(),
+            ("issue_areas" | "tags", serde_json::Value::Array(items)) => {
+                let mut words = Vec::new();
+                for (i, it) in items.iter().enumerate() {
+                    match it.as_str() {
+                        Some(w) if !w.trim().is_empty() && !w.contains([',', '[', ']', '\n']) => {
+                            words.push(w.trim().to_owned())
+                        }
+                        _ => errors.push(FieldError::new(
+                            format!("{k}[{i}]"),
+                            "must be a word or phrase without commas or brackets",
+                        )),
+                    }
+                }
+                get.insert(k.clone(), format!("[{}]", words.join(", ")));
+            }
+            (_, serde_json::Value::String(x)) if !x.contains('\n') => {
+                get.insert(k.clone(), x.trim().to_owned());
+            }
+            (_, serde_json::Value::String(x)) => {
+                errors.push(FieldError::new(k.as_str(), "must be one line"));
+                // Kept (joined) so the key is not also reported as missing.
+                get.insert(k.clone(), x.replace('\n', " "));
+            }
+            _ => errors.push(FieldError::new(
+                k.as_str(),
+                "must be a string (a list for issue_areas and tags)",
+            )),
+        }
+    }
+    check(get, &body, errors, areas)
+}
+
+fn check(
+    get: std::collections::BTreeMap<String, String>,
+    body: &str,
+    mut errors: Vec<FieldError>,
+    areas: &[&str],
+) -> std::result::Result<EntryText, Vec<FieldError>> {
     const KEYS: [&str; 10] = [
         "id",
         "kind",
@@ -287,6 +349,16 @@ pub fn may_read(p: Option<&Principal>, e: &EntryText) -> bool {
     }
 }
 
+/// The issue-area keys an entry may name.
+async fn area_keys(store: &dyn Store) -> Result<Vec<String>> {
+    Ok(store
+        .issue_areas()
+        .await?
+        .into_iter()
+        .map(|a| a.key)
+        .collect())
+}
+
 /// What an import did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ImportReport {
@@ -305,12 +377,7 @@ pub async fn import(
     actor: &Actor,
     files: &[(String, String)],
 ) -> Result<ImportReport> {
-    let areas: Vec<String> = store
-        .issue_areas()
-        .await?
-        .into_iter()
-        .map(|a| a.key)
-        .collect();
+    let areas = area_keys(store).await?;
     let area_refs: Vec<&str> = areas.iter().map(String::as_str).collect();
     let mut parsed = Vec::with_capacity(files.len());
     let mut errors = Vec::new();
@@ -354,6 +421,38 @@ pub async fn import(
         store.put_kb_entry(&stored, &audit).await?;
     }
     Ok(report)
+}
+
+/// Creates or changes an entry (managers): a new entry is version 1, a change the next
+/// version; the earlier ones are kept.
+pub async fn put(
+    store: &dyn Store,
+    p: &Principal,
+    id: &str,
+    v: &serde_json::Value,
+) -> Result<(StoredEntry, bool)> {
+    if p.user.role != Role::Manager {
+        return Err(DomainError::Forbidden(
+            "Only support managers can write knowledge-base entries.".into(),
+        ));
+    }
+    crate::permissions::require_scope(p, crate::users::Scope::Admin)?;
+    let areas = area_keys(store).await?;
+    let area_refs: Vec<&str> = areas.iter().map(String::as_str).collect();
+    let entry = from_json(id, v, &area_refs).map_err(DomainError::Validation)?;
+    let current = store.kb_entry(id).await?;
+    let created = current.is_none();
+    let version = current.map(|c| c.version + 1).unwrap_or(1);
+    let audit = AuditRecord::by(p, "kb.entry.put", format!("kb:{id}"))
+        .summary(serde_json::json!({"version": version, "title": entry.title}));
+    let stored = StoredEntry {
+        entry,
+        version,
+        updated_at: crate::now(),
+        updated_by: p.user.email.clone(),
+    };
+    store.put_kb_entry(&stored, &audit).await?;
+    Ok((stored, created))
 }
 
 /// The starter knowledge base, as files for [`import`].

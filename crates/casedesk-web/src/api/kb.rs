@@ -2,10 +2,14 @@
 //! earlier versions of an entry (managers).
 
 use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use casedesk_core::kb;
 use serde_json::{Value, json};
 
+use super::body;
 use crate::AppState;
 use crate::auth::{Caller, MaybeCaller};
 use crate::error::{ApiError, Problem};
@@ -45,4 +49,26 @@ pub async fn versions(
 ) -> Result<Json<Value>, ApiError> {
     let items = kb::versions(st.store.as_ref(), &p, &id).await?;
     Ok(Json(json!({ "items": items })))
+}
+
+/// Create or change an entry (managers): `{kind, title, summary, body, url, issue_areas, tags,
+/// visibility, state}`; each change is a new version.
+#[utoipa::path(put, path = "/api/v1/kb/entries/{id}", tag = "kb", params(("id" = String, Path)),
+    responses((status = 201, body = Object, description = "Created"), (status = 200, body = Object, description = "A new version"),
+        (status = 403, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn put(
+    State(st): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<kb::StoredEntry>), ApiError> {
+    let v = body::value(&body::bytes(raw)?)?;
+    let (e, created) = kb::put(st.store.as_ref(), &p, &id, &v).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(e)))
 }

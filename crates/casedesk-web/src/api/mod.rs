@@ -94,7 +94,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/inbound/email/{id}", get(mail::original))
         .route("/kb/entries", get(kb::list))
-        .route("/kb/entries/{id}", get(kb::get))
+        .route("/kb/entries/{id}", get(kb::get).put(kb::put))
         .route("/kb/entries/{id}/versions", get(kb::versions))
         .route(
             "/accounts/{account}/email-intake",

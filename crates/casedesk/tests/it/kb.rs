@@ -151,3 +151,57 @@ async fn casedesk_kb_import_loads_the_starter_set(b: Backend) {
     );
 }
 both!(casedesk_kb_import_loads_the_starter_set);
+
+async fn managers_write_entries_by_api(b: Backend) {
+    let app = spawn_app(b).await;
+    let w = app.world().await;
+    let entry = serde_json::json!({
+        "kind": "article", "title": "Rotating a webhook secret without missed deliveries",
+        "summary": "Rotate, deploy the new secret, and accept both during the overlap.",
+        "body": "Rotate the secret of the endpoint.\nBoth secrets sign during the overlap; verify with either.",
+        "issue_areas": ["webhooks"], "tags": ["webhook", "secret", "rotation"],
+        "visibility": "customers", "state": "draft"
+    });
+    let path = "/api/v1/kb/entries/webhook-secret-rotation";
+    let r = app.put(path, &w.manager, entry.clone()).await;
+    assert_eq!(
+        (r.status, r.json["version"].as_i64()),
+        (201, Some(1)),
+        "{}",
+        r.json
+    );
+    // A draft: only managers read it.
+    assert_eq!(app.get(path, &w.ops).await.status, 404);
+    assert_eq!(app.get(path, &w.agent).await.status, 404);
+    let mut published = entry.clone();
+    published["state"] = serde_json::json!("published");
+    let r = app.put(path, &w.manager, published).await;
+    assert_eq!((r.status, r.json["version"].as_i64()), (200, Some(2)));
+    let r = app.get(path, &w.ops).await;
+    assert_eq!(
+        (r.status, r.json["updated_by"].as_str()),
+        (200, Some("mia@support.example"))
+    );
+    assert_eq!(
+        anonymous(&app, path).await.0,
+        404,
+        "customers-only, not public"
+    );
+
+    // Only managers write; bad fields are named and nothing changes.
+    for t in [&w.agent, &w.ops, &w.super_admin] {
+        assert_eq!(app.put(path, t, entry.clone()).await.status, 403);
+    }
+    let mut bad = entry.clone();
+    bad["kind"] = serde_json::json!("video");
+    bad["issue_areas"] = serde_json::json!(["nowhere"]);
+    bad["title"] = serde_json::json!("two\nlines");
+    bad["colour"] = serde_json::json!("red");
+    let r = app.put(path, &w.manager, bad).await;
+    assert_eq!(r.status, 422, "{}", r.json);
+    let mut fields = r.error_fields();
+    fields.sort();
+    assert_eq!(fields, ["colour", "issue_areas", "kind", "title"]);
+    assert_eq!(app.get(path, &w.manager).await.json["version"], 2);
+}
+both!(managers_write_entries_by_api);
