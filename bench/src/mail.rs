@@ -335,16 +335,14 @@ pub async fn mail_load(
     let single = 2000;
     for i in 0..single {
         let c = &open[i % open.len()];
-        let _ = mailer
-            .case_mail(
-                MailKind::Reply,
-                c,
-                Some("Please fetch the JWKS again; the key rotated at 09:00 UTC.".into()),
-                Some("ana@support.example".into()),
-                None,
-                "ops@bench.example",
-            )
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let _ = mailer.case_mails(
+            MailKind::Reply,
+            c,
+            Some("Please fetch the JWKS again; the key rotated at 09:00 UTC.".into()),
+            Some("ana@support.example".into()),
+            None,
+            &["ops@bench.example".to_owned()],
+        );
     }
     let per = t.elapsed().as_secs_f64() / single as f64;
     println!(

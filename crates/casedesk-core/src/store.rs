@@ -291,8 +291,6 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<SecretRecord>>;
     /// Every enabled endpoint (the dispatcher keeps them for a second and picks per case).
     async fn enabled_endpoints(&self) -> Result<Vec<Endpoint>>;
-    /// A timeline event by id.
-    async fn get_event(&self, id: i64) -> Result<Option<crate::cases::CaseEvent>>;
     /// A timeline event and its case, in one read (the dispatcher needs both for every event).
     async fn event_with_case(&self, id: i64) -> Result<Option<(crate::cases::CaseEvent, Case)>>;
     /// Writes deliveries and messages with their jobs and ends the dispatching job, atomically.
@@ -380,8 +378,6 @@ pub trait Store: Send + Sync {
     async fn support_users(&self) -> Result<Vec<User>>;
 
     // --- the email channel
-    /// Queues messages with their jobs (outside a job: tools and benchmarks).
-    async fn queue_mails(&self, mails: &[crate::mail::NewMail]) -> Result<()>;
     /// Records the end of one sending attempt with the end of its job.
     async fn mail_result(
         &self,

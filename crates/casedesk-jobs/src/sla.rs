@@ -204,18 +204,12 @@ impl Handler for Notify {
             casedesk_mail::outbound::MailKind::SlaWarning
         };
         let words = alerts_in_words(&p["alerts"]);
-        let mut to: Vec<&String> = workers.iter().chain(duty.iter()).collect();
+        let mut to: Vec<String> = workers.into_iter().chain(duty).collect();
         to.sort();
         to.dedup();
         let mails = if self.mailer.enabled() {
-            to.into_iter()
-                .filter_map(|r| {
-                    self.mailer
-                        .case_mail(mail_kind, &case, None, None, Some(words.clone()), r)
-                        .map_err(|e| tracing::warn!(case = number, error = %e, "SLA message not composed"))
-                        .ok()
-                })
-                .collect()
+            self.mailer
+                .case_mails(mail_kind, &case, None, None, Some(words), &to)
         } else {
             vec![]
         };

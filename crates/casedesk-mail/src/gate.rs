@@ -279,13 +279,14 @@ async fn reply(
     case: Case,
 ) -> Result<Ingested, GateError> {
     let n = case.number;
+    let known = user.is_some();
     let Some(user) = user.filter(|u| on_case(u, &case)) else {
         let reason = "the sender is not the requester, a team contact or an agent of the case";
         let notice = notice_for(
             mailer,
             &r,
             &sender,
-            false,
+            known,
             "Your message was not added to a case",
             "casedesk could not add your message: the address you wrote from is not one of the people on the case it answers.\n\nIf you work with the requester, ask them to add you as a team contact, or write from the address that is on the case.\n",
         );

@@ -183,17 +183,18 @@ impl Mailer {
         format!("{}/{path}", self.config.base_url.trim_end_matches('/'))
     }
 
-    /// One message of `kind` about `case` to `to`.
-    pub fn case_mail(
+    /// The messages of `kind` about `case`, one per recipient: rendered once, composed per
+    /// recipient (each its own `Message-ID`). A recipient whose address cannot be used is
+    /// skipped and logged.
+    pub fn case_mails(
         &self,
         kind: MailKind,
         case: &Case,
         body: Option<String>,
         actor: Option<String>,
         sla: Option<String>,
-        to: &str,
-    ) -> Result<NewMail, SendError> {
-        let id = Uuid::now_v7();
+        to: &[String],
+    ) -> Vec<NewMail> {
         let facts = Facts {
             case: case.number,
             subject: case.fields.subject.clone(),
@@ -203,26 +204,35 @@ impl Mailer {
             sla,
         };
         let r = render(kind, &facts, &self.config.tag_prefix);
-        let thread = Thread {
-            domain: self.domain.clone(),
-            case: case.number,
-            part: id.simple().to_string(),
-        };
-        let m = compose(&r, &self.config.from, &[to.to_owned()], &thread)?;
-        Ok(NewMail {
-            id,
-            case_number: Some(case.number),
-            kind: kind_key(kind).into(),
-            recipient: to.to_owned(),
-            subject: r.subject,
-            message_id: thread.id(),
-            message: String::from_utf8_lossy(&m.formatted()).into_owned(),
-            created_at: casedesk_core::now(),
-        })
+        let at = casedesk_core::now();
+        to.iter()
+            .filter_map(|to| {
+                let id = Uuid::now_v7();
+                let thread = Thread {
+                    domain: self.domain.clone(),
+                    case: case.number,
+                    part: id.simple().to_string(),
+                };
+                let m = compose(&r, &self.config.from, std::slice::from_ref(to), &thread)
+                    .map_err(
+                        |e| tracing::warn!(case = case.number, error = %e, "message not composed"),
+                    )
+                    .ok()?;
+                Some(NewMail {
+                    id,
+                    case_number: Some(case.number),
+                    kind: kind_key(kind).into(),
+                    recipient: to.clone(),
+                    subject: r.subject.clone(),
+                    message_id: thread.id(),
+                    message: String::from_utf8_lossy(&m.formatted()).into_owned(),
+                    created_at: at,
+                })
+            })
+            .collect()
     }
 
     /// The messages an event sends (none when mail is off or nobody is to hear of it).
-    /// A recipient whose address cannot be used is skipped and logged.
     pub fn event_mails(
         &self,
         case: &Case,
@@ -233,18 +243,10 @@ impl Mailer {
         if !self.enabled() {
             return vec![];
         }
-        let Some(a) = audience(case, event, actor_is_support, duty_managers) else {
-            return vec![];
-        };
-        a.to.iter()
-            .filter_map(|to| {
-                self.case_mail(a.kind, case, a.body.clone(), event.actor.clone(), None, to)
-                    .map_err(
-                        |e| tracing::warn!(case = case.number, error = %e, "message not composed"),
-                    )
-                    .ok()
-            })
-            .collect()
+        match audience(case, event, actor_is_support, duty_managers) {
+            Some(a) => self.case_mails(a.kind, case, a.body, event.actor.clone(), None, &a.to),
+            None => vec![],
+        }
     }
 
     /// A notice answering a received message (see [`compose_notice`]).

@@ -402,9 +402,6 @@ impl Store for CachedStore {
     async fn enabled_endpoints(&self) -> Result<Vec<Endpoint>> {
         self.inner.enabled_endpoints().await
     }
-    async fn get_event(&self, id: i64) -> Result<Option<CaseEvent>> {
-        self.inner.get_event(id).await
-    }
     async fn event_with_case(&self, id: i64) -> Result<Option<(CaseEvent, Case)>> {
         self.inner.event_with_case(id).await
     }
@@ -544,11 +541,6 @@ impl Store for CachedStore {
     }
     async fn support_users(&self) -> Result<Vec<User>> {
         self.inner.support_users().await
-    }
-    async fn queue_mails(&self, m: &[NewMail]) -> Result<()> {
-        let r = self.inner.queue_mails(m).await;
-        self.wake.notify_one();
-        r
     }
     async fn mail_result(&self, c: &Claim, r: &MailResult, f: &Finish) -> Result<bool> {
         self.inner.mail_result(c, r, f).await

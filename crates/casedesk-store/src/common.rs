@@ -465,7 +465,7 @@ pub(crate) fn page_order(q: &casedesk_core::cases::CaseQuery) -> String {
 macro_rules! store_impl {
     ($store:ident, $db:ty, $name:literal, $agg:literal, $jarr:literal, $jobj:literal, $head_read:literal, $head_write:literal, $head_anchor:literal, $skip:literal, $audit_insert_many:literal, $case_insert:path) => {
         $crate::ops_impl!($store, $db, $head_read, $head_write, $head_anchor, $skip, $audit_insert_many);
-        $crate::mail_impl!($store, $db);
+        $crate::mail_impl!($store);
         mod shared_impl {
             use super::$store;
             use $crate::common::*;
@@ -1344,7 +1344,6 @@ macro_rules! store_impl {
                 async fn add_secret(&self, s: &SecretRecord, others: casedesk_core::Timestamp, a: &AuditRecord) -> Result<()> { self.add_secret_op(s, others, a).await }
                 async fn live_secrets(&self, ep: Uuid, now: casedesk_core::Timestamp) -> Result<Vec<SecretRecord>> { self.live_secrets_op(ep, now).await }
                 async fn enabled_endpoints(&self) -> Result<Vec<Endpoint>> { self.enabled_endpoints_op().await }
-                async fn get_event(&self, id: i64) -> Result<Option<CaseEvent>> { self.get_event_op(id).await }
                 async fn event_with_case(&self, id: i64) -> Result<Option<(CaseEvent, Case)>> {
                     // The case query of `get_case`, joined to the event: one round trip.
                     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -1383,7 +1382,6 @@ macro_rules! store_impl {
                     Ok(Some((event, case)))
                 }
                 async fn fan_out(&self, c: &Claim, d: &[NewDelivery], m: &[casedesk_core::mail::NewMail]) -> Result<bool> { self.fan_out_op(c, d, m).await }
-                async fn queue_mails(&self, m: &[casedesk_core::mail::NewMail]) -> Result<()> { self.queue_mails_op(m).await }
                 async fn mail_result(&self, c: &Claim, r: &casedesk_core::mail::MailResult, f: &Finish) -> Result<bool> { self.mail_result_op(c, r, f).await }
                 async fn list_mail(&self, n: i64) -> Result<Vec<casedesk_core::mail::MailRecord>> { self.list_mail_op(n).await }
                 async fn get_mail(&self, id: Uuid) -> Result<Option<(casedesk_core::mail::MailRecord, String)>> { self.get_mail_op(id).await }

@@ -6,29 +6,19 @@
 #[macro_export]
 #[doc(hidden)]
 macro_rules! mail_impl {
-    ($store:ident, $db:ty) => {
+    ($store:ident) => {
         pub(crate) mod mail_impl {
             use super::$store;
             use $crate::common::*;
             use casedesk_core::audit::AuditRecord;
             use casedesk_core::mail::{InboundRecord, InboundSummary, MailRecord, MailState, NewMail};
             use casedesk_core::{DomainError, Result};
-            use sqlx::Row;
             use uuid::Uuid;
 
-            type Db = $db;
-            type DbRow = <Db as sqlx::Database>::Row;
-            type Tx = sqlx::Transaction<'static, Db>;
+            use super::ops_impl::{g, DbRow, Tx};
 
             const OUT_COLS: &str = "id, case_number, kind, recipient, subject, message_id, state, attempts, last_error, detail, created_at, sent_at";
             const IN_COLS: &str = "id, received_at, sender, subject, message_id, case_number, outcome, detail";
-
-            fn g<T>(r: &DbRow, c: &str) -> Result<T>
-            where
-                T: for<'a> sqlx::Decode<'a, Db> + sqlx::Type<Db>,
-            {
-                r.try_get(c).map_err(internal)
-            }
 
             fn mail_from_row(r: &DbRow) -> Result<MailRecord> {
                 let state: String = g(r, "state")?;
@@ -84,12 +74,6 @@ macro_rules! mail_impl {
                     .map_err(internal)?
                     .rows_affected();
                     Ok(n == 1)
-                }
-
-                pub(crate) async fn queue_mails_op(&self, ms: &[NewMail]) -> Result<()> {
-                    let (mut tx, _w) = self.begin().await?;
-                    Self::insert_mails(&mut tx, ms).await?;
-                    tx.commit().await.map_err(internal)
                 }
 
                 pub(crate) async fn list_mail_op(&self, number: i64) -> Result<Vec<MailRecord>> {

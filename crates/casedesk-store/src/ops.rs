@@ -60,7 +60,6 @@ macro_rules! ops_impl {
             use super::$store;
             use $crate::common::*;
             use casedesk_core::audit::{chain_hash, Actor, AuditEntry, AuditRecord, Checkpoint};
-            use casedesk_core::cases::{CaseEvent, EventKind};
             use casedesk_core::jobs::{Claim, Finish, FollowUp, Job, JobCount, JobQuery, JobState, NewJob};
             use casedesk_core::store::{AttemptRecord, AuditFilter, NewDelivery};
             use casedesk_core::webhooks::{Attempt, Delivery, DeliveryState, Endpoint, EndpointChange, Notice, SecretRecord};
@@ -69,15 +68,15 @@ macro_rules! ops_impl {
             use uuid::Uuid;
 
             type Db = $db;
-            type DbRow = <Db as sqlx::Database>::Row;
-            type Tx = sqlx::Transaction<'static, Db>;
+            pub(crate) type DbRow = <Db as sqlx::Database>::Row;
+            pub(crate) type Tx = sqlx::Transaction<'static, Db>;
 
             const JOB_COLS: &str = "id, kind, payload, state, attempts, max_attempts, run_at, last_error, locked_by, lease_until, created_at, updated_at";
             const EP_COLS: &str = "id, account_id, url, description, event_types, enabled, disabled_reason, failure_streak, created_at, updated_at";
             const DL_COLS: &str = "id, endpoint_id, event_type, payload, case_number, state, attempts, last_status, created_at, delivered_at";
             const AUDIT_COLS: &str = "seq, at, actor_id, actor, account_id, action, target, summary, source_ip, request_id, customer_visible, prev_hash, hash";
 
-            fn g<T>(r: &DbRow, c: &str) -> Result<T>
+            pub(crate) fn g<T>(r: &DbRow, c: &str) -> Result<T>
             where
                 T: for<'a> sqlx::Decode<'a, Db> + sqlx::Type<Db>,
             {
@@ -812,28 +811,6 @@ macro_rules! ops_impl {
                     .await
                     .map_err(internal)?;
                     rows.iter().map(endpoint_from_row).collect()
-                }
-
-                pub(crate) async fn get_event_op(&self, id: i64) -> Result<Option<CaseEvent>> {
-                    let r = sqlx::query(
-                        "SELECT e.id, e.case_number, u.email AS actor, e.kind, e.public, e.data, e.at \
-                         FROM case_events e LEFT JOIN users u ON u.id = e.actor_id WHERE e.id = $1",
-                    )
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(internal)?;
-                    let Some(r) = r else { return Ok(None) };
-                    let data: String = g(&r, "data")?;
-                    Ok(Some(CaseEvent {
-                        id: g(&r, "id")?,
-                        case_number: g(&r, "case_number")?,
-                        actor: g(&r, "actor")?,
-                        kind: EventKind::parse(&g::<String>(&r, "kind")?)?,
-                        public: g(&r, "public")?,
-                        data: serde_json::from_str(&data).map_err(|e| DomainError::Internal(format!("bad event json: {e}")))?,
-                        at: ts(g(&r, "at")?),
-                    }))
                 }
 
                 pub(crate) async fn fan_out_op(&self, c: &Claim, ds: &[NewDelivery], ms: &[casedesk_core::mail::NewMail]) -> Result<bool> {

@@ -39,8 +39,15 @@ pub async fn ingest(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     require_scope(&p, Scope::MailIngest)?;
-    let raw = raw.map_err(|_| ApiError::MessageTooLarge {
-        limit: st.mailer.config().max_inbound_bytes,
+    let raw = raw.map_err(|e| match e {
+        BytesRejection::FailedToBufferBody(ref f)
+            if f.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+        {
+            ApiError::MessageTooLarge {
+                limit: st.mailer.config().max_inbound_bytes,
+            }
+        }
+        other => ApiError::Domain(DomainError::field("message", other.body_text())),
     })?;
     match casedesk_mail::gate::ingest(st.store.as_ref(), &st.mailer, &raw).await {
         Ok(done) => {

@@ -564,6 +564,23 @@ async fn machine_mail_is_recorded_never_answered_and_outsiders_are_refused(b: Ba
     let raw = aimed("apple_shift_jis.eml", n, "kenji-1@globex.example");
     let r = app.mailgate(&gate, raw.as_bytes()).await;
     assert_eq!(r.json["outcome"], "refused_sender", "{}", r.json);
+    assert_eq!(
+        r.json["notice"], true,
+        "a known user is told, verified or not"
+    );
+    let all = app
+        .wait_outbox("kenji's notice", |a| {
+            a.iter().any(|m| m.contains("kenji@globex.example"))
+        })
+        .await;
+    let notice = all
+        .iter()
+        .find(|m| m.contains("kenji@globex.example"))
+        .unwrap();
+    assert!(
+        !decoded(notice).contains("Sign-in fails after redirect"),
+        "nothing of Acme's case: {notice}"
+    );
     assert_eq!(events(&app, &w.agent, n).await.len(), before);
 
     // A closed case takes no more mail; its requester is told how to follow up.
