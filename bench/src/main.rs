@@ -21,6 +21,7 @@ use casedesk_core::users::Role;
 mod hooks;
 mod mail;
 mod scan;
+mod search;
 
 use clap::{Parser, Subcommand};
 use serde_json::{Map, Value, json};
@@ -105,6 +106,21 @@ enum Cmd {
         #[arg(long, default_value_t = 200)]
         cases: usize,
     },
+    /// Suggestion latency: a scratch database with the starter knowledge base and generated
+    /// entries up to `--entries`, `POST /api/v1/solutions/suggest` of an in-process server
+    /// timed at concurrency 1 and `--concurrency`.
+    KbSuggest {
+        /// Default: a temporary SQLite file.
+        #[arg(long)]
+        database_url: Option<String>,
+        #[arg(long, default_value_t = 10_000)]
+        entries: usize,
+        /// Requests per concurrency level.
+        #[arg(long, default_value_t = 4000)]
+        requests: usize,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
     /// Drive a running server with one scenario.
     Load {
         /// Base URL of the server, e.g. http://127.0.0.1:8080
@@ -113,7 +129,8 @@ enum Cmd {
         /// The file `generate` wrote.
         #[arg(long, default_value = "bench-data.json")]
         data: PathBuf,
-        /// create, get, mine or queue.
+        /// create, get, mine, queue, or a case search as a customer (search), an elevated
+        /// contact (search-account), an agent (search-queue) or a manager (search-all).
         #[arg(long)]
         scenario: String,
         #[arg(long, default_value_t = 16)]
@@ -189,6 +206,12 @@ async fn main() -> anyhow::Result<()> {
             workers,
         } => hooks::webhook_load(database_url, endpoints, cases, workers).await,
         Cmd::SlaScan { database_url, runs } => scan::sla_scan(&database_url, runs).await,
+        Cmd::KbSuggest {
+            database_url,
+            entries,
+            requests,
+            concurrency,
+        } => search::kb_suggest(database_url, entries, requests, concurrency).await,
         Cmd::MailLoad {
             database_url,
             messages,
@@ -335,7 +358,9 @@ async fn generate(
     let manager = token(store.as_ref(), "manager@support.example").await?;
     eprintln!("accounts and users ready after {:.1?}", started.elapsed());
 
-    // Cases, oldest first, spread over the last two years.
+    // Cases, oldest first, spread over the last two years, their text drawn from the words
+    // of the starter knowledge base.
+    let vocab = search::Vocab::new();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let now = casedesk_core::now().as_microsecond();
     let span = 2 * 365 * 24 * 3600 * 1_000_000i64;
@@ -353,6 +378,7 @@ async fn generate(
             let k = rng.below(4);
             let (account_id, users, prod, dev, slug) = &people[a];
             let area = DEFAULT_ISSUE_AREAS[rng.below(DEFAULT_ISSUE_AREAS.len())];
+            let topic = rng.below(vocab.topics());
             let at = now - span + (span / cases as i64) * i as i64;
             let mut ids = Map::new();
             ids.insert("organization_id".into(), json!(format!("org_{a}")));
@@ -370,13 +396,17 @@ async fn generate(
                 queue: area.3.into(),
                 fields: CaseFields {
                     priority: Priority::ALL[rng.below(4)],
-                    subject: format!("Token exchange fails for {slug} client {}", rng.below(1000)),
-                    description: "The token endpoint answers invalid_client for a client that worked yesterday. Correlation IDs attached.".into(),
+                    subject: format!("{} ({slug})", vocab.about(&mut rng, topic, 5, 4)),
+                    description: vocab.about(&mut rng, topic, 20, 40),
                     steps_to_reproduce: None,
                     issue_area: area.0.into(),
                     scope: ImpactScope::SomeUsers,
                     business_impact: None,
-                    contact: Contact { email: users[k].1.clone(), phone: "+1 555 0100".into(), timezone: "Europe/Berlin".into() },
+                    contact: Contact {
+                        email: users[k].1.clone(),
+                        phone: "+1 555 0100".into(),
+                        timezone: "Europe/Berlin".into(),
+                    },
                     stage: Stage::Onboarding,
                     identifiers: ids,
                     context: Map::new(),
@@ -384,7 +414,8 @@ async fn generate(
                 },
                 team_contacts: vec![],
                 follow_up_of: None,
-                created_at: jiff::Timestamp::from_microsecond(at).unwrap_or(jiff::Timestamp::UNIX_EPOCH),
+                created_at: jiff::Timestamp::from_microsecond(at)
+                    .unwrap_or(jiff::Timestamp::UNIX_EPOCH),
                 sla: Default::default(),
             };
             rows.push((c, pick_status(&mut rng)));
@@ -423,7 +454,12 @@ async fn generate(
             "cases": samples.get(&(a, k)).cloned().unwrap_or_default(),
         }));
     }
-    let data = json!({"customers": customers, "agents": agents, "manager": manager, "cases": cases, "accounts": accounts});
+    // Elevated contacts (they see their whole account) of 50 accounts.
+    let mut elevated = Vec::new();
+    for a in (0..accounts).step_by((accounts / 50).max(1)).take(50) {
+        elevated.push(token(store.as_ref(), &people[a].1[0].1).await?);
+    }
+    let data = json!({"customers": customers, "elevated": elevated, "agents": agents, "manager": manager, "cases": cases, "accounts": accounts});
     std::fs::write(out, serde_json::to_vec_pretty(&data)?)?;
     eprintln!(
         "generated {cases} cases in {accounts} accounts in {:.1?}; load data in {}",
@@ -625,9 +661,30 @@ async fn load(
     if customers.is_empty() || agents.is_empty() {
         bail!("the load data has no customers or agents");
     }
-    if !["create", "get", "mine", "queue"].contains(&scenario) {
-        bail!("scenario must be create, get, mine or queue");
+    let scenarios = [
+        "create",
+        "get",
+        "mine",
+        "queue",
+        "search",
+        "search-account",
+        "search-queue",
+        "search-all",
+    ];
+    if !scenarios.contains(&scenario) {
+        bail!("scenario must be one of {}", scenarios.join(", "));
     }
+    let elevated: Vec<String> = data["elevated"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let manager = data["manager"].as_str().unwrap_or_default().to_owned();
+    let elevated = Arc::new(elevated);
+    let vocab = Arc::new(search::Vocab::new());
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()?;
@@ -644,6 +701,7 @@ async fn load(
             agents.clone(),
             scenario.to_owned(),
         );
+        let (elevated, manager, vocab) = (elevated.clone(), manager.clone(), vocab.clone());
         tasks.spawn(async move {
             let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ ((w as u64 + 1) * 0x9e37_79b9));
             let mut lat = Vec::new();
@@ -675,11 +733,26 @@ async fn load(
                     "mine" => client
                         .get(format!("{base}/api/v1/cases"))
                         .bearer_auth(token),
-                    _ => client
+                    "queue" => client
                         .get(format!(
                             "{base}/api/v1/cases?status=new,open,pending,on_hold"
                         ))
                         .bearer_auth(&agents[rng.below(agents.len())]),
+                    search => {
+                        // One or two words, common ones more often than rare ones.
+                        let words = vocab.words(&mut rng, 1, 2).replace(' ', "+");
+                        let who = match search {
+                            "search" => token,
+                            "search-account" => elevated
+                                .get(rng.below(elevated.len()))
+                                .map_or("", String::as_str),
+                            "search-queue" => agents[rng.below(agents.len())].as_str(),
+                            _ => manager.as_str(),
+                        };
+                        client
+                            .get(format!("{base}/api/v1/cases?q={words}"))
+                            .bearer_auth(who)
+                    }
                 };
                 let t0 = Instant::now();
                 match req.send().await {

@@ -113,6 +113,7 @@ pub async fn sla_scan(url: &str, runs: usize) -> anyhow::Result<()> {
         assignee: None,
         escalated: None,
         text: None,
+        text_internal: false,
         before: None,
         sort: CaseSort::SlaDue,
         offset: 0,

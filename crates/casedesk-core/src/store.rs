@@ -396,6 +396,18 @@ pub trait Store: Send + Sync {
         received: &crate::mail::InboundRecord,
         notice: Option<&crate::mail::NewMail>,
     ) -> Result<bool>;
+    /// A number that changes with every change to the knowledge base (ranked indexes are
+    /// rebuilt when it moves).
+    async fn kb_generation(&self) -> Result<i64>;
+    /// Records a deflection.
+    async fn record_deflection(&self, d: &crate::kb::search::Deflection) -> Result<()>;
+    /// (issue area, deflections, cases opened) over `[since, until)`, by issue area.
+    async fn deflection_counts(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<(String, u64, u64)>>;
+
     /// The received message with this `Message-ID`.
     async fn find_inbound(&self, message_id: &str) -> Result<Option<crate::mail::InboundSummary>>;
     /// A received message and its original.

@@ -589,6 +589,19 @@ impl Store for CachedStore {
     async fn kb_versions(&self, id: &str) -> Result<Vec<casedesk_core::kb::StoredEntry>> {
         self.inner.kb_versions(id).await
     }
+    async fn kb_generation(&self) -> Result<i64> {
+        self.inner.kb_generation().await
+    }
+    async fn record_deflection(&self, d: &casedesk_core::kb::search::Deflection) -> Result<()> {
+        self.inner.record_deflection(d).await
+    }
+    async fn deflection_counts(
+        &self,
+        since: casedesk_core::Timestamp,
+        until: casedesk_core::Timestamp,
+    ) -> Result<Vec<(String, u64, u64)>> {
+        self.inner.deflection_counts(since, until).await
+    }
 }
 
 #[cfg(test)]

@@ -79,19 +79,6 @@ pub(crate) enum Arg {
     Bool(bool),
 }
 
-/// Escapes LIKE wildcards so user words match literally (with `ESCAPE '\'`).
-pub(crate) fn like_pattern(word: &str) -> String {
-    let mut s = String::from("%");
-    for c in word.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            s.push('\\');
-        }
-        s.push(c);
-    }
-    s.push('%');
-    s
-}
-
 /// The case query with its team contacts folded into one column (`id email` lines, ordered
 /// by email), so reading a case is one round trip. `$agg` is the backend's string
 /// aggregate: both accept `agg(text, separator ORDER BY …)`.
@@ -248,7 +235,7 @@ pub(crate) const USER_SELECT: &str =
 /// assignee) become one branch per index, each walking its index in case-number order and
 /// stopping after a page, so a page costs about a page of index reads however many cases
 /// exist. A single `OR` would make the planner collect every match and sort them.
-pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery) -> (String, Vec<Arg>) {
+pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery, backend: &str) -> (String, Vec<Arg>) {
     use casedesk_core::cases::Visibility;
     let mut args: Vec<Arg> = Vec::new();
     let arg = |a: Arg, args: &mut Vec<Arg>| {
@@ -304,12 +291,36 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery) -> (String, Vec<Arg>
     if let Some(v) = q.escalated {
         filters.push(format!("c.escalated = {}", arg(Arg::Bool(v), &mut args)));
     }
+    // On SQLite a search walks the full-text index newest first and stops after a page,
+    // checking each match against the caller's visibility (a customer's account is a token in
+    // the index, so their search only meets their account's cases). A customer who sees only
+    // their own cases has few; each is probed in the index instead.
+    let mut fts_driven: Option<String> = None;
     if let Some(text) = &q.text {
-        // Plain word matching until the full-text index arrives with the knowledge base.
-        for word in text.split_whitespace().take(8) {
-            let a = arg(Arg::Str(like_pattern(word)), &mut args);
+        if backend == "sqlite" {
+            let account = match &q.visibility {
+                Visibility::Account { account_id } => Some(*account_id),
+                _ => None,
+            };
+            if let Some(m) = fts5_case_match(text, q.text_internal, account) {
+                let a = arg(Arg::Str(m), &mut args);
+                if matches!(q.visibility, Visibility::Mine { .. }) {
+                    filters.push(format!(
+                        "EXISTS (SELECT 1 FROM case_search WHERE case_search MATCH {a} AND case_search.rowid = c.number)"
+                    ));
+                } else {
+                    fts_driven = Some(a);
+                }
+            }
+        } else {
+            let a = arg(Arg::Str(text.clone()), &mut args);
+            let col = if q.text_internal {
+                "doc_all"
+            } else {
+                "doc_public"
+            };
             filters.push(format!(
-                "(lower(c.subject) LIKE {a} ESCAPE '\\' OR lower(c.description) LIKE {a} ESCAPE '\\')"
+                "c.number IN (SELECT case_number FROM case_search WHERE {col} @@ websearch_to_tsquery('english', {a}))"
             ));
         }
     }
@@ -361,6 +372,53 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery) -> (String, Vec<Arg>
             )
         }
     };
+    if let Some(m) = fts_driven {
+        let mut sql = String::from(SUMMARY_SELECT);
+        let offset = q.offset;
+        let mut conds = vec![format!("case_search MATCH {m}")];
+        match &q.visibility {
+            Visibility::Queues { queues, user_id } => {
+                let u = arg(Arg::Str(user_id.to_string()), &mut args);
+                let mut any = vec![format!("c.assignee_id = {u}")];
+                if !queues.is_empty() {
+                    let qs: Vec<String> = queues
+                        .iter()
+                        .map(|x| arg(Arg::Str(x.clone()), &mut args))
+                        .collect();
+                    any.push(format!("c.queue IN ({})", qs.join(", ")));
+                }
+                conds.push(format!("({})", any.join(" OR ")));
+            }
+            Visibility::Account { account_id } => {
+                let a = arg(Arg::Str(account_id.to_string()), &mut args);
+                conds.push(format!("c.account_id = {a}"));
+            }
+            Visibility::All | Visibility::Mine { .. } => {}
+        }
+        if let Some(b) = q.before {
+            // Said of the index's rowid too, so the walk starts below the cursor.
+            conds.push(format!(
+                "case_search.rowid < {}",
+                arg(Arg::I64(b), &mut args)
+            ));
+        }
+        conds.extend(filters.iter().cloned());
+        let inner = format!(
+            "SELECT case_search.rowid FROM case_search JOIN cases c ON c.number = case_search.rowid WHERE {}",
+            conds.join(" AND ")
+        );
+        if by_due {
+            sql.push_str(&format!(
+                " WHERE c.number IN ({inner}) ORDER BY {} LIMIT {limit} OFFSET {offset}",
+                due_order("c.sla_due_at", "c.number")
+            ));
+        } else {
+            sql.push_str(&format!(
+                " WHERE c.number IN ({inner} ORDER BY case_search.rowid DESC LIMIT {limit}) ORDER BY c.number DESC LIMIT {limit}"
+            ));
+        }
+        return (sql, args);
+    }
     let branches: Option<Vec<String>> = match &q.visibility {
         Visibility::Mine { user_id } => {
             let u = arg(Arg::Str(user_id.to_string()), &mut args);
@@ -443,6 +501,32 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery) -> (String, Vec<Arg>
     (sql, args)
 }
 
+/// The FTS5 expression of a case search: every word must appear (each quoted, so no word
+/// is read as an operator), in the public text or, for support, in the internal notes too;
+/// on an account's cases only, when given.
+pub(crate) fn fts5_case_match(
+    text: &str,
+    internal: bool,
+    account: Option<uuid::Uuid>,
+) -> Option<String> {
+    let words: Vec<String> = text
+        .split_whitespace()
+        .filter(|w| w.chars().any(char::is_alphanumeric))
+        .filter(|w| !casedesk_core::kb::search::is_stopword(&w.to_lowercase()))
+        .take(8)
+        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+        .collect();
+    if words.is_empty() {
+        return None;
+    }
+    let cols = if internal { "{pub internal}" } else { "{pub}" };
+    let body = format!("{cols} : ({})", words.join(" AND "));
+    Some(match account {
+        Some(a) => format!("acct : \"a{}\" AND {body}", a.simple()),
+        None => body,
+    })
+}
+
 /// The by-due-time order: running clocks by due time (older case first on a tie), then the
 /// cases without one, newest first.
 fn due_order(due: &str, number: &str) -> String {
@@ -466,6 +550,7 @@ macro_rules! store_impl {
     ($store:ident, $db:ty, $name:literal, $agg:literal, $jarr:literal, $jobj:literal, $head_read:literal, $head_write:literal, $head_anchor:literal, $skip:literal, $audit_insert_many:literal, $case_insert:path) => {
         $crate::ops_impl!($store, $db, $head_read, $head_write, $head_anchor, $skip, $audit_insert_many);
         $crate::mail_impl!($store);
+        $crate::kb_impl!($store);
         mod shared_impl {
             use super::$store;
             use $crate::common::*;
@@ -1210,7 +1295,7 @@ macro_rules! store_impl {
                 }
 
                 async fn list_cases(&self, query: &CaseQuery) -> Result<Vec<CaseSummary>> {
-                    let (sql, args) = list_sql(query);
+                    let (sql, args) = list_sql(query, $name);
                     // The page comes back as one JSON row rather than a row per case: each row
                     // costs a hand-off between threads in the driver, which dominated lists.
                     let sql = format!(
@@ -1395,6 +1480,9 @@ macro_rules! store_impl {
                 async fn kb_entry(&self, id: &str) -> Result<Option<casedesk_core::kb::StoredEntry>> { Ok(self.kb_query_op(Some(id), false).await?.into_iter().next()) }
                 async fn kb_entries(&self) -> Result<Vec<casedesk_core::kb::StoredEntry>> { self.kb_query_op(None, false).await }
                 async fn kb_versions(&self, id: &str) -> Result<Vec<casedesk_core::kb::StoredEntry>> { self.kb_query_op(Some(id), true).await }
+                async fn kb_generation(&self) -> Result<i64> { self.kb_generation_op().await }
+                async fn record_deflection(&self, d: &casedesk_core::kb::search::Deflection) -> Result<()> { self.record_deflection_op(d).await }
+                async fn deflection_counts(&self, since: casedesk_core::Timestamp, until: casedesk_core::Timestamp) -> Result<Vec<(String, u64, u64)>> { self.deflection_counts_op(since, until).await }
                 async fn get_delivery(&self, id: &str) -> Result<Option<Delivery>> { self.get_delivery_op(id).await }
                 async fn list_deliveries(&self, ep: Uuid, before: Option<&str>, limit: u32) -> Result<Vec<Delivery>> { self.list_deliveries_op(ep, before, limit).await }
                 async fn list_attempts(&self, id: &str) -> Result<Vec<Attempt>> { self.list_attempts_op(id).await }

@@ -7,6 +7,7 @@
 
 mod cache;
 mod common;
+mod kb;
 mod mail;
 mod ops;
 mod postgres;

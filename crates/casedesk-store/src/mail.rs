@@ -1,6 +1,5 @@
 //! SQL of the email channel (the mail log of sent messages, received messages with their
-//! originals, each account's email intake) and of the knowledge base's entries and their
-//! versions, expanded once per backend by `store_impl!`.
+//! originals, each account's email intake), expanded once per backend by `store_impl!`.
 
 /// Implements the inherent `*_mail_op` methods the `Store` impl delegates to.
 #[macro_export]
@@ -156,73 +155,6 @@ macro_rules! mail_impl {
                         .await
                         .map_err(internal)?;
                     Ok(v.flatten())
-                }
-
-                pub(crate) async fn put_kb_entry_op(&self, e: &casedesk_core::kb::StoredEntry, audit: &AuditRecord) -> Result<()> {
-                    let spec = serde_json::to_string(&e.entry).map_err(internal)?;
-                    let (mut tx, _w) = self.begin().await?;
-                    sqlx::query(
-                        "INSERT INTO kb_versions (entry_id, version, spec, visibility, state, updated_at, updated_by) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(&e.entry.id)
-                    .bind(e.version)
-                    .bind(&spec)
-                    .bind(e.entry.visibility.key())
-                    .bind(e.entry.state.key())
-                    .bind(micros(e.updated_at))
-                    .bind(&e.updated_by)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|err| conflict_or_internal(err, "the entry was changed meanwhile; read it again"))?;
-                    // The version moves only from the one before it, so two writers cannot both win.
-                    let n = if e.version == 1 {
-                        sqlx::query("INSERT INTO kb_entries (id, version) VALUES ($1, 1)")
-                            .bind(&e.entry.id)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(|err| conflict_or_internal(err, "the entry exists already"))?
-                            .rows_affected()
-                    } else {
-                        sqlx::query("UPDATE kb_entries SET version = $1 WHERE id = $2 AND version = $3")
-                            .bind(e.version)
-                            .bind(&e.entry.id)
-                            .bind(e.version - 1)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(internal)?
-                            .rows_affected()
-                    };
-                    if n != 1 {
-                        return Err(DomainError::Conflict("the entry was changed meanwhile; read it again".into()));
-                    }
-                    Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
-                    tx.commit().await.map_err(internal)
-                }
-
-                pub(crate) async fn kb_query_op(&self, id: Option<&str>, all_versions: bool) -> Result<Vec<casedesk_core::kb::StoredEntry>> {
-                    let sql = if all_versions {
-                        "SELECT v.spec, v.version, v.updated_at, v.updated_by FROM kb_versions v WHERE v.entry_id = $1 ORDER BY v.version DESC"
-                    } else {
-                        "SELECT v.spec, v.version, v.updated_at, v.updated_by FROM kb_entries e \
-                         JOIN kb_versions v ON v.entry_id = e.id AND v.version = e.version WHERE ($1 IS NULL OR e.id = $1)"
-                    };
-                    let rows = sqlx::query(sql)
-                        .bind(id)
-                        .fetch_all(&self.pool)
-                        .await
-                        .map_err(internal)?;
-                    rows.iter()
-                        .map(|r| {
-                            let spec: String = g(r, "spec")?;
-                            Ok(casedesk_core::kb::StoredEntry {
-                                entry: serde_json::from_str(&spec).map_err(|e| DomainError::Internal(format!("bad kb entry: {e}")))?,
-                                version: g(r, "version")?,
-                                updated_at: ts(g(r, "updated_at")?),
-                                updated_by: g(r, "updated_by")?,
-                            })
-                        })
-                        .collect()
                 }
 
                 pub(crate) async fn set_email_intake_op(&self, account: Uuid, spec: &str, audit: &AuditRecord) -> Result<()> {

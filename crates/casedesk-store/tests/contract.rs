@@ -354,6 +354,7 @@ async fn listing_by_visibility_filters_and_cursor(b: Backend) {
         assignee: None,
         escalated: None,
         text: None,
+        text_internal: false,
         before: None,
         sort: Default::default(),
         offset: 0,

@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{audit, cases, dto, jobs, kb, mail, meta, sla, tokens, webhooks};
+use crate::api::{audit, cases, dto, jobs, kb, mail, meta, sla, solutions, tokens, webhooks};
 use crate::error::{FieldProblem, Problem};
 
 struct Bearer;
@@ -38,6 +38,7 @@ impl Modify for Bearer {
         audit::export,
         mail::ingest, mail::case_mail, mail::original, mail::get_intake, mail::put_intake,
         kb::list, kb::get, kb::put, kb::versions,
+        solutions::suggest, solutions::deflect, solutions::report,
     ),
     components(schemas(Problem, FieldProblem, dto::CaseInput, dto::CaseDto, dto::CaseList, dto::CaseSummaryDto,
         dto::EventList, dto::EventDto, dto::MeDto,

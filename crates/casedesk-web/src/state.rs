@@ -19,6 +19,8 @@ pub struct AppState {
     pub url_policy: UrlPolicy,
     /// The email channel (the mail gate reads with its settings).
     pub mailer: Arc<casedesk_mail::Mailer>,
+    /// This process's ranked knowledge-base index (rebuilt when the knowledge base changes).
+    pub kb_index: Arc<casedesk_search::KbIndex>,
 }
 
 impl AppState {
@@ -37,6 +39,7 @@ impl AppState {
             secrets,
             url_policy,
             mailer,
+            kb_index: Arc::default(),
         }
     }
 }

@@ -21,10 +21,34 @@ pub enum KbCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Measure the ranking of suggestions: every query of `kb/relevance.jsonl` is looked up as
+    /// a customer would, on a scratch database holding the starter knowledge base, and
+    /// nDCG@5 and recall@5 are printed.
+    Relevance {
+        /// The scratch database (it gets the starter set); default: a new SQLite file in a
+        /// temporary folder, removed afterwards. Use an empty PostgreSQL database to measure
+        /// that backend.
+        #[arg(long)]
+        scratch_url: Option<String>,
+        /// Leave the issue area out of every query (the words alone).
+        #[arg(long)]
+        words_only: bool,
+        /// Exit with status 1 when nDCG@5 is below this.
+        #[arg(long)]
+        min_ndcg: Option<f64>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub async fn run(cfg: &Config, cmd: KbCmd) -> anyhow::Result<()> {
     match cmd {
+        KbCmd::Relevance {
+            scratch_url,
+            words_only,
+            min_ndcg,
+            json,
+        } => relevance(scratch_url, words_only, min_ndcg, json).await,
         KbCmd::Import { dir, json } => {
             let files = match &dir {
                 None => casedesk_core::kb::starter_files(),
@@ -65,4 +89,67 @@ pub async fn run(cfg: &Config, cmd: KbCmd) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn relevance(
+    scratch_url: Option<String>,
+    words_only: bool,
+    min_ndcg: Option<f64>,
+    json: bool,
+) -> anyhow::Result<()> {
+    use casedesk_core::kb::search;
+    let dir = std::env::temp_dir().join(format!("casedesk-relevance-{}", uuid::Uuid::now_v7()));
+    let url = match scratch_url {
+        Some(u) => u,
+        None => {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            format!("sqlite://{}", dir.join("relevance.db").display())
+        }
+    };
+    let outcome = async {
+        let store = casedesk_store::connect(&url).await.map_err(explain)?;
+        casedesk_core::kb::import(
+            store.as_ref(),
+            &Actor::cli(),
+            &casedesk_core::kb::starter_files(),
+        )
+        .await
+        .map_err(explain)?;
+        let mut set = search::relevance_set().map_err(explain)?;
+        if words_only {
+            for j in &mut set {
+                j.issue_area = None;
+            }
+        }
+        search::evaluate(store.as_ref(), &casedesk_search::KbIndex::new(), &set)
+            .await
+            .map_err(explain)
+    }
+    .await;
+    // The scratch folder goes whatever happened.
+    let _ = std::fs::remove_dir_all(&dir);
+    let (ndcg, recall, scores) = outcome?;
+    let mut text = String::new();
+    for s in scores.iter().filter(|s| s.ndcg < 1.0) {
+        text.push_str(&format!(
+            "  {:.2}  {}\n        wanted {:?}, got {:?}\n",
+            s.ndcg, s.query, s.relevant, s.returned
+        ));
+    }
+    text.push_str(&format!(
+        "{} queries: nDCG@5 {ndcg:.3}, recall@5 {recall:.3}",
+        scores.len()
+    ));
+    print(
+        json,
+        json!({"queries": scores.len(), "ndcg_at_5": ndcg, "recall_at_5": recall, "scores": scores}),
+        text,
+    );
+    if let Some(min) = min_ndcg
+        && ndcg < min
+    {
+        anyhow::bail!("nDCG@5 {ndcg:.3} is below {min}");
+    }
+    Ok(())
 }

@@ -367,8 +367,11 @@ pub struct CaseQuery {
     pub assignee: Option<Option<Uuid>>,
     /// Only escalated (or not).
     pub escalated: Option<bool>,
-    /// Words that must appear in subject or description.
+    /// Words that must all appear in the subject, description or public replies (the full-text
+    /// index stems them).
     pub text: Option<String>,
+    /// Whether `text` may also match internal notes (support staff).
+    pub text_internal: bool,
     /// Keyset cursor: only cases numbered below this (newest-first order).
     pub before: Option<i64>,
     /// Order of the page.

@@ -374,6 +374,11 @@ pub async fn list_cases(
             .map(str::to_owned);
     if text.as_ref().is_some_and(|t| t.chars().count() > 200) {
         errors.push(FieldError::new("q", "must be at most 200 characters"));
+    } else if text
+        .as_ref()
+        .is_some_and(|t| !t.chars().any(char::is_alphanumeric))
+    {
+        errors.push(FieldError::new("q", "must contain a word to search for"));
     }
     let sort = match f.sort.as_deref() {
         None | Some("newest") => CaseSort::Newest,
@@ -402,6 +407,10 @@ pub async fn list_cases(
         return Err(DomainError::Validation(errors));
     }
     let query = CaseQuery {
+        text_internal: matches!(
+            visibility,
+            super::Visibility::Queues { .. } | super::Visibility::All
+        ),
         visibility,
         statuses,
         priorities,

@@ -2,6 +2,7 @@
 //! answers) that answer a customer before a case is opened, and the starter set casedesk
 //! ships with. Entries are written as Markdown with a small front matter block.
 
+pub mod search;
 pub mod starter;
 
 use serde::{Deserialize, Serialize};
@@ -297,6 +298,24 @@ fn check(
             state,
         }),
         _ => Err(errors),
+    }
+}
+
+impl EntryKind {
+    /// Stable key.
+    pub fn key(self) -> &'static str {
+        match self {
+            EntryKind::Article => "article",
+            EntryKind::Link => "link",
+            EntryKind::Community => "community",
+        }
+    }
+
+    /// From its key.
+    pub fn parse(s: &str) -> Option<Self> {
+        [EntryKind::Article, EntryKind::Link, EntryKind::Community]
+            .into_iter()
+            .find(|k| k.key() == s)
     }
 }
 

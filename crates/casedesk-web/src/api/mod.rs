@@ -9,6 +9,7 @@ pub mod kb;
 pub mod mail;
 pub mod meta;
 pub mod sla;
+pub mod solutions;
 pub mod tokens;
 pub mod webhooks;
 
@@ -96,6 +97,9 @@ pub fn routes() -> Router<AppState> {
         .route("/kb/entries", get(kb::list))
         .route("/kb/entries/{id}", get(kb::get).put(kb::put))
         .route("/kb/entries/{id}/versions", get(kb::versions))
+        .route("/solutions/suggest", post(solutions::suggest))
+        .route("/solutions/deflections", post(solutions::deflect))
+        .route("/reports/deflection", get(solutions::report))
         .route(
             "/accounts/{account}/email-intake",
             get(mail::get_intake).put(mail::put_intake),

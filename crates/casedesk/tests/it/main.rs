@@ -14,6 +14,7 @@ mod lifecycle;
 mod listing;
 mod oidc;
 mod permissions;
+mod search;
 mod signin;
 mod sla;
 mod sla_clocks;

@@ -1,0 +1,115 @@
+//! Recommended solutions: suggestions while a customer describes a problem, "this solved
+//! it", and the deflection report for managers.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use casedesk_core::kb::search;
+use casedesk_core::{DomainError, FieldError, Timestamp};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::body;
+use crate::AppState;
+use crate::auth::{Caller, MaybeCaller};
+use crate::error::{ApiError, Problem};
+
+/// The five entries that best answer `{subject, description, issue_area}`, among those the
+/// caller may read (public ones without signing in), each with a snippet.
+#[utoipa::path(post, path = "/api/v1/solutions/suggest", tag = "kb",
+    responses((status = 200, body = Object, description = "suggestions: id, kind, title, summary, url, snippet, score, link"),
+        (status = 422, body = Problem)),
+    security((), ("bearer" = [])))]
+pub async fn suggest(
+    State(st): State<AppState>,
+    MaybeCaller(p): MaybeCaller,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let v = body::value(&body::bytes(raw)?)?;
+    let q = search::question(st.store.as_ref(), &v).await?;
+    let hits = search::suggest(st.store.as_ref(), st.kb_index.as_ref(), p.as_ref(), &q).await?;
+    let items: Vec<Value> = hits
+        .into_iter()
+        .map(|h| {
+            let link = format!("/api/v1/kb/entries/{}", h.id);
+            let mut v = json!(h);
+            v["link"] = json!(link);
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "suggestions": items })))
+}
+
+/// "This solved it": `{entry_id, subject, description, issue_area}` records that the entry
+/// answered the caller's question; no case is opened.
+#[utoipa::path(post, path = "/api/v1/solutions/deflections", tag = "kb",
+    responses((status = 201, body = Object), (status = 403, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn deflect(
+    State(st): State<AppState>,
+    Caller(p): Caller,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<search::Deflection>), ApiError> {
+    let v = body::value(&body::bytes(raw)?)?;
+    let d = search::record_deflection(st.store.as_ref(), &p, &v).await?;
+    Ok((StatusCode::CREATED, Json(d)))
+}
+
+/// The period of a report.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct Period {
+    /// Start (RFC 3339); 30 days before `until` by default.
+    pub since: Option<String>,
+    /// End, exclusive (RFC 3339); now by default.
+    pub until: Option<String>,
+}
+
+/// Deflections, cases opened and the deflection rate (deflections over deflections plus
+/// cases) by issue area over a period (managers).
+#[utoipa::path(get, path = "/api/v1/reports/deflection", tag = "kb", params(Period),
+    responses((status = 200, body = Object), (status = 403, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn report(
+    State(st): State<AppState>,
+    Caller(p): Caller,
+    q: Result<Query<Period>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = q.map_err(|e| DomainError::field("query", e.body_text()))?;
+    let mut errs = Vec::new();
+    let mut time = |field: &str, v: &Option<String>| -> Option<Timestamp> {
+        v.as_deref()?
+            .parse::<Timestamp>()
+            .map_err(|_| {
+                errs.push(FieldError::new(
+                    field,
+                    "must be an RFC 3339 time such as 2026-11-01T00:00:00Z",
+                ))
+            })
+            .ok()
+    };
+    let until = time("until", &q.until);
+    let since = time("since", &q.since);
+    if !errs.is_empty() {
+        return Err(DomainError::Validation(errs).into());
+    }
+    let until = until.unwrap_or_else(casedesk_core::now);
+    let since = since.unwrap_or_else(|| {
+        until
+            .checked_sub(jiff::SignedDuration::from_hours(24 * 30))
+            .unwrap_or(until)
+    });
+    let areas = search::deflection_report(st.store.as_ref(), &p, since, until).await?;
+    let (d, c) = areas
+        .iter()
+        .fold((0u64, 0u64), |(d, c), a| (d + a.deflections, c + a.cases));
+    Ok(Json(json!({
+        "since": since,
+        "until": until,
+        "deflections": d,
+        "cases": c,
+        "rate": (d + c > 0).then(|| d as f64 / (d + c) as f64),
+        "areas": areas,
+    })))
+}
