@@ -114,6 +114,7 @@ pub async fn sla_scan(url: &str, runs: usize) -> anyhow::Result<()> {
         escalated: None,
         text: None,
         text_internal: false,
+        text_account: None,
         before: None,
         sort: CaseSort::SlaDue,
         offset: 0,

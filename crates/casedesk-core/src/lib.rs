@@ -14,6 +14,7 @@ pub mod kb;
 pub mod mail;
 pub mod permissions;
 pub mod sla;
+pub mod status;
 pub mod store;
 pub mod taxonomy;
 pub mod users;

@@ -408,6 +408,52 @@ pub trait Store: Send + Sync {
         until: Timestamp,
     ) -> Result<Vec<(String, u64, u64)>>;
 
+    // --- service status
+    /// Stores a new incident with its first update and the jobs that announce it.
+    async fn create_incident(
+        &self,
+        incident: &crate::status::Incident,
+        jobs: &[NewJob],
+        audit: &AuditRecord,
+    ) -> Result<()>;
+    /// Saves an open incident's new state and its update with the jobs that announce it;
+    /// false, writing nothing, when the incident was resolved meanwhile.
+    async fn add_incident_update(
+        &self,
+        incident: &crate::status::Incident,
+        update: &crate::status::IncidentUpdate,
+        jobs: &[NewJob],
+        audit: &AuditRecord,
+    ) -> Result<bool>;
+    /// An incident with its updates.
+    async fn get_incident(&self, id: Uuid) -> Result<Option<crate::status::Incident>>;
+    /// Incidents (only open ones, or all), newest first, with their updates.
+    async fn list_incidents(
+        &self,
+        open_only: bool,
+        limit: u32,
+    ) -> Result<Vec<crate::status::Incident>>;
+    /// Links a case to an incident (linking twice changes nothing).
+    async fn link_incident(
+        &self,
+        id: Uuid,
+        number: i64,
+        by: Uuid,
+        audit: &AuditRecord,
+    ) -> Result<()>;
+    /// Unlinks a case; whether it was linked.
+    async fn unlink_incident(&self, id: Uuid, number: i64, audit: &AuditRecord) -> Result<bool>;
+    /// The incidents a case is linked to.
+    async fn case_incident_ids(&self, number: i64) -> Result<Vec<Uuid>>;
+    /// The cases linked to an incident.
+    async fn incident_case_numbers(&self, id: Uuid) -> Result<Vec<i64>>;
+    /// Saves a person's email subscription (replacing theirs).
+    async fn put_subscription(&self, s: &crate::status::Subscription) -> Result<()>;
+    /// Every email subscription.
+    async fn subscriptions(&self) -> Result<Vec<crate::status::Subscription>>;
+    /// Ends a person's subscription; whether there was one.
+    async fn delete_subscription(&self, user_id: Uuid) -> Result<bool>;
+
     /// The received message with this `Message-ID`.
     async fn find_inbound(&self, message_id: &str) -> Result<Option<crate::mail::InboundSummary>>;
     /// A received message and its original.

@@ -20,13 +20,14 @@ use crate::users::{Principal, Role, Scope};
 use crate::{DomainError, FieldError, Result, Timestamp};
 
 /// Event types a customer endpoint may receive.
-pub const CUSTOMER_TYPES: [&str; 6] = [
+pub const CUSTOMER_TYPES: [&str; 7] = [
     "case.created",
     "case.status_changed",
     "case.replied",
     "case.resolution_proposed",
     "case.closed",
     "case.escalated",
+    "case.incident_updated",
 ];
 
 /// Event types only internal endpoints receive.
@@ -66,6 +67,7 @@ pub fn event_types(e: &CaseEvent) -> Vec<&'static str> {
         EventKind::Summary => vec!["case.summary_added"],
         EventKind::SlaWarning => vec!["case.sla_warning"],
         EventKind::SlaBreached => vec!["case.sla_breached"],
+        EventKind::IncidentUpdate => vec!["case.incident_updated"],
     };
     if status_changed && e.kind != EventKind::PriorityChanged {
         t.push("case.status_changed");
@@ -484,6 +486,7 @@ pub fn parse_input(body: &Value, policy: UrlPolicy, customer: bool) -> Result<En
                     for (i, t) in items.iter().enumerate() {
                         let s = t.as_str().unwrap_or("");
                         let known = CUSTOMER_TYPES.contains(&s)
+                            || crate::status::EVENT_TYPES.contains(&s)
                             || (!customer && INTERNAL_TYPES.contains(&s));
                         if known {
                             if !types.iter().any(|x| x == s) {
@@ -491,12 +494,17 @@ pub fn parse_input(body: &Value, policy: UrlPolicy, customer: bool) -> Result<En
                             }
                         } else {
                             let list = if customer {
-                                CUSTOMER_TYPES.join(", ")
-                            } else {
                                 format!(
                                     "{}, {}",
                                     CUSTOMER_TYPES.join(", "),
-                                    INTERNAL_TYPES.join(", ")
+                                    crate::status::EVENT_TYPES.join(", ")
+                                )
+                            } else {
+                                format!(
+                                    "{}, {}, {}",
+                                    CUSTOMER_TYPES.join(", "),
+                                    INTERNAL_TYPES.join(", "),
+                                    crate::status::EVENT_TYPES.join(", ")
                                 )
                             };
                             errs.push(FieldError::new(

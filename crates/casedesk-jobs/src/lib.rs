@@ -11,6 +11,7 @@ mod mail;
 mod runner;
 pub mod signing;
 pub mod sla;
+pub mod status;
 mod webhooks;
 
 pub use config::{JobsConfig, WebhookConfig};
@@ -64,7 +65,19 @@ pub fn standard_runner(
         )
         .handle(
             casedesk_core::sla::NOTIFY,
-            Arc::new(sla::Notify::new(store, mailer)),
+            Arc::new(sla::Notify::new(store.clone(), mailer.clone())),
+        )
+        .handle(
+            casedesk_core::status::NOTIFY,
+            Arc::new(status::Notify::new(
+                store.clone(),
+                Some(mailer),
+                hooks.max_attempts(),
+            )),
+        )
+        .handle(
+            casedesk_core::status::RESOLVE,
+            Arc::new(status::Resolve::new(store)),
         ))
 }
 

@@ -50,6 +50,7 @@ pub fn kind_key(k: MailKind) -> &'static str {
         MailKind::Escalated => "escalated",
         MailKind::SlaWarning => "sla_warning",
         MailKind::SlaBreached => "sla_breached",
+        MailKind::IncidentUpdate => "incident_update",
     }
 }
 
@@ -101,6 +102,7 @@ pub fn audience(
             (MailKind::Reply, to, body)
         }
         EventKind::InfoRequested => (MailKind::InfoRequested, customers, body),
+        EventKind::IncidentUpdate => (MailKind::IncidentUpdate, customers, body),
         EventKind::ResolutionProposed => (MailKind::ResolutionProposed, customers, body),
         EventKind::ResolutionConfirmed => {
             let mut to = customers;
@@ -247,6 +249,52 @@ impl Mailer {
             Some(a) => self.case_mails(a.kind, case, a.body, event.actor.clone(), None, &a.to),
             None => vec![],
         }
+    }
+
+    /// A status message to a subscriber: an incident opened, changed or resolved.
+    pub fn status_mail(
+        &self,
+        to: &str,
+        incident: &casedesk_core::status::Incident,
+        update: &casedesk_core::status::IncidentUpdate,
+    ) -> Result<NewMail, SendError> {
+        let id = Uuid::now_v7();
+        let message_id = format!("<status.{}@{}>", id.simple(), self.domain);
+        let subject = format!(
+            "[Status] {} — {}",
+            incident.title,
+            update.state.key().replace('_', " ")
+        );
+        let text = format!(
+            "{}\n\nState: {}\nImpact: {}\nRegions: {}\nComponents: {}\nPosted: {}\n\n{}\n\nThe status page: {}/api/v1/status\nYou receive this because you subscribed to service status; unsubscribe with DELETE /api/v1/status/subscription.\n",
+            incident.title,
+            update.state.key().replace('_', " "),
+            update.impact.key().replace('_', " "),
+            incident.regions.join(", "),
+            incident.components.join(", "),
+            update.at.strftime("%Y-%m-%d %H:%M UTC"),
+            update.body,
+            self.config.base_url.trim_end_matches('/'),
+        );
+        let m = crate::outbound::compose_plain(
+            &self.config.from,
+            to,
+            &subject,
+            &text,
+            &message_id,
+            None,
+            "auto-generated",
+        )?;
+        Ok(NewMail {
+            id,
+            case_number: None,
+            kind: "status".into(),
+            recipient: to.to_owned(),
+            subject,
+            message_id,
+            message: String::from_utf8_lossy(&m.formatted()).into_owned(),
+            created_at: casedesk_core::now(),
+        })
     }
 
     /// A notice answering a received message (see [`compose_notice`]).

@@ -48,6 +48,8 @@ pub enum MailKind {
     SlaWarning,
     /// An SLA target passed its due time (to agents).
     SlaBreached,
+    /// An incident linked to the case was resolved (to the customer side).
+    IncidentUpdate,
 }
 
 /// What a template needs. `body` is only ever the public text of the event.
@@ -149,6 +151,11 @@ pub fn render(kind: MailKind, f: &Facts, prefix: &str) -> Rendered {
                 f.sla.as_deref().unwrap_or("An SLA target of this case")
             ),
             "Answer or update the case before the due time to keep the target.",
+        ),
+        MailKind::IncidentUpdate => (
+            "The service incident behind your case is resolved",
+            "Support linked your case to a service incident, which is now resolved. The last word on it:".to_owned(),
+            "Please check whether your problem is gone. If it is, you can confirm the resolution from the case; if not, reply and the case stays with support.",
         ),
         MailKind::SlaBreached => (
             "SLA target breached",
@@ -257,6 +264,27 @@ pub fn compose_notice(
     message_id: &str,
     in_reply_to: Option<&str>,
 ) -> Result<Message, SendError> {
+    compose_plain(
+        from,
+        to,
+        subject,
+        text,
+        message_id,
+        in_reply_to,
+        "auto-replied",
+    )
+}
+
+/// A plain-text message that belongs to no case, marked `Auto-Submitted: auto`.
+pub fn compose_plain(
+    from: &str,
+    to: &str,
+    subject: &str,
+    text: &str,
+    message_id: &str,
+    in_reply_to: Option<&str>,
+    auto: &str,
+) -> Result<Message, SendError> {
     let mut b = Message::builder()
         .from(mailbox("from", from)?)
         .to(mailbox("to", to)?)
@@ -264,7 +292,7 @@ pub fn compose_notice(
         .message_id(Some(message_id.to_owned()))
         .raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("Auto-Submitted"),
-            "auto-replied".into(),
+            auto.to_owned(),
         ));
     if let Some(id) = in_reply_to {
         let id = format!("<{}>", id.trim_matches(|c| c == '<' || c == '>'));

@@ -589,6 +589,66 @@ impl Store for CachedStore {
     async fn kb_versions(&self, id: &str) -> Result<Vec<casedesk_core::kb::StoredEntry>> {
         self.inner.kb_versions(id).await
     }
+    async fn create_incident(
+        &self,
+        i: &casedesk_core::status::Incident,
+        jobs: &[NewJob],
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        self.inner.create_incident(i, jobs, audit).await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+    async fn add_incident_update(
+        &self,
+        i: &casedesk_core::status::Incident,
+        u: &casedesk_core::status::IncidentUpdate,
+        jobs: &[NewJob],
+        audit: &AuditRecord,
+    ) -> Result<bool> {
+        let done = self.inner.add_incident_update(i, u, jobs, audit).await?;
+        if done {
+            self.wake.notify_one();
+        }
+        Ok(done)
+    }
+    async fn get_incident(&self, id: Uuid) -> Result<Option<casedesk_core::status::Incident>> {
+        self.inner.get_incident(id).await
+    }
+    async fn list_incidents(
+        &self,
+        open_only: bool,
+        limit: u32,
+    ) -> Result<Vec<casedesk_core::status::Incident>> {
+        self.inner.list_incidents(open_only, limit).await
+    }
+    async fn link_incident(
+        &self,
+        id: Uuid,
+        number: i64,
+        by: Uuid,
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        self.inner.link_incident(id, number, by, audit).await
+    }
+    async fn unlink_incident(&self, id: Uuid, number: i64, audit: &AuditRecord) -> Result<bool> {
+        self.inner.unlink_incident(id, number, audit).await
+    }
+    async fn case_incident_ids(&self, number: i64) -> Result<Vec<Uuid>> {
+        self.inner.case_incident_ids(number).await
+    }
+    async fn incident_case_numbers(&self, id: Uuid) -> Result<Vec<i64>> {
+        self.inner.incident_case_numbers(id).await
+    }
+    async fn put_subscription(&self, s: &casedesk_core::status::Subscription) -> Result<()> {
+        self.inner.put_subscription(s).await
+    }
+    async fn subscriptions(&self) -> Result<Vec<casedesk_core::status::Subscription>> {
+        self.inner.subscriptions().await
+    }
+    async fn delete_subscription(&self, user_id: Uuid) -> Result<bool> {
+        self.inner.delete_subscription(user_id).await
+    }
     async fn kb_generation(&self) -> Result<i64> {
         self.inner.kb_generation().await
     }

@@ -292,25 +292,13 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery, backend: &str) -> (S
         filters.push(format!("c.escalated = {}", arg(Arg::Bool(v), &mut args)));
     }
     // On SQLite a search walks the full-text index newest first and stops after a page,
-    // checking each match against the caller's visibility (a customer's account is a token in
-    // the index, so their search only meets their account's cases). A customer who sees only
-    // their own cases has few; each is probed in the index instead.
+    // checking each match against the caller's visibility. A customer's account is a token in
+    // the index, so their search meets only their account's cases, however many others match.
     let mut fts_driven: Option<String> = None;
     if let Some(text) = &q.text {
         if backend == "sqlite" {
-            let account = match &q.visibility {
-                Visibility::Account { account_id } => Some(*account_id),
-                _ => None,
-            };
-            if let Some(m) = fts5_case_match(text, q.text_internal, account) {
-                let a = arg(Arg::Str(m), &mut args);
-                if matches!(q.visibility, Visibility::Mine { .. }) {
-                    filters.push(format!(
-                        "EXISTS (SELECT 1 FROM case_search WHERE case_search MATCH {a} AND case_search.rowid = c.number)"
-                    ));
-                } else {
-                    fts_driven = Some(a);
-                }
+            if let Some(m) = fts5_case_match(text, q.text_internal, q.text_account) {
+                fts_driven = Some(arg(Arg::Str(m), &mut args));
             }
         } else {
             let a = arg(Arg::Str(text.clone()), &mut args);
@@ -393,7 +381,13 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery, backend: &str) -> (S
                 let a = arg(Arg::Str(account_id.to_string()), &mut args);
                 conds.push(format!("c.account_id = {a}"));
             }
-            Visibility::All | Visibility::Mine { .. } => {}
+            Visibility::Mine { user_id } => {
+                let u = arg(Arg::Str(user_id.to_string()), &mut args);
+                conds.push(format!(
+                    "(c.requester_id = {u} OR EXISTS (SELECT 1 FROM case_contacts cc WHERE cc.case_number = c.number AND cc.user_id = {u}))"
+                ));
+            }
+            Visibility::All => {}
         }
         if let Some(b) = q.before {
             // Said of the index's rowid too, so the walk starts below the cursor.
@@ -404,7 +398,9 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery, backend: &str) -> (S
         }
         conds.extend(filters.iter().cloned());
         let inner = format!(
-            "SELECT case_search.rowid FROM case_search JOIN cases c ON c.number = case_search.rowid WHERE {}",
+            // CROSS JOIN keeps the index as the outer loop: walked from the other side, each
+            // case would be probed with the whole expression.
+            "SELECT case_search.rowid FROM case_search CROSS JOIN cases c ON c.number = case_search.rowid WHERE {}",
             conds.join(" AND ")
         );
         if by_due {
@@ -551,6 +547,7 @@ macro_rules! store_impl {
         $crate::ops_impl!($store, $db, $head_read, $head_write, $head_anchor, $skip, $audit_insert_many);
         $crate::mail_impl!($store);
         $crate::kb_impl!($store);
+        $crate::status_impl!($store);
         mod shared_impl {
             use super::$store;
             use $crate::common::*;
@@ -1481,6 +1478,17 @@ macro_rules! store_impl {
                 async fn kb_entries(&self) -> Result<Vec<casedesk_core::kb::StoredEntry>> { self.kb_query_op(None, false).await }
                 async fn kb_versions(&self, id: &str) -> Result<Vec<casedesk_core::kb::StoredEntry>> { self.kb_query_op(Some(id), true).await }
                 async fn kb_generation(&self) -> Result<i64> { self.kb_generation_op().await }
+                async fn create_incident(&self, i: &casedesk_core::status::Incident, jobs: &[NewJob], audit: &AuditRecord) -> Result<()> { self.create_incident_op(i, jobs, audit).await }
+                async fn add_incident_update(&self, i: &casedesk_core::status::Incident, u: &casedesk_core::status::IncidentUpdate, jobs: &[NewJob], audit: &AuditRecord) -> Result<bool> { self.add_incident_update_op(i, u, jobs, audit).await }
+                async fn get_incident(&self, id: Uuid) -> Result<Option<casedesk_core::status::Incident>> { self.get_incident_op(id).await }
+                async fn list_incidents(&self, open_only: bool, limit: u32) -> Result<Vec<casedesk_core::status::Incident>> { self.list_incidents_op(open_only, limit).await }
+                async fn link_incident(&self, id: Uuid, number: i64, by: Uuid, audit: &AuditRecord) -> Result<()> { self.link_incident_op(id, number, by, audit).await }
+                async fn unlink_incident(&self, id: Uuid, number: i64, audit: &AuditRecord) -> Result<bool> { self.unlink_incident_op(id, number, audit).await }
+                async fn case_incident_ids(&self, number: i64) -> Result<Vec<Uuid>> { self.case_incident_ids_op(number).await }
+                async fn incident_case_numbers(&self, id: Uuid) -> Result<Vec<i64>> { self.incident_case_numbers_op(id).await }
+                async fn put_subscription(&self, s: &casedesk_core::status::Subscription) -> Result<()> { self.put_subscription_op(s).await }
+                async fn subscriptions(&self) -> Result<Vec<casedesk_core::status::Subscription>> { self.subscriptions_op().await }
+                async fn delete_subscription(&self, user: Uuid) -> Result<bool> { self.delete_subscription_op(user).await }
                 async fn record_deflection(&self, d: &casedesk_core::kb::search::Deflection) -> Result<()> { self.record_deflection_op(d).await }
                 async fn deflection_counts(&self, since: casedesk_core::Timestamp, until: casedesk_core::Timestamp) -> Result<Vec<(String, u64, u64)>> { self.deflection_counts_op(since, until).await }
                 async fn get_delivery(&self, id: &str) -> Result<Option<Delivery>> { self.get_delivery_op(id).await }

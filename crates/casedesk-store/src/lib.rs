@@ -12,6 +12,7 @@ mod mail;
 mod ops;
 mod postgres;
 mod sqlite;
+mod status;
 
 use std::sync::Arc;
 

@@ -355,6 +355,7 @@ async fn listing_by_visibility_filters_and_cursor(b: Backend) {
         escalated: None,
         text: None,
         text_internal: false,
+        text_account: None,
         before: None,
         sort: Default::default(),
         offset: 0,

@@ -4,7 +4,9 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{audit, cases, dto, jobs, kb, mail, meta, sla, solutions, tokens, webhooks};
+use crate::api::{
+    audit, cases, dto, jobs, kb, mail, meta, sla, solutions, status, tokens, webhooks,
+};
 use crate::error::{FieldProblem, Problem};
 
 struct Bearer;
@@ -39,6 +41,8 @@ impl Modify for Bearer {
         mail::ingest, mail::case_mail, mail::original, mail::get_intake, mail::put_intake,
         kb::list, kb::get, kb::put, kb::versions,
         solutions::suggest, solutions::deflect, solutions::report,
+        status::page, status::incident, status::open, status::update, status::incident_cases, status::active,
+        status::link, status::case_incidents, status::unlink, status::subscribe, status::subscription, status::unsubscribe,
     ),
     components(schemas(Problem, FieldProblem, dto::CaseInput, dto::CaseDto, dto::CaseList, dto::CaseSummaryDto,
         dto::EventList, dto::EventDto, dto::MeDto,

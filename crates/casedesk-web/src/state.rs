@@ -21,6 +21,8 @@ pub struct AppState {
     pub mailer: Arc<casedesk_mail::Mailer>,
     /// This process's ranked knowledge-base index (rebuilt when the knowledge base changes).
     pub kb_index: Arc<casedesk_search::KbIndex>,
+    /// The regions and components of the status page.
+    pub status: Arc<casedesk_core::status::StatusConfig>,
 }
 
 impl AppState {
@@ -40,6 +42,7 @@ impl AppState {
             url_policy,
             mailer,
             kb_index: Arc::default(),
+            status: Arc::default(),
         }
     }
 }

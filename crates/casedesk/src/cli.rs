@@ -585,13 +585,25 @@ async fn serve(cfg: Config, with_demo: bool) -> anyhow::Result<()> {
     )
     .map_err(explain)?
     .start();
-    let state = casedesk_web::AppState::new(
+    // The components' issue areas are checked against the taxonomy in the database.
+    let areas: Vec<String> = store
+        .issue_areas()
+        .await
+        .map_err(explain)?
+        .into_iter()
+        .map(|a| a.key)
+        .collect();
+    cfg.status
+        .validate(Some(&areas))
+        .map_err(anyhow::Error::msg)?;
+    let mut state = casedesk_web::AppState::new(
         store,
         Arc::new(auth),
         key,
         cfg.webhooks.url_policy(),
         mailer,
     );
+    state.status = Arc::new(cfg.status.clone());
     let served = casedesk_web::serve(listener, state, shutdown_signal()).await;
     // Requests have drained; running jobs get their grace period, the rest are released.
     runner.shutdown().await;

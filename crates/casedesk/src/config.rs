@@ -40,6 +40,10 @@ pub struct Config {
     /// The email channel: outbox or SMTP relay, sender, subject tag, mail gate limits.
     #[serde(default)]
     pub mail: casedesk_mail::MailConfig,
+    /// The status page: regions shown and the components in each (with the issue areas a
+    /// matching case is filed under).
+    #[serde(default)]
+    pub status: casedesk_core::status::StatusConfig,
 }
 
 impl Default for Config {
@@ -54,6 +58,7 @@ impl Default for Config {
             jobs: Default::default(),
             webhooks: Default::default(),
             mail: Default::default(),
+            status: Default::default(),
         }
     }
 }
@@ -131,6 +136,7 @@ impl Config {
         self.jobs.validate().map_err(anyhow::Error::msg)?;
         self.webhooks.validate().map_err(anyhow::Error::msg)?;
         self.mail.validate().map_err(anyhow::Error::msg)?;
+        self.status.validate(None).map_err(anyhow::Error::msg)?;
         // A send is a few commands, each with this timeout; it must end well inside the job's
         // lease, or another node could send the same message again.
         if self.mail.transport == casedesk_mail::TransportKind::Smtp

@@ -372,6 +372,8 @@ pub struct CaseQuery {
     pub text: Option<String>,
     /// Whether `text` may also match internal notes (support staff).
     pub text_internal: bool,
+    /// The customer's account, which a text search never leaves (none for support).
+    pub text_account: Option<Uuid>,
     /// Keyset cursor: only cases numbered below this (newest-first order).
     pub before: Option<i64>,
     /// Order of the page.
@@ -430,6 +432,8 @@ pub enum EventKind {
     SlaWarning,
     /// An SLA clock passed its due time unmet (internal; recorded once per cycle).
     SlaBreached,
+    /// An incident the case is linked to was resolved (the status update, public).
+    IncidentUpdate,
 }
 
 impl EventKind {
@@ -453,6 +457,7 @@ impl EventKind {
             EventKind::Summary => "summary",
             EventKind::SlaWarning => "sla_warning",
             EventKind::SlaBreached => "sla_breached",
+            EventKind::IncidentUpdate => "incident_update",
         }
     }
 

@@ -406,7 +406,12 @@ pub async fn list_cases(
     if !errors.is_empty() {
         return Err(DomainError::Validation(errors));
     }
+    let text_account = match visibility {
+        super::Visibility::Mine { .. } | super::Visibility::Account { .. } => p.user.account_id,
+        _ => None,
+    };
     let query = CaseQuery {
+        text_account,
         text_internal: matches!(
             visibility,
             super::Visibility::Queues { .. } | super::Visibility::All

@@ -20,7 +20,7 @@ use crate::error::{ApiError, Problem};
 type ApiResult<T> = Result<T, ApiError>;
 
 /// A case number from the path; anything that is not one is simply not found.
-fn number(raw: &str) -> ApiResult<i64> {
+pub(crate) fn number(raw: &str) -> ApiResult<i64> {
     raw.parse::<i64>()
         .ok()
         .filter(|n| *n > 0)
@@ -30,7 +30,7 @@ fn number(raw: &str) -> ApiResult<i64> {
 /// Open a case.
 #[utoipa::path(post, path = "/api/v1/cases", tag = "cases", request_body = CaseInput,
     params(("Idempotency-Key" = Option<String>, Header, description = "Retrying with the same key returns the first case instead of opening a second")),
-    responses((status = 201, body = CaseDto, description = "Opened; Location names it"),
+    responses((status = 201, body = CaseDto, description = "Opened; Location names it. The answer adds `incident_offers`: open incidents the case matches, which its requester may link it to"),
         (status = 422, body = Problem, description = "Every invalid field, by dotted path"),
         (status = 401, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = [])))]
@@ -57,7 +57,24 @@ pub async fn create_case(
     };
     let (case, replayed, sla) = service::create_case(st.store.as_ref(), &p, &value, key).await?;
     let location = format!("/api/v1/cases/{}", case.number);
-    let mut res = (StatusCode::CREATED, Json(CaseDto::with_sla(case, sla))).into_response();
+    // Open incidents this case matches: the requester may link the case to one and be told
+    // when it is resolved.
+    let offers: Vec<serde_json::Value> = casedesk_core::status::offers_for_case(
+        st.store.as_ref(),
+        &st.status,
+        &case,
+    )
+    .await?
+    .into_iter()
+    .map(|i| {
+        serde_json::json!({"id": i.id, "title": i.title, "state": i.state, "impact": i.impact,
+                    "started_at": i.started_at, "link": format!("{location}/incidents")})
+    })
+    .collect();
+    let mut dto = serde_json::to_value(CaseDto::with_sla(case, sla))
+        .map_err(|e| DomainError::Internal(e.to_string()))?;
+    dto["incident_offers"] = serde_json::json!(offers);
+    let mut res = (StatusCode::CREATED, Json(dto)).into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
         res.headers_mut().insert(header::LOCATION, v);
     }

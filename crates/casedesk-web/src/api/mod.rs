@@ -10,6 +10,7 @@ pub mod mail;
 pub mod meta;
 pub mod sla;
 pub mod solutions;
+pub mod status;
 pub mod tokens;
 pub mod webhooks;
 
@@ -100,6 +101,23 @@ pub fn routes() -> Router<AppState> {
         .route("/solutions/suggest", post(solutions::suggest))
         .route("/solutions/deflections", post(solutions::deflect))
         .route("/reports/deflection", get(solutions::report))
+        .route("/status", get(status::page))
+        .route("/status/active", get(status::active))
+        .route("/status/incidents", post(status::open))
+        .route("/status/incidents/{id}", get(status::incident))
+        .route("/status/incidents/{id}/updates", post(status::update))
+        .route("/status/incidents/{id}/cases", get(status::incident_cases))
+        .route(
+            "/status/subscription",
+            get(status::subscription)
+                .put(status::subscribe)
+                .delete(status::unsubscribe),
+        )
+        .route(
+            "/cases/{number}/incidents",
+            get(status::case_incidents).post(status::link),
+        )
+        .route("/cases/{number}/incidents/{id}", delete(status::unlink))
         .route(
             "/accounts/{account}/email-intake",
             get(mail::get_intake).put(mail::put_intake),

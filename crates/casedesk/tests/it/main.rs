@@ -18,5 +18,6 @@ mod search;
 mod signin;
 mod sla;
 mod sla_clocks;
+mod status;
 mod validation;
 mod webhooks;

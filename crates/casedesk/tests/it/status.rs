@@ -1,0 +1,436 @@
+//! Service status: the public page follows the incidents, subscribers are told by email and
+//! webhook (as jobs), the intake sees incidents of the tenant's region, a matching case is
+//! offered the link, and resolving posts to every linked case.
+
+use std::time::Duration;
+
+use casedesk_testkit::hooks::{Behaviour, Receiver};
+use casedesk_testkit::{Backend, TestApp, acme_case, both, globex_case, spawn_app};
+use serde_json::{Value, json};
+
+async fn public(app: &TestApp, path: &str) -> (u16, Value) {
+    let r = app
+        .client
+        .get(format!("{}{path}", app.base))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+fn component(page: &Value, region: &str, key: &str) -> String {
+    page["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == region)
+        .unwrap()["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["key"] == key)
+        .unwrap()["state"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn wait_events(app: &TestApp, token: &str, n: i64, kind: &str) -> Vec<Value> {
+    for _ in 0..200 {
+        let a = app.get(&format!("/api/v1/cases/{n}/events"), token).await;
+        let found: Vec<Value> = a.json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == kind)
+            .cloned()
+            .collect();
+        if !found.is_empty() {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no {kind} event on case {n}");
+}
+
+async fn incident_lifecycle_reaches_page_subscribers_and_linked_cases(b: Backend) {
+    let app = spawn_app(b).await;
+    let w = app.world().await;
+
+    // Nothing open: every component operational, readable without signing in.
+    let (status, page) = public(&app, "/api/v1/status").await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["state"], "operational");
+    let regions: Vec<&str> = page["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(regions, ["americas", "eu", "apac"]);
+    assert_eq!(component(&page, "eu", "sign-in"), "operational");
+
+    // Subscribers: Acme's ops by email for the EU, Globex's owner for APAC only, and a
+    // webhook endpoint that names the status events (another one that does not).
+    let r = app
+        .put(
+            "/api/v1/status/subscription",
+            &w.ops,
+            json!({"regions": ["eu"]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    let r = app
+        .put(
+            "/api/v1/status/subscription",
+            &w.globex,
+            json!({"regions": ["apac"]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    let bad = app
+        .put(
+            "/api/v1/status/subscription",
+            &w.ops,
+            json!({"regions": ["mars"]}),
+        )
+        .await;
+    assert_eq!(
+        (bad.status, bad.error_fields()),
+        (422, vec!["regions".to_owned()])
+    );
+    assert_eq!(
+        app.get("/api/v1/status/subscription", &w.ops).await.json["regions"],
+        json!(["eu"])
+    );
+    let rx = Receiver::start(0).await;
+    let hook = app
+        .post(
+            "/api/v1/webhooks",
+            &w.super_admin,
+            json!({"url": rx.url("/status"),
+            "event_types": ["status.incident.created", "status.incident.resolved"]}),
+        )
+        .await;
+    assert_eq!(hook.status, 201, "{}", hook.json);
+    let other = app
+        .post(
+            "/api/v1/webhooks",
+            &w.super_admin,
+            json!({"url": rx.url("/cases-only"), "event_types": []}),
+        )
+        .await;
+    assert_eq!(other.status, 201);
+    for (path, h) in [("/status", &hook), ("/cases-only", &other)] {
+        rx.configure(
+            path,
+            &Behaviour {
+                secrets: vec![h.json["secret"].as_str().unwrap().to_owned()],
+                ..Default::default()
+            },
+        )
+        .await;
+    }
+
+    // Only managers open incidents; bad fields are named and nothing is opened.
+    let incident = json!({"title": "Sign-in errors in the EU", "impact": "partial_outage",
+        "regions": ["eu"], "components": ["sign-in"], "body": "Some sign-ins fail with a server error; we are looking into it."});
+    for t in [&w.agent, &w.ops] {
+        assert_eq!(
+            app.post("/api/v1/status/incidents", t, incident.clone())
+                .await
+                .status,
+            403
+        );
+    }
+    let r = app
+        .post("/api/v1/status/incidents", &w.manager,
+            json!({"title": "", "impact": "operational", "regions": ["mars"], "components": ["kettle"], "colour": 1}))
+        .await;
+    assert_eq!(r.status, 422, "{}", r.json);
+    let mut fields = r.error_fields();
+    fields.sort();
+    assert_eq!(
+        fields,
+        ["body", "colour", "components", "impact", "regions", "title"]
+    );
+    assert_eq!(
+        public(&app, "/api/v1/status").await.1["incidents"],
+        json!([])
+    );
+
+    let r = app
+        .post("/api/v1/status/incidents", &w.manager, incident)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.json);
+    let id = r.json["id"].as_str().unwrap().to_owned();
+    assert_eq!(r.json["state"], "investigating");
+
+    // The page follows: the EU's sign-in is partly down, APAC is not.
+    let (_, page) = public(&app, "/api/v1/status").await;
+    assert_eq!(component(&page, "eu", "sign-in"), "partial_outage");
+    assert_eq!(component(&page, "apac", "sign-in"), "operational");
+    assert_eq!(component(&page, "eu", "webhooks"), "operational");
+    assert_eq!(page["state"], "partial_outage");
+    assert_eq!(
+        page["incidents"][0]["updates"][0]["body"],
+        "Some sign-ins fail with a server error; we are looking into it."
+    );
+    assert!(
+        !page.to_string().contains("acme"),
+        "the public page names no customer"
+    );
+
+    // The intake: Acme's EU tenant sees it (matching its issue area), its Americas tenant
+    // does not; another account's tenant is not Acme's to ask about.
+    let a = app
+        .get(
+            "/api/v1/status/active?tenant=acme-prod&issue_area=sign-in-and-redirects",
+            &w.ops,
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    assert_eq!(a.json["items"][0]["id"], id.as_str());
+    assert_eq!(a.json["items"][0]["matches_issue_area"], true);
+    let a = app
+        .get("/api/v1/status/active?tenant=acme-dev", &w.ops)
+        .await;
+    assert_eq!(a.json["items"], json!([]));
+    let a = app
+        .get("/api/v1/status/active?tenant=globex-prod", &w.ops)
+        .await;
+    assert_eq!(
+        (a.status, a.error_fields()),
+        (422, vec!["tenant".to_owned()])
+    );
+
+    // A new EU sign-in case is offered the link; the customer accepts it. A case elsewhere
+    // is not offered it and cannot take it.
+    let created = app
+        .post(
+            "/api/v1/cases",
+            &w.ops,
+            acme_case("Sign-in fails since 9:00"),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.json);
+    let n = created.json["number"].as_i64().unwrap();
+    assert_eq!(created.json["incident_offers"][0]["id"], id.as_str());
+    let r = app
+        .post(
+            &format!("/api/v1/cases/{n}/incidents"),
+            &w.ops,
+            json!({"incident_id": id}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    let mut dev = acme_case("Dev tenant sign-in");
+    dev["tenant"] = json!("acme-dev");
+    let created = app.post("/api/v1/cases", &w.ops, dev).await;
+    let elsewhere = created.json["number"].as_i64().unwrap();
+    assert_eq!(created.json["incident_offers"], json!([]));
+    let r = app
+        .post(
+            &format!("/api/v1/cases/{elsewhere}/incidents"),
+            &w.ops,
+            json!({"incident_id": id}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.error_fields()),
+        (422, vec!["incident_id".to_owned()])
+    );
+    // Support links any case it sees; another account cannot touch Acme's case.
+    let g = app.open_case(&w.globex, globex_case("Also failing")).await;
+    let r = app
+        .post(
+            &format!("/api/v1/cases/{g}/incidents"),
+            &w.agent,
+            json!({"incident_id": id}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(
+        app.post(
+            &format!("/api/v1/cases/{n}/incidents"),
+            &w.globex,
+            json!({"incident_id": id})
+        )
+        .await
+        .status,
+        404
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/cases/{n}/incidents"), &w.ops)
+            .await
+            .json["items"][0]["id"],
+        id.as_str()
+    );
+    let linked = app
+        .get(&format!("/api/v1/status/incidents/{id}/cases"), &w.agent)
+        .await;
+    assert_eq!(linked.json["items"], json!([n, g]));
+    assert_eq!(
+        app.get(&format!("/api/v1/status/incidents/{id}/cases"), &w.ops)
+            .await
+            .status,
+        403
+    );
+
+    // An update, then the resolution.
+    let r = app
+        .post(&format!("/api/v1/status/incidents/{id}/updates"), &w.manager,
+            json!({"state": "identified", "impact": "degraded", "body": "A faulty release; rolling back."}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(
+        component(&public(&app, "/api/v1/status").await.1, "eu", "sign-in"),
+        "degraded"
+    );
+    let r = app
+        .post(&format!("/api/v1/status/incidents/{id}/updates"), &w.manager,
+            json!({"state": "resolved", "body": "The rollback is complete and sign-ins succeed again."}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert!(r.json["resolved_at"].is_string());
+    let (_, page) = public(&app, "/api/v1/status?history=true").await;
+    assert_eq!(component(&page, "eu", "sign-in"), "operational");
+    assert_eq!(page["incidents"], json!([]));
+    assert_eq!(page["resolved"][0]["updates"].as_array().unwrap().len(), 3);
+    let again = app
+        .post(
+            &format!("/api/v1/status/incidents/{id}/updates"),
+            &w.manager,
+            json!({"body": "more"}),
+        )
+        .await;
+    assert_eq!(again.status, 409);
+
+    // Every linked case gets the resolution on its timeline, once, public.
+    for (c, t) in [(n, &w.ops), (g, &w.globex)] {
+        let ev = wait_events(&app, t, c, "incident_update").await;
+        assert_eq!(ev.len(), 1);
+        assert_eq!(
+            ev[0]["data"]["body"],
+            "The rollback is complete and sign-ins succeed again."
+        );
+    }
+    assert!(wait_events(&app, &w.ops, n, "created").await.len() == 1);
+    let events = app
+        .get(&format!("/api/v1/cases/{elsewhere}/events"), &w.ops)
+        .await;
+    assert!(
+        !events.json.to_string().contains("incident_update"),
+        "an unlinked case hears nothing"
+    );
+
+    // Subscribers: the EU subscriber got three messages, the APAC one none; the requester
+    // of the linked case was mailed the resolution on the case.
+    let outbox = app
+        .wait_outbox("status messages", |all| {
+            all.iter().filter(|m| m.contains("[Status]")).count() >= 3
+                && all
+                    .iter()
+                    .any(|m| m.contains("The service incident behind your case is resolved"))
+        })
+        .await;
+    let status_mail: Vec<&String> = outbox.iter().filter(|m| m.contains("[Status]")).collect();
+    assert_eq!(status_mail.len(), 3, "created, identified, resolved");
+    assert!(
+        status_mail
+            .iter()
+            .all(|m| m.contains("To: ops@acme.example"))
+    );
+    assert!(
+        status_mail
+            .iter()
+            .all(|m| m.contains("Auto-Submitted: auto-generated"))
+    );
+    assert!(
+        !outbox
+            .iter()
+            .any(|m| m.contains("[Status]") && m.contains("globex"))
+    );
+    // Webhooks: the endpoint that named the types got created and resolved, signed; the one
+    // that takes "every type" got no status event.
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        let (log, _) = rx.log().await;
+        seen = log
+            .iter()
+            .filter(|r| r.body["type"].as_str().unwrap_or("").starts_with("status."))
+            .map(|r| {
+                (
+                    r.path.clone(),
+                    r.body["type"].as_str().unwrap().to_owned(),
+                    r.verified,
+                )
+            })
+            .collect();
+        if seen.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            (
+                "/status".to_owned(),
+                "status.incident.created".to_owned(),
+                true
+            ),
+            (
+                "/status".to_owned(),
+                "status.incident.resolved".to_owned(),
+                true
+            )
+        ]
+    );
+
+    // Unsubscribing ends the messages; unlinking is for support only.
+    assert_eq!(
+        app.call("DELETE", "/api/v1/status/subscription", Some(&w.ops), None)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        app.get("/api/v1/status/subscription", &w.ops).await.status,
+        404
+    );
+    assert_eq!(
+        app.call(
+            "DELETE",
+            &format!("/api/v1/cases/{n}/incidents/{id}"),
+            Some(&w.ops),
+            None
+        )
+        .await
+        .status,
+        403
+    );
+    assert_eq!(
+        app.call(
+            "DELETE",
+            &format!("/api/v1/cases/{n}/incidents/{id}"),
+            Some(&w.agent),
+            None
+        )
+        .await
+        .status,
+        204
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/cases/{n}/incidents"), &w.ops)
+            .await
+            .json["items"],
+        json!([])
+    );
+    assert_eq!(
+        public(&app, "/api/v1/status/incidents/not-an-id").await.0,
+        404
+    );
+}
+both!(incident_lifecycle_reaches_page_subscribers_and_linked_cases);
