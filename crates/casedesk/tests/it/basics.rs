@@ -45,10 +45,7 @@ async fn create_answers_201_with_number_location_and_the_stored_case(b: Backend)
     got["sla"] = json!(null);
     posted["sla"] = json!(null);
     // The create answer adds the open incidents the case matches (none here).
-    let offers = posted
-        .as_object_mut()
-        .unwrap()
-        .remove("incident_offers");
+    let offers = posted.as_object_mut().unwrap().remove("incident_offers");
     assert_eq!(offers, Some(json!([])));
     assert_eq!(got, posted, "GET answers exactly what POST stored");
 

@@ -277,7 +277,45 @@ async fn incident_lifecycle_reaches_page_subscribers_and_linked_cases(b: Backend
         403
     );
 
-    // An update, then the resolution.
+    assert_eq!(
+        app.get(&format!("/api/v1/cases/{n}/incidents"), &w.globex)
+            .await
+            .status,
+        404,
+        "another account's case does not exist for Globex"
+    );
+
+    // An update with bad fields changes nothing; then an update, then the resolution.
+    let r = app
+        .post(
+            &format!("/api/v1/status/incidents/{id}/updates"),
+            &w.manager,
+            json!({"state": "sleeping", "impact": "operational", "body": ""}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.json);
+    let mut fields = r.error_fields();
+    fields.sort();
+    assert_eq!(fields, ["body", "impact", "state"]);
+    assert_eq!(
+        app.post(
+            &format!("/api/v1/status/incidents/{id}/updates"),
+            &w.agent,
+            json!({"body": "x"})
+        )
+        .await
+        .status,
+        403
+    );
+    assert_eq!(
+        public(&app, &format!("/api/v1/status/incidents/{id}"))
+            .await
+            .1["updates"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     let r = app
         .post(&format!("/api/v1/status/incidents/{id}/updates"), &w.manager,
             json!({"state": "identified", "impact": "degraded", "body": "A faulty release; rolling back."}))
