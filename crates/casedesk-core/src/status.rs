@@ -703,7 +703,17 @@ pub async fn offers_for_case(
     case: &crate::cases::Case,
 ) -> Result<Vec<Incident>> {
     let open = store.list_incidents(true, 100).await?;
-    if open.is_empty() {
+    offers_among(store, cfg, &open, case).await
+}
+
+/// [`offers_for_case`] among incidents already read (`open`).
+pub async fn offers_among(
+    store: &dyn Store,
+    cfg: &StatusConfig,
+    open: &[Incident],
+    case: &crate::cases::Case,
+) -> Result<Vec<Incident>> {
+    if open.iter().all(|i| i.resolved_at.is_some()) {
         return Ok(Vec::new());
     }
     let Some(tenant) = store
@@ -715,8 +725,9 @@ pub async fn offers_for_case(
         return Ok(Vec::new());
     };
     Ok(open
-        .into_iter()
+        .iter()
         .filter(|i| matches(cfg, i, tenant.region.key(), &case.fields.issue_area))
+        .cloned()
         .collect())
 }
 

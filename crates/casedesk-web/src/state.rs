@@ -23,6 +23,41 @@ pub struct AppState {
     pub kb_index: Arc<casedesk_search::KbIndex>,
     /// The regions and components of the status page.
     pub status: Arc<casedesk_core::status::StatusConfig>,
+    /// The open incidents as last read, and when (new cases are matched against them).
+    pub open_incidents: Arc<tokio::sync::Mutex<Option<OpenIncidents>>>,
+}
+
+/// Open incidents read at an instant.
+pub type OpenIncidents = (
+    std::time::Instant,
+    Arc<Vec<casedesk_core::status::Incident>>,
+);
+
+/// How long a read of the open incidents serves new cases. An incident opened on another
+/// node is offered to new cases at most this much later; this node's changes forget the read.
+pub const OPEN_INCIDENTS_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl AppState {
+    /// The open incidents, read again when the last read is older than
+    /// [`OPEN_INCIDENTS_TTL`].
+    pub async fn open_incidents(
+        &self,
+    ) -> casedesk_core::Result<Arc<Vec<casedesk_core::status::Incident>>> {
+        let mut cached = self.open_incidents.lock().await;
+        if let Some((at, list)) = cached.as_ref()
+            && at.elapsed() < OPEN_INCIDENTS_TTL
+        {
+            return Ok(list.clone());
+        }
+        let list = Arc::new(self.store.list_incidents(true, 100).await?);
+        *cached = Some((std::time::Instant::now(), list.clone()));
+        Ok(list)
+    }
+
+    /// Forgets the open incidents read (after this node changed one).
+    pub async fn forget_open_incidents(&self) {
+        *self.open_incidents.lock().await = None;
+    }
 }
 
 impl AppState {
@@ -43,6 +78,7 @@ impl AppState {
             mailer,
             kb_index: Arc::default(),
             status: Arc::default(),
+            open_incidents: Arc::default(),
         }
     }
 }

@@ -59,9 +59,11 @@ pub async fn create_case(
     let location = format!("/api/v1/cases/{}", case.number);
     // Open incidents this case matches: the requester may link the case to one and be told
     // when it is resolved.
-    let offers: Vec<serde_json::Value> = casedesk_core::status::offers_for_case(
+    let open = st.open_incidents().await?;
+    let offers: Vec<serde_json::Value> = casedesk_core::status::offers_among(
         st.store.as_ref(),
         &st.status,
+        &open,
         &case,
     )
     .await?
@@ -71,9 +73,8 @@ pub async fn create_case(
                     "started_at": i.started_at, "link": format!("{location}/incidents")})
     })
     .collect();
-    let mut dto = serde_json::to_value(CaseDto::with_sla(case, sla))
-        .map_err(|e| DomainError::Internal(e.to_string()))?;
-    dto["incident_offers"] = serde_json::json!(offers);
+    let mut dto = CaseDto::with_sla(case, sla);
+    dto.incident_offers = Some(offers);
     let mut res = (StatusCode::CREATED, Json(dto)).into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
         res.headers_mut().insert(header::LOCATION, v);

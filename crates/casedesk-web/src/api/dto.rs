@@ -124,6 +124,11 @@ pub struct CaseDto {
     /// stopped), due time and business minutes left; `GET …/sla/explain` shows the working.
     #[schema(value_type = Object)]
     pub sla: Value,
+    /// Only in the answer to a create: open incidents the case matches, which its requester
+    /// may link it to (`POST …/incidents`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub incident_offers: Option<Vec<Value>>,
 }
 
 impl CaseDto {
@@ -167,6 +172,7 @@ impl From<Case> for CaseDto {
             created_at: c.created_at.to_string(),
             updated_at: c.updated_at.to_string(),
             sla: Value::Null,
+            incident_offers: None,
         }
     }
 }

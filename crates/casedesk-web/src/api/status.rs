@@ -75,6 +75,7 @@ pub async fn open(
 ) -> ApiResult<(StatusCode, Json<Incident>)> {
     let v = body::value(&body::bytes(raw)?)?;
     let i = status::open_incident(st.store.as_ref(), &st.status, &p, &v).await?;
+    st.forget_open_incidents().await;
     Ok((StatusCode::CREATED, Json(i)))
 }
 
@@ -91,9 +92,9 @@ pub async fn update(
     raw: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<Incident>> {
     let v = body::value(&body::bytes(raw)?)?;
-    Ok(Json(
-        status::update_incident(st.store.as_ref(), &p, incident_id(&id)?, &v).await?,
-    ))
+    let i = status::update_incident(st.store.as_ref(), &p, incident_id(&id)?, &v).await?;
+    st.forget_open_incidents().await;
+    Ok(Json(i))
 }
 
 /// The cases linked to an incident that the caller may see (support staff).
