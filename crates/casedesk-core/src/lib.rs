@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod cases;
+pub mod diagnostics;
 pub mod error;
 pub mod identity;
 pub mod jobs;

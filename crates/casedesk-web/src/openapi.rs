@@ -5,7 +5,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::api::{
-    audit, cases, dto, jobs, kb, mail, meta, sla, solutions, status, tokens, webhooks,
+    audit, cases, diagnostics, dto, jobs, kb, mail, meta, sla, solutions, status, tokens, webhooks,
 };
 use crate::error::{FieldProblem, Problem};
 
@@ -40,7 +40,7 @@ impl Modify for Bearer {
         audit::export,
         mail::ingest, mail::case_mail, mail::original, mail::get_intake, mail::put_intake,
         kb::list, kb::get, kb::put, kb::versions,
-        solutions::suggest, solutions::deflect, solutions::report,
+        solutions::suggest, solutions::deflect, solutions::report, diagnostics::redirect_uri,
         status::page, status::incident, status::open, status::update, status::incident_cases, status::active,
         status::link, status::case_incidents, status::unlink, status::subscribe, status::subscription, status::unsubscribe,
     ),

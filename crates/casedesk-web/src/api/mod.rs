@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod body;
 pub mod cases;
+pub mod diagnostics;
 pub mod dto;
 pub mod jobs;
 pub mod kb;
@@ -101,6 +102,7 @@ pub fn routes() -> Router<AppState> {
         .route("/solutions/suggest", post(solutions::suggest))
         .route("/solutions/deflections", post(solutions::deflect))
         .route("/reports/deflection", get(solutions::report))
+        .route("/diagnostics/redirect-uri", post(diagnostics::redirect_uri))
         .route("/status", get(status::page))
         .route("/status/active", get(status::active))
         .route("/status/incidents", post(status::open))

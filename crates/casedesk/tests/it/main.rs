@@ -6,6 +6,7 @@ mod audit;
 mod basics;
 mod cli;
 mod crash;
+mod diagnostics;
 mod durability;
 mod email;
 mod idempotency;

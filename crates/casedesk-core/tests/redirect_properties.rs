@@ -1,0 +1,34 @@
+//! The redirect-URI explainer answers any input without panicking, and an exact string
+//! always matches.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use casedesk_core::diagnostics::redirect::explain;
+use proptest::prelude::*;
+
+proptest! {
+    #[test]
+    fn any_input_gets_an_answer(
+        registered in proptest::collection::vec(".{0,60}", 1..5),
+        used in ".{0,80}",
+    ) {
+        let e = explain(&registered, &used);
+        prop_assert!(["match", "match_loopback_port", "mismatch"].contains(&e.verdict));
+    }
+
+    #[test]
+    fn uri_like_input_gets_an_answer_and_exact_strings_match(
+        scheme in "(https?|com\\.app|HTTP)",
+        host in "([a-z]{1,8}\\.)?[a-zA-Z]{1,8}\\.example|127\\.0\\.0\\.1|\\[::1\\]|localhost",
+        port in "(:[0-9]{0,5})?",
+        path in "(/[a-zA-Z0-9%~._-]{0,6}){0,3}/?",
+        query in "(\\?[a-z]=[0-9](&[a-z]=[0-9])?)?",
+        fragment in "(#[a-z]{0,3})?",
+        other in "https://[a-z]{1,6}\\.example/[a-z]{0,5}",
+    ) {
+        let uri = format!("{scheme}://{host}{port}{path}{query}{fragment}");
+        let e = explain(&[other.clone(), uri.clone()], &uri);
+        prop_assert_eq!(e.verdict, "match");
+        let e = explain(&[other], &uri);
+        prop_assert!(e.verdict != "match" || e.closest.as_deref() == Some(uri.as_str()));
+    }
+}
