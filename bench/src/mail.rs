@@ -171,27 +171,7 @@ pub async fn mail_load(
     );
 
     // Inbound through the route.
-    let auth = casedesk_auth::Authenticator::new(
-        store.clone(),
-        Default::default(),
-        ElevatedLimits::default(),
-    )?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let key: Arc<dyn casedesk_core::webhooks::SecretBox> = Arc::new(
-        casedesk_auth::sealing::ServerKey::from_base64(
-            &casedesk_auth::sealing::ServerKey::generate_base64().map_err(m)?,
-        )
-        .map_err(m)?,
-    );
-    let state = casedesk_web::AppState::new(
-        store.clone(),
-        Arc::new(auth),
-        key,
-        Default::default(),
-        mailer.clone(),
-    );
-    tokio::spawn(casedesk_web::serve(listener, state, std::future::pending()));
+    let base = crate::serve_in_process(store.clone(), Default::default(), mailer.clone()).await?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()?;

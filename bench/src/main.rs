@@ -141,6 +141,28 @@ enum Cmd {
     },
 }
 
+/// Starts casedesk's routes over `store` on `127.0.0.1:0` in this process (sign-in as `auth`
+/// says, a fresh server key); answers its base URL.
+pub(crate) async fn serve_in_process(
+    store: Arc<dyn Store>,
+    auth: casedesk_auth::AuthConfig,
+    mailer: Arc<casedesk_mail::Mailer>,
+) -> anyhow::Result<String> {
+    let m = |e: casedesk_core::DomainError| anyhow::anyhow!("{e}");
+    let auth = casedesk_auth::Authenticator::new(store.clone(), auth, ElevatedLimits::default())?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let key: Arc<dyn casedesk_core::webhooks::SecretBox> = Arc::new(
+        casedesk_auth::sealing::ServerKey::from_base64(
+            &casedesk_auth::sealing::ServerKey::generate_base64().map_err(m)?,
+        )
+        .map_err(m)?,
+    );
+    let state = casedesk_web::AppState::new(store, Arc::new(auth), key, Default::default(), mailer);
+    tokio::spawn(casedesk_web::serve(listener, state, std::future::pending()));
+    Ok(base)
+}
+
 /// A tiny deterministic PRNG (xorshift), so generated data is reproducible.
 struct Rng(u64);
 impl Rng {
@@ -541,23 +563,7 @@ async fn auth_load(concurrency: usize, seconds: u64) -> anyhow::Result<()> {
         issuers: vec![casedesk_bench::issuer_config(&issuer)],
         ..Default::default()
     };
-    let auth = casedesk_auth::Authenticator::new(store.clone(), auth, ElevatedLimits::default())?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let key: Arc<dyn casedesk_core::webhooks::SecretBox> = Arc::new(
-        casedesk_auth::sealing::ServerKey::from_base64(
-            &casedesk_auth::sealing::ServerKey::generate_base64().map_err(m)?,
-        )
-        .map_err(m)?,
-    );
-    let state = casedesk_web::AppState::new(
-        store.clone(),
-        Arc::new(auth),
-        key,
-        Default::default(),
-        casedesk_bench::mail_off(),
-    );
-    tokio::spawn(casedesk_web::serve(listener, state, std::future::pending()));
+    let base = serve_in_process(store.clone(), auth, casedesk_bench::mail_off()).await?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()?;

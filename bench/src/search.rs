@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use casedesk_core::audit::{Actor, AuditRecord};
 use casedesk_core::kb::{EntryKind, EntryState, EntryText, EntryVisibility, StoredEntry};
-use casedesk_core::permissions::ElevatedLimits;
 use casedesk_core::taxonomy::DEFAULT_ISSUE_AREAS;
 use serde_json::{Value, json};
 
@@ -164,34 +163,12 @@ pub async fn kb_suggest(
         started.elapsed()
     );
 
-    let auth = casedesk_auth::Authenticator::new(
+    let base = crate::serve_in_process(
         store.clone(),
         Default::default(),
-        ElevatedLimits::default(),
-    )?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let key: Arc<dyn casedesk_core::webhooks::SecretBox> = Arc::new(
-        casedesk_auth::sealing::ServerKey::from_base64(
-            &casedesk_auth::sealing::ServerKey::generate_base64().map_err(m)?,
-        )
-        .map_err(m)?,
-    );
-    let mail_cfg = casedesk_mail::MailConfig {
-        from: "casedesk support <support@casedesk.bench>".into(),
-        transport: casedesk_mail::TransportKind::Off,
-        ..Default::default()
-    };
-    let mailer =
-        Arc::new(casedesk_mail::Mailer::new(mail_cfg, dir.path()).map_err(anyhow::Error::msg)?);
-    let state = casedesk_web::AppState::new(
-        store.clone(),
-        Arc::new(auth),
-        key,
-        Default::default(),
-        mailer,
-    );
-    tokio::spawn(casedesk_web::serve(listener, state, std::future::pending()));
+        casedesk_bench::mail_off(),
+    )
+    .await?;
 
     // Questions: the written relevance queries, and generated ones the length of a subject
     // plus a short description.

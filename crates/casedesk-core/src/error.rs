@@ -59,3 +59,15 @@ impl DomainError {
 
 /// Result of a domain operation.
 pub type Result<T> = std::result::Result<T, DomainError>;
+
+/// One error for each key of the JSON object `v` that is not in `known`.
+pub fn unknown_fields(v: &serde_json::Value, known: &[&str]) -> Vec<FieldError> {
+    v.as_object()
+        .map(|o| {
+            o.keys()
+                .filter(|k| !known.contains(&k.as_str()))
+                .map(|k| FieldError::new(k.clone(), "is not a field of this request"))
+                .collect()
+        })
+        .unwrap_or_default()
+}

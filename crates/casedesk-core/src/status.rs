@@ -14,7 +14,7 @@ use crate::accounts::Region;
 use crate::audit::AuditRecord;
 use crate::cases::{EventKind, NewEvent};
 use crate::jobs::NewJob;
-use crate::permissions::{can_see, is_support};
+use crate::permissions::is_support;
 use crate::store::Store;
 use crate::users::{Principal, Role};
 use crate::{DomainError, FieldError, Result, Timestamp};
@@ -382,14 +382,6 @@ fn impact(v: &Value, errors: &mut Vec<FieldError>) -> Option<ComponentState> {
     }
 }
 
-fn check_unknown(v: &Value, known: &[&str], errors: &mut Vec<FieldError>) {
-    if let Some(o) = v.as_object() {
-        for k in o.keys().filter(|k| !known.contains(&k.as_str())) {
-            errors.push(FieldError::new(k.clone(), "is not a field of this request"));
-        }
-    }
-}
-
 /// Jobs that announce an update: subscribers always; linked cases when it resolves.
 fn jobs_for(incident: &Incident, update: &IncidentUpdate, first: bool) -> Vec<NewJob> {
     let payload = json!({"incident": incident.id, "update": update.id, "first": first});
@@ -412,8 +404,7 @@ pub async fn open_incident(
     if !v.is_object() {
         return Err(DomainError::field("body", "must be a JSON object"));
     }
-    let mut errors = Vec::new();
-    check_unknown(
+    let mut errors = crate::error::unknown_fields(
         v,
         &[
             "title",
@@ -424,7 +415,6 @@ pub async fn open_incident(
             "body",
             "state",
         ],
-        &mut errors,
     );
     let title = text(v, "title", 200, &mut errors);
     let body = text(v, "body", 5000, &mut errors);
@@ -516,14 +506,15 @@ pub async fn update_incident(
         .await?
         .ok_or(DomainError::NotFound { entity: "incident" })?;
     let mut errors = Vec::new();
-    check_unknown(v, &["body", "state", "impact"], &mut errors);
+    errors.extend(crate::error::unknown_fields(
+        v,
+        &["body", "state", "impact"],
+    ));
     let body = text(v, "body", 5000, &mut errors);
     let new_impact = impact(v, &mut errors);
     let state = match v.get("state").and_then(Value::as_str) {
         None if v.get("state").is_none() => incident.state,
-        Some(s) if IncidentState::parse(s).is_some() => {
-            IncidentState::parse(s).unwrap_or(incident.state)
-        }
+        Some(s) if let Some(st) = IncidentState::parse(s) => st,
         _ => {
             errors.push(FieldError::new(
                 "state",
@@ -683,17 +674,7 @@ async fn find_tenant(
     if !is_support(p) {
         return Err(not_found());
     }
-    for a in store.list_accounts().await? {
-        if let Some(t) = store
-            .list_tenants(a.id)
-            .await?
-            .into_iter()
-            .find(|t| t.slug == slug)
-        {
-            return Ok(t);
-        }
-    }
-    Err(not_found())
+    store.find_tenant(slug).await?.ok_or_else(not_found)
 }
 
 /// The open incidents a new case matches, offered to its requester to link.
@@ -768,9 +749,6 @@ pub async fn link_case(
             ));
         }
     }
-    if !can_see(p, &case) {
-        return Err(DomainError::NotFound { entity: "case" });
-    }
     let audit = AuditRecord::by(p, "case.incident_linked", format!("case:{number}"))
         .summary(json!({"incident": id}));
     store.link_incident(id, number, p.user.id, &audit).await?;
@@ -818,7 +796,7 @@ pub async fn subscribe(
     v: &Value,
 ) -> Result<Subscription> {
     let mut errors = Vec::new();
-    check_unknown(v, &["regions"], &mut errors);
+    errors.extend(crate::error::unknown_fields(v, &["regions"]));
     let regions = keys(v, "regions", &cfg.regions, &mut errors);
     if !errors.is_empty() {
         return Err(DomainError::Validation(errors));
@@ -836,11 +814,7 @@ pub async fn subscribe(
 
 /// The caller's subscription, if any.
 pub async fn my_subscription(store: &dyn Store, p: &Principal) -> Result<Option<Subscription>> {
-    Ok(store
-        .subscriptions()
-        .await?
-        .into_iter()
-        .find(|s| s.user_id == p.user.id))
+    Ok(store.subscriptions(Some(p.user.id)).await?.pop())
 }
 
 /// Ends the caller's subscription.

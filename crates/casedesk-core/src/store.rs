@@ -105,6 +105,8 @@ pub trait Store: Send + Sync {
     async fn create_tenant(&self, tenant: &Tenant, audit: &AuditRecord) -> Result<()>;
     /// The tenants of an account.
     async fn list_tenants(&self, account_id: Uuid) -> Result<Vec<Tenant>>;
+    /// A tenant by its (unique) slug.
+    async fn find_tenant(&self, slug: &str) -> Result<Option<Tenant>>;
 
     /// Stores a new user with their queues; a duplicate email is a conflict. When
     /// `elevated_cap` is given and the user is elevated, the store refuses (conflict) if the
@@ -449,8 +451,11 @@ pub trait Store: Send + Sync {
     async fn incident_case_numbers(&self, id: Uuid) -> Result<Vec<i64>>;
     /// Saves a person's email subscription (replacing theirs).
     async fn put_subscription(&self, s: &crate::status::Subscription) -> Result<()>;
-    /// Every email subscription.
-    async fn subscriptions(&self) -> Result<Vec<crate::status::Subscription>>;
+    /// The email subscriptions: everyone's, or one person's.
+    async fn subscriptions(
+        &self,
+        user_id: Option<Uuid>,
+    ) -> Result<Vec<crate::status::Subscription>>;
     /// Ends a person's subscription; whether there was one.
     async fn delete_subscription(&self, user_id: Uuid) -> Result<bool>;
 

@@ -112,7 +112,7 @@ impl Handler for Notify {
             .collect();
         let mut mails = Vec::new();
         if let Some(mailer) = &self.mailer {
-            for s in self.store.subscriptions().await? {
+            for s in self.store.subscriptions(None).await? {
                 let affected =
                     s.regions.is_empty() || s.regions.iter().any(|r| incident.regions.contains(r));
                 if !affected {

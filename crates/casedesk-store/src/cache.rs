@@ -140,6 +140,9 @@ impl Store for CachedStore {
         self.tenants.forget(&tenant.account_id);
         r
     }
+    async fn find_tenant(&self, slug: &str) -> Result<Option<Tenant>> {
+        self.inner.find_tenant(slug).await
+    }
     async fn list_tenants(&self, account_id: Uuid) -> Result<Vec<Tenant>> {
         if let Some(v) = self.tenants.get(&account_id) {
             return Ok(v);
@@ -643,8 +646,11 @@ impl Store for CachedStore {
     async fn put_subscription(&self, s: &casedesk_core::status::Subscription) -> Result<()> {
         self.inner.put_subscription(s).await
     }
-    async fn subscriptions(&self) -> Result<Vec<casedesk_core::status::Subscription>> {
-        self.inner.subscriptions().await
+    async fn subscriptions(
+        &self,
+        user_id: Option<Uuid>,
+    ) -> Result<Vec<casedesk_core::status::Subscription>> {
+        self.inner.subscriptions(user_id).await
     }
     async fn delete_subscription(&self, user_id: Uuid) -> Result<bool> {
         self.inner.delete_subscription(user_id).await

@@ -916,6 +916,17 @@ macro_rules! store_impl {
                     rows.iter().map(tenant_from_row).collect()
                 }
 
+                async fn find_tenant(&self, slug: &str) -> Result<Option<Tenant>> {
+                    let row = sqlx::query(
+                        "SELECT id, account_id, slug, region, environment, created_at FROM tenants WHERE slug = $1",
+                    )
+                    .bind(slug)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    row.as_ref().map(tenant_from_row).transpose()
+                }
+
                 async fn create_user(&self, u: &User, elevated_cap: Option<u32>, audit: &AuditRecord) -> Result<()> {
                     let (mut tx, _writer) = self.begin().await?;
                     if let (Some(cap), Some(account), true) = (elevated_cap, u.account_id, u.elevated) {
@@ -1487,7 +1498,7 @@ macro_rules! store_impl {
                 async fn case_incident_ids(&self, number: i64) -> Result<Vec<Uuid>> { self.case_incident_ids_op(number).await }
                 async fn incident_case_numbers(&self, id: Uuid) -> Result<Vec<i64>> { self.incident_case_numbers_op(id).await }
                 async fn put_subscription(&self, s: &casedesk_core::status::Subscription) -> Result<()> { self.put_subscription_op(s).await }
-                async fn subscriptions(&self) -> Result<Vec<casedesk_core::status::Subscription>> { self.subscriptions_op().await }
+                async fn subscriptions(&self, user: Option<Uuid>) -> Result<Vec<casedesk_core::status::Subscription>> { self.subscriptions_op(user).await }
                 async fn delete_subscription(&self, user: Uuid) -> Result<bool> { self.delete_subscription_op(user).await }
                 async fn record_deflection(&self, d: &casedesk_core::kb::search::Deflection) -> Result<()> { self.record_deflection_op(d).await }
                 async fn deflection_counts(&self, since: casedesk_core::Timestamp, until: casedesk_core::Timestamp) -> Result<Vec<(String, u64, u64)>> { self.deflection_counts_op(since, until).await }

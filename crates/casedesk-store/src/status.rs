@@ -240,8 +240,12 @@ macro_rules! status_impl {
                     tx.commit().await.map_err(internal)
                 }
 
-                pub(crate) async fn subscriptions_op(&self) -> Result<Vec<Subscription>> {
-                    let rows = sqlx::query("SELECT id, user_id, email, regions, created_at FROM status_subscriptions ORDER BY created_at")
+                pub(crate) async fn subscriptions_op(&self, user: Option<Uuid>) -> Result<Vec<Subscription>> {
+                    let rows = sqlx::query(
+                        "SELECT id, user_id, email, regions, created_at FROM status_subscriptions \
+                         WHERE ($1 IS NULL OR user_id = $1) ORDER BY created_at",
+                    )
+                        .bind(user.map(|u| u.to_string()))
                         .fetch_all(&self.pool)
                         .await
                         .map_err(internal)?;

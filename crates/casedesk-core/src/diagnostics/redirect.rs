@@ -156,10 +156,6 @@ pub struct Explanation {
     pub advice: String,
 }
 
-fn opt(s: &Option<String>) -> Option<String> {
-    s.clone()
-}
-
 fn compare(
     part: &'static str,
     r: Option<String>,
@@ -199,8 +195,8 @@ fn diff(r: &Parts, u: &Parts) -> Vec<PartDiff> {
     }));
     out.push(compare(
         "userinfo",
-        opt(&r.userinfo),
-        opt(&u.userinfo),
+        r.userinfo.clone(),
+        u.userinfo.clone(),
         |_, _, _| {
             Some(
                 "A redirect URI carries no user name or password; remove the part before @.".into(),
@@ -228,7 +224,7 @@ fn diff(r: &Parts, u: &Parts) -> Vec<PartDiff> {
         Some("A different host: is the application deployed where you think, or registered for another environment?".into())
     }));
     // Ports: compared as written, but an explicit default port means the same place.
-    let (rp, up) = (opt(&r.port), opt(&u.port));
+    let (rp, up) = (r.port.clone(), u.port.clone());
     let mut port = compare("port", rp.clone(), up.clone(), |a, b, _| {
         Some(format!(
             "The application uses port {} but port {} is registered (a dev server on another port?).",
@@ -269,7 +265,7 @@ fn diff(r: &Parts, u: &Parts) -> Vec<PartDiff> {
         path.hint = Some("The paths differ only in percent-encoding (for example %7E against ~): the same resource, but not the same string.".into());
     }
     out.push(path);
-    let mut query = compare("query", opt(&r.query), opt(&u.query), |a, b, _| {
+    let mut query = compare("query", r.query.clone(), u.query.clone(), |a, b, _| {
         match (a, b) {
         (None, Some(_)) => Some("The application adds a query; do not put per-request data in the redirect URI, carry it in state.".into()),
         (Some(_), None) => Some("The registered URI has a query the application leaves out.".into()),
@@ -289,7 +285,7 @@ fn diff(r: &Parts, u: &Parts) -> Vec<PartDiff> {
         }
     }
     out.push(query);
-    out.push(compare("fragment", opt(&r.fragment), opt(&u.fragment), |_, _, _| {
+    out.push(compare("fragment", r.fragment.clone(), u.fragment.clone(), |_, _, _| {
         Some("A redirect URI must not have a fragment (RFC 6749 §3.1.2); remove the part after #.".into())
     }));
     out
@@ -408,20 +404,17 @@ pub fn explain(registered: &[String], used: &str) -> Explanation {
     };
     let closest = parsed
         .iter()
-        .filter_map(|(r, p)| p.as_ref().map(|p| (*r, p)))
-        .map(|(r, p)| {
-            let same = diff(p, &u)
-                .iter()
-                .filter(|d| d.verdict == Verdict::Same)
-                .count();
-            (same, std::cmp::Reverse(distance(r, used)), r, p)
+        .filter_map(|(r, p)| p.as_ref().map(|p| (*r, diff(p, &u))))
+        .map(|(r, parts)| {
+            let same = parts.iter().filter(|d| d.verdict == Verdict::Same).count();
+            (same, std::cmp::Reverse(distance(r, used)), r, parts)
         })
         .max_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
     match closest {
-        Some((_, _, r, p)) => Explanation {
+        Some((_, _, r, parts)) => Explanation {
             verdict: "mismatch",
             closest: Some(r.clone()),
-            parts: diff(p, &u),
+            parts,
             problems,
             advice: format!(
                 "The identity platform compares exact strings. Register {used} exactly, or change the application to send {r}."

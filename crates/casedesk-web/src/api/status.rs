@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use casedesk_core::DomainError;
@@ -40,8 +40,9 @@ pub struct PageParams {
     responses((status = 200, body = Object)), security(()))]
 pub async fn page(
     State(st): State<AppState>,
-    Query(q): Query<PageParams>,
+    q: Result<Query<PageParams>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
+    let Query(q) = q.map_err(|_| DomainError::field("history", "must be true or false"))?;
     Ok(Json(
         status::page(st.store.as_ref(), &st.status, q.history.unwrap_or(false)).await?,
     ))
@@ -139,8 +140,9 @@ pub struct ActiveParams {
 pub async fn active(
     State(st): State<AppState>,
     Caller(p): Caller,
-    Query(q): Query<ActiveParams>,
+    q: Result<Query<ActiveParams>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
+    let Query(q) = q.map_err(|e| DomainError::field("query", e.body_text()))?;
     let Some(tenant) = q.tenant.as_deref().filter(|t| !t.is_empty()) else {
         return Err(DomainError::field("tenant", "is required").into());
     };

@@ -69,6 +69,19 @@ async fn incident_lifecycle_reaches_page_subscribers_and_linked_cases(b: Backend
         .collect();
     assert_eq!(regions, ["americas", "eu", "apac"]);
     assert_eq!(component(&page, "eu", "sign-in"), "operational");
+    let r = app
+        .client
+        .get(format!("{}/api/v1/status?history=maybe", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/problem+json")
+    );
 
     // Subscribers: Acme's ops by email for the EU, Globex's owner for APAC only, and a
     // webhook endpoint that names the status events (another one that does not).
