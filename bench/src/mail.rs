@@ -144,7 +144,7 @@ pub async fn mail_load(
     };
     let mut open: Vec<Case> = Vec::with_capacity(cases);
     for i in 0..cases {
-        let (c, _, _) = casedesk_core::cases::service::create_case(
+        let (c, _, _, _) = casedesk_core::cases::service::create_case(
             s,
             &p,
             &case_body(&format!("Bench case {i}")),

@@ -14,6 +14,7 @@ pub const KEY_LEN: usize = 32;
 /// Seals and opens secrets with one server key; generates webhook secrets.
 pub struct ServerKey {
     key: LessSafeKey,
+    derive: aws_lc_rs::hmac::Key,
 }
 
 impl std::fmt::Debug for ServerKey {
@@ -29,6 +30,7 @@ impl ServerKey {
             .map_err(|_| DomainError::field("secret_key", "must be 32 bytes"))?;
         Ok(Self {
             key: LessSafeKey::new(unbound),
+            derive: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, bytes),
         })
     }
 
@@ -55,6 +57,13 @@ impl ServerKey {
 }
 
 impl SecretBox for ServerKey {
+    fn derive(&self, purpose: &str) -> [u8; 32] {
+        let tag = aws_lc_rs::hmac::sign(&self.derive, purpose.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(&tag.as_ref()[..32]);
+        out
+    }
+
     fn generate(&self) -> Result<String> {
         let mut b = [0u8; 32];
         getrandom::fill(&mut b).map_err(|e| DomainError::Internal(format!("random: {e}")))?;

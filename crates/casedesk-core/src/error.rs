@@ -45,6 +45,9 @@ pub enum DomainError {
     /// A conflicting state, such as an idempotency key reused with a different request.
     #[error("{0}")]
     Conflict(String),
+    /// The thing existed and was deleted for good (a 410).
+    #[error("{0}")]
+    Gone(String),
     /// Storage or another dependency failed; details are logged, not shown.
     #[error("internal error: {0}")]
     Internal(String),

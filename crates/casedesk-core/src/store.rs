@@ -487,4 +487,22 @@ pub trait Store: Send + Sync {
     async fn kb_entries(&self) -> Result<Vec<crate::kb::StoredEntry>>;
     /// Every version of an entry, newest first.
     async fn kb_versions(&self, id: &str) -> Result<Vec<crate::kb::StoredEntry>>;
+
+    // --- attachments
+    /// One attachment of a case (deleted ones too, with `deleted_at`).
+    async fn get_attachment(
+        &self,
+        number: i64,
+        id: Uuid,
+    ) -> Result<Option<crate::attachments::Attachment>>;
+    /// The attachments of a case, oldest first.
+    async fn list_attachments(&self, number: i64) -> Result<Vec<crate::attachments::Attachment>>;
+    /// Closed cases that still have attachments: number, plan, when closed.
+    async fn closed_cases_with_attachments(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<(i64, String, crate::Timestamp)>>;
+    /// Marks a case's attachments deleted and appends `event`, in one transaction; answers
+    /// the content hashes no live attachment uses any more.
+    async fn delete_attachments(&self, number: i64, event: &NewEvent) -> Result<Vec<String>>;
 }

@@ -20,7 +20,7 @@ use crate::users::{Principal, Role, Scope};
 use crate::{DomainError, FieldError, Result, Timestamp};
 
 /// Event types a customer endpoint may receive.
-pub const CUSTOMER_TYPES: [&str; 7] = [
+pub const CUSTOMER_TYPES: [&str; 8] = [
     "case.created",
     "case.status_changed",
     "case.replied",
@@ -28,6 +28,7 @@ pub const CUSTOMER_TYPES: [&str; 7] = [
     "case.closed",
     "case.escalated",
     "case.incident_updated",
+    "case.attachment_added",
 ];
 
 /// Event types only internal endpoints receive.
@@ -68,6 +69,9 @@ pub fn event_types(e: &CaseEvent) -> Vec<&'static str> {
         EventKind::SlaWarning => vec!["case.sla_warning"],
         EventKind::SlaBreached => vec!["case.sla_breached"],
         EventKind::IncidentUpdate => vec!["case.incident_updated"],
+        EventKind::AttachmentsAdded => vec!["case.attachment_added"],
+        // The evidence is for agents in casedesk; retention is housekeeping.
+        EventKind::HarEvidence | EventKind::AttachmentsDeleted => vec![],
     };
     if status_changed && e.kind != EventKind::PriorityChanged {
         t.push("case.status_changed");
@@ -177,6 +181,8 @@ pub trait SecretBox: Send + Sync {
     fn seal(&self, secret: &str) -> Result<String>;
     /// Decrypts a stored secret.
     fn open(&self, sealed: &str) -> Result<String>;
+    /// A 32-byte key for `purpose`, derived from the server key (the same on every node).
+    fn derive(&self, purpose: &str) -> [u8; 32];
 }
 
 /// Where delivery URLs may point.

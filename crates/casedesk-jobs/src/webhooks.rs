@@ -419,16 +419,35 @@ impl Handler for WebhookSender {
 }
 
 /// `maintenance`: prunes the audit trail behind a checkpoint, old jobs and deliveries, and
-/// expired sessions; then schedules its next run.
+/// expired sessions; deletes the attachments of cases closed longer than their retention;
+/// then schedules its next run.
 pub struct Maintenance {
     store: Arc<dyn Store>,
     cfg: JobsConfig,
+    files: Option<(
+        Arc<dyn casedesk_core::attachments::Blobs>,
+        casedesk_core::attachments::AttachmentConfig,
+    )>,
 }
 
 impl Maintenance {
     /// Housekeeping with these retention settings.
     pub fn new(store: Arc<dyn Store>, cfg: JobsConfig) -> Self {
-        Self { store, cfg }
+        Self {
+            store,
+            cfg,
+            files: None,
+        }
+    }
+
+    /// Also deletes attachments under `cfg`'s retention.
+    pub fn with_attachments(
+        mut self,
+        blobs: Arc<dyn casedesk_core::attachments::Blobs>,
+        cfg: casedesk_core::attachments::AttachmentConfig,
+    ) -> Self {
+        self.files = Some((blobs, cfg));
+        self
     }
 }
 
@@ -451,10 +470,23 @@ impl Handler for Maintenance {
             .store
             .prune_jobs(days_ago(self.cfg.keep_finished_days), casedesk_core::now())
             .await?;
-        if pruned > 0 || jobs > 0 {
+        let cases = match &self.files {
+            Some((blobs, cfg)) => {
+                casedesk_core::attachments::sweep(
+                    self.store.as_ref(),
+                    blobs.as_ref(),
+                    cfg,
+                    casedesk_core::now(),
+                )
+                .await?
+            }
+            None => 0,
+        };
+        if pruned > 0 || jobs > 0 || cases > 0 {
             tracing::info!(
                 audit_entries = pruned,
                 jobs,
+                cases_with_attachments_deleted = cases,
                 "housekeeping pruned old records"
             );
         }

@@ -453,7 +453,7 @@ async fn new_message(
             .map(|id| (format!("email:{id}"), format!("email:{id}")));
     let p = principal(user);
     match service::create_case(store, &p, &body, key).await {
-        Ok((case, _, _)) => {
+        Ok((case, _, _, _)) => {
             let rec = r.record(InboundOutcome::Opened, Some(case.number), None);
             finish(store, &r, rec, None).await
         }

@@ -440,6 +440,32 @@ impl Store for CachedStore {
     async fn list_notices(&self, account: Option<Uuid>) -> Result<Vec<Notice>> {
         self.inner.list_notices(account).await
     }
+    async fn get_attachment(
+        &self,
+        number: i64,
+        id: Uuid,
+    ) -> Result<Option<casedesk_core::attachments::Attachment>> {
+        self.inner.get_attachment(number, id).await
+    }
+    async fn list_attachments(
+        &self,
+        number: i64,
+    ) -> Result<Vec<casedesk_core::attachments::Attachment>> {
+        self.inner.list_attachments(number).await
+    }
+    async fn closed_cases_with_attachments(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<(i64, String, casedesk_core::Timestamp)>> {
+        self.inner.closed_cases_with_attachments(limit).await
+    }
+    async fn delete_attachments(
+        &self,
+        number: i64,
+        event: &casedesk_core::cases::NewEvent,
+    ) -> Result<Vec<String>> {
+        self.inner.delete_attachments(number, event).await
+    }
     async fn put_calendar(
         &self,
         name: &str,

@@ -548,6 +548,7 @@ macro_rules! store_impl {
         $crate::mail_impl!($store);
         $crate::kb_impl!($store);
         $crate::status_impl!($store);
+        $crate::attachments_impl!($store);
         mod shared_impl {
             use super::$store;
             use $crate::common::*;
@@ -806,7 +807,7 @@ macro_rules! store_impl {
 
                 /// Appends an event; the database's `case_events_dispatch` trigger adds, in the
                 /// same transaction, the job that hands it to webhooks.
-                async fn insert_event(tx: &mut sqlx::Transaction<'static, Db>, number: i64, e: &NewEvent) -> Result<()> {
+                pub(crate) async fn insert_event(tx: &mut sqlx::Transaction<'static, Db>, number: i64, e: &NewEvent) -> Result<()> {
                     sqlx::query(EVENT_INSERT)
                         .bind(number)
                         .bind(e.actor_id.map(|u| u.to_string()))
@@ -1380,7 +1381,19 @@ macro_rules! store_impl {
                             .await
                             .map_err(internal)?;
                     }
+                    if let Some(ctx) = &p.context {
+                        sqlx::query("UPDATE cases SET context = $1 WHERE number = $2")
+                            .bind(to_json(ctx)?)
+                            .bind(number)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(internal)?;
+                    }
+                    Self::insert_attachments(&mut tx, number, event.at, &p.attachments).await?;
                     Self::insert_event(&mut tx, number, event).await?;
+                    for e in &p.also {
+                        Self::insert_event(&mut tx, number, e).await?;
+                    }
                     Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
                     tx.commit().await.map_err(internal)?;
                     self.get_case(number).await
@@ -1508,6 +1521,10 @@ macro_rules! store_impl {
                 async fn record_attempt(&self, c: &Claim, r: &AttemptRecord, f: &Finish) -> Result<bool> { self.record_attempt_op(c, r, f).await }
                 async fn redeliver(&self, id: &str, j: &NewJob, a: &AuditRecord) -> Result<()> { self.redeliver_op(id, j, a).await }
                 async fn list_notices(&self, account: Option<Uuid>) -> Result<Vec<Notice>> { self.list_notices_op(account).await }
+                async fn get_attachment(&self, n: i64, id: Uuid) -> Result<Option<casedesk_core::attachments::Attachment>> { self.get_attachment_op(n, id).await }
+                async fn list_attachments(&self, n: i64) -> Result<Vec<casedesk_core::attachments::Attachment>> { self.list_attachments_op(n).await }
+                async fn closed_cases_with_attachments(&self, limit: u32) -> Result<Vec<(i64, String, casedesk_core::Timestamp)>> { self.closed_cases_with_attachments_op(limit).await }
+                async fn delete_attachments(&self, n: i64, e: &NewEvent) -> Result<Vec<String>> { self.delete_attachments_op(n, e).await }
 
                 async fn put_calendar(&self, name: &str, spec: &str, from: casedesk_core::Timestamp, audit: &AuditRecord) -> Result<()> {
                     let (mut tx, _writer) = self.begin().await?;

@@ -5,6 +5,8 @@
 //! the two implementations is shared through the `store_impl!` macro; only opening a
 //! connection and starting a write transaction differ. No sqlx type leaves this crate.
 
+mod attachments;
+mod blobs;
 mod cache;
 mod common;
 mod kb;
@@ -19,6 +21,7 @@ use std::sync::Arc;
 use casedesk_core::DomainError;
 use casedesk_core::store::Store;
 
+pub use blobs::LocalBlobs;
 pub use cache::{CachedStore, DIRECTORY_TTL, TOKEN_TTL};
 /// The SLA scanner's query, for the benchmark that prints its plan.
 pub use common::SLA_ALERTS_DUE;

@@ -91,6 +91,10 @@ pub struct TestApp {
     pub auth: Arc<casedesk_auth::Authenticator>,
     /// The email channel as configured.
     pub mailer: Arc<casedesk_mail::Mailer>,
+    /// Where attachment content is stored.
+    pub blobs: Arc<dyn casedesk_core::attachments::Blobs>,
+    /// The attachment settings it runs with.
+    pub attachments: casedesk_core::attachments::AttachmentConfig,
     stop: Option<oneshot::Sender<()>>,
     runner: Option<casedesk_jobs::RunnerHandle>,
 }
@@ -117,6 +121,8 @@ pub struct Options {
     pub webhooks: casedesk_jobs::WebhookConfig,
     /// Email (the outbox in the database's folder unless a test sends through SMTP).
     pub mail: casedesk_mail::MailConfig,
+    /// Attachments (content in `attachments/` of the database's folder).
+    pub attachments: casedesk_core::attachments::AttachmentConfig,
 }
 
 impl Default for Options {
@@ -142,6 +148,7 @@ impl Default for Options {
                 ..Default::default()
             },
             mail: test_mail_config(),
+            attachments: Default::default(),
         }
     }
 }
@@ -272,6 +279,7 @@ pub async fn spawn_with(reserved: Reserved, db: Arc<TestDb>, opts: Options) -> T
         jobs,
         webhooks,
         mail,
+        attachments,
     } = opts;
     let mailer = Arc::new(casedesk_mail::Mailer::new(mail, db.dir.path()).expect("mail config"));
     let wake = Arc::new(tokio::sync::Notify::new());
@@ -280,6 +288,9 @@ pub async fn spawn_with(reserved: Reserved, db: Arc<TestDb>, opts: Options) -> T
         .expect("open store");
     let key: Arc<dyn casedesk_core::webhooks::SecretBox> =
         Arc::new(casedesk_auth::sealing::ServerKey::from_base64(&db.key).expect("key"));
+    let blobs: Arc<dyn casedesk_core::attachments::Blobs> = Arc::new(
+        casedesk_store::LocalBlobs::new(db.dir.path().join("attachments")).expect("blobs"),
+    );
     let runner = casedesk_jobs::standard_runner(
         store.clone(),
         key.clone(),
@@ -289,6 +300,13 @@ pub async fn spawn_with(reserved: Reserved, db: Arc<TestDb>, opts: Options) -> T
         mailer.clone(),
     )
     .expect("runner")
+    .handle(
+        casedesk_core::jobs::MAINTENANCE,
+        Arc::new(
+            casedesk_jobs::Maintenance::new(store.clone(), jobs.clone())
+                .with_attachments(blobs.clone(), attachments.clone()),
+        ),
+    )
     .start();
     let Reserved { listener, addr } = reserved;
     let (tx, rx) = oneshot::channel::<()>();
@@ -301,7 +319,8 @@ pub async fn spawn_with(reserved: Reserved, db: Arc<TestDb>, opts: Options) -> T
         key,
         webhooks.url_policy(),
         mailer.clone(),
-    );
+    )
+    .with_attachments(blobs.clone(), attachments.clone());
     tokio::spawn(async move {
         let _ = casedesk_web::serve(listener, state, async {
             let _ = rx.await;
@@ -316,6 +335,8 @@ pub async fn spawn_with(reserved: Reserved, db: Arc<TestDb>, opts: Options) -> T
         auth,
         db,
         mailer,
+        blobs,
+        attachments,
         stop: Some(tx),
         runner: Some(runner),
     }
@@ -396,6 +417,123 @@ impl TestApp {
             headers,
             json,
         }
+    }
+
+    /// POSTs a multipart upload: one `file` part per `(name, bytes)`, and a `case` part
+    /// (JSON) when given.
+    pub async fn upload(
+        &self,
+        path: &str,
+        token: &str,
+        files: &[(&str, Vec<u8>)],
+        case: Option<&Value>,
+    ) -> Answer {
+        let mut form = reqwest::multipart::Form::new();
+        if let Some(c) = case {
+            form = form.text("case", c.to_string());
+        }
+        for (name, bytes) in files {
+            form = form.part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes.clone()).file_name((*name).to_owned()),
+            );
+        }
+        let res = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.expect("body");
+        Answer {
+            status,
+            headers,
+            json: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
+    /// GETs raw bytes: status, headers, body.
+    pub async fn download(
+        &self,
+        path: &str,
+        token: &str,
+    ) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        let res = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("download");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        (status, headers, res.bytes().await.expect("body").to_vec())
+    }
+
+    /// Every byte casedesk keeps: each file of the data folder (the SQLite database and its
+    /// journal, attachments, the outbox) and, on PostgreSQL, every row of every table as text.
+    pub async fn everything_stored(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.db.dir.path().to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(&dir).expect("read dir").flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if let Ok(b) = std::fs::read(&p) {
+                    out.extend_from_slice(&b);
+                    out.push(b'\n');
+                }
+            }
+        }
+        if self.db.url.starts_with("postgres") {
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&self.db.url)
+                .await
+                .expect("connect");
+            let tables: Vec<String> = sqlx::query_scalar(
+                "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .expect("tables");
+            for t in tables {
+                let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT t::text FROM \"{t}\" t"
+                )))
+                .fetch_all(&mut conn)
+                .await
+                .expect("dump");
+                for r in rows {
+                    out.extend_from_slice(r.as_bytes());
+                    out.push(b'\n');
+                }
+            }
+        }
+        out
+    }
+
+    /// Files under the attachments folder (the content store), temporary files excluded.
+    pub fn stored_files(&self) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.db.dir.path().join("attachments")];
+        while let Some(dir) = stack.pop() {
+            let Ok(rd) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if !p.parent().is_some_and(|d| d.ends_with("tmp")) {
+                    out.push(p);
+                }
+            }
+        }
+        out
     }
 
     /// GET with a token.

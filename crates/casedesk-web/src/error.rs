@@ -53,6 +53,13 @@ pub enum ApiError {
     TooLarge,
     /// A received message is larger than the mail gate accepts.
     MessageTooLarge { limit: usize },
+    /// An uploaded file is larger than its limit (counted while it arrived).
+    FileTooLarge {
+        field: String,
+        file_name: String,
+        limit: u64,
+        har_limit: u64,
+    },
 }
 
 impl From<DomainError> for ApiError {
@@ -80,6 +87,17 @@ fn fields(errs: Vec<FieldError>) -> Vec<FieldProblem> {
             message: e.message,
         })
         .collect()
+}
+
+/// A byte count in words.
+fn size(bytes: u64) -> String {
+    if bytes >= 1024 * 1024 && bytes.is_multiple_of(1024 * 1024) {
+        format!("{} MB", bytes / (1024 * 1024))
+    } else if bytes >= 1024 * 1024 {
+        format!("{:.1} MB", bytes as f64 / (1024.0 * 1024.0))
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 /// Capitalises the first letter and ends with a full stop.
@@ -182,6 +200,29 @@ impl IntoResponse for ApiError {
                 }]);
                 respond(p, None)
             }
+            ApiError::FileTooLarge {
+                field,
+                file_name,
+                limit,
+                har_limit,
+            } => {
+                let mut p = problem(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "file-too-large",
+                    "A file is too large",
+                    format!(
+                        "{file_name} is over the limit of {} for this kind of file; nothing was stored. Files may be at most {}, HAR captures (.har) at most {}.",
+                        size(limit),
+                        size(limit.min(har_limit)),
+                        size(har_limit)
+                    ),
+                );
+                p.errors = Some(vec![FieldProblem {
+                    field,
+                    message: format!("must be at most {}", size(limit)),
+                }]);
+                respond(p, None)
+            }
             ApiError::Domain(e) => domain_response(e),
         }
     }
@@ -251,6 +292,7 @@ fn domain_response(e: DomainError) -> Response {
             problem(StatusCode::CONFLICT, "conflict", "Conflict", msg),
             None,
         ),
+        DomainError::Gone(msg) => respond(problem(StatusCode::GONE, "gone", "Deleted", msg), None),
         DomainError::Internal(msg) => {
             tracing::error!(error = %msg, "internal error");
             respond(

@@ -21,7 +21,7 @@ use tower_http::trace::TraceLayer;
 
 pub use state::AppState;
 
-/// Largest JSON body accepted (attachments, which are larger, get their own route later).
+/// Largest JSON body accepted (uploads have their own limits).
 pub const MAX_JSON_BODY: usize = 1024 * 1024;
 
 /// The whole HTTP application.
@@ -42,7 +42,10 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api::routes())
         .fallback(api::meta::not_found)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
-        .layer(axum::middleware::from_fn(refuse_oversized))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            refuse_oversized,
+        ))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(TraceLayer::new_for_http())
@@ -53,8 +56,10 @@ pub fn router(state: AppState) -> Router {
 
 /// Refuses a body whose declared length is over the limit before reading any of it, so a
 /// client learns at once instead of after uploading megabytes. Bodies without a length are
-/// still capped while they are read.
+/// still capped while they are read. Uploads (multipart) may carry up to ten files and a HAR
+/// capture; each file is held to its own limit while it is read.
 async fn refuse_oversized(
+    axum::extract::State(st): axum::extract::State<AppState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
@@ -64,10 +69,30 @@ async fn refuse_oversized(
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_JSON_BODY as u64) {
+    let multipart = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+    let limit = if req.uri().path() == "/api/v1/inbound/email" {
+        api::mail::MAX_MESSAGE_BODY as u64
+    } else if multipart {
+        upload_limit(&st.attachments)
+    } else {
+        MAX_JSON_BODY as u64
+    };
+    if declared.is_some_and(|n| n > limit) {
         return error::ApiError::TooLarge.into_response();
     }
     next.run(req).await
+}
+
+/// The largest multipart request: a HAR capture, the other files at their limit, and the
+/// case itself.
+pub fn upload_limit(cfg: &casedesk_core::attachments::AttachmentConfig) -> u64 {
+    cfg.max_har_bytes.max(cfg.max_file_bytes)
+        + (casedesk_core::attachments::MAX_FILES as u64 - 1) * cfg.max_file_bytes
+        + MAX_JSON_BODY as u64
 }
 
 /// Serves the application on `listener` until `shutdown` completes, then drains requests.

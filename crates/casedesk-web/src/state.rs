@@ -25,6 +25,33 @@ pub struct AppState {
     pub status: Arc<casedesk_core::status::StatusConfig>,
     /// The open incidents as last read, and when (new cases are matched against them).
     pub open_incidents: Arc<tokio::sync::Mutex<Option<OpenIncidents>>>,
+    /// Where attachment content is stored.
+    pub blobs: Arc<dyn casedesk_core::attachments::Blobs>,
+    /// Attachment limits and retention.
+    pub attachments: Arc<casedesk_core::attachments::AttachmentConfig>,
+}
+
+/// Attachment storage before one is configured: every use fails loudly rather than losing
+/// a file.
+struct NoBlobs;
+
+#[async_trait::async_trait]
+impl casedesk_core::attachments::Blobs for NoBlobs {
+    async fn put(&self, _: &str, _: &[u8]) -> casedesk_core::Result<()> {
+        Err(casedesk_core::DomainError::Internal(
+            "attachment storage is not configured".into(),
+        ))
+    }
+    async fn get(&self, _: &str) -> casedesk_core::Result<Option<Vec<u8>>> {
+        Err(casedesk_core::DomainError::Internal(
+            "attachment storage is not configured".into(),
+        ))
+    }
+    async fn delete(&self, _: &str) -> casedesk_core::Result<()> {
+        Err(casedesk_core::DomainError::Internal(
+            "attachment storage is not configured".into(),
+        ))
+    }
 }
 
 /// Open incidents read at an instant.
@@ -79,6 +106,19 @@ impl AppState {
             kb_index: Arc::default(),
             status: Arc::default(),
             open_incidents: Arc::default(),
+            blobs: Arc::new(NoBlobs),
+            attachments: Arc::default(),
         }
+    }
+
+    /// Stores attachments in `blobs` under `config`'s limits.
+    pub fn with_attachments(
+        mut self,
+        blobs: Arc<dyn casedesk_core::attachments::Blobs>,
+        config: casedesk_core::attachments::AttachmentConfig,
+    ) -> Self {
+        self.blobs = blobs;
+        self.attachments = Arc::new(config);
+        self
     }
 }

@@ -575,6 +575,8 @@ async fn serve(cfg: Config, with_demo: bool) -> anyhow::Result<()> {
     let mailer = Arc::new(
         casedesk_mail::Mailer::new(cfg.mail.clone(), &cfg.data).map_err(anyhow::Error::msg)?,
     );
+    let blobs: Arc<dyn casedesk_core::attachments::Blobs> =
+        Arc::new(casedesk_store::LocalBlobs::new(cfg.data.join("attachments")).map_err(explain)?);
     let runner = casedesk_jobs::standard_runner(
         store.clone(),
         key.clone(),
@@ -584,6 +586,13 @@ async fn serve(cfg: Config, with_demo: bool) -> anyhow::Result<()> {
         mailer.clone(),
     )
     .map_err(explain)?
+    .handle(
+        casedesk_core::jobs::MAINTENANCE,
+        Arc::new(
+            casedesk_jobs::Maintenance::new(store.clone(), cfg.jobs.clone())
+                .with_attachments(blobs.clone(), cfg.attachments.clone()),
+        ),
+    )
     .start();
     // The components' issue areas are checked against the taxonomy in the database.
     let areas: Vec<String> = store
@@ -604,6 +613,7 @@ async fn serve(cfg: Config, with_demo: bool) -> anyhow::Result<()> {
         mailer,
     );
     state.status = Arc::new(cfg.status.clone());
+    let state = state.with_attachments(blobs, cfg.attachments.clone());
     let served = casedesk_web::serve(listener, state, shutdown_signal()).await;
     // Requests have drained; running jobs get their grace period, the rest are released.
     runner.shutdown().await;

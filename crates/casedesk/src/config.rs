@@ -44,6 +44,10 @@ pub struct Config {
     /// matching case is filed under).
     #[serde(default)]
     pub status: casedesk_core::status::StatusConfig,
+    /// Attachments: per-file and HAR limits, retention after a case closes (per plan).
+    /// Content is stored in `attachments/` inside the data folder.
+    #[serde(default)]
+    pub attachments: casedesk_core::attachments::AttachmentConfig,
 }
 
 impl Default for Config {
@@ -59,6 +63,7 @@ impl Default for Config {
             webhooks: Default::default(),
             mail: Default::default(),
             status: Default::default(),
+            attachments: Default::default(),
         }
     }
 }
@@ -137,6 +142,13 @@ impl Config {
         self.webhooks.validate().map_err(anyhow::Error::msg)?;
         self.mail.validate().map_err(anyhow::Error::msg)?;
         self.status.validate(None).map_err(anyhow::Error::msg)?;
+        if let Err(casedesk_core::DomainError::Validation(errors)) = self.attachments.validate() {
+            let text: Vec<String> = errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect();
+            bail!("{}", text.join("; "));
+        }
         // A send is a few commands, each with this timeout; it must end well inside the job's
         // lease, or another node could send the same message again.
         if self.mail.transport == casedesk_mail::TransportKind::Smtp

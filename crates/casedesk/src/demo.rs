@@ -217,7 +217,7 @@ async fn cases_for(store: &dyn Store, short: &str) -> Result<()> {
         async move {
             service::create_case(store, &p, &body, None)
                 .await
-                .map(|(c, _, _)| c.number)
+                .map(|(c, _, _, _)| c.number)
         }
     };
     let act = |p: &Principal, n: i64, cmd: Command| {

@@ -434,6 +434,12 @@ pub enum EventKind {
     SlaBreached,
     /// An incident the case is linked to was resolved (the status update, public).
     IncidentUpdate,
+    /// Files were attached (public unless support attached them internally).
+    AttachmentsAdded,
+    /// The evidence summary of a scrubbed HAR capture (internal).
+    HarEvidence,
+    /// Retention deleted the case's attachments after it closed.
+    AttachmentsDeleted,
 }
 
 impl EventKind {
@@ -458,6 +464,9 @@ impl EventKind {
             EventKind::SlaWarning => "sla_warning",
             EventKind::SlaBreached => "sla_breached",
             EventKind::IncidentUpdate => "incident_update",
+            EventKind::AttachmentsAdded => "attachments_added",
+            EventKind::HarEvidence => "har_evidence",
+            EventKind::AttachmentsDeleted => "attachments_deleted",
         }
     }
 
@@ -523,6 +532,12 @@ pub struct CasePatch {
     pub jobs: Vec<crate::jobs::NewJob>,
     /// The received message this change posts, recorded with it.
     pub inbound: Option<crate::mail::InboundRecord>,
+    /// Attachments stored with the change (their content is already stored).
+    pub attachments: Vec<crate::attachments::NewAttachment>,
+    /// The case's new context (empty fields filled from evidence).
+    pub context: Option<Map<String, Value>>,
+    /// Further events appended after the change's own, in order.
+    pub also: Vec<NewEvent>,
 }
 
 /// A client-chosen key that makes a retried create return the first result.

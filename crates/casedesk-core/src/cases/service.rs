@@ -38,7 +38,7 @@ pub async fn create_case(
     p: &Principal,
     body: &Value,
     idempotency: Option<(String, String)>,
-) -> Result<(Case, bool, Value)> {
+) -> Result<(Case, bool, Value, Option<Value>)> {
     // The permission first: its 403 says what is missing and who can grant it.
     require_case_access(p)?;
     require_scope(p, Scope::CasesWrite)?;
@@ -118,12 +118,14 @@ pub async fn create_case(
         .collect::<Vec<_>>();
     // Stored contacts are listed by email; answer in the same order as a later read.
     team_contacts.sort_by(|a, b| a.email.cmp(&b.email));
+    let mut fields = intake.fields;
+    let removed = scrub_fields(&mut fields)?;
     let mut new = NewCase {
         account_id,
         requester_id: p.user.id,
         tenant_id: tenant.id,
         queue: intake.queue,
-        fields: intake.fields,
+        fields,
         team_contacts,
         follow_up_of: intake.follow_up_of,
         created_at: at,
@@ -133,13 +135,16 @@ pub async fn create_case(
     let ctx = sla_case::context(store, account_id, new.fields.priority).await?;
     new.sla = step(&[], false, &[Happening::Created(ctx.policy)], at, &ctx);
     let sla = sla_case::summary(&new.sla.events, &ctx, at);
-    let event = NewEvent {
+    let mut event = NewEvent {
         actor_id: Some(p.user.id),
         kind: EventKind::Created,
         public: true,
         data: json!({"status": Status::New.key(), "priority": new.fields.priority.key(), "queue": new.queue}),
         at,
     };
+    if let Some(n) = &removed {
+        event.data["secrets_removed"] = n.clone();
+    }
     // The store writes the number it assigns into the target.
     let audit = AuditRecord::by(p, "case.create", "")
         .account(Some(account_id))
@@ -168,11 +173,12 @@ pub async fn create_case(
             },
             false,
             sla,
+            removed,
         )),
         CreateOutcome::Replayed(number) => {
             let case = store.get_case(number).await?.ok_or_else(not_found)?;
             let sla = case_sla(store, &case).await?;
-            Ok((case, true, sla))
+            Ok((case, true, sla, None))
         }
         CreateOutcome::KeyReused => Err(DomainError::Conflict(
             "this Idempotency-Key was already used with a different request; use a new key for a new case".into(),
@@ -523,6 +529,89 @@ fn opt_text(field: &str, v: &Option<String>) -> Result<Option<String>> {
 }
 
 /// Validates a command's input before anything is read, so bad input never reaches storage.
+/// Secrets in a case's texts are replaced before storage; what was removed, for the author.
+fn scrub_fields(f: &mut crate::cases::CaseFields) -> Result<Option<Value>> {
+    use crate::diagnostics::secrets::{Found, Tag, scrub_in_place};
+    let mut found = Found::default();
+    let mut names: Vec<String> = Vec::new();
+    let mut one = |name: &str, text: &mut String, found: &mut Found| -> Result<()> {
+        if scrub_in_place(text, &Tag::Plain, found)? {
+            names.push(name.to_owned());
+        }
+        Ok(())
+    };
+    one("subject", &mut f.subject, &mut found)?;
+    one("description", &mut f.description, &mut found)?;
+    if let Some(t) = f.steps_to_reproduce.as_mut() {
+        one("steps_to_reproduce", t, &mut found)?;
+    }
+    if let Some(t) = f.business_impact.as_mut() {
+        one("business_impact", t, &mut found)?;
+    }
+    for (group, map) in [
+        ("identifiers", &mut f.identifiers),
+        ("context", &mut f.context),
+    ] {
+        for (k, v) in map.iter_mut() {
+            if let Value::String(t) = v {
+                one(&format!("{group}.{k}"), t, &mut found)?;
+            }
+        }
+    }
+    Ok(notice(found, names))
+}
+
+fn notice(found: crate::diagnostics::secrets::Found, fields: Vec<String>) -> Option<Value> {
+    if found.is_empty() {
+        return None;
+    }
+    let mut n = found.notice();
+    n["fields"] = json!(fields);
+    Some(n)
+}
+
+/// The texts of an action, scrubbed of secrets.
+fn scrub_command(cmd: Command) -> Result<(Command, Option<Value>)> {
+    use crate::diagnostics::secrets::{Found, Tag, scrub_in_place};
+    let mut found = Found::default();
+    let mut names = Vec::new();
+    let mut cmd = cmd;
+    let texts: Vec<(&str, &mut String)> = match &mut cmd {
+        Command::Reply { body }
+        | Command::Note { body }
+        | Command::RequestInfo { body }
+        | Command::ProposeResolution { body } => vec![("body", body)],
+        Command::Hold { reason } | Command::Escalate { reason } => vec![("reason", reason)],
+        Command::ChangePriority { reason, .. } => vec![("reason", reason)],
+        Command::Resume { body } => body.as_mut().map(|b| ("body", b)).into_iter().collect(),
+        Command::ConfirmResolution { comment } => comment
+            .as_mut()
+            .map(|b| ("comment", b))
+            .into_iter()
+            .collect(),
+        Command::Summary {
+            conclusions,
+            next_steps,
+            ..
+        } => {
+            let mut v = vec![("conclusions", conclusions)];
+            if let Some(n) = next_steps.as_mut() {
+                v.push(("next_steps", n));
+            }
+            v
+        }
+        Command::Assign { .. } | Command::AddContact { .. } | Command::RemoveContact { .. } => {
+            vec![]
+        }
+    };
+    for (name, text) in texts {
+        if scrub_in_place(text, &Tag::Plain, &mut found)? {
+            names.push(name.to_owned());
+        }
+    }
+    Ok((cmd, notice(found, names)))
+}
+
 fn check_input(cmd: &Command) -> Result<()> {
     match cmd {
         Command::Reply { body }
@@ -612,12 +701,16 @@ async fn act_with(
     require_case_access(p)?;
     require_scope(p, Scope::CasesWrite)?;
     check_input(&cmd)?;
+    let (cmd, removed) = scrub_command(cmd)?;
     for _ in 0..CONCURRENCY_RETRIES {
         let case = store.get_case(number).await?.ok_or_else(not_found)?;
         if !can_see(p, &case) {
             return Err(not_found());
         }
         let (mut patch, mut event) = plan(store, p, &case, &cmd).await?;
+        if let Some(n) = &removed {
+            event.data["secrets_removed"] = n.clone();
+        }
         if let Some((via, received)) = &email {
             event.data["email"] = via.clone();
             patch.inbound = Some(received.clone());
@@ -675,7 +768,7 @@ async fn sla_change(
 
 /// The audit entry of a case change: what changed, never the text written (replies and
 /// notes stay on the timeline, where their own visibility rules apply).
-fn case_audit(p: &Principal, case: &Case, e: &NewEvent) -> AuditRecord {
+pub(crate) fn case_audit(p: &Principal, case: &Case, e: &NewEvent) -> AuditRecord {
     let mut summary = serde_json::Map::new();
     if let Value::Object(d) = &e.data {
         for (k, v) in d {

@@ -1,6 +1,8 @@
 //! Identity diagnostics a customer or an agent can run while describing a problem.
 
+pub mod har;
 pub mod redirect;
+pub mod secrets;
 
 use serde_json::Value;
 

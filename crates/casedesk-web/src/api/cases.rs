@@ -38,9 +38,46 @@ pub async fn create_case(
     State(st): State<AppState>,
     Caller(p): Caller,
     headers: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
+    req: axum::extract::Request,
 ) -> ApiResult<Response> {
-    let raw = body::bytes(raw)?;
+    use axum::extract::FromRequest;
+    let multipart = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+    // A multipart create carries the case as its `case` part and files beside it; every
+    // file is prepared (a HAR capture scrubbed) before the case is stored, so a refused
+    // file opens nothing.
+    let (raw, prepared) = if multipart {
+        let mp = axum::extract::Multipart::from_request(req, &st).await;
+        let form = super::attachments::read_form(mp, &st.attachments, true).await?;
+        let case = form.case.ok_or_else(|| {
+            DomainError::field(
+                "case",
+                "is required: the case, as JSON, in a part named case",
+            )
+        })?;
+        let account = p.user.account_id.unwrap_or_default();
+        let prepared = if form.files.is_empty() {
+            Vec::new()
+        } else {
+            casedesk_core::permissions::require_case_access(&p)?;
+            super::attachments::prepare_all(&st, &p, account, form.files, true).await?
+        };
+        (Bytes::from(case), prepared)
+    } else {
+        // The route takes uploads, so the JSON limit is applied here, while reading.
+        let raw = axum::body::to_bytes(req.into_body(), crate::MAX_JSON_BODY)
+            .await
+            .map_err(|e| {
+                if e.to_string().contains("length limit") {
+                    ApiError::TooLarge
+                } else {
+                    ApiError::BadJson(format!("could not read the body: {e}"))
+                }
+            })?;
+        (raw, Vec::new())
+    };
     let value = body::value(&raw)?;
     let key = match headers.get("idempotency-key") {
         Some(v) => {
@@ -55,7 +92,8 @@ pub async fn create_case(
         }
         None => None,
     };
-    let (case, replayed, sla) = service::create_case(st.store.as_ref(), &p, &value, key).await?;
+    let (case, replayed, sla, removed) =
+        service::create_case(st.store.as_ref(), &p, &value, key).await?;
     let location = format!("/api/v1/cases/{}", case.number);
     // Open incidents this case matches: the requester may link the case to one and be told
     // when it is resolved.
@@ -73,8 +111,22 @@ pub async fn create_case(
                     "started_at": i.started_at, "link": format!("{location}/incidents")})
     })
     .collect();
+    let (case, files) = if prepared.is_empty() || replayed {
+        (case, None)
+    } else {
+        let number = case.number;
+        let case =
+            casedesk_core::attachments::attach(st.store.as_ref(), &p, number, &prepared, true)
+                .await?;
+        (
+            case,
+            Some(super::attachments::uploaded(&p, number, &prepared)),
+        )
+    };
     let mut dto = CaseDto::with_sla(case, sla);
     dto.incident_offers = Some(offers);
+    dto.attachments = files;
+    dto.secrets_removed = removed;
     let mut res = (StatusCode::CREATED, Json(dto)).into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
         res.headers_mut().insert(header::LOCATION, v);

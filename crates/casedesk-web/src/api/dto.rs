@@ -129,6 +129,16 @@ pub struct CaseDto {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Object>>)]
     pub incident_offers: Option<Vec<Value>>,
+    /// Only in the answer to a multipart create: the files stored with the case, and what
+    /// secrets were removed from them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub attachments: Option<Vec<Value>>,
+    /// Only in the answer to a create: secrets found in the case's texts and replaced by a
+    /// marker before storage, with the advice to rotate them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub secrets_removed: Option<Value>,
 }
 
 impl CaseDto {
@@ -173,6 +183,8 @@ impl From<Case> for CaseDto {
             updated_at: c.updated_at.to_string(),
             sla: Value::Null,
             incident_offers: None,
+            attachments: None,
+            secrets_removed: None,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! `/api/v1/` routes, by feature area.
 
+pub mod attachments;
 pub mod audit;
 pub mod body;
 pub mod cases;
@@ -63,7 +64,12 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/notices", get(webhooks::notices))
         .route("/audit", get(audit::export))
-        .route("/cases", post(cases::create_case).get(cases::list_cases))
+        .route(
+            "/cases",
+            post(cases::create_case)
+                .layer(axum::extract::DefaultBodyLimit::disable())
+                .get(cases::list_cases),
+        )
         .route("/cases/{number}", get(cases::get_case))
         .route("/cases/{number}/events", get(cases::list_events))
         .route("/cases/{number}/sla", get(cases::get_sla))
@@ -96,6 +102,18 @@ pub fn routes() -> Router<AppState> {
             post(mail::ingest).layer(axum::extract::DefaultBodyLimit::max(mail::MAX_MESSAGE_BODY)),
         )
         .route("/inbound/email/{id}", get(mail::original))
+        // Uploads count each file against its own limit while reading (see
+        // `attachments::read_form`); the JSON limit does not apply to them.
+        .route(
+            "/cases/{number}/attachments",
+            post(attachments::upload)
+                .get(attachments::list)
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/cases/{number}/attachments/{id}",
+            get(attachments::download),
+        )
         .route("/kb/entries", get(kb::list))
         .route("/kb/entries/{id}", get(kb::get).put(kb::put))
         .route("/kb/entries/{id}/versions", get(kb::versions))

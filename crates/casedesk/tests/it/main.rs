@@ -2,6 +2,7 @@
 //! run on SQLite and on PostgreSQL. One test binary, so linking happens once.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod attachments;
 mod audit;
 mod basics;
 mod cli;
@@ -9,6 +10,7 @@ mod crash;
 mod diagnostics;
 mod durability;
 mod email;
+mod har_corpus;
 mod idempotency;
 mod kb;
 mod lifecycle;

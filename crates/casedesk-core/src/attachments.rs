@@ -1,0 +1,619 @@
+//! Attachments: files on a case, stored by the SHA-256 of their (scrubbed) content.
+//!
+//! Before anything is written, every file is prepared here: its type is read from its bytes,
+//! its name made safe, a HAR capture scrubbed and summarised, and a text file scrubbed of
+//! secrets. Only prepared content reaches a [`Blobs`] store.
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::cases::{Case, CasePatch, EventKind, NewEvent, Status};
+use crate::diagnostics::har;
+use crate::diagnostics::secrets::{self, Found, Tag};
+use crate::permissions::{can_see, is_support, require_case_access, require_scope};
+use crate::store::Store;
+use crate::users::{Principal, Scope};
+use crate::{DomainError, FieldError, Result, now};
+
+/// Files in one upload.
+pub const MAX_FILES: usize = 10;
+/// Longest stored file name, in characters.
+pub const MAX_NAME: usize = 120;
+
+/// Size limits and retention, from `[attachments]`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AttachmentConfig {
+    /// Largest file, in bytes (2 MB by default).
+    pub max_file_bytes: u64,
+    /// Largest HAR capture, in bytes (25 MB by default); it is scrubbed before it is stored.
+    pub max_har_bytes: u64,
+    /// Days after a case closes when its attachments are deleted.
+    pub retention_days: u32,
+    /// The same per plan key (`gold = 30`), overriding `retention_days`.
+    pub retention_days_by_plan: std::collections::BTreeMap<String, u32>,
+}
+
+impl Default for AttachmentConfig {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: 2 * 1024 * 1024,
+            max_har_bytes: 25 * 1024 * 1024,
+            retention_days: 7,
+            retention_days_by_plan: Default::default(),
+        }
+    }
+}
+
+impl AttachmentConfig {
+    /// Checks the settings at start.
+    pub fn validate(&self) -> Result<()> {
+        let mut errors = Vec::new();
+        if self.max_file_bytes == 0 || self.max_file_bytes > 100 * 1024 * 1024 {
+            errors.push(FieldError::new(
+                "attachments.max_file_bytes",
+                "must be between 1 byte and 100 MB",
+            ));
+        }
+        if self.max_har_bytes == 0 || self.max_har_bytes > 200 * 1024 * 1024 {
+            errors.push(FieldError::new(
+                "attachments.max_har_bytes",
+                "must be between 1 byte and 200 MB",
+            ));
+        }
+        for k in self.retention_days_by_plan.keys() {
+            if k.parse::<crate::accounts::Plan>().is_err() {
+                errors.push(FieldError::new(
+                    format!("attachments.retention_days_by_plan.{k}"),
+                    "is not a plan",
+                ));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(DomainError::Validation(errors))
+        }
+    }
+
+    /// Days a closed case of this plan keeps its attachments.
+    pub fn retention_for(&self, plan: &str) -> u32 {
+        self.retention_days_by_plan
+            .get(plan)
+            .copied()
+            .unwrap_or(self.retention_days)
+    }
+
+    /// The limit for a file of this name: HAR captures have their own.
+    pub fn limit_for(&self, name: &str) -> u64 {
+        if is_har_name(name) {
+            self.max_har_bytes.max(self.max_file_bytes)
+        } else {
+            self.max_file_bytes
+        }
+    }
+}
+
+/// Whether a file name says it is a HAR capture.
+pub fn is_har_name(name: &str) -> bool {
+    name.to_ascii_lowercase().ends_with(".har")
+}
+
+/// Where attachment content lives: the data folder, or S3-compatible storage.
+#[async_trait]
+pub trait Blobs: Send + Sync {
+    /// Stores content under its SHA-256 (hex); storing it again is harmless.
+    async fn put(&self, sha256: &str, bytes: &[u8]) -> Result<()>;
+    /// The content, if stored.
+    async fn get(&self, sha256: &str) -> Result<Option<Vec<u8>>>;
+    /// Deletes the content (missing content is not an error).
+    async fn delete(&self, sha256: &str) -> Result<()>;
+}
+
+/// A stored attachment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Attachment {
+    /// Identifier.
+    pub id: Uuid,
+    /// The case.
+    pub case_number: i64,
+    /// Safe file name.
+    pub file_name: String,
+    /// Content type read from the bytes.
+    pub content_type: String,
+    /// Bytes stored.
+    pub size: i64,
+    /// SHA-256 of the stored content, hex.
+    pub sha256: String,
+    /// `file` or `har` (a scrubbed capture).
+    pub kind: String,
+    /// Visible to the customer (an agent's internal attachment is not).
+    pub public: bool,
+    /// Who uploaded it (email).
+    pub uploaded_by: Option<String>,
+    /// When.
+    pub created_at: Timestamp,
+    /// When retention deleted its content.
+    pub deleted_at: Option<Timestamp>,
+}
+
+/// An attachment about to be stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAttachment {
+    /// Identifier.
+    pub id: Uuid,
+    /// Safe file name.
+    pub file_name: String,
+    /// Content type read from the bytes.
+    pub content_type: String,
+    /// Bytes stored.
+    pub size: i64,
+    /// SHA-256 of the stored content.
+    pub sha256: String,
+    /// `file` or `har`.
+    pub kind: String,
+    /// Visible to the customer.
+    pub public: bool,
+    /// Who uploaded it.
+    pub uploaded_by: Option<Uuid>,
+}
+
+/// A file as received, before it is prepared.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// The file name the client gave.
+    pub name: String,
+    /// The bytes (at most the limit, counted while they arrived).
+    pub bytes: Vec<u8>,
+}
+
+/// A file ready to be stored: its content and what was learnt from it.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The row to write.
+    pub attachment: NewAttachment,
+    /// The content to store (scrubbed).
+    pub content: Vec<u8>,
+    /// What was removed.
+    pub found: Found,
+    /// A HAR capture's evidence summary.
+    pub evidence: Option<Value>,
+}
+
+/// Makes a client's file name safe to store and to send back in `Content-Disposition`: the
+/// last path part, no control or quoting characters, no leading dots, at most
+/// [`MAX_NAME`] characters with the extension kept.
+pub fn safe_name(raw: &str) -> String {
+    let base = raw.rsplit(['/', '\\']).next().unwrap_or("");
+    let cleaned: String = base
+        .chars()
+        .filter(|c| !c.is_control() && !is_invisible(*c))
+        .map(|c| match c {
+            '"' | '\'' | ';' | ':' | '*' | '?' | '<' | '>' | '|' | '%' | '`' => '_',
+            c => c,
+        })
+        .collect();
+    let trimmed = cleaned.trim().trim_start_matches('.').trim();
+    let name = if trimmed.is_empty() {
+        "attachment".to_owned()
+    } else {
+        trimmed.to_owned()
+    };
+    if name.chars().count() <= MAX_NAME {
+        return name;
+    }
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((s, e)) if e.chars().count() <= 10 && !s.is_empty() => (s.to_owned(), format!(".{e}")),
+        _ => (name.clone(), String::new()),
+    };
+    let keep = MAX_NAME.saturating_sub(ext.chars().count());
+    format!("{}{ext}", stem.chars().take(keep).collect::<String>())
+}
+
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
+/// The content type, read from the bytes. Text that a browser would run (HTML, SVG, XML) is
+/// served as plain text.
+pub fn sniff(bytes: &[u8]) -> String {
+    if let Some(kind) = infer::get(bytes) {
+        let mime = kind.mime_type();
+        // infer reads some text formats; those are served as text below.
+        if !mime.starts_with("text/") && mime != "image/svg+xml" && !mime.contains("xml") {
+            return mime.to_owned();
+        }
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(t) if !t.contains('\0') => {
+            let start = t.trim_start();
+            if (start.starts_with('{') || start.starts_with('['))
+                && serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok()
+            {
+                "application/json".into()
+            } else {
+                "text/plain; charset=utf-8".into()
+            }
+        }
+        _ => "application/octet-stream".into(),
+    }
+}
+
+/// Prepares one file: a HAR capture is scrubbed and summarised (refused when it does not
+/// parse), a text file scrubbed of secrets, any other file kept as it came.
+pub fn prepare(
+    mut upload: Upload,
+    field: &str,
+    public: bool,
+    uploader: Option<Uuid>,
+    tag: &Tag,
+) -> Result<Prepared> {
+    let name = safe_name(&upload.name);
+    let sniffed = sniff(&upload.bytes);
+    let json_like = sniffed == "application/json";
+    let looks_har = is_har_name(&name)
+        || (json_like
+            && memchr_sub(&upload.bytes, b"\"entries\"")
+            && memchr_sub(&upload.bytes, b"\"log\""));
+    if looks_har {
+        // A capture named .har must be one; a JSON file that merely looks like one is
+        // scrubbed as text when it is not.
+        let named = is_har_name(&name);
+        // A named capture is handed over, not copied: the raw bytes are gone once parsed.
+        let raw = if named {
+            std::mem::take(&mut upload.bytes)
+        } else {
+            upload.bytes.clone()
+        };
+        match har::scrub(raw, tag) {
+            Ok(s) => {
+                return Ok(Prepared {
+                    attachment: NewAttachment {
+                        id: Uuid::now_v7(),
+                        file_name: name,
+                        content_type: "application/json".into(),
+                        size: i64::try_from(s.bytes.len()).unwrap_or(i64::MAX),
+                        sha256: s.sha256,
+                        kind: "har".into(),
+                        public,
+                        uploaded_by: uploader,
+                    },
+                    content: s.bytes,
+                    found: s.found,
+                    evidence: Some(s.summary),
+                });
+            }
+            Err(e) if named => {
+                return Err(DomainError::field(
+                    field,
+                    format!("{name} was refused and nothing of it was kept: {e}"),
+                ));
+            }
+            Err(_) => {}
+        }
+    }
+    let mut found = Found::default();
+    let content = if sniffed.starts_with("text/") || json_like {
+        let text = String::from_utf8_lossy(&upload.bytes);
+        match secrets::scrub(&text, &Tag::Plain, &mut found)? {
+            Some(s) => s.into_bytes(),
+            None => upload.bytes,
+        }
+    } else {
+        upload.bytes
+    };
+    let sha256 = hex::encode(Sha256::digest(&content));
+    Ok(Prepared {
+        attachment: NewAttachment {
+            id: Uuid::now_v7(),
+            file_name: name,
+            content_type: sniffed,
+            size: i64::try_from(content.len()).unwrap_or(i64::MAX),
+            sha256,
+            kind: "file".into(),
+            public,
+            uploaded_by: uploader,
+        },
+        content,
+        found,
+        evidence: None,
+    })
+}
+
+fn memchr_sub(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Checks that the caller may attach to the case, before any byte of the upload is stored.
+/// `internal` attachments are for support only.
+pub fn check_attach(p: &Principal, case: &Case, internal: bool) -> Result<()> {
+    require_case_access(p)?;
+    require_scope(p, Scope::CasesWrite)?;
+    if !can_see(p, case) {
+        return Err(DomainError::NotFound { entity: "case" });
+    }
+    if internal && !is_support(p) {
+        return Err(DomainError::field(
+            "internal",
+            "only support engineers can attach internal files",
+        ));
+    }
+    if case.status == Status::Closed {
+        return Err(DomainError::InvalidTransition {
+            message: "the case is closed: open a follow-up case to add files".into(),
+            status: case.status,
+        });
+    }
+    Ok(())
+}
+
+/// The public record of an upload, and what a person is told about removed secrets.
+pub fn upload_event(p: &Principal, prepared: &[Prepared], public: bool) -> NewEvent {
+    let files: Vec<Value> = prepared
+        .iter()
+        .map(|f| {
+            let a = &f.attachment;
+            let mut v = json!({"id": a.id, "file_name": a.file_name, "content_type": a.content_type,
+                "size": a.size, "sha256": a.sha256, "kind": a.kind});
+            if !f.found.is_empty()
+                && let Some(o) = v.as_object_mut()
+            {
+                o.insert("secrets_removed".into(), f.found.notice());
+            }
+            if a.kind == "har"
+                && let (Some(o), Some(ev)) = (v.as_object_mut(), &f.evidence)
+            {
+                o.insert("sanitizer_version".into(), ev["sanitizer_version"].clone());
+            }
+            v
+        })
+        .collect();
+    NewEvent {
+        actor_id: Some(p.user.id),
+        kind: EventKind::AttachmentsAdded,
+        public,
+        data: json!({"files": files}),
+        at: now(),
+    }
+}
+
+/// The agents' record of a HAR capture: its evidence summary.
+pub fn evidence_event(p: &Principal, f: &Prepared) -> Option<NewEvent> {
+    let ev = f.evidence.as_ref()?;
+    Some(NewEvent {
+        actor_id: Some(p.user.id),
+        kind: EventKind::HarEvidence,
+        public: false,
+        data: json!({"attachment": f.attachment.id, "file_name": f.attachment.file_name,
+                     "summary": ev}),
+        at: now(),
+    })
+}
+
+/// The case's context with the empty fields filled from the HAR summaries; `None` when
+/// nothing would change. What the requester wrote always wins.
+pub fn fill_context(case: &Case, prepared: &[Prepared]) -> Option<Map<String, Value>> {
+    let mut ctx = case.fields.context.clone();
+    let mut changed = false;
+    for f in prepared {
+        let Some(ev) = &f.evidence else { continue };
+        for (k, v) in har::context_from(ev, &f.attachment.file_name) {
+            let empty = ctx
+                .get(&k)
+                .is_none_or(|x| x.is_null() || x.as_str().is_some_and(str::is_empty));
+            if empty {
+                ctx.insert(k, v);
+                changed = true;
+            }
+        }
+    }
+    changed.then_some(ctx)
+}
+
+/// Stores prepared files on a case: the rows, the upload event, each capture's evidence and
+/// the filled context, in one transaction (the content is already in the blob store).
+pub async fn attach(
+    store: &dyn Store,
+    p: &Principal,
+    number: i64,
+    prepared: &[Prepared],
+    public: bool,
+) -> Result<Case> {
+    for _ in 0..5 {
+        let case = store
+            .get_case(number)
+            .await?
+            .ok_or(DomainError::NotFound { entity: "case" })?;
+        check_attach(p, &case, !public)?;
+        let event = upload_event(p, prepared, public);
+        let patch = CasePatch {
+            attachments: prepared.iter().map(|f| f.attachment.clone()).collect(),
+            context: fill_context(&case, prepared),
+            also: prepared
+                .iter()
+                .filter_map(|f| evidence_event(p, f))
+                .collect(),
+            ..Default::default()
+        };
+        let audit = crate::cases::service::case_audit(p, &case, &event);
+        if let Some(c) = store
+            .update_case(number, case.version, &patch, &event, &audit)
+            .await?
+        {
+            return Ok(c);
+        }
+    }
+    Err(DomainError::Conflict(
+        "the case is being changed by someone else right now; try again".into(),
+    ))
+}
+
+/// An attachment the caller may download, with its content.
+pub async fn download(
+    store: &dyn Store,
+    blobs: &dyn Blobs,
+    p: &Principal,
+    number: i64,
+    id: Uuid,
+) -> Result<(Attachment, Vec<u8>)> {
+    require_case_access(p)?;
+    require_scope(p, Scope::CasesRead)?;
+    let not_found = DomainError::NotFound {
+        entity: "attachment",
+    };
+    let case = store
+        .get_case(number)
+        .await?
+        .ok_or(DomainError::NotFound { entity: "case" })?;
+    if !can_see(p, &case) {
+        return Err(DomainError::NotFound { entity: "case" });
+    }
+    let a = store
+        .get_attachment(number, id)
+        .await?
+        .filter(|a| a.public || is_support(p))
+        .ok_or(not_found)?;
+    if let Some(at) = a.deleted_at {
+        return Err(DomainError::Gone(format!(
+            "{} was deleted on {at}, when the retention period after the case closed ended",
+            a.file_name
+        )));
+    }
+    let bytes = blobs
+        .get(&a.sha256)
+        .await?
+        .ok_or_else(|| DomainError::Internal(format!("content {} missing", a.sha256)))?;
+    Ok((a, bytes))
+}
+
+/// The attachments of a case the caller may see.
+pub async fn list(store: &dyn Store, p: &Principal, number: i64) -> Result<Vec<Attachment>> {
+    require_case_access(p)?;
+    require_scope(p, Scope::CasesRead)?;
+    let case = store
+        .get_case(number)
+        .await?
+        .ok_or(DomainError::NotFound { entity: "case" })?;
+    if !can_see(p, &case) {
+        return Err(DomainError::NotFound { entity: "case" });
+    }
+    let support = is_support(p);
+    Ok(store
+        .list_attachments(number)
+        .await?
+        .into_iter()
+        .filter(|a| a.public || support)
+        .collect())
+}
+
+/// Deletes the attachments of cases closed longer ago than their plan's retention: rows
+/// marked deleted with a timeline record, then content no live row uses. Returns how many.
+pub async fn sweep(
+    store: &dyn Store,
+    blobs: &dyn Blobs,
+    cfg: &AttachmentConfig,
+    at: Timestamp,
+) -> Result<usize> {
+    let mut deleted = 0;
+    for (number, plan, closed_at) in store.closed_cases_with_attachments(500).await? {
+        let days = i64::from(cfg.retention_for(&plan));
+        let due = closed_at
+            .checked_add(jiff::SignedDuration::from_hours(24 * days))
+            .unwrap_or(closed_at);
+        if due > at {
+            continue;
+        }
+        let event = NewEvent {
+            actor_id: None,
+            kind: EventKind::AttachmentsDeleted,
+            public: true,
+            data: json!({"retention_days": days, "closed_at": closed_at}),
+            at,
+        };
+        let orphans = store.delete_attachments(number, &event).await?;
+        deleted += 1;
+        for sha in orphans {
+            blobs.delete(&sha).await?;
+        }
+    }
+    Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_made_safe() {
+        assert_eq!(safe_name("../../etc/passwd"), "passwd");
+        assert_eq!(safe_name("C:\\Users\\me\\capture.har"), "capture.har");
+        assert_eq!(safe_name("a\"b;c\r\n.txt"), "a_b_c.txt");
+        assert_eq!(safe_name("..."), "attachment");
+        assert_eq!(safe_name(".htaccess"), "htaccess");
+        assert_eq!(safe_name("x\u{202e}gpj.exe"), "xgpj.exe");
+        let long = format!("{}.har", "a".repeat(300));
+        let s = safe_name(&long);
+        assert_eq!(s.chars().count(), MAX_NAME);
+        assert!(s.ends_with(".har"));
+    }
+
+    #[test]
+    fn types_come_from_the_bytes() {
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"), "image/png");
+        assert_eq!(sniff(b"%PDF-1.7\n"), "application/pdf");
+        assert_eq!(
+            sniff(b"<html><script>alert(1)</script>"),
+            "text/plain; charset=utf-8"
+        );
+        assert_eq!(
+            sniff(b"<svg xmlns='http://www.w3.org/2000/svg'/>"),
+            "text/plain; charset=utf-8"
+        );
+        assert_eq!(sniff(b"{\"a\": 1}"), "application/json");
+        assert_eq!(sniff(b"\0\x01\x02binary"), "application/octet-stream");
+    }
+
+    #[test]
+    fn a_text_file_loses_its_secrets() {
+        let up = Upload {
+            name: "server.log".into(),
+            bytes: b"GET /cb?code=abcdefgh1234 200\nAuthorization: Bearer abcdefghijklmnop.qrs"
+                .to_vec(),
+        };
+        let p = prepare(up, "file", true, None, &Tag::Plain).unwrap();
+        let text = String::from_utf8(p.content).unwrap();
+        assert!(
+            !text.contains("abcdefgh1234") && !text.contains("abcdefghijklmnop"),
+            "{text}"
+        );
+        assert_eq!(p.found.counts.len(), 2);
+    }
+
+    #[test]
+    fn a_broken_har_is_refused_by_name() {
+        let up = Upload {
+            name: "x.har".into(),
+            bytes: b"{\"log\": {".to_vec(),
+        };
+        let e = prepare(up, "files[0]", true, None, &Tag::Plain).unwrap_err();
+        assert!(
+            matches!(e, DomainError::Validation(ref v) if v[0].field == "files[0]"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn retention_per_plan() {
+        let mut c = AttachmentConfig::default();
+        c.retention_days_by_plan.insert("gold".into(), 30);
+        assert_eq!(c.retention_for("gold"), 30);
+        assert_eq!(c.retention_for("silver"), 7);
+        assert!(c.validate().is_ok());
+        c.retention_days_by_plan.insert("bronze".into(), 1);
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,0 +1,324 @@
+//! Attachment routes: multipart upload (counted while it arrives), listing and download.
+
+use axum::Json;
+use axum::extract::multipart::{Multipart, MultipartRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use casedesk_core::DomainError;
+use casedesk_core::attachments::{self, AttachmentConfig, MAX_FILES, Prepared, Upload};
+use casedesk_core::diagnostics::secrets::Tag;
+use casedesk_core::permissions::is_support;
+use casedesk_core::users::Principal;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::IntoParams;
+
+use super::cases::number;
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, Problem};
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Largest non-file part of a multipart request (the case JSON of a create).
+const MAX_FORM_PART: u64 = crate::MAX_JSON_BODY as u64;
+
+/// What a multipart request carried.
+pub(crate) struct Form {
+    /// The `case` part (JSON), when one was sent.
+    pub case: Option<Vec<u8>>,
+    /// The files, in order.
+    pub files: Vec<Upload>,
+}
+
+fn multipart_error(e: impl std::fmt::Display) -> ApiError {
+    DomainError::field(
+        "body",
+        format!("is not a readable multipart/form-data upload: {e}"),
+    )
+    .into()
+}
+
+/// Reads a multipart body part by part, counting each file's bytes as they arrive: a file
+/// over its limit is refused at the first chunk past it, never buffered whole.
+pub(crate) async fn read_form(
+    mp: Result<Multipart, MultipartRejection>,
+    cfg: &AttachmentConfig,
+    case_part: bool,
+) -> ApiResult<Form> {
+    let mut mp = mp.map_err(|e| {
+        ApiError::from(DomainError::field(
+            "body",
+            format!(
+                "must be multipart/form-data with one `file` part per file: {}",
+                e.body_text()
+            ),
+        ))
+    })?;
+    let mut form = Form {
+        case: None,
+        files: Vec::new(),
+    };
+    while let Some(mut field) = mp.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or("").to_owned();
+        match name.as_str() {
+            "file" | "files" | "files[]" => {
+                let index = form.files.len();
+                let label = format!("files[{index}]");
+                if index >= MAX_FILES {
+                    return Err(DomainError::field(
+                        "files",
+                        format!("at most {MAX_FILES} files may be sent at once"),
+                    )
+                    .into());
+                }
+                let file_name = field.file_name().unwrap_or("attachment").to_owned();
+                let limit = cfg.limit_for(&file_name);
+                let mut bytes = Vec::new();
+                while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                    if (bytes.len() + chunk.len()) as u64 > limit {
+                        return Err(ApiError::FileTooLarge {
+                            field: label,
+                            file_name: attachments::safe_name(&file_name),
+                            limit,
+                            har_limit: cfg.max_har_bytes,
+                        });
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                if bytes.is_empty() {
+                    return Err(DomainError::field(label, "is empty").into());
+                }
+                form.files.push(Upload {
+                    name: file_name,
+                    bytes,
+                });
+            }
+            "case" if case_part => {
+                let mut bytes = Vec::new();
+                while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                    if (bytes.len() + chunk.len()) as u64 > MAX_FORM_PART {
+                        return Err(ApiError::TooLarge);
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                form.case = Some(bytes);
+            }
+            other => {
+                return Err(DomainError::field(
+                    if other.is_empty() { "body" } else { other },
+                    if case_part {
+                        "is not a part of this request: send `case` (JSON) and `file` parts"
+                    } else {
+                        "is not a part of this request: send one `file` part per file"
+                    },
+                )
+                .into());
+            }
+        }
+    }
+    Ok(form)
+}
+
+/// Prepares every file off the async threads (a HAR capture takes a moment to scrub); the
+/// first refusal names its file.
+pub(crate) async fn prepare_all(
+    st: &AppState,
+    p: &Principal,
+    account: uuid::Uuid,
+    files: Vec<Upload>,
+    public: bool,
+) -> ApiResult<Vec<Prepared>> {
+    // One key per account: equal values stay linkable within the account's cases and
+    // nowhere else.
+    let key = st.secrets.derive(&format!("casedesk-har-tag:{account}"));
+    let uploader = Some(p.user.id);
+    let prepared = tokio::task::spawn_blocking(move || {
+        let tag = Tag::keyed(&key)?;
+        files
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| attachments::prepare(f, &format!("files[{i}]"), public, uploader, &tag))
+            .collect::<casedesk_core::Result<Vec<_>>>()
+    })
+    .await
+    .map_err(|e| DomainError::Internal(format!("preparing files: {e}")))??;
+    for f in &prepared {
+        st.blobs.put(&f.attachment.sha256, &f.content).await?;
+    }
+    Ok(prepared)
+}
+
+/// What the uploader is told about each file.
+pub(crate) fn uploaded(p: &Principal, number: i64, prepared: &[Prepared]) -> Vec<Value> {
+    let support = is_support(p);
+    prepared
+        .iter()
+        .map(|f| {
+            let a = &f.attachment;
+            let mut v = json!({
+                "id": a.id, "file_name": a.file_name, "content_type": a.content_type,
+                "size": a.size, "sha256": a.sha256, "kind": a.kind, "public": a.public,
+                "url": format!("/api/v1/cases/{number}/attachments/{}", a.id),
+            });
+            if let Some(o) = v.as_object_mut() {
+                if !f.found.is_empty() {
+                    o.insert("secrets_removed".into(), f.found.notice());
+                }
+                // The evidence is for support; the customer sees what was removed.
+                if support && let Some(ev) = &f.evidence {
+                    o.insert("evidence".into(), ev.clone());
+                }
+            }
+            v
+        })
+        .collect()
+}
+
+/// Options of an upload.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UploadParams {
+    /// `true`: visible to support only (support engineers only).
+    internal: Option<bool>,
+}
+
+/// Attach files to a case.
+#[utoipa::path(post, path = "/api/v1/cases/{number}/attachments", tag = "attachments",
+    params(("number" = i64, Path), UploadParams),
+    request_body(content_type = "multipart/form-data", description = "One `file` part per file (at most 10). Files are limited to 2 MB by default; a `.har` capture to 25 MB, and it is scrubbed of cookies, credentials, tokens and codes before anything is stored"),
+    responses((status = 201, description = "Stored: each file with its type read from its bytes, its SHA-256, what secrets were removed and, for support, a HAR capture's evidence summary"),
+        (status = 413, body = Problem, description = "A file over its limit, named; nothing was stored"),
+        (status = 422, body = Problem, description = "A HAR capture that does not parse, an empty file, an unknown part"),
+        (status = 404, body = Problem), (status = 409, body = Problem, description = "The case is closed")),
+    security(("bearer" = [])))]
+pub async fn upload(
+    State(st): State<AppState>,
+    Caller(p): Caller,
+    Path(raw): Path<String>,
+    q: Result<Query<UploadParams>, axum::extract::rejection::QueryRejection>,
+    mp: Result<Multipart, MultipartRejection>,
+) -> ApiResult<Response> {
+    let n = number(&raw)?;
+    let Query(q) = q.map_err(|e| DomainError::field("internal", e.body_text()))?;
+    let internal = q.internal.unwrap_or(false);
+    // Who may attach is settled before a byte of the upload is read.
+    let case = st
+        .store
+        .get_case(n)
+        .await?
+        .ok_or(DomainError::NotFound { entity: "case" })?;
+    attachments::check_attach(&p, &case, internal)?;
+    let form = read_form(mp, &st.attachments, false).await?;
+    if form.files.is_empty() {
+        return Err(DomainError::field("files", "send at least one `file` part").into());
+    }
+    let prepared = prepare_all(&st, &p, case.account_id, form.files, !internal).await?;
+    attachments::attach(st.store.as_ref(), &p, n, &prepared, !internal).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"case": n, "attachments": uploaded(&p, n, &prepared)})),
+    )
+        .into_response())
+}
+
+/// List a case's attachments (deleted ones show when).
+#[utoipa::path(get, path = "/api/v1/cases/{number}/attachments", tag = "attachments",
+    params(("number" = i64, Path)),
+    responses((status = 200, description = "The attachments the caller may see"), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(st): State<AppState>,
+    Caller(p): Caller,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let n = number(&raw)?;
+    let list = attachments::list(st.store.as_ref(), &p, n).await?;
+    let items: Vec<Value> = list
+        .into_iter()
+        .map(|a| {
+            let url = format!("/api/v1/cases/{n}/attachments/{}", a.id);
+            let mut v = serde_json::to_value(&a).unwrap_or(Value::Null);
+            if let Some(o) = v.as_object_mut() {
+                o.insert("url".into(), json!(url));
+            }
+            v
+        })
+        .collect();
+    Ok(Json(json!({"items": items})))
+}
+
+/// Download an attachment.
+#[utoipa::path(get, path = "/api/v1/cases/{number}/attachments/{id}", tag = "attachments",
+    params(("number" = i64, Path), ("id" = String, Path)),
+    responses((status = 200, description = "The content, as an attachment, never rendered by the browser"),
+        (status = 404, body = Problem), (status = 410, body = Problem, description = "Deleted by retention")),
+    security(("bearer" = [])))]
+pub async fn download(
+    State(st): State<AppState>,
+    Caller(p): Caller,
+    Path((raw, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let n = number(&raw)?;
+    let id = uuid::Uuid::parse_str(&id).map_err(|_| DomainError::NotFound {
+        entity: "attachment",
+    })?;
+    let (a, bytes) = attachments::download(st.store.as_ref(), st.blobs.as_ref(), &p, n, id).await?;
+    let mut res = bytes.into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&a.content_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&disposition(&a.file_name))
+            .unwrap_or(HeaderValue::from_static("attachment")),
+    );
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; sandbox"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    Ok(res)
+}
+
+/// `attachment; filename="…"; filename*=UTF-8''…` (RFC 6266): an ASCII name for old clients,
+/// the exact one for the rest.
+fn disposition(name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded: String = url::form_urlencoded::byte_serialize(name.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20");
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn disposition_quotes_nothing_dangerous() {
+        let d = super::disposition("résumé \"x\".pdf");
+        assert_eq!(
+            d,
+            "attachment; filename=\"r_sum_ _x_.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%22x%22.pdf"
+        );
+    }
+}
