@@ -54,7 +54,9 @@ fn entry(i: usize) -> Value {
     let jwt = format!(
         "{}.{}.{}",
         b64.encode(r#"{"alg":"RS256","kid":"k1"}"#),
-        b64.encode(format!(r#"{{"iss":"https://idp.example","sub":"user-{i}","aud":"app","exp":1795000000}}"#)),
+        b64.encode(format!(
+            r#"{{"iss":"https://idp.example","sub":"user-{i}","aud":"app","exp":1795000000}}"#
+        )),
         b64.encode(format!("signature-{i:08}-0123456789abcdef0123456789abcdef"))
     );
     let (mime, text) = match i % 4 {
@@ -65,7 +67,7 @@ fn entry(i: usize) -> Value {
     };
     json!({
         "startedDateTime": "2026-11-20T09:00:00.000Z", "time": 12.5,
-        "request": {"method": if i % 5 == 0 { "POST" } else { "GET" },
+        "request": {"method": if i.is_multiple_of(5) { "POST" } else { "GET" },
             "url": format!("https://idp.example/oauth2/v1/authorize?client_id=app&response_type=code&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=st{i}&code_challenge=c{i}"),
             "httpVersion": "HTTP/2",
             "cookies": [{"name": "sid", "value": format!("sid-{i:016}")}, {"name": "idx", "value": format!("idx-{i:016}")}],
@@ -100,8 +102,10 @@ fn capture(bytes: usize) -> Vec<u8> {
         entries.push(e);
         i += 1;
     }
-    serde_json::to_vec(&json!({"log": {"version": "1.2", "creator": {"name": "bench", "version": "1"},
-        "pages": [], "entries": entries}}))
+    serde_json::to_vec(
+        &json!({"log": {"version": "1.2", "creator": {"name": "bench", "version": "1"},
+        "pages": [], "entries": entries}}),
+    )
     .unwrap_or_default()
 }
 
