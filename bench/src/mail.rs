@@ -37,7 +37,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1000.0
 }
 
-fn case_body(subject: &str) -> serde_json::Value {
+pub(crate) fn case_body(subject: &str) -> serde_json::Value {
     json!({
         "priority": "P2", "subject": subject, "description": "A case the mail benchmark replies to.",
         "steps_to_reproduce": "Sign in", "tenant": "bench-prod", "issue_area": "sign-in-and-redirects",

@@ -18,6 +18,7 @@ use casedesk_core::permissions::ElevatedLimits;
 use casedesk_core::store::Store;
 use casedesk_core::taxonomy::DEFAULT_ISSUE_AREAS;
 use casedesk_core::users::Role;
+mod attach;
 mod hooks;
 mod mail;
 mod scan;
@@ -121,6 +122,18 @@ enum Cmd {
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
     },
+    /// Upload throughput: files of one size and kind (`binary` kept as sent, `text` scrubbed)
+    /// to one case of an in-process server over a temporary SQLite file.
+    AttachLoad {
+        #[arg(long, default_value_t = 400)]
+        files: usize,
+        #[arg(long, default_value_t = 1024)]
+        size_kb: usize,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        #[arg(long, default_value = "binary")]
+        kind: String,
+    },
     /// Drive a running server with one scenario.
     Load {
         /// Base URL of the server, e.g. http://127.0.0.1:8080
@@ -148,6 +161,16 @@ pub(crate) async fn serve_in_process(
     auth: casedesk_auth::AuthConfig,
     mailer: Arc<casedesk_mail::Mailer>,
 ) -> anyhow::Result<String> {
+    serve_in_process_with(store, auth, mailer, None).await
+}
+
+/// [`serve_in_process`] with attachment content stored in `blobs`.
+pub(crate) async fn serve_in_process_with(
+    store: Arc<dyn Store>,
+    auth: casedesk_auth::AuthConfig,
+    mailer: Arc<casedesk_mail::Mailer>,
+    blobs: Option<Arc<dyn casedesk_core::attachments::Blobs>>,
+) -> anyhow::Result<String> {
     let m = |e: casedesk_core::DomainError| anyhow::anyhow!("{e}");
     let auth = casedesk_auth::Authenticator::new(store.clone(), auth, ElevatedLimits::default())?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -158,7 +181,11 @@ pub(crate) async fn serve_in_process(
         )
         .map_err(m)?,
     );
-    let state = casedesk_web::AppState::new(store, Arc::new(auth), key, Default::default(), mailer);
+    let mut state =
+        casedesk_web::AppState::new(store, Arc::new(auth), key, Default::default(), mailer);
+    if let Some(b) = blobs {
+        state = state.with_attachments(b, Default::default());
+    }
     tokio::spawn(casedesk_web::serve(listener, state, std::future::pending()));
     Ok(base)
 }
@@ -234,6 +261,12 @@ async fn main() -> anyhow::Result<()> {
             requests,
             concurrency,
         } => search::kb_suggest(database_url, entries, requests, concurrency).await,
+        Cmd::AttachLoad {
+            files,
+            size_kb,
+            concurrency,
+            kind,
+        } => attach::attach_load(files, size_kb, concurrency, kind).await,
         Cmd::MailLoad {
             database_url,
             messages,

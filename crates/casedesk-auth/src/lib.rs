@@ -2,6 +2,8 @@
 //! passwords and web sign-in. [`Authenticator::authenticate`] turns a bearer credential into
 //! the caller, or says precisely why not.
 
+pub mod explain;
+pub mod net;
 pub mod oidc;
 pub mod password;
 pub mod sealing;

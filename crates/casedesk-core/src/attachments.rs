@@ -98,6 +98,23 @@ impl AttachmentConfig {
     }
 }
 
+/// The key that tags values redacted from one account's files: equal values stay linkable
+/// within the account's cases and nowhere else.
+pub fn tag_for(secrets: &dyn crate::webhooks::SecretBox, account: Uuid) -> Result<Tag> {
+    Tag::keyed(&secrets.derive(&format!("casedesk-har-tag:{account}")))
+}
+
+/// Where a channel that receives files (the web, the mail gate) puts them.
+#[derive(Clone, Copy)]
+pub struct Sink<'a> {
+    /// The content store.
+    pub blobs: &'a dyn Blobs,
+    /// The server key, for the tags of redacted values.
+    pub secrets: &'a dyn crate::webhooks::SecretBox,
+    /// Limits.
+    pub config: &'a AttachmentConfig,
+}
+
 /// Whether a file name says it is a HAR capture.
 pub fn is_har_name(name: &str) -> bool {
     name.to_ascii_lowercase().ends_with(".har")
@@ -106,8 +123,9 @@ pub fn is_har_name(name: &str) -> bool {
 /// Where attachment content lives: the data folder, or S3-compatible storage.
 #[async_trait]
 pub trait Blobs: Send + Sync {
-    /// Stores content under its SHA-256 (hex); storing it again is harmless.
-    async fn put(&self, sha256: &str, bytes: &[u8]) -> Result<()>;
+    /// Stores content under its SHA-256 (hex); storing it again is harmless. Takes the
+    /// bytes, so a large file is not copied on its way out.
+    async fn put(&self, sha256: &str, bytes: Vec<u8>) -> Result<()>;
     /// The content, if stored.
     async fn get(&self, sha256: &str) -> Result<Option<Vec<u8>>>;
     /// Deletes the content (missing content is not an error).

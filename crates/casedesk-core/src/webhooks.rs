@@ -71,7 +71,9 @@ pub fn event_types(e: &CaseEvent) -> Vec<&'static str> {
         EventKind::IncidentUpdate => vec!["case.incident_updated"],
         EventKind::AttachmentsAdded => vec!["case.attachment_added"],
         // The evidence is for agents in casedesk; retention is housekeeping.
-        EventKind::HarEvidence | EventKind::AttachmentsDeleted => vec![],
+        EventKind::HarEvidence | EventKind::AttachmentsDeleted | EventKind::DiagnosticReport => {
+            vec![]
+        }
     };
     if status_changed && e.kind != EventKind::PriorityChanged {
         t.push("case.status_changed");

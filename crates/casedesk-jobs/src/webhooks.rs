@@ -1,7 +1,6 @@
 //! Handlers: a case event fanned out to the endpoints that may receive it, one signed
 //! delivery attempt, and housekeeping.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,10 +9,9 @@ use casedesk_core::audit::{Actor, AuditRecord};
 use casedesk_core::jobs::{Claim, Finish, FollowUp, NewJob};
 use casedesk_core::store::{AttemptRecord, NewDelivery, Store};
 use casedesk_core::webhooks::{
-    self, Attempt, DeliveryState, Endpoint, EndpointChange, SecretBox, UrlPolicy, is_public,
+    self, Attempt, DeliveryState, Endpoint, EndpointChange, SecretBox, UrlPolicy,
 };
 use casedesk_core::{DomainError, Result};
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 use crate::config::{JobsConfig, WebhookConfig};
 use crate::runner::{Handled, Handler, after};
@@ -147,31 +145,6 @@ impl Handler for Dispatcher {
     }
 }
 
-/// Resolves names like the system does, then keeps only public addresses, so a host name
-/// that points inside casedesk's network cannot be used to reach it (checked at connect
-/// time, which also defeats DNS rebinding between a check and the request).
-struct PublicOnly;
-
-impl Resolve for PublicOnly {
-    fn resolve(&self, name: Name) -> Resolving {
-        let host = name.as_str().to_owned();
-        Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .filter(|a| is_public(a.ip()))
-                .collect();
-            if addrs.is_empty() {
-                return Err(format!(
-                    "{host} has no public address; deliveries to private networks are not allowed"
-                )
-                .into());
-            }
-            let it: Addrs = Box::new(addrs.into_iter());
-            Ok(it)
-        })
-    }
-}
-
 /// `webhook.deliver`: one signed attempt of a delivery, logged with its outcome.
 pub struct WebhookSender {
     store: Arc<dyn Store>,
@@ -196,7 +169,7 @@ impl WebhookSender {
             .user_agent(concat!("casedesk-webhooks/", env!("CARGO_PKG_VERSION")))
             .pool_max_idle_per_host(64);
         if !cfg.allow_private_networks {
-            b = b.dns_resolver(PublicOnly).no_proxy();
+            b = b.dns_resolver(casedesk_auth::net::PublicOnly).no_proxy();
         }
         let http = b
             .build()

@@ -3,6 +3,7 @@
 //! answer, a short notice). Automatic mail is recorded and never answered, so no loop starts.
 
 use casedesk_core::DomainError;
+use casedesk_core::attachments::{Prepared, Sink, Upload};
 use casedesk_core::audit::Origin;
 use casedesk_core::cases::Case;
 use casedesk_core::cases::service::{self, Command, MAX_BODY};
@@ -100,6 +101,137 @@ fn attachments(m: &Inbound, max: usize) -> Vec<Value> {
         .collect()
 }
 
+fn intake_account(u: &User) -> Uuid {
+    u.account_id.unwrap_or_default()
+}
+
+/// Stores the accepted files of a message the way uploads are stored: each prepared (a HAR
+/// capture scrubbed, text scrubbed), its content written, and the message's list of
+/// attachments updated with what became of each. A capture that cannot be read is refused
+/// and nothing of it is kept; the rest of the message still counts.
+async fn keep_files(
+    r: &mut Received<'_>,
+    sink: Option<Sink<'_>>,
+    account: Uuid,
+    uploader: Uuid,
+) -> Result<Vec<Prepared>, GateError> {
+    let Some(sink) = sink else {
+        return Ok(Vec::new());
+    };
+    let tag = casedesk_core::attachments::tag_for(sink.secrets, account)?;
+    let mut uploads = Vec::new();
+    for (i, a) in r.m.attachments.iter_mut().enumerate() {
+        let accepted = r.detail["attachments"][i]["accepted"] == json!(true);
+        if accepted && !a.inline {
+            let name = a.name.clone().unwrap_or_else(|| "attachment".into());
+            uploads.push((
+                i,
+                Upload {
+                    name,
+                    bytes: std::mem::take(&mut a.bytes),
+                },
+            ));
+        }
+    }
+    if uploads.is_empty() {
+        return Ok(Vec::new());
+    }
+    let limit = sink.config.max_file_bytes;
+    let har_limit = sink.config.max_har_bytes;
+    let results = tokio::task::spawn_blocking(move || {
+        uploads
+            .into_iter()
+            .map(|(i, u)| {
+                let max = if casedesk_core::attachments::is_har_name(&u.name) {
+                    har_limit.max(limit)
+                } else {
+                    limit
+                };
+                if u.bytes.len() as u64 > max {
+                    return (i, Err(format!("larger than the limit of {max} bytes")));
+                }
+                let name = u.name.clone();
+                match casedesk_core::attachments::prepare(u, &name, true, Some(uploader), &tag) {
+                    Ok(p) => (i, Ok(p)),
+                    Err(DomainError::Validation(v)) => (
+                        i,
+                        Err(v.first().map(|f| f.message.clone()).unwrap_or_default()),
+                    ),
+                    Err(e) => (i, Err(e.to_string())),
+                }
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| DomainError::Internal(format!("preparing attachments: {e}")))?;
+    let mut kept = Vec::new();
+    for (i, res) in results {
+        let entry = &mut r.detail["attachments"][i];
+        match res {
+            Ok(mut p) => {
+                entry["id"] = json!(p.attachment.id);
+                entry["kind"] = json!(p.attachment.kind);
+                entry["stored_as"] = json!(p.attachment.file_name);
+                if !p.found.is_empty() {
+                    entry["secrets_removed"] = p.found.notice();
+                }
+                let content = std::mem::take(&mut p.content);
+                sink.blobs.put(&p.attachment.sha256, content).await?;
+                kept.push(p);
+            }
+            Err(why) => {
+                entry["accepted"] = json!(false);
+                entry["refused"] = json!(why);
+            }
+        }
+    }
+    Ok(kept)
+}
+
+/// What is kept of a received message: the original as it came when it carries no file and
+/// no secret; otherwise its header block and its text, scrubbed, with the files named (they
+/// are stored, scrubbed, as case files), so no unscrubbed copy of a capture or a token
+/// reaches the database.
+fn stored_original(raw: &[u8], m: &Inbound) -> Vec<u8> {
+    use casedesk_core::diagnostics::secrets::{self, Found, Tag};
+    let mut found = Found::default();
+    let text = secrets::scrub(&m.text, &Tag::Plain, &mut found)
+        .ok()
+        .flatten();
+    let whole = String::from_utf8_lossy(raw);
+    let raw_hit = !matches!(secrets::scrub(&whole, &Tag::Plain, &mut found), Ok(None));
+    if m.attachments.is_empty() && text.is_none() && !raw_hit {
+        return raw.to_vec();
+    }
+    let end = whole
+        .find("\r\n\r\n")
+        .or_else(|| whole.find("\n\n"))
+        .unwrap_or(whole.len());
+    let headers = &whole[..end];
+    let headers = secrets::scrub(headers, &Tag::Plain, &mut found)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| headers.to_owned());
+    let body = text.unwrap_or_else(|| m.text.clone());
+    let files: Vec<String> = m
+        .attachments
+        .iter()
+        .map(|a| {
+            format!(
+                "- {} ({}, {} bytes)",
+                a.name.as_deref().unwrap_or("unnamed"),
+                a.content_type,
+                a.size
+            )
+        })
+        .collect();
+    format!(
+        "{headers}\r\nX-Casedesk-Kept: text only\r\n\r\ncasedesk kept the text of this message with secrets removed; its files are stored, scrubbed, with the case.\r\n\r\n{body}\r\n\r\nFiles:\r\n{}\r\n",
+        files.join("\r\n")
+    )
+    .into_bytes()
+}
+
 struct Received<'a> {
     raw: &'a [u8],
     m: Inbound,
@@ -126,7 +258,7 @@ impl Received<'_> {
             case_number: case,
             outcome,
             detail,
-            raw: self.raw.to_vec(),
+            raw: stored_original(self.raw, &self.m),
         }
     }
 }
@@ -157,7 +289,12 @@ fn truncate(s: &str) -> String {
 }
 
 /// Reads `raw` and does what it asks: see the module documentation.
-pub async fn ingest(store: &dyn Store, mailer: &Mailer, raw: &[u8]) -> Result<Ingested, GateError> {
+pub async fn ingest(
+    store: &dyn Store,
+    mailer: &Mailer,
+    raw: &[u8],
+    sink: Option<Sink<'_>>,
+) -> Result<Ingested, GateError> {
     let marks = mailer.marks();
     let m = read(raw, &marks)?;
     if let Some(id) = &m.message_id
@@ -207,8 +344,8 @@ pub async fn ingest(store: &dyn Store, mailer: &Mailer, raw: &[u8]) -> Result<In
     };
     let user = store.find_user_by_email(&sender).await?;
     match case {
-        Some(case) => reply(store, mailer, r, sender, user, case).await,
-        None => new_message(store, mailer, r, sender, user).await,
+        Some(case) => reply(store, mailer, r, sender, user, case, sink).await,
+        None => new_message(store, mailer, r, sender, user, sink).await,
     }
 }
 
@@ -273,10 +410,11 @@ fn notice_for(
 async fn reply(
     store: &dyn Store,
     mailer: &Mailer,
-    r: Received<'_>,
+    mut r: Received<'_>,
     sender: String,
     user: Option<User>,
     case: Case,
+    sink: Option<Sink<'_>>,
 ) -> Result<Ingested, GateError> {
     let n = case.number;
     let known = user.is_some();
@@ -316,6 +454,7 @@ async fn reply(
         );
         return finish(store, &r, rec, notice).await;
     }
+    let files = keep_files(&mut r, sink, case.account_id, user.id).await?;
     let mut body = r.m.reply.trim().to_owned();
     if body.is_empty() {
         body = r.m.text.trim().to_owned();
@@ -355,6 +494,7 @@ async fn reply(
         },
         via,
         rec,
+        &files,
     )
     .await
     {
@@ -400,9 +540,10 @@ async fn reply(
 async fn new_message(
     store: &dyn Store,
     mailer: &Mailer,
-    r: Received<'_>,
+    mut r: Received<'_>,
     sender: String,
     user: Option<User>,
+    sink: Option<Sink<'_>>,
 ) -> Result<Ingested, GateError> {
     let how = format!(
         "To open a support case, sign in and use the case form: {}\nIt asks for what support needs to start at once (tenant, issue area, the identifiers of your rollout stage), so the case does not wait on questions.\n\nIf you meant to answer a case, reply to one of its messages and keep the [{} #…] tag in the subject.\n",
@@ -451,9 +592,13 @@ async fn new_message(
         r.m.message_id
             .clone()
             .map(|id| (format!("email:{id}"), format!("email:{id}")));
+    let files = keep_files(&mut r, sink, intake_account(&user), user.id).await?;
     let p = principal(user);
     match service::create_case(store, &p, &body, key).await {
-        Ok((case, _, _, _)) => {
+        Ok((case, replayed, _, _)) => {
+            if !files.is_empty() && !replayed {
+                casedesk_core::attachments::attach(store, &p, case.number, &files, true).await?;
+            }
             let rec = r.record(InboundOutcome::Opened, Some(case.number), None);
             finish(store, &r, rec, None).await
         }

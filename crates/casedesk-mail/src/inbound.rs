@@ -78,6 +78,8 @@ pub struct Attachment {
     pub size: usize,
     /// Shown inside the body (an inline image) rather than attached.
     pub inline: bool,
+    /// The decoded content.
+    pub bytes: Vec<u8>,
 }
 
 /// An inbound message, read.
@@ -169,6 +171,7 @@ pub fn read(raw: &[u8], marks: &Marks) -> Result<Inbound, Refusal> {
                 .unwrap_or_else(|| "application/octet-stream".into())
                 .to_ascii_lowercase(),
             size: p.len(),
+            bytes: p.contents().to_vec(),
             inline: p
                 .content_disposition()
                 .is_some_and(|d| d.ctype().eq_ignore_ascii_case("inline")),

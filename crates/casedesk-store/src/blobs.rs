@@ -45,10 +45,9 @@ fn io(path: &Path, e: std::io::Error) -> DomainError {
 
 #[async_trait]
 impl Blobs for LocalBlobs {
-    async fn put(&self, sha256: &str, bytes: &[u8]) -> Result<()> {
+    async fn put(&self, sha256: &str, bytes: Vec<u8>) -> Result<()> {
         let path = self.path(sha256)?;
         let tmp = self.root.join("tmp").join(uuid::Uuid::new_v4().to_string());
-        let bytes = bytes.to_vec();
         tokio::task::spawn_blocking(move || -> Result<()> {
             if path.exists() {
                 return Ok(());
@@ -94,8 +93,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let b = LocalBlobs::new(dir.path()).unwrap();
         let sha = "ab".repeat(32);
-        b.put(&sha, b"hello").await.unwrap();
-        b.put(&sha, b"hello").await.unwrap();
+        b.put(&sha, b"hello".to_vec()).await.unwrap();
+        b.put(&sha, b"hello".to_vec()).await.unwrap();
         assert_eq!(b.get(&sha).await.unwrap().as_deref(), Some(&b"hello"[..]));
         b.delete(&sha).await.unwrap();
         assert_eq!(b.get(&sha).await.unwrap(), None);

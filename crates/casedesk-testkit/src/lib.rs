@@ -123,6 +123,9 @@ pub struct Options {
     pub mail: casedesk_mail::MailConfig,
     /// Attachments (content in `attachments/` of the database's folder).
     pub attachments: casedesk_core::attachments::AttachmentConfig,
+    /// Key-cache timings of the JWT explainer (its defaults unless a test needs a rotation
+    /// to show within seconds).
+    pub explainer_keys: casedesk_auth::oidc::keys::CachePolicy,
 }
 
 impl Default for Options {
@@ -149,6 +152,11 @@ impl Default for Options {
             },
             mail: test_mail_config(),
             attachments: Default::default(),
+            explainer_keys: casedesk_auth::oidc::keys::CachePolicy {
+                max_age: std::time::Duration::from_secs(600),
+                refetch_interval: std::time::Duration::from_secs(30),
+                unreachable_grace: std::time::Duration::from_secs(3600),
+            },
         }
     }
 }
@@ -280,6 +288,7 @@ pub async fn spawn_with(reserved: Reserved, db: Arc<TestDb>, opts: Options) -> T
         webhooks,
         mail,
         attachments,
+        explainer_keys,
     } = opts;
     let mailer = Arc::new(casedesk_mail::Mailer::new(mail, db.dir.path()).expect("mail config"));
     let wake = Arc::new(tokio::sync::Notify::new());
@@ -321,6 +330,11 @@ pub async fn spawn_with(reserved: Reserved, db: Arc<TestDb>, opts: Options) -> T
         mailer.clone(),
     )
     .with_attachments(blobs.clone(), attachments.clone());
+    let mut state = state;
+    state.jwt_explainer = Arc::new(casedesk_auth::explain::JwtExplainer::with_keys(
+        webhooks.url_policy(),
+        explainer_keys,
+    ));
     tokio::spawn(async move {
         let _ = casedesk_web::serve(listener, state, async {
             let _ = rx.await;

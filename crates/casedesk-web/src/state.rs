@@ -29,6 +29,8 @@ pub struct AppState {
     pub blobs: Arc<dyn casedesk_core::attachments::Blobs>,
     /// Attachment limits and retention.
     pub attachments: Arc<casedesk_core::attachments::AttachmentConfig>,
+    /// The JWT explainer, with its own key caches and the URL policy of webhooks.
+    pub jwt_explainer: Arc<casedesk_auth::explain::JwtExplainer>,
 }
 
 /// Attachment storage before one is configured: every use fails loudly rather than losing
@@ -37,7 +39,7 @@ struct NoBlobs;
 
 #[async_trait::async_trait]
 impl casedesk_core::attachments::Blobs for NoBlobs {
-    async fn put(&self, _: &str, _: &[u8]) -> casedesk_core::Result<()> {
+    async fn put(&self, _: &str, _: Vec<u8>) -> casedesk_core::Result<()> {
         Err(casedesk_core::DomainError::Internal(
             "attachment storage is not configured".into(),
         ))
@@ -96,6 +98,7 @@ impl AppState {
         url_policy: UrlPolicy,
         mailer: Arc<casedesk_mail::Mailer>,
     ) -> Self {
+        let jwt_explainer = casedesk_auth::explain::JwtExplainer::new(url_policy);
         Self {
             store,
             auth,
@@ -108,6 +111,7 @@ impl AppState {
             open_incidents: Arc::default(),
             blobs: Arc::new(NoBlobs),
             attachments: Arc::default(),
+            jwt_explainer: Arc::new(jwt_explainer),
         }
     }
 

@@ -219,6 +219,15 @@ impl KeyCache {
         self.generation.load(Ordering::Acquire)
     }
 
+    /// The key ids and algorithms of the keys held now.
+    pub fn published(&self) -> Vec<(Option<String>, Vec<Algorithm>)> {
+        self.snapshot()
+            .keys
+            .iter()
+            .map(|k| (k.kid.clone(), k.algs.clone()))
+            .collect()
+    }
+
     /// How many times the JWKS was requested (for metrics and tests).
     pub fn jwks_fetches(&self) -> u64 {
         self.jwks_fetches.load(Ordering::Relaxed)

@@ -440,6 +440,8 @@ pub enum EventKind {
     HarEvidence,
     /// Retention deleted the case's attachments after it closed.
     AttachmentsDeleted,
+    /// The report of a diagnostic run on the case (never its input).
+    DiagnosticReport,
 }
 
 impl EventKind {
@@ -467,6 +469,7 @@ impl EventKind {
             EventKind::AttachmentsAdded => "attachments_added",
             EventKind::HarEvidence => "har_evidence",
             EventKind::AttachmentsDeleted => "attachments_deleted",
+            EventKind::DiagnosticReport => "diagnostic_report",
         }
     }
 

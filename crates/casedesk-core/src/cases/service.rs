@@ -686,8 +686,9 @@ pub async fn act_by_email(
     cmd: Command,
     via: Value,
     received: crate::mail::InboundRecord,
+    files: &[crate::attachments::Prepared],
 ) -> Result<Case> {
-    act_with(store, p, number, cmd, Some((via, received))).await
+    act_with(store, p, number, cmd, Some((via, received, files))).await
 }
 
 async fn act_with(
@@ -695,7 +696,11 @@ async fn act_with(
     p: &Principal,
     number: i64,
     cmd: Command,
-    email: Option<(Value, crate::mail::InboundRecord)>,
+    email: Option<(
+        Value,
+        crate::mail::InboundRecord,
+        &[crate::attachments::Prepared],
+    )>,
 ) -> Result<Case> {
     // The permission first: its 403 says what is missing and who can grant it.
     require_case_access(p)?;
@@ -711,9 +716,16 @@ async fn act_with(
         if let Some(n) = &removed {
             event.data["secrets_removed"] = n.clone();
         }
-        if let Some((via, received)) = &email {
+        if let Some((via, received, files)) = &email {
             event.data["email"] = via.clone();
             patch.inbound = Some(received.clone());
+            // Files of the message are stored with the reply, like an upload's.
+            patch.attachments = files.iter().map(|f| f.attachment.clone()).collect();
+            patch.also = files
+                .iter()
+                .filter_map(|f| crate::attachments::evidence_event(p, f))
+                .collect();
+            patch.context = crate::attachments::fill_context(&case, files);
         }
         patch.sla = sla_change(store, p, &case, &patch, &event).await?;
         let audit = case_audit(p, &case, &event);

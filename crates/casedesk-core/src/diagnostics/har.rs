@@ -45,21 +45,39 @@ pub struct Scrubbed {
     pub found: Found,
 }
 
-/// Parses, scrubs and summarises a HAR file. Takes the bytes so they can be dropped as soon
-/// as they are parsed: the peak is the parsed tree and the output, not three copies.
+/// Parses, scrubs and summarises a HAR file.
+///
+/// The file is read as borrowed raw JSON, and each entry is parsed, scrubbed, summarised and
+/// written out on its own, so the memory used is the input, the output and one entry, not a
+/// parsed tree of the whole capture (several times the file's size).
 pub fn scrub(raw: Vec<u8>, tag: &Tag) -> Result<Scrubbed, HarError> {
-    let mut doc: Value = serde_json::from_slice(&raw).map_err(|e| {
-        HarError::NotJson(match e.classify() {
-            serde_json::error::Category::Eof => {
-                format!("the file ends early (line {}): it was cut short", e.line())
+    type Members<'a> = std::collections::BTreeMap<String, &'a serde_json::value::RawValue>;
+    let parse_error = |e: serde_json::Error| match e.classify() {
+        serde_json::error::Category::Eof => HarError::NotJson(format!(
+            "the file ends early (line {}): it was cut short",
+            e.line()
+        )),
+        serde_json::error::Category::Data => HarError::NotHar(format!("not a HAR file: {e}")),
+        _ => HarError::NotJson(format!("not valid JSON: {e}")),
+    };
+    let root: Members = serde_json::from_slice(&raw).map_err(parse_error)?;
+    let log: Members = match root.get("log") {
+        Some(l) => serde_json::from_str(l.get())
+            .map_err(|_| HarError::NotHar("not a HAR file: log is not an object".into()))?,
+        None => {
+            return Err(HarError::NotHar(
+                "not a HAR file: it has no log.entries list".into(),
+            ));
+        }
+    };
+    let entries: Vec<&serde_json::value::RawValue> = match log.get("entries") {
+        Some(e) => serde_json::from_str(e.get()).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => {
+                HarError::NotHar("not a HAR file: log.entries is not a list".into())
             }
-            _ => format!("not valid JSON: {e}"),
-        })
-    })?;
-    drop(raw);
-    let entries = match doc.get_mut("log").and_then(|l| l.get_mut("entries")) {
-        Some(Value::Array(entries)) => entries,
-        _ => {
+            _ => parse_error(e),
+        })?,
+        None => {
             return Err(HarError::NotHar(
                 "not a HAR file: it has no log.entries list".into(),
             ));
@@ -71,32 +89,77 @@ pub fn scrub(raw: Vec<u8>, tag: &Tag) -> Result<Scrubbed, HarError> {
             entries.len()
         )));
     }
-    for (i, e) in entries.iter().enumerate() {
-        let ok = e
-            .get("request")
-            .and_then(|r| r.get("url"))
-            .is_some_and(Value::is_string);
-        if !ok {
-            return Err(HarError::NotHar(format!(
-                "log.entries[{i}] has no request.url"
-            )));
-        }
-    }
     let mut found = Found::default();
     let mut ev = Evidence::default();
     let failed = |e: crate::DomainError| HarError::NotHar(format!("could not be scrubbed: {e}"));
-    for (i, e) in entries.iter_mut().enumerate() {
-        ev.read_entry(i, e, tag);
-        scrub_entry(e, tag, &mut found).map_err(failed)?;
+    let write = |out: &mut Vec<u8>, v: &Value| {
+        serde_json::to_writer(out, v).map_err(|e| HarError::NotHar(e.to_string()))
+    };
+    // Any other member: parsed, walked by the detectors, written.
+    let other = |raw: &serde_json::value::RawValue, found: &mut Found| -> Result<Value, HarError> {
+        let mut v: Value = serde_json::from_str(raw.get()).map_err(parse_error)?;
+        walk_strings(&mut v, tag, found).map_err(failed)?;
+        Ok(v)
+    };
+    let mut out: Vec<u8> = Vec::with_capacity(raw.len());
+    out.push(b'{');
+    for (n, (key, value)) in root.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        write(&mut out, &Value::String(key.clone()))?;
+        out.push(b':');
+        if key != "log" {
+            let v = other(value, &mut found)?;
+            write(&mut out, &v)?;
+            continue;
+        }
+        out.push(b'{');
+        for (m, (lk, lv)) in log.iter().enumerate() {
+            if m > 0 {
+                out.push(b',');
+            }
+            write(&mut out, &Value::String(lk.clone()))?;
+            out.push(b':');
+            if lk != "entries" {
+                let v = other(lv, &mut found)?;
+                write(&mut out, &v)?;
+                continue;
+            }
+            out.push(b'[');
+            for (i, raw_entry) in entries.iter().enumerate() {
+                let mut e: Value = serde_json::from_str(raw_entry.get()).map_err(parse_error)?;
+                let ok = e
+                    .get("request")
+                    .and_then(|r| r.get("url"))
+                    .is_some_and(Value::is_string);
+                if !ok {
+                    return Err(HarError::NotHar(format!(
+                        "log.entries[{i}] has no request.url"
+                    )));
+                }
+                ev.read_entry(i, &e, tag);
+                scrub_entry(&mut e, tag, &mut found).map_err(failed)?;
+                // The rest of the entry: initiators, WebSocket messages, custom fields.
+                walk_strings(&mut e, tag, &mut found).map_err(failed)?;
+                if i > 0 {
+                    out.push(b',');
+                }
+                write(&mut out, &e)?;
+            }
+            out.push(b']');
+        }
+        out.push(b'}');
     }
-    // Everything else: comments, page titles, initiators, WebSocket messages, custom fields.
-    walk_strings(&mut doc, tag, &mut found).map_err(failed)?;
-    let bytes = serde_json::to_vec(&doc).map_err(|e| HarError::NotHar(e.to_string()))?;
-    drop(doc);
-    let sha256 = hex::encode(Sha256::digest(&bytes));
+    out.push(b'}');
+    drop(entries);
+    drop(log);
+    drop(root);
+    drop(raw);
+    let sha256 = hex::encode(Sha256::digest(&out));
     let summary = ev.finish(&found, &sha256);
     Ok(Scrubbed {
-        bytes,
+        bytes: out,
         sha256,
         summary,
         found,
@@ -1137,7 +1200,11 @@ mod tests {
             scrub(b"{\"log\": {\"entries\": [{\"request\": {}}]}}".to_vec(), &tag()),
             Err(HarError::NotHar(m)) if m.contains("entries[0]")
         ));
-        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let deep = format!(
+            "{{\"log\": {{\"entries\": [{}{}]}}}}",
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
         assert!(
             matches!(scrub(deep.into_bytes(), &tag()), Err(HarError::NotJson(m)) if m.contains("recursion"))
         );

@@ -1,12 +1,69 @@
 //! Identity diagnostics a customer or an agent can run while describing a problem.
 
 pub mod har;
+pub mod jwt;
 pub mod redirect;
 pub mod secrets;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
+use crate::cases::{CasePatch, EventKind, NewEvent};
+use crate::permissions::{can_see, is_support, require_case_access, require_scope};
+use crate::store::Store;
+use crate::users::{Principal, Scope};
 use crate::{DomainError, FieldError, Result};
+
+/// Fails unless the caller may record a diagnostic report on the case.
+pub async fn check_report_case(store: &dyn Store, p: &Principal, number: i64) -> Result<()> {
+    require_case_access(p)?;
+    require_scope(p, Scope::CasesWrite)?;
+    let case = store
+        .get_case(number)
+        .await?
+        .ok_or(DomainError::NotFound { entity: "case" })?;
+    if !can_see(p, &case) {
+        return Err(DomainError::NotFound { entity: "case" });
+    }
+    Ok(())
+}
+
+/// Records a diagnostic's report (never its input) on a case's timeline: public when the
+/// customer ran it, internal when support did.
+pub async fn record_report(
+    store: &dyn Store,
+    p: &Principal,
+    number: i64,
+    kind: &str,
+    report: &Value,
+) -> Result<()> {
+    for _ in 0..5 {
+        let case = store
+            .get_case(number)
+            .await?
+            .ok_or(DomainError::NotFound { entity: "case" })?;
+        if !can_see(p, &case) {
+            return Err(DomainError::NotFound { entity: "case" });
+        }
+        let event = NewEvent {
+            actor_id: Some(p.user.id),
+            kind: EventKind::DiagnosticReport,
+            public: !is_support(p),
+            data: json!({"diagnostic": kind, "report": report}),
+            at: crate::now(),
+        };
+        let audit = crate::cases::service::case_audit(p, &case, &event);
+        if store
+            .update_case(number, case.version, &CasePatch::default(), &event, &audit)
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+    }
+    Err(DomainError::Conflict(
+        "the case is being changed by someone else right now; try again".into(),
+    ))
+}
 
 /// Registered URIs accepted in one question.
 pub const MAX_REGISTERED: usize = 50;

@@ -7,7 +7,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use casedesk_core::DomainError;
 use casedesk_core::attachments::{self, AttachmentConfig, MAX_FILES, Prepared, Upload};
-use casedesk_core::diagnostics::secrets::Tag;
 use casedesk_core::permissions::is_support;
 use casedesk_core::users::Principal;
 use serde::Deserialize;
@@ -132,10 +131,9 @@ pub(crate) async fn prepare_all(
 ) -> ApiResult<Vec<Prepared>> {
     // One key per account: equal values stay linkable within the account's cases and
     // nowhere else.
-    let key = st.secrets.derive(&format!("casedesk-har-tag:{account}"));
+    let tag = attachments::tag_for(st.secrets.as_ref(), account)?;
     let uploader = Some(p.user.id);
-    let prepared = tokio::task::spawn_blocking(move || {
-        let tag = Tag::keyed(&key)?;
+    let mut prepared = tokio::task::spawn_blocking(move || {
         files
             .into_iter()
             .enumerate()
@@ -144,8 +142,11 @@ pub(crate) async fn prepare_all(
     })
     .await
     .map_err(|e| DomainError::Internal(format!("preparing files: {e}")))??;
-    for f in &prepared {
-        st.blobs.put(&f.attachment.sha256, &f.content).await?;
+    for f in &mut prepared {
+        // The content leaves memory with the write; the rest of `Prepared` is what the
+        // caller is told.
+        let content = std::mem::take(&mut f.content);
+        st.blobs.put(&f.attachment.sha256, content).await?;
     }
     Ok(prepared)
 }

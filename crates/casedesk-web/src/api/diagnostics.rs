@@ -23,3 +23,30 @@ pub async fn redirect_uri(
     let v = body::value(&body::bytes(raw)?)?;
     Ok(Json(diagnostics::explain_redirect(&v)?))
 }
+
+/// Every reason a JWT fails: `{token, issuer?, audience?, leeway_seconds?, case?}`. The
+/// issuer's discovery document and keys are fetched (5 s, size-capped, public addresses
+/// only), the signature checked, and each failure named by a stable code with its values.
+/// The token is never stored or logged: the answer carries its fingerprint, and with `case`
+/// only this report is recorded on the case's timeline.
+#[utoipa::path(post, path = "/api/v1/diagnostics/jwt", tag = "diagnostics",
+    responses((status = 200, body = Object, description = "The report: header, claims (trusted only when the signature verified), times, keys, failures and warnings"),
+        (status = 401, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn jwt(
+    axum::extract::State(st): axum::extract::State<crate::AppState>,
+    Caller(p): Caller,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let v = body::value(&body::bytes(raw)?)?;
+    let q = diagnostics::jwt::read_question(&v)?;
+    // A case is checked before anything is fetched, so a refusal costs the issuer nothing.
+    if let Some(n) = q.case {
+        diagnostics::check_report_case(st.store.as_ref(), &p, n).await?;
+    }
+    let report = st.jwt_explainer.explain(&q, casedesk_core::now()).await;
+    if let Some(n) = q.case {
+        diagnostics::record_report(st.store.as_ref(), &p, n, "jwt", &report).await?;
+    }
+    Ok(Json(report))
+}

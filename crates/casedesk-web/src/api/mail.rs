@@ -49,7 +49,12 @@ pub async fn ingest(
         }
         other => ApiError::Domain(DomainError::field("message", other.body_text())),
     })?;
-    match casedesk_mail::gate::ingest(st.store.as_ref(), &st.mailer, &raw).await {
+    let sink = casedesk_core::attachments::Sink {
+        blobs: st.blobs.as_ref(),
+        secrets: st.secrets.as_ref(),
+        config: &st.attachments,
+    };
+    match casedesk_mail::gate::ingest(st.store.as_ref(), &st.mailer, &raw, Some(sink)).await {
         Ok(done) => {
             metrics::counter!("casedesk_mail_received_total", "outcome" => done.outcome.clone())
                 .increment(1);

@@ -121,6 +121,7 @@ pub fn routes() -> Router<AppState> {
         .route("/solutions/deflections", post(solutions::deflect))
         .route("/reports/deflection", get(solutions::report))
         .route("/diagnostics/redirect-uri", post(diagnostics::redirect_uri))
+        .route("/diagnostics/jwt", post(diagnostics::jwt))
         .route("/status", get(status::page))
         .route("/status/active", get(status::active))
         .route("/status/incidents", post(status::open))

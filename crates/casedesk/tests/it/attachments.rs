@@ -687,3 +687,143 @@ async fn secrets_in_case_texts_are_replaced_and_the_author_told(b: Backend) {
     }
 }
 both!(secrets_in_case_texts_are_replaced_and_the_author_told);
+
+/// A reply by email with a HAR capture, a log and a secret in its text, as a mail client
+/// writes it (multipart/mixed, base64 parts).
+fn email_with_files(n: i64, har: &[u8]) -> Vec<u8> {
+    use base64::Engine;
+    let b64 = |b: &[u8]| {
+        base64::engine::general_purpose::STANDARD
+            .encode(b)
+            .as_bytes()
+            .chunks(76)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect::<Vec<_>>()
+            .join("\r\n")
+    };
+    format!(
+        "From: Olivia Park <ops@acme.example>\r\nTo: support@casedesk.test\r\n\
+         Subject: Re: [casedesk #{n}] Sign-in refused\r\nMessage-ID: <files-1@acme.example>\r\n\
+         In-Reply-To: <case-{n}@casedesk.test>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+         --b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+         Here is the capture. Our client_secret=PLANTED-e1-secret if you need it.\r\n\r\n\
+         --b1\r\nContent-Type: application/json; name=\"capture.har\"\r\n\
+         Content-Disposition: attachment; filename=\"capture.har\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n\
+         --b1\r\nContent-Type: text/plain; name=\"app.log\"\r\n\
+         Content-Disposition: attachment; filename=\"app.log\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n\
+         --b1--\r\n",
+        b64(har),
+        b64(b"10:00 GET /userinfo 401 Authorization: Bearer PLANTED-e2-0123456789abcdef\n")
+    )
+    .into_bytes()
+}
+
+async fn email_attachments_take_the_same_path(b: Backend) {
+    let app = spawn_app(b).await;
+    let w = app.world().await;
+    let gate = app
+        .token(
+            "mia@support.example",
+            &[casedesk_core::users::Scope::MailIngest],
+        )
+        .await;
+    let n = app.open_case(&w.ops, acme_case("Sign-in refused")).await;
+    let capture = har_corpus::authorize_refused();
+    let r = app
+        .mailgate(&gate, &email_with_files(n, &capture.bytes))
+        .await;
+    assert_eq!(r.json["outcome"], "posted", "{}", r.json);
+
+    let items = app
+        .get(&format!("/api/v1/cases/{n}/attachments"), &w.ops)
+        .await
+        .json["items"]
+        .clone();
+    let kinds: Vec<&str> = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["har", "file"], "{items}");
+    let timeline = events(&app, n, &w.agent).await;
+    let reply = timeline.iter().find(|e| e["kind"] == "reply").unwrap();
+    assert!(
+        reply["data"]["body"]
+            .as_str()
+            .unwrap()
+            .contains("client_secret=[REDACTED:secret_parameter]"),
+        "{reply}"
+    );
+    let listed = &reply["data"]["email"]["attachments"];
+    assert_eq!(listed[0]["stored_as"], "capture.har", "{listed}");
+    assert!(listed[1]["secrets_removed"].is_object(), "{listed}");
+    let evidence = timeline
+        .iter()
+        .find(|e| e["kind"] == "har_evidence")
+        .unwrap();
+    assert_eq!(
+        evidence["data"]["summary"]["oauth_errors"][0]["error"],
+        "access_denied"
+    );
+
+    // Nothing planted is kept: not in the case files, not in the kept message.
+    let stored = app.everything_stored().await;
+    let mut planted = capture.secrets.clone();
+    planted.extend([
+        "PLANTED-e1-secret".to_owned(),
+        "PLANTED-e2-0123456789abcdef".to_owned(),
+    ]);
+    for s in &planted {
+        assert!(!find(&stored, s), "{s} was stored");
+    }
+    let log = app.get(&format!("/api/v1/cases/{n}/mail"), &w.agent).await;
+    let id = log.json["received"][0]["id"].as_str().unwrap().to_owned();
+    let (status, _, original) = app
+        .download(&format!("/api/v1/inbound/email/{id}"), &w.agent)
+        .await;
+    assert_eq!(status, 200);
+    let original = String::from_utf8(original).unwrap();
+    assert!(
+        original.contains("X-Casedesk-Kept: text only") && original.contains("capture.har"),
+        "{original}"
+    );
+
+    // A capture that cannot be read is refused on its own; the message still counts.
+    let broken = email_with_files(n, b"{\"log\": {\"entries\": [")
+        .into_iter()
+        .collect::<Vec<u8>>();
+    let broken = String::from_utf8(broken)
+        .unwrap()
+        .replace("files-1@", "files-2@");
+    let r = app.mailgate(&gate, broken.as_bytes()).await;
+    assert_eq!(r.json["outcome"], "posted", "{}", r.json);
+    let timeline = events(&app, n, &w.agent).await;
+    let last = timeline
+        .iter()
+        .rev()
+        .find(|e| e["kind"] == "reply")
+        .unwrap();
+    assert_eq!(
+        last["data"]["email"]["attachments"][0]["accepted"], false,
+        "{last}"
+    );
+    assert!(
+        last["data"]["email"]["attachments"][0]["refused"]
+            .as_str()
+            .unwrap()
+            .contains("cut short"),
+        "{last}"
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/cases/{n}/attachments"), &w.ops)
+            .await
+            .json["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+}
+both!(email_attachments_take_the_same_path);
