@@ -36,6 +36,55 @@ pub struct AttachmentConfig {
     pub retention_days: u32,
     /// The same per plan key (`gold = 30`), overriding `retention_days`.
     pub retention_days_by_plan: std::collections::BTreeMap<String, u32>,
+    /// S3-compatible storage for the content; the data folder when absent.
+    pub s3: Option<S3Settings>,
+}
+
+/// Where attachment content goes on S3-compatible storage (AWS S3, MinIO, R2, …).
+#[derive(Clone, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Settings {
+    /// Bucket.
+    pub bucket: String,
+    /// Region (`us-east-1` when the service ignores it).
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// Endpoint of an S3-compatible service; AWS when absent.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key (prefer `CASEDESK_ATTACHMENTS__S3__SECRET_ACCESS_KEY`). Never shown.
+    #[serde(skip_serializing)]
+    pub secret_access_key: String,
+    /// Allow `http://` endpoints (a service on the same host or in tests).
+    #[serde(default)]
+    pub allow_http: bool,
+    /// Key prefix inside the bucket.
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
+}
+
+fn default_prefix() -> String {
+    "attachments".into()
+}
+
+impl std::fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("endpoint", &self.endpoint)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"…")
+            .field("allow_http", &self.allow_http)
+            .field("prefix", &self.prefix)
+            .finish()
+    }
 }
 
 impl Default for AttachmentConfig {
@@ -45,6 +94,7 @@ impl Default for AttachmentConfig {
             max_har_bytes: 25 * 1024 * 1024,
             retention_days: 7,
             retention_days_by_plan: Default::default(),
+            s3: None,
         }
     }
 }
@@ -64,6 +114,33 @@ impl AttachmentConfig {
                 "attachments.max_har_bytes",
                 "must be between 1 byte and 200 MB",
             ));
+        }
+        if let Some(s3) = &self.s3 {
+            if s3.bucket.trim().is_empty() {
+                errors.push(FieldError::new(
+                    "attachments.s3.bucket",
+                    "must name a bucket",
+                ));
+            }
+            if s3.access_key_id.is_empty() || s3.secret_access_key.is_empty() {
+                errors.push(FieldError::new(
+                    "attachments.s3",
+                    "needs access_key_id and secret_access_key",
+                ));
+            }
+            if let Some(e) = &s3.endpoint {
+                match url::Url::parse(e) {
+                    Ok(u) if u.scheme() == "https" || (u.scheme() == "http" && s3.allow_http) => {}
+                    Ok(_) => errors.push(FieldError::new(
+                        "attachments.s3.endpoint",
+                        "must be https:// (or http:// with allow_http = true)",
+                    )),
+                    Err(_) => errors.push(FieldError::new(
+                        "attachments.s3.endpoint",
+                        "must be an absolute URL",
+                    )),
+                }
+            }
         }
         for k in self.retention_days_by_plan.keys() {
             if k.parse::<crate::accounts::Plan>().is_err() {

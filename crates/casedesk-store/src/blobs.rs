@@ -84,6 +84,94 @@ impl Blobs for LocalBlobs {
     }
 }
 
+/// Content in an object store (S3-compatible storage), by SHA-256 under a prefix.
+#[derive(Debug, Clone)]
+pub struct ObjectBlobs {
+    store: std::sync::Arc<dyn object_store::ObjectStore>,
+    prefix: String,
+}
+
+fn object_error(e: object_store::Error) -> DomainError {
+    DomainError::Internal(format!("attachment storage: {e}"))
+}
+
+impl ObjectBlobs {
+    /// Content on S3-compatible storage.
+    pub fn s3(s: &casedesk_core::attachments::S3Settings) -> Result<Self> {
+        let mut b = object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(&s.bucket)
+            .with_region(&s.region)
+            .with_access_key_id(&s.access_key_id)
+            .with_secret_access_key(&s.secret_access_key)
+            .with_allow_http(s.allow_http);
+        if let Some(e) = &s.endpoint {
+            b = b.with_endpoint(e);
+        }
+        Ok(Self {
+            store: std::sync::Arc::new(b.build().map_err(object_error)?),
+            prefix: s.prefix.trim_matches('/').to_owned(),
+        })
+    }
+
+    fn path(&self, sha256: &str) -> Result<object_store::path::Path> {
+        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(DomainError::Internal(format!(
+                "bad content hash {sha256:?}"
+            )));
+        }
+        Ok(object_store::path::Path::from(format!(
+            "{}/{}/{}",
+            self.prefix,
+            &sha256[..2],
+            sha256
+        )))
+    }
+}
+
+#[async_trait]
+impl Blobs for ObjectBlobs {
+    async fn put(&self, sha256: &str, bytes: Vec<u8>) -> Result<()> {
+        use object_store::ObjectStoreExt;
+        let path = self.path(sha256)?;
+        self.store
+            .put(&path, object_store::PutPayload::from(bytes))
+            .await
+            .map_err(object_error)?;
+        Ok(())
+    }
+
+    async fn get(&self, sha256: &str) -> Result<Option<Vec<u8>>> {
+        use object_store::ObjectStoreExt;
+        let path = self.path(sha256)?;
+        match self.store.get(&path).await {
+            Ok(r) => Ok(Some(r.bytes().await.map_err(object_error)?.to_vec())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(object_error(e)),
+        }
+    }
+
+    async fn delete(&self, sha256: &str) -> Result<()> {
+        use object_store::ObjectStoreExt;
+        let path = self.path(sha256)?;
+        match self.store.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(object_error(e)),
+        }
+    }
+}
+
+/// The content store the settings name: S3-compatible storage, or `attachments/` in the
+/// data folder.
+pub fn blobs_for(
+    cfg: &casedesk_core::attachments::AttachmentConfig,
+    data: &Path,
+) -> Result<std::sync::Arc<dyn Blobs>> {
+    Ok(match &cfg.s3 {
+        Some(s) => std::sync::Arc::new(ObjectBlobs::s3(s)?),
+        None => std::sync::Arc::new(LocalBlobs::new(data.join("attachments"))?),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use casedesk_core::DomainError;
 use casedesk_core::store::Store;
 
-pub use blobs::LocalBlobs;
+pub use blobs::{LocalBlobs, ObjectBlobs, blobs_for};
 pub use cache::{CachedStore, DIRECTORY_TTL, TOKEN_TTL};
 /// The SLA scanner's query, for the benchmark that prints its plan.
 pub use common::SLA_ALERTS_DUE;

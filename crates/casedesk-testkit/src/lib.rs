@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 
 pub mod hooks;
 pub mod op;
+pub mod s3;
 pub mod smtp;
 
 /// The actor of changes a test makes directly.
@@ -297,9 +298,7 @@ pub async fn spawn_with(reserved: Reserved, db: Arc<TestDb>, opts: Options) -> T
         .expect("open store");
     let key: Arc<dyn casedesk_core::webhooks::SecretBox> =
         Arc::new(casedesk_auth::sealing::ServerKey::from_base64(&db.key).expect("key"));
-    let blobs: Arc<dyn casedesk_core::attachments::Blobs> = Arc::new(
-        casedesk_store::LocalBlobs::new(db.dir.path().join("attachments")).expect("blobs"),
-    );
+    let blobs = casedesk_store::blobs_for(&attachments, db.dir.path()).expect("blobs");
     let runner = casedesk_jobs::standard_runner(
         store.clone(),
         key.clone(),

@@ -101,6 +101,11 @@ impl Config {
                 Env::prefixed("CASEDESK_MAIL__")
                     .map(|k| format!("mail.{}", k.as_str().replace("__", ".")).into()),
             )
+            // `CASEDESK_ATTACHMENTS__S3__SECRET_ACCESS_KEY` and the like, for the same reason.
+            .merge(
+                Env::prefixed("CASEDESK_ATTACHMENTS__")
+                    .map(|k| format!("attachments.{}", k.as_str().replace("__", ".")).into()),
+            )
             .merge(Serialized::defaults(overrides));
         let cfg: Config = fig.extract().context("invalid configuration")?;
         cfg.validate()?;

@@ -827,3 +827,80 @@ async fn email_attachments_take_the_same_path(b: Backend) {
     );
 }
 both!(email_attachments_take_the_same_path);
+
+async fn content_goes_to_s3_compatible_storage_when_configured(b: Backend) {
+    let s3 = casedesk_testkit::s3::S3Server::start().await;
+    let app = spawn_app_with(
+        b,
+        Options {
+            attachments: casedesk_core::attachments::AttachmentConfig {
+                s3: Some(s3.settings()),
+                ..Default::default()
+            },
+            ..Options::default()
+        },
+    )
+    .await;
+    let w = app.world().await;
+    let n = app.open_case(&w.ops, acme_case("On S3")).await;
+    let capture = har_corpus::token_refused();
+    let r = app
+        .upload(
+            &format!("/api/v1/cases/{n}/attachments"),
+            &w.ops,
+            &[
+                (capture.name, capture.bytes.clone()),
+                ("diagram.pdf", b"%PDF-1.7\nbinary".to_vec()),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.json);
+    let keys = s3.keys().await;
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(
+        keys.iter().all(|k| k.starts_with("attachments/")),
+        "{keys:?}"
+    );
+    assert!(app.stored_files().is_empty(), "nothing in the data folder");
+    for k in &keys {
+        let body = s3.object(k).await;
+        for s in &capture.secrets {
+            assert!(!find(&body, s), "{s} reached the bucket");
+        }
+    }
+    let pdf = r.json["attachments"][1]["url"].as_str().unwrap().to_owned();
+    let (status, _, body) = app.download(&pdf, &w.ops).await;
+    assert_eq!((status, body), (200, b"%PDF-1.7\nbinary".to_vec()));
+
+    // Retention removes the objects.
+    app.post(
+        &format!("/api/v1/cases/{n}/propose-resolution"),
+        &w.agent,
+        json!({"body": "Done."}),
+    )
+    .await;
+    let r = app
+        .post(
+            &format!("/api/v1/cases/{n}/confirm-resolution"),
+            &w.ops,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    let later = casedesk_core::now()
+        .checked_add(jiff::SignedDuration::from_hours(24 * 8))
+        .unwrap();
+    let swept = casedesk_core::attachments::sweep(
+        app.store.as_ref(),
+        app.blobs.as_ref(),
+        &app.attachments,
+        later,
+    )
+    .await
+    .unwrap();
+    assert_eq!(swept, 1);
+    assert_eq!(s3.keys().await, Vec::<String>::new());
+    assert_eq!(app.download(&pdf, &w.ops).await.0, 410);
+}
+both!(content_goes_to_s3_compatible_storage_when_configured);

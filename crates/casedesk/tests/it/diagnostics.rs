@@ -434,4 +434,32 @@ mod jwt {
         );
     }
     both!(keys_follow_rotation_and_a_kid_burst_costs_one_fetch);
+
+    async fn private_issuers_are_refused_where_webhooks_may_not_go(b: Backend) {
+        let p = Provider::start(&[]).await;
+        p.set_user("ops", json!({"email": "ops@acme.example"}))
+            .await;
+        let mut opts = Options::default();
+        opts.webhooks.allow_private_networks = false;
+        let app = spawn_app_with(b, opts).await;
+        let w = app.world().await;
+        let token = p.access_token("ops", "cases:read", API).await;
+        let before = p.jwks_fetches().await;
+        // The provider listens on 127.0.0.1: a loopback address is not fetched.
+        let r = ask(&app, &w.ops, json!({"token": token, "issuer": p.issuer})).await;
+        assert_eq!(codes(&r, "failures"), ["discovery_unreachable"], "{r}");
+        assert!(
+            r["failures"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("private"),
+            "{r}"
+        );
+        // A name that resolves to loopback is refused when connecting.
+        let by_name = p.issuer.replace("127.0.0.1", "localhost");
+        let r = ask(&app, &w.ops, json!({"token": token, "issuer": by_name})).await;
+        assert_eq!(codes(&r, "failures")[0], "discovery_unreachable", "{r}");
+        assert_eq!(p.jwks_fetches().await, before);
+    }
+    both!(private_issuers_are_refused_where_webhooks_may_not_go);
 }
