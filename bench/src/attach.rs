@@ -70,21 +70,28 @@ pub async fn attach_load(
     )
     .await
     .map_err(m)?;
-    admin::create_user(
-        s,
-        &ElevatedLimits::default(),
-        NewUser {
-            account: Some("Bench".into()),
-            email: "ops@bench.example".into(),
-            role: Role::Admin,
-            case_admin: true,
-            elevated: false,
-            queues: vec![],
-        },
-        &actor,
-    )
-    .await
-    .map_err(m)?;
+    // The case body names two team contacts.
+    for email in [
+        "ops@bench.example",
+        "mate@bench.example",
+        "lead@bench.example",
+    ] {
+        admin::create_user(
+            s,
+            &ElevatedLimits::default(),
+            NewUser {
+                account: Some("Bench".into()),
+                email: email.into(),
+                role: Role::Admin,
+                case_admin: true,
+                elevated: false,
+                queues: vec![],
+            },
+            &actor,
+        )
+        .await
+        .map_err(m)?;
+    }
     let token = crate::token(s, "ops@bench.example").await?;
     let requester = s
         .find_user_by_email("ops@bench.example")
@@ -99,14 +106,19 @@ pub async fn attach_load(
             request_id: None,
         },
     };
-    let (case, _, _, _) = casedesk_core::cases::service::create_case(
-        s,
-        &p,
-        &crate::mail::case_body("Upload bench"),
-        None,
-    )
-    .await
-    .map_err(m)?;
+    // One case per worker, as uploads from different people land on different cases.
+    let mut cases = Vec::new();
+    for w in 0..concurrency.max(1) {
+        let (case, _, _, _) = casedesk_core::cases::service::create_case(
+            s,
+            &p,
+            &crate::mail::case_body(&format!("Upload bench {w}")),
+            None,
+        )
+        .await
+        .map_err(m)?;
+        cases.push(case.number);
+    }
     let blobs: Arc<dyn casedesk_core::attachments::Blobs> =
         Arc::new(casedesk_store::LocalBlobs::new(dir.path().join("attachments")).map_err(m)?);
     let base = crate::serve_in_process_with(
@@ -127,15 +139,15 @@ pub async fn attach_load(
             .collect::<Vec<_>>()
             .join(" ")
     );
-    let url = format!("{base}/api/v1/cases/{}/attachments", case.number);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()?;
     let per = files / concurrency.max(1);
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for w in 0..concurrency {
-        let (client, url, token, kind) = (client.clone(), url.clone(), token.clone(), kind.clone());
+    for (w, case) in cases.iter().enumerate() {
+        let url = format!("{base}/api/v1/cases/{case}/attachments");
+        let (client, token, kind) = (client.clone(), token.clone(), kind.clone());
         tasks.spawn(async move {
             let mut lat = Vec::with_capacity(per);
             for i in 0..per {

@@ -518,7 +518,9 @@ pub async fn attach(
     prepared: &[Prepared],
     public: bool,
 ) -> Result<Case> {
-    for _ in 0..5 {
+    // Several uploads to one case at once are common (a browser sends files in parallel);
+    // each attempt is short, so more of them are allowed than for other changes.
+    for _ in 0..20 {
         let case = store
             .get_case(number)
             .await?

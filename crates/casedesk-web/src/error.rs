@@ -181,7 +181,10 @@ impl IntoResponse for ApiError {
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "too-large",
                     "The request body is too large",
-                    format!("JSON bodies may be at most {} bytes", crate::MAX_JSON_BODY),
+                    format!(
+                        "JSON bodies may be at most {} bytes; an upload may carry ten files, each within its limit (2 MB by default, 25 MB for a HAR capture)",
+                        crate::MAX_JSON_BODY
+                    ),
                 ),
                 None,
             ),
