@@ -1,15 +1,8 @@
 //! Attachment upload throughput: an in-process server over a temporary SQLite file with the
-//! content store in a temporary folder; workers upload files of one size to one case.
+//! content store in a temporary folder; workers upload files of one size, each to a case of its own.
 
 use std::sync::Arc;
 use std::time::Instant;
-
-use anyhow::Context;
-use casedesk_core::accounts::{Environment, Plan, Region};
-use casedesk_core::admin::{self, NewUser};
-use casedesk_core::audit::{Actor, Origin};
-use casedesk_core::permissions::ElevatedLimits;
-use casedesk_core::users::{Principal, Role, Scope};
 
 fn m(e: casedesk_core::DomainError) -> anyhow::Error {
     anyhow::anyhow!("{e:?}")
@@ -56,56 +49,8 @@ pub async fn attach_load(
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let store = casedesk_store::connect(&url).await.map_err(m)?;
     let s = store.as_ref();
-    let actor = Actor::system("bench");
-    admin::create_account(s, "Bench", Plan::Gold, &actor)
-        .await
-        .map_err(m)?;
-    admin::create_tenant(
-        s,
-        "Bench",
-        "bench-prod",
-        Region::Eu,
-        Environment::Production,
-        &actor,
-    )
-    .await
-    .map_err(m)?;
-    // The case body names two team contacts.
-    for email in [
-        "ops@bench.example",
-        "mate@bench.example",
-        "lead@bench.example",
-    ] {
-        admin::create_user(
-            s,
-            &ElevatedLimits::default(),
-            NewUser {
-                account: Some("Bench".into()),
-                email: email.into(),
-                role: Role::Admin,
-                case_admin: true,
-                elevated: false,
-                queues: vec![],
-            },
-            &actor,
-        )
-        .await
-        .map_err(m)?;
-    }
+    let (_, p) = crate::mail::bench_account(s).await?;
     let token = crate::token(s, "ops@bench.example").await?;
-    let requester = s
-        .find_user_by_email("ops@bench.example")
-        .await
-        .map_err(m)?
-        .context("requester")?;
-    let p = Principal {
-        user: requester,
-        scopes: vec![Scope::CasesRead, Scope::CasesWrite],
-        origin: Origin {
-            ip: None,
-            request_id: None,
-        },
-    };
     // One case per worker, as uploads from different people land on different cases.
     let mut cases = Vec::new();
     for w in 0..concurrency.max(1) {

@@ -21,6 +21,7 @@ use casedesk_core::admin::{self, NewUser};
 use casedesk_core::audit::{Actor, Origin};
 use casedesk_core::cases::Case;
 use casedesk_core::permissions::ElevatedLimits;
+use casedesk_core::store::Store;
 use casedesk_core::users::{Principal, Role, Scope};
 use casedesk_mail::outbound::MailKind;
 use serde_json::json;
@@ -71,17 +72,10 @@ fn reply(n: i64, i: usize, domain: &str) -> String {
     )
 }
 
-pub async fn mail_load(
-    database_url: Option<String>,
-    messages: usize,
-    concurrency: usize,
-    cases: usize,
-) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let url = database_url
-        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
-    let store = casedesk_store::connect(&url).await.map_err(m)?;
-    let s = store.as_ref();
+/// The account every in-process benchmark works in: Bench (gold) with the tenant
+/// `bench-prod` and three admins, `ops@` (the requester, answered as a principal) and the two
+/// team contacts `case_body` names.
+pub(crate) async fn bench_account(s: &dyn Store) -> anyhow::Result<(Actor, Principal)> {
     let actor = Actor::system("bench");
     admin::create_account(s, "Bench", Plan::Gold, &actor)
         .await
@@ -96,20 +90,19 @@ pub async fn mail_load(
     )
     .await
     .map_err(m)?;
-    for (email, role, account) in [
-        ("ops@bench.example", Role::Admin, Some("Bench")),
-        ("mate@bench.example", Role::Admin, Some("Bench")),
-        ("lead@bench.example", Role::Admin, Some("Bench")),
-        ("gate@support.example", Role::Manager, None),
+    for email in [
+        "ops@bench.example",
+        "mate@bench.example",
+        "lead@bench.example",
     ] {
         admin::create_user(
             s,
             &ElevatedLimits::default(),
             NewUser {
-                account: account.map(str::to_owned),
+                account: Some("Bench".into()),
                 email: email.into(),
-                role,
-                case_admin: account.is_some(),
+                role: Role::Admin,
+                case_admin: true,
                 elevated: false,
                 queues: vec![],
             },
@@ -118,17 +111,6 @@ pub async fn mail_load(
         .await
         .map_err(m)?;
     }
-    let gate = casedesk_auth::generate_token().map_err(m)?;
-    admin::create_token(
-        s,
-        "gate@support.example",
-        &[Scope::MailIngest],
-        None,
-        gate.hash,
-        &actor,
-    )
-    .await
-    .map_err(m)?;
     let requester = s
         .find_user_by_email("ops@bench.example")
         .await
@@ -142,6 +124,47 @@ pub async fn mail_load(
             request_id: None,
         },
     };
+    Ok((actor, p))
+}
+
+pub async fn mail_load(
+    database_url: Option<String>,
+    messages: usize,
+    concurrency: usize,
+    cases: usize,
+) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let url = database_url
+        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
+    let store = casedesk_store::connect(&url).await.map_err(m)?;
+    let s = store.as_ref();
+    let (actor, p) = bench_account(s).await?;
+    admin::create_user(
+        s,
+        &ElevatedLimits::default(),
+        NewUser {
+            account: None,
+            email: "gate@support.example".into(),
+            role: Role::Manager,
+            case_admin: false,
+            elevated: false,
+            queues: vec![],
+        },
+        &actor,
+    )
+    .await
+    .map_err(m)?;
+    let gate = casedesk_auth::generate_token().map_err(m)?;
+    admin::create_token(
+        s,
+        "gate@support.example",
+        &[Scope::MailIngest],
+        None,
+        gate.hash,
+        &actor,
+    )
+    .await
+    .map_err(m)?;
     let mut open: Vec<Case> = Vec::with_capacity(cases);
     for i in 0..cases {
         let (c, _, _, _) = casedesk_core::cases::service::create_case(

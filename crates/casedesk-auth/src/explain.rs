@@ -90,10 +90,10 @@ impl JwtExplainer {
 
     /// The report on a token.
     pub async fn explain(&self, q: &Question, now: Timestamp) -> Value {
-        let ins = jwt::inspect(&q.token);
-        let mut failures = ins.failures.clone();
-        let mut warnings = ins.warnings.clone();
-        let claims = ins.claims.clone();
+        let mut ins = jwt::inspect(&q.token);
+        let mut failures = std::mem::take(&mut ins.failures);
+        let mut warnings = std::mem::take(&mut ins.warnings);
+        let claims = ins.claims.take();
         let token_iss = claims
             .as_ref()
             .and_then(|c| c.get("iss"))

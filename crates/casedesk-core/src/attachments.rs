@@ -520,33 +520,20 @@ pub async fn attach(
 ) -> Result<Case> {
     // Several uploads to one case at once are common (a browser sends files in parallel);
     // each attempt is short, so more of them are allowed than for other changes.
-    for _ in 0..20 {
-        let case = store
-            .get_case(number)
-            .await?
-            .ok_or(DomainError::NotFound { entity: "case" })?;
-        check_attach(p, &case, !public)?;
-        let event = upload_event(p, prepared, public);
+    crate::cases::service::change_case(store, p, number, 20, |case| {
+        check_attach(p, case, !public)?;
         let patch = CasePatch {
             attachments: prepared.iter().map(|f| f.attachment.clone()).collect(),
-            context: fill_context(&case, prepared),
+            context: fill_context(case, prepared),
             also: prepared
                 .iter()
                 .filter_map(|f| evidence_event(p, f))
                 .collect(),
             ..Default::default()
         };
-        let audit = crate::cases::service::case_audit(p, &case, &event);
-        if let Some(c) = store
-            .update_case(number, case.version, &patch, &event, &audit)
-            .await?
-        {
-            return Ok(c);
-        }
-    }
-    Err(DomainError::Conflict(
-        "the case is being changed by someone else right now; try again".into(),
-    ))
+        Ok((patch, upload_event(p, prepared, public)))
+    })
+    .await
 }
 
 /// An attachment the caller may download, with its content.

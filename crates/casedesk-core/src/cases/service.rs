@@ -741,6 +741,34 @@ async fn act_with(
     ))
 }
 
+/// Applies a change built from the current case, retrying (up to `tries` times) when
+/// another change came first; a case the caller may not see is not found.
+pub(crate) async fn change_case(
+    store: &dyn Store,
+    p: &Principal,
+    number: i64,
+    tries: usize,
+    build: impl Fn(&Case) -> Result<(CasePatch, NewEvent)>,
+) -> Result<Case> {
+    for _ in 0..tries {
+        let case = store.get_case(number).await?.ok_or_else(not_found)?;
+        if !can_see(p, &case) {
+            return Err(not_found());
+        }
+        let (patch, event) = build(&case)?;
+        let audit = case_audit(p, &case, &event);
+        if let Some(c) = store
+            .update_case(number, case.version, &patch, &event, &audit)
+            .await?
+        {
+            return Ok(c);
+        }
+    }
+    Err(DomainError::Conflict(
+        "the case is being changed by someone else right now; try again".into(),
+    ))
+}
+
 /// What a change does to the case's SLA clocks, written with it; `None` when nothing.
 async fn sla_change(
     store: &dyn Store,

@@ -138,7 +138,7 @@ pub fn scrub(raw: Vec<u8>, tag: &Tag) -> Result<Scrubbed, HarError> {
                         "log.entries[{i}] has no request.url"
                     )));
                 }
-                ev.read_entry(i, &e, tag);
+                ev.read_entry(i, &e);
                 scrub_entry(&mut e, tag, &mut found).map_err(failed)?;
                 // The rest of the entry: initiators, WebSocket messages, custom fields.
                 walk_strings(&mut e, tag, &mut found).map_err(failed)?;
@@ -233,8 +233,7 @@ fn scrub_entry(e: &mut Value, tag: &Tag, found: &mut Found) -> crate::Result<()>
                     && let Some(s) = v.as_str()
                     && !s.is_empty()
                 {
-                    *v = Value::String(tag.marker("cookie", s));
-                    found.hit("cookie");
+                    *v = Value::String(found.redact("cookie", s, tag));
                 }
             }
         }
@@ -296,8 +295,7 @@ fn scrub_header(h: &mut Value, tag: &Tag, found: &mut Found) -> crate::Result<()
                 .split(';')
                 .map(|pair| match pair.split_once('=') {
                     Some((n, v)) => {
-                        found.hit("cookie");
-                        format!("{n}={}", tag.marker("cookie", v))
+                        format!("{n}={}", found.redact("cookie", v, tag))
                     }
                     None => pair.to_owned(),
                 })
@@ -309,10 +307,9 @@ fn scrub_header(h: &mut Value, tag: &Tag, found: &mut Found) -> crate::Result<()
             // domain problems and stay.
             let (first, rest) = value.split_once(';').unwrap_or((value.as_str(), ""));
             let cookie = match first.split_once('=') {
-                Some((n, v)) => format!("{n}={}", tag.marker("cookie", v)),
-                None => tag.marker("cookie", first),
+                Some((n, v)) => format!("{n}={}", found.redact("cookie", v, tag)),
+                None => found.redact("cookie", first, tag),
             };
-            found.hit("cookie");
             *value = if rest.is_empty() {
                 cookie
             } else {
@@ -321,8 +318,7 @@ fn scrub_header(h: &mut Value, tag: &Tag, found: &mut Found) -> crate::Result<()
         }
         "authorization" | "proxy-authorization" => {
             let (scheme, cred) = value.split_once(' ').unwrap_or(("", value.as_str()));
-            let marker = tag.marker("header", cred.trim());
-            found.hit("header");
+            let marker = found.redact("header", cred.trim(), tag);
             *value = if scheme.is_empty() {
                 marker
             } else {
@@ -333,8 +329,7 @@ fn scrub_header(h: &mut Value, tag: &Tag, found: &mut Found) -> crate::Result<()
             scrub_url(value, tag, found)?;
         }
         n if header_is_credential(n) => {
-            *value = tag.marker("header", value);
-            found.hit("header");
+            *value = found.redact("header", value, tag);
         }
         _ => {
             if value.starts_with("http://") || value.starts_with("https://") {
@@ -364,11 +359,9 @@ fn param_marker(name: &str, value: &str, tag: &Tag, found: &mut Found) -> Option
         return None;
     }
     if secrets::is_secret_name(name) {
-        found.hit("secret_parameter");
-        Some(tag.marker("secret_parameter", value))
+        Some(found.redact("secret_parameter", value, tag))
     } else if secrets::is_pii_name(name) {
-        found.hit("pii");
-        Some(tag.marker("pii", value))
+        Some(found.redact("pii", value, tag))
     } else if secrets::is_hashed_name(name) {
         Some(format!(
             "[HASHED:{}]",
@@ -448,12 +441,15 @@ fn scrub_body(
     tag: &Tag,
     found: &mut Found,
 ) -> crate::Result<()> {
-    let Some(Value::String(text)) = obj.get(key) else {
-        return Ok(());
+    // Taken out of the entry, not copied; every path below puts back what is kept.
+    let text = match obj.remove(key) {
+        Some(Value::String(t)) if !t.is_empty() => t,
+        Some(other) => {
+            obj.insert(key.to_owned(), other);
+            return Ok(());
+        }
+        None => return Ok(()),
     };
-    if text.is_empty() {
-        return Ok(());
-    }
     let base64 = obj.get("encoding").and_then(Value::as_str) == Some("base64");
     let mut text = if base64 {
         if !is_text_mime(mime) {
@@ -483,7 +479,7 @@ fn scrub_body(
             }
         }
     } else {
-        text.clone()
+        text
     };
     let drop_text = |obj: &mut Map<String, Value>, found: &mut Found, why: &str| {
         obj.remove(key);
@@ -670,7 +666,6 @@ struct Evidence {
     skews: Vec<i64>,
     user_agent: Option<String>,
     broke: Option<Value>,
-    tokens: Vec<Value>,
 }
 
 /// Parameters of a URL's query and fragment, decoded.
@@ -726,7 +721,7 @@ fn short(s: &str, n: usize) -> String {
 }
 
 impl Evidence {
-    fn read_entry(&mut self, i: usize, e: &Value, tag: &Tag) {
+    fn read_entry(&mut self, i: usize, e: &Value) {
         self.entries += 1;
         let at = str_at(e, &["startedDateTime"]).map(|s| short(s, 40));
         if self.first_at.is_none() {
@@ -951,22 +946,6 @@ impl Evidence {
             self.skews
                 .push(client.as_second() - server.timestamp().as_second());
         }
-        // Tokens seen in the clear in this entry's headers and parameters (claims only).
-        for v in req_h
-            .iter()
-            .map(|(_, v)| v.as_str())
-            .chain(params.iter().map(|(_, v)| v.as_str()))
-            .chain(posted.iter().map(|(_, v)| v.as_str()))
-        {
-            let mut f = Found::default();
-            if secrets::scrub(v, tag, &mut f).is_ok() {
-                for t in f.tokens {
-                    if self.tokens.len() < 20 && !self.tokens.contains(&t) {
-                        self.tokens.push(t);
-                    }
-                }
-            }
-        }
         let failed = status.is_some_and(|s| s >= 400 || s == 0) || !errors_here.is_empty();
         let url_shown = short(&bare(&url), 500);
         if let Some(step) = step
@@ -1057,12 +1036,8 @@ impl Evidence {
         self.skews.sort_unstable();
         let skew = self.skews.get(self.skews.len() / 2).copied();
         let removed: BTreeMap<&str, usize> = found.counts.clone();
-        let mut tokens = self.tokens;
-        for t in &found.tokens {
-            if tokens.len() < 20 && !tokens.contains(t) {
-                tokens.push(t.clone());
-            }
-        }
+        // Every token was redacted somewhere, and its claims kept where it was.
+        let tokens = &found.tokens;
         json!({
             "sanitizer_version": SANITIZER_VERSION,
             "sha256": sha256,

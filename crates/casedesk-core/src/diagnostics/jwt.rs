@@ -218,7 +218,10 @@ pub fn inspect(raw: &str) -> Inspection {
             return out;
         }
     }
-    let header = b64(parts[0]).and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+    let header_bytes = b64(parts[0]);
+    let header = header_bytes
+        .as_deref()
+        .and_then(|b| serde_json::from_slice::<Value>(b).ok());
     let Some(Value::Object(header)) = header else {
         out.failures.push(Finding::new(
             "malformed_token",
@@ -228,7 +231,7 @@ pub fn inspect(raw: &str) -> Inspection {
         out.fatal = true;
         return out;
     };
-    if b64(parts[0]).is_some_and(|b| has_duplicate_member(&b)) {
+    if header_bytes.as_deref().is_some_and(has_duplicate_member) {
         out.failures.push(Finding::new(
             "header_duplicate_member",
             "The header names a member twice; it is ambiguous and refused.",

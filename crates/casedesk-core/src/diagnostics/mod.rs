@@ -36,14 +36,7 @@ pub async fn record_report(
     kind: &str,
     report: &Value,
 ) -> Result<()> {
-    for _ in 0..5 {
-        let case = store
-            .get_case(number)
-            .await?
-            .ok_or(DomainError::NotFound { entity: "case" })?;
-        if !can_see(p, &case) {
-            return Err(DomainError::NotFound { entity: "case" });
-        }
+    crate::cases::service::change_case(store, p, number, 5, |_| {
         let event = NewEvent {
             actor_id: Some(p.user.id),
             kind: EventKind::DiagnosticReport,
@@ -51,18 +44,10 @@ pub async fn record_report(
             data: json!({"diagnostic": kind, "report": report}),
             at: crate::now(),
         };
-        let audit = crate::cases::service::case_audit(p, &case, &event);
-        if store
-            .update_case(number, case.version, &CasePatch::default(), &event, &audit)
-            .await?
-            .is_some()
-        {
-            return Ok(());
-        }
-    }
-    Err(DomainError::Conflict(
-        "the case is being changed by someone else right now; try again".into(),
-    ))
+        Ok((CasePatch::default(), event))
+    })
+    .await
+    .map(|_| ())
 }
 
 /// Registered URIs accepted in one question.

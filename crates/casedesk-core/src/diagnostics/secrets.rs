@@ -73,6 +73,21 @@ impl Found {
         self.counts.is_empty()
     }
 
+    /// Redacts `value` found by `rule`: counts the hit, keeps a JWT's header and allowed
+    /// claims as evidence (whatever rule found it), and answers the marker that replaces it.
+    pub fn redact(&mut self, rule: &'static str, value: &str, tag: &Tag) -> String {
+        self.hit(rule);
+        if value.starts_with("eyJ")
+            && value.matches('.').count() >= 2
+            && self.tokens.len() < MAX_TOKENS
+            && let Some(t) = jwt_evidence(value, tag)
+            && !self.tokens.contains(&t)
+        {
+            self.tokens.push(t);
+        }
+        tag.marker(rule, value)
+    }
+
     /// Adds another report's hits.
     pub fn merge(&mut self, other: Found) {
         for (k, v) in other.counts {
@@ -115,6 +130,9 @@ pub fn describe(rule: &str) -> &'static str {
         _ => "a secret",
     }
 }
+
+/// Most tokens whose claims are kept as evidence from one text or file.
+const MAX_TOKENS: usize = 20;
 
 /// Names whose values are credentials wherever they appear (compared in lower case).
 pub const SECRET_NAMES: [&str; 27] = [
@@ -214,32 +232,30 @@ pub fn scrub(text: &str, tag: &Tag, found: &mut Found) -> Result<Option<String>>
         let whole = c.get(0).map_or("", |m| m.as_str());
         if let Some(m) = c.name("pem") {
             hit = true;
-            found.hit("private_key");
-            return tag.marker("private_key", m.as_str());
+            return found.redact("private_key", m.as_str(), tag);
         }
         if let Some(m) = c.name("jwt") {
             hit = true;
-            found.hit("jwt");
-            if let Some(t) = jwt_evidence(m.as_str(), tag)
-                && found.tokens.len() < 20
-                && !found.tokens.contains(&t)
-            {
-                found.tokens.push(t);
-            }
-            return tag.marker("jwt", m.as_str());
+            return found.redact("jwt", m.as_str(), tag);
         }
         if let (Some(s), Some(v)) = (c.name("scheme"), c.name("cred")) {
             if !looks_like_credential(s.as_str(), v.as_str()) {
                 return whole.to_owned();
             }
             hit = true;
-            found.hit("authorization");
-            return format!("{}{}", s.as_str(), tag.marker("authorization", v.as_str()));
+            return format!(
+                "{}{}",
+                s.as_str(),
+                found.redact("authorization", v.as_str(), tag)
+            );
         }
         if let (Some(p), Some(v)) = (c.name("urlcred"), c.name("urlpw")) {
             hit = true;
-            found.hit("url_password");
-            return format!("{}{}@", p.as_str(), tag.marker("url_password", v.as_str()));
+            return format!(
+                "{}{}@",
+                p.as_str(),
+                found.redact("url_password", v.as_str(), tag)
+            );
         }
         for (group, rule) in [
             ("aws", "aws_access_key"),
@@ -248,18 +264,16 @@ pub fn scrub(text: &str, tag: &Tag, found: &mut Found) -> Result<Option<String>>
         ] {
             if let Some(m) = c.name(group) {
                 hit = true;
-                found.hit(rule);
-                return tag.marker(rule, m.as_str());
+                return found.redact(rule, m.as_str(), tag);
             }
         }
         for (k, v) in [("key", "val"), ("qk", "qv")] {
             if let (Some(k), Some(v)) = (c.name(k), c.name(v)) {
                 hit = true;
-                found.hit("secret_parameter");
                 return format!(
                     "{}{}",
                     k.as_str(),
-                    tag.marker("secret_parameter", v.as_str())
+                    found.redact("secret_parameter", v.as_str(), tag)
                 );
             }
         }

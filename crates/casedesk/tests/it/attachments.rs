@@ -456,45 +456,25 @@ async fn a_case_opens_with_its_files_or_not_at_all(b: Backend) {
         .as_array()
         .unwrap()
         .len();
-    let r = app
-        .upload(
-            "/api/v1/cases",
-            &w.ops,
-            &[("broken.har", b"{\"log\":".to_vec())],
-            Some(&case),
-        )
-        .await;
-    assert_eq!(
-        (r.status, r.error_fields()),
-        (422, vec!["files[0]".to_owned()]),
-        "{}",
-        r.json
-    );
-    let r = app
-        .upload("/api/v1/cases", &w.ops, &[("a.txt", b"x".to_vec())], None)
-        .await;
-    assert_eq!(
-        (r.status, r.error_fields()),
-        (422, vec!["case".to_owned()]),
-        "{}",
-        r.json
-    );
     let mut bad = case.clone();
     bad["priority"] = json!("P9");
-    let r = app
-        .upload(
-            "/api/v1/cases",
-            &w.ops,
-            &[("a.txt", b"x".to_vec())],
-            Some(&bad),
-        )
-        .await;
-    assert_eq!(
-        (r.status, r.error_fields()),
-        (422, vec!["priority".to_owned()]),
-        "{}",
-        r.json
-    );
+    for (file, body, field) in [
+        (
+            ("broken.har", b"{\"log\":".to_vec()),
+            Some(&case),
+            "files[0]",
+        ),
+        (("a.txt", b"x".to_vec()), None, "case"),
+        (("a.txt", b"x".to_vec()), Some(&bad), "priority"),
+    ] {
+        let r = app.upload("/api/v1/cases", &w.ops, &[file], body).await;
+        assert_eq!(
+            (r.status, r.error_fields()),
+            (422, vec![field.to_owned()]),
+            "{}",
+            r.json
+        );
+    }
     let after = app.get("/api/v1/cases?view=all", &w.ops).await.json["items"]
         .as_array()
         .unwrap()
