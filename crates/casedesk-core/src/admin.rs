@@ -142,18 +142,7 @@ pub async fn create_user(
             "queues apply to agents and managers only",
         ));
     }
-    let areas = store.issue_areas().await?;
-    for q in &input.queues {
-        if !areas.iter().any(|a| a.queue == *q) {
-            let mut known: Vec<&str> = areas.iter().map(|a| a.queue.as_str()).collect();
-            known.sort_unstable();
-            known.dedup();
-            errors.push(FieldError::new(
-                "queue",
-                format!("{q:?} is not a queue; queues are {}", known.join(", ")),
-            ));
-        }
-    }
+    check_queues(store, &input.queues, &mut errors).await?;
     let account = match &input.account {
         Some(a) => match store.find_account(a).await? {
             Some(acc) => Some(acc),
@@ -187,6 +176,35 @@ pub async fn create_user(
         .summary(access_summary(&user));
     store.create_user(&user, cap, &audit).await?;
     Ok(user)
+}
+
+/// Creates a user for someone signed in: a support manager creates anyone; a super admin
+/// creates admins of their own account.
+pub async fn create_user_as(
+    store: &dyn Store,
+    limits: &ElevatedLimits,
+    p: &crate::users::Principal,
+    mut input: NewUser,
+) -> Result<User> {
+    crate::permissions::require_scope(p, Scope::Admin)?;
+    match p.user.role {
+        Role::Manager => {}
+        Role::SuperAdmin => {
+            if input.role != Role::Admin {
+                return Err(DomainError::field(
+                    "role",
+                    "a super admin creates admins of their own account; ask support for other roles",
+                ));
+            }
+            input.account = p.user.account_id.map(|a| a.to_string());
+        }
+        _ => {
+            return Err(DomainError::Forbidden(
+                "Only a super admin of the account or a support manager can create users.".into(),
+            ));
+        }
+    }
+    create_user(store, limits, input, &Actor::user(&p.user)).await
 }
 
 /// Records an API token for a user. The caller generated the token and hands only its hash.
@@ -263,6 +281,117 @@ pub async fn bootstrap_manager(store: &dyn Store, email: &str, actor: &Actor) ->
         actor,
     )
     .await
+}
+
+/// Adds an error for each name that is not a queue of the taxonomy.
+async fn check_queues(
+    store: &dyn Store,
+    queues: &[String],
+    errors: &mut Vec<FieldError>,
+) -> Result<()> {
+    let areas = store.issue_areas().await?;
+    for q in queues {
+        if !areas.iter().any(|a| a.queue == *q) {
+            let mut known: Vec<&str> = areas.iter().map(|a| a.queue.as_str()).collect();
+            known.sort_unstable();
+            known.dedup();
+            errors.push(FieldError::new(
+                "queue",
+                format!("{q:?} is not a queue; queues are {}", known.join(", ")),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What a user may do, as changed by someone who may change it.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    /// Case-admin permission (customer admins).
+    pub case_admin: bool,
+    /// Elevated support contact (customer admins).
+    pub elevated: bool,
+    /// Queues (support engineers and managers).
+    pub queues: Vec<String>,
+}
+
+/// Changes a user's access. A super admin grants case-admin and elevated to the admins of
+/// their own account (within the plan's elevated cap); a support manager changes anyone's,
+/// and the queues of support staff.
+pub async fn set_access(
+    store: &dyn Store,
+    limits: &ElevatedLimits,
+    p: &crate::users::Principal,
+    email: &str,
+    access: Access,
+) -> Result<User> {
+    crate::permissions::require_scope(p, Scope::Admin)?;
+    let mut user = resolve_user(store, email, "email").await?;
+    let manager = p.user.role == Role::Manager;
+    let own_super_admin = p.user.role == Role::SuperAdmin
+        && user.role.is_customer()
+        && user.account_id.is_some()
+        && user.account_id == p.user.account_id;
+    if !manager && !own_super_admin {
+        // Users of other accounts do not exist for the caller.
+        return Err(if p.user.role == Role::SuperAdmin {
+            DomainError::field("email", format!("no user has the email {}", user.email))
+        } else {
+            DomainError::Forbidden(
+                "Only a super admin of the account or a support manager can change access.".into(),
+            )
+        });
+    }
+    let mut errors = Vec::new();
+    if user.role.is_customer() {
+        if !access.queues.is_empty() {
+            errors.push(FieldError::new(
+                "queue",
+                "queues apply to agents and managers only",
+            ));
+        }
+        if access.elevated
+            && !user.elevated
+            && let Some(account_id) = user.account_id
+            && let Some(account) = store.find_account(&account_id.to_string()).await?
+        {
+            let cap = limits.for_plan(account.plan);
+            let used = store
+                .list_account_users(account_id)
+                .await?
+                .iter()
+                .filter(|u| u.elevated)
+                .count();
+            if used as u64 >= u64::from(cap) {
+                errors.push(FieldError::new(
+                    "elevated",
+                    format!(
+                        "the {} plan allows {cap} elevated support contacts, and all are in use",
+                        account.plan.key()
+                    ),
+                ));
+            }
+        }
+        user.case_admin = user.role == Role::SuperAdmin || access.case_admin;
+        user.elevated = access.elevated;
+    } else {
+        if access.case_admin || access.elevated {
+            errors.push(FieldError::new(
+                "role",
+                "case-admin and elevated apply to customer admins only",
+            ));
+        }
+        check_queues(store, &access.queues, &mut errors).await?;
+        user.queues = access.queues;
+    }
+    if !errors.is_empty() {
+        return Err(DomainError::Validation(errors));
+    }
+    let audit = AuditRecord::by(p, "user.access", format!("user:{}", user.email))
+        .account(user.account_id)
+        .summary(access_summary(&user));
+    store.update_user_access(&user, &audit).await?;
+    Ok(user)
 }
 
 /// What an audit entry records about a user's access.

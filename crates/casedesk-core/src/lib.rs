@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod kb;
 pub mod mail;
 pub mod permissions;
+pub mod reports;
 pub mod sla;
 pub mod status;
 pub mod store;

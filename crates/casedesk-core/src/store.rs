@@ -505,4 +505,13 @@ pub trait Store: Send + Sync {
     /// Marks a case's attachments deleted and appends `event`, in one transaction; answers
     /// the content hashes no live attachment uses any more.
     async fn delete_attachments(&self, number: i64, event: &NewEvent) -> Result<Vec<String>>;
+
+    /// The cases opened in `[since, until)`, oldest first, at most `limit`, as reports see
+    /// them.
+    async fn report_rows(
+        &self,
+        since: crate::Timestamp,
+        until: crate::Timestamp,
+        limit: u32,
+    ) -> Result<Vec<crate::reports::ReportRow>>;
 }

@@ -459,6 +459,14 @@ impl Store for CachedStore {
     ) -> Result<Vec<(i64, String, casedesk_core::Timestamp)>> {
         self.inner.closed_cases_with_attachments(limit).await
     }
+    async fn report_rows(
+        &self,
+        since: casedesk_core::Timestamp,
+        until: casedesk_core::Timestamp,
+        limit: u32,
+    ) -> Result<Vec<casedesk_core::reports::ReportRow>> {
+        self.inner.report_rows(since, until, limit).await
+    }
     async fn delete_attachments(
         &self,
         number: i64,

@@ -549,6 +549,7 @@ macro_rules! store_impl {
         $crate::kb_impl!($store);
         $crate::status_impl!($store);
         $crate::attachments_impl!($store);
+        $crate::reports_impl!($store);
         mod shared_impl {
             use super::$store;
             use $crate::common::*;
@@ -1524,6 +1525,7 @@ macro_rules! store_impl {
                 async fn get_attachment(&self, n: i64, id: Uuid) -> Result<Option<casedesk_core::attachments::Attachment>> { self.get_attachment_op(n, id).await }
                 async fn list_attachments(&self, n: i64) -> Result<Vec<casedesk_core::attachments::Attachment>> { self.list_attachments_op(n).await }
                 async fn closed_cases_with_attachments(&self, limit: u32) -> Result<Vec<(i64, String, casedesk_core::Timestamp)>> { self.closed_cases_with_attachments_op(limit).await }
+                async fn report_rows(&self, since: casedesk_core::Timestamp, until: casedesk_core::Timestamp, limit: u32) -> Result<Vec<casedesk_core::reports::ReportRow>> { self.report_rows_op(since, until, limit).await }
                 async fn delete_attachments(&self, n: i64, e: &NewEvent) -> Result<Vec<String>> { self.delete_attachments_op(n, e).await }
 
                 async fn put_calendar(&self, name: &str, spec: &str, from: casedesk_core::Timestamp, audit: &AuditRecord) -> Result<()> {

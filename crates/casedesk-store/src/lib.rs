@@ -13,6 +13,7 @@ mod kb;
 mod mail;
 mod ops;
 mod postgres;
+mod reports;
 mod sqlite;
 mod status;
 

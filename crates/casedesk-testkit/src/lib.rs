@@ -16,6 +16,7 @@ use casedesk_core::users::{Role, Scope};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+pub mod browser;
 pub mod hooks;
 pub mod op;
 pub mod s3;

@@ -231,84 +231,79 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn domain_response(e: DomainError) -> Response {
+/// Status, problem type, title and detail of a domain error: the JSON API answers them as
+/// problem+json, the web pages as HTML, with the same words.
+pub fn describe(e: &DomainError) -> (StatusCode, &'static str, &'static str, String) {
     match e {
-        DomainError::NotFound { entity } => respond(
-            problem(
-                StatusCode::NOT_FOUND,
-                "not-found",
-                "Not found",
-                format!("There is no {entity} here that you can see."),
+        DomainError::NotFound { entity } => (
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "Not found",
+            format!("There is no {entity} here that you can see."),
+        ),
+        DomainError::Validation(errs) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            "Some fields are missing or invalid",
+            format!(
+                "{} field(s) need attention; nothing was changed.",
+                errs.len()
             ),
-            None,
         ),
-        DomainError::Validation(errs) => {
-            let n = errs.len();
-            let mut p = problem(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation",
-                "Some fields are missing or invalid",
-                format!("{n} field(s) need attention; nothing was changed."),
-            );
-            p.errors = Some(fields(errs));
-            respond(p, None)
-        }
-        DomainError::Forbidden(msg) => respond(
-            problem(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "Permission missing",
-                msg,
+        DomainError::Forbidden(msg) => (
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Permission missing",
+            msg.clone(),
+        ),
+        DomainError::InsufficientScope(scope) => (
+            StatusCode::FORBIDDEN,
+            "insufficient-scope",
+            "Token scope missing",
+            format!(
+                "The credential used lacks the {} scope. Use a token that carries it.",
+                scope.key()
             ),
-            None,
         ),
-        DomainError::InsufficientScope(scope) => {
-            let mut p = problem(
-                StatusCode::FORBIDDEN,
-                "insufficient-scope",
-                "Token scope missing",
-                format!(
-                    "The credential used lacks the {} scope. Use a token that carries it.",
-                    scope.key()
-                ),
-            );
-            p.required_scope = Some(scope.key().into());
-            respond(
-                p,
-                Some(format!(
-                    "Bearer realm=\"casedesk\", error=\"insufficient_scope\", scope=\"{}\"",
-                    scope.key()
-                )),
-            )
-        }
-        DomainError::InvalidTransition { message, status } => {
-            let mut p = problem(
-                StatusCode::CONFLICT,
-                "invalid-transition",
-                "Not allowed in the case's current status",
-                message,
-            );
-            p.current_status = Some(status.key().into());
-            respond(p, None)
-        }
-        DomainError::Conflict(msg) => respond(
-            problem(StatusCode::CONFLICT, "conflict", "Conflict", msg),
-            None,
+        DomainError::InvalidTransition { message, .. } => (
+            StatusCode::CONFLICT,
+            "invalid-transition",
+            "Not allowed in the case's current status",
+            message.clone(),
         ),
-        DomainError::Gone(msg) => respond(problem(StatusCode::GONE, "gone", "Deleted", msg), None),
+        DomainError::Conflict(msg) => (StatusCode::CONFLICT, "conflict", "Conflict", msg.clone()),
+        DomainError::Gone(msg) => (StatusCode::GONE, "gone", "Deleted", msg.clone()),
         DomainError::Internal(msg) => {
             tracing::error!(error = %msg, "internal error");
-            respond(
-                problem(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "Something went wrong on our side",
-                    "The request could not be completed. It is safe to retry; if it keeps failing, tell your casedesk operator.".into(),
-                ),
-                None,
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Something went wrong on our side",
+                "The request could not be completed. It is safe to retry; if it keeps failing, tell your casedesk operator.".into(),
             )
         }
     }
+}
+
+fn domain_response(e: DomainError) -> Response {
+    let (status, kind, title, detail) = describe(&e);
+    let mut p = problem(status, kind, title, detail);
+    let mut challenge = None;
+    match e {
+        DomainError::Validation(errs) => p.errors = Some(fields(errs)),
+        DomainError::InsufficientScope(scope) => {
+            p.required_scope = Some(scope.key().into());
+            challenge = Some(format!(
+                "Bearer realm=\"casedesk\", error=\"insufficient_scope\", scope=\"{}\"",
+                scope.key()
+            ));
+        }
+        DomainError::InvalidTransition { status, .. } => {
+            p.current_status = Some(status.key().into())
+        }
+        _ => {}
+    }
+    respond(p, challenge)
 }
 
 /// Answers a panic inside a handler with a problem instead of dropping the connection.

@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod signin;
 mod state;
+pub mod ui;
 
 use std::future::Future;
 
@@ -30,7 +31,6 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(api::meta::healthz))
         .route("/metrics", get(metrics::render))
         .route("/openapi.json", get(openapi::document))
-        .route("/", get(signin::home))
         .route(
             "/auth/login",
             get(signin::login_page).post(signin::login_submit),
@@ -40,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/oidc/{issuer}/start", get(signin::oidc_start))
         .route("/auth/oidc/callback", get(signin::oidc_callback))
         .nest("/api/v1", api::routes())
+        .merge(ui::routes())
         .fallback(api::meta::not_found)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(axum::middleware::from_fn_with_state(

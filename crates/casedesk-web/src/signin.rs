@@ -57,7 +57,7 @@ impl SignInLimiter {
     }
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -132,7 +132,7 @@ fn redirect(to: &str) -> Response {
 }
 
 /// Only local paths are returned to, so sign-in cannot be turned into an open redirect.
-fn local_path(p: Option<&str>) -> String {
+pub(crate) fn local_path(p: Option<&str>) -> String {
     match p {
         Some(p)
             if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && p.len() < 512 =>
@@ -144,7 +144,7 @@ fn local_path(p: Option<&str>) -> String {
 }
 
 /// Refuses posts a browser marks as coming from another site.
-fn same_origin(headers: &HeaderMap) -> bool {
+pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
     let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
     if let Some(site) = get("sec-fetch-site") {
         return site == "same-origin" || site == "none";
@@ -262,7 +262,7 @@ fn internal(e: DomainError) -> Response {
     )
 }
 
-fn login_form(st: &AppState, csrf: &str, message: Option<&str>) -> String {
+fn login_form(st: &AppState, csrf: &str, message: Option<&str>, return_to: &str) -> String {
     let mut body = String::new();
     if let Some(m) = message {
         body.push_str(&format!(
@@ -273,10 +273,12 @@ fn login_form(st: &AppState, csrf: &str, message: Option<&str>) -> String {
     if st.auth.local_accounts() {
         body.push_str(&format!(
             "<form method=\"post\" action=\"/auth/login\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+             <input type=\"hidden\" name=\"return_to\" value=\"{}\">\
              <label for=\"email\">Email</label><input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required>\
              <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
              <button type=\"submit\">Sign in</button></form>",
-            escape(csrf)
+            escape(csrf),
+            escape(return_to)
         ));
     }
     for i in st
@@ -291,8 +293,9 @@ fn login_form(st: &AppState, csrf: &str, message: Option<&str>) -> String {
             .clone()
             .unwrap_or_else(|| i.config.name.clone());
         body.push_str(&format!(
-            "<p><a class=\"button\" href=\"/auth/oidc/{}/start\">Sign in with {}</a></p>",
+            "<p><a class=\"button\" href=\"/auth/oidc/{}/start?return_to={}\">Sign in with {}</a></p>",
             escape(&i.config.name),
+            escape(&url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect::<String>()),
             escape(&label)
         ));
     }
@@ -302,8 +305,18 @@ fn login_form(st: &AppState, csrf: &str, message: Option<&str>) -> String {
     body
 }
 
+/// Where to go after signing in.
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    return_to: Option<String>,
+}
+
 /// `GET /auth/login`: the sign-in page.
-pub async fn login_page(State(st): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn login_page(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Response {
     let existing = cookie(&headers, CSRF_COOKIE).filter(|c| c.len() >= 32 && c.len() <= 64);
     let csrf = match existing {
         Some(c) => c,
@@ -312,7 +325,12 @@ pub async fn login_page(State(st): State<AppState>, headers: HeaderMap) -> Respo
             Err(e) => return internal(e),
         },
     };
-    let mut res = page(StatusCode::OK, "Sign in", &login_form(&st, &csrf, None));
+    let back = local_path(q.return_to.as_deref());
+    let mut res = page(
+        StatusCode::OK,
+        "Sign in",
+        &login_form(&st, &csrf, None, &back),
+    );
     res.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(&st, CSRF_COOKIE, &csrf, "/auth", Some(3600)),
@@ -342,8 +360,13 @@ pub async fn login_submit(State(st): State<AppState>, req: Request) -> Response 
     };
     let f = form(&bytes);
     let csrf_cookie = cookie(&headers, CSRF_COOKIE).unwrap_or_default();
+    let back = local_path(f.get("return_to").map(String::as_str));
     let fail = |status: StatusCode, msg: &str| {
-        page(status, "Sign in", &login_form(&st, &csrf_cookie, Some(msg)))
+        page(
+            status,
+            "Sign in",
+            &login_form(&st, &csrf_cookie, Some(msg), &back),
+        )
     };
     if !st.auth.local_accounts() {
         return fail(
@@ -457,7 +480,7 @@ pub async fn login_submit(State(st): State<AppState>, req: Request) -> Response 
     {
         return internal(e);
     }
-    start_session(&st, &user, None, "/", &origin)
+    start_session(&st, &user, None, &back, &origin)
         .await
         .unwrap_or_else(internal)
 }
@@ -536,25 +559,6 @@ pub async fn session(State(st): State<AppState>, headers: HeaderMap) -> Response
         }
         .into_response(),
         Err(e) => crate::error::ApiError::from(e).into_response(),
-    }
-}
-
-/// `GET /`: until the web UI arrives, who is signed in and a way out.
-pub async fn home(State(st): State<AppState>, headers: HeaderMap) -> Response {
-    match session_of(&st, &headers).await {
-        Ok(Some((u, s))) => page(
-            StatusCode::OK,
-            "casedesk",
-            &format!(
-                "<p>Signed in as {} ({}).</p><form method=\"post\" action=\"/auth/logout\">\
-                 <input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">Sign out</button></form>",
-                escape(&u.email),
-                escape(u.role.key()),
-                escape(&s.csrf)
-            ),
-        ),
-        Ok(None) => redirect("/auth/login"),
-        Err(e) => internal(e),
     }
 }
 

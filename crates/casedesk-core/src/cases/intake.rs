@@ -142,6 +142,8 @@ pub const CHECKLIST_ITEMS: [(&str, &str); 6] = [
 pub const CLIENT_PURPOSES: [&str; 3] = ["interactive_web", "automation", "other"];
 /// Accepted `deployment_model` values.
 pub const DEPLOYMENT_MODELS: [&str; 3] = ["cloud", "self_hosted", "hybrid"];
+/// Accepted `environment` values (of a production-stage case).
+pub const ENVIRONMENTS: [&str; 3] = ["production", "staging", "development"];
 /// Accepted `availability` values.
 pub const AVAILABILITIES: [&str; 2] = ["ga", "preview"];
 /// Accepted `token_flow` values.
@@ -773,7 +775,7 @@ fn validate_identifiers(
     });
     put("occurred_at", occurred);
 
-    let env_keys = ["production", "staging", "development"];
+    let env_keys = ENVIRONMENTS;
     let environment = if production {
         req_enum(
             obj,
@@ -876,6 +878,18 @@ fn validate_identifiers(
     out
 }
 
+/// The values a context field accepts, when it is a choice.
+pub fn context_choices(key: &str) -> Option<&'static [&'static str]> {
+    match key {
+        "token_flow" => Some(&TOKEN_FLOWS),
+        "affected" => Some(&["all", "some"]),
+        "frequency" => Some(&["every_time", "intermittent"]),
+        "browsers" => Some(&["all", "one"]),
+        "deployment" => Some(&["cloud", "self_hosted"]),
+        _ => None,
+    }
+}
+
 fn validate_context(v: Option<&Value>, e: &mut Errors) -> Map<String, Value> {
     let mut out = Map::new();
     let Some(obj) = object(v, "context", false, "", e) else {
@@ -885,15 +899,7 @@ fn validate_context(v: Option<&Value>, e: &mut Errors) -> Map<String, Value> {
     reject_unknown(obj, &keys, "context", e);
     for k in &keys {
         let path = format!("context.{k}");
-        let allowed: Option<&[&str]> = match *k {
-            "token_flow" => Some(&TOKEN_FLOWS),
-            "affected" => Some(&["all", "some"]),
-            "frequency" => Some(&["every_time", "intermittent"]),
-            "browsers" => Some(&["all", "one"]),
-            "deployment" => Some(&["cloud", "self_hosted"]),
-            _ => None,
-        };
-        let value = match allowed {
+        let value = match context_choices(k) {
             Some(list) => opt_enum(obj, k, &path, list, e),
             None => opt_string(obj, k, &path, MAX_ERROR_MESSAGE, e),
         };

@@ -29,6 +29,19 @@ pub(crate) struct Form {
     pub case: Option<Vec<u8>>,
     /// The files, in order.
     pub files: Vec<Upload>,
+    /// Text fields of a web form, in order.
+    pub texts: Vec<(String, String)>,
+}
+
+/// Which parts a multipart request may carry beside its `file` parts.
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum Parts {
+    /// Files only (an upload to a case).
+    Files,
+    /// A `case` part holding the JSON of a new case.
+    Case,
+    /// The text fields of a web form; a file input left empty is skipped.
+    Web,
 }
 
 fn multipart_error(e: impl std::fmt::Display) -> ApiError {
@@ -44,7 +57,7 @@ fn multipart_error(e: impl std::fmt::Display) -> ApiError {
 pub(crate) async fn read_form(
     mp: Result<Multipart, MultipartRejection>,
     cfg: &AttachmentConfig,
-    case_part: bool,
+    parts: Parts,
 ) -> ApiResult<Form> {
     let mut mp = mp.map_err(|e| {
         ApiError::from(DomainError::field(
@@ -58,11 +71,18 @@ pub(crate) async fn read_form(
     let mut form = Form {
         case: None,
         files: Vec::new(),
+        texts: Vec::new(),
     };
+    let mut text_bytes = 0u64;
     while let Some(mut field) = mp.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or("").to_owned();
         match name.as_str() {
             "file" | "files" | "files[]" => {
+                // A browser sends a file input left empty as a part without a name.
+                if parts == Parts::Web && field.file_name().is_none_or(str::is_empty) {
+                    while field.chunk().await.map_err(multipart_error)?.is_some() {}
+                    continue;
+                }
                 let index = form.files.len();
                 let label = format!("files[{index}]");
                 if index >= MAX_FILES {
@@ -94,7 +114,7 @@ pub(crate) async fn read_form(
                     bytes,
                 });
             }
-            "case" if case_part => {
+            "case" if parts == Parts::Case => {
                 let mut bytes = Vec::new();
                 while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
                     if (bytes.len() + chunk.len()) as u64 > MAX_FORM_PART {
@@ -104,10 +124,23 @@ pub(crate) async fn read_form(
                 }
                 form.case = Some(bytes);
             }
+            other if parts == Parts::Web && !other.is_empty() => {
+                let mut bytes = Vec::new();
+                while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                    text_bytes += chunk.len() as u64;
+                    if text_bytes > MAX_FORM_PART {
+                        return Err(ApiError::TooLarge);
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| DomainError::field(other, "must be UTF-8 text"))?;
+                form.texts.push((other.to_owned(), text));
+            }
             other => {
                 return Err(DomainError::field(
                     if other.is_empty() { "body" } else { other },
-                    if case_part {
+                    if parts == Parts::Case {
                         "is not a part of this request: send `case` (JSON) and `file` parts"
                     } else {
                         "is not a part of this request: send one `file` part per file"
@@ -211,7 +244,7 @@ pub async fn upload(
         .await?
         .ok_or(DomainError::NotFound { entity: "case" })?;
     attachments::check_attach(&p, &case, internal)?;
-    let form = read_form(mp, &st.attachments, false).await?;
+    let form = read_form(mp, &st.attachments, Parts::Files).await?;
     if form.files.is_empty() {
         return Err(DomainError::field("files", "send at least one `file` part").into());
     }
@@ -261,11 +294,21 @@ pub async fn download(
     Caller(p): Caller,
     Path((raw, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let n = number(&raw)?;
-    let id = uuid::Uuid::parse_str(&id).map_err(|_| DomainError::NotFound {
+    serve_file(&st, &p, number(&raw)?, &id).await
+}
+
+/// An attachment's content as a download that a browser never renders (the API's route and
+/// the web pages' link both answer with this).
+pub(crate) async fn serve_file(
+    st: &AppState,
+    p: &Principal,
+    n: i64,
+    id: &str,
+) -> ApiResult<Response> {
+    let id = uuid::Uuid::parse_str(id).map_err(|_| DomainError::NotFound {
         entity: "attachment",
     })?;
-    let (a, bytes) = attachments::download(st.store.as_ref(), st.blobs.as_ref(), &p, n, id).await?;
+    let (a, bytes) = attachments::download(st.store.as_ref(), st.blobs.as_ref(), p, n, id).await?;
     let mut res = bytes.into_response();
     let h = res.headers_mut();
     h.insert(

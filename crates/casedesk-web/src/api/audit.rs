@@ -37,6 +37,15 @@ pub async fn export(
     Caller(p): Caller,
     Query(f): Query<ExportFilters>,
 ) -> Result<Response, ApiError> {
+    export_as(st, p, f).await
+}
+
+/// The export as NDJSON for `p` (the API's route and the audit page's link).
+pub(crate) async fn export_as(
+    st: AppState,
+    p: casedesk_core::users::Principal,
+    f: ExportFilters,
+) -> Result<Response, ApiError> {
     let mut errs = Vec::new();
     let mut time = |field: &str, v: &Option<String>| -> Option<Timestamp> {
         let s = v.as_deref()?;

@@ -50,7 +50,9 @@ pub async fn create_case(
     // file opens nothing.
     let (raw, prepared) = if multipart {
         let mp = axum::extract::Multipart::from_request(req, &st).await;
-        let form = super::attachments::read_form(mp, &st.attachments, true).await?;
+        let form =
+            super::attachments::read_form(mp, &st.attachments, super::attachments::Parts::Case)
+                .await?;
         let case = form.case.ok_or_else(|| {
             DomainError::field(
                 "case",

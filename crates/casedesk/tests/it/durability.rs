@@ -357,7 +357,7 @@ async fn managers_list_retry_and_cancel_jobs(b: Backend) {
         (
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).into_owned()
-                + &String::from_utf8_lossy(&out.stderr),
+                + String::from_utf8_lossy(&out.stderr).as_ref(),
         )
     };
     let (ok, out) = cli(&["jobs", "list", "--state", "queued", "--json"]);

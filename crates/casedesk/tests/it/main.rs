@@ -23,4 +23,5 @@ mod sla;
 mod sla_clocks;
 mod status;
 mod validation;
+mod web_ui;
 mod webhooks;

@@ -565,7 +565,11 @@ async fn browse(c: &reqwest::Client, app: &TestApp, url: &str) -> (reqwest::Resp
                 "{}://{}{loc}",
                 origin.scheme(),
                 origin.host_str().unwrap().to_owned()
-                    + &origin.port().map(|p| format!(":{p}")).unwrap_or_default()
+                    + origin
+                        .port()
+                        .map(|p| format!(":{p}"))
+                        .unwrap_or_default()
+                        .as_str()
             )
         } else {
             loc

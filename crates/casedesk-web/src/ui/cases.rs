@@ -1,0 +1,969 @@
+//! Case pages for both sides: the list (My cases, or the account's for elevated contacts,
+//! or everything support may see), the case page (the customer's view, or the agent's
+//! workspace with internal notes, evidence, diagnostics and the SLA explanation), and the
+//! actions posted from it.
+
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use casedesk_core::DomainError;
+use casedesk_core::cases::service::{self, Command, ListFilters};
+use casedesk_core::cases::{Case, CaseEvent, CaseSummary, EventKind, Priority, Status};
+use casedesk_core::permissions;
+use maud::{Markup, html};
+use serde_json::{Value, json};
+
+use super::forms::{self, Errors, Fields, Kind, field};
+use super::portal::key_of;
+use super::{Viewer, due, failure, layout, redirect, respond, when};
+use crate::AppState;
+use crate::api::attachments::{Parts, prepare_all, read_form, serve_file};
+use crate::error::ApiError;
+
+fn not_found() -> DomainError {
+    DomainError::NotFound { entity: "case" }
+}
+
+fn parse_number(raw: &str) -> Result<i64, DomainError> {
+    raw.trim_start_matches('#').parse().map_err(|_| not_found())
+}
+
+/// A person's word for a status.
+pub fn status_label(s: Status) -> &'static str {
+    match s {
+        Status::New => "new",
+        Status::Open => "open",
+        Status::Pending => "waiting on you",
+        Status::OnHold => "on hold",
+        Status::Solved => "solved: please confirm",
+        Status::Closed => "closed",
+    }
+}
+
+fn status_badge(s: Status, support: bool) -> Markup {
+    let word = if support {
+        s.key().replace('_', " ")
+    } else {
+        status_label(s).to_owned()
+    };
+    html! { span.badge { (word) } }
+}
+
+fn priority_badge(p: Priority) -> Markup {
+    html! { span class=(format!("badge {}", p.key())) title=(p.label()) { (p.key()) } }
+}
+
+/// The rows of a case list, with live SLA countdowns for support.
+pub fn table(rows: &[CaseSummary], support: bool) -> Markup {
+    html! {
+        div.table-wrap tabindex="0" role="region" aria-label="Scrollable table" {
+            table {
+                thead { tr {
+                    th scope="col" { "Case" } th scope="col" { "Subject" } th scope="col" { "Priority" } th scope="col" { "Status" }
+                    th scope="col" { "Tenant" } th scope="col" { "Issue area" }
+                    @if support { th scope="col" { "Queue" } th scope="col" { "Assignee" } th scope="col" { "Next SLA due" } }
+                    @else { th scope="col" { "Requester" } th scope="col" { "Updated" } }
+                } }
+                tbody {
+                    @for c in rows {
+                        tr {
+                            td { a href=(format!("/cases/{}", c.number)) { "#" (c.number) } }
+                            td { (c.subject) @if c.escalated { " " span.badge.P1 { "escalated" } } }
+                            td { (priority_badge(c.priority)) }
+                            td { (status_badge(c.status, support)) }
+                            td { (c.tenant) }
+                            td { (c.issue_area) }
+                            @if support {
+                                td { (c.queue) }
+                                td { (c.assignee.as_deref().unwrap_or("unassigned")) }
+                                td { @if let Some(d) = c.sla_due_at { (due(d)) } @else { span.muted { "no clock running" } } }
+                            } @else {
+                                td { (c.requester) }
+                                td { (when(c.updated_at)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `GET /cases`: My cases, with filters and search.
+pub async fn list(
+    State(st): State<AppState>,
+    v: Viewer,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let get = |k: &str| {
+        q.get(k)
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+    };
+    let support = v.support();
+    let view = get("view");
+    let filters = ListFilters {
+        view: view.clone(),
+        status: get("status"),
+        priority: get("priority"),
+        issue_area: get("issue_area"),
+        tenant: get("tenant"),
+        q: get("q"),
+        cursor: get("cursor").and_then(|c| c.parse().ok()),
+        limit: Some(25),
+        ..Default::default()
+    };
+    let (rows, next) = match service::list_cases(st.store.as_ref(), &v.p, &filters).await {
+        Ok(r) => r,
+        Err(e) => return failure(Some(&v), e),
+    };
+    let areas = st.store.issue_areas().await.unwrap_or_default();
+    let elevated = v.p.user.elevated;
+    let title = if support {
+        "All cases"
+    } else if elevated && view.as_deref() != Some("mine") {
+        "Cases of your account"
+    } else {
+        "My cases"
+    };
+    let sel = |k: &str, val: &str| get(k).as_deref() == Some(val);
+    let mut next_q: Vec<(String, String)> = q
+        .iter()
+        .filter(|(k, _)| *k != "cursor")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(n) = next {
+        next_q.push(("cursor".into(), n.to_string()));
+    }
+    let next_href = format!(
+        "/cases?{}",
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(next_q)
+            .finish()
+    );
+    let body = html! {
+        form.filters method="get" action="/cases" role="search" aria-label="Filter cases" {
+            div { label for="f-q" { "Search" } input #f-q type="search" name="q" value=(get("q").unwrap_or_default()); }
+            div { label for="f-status" { "Status" }
+                select #f-status name="status" {
+                    option value="" { "Any" }
+                    option value="active" selected[sel("status", "active")] { "Not closed" }
+                    @for s in Status::ALL { option value=(s.key()) selected[sel("status", s.key())] { (s.key().replace('_', " ")) } }
+                } }
+            div { label for="f-priority" { "Priority" }
+                select #f-priority name="priority" {
+                    option value="" { "Any" }
+                    @for p in Priority::ALL { option value=(p.key()) selected[sel("priority", p.key())] { (p.key()) } }
+                } }
+            div { label for="f-area" { "Issue area" }
+                select #f-area name="issue_area" {
+                    option value="" { "Any" }
+                    @for a in &areas { option value=(a.key) selected[sel("issue_area", &a.key)] { (a.name) } }
+                } }
+            div { label for="f-tenant" { "Tenant" } input #f-tenant type="text" name="tenant" value=(get("tenant").unwrap_or_default()); }
+            @if elevated {
+                div { label for="f-view" { "Show" }
+                    select #f-view name="view" {
+                        option value="all" { "All cases of the account" }
+                        option value="mine" selected[sel("view", "mine")] { "Only mine" }
+                    } }
+            }
+            button type="submit" { "Apply" }
+        }
+        @if rows.is_empty() { p { "No cases match." } } @else { (table(&rows, support)) }
+        @if next.is_some() { p { a href=(next_href) { "Next page" } } }
+    };
+    respond(StatusCode::OK, layout(Some(&v), title, "cases", body))
+}
+
+/// `GET /cases/{n}/created`: the confirmation with the case number.
+pub async fn created(State(st): State<AppState>, v: Viewer, Path(raw): Path<String>) -> Response {
+    let case = match parse_number(&raw) {
+        Ok(n) => service::get_case(st.store.as_ref(), &v.p, n).await,
+        Err(e) => Err(e),
+    };
+    let case = match case {
+        Ok(c) => c,
+        Err(e) => return failure(Some(&v), e),
+    };
+    respond(
+        StatusCode::OK,
+        layout(
+            Some(&v),
+            "Your case is open",
+            "support",
+            html! {
+                div.notice.ok role="status" {
+                    p { "Case number " strong #case-number { "#" (case.number) } ": " (case.fields.subject) }
+                    p { "A confirmation is on its way to " (case.fields.contact.email) ". Reply to it to add to the case." }
+                }
+                p { a.button href=(format!("/cases/{}", case.number)) { "Go to the case" } " " a.button.secondary href="/cases" { "My cases" } }
+            },
+        ),
+    )
+}
+
+/// `GET /cases/{n}`: the case page.
+pub async fn show(State(st): State<AppState>, v: Viewer, Path(raw): Path<String>) -> Response {
+    match parse_number(&raw) {
+        Ok(n) => {
+            page(
+                &st,
+                &v,
+                n,
+                &Errors::default(),
+                &Fields::default(),
+                None,
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(e) => failure(Some(&v), e),
+    }
+}
+
+fn kind_label(k: EventKind) -> String {
+    let s = k.key().replace('_', " ");
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => s,
+    }
+}
+
+/// The words of an event: the texts it carries, then its files.
+fn event_body(e: &CaseEvent) -> Markup {
+    let d = &e.data;
+    let texts: Vec<(&str, String)> = [
+        ("", "body"),
+        ("Reason: ", "reason"),
+        ("Comment: ", "comment"),
+        ("Conclusions: ", "conclusions"),
+        ("Next steps: ", "next_steps"),
+        ("Assignee: ", "assignee"),
+        ("Contact: ", "email"),
+        ("From: ", "from"),
+        ("To: ", "to"),
+        ("Channel: ", "channel"),
+    ]
+    .iter()
+    .filter_map(|(label, k)| {
+        d.get(*k)
+            .and_then(Value::as_str)
+            .map(|s| (*label, s.to_owned()))
+    })
+    .collect();
+    let files: Vec<&str> = d
+        .get("files")
+        .or_else(|| d.get("attachments"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f.get("file_name").and_then(Value::as_str))
+                .collect()
+        })
+        .unwrap_or_default();
+    html! {
+        @for (label, t) in &texts { p.body { (label) (t) } }
+        @if !files.is_empty() { p { "Files: " (files.join(", ")) } }
+        @if let Some(n) = d.get("secrets_removed") {
+            p.notice.warn { "Secrets were removed from this before it was stored: " (n.get("advice").and_then(Value::as_str).unwrap_or("rotate the credentials that were shared.")) }
+        }
+    }
+}
+
+fn timeline(events: &[CaseEvent], support: bool) -> Markup {
+    html! {
+        ol.timeline {
+            @for e in events.iter().filter(|e| e.kind != EventKind::HarEvidence) {
+                li class=[(!e.public).then_some("internal")] {
+                    div.meta {
+                        strong { (kind_label(e.kind)) }
+                        @if !e.public { " " span.badge.internal { "Internal: support only" } }
+                        " · " (e.actor.as_deref().unwrap_or("casedesk")) " · " (when(e.at))
+                    }
+                    @if support || e.public { (event_body(e)) }
+                }
+            }
+        }
+    }
+}
+
+fn sla_panel(sla: &Value, support: bool) -> Markup {
+    let empty = Vec::new();
+    let targets = sla["targets"].as_array().unwrap_or(&empty);
+    html! {
+        section.panel aria-labelledby="sla-h" {
+            h2 #sla-h { "Service level" }
+            @if targets.is_empty() { p { "No service-level clock applies to this case." } }
+            ul {
+                @for t in targets {
+                    @let state = t["state"].as_str().unwrap_or("");
+                    li {
+                        strong { (t["target"].as_str().unwrap_or("").replace('_', " ")) } ": " (state)
+                        @if let Some(d) = t["due_at"].as_str().and_then(|d| d.parse::<jiff::Timestamp>().ok()) {
+                            @if state == "running" { ", due " (due(d)) } @else { ", due at " (when(d)) }
+                        }
+                        @if support { " (goal " (t["goal_minutes"]) " min, " (t["basis"].as_str().unwrap_or("")) ")" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn sla_explanation(x: &Value) -> Markup {
+    let empty = Vec::new();
+    html! {
+        details.panel {
+            summary { "How the due times were computed" }
+            p { "Policy for plan " strong { (x["policy"]["plan"].as_str().unwrap_or("")) } ", priority " strong { (x["policy"]["priority"].as_str().unwrap_or("")) } " (" (x["policy"]["source"].as_str().unwrap_or("")) ")." }
+            p { "Calendar " strong { (x["calendar"]["name"].as_str().unwrap_or("")) } " in " (x["calendar"]["time_zone"].as_str().unwrap_or("")) ": " (x["calendar"]["why"].as_str().unwrap_or("")) }
+            @for t in x["targets"].as_array().unwrap_or(&empty) {
+                h3 { (t["target"].as_str().unwrap_or("").replace('_', " ")) " (cycle " (t["cycle"]) ")" }
+                p {
+                    "Goal " (t["goal"]["minutes"]) " minutes (" (t["goal"]["basis"].as_str().unwrap_or("")) "), started " (t["started_at"].as_str().unwrap_or(""))
+                    ", " (t["elapsed_minutes"]) " minutes counted"
+                    @if let Some(d) = t["due_at"].as_str() { ", due " (d) }
+                    ". State: " (t["state"].as_str().unwrap_or("")) "."
+                }
+                @let pauses = t["pauses"].as_array().map(Vec::len).unwrap_or(0);
+                @if pauses > 0 { p { "Paused " (pauses) " time(s) while waiting on the customer." } }
+            }
+        }
+    }
+}
+
+/// A value of the evidence in a line: text as it is, an object as its named values.
+fn brief(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(a) => a.iter().map(brief).collect::<Vec<_>>().join(" → "),
+        Value::Object(o) => o
+            .iter()
+            .filter(|(_, x)| !x.is_null())
+            .map(|(k, x)| format!("{k}: {}", brief(x)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    }
+}
+
+fn evidence_panel(events: &[CaseEvent]) -> Markup {
+    let har: Vec<&CaseEvent> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::HarEvidence)
+        .collect();
+    html! {
+        @if !har.is_empty() {
+            section.panel aria-labelledby="evidence-h" {
+                h2 #evidence-h { "HAR evidence" }
+                @for e in har {
+                    @let s = e.data.get("summary").unwrap_or(&e.data);
+                    h3 { (e.data.get("file_name").and_then(Value::as_str).unwrap_or("capture")) }
+                    dl.facts {
+                        @for key in ["flow", "broke_at", "token_flow", "user_agent", "clock_skew_seconds", "entries"] {
+                            @if let Some(x) = s.get(key).filter(|x| !x.is_null()) {
+                                dt { (key.replace('_', " ")) }
+                                dd { (brief(x)) }
+                            }
+                        }
+                    }
+                    @for (key, title) in [("oauth_errors", "OAuth errors"), ("failures", "Failing requests"), ("correlation_ids", "Correlation IDs"), ("redirect_uris", "Redirect URIs")] {
+                        @if let Some(list) = s.get(key).and_then(Value::as_array).filter(|l| !l.is_empty()) {
+                            h3 { (title) }
+                            ul { @for item in list.iter().take(10) { li { code { (brief(item)) } } } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One action form: its fields are named `{action}.{field}`, so its errors land at its own
+/// fields on a page with many forms.
+fn action_form(v: &Viewer, n: i64, action: &str, button: &str, fields: Markup) -> Markup {
+    html! {
+        form method="post" action=(format!("/cases/{n}/act/{action}")) {
+            (forms::csrf(&v.csrf))
+            (fields)
+            button type="submit" { (button) }
+        }
+    }
+}
+
+/// The case page, with `errors` and `values` of a refused action.
+async fn page(
+    st: &AppState,
+    v: &Viewer,
+    n: i64,
+    errors: &Errors,
+    values: &Fields,
+    flash: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let store = st.store.as_ref();
+    let case = match service::get_case(store, &v.p, n).await {
+        Ok(c) => c,
+        Err(e) => return failure(Some(v), e),
+    };
+    let events = match service::list_events(store, &v.p, n).await {
+        Ok(e) => e,
+        Err(e) => return failure(Some(v), e),
+    };
+    let sla = service::case_sla(store, &case).await.unwrap_or(Value::Null);
+    let files = casedesk_core::attachments::list(store, &v.p, n)
+        .await
+        .unwrap_or_default();
+    let support = v.support();
+    let explain = if support {
+        service::explain_sla(store, &v.p, n).await.ok()
+    } else {
+        None
+    };
+    let (agents, articles) = if support {
+        (
+            store.support_users().await.unwrap_or_default(),
+            casedesk_core::kb::list(store, Some(&v.p))
+                .await
+                .unwrap_or_default(),
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let val = |k: &str| values.get(k).to_owned();
+    let area = |k: &str, label: &str, required: bool| {
+        field(k, label, None, &val(k), Kind::Area, required, errors)
+    };
+    let closed = case.status == Status::Closed;
+    let f = &case.fields;
+    let facts = html! {
+        dl.facts #facts {
+            dt { "Status" } dd { (status_badge(case.status, support)) @if case.escalated { " " span.badge.P1 { "escalated" } } }
+            dt { "Priority" } dd { (priority_badge(f.priority)) " " (f.priority.label()) }
+            dt { "Tenant" } dd { (case.tenant) }
+            dt { "Issue area" } dd { (f.issue_area) }
+            dt { "Stage" } dd { (f.stage.key()) }
+            dt { "Who is affected" } dd { (f.scope.key().replace('_', " ")) }
+            dt { "Requester" } dd { (case.requester) }
+            dt { "Contact" } dd { (f.contact.email) ", " (f.contact.phone) " (" (f.contact.timezone) ")" }
+            dt { "Queue" } dd { (case.queue) }
+            dt { "Assignee" } dd { (case.assignee.as_deref().unwrap_or("not yet assigned")) }
+            dt { "Opened" } dd { (when(case.created_at)) }
+            @if let Some(prev) = case.follow_up_of { dt { "Follows up" } dd { a href=(format!("/cases/{prev}")) { "#" (prev) } } }
+        }
+    };
+    let details = html! {
+        details.panel open[support] {
+            summary { "What was reported" }
+            p.body { (f.description) }
+            @if let Some(s) = &f.steps_to_reproduce { h3 { "Steps to reproduce" } p.body { (s) } }
+            @if let Some(s) = &f.business_impact { h3 { "Business impact" } p.body { (s) } }
+            h3 { "Identifiers" }
+            dl.facts { @for (k, x) in &f.identifiers { dt { (k.replace('_', " ")) } dd { (x.as_str().map(str::to_owned).unwrap_or_else(|| x.to_string())) } } }
+            @if !f.context.is_empty() {
+                h3 { "Context" }
+                dl.facts { @for (k, x) in &f.context { dt { (k.replace('_', " ")) } dd { (x.as_str().map(str::to_owned).unwrap_or_else(|| x.to_string())) } } }
+            }
+            h3 { "Checklist" }
+            ul { @for (k, x) in &f.checklist { li { (if x.as_bool() == Some(true) { "Confirmed: " } else { "Not confirmed: " }) (k.replace('_', " ")) } } }
+        }
+    };
+    let files_panel = html! {
+        section.panel aria-labelledby="files-h" {
+            h2 #files-h { "Attachments" }
+            @if files.is_empty() { p { "None yet." } }
+            ul {
+                @for a in &files {
+                    li {
+                        @if a.deleted_at.is_some() { (a.file_name) " (deleted after the retention period)" }
+                        @else { a href=(format!("/cases/{n}/files/{}", a.id)) { (a.file_name) } " · " (format!("{:.1} KB", a.size as f64 / 1024.0)) }
+                        @if !a.public { " " span.badge.internal { "internal" } }
+                    }
+                }
+            }
+            @if !closed {
+                form method="post" action=(format!("/cases/{n}/files")) enctype="multipart/form-data" {
+                    (forms::csrf(&v.csrf))
+                    label for="upload" { "Add files" span.hint { "Up to " (st.attachments.max_file_bytes / 1048576) " MB each; .har captures up to " (st.attachments.max_har_bytes / 1048576) " MB, scrubbed before they are stored." } }
+                    input #upload type="file" name="file" multiple data-max=(st.attachments.max_file_bytes) data-max-har=(st.attachments.max_har_bytes) aria-describedby="upload-sizes";
+                    ul #upload-sizes .filelist aria-live="polite" {}
+                    @if let Some(e) = errors.of("files") { span.field-error { (e) } }
+                    @if support { label.check for="upload-internal" { input #upload-internal type="checkbox" name="internal" value="true"; "Internal: support only" } }
+                    button type="submit" { "Upload" }
+                }
+            }
+        }
+    };
+    let customer_actions = html! {
+        @if !closed {
+            section aria-labelledby="reply-h" {
+                h2 #reply-h { @if case.status == Status::Solved { "Not solved? Reopen it with a reply" } @else { "Reply" } }
+                (action_form(v, n, "reply", "Send reply", area("reply.body", "Your reply", true)))
+            }
+            @if case.status == Status::Solved {
+                section aria-labelledby="confirm-h" {
+                    h2 #confirm-h { "Confirm the resolution" }
+                    (action_form(v, n, "confirm", "Confirm and close the case", area("confirm.comment", "Comment (optional)", false)))
+                }
+            }
+            @if !case.escalated && matches!(case.status, Status::New | Status::Open | Status::Pending | Status::OnHold) {
+                details.panel {
+                    summary { "Escalate this case" }
+                    p { "The duty manager is notified. Tell us why it needs more attention." }
+                    (action_form(v, n, "escalate", "Escalate", area("escalate.reason", "Reason", true)))
+                }
+            }
+            details.panel {
+                summary { "Team contacts" }
+                ul { @for c in &case.team_contacts { li {
+                    (c.email) " "
+                    form method="post" action=(format!("/cases/{n}/act/remove_contact")) {
+                        (forms::csrf(&v.csrf)) input type="hidden" name="remove_contact.email" value=(c.email);
+                        button.secondary type="submit" aria-label=(format!("Remove {}", c.email)) { "Remove" }
+                    }
+                } } }
+                (action_form(v, n, "add_contact", "Add contact", field("add_contact.email", "Email of an admin of your account", None, &val("add_contact.email"), Kind::Input("email"), true, errors)))
+            }
+        }
+    };
+    let priorities: Vec<(String, String)> = Priority::ALL
+        .iter()
+        .map(|p| (p.key().to_owned(), format!("{} {}", p.key(), p.label())))
+        .collect();
+    let agent_choices: Vec<(String, String)> = agents
+        .iter()
+        .map(|u| {
+            (
+                u.email.clone(),
+                format!("{} ({})", u.email, super::role_label(u.role)),
+            )
+        })
+        .collect();
+    let article_choices: Vec<(String, String)> = articles
+        .iter()
+        .filter(|e| key_of(&e.entry.state) == "published")
+        .map(|e| (e.entry.id.clone(), e.entry.title.clone()))
+        .collect();
+    let agent_actions = html! {
+        @if !closed {
+            section aria-labelledby="work-h" {
+                h2 #work-h { "Work the case" }
+                details open {
+                    summary { "Reply to the customer" }
+                    (action_form(v, n, "reply", "Send reply", area("reply.body", "Reply (public)", true)))
+                }
+                details open[!errors.0.is_empty() && errors.0.iter().any(|e| e.field.starts_with("note."))] {
+                    summary { "Internal note" }
+                    (action_form(v, n, "note", "Add internal note", area("note.body", "Note (support only)", true)))
+                }
+                details {
+                    summary { "Request information (waits on the customer)" }
+                    (action_form(v, n, "request_info", "Request information", area("request_info.body", "What do you need?", true)))
+                }
+                details {
+                    summary { "Propose a resolution" }
+                    (action_form(v, n, "propose", "Propose resolution", area("propose.body", "Resolution", true)))
+                }
+                @if matches!(case.status, Status::Pending | Status::OnHold) {
+                    details {
+                        summary { "Resume work" }
+                        (action_form(v, n, "resume", "Resume", area("resume.body", "Message (optional)", false)))
+                    }
+                } @else {
+                    details {
+                        summary { "Put on hold (waiting on a third party)" }
+                        (action_form(v, n, "hold", "Put on hold", area("hold.reason", "Reason", true)))
+                    }
+                }
+                details {
+                    summary { "Assign" }
+                    (action_form(v, n, "assign", "Assign", field("assign.assignee", "Assignee", Some("Leave empty to unassign."), case.assignee.as_deref().unwrap_or(""), Kind::Select(&agent_choices), false, errors)))
+                }
+                details {
+                    summary { "Change priority" }
+                    (action_form(v, n, "priority", "Change priority", html! {
+                        (field("priority.priority", "Priority", None, f.priority.key(), Kind::Select(&priorities), true, errors))
+                        (area("priority.reason", "Reason", true))
+                    }))
+                }
+                details {
+                    summary { "Link an article" }
+                    (action_form(v, n, "link_article", "Link article", html! {
+                        (field("link_article.entry", "Article", None, &val("link_article.entry"), Kind::Select(&article_choices), true, errors))
+                        label.check for="link-internal" { input #link-internal type="checkbox" name="link_article.internal" value="true"; "Internal: for support only" }
+                    }))
+                }
+                details {
+                    summary { "Record a call or chat summary" }
+                    (action_form(v, n, "summary", "Record summary", html! {
+                        (field("summary.channel", "Channel", None, &val("summary.channel"), Kind::Select(&[("call".into(), "Call".into()), ("chat".into(), "Chat".into())]), true, errors))
+                        (area("summary.conclusions", "Conclusions", true))
+                        (area("summary.next_steps", "Next steps", false))
+                        label.check for="summary-internal" { input #summary-internal type="checkbox" name="summary.internal" value="true"; "Internal: for support only" }
+                    }))
+                }
+            }
+        }
+    };
+    let diagnostics = html! {
+        section.panel aria-labelledby="diag-h" {
+            h2 #diag-h { "Diagnostics" }
+            details {
+                summary { "Compare a redirect URI" }
+                form method="post" action=(format!("/cases/{n}/diagnose/redirect")) {
+                    (forms::csrf(&v.csrf))
+                    (field("registered", "Registered URIs (one per line)", None, f.identifiers.get("redirect_uri").and_then(Value::as_str).unwrap_or(""), Kind::Area, true, errors))
+                    (field("used", "URI the application sent", None, "", Kind::Input("text"), true, errors))
+                    button type="submit" { "Compare" }
+                }
+            }
+            details {
+                summary { "Explain a JWT" }
+                p.hint { "The token is checked against its issuer's published keys. It is never stored; only the report is added to the case." }
+                form method="post" action=(format!("/cases/{n}/diagnose/jwt")) {
+                    (forms::csrf(&v.csrf))
+                    (field("token", "Token", None, "", Kind::Area, true, errors))
+                    (field("issuer", "Expected issuer", None, "", Kind::Input("url"), false, errors))
+                    (field("audience", "Expected audience", None, "", Kind::Input("text"), false, errors))
+                    button type="submit" { "Explain" }
+                }
+            }
+        }
+    };
+    let title = format!("#{} {}", case.number, f.subject);
+    let body = html! {
+        @if let Some(m) = flash { div.notice.ok role="status" { p { (m) } } }
+        (forms::summary(errors))
+        div.cols {
+            div {
+                (details)
+                h2 #timeline { "Timeline" }
+                (timeline(&events, support))
+                @if closed {
+                    p.notice { "This case is closed and read-only. Open a new case to follow up; mention #" (case.number) "." }
+                }
+                @if support { (agent_actions) } @else { (customer_actions) }
+            }
+            aside aria-label="Case facts" {
+                section.panel { h2 { "Facts" } (facts) }
+                (sla_panel(&sla, support))
+                @if let Some(x) = &explain { (sla_explanation(x)) }
+                @if support { (evidence_panel(&events)) }
+                (files_panel)
+                (diagnostics)
+            }
+        }
+    };
+    let current = if support { "console" } else { "cases" };
+    respond(status, layout(Some(v), &title, current, body))
+}
+
+/// The command an action form asks for; `Err` names a field.
+fn command(
+    v: &Viewer,
+    action: &str,
+    f: &Fields,
+    st_articles: &[casedesk_core::kb::StoredEntry],
+) -> Result<Command, DomainError> {
+    let g = |k: &str| f.get(&format!("{action}.{k}")).to_owned();
+    let o = |k: &str| f.opt(&format!("{action}.{k}"));
+    Ok(match action {
+        "reply" => Command::Reply { body: g("body") },
+        "note" => Command::Note { body: g("body") },
+        "request_info" => Command::RequestInfo { body: g("body") },
+        "hold" => Command::Hold {
+            reason: g("reason"),
+        },
+        "resume" => Command::Resume { body: o("body") },
+        "propose" => Command::ProposeResolution { body: g("body") },
+        "confirm" => Command::ConfirmResolution {
+            comment: o("comment"),
+        },
+        "escalate" => Command::Escalate {
+            reason: g("reason"),
+        },
+        "assign" => Command::Assign {
+            assignee: o("assignee").map(|a| if a == "me" { v.p.user.email.clone() } else { a }),
+        },
+        "priority" => Command::ChangePriority {
+            priority: g("priority"),
+            reason: g("reason"),
+        },
+        "add_contact" => Command::AddContact { email: g("email") },
+        "remove_contact" => Command::RemoveContact { email: g("email") },
+        "summary" => Command::Summary {
+            channel: g("channel"),
+            conclusions: g("conclusions"),
+            next_steps: o("next_steps"),
+            internal: f.checked("summary.internal"),
+        },
+        "link_article" => {
+            let id = g("entry");
+            let Some(e) = st_articles.iter().find(|e| e.entry.id == id) else {
+                return Err(DomainError::field("entry", "choose a published article"));
+            };
+            let body = format!(
+                "An article that may help: {}\n{}\n/kb/{}",
+                e.entry.title, e.entry.summary, e.entry.id
+            );
+            if f.checked("link_article.internal") {
+                Command::Note { body }
+            } else {
+                Command::Reply { body }
+            }
+        }
+        _ => return Err(DomainError::NotFound { entity: "action" }),
+    })
+}
+
+/// `POST /cases/{n}/act/{action}`: one action; back to the case, or the case with the
+/// errors at the action's fields.
+pub async fn act(
+    State(st): State<AppState>,
+    v: Viewer,
+    headers: HeaderMap,
+    Path((raw, action)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    let f = Fields::parse(&body);
+    if let Some(r) = super::form_allowed(&v, &headers, &f) {
+        return r;
+    }
+    let n = match parse_number(&raw) {
+        Ok(n) => n,
+        Err(e) => return failure(Some(&v), e),
+    };
+    let articles = if action == "link_article" && v.support() {
+        casedesk_core::kb::list(st.store.as_ref(), Some(&v.p))
+            .await
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let result = match command(&v, &action, &f, &articles) {
+        Ok(cmd) => service::act(st.store.as_ref(), &v.p, n, cmd).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => redirect(&format!("/cases/{n}#timeline")),
+        Err(DomainError::Validation(errs)) => {
+            let errs = errs
+                .into_iter()
+                .map(|e| casedesk_core::FieldError::new(format!("{action}.{}", e.field), e.message))
+                .collect();
+            page(
+                &st,
+                &v,
+                n,
+                &Errors(errs),
+                &f,
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => failure(Some(&v), e),
+    }
+}
+
+/// `POST /cases/{n}/files`: attach files from the case page.
+pub async fn upload(
+    State(st): State<AppState>,
+    v: Viewer,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Response {
+    let n = match parse_number(&raw) {
+        Ok(n) => n,
+        Err(e) => return failure(Some(&v), e),
+    };
+    // Who may attach is settled before a byte of the upload is read.
+    let case: Case = match st.store.get_case(n).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return failure(Some(&v), not_found()),
+        Err(e) => return failure(Some(&v), e),
+    };
+    if let Err(e) = casedesk_core::attachments::check_attach(&v.p, &case, false) {
+        return failure(Some(&v), e);
+    }
+    let form = match read_form(mp, &st.attachments, Parts::Web).await {
+        Ok(f) => f,
+        Err(e) => return refused(&st, &v, n, api_message(e)).await,
+    };
+    let f = Fields(form.texts);
+    if let Some(r) = super::form_allowed(&v, &headers, &f) {
+        return r;
+    }
+    let internal = f.checked("internal") && permissions::is_support(&v.p);
+    if form.files.is_empty() {
+        return refused(&st, &v, n, "choose at least one file".into()).await;
+    }
+    let prepared = match prepare_all(&st, &v.p, case.account_id, form.files, !internal).await {
+        Ok(p) => p,
+        Err(e) => return refused(&st, &v, n, api_message(e)).await,
+    };
+    match casedesk_core::attachments::attach(st.store.as_ref(), &v.p, n, &prepared, !internal).await
+    {
+        Ok(_) => redirect(&format!("/cases/{n}#files-h")),
+        Err(e) => failure(Some(&v), e),
+    }
+}
+
+/// The case page again, with why the upload was refused at its field.
+async fn refused(st: &AppState, v: &Viewer, n: i64, msg: String) -> Response {
+    let errs = Errors(vec![casedesk_core::FieldError::new("files", msg)]);
+    let mut res = page(
+        st,
+        v,
+        n,
+        &errs,
+        &Fields::default(),
+        None,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    super::unread_body(&mut res);
+    res
+}
+
+fn api_message(e: ApiError) -> String {
+    match e {
+        ApiError::FileTooLarge {
+            file_name, limit, ..
+        } => format!(
+            "{file_name} is larger than the {} MB allowed; nothing was stored",
+            limit / (1024 * 1024)
+        ),
+        ApiError::Domain(DomainError::Validation(errs)) => errs
+            .into_iter()
+            .map(|f| format!("{}: {}", f.field, f.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        ApiError::Domain(e) => crate::error::describe(&e).3,
+        ApiError::TooLarge => "the upload is larger than allowed".into(),
+        _ => "the upload could not be read".into(),
+    }
+}
+
+/// `GET /cases/{n}/files/{id}`: a download, for the signed-in viewer.
+pub async fn download(
+    State(st): State<AppState>,
+    v: Viewer,
+    Path((raw, id)): Path<(String, String)>,
+) -> Response {
+    let n = match parse_number(&raw) {
+        Ok(n) => n,
+        Err(e) => return failure(Some(&v), e),
+    };
+    match serve_file(&st, &v.p, n, &id).await {
+        Ok(r) => r,
+        Err(ApiError::Domain(e)) => failure(Some(&v), e),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /cases/{n}/diagnose/{tool}`: the redirect-URI comparison or the JWT explainer,
+/// beside the case; the JWT report is recorded on the case.
+pub async fn diagnose(
+    State(st): State<AppState>,
+    v: Viewer,
+    headers: HeaderMap,
+    Path((raw, tool)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    let f = Fields::parse(&body);
+    if let Some(r) = super::form_allowed(&v, &headers, &f) {
+        return r;
+    }
+    let n = match parse_number(&raw) {
+        Ok(n) => n,
+        Err(e) => return failure(Some(&v), e),
+    };
+    if let Err(e) = service::get_case(st.store.as_ref(), &v.p, n).await {
+        return failure(Some(&v), e);
+    }
+    let report: Result<Value, DomainError> = match tool.as_str() {
+        "redirect" => {
+            let registered: Vec<String> = f
+                .get("registered")
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect();
+            casedesk_core::diagnostics::explain_redirect(
+                &json!({"registered": registered, "used": f.get("used")}),
+            )
+            .and_then(|x| serde_json::to_value(x).map_err(|e| DomainError::Internal(e.to_string())))
+        }
+        "jwt" => {
+            let mut q = json!({"token": f.get("token"), "case": n});
+            if let Some(i) = f.opt("issuer") {
+                q["issuer"] = json!(i);
+            }
+            if let Some(a) = f.opt("audience") {
+                q["audience"] = json!(a);
+            }
+            match casedesk_core::diagnostics::jwt::read_question(&q) {
+                Ok(q) => {
+                    let report = st.jwt_explainer.explain(&q, casedesk_core::now()).await;
+                    casedesk_core::diagnostics::record_report(
+                        st.store.as_ref(),
+                        &v.p,
+                        n,
+                        "jwt",
+                        &report,
+                    )
+                    .await
+                    .map(|_| report)
+                }
+                Err(e) => Err(e),
+            }
+        }
+        _ => Err(DomainError::NotFound {
+            entity: "diagnostic",
+        }),
+    };
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => return failure(Some(&v), e),
+    };
+    let empty = Vec::new();
+    let verdict = report
+        .get("verdict")
+        .or_else(|| report.get("valid"))
+        .map(|x| {
+            x.as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| x.to_string())
+        })
+        .unwrap_or_default();
+    let failures = report["failures"].as_array().unwrap_or(&empty);
+    let advice = report.get("advice").or_else(|| report.get("what_to_do"));
+    let pretty = serde_json::to_string_pretty(&report).unwrap_or_default();
+    respond(
+        StatusCode::OK,
+        layout(
+            Some(&v),
+            if tool == "jwt" {
+                "JWT explained"
+            } else {
+                "Redirect URI compared"
+            },
+            if v.support() { "console" } else { "cases" },
+            html! {
+                p { "For case " a href=(format!("/cases/{n}")) { "#" (n) } "." }
+                div.notice role="status" { p { "Verdict: " strong { (verdict) } } }
+                @if !failures.is_empty() {
+                    h2 { "Why it fails" }
+                    ul { @for x in failures { li { code { (x["code"].as_str().unwrap_or("")) } ": " (x["message"].as_str().unwrap_or("")) } } }
+                }
+                @if let Some(a) = advice { p { (a.as_str().map(str::to_owned).unwrap_or_else(|| a.to_string())) } }
+                details { summary { "The whole report" } pre { (pretty) } }
+            },
+        ),
+    )
+}

@@ -1,0 +1,1162 @@
+//! Manager screens (and a super admin's for their own account): users and permissions,
+//! plans, SLA policies and calendars, queues and routing, the knowledge-base editor, status
+//! incidents, webhooks and their deliveries, jobs, and the audit trail.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use casedesk_core::accounts::Plan;
+use casedesk_core::admin::{self, Access, NewUser};
+use casedesk_core::cases::Priority;
+use casedesk_core::jobs::{self, JobQuery, JobState};
+use casedesk_core::users::{Role, User};
+use casedesk_core::{DomainError, webhooks};
+use maud::{Markup, html};
+use serde_json::{Value, json};
+
+use super::forms::{self, Errors, Fields, Kind, field};
+use super::portal::{incident_card, key_of};
+use super::{Viewer, failure, layout, redirect, respond, role_label, when};
+use crate::AppState;
+
+type Q = Query<std::collections::HashMap<String, String>>;
+
+fn managers_only(v: &Viewer) -> Option<Response> {
+    if v.manager() {
+        None
+    } else {
+        Some(failure(
+            Some(v),
+            DomainError::Forbidden("Only support managers can use this screen.".into()),
+        ))
+    }
+}
+
+fn administrators_only(v: &Viewer) -> Option<Response> {
+    if v.p.user.is_administrator() {
+        None
+    } else {
+        Some(failure(
+            Some(v),
+            DomainError::Forbidden(
+                "Only a super admin of the account or a support manager can use this screen."
+                    .into(),
+            ),
+        ))
+    }
+}
+
+fn page(v: &Viewer, title: &str, body: Markup) -> Response {
+    respond(StatusCode::OK, layout(Some(v), title, "manage", body))
+}
+
+/// Reads a posted form and checks it came from our page.
+fn posted(
+    v: &Viewer,
+    headers: &HeaderMap,
+    body: &axum::body::Bytes,
+) -> Result<Fields, Box<Response>> {
+    let f = Fields::parse(body);
+    match super::form_allowed(v, headers, &f) {
+        Some(r) => Err(Box::new(r)),
+        None => Ok(f),
+    }
+}
+
+/// `GET /manage`: the screens this person may use.
+pub async fn index(v: Viewer) -> Response {
+    if let Some(r) = administrators_only(&v) {
+        return r;
+    }
+    let manager = v.manager();
+    page(
+        &v,
+        "Manage",
+        html! {
+            ul {
+                li { a href="/manage/users" { "Users and permissions" } }
+                @if manager {
+                    li { a href="/manage/sla" { "Plans, SLA policies and calendars" } }
+                    li { a href="/manage/queues" { "Queues and routing" } }
+                    li { a href="/manage/kb" { "Knowledge base" } }
+                    li { a href="/manage/incidents" { "Status incidents" } }
+                }
+                li { a href="/manage/webhooks" { "Webhooks and deliveries" } }
+                @if manager {
+                    li { a href="/manage/jobs" { "Background jobs" } }
+                }
+                li { a href="/manage/audit" { "Audit trail" } }
+                @if manager { li { a href="/manage/reports" { "Reports" } } }
+            }
+        },
+    )
+}
+
+fn user_row(v: &Viewer, u: &User, queues: &[String]) -> Markup {
+    let customer = u.role.is_customer();
+    html! {
+        tr {
+            td { (u.email) }
+            td { (role_label(u.role)) }
+            td {
+                form method="post" action="/manage/users/access" {
+                    (forms::csrf(&v.csrf))
+                    input type="hidden" name="email" value=(u.email);
+                    @if customer {
+                        label.check for=(forms::id_of(&format!("ca-{}", u.email))) {
+                            input type="checkbox" id=(forms::id_of(&format!("ca-{}", u.email))) name="case_admin" value="true" checked[u.case_admin] disabled[u.role == Role::SuperAdmin];
+                            "case-admin"
+                        }
+                        label.check for=(forms::id_of(&format!("el-{}", u.email))) {
+                            input type="checkbox" id=(forms::id_of(&format!("el-{}", u.email))) name="elevated" value="true" checked[u.elevated];
+                            "elevated support contact"
+                        }
+                    } @else {
+                        fieldset {
+                            legend { "Queues of " (u.email) }
+                            @for q in queues {
+                                @let id = forms::id_of(&format!("q-{}-{q}", u.email));
+                                label.check for=(id) { input type="checkbox" id=(id) name="queues" value=(q) checked[u.queues.contains(q)]; (q) }
+                            }
+                        }
+                    }
+                    button.secondary type="submit" aria-label=(format!("Save access of {}", u.email)) { "Save" }
+                }
+            }
+        }
+    }
+}
+
+async fn all_queues(st: &AppState) -> Vec<String> {
+    let mut q: Vec<String> = st
+        .store
+        .issue_areas()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| a.queue)
+        .collect();
+    q.sort();
+    q.dedup();
+    q
+}
+
+/// `GET /manage/users[?account=name]`.
+pub async fn users(State(st): State<AppState>, v: Viewer, Query(q): Q) -> Response {
+    users_page(
+        &st,
+        &v,
+        q.get("account").cloned(),
+        &Errors::default(),
+        None,
+        StatusCode::OK,
+    )
+    .await
+}
+
+async fn users_page(
+    st: &AppState,
+    v: &Viewer,
+    account: Option<String>,
+    errors: &Errors,
+    flash: Option<String>,
+    status: StatusCode,
+) -> Response {
+    if let Some(r) = administrators_only(v) {
+        return r;
+    }
+    let store = st.store.as_ref();
+    let queues = all_queues(st).await;
+    let accounts = if v.manager() {
+        store.list_accounts().await.unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let chosen = if v.manager() {
+        account
+            .as_deref()
+            .and_then(|a| {
+                accounts
+                    .iter()
+                    .find(|x| x.name == a || x.id.to_string() == a)
+            })
+            .map(|a| a.id)
+    } else {
+        v.p.user.account_id
+    };
+    let users = match chosen {
+        Some(a) => store.list_account_users(a).await,
+        None => store.support_users().await,
+    };
+    let users = match users {
+        Ok(u) => u,
+        Err(e) => return failure(Some(v), e),
+    };
+    let roles: Vec<(String, String)> = if v.manager() {
+        [Role::SuperAdmin, Role::Admin, Role::Agent, Role::Manager]
+            .iter()
+            .map(|r| (r.key().to_owned(), role_label(*r).to_owned()))
+            .collect()
+    } else {
+        vec![(Role::Admin.key().to_owned(), "admin".to_owned())]
+    };
+    let account_choices: Vec<(String, String)> = accounts
+        .iter()
+        .map(|a| (a.name.clone(), format!("{} ({})", a.name, a.plan.key())))
+        .collect();
+    let body = html! {
+        @if let Some(m) = flash { div.notice.ok role="status" { p { (m) } } }
+        (forms::summary(errors))
+        @if v.manager() {
+            form.filters method="get" action="/manage/users" {
+                div { label for="u-account" { "Users of" }
+                    select #u-account name="account" {
+                        option value="" { "Support staff" }
+                        @for (k, l) in &account_choices { option value=(k) selected[account.as_deref() == Some(k.as_str())] { (l) } }
+                    } }
+                button type="submit" { "Show" }
+            }
+        }
+        p { "Admins need " strong { "case-admin" } " to open and see cases; an " strong { "elevated support contact" } " sees every case of the account. The plan caps how many elevated contacts an account has." }
+        div.table-wrap tabindex="0" role="region" aria-label="Scrollable table" {
+            table {
+                thead { tr { th scope="col" { "Email" } th scope="col" { "Role" } th scope="col" { "Access" } } }
+                tbody { @for u in &users { (user_row(v, u, &queues)) } }
+            }
+        }
+        h2 { "Add a user" }
+        form method="post" action="/manage/users" {
+            (forms::csrf(&v.csrf))
+            (field("email", "Email", None, "", Kind::Input("email"), true, errors))
+            (field("role", "Role", None, "admin", Kind::Select(&roles), true, errors))
+            @if v.manager() {
+                (field("account", "Account (customer admins)", None, account.as_deref().unwrap_or(""), Kind::Select(&account_choices), false, errors))
+            }
+            label.check for="new-case-admin" { input #new-case-admin type="checkbox" name="case_admin" value="true"; "case-admin" }
+            label.check for="new-elevated" { input #new-elevated type="checkbox" name="elevated" value="true"; "elevated support contact" }
+            @if v.manager() {
+                fieldset { legend { "Queues (support staff)" }
+                    @for q in &queues { label.check for=(format!("new-q-{q}")) { input id=(format!("new-q-{q}")) type="checkbox" name="queues" value=(q); (q) } }
+                }
+            }
+            button type="submit" { "Add user" }
+        }
+    };
+    respond(
+        status,
+        layout(Some(v), "Users and permissions", "manage", body),
+    )
+}
+
+/// `POST /manage/users`: adds a user.
+pub async fn create_user(
+    State(st): State<AppState>,
+    v: Viewer,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let f = match posted(&v, &headers, &body) {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let role = match f.get("role").parse::<Role>() {
+        Ok(r) => r,
+        Err(_) => {
+            let errs = Errors(vec![casedesk_core::FieldError::new(
+                "role",
+                "choose a role",
+            )]);
+            return users_page(
+                &st,
+                &v,
+                f.opt("account"),
+                &errs,
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        }
+    };
+    let input = NewUser {
+        account: f.opt("account").filter(|_| role.is_customer()),
+        email: f.get("email").to_owned(),
+        role,
+        case_admin: f.checked("case_admin"),
+        elevated: f.checked("elevated"),
+        queues: f.all("queues"),
+    };
+    match admin::create_user_as(st.store.as_ref(), st.auth.limits(), &v.p, input).await {
+        Ok(u) => {
+            let back = f.opt("account").filter(|_| role.is_customer());
+            users_page(
+                &st,
+                &v,
+                back,
+                &Errors::default(),
+                Some(format!("{} was added.", u.email)),
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(DomainError::Validation(errs)) => {
+            users_page(
+                &st,
+                &v,
+                f.opt("account"),
+                &Errors(errs),
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => failure(Some(&v), e),
+    }
+}
+
+/// `POST /manage/users/access`: changes one user's permissions or queues.
+pub async fn set_access(
+    State(st): State<AppState>,
+    v: Viewer,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let f = match posted(&v, &headers, &body) {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let access = Access {
+        case_admin: f.checked("case_admin"),
+        elevated: f.checked("elevated"),
+        queues: f.all("queues"),
+    };
+    match admin::set_access(
+        st.store.as_ref(),
+        st.auth.limits(),
+        &v.p,
+        f.get("email"),
+        access,
+    )
+    .await
+    {
+        Ok(u) => {
+            let account = match u.account_id {
+                Some(a) if v.manager() => st
+                    .store
+                    .find_account(&a.to_string())
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|a| a.name),
+                _ => None,
+            };
+            users_page(
+                &st,
+                &v,
+                account,
+                &Errors::default(),
+                Some(format!("Access of {} saved.", u.email)),
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(DomainError::Validation(errs)) => {
+            users_page(
+                &st,
+                &v,
+                None,
+                &Errors(errs),
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => failure(Some(&v), e),
+    }
+}
+
+fn goal_text(g: &Value) -> String {
+    match (g["minutes"].as_u64(), g["basis"].as_str()) {
+        (Some(m), Some(b)) => {
+            let b = if b == "calendar" {
+                "24×7"
+            } else {
+                "business hours"
+            };
+            if m % 60 == 0 {
+                format!("{} h, {b}", m / 60)
+            } else {
+                format!("{m} min, {b}")
+            }
+        }
+        _ => "none".into(),
+    }
+}
+
+/// `GET /manage/sla`.
+pub async fn sla(State(st): State<AppState>, v: Viewer) -> Response {
+    sla_page(&st, &v, &Errors::default(), None, StatusCode::OK).await
+}
+
+async fn sla_page(
+    st: &AppState,
+    v: &Viewer,
+    errors: &Errors,
+    flash: Option<String>,
+    status: StatusCode,
+) -> Response {
+    if let Some(r) = managers_only(v) {
+        return r;
+    }
+    use casedesk_core::sla::settings;
+    let store = st.store.as_ref();
+    let (policies, calendars, cfg) = match (
+        settings::list_policies(store, &v.p).await,
+        settings::list_calendars(store, &v.p).await,
+        settings::get_settings(store, &v.p).await,
+    ) {
+        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return failure(Some(v), e),
+    };
+    let empty = Vec::new();
+    let plans: Vec<(String, String)> = Plan::ALL
+        .iter()
+        .map(|p| (p.key().to_owned(), p.key().replace('_', " ")))
+        .collect();
+    let priorities: Vec<(String, String)> = Priority::ALL
+        .iter()
+        .map(|p| (p.key().to_owned(), format!("{} {}", p.key(), p.label())))
+        .collect();
+    let bases = vec![
+        ("business".to_owned(), "business hours".to_owned()),
+        ("calendar".to_owned(), "24×7".to_owned()),
+    ];
+    let body = html! {
+        @if let Some(m) = flash { div.notice.ok role="status" { p { (m) } } }
+        (forms::summary(errors))
+        h2 { "SLA policies by plan and priority" }
+        div.table-wrap tabindex="0" role="region" aria-label="Scrollable table" {
+            table {
+                thead { tr { th scope="col" { "Plan" } th scope="col" { "Priority" } th scope="col" { "First response" } th scope="col" { "Next response" } th scope="col" { "Resolution" } th scope="col" { "Edited" } } }
+                tbody {
+                    @for p in policies["items"].as_array().unwrap_or(&empty) {
+                        tr {
+                            td { (p["plan"].as_str().unwrap_or("")) } td { (p["priority"].as_str().unwrap_or("")) }
+                            td { (goal_text(&p["policy"]["first_response"])) } td { (goal_text(&p["policy"]["next_response"])) } td { (goal_text(&p["policy"]["resolution"])) }
+                            td { (p["edited_at"].as_str().unwrap_or("built-in default")) }
+                        }
+                    }
+                }
+            }
+        }
+        h3 { "Change a policy" }
+        form method="post" action="/manage/sla" {
+            (forms::csrf(&v.csrf))
+            (field("plan", "Plan", None, "", Kind::Select(&plans), true, errors))
+            (field("priority", "Priority", None, "", Kind::Select(&priorities), true, errors))
+            @for (t, label) in [("first_response", "First response"), ("next_response", "Next response"), ("resolution", "Resolution")] {
+                fieldset {
+                    legend { (label) " (leave minutes empty for no target)" }
+                    (field(&format!("{t}.minutes"), "Minutes", None, "", Kind::Input("number"), false, errors))
+                    (field(&format!("{t}.basis"), "Counted in", None, "business", Kind::Select(&bases), false, errors))
+                }
+            }
+            button type="submit" { "Save policy" }
+        }
+        h2 { "Calendars" }
+        ul {
+            @for c in calendars["items"].as_array().unwrap_or(&empty) {
+                li { strong { (c["name"].as_str().unwrap_or("")) } " since " (c["since"].as_str().unwrap_or("")) ": "
+                    code { (c["calendar"]["zone"].as_str().or_else(|| c["calendar"]["time_zone"].as_str()).unwrap_or("")) } }
+            }
+        }
+        p.muted { "Calendars are edited with PUT /api/v1/sla/calendars/{name}; each change is kept as a version and open cases are recomputed." }
+        h2 { "Settings" }
+        pre { (serde_json::to_string_pretty(&cfg).unwrap_or_default()) }
+    };
+    respond(
+        status,
+        layout(Some(v), "Plans, SLA policies and calendars", "manage", body),
+    )
+}
+
+/// `POST /manage/sla`: replaces one plan and priority's policy.
+pub async fn put_policy(
+    State(st): State<AppState>,
+    v: Viewer,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let f = match posted(&v, &headers, &body) {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let mut policy = serde_json::Map::new();
+    let mut errs = Vec::new();
+    for t in ["first_response", "next_response", "resolution"] {
+        if let Some(m) = f.opt(&format!("{t}.minutes")) {
+            match m.parse::<u64>() {
+                Ok(m) => {
+                    policy.insert(
+                        t.into(),
+                        json!({"minutes": m, "basis": f.get(&format!("{t}.basis"))}),
+                    );
+                }
+                Err(_) => errs.push(casedesk_core::FieldError::new(
+                    format!("{t}.minutes"),
+                    "must be a whole number of minutes",
+                )),
+            }
+        }
+    }
+    for k in ["plan", "priority"] {
+        if f.get(k).is_empty() {
+            errs.push(casedesk_core::FieldError::new(k, "is required"));
+        }
+    }
+    if !errs.is_empty() {
+        return sla_page(
+            &st,
+            &v,
+            &Errors(errs),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
+    match casedesk_core::sla::settings::put_policy(
+        st.store.as_ref(),
+        &v.p,
+        f.get("plan"),
+        f.get("priority"),
+        &Value::Object(policy),
+    )
+    .await
+    {
+        Ok(_) => {
+            sla_page(
+                &st,
+                &v,
+                &Errors::default(),
+                Some(format!(
+                    "Policy for {} {} saved; open cases are being recomputed.",
+                    f.get("plan"),
+                    f.get("priority")
+                )),
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(DomainError::Validation(errs)) => {
+            sla_page(
+                &st,
+                &v,
+                &Errors(errs),
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => failure(Some(&v), e),
+    }
+}
+
+/// `GET /manage/queues`: how issue areas route to queues, and who works each queue.
+pub async fn queues(State(st): State<AppState>, v: Viewer) -> Response {
+    if let Some(r) = managers_only(&v) {
+        return r;
+    }
+    let areas = st.store.issue_areas().await.unwrap_or_default();
+    let staff = st.store.support_users().await.unwrap_or_default();
+    let queues = all_queues(&st).await;
+    page(
+        &v,
+        "Queues and routing",
+        html! {
+            h2 { "Routing: issue area → queue" }
+            div.table-wrap tabindex="0" role="region" aria-label="Scrollable table" { table {
+                thead { tr { th scope="col" { "Issue area" } th scope="col" { "What it covers" } th scope="col" { "Queue" } } }
+                tbody { @for a in &areas { tr { td { (a.name) br; code { (a.key) } } td { (a.description) } td { (a.queue) } } } }
+            } }
+            h2 { "Who works each queue" }
+            div.table-wrap tabindex="0" role="region" aria-label="Scrollable table" { table {
+                thead { tr { th scope="col" { "Queue" } th scope="col" { "Support engineers" } } }
+                tbody { @for q in &queues { tr {
+                    td { a href=(format!("/console?view=queue&queue={q}")) { (q) } }
+                    td { (staff.iter().filter(|u| u.role == Role::Manager || u.queues.contains(q)).map(|u| u.email.as_str()).collect::<Vec<_>>().join(", ")) }
+                } } }
+            } }
+            p { "Change who works a queue on " a href="/manage/users" { "Users and permissions" } "." }
+        },
+    )
+}
+
+/// `GET /manage/kb`: every entry, drafts included.
+pub async fn kb(State(st): State<AppState>, v: Viewer) -> Response {
+    if let Some(r) = managers_only(&v) {
+        return r;
+    }
+    let list = match casedesk_core::kb::list(st.store.as_ref(), Some(&v.p)).await {
+        Ok(l) => l,
+        Err(e) => return failure(Some(&v), e),
+    };
+    page(
+        &v,
+        "Knowledge base",
+        html! {
+            p { a.button href="/manage/kb/edit" { "New entry" } }
+            div.table-wrap tabindex="0" role="region" aria-label="Scrollable table" { table {
+                thead { tr { th scope="col" { "Title" } th scope="col" { "Kind" } th scope="col" { "Visibility" } th scope="col" { "State" } th scope="col" { "Version" } } }
+                tbody { @for e in &list { tr {
+                    td { a href=(format!("/manage/kb/edit?id={}", e.entry.id)) { (e.entry.title) } }
+                    td { (key_of(&e.entry.kind)) } td { (key_of(&e.entry.visibility)) } td { (key_of(&e.entry.state)) } td { (e.version) }
+                } } }
+            } }
+        },
+    )
+}
+
+/// `GET /manage/kb/edit[?id=…]`: the editor.
+pub async fn kb_edit(State(st): State<AppState>, v: Viewer, Query(q): Q) -> Response {
+    if let Some(r) = managers_only(&v) {
+        return r;
+    }
+    let mut values = Fields::default();
+    if let Some(id) = q.get("id") {
+        match casedesk_core::kb::get(st.store.as_ref(), Some(&v.p), id).await {
+            Ok(e) => {
+                let t = e.entry;
+                values.0 = vec![
+                    ("id".into(), t.id),
+                    ("kind".into(), key_of(&t.kind)),
+                    ("title".into(), t.title),
+                    ("summary".into(), t.summary),
+                    ("body".into(), t.body),
+                    ("url".into(), t.url.unwrap_or_default()),
+                    ("issue_areas".into(), t.issue_areas.join(", ")),
+                    ("tags".into(), t.tags.join(", ")),
+                    ("visibility".into(), key_of(&t.visibility)),
+                    ("state".into(), key_of(&t.state)),
+                ];
+            }
+            Err(e) => return failure(Some(&v), e),
+        }
+    }
+    kb_form(&v, &values, &Errors::default(), StatusCode::OK)
+}
+
+fn kb_form(v: &Viewer, values: &Fields, errors: &Errors, status: StatusCode) -> Response {
+    let val = |k: &str| values.get(k).to_owned();
+    let opts = |l: &[&str]| -> Vec<(String, String)> {
+        l.iter()
+            .map(|s| ((*s).to_owned(), (*s).to_owned()))
+            .collect()
+    };
+    let existing = !values.get("id").is_empty() && errors.0.is_empty();
+    let body = html! {
+        (forms::summary(errors))
+        form method="post" action="/manage/kb/edit" {
+            (forms::csrf(&v.csrf))
+            @if existing { input type="hidden" name="id" value=(val("id")); p { "Entry " code { (val("id")) } } }
+            @else { (field("id", "Identifier", Some("Lowercase words joined by dashes; it becomes the address."), &val("id"), Kind::Input("text"), true, errors)) }
+            (field("title", "Title", None, &val("title"), Kind::Input("text"), true, errors))
+            (field("summary", "Summary", None, &val("summary"), Kind::Input("text"), true, errors))
+            (field("kind", "Kind", None, &val("kind"), Kind::Select(&opts(&["article", "link", "community"])), true, errors))
+            (field("body", "Body", Some("Paragraphs separated by a blank line."), &val("body"), Kind::Area, false, errors))
+            (field("url", "Address of the page (links and community answers)", None, &val("url"), Kind::Input("url"), false, errors))
+            (field("issue_areas", "Issue areas", Some("Keys, separated by commas."), &val("issue_areas"), Kind::Input("text"), false, errors))
+            (field("tags", "Tags", Some("Separated by commas."), &val("tags"), Kind::Input("text"), false, errors))
+            (field("visibility", "Who may read it", None, &val("visibility"), Kind::Select(&opts(&["public", "customers", "internal"])), true, errors))
+            (field("state", "State", None, &val("state"), Kind::Select(&opts(&["draft", "published"])), true, errors))
+            button type="submit" { "Save" }
+        }
+    };
+    respond(
+        status,
+        layout(Some(v), "Edit knowledge-base entry", "manage", body),
+    )
+}
+
+/// `POST /manage/kb/edit`: saves a new version.
+pub async fn kb_save(
+    State(st): State<AppState>,
+    v: Viewer,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let f = match posted(&v, &headers, &body) {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let list = |k: &str| -> Vec<String> {
+        f.get(k)
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut entry = json!({
+        "kind": f.get("kind"), "title": f.get("title"), "summary": f.get("summary"),
+        "body": f.get("body").replace("\r\n", "\n"), "issue_areas": list("issue_areas"), "tags": list("tags"),
+        "visibility": f.get("visibility"), "state": f.get("state"),
+    });
+    if let Some(u) = f.opt("url") {
+        entry["url"] = json!(u);
+    }
+    let id = f.get("id").trim().to_owned();
+    if id.is_empty() {
+        let errs = Errors(vec![casedesk_core::FieldError::new("id", "is required")]);
+        return kb_form(&v, &f, &errs, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    match casedesk_core::kb::put(st.store.as_ref(), &v.p, &id, &entry).await {
+        Ok(_) => redirect("/manage/kb"),
+        Err(DomainError::Validation(errs)) => {
+            kb_form(&v, &f, &Errors(errs), StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        Err(e) => failure(Some(&v), e),
+    }
+}
+
+const IMPACTS: [&str; 4] = ["maintenance", "degraded", "partial_outage", "major_outage"];
+const STATES: [&str; 4] = ["investigating", "identified", "monitoring", "resolved"];
+
+fn choices(l: &[&str]) -> Vec<(String, String)> {
+    l.iter()
+        .map(|s| ((*s).to_owned(), s.replace('_', " ")))
+        .collect()
+}
+
+/// `GET /manage/incidents`.
+pub async fn incidents(State(st): State<AppState>, v: Viewer) -> Response {
+    incidents_page(&st, &v, &Errors::default(), StatusCode::OK).await
+}
+
+async fn incidents_page(
+    st: &AppState,
+    v: &Viewer,
+    errors: &Errors,
+    status: StatusCode,
+) -> Response {
+    if let Some(r) = managers_only(v) {
+        return r;
+    }
+    let open = match st.store.list_incidents(true, 100).await {
+        Ok(l) => l,
+        Err(e) => return failure(Some(v), e),
+    };
+    let areas = st.store.issue_areas().await.unwrap_or_default();
+    let body = html! {
+        (forms::summary(errors))
+        h2 { "Open incidents" }
+        @if open.is_empty() { p { "None." } }
+        @for i in &open {
+            (incident_card(&json!(i)))
+            details {
+                summary { "Post an update to " (i.title) }
+                form method="post" action=(format!("/manage/incidents/{}", i.id)) {
+                    (forms::csrf(&v.csrf))
+                    (field(&format!("u-{}.body", i.id), "Update", None, "", Kind::Area, true, errors))
+                    (field(&format!("u-{}.state", i.id), "State", None, &key_of(&i.state), Kind::Select(&choices(&STATES)), true, errors))
+                    (field(&format!("u-{}.impact", i.id), "Impact", None, &key_of(&i.impact), Kind::Select(&choices(&IMPACTS)), true, errors))
+                    button type="submit" { "Post update" }
+                }
+            }
+        }
+        h2 { "Open an incident" }
+        form method="post" action="/manage/incidents" {
+            (forms::csrf(&v.csrf))
+            (field("title", "Title", None, "", Kind::Input("text"), true, errors))
+            (field("impact", "Impact", None, "", Kind::Select(&choices(&IMPACTS)), true, errors))
+            (field("body", "First update", None, "", Kind::Area, true, errors))
+            fieldset { legend { "Regions (none: all)" }
+                @for r in &st.status.regions { label.check for=(format!("reg-{r}")) { input id=(format!("reg-{r}")) type="checkbox" name="regions" value=(r); (r) } } }
+            fieldset { legend { "Components" }
+                @for c in &st.status.components { label.check for=(format!("comp-{}", c.key)) { input id=(format!("comp-{}", c.key)) type="checkbox" name="components" value=(c.key); (c.name) } }
+                @if let Some(e) = errors.of("components") { span.field-error { (e) } } }
+            fieldset { legend { "Issue areas it touches" }
+                @for a in &areas { label.check for=(format!("ia-{}", a.key)) { input id=(format!("ia-{}", a.key)) type="checkbox" name="issue_areas" value=(a.key); (a.name) } } }
+            button type="submit" { "Open incident" }
+        }
+    };
+    respond(status, layout(Some(v), "Status incidents", "manage", body))
+}
+
+/// `POST /manage/incidents`.
+pub async fn open_incident(
+    State(st): State<AppState>,
+    v: Viewer,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let f = match posted(&v, &headers, &body) {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let q = json!({"title": f.get("title"), "impact": f.get("impact"), "body": f.get("body"),
+        "regions": f.all("regions"), "components": f.all("components"), "issue_areas": f.all("issue_areas")});
+    match casedesk_core::status::open_incident(st.store.as_ref(), &st.status, &v.p, &q).await {
+        Ok(_) => {
+            st.forget_open_incidents().await;
+            redirect("/manage/incidents")
+        }
+        Err(DomainError::Validation(errs)) => {
+            incidents_page(&st, &v, &Errors(errs), StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(e) => failure(Some(&v), e),
+    }
+}
+
+/// `POST /manage/incidents/{id}`: an update.
+pub async fn update_incident(
+    State(st): State<AppState>,
+    v: Viewer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let f = match posted(&v, &headers, &body) {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let Ok(uid) = uuid::Uuid::parse_str(&id) else {
+        return failure(Some(&v), DomainError::NotFound { entity: "incident" });
+    };
+    let g = |k: &str| f.get(&format!("u-{id}.{k}")).to_owned();
+    let q = json!({"body": g("body"), "state": g("state"), "impact": g("impact")});
+    match casedesk_core::status::update_incident(st.store.as_ref(), &v.p, uid, &q).await {
+        Ok(_) => {
+            st.forget_open_incidents().await;
+            redirect("/manage/incidents")
+        }
+        Err(DomainError::Validation(errs)) => {
+            let errs = errs
+                .into_iter()
+                .map(|e| casedesk_core::FieldError::new(format!("u-{id}.{}", e.field), e.message))
+                .collect();
+            incidents_page(&st, &v, &Errors(errs), StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(e) => failure(Some(&v), e),
+    }
+}
+
+/// `GET /manage/webhooks`.
+pub async fn webhooks(State(st): State<AppState>, v: Viewer) -> Response {
+    webhooks_page(&st, &v, &Errors::default(), None, StatusCode::OK).await
+}
+
+async fn webhooks_page(
+    st: &AppState,
+    v: &Viewer,
+    errors: &Errors,
+    secret: Option<String>,
+    status: StatusCode,
+) -> Response {
+    if let Some(r) = administrators_only(v) {
+        return r;
+    }
+    let list = match webhooks::list(st.store.as_ref(), &v.p).await {
+        Ok(l) => l,
+        Err(e) => return failure(Some(v), e),
+    };
+    let types: &[&str] = if v.manager() {
+        &webhooks::INTERNAL_TYPES
+    } else {
+        &webhooks::CUSTOMER_TYPES
+    };
+    let body = html! {
+        @if let Some(s) = secret {
+            div.notice.ok role="status" {
+                p { "Endpoint created. Its signing secret is shown this once; store it now:" }
+                p { code { (s) } }
+            }
+        }
+        (forms::summary(errors))
+        div.table-wrap tabindex="0" role="region" aria-label="Scrollable table" { table {
+            thead { tr { th scope="col" { "Address" } th scope="col" { "Events" } th scope="col" { "State" } th scope="col" { "Failures in a row" } } }
+            tbody { @for e in &list { tr {
+                td { a href=(format!("/manage/webhooks/{}", e.id)) { (e.url) } @if let Some(d) = &e.description { br; span.muted { (d) } } }
+                td { (if e.event_types.is_empty() { "all".to_owned() } else { e.event_types.join(", ") }) }
+                td { (if e.enabled { "enabled".to_owned() } else { format!("disabled: {}", e.disabled_reason.as_deref().unwrap_or("")) }) }
+                td { (e.failure_streak) }
+            } } }
+        } }
+        h2 { "Add an endpoint" }
+        form method="post" action="/manage/webhooks" {
+            (forms::csrf(&v.csrf))
+            (field("url", "Address (https)", None, "", Kind::Input("url"), true, errors))
+            (field("description", "Description", None, "", Kind::Input("text"), false, errors))
+            fieldset { legend { "Events (none: all)" }
+                @for t in types { label.check for=(forms::id_of(&format!("et-{t}"))) { input id=(forms::id_of(&format!("et-{t}"))) type="checkbox" name="event_types" value=(t); (t) } }
+                @if let Some(e) = errors.of("event_types") { span.field-error { (e) } } }
+            button type="submit" { "Add endpoint" }
+        }
+    };
+    respond(status, layout(Some(v), "Webhooks", "manage", body))
+}
+
+/// `POST /manage/webhooks`.
+pub async fn create_webhook(
+    State(st): State<AppState>,
+    v: Viewer,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let f = match posted(&v, &headers, &body) {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let mut q = json!({"url": f.get("url"), "event_types": f.all("event_types")});
+    if let Some(d) = f.opt("description") {
+        q["description"] = json!(d);
+    }
+    match webhooks::create(
+        st.store.as_ref(),
+        st.secrets.as_ref(),
+        &v.p,
+        &q,
+        st.url_policy,
+    )
+    .await
+    {
+        Ok((_, secret)) => {
+            webhooks_page(
+                &st,
+                &v,
+                &Errors::default(),
+                Some(secret),
+                StatusCode::CREATED,
+            )
+            .await
+        }
+        Err(DomainError::Validation(errs)) => {
+            webhooks_page(
+                &st,
+                &v,
+                &Errors(errs),
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => failure(Some(&v), e),
+    }
+}
+
+/// `GET /manage/webhooks/{id}`: an endpoint's recent deliveries.
+pub async fn webhook(State(st): State<AppState>, v: Viewer, Path(id): Path<String>) -> Response {
+    let Ok(uid) = uuid::Uuid::parse_str(&id) else {
+        return failure(Some(&v), DomainError::NotFound { entity: "webhook" });
+    };
+    let ep = match webhooks::get(st.store.as_ref(), &v.p, uid).await {
+        Ok(e) => e,
+        Err(e) => return failure(Some(&v), e),
+    };
+    let list = match webhooks::deliveries(st.store.as_ref(), &v.p, uid, None, 100).await {
+        Ok(l) => l,
+        Err(e) => return failure(Some(&v), e),
+    };
+    page(
+        &v,
+        &format!("Deliveries to {}", ep.url),
+        html! {
+            div.table-wrap tabindex="0" role="region" aria-label="Scrollable table" { table {
+                thead { tr { th scope="col" { "Delivery" } th scope="col" { "Event" } th scope="col" { "Case" } th scope="col" { "State" } th scope="col" { "Attempts" } th scope="col" { "Last status" } th scope="col" { "Created" } } }
+                tbody { @for d in &list { tr {
+                    td { code { (d.id) } } td { (d.event_type) }
+                    td { @if let Some(n) = d.case_number { a href=(format!("/cases/{n}")) { "#" (n) } } }
+                    td { (key_of(&d.state)) } td { (d.attempts) }
+                    td { (d.last_status.map(|s| s.to_string()).unwrap_or_default()) } td { (when(d.created_at)) }
+                } } }
+            } }
+            p { a href="/manage/webhooks" { "All endpoints" } }
+        },
+    )
+}
+
+/// `GET /manage/jobs[?state=dead]`.
+pub async fn jobs(State(st): State<AppState>, v: Viewer, Query(q): Q) -> Response {
+    if let Some(r) = managers_only(&v) {
+        return r;
+    }
+    let state = q.get("state").and_then(|s| JobState::parse(s));
+    let query = JobQuery {
+        state,
+        kind: q.get("kind").cloned().filter(|k| !k.is_empty()),
+        before: None,
+        limit: 100,
+    };
+    let (list, counts) = match (
+        jobs::list(st.store.as_ref(), &v.p, &query).await,
+        st.store.job_counts(casedesk_core::now()).await,
+    ) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return failure(Some(&v), e),
+    };
+    page(
+        &v,
+        "Background jobs",
+        html! {
+            h2 { "By kind and state" }
+            div.table-wrap tabindex="0" role="region" aria-label="Scrollable table" { table {
+                thead { tr { th scope="col" { "Kind" } th scope="col" { "State" } th scope="col" { "Jobs" } th scope="col" { "Oldest due (s ago)" } } }
+                tbody { @for c in &counts { tr {
+                    td { (c.kind) } td { a href=(format!("/manage/jobs?state={}", c.state.key())) { (c.state.key()) } } td { (c.count) }
+                    td { (c.oldest_due_seconds.map(|s| format!("{s:.0}")).unwrap_or_default()) }
+                } } }
+            } }
+            h2 { "Jobs" @if let Some(s) = q.get("state") { " (" (s) ")" } }
+            div.table-wrap tabindex="0" role="region" aria-label="Scrollable table" { table {
+                thead { tr { th scope="col" { "Kind" } th scope="col" { "State" } th scope="col" { "Attempts" } th scope="col" { "Runs at" } th scope="col" { "Last error" } th scope="col" { "" } } }
+                tbody { @for j in &list { tr {
+                    td { (j.kind) } td { (j.state.key()) } td { (j.attempts) "/" (j.max_attempts) } td { (when(j.run_at)) }
+                    td { (j.last_error.as_deref().unwrap_or("")) }
+                    td { @if matches!(j.state, JobState::Dead | JobState::Cancelled) {
+                        form method="post" action=(format!("/manage/jobs/{}/retry", j.id)) {
+                            (forms::csrf(&v.csrf)) button.secondary type="submit" aria-label=(format!("Retry job {}", j.id)) { "Retry" }
+                        }
+                    } }
+                } } }
+            } }
+        },
+    )
+}
+
+/// `POST /manage/jobs/{id}/retry`.
+pub async fn retry_job(
+    State(st): State<AppState>,
+    v: Viewer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(r) = posted(&v, &headers, &body) {
+        return *r;
+    }
+    let Ok(uid) = uuid::Uuid::parse_str(&id) else {
+        return failure(Some(&v), DomainError::NotFound { entity: "job" });
+    };
+    match jobs::retry(st.store.as_ref(), &v.p, uid).await {
+        Ok(_) => redirect("/manage/jobs"),
+        Err(e) => failure(Some(&v), e),
+    }
+}
+
+/// `GET /manage/audit?since=…&until=…&q=…[&export=1]`: recent entries matching the words,
+/// and the export of the period as NDJSON.
+pub async fn audit(State(st): State<AppState>, v: Viewer, Query(q): Q) -> Response {
+    use casedesk_core::audit;
+    if let Some(r) = administrators_only(&v) {
+        return r;
+    }
+    let get = |k: &str| {
+        q.get(k)
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+    };
+    let day = |k: &str| -> Result<Option<casedesk_core::Timestamp>, casedesk_core::FieldError> {
+        match get(k) {
+            None => Ok(None),
+            Some(s) => s
+                .parse::<jiff::civil::Date>()
+                .ok()
+                .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+                .map(|z| Some(z.timestamp()))
+                .ok_or_else(|| {
+                    casedesk_core::FieldError::new(k, "must be a date such as 2026-11-01")
+                }),
+        }
+    };
+    let (since, until) = match (day("since"), day("until")) {
+        (Ok(a), Ok(b)) => (a, b),
+        (a, b) => {
+            return failure(
+                Some(&v),
+                DomainError::Validation([a.err(), b.err()].into_iter().flatten().collect()),
+            );
+        }
+    };
+    if get("export").is_some() {
+        let f = crate::api::audit::ExportFilters {
+            since: since.map(|t| t.to_string()),
+            until: until.map(|t| t.to_string()),
+            account: None,
+        };
+        return match crate::api::audit::export_as(st.clone(), v.p.clone(), f).await {
+            Ok(r) => r,
+            Err(crate::error::ApiError::Domain(e)) => failure(Some(&v), e),
+            Err(e) => axum::response::IntoResponse::into_response(e),
+        };
+    }
+    let filter = match audit::export_filter(&v.p, None, since, until) {
+        Ok(f) => f,
+        Err(e) => return failure(Some(&v), e),
+    };
+    let words = get("q").unwrap_or_default().to_lowercase();
+    // The trail is read oldest first; the newest matches of the last pages read are shown.
+    let mut shown: std::collections::VecDeque<audit::AuditEntry> =
+        std::collections::VecDeque::new();
+    let mut after = 0;
+    for _ in 0..50 {
+        let page = match st.store.audit_page(after, 1000, &filter).await {
+            Ok(p) => p,
+            Err(e) => return failure(Some(&v), e),
+        };
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for e in page {
+            let r = &e.record;
+            let hay =
+                format!("{} {} {} {}", r.action, r.target, r.summary, r.actor.label).to_lowercase();
+            if words.is_empty() || words.split_whitespace().all(|w| hay.contains(w)) {
+                shown.push_back(e);
+                if shown.len() > 200 {
+                    shown.pop_front();
+                }
+            }
+        }
+    }
+    let export_href = format!(
+        "/manage/audit?export=1&since={}&until={}",
+        get("since").unwrap_or_default(),
+        get("until").unwrap_or_default()
+    );
+    page(
+        &v,
+        "Audit trail",
+        html! {
+            form.filters method="get" action="/manage/audit" role="search" {
+                div { label for="a-q" { "Words" } input #a-q type="search" name="q" value=(words); }
+                div { label for="a-since" { "From" } input #a-since type="date" name="since" value=(get("since").unwrap_or_default()); }
+                div { label for="a-until" { "Before" } input #a-until type="date" name="until" value=(get("until").unwrap_or_default()); }
+                button type="submit" { "Search" }
+            }
+            p { a.button.secondary href=(export_href) { "Export this period (NDJSON)" } }
+            p.muted { "The trail is append-only and hash-chained; the export carries each entry's hash so it can be checked." }
+            div.table-wrap tabindex="0" role="region" aria-label="Scrollable table" { table {
+                thead { tr { th scope="col" { "#" } th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "Action" } th scope="col" { "Target" } th scope="col" { "Details" } } }
+                tbody { @for e in shown.iter().rev() { tr {
+                    td { (e.seq) } td { (when(e.record.at)) } td { (e.record.actor.label) } td { code { (e.record.action) } }
+                    td { (e.record.target) } td { code { (e.record.summary) } }
+                } } }
+            } }
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn goals_read_as_people_say_them() {
+        assert_eq!(
+            goal_text(&json!({"minutes": 240, "basis": "business"})),
+            "4 h, business hours"
+        );
+        assert_eq!(
+            goal_text(&json!({"minutes": 30, "basis": "calendar"})),
+            "30 min, 24×7"
+        );
+        assert_eq!(goal_text(&Value::Null), "none");
+    }
+}

@@ -1,0 +1,810 @@
+//! The customer portal: the start page, *Get support* (checklist, active incidents,
+//! suggestions while typing, the case form), the knowledge base and the status page.
+
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use casedesk_core::DomainError;
+use casedesk_core::cases::intake::{
+    ADVANCED_ANY_OF, AVAILABILITIES, CHECKLIST_ITEMS, CLIENT_PURPOSES, CONTEXT_FIELDS,
+    DEPLOYMENT_MODELS, ENVIRONMENTS, context_choices,
+};
+use casedesk_core::cases::{ImpactScope, Priority, service};
+use casedesk_core::kb::{self, search};
+use casedesk_core::permissions;
+use maud::{Markup, html};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::forms::{self, Errors, Fields, Kind, field};
+use super::{MaybeViewer, Viewer, failure, layout, redirect, respond};
+use crate::AppState;
+use crate::api::attachments::{Parts, prepare_all, read_form};
+use crate::error::ApiError;
+
+/// The stable key of a serialisable value (enums serialise to their key).
+pub(super) fn key_of<T: serde::Serialize>(t: &T) -> String {
+    match serde_json::to_value(t) {
+        Ok(Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+fn choices(list: &[&str]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|s| ((*s).to_owned(), s.replace('_', " ")))
+        .collect()
+}
+
+/// `GET /`: each person's start page.
+pub async fn home(MaybeViewer(v): MaybeViewer) -> Response {
+    match v {
+        None => redirect("/auth/login"),
+        Some(v) if v.support() => redirect("/console"),
+        Some(v) if v.p.user.has_case_access() => redirect("/support"),
+        Some(v) => failure(
+            Some(&v),
+            DomainError::Forbidden(permissions::MISSING_CASE_ADMIN.into()),
+        ),
+    }
+}
+
+/// Identifiers of each rollout stage, with their labels.
+/// A rollout stage: key, label, and its identifiers with their labels.
+type StageFields = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+const STAGE_FIELDS: [StageFields; 3] = [
+    (
+        "onboarding",
+        "Onboarding: tenant, application or client setup",
+        &[
+            ("organization_id", "Organization ID"),
+            ("application_key", "Application key"),
+            ("client_purpose", "Client purpose"),
+            ("redirect_uri", "Redirect URI"),
+            ("error_message", "Exact error message"),
+            ("occurred_at", "When it happened"),
+        ],
+    ),
+    (
+        "production",
+        "Production: security review and launch readiness",
+        &[
+            ("environment", "Environment"),
+            ("deployment_model", "Deployment model"),
+            ("review_needed_by", "Review needed by"),
+        ],
+    ),
+    (
+        "advanced",
+        "Advanced features: marketplace, devices, enterprise providers, SCIM",
+        &[
+            ("product", "Product"),
+            ("availability", "Availability"),
+            ("edition", "Edition"),
+            ("entitlement_id", "Entitlement ID"),
+            ("activation_id", "Activation ID"),
+            ("membership_id", "Membership ID"),
+            ("provider_id", "Provider ID"),
+            ("scim_connection_id", "SCIM connection ID"),
+        ],
+    ),
+];
+
+/// What the case form needs besides the values: the account's tenants, teammates and the
+/// issue areas.
+struct FormData {
+    tenants: Vec<casedesk_core::accounts::Tenant>,
+    teammates: Vec<String>,
+    areas: Vec<casedesk_core::taxonomy::IssueArea>,
+}
+
+async fn form_data(st: &AppState, v: &Viewer) -> casedesk_core::Result<FormData> {
+    let account =
+        v.p.user
+            .account_id
+            .ok_or_else(|| DomainError::Forbidden(permissions::MISSING_CASE_ADMIN.into()))?;
+    let tenants = st.store.list_tenants(account).await?;
+    let teammates = st
+        .store
+        .list_account_users(account)
+        .await?
+        .into_iter()
+        .filter(|u| u.id != v.p.user.id && u.has_case_access())
+        .map(|u| u.email)
+        .collect();
+    let areas = st.store.issue_areas().await?;
+    Ok(FormData {
+        tenants,
+        teammates,
+        areas,
+    })
+}
+
+/// Open incidents in the regions of the account's tenants.
+async fn incidents_for(st: &AppState, v: &Viewer, data: &FormData) -> Vec<Value> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for t in &data.tenants {
+        if let Ok(list) = casedesk_core::status::active_for_tenant(
+            st.store.as_ref(),
+            &st.status,
+            &v.p,
+            &t.slug,
+            None,
+        )
+        .await
+        {
+            for i in list {
+                let id = i["id"].as_str().unwrap_or_default().to_owned();
+                if seen.insert(id) {
+                    out.push(i);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// One incident as a card.
+pub(super) fn incident_card(i: &Value) -> Markup {
+    let latest = i["updates"]
+        .as_array()
+        .and_then(|u| u.last())
+        .and_then(|u| u["body"].as_str())
+        .unwrap_or("");
+    html! {
+        div.notice.warn {
+            p {
+                strong { (i["title"].as_str().unwrap_or("Incident")) }
+                " · " (i["impact"].as_str().unwrap_or("").replace('_', " "))
+                " · regions: " (i["regions"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default())
+            }
+            @if !latest.is_empty() { p.body { (latest) } }
+        }
+    }
+}
+
+/// `GET /support`: Get support.
+pub async fn support(State(st): State<AppState>, v: Viewer) -> Response {
+    if let Err(e) = permissions::require_case_access(&v.p).and_then(|_| {
+        permissions::require_customer(
+            &v.p,
+            "open cases; support staff work the cases customers open",
+        )
+    }) {
+        return failure(Some(&v), e);
+    }
+    let data = match form_data(&st, &v).await {
+        Ok(d) => d,
+        Err(e) => return failure(Some(&v), e),
+    };
+    let mut values = Fields::default();
+    values
+        .0
+        .push(("contact.email".into(), v.p.user.email.clone()));
+    if data.tenants.len() == 1 {
+        values
+            .0
+            .push(("tenant".into(), data.tenants[0].slug.clone()));
+    }
+    support_page(&st, &v, &data, &values, &Errors::default(), StatusCode::OK).await
+}
+
+async fn support_page(
+    st: &AppState,
+    v: &Viewer,
+    data: &FormData,
+    values: &Fields,
+    errors: &Errors,
+    status: StatusCode,
+) -> Response {
+    let incidents = incidents_for(st, v, data).await;
+    let body = html! {
+        p.lead { "Describe what is happening. While you type, we look for articles that may already answer it." }
+        @if !incidents.is_empty() {
+            section aria-labelledby="incidents-h" {
+                h2 #incidents-h { "Active incidents in your regions" }
+                p { "If your problem matches one of these, you may not need a case: we are on it and post updates on the " a href="/status" { "status page" } "." }
+                @for i in &incidents { (incident_card(i)) }
+            }
+        }
+        (forms::summary(errors))
+        (case_form(v, data, values, errors, &st.attachments))
+    };
+    respond(status, layout(Some(v), "Get support", "support", body))
+}
+
+fn case_form(
+    v: &Viewer,
+    data: &FormData,
+    values: &Fields,
+    errors: &Errors,
+    limits: &casedesk_core::attachments::AttachmentConfig,
+) -> Markup {
+    let val = |n: &str| values.get(n).to_owned();
+    let priorities: Vec<(String, String)> = Priority::ALL
+        .iter()
+        .map(|p| (p.key().to_owned(), format!("{}: {}", p.key(), p.label())))
+        .collect();
+    let tenants: Vec<(String, String)> = data
+        .tenants
+        .iter()
+        .map(|t| {
+            (
+                t.slug.clone(),
+                format!(
+                    "{} ({}, {})",
+                    t.slug,
+                    key_of(&t.region),
+                    key_of(&t.environment)
+                ),
+            )
+        })
+        .collect();
+    let areas: Vec<(String, String)> = data
+        .areas
+        .iter()
+        .map(|a| (a.key.clone(), a.name.clone()))
+        .collect();
+    let scopes: Vec<(String, String)> = ImpactScope::ALL
+        .iter()
+        .map(|s| (s.key().to_owned(), s.key().replace('_', " ")))
+        .collect();
+    let stages: Vec<(String, String)> = STAGE_FIELDS
+        .iter()
+        .map(|(k, l, _)| ((*k).to_owned(), (*l).to_owned()))
+        .collect();
+    let mb = |b: u64| b / (1024 * 1024);
+    html! {
+        form #case-form method="post" action="/support" enctype="multipart/form-data" novalidate {
+            (forms::csrf(&v.csrf))
+            fieldset {
+                legend { "Before you send: the checklist" }
+                p.hint { "Tick what you have confirmed. Unticked items are recorded as not confirmed; they do not stop the case." }
+                @for (k, statement) in CHECKLIST_ITEMS {
+                    @let name = format!("checklist.{k}");
+                    label.check for=(forms::id_of(&name)) {
+                        input type="checkbox" id=(forms::id_of(&name)) name=(name) value="true" checked[values.checked(&name)];
+                        (statement)
+                    }
+                }
+            }
+            fieldset {
+                legend { "The problem" }
+                (field("subject", "Subject", Some("One line: what fails, where."), &val("subject"), Kind::Input("text"), true, errors))
+                (field("description", "Description", Some("Error codes, log lines, what you expected and what happened."), &val("description"), Kind::Area, true, errors))
+                (field("issue_area", "Issue area", None, &val("issue_area"), Kind::Select(&areas), true, errors))
+                details {
+                    summary { "What the issue areas cover" }
+                    dl.facts { @for a in &data.areas { dt { (a.name) } dd { (a.description) } } }
+                }
+                section #suggestions-region aria-labelledby="suggestions-h" {
+                    h2 #suggestions-h { "Recommended solutions" }
+                    div #suggestions .suggestions aria-live="polite" {
+                        p.muted { "Suggestions appear here as you describe the problem." }
+                    }
+                }
+                (field("steps_to_reproduce", "Steps to reproduce and what you tried", None, &val("steps_to_reproduce"), Kind::Area, false, errors))
+                (field("priority", "Priority", Some("P1: production down · P2: production impaired · P3: normal · P4: a question"), &val("priority"), Kind::Select(&priorities), true, errors))
+                (field("tenant", "Tenant impacted", None, &val("tenant"), Kind::Select(&tenants), true, errors))
+                (field("scope", "Who is affected", None, &val("scope"), Kind::Select(&scopes), true, errors))
+                (field("business_impact", "Business impact", None, &val("business_impact"), Kind::Area, false, errors))
+            }
+            fieldset {
+                legend { "How to reach you" }
+                (field("contact.email", "Case email", None, &val("contact.email"), Kind::Input("email"), true, errors))
+                (field("contact.phone", "Phone", Some("With the country code, e.g. +49 30 1234567."), &val("contact.phone"), Kind::Input("tel"), true, errors))
+                (field("contact.timezone", "Time zone", Some("IANA name, e.g. Europe/Berlin or America/New_York."), &val("contact.timezone"), Kind::Input("text"), true, errors))
+                @if !data.teammates.is_empty() {
+                    fieldset {
+                        legend { "Team contacts (they receive every email of the case)" }
+                        @for email in &data.teammates {
+                            @let id = forms::id_of(&format!("team-{email}"));
+                            label.check for=(id) {
+                                input type="checkbox" id=(id) name="team_contacts" value=(email) checked[values.all("team_contacts").contains(email)];
+                                (email)
+                            }
+                        }
+                        @if let Some(e) = errors.of("team_contacts") { span.field-error { (e) } }
+                    }
+                }
+            }
+            fieldset {
+                legend { "Rollout stage" }
+                (field("stage", "Stage", Some("The stage decides which identifiers we need."), &val("stage"), Kind::Select(&stages), true, errors))
+                @for (stage, label, ids) in STAGE_FIELDS {
+                    fieldset data-stage=(stage) {
+                        legend { (label) }
+                        @if stage == "advanced" {
+                            p.hint { "Give at least one of: " (ADVANCED_ANY_OF.join(", ").replace('_', " ")) "." }
+                        }
+                        @for (k, l) in ids.iter() {
+                            @let name = format!("identifiers.{k}");
+                            @let required = matches!(*k, "organization_id" | "application_key" | "client_purpose" | "error_message" | "occurred_at" | "environment" | "deployment_model" | "review_needed_by" | "product" | "availability");
+                            @if *k == "redirect_uri" {
+                                div #redirect-uri-field {
+                                    (field(&name, l, Some("Required for interactive web clients: the exact URI registered."), &val(&name), Kind::Input("url"), false, errors))
+                                }
+                            } @else if *k == "client_purpose" {
+                                (field(&name, l, None, &val(&name), Kind::Select(&choices(&CLIENT_PURPOSES)), required, errors))
+                            } @else if *k == "environment" {
+                                (field(&name, l, None, &val(&name), Kind::Select(&choices(&ENVIRONMENTS)), required, errors))
+                            } @else if *k == "deployment_model" {
+                                (field(&name, l, None, &val(&name), Kind::Select(&choices(&DEPLOYMENT_MODELS)), required, errors))
+                            } @else if *k == "availability" {
+                                (field(&name, l, None, &val(&name), Kind::Select(&choices(&AVAILABILITIES)), required, errors))
+                            } @else if *k == "occurred_at" {
+                                (field(&name, l, Some("In your time zone above."), &val(&name), Kind::Input("datetime-local"), required, errors))
+                            } @else if *k == "review_needed_by" {
+                                (field(&name, l, None, &val(&name), Kind::Input("date"), required, errors))
+                            } @else {
+                                (field(&name, l, None, &val(&name), Kind::Input("text"), required, errors))
+                            }
+                        }
+                    }
+                }
+            }
+            details open[CONTEXT_FIELDS.iter().any(|(k, _)| !values.get(&format!("context.{k}")).is_empty())] {
+                summary { "Context that speeds things up (optional)" }
+                @for (k, prompt) in CONTEXT_FIELDS {
+                    @let name = format!("context.{k}");
+                    @if let Some(list) = context_choices(k) {
+                        (field(&name, prompt, None, &val(&name), Kind::Select(&choices(list)), false, errors))
+                    } @else {
+                        (field(&name, prompt, None, &val(&name), Kind::Input("text"), false, errors))
+                    }
+                }
+            }
+            fieldset {
+                legend { "Attachments" }
+                label for="file" { "Files" span.hint { "Up to 10 files, " (mb(limits.max_file_bytes)) " MB each; a HAR capture (.har) up to " (mb(limits.max_har_bytes)) " MB. Captures are scrubbed of cookies, tokens and passwords before anything is stored." } }
+                input #file type="file" name="file" multiple data-max=(limits.max_file_bytes) data-max-har=(limits.max_har_bytes) aria-describedby="file-sizes";
+                ul #file-sizes .filelist aria-live="polite" {}
+                @if let Some(e) = errors.of("files") { span.field-error { (e) } }
+            }
+            button type="submit" { "Open the case" }
+        }
+    }
+}
+
+/// The case JSON from the form: only what was filled in, and only the identifiers of the
+/// chosen stage (a form that hides the others may still send them).
+fn case_json(f: &Fields) -> Value {
+    let mut v = Map::new();
+    for k in [
+        "priority",
+        "subject",
+        "description",
+        "steps_to_reproduce",
+        "tenant",
+        "issue_area",
+        "scope",
+        "business_impact",
+        "stage",
+    ] {
+        if let Some(x) = f.opt(k) {
+            v.insert(k.into(), json!(x));
+        }
+    }
+    let tz = f.opt("contact.timezone");
+    let mut contact = Map::new();
+    for k in ["email", "phone", "timezone"] {
+        if let Some(x) = f.opt(&format!("contact.{k}")) {
+            contact.insert(k.into(), json!(x));
+        }
+    }
+    v.insert("contact".into(), Value::Object(contact));
+    let team: Vec<String> = f.all("team_contacts");
+    if !team.is_empty() {
+        v.insert("team_contacts".into(), json!(team));
+    }
+    let stage = f.get("stage");
+    let mut ids = Map::new();
+    if let Some((_, _, fields)) = STAGE_FIELDS.iter().find(|(s, _, _)| *s == stage) {
+        for (k, _) in fields.iter() {
+            if let Some(x) = f.opt(&format!("identifiers.{k}")) {
+                let x = if *k == "occurred_at" {
+                    local_time(&x, tz.as_deref())
+                } else {
+                    x
+                };
+                ids.insert((*k).into(), json!(x));
+            }
+        }
+        v.insert("identifiers".into(), Value::Object(ids));
+    }
+    let mut context = Map::new();
+    for (k, _) in CONTEXT_FIELDS {
+        if let Some(x) = f.opt(&format!("context.{k}")) {
+            context.insert(k.into(), json!(x));
+        }
+    }
+    if !context.is_empty() {
+        v.insert("context".into(), Value::Object(context));
+    }
+    let checklist: Map<String, Value> = CHECKLIST_ITEMS
+        .iter()
+        .map(|(k, _)| ((*k).to_owned(), json!(f.checked(&format!("checklist.{k}")))))
+        .collect();
+    v.insert("checklist".into(), Value::Object(checklist));
+    Value::Object(v)
+}
+
+/// A browser's local date and time (`2026-11-20T14:03`) in the requester's time zone, as
+/// RFC 3339; anything else is passed on for intake to judge.
+fn local_time(raw: &str, tz: Option<&str>) -> String {
+    if raw.parse::<jiff::Timestamp>().is_ok() {
+        return raw.to_owned();
+    }
+    let Ok(civil) = raw.parse::<jiff::civil::DateTime>() else {
+        return raw.to_owned();
+    };
+    let zone = tz
+        .and_then(|t| jiff::tz::TimeZone::get(t).ok())
+        .unwrap_or(jiff::tz::TimeZone::UTC);
+    civil
+        .to_zoned(zone)
+        .map(|z| z.timestamp().to_string())
+        .unwrap_or_else(|_| raw.to_owned())
+}
+
+/// `POST /support`: opens the case, or shows the form again with every error at its field.
+pub async fn submit(
+    State(st): State<AppState>,
+    v: Viewer,
+    headers: HeaderMap,
+    mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Response {
+    let form = match read_form(mp, &st.attachments, Parts::Web).await {
+        Ok(f) => f,
+        Err(e) => return upload_refused(&st, &v, e).await,
+    };
+    let fields = Fields(form.texts);
+    if let Some(r) = super::form_allowed(&v, &headers, &fields) {
+        return r;
+    }
+    let data = match form_data(&st, &v).await {
+        Ok(d) => d,
+        Err(e) => return failure(Some(&v), e),
+    };
+    let value = case_json(&fields);
+    // The case is checked before any file is stored, so a refused form stores nothing.
+    let account = v.p.user.account_id.unwrap_or_default();
+    if let Err(e) = service::check_intake(st.store.as_ref(), account, &value).await {
+        return refused_form(&st, &v, &data, &fields, e).await;
+    }
+    let prepared = if form.files.is_empty() {
+        Vec::new()
+    } else {
+        match prepare_all(&st, &v.p, account, form.files, true).await {
+            Ok(p) => p,
+            Err(e) => return refused_api(&st, &v, &data, &fields, e).await,
+        }
+    };
+    let created = service::create_case(st.store.as_ref(), &v.p, &value, None).await;
+    let case = match created {
+        Ok((case, ..)) => case,
+        Err(e) => return refused_form(&st, &v, &data, &fields, e).await,
+    };
+    if !prepared.is_empty()
+        && let Err(e) = casedesk_core::attachments::attach(
+            st.store.as_ref(),
+            &v.p,
+            case.number,
+            &prepared,
+            true,
+        )
+        .await
+    {
+        return failure(Some(&v), e);
+    }
+    redirect(&format!("/cases/{}/created", case.number))
+}
+
+async fn refused_form(
+    st: &AppState,
+    v: &Viewer,
+    data: &FormData,
+    fields: &Fields,
+    e: DomainError,
+) -> Response {
+    match e {
+        DomainError::Validation(errs) => {
+            support_page(
+                st,
+                v,
+                data,
+                fields,
+                &Errors(errs),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        e => failure(Some(v), e),
+    }
+}
+
+/// A refused upload names its file at the attachments field.
+async fn refused_api(
+    st: &AppState,
+    v: &Viewer,
+    data: &FormData,
+    fields: &Fields,
+    e: ApiError,
+) -> Response {
+    let message = match e {
+        ApiError::Domain(DomainError::Validation(errs)) => errs
+            .into_iter()
+            .map(|f| format!("{}: {}", f.field, f.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        ApiError::FileTooLarge {
+            file_name, limit, ..
+        } => format!(
+            "{file_name} is larger than the {} MB allowed; nothing was sent",
+            limit / (1024 * 1024)
+        ),
+        ApiError::Domain(e) => return failure(Some(v), e),
+        other => format!("the upload could not be read ({other:?})"),
+    };
+    let errs = Errors(vec![casedesk_core::FieldError::new("files", message)]);
+    support_page(st, v, data, fields, &errs, StatusCode::UNPROCESSABLE_ENTITY).await
+}
+
+async fn upload_refused(st: &AppState, v: &Viewer, e: ApiError) -> Response {
+    let mut res = match form_data(st, v).await {
+        Ok(data) => refused_api(st, v, &data, &Fields::default(), e).await,
+        Err(e) => failure(Some(v), e),
+    };
+    super::unread_body(&mut res);
+    res
+}
+
+/// The words of a suggestion question.
+#[derive(Deserialize)]
+pub struct Ask {
+    subject: Option<String>,
+    description: Option<String>,
+    issue_area: Option<String>,
+}
+
+/// `GET /support/suggest`: the suggestions for what was typed so far, as a fragment.
+pub async fn suggest(
+    State(st): State<AppState>,
+    MaybeViewer(v): MaybeViewer,
+    Query(q): Query<Ask>,
+) -> Response {
+    let subject = q.subject.unwrap_or_default();
+    let description = q.description.unwrap_or_default();
+    let area = q.issue_area.filter(|a| !a.is_empty());
+    let fragment = |m: Markup| respond(StatusCode::OK, m);
+    if subject.trim().len() + description.trim().len() < 3 {
+        return fragment(
+            html! { p.muted { "Suggestions appear here as you describe the problem." } },
+        );
+    }
+    let mut ask = json!({"subject": subject.chars().take(300).collect::<String>(), "description": description.chars().take(4000).collect::<String>()});
+    if let Some(a) = &area {
+        ask["issue_area"] = json!(a);
+    }
+    let p = v.as_ref().map(|v| &v.p);
+    let hits = match search::question(st.store.as_ref(), &ask).await {
+        Ok(q) => search::suggest(st.store.as_ref(), st.kb_index.as_ref(), p, &q).await,
+        Err(e) => Err(e),
+    };
+    let hits = match hits {
+        Ok(h) => h,
+        Err(_) => return fragment(html! { p.muted { "No suggestions for this yet." } }),
+    };
+    fragment(html! {
+        @if hits.is_empty() {
+            p.muted { "No article matches yet. Keep describing the problem, or open the case." }
+        } @else {
+            ul {
+                @for h in &hits {
+                    li {
+                        a href=(format!("/kb/{}", h.id)) target="_blank" { (h.title) }
+                        " " span.badge { (key_of(&h.kind)) }
+                        p.muted { (h.summary) }
+                        @if let Some(v) = &v {
+                            form method="post" action="/support/solved" {
+                                (forms::csrf(&v.csrf))
+                                input type="hidden" name="entry_id" value=(h.id);
+                                input type="hidden" name="subject" value=(subject);
+                                input type="hidden" name="issue_area" value=(area.clone().unwrap_or_default());
+                                button.secondary type="submit" { "This solved it" }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// `POST /support/solved`: "this solved it" is recorded; no case is opened.
+pub async fn solved(
+    State(st): State<AppState>,
+    v: Viewer,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let f = Fields::parse(&body);
+    if let Some(r) = super::form_allowed(&v, &headers, &f) {
+        return r;
+    }
+    let mut ask = json!({"entry_id": f.get("entry_id"), "subject": f.get("subject")});
+    if let Some(a) = f.opt("issue_area") {
+        ask["issue_area"] = json!(a);
+    }
+    match search::record_deflection(st.store.as_ref(), &v.p, &ask).await {
+        Ok(d) => respond(
+            StatusCode::OK,
+            layout(
+                Some(&v),
+                "Glad that helped",
+                "support",
+                html! {
+                    div.notice.ok role="status" { p { "We noted that " a href=(format!("/kb/{}", d.entry_id)) { "the article" } " solved it. No case was opened." } }
+                    p { a href="/support" { "Something else? Get support" } }
+                },
+            ),
+        ),
+        Err(e) => failure(Some(&v), e),
+    }
+}
+
+/// `GET /kb`: the knowledge base the viewer may read, searchable.
+pub async fn kb_list(
+    State(st): State<AppState>,
+    MaybeViewer(v): MaybeViewer,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let p = v.as_ref().map(|v| &v.p);
+    let words = q.get("q").map(|s| s.trim().to_owned()).unwrap_or_default();
+    let body = if words.is_empty() {
+        match kb::list(st.store.as_ref(), p).await {
+            Ok(list) => html! {
+                ul { @for e in list.iter().filter(|e| key_of(&e.entry.state) == "published") {
+                    li { a href=(format!("/kb/{}", e.entry.id)) { (e.entry.title) } " " span.badge { (key_of(&e.entry.kind)) } br; span.muted { (e.entry.summary) } }
+                } }
+            },
+            Err(e) => return failure(v.as_ref(), e),
+        }
+    } else {
+        let ask = json!({"subject": words.chars().take(300).collect::<String>()});
+        let hits = match search::question(st.store.as_ref(), &ask).await {
+            Ok(q) => search::suggest(st.store.as_ref(), st.kb_index.as_ref(), p, &q).await,
+            Err(e) => Err(e),
+        };
+        match hits {
+            Ok(h) if h.is_empty() => html! { p { "Nothing matches these words." } },
+            Ok(h) => {
+                html! { ul { @for e in &h { li { a href=(format!("/kb/{}", e.id)) { (e.title) } br; span.muted { (e.summary) } } } } }
+            }
+            Err(e) => return failure(v.as_ref(), e),
+        }
+    };
+    respond(
+        StatusCode::OK,
+        layout(
+            v.as_ref(),
+            "Knowledge base",
+            "kb",
+            html! {
+                form.filters method="get" action="/kb" role="search" {
+                    div { label for="kb-q" { "Search the knowledge base" } input #kb-q type="search" name="q" value=(words); }
+                    button type="submit" { "Search" }
+                }
+                (body)
+            },
+        ),
+    )
+}
+
+/// `GET /kb/{id}`: one entry.
+pub async fn kb_entry(
+    State(st): State<AppState>,
+    MaybeViewer(v): MaybeViewer,
+    Path(id): Path<String>,
+) -> Response {
+    let e = match kb::get(st.store.as_ref(), v.as_ref().map(|v| &v.p), &id).await {
+        Ok(e) => e,
+        Err(e) => return failure(v.as_ref(), e),
+    };
+    let t = &e.entry;
+    respond(
+        StatusCode::OK,
+        layout(
+            v.as_ref(),
+            &t.title,
+            "kb",
+            html! {
+                p.lead { (t.summary) }
+                p.muted { span.badge { (key_of(&t.kind)) } " Updated " (super::when(e.updated_at)) " · version " (e.version) }
+                @for para in t.body.split("\n\n") { p.body { (para.trim()) } }
+                @if let Some(u) = &t.url { p { a href=(u) rel="noopener noreferrer" { "Read the full page" } } }
+                p { a href="/kb" { "All articles" } }
+            },
+        ),
+    )
+}
+
+/// `GET /status`: service status per region and component, open incidents, recent history.
+pub async fn status(State(st): State<AppState>, MaybeViewer(v): MaybeViewer) -> Response {
+    let page = match casedesk_core::status::page(st.store.as_ref(), &st.status, true).await {
+        Ok(p) => p,
+        Err(e) => return failure(v.as_ref(), e),
+    };
+    let empty = Vec::new();
+    let regions = page["regions"].as_array().unwrap_or(&empty);
+    let open = page["incidents"].as_array().unwrap_or(&empty);
+    let resolved = page["resolved"].as_array().unwrap_or(&empty);
+    let word = |s: &Value| s.as_str().unwrap_or("").replace('_', " ");
+    respond(
+        StatusCode::OK,
+        layout(
+            v.as_ref(),
+            "Service status",
+            "status",
+            html! {
+                p.lead { "Overall: " strong { (word(&page["state"])) } ". Updated " (super::when(casedesk_core::now())) "." }
+                div.table-wrap tabindex="0" role="region" aria-label="Scrollable table" {
+                    table {
+                        caption.muted { "State of each component by region" }
+                        thead { tr { th scope="col" { "Region" } th scope="col" { "Component" } th scope="col" { "State" } } }
+                        tbody {
+                            @for r in regions {
+                                @for c in r["components"].as_array().unwrap_or(&empty) {
+                                    tr { td { (word(&r["key"])) } td { (c["name"].as_str().unwrap_or("")) } td { (word(&c["state"])) } }
+                                }
+                            }
+                        }
+                    }
+                }
+                h2 { "Open incidents" }
+                @if open.is_empty() { p { "No open incidents." } }
+                @for i in open { (incident_card(i)) }
+                h2 { "Recently resolved" }
+                @if resolved.is_empty() { p { "Nothing resolved recently." } }
+                ul { @for i in resolved { li { (i["title"].as_str().unwrap_or("")) " · resolved " (i["resolved_at"].as_str().unwrap_or("")) } } }
+            },
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_chosen_stage_s_identifiers_are_sent() {
+        let f = Fields(vec![
+            ("stage".into(), "production".into()),
+            ("identifiers.environment".into(), "prod".into()),
+            ("identifiers.organization_id".into(), "org_1".into()),
+            ("checklist.jwks_validation".into(), "true".into()),
+            ("context.frequency".into(), "".into()),
+        ]);
+        let v = case_json(&f);
+        assert_eq!(v["identifiers"], json!({"environment": "prod"}));
+        assert_eq!(v["checklist"]["jwks_validation"], json!(true));
+        assert_eq!(v["checklist"]["tenant_registered"], json!(false));
+        assert!(v.get("context").is_none());
+    }
+
+    #[test]
+    fn a_local_time_is_read_in_the_requester_s_zone() {
+        assert_eq!(
+            local_time("2026-11-20T14:03", Some("Europe/Berlin")),
+            "2026-11-20T13:03:00Z"
+        );
+        assert_eq!(local_time("2026-11-20T14:03", None), "2026-11-20T14:03:00Z");
+        assert_eq!(local_time("yesterday", None), "yesterday");
+    }
+}

@@ -1,0 +1,673 @@
+//! The web UI: a real headless Chromium drives the customer portal, the agent console and
+//! the manager screens (screenshots under target/test-artifacts/screenshots, axe-core on
+//! the main pages); plain HTTP checks that the main paths work without the script and that
+//! no page shows another account's case.
+
+use std::time::Duration;
+
+use casedesk_core::kb;
+use casedesk_testkit::browser::thirtyfour::prelude::*;
+use casedesk_testkit::browser::{Browser, browser};
+use casedesk_testkit::{Backend, TestApp, acme_case, actor, both, globex_case, spawn_app};
+
+use crate::signin::set_password;
+
+const PASSWORD: &str = "a long enough password";
+
+async fn people(app: &TestApp) -> casedesk_testkit::World {
+    let w = app.world().await;
+    kb::import(app.store.as_ref(), &actor(), &kb::starter_files())
+        .await
+        .unwrap();
+    for email in [
+        "ops@acme.example",
+        "viewer@acme.example",
+        "ops@globex.example",
+        "ana@support.example",
+        "mia@support.example",
+    ] {
+        set_password(app, email, PASSWORD).await;
+    }
+    w
+}
+
+async fn no_serious_accessibility_problem(b: &Browser, page: &str) {
+    let problems = b.accessibility_problems().await;
+    assert!(
+        problems.is_empty(),
+        "axe-core found serious problems on {page}: {problems:#?}"
+    );
+}
+
+async fn wait_for_text(b: &Browser, css: &str, what: &str) -> String {
+    for _ in 0..100 {
+        let t = b.el(css).await.text().await.unwrap_or_default();
+        if t.contains(what) {
+            return t;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} never showed {what:?}: {}", b.text().await);
+}
+
+async fn open_details(b: &Browser, summary: &str) {
+    let found = b
+        .driver
+        .execute(
+            "const s = [...document.querySelectorAll('summary')].find(s => s.textContent.includes(arguments[0]));\
+             if (!s) return false; s.parentElement.open = true; return true;",
+            vec![serde_json::json!(summary)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        found.json(),
+        &serde_json::json!(true),
+        "no section {summary}"
+    );
+}
+
+async fn submit(b: &Browser, form: &str) {
+    b.submit(form).await;
+}
+
+// Several threads: a failing step must not leave WebDriver's teardown blocking the only one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_goes_from_the_portal_through_the_console_to_closed_in_a_real_browser() {
+    let started = std::time::Instant::now();
+    let app = spawn_app(Backend::Sqlite).await;
+    let w = people(&app).await;
+    let globex_subject = "Globex private: SCIM token rotation";
+    let globex_n = app.open_case(&w.globex, globex_case(globex_subject)).await;
+    eprintln!("world ready after {:?}", started.elapsed());
+    let b = browser(&app.base).await;
+    eprintln!("browser ready after {:?}", started.elapsed());
+
+    // The customer signs in and lands on Get support.
+    b.sign_in("ops@acme.example", PASSWORD).await;
+    assert_eq!(b.path().await, "/support");
+    // Keyboard: the first Tab reaches the skip link, which is visible when focused.
+    b.driver
+        .action_chain()
+        .send_keys(Key::Tab)
+        .perform()
+        .await
+        .unwrap();
+    let focused = b
+        .driver
+        .execute(
+            "const a = document.activeElement; return [a.className, getComputedStyle(a).outlineStyle, a.getBoundingClientRect().left >= 0];",
+            Vec::<serde_json::Value>::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        focused.json(),
+        &serde_json::json!(["skip", "solid", true]),
+        "the skip link takes the first Tab and shows its focus"
+    );
+    b.screenshot("01-get-support").await;
+    no_serious_accessibility_problem(&b, "Get support").await;
+
+    // A suggestion appears while the subject is typed.
+    b.type_into(
+        "#subject",
+        "Sign-in fails with redirect_uri_mismatch after login",
+    )
+    .await;
+    let suggestions = wait_for_text(&b, "#suggestions", "redirect_uri_mismatch").await;
+    assert!(suggestions.contains("This solved it"), "{suggestions}");
+    b.screenshot("02-suggestions").await;
+
+    // Everything but the phone: the form comes back with the error at that field.
+    b.type_into(
+        "#description",
+        "Users get redirect_uri_mismatch (AUTH-4001) after the consent screen.",
+    )
+    .await;
+    for (name, value) in [
+        ("priority", "P2"),
+        ("tenant", "acme-prod"),
+        ("issue_area", "sign-in-and-redirects"),
+        ("scope", "some_users"),
+        ("contact.timezone", "Europe/Berlin"),
+        ("stage", "onboarding"),
+        ("identifiers.organization_id", "org_123"),
+        ("identifiers.application_key", "app_abc"),
+        ("identifiers.client_purpose", "interactive_web"),
+        (
+            "identifiers.redirect_uri",
+            "https://app.acme.example/callback",
+        ),
+        ("identifiers.error_message", "redirect_uri_mismatch"),
+        ("identifiers.occurred_at", "2026-11-20T14:03"),
+    ] {
+        b.set(name, value).await;
+    }
+    // The production identifiers are hidden while onboarding is chosen.
+    let hidden = b
+        .driver
+        .execute(
+            "return document.querySelector('fieldset[data-stage=production]').hidden",
+            Vec::<serde_json::Value>::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(hidden.json(), &serde_json::json!(true));
+    b.el("#checklist-tenant_registered")
+        .await
+        .click()
+        .await
+        .unwrap();
+    submit(&b, "#case-form").await;
+    let error = b.el("#contact-phone-error").await.text().await.unwrap();
+    assert!(error.contains("required"), "{error}");
+    let phone = b.el("#contact-phone").await;
+    assert_eq!(
+        phone.attr("aria-invalid").await.unwrap().as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        phone.attr("aria-describedby").await.unwrap().as_deref(),
+        Some("contact-phone-hint contact-phone-error")
+    );
+    b.screenshot("03-form-error").await;
+    no_serious_accessibility_problem(&b, "the form with an error").await;
+    // What was typed is kept.
+    assert_eq!(
+        b.el("#subject").await.value().await.unwrap().as_deref(),
+        Some("Sign-in fails with redirect_uri_mismatch after login")
+    );
+    b.type_into("#contact-phone", "+49 30 1234567").await;
+    submit(&b, "#case-form").await;
+    let number: i64 = b
+        .el("#case-number")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .trim_start_matches('#')
+        .parse()
+        .unwrap();
+    b.screenshot("04-confirmation").await;
+    let stored = app
+        .get(&format!("/api/v1/cases/{number}"), &w.ops)
+        .await
+        .json;
+    assert_eq!(stored["contact"]["phone"], "+49 30 1234567");
+    assert_eq!(
+        stored["identifiers"]["occurred_at"], "2026-11-20T13:03:00Z",
+        "the local time is read in the requester's zone"
+    );
+    assert_eq!(stored["checklist"]["tenant_registered"], true);
+    assert_eq!(stored["checklist"]["jwks_validation"], false);
+
+    // My cases: the new case, never Globex's, not even by search.
+    b.open("/cases").await;
+    let mine = b.text().await;
+    assert!(mine.contains(&format!("#{number}")) && !mine.contains(globex_subject));
+    b.open("/cases?q=SCIM+token+rotation").await;
+    assert!(!b.text().await.contains(globex_subject));
+    b.open(&format!("/cases/{globex_n}")).await;
+    assert!(
+        b.text()
+            .await
+            .contains("There is no case here that you can see")
+    );
+    b.open("/cases").await;
+    b.screenshot("05-my-cases").await;
+    no_serious_accessibility_problem(&b, "My cases").await;
+    b.open(&format!("/cases/{number}")).await;
+    b.screenshot("06-customer-case").await;
+    no_serious_accessibility_problem(&b, "the customer's case page").await;
+    for page in ["/kb", "/kb/redirect-uri-mismatch", "/status"] {
+        b.open(page).await;
+        no_serious_accessibility_problem(&b, page).await;
+    }
+    b.screenshot("07-status").await;
+    b.sign_out().await;
+
+    // The agent finds it among the unassigned cases, replies and proposes a resolution.
+    b.sign_in("ana@support.example", PASSWORD).await;
+    assert_eq!(b.path().await, "/console");
+    b.open("/console?view=unassigned").await;
+    let link = b.el(&format!("a[href='/cases/{number}']")).await;
+    assert!(
+        b.el("time.due")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .starts_with("in ")
+    );
+    b.screenshot("08-queue").await;
+    no_serious_accessibility_problem(&b, "the queue").await;
+    link.click().await.unwrap();
+    b.el("main h1").await;
+    b.el("#reply-body").await;
+    b.screenshot("09-workspace").await;
+    no_serious_accessibility_problem(&b, "the agent's workspace").await;
+    b.type_into(
+        "#note-body",
+        "Checked the registered URIs; the trailing slash differs.",
+    )
+    .await;
+    submit(&b, "form[action$='/act/note']").await;
+    wait_for_text(&b, "ol.timeline", "trailing slash differs").await;
+    b.type_into(
+        "#reply-body",
+        "The registered URI ends with a slash; the app sends none.",
+    )
+    .await;
+    submit(&b, "form[action$='/act/reply']").await;
+    wait_for_text(&b, "ol.timeline", "app sends none").await;
+    open_details(&b, "Propose a resolution").await;
+    b.type_into(
+        "#propose-body",
+        "Register https://app.acme.example/callback without the slash.",
+    )
+    .await;
+    submit(&b, "form[action$='/act/propose']").await;
+    wait_for_text(&b, "#facts", "solved").await;
+    b.screenshot("10-proposed").await;
+    b.sign_out().await;
+
+    // The customer sees the reply but not the internal note, and confirms: closed.
+    b.sign_in("ops@acme.example", PASSWORD).await;
+    b.open(&format!("/cases/{number}")).await;
+    let page = b.text().await;
+    assert!(page.contains("app sends none") && !page.contains("trailing slash differs"));
+    submit(&b, "form[action$='/act/confirm']").await;
+    wait_for_text(&b, "#facts", "closed").await;
+    assert!(b.text().await.contains("read-only"));
+    b.screenshot("11-closed").await;
+    assert_eq!(
+        app.get(&format!("/api/v1/cases/{number}"), &w.ops)
+            .await
+            .json["status"],
+        "closed"
+    );
+
+    // On a phone, the case page fits the screen.
+    b.driver.set_window_rect(0, 0, 390, 844).await.unwrap();
+    let fits = b
+        .driver
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth",
+            Vec::<serde_json::Value>::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        fits.json(),
+        &serde_json::json!(true),
+        "no sideways scrolling on a phone"
+    );
+    b.screenshot("12-phone-case").await;
+    b.driver.set_window_rect(0, 0, 1280, 1000).await.unwrap();
+    b.sign_out().await;
+
+    // An admin without case-admin is told which permission is missing and who grants it.
+    b.sign_in("viewer@acme.example", PASSWORD).await;
+    let refused = b.text().await;
+    assert!(
+        refused.contains("case-admin permission") && refused.contains("super admin"),
+        "{refused}"
+    );
+    b.open(&format!("/cases/{number}")).await;
+    assert!(b.text().await.contains("case-admin permission"));
+    b.screenshot("13-missing-permission").await;
+    b.sign_out().await;
+
+    // Globex's admin never sees Acme's case.
+    b.sign_in("ops@globex.example", PASSWORD).await;
+    b.open(&format!("/cases/{number}")).await;
+    assert!(
+        b.text()
+            .await
+            .contains("There is no case here that you can see")
+    );
+    b.open("/cases").await;
+    assert!(!b.text().await.contains(&format!("#{number}")));
+    b.sign_out().await;
+
+    // The manager's screens.
+    b.sign_in("mia@support.example", PASSWORD).await;
+    for (i, (path, marker)) in [
+        ("/manage/users", "Add a user"),
+        ("/manage/sla", "SLA policies by plan and priority"),
+        ("/manage/queues", "Routing"),
+        ("/manage/kb", "New entry"),
+        (
+            "/manage/kb/edit?id=redirect-uri-mismatch",
+            "Who may read it",
+        ),
+        ("/manage/incidents", "Open an incident"),
+        ("/manage/webhooks", "Add an endpoint"),
+        ("/manage/jobs", "By kind and state"),
+        ("/manage/audit", "Export this period"),
+        ("/manage/reports", "SLA attainment by plan"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        b.open(path).await;
+        let text = b.text().await;
+        assert!(text.contains(marker), "{path}: {text}");
+        let name = path
+            .trim_start_matches("/manage/")
+            .replace(['/', '?', '='], "-");
+        b.screenshot(&format!("{:02}-manage-{name}", 14 + i)).await;
+        no_serious_accessibility_problem(&b, path).await;
+    }
+    // The report counts the case and draws its charts.
+    b.open("/manage/reports").await;
+    b.el("svg.chart rect").await;
+    b.quit().await;
+}
+
+/// The main paths with forms only (no script), and every page route refusing other
+/// accounts.
+async fn pages_work_without_the_script_and_keep_accounts_apart(be: Backend) {
+    let app = spawn_app(be).await;
+    let w = people(&app).await;
+    let acme_n = app.open_case(&w.ops, acme_case("Acme private")).await;
+    let c = crate::signin::browser();
+    let csrf = crate::signin::csrf_of(&c, &app).await;
+    let r = crate::signin::sign_in(&c, &app, &csrf, "ops@globex.example", PASSWORD).await;
+    assert_eq!(r.status(), 303);
+    let page = c.get(format!("{}/support", app.base)).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    let token = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(html.contains("globex-prod") && !html.contains("acme-prod"));
+
+    // Another account's case: 404 on every page route, and nothing changes.
+    for path in [
+        format!("/cases/{acme_n}"),
+        format!("/cases/{acme_n}/created"),
+        format!("/cases/{acme_n}/files/00000000-0000-0000-0000-000000000000"),
+    ] {
+        let r = c.get(format!("{}{path}", app.base)).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+        assert!(!r.text().await.unwrap().contains("Acme private"));
+    }
+    for (path, field, value) in [
+        ("act/reply", "reply.body", "hello"),
+        ("act/escalate", "escalate.reason", "now"),
+        ("diagnose/redirect", "used", "https://x.example/cb"),
+    ] {
+        let r = c
+            .post(format!("{}/cases/{acme_n}/{path}", app.base))
+            .form(&[
+                ("csrf", token.as_str()),
+                (field, value),
+                ("registered", "https://x.example/cb"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+    }
+    let files = reqwest::multipart::Form::new()
+        .text("csrf", token.clone())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"log".to_vec()).file_name("a.log"),
+        );
+    let r = c
+        .post(format!("{}/cases/{acme_n}/files", app.base))
+        .multipart(files)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let events = app
+        .get(&format!("/api/v1/cases/{acme_n}/events"), &w.ops)
+        .await
+        .json;
+    assert_eq!(
+        events["items"].as_array().map(Vec::len),
+        Some(1),
+        "{events}"
+    );
+    let list = c
+        .get(format!("{}/cases?q=private", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!list.contains("Acme private"));
+
+    // Without the form's token, nothing is done.
+    let form = reqwest::multipart::Form::new().text("subject", "x");
+    let r = c
+        .post(format!("{}/support", app.base))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    // The form, posted as a browser without the script posts it: every stage's fields are
+    // sent, only the chosen stage's count. A missing field comes back at its place.
+    let fields = |phone: &str| {
+        let mut f = reqwest::multipart::Form::new();
+        for (k, v) in [
+            ("csrf", token.as_str()),
+            ("subject", "Token endpoint answers invalid_client"),
+            (
+                "description",
+                "Client credentials fail with invalid_client since Monday.",
+            ),
+            ("priority", "P3"),
+            ("tenant", "globex-prod"),
+            ("issue_area", "sign-in-and-redirects"),
+            ("scope", "one_user"),
+            ("contact.email", "ops@globex.example"),
+            ("contact.phone", phone),
+            ("contact.timezone", "America/New_York"),
+            ("stage", "production"),
+            ("identifiers.organization_id", "ignored for production"),
+            ("identifiers.environment", "production"),
+            ("identifiers.deployment_model", "cloud"),
+            ("identifiers.review_needed_by", "2026-12-01"),
+            ("context.frequency", "every_time"),
+            ("checklist.jwks_validation", "true"),
+        ] {
+            f = f.text(k.to_owned(), v.to_owned());
+        }
+        f.part(
+            "file",
+            reqwest::multipart::Part::bytes(Vec::new()).file_name(""),
+        )
+    };
+    let r = c
+        .post(format!("{}/support", app.base))
+        .multipart(fields(""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains(r#"<span class="field-error" id="contact-phone-error">"#),
+        "{html}"
+    );
+    assert!(
+        html.contains("Client credentials fail with invalid_client"),
+        "values are kept"
+    );
+    let r = c
+        .post(format!("{}/support", app.base))
+        .multipart(fields("+1 212 555 0100"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
+    let to = r.headers()["location"].to_str().unwrap().to_owned();
+    let n: i64 = to
+        .trim_start_matches("/cases/")
+        .trim_end_matches("/created")
+        .parse()
+        .unwrap();
+    let case = app.get(&format!("/api/v1/cases/{n}"), &w.globex).await.json;
+    assert_eq!(case["identifiers"]["environment"], "production");
+    assert!(case["identifiers"].get("organization_id").is_none());
+    assert_eq!(case["context"]["frequency"], "every_time");
+
+    // A reply from the case page, and an upload with its size checked.
+    let r = c
+        .post(format!("{}/cases/{n}/act/reply", app.base))
+        .form(&[("csrf", token.as_str()), ("reply.body", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains(r#"id="reply-body-error""#));
+    let big = vec![b'x'; 3 * 1024 * 1024];
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", token.clone())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(big).file_name("big.log"),
+        );
+    let r = c
+        .post(format!("{}/cases/{n}/files", app.base))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("big.log is larger than the 2 MB allowed")
+    );
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", token.clone())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"line 1\n".to_vec()).file_name("app.log"),
+        );
+    let r = c
+        .post(format!("{}/cases/{n}/files", app.base))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    // A HAR capture: the agent's page shows its evidence beside the case.
+    let har = serde_json::json!({"log": {"version": "1.2", "creator": {"name": "test", "version": "1"}, "entries": [
+        {"startedDateTime": "2026-11-20T14:03:00Z", "time": 12,
+         "request": {"method": "GET", "url": "https://app.globex.example/callback?error=access_denied&state=s1",
+                     "headers": [], "queryString": [], "cookies": []},
+         "response": {"status": 400, "statusText": "Bad Request", "headers": [], "cookies": [],
+                      "content": {"size": 0, "mimeType": "text/html", "text": ""}}}]}});
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", token.clone())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(har.to_string().into_bytes()).file_name("login.har"),
+        );
+    let r = c
+        .post(format!("{}/cases/{n}/files", app.base))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let customer_view = c
+        .get(format!("{}/cases/{n}", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(customer_view.contains("login.har") && !customer_view.contains("HAR evidence"));
+    let agent = crate::signin::browser();
+    let agent_csrf = crate::signin::csrf_of(&agent, &app).await;
+    crate::signin::sign_in(&agent, &app, &agent_csrf, "ana@support.example", PASSWORD).await;
+    let workspace = agent
+        .get(format!("{}/cases/{n}", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        workspace.contains("HAR evidence") && workspace.contains("access_denied"),
+        "{workspace}"
+    );
+
+    let page = c
+        .get(format!("{}/cases/{n}", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'")
+    );
+    let html = page.text().await.unwrap();
+    let href = html
+        .split("href=\"/cases/")
+        .find(|s| s.contains("/files/"))
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned();
+    let file = c
+        .get(format!("{}/cases/{href}", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(file.status(), 200);
+    assert!(
+        file.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    assert_eq!(file.bytes().await.unwrap().as_ref(), b"line 1\n");
+
+    // Without a session, pages send the browser to sign in and come back after.
+    let anon = crate::signin::browser();
+    let r = anon
+        .get(format!("{}/cases/{n}", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        r.headers()["location"],
+        format!("/auth/login?return_to=%2Fcases%2F{n}").as_str()
+    );
+
+    // Every page asset together stays small.
+    let mut weight = 0;
+    for asset in ["/assets/app.css", "/assets/app.js"] {
+        let r = anon
+            .get(format!("{}{asset}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        weight += r.bytes().await.unwrap().len();
+    }
+    assert_eq!(weight, casedesk_web::ui::assets::PAGE_ASSET_BYTES);
+}
+
+both!(pages_work_without_the_script_and_keep_accounts_apart);
