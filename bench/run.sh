@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fills a fresh database with ACCOUNTS accounts and CASES cases, starts a release build of
 # casedesk on it, and measures create throughput (concurrency 1 and 16), get / My cases /
-# agent queue latency, and the server's resident memory at idle.
+# agent queue latency, the web pages (agent queue, customer case page, agent workspace) and
+# the weight of their stylesheet and script, and the server's resident memory at idle.
 #
 #   bash bench/run.sh                         # SQLite (WAL) in a temporary data folder
 #   bash bench/run.sh postgres://u@h/emptydb  # PostgreSQL; the database must be empty
@@ -39,6 +40,14 @@ for c in 1 16; do
     run --scenario mine --concurrency $c
     run --scenario queue --concurrency $c
 done
+for c in 1 16; do
+    run --scenario ui-queue --concurrency $c
+    run --scenario ui-case --concurrency $c
+    run --scenario ui-workspace --concurrency $c
+done
+target/release/casedesk-bench asset-weight --base "$BASE" \
+    --session "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manager_session"])' "$WORK/data.json")" \
+    --path /auth/login --path /kb --path /status --path /console --path /manage/reports
 run --scenario create --concurrency 1
 run --scenario create --concurrency 16
 sleep 5

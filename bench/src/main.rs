@@ -36,6 +36,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Weigh the stylesheets and scripts a page of a running server loads (uncompressed).
+    AssetWeight {
+        #[arg(long)]
+        base: String,
+        /// Pages to weigh.
+        #[arg(long, default_values_t = ["/auth/login".to_owned(), "/kb".to_owned(), "/status".to_owned()])]
+        path: Vec<String>,
+        /// A session cookie value, for pages behind sign-in.
+        #[arg(long)]
+        session: Option<String>,
+    },
     /// Fill an empty database.
     Generate {
         /// sqlite://FILE or postgres://…
@@ -261,6 +272,11 @@ async fn main() -> anyhow::Result<()> {
             requests,
             concurrency,
         } => search::kb_suggest(database_url, entries, requests, concurrency).await,
+        Cmd::AssetWeight {
+            base,
+            path,
+            session,
+        } => asset_weight(&base, &path, session.as_deref()).await,
         Cmd::AttachLoad {
             files,
             size_kb,
@@ -293,6 +309,34 @@ async fn token(store: &dyn Store, email: &str) -> anyhow::Result<String> {
     .await
     .map_err(err)?;
     Ok(t.secret)
+}
+
+/// A browser session for `email` (the web pages' benchmarks send it as the cookie).
+async fn session(store: &dyn Store, email: &str) -> anyhow::Result<String> {
+    let user = store
+        .find_user_by_email(email)
+        .await
+        .map_err(err)?
+        .context("no such user")?;
+    let secret = casedesk_auth::tokens::random_b64(32).map_err(err)?;
+    let now = casedesk_core::now();
+    let s = casedesk_core::identity::Session {
+        hash: casedesk_auth::tokens::hash_token(&secret),
+        user_id: user.id,
+        csrf: casedesk_auth::tokens::random_b64(24).map_err(err)?,
+        issuer: None,
+        created_at: now,
+        expires_at: now
+            .checked_add(Duration::from_secs(30 * 86_400))
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+    };
+    let audit = casedesk_core::audit::AuditRecord::new(
+        casedesk_core::audit::Actor::system("bench"),
+        "signin.success",
+        format!("user:{email}"),
+    );
+    store.create_session(&s, &audit).await.map_err(err)?;
+    Ok(secret)
 }
 
 async fn generate(
@@ -375,6 +419,7 @@ async fn generate(
         "general",
     ];
     let mut agents = Vec::new();
+    let mut agent_sessions = Vec::new();
     for i in 0..10 {
         let email = format!("agent{i}@support.example");
         let qs = vec![queues[i % 5].to_owned(), queues[(i + 1) % 5].to_owned()];
@@ -394,6 +439,7 @@ async fn generate(
         .await
         .map_err(err)?;
         agents.push(token(store.as_ref(), &email).await?);
+        agent_sessions.push(session(store.as_ref(), &email).await?);
     }
     admin::create_user(
         store.as_ref(),
@@ -411,6 +457,7 @@ async fn generate(
     .await
     .map_err(err)?;
     let manager = token(store.as_ref(), "manager@support.example").await?;
+    let manager_session = session(store.as_ref(), "manager@support.example").await?;
     eprintln!("accounts and users ready after {:.1?}", started.elapsed());
 
     // Cases, oldest first, spread over the last two years, their text drawn from the words
@@ -504,8 +551,9 @@ async fn generate(
         let k = 1 + a % 3;
         let (_, users, _, _, slug) = &people[a];
         let t = token(store.as_ref(), &users[k].1).await?;
+        let browser = session(store.as_ref(), &users[k].1).await?;
         customers.push(json!({
-            "token": t, "email": users[k].1, "tenant": format!("{slug}-prod"),
+            "token": t, "session": browser, "email": users[k].1, "tenant": format!("{slug}-prod"),
             "cases": samples.get(&(a, k)).cloned().unwrap_or_default(),
         }));
     }
@@ -514,13 +562,59 @@ async fn generate(
     for a in (0..accounts).step_by((accounts / 50).max(1)).take(50) {
         elevated.push(token(store.as_ref(), &people[a].1[0].1).await?);
     }
-    let data = json!({"customers": customers, "elevated": elevated, "agents": agents, "manager": manager, "cases": cases, "accounts": accounts});
+    let data = json!({"customers": customers, "elevated": elevated, "agents": agents, "manager": manager,
+        "agent_sessions": agent_sessions, "manager_session": manager_session, "cases": cases, "accounts": accounts});
     std::fs::write(out, serde_json::to_vec_pretty(&data)?)?;
     eprintln!(
         "generated {cases} cases in {accounts} accounts in {:.1?}; load data in {}",
         started.elapsed(),
         out.display()
     );
+    Ok(())
+}
+
+/// The `/assets/…` a page links (stylesheets and scripts), fetched and weighed.
+async fn asset_weight(base: &str, paths: &[String], session: Option<&str>) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    for path in paths {
+        let mut req = client.get(format!("{base}{path}"));
+        if let Some(s) = session {
+            req = req.header("cookie", format!("casedesk_session={s}"));
+        }
+        let page = req.send().await?;
+        if !page.status().is_success() {
+            bail!("{path} answered {}", page.status());
+        }
+        let html = page.text().await?;
+        let mut assets: Vec<String> = Vec::new();
+        for attr in ["href=\"", "src=\""] {
+            for piece in html.split(attr).skip(1) {
+                let url = piece.split('"').next().unwrap_or_default();
+                if (url.ends_with(".css") || url.ends_with(".js"))
+                    && !assets.iter().any(|a| a == url)
+                {
+                    assets.push(url.to_owned());
+                }
+            }
+        }
+        let mut total = 0usize;
+        let mut each = Vec::new();
+        for a in &assets {
+            let bytes = client
+                .get(format!("{base}{a}"))
+                .send()
+                .await?
+                .bytes()
+                .await?
+                .len();
+            total += bytes;
+            each.push(json!({"url": a, "bytes": bytes}));
+        }
+        println!(
+            "{}",
+            json!({"page": path, "html_bytes": html.len(), "assets": each, "js_css_bytes": total})
+        );
+    }
     Ok(())
 }
 
@@ -709,6 +803,9 @@ async fn load(
         "search-account",
         "search-queue",
         "search-all",
+        "ui-queue",
+        "ui-case",
+        "ui-workspace",
     ];
     if !scenarios.contains(&scenario) {
         bail!("scenario must be one of {}", scenarios.join(", "));
@@ -722,6 +819,23 @@ async fn load(
         })
         .unwrap_or_default();
     let manager = data["manager"].as_str().unwrap_or_default().to_owned();
+    let agent_sessions: Arc<Vec<String>> = Arc::new(
+        data["agent_sessions"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    );
+    let manager_session = data["manager_session"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    if scenario.starts_with("ui-") && (agent_sessions.is_empty() || manager_session.is_empty()) {
+        bail!("the load data has no browser sessions; generate it again");
+    }
     let elevated = Arc::new(elevated);
     let vocab = Arc::new(search::Vocab::new());
     let client = reqwest::Client::builder()
@@ -741,6 +855,7 @@ async fn load(
             scenario.to_owned(),
         );
         let (elevated, manager, vocab) = (elevated.clone(), manager.clone(), vocab.clone());
+        let (agent_sessions, manager_session) = (agent_sessions.clone(), manager_session.clone());
         tasks.spawn(async move {
             let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ ((w as u64 + 1) * 0x9e37_79b9));
             let mut lat = Vec::new();
@@ -777,6 +892,31 @@ async fn load(
                             "{base}/api/v1/cases?status=new,open,pending,on_hold"
                         ))
                         .bearer_auth(&agents[rng.below(agents.len())]),
+                    // The web pages, as a signed-in browser asks for them.
+                    "ui-queue" => client
+                        .get(format!("{base}/console?view=unassigned"))
+                        .header(
+                            "cookie",
+                            format!(
+                                "casedesk_session={}",
+                                agent_sessions[rng.below(agent_sessions.len())]
+                            ),
+                        ),
+                    "ui-case" | "ui-workspace" => {
+                        let cases = c["cases"].as_array().cloned().unwrap_or_default();
+                        let n = cases
+                            .get(rng.below(cases.len()))
+                            .and_then(Value::as_i64)
+                            .unwrap_or(1001);
+                        let who = if scenario == "ui-case" {
+                            c["session"].as_str().unwrap_or_default()
+                        } else {
+                            manager_session.as_str()
+                        };
+                        client
+                            .get(format!("{base}/cases/{n}"))
+                            .header("cookie", format!("casedesk_session={who}"))
+                    }
                     search => {
                         // One or two words, common ones more often than rare ones.
                         let words = vocab.words(&mut rng, 1, 2).replace(' ', "+");

@@ -1,10 +1,11 @@
 //! A short-lived in-memory cache in front of either backend, for what every request reads
-//! and rarely changes: the caller's token, the issue areas, an account's tenants and users,
+//! and rarely changes: the caller's token or browser session, the issue areas, an account's tenants and users,
 //! and users and accounts by email and name (bearer JWTs name both on every request).
 //!
 //! Changes made through this process invalidate at once. Changes made by another process (a
 //! second node, the CLI) show within [`DIRECTORY_TTL`]; a token's roles and scopes within
-//! [`TOKEN_TTL`]. A token that is not found is never cached, so a new token works at once.
+//! [`TOKEN_TTL`]; a sign-out on another node ends the session here within [`TOKEN_TTL`]. A
+//! token or session that is not found is never cached, so a new one works at once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -75,6 +76,7 @@ impl<K: std::hash::Hash + Eq, V: Clone> Timed<K, V> {
 pub struct CachedStore {
     inner: Arc<dyn Store>,
     tokens: Timed<String, (User, TokenRecord)>,
+    sessions: Timed<String, (User, Session)>,
     areas: Timed<(), Vec<IssueArea>>,
     tenants: Timed<Uuid, Vec<Tenant>>,
     users: Timed<Uuid, Vec<User>>,
@@ -97,6 +99,7 @@ impl CachedStore {
             inner,
             wake,
             tokens: Timed::new(TOKEN_TTL),
+            sessions: Timed::new(TOKEN_TTL),
             areas: Timed::new(DIRECTORY_TTL),
             tenants: Timed::new(DIRECTORY_TTL),
             users: Timed::new(DIRECTORY_TTL),
@@ -218,6 +221,7 @@ impl Store for CachedStore {
     async fn update_user_access(&self, user: &User, audit: &AuditRecord) -> Result<()> {
         let r = self.inner.update_user_access(user, audit).await;
         self.tokens.clear();
+        self.sessions.clear();
         self.by_email.forget(&user.email);
         if let Some(a) = user.account_id {
             self.users.forget(&a);
@@ -257,10 +261,20 @@ impl Store for CachedStore {
         hash: &str,
         now: casedesk_core::Timestamp,
     ) -> Result<Option<(User, Session)>> {
-        self.inner.find_session(hash, now).await
+        if let Some(v) = self.sessions.get(hash).filter(|(_, s)| s.expires_at > now) {
+            return Ok(Some(v));
+        }
+        let v = self.inner.find_session(hash, now).await?;
+        if let Some(found) = &v {
+            self.sessions.put(hash.to_owned(), found.clone());
+        }
+        Ok(v)
     }
     async fn delete_session(&self, hash: &str, audit: &AuditRecord) -> Result<()> {
-        self.inner.delete_session(hash, audit).await
+        let r = self.inner.delete_session(hash, audit).await;
+        // After the delete, so a lookup racing with it cannot cache the session again.
+        self.sessions.forget(&hash.to_owned());
+        r
     }
     async fn create_login_flow(&self, flow: &LoginFlow) -> Result<()> {
         self.inner.create_login_flow(flow).await

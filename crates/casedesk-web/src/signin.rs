@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use casedesk_auth::oidc::{login, mapping};
 use casedesk_auth::password::verify_password;
 use casedesk_auth::tokens::{hash_token, random_b64, same_secret};
@@ -108,19 +108,13 @@ fn escape(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
+/// A sign-in page in the frame of every page; `body` is markup built here (every value in
+/// it escaped).
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-         <title>{} · casedesk</title><style>body{{font-family:system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem}}\
-         label{{display:block;margin:.8rem 0 .2rem}}input{{width:100%;padding:.4rem}}button,.button{{margin-top:1rem;padding:.5rem 1rem;display:inline-block}}\
-         .error{{color:#a00}}</style></head><body><h1>{}</h1>{body}</body></html>",
-        escape(title),
-        escape(title)
-    );
-    let mut res = (status, Html(html)).into_response();
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
+    crate::ui::respond(
+        status,
+        crate::ui::layout(None, title, "", maud::PreEscaped(body.to_owned())),
+    )
 }
 
 fn redirect(to: &str) -> Response {

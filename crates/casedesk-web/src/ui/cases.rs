@@ -550,6 +550,13 @@ async fn page(
         @if !closed {
             section aria-labelledby="work-h" {
                 h2 #work-h { "Work the case" }
+                @if case.assignee_id != Some(v.p.user.id) {
+                    form method="post" action=(format!("/cases/{n}/act/assign")) {
+                        (forms::csrf(&v.csrf))
+                        input type="hidden" name="assign.assignee" value="me";
+                        button.secondary type="submit" { "Assign to me" }
+                    }
+                }
                 details open {
                     summary { "Reply to the customer" }
                     (action_form(v, n, "reply", "Send reply", area("reply.body", "Reply (public)", true)))

@@ -50,6 +50,7 @@ pub fn routes() -> Router<AppState> {
         .route("/kb", get(portal::kb_list))
         .route("/kb/{id}", get(portal::kb_entry))
         .route("/status", get(portal::status))
+        .route("/status/subscription", post(portal::subscribe))
         .route("/console", get(console::queue))
         .route("/manage", get(manage::index))
         .route(

@@ -746,6 +746,13 @@ pub async fn status(State(st): State<AppState>, MaybeViewer(v): MaybeViewer) -> 
     let open = page["incidents"].as_array().unwrap_or(&empty);
     let resolved = page["resolved"].as_array().unwrap_or(&empty);
     let word = |s: &Value| s.as_str().unwrap_or("").replace('_', " ");
+    let subscription = match &v {
+        Some(v) => casedesk_core::status::my_subscription(st.store.as_ref(), &v.p)
+            .await
+            .ok()
+            .flatten(),
+        None => None,
+    };
     respond(
         StatusCode::OK,
         layout(
@@ -770,12 +777,65 @@ pub async fn status(State(st): State<AppState>, MaybeViewer(v): MaybeViewer) -> 
                 h2 { "Open incidents" }
                 @if open.is_empty() { p { "No open incidents." } }
                 @for i in open { (incident_card(i)) }
+                @if let Some(v) = &v {
+                    section.panel aria-labelledby="subscribe-h" {
+                        h2 #subscribe-h { "Email me about incidents" }
+                        @if let Some(sub) = &subscription {
+                            p { "You receive incident updates at " (sub.email) " for "
+                                (if sub.regions.is_empty() { "every region".to_owned() } else { sub.regions.join(", ") }) "." }
+                        }
+                        form method="post" action="/status/subscription" {
+                            (forms::csrf(&v.csrf))
+                            fieldset {
+                                legend { "Regions (none ticked: every region)" }
+                                @for r in &st.status.regions {
+                                    label.check for=(format!("sub-{r}")) {
+                                        input id=(format!("sub-{r}")) type="checkbox" name="regions" value=(r)
+                                            checked[subscription.as_ref().is_some_and(|s| s.regions.contains(r))];
+                                        (r)
+                                    }
+                                }
+                            }
+                            button type="submit" name="do" value="subscribe" { @if subscription.is_some() { "Save" } @else { "Subscribe" } }
+                            @if subscription.is_some() { button.secondary type="submit" name="do" value="unsubscribe" { "Unsubscribe" } }
+                        }
+                    }
+                }
                 h2 { "Recently resolved" }
                 @if resolved.is_empty() { p { "Nothing resolved recently." } }
                 ul { @for i in resolved { li { (i["title"].as_str().unwrap_or("")) " · resolved " (i["resolved_at"].as_str().unwrap_or("")) } } }
             },
         ),
     )
+}
+
+/// `POST /status/subscription`: subscribes to incident emails, or ends the subscription.
+pub async fn subscribe(
+    State(st): State<AppState>,
+    v: Viewer,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let f = Fields::parse(&body);
+    if let Some(r) = super::form_allowed(&v, &headers, &f) {
+        return r;
+    }
+    let done = if f.get("do") == "unsubscribe" {
+        casedesk_core::status::unsubscribe(st.store.as_ref(), &v.p).await
+    } else {
+        casedesk_core::status::subscribe(
+            st.store.as_ref(),
+            &st.status,
+            &v.p,
+            &json!({"regions": f.all("regions")}),
+        )
+        .await
+        .map(|_| ())
+    };
+    match done {
+        Ok(()) => redirect("/status#subscribe-h"),
+        Err(e) => failure(Some(&v), e),
+    }
 }
 
 #[cfg(test)]

@@ -129,7 +129,7 @@ pub async fn page(
         @if r.truncated { p.notice.warn { "The period holds more cases than a report reads; the figures cover its first " (reports::MAX_ROWS) "." } }
         section aria-labelledby="vol-h" {
             h2 #vol-h { "Case volume" }
-            p { (r.total.cases) " cases opened, " (if r.weekly { "per week" } else { "per day" }) "." }
+            p { "Cases opened: " (r.total.cases) ", counted " (if r.weekly { "per week" } else { "per day" }) "." }
             (charts::columns("volume", if r.weekly { "Cases opened per week" } else { "Cases opened per day" }, &r.volume))
             (table("All cases of the period", std::slice::from_ref(&r.total)))
         }

@@ -244,6 +244,15 @@ async fn a_case_goes_from_the_portal_through_the_console_to_closed_in_a_real_bro
     no_serious_accessibility_problem(&b, "the queue").await;
     link.click().await.unwrap();
     b.el("main h1").await;
+    submit(&b, "form[action$='/act/assign']").await;
+    wait_for_text(&b, "#facts", "ana@support.example").await;
+    b.open("/console?view=mine").await;
+    b.el(&format!("a[href='/cases/{number}']"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.el("main h1").await;
     b.el("#reply-body").await;
     b.screenshot("09-workspace").await;
     no_serious_accessibility_problem(&b, "the agent's workspace").await;
@@ -643,6 +652,28 @@ async fn pages_work_without_the_script_and_keep_accounts_apart(be: Backend) {
     );
     assert_eq!(file.bytes().await.unwrap().as_ref(), b"line 1\n");
 
+    // Incident emails: subscribe from the status page, for one region.
+    let r = c
+        .post(format!("{}/status/subscription", app.base))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("regions", "eu"),
+            ("do", "subscribe"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let me = app
+        .store
+        .find_user_by_email("ops@globex.example")
+        .await
+        .unwrap()
+        .unwrap();
+    let subs = app.store.subscriptions(Some(me.id)).await.unwrap();
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0].regions, vec!["eu".to_owned()]);
+
     // Without a session, pages send the browser to sign in and come back after.
     let anon = crate::signin::browser();
     let r = anon
@@ -671,3 +702,148 @@ async fn pages_work_without_the_script_and_keep_accounts_apart(be: Backend) {
 }
 
 both!(pages_work_without_the_script_and_keep_accounts_apart);
+
+async fn signed_in(app: &TestApp, email: &str) -> (reqwest::Client, String) {
+    let c = crate::signin::browser();
+    let csrf = crate::signin::csrf_of(&c, app).await;
+    let r = crate::signin::sign_in(&c, app, &csrf, email, PASSWORD).await;
+    assert_eq!(r.status(), 303, "{email} signs in");
+    let html = c
+        .get(format!("{}/kb", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    (c, token)
+}
+
+async fn post_access(
+    app: &TestApp,
+    c: &reqwest::Client,
+    token: &str,
+    form: Vec<(&str, &str)>,
+) -> (u16, String) {
+    let mut all = vec![("csrf", token)];
+    all.extend(form);
+    let r = c
+        .post(format!("{}/manage/users/access", app.base))
+        .form(&all)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// Access is changed on the users screen only by those who may grant it, within their own
+/// account.
+async fn access_is_changed_only_by_who_may_grant_it(be: Backend) {
+    let app = spawn_app(be).await;
+    let w = people(&app).await;
+    set_password(&app, "owner@acme.example", PASSWORD).await;
+    let (owner, token) = signed_in(&app, "owner@acme.example").await;
+    let users = owner
+        .get(format!("{}/manage/users", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(users.contains("teammate@acme.example") && !users.contains("ops@globex.example"));
+    let (status, page) = post_access(
+        &app,
+        &owner,
+        &token,
+        vec![
+            ("email", "teammate@acme.example"),
+            ("case_admin", "true"),
+            ("elevated", "true"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Access of teammate@acme.example saved"));
+    let u = app
+        .store
+        .find_user_by_email("teammate@acme.example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(u.case_admin && u.elevated);
+    // Another account's user does not exist for this super admin.
+    let (status, page) =
+        post_access(&app, &owner, &token, vec![("email", "ops@globex.example")]).await;
+    assert_eq!(status, 422);
+    assert!(page.contains("no user has the email ops@globex.example"));
+    assert!(
+        app.store
+            .find_user_by_email("ops@globex.example")
+            .await
+            .unwrap()
+            .unwrap()
+            .case_admin
+    );
+    // An admin is not an administrator; the form of another session is refused too.
+    let (admin, admin_token) = signed_in(&app, "ops@acme.example").await;
+    let (status, page) = post_access(
+        &app,
+        &admin,
+        &admin_token,
+        vec![("email", "teammate@acme.example")],
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(page.contains("super admin"));
+    let (status, _) = post_access(
+        &app,
+        &owner,
+        &admin_token,
+        vec![("email", "teammate@acme.example")],
+    )
+    .await;
+    assert_eq!(status, 403, "another session's CSRF token is refused");
+    assert!(
+        app.store
+            .find_user_by_email("teammate@acme.example")
+            .await
+            .unwrap()
+            .unwrap()
+            .elevated,
+        "nothing changed"
+    );
+    // Reports are for managers; a manager sees the period's cases counted.
+    let (status, _) = {
+        let r = owner
+            .get(format!("{}/manage/reports", app.base))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), ())
+    };
+    assert_eq!(status, 403);
+    app.open_case(&w.ops, acme_case("Counted in the report"))
+        .await;
+    let (mgr, _) = signed_in(&app, "mia@support.example").await;
+    let report = mgr
+        .get(format!("{}/manage/reports", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(report.contains("Cases opened: 1,"), "{report}");
+    assert!(report.contains("<svg"));
+}
+
+both!(access_is_changed_only_by_who_may_grant_it);
