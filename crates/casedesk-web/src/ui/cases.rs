@@ -242,8 +242,6 @@ fn event_body(e: &CaseEvent) -> Markup {
         ("Next steps: ", "next_steps"),
         ("Assignee: ", "assignee"),
         ("Contact: ", "email"),
-        ("From: ", "from"),
-        ("To: ", "to"),
         ("Channel: ", "channel"),
     ]
     .iter()
@@ -263,8 +261,16 @@ fn event_body(e: &CaseEvent) -> Markup {
                 .collect()
         })
         .unwrap_or_default();
+    let change = match (
+        d.get("from").and_then(Value::as_str),
+        d.get("to").and_then(Value::as_str),
+    ) {
+        (Some(a), Some(b)) => Some(format!("{} → {}", a.replace('_', " "), b.replace('_', " "))),
+        _ => None,
+    };
     html! {
         @for (label, t) in &texts { p.body { (label) (t) } }
+        @if let Some(c) = change { p.muted { (if e.kind == EventKind::PriorityChanged { "Priority: " } else { "Status: " }) (c) } }
         @if !files.is_empty() { p { "Files: " (files.join(", ")) } }
         @if let Some(n) = d.get("secrets_removed") {
             p.notice.warn { "Secrets were removed from this before it was stored: " (n.get("advice").and_then(Value::as_str).unwrap_or("rotate the credentials that were shared.")) }
@@ -889,7 +895,9 @@ pub async fn diagnose(
         Ok(n) => n,
         Err(e) => return failure(Some(&v), e),
     };
-    if let Err(e) = service::get_case(st.store.as_ref(), &v.p, n).await {
+    // The case is checked before anything is fetched, as the API does.
+    if let Err(e) = casedesk_core::diagnostics::check_report_case(st.store.as_ref(), &v.p, n).await
+    {
         return failure(Some(&v), e);
     }
     let report: Result<Value, DomainError> = match tool.as_str() {

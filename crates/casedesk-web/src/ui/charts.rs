@@ -23,15 +23,18 @@ pub fn bars(id: &str, title: &str, data: &[(String, f64)], unit: &str) -> Markup
     let height = (data.len() as f64) * (BAR + GAP) + GAP;
     let span = WIDTH - LABEL - 70.0;
     html! {
-        svg.chart role="img" aria-labelledby=(format!("{id}-t {id}-d")) viewBox=(format!("0 0 {WIDTH} {height}")) width=(WIDTH) height=(height) xmlns="http://www.w3.org/2000/svg" {
-            title id=(format!("{id}-t")) { (title) }
-            desc id=(format!("{id}-d")) { (data.iter().map(|(l, v)| format!("{l}: {}{unit}", number(*v))).collect::<Vec<_>>().join("; ")) }
-            @for (i, (label, v)) in data.iter().enumerate() {
-                @let y = GAP + i as f64 * (BAR + GAP);
-                @let w = (v / max * span).max(if *v > 0.0 { 2.0 } else { 0.0 });
-                text x=(LABEL - 6.0) y=(y + BAR * 0.7) text-anchor="end" { (label) }
-                rect x=(LABEL) y=(y) width=(format!("{w:.1}")) height=(BAR) fill=(FILL) {}
-                text x=(LABEL + w + 6.0) y=(y + BAR * 0.7) { (number(*v)) (unit) }
+        figure {
+            figcaption { (title) }
+            svg.chart role="img" aria-labelledby=(format!("{id}-t {id}-d")) viewBox=(format!("0 0 {WIDTH} {height}")) width=(WIDTH) height=(height) xmlns="http://www.w3.org/2000/svg" {
+                title id=(format!("{id}-t")) { (title) }
+                desc id=(format!("{id}-d")) { (data.iter().map(|(l, v)| format!("{l}: {}{unit}", number(*v))).collect::<Vec<_>>().join("; ")) }
+                @for (i, (label, v)) in data.iter().enumerate() {
+                    @let y = GAP + i as f64 * (BAR + GAP);
+                    @let w = (v / max * span).max(if *v > 0.0 { 2.0 } else { 0.0 });
+                    text x=(LABEL - 6.0) y=(y + BAR * 0.7) text-anchor="end" { (label) }
+                    rect x=(LABEL) y=(y) width=(format!("{w:.1}")) height=(BAR) fill=(FILL) {}
+                    text x=(LABEL + w + 6.0) y=(y + BAR * 0.7) { (number(*v)) (unit) }
+                }
             }
         }
     }
@@ -46,20 +49,26 @@ pub fn columns(id: &str, title: &str, data: &[(String, u64)]) -> Markup {
     let max = data.iter().map(|d| d.1).max().unwrap_or(0).max(1) as f64;
     let total: u64 = data.iter().map(|d| d.1).sum();
     let marks = [0, data.len() / 2, data.len().saturating_sub(1)];
+    let last = data.len().saturating_sub(1);
     html! {
-        svg.chart role="img" aria-labelledby=(format!("{id}-t {id}-d")) viewBox=(format!("0 0 {WIDTH} {height}")) width=(WIDTH) height=(height) xmlns="http://www.w3.org/2000/svg" {
-            title id=(format!("{id}-t")) { (title) }
-            desc id=(format!("{id}-d")) { (format!("{total} cases over {} periods; the busiest had {}.", data.len(), max as u64)) }
-            line x1="30" y1=(base) x2=(WIDTH) y2=(base) stroke="#4a5563" {}
-            text x="0" y="12" { (max as u64) }
-            @for (i, (label, v)) in data.iter().enumerate() {
-                @let h = (*v as f64) / max * (base - 20.0);
-                @let x = 34.0 + i as f64 * step;
-                rect x=(format!("{x:.1}")) y=(format!("{:.1}", base - h)) width=(format!("{:.1}", (step - 1.0).max(1.0))) height=(format!("{h:.1}")) fill=(FILL) {
-                    title { (label) ": " (v) }
-                }
-                @if marks.contains(&i) {
-                    text x=(format!("{x:.1}")) y=(height - 6.0) { (label) }
+        figure {
+            figcaption { (title) }
+            svg.chart role="img" aria-labelledby=(format!("{id}-t {id}-d")) viewBox=(format!("0 0 {WIDTH} {height}")) width=(WIDTH) height=(height) xmlns="http://www.w3.org/2000/svg" {
+                title id=(format!("{id}-t")) { (title) }
+                desc id=(format!("{id}-d")) { (format!("{total} cases over {} periods; the busiest had {}.", data.len(), max as u64)) }
+                line x1="30" y1=(base) x2=(WIDTH) y2=(base) stroke="#4a5563" {}
+                text x="0" y="12" { (max as u64) }
+                @for (i, (label, v)) in data.iter().enumerate() {
+                    @let h = (*v as f64) / max * (base - 20.0);
+                    @let x = 34.0 + i as f64 * step;
+                    rect x=(format!("{x:.1}")) y=(format!("{:.1}", base - h)) width=(format!("{:.1}", (step - 1.0).max(1.0))) height=(format!("{h:.1}")) fill=(FILL) {
+                        title { (label) ": " (v) }
+                    }
+                    @if marks.contains(&i) {
+                        // The last label ends at its column, so it stays inside the chart.
+                        text x=(format!("{:.1}", if i == last && i > 0 { x + step } else { x })) y=(height - 6.0)
+                            text-anchor=(if i == last && i > 0 { "end" } else { "start" }) { (label) }
+                    }
                 }
             }
         }
