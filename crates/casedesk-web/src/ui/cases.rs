@@ -186,6 +186,19 @@ pub async fn created(State(st): State<AppState>, v: Viewer, Path(raw): Path<Stri
         Ok(c) => c,
         Err(e) => return failure(Some(&v), e),
     };
+    // Open incidents this case matches: linking it means hearing when the incident ends.
+    let linked = st
+        .store
+        .case_incident_ids(case.number)
+        .await
+        .unwrap_or_default();
+    let offers: Vec<_> =
+        casedesk_core::status::offers_for_case(st.store.as_ref(), &st.status, &case)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|i| !linked.contains(&i.id))
+            .collect();
     respond(
         StatusCode::OK,
         layout(
@@ -196,6 +209,19 @@ pub async fn created(State(st): State<AppState>, v: Viewer, Path(raw): Path<Stri
                 div.notice.ok role="status" {
                     p { "Case number " strong #case-number { "#" (case.number) } ": " (case.fields.subject) }
                     p { "A confirmation is on its way to " (case.fields.contact.email) ". Reply to it to add to the case." }
+                }
+                @if !offers.is_empty() {
+                    section aria-labelledby="offers-h" {
+                        h2 #offers-h { "This may be a known incident" }
+                        @for i in &offers {
+                            (super::portal::incident_card(&json!(i)))
+                            form method="post" action=(format!("/cases/{}/incident", case.number)) {
+                                (forms::csrf(&v.csrf))
+                                input type="hidden" name="incident_id" value=(i.id.to_string());
+                                button.secondary type="submit" { "Link my case to this incident" }
+                            }
+                        }
+                    }
                 }
                 p { a.button href=(format!("/cases/{}", case.number)) { "Go to the case" } " " a.button.secondary href="/cases" { "My cases" } }
             },
@@ -422,6 +448,9 @@ async fn page(
     let files = casedesk_core::attachments::list(store, &v.p, n)
         .await
         .unwrap_or_default();
+    let incidents = casedesk_core::status::case_incidents(store, &v.p, n)
+        .await
+        .unwrap_or_default();
     let support = v.support();
     let explain = if support {
         service::explain_sla(store, &v.p, n).await.ok()
@@ -458,6 +487,7 @@ async fn page(
             dt { "Assignee" } dd { (case.assignee.as_deref().unwrap_or("not yet assigned")) }
             dt { "Opened" } dd { (when(case.created_at)) }
             @if let Some(prev) = case.follow_up_of { dt { "Follows up" } dd { a href=(format!("/cases/{prev}")) { "#" (prev) } } }
+            @for i in &incidents { dt { "Incident" } dd { a href="/status" { (i.title) } " (" (key_of(&i.state)) ")" } }
         }
     };
     let details = html! {
@@ -777,6 +807,30 @@ pub async fn act(
             )
             .await
         }
+        Err(e) => failure(Some(&v), e),
+    }
+}
+
+/// `POST /cases/{n}/incident`: links the case to an open incident it matches (a customer
+/// accepting the offer, or support).
+pub async fn link_incident(
+    State(st): State<AppState>,
+    v: Viewer,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let f = Fields::parse(&body);
+    if let Some(r) = super::form_allowed(&v, &headers, &f) {
+        return r;
+    }
+    let n = match parse_number(&raw) {
+        Ok(n) => n,
+        Err(e) => return failure(Some(&v), e),
+    };
+    let q = json!({"incident_id": f.get("incident_id")});
+    match casedesk_core::status::link_case(st.store.as_ref(), &st.status, &v.p, n, &q).await {
+        Ok(_) => redirect(&format!("/cases/{n}")),
         Err(e) => failure(Some(&v), e),
     }
 }

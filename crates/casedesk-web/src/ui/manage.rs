@@ -463,15 +463,37 @@ async fn sla_page(
             button type="submit" { "Save policy" }
         }
         h2 { "Calendars" }
-        ul {
-            @for c in calendars["items"].as_array().unwrap_or(&empty) {
-                li { strong { (c["name"].as_str().unwrap_or("")) } " since " (c["since"].as_str().unwrap_or("")) ": "
-                    code { (c["calendar"]["zone"].as_str().or_else(|| c["calendar"]["time_zone"].as_str()).unwrap_or("")) } }
+        p { "Each save is kept as a new version in force from now; open cases are recomputed with it." }
+        @for c in calendars["items"].as_array().unwrap_or(&empty) {
+            @let name = c["name"].as_str().unwrap_or("");
+            details.panel {
+                summary { (name) " (since " (c["since"].as_str().unwrap_or("")) ")" }
+                form method="post" action="/manage/sla/calendar" {
+                    (forms::csrf(&v.csrf))
+                    input type="hidden" name="name" value=(name);
+                    (field(&format!("calendar-{name}"), &format!("Calendar {name} (JSON: time zone, weekly hours, holidays)"), None,
+                        &serde_json::to_string_pretty(&c["calendar"]).unwrap_or_default(), Kind::Area, true, errors))
+                    button type="submit" { "Save calendar " (name) }
+                }
             }
         }
-        p.muted { "Calendars are edited with PUT /api/v1/sla/calendars/{name}; each change is kept as a version and open cases are recomputed." }
+        details.panel open[errors.of("name").is_some() || errors.of("calendar-new").is_some()] {
+            summary { "New calendar" }
+            form method="post" action="/manage/sla/calendar" {
+                (forms::csrf(&v.csrf))
+                (field("name", "Name", Some("Lowercase letters, digits and dashes."), "", Kind::Input("text"), true, errors))
+                (field("calendar-new", "Calendar (JSON)", None,
+                    NEW_CALENDAR, Kind::Area, true, errors))
+                button type="submit" { "Create calendar" }
+            }
+        }
         h2 { "Settings" }
-        pre { (serde_json::to_string_pretty(&cfg).unwrap_or_default()) }
+        form method="post" action="/manage/sla/settings" {
+            (forms::csrf(&v.csrf))
+            (field("settings", "SLA settings (JSON: warning share, whether on-hold pauses the clocks, duty managers)", None,
+                &serde_json::to_string_pretty(&cfg).unwrap_or_default(), Kind::Area, true, errors))
+            button type="submit" { "Save settings" }
+        }
     };
     respond(
         status,
@@ -547,6 +569,149 @@ pub async fn put_policy(
             .await
         }
         Err(DomainError::Validation(errs)) => {
+            sla_page(
+                &st,
+                &v,
+                &Errors(errs),
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => failure(Some(&v), e),
+    }
+}
+
+/// What the new-calendar form starts from: weekdays 08:00–18:00 in Berlin, no holidays.
+const NEW_CALENDAR: &str = r#"{
+  "time_zone": "Europe/Berlin",
+  "hours": {"mon": ["08:00-18:00"], "tue": ["08:00-18:00"], "wed": ["08:00-18:00"],
+            "thu": ["08:00-18:00"], "fri": ["08:00-18:00"]},
+  "holidays": []
+}"#;
+
+/// A JSON text area read as a value; a text that is not JSON is an error at that field.
+fn json_field(f: &Fields, name: &str) -> Result<Value, casedesk_core::FieldError> {
+    serde_json::from_str(f.get(name))
+        .map_err(|e| casedesk_core::FieldError::new(name, format!("is not valid JSON: {e}")))
+}
+
+/// `POST /manage/sla/calendar`: a new version of a calendar, or a new calendar.
+pub async fn put_calendar(
+    State(st): State<AppState>,
+    v: Viewer,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let f = match posted(&v, &headers, &body) {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let name = f.get("name").trim().to_owned();
+    let field_name = if f.checked(&format!("calendar-{name}")) {
+        format!("calendar-{name}")
+    } else {
+        "calendar-new".to_owned()
+    };
+    let spec = match json_field(&f, &field_name) {
+        Ok(v) => v,
+        Err(e) => {
+            return sla_page(
+                &st,
+                &v,
+                &Errors(vec![e]),
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        }
+    };
+    match casedesk_core::sla::settings::put_calendar(st.store.as_ref(), &v.p, &name, &spec).await {
+        Ok(_) => {
+            sla_page(
+                &st,
+                &v,
+                &Errors::default(),
+                Some(format!(
+                    "Calendar {name} saved; open cases are being recomputed."
+                )),
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(DomainError::Validation(errs)) => {
+            // The calendar's own paths are named inside the text area's error.
+            let errs = errs
+                .into_iter()
+                .map(|e| {
+                    if e.field == "name" {
+                        e
+                    } else {
+                        casedesk_core::FieldError::new(
+                            field_name.clone(),
+                            format!("{}: {}", e.field, e.message),
+                        )
+                    }
+                })
+                .collect();
+            sla_page(
+                &st,
+                &v,
+                &Errors(errs),
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => failure(Some(&v), e),
+    }
+}
+
+/// `POST /manage/sla/settings`.
+pub async fn put_settings(
+    State(st): State<AppState>,
+    v: Viewer,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let f = match posted(&v, &headers, &body) {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let spec = match json_field(&f, "settings") {
+        Ok(v) => v,
+        Err(e) => {
+            return sla_page(
+                &st,
+                &v,
+                &Errors(vec![e]),
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        }
+    };
+    match casedesk_core::sla::settings::put_settings(st.store.as_ref(), &v.p, &spec).await {
+        Ok(_) => {
+            sla_page(
+                &st,
+                &v,
+                &Errors::default(),
+                Some("SLA settings saved; open cases are being recomputed.".into()),
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(DomainError::Validation(errs)) => {
+            let errs = errs
+                .into_iter()
+                .map(|e| {
+                    casedesk_core::FieldError::new(
+                        "settings",
+                        format!("{}: {}", e.field, e.message),
+                    )
+                })
+                .collect();
             sla_page(
                 &st,
                 &v,
@@ -960,17 +1125,45 @@ pub async fn webhook(State(st): State<AppState>, v: Viewer, Path(id): Path<Strin
         &format!("Deliveries to {}", ep.url),
         html! {
             div.table-wrap tabindex="0" role="region" aria-label="Scrollable table" { table {
-                thead { tr { th scope="col" { "Delivery" } th scope="col" { "Event" } th scope="col" { "Case" } th scope="col" { "State" } th scope="col" { "Attempts" } th scope="col" { "Last status" } th scope="col" { "Created" } } }
+                thead { tr { th scope="col" { "Delivery" } th scope="col" { "Event" } th scope="col" { "Case" } th scope="col" { "State" } th scope="col" { "Attempts" } th scope="col" { "Last status" } th scope="col" { "Created" } th scope="col" { "" } } }
                 tbody { @for d in &list { tr {
                     td { code { (d.id) } } td { (d.event_type) }
                     td { @if let Some(n) = d.case_number { a href=(format!("/cases/{n}")) { "#" (n) } } }
                     td { (key_of(&d.state)) } td { (d.attempts) }
                     td { (d.last_status.map(|s| s.to_string()).unwrap_or_default()) } td { (when(d.created_at)) }
+                    td {
+                        form method="post" action=(format!("/manage/webhooks/{}/redeliver", ep.id)) {
+                            (forms::csrf(&v.csrf))
+                            input type="hidden" name="delivery" value=(d.id);
+                            button.secondary type="submit" aria-label=(format!("Send delivery {} again", d.id)) { "Send again" }
+                        }
+                    }
                 } } }
             } }
             p { a href="/manage/webhooks" { "All endpoints" } }
         },
     )
+}
+
+/// `POST /manage/webhooks/{id}/redeliver`: sends a delivery again, with the same id.
+pub async fn redeliver(
+    State(st): State<AppState>,
+    v: Viewer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let f = match posted(&v, &headers, &body) {
+        Ok(f) => f,
+        Err(r) => return *r,
+    };
+    let Ok(uid) = uuid::Uuid::parse_str(&id) else {
+        return failure(Some(&v), DomainError::NotFound { entity: "webhook" });
+    };
+    match webhooks::redeliver(st.store.as_ref(), &v.p, uid, f.get("delivery")).await {
+        Ok(()) => redirect(&format!("/manage/webhooks/{uid}")),
+        Err(e) => failure(Some(&v), e),
+    }
 }
 
 /// `GET /manage/jobs[?state=dead]`.

@@ -41,6 +41,7 @@ pub fn routes() -> Router<AppState> {
         .route("/cases/{number}", get(cases::show))
         .route("/cases/{number}/created", get(cases::created))
         .route("/cases/{number}/act/{action}", post(cases::act))
+        .route("/cases/{number}/incident", post(cases::link_incident))
         .route(
             "/cases/{number}/files",
             post(cases::upload).layer(axum::extract::DefaultBodyLimit::disable()),
@@ -59,6 +60,8 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/manage/users/access", post(manage::set_access))
         .route("/manage/sla", get(manage::sla).post(manage::put_policy))
+        .route("/manage/sla/calendar", post(manage::put_calendar))
+        .route("/manage/sla/settings", post(manage::put_settings))
         .route("/manage/queues", get(manage::queues))
         .route("/manage/kb", get(manage::kb))
         .route(
@@ -75,6 +78,7 @@ pub fn routes() -> Router<AppState> {
             get(manage::webhooks).post(manage::create_webhook),
         )
         .route("/manage/webhooks/{id}", get(manage::webhook))
+        .route("/manage/webhooks/{id}/redeliver", post(manage::redeliver))
         .route("/manage/jobs", get(manage::jobs))
         .route("/manage/jobs/{id}/retry", post(manage::retry_job))
         .route("/manage/audit", get(manage::audit))

@@ -515,6 +515,15 @@ async fn pages_work_without_the_script_and_keep_accounts_apart(be: Backend) {
         html.contains("Client credentials fail with invalid_client"),
         "values are kept"
     );
+    let incident = app
+        .post(
+            "/api/v1/status/incidents",
+            &w.manager,
+            serde_json::json!({"title": "Hosted login slow", "impact": "degraded",
+                "body": "Sign-in pages load slowly.", "components": ["sign-in"]}),
+        )
+        .await;
+    assert_eq!(incident.status, 201, "{}", incident.json);
     let r = c
         .post(format!("{}/support", app.base))
         .multipart(fields("+1 212 555 0100"))
@@ -528,6 +537,51 @@ async fn pages_work_without_the_script_and_keep_accounts_apart(be: Backend) {
         .trim_end_matches("/created")
         .parse()
         .unwrap();
+    // The confirmation offers the matching incident; linking it shows on the case.
+    let confirmation = c
+        .get(format!("{}{to}", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        confirmation.contains("This may be a known incident")
+            && confirmation.contains("Hosted login slow")
+    );
+    let r = c
+        .post(format!("{}/cases/{n}/incident", app.base))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("incident_id", incident.json["id"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let page = c
+        .get(format!("{}/cases/{n}", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Hosted login slow</a> (investigating)"),
+        "{page}"
+    );
+    let r = c
+        .post(format!("{}/cases/{acme_n}/incident", app.base))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("incident_id", incident.json["id"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "another account's case cannot be linked");
     let case = app.get(&format!("/api/v1/cases/{n}"), &w.globex).await.json;
     assert_eq!(case["identifiers"]["environment"], "production");
     assert!(case["identifiers"].get("organization_id").is_none());
@@ -844,6 +898,104 @@ async fn access_is_changed_only_by_who_may_grant_it(be: Backend) {
         .unwrap();
     assert!(report.contains("Cases opened: 1,"), "{report}");
     assert!(report.contains("<svg"));
+
+    // Calendars and settings: JSON that does not parse, or a calendar that is wrong, is
+    // shown at its field and changes nothing; a good one is a new version.
+    let mgr_token = {
+        let html = mgr
+            .get(format!("{}/manage/sla", app.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        html.split("name=\"csrf\" value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let save = |form: Vec<(&'static str, String)>| {
+        let req = mgr.post(format!("{}/manage/sla/calendar", app.base));
+        let token = mgr_token.clone();
+        async move {
+            let mut all = vec![("csrf", token)];
+            all.extend(form);
+            let r = req.form(&all).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (status, page) = save(vec![
+        ("name", "support-eu".into()),
+        ("calendar-new", "{not json".into()),
+    ])
+    .await;
+    assert_eq!(status, 422);
+    assert!(
+        page.contains(r#"id="calendar-new-error">is not valid JSON"#),
+        "{page}"
+    );
+    let (status, page) = save(vec![
+        ("name", "support-eu".into()),
+        (
+            "calendar-new",
+            r#"{"time_zone": "Mars/Olympus", "hours": "24x7", "holidays": []}"#.into(),
+        ),
+    ])
+    .await;
+    assert_eq!(status, 422);
+    assert!(
+        page.contains(r#"id="calendar-new-error">time_zone"#),
+        "{page}"
+    );
+    assert!(
+        app.store
+            .calendar_versions("support-eu")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let (status, page) = save(vec![
+        ("name", "support-eu".into()),
+        ("calendar-new", r#"{"time_zone": "Europe/Dublin", "hours": {"mon": ["09:00-17:00"]}, "holidays": ["2026-12-25"]}"#.into()),
+    ])
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Calendar support-eu saved"));
+    assert_eq!(
+        app.store
+            .calendar_versions("support-eu")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // A super admin has none of these screens, nor another's webhook deliveries.
+    let r = owner
+        .post(format!("{}/manage/sla/calendar", app.base))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("name", "x"),
+            ("calendar-new", "{}"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = owner
+        .post(format!(
+            "{}/manage/webhooks/{}/redeliver",
+            app.base,
+            uuid::Uuid::nil()
+        ))
+        .form(&[("csrf", token.as_str()), ("delivery", "msg_x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
 }
 
 both!(access_is_changed_only_by_who_may_grant_it);
