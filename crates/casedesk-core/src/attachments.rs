@@ -585,9 +585,14 @@ pub async fn list(store: &dyn Store, p: &Principal, number: i64) -> Result<Vec<A
     if !can_see(p, &case) {
         return Err(DomainError::NotFound { entity: "case" });
     }
+    list_of(store, p, &case).await
+}
+
+/// The attachments of a case the caller was shown (customers see the public ones).
+pub async fn list_of(store: &dyn Store, p: &Principal, case: &Case) -> Result<Vec<Attachment>> {
     let support = is_support(p);
     Ok(store
-        .list_attachments(number)
+        .list_attachments(case.number)
         .await?
         .into_iter()
         .filter(|a| a.public || support)

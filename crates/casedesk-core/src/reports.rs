@@ -109,12 +109,14 @@ fn figures<'a>(key: &str, rows: impl Iterator<Item = &'a ReportRow>) -> Figures 
     }
 }
 
-fn grouped(rows: &[ReportRow], key: impl Fn(&ReportRow) -> String) -> Vec<Figures> {
-    let mut keys: Vec<String> = rows.iter().map(&key).collect();
-    keys.sort();
-    keys.dedup();
-    keys.iter()
-        .map(|k| figures(k, rows.iter().filter(|r| key(r) == *k)))
+fn grouped(rows: &[ReportRow], key: impl Fn(&ReportRow) -> &str) -> Vec<Figures> {
+    let mut groups: std::collections::BTreeMap<&str, Vec<&ReportRow>> = Default::default();
+    for r in rows {
+        groups.entry(key(r)).or_default().push(r);
+    }
+    groups
+        .into_iter()
+        .map(|(k, members)| figures(k, members.into_iter()))
         .collect()
 }
 
@@ -142,10 +144,14 @@ pub fn compute(rows: &[ReportRow], since: Timestamp, until: Timestamp, truncated
             .unwrap_or(until);
     }
     volume.dedup_by(|a, b| a.0 == b.0);
+    let slots: std::collections::HashMap<String, usize> = volume
+        .iter()
+        .enumerate()
+        .map(|(i, (k, _))| (k.clone(), i))
+        .collect();
     for r in rows {
-        let b = bucket(r.created_at);
-        if let Some(slot) = volume.iter_mut().find(|(k, _)| *k == b) {
-            slot.1 += 1;
+        if let Some(&i) = slots.get(&bucket(r.created_at)) {
+            volume[i].1 += 1;
         }
     }
     Report {
@@ -154,9 +160,9 @@ pub fn compute(rows: &[ReportRow], since: Timestamp, until: Timestamp, truncated
         volume,
         weekly,
         total: figures("all", rows.iter()),
-        by_plan: grouped(rows, |r| r.plan.clone()),
-        by_priority: grouped(rows, |r| r.priority.key().to_owned()),
-        by_issue_area: grouped(rows, |r| r.issue_area.clone()),
+        by_plan: grouped(rows, |r| &r.plan),
+        by_priority: grouped(rows, |r| r.priority.key()),
+        by_issue_area: grouped(rows, |r| &r.issue_area),
         truncated,
     }
 }

@@ -779,6 +779,11 @@ pub async fn case_incidents(
     number: i64,
 ) -> Result<Vec<Incident>> {
     crate::cases::service::get_case(store, p, number).await?;
+    incidents_of(store, number).await
+}
+
+/// The incidents of a case the caller was shown.
+pub async fn incidents_of(store: &dyn Store, number: i64) -> Result<Vec<Incident>> {
     let mut out = Vec::new();
     for id in store.case_incident_ids(number).await? {
         if let Some(i) = store.get_incident(id).await? {

@@ -78,7 +78,7 @@ pub(crate) async fn read_form(
         let name = field.name().unwrap_or("").to_owned();
         match name.as_str() {
             "file" | "files" | "files[]" => {
-                // A browser sends a file input left empty as a part without a name.
+                // A browser sends a file input left empty as a part with an empty file name.
                 if parts == Parts::Web && field.file_name().is_none_or(str::is_empty) {
                     while field.chunk().await.map_err(multipart_error)?.is_some() {}
                     continue;

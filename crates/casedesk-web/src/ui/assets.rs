@@ -18,8 +18,11 @@ fn etag(body: &str) -> String {
     format!("\"{h:016x}\"")
 }
 
-fn serve(headers: &HeaderMap, body: &'static str, kind: &'static str) -> Response {
-    let tag = etag(body);
+/// The validators, computed once.
+static CSS_TAG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| etag(CSS));
+static JS_TAG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| etag(JS));
+
+fn serve(headers: &HeaderMap, body: &'static str, tag: &str, kind: &'static str) -> Response {
     let fresh = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -34,7 +37,7 @@ fn serve(headers: &HeaderMap, body: &'static str, kind: &'static str) -> Respons
             .into_response()
     };
     let h = res.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&tag) {
+    if let Ok(v) = HeaderValue::from_str(tag) {
         h.insert(header::ETAG, v);
     }
     h.insert(
@@ -50,12 +53,12 @@ fn serve(headers: &HeaderMap, body: &'static str, kind: &'static str) -> Respons
 
 /// `GET /assets/app.css`.
 pub async fn css(headers: HeaderMap) -> Response {
-    serve(&headers, CSS, "text/css; charset=utf-8")
+    serve(&headers, CSS, &CSS_TAG, "text/css; charset=utf-8")
 }
 
 /// `GET /assets/app.js`.
 pub async fn js(headers: HeaderMap) -> Response {
-    serve(&headers, JS, "text/javascript; charset=utf-8")
+    serve(&headers, JS, &JS_TAG, "text/javascript; charset=utf-8")
 }
 
 /// Bytes of JavaScript and CSS a page loads (every page loads both files).

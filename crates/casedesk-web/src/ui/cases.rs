@@ -14,8 +14,7 @@ use maud::{Markup, html};
 use serde_json::{Value, json};
 
 use super::forms::{self, Errors, Fields, Kind, field};
-use super::portal::key_of;
-use super::{Viewer, due, failure, layout, redirect, respond, when};
+use super::{Posted, Viewer, due, failure, layout, redirect, respond, when};
 use crate::AppState;
 use crate::api::attachments::{Parts, prepare_all, read_form, serve_file};
 use crate::error::ApiError;
@@ -117,7 +116,10 @@ pub async fn list(
         Ok(r) => r,
         Err(e) => return failure(Some(&v), e),
     };
-    let areas = st.store.issue_areas().await.unwrap_or_default();
+    let areas = match st.store.issue_areas().await {
+        Ok(a) => a,
+        Err(e) => return failure(Some(&v), e),
+    };
     let elevated = v.p.user.elevated;
     let title = if support {
         "All cases"
@@ -187,18 +189,21 @@ pub async fn created(State(st): State<AppState>, v: Viewer, Path(raw): Path<Stri
         Err(e) => return failure(Some(&v), e),
     };
     // Open incidents this case matches: linking it means hearing when the incident ends.
-    let linked = st
-        .store
-        .case_incident_ids(case.number)
-        .await
-        .unwrap_or_default();
-    let offers: Vec<_> =
-        casedesk_core::status::offers_for_case(st.store.as_ref(), &st.status, &case)
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|i| !linked.contains(&i.id))
-            .collect();
+    let read = async {
+        let linked = st.store.case_incident_ids(case.number).await?;
+        let offers =
+            casedesk_core::status::offers_for_case(st.store.as_ref(), &st.status, &case).await?;
+        Ok::<_, DomainError>(
+            offers
+                .into_iter()
+                .filter(|i| !linked.contains(&i.id))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let offers = match read.await {
+        Ok(o) => o,
+        Err(e) => return failure(Some(&v), e),
+    };
     respond(
         StatusCode::OK,
         layout(
@@ -425,6 +430,51 @@ fn action_form(v: &Viewer, n: i64, action: &str, button: &str, fields: Markup) -
     }
 }
 
+/// What the case page shows, each read once, after the case itself was read and shown to be
+/// visible to the viewer.
+struct Shown {
+    case: Case,
+    events: Vec<CaseEvent>,
+    sla: Value,
+    explain: Option<Value>,
+    files: Vec<casedesk_core::attachments::Attachment>,
+    incidents: Vec<casedesk_core::status::Incident>,
+    agents: Vec<casedesk_core::users::User>,
+    articles: Vec<casedesk_core::kb::StoredEntry>,
+}
+
+async fn shown(st: &AppState, v: &Viewer, n: i64) -> casedesk_core::Result<Shown> {
+    let store = st.store.as_ref();
+    let case = service::get_case(store, &v.p, n).await?;
+    let support = v.support();
+    let (sla, explain) = service::sla_of(store, &case, support).await?;
+    let (agents, articles) = if support {
+        (
+            store.support_users().await?,
+            published(casedesk_core::kb::list(store, Some(&v.p)).await?),
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    Ok(Shown {
+        events: service::events_of(store, &v.p, &case).await?,
+        files: casedesk_core::attachments::list_of(store, &v.p, &case).await?,
+        incidents: casedesk_core::status::incidents_of(store, n).await?,
+        sla,
+        explain,
+        agents,
+        articles,
+        case,
+    })
+}
+
+/// The published entries among `list` (support may link those).
+fn published(list: Vec<casedesk_core::kb::StoredEntry>) -> Vec<casedesk_core::kb::StoredEntry> {
+    list.into_iter()
+        .filter(|e| e.entry.state == casedesk_core::kb::EntryState::Published)
+        .collect()
+}
+
 /// The case page, with `errors` and `values` of a refused action.
 async fn page(
     st: &AppState,
@@ -435,37 +485,19 @@ async fn page(
     flash: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let store = st.store.as_ref();
-    let case = match service::get_case(store, &v.p, n).await {
-        Ok(c) => c,
-        Err(e) => return failure(Some(v), e),
-    };
-    let events = match service::list_events(store, &v.p, n).await {
-        Ok(e) => e,
-        Err(e) => return failure(Some(v), e),
-    };
-    let sla = service::case_sla(store, &case).await.unwrap_or(Value::Null);
-    let files = casedesk_core::attachments::list(store, &v.p, n)
-        .await
-        .unwrap_or_default();
-    let incidents = casedesk_core::status::case_incidents(store, &v.p, n)
-        .await
-        .unwrap_or_default();
     let support = v.support();
-    let explain = if support {
-        service::explain_sla(store, &v.p, n).await.ok()
-    } else {
-        None
-    };
-    let (agents, articles) = if support {
-        (
-            store.support_users().await.unwrap_or_default(),
-            casedesk_core::kb::list(store, Some(&v.p))
-                .await
-                .unwrap_or_default(),
-        )
-    } else {
-        (Vec::new(), Vec::new())
+    let Shown {
+        case,
+        events,
+        sla,
+        explain,
+        files,
+        incidents,
+        agents,
+        articles,
+    } = match shown(st, v, n).await {
+        Ok(s) => s,
+        Err(e) => return failure(Some(v), e),
     };
     let val = |k: &str| values.get(k).to_owned();
     let area = |k: &str, label: &str, required: bool| {
@@ -487,7 +519,7 @@ async fn page(
             dt { "Assignee" } dd { (case.assignee.as_deref().unwrap_or("not yet assigned")) }
             dt { "Opened" } dd { (when(case.created_at)) }
             @if let Some(prev) = case.follow_up_of { dt { "Follows up" } dd { a href=(format!("/cases/{prev}")) { "#" (prev) } } }
-            @for i in &incidents { dt { "Incident" } dd { a href="/status" { (i.title) } " (" (key_of(&i.state)) ")" } }
+            @for i in &incidents { dt { "Incident" } dd { a href="/status" { (i.title) } " (" (i.state.key()) ")" } }
         }
     };
     let details = html! {
@@ -579,7 +611,6 @@ async fn page(
         .collect();
     let article_choices: Vec<(String, String)> = articles
         .iter()
-        .filter(|e| key_of(&e.entry.state) == "published")
         .map(|e| (e.entry.id.clone(), e.entry.title.clone()))
         .collect();
     let agent_actions = html! {
@@ -708,7 +739,7 @@ fn command(
     v: &Viewer,
     action: &str,
     f: &Fields,
-    st_articles: &[casedesk_core::kb::StoredEntry],
+    article: Option<&casedesk_core::kb::StoredEntry>,
 ) -> Result<Command, DomainError> {
     let g = |k: &str| f.get(&format!("{action}.{k}")).to_owned();
     let o = |k: &str| f.opt(&format!("{action}.{k}"));
@@ -743,8 +774,7 @@ fn command(
             internal: f.checked("summary.internal"),
         },
         "link_article" => {
-            let id = g("entry");
-            let Some(e) = st_articles.iter().find(|e| e.entry.id == id) else {
+            let Some(e) = article else {
                 return Err(DomainError::field("entry", "choose a published article"));
             };
             let body = format!(
@@ -765,27 +795,26 @@ fn command(
 /// errors at the action's fields.
 pub async fn act(
     State(st): State<AppState>,
-    v: Viewer,
-    headers: HeaderMap,
     Path((raw, action)): Path<(String, String)>,
-    body: axum::body::Bytes,
+    Posted { v, f }: Posted,
 ) -> Response {
-    let f = Fields::parse(&body);
-    if let Some(r) = super::form_allowed(&v, &headers, &f) {
-        return r;
-    }
     let n = match parse_number(&raw) {
         Ok(n) => n,
         Err(e) => return failure(Some(&v), e),
     };
-    let articles = if action == "link_article" && v.support() {
-        casedesk_core::kb::list(st.store.as_ref(), Some(&v.p))
+    // The article to link, if it is one the viewer may read and it is published.
+    let article = if action == "link_article" {
+        match casedesk_core::kb::get(st.store.as_ref(), Some(&v.p), f.get("link_article.entry"))
             .await
-            .unwrap_or_default()
+        {
+            Ok(e) => published(vec![e]).pop(),
+            Err(DomainError::NotFound { .. }) => None,
+            Err(e) => return failure(Some(&v), e),
+        }
     } else {
-        Vec::new()
+        None
     };
-    let result = match command(&v, &action, &f, &articles) {
+    let result = match command(&v, &action, &f, article.as_ref()) {
         Ok(cmd) => service::act(st.store.as_ref(), &v.p, n, cmd).await,
         Err(e) => Err(e),
     };
@@ -815,15 +844,9 @@ pub async fn act(
 /// accepting the offer, or support).
 pub async fn link_incident(
     State(st): State<AppState>,
-    v: Viewer,
-    headers: HeaderMap,
     Path(raw): Path<String>,
-    body: axum::body::Bytes,
+    Posted { v, f }: Posted,
 ) -> Response {
-    let f = Fields::parse(&body);
-    if let Some(r) = super::form_allowed(&v, &headers, &f) {
-        return r;
-    }
     let n = match parse_number(&raw) {
         Ok(n) => n,
         Err(e) => return failure(Some(&v), e),
@@ -856,9 +879,12 @@ pub async fn upload(
     if let Err(e) = casedesk_core::attachments::check_attach(&v.p, &case, false) {
         return failure(Some(&v), e);
     }
+    if let Some(r) = super::cross_site(&v, &headers) {
+        return r;
+    }
     let form = match read_form(mp, &st.attachments, Parts::Web).await {
         Ok(f) => f,
-        Err(e) => return refused(&st, &v, n, api_message(e)).await,
+        Err(e) => return refused(&st, &v, n, e).await,
     };
     let f = Fields(form.texts);
     if let Some(r) = super::form_allowed(&v, &headers, &f) {
@@ -866,11 +892,17 @@ pub async fn upload(
     }
     let internal = f.checked("internal") && permissions::is_support(&v.p);
     if form.files.is_empty() {
-        return refused(&st, &v, n, "choose at least one file".into()).await;
+        return refused(
+            &st,
+            &v,
+            n,
+            DomainError::field("files", "choose at least one file").into(),
+        )
+        .await;
     }
     let prepared = match prepare_all(&st, &v.p, case.account_id, form.files, !internal).await {
         Ok(p) => p,
-        Err(e) => return refused(&st, &v, n, api_message(e)).await,
+        Err(e) => return refused(&st, &v, n, e).await,
     };
     match casedesk_core::attachments::attach(st.store.as_ref(), &v.p, n, &prepared, !internal).await
     {
@@ -880,7 +912,11 @@ pub async fn upload(
 }
 
 /// The case page again, with why the upload was refused at its field.
-async fn refused(st: &AppState, v: &Viewer, n: i64, msg: String) -> Response {
+async fn refused(st: &AppState, v: &Viewer, n: i64, e: ApiError) -> Response {
+    let msg = match upload_problem(e) {
+        Ok(m) => m,
+        Err(e) => return failure(Some(v), e),
+    };
     let errs = Errors(vec![casedesk_core::FieldError::new("files", msg)]);
     let mut res = page(
         st,
@@ -896,22 +932,24 @@ async fn refused(st: &AppState, v: &Viewer, n: i64, msg: String) -> Response {
     res
 }
 
-fn api_message(e: ApiError) -> String {
+/// Why an upload was refused, in words for the files field; an error that is not about the
+/// files (the store failing, say) is handed back for the error page.
+pub(super) fn upload_problem(e: ApiError) -> Result<String, DomainError> {
     match e {
         ApiError::FileTooLarge {
             file_name, limit, ..
-        } => format!(
+        } => Ok(format!(
             "{file_name} is larger than the {} MB allowed; nothing was stored",
             limit / (1024 * 1024)
-        ),
-        ApiError::Domain(DomainError::Validation(errs)) => errs
+        )),
+        ApiError::Domain(DomainError::Validation(errs)) => Ok(errs
             .into_iter()
             .map(|f| format!("{}: {}", f.field, f.message))
             .collect::<Vec<_>>()
-            .join("; "),
-        ApiError::Domain(e) => crate::error::describe(&e).3,
-        ApiError::TooLarge => "the upload is larger than allowed".into(),
-        _ => "the upload could not be read".into(),
+            .join("; ")),
+        ApiError::Domain(e) => Err(e),
+        ApiError::TooLarge => Ok("the upload is larger than allowed".into()),
+        _ => Ok("the upload could not be read".into()),
     }
 }
 
@@ -936,15 +974,9 @@ pub async fn download(
 /// beside the case; the JWT report is recorded on the case.
 pub async fn diagnose(
     State(st): State<AppState>,
-    v: Viewer,
-    headers: HeaderMap,
     Path((raw, tool)): Path<(String, String)>,
-    body: axum::body::Bytes,
+    Posted { v, f }: Posted,
 ) -> Response {
-    let f = Fields::parse(&body);
-    if let Some(r) = super::form_allowed(&v, &headers, &f) {
-        return r;
-    }
     let n = match parse_number(&raw) {
         Ok(n) => n,
         Err(e) => return failure(Some(&v), e),

@@ -54,17 +54,10 @@ pub async fn queue(
         rows.retain(|c| c.sla_due_at.is_some_and(|d| d.as_second() <= horizon));
     }
     let queues: Vec<String> = if v.manager() {
-        let mut all: Vec<String> = st
-            .store
-            .issue_areas()
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .map(|a| a.queue)
-            .collect();
-        all.sort();
-        all.dedup();
-        all
+        match super::all_queues(&st).await {
+            Ok(q) => q,
+            Err(e) => return failure(Some(&v), e),
+        }
     } else {
         v.p.user.queues.clone()
     };

@@ -3,7 +3,7 @@
 //! incidents, webhooks and their deliveries, jobs, and the audit trail.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use casedesk_core::accounts::Plan;
 use casedesk_core::admin::{self, Access, NewUser};
@@ -15,8 +15,8 @@ use maud::{Markup, html};
 use serde_json::{Value, json};
 
 use super::forms::{self, Errors, Fields, Kind, field};
-use super::portal::{incident_card, key_of};
-use super::{Viewer, failure, layout, redirect, respond, role_label, when};
+use super::portal::incident_card;
+use super::{Posted, Viewer, failure, layout, redirect, respond, role_label, when};
 use crate::AppState;
 
 type Q = Query<std::collections::HashMap<String, String>>;
@@ -48,19 +48,6 @@ fn administrators_only(v: &Viewer) -> Option<Response> {
 
 fn page(v: &Viewer, title: &str, body: Markup) -> Response {
     respond(StatusCode::OK, layout(Some(v), title, "manage", body))
-}
-
-/// Reads a posted form and checks it came from our page.
-fn posted(
-    v: &Viewer,
-    headers: &HeaderMap,
-    body: &axum::body::Bytes,
-) -> Result<Fields, Box<Response>> {
-    let f = Fields::parse(body);
-    match super::form_allowed(v, headers, &f) {
-        Some(r) => Err(Box::new(r)),
-        None => Ok(f),
-    }
 }
 
 /// `GET /manage`: the screens this person may use.
@@ -127,20 +114,6 @@ fn user_row(v: &Viewer, u: &User, queues: &[String]) -> Markup {
     }
 }
 
-async fn all_queues(st: &AppState) -> Vec<String> {
-    let mut q: Vec<String> = st
-        .store
-        .issue_areas()
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .map(|a| a.queue)
-        .collect();
-    q.sort();
-    q.dedup();
-    q
-}
-
 /// `GET /manage/users[?account=name]`.
 pub async fn users(State(st): State<AppState>, v: Viewer, Query(q): Q) -> Response {
     users_page(
@@ -166,11 +139,18 @@ async fn users_page(
         return r;
     }
     let store = st.store.as_ref();
-    let queues = all_queues(st).await;
-    let accounts = if v.manager() {
-        store.list_accounts().await.unwrap_or_default()
-    } else {
-        Vec::new()
+    let read = async {
+        let queues = super::all_queues(st).await?;
+        let accounts = if v.manager() {
+            store.list_accounts().await?
+        } else {
+            Vec::new()
+        };
+        Ok::<_, DomainError>((queues, accounts))
+    };
+    let (queues, accounts) = match read.await {
+        Ok(r) => r,
+        Err(e) => return failure(Some(v), e),
     };
     let chosen = if v.manager() {
         account
@@ -249,16 +229,7 @@ async fn users_page(
 }
 
 /// `POST /manage/users`: adds a user.
-pub async fn create_user(
-    State(st): State<AppState>,
-    v: Viewer,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    let f = match posted(&v, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return *r,
-    };
+pub async fn create_user(State(st): State<AppState>, Posted { v, f }: Posted) -> Response {
     let role = match f.get("role").parse::<Role>() {
         Ok(r) => r,
         Err(_) => {
@@ -314,16 +285,7 @@ pub async fn create_user(
 }
 
 /// `POST /manage/users/access`: changes one user's permissions or queues.
-pub async fn set_access(
-    State(st): State<AppState>,
-    v: Viewer,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    let f = match posted(&v, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return *r,
-    };
+pub async fn set_access(State(st): State<AppState>, Posted { v, f }: Posted) -> Response {
     let access = Access {
         case_admin: f.checked("case_admin"),
         elevated: f.checked("elevated"),
@@ -340,13 +302,10 @@ pub async fn set_access(
     {
         Ok(u) => {
             let account = match u.account_id {
-                Some(a) if v.manager() => st
-                    .store
-                    .find_account(&a.to_string())
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(|a| a.name),
+                Some(a) if v.manager() => match st.store.find_account(&a.to_string()).await {
+                    Ok(found) => found.map(|a| a.name),
+                    Err(e) => return failure(Some(&v), e),
+                },
                 _ => None,
             };
             users_page(
@@ -502,16 +461,7 @@ async fn sla_page(
 }
 
 /// `POST /manage/sla`: replaces one plan and priority's policy.
-pub async fn put_policy(
-    State(st): State<AppState>,
-    v: Viewer,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    let f = match posted(&v, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return *r,
-    };
+pub async fn put_policy(State(st): State<AppState>, Posted { v, f }: Posted) -> Response {
     let mut policy = serde_json::Map::new();
     let mut errs = Vec::new();
     for t in ["first_response", "next_response", "resolution"] {
@@ -597,16 +547,7 @@ fn json_field(f: &Fields, name: &str) -> Result<Value, casedesk_core::FieldError
 }
 
 /// `POST /manage/sla/calendar`: a new version of a calendar, or a new calendar.
-pub async fn put_calendar(
-    State(st): State<AppState>,
-    v: Viewer,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    let f = match posted(&v, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return *r,
-    };
+pub async fn put_calendar(State(st): State<AppState>, Posted { v, f }: Posted) -> Response {
     let name = f.get("name").trim().to_owned();
     let field_name = if f.checked(&format!("calendar-{name}")) {
         format!("calendar-{name}")
@@ -668,16 +609,7 @@ pub async fn put_calendar(
 }
 
 /// `POST /manage/sla/settings`.
-pub async fn put_settings(
-    State(st): State<AppState>,
-    v: Viewer,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    let f = match posted(&v, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return *r,
-    };
+pub async fn put_settings(State(st): State<AppState>, Posted { v, f }: Posted) -> Response {
     let spec = match json_field(&f, "settings") {
         Ok(v) => v,
         Err(e) => {
@@ -730,9 +662,17 @@ pub async fn queues(State(st): State<AppState>, v: Viewer) -> Response {
     if let Some(r) = managers_only(&v) {
         return r;
     }
-    let areas = st.store.issue_areas().await.unwrap_or_default();
-    let staff = st.store.support_users().await.unwrap_or_default();
-    let queues = all_queues(&st).await;
+    let read = async {
+        Ok::<_, DomainError>((
+            st.store.issue_areas().await?,
+            st.store.support_users().await?,
+            super::all_queues(&st).await?,
+        ))
+    };
+    let (areas, staff, queues) = match read.await {
+        Ok(r) => r,
+        Err(e) => return failure(Some(&v), e),
+    };
     page(
         &v,
         "Queues and routing",
@@ -773,7 +713,7 @@ pub async fn kb(State(st): State<AppState>, v: Viewer) -> Response {
                 thead { tr { th scope="col" { "Title" } th scope="col" { "Kind" } th scope="col" { "Visibility" } th scope="col" { "State" } th scope="col" { "Version" } } }
                 tbody { @for e in &list { tr {
                     td { a href=(format!("/manage/kb/edit?id={}", e.entry.id)) { (e.entry.title) } }
-                    td { (key_of(&e.entry.kind)) } td { (key_of(&e.entry.visibility)) } td { (key_of(&e.entry.state)) } td { (e.version) }
+                    td { (e.entry.kind.key()) } td { (e.entry.visibility.key()) } td { (e.entry.state.key()) } td { (e.version) }
                 } } }
             } }
         },
@@ -792,15 +732,15 @@ pub async fn kb_edit(State(st): State<AppState>, v: Viewer, Query(q): Q) -> Resp
                 let t = e.entry;
                 values.0 = vec![
                     ("id".into(), t.id),
-                    ("kind".into(), key_of(&t.kind)),
+                    ("kind".into(), t.kind.key().to_owned()),
                     ("title".into(), t.title),
                     ("summary".into(), t.summary),
                     ("body".into(), t.body),
                     ("url".into(), t.url.unwrap_or_default()),
                     ("issue_areas".into(), t.issue_areas.join(", ")),
                     ("tags".into(), t.tags.join(", ")),
-                    ("visibility".into(), key_of(&t.visibility)),
-                    ("state".into(), key_of(&t.state)),
+                    ("visibility".into(), t.visibility.key().to_owned()),
+                    ("state".into(), t.state.key().to_owned()),
                 ];
             }
             Err(e) => return failure(Some(&v), e),
@@ -842,16 +782,7 @@ fn kb_form(v: &Viewer, values: &Fields, errors: &Errors, status: StatusCode) -> 
 }
 
 /// `POST /manage/kb/edit`: saves a new version.
-pub async fn kb_save(
-    State(st): State<AppState>,
-    v: Viewer,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    let f = match posted(&v, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return *r,
-    };
+pub async fn kb_save(State(st): State<AppState>, Posted { v, f }: Posted) -> Response {
     let list = |k: &str| -> Vec<String> {
         f.get(k)
             .split(',')
@@ -905,11 +836,16 @@ async fn incidents_page(
     if let Some(r) = managers_only(v) {
         return r;
     }
-    let open = match st.store.list_incidents(true, 100).await {
-        Ok(l) => l,
+    let read = async {
+        Ok::<_, DomainError>((
+            st.store.list_incidents(true, 100).await?,
+            st.store.issue_areas().await?,
+        ))
+    };
+    let (open, areas) = match read.await {
+        Ok(r) => r,
         Err(e) => return failure(Some(v), e),
     };
-    let areas = st.store.issue_areas().await.unwrap_or_default();
     let body = html! {
         (forms::summary(errors))
         h2 { "Open incidents" }
@@ -921,8 +857,8 @@ async fn incidents_page(
                 form method="post" action=(format!("/manage/incidents/{}", i.id)) {
                     (forms::csrf(&v.csrf))
                     (field(&format!("u-{}.body", i.id), "Update", None, "", Kind::Area, true, errors))
-                    (field(&format!("u-{}.state", i.id), "State", None, &key_of(&i.state), Kind::Select(&choices(&STATES)), true, errors))
-                    (field(&format!("u-{}.impact", i.id), "Impact", None, &key_of(&i.impact), Kind::Select(&choices(&IMPACTS)), true, errors))
+                    (field(&format!("u-{}.state", i.id), "State", None, i.state.key(), Kind::Select(&choices(&STATES)), true, errors))
+                    (field(&format!("u-{}.impact", i.id), "Impact", None, i.impact.key(), Kind::Select(&choices(&IMPACTS)), true, errors))
                     button type="submit" { "Post update" }
                 }
             }
@@ -947,16 +883,7 @@ async fn incidents_page(
 }
 
 /// `POST /manage/incidents`.
-pub async fn open_incident(
-    State(st): State<AppState>,
-    v: Viewer,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    let f = match posted(&v, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return *r,
-    };
+pub async fn open_incident(State(st): State<AppState>, Posted { v, f }: Posted) -> Response {
     let q = json!({"title": f.get("title"), "impact": f.get("impact"), "body": f.get("body"),
         "regions": f.all("regions"), "components": f.all("components"), "issue_areas": f.all("issue_areas")});
     match casedesk_core::status::open_incident(st.store.as_ref(), &st.status, &v.p, &q).await {
@@ -974,15 +901,9 @@ pub async fn open_incident(
 /// `POST /manage/incidents/{id}`: an update.
 pub async fn update_incident(
     State(st): State<AppState>,
-    v: Viewer,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    Posted { v, f }: Posted,
 ) -> Response {
-    let f = match posted(&v, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return *r,
-    };
     let Ok(uid) = uuid::Uuid::parse_str(&id) else {
         return failure(Some(&v), DomainError::NotFound { entity: "incident" });
     };
@@ -1060,16 +981,7 @@ async fn webhooks_page(
 }
 
 /// `POST /manage/webhooks`.
-pub async fn create_webhook(
-    State(st): State<AppState>,
-    v: Viewer,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    let f = match posted(&v, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return *r,
-    };
+pub async fn create_webhook(State(st): State<AppState>, Posted { v, f }: Posted) -> Response {
     let mut q = json!({"url": f.get("url"), "event_types": f.all("event_types")});
     if let Some(d) = f.opt("description") {
         q["description"] = json!(d);
@@ -1129,7 +1041,7 @@ pub async fn webhook(State(st): State<AppState>, v: Viewer, Path(id): Path<Strin
                 tbody { @for d in &list { tr {
                     td { code { (d.id) } } td { (d.event_type) }
                     td { @if let Some(n) = d.case_number { a href=(format!("/cases/{n}")) { "#" (n) } } }
-                    td { (key_of(&d.state)) } td { (d.attempts) }
+                    td { (d.state.key()) } td { (d.attempts) }
                     td { (d.last_status.map(|s| s.to_string()).unwrap_or_default()) } td { (when(d.created_at)) }
                     td {
                         form method="post" action=(format!("/manage/webhooks/{}/redeliver", ep.id)) {
@@ -1148,15 +1060,9 @@ pub async fn webhook(State(st): State<AppState>, v: Viewer, Path(id): Path<Strin
 /// `POST /manage/webhooks/{id}/redeliver`: sends a delivery again, with the same id.
 pub async fn redeliver(
     State(st): State<AppState>,
-    v: Viewer,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    Posted { v, f }: Posted,
 ) -> Response {
-    let f = match posted(&v, &headers, &body) {
-        Ok(f) => f,
-        Err(r) => return *r,
-    };
     let Ok(uid) = uuid::Uuid::parse_str(&id) else {
         return failure(Some(&v), DomainError::NotFound { entity: "webhook" });
     };
@@ -1171,7 +1077,18 @@ pub async fn jobs(State(st): State<AppState>, v: Viewer, Query(q): Q) -> Respons
     if let Some(r) = managers_only(&v) {
         return r;
     }
-    let state = q.get("state").and_then(|s| JobState::parse(s));
+    let state = match q.get("state").filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => match JobState::parse(s) {
+            Some(state) => Some(state),
+            None => {
+                return failure(
+                    Some(&v),
+                    DomainError::field("state", "must be queued, running, done, dead or cancelled"),
+                );
+            }
+        },
+    };
     let query = JobQuery {
         state,
         kind: q.get("kind").cloned().filter(|k| !k.is_empty()),
@@ -1217,14 +1134,9 @@ pub async fn jobs(State(st): State<AppState>, v: Viewer, Query(q): Q) -> Respons
 /// `POST /manage/jobs/{id}/retry`.
 pub async fn retry_job(
     State(st): State<AppState>,
-    v: Viewer,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    Posted { v, .. }: Posted,
 ) -> Response {
-    if let Err(r) = posted(&v, &headers, &body) {
-        return *r;
-    }
     let Ok(uid) = uuid::Uuid::parse_str(&id) else {
         return failure(Some(&v), DomainError::NotFound { entity: "job" });
     };
@@ -1285,11 +1197,20 @@ pub async fn audit(State(st): State<AppState>, v: Viewer, Query(q): Q) -> Respon
         Err(e) => return failure(Some(&v), e),
     };
     let words = get("q").unwrap_or_default().to_lowercase();
-    // The trail is read oldest first; the newest matches of the last pages read are shown.
+    // The trail is read oldest first, in pages of 1,000, at most SCAN entries: from the start
+    // date when one is given, else the newest SCAN entries. The newest 200 matches are shown.
+    const SCAN: i64 = 50_000;
+    let mut after = if since.is_some() {
+        0
+    } else {
+        match st.store.audit_head().await {
+            Ok(head) => head.map_or(0, |(seq, _)| (seq - SCAN).max(0)),
+            Err(e) => return failure(Some(&v), e),
+        }
+    };
     let mut shown: std::collections::VecDeque<audit::AuditEntry> =
         std::collections::VecDeque::new();
-    let mut after = 0;
-    for _ in 0..50 {
+    for _ in 0..SCAN / 1000 {
         let page = match st.store.audit_page(after, 1000, &filter).await {
             Ok(p) => p,
             Err(e) => return failure(Some(&v), e),
@@ -1324,7 +1245,7 @@ pub async fn audit(State(st): State<AppState>, v: Viewer, Query(q): Q) -> Respon
                 button type="submit" { "Search" }
             }
             p { a.button.secondary href=(export_href) { "Export this period (NDJSON)" } }
-            p.muted { "The trail is append-only and hash-chained; the export carries each entry's hash so it can be checked." }
+            p.muted { "Search looks at the newest 50,000 entries, or the first 50,000 from the start date. The trail is append-only and hash-chained; the export carries each entry's hash so it can be checked." }
             div.table-wrap tabindex="0" role="region" aria-label="Scrollable table" { table {
                 thead { tr { th scope="col" { "#" } th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "Action" } th scope="col" { "Target" } th scope="col" { "Details" } } }
                 tbody { @for e in shown.iter().rev() { tr {

@@ -217,6 +217,20 @@ pub fn respond(status: StatusCode, markup: Markup) -> Response {
     res
 }
 
+/// Every queue of the taxonomy, sorted.
+pub async fn all_queues(st: &AppState) -> casedesk_core::Result<Vec<String>> {
+    let mut q: Vec<String> = st
+        .store
+        .issue_areas()
+        .await?
+        .into_iter()
+        .map(|a| a.queue)
+        .collect();
+    q.sort();
+    q.dedup();
+    Ok(q)
+}
+
 /// One navigation entry: path, label, and the `current` key that marks it.
 type NavItem = (&'static str, &'static str, &'static str);
 
@@ -322,21 +336,59 @@ pub fn failure(v: Option<&Viewer>, e: DomainError) -> Response {
     )
 }
 
+/// A form posted by a signed-in viewer from our own pages, with the session's CSRF token;
+/// anything else is refused before the handler runs.
+pub struct Posted {
+    /// Who posted it.
+    pub v: Viewer,
+    /// Its fields.
+    pub f: Fields,
+}
+
+impl axum::extract::FromRequest<AppState> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, st: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let v = Viewer::from_request_parts(&mut parts, st).await?;
+        let Ok(bytes) = axum::body::to_bytes(body, crate::MAX_JSON_BODY).await else {
+            return Err(failure(
+                Some(&v),
+                DomainError::field("body", "the form is larger than 1 MB"),
+            ));
+        };
+        let f = Fields::parse(&bytes);
+        match form_allowed(&v, &parts.headers, &f) {
+            Some(refused) => Err(refused),
+            None => Ok(Posted { v, f }),
+        }
+    }
+}
+
 /// Refuses a form that may not act for the viewer: one not sent from our own pages with
 /// the session's CSRF token.
 pub fn form_allowed(v: &Viewer, headers: &HeaderMap, f: &Fields) -> Option<Response> {
-    let sent = f.get("csrf");
-    if signin::same_origin(headers) && casedesk_auth::tokens::same_secret(sent, &v.csrf) {
-        None
+    if casedesk_auth::tokens::same_secret(f.get("csrf"), &v.csrf) {
+        cross_site(v, headers)
     } else {
-        Some(failure(
-            Some(v),
-            DomainError::Forbidden(
-                "This form has expired or came from another site. Reload the page and try again."
-                    .into(),
-            ),
-        ))
+        Some(expired_form(v))
     }
+}
+
+/// Refuses a post a browser marks as coming from another site. Uploads ask this before
+/// reading their body; their CSRF token comes with the body.
+pub fn cross_site(v: &Viewer, headers: &HeaderMap) -> Option<Response> {
+    (!signin::same_origin(headers)).then(|| expired_form(v))
+}
+
+fn expired_form(v: &Viewer) -> Response {
+    failure(
+        Some(v),
+        DomainError::Forbidden(
+            "This form has expired or came from another site. Reload the page and try again."
+                .into(),
+        ),
+    )
 }
 
 /// `<time>` showing an instant in UTC, readable without the script.

@@ -17,18 +17,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::forms::{self, Errors, Fields, Kind, field};
-use super::{MaybeViewer, Viewer, failure, layout, redirect, respond};
+use super::{MaybeViewer, Posted, Viewer, failure, layout, redirect, respond};
 use crate::AppState;
 use crate::api::attachments::{Parts, prepare_all, read_form};
 use crate::error::ApiError;
-
-/// The stable key of a serialisable value (enums serialise to their key).
-pub(super) fn key_of<T: serde::Serialize>(t: &T) -> String {
-    match serde_json::to_value(t) {
-        Ok(Value::String(s)) => s,
-        _ => String::new(),
-    }
-}
 
 fn choices(list: &[&str]) -> Vec<(String, String)> {
     list.iter()
@@ -126,28 +118,30 @@ async fn form_data(st: &AppState, v: &Viewer) -> casedesk_core::Result<FormData>
 }
 
 /// Open incidents in the regions of the account's tenants.
-async fn incidents_for(st: &AppState, v: &Viewer, data: &FormData) -> Vec<Value> {
+async fn incidents_for(
+    st: &AppState,
+    v: &Viewer,
+    data: &FormData,
+) -> casedesk_core::Result<Vec<Value>> {
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     for t in &data.tenants {
-        if let Ok(list) = casedesk_core::status::active_for_tenant(
+        let list = casedesk_core::status::active_for_tenant(
             st.store.as_ref(),
             &st.status,
             &v.p,
             &t.slug,
             None,
         )
-        .await
-        {
-            for i in list {
-                let id = i["id"].as_str().unwrap_or_default().to_owned();
-                if seen.insert(id) {
-                    out.push(i);
-                }
+        .await?;
+        for i in list {
+            let id = i["id"].as_str().unwrap_or_default().to_owned();
+            if seen.insert(id) {
+                out.push(i);
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// One incident as a card.
@@ -203,7 +197,10 @@ async fn support_page(
     errors: &Errors,
     status: StatusCode,
 ) -> Response {
-    let incidents = incidents_for(st, v, data).await;
+    let incidents = match incidents_for(st, v, data).await {
+        Ok(i) => i,
+        Err(e) => return failure(Some(v), e),
+    };
     let body = html! {
         p.lead { "Describe what is happening. While you type, we look for articles that may already answer it." }
         @if !incidents.is_empty() {
@@ -237,12 +234,7 @@ fn case_form(
         .map(|t| {
             (
                 t.slug.clone(),
-                format!(
-                    "{} ({}, {})",
-                    t.slug,
-                    key_of(&t.region),
-                    key_of(&t.environment)
-                ),
+                format!("{} ({}, {})", t.slug, t.region.key(), t.environment.key()),
             )
         })
         .collect();
@@ -460,6 +452,9 @@ pub async fn submit(
     headers: HeaderMap,
     mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Response {
+    if let Some(r) = super::cross_site(&v, &headers) {
+        return r;
+    }
     let form = match read_form(mp, &st.attachments, Parts::Web).await {
         Ok(f) => f,
         Err(e) => return upload_refused(&st, &v, e).await,
@@ -537,20 +532,9 @@ async fn refused_api(
     fields: &Fields,
     e: ApiError,
 ) -> Response {
-    let message = match e {
-        ApiError::Domain(DomainError::Validation(errs)) => errs
-            .into_iter()
-            .map(|f| format!("{}: {}", f.field, f.message))
-            .collect::<Vec<_>>()
-            .join("; "),
-        ApiError::FileTooLarge {
-            file_name, limit, ..
-        } => format!(
-            "{file_name} is larger than the {} MB allowed; nothing was sent",
-            limit / (1024 * 1024)
-        ),
-        ApiError::Domain(e) => return failure(Some(v), e),
-        other => format!("the upload could not be read ({other:?})"),
+    let message = match super::cases::upload_problem(e) {
+        Ok(m) => m,
+        Err(e) => return failure(Some(v), e),
     };
     let errs = Errors(vec![casedesk_core::FieldError::new("files", message)]);
     support_page(st, v, data, fields, &errs, StatusCode::UNPROCESSABLE_ENTITY).await
@@ -599,7 +583,13 @@ pub async fn suggest(
     };
     let hits = match hits {
         Ok(h) => h,
-        Err(_) => return fragment(html! { p.muted { "No suggestions for this yet." } }),
+        Err(e) => {
+            // Half-typed words may not make a question yet; anything else is worth a log line.
+            if !matches!(e, DomainError::Validation(_)) {
+                tracing::warn!(error = %e, "suggestions failed");
+            }
+            return fragment(html! { p.muted { "No suggestions for this yet." } });
+        }
     };
     fragment(html! {
         @if hits.is_empty() {
@@ -609,7 +599,7 @@ pub async fn suggest(
                 @for h in &hits {
                     li {
                         a href=(format!("/kb/{}", h.id)) target="_blank" { (h.title) }
-                        " " span.badge { (key_of(&h.kind)) }
+                        " " span.badge { (h.kind.key()) }
                         p.muted { (h.summary) }
                         @if let Some(v) = &v {
                             form method="post" action="/support/solved" {
@@ -628,16 +618,7 @@ pub async fn suggest(
 }
 
 /// `POST /support/solved`: "this solved it" is recorded; no case is opened.
-pub async fn solved(
-    State(st): State<AppState>,
-    v: Viewer,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    let f = Fields::parse(&body);
-    if let Some(r) = super::form_allowed(&v, &headers, &f) {
-        return r;
-    }
+pub async fn solved(State(st): State<AppState>, Posted { v, f }: Posted) -> Response {
     let mut ask = json!({"entry_id": f.get("entry_id"), "subject": f.get("subject")});
     if let Some(a) = f.opt("issue_area") {
         ask["issue_area"] = json!(a);
@@ -670,8 +651,8 @@ pub async fn kb_list(
     let body = if words.is_empty() {
         match kb::list(st.store.as_ref(), p).await {
             Ok(list) => html! {
-                ul { @for e in list.iter().filter(|e| key_of(&e.entry.state) == "published") {
-                    li { a href=(format!("/kb/{}", e.entry.id)) { (e.entry.title) } " " span.badge { (key_of(&e.entry.kind)) } br; span.muted { (e.entry.summary) } }
+                ul { @for e in list.iter().filter(|e| e.entry.state == kb::EntryState::Published) {
+                    li { a href=(format!("/kb/{}", e.entry.id)) { (e.entry.title) } " " span.badge { (e.entry.kind.key()) } br; span.muted { (e.entry.summary) } }
                 } }
             },
             Err(e) => return failure(v.as_ref(), e),
@@ -726,7 +707,7 @@ pub async fn kb_entry(
             "kb",
             html! {
                 p.lead { (t.summary) }
-                p.muted { span.badge { (key_of(&t.kind)) } " Updated " (super::when(e.updated_at)) " · version " (e.version) }
+                p.muted { span.badge { (t.kind.key()) } " Updated " (super::when(e.updated_at)) " · version " (e.version) }
                 @for para in t.body.split("\n\n") { p.body { (para.trim()) } }
                 @if let Some(u) = &t.url { p { a href=(u) rel="noopener noreferrer" { "Read the full page" } } }
                 p { a href="/kb" { "All articles" } }
@@ -747,10 +728,12 @@ pub async fn status(State(st): State<AppState>, MaybeViewer(v): MaybeViewer) -> 
     let resolved = page["resolved"].as_array().unwrap_or(&empty);
     let word = |s: &Value| s.as_str().unwrap_or("").replace('_', " ");
     let subscription = match &v {
-        Some(v) => casedesk_core::status::my_subscription(st.store.as_ref(), &v.p)
-            .await
-            .ok()
-            .flatten(),
+        Some(viewer) => {
+            match casedesk_core::status::my_subscription(st.store.as_ref(), &viewer.p).await {
+                Ok(s) => s,
+                Err(e) => return failure(v.as_ref(), e),
+            }
+        }
         None => None,
     };
     respond(
@@ -810,16 +793,7 @@ pub async fn status(State(st): State<AppState>, MaybeViewer(v): MaybeViewer) -> 
 }
 
 /// `POST /status/subscription`: subscribes to incident emails, or ends the subscription.
-pub async fn subscribe(
-    State(st): State<AppState>,
-    v: Viewer,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    let f = Fields::parse(&body);
-    if let Some(r) = super::form_allowed(&v, &headers, &f) {
-        return r;
-    }
+pub async fn subscribe(State(st): State<AppState>, Posted { v, f }: Posted) -> Response {
     let done = if f.get("do") == "unsubscribe" {
         casedesk_core::status::unsubscribe(st.store.as_ref(), &v.p).await
     } else {

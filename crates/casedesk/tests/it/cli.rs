@@ -333,14 +333,7 @@ async fn serve_defaults_to_sqlite_in_the_data_folder_and_demo_fills_it() {
         .text()
         .await
         .unwrap();
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
+    let csrf = crate::signin::csrf_in(&page);
     let email = "mia.manager@casedesk.example";
     let signed_in = browser
         .post(format!("{base}/auth/login"))

@@ -14,6 +14,17 @@ pub(crate) fn browser() -> reqwest::Client {
         .unwrap()
 }
 
+/// The CSRF token of the first form of a page.
+pub(crate) fn csrf_in(html: &str) -> String {
+    html.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
 pub(crate) async fn csrf_of(c: &reqwest::Client, app: &TestApp) -> String {
     let page = c
         .get(format!("{}/auth/login", app.base))
@@ -23,13 +34,7 @@ pub(crate) async fn csrf_of(c: &reqwest::Client, app: &TestApp) -> String {
         .text()
         .await
         .unwrap();
-    page.split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned()
+    crate::signin::csrf_in(&page)
 }
 
 pub(crate) async fn sign_in(

@@ -387,14 +387,7 @@ async fn pages_work_without_the_script_and_keep_accounts_apart(be: Backend) {
     assert_eq!(r.status(), 303);
     let page = c.get(format!("{}/support", app.base)).send().await.unwrap();
     let html = page.text().await.unwrap();
-    let token = html
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
+    let token = crate::signin::csrf_in(&html);
     assert!(html.contains("globex-prod") && !html.contains("acme-prod"));
 
     // Another account's case: 404 on every page route, and nothing changes.
@@ -770,14 +763,7 @@ async fn signed_in(app: &TestApp, email: &str) -> (reqwest::Client, String) {
         .text()
         .await
         .unwrap();
-    let token = html
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
+    let token = crate::signin::csrf_in(&html);
     (c, token)
 }
 
@@ -897,6 +883,23 @@ async fn access_is_changed_only_by_who_may_grant_it(be: Backend) {
         .await
         .unwrap();
     assert!(report.contains("Cases opened: 1,"), "{report}");
+    // The access change is found in the audit trail by its words, by the manager and by the
+    // account's own super admin.
+    for c in [&mgr, &owner] {
+        let found = c
+            .get(format!("{}/manage/audit?q=user.access+teammate", app.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(found.contains("user:teammate@acme.example"), "{found}");
+        assert!(
+            !found.contains("signin.success"),
+            "only matching entries are listed"
+        );
+    }
     assert!(report.contains("<svg"));
 
     // Calendars and settings: JSON that does not parse, or a calendar that is wrong, is
@@ -910,13 +913,7 @@ async fn access_is_changed_only_by_who_may_grant_it(be: Backend) {
             .text()
             .await
             .unwrap();
-        html.split("name=\"csrf\" value=\"")
-            .nth(1)
-            .unwrap()
-            .split('"')
-            .next()
-            .unwrap()
-            .to_owned()
+        crate::signin::csrf_in(&html)
     };
     let save = |form: Vec<(&'static str, String)>| {
         let req = mgr.post(format!("{}/manage/sla/calendar", app.base));
