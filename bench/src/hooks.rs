@@ -136,7 +136,7 @@ pub async fn webhook_load(
         "contact": {"email": "ops@hooks.example", "phone": "+49 30 1234567", "timezone": "Europe/Berlin"},
         "stage": "onboarding",
         "identifiers": {"organization_id": "org_1", "application_key": "app_1", "client_purpose": "automation",
-            "error_message": "invalid_client", "occurred_at": "2026-11-20T14:03:00Z"},
+            "error_message": "invalid_client", "occurred_at": casedesk_bench::error_time()},
         "checklist": {"tenant_registered": true, "application_key_verified": true, "redirect_uris_exact": true,
             "credentials_out_of_source": true, "jwks_validation": true, "marketplace_identifiers": false}
     });

@@ -93,6 +93,12 @@ pub fn issuer_config(issuer: &str) -> casedesk_auth::IssuerConfig {
     c
 }
 
+/// When a benchmark case's error happened: an hour before now. Dates follow the clock so the
+/// benchmarks hold on any day they run.
+pub fn error_time() -> String {
+    (casedesk_core::now() - jiff::SignedDuration::from_hours(1)).to_string()
+}
+
 /// A mailer that sends nothing, for benchmarks of other parts.
 pub fn mail_off() -> std::sync::Arc<casedesk_mail::Mailer> {
     let cfg = casedesk_mail::MailConfig {

@@ -48,7 +48,7 @@ pub(crate) fn case_body(subject: &str) -> serde_json::Value {
         "stage": "onboarding",
         "identifiers": {"organization_id": "org_1", "application_key": "app_1", "client_purpose": "interactive_web",
             "redirect_uri": "https://app.bench.example/callback", "error_message": "redirect_uri_mismatch",
-            "occurred_at": "2026-11-20T14:03:00Z"},
+            "occurred_at": casedesk_bench::error_time()},
         "context": {"correlation_id": "c-1", "token_flow": "authorization_code", "endpoint_path": "/oauth2/authorize",
             "frequency": "intermittent", "affected": "some"},
         "checklist": {"tenant_registered": true, "application_key_verified": true, "redirect_uris_exact": false,

@@ -490,7 +490,10 @@ async fn generate(
             );
             ids.insert("client_purpose".into(), json!("automation"));
             ids.insert("error_message".into(), json!("invalid_client"));
-            ids.insert("occurred_at".into(), json!("2026-01-01T00:00:00Z"));
+            // The error happened an hour before the case was opened.
+            let occurred = jiff::Timestamp::from_microsecond(at - 3_600_000_000)
+                .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+            ids.insert("occurred_at".into(), json!(occurred.to_string()));
             let c = NewCase {
                 account_id: *account_id,
                 requester_id: users[k].0,
@@ -629,7 +632,7 @@ fn create_body(email: &str, tenant: &str, i: u64) -> Value {
         "contact": {"email": email, "phone": "+1 555 0100", "timezone": "America/Chicago"},
         "stage": "onboarding",
         "identifiers": {"organization_id": "org_1", "application_key": "app_1", "client_purpose": "automation",
-                        "error_message": "invalid_grant", "occurred_at": "2026-11-20T10:00:00Z"},
+                        "error_message": "invalid_grant", "occurred_at": casedesk_bench::error_time()},
         "checklist": {"tenant_registered": true, "jwks_validation": true}
     })
 }
@@ -702,7 +705,7 @@ async fn auth_load(concurrency: usize, seconds: u64) -> anyhow::Result<()> {
         "stage": "onboarding",
         "identifiers": {"organization_id": "org_1", "application_key": "app_1", "client_purpose": "interactive_web",
             "redirect_uri": "https://app.bench.example/callback", "error_message": "redirect_uri_mismatch",
-            "occurred_at": "2026-11-20T14:03:00Z"},
+            "occurred_at": casedesk_bench::error_time()},
         "context": {"correlation_id": "c-1", "token_flow": "authorization_code", "endpoint_path": "/oauth2/authorize",
             "frequency": "intermittent", "affected": "some"},
         "checklist": {"tenant_registered": true, "application_key_verified": true, "redirect_uris_exact": false,

@@ -39,6 +39,8 @@ fn main() {
         Plan::Enterprise,
         Plan::Platinum,
     ];
+    // A fixed instant as data: the SLA arithmetic takes "now" as an argument, so the figures
+    // do not depend on the day the benchmark runs.
     let now: Timestamp = "2026-11-23T10:00:00Z".parse().unwrap();
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
     let mut next = move || {

@@ -34,3 +34,10 @@ pub fn now() -> Timestamp {
     let micros = t.as_microsecond();
     jiff::Timestamp::from_microsecond(micros).unwrap_or(t)
 }
+
+/// The UTC calendar date `days` after the day of `at` (before it when negative): dates
+/// without a zone, such as the day a review is needed by, are read in UTC.
+pub fn utc_date_after(at: Timestamp, days: i64) -> jiff::civil::Date {
+    let day = at.to_zoned(jiff::tz::TimeZone::UTC).date();
+    day.saturating_add(jiff::Span::new().days(days))
+}

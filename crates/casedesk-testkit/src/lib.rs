@@ -782,13 +782,25 @@ pub fn acme_case(subject: &str) -> Value {
         "identifiers": {
             "organization_id": "org_123", "application_key": "app_abc", "client_purpose": "interactive_web",
             "redirect_uri": "https://app.acme.example/callback",
-            "error_message": "redirect_uri_mismatch", "occurred_at": "2026-11-20T14:03:00Z"
+            "error_message": "redirect_uri_mismatch", "occurred_at": hours_ago(2)
         },
         "context": {"correlation_id": "corr-1", "token_flow": "authorization_code", "endpoint_path": "/oauth2/authorize",
                     "frequency": "intermittent", "affected": "some"},
         "checklist": {"tenant_registered": true, "application_key_verified": true, "redirect_uris_exact": false,
                       "credentials_out_of_source": true, "jwks_validation": true, "marketplace_identifiers": false}
     })
+}
+
+/// A moment `hours` before now (RFC 3339, whole seconds), such as when a case's error happened.
+/// Tests take "recent" and "soon" from the clock so that they hold on any day they run.
+pub fn hours_ago(hours: i64) -> String {
+    let at = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(hours);
+    at.round(jiff::Unit::Second).unwrap_or(at).to_string()
+}
+
+/// The UTC date `days` after today (before it when negative), as `YYYY-MM-DD`.
+pub fn date_in_days(days: i64) -> String {
+    casedesk_core::utc_date_after(casedesk_core::now(), days).to_string()
 }
 
 /// A valid case for Globex.

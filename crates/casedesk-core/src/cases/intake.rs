@@ -817,8 +817,8 @@ fn validate_identifiers(
     )
     .and_then(|s| match s.parse::<jiff::civil::Date>() {
         Ok(d) => {
-            let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
-            if d < today.saturating_sub(jiff::Span::new().days(1)) {
+            // A day of grace: the requester's "today" may still be yesterday in UTC.
+            if d < crate::utc_date_after(now, -1) {
                 e.add(
                     p("review_needed_by"),
                     "is in the past; give the date the review is needed by",
@@ -1123,6 +1123,30 @@ mod tests {
         b["identifiers"] =
             json!({"product": "seats", "availability": "preview", "membership_id": "m1"});
         assert!(run(&b).is_ok());
+    }
+
+    #[test]
+    fn times_are_judged_against_the_given_now() {
+        // `run` fixes now at 2026-11-22T00:00:00Z: these dates are data around that instant.
+        let mut b = valid();
+        for (at, ok) in [
+            ("2026-11-22T00:10:00Z", true),
+            ("2026-11-22T00:10:01Z", false),
+            ("1999-01-01T00:00:00Z", true),
+        ] {
+            b["identifiers"]["occurred_at"] = json!(at);
+            assert_eq!(run(&b).is_ok(), ok, "occurred_at {at}");
+        }
+        b["stage"] = json!("production");
+        for (day, ok) in [
+            ("2026-11-20", false),
+            ("2026-11-21", true),
+            ("2026-11-22", true),
+            ("2099-01-01", true),
+        ] {
+            b["identifiers"] = json!({"environment": "production", "deployment_model": "cloud", "review_needed_by": day});
+            assert_eq!(run(&b).is_ok(), ok, "review_needed_by {day}");
+        }
     }
 
     #[test]

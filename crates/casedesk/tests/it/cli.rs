@@ -294,6 +294,7 @@ async fn serve_defaults_to_sqlite_in_the_data_folder_and_demo_fills_it() {
     let mut tokens = std::collections::BTreeMap::new();
     let mut passwords = std::collections::BTreeMap::new();
     let mut last_email = String::new();
+    let mut sign_in = String::new();
     let base = loop {
         let l = lines
             .next_line()
@@ -301,7 +302,9 @@ async fn serve_defaults_to_sqlite_in_the_data_folder_and_demo_fills_it() {
             .unwrap()
             .expect("output ended before listening");
         let t = l.trim();
-        if let Some(rest) = l.strip_prefix("casedesk listening on ") {
+        if let Some(at) = l.strip_prefix("Sign in:") {
+            sign_in = at.trim().to_owned();
+        } else if let Some(rest) = l.strip_prefix("casedesk listening on ") {
             break rest.split(' ').next().unwrap().to_owned();
         } else if let Some(tok) = t
             .strip_prefix("token")
@@ -319,6 +322,8 @@ async fn serve_defaults_to_sqlite_in_the_data_folder_and_demo_fills_it() {
         data.join("casedesk.db").exists(),
         "SQLite file in the data folder"
     );
+    // The demo names the address it really answers on, not a placeholder.
+    assert_eq!(sign_in, format!("{base}/auth/login"));
     // The printed demo password signs in through the sign-in form.
     let browser = reqwest::Client::builder()
         .cookie_store(true)
@@ -370,6 +375,14 @@ async fn serve_defaults_to_sqlite_in_the_data_folder_and_demo_fills_it() {
             .into_iter()
             .collect()
     );
+    // A super admin of an account is among the printed credentials, and the token is theirs.
+    let owner: Value = get("owner@eastwind.example", "/api/v1/me")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(owner["role"], "super-admin", "{owner}");
+    assert_eq!(owner["case_admin"], true, "{owner}");
     assert_eq!(
         get("viewer@eastwind.example", "/api/v1/cases")
             .await

@@ -14,7 +14,7 @@ async fn keyset_pagination_and_filters(b: Backend) {
         if i == 3 {
             c["stage"] = json!("production");
             c["issue_area"] = json!("security-review");
-            c["identifiers"] = json!({"environment": "staging", "deployment_model": "hybrid", "review_needed_by": "2099-12-01"});
+            c["identifiers"] = json!({"environment": "staging", "deployment_model": "hybrid", "review_needed_by": casedesk_testkit::date_in_days(30)});
         }
         made.push(app.open_case(&w.ops, c).await);
     }

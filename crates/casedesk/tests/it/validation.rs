@@ -123,7 +123,14 @@ async fn every_intake_rule_is_enforced_and_nothing_is_stored(b: Backend) {
             "identifiers.occurred_at"
         ]
     );
-    v["identifiers"] = json!({"organization_id": "o", "application_key": "a", "client_purpose": "interactive_web", "error_message": "e", "occurred_at": "2026-11-20T14:03:00Z"});
+    // Error times below are fixed past instants, data for the format and UTC checks: a
+    // past time never expires. A time in the future is refused.
+    v["identifiers"] = json!({"organization_id": "o", "application_key": "a", "client_purpose": "interactive_web", "error_message": "e", "occurred_at": casedesk_testkit::hours_ago(-1)});
+    assert_eq!(
+        rejected(&app, t, v.clone()).await,
+        ["identifiers.redirect_uri", "identifiers.occurred_at"]
+    );
+    v["identifiers"]["occurred_at"] = json!("2026-11-20T14:03:00Z");
     assert_eq!(
         rejected(&app, t, v.clone()).await,
         ["identifiers.redirect_uri"]
@@ -178,8 +185,28 @@ async fn every_intake_rule_is_enforced_and_nothing_is_stored(b: Backend) {
         rejected(&app, t, v.clone()).await,
         ["identifiers.environment", "identifiers.review_needed_by"]
     );
-    v["identifiers"] = json!({"environment": "production", "deployment_model": "self_hosted", "review_needed_by": "2099-01-31"});
-    assert_eq!(app.post("/api/v1/cases", t, v).await.status, 201);
+    // The review date is read against today: two days ago is past, yesterday is still
+    // accepted (the requester's today may be UTC's yesterday), a month ahead is fine.
+    v["identifiers"] = json!({"environment": "production", "deployment_model": "self_hosted", "review_needed_by": casedesk_testkit::date_in_days(-2)});
+    let past = app.post("/api/v1/cases", t, v.clone()).await;
+    assert_eq!(past.status, 422, "{}", past.json);
+    assert_eq!(
+        past.json["errors"][0]["field"],
+        "identifiers.review_needed_by"
+    );
+    assert!(
+        past.json["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("in the past"),
+        "{}",
+        past.json
+    );
+    for days in [-1, 30] {
+        v["identifiers"]["review_needed_by"] = json!(casedesk_testkit::date_in_days(days));
+        let ok = app.post("/api/v1/cases", t, v.clone()).await;
+        assert_eq!(ok.status, 201, "{days} days from today: {}", ok.json);
+    }
 
     // Advanced stage.
     let mut v = acme_case("x");
@@ -199,7 +226,7 @@ async fn every_intake_rule_is_enforced_and_nothing_is_stored(b: Backend) {
     assert_eq!(app.post("/api/v1/cases", t, v).await.status, 201);
 
     let stored = count_cases(&app, &w.manager).await;
-    assert_eq!(stored, 3, "only the three valid requests created cases");
+    assert_eq!(stored, 4, "only the four valid requests created cases");
 }
 both!(every_intake_rule_is_enforced_and_nothing_is_stored);
 

@@ -140,6 +140,8 @@ async fn a_case_goes_from_the_portal_through_the_console_to_closed_in_a_real_bro
             "https://app.acme.example/callback",
         ),
         ("identifiers.error_message", "redirect_uri_mismatch"),
+        // A fixed past instant, chosen for the zone conversion checked below (CET, UTC+1);
+        // a past time never expires.
         ("identifiers.occurred_at", "2026-11-20T14:03"),
     ] {
         b.set(name, value).await;
@@ -461,6 +463,7 @@ async fn pages_work_without_the_script_and_keep_accounts_apart(be: Backend) {
 
     // The form, posted as a browser without the script posts it: every stage's fields are
     // sent, only the chosen stage's count. A missing field comes back at its place.
+    let review_needed_by = casedesk_testkit::date_in_days(30);
     let fields = |phone: &str| {
         let mut f = reqwest::multipart::Form::new();
         for (k, v) in [
@@ -481,7 +484,7 @@ async fn pages_work_without_the_script_and_keep_accounts_apart(be: Backend) {
             ("identifiers.organization_id", "ignored for production"),
             ("identifiers.environment", "production"),
             ("identifiers.deployment_model", "cloud"),
-            ("identifiers.review_needed_by", "2026-12-01"),
+            ("identifiers.review_needed_by", review_needed_by.as_str()),
             ("context.frequency", "every_time"),
             ("checklist.jwks_validation", "true"),
         ] {
