@@ -553,16 +553,18 @@ async fn serve(cfg: Config, with_demo: bool) -> anyhow::Result<()> {
         .map_err(explain)
         .context("cannot open the database")?;
     let key: Arc<dyn casedesk_core::webhooks::SecretBox> = Arc::new(cfg.server_key()?);
-    if with_demo {
-        demo::load(store.as_ref(), &cfg)
-            .await
-            .map_err(explain)
-            .context("cannot load the demo data")?;
-    }
+    // Bound before the demo loads, so the demo prints the address it can really be reached at
+    // (the port is known even when listening on :0).
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
+    if with_demo {
+        demo::load(store.as_ref(), &cfg, &browser_base(&cfg, addr))
+            .await
+            .map_err(explain)
+            .context("cannot load the demo data")?;
+    }
     // One line on stdout, so scripts and tests can learn the port when listening on :0.
     println!(
         "casedesk listening on http://{addr} ({} database)",
@@ -622,6 +624,22 @@ async fn serve(cfg: Config, with_demo: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The address a person on this machine opens: the configured public URL, or the bound
+/// address with a wildcard (`0.0.0.0`, `::`) replaced by loopback.
+fn browser_base(cfg: &Config, addr: std::net::SocketAddr) -> String {
+    if let Some(url) = &cfg.auth.public_url {
+        return url.trim_end_matches('/').to_owned();
+    }
+    let mut addr = addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr.ip() {
+            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    format!("http://{addr}")
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -640,5 +658,33 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_printed_address_is_one_a_browser_can_open() {
+        let mut cfg = Config::default();
+        let at = |s: &str| {
+            s.parse::<std::net::SocketAddr>()
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        assert_eq!(
+            browser_base(&cfg, at("0.0.0.0:8080")),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(browser_base(&cfg, at("[::]:9000")), "http://[::1]:9000");
+        assert_eq!(
+            browser_base(&cfg, at("10.1.2.3:8080")),
+            "http://10.1.2.3:8080"
+        );
+        cfg.auth.public_url = Some("https://support.example.com/".into());
+        assert_eq!(
+            browser_base(&cfg, at("0.0.0.0:8080")),
+            "https://support.example.com"
+        );
     }
 }

@@ -58,8 +58,9 @@ async fn user(store: &dyn Store, email: &str) -> Result<User> {
         })
 }
 
-/// Loads the demo data into an empty database (or reuses it), then prints tokens.
-pub async fn load(store: &dyn Store, cfg: &Config) -> Result<()> {
+/// Loads the demo data into an empty database (or reuses it), then prints credentials and
+/// where to use them; `base` is the address casedesk answers on (`http://127.0.0.1:8080`).
+pub async fn load(store: &dyn Store, cfg: &Config, base: &str) -> Result<()> {
     let existing = store.list_accounts().await?;
     if existing.is_empty() {
         create(store, cfg).await?;
@@ -69,7 +70,7 @@ pub async fn load(store: &dyn Store, cfg: &Config) -> Result<()> {
         );
         return Ok(());
     }
-    print_tokens(store).await?;
+    print_tokens(store, base).await?;
     println!(
         "Email: messages are written as .eml files to {} (set [mail] transport = \"smtp\" to send them).",
         cfg.mail
@@ -149,6 +150,13 @@ async fn create(store: &dyn Store, cfg: &Config) -> Result<()> {
     Ok(())
 }
 
+/// When the error of a demo case happened: `hours` before now, so the demo is right on
+/// whatever day it is loaded.
+fn hours_ago(hours: i64) -> String {
+    let at = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(hours);
+    at.round(jiff::Unit::Second).unwrap_or(at).to_string()
+}
+
 fn onboarding_case(short: &str, priority: &str, subject: &str, description: &str) -> Value {
     json!({
         "priority": priority,
@@ -165,7 +173,7 @@ fn onboarding_case(short: &str, priority: &str, subject: &str, description: &str
             "organization_id": format!("org_{short}_01"), "application_key": format!("app_{short}_portal"),
             "client_purpose": "interactive_web", "redirect_uri": format!("https://portal.{short}.example/callback"),
             "error_message": "redirect_uri_mismatch: the redirect URI is not registered for this client",
-            "occurred_at": "2026-11-20T14:03:00Z"
+            "occurred_at": hours_ago(3)
         },
         "context": {"correlation_id": "c0ffee00-1234", "token_flow": "authorization_code", "endpoint_path": "/oauth2/authorize",
                     "frequency": "every_time", "affected": "some"},
@@ -185,7 +193,7 @@ fn production_case(short: &str) -> Value {
         "business_impact": "Launch is blocked until the review is signed off.",
         "contact": {"email": format!("secops@{short}.example"), "phone": "+44 20 7946 0000", "timezone": "Europe/London"},
         "stage": "production",
-        "identifiers": {"environment": "production", "deployment_model": "cloud", "review_needed_by": "2027-01-15"},
+        "identifiers": {"environment": "production", "deployment_model": "cloud", "review_needed_by": casedesk_core::utc_date_after(casedesk_core::now(), 30).to_string()},
         "checklist": {"jwks_validation": true}
     })
 }
@@ -356,8 +364,12 @@ async fn cases_for(store: &dyn Store, short: &str) -> Result<()> {
     Ok(())
 }
 
-async fn print_tokens(store: &dyn Store) -> Result<()> {
-    let people: [(&str, &str); 7] = [
+async fn print_tokens(store: &dyn Store, base: &str) -> Result<()> {
+    let people: [(&str, &str); 8] = [
+        (
+            "owner@eastwind.example",
+            "super admin, Eastwind Airlines: grants case access, the account's webhooks and audit trail",
+        ),
         (
             "ops@eastwind.example",
             "case admin, Eastwind Airlines (Enterprise): sees the cases they opened",
@@ -403,8 +415,8 @@ async fn print_tokens(store: &dyn Store) -> Result<()> {
             t.secret
         );
     }
-    println!("Sign in:  http://<listen address>/auth/login");
-    println!("Try:  curl -H 'Authorization: Bearer <token>' http://<listen address>/api/v1/cases");
-    println!("API description: /openapi.json");
+    println!("Sign in:  {base}/auth/login");
+    println!("Try:  curl -H 'Authorization: Bearer <token>' {base}/api/v1/cases");
+    println!("API description: {base}/openapi.json");
     Ok(())
 }
