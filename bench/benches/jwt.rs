@@ -16,7 +16,16 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     let issuer_url = rt.block_on(casedesk_bench::jwks_server());
-    let http = reqwest::Client::new();
+    let http = casedesk_auth::net::Outbound::new(
+        casedesk_core::outbound::UrlPolicy::operator(),
+        casedesk_auth::net::Limits {
+            connect: std::time::Duration::from_secs(5),
+            total: std::time::Duration::from_secs(5),
+        },
+        "bench",
+        2,
+    )
+    .unwrap();
     let issuers = vec![Issuer::new(casedesk_bench::issuer_config(&issuer_url), http).unwrap()];
     let mut group = c.benchmark_group("jwt_validation_warm");
     for alg in ["RS256", "ES256", "EdDSA"] {

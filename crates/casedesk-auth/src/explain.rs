@@ -11,11 +11,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use casedesk_core::diagnostics::jwt::{self, ALLOWED_ALGS, Finding, Question};
-use casedesk_core::webhooks::{UrlPolicy, check_url};
+use casedesk_core::diagnostics::secrets::Tag;
+use casedesk_core::outbound::UrlPolicy;
 use jiff::Timestamp;
 use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
 
+use crate::net::{Limits, Outbound};
 use crate::oidc::keys::{CachePolicy, KeyCache, KeyError};
 
 /// Issuers whose keys are remembered at once; beyond this the oldest is forgotten.
@@ -23,19 +25,21 @@ const MAX_ISSUERS: usize = 200;
 
 /// Explains tokens of any issuer.
 pub struct JwtExplainer {
-    /// The client, or why it could not be built (reported as an unreachable issuer).
-    http: Result<reqwest::Client, String>,
-    policy: UrlPolicy,
+    /// The guarded client, or why it could not be built (reported as an unreachable issuer).
+    http: Result<Outbound, String>,
     keys: CachePolicy,
+    /// Keys the personal claims of a report, so a report names no one.
+    tag: Tag,
     caches: Mutex<Vec<(String, Arc<KeyCache>)>>,
 }
 
 impl JwtExplainer {
     /// An explainer whose fetches follow `policy` (https only and public addresses only,
-    /// unless the policy allows otherwise).
-    pub fn new(policy: UrlPolicy) -> Self {
+    /// unless the policy allows otherwise), its reports' personal claims keyed by `tag`.
+    pub fn new(policy: UrlPolicy, tag: Tag) -> Self {
         Self::with_keys(
             policy,
+            tag,
             CachePolicy {
                 max_age: Duration::from_secs(600),
                 refetch_interval: Duration::from_secs(30),
@@ -45,22 +49,20 @@ impl JwtExplainer {
     }
 
     /// The same with other key-cache timings (tests).
-    pub fn with_keys(policy: UrlPolicy, keys: CachePolicy) -> Self {
-        let mut b = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(5))
-            .connect_timeout(Duration::from_secs(5))
-            .user_agent(concat!(
-                "casedesk-jwt-explainer/",
-                env!("CARGO_PKG_VERSION")
-            ));
-        if !policy.allow_private {
-            b = b.dns_resolver(crate::net::PublicOnly).no_proxy();
-        }
+    pub fn with_keys(policy: UrlPolicy, tag: Tag, keys: CachePolicy) -> Self {
+        let limits = Limits {
+            connect: Duration::from_secs(5),
+            total: Duration::from_secs(5),
+        };
         Self {
-            http: b.build().map_err(|e| e.to_string()),
-            policy,
+            http: Outbound::new(
+                policy,
+                limits,
+                concat!("casedesk-jwt-explainer/", env!("CARGO_PKG_VERSION")),
+                2,
+            ),
             keys,
+            tag,
             caches: Mutex::new(Vec::new()),
         }
     }
@@ -114,11 +116,15 @@ impl JwtExplainer {
         let mut verified = false;
         let mut key_info = json!(null);
         let mut claim_issuer = issuer.clone();
-        if let (false, Some(iss)) = (ins.fatal, &issuer) {
-            match check_url(iss, self.policy) {
+        let checked = match &self.http {
+            Ok(h) => issuer.as_deref().map(|i| h.check(i)),
+            Err(e) => Some(Err(e.clone())),
+        };
+        if let (false, Some(iss), Some(checked)) = (ins.fatal, &issuer, checked) {
+            match checked {
                 Err(why) => failures.push(Finding::new(
-                    "discovery_unreachable",
-                    format!("The issuer URL {iss} {why}; its keys were not fetched."),
+                    "discovery_refused",
+                    format!("The issuer URL was not fetched: {why}."),
                     json!({"issuer": iss}),
                 )),
                 Ok(_) => {
@@ -153,8 +159,8 @@ impl JwtExplainer {
             "bearer_prefix_removed": ins.stripped,
             "server_time": now.to_string(),
             "leeway_seconds": q.leeway,
-            "header": ins.header,
-            "claims": claims,
+            "header": jwt::report_header(&ins.header),
+            "claims": claims.as_ref().map(|c| jwt::report_claims(c, &self.tag)),
             "claims_trusted": verified,
             "times": times,
             "issuer": issuer,
@@ -265,7 +271,20 @@ fn unavailable(e: KeyError, iss: &str, url: &str) -> Finding {
         KeyError::Unavailable(m) => m,
         other => format!("{other:?}"),
     };
-    if msg.contains("names the issuer") {
+    if let Some(why) = msg.strip_prefix("not fetched: ") {
+        let (code, what) = if why.contains(".well-known") {
+            ("discovery_refused", "the discovery document")
+        } else {
+            ("jwks_refused", "the keys (jwks_uri)")
+        };
+        Finding::new(
+            code,
+            format!(
+                "casedesk did not fetch {what}: {why}. The address guard refuses private and local addresses, whoever names them."
+            ),
+            json!({"url": url}),
+        )
+    } else if msg.contains("names the issuer") {
         Finding::new(
             "discovery_issuer_mismatch",
             format!("The discovery document of {iss} names another issuer: {msg}"),

@@ -144,7 +144,7 @@ pub struct Authenticator {
     store: Arc<dyn Store>,
     issuers: Vec<Issuer>,
     limits: ElevatedLimits,
-    http: reqwest::Client,
+    http: net::Outbound,
     config: AuthConfig,
     touched: Mutex<HashMap<Uuid, Instant>>,
     verified: Mutex<HashMap<[u8; 32], Verified>>,
@@ -163,18 +163,22 @@ impl Authenticator {
             .map(|i| i.http_timeout_seconds)
             .min()
             .unwrap_or(5);
-        // Provider calls never follow redirects to another place, and never hang.
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(timeout))
-            .connect_timeout(Duration::from_secs(timeout))
-            .user_agent(concat!("casedesk/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| oidc::config::ConfigError {
-                name: "*".into(),
-                setting: "http",
-                message: e.to_string(),
-            })?;
+        // Provider calls go through the address guard like every request casedesk sends;
+        // the operator configured these issuers, so private addresses are theirs to use.
+        let http = net::Outbound::new(
+            casedesk_core::outbound::UrlPolicy::operator(),
+            net::Limits {
+                connect: Duration::from_secs(timeout),
+                total: Duration::from_secs(timeout),
+            },
+            concat!("casedesk/", env!("CARGO_PKG_VERSION")),
+            8,
+        )
+        .map_err(|message| oidc::config::ConfigError {
+            name: "*".into(),
+            setting: "http",
+            message,
+        })?;
         let mut issuers = Vec::new();
         for c in &config.issuers {
             if issuers.iter().any(|i: &Issuer| i.config.name == c.name) {
@@ -212,8 +216,8 @@ impl Authenticator {
         self.issuers.iter().find(|i| i.config.name == name)
     }
 
-    /// The HTTP client for provider calls.
-    pub fn http(&self) -> &reqwest::Client {
+    /// The guarded HTTP client for provider calls.
+    pub fn http(&self) -> &net::Outbound {
         &self.http
     }
 

@@ -14,6 +14,7 @@ pub mod identity;
 pub mod jobs;
 pub mod kb;
 pub mod mail;
+pub mod outbound;
 pub mod permissions;
 pub mod reports;
 pub mod sla;

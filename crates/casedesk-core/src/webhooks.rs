@@ -5,8 +5,6 @@
 //! case, support-side types included). Each event becomes one delivery per endpoint, with its
 //! own `webhook-id` kept across retries; each try is logged as an attempt.
 
-use std::net::IpAddr;
-
 use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -14,6 +12,7 @@ use uuid::Uuid;
 use crate::audit::AuditRecord;
 use crate::cases::{Case, CaseEvent, EventKind};
 use crate::jobs::{NewJob, WEBHOOK_DELIVERY};
+use crate::outbound::{UrlPolicy, check_url};
 use crate::permissions::require_scope;
 use crate::store::Store;
 use crate::users::{Principal, Role, Scope};
@@ -185,105 +184,6 @@ pub trait SecretBox: Send + Sync {
     fn open(&self, sealed: &str) -> Result<String>;
     /// A 32-byte key for `purpose`, derived from the server key (the same on every node).
     fn derive(&self, purpose: &str) -> [u8; 32];
-}
-
-/// Where delivery URLs may point.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UrlPolicy {
-    /// Allow loopback, private, link-local and other non-public addresses (tests, on-premise).
-    pub allow_private: bool,
-    /// Require `https://`.
-    pub require_https: bool,
-}
-
-impl Default for UrlPolicy {
-    fn default() -> Self {
-        Self {
-            allow_private: false,
-            require_https: true,
-        }
-    }
-}
-
-/// Whether an address is on the public internet (not loopback, private, link-local,
-/// shared, documentation, multicast or unspecified), so a webhook cannot reach casedesk's
-/// own network.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || o[0] == 0
-                || (o[0] == 100 && (o[1] & 0xc0) == 64)
-                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
-                || (o[0] == 198 && (o[1] & 0xfe) == 18)
-                || o[0] >= 240)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let s = v6.segments();
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00
-                || (s[0] & 0xffc0) == 0xfe80
-                || (s[0] == 0x2001 && s[1] == 0x0db8)
-                || (s[0] == 0x64 && s[1] == 0xff9b))
-        }
-    }
-}
-
-/// Checks a delivery URL against the policy; the message names what is wrong.
-pub fn check_url(raw: &str, policy: UrlPolicy) -> std::result::Result<url::Url, String> {
-    let u = url::Url::parse(raw).map_err(|e| format!("is not an absolute URL ({e})"))?;
-    match u.scheme() {
-        "https" => {}
-        "http" if !policy.require_https => {}
-        "http" => return Err("must use https://".into()),
-        _ => return Err("must be an https:// URL".into()),
-    }
-    if !u.username().is_empty() || u.password().is_some() {
-        return Err("must not carry a user name or password; casedesk signs every delivery".into());
-    }
-    if u.fragment().is_some() {
-        return Err("must not have a #fragment".into());
-    }
-    let host = match u.host() {
-        Some(h) => h,
-        None => return Err("must name a host".into()),
-    };
-    if !policy.allow_private {
-        let ip = match host {
-            url::Host::Ipv4(a) => Some(IpAddr::V4(a)),
-            url::Host::Ipv6(a) => Some(IpAddr::V6(a)),
-            url::Host::Domain(d) => {
-                let d = d.trim_end_matches('.').to_ascii_lowercase();
-                if d == "localhost"
-                    || d.ends_with(".localhost")
-                    || d.ends_with(".internal")
-                    || d.ends_with(".local")
-                {
-                    return Err("must not point to a local or internal host".into());
-                }
-                None
-            }
-        };
-        if ip.is_some_and(|ip| !is_public(ip)) {
-            return Err("must not point to a loopback, private or link-local address".into());
-        }
-    }
-    if raw.len() > 2000 {
-        return Err("must be at most 2000 characters".into());
-    }
-    Ok(u)
 }
 
 /// State of one delivery.
@@ -463,7 +363,7 @@ pub struct EndpointInput {
 }
 
 /// Reads an endpoint body, naming every bad field.
-pub fn parse_input(body: &Value, policy: UrlPolicy, customer: bool) -> Result<EndpointInput> {
+pub fn parse_input(body: &Value, policy: &UrlPolicy, customer: bool) -> Result<EndpointInput> {
     let Value::Object(map) = body else {
         return Err(DomainError::field("", "must be a JSON object"));
     };
@@ -552,7 +452,7 @@ pub async fn create(
     sbox: &dyn SecretBox,
     p: &Principal,
     body: &Value,
-    policy: UrlPolicy,
+    policy: &UrlPolicy,
 ) -> Result<(Endpoint, String)> {
     let owner = owner_of(p)?;
     let input = parse_input(body, policy, owner.is_some())?;
@@ -598,7 +498,7 @@ pub async fn update(
     p: &Principal,
     id: Uuid,
     body: &Value,
-    policy: UrlPolicy,
+    policy: &UrlPolicy,
 ) -> Result<Endpoint> {
     let mut ep = get(store, p, id).await?;
     let input = parse_input(body, policy, ep.account_id.is_some())?;
@@ -730,39 +630,4 @@ pub async fn redeliver(
 pub async fn notices(store: &dyn Store, p: &Principal) -> Result<Vec<Notice>> {
     let owner = owner_of(p)?;
     store.list_notices(owner).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn private_and_local_addresses_are_refused_by_default() {
-        let p = UrlPolicy::default();
-        for bad in [
-            "https://127.0.0.1/hook",
-            "https://10.1.2.3/",
-            "https://[::1]/",
-            "https://169.254.169.254/latest/meta-data",
-            "https://localhost:8080/",
-            "https://[::ffff:192.168.1.1]/",
-            "https://100.64.0.1/",
-            "https://[fd00::1]/",
-            "http://hooks.example.com/",
-            "ftp://hooks.example.com/",
-        ] {
-            assert!(check_url(bad, p).is_err(), "{bad} should be refused");
-        }
-        assert!(check_url("https://hooks.example.com/casedesk", p).is_ok());
-        assert!(
-            check_url("https://203.0.113.1/", p).is_err(),
-            "documentation range"
-        );
-        assert!(check_url("https://8.8.8.8/", p).is_ok());
-        let open = UrlPolicy {
-            allow_private: true,
-            require_https: false,
-        };
-        assert!(check_url("http://127.0.0.1:9000/hook", open).is_ok());
-    }
 }

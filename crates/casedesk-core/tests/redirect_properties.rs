@@ -1,5 +1,5 @@
 //! The redirect-URI explainer answers any input without panicking, and an exact string
-//! always matches.
+//! matches unless the URI is one no authorization server accepts (a fragment, a bad port).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use casedesk_core::diagnostics::redirect::explain;
@@ -12,7 +12,7 @@ proptest! {
         used in ".{0,80}",
     ) {
         let e = explain(&registered, &used);
-        prop_assert!(["match", "match_loopback_port", "mismatch"].contains(&e.verdict));
+        prop_assert!(["match", "match_loopback_port", "mismatch", "invalid"].contains(&e.verdict));
     }
 
     #[test]
@@ -27,7 +27,10 @@ proptest! {
     ) {
         let uri = format!("{scheme}://{host}{port}{path}{query}{fragment}");
         let e = explain(&[other.clone(), uri.clone()], &uri);
-        prop_assert_eq!(e.verdict, "match");
+        let digits = port.trim_start_matches(':');
+        let port_ok = digits.is_empty() || digits.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n));
+        let acceptable = fragment.is_empty() && port_ok;
+        prop_assert_eq!(e.verdict, if acceptable { "match" } else { "invalid" }, "{:?}", e);
         let e = explain(&[other], &uri);
         prop_assert!(e.verdict != "match" || e.closest.as_deref() == Some(uri.as_str()));
     }

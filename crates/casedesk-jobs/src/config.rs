@@ -98,6 +98,10 @@ pub struct WebhookConfig {
     pub max_response_bytes: usize,
     /// Deliver to loopback, private and link-local addresses (tests, on-premise receivers).
     pub allow_private_networks: bool,
+    /// Private hosts allowed all the same, each `host` or `host:port` (an on-premise
+    /// receiver), when private networks are otherwise refused. The JWT explainer follows the
+    /// same rules.
+    pub allowed_private_hosts: Vec<String>,
     /// Refuse `http://` endpoints.
     pub require_https: bool,
     /// Delay before each retry, in seconds; the number of entries plus one is the number of
@@ -112,6 +116,7 @@ impl Default for WebhookConfig {
             connect_timeout_seconds: 5,
             max_response_bytes: 16 * 1024,
             allow_private_networks: false,
+            allowed_private_hosts: Vec::new(),
             require_https: true,
             // About three days in all, like the payment and messaging providers do.
             retry_schedule_seconds: vec![
@@ -128,10 +133,11 @@ impl WebhookConfig {
     }
 
     /// Where endpoints may point.
-    pub fn url_policy(&self) -> casedesk_core::webhooks::UrlPolicy {
-        casedesk_core::webhooks::UrlPolicy {
+    pub fn url_policy(&self) -> casedesk_core::outbound::UrlPolicy {
+        casedesk_core::outbound::UrlPolicy {
             allow_private: self.allow_private_networks,
             require_https: self.require_https,
+            private_exceptions: self.allowed_private_hosts.clone(),
         }
     }
 

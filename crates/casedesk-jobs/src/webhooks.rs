@@ -8,9 +8,7 @@ use async_trait::async_trait;
 use casedesk_core::audit::{Actor, AuditRecord};
 use casedesk_core::jobs::{Claim, Finish, FollowUp, NewJob};
 use casedesk_core::store::{AttemptRecord, NewDelivery, Store};
-use casedesk_core::webhooks::{
-    self, Attempt, DeliveryState, Endpoint, EndpointChange, SecretBox, UrlPolicy,
-};
+use casedesk_core::webhooks::{self, Attempt, DeliveryState, Endpoint, EndpointChange, SecretBox};
 use casedesk_core::{DomainError, Result};
 
 use crate::config::{JobsConfig, WebhookConfig};
@@ -149,8 +147,7 @@ impl Handler for Dispatcher {
 pub struct WebhookSender {
     store: Arc<dyn Store>,
     sbox: Arc<dyn SecretBox>,
-    http: reqwest::Client,
-    policy: UrlPolicy,
+    http: casedesk_auth::net::Outbound,
     schedule: Vec<u64>,
     max_body: usize,
 }
@@ -162,23 +159,20 @@ impl WebhookSender {
         sbox: Arc<dyn SecretBox>,
         cfg: &WebhookConfig,
     ) -> Result<Self> {
-        let mut b = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(cfg.timeout_seconds))
-            .connect_timeout(Duration::from_secs(cfg.connect_timeout_seconds))
-            .user_agent(concat!("casedesk-webhooks/", env!("CARGO_PKG_VERSION")))
-            .pool_max_idle_per_host(64);
-        if !cfg.allow_private_networks {
-            b = b.dns_resolver(casedesk_auth::net::PublicOnly).no_proxy();
-        }
-        let http = b
-            .build()
-            .map_err(|e| DomainError::Internal(format!("webhook client: {e}")))?;
+        let http = casedesk_auth::net::Outbound::new(
+            cfg.url_policy(),
+            casedesk_auth::net::Limits {
+                connect: Duration::from_secs(cfg.connect_timeout_seconds),
+                total: Duration::from_secs(cfg.timeout_seconds),
+            },
+            concat!("casedesk-webhooks/", env!("CARGO_PKG_VERSION")),
+            64,
+        )
+        .map_err(|e| DomainError::Internal(format!("webhook client: {e}")))?;
         Ok(Self {
             store,
             sbox,
             http,
-            policy: cfg.url_policy(),
             schedule: cfg.retry_schedule_seconds.clone(),
             max_body: cfg.max_response_bytes,
         })
@@ -192,17 +186,16 @@ impl WebhookSender {
         body: &str,
         signature_secrets: &[String],
     ) -> (Option<u16>, Option<String>, Option<Duration>) {
-        if let Err(m) = webhooks::check_url(url, self.policy) {
-            return (None, Some(format!("the endpoint URL {m}")), None);
-        }
+        let request = match self.http.post(url) {
+            Ok(r) => r,
+            Err(m) => return (None, Some(format!("not sent: the endpoint URL {m}")), None),
+        };
         let ts = casedesk_core::now().as_second();
         let sig = match signature_header(signature_secrets, id, ts, body.as_bytes()) {
             Ok(s) => s,
             Err(e) => return (None, Some(e.to_string()), None),
         };
-        let res = self
-            .http
-            .post(url)
+        let res = request
             .header("content-type", "application/json")
             .header("webhook-id", id)
             .header("webhook-timestamp", ts.to_string())

@@ -333,6 +333,7 @@ pub async fn spawn_with(reserved: Reserved, db: Arc<TestDb>, opts: Options) -> T
     let mut state = state;
     state.jwt_explainer = Arc::new(casedesk_auth::explain::JwtExplainer::with_keys(
         webhooks.url_policy(),
+        casedesk_web::report_tag(state.secrets.as_ref()),
         explainer_keys,
     ));
     tokio::spawn(async move {

@@ -20,7 +20,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-pub use state::AppState;
+pub use state::{AppState, report_tag};
 
 /// Largest JSON body accepted (uploads have their own limits).
 pub const MAX_JSON_BODY: usize = 1024 * 1024;

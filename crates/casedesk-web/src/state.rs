@@ -1,8 +1,9 @@
 use std::sync::Arc;
 
 use casedesk_auth::Authenticator;
+use casedesk_core::outbound::UrlPolicy;
 use casedesk_core::store::Store;
-use casedesk_core::webhooks::{SecretBox, UrlPolicy};
+use casedesk_core::webhooks::SecretBox;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -89,6 +90,13 @@ impl AppState {
     }
 }
 
+/// The key of personal claims in JWT reports (a keyed hash names no one, yet tells two
+/// subjects apart).
+pub fn report_tag(secrets: &dyn SecretBox) -> casedesk_core::diagnostics::secrets::Tag {
+    casedesk_core::diagnostics::secrets::Tag::keyed(&secrets.derive("casedesk-jwt-report-tag"))
+        .unwrap_or(casedesk_core::diagnostics::secrets::Tag::Plain)
+}
+
 impl AppState {
     /// State over a store and an authenticator.
     pub fn new(
@@ -98,7 +106,10 @@ impl AppState {
         url_policy: UrlPolicy,
         mailer: Arc<casedesk_mail::Mailer>,
     ) -> Self {
-        let jwt_explainer = casedesk_auth::explain::JwtExplainer::new(url_policy);
+        let jwt_explainer = casedesk_auth::explain::JwtExplainer::new(
+            url_policy.clone(),
+            report_tag(secrets.as_ref()),
+        );
         Self {
             store,
             auth,

@@ -22,6 +22,8 @@ use jsonwebtoken::jwk::{
 };
 use serde::Deserialize;
 
+use crate::net::Outbound;
+
 /// Largest discovery document or JWKS read.
 const MAX_DOCUMENT: usize = 256 * 1024;
 /// Most keys kept from one JWKS.
@@ -175,7 +177,7 @@ pub struct CachePolicy {
 pub struct KeyCache {
     issuer: String,
     allowed: Vec<Algorithm>,
-    http: reqwest::Client,
+    http: Outbound,
     policy: CachePolicy,
     state: RwLock<Arc<Snapshot>>,
     refresh: tokio::sync::Mutex<()>,
@@ -185,12 +187,7 @@ pub struct KeyCache {
 
 impl KeyCache {
     /// An empty cache; nothing is fetched until a token needs a key.
-    pub fn new(
-        issuer: &str,
-        allowed: Vec<Algorithm>,
-        http: reqwest::Client,
-        policy: CachePolicy,
-    ) -> Self {
+    pub fn new(issuer: &str, allowed: Vec<Algorithm>, http: Outbound, policy: CachePolicy) -> Self {
         KeyCache {
             issuer: issuer.to_owned(),
             allowed,
@@ -489,11 +486,12 @@ fn key_alg(ka: KeyAlgorithm) -> Option<Algorithm> {
 
 /// GET with the size cap; returns the body and the `Cache-Control` max-age, if any.
 pub(crate) async fn get_limited(
-    http: &reqwest::Client,
+    http: &Outbound,
     url: &str,
 ) -> Result<(Vec<u8>, Option<Duration>), String> {
     let mut res = http
         .get(url)
+        .map_err(|why| format!("not fetched: {why}"))?
         .header(reqwest::header::ACCEPT, "application/json")
         .send()
         .await

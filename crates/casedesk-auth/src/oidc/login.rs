@@ -111,7 +111,7 @@ struct TokenResponse {
 /// Exchanges the code and verifies the ID token; returns its claims.
 pub async fn finish(
     issuer: &Issuer,
-    http: &reqwest::Client,
+    http: &crate::net::Outbound,
     flow: &LoginFlow,
     code: &str,
     redirect_uri: &str,
@@ -138,6 +138,7 @@ pub async fn finish(
     let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
     let mut res = http
         .post(endpoint)
+        .map_err(LoginError::Unavailable)?
         .basic_auth(enc(client_id), Some(enc(secret)))
         .header(
             reqwest::header::CONTENT_TYPE,

@@ -48,7 +48,10 @@ pub struct Issuer {
 
 impl Issuer {
     /// Builds an issuer from validated settings.
-    pub fn new(config: IssuerConfig, http: reqwest::Client) -> Result<Self, config::ConfigError> {
+    pub fn new(
+        config: IssuerConfig,
+        http: crate::net::Outbound,
+    ) -> Result<Self, config::ConfigError> {
         let algorithms = config.validate()?;
         let keys = KeyCache::new(
             &config.issuer,

@@ -381,7 +381,7 @@ fn check_header(out: &mut Inspection) {
 
 /// A duration in words: `4 min 10 s`.
 pub fn words(secs: i64) -> String {
-    let s = secs.abs();
+    let s = secs.unsigned_abs();
     let (d, h, m, r) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60, s % 60);
     let mut parts = Vec::new();
     if d > 0 {
@@ -399,18 +399,115 @@ pub fn words(secs: i64) -> String {
     parts.join(" ")
 }
 
+/// A NumericDate claim in whole seconds: RFC 7519 §2 allows fractions, which are floored here
+/// so that every time check runs on them; `None` for anything but a finite number.
+pub fn numeric_date(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.is_finite())
+                // Saturates far outside any real date; the checks still compare correctly.
+                .map(|f| f.floor().clamp(i64::MIN as f64, i64::MAX as f64) as i64)
+        }),
+        _ => None,
+    }
+}
+
+fn claim_time(claims: &Map<String, Value>, k: &str) -> Option<i64> {
+    claims.get(k).and_then(numeric_date)
+}
+
 fn time_of(secs: i64) -> String {
     Timestamp::from_second(secs)
         .map(|t| t.to_string())
         .unwrap_or_else(|_| secs.to_string())
 }
 
+/// Claims shown as they are in a report: those the checks read or a person needs to follow
+/// the verdict. They name systems, not people.
+const SHOWN_CLAIMS: [&str; 13] = [
+    "iss",
+    "aud",
+    "azp",
+    "client_id",
+    "exp",
+    "nbf",
+    "iat",
+    "auth_time",
+    "scope",
+    "scp",
+    "typ",
+    "acr",
+    "amr",
+];
+/// Claims that identify a person: shown as a keyed hash, so two reports of one user can be
+/// told apart from two users without the report naming anyone.
+const PERSONAL_CLAIMS: [&str; 10] = [
+    "sub",
+    "email",
+    "preferred_username",
+    "upn",
+    "unique_name",
+    "name",
+    "oid",
+    "uid",
+    "username",
+    "phone_number",
+];
+/// Header members shown in a report; anything else is named without its value.
+const SHOWN_HEADER: [&str; 10] = [
+    "alg", "kid", "typ", "cty", "crit", "jku", "x5u", "x5t", "x5t#S256", "zip",
+];
+
+/// The claims as a report shows them: the claims that explain the verdict, personal claims as
+/// `keyed:<h8>`, and the names (never the values) of the rest.
+pub fn report_claims(claims: &Map<String, Value>, tag: &super::secrets::Tag) -> Value {
+    let mut out = Map::new();
+    let mut hidden = Vec::new();
+    for (k, v) in claims {
+        if SHOWN_CLAIMS.contains(&k.as_str()) {
+            out.insert(k.clone(), v.clone());
+        } else if PERSONAL_CLAIMS.contains(&k.as_str()) {
+            let text = v
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| v.to_string());
+            let h = tag.h8(&text).unwrap_or_default();
+            out.insert(k.clone(), Value::String(format!("keyed:{h}")));
+        } else {
+            hidden.push(Value::String(k.clone()));
+        }
+    }
+    if !hidden.is_empty() {
+        out.insert("not_shown".into(), Value::Array(hidden));
+    }
+    Value::Object(out)
+}
+
+/// The header as a report shows it: the members that explain key selection, the names of the
+/// rest (an embedded `jwk` is named, not echoed).
+pub fn report_header(header: &Map<String, Value>) -> Value {
+    let mut out = Map::new();
+    let mut hidden = Vec::new();
+    for (k, v) in header {
+        if SHOWN_HEADER.contains(&k.as_str()) {
+            out.insert(k.clone(), v.clone());
+        } else {
+            hidden.push(Value::String(k.clone()));
+        }
+    }
+    if !hidden.is_empty() {
+        out.insert("not_shown".into(), Value::Array(hidden));
+    }
+    Value::Object(out)
+}
+
 /// The claims' times as ISO 8601 with "in/ago" words.
 pub fn times(claims: &Map<String, Value>, now: Timestamp) -> Value {
     let mut out = Map::new();
     for k in ["iat", "nbf", "exp", "auth_time"] {
-        if let Some(t) = claims.get(k).and_then(Value::as_i64) {
-            let delta = t - now.as_second();
+        if let Some(t) = claim_time(claims, k) {
+            let delta = t.saturating_sub(now.as_second());
             let rel = if delta >= 0 {
                 format!("in {}", words(delta))
             } else {
@@ -445,46 +542,46 @@ pub fn check_claims(
             ));
         }
     }
-    match claims.get("exp").and_then(Value::as_i64) {
+    match claim_time(claims, "exp") {
         None if !claims.contains_key("exp") => fail.push(Finding::new(
             "claim_missing:exp",
             "The token has no expiry (exp).",
             json!({"claim": "exp"}),
         )),
-        Some(exp) if now_s > exp + leeway => fail.push(Finding::new(
+        Some(exp) if now_s > exp.saturating_add(leeway) => fail.push(Finding::new(
             "expired",
             format!(
                 "The token expired {} ago, at {} (leeway {leeway} s).",
-                words(now_s - exp),
+                words(now_s.saturating_sub(exp)),
                 time_of(exp)
             ),
-            json!({"exp": time_of(exp), "seconds_ago": now_s - exp, "leeway_seconds": leeway}),
+            json!({"exp": time_of(exp), "seconds_ago": now_s.saturating_sub(exp), "leeway_seconds": leeway}),
         )),
         _ => {}
     }
-    if let Some(nbf) = claims.get("nbf").and_then(Value::as_i64)
-        && nbf > now_s + leeway
+    if let Some(nbf) = claim_time(claims, "nbf")
+        && nbf > now_s.saturating_add(leeway)
     {
         fail.push(Finding::new(
             "not_yet_valid",
             format!(
                 "The token is valid only from {} ({} from now); a clock is off by about that much.",
                 time_of(nbf),
-                words(nbf - now_s)
+                words(nbf.saturating_sub(now_s))
             ),
-            json!({"nbf": time_of(nbf), "seconds_ahead": nbf - now_s, "leeway_seconds": leeway}),
+            json!({"nbf": time_of(nbf), "seconds_ahead": nbf.saturating_sub(now_s), "leeway_seconds": leeway}),
         ));
     }
-    if let Some(iat) = claims.get("iat").and_then(Value::as_i64)
-        && iat > now_s + leeway
+    if let Some(iat) = claim_time(claims, "iat")
+        && iat > now_s.saturating_add(leeway)
     {
         fail.push(Finding::new(
             "iat_in_future",
             format!(
                 "The token says it was issued in the future ({} ahead): the issuer's clock or ours is off.",
-                words(iat - now_s)
+                words(iat.saturating_sub(now_s))
             ),
-            json!({"iat": time_of(iat), "seconds_ahead": iat - now_s}),
+            json!({"iat": time_of(iat), "seconds_ahead": iat.saturating_sub(now_s)}),
         ));
     }
     match (claims.get("iss").and_then(Value::as_str), issuer) {
@@ -639,6 +736,50 @@ mod tests {
         );
         assert_eq!(words(3_725), "1 h 2 min");
         assert_eq!(words(59), "59 s");
+    }
+
+    #[test]
+    fn fractional_and_extreme_numeric_dates_are_checked() {
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        let c = json!({"iss": "i", "aud": "a", "sub": "s", "exp": 1_733_000_000.5,
+                       "nbf": 1_800_000_900.25, "iat": 1.9e9});
+        let (fail, _) = check_claims(c.as_object().unwrap(), Some("i"), None, now, 60);
+        assert_eq!(codes(&fail), ["expired", "not_yet_valid", "iat_in_future"]);
+        let t = times(c.as_object().unwrap(), now);
+        assert_eq!(t["exp"]["at"], "2024-11-30T20:53:20Z");
+        for exp in [
+            json!(-9_223_372_036_854_775_808i64),
+            json!(-1e300),
+            json!(1e300),
+        ] {
+            let c = json!({"iss": "i", "aud": "a", "sub": "s", "exp": exp, "nbf": exp, "iat": exp});
+            let (fail, _) = check_claims(c.as_object().unwrap(), Some("i"), None, now, 60);
+            assert!(!fail.is_empty(), "{c}");
+            let _ = times(c.as_object().unwrap(), now);
+        }
+    }
+
+    #[test]
+    fn a_report_names_no_person() {
+        let tag = crate::diagnostics::secrets::Tag::keyed(&[3; 32]).unwrap();
+        let c = json!({"iss": "https://idp.example", "sub": "00u1alice", "email": "alice@example.com",
+                       "exp": 1, "given_name": "Alice", "groups": ["admins"]});
+        let r = report_claims(c.as_object().unwrap(), &tag);
+        assert_eq!(r["iss"], "https://idp.example");
+        assert_eq!(r["exp"], 1);
+        let sub = r["sub"].as_str().unwrap();
+        assert!(sub.starts_with("keyed:") && sub.len() == 14, "{sub}");
+        assert_ne!(r["sub"], r["email"]);
+        assert_eq!(r["not_shown"], json!(["given_name", "groups"]));
+        let text = r.to_string();
+        for secret in ["alice", "Alice", "admins"] {
+            assert!(!text.contains(secret), "{text}");
+        }
+        let h = json!({"alg": "RS256", "kid": "k1", "jwk": {"n": "abc"}});
+        assert_eq!(
+            report_header(h.as_object().unwrap()),
+            json!({"alg": "RS256", "kid": "k1", "not_shown": ["jwk"]})
+        );
     }
 
     #[test]

@@ -10,9 +10,10 @@ use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
 
 /// Whether a redirect URI matches one registered: `{registered: [uris], used}`. Answers the
-/// verdict (`match`, `match_loopback_port`, `mismatch`), the closest registered URI, each
-/// part compared with its reason, problems of the used URI alone, and what to do. Stores
-/// nothing.
+/// verdict (`match`, `match_loopback_port`, `mismatch`, or `invalid` for a URI no
+/// authorization server accepts), the closest registered URI, each part compared with its
+/// reason, the problems of the used URI alone (`{code, message}`, worst first), and what to
+/// do. Stores nothing.
 #[utoipa::path(post, path = "/api/v1/diagnostics/redirect-uri", tag = "diagnostics",
     responses((status = 200, body = Object), (status = 401, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]

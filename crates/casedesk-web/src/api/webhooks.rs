@@ -68,7 +68,7 @@ pub async fn create(
         st.secrets.as_ref(),
         &p,
         &v,
-        st.url_policy,
+        &st.url_policy,
     )
     .await?;
     let mut out = dto(&ep);
@@ -108,7 +108,7 @@ pub async fn update(
         &p,
         id,
         &v,
-        st.url_policy,
+        &st.url_policy,
     )
     .await?)))
 }

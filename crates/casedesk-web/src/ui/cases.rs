@@ -1043,6 +1043,7 @@ pub async fn diagnose(
         })
         .unwrap_or_default();
     let failures = report["failures"].as_array().unwrap_or(&empty);
+    let problems = report["problems"].as_array().unwrap_or(&empty);
     let advice = report.get("advice").or_else(|| report.get("what_to_do"));
     let pretty = serde_json::to_string_pretty(&report).unwrap_or_default();
     respond(
@@ -1061,6 +1062,10 @@ pub async fn diagnose(
                 @if !failures.is_empty() {
                     h2 { "Why it fails" }
                     ul { @for x in failures { li { code { (x["code"].as_str().unwrap_or("")) } ": " (x["message"].as_str().unwrap_or("")) } } }
+                }
+                @if !problems.is_empty() {
+                    h2 { "What is wrong with the used URI" }
+                    ul { @for x in problems { li { code { (x["code"].as_str().unwrap_or("")) } ": " (x["message"].as_str().unwrap_or("")) } } }
                 }
                 @if let Some(a) = advice { p { (a.as_str().map(str::to_owned).unwrap_or_else(|| a.to_string())) } }
                 details { summary { "The whole report" } pre { (pretty) } }

@@ -991,7 +991,7 @@ pub async fn create_webhook(State(st): State<AppState>, Posted { v, f }: Posted)
         st.secrets.as_ref(),
         &v.p,
         &q,
-        st.url_policy,
+        &st.url_policy,
     )
     .await
     {

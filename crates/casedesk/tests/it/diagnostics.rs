@@ -50,6 +50,68 @@ async fn redirect_uri_explainer_names_the_part_that_differs(b: Backend) {
         .await;
     assert_eq!(r.json["verdict"], "match_loopback_port", "{}", r.json);
 
+    // Never lenient: what no authorization server accepts is invalid, even when registered,
+    // and the advice never says to register an unsafe URI.
+    for (used, code) in [
+        ("http://127.0.0.1:8400.evil.example/cb", "invalid_port"),
+        ("http://127.0.0.1:99999/cb", "invalid_port"),
+        ("https://app.acme.example/callback#frag", "fragment"),
+        ("https://app.acme.example@evil.example/callback", "userinfo"),
+        (
+            "https://evil.example\\@app.acme.example/callback",
+            "invalid_character",
+        ),
+    ] {
+        let mut reg = registered.as_array().unwrap().clone();
+        reg.push(json!(used));
+        let r = app
+            .post(path, &w.ops, json!({"registered": reg, "used": used}))
+            .await;
+        assert_eq!(r.json["verdict"], "invalid", "{used}: {}", r.json);
+        assert!(
+            r.json["problems"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["code"] == code),
+            "{used}: {}",
+            r.json
+        );
+        assert!(
+            !r.json["advice"].as_str().unwrap().contains("Register"),
+            "{}",
+            r.json
+        );
+    }
+    let r = app
+        .post(
+            path,
+            &w.ops,
+            json!({"registered": registered, "used": "https://app.аcme.example/callback"}),
+        )
+        .await;
+    assert_eq!(r.json["verdict"], "mismatch", "{}", r.json);
+    assert!(
+        r.json["advice"]
+            .as_str()
+            .unwrap()
+            .starts_with("Do not register"),
+        "{}",
+        r.json
+    );
+    let r = app
+        .post(
+            path,
+            &w.ops,
+            json!({"registered": ["com.acme.app:/oauth2redirect"], "used": "com.acme.app:/oauth2redirect"}),
+        )
+        .await;
+    assert_eq!(
+        r.json["verdict"], "match",
+        "private-use schemes are valid: {}",
+        r.json
+    );
+
     // Bad input names the field; without a credential it is refused.
     for (body, field) in [
         (json!({"used": "https://x.example/cb"}), "registered"),
@@ -147,6 +209,13 @@ mod jwt {
             "{r}"
         );
         assert!(r["keys"]["published"].as_array().unwrap().len() >= 2);
+        // The report names no person: the subject and email are keyed hashes.
+        assert!(
+            r["claims"]["sub"].as_str().unwrap().starts_with("keyed:"),
+            "{r}"
+        );
+        assert!(!r.to_string().contains("ops@acme.example"), "{r}");
+        assert!(!r.to_string().contains("\"ops\""), "{r}");
 
         // Wrong audience, wrong expected issuer (only a trailing slash apart).
         let r = ask(
@@ -292,7 +361,7 @@ mod jwt {
         .await;
         assert_eq!(
             codes(&r, "failures"),
-            ["discovery_unreachable", "iss_mismatch"],
+            ["discovery_refused", "iss_mismatch"],
             "{r}"
         );
         for (body, field) in [
@@ -445,21 +514,98 @@ mod jwt {
         let w = app.world().await;
         let token = p.access_token("ops", "cases:read", API).await;
         let before = p.jwks_fetches().await;
-        // The provider listens on 127.0.0.1: a loopback address is not fetched.
-        let r = ask(&app, &w.ops, json!({"token": token, "issuer": p.issuer})).await;
-        assert_eq!(codes(&r, "failures"), ["discovery_unreachable"], "{r}");
-        assert!(
-            r["failures"][0]["message"]
-                .as_str()
-                .unwrap()
-                .contains("private"),
-            "{r}"
-        );
-        // A name that resolves to loopback is refused when connecting.
-        let by_name = p.issuer.replace("127.0.0.1", "localhost");
-        let r = ask(&app, &w.ops, json!({"token": token, "issuer": by_name})).await;
-        assert_eq!(codes(&r, "failures")[0], "discovery_unreachable", "{r}");
+        // The provider listens on 127.0.0.1: a loopback address is not fetched, in any form.
+        for issuer in [
+            p.issuer.clone(),
+            p.issuer.replace("127.0.0.1", "localhost"),
+            p.issuer.replace("127.0.0.1", "[::ffff:127.0.0.1]"),
+            p.issuer.replace("127.0.0.1", "2130706433"),
+        ] {
+            let r = ask(&app, &w.ops, json!({"token": token, "issuer": issuer})).await;
+            assert_eq!(codes(&r, "failures")[0], "discovery_refused", "{r}");
+            assert!(
+                r["failures"][0]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("must not point"),
+                "{r}"
+            );
+        }
         assert_eq!(p.jwks_fetches().await, before);
     }
     both!(private_issuers_are_refused_where_webhooks_may_not_go);
+
+    /// Serves a discovery document naming `jwks_uri` for any GET; answers its issuer URL.
+    async fn discovery_naming(jwks_uri: String) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://{}", l.local_addr().unwrap());
+        let doc = json!({"issuer": issuer, "jwks_uri": jwks_uri}).to_string();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                let doc = doc.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 2048];
+                    let _ = s.read(&mut buf).await;
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        doc.len()
+                    );
+                    let _ = s.write_all(head.as_bytes()).await;
+                    let _ = s.write_all(doc.as_bytes()).await;
+                });
+            }
+        });
+        issuer
+    }
+
+    /// The keys' address comes from the issuer's own document, so it passes the same guard:
+    /// an issuer allowed by name cannot point casedesk at the metadata service or at a local
+    /// port, and the answer is the same whether anything listens there or not.
+    async fn the_jwks_uri_of_a_discovery_document_passes_the_guard(b: Backend) {
+        let trap = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = trap.local_addr().unwrap().port();
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = connections.clone();
+        tokio::spawn(async move {
+            while let Ok(_c) = trap.accept().await {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        let p = Provider::start(&[]).await;
+        p.set_user("ops", json!({"email": "ops@acme.example"}))
+            .await;
+        let token = p.access_token("ops", "cases:read", API).await;
+        let mut messages = Vec::new();
+        for jwks in [
+            format!("http://127.0.0.1:{port}/jwks"),
+            format!("http://[::ffff:127.0.0.1]:{port}/jwks"),
+            format!("http://localhost:{port}/jwks"),
+            "http://169.254.169.254/latest/meta-data/iam/".to_owned(),
+            "http://[::ffff:a9fe:a9fe]/latest/meta-data/".to_owned(),
+            format!("http://127.0.0.1:{}/jwks", port.wrapping_add(1).max(1)),
+        ] {
+            let issuer = discovery_naming(jwks.clone()).await;
+            let mut opts = Options::default();
+            opts.webhooks.allow_private_networks = false;
+            opts.webhooks.allowed_private_hosts =
+                vec![issuer.trim_start_matches("http://").to_owned()];
+            let app = spawn_app_with(b, opts).await;
+            let w = app.world().await;
+            let r = ask(&app, &w.ops, json!({"token": token, "issuer": issuer})).await;
+            let f = &r["failures"].as_array().unwrap();
+            let refused = f.iter().find(|x| x["code"] == "jwks_refused");
+            assert!(refused.is_some(), "{jwks}: {r}");
+            messages.push(
+                refused.unwrap()["message"]
+                    .as_str()
+                    .unwrap()
+                    .replace(&jwks, "URL"),
+            );
+        }
+        assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 0);
+        // A listening port and a closed one get the same words.
+        assert_eq!(messages[0], messages[5], "{messages:?}");
+    }
+    both!(the_jwks_uri_of_a_discovery_document_passes_the_guard);
 }

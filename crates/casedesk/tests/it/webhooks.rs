@@ -540,6 +540,15 @@ async fn private_addresses_are_refused_by_default() {
         ("https://10.0.0.5/hook", "private"),
         ("https://169.254.169.254/latest/meta-data", "link-local"),
         ("https://localhost/hook", "local"),
+        ("https://[::ffff:127.0.0.1]/hook", "loopback"),
+        ("https://[::ffff:a9fe:a9fe]/hook", "link-local"),
+        ("https://[64:ff9b::a00:5]/hook", "private"),
+        ("https://[2002:a00:5::1]/hook", "private"),
+        (
+            "https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hook",
+            "loopback",
+        ),
+        ("https://2130706433/hook", "loopback"),
         ("http://hooks.example.com/hook", "https"),
         ("not a url", "absolute"),
     ] {
@@ -580,4 +589,73 @@ async fn private_addresses_are_refused_by_default() {
 /// The body of a delivery, as Standard Webhooks describes it.
 fn shape(v: &Value) -> bool {
     v["type"].is_string() && v["timestamp"].is_string() && v["data"].is_object()
+}
+
+/// A listener that counts the connections made to it.
+async fn trap() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let n = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = n.clone();
+    tokio::spawn(async move {
+        while let Ok((_s, _)) = l.accept().await {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    (port, n)
+}
+
+/// The guard holds at send time too: an endpoint saved while private addresses were allowed
+/// is not contacted by a node that refuses them, and the attempt says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sender_refuses_private_addresses_whatever_was_saved() {
+    let db = std::sync::Arc::new(test_db(Backend::Sqlite).await);
+    let mut open = spawn_with(reserve().await, db.clone(), Options::default()).await;
+    let w = open.world().await;
+    let (port, connections) = trap().await;
+    let (ep, _) = endpoint(
+        &open,
+        &w.super_admin,
+        &format!("http://[::ffff:127.0.0.1]:{port}/hook"),
+        json!(["case.created"]),
+    )
+    .await;
+    open.stop_jobs().await;
+    let mut strict = Options::default();
+    strict.webhooks.allow_private_networks = false;
+    let app = spawn_with(reserve().await, db, strict).await;
+    app.open_case(&w.ops, acme_case("Guarded delivery")).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let attempt = loop {
+        let page = app
+            .get(&format!("/api/v1/webhooks/{ep}/deliveries"), &w.super_admin)
+            .await;
+        if let Some(did) = page.json["items"][0]["id"].as_str() {
+            let d = app
+                .get(
+                    &format!("/api/v1/webhooks/{ep}/deliveries/{did}"),
+                    &w.super_admin,
+                )
+                .await;
+            if let Some(a) = d.json["attempts"].as_array().and_then(|a| a.first()) {
+                break a.clone();
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no attempt: {}",
+            page.json
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let error = attempt["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("not sent") && error.contains("loopback"),
+        "{attempt}"
+    );
+    assert_eq!(
+        connections.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "nothing connected to the private address"
+    );
 }
