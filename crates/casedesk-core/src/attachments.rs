@@ -338,15 +338,86 @@ pub fn sniff(bytes: &[u8]) -> String {
     }
 }
 
-/// Prepares one file: a HAR capture is scrubbed and summarised (refused when it does not
-/// parse), a text file scrubbed of secrets, any other file kept as it came.
+/// Archive formats that could hold a capture or a log casedesk cannot scrub file by file.
+const ARCHIVES: [(&str, &str); 9] = [
+    ("application/zip", "a zip archive"),
+    ("application/x-7z-compressed", "a 7-Zip archive"),
+    ("application/vnd.rar", "a RAR archive"),
+    ("application/x-tar", "a tar archive"),
+    ("application/x-bzip2", "a bzip2 file"),
+    ("application/x-xz", "an xz file"),
+    ("application/zstd", "a zstd file"),
+    ("application/x-lzip", "an lzip file"),
+    ("application/x-compress", "a compressed file"),
+];
+
+/// The upload as it is meant to be read: gzip inflated (to at most `limit` bytes, against
+/// compression bombs) and its `.gz` suffix dropped; archives refused with what to send
+/// instead, since a file inside one could not be scrubbed before it is stored.
+fn unwrap(upload: &mut Upload, field: &str, limit: u64) -> Result<()> {
+    use std::io::Read;
+    let shown = safe_name(&upload.name);
+    if upload.bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        let mut inflate = flate2::read::MultiGzDecoder::new(upload.bytes.as_slice())
+            .take(limit.saturating_add(1));
+        if inflate.read_to_end(&mut out).is_err() {
+            return Err(DomainError::field(
+                field,
+                format!("{shown} is a gzip file that does not inflate; send the file itself"),
+            ));
+        }
+        if out.len() as u64 > limit {
+            return Err(DomainError::field(
+                field,
+                format!(
+                    "{shown} inflates to more than {limit} bytes, the most casedesk unpacks; send a smaller capture"
+                ),
+            ));
+        }
+        upload.bytes = out;
+        let lower = upload.name.to_ascii_lowercase();
+        for suffix in [".gz", ".gzip"] {
+            if lower.ends_with(suffix) {
+                upload.name.truncate(upload.name.len() - suffix.len());
+                break;
+            }
+        }
+        return unwrap(upload, field, limit);
+    }
+    if let Some(kind) = infer::get(&upload.bytes)
+        && let Some((_, what)) = ARCHIVES.iter().find(|(m, _)| *m == kind.mime_type())
+    {
+        return Err(DomainError::field(
+            field,
+            format!(
+                "{shown} is {what}, and nothing of it was kept: casedesk removes secrets from each file before it is stored, which it cannot do inside an archive. Upload the files themselves (a HAR capture as .har, or compressed with gzip)."
+            ),
+        ));
+    }
+    if upload.bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        upload.bytes.drain(..3);
+    }
+    Ok(())
+}
+
+/// Prepares one file: gzip inflated and archives refused; a HAR capture (by name or by
+/// content) scrubbed and summarised (refused when it does not parse), JSON scrubbed member by
+/// member, a text file scrubbed of secrets, any other file kept as it came. `limits` bound
+/// what a compressed file may unpack to.
 pub fn prepare(
     mut upload: Upload,
     field: &str,
     public: bool,
     uploader: Option<Uuid>,
     tag: &Tag,
+    limits: &AttachmentConfig,
 ) -> Result<Prepared> {
+    unwrap(
+        &mut upload,
+        field,
+        limits.max_har_bytes.max(limits.max_file_bytes),
+    )?;
     let name = safe_name(&upload.name);
     let sniffed = sniff(&upload.bytes);
     let json_like = sniffed == "application/json";
@@ -391,8 +462,30 @@ pub fn prepare(
             Err(_) => {}
         }
     }
+    if upload.bytes.len() as u64 > limits.max_file_bytes && !is_har_name(&name) {
+        return Err(DomainError::field(
+            field,
+            format!(
+                "{name} is larger than the limit of {} bytes once unpacked",
+                limits.max_file_bytes
+            ),
+        ));
+    }
     let mut found = Found::default();
-    let content = if sniffed.starts_with("text/") || json_like {
+    let parsed = if json_like {
+        serde_json::from_slice::<Value>(&upload.bytes).ok()
+    } else {
+        None
+    };
+    let content = if let Some(mut v) = parsed {
+        // Member by member: a secret-named member loses its value wherever it is nested.
+        secrets::scrub_json(&mut v, tag, &mut found)?;
+        if found.is_empty() {
+            upload.bytes
+        } else {
+            serde_json::to_vec_pretty(&v).map_err(|e| DomainError::Internal(e.to_string()))?
+        }
+    } else if sniffed.starts_with("text/") || json_like {
         let text = String::from_utf8_lossy(&upload.bytes);
         match secrets::scrub(&text, &Tag::Plain, &mut found)? {
             Some(s) => s.into_bytes(),
@@ -673,7 +766,15 @@ mod tests {
             bytes: b"GET /cb?code=abcdefgh1234 200\nAuthorization: Bearer abcdefghijklmnop.qrs"
                 .to_vec(),
         };
-        let p = prepare(up, "file", true, None, &Tag::Plain).unwrap();
+        let p = prepare(
+            up,
+            "file",
+            true,
+            None,
+            &Tag::Plain,
+            &AttachmentConfig::default(),
+        )
+        .unwrap();
         let text = String::from_utf8(p.content).unwrap();
         assert!(
             !text.contains("abcdefgh1234") && !text.contains("abcdefghijklmnop"),
@@ -688,7 +789,15 @@ mod tests {
             name: "x.har".into(),
             bytes: b"{\"log\": {".to_vec(),
         };
-        let e = prepare(up, "files[0]", true, None, &Tag::Plain).unwrap_err();
+        let e = prepare(
+            up,
+            "files[0]",
+            true,
+            None,
+            &Tag::Plain,
+            &AttachmentConfig::default(),
+        )
+        .unwrap_err();
         assert!(
             matches!(e, DomainError::Validation(ref v) if v[0].field == "files[0]"),
             "{e:?}"

@@ -229,7 +229,13 @@ impl WebhookSender {
                 if (200..300).contains(&status) {
                     (Some(status), None, None)
                 } else {
-                    let text = String::from_utf8_lossy(&snippet).replace(['\n', '\r'], " ");
+                    let mut text = String::from_utf8_lossy(&snippet).replace(['\n', '\r'], " ");
+                    // The receiver's answer is stored in the delivery log: no secret in it.
+                    let _ = casedesk_core::diagnostics::secrets::scrub_in_place(
+                        &mut text,
+                        &casedesk_core::diagnostics::secrets::Tag::Plain,
+                        &mut Default::default(),
+                    );
                     let err = if text.trim().is_empty() {
                         format!("answered HTTP {status}")
                     } else {

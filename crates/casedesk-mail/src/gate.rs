@@ -136,8 +136,9 @@ async fn keep_files(
     if uploads.is_empty() {
         return Ok(Vec::new());
     }
-    let limit = sink.config.max_file_bytes;
-    let har_limit = sink.config.max_har_bytes;
+    let limits = sink.config.clone();
+    let limit = limits.max_file_bytes;
+    let har_limit = limits.max_har_bytes;
     let results = tokio::task::spawn_blocking(move || {
         uploads
             .into_iter()
@@ -151,7 +152,14 @@ async fn keep_files(
                     return (i, Err(format!("larger than the limit of {max} bytes")));
                 }
                 let name = u.name.clone();
-                match casedesk_core::attachments::prepare(u, &name, true, Some(uploader), &tag) {
+                match casedesk_core::attachments::prepare(
+                    u,
+                    &name,
+                    true,
+                    Some(uploader),
+                    &tag,
+                    &limits,
+                ) {
                     Ok(p) => (i, Ok(p)),
                     Err(DomainError::Validation(v)) => (
                         i,
@@ -245,15 +253,24 @@ impl Received<'_> {
         case: Option<i64>,
         reason: Option<&str>,
     ) -> InboundRecord {
+        use casedesk_core::diagnostics::secrets::{self, Found, Tag};
         let mut detail = self.detail.clone();
         if let Some(r) = reason {
             detail["reason"] = json!(r);
         }
+        // The log of received mail keeps no secret either: its details and subject meet the
+        // detector like the message's text.
+        let mut found = Found::default();
+        let _ = secrets::scrub_json(&mut detail, &Tag::Plain, &mut found);
+        let subject = secrets::scrub(&self.m.subject, &Tag::Plain, &mut found)
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| self.m.subject.clone());
         InboundRecord {
             id: Uuid::now_v7(),
             received_at: casedesk_core::now(),
             sender: self.m.from.clone(),
-            subject: self.m.subject.clone(),
+            subject,
             message_id: self.m.message_id.clone(),
             case_number: case,
             outcome,

@@ -52,6 +52,7 @@ pub struct Scrubbed {
 /// parsed tree of the whole capture (several times the file's size).
 pub fn scrub(raw: Vec<u8>, tag: &Tag) -> Result<Scrubbed, HarError> {
     type Members<'a> = std::collections::BTreeMap<String, &'a serde_json::value::RawValue>;
+    let raw = without_bom(raw)?;
     let parse_error = |e: serde_json::Error| match e.classify() {
         serde_json::error::Category::Eof => HarError::NotJson(format!(
             "the file ends early (line {}): it was cut short",
@@ -98,7 +99,7 @@ pub fn scrub(raw: Vec<u8>, tag: &Tag) -> Result<Scrubbed, HarError> {
     // Any other member: parsed, walked by the detectors, written.
     let other = |raw: &serde_json::value::RawValue, found: &mut Found| -> Result<Value, HarError> {
         let mut v: Value = serde_json::from_str(raw.get()).map_err(parse_error)?;
-        walk_strings(&mut v, tag, found).map_err(failed)?;
+        secrets::scrub_json(&mut v, tag, found).map_err(failed)?;
         Ok(v)
     };
     let mut out: Vec<u8> = Vec::with_capacity(raw.len());
@@ -138,10 +139,12 @@ pub fn scrub(raw: Vec<u8>, tag: &Tag) -> Result<Scrubbed, HarError> {
                         "log.entries[{i}] has no request.url"
                     )));
                 }
-                ev.read_entry(i, &e);
                 scrub_entry(&mut e, tag, &mut found).map_err(failed)?;
                 // The rest of the entry: initiators, WebSocket messages, custom fields.
-                walk_strings(&mut e, tag, &mut found).map_err(failed)?;
+                secrets::scrub_json(&mut e, tag, &mut found).map_err(failed)?;
+                // Evidence comes from the scrubbed entry only: nothing the scrubbing removed
+                // can reach the summary.
+                ev.read_entry(i, &e);
                 if i > 0 {
                     out.push(b',');
                 }
@@ -156,14 +159,65 @@ pub fn scrub(raw: Vec<u8>, tag: &Tag) -> Result<Scrubbed, HarError> {
     drop(log);
     drop(root);
     drop(raw);
+    // A value removed in one place goes everywhere else too, in any spelling: a cookie that
+    // a later response echoes in a body, a token base64-encoded in another parameter.
+    let known = found.known();
+    let out = match std::str::from_utf8(&out)
+        .ok()
+        .and_then(|text| found.scrub_with(&known, text, tag))
+    {
+        Some(text) => {
+            if serde_json::from_str::<serde::de::IgnoredAny>(&text).is_err() {
+                return Err(HarError::NotHar(
+                    "could not be scrubbed safely: removing a secret everywhere broke the file"
+                        .into(),
+                ));
+            }
+            text.into_bytes()
+        }
+        None => out,
+    };
     let sha256 = hex::encode(Sha256::digest(&out));
-    let summary = ev.finish(&found, &sha256);
+    let mut summary = ev.finish(&found, &sha256);
+    // The last pass over what is stored beside the file.
+    secrets::scrub_json_known(&mut summary, &known, tag, &mut found).map_err(failed)?;
     Ok(Scrubbed {
         bytes: out,
         sha256,
         summary,
         found,
     })
+}
+
+/// The capture as UTF-8 without a byte-order mark: exports from some tools start with one,
+/// and some write UTF-16.
+fn without_bom(mut raw: Vec<u8>) -> Result<Vec<u8>, HarError> {
+    if raw.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        raw.drain(..3);
+        return Ok(raw);
+    }
+    let utf16 = |le: bool, body: &[u8]| -> Result<Vec<u8>, HarError> {
+        let units: Vec<u16> = body
+            .chunks_exact(2)
+            .map(|c| {
+                if le {
+                    u16::from_le_bytes([c[0], c[1]])
+                } else {
+                    u16::from_be_bytes([c[0], c[1]])
+                }
+            })
+            .collect();
+        String::from_utf16(&units)
+            .map(String::into_bytes)
+            .map_err(|_| HarError::NotJson("the file says it is UTF-16 but is not".into()))
+    };
+    if raw.starts_with(&[0xFF, 0xFE]) {
+        return utf16(true, &raw[2..]);
+    }
+    if raw.starts_with(&[0xFE, 0xFF]) {
+        return utf16(false, &raw[2..]);
+    }
+    Ok(raw)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -202,7 +256,8 @@ const CORRELATION_HEADERS: [&str; 11] = [
 ];
 
 fn header_is_credential(lower: &str) -> bool {
-    if CORRELATION_HEADERS.contains(&lower) {
+    // A challenge names what failed (its error and description are evidence), not a secret.
+    if CORRELATION_HEADERS.contains(&lower) || lower == "www-authenticate" {
         return false;
     }
     CREDENTIAL_HEADERS.contains(&lower)
@@ -502,7 +557,7 @@ fn scrub_body(
     if mime.contains("json") || (mime.is_empty() && text.trim_start().starts_with('{')) {
         match serde_json::from_str::<Value>(&text) {
             Ok(mut v) => {
-                scrub_json(&mut v, tag, found)?;
+                scrub_body_json(&mut v, tag, found)?;
                 text = serde_json::to_string(&v).unwrap_or_default();
             }
             Err(_) => {
@@ -542,7 +597,7 @@ fn scrub_body(
 }
 
 /// Walks a JSON body: secret-named members lose their value; every string meets the detectors.
-fn scrub_json(v: &mut Value, tag: &Tag, found: &mut Found) -> crate::Result<()> {
+fn scrub_body_json(v: &mut Value, tag: &Tag, found: &mut Found) -> crate::Result<()> {
     match v {
         Value::Object(map) => {
             for (k, val) in map.iter_mut() {
@@ -555,13 +610,13 @@ fn scrub_json(v: &mut Value, tag: &Tag, found: &mut Found) -> crate::Result<()> 
                 };
                 match replace {
                     Some(m) => *val = Value::String(m),
-                    None => scrub_json(val, tag, found)?,
+                    None => scrub_body_json(val, tag, found)?,
                 }
             }
         }
         Value::Array(items) => {
             for item in items {
-                scrub_json(item, tag, found)?;
+                scrub_body_json(item, tag, found)?;
             }
         }
         Value::String(s) => {
@@ -614,35 +669,6 @@ fn scrub_html_inputs(html: &str, tag: &Tag, found: &mut Found) -> String {
             }
         })
         .into_owned()
-}
-
-fn walk_strings(v: &mut Value, tag: &Tag, found: &mut Found) -> crate::Result<()> {
-    match v {
-        Value::String(s) => {
-            secrets::scrub_in_place(s, tag, found)?;
-        }
-        Value::Array(items) => {
-            for i in items {
-                walk_strings(i, tag, found)?;
-            }
-        }
-        Value::Object(map) => {
-            for (k, val) in map.iter_mut() {
-                // A custom field named like a secret loses its value, like a parameter would.
-                if let Value::String(s) = val
-                    && let Some(m) = (k.starts_with('_') && secrets::is_secret_name(&k[1..]))
-                        .then(|| param_marker(&k[1..], s, tag, found))
-                        .flatten()
-                {
-                    *s = m;
-                    continue;
-                }
-                walk_strings(val, tag, found)?;
-            }
-        }
-        _ => {}
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1221,7 +1247,10 @@ mod tests {
         ] {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
-        assert!(text.contains("SameSite=None"), "cookie attributes stay");
+        assert!(
+            text.contains("SameSite=None"),
+            "cookie attributes stay: {text}"
+        );
         assert!(text.contains("req-42"), "correlation ids stay");
         assert_eq!(out.summary["oauth_errors"][0]["error"], "access_denied");
         assert_eq!(

@@ -36,6 +36,14 @@ pub async fn record_report(
     kind: &str,
     report: &Value,
 ) -> Result<()> {
+    // Whatever a report quotes (an issuer's answer, a claim) meets the detector before it
+    // is stored.
+    let mut report = report.clone();
+    secrets::scrub_json(
+        &mut report,
+        &secrets::Tag::Plain,
+        &mut secrets::Found::default(),
+    )?;
     crate::cases::service::change_case(store, p, number, 5, |_| {
         let event = NewEvent {
             actor_id: Some(p.user.id),

@@ -166,11 +166,14 @@ pub(crate) async fn prepare_all(
     // nowhere else.
     let tag = attachments::tag_for(st.secrets.as_ref(), account)?;
     let uploader = Some(p.user.id);
+    let limits = st.attachments.clone();
     let mut prepared = tokio::task::spawn_blocking(move || {
         files
             .into_iter()
             .enumerate()
-            .map(|(i, f)| attachments::prepare(f, &format!("files[{i}]"), public, uploader, &tag))
+            .map(|(i, f)| {
+                attachments::prepare(f, &format!("files[{i}]"), public, uploader, &tag, &limits)
+            })
             .collect::<casedesk_core::Result<Vec<_>>>()
     })
     .await

@@ -18,6 +18,7 @@ mod listing;
 mod oidc;
 mod permissions;
 mod search;
+mod secrets_at_rest;
 mod signin;
 mod sla;
 mod sla_clocks;
