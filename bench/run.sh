@@ -25,7 +25,7 @@ echo "database: ${DB_URL%%\?*}  (work folder $WORK)"
     target/release/casedesk-bench generate --database-url "$DB_URL" --accounts "$ACCOUNTS" --cases "$CASES" \
     --out "$WORK/data.json" --parallel "$PAR"
 
-target/release/casedesk serve --listen 127.0.0.1:0 --database-url "$DB_URL" --data "$WORK" \
+CASEDESK_RATE_LIMITS__ENABLED=false target/release/casedesk serve --listen 127.0.0.1:0 --database-url "$DB_URL" --data "$WORK" \
     >"$WORK/server.out" 2>"$WORK/server.err" &
 PID=$!
 trap 'kill $PID 2>/dev/null || true' EXIT

@@ -119,10 +119,7 @@ pub(crate) async fn bench_account(s: &dyn Store) -> anyhow::Result<(Actor, Princ
     let p = Principal {
         user: requester,
         scopes: vec![Scope::CasesRead, Scope::CasesWrite],
-        origin: Origin {
-            ip: None,
-            request_id: None,
-        },
+        origin: Origin::default(),
     };
     Ok((actor, p))
 }

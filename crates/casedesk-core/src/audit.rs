@@ -30,6 +30,9 @@ pub struct Origin {
     pub ip: Option<String>,
     /// The `x-request-id` of the request.
     pub request_id: Option<String>,
+    /// How the caller authenticated when it matters for a review: `issuer:<name>` for a
+    /// bearer JWT of a trusted issuer. The audit trail names it beside the actor.
+    pub via: Option<String>,
 }
 
 /// Who acted.
@@ -129,10 +132,16 @@ impl AuditRecord {
         self
     }
 
-    /// Sets where the request came from.
+    /// Sets where the request came from (and, for a JWT, through which issuer: the actor
+    /// then reads `ops@acme.example via issuer:corp`).
     pub fn origin(mut self, o: &Origin) -> Self {
         self.source_ip.clone_from(&o.ip);
         self.request_id.clone_from(&o.request_id);
+        if let Some(via) = &o.via
+            && !self.actor.label.ends_with(via.as_str())
+        {
+            self.actor.label = format!("{} via {via}", self.actor.label);
+        }
         self
     }
 

@@ -47,59 +47,169 @@ pub struct LoginFlow {
 /// How long a browser may take at the provider.
 pub const LOGIN_FLOW_TTL: Duration = Duration::from_secs(600);
 
-/// A local password and its failure counter.
+/// A local password.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalCredentials {
     /// PHC string (argon2id); `None` when the user has no local password.
     pub password_hash: Option<String>,
-    /// Failed attempts since the last success or lockout.
-    pub failed_attempts: u32,
-    /// Sign-in refused until then.
-    pub locked_until: Option<Timestamp>,
 }
 
-/// Lockout rule for local passwords.
+/// An identity at a trusted issuer bound to one user: tokens of that issuer with that subject
+/// stand for the user, and no other issuer or subject does because it names the same email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The issuer identifier (`iss`).
+    pub issuer: String,
+    /// The subject at that issuer (`sub`).
+    pub subject: String,
+    /// The user it stands for.
+    pub user_id: Uuid,
+    /// The issuer's configured name, for people.
+    pub issuer_name: String,
+    /// When it was bound.
+    pub created_at: Timestamp,
+}
+
+/// Throttling of password sign-in, kept per email whether or not a user has it, so that it
+/// tells nothing about which emails have accounts. After `free` failures in a row each further
+/// attempt waits `base · 2^(n − free)`, at most `cap`; the count is forgotten `forget_after`
+/// the last failure. A browser the user signed in with before is not held back, so nobody can
+/// keep a user out by failing on purpose.
 #[derive(Debug, Clone, Copy)]
-pub struct LockoutPolicy {
-    /// Failures in a row that lock the user out.
-    pub max_failures: u32,
-    /// How long the lock lasts.
-    pub lock_for: Duration,
+pub struct ThrottlePolicy {
+    /// Failures allowed before any wait.
+    pub free: u32,
+    /// The first wait.
+    pub base: Duration,
+    /// The longest wait.
+    pub cap: Duration,
+    /// When the count starts over.
+    pub forget_after: Duration,
 }
 
-impl Default for LockoutPolicy {
+impl Default for ThrottlePolicy {
     fn default() -> Self {
-        LockoutPolicy {
-            max_failures: 5,
-            lock_for: Duration::from_secs(15 * 60),
+        ThrottlePolicy {
+            free: 5,
+            base: Duration::from_secs(2),
+            cap: Duration::from_secs(300),
+            forget_after: Duration::from_secs(24 * 3600),
         }
     }
 }
 
-impl LockoutPolicy {
-    /// The time left on a lock, if the user is locked at `now`.
-    pub fn locked_for(&self, creds: &LocalCredentials, now: Timestamp) -> Option<Duration> {
-        let until = creds.locked_until?;
-        let left = until.duration_since(now);
-        (left.is_positive())
-            .then(|| Duration::try_from(left).ok())
-            .flatten()
-    }
-
-    /// The counter and lock after one more failure at `now`.
-    pub fn after_failure(
-        &self,
-        creds: &LocalCredentials,
-        now: Timestamp,
-    ) -> (u32, Option<Timestamp>) {
-        let failed = creds.failed_attempts.saturating_add(1);
-        if failed >= self.max_failures {
-            let until = now.checked_add(self.lock_for).ok();
-            (0, until)
+impl ThrottlePolicy {
+    /// The failures that still count at `now`.
+    pub fn counted(&self, failures: u32, last: Timestamp, now: Timestamp) -> u32 {
+        let since = now.duration_since(last);
+        if since.is_negative() || Duration::try_from(since).is_ok_and(|d| d < self.forget_after) {
+            failures
         } else {
-            (failed, None)
+            0
         }
     }
+
+    /// How long an attempt at `now` must still wait after `failures` failures, the last at
+    /// `last`; `None` when it may go ahead.
+    pub fn wait(&self, failures: u32, last: Timestamp, now: Timestamp) -> Option<Duration> {
+        let n = self.counted(failures, last, now);
+        if n < self.free {
+            return None;
+        }
+        let exp = (n - self.free).min(20);
+        let wait = self.base.saturating_mul(1u32 << exp).min(self.cap);
+        let elapsed = Duration::try_from(now.duration_since(last)).unwrap_or(Duration::ZERO);
+        wait.checked_sub(elapsed).filter(|d| !d.is_zero())
+    }
+}
+
+/// Only support managers bind identities to users by hand (a customer's super admin could
+/// otherwise bind a provider they run to a user).
+fn require_manager(p: &Principal) -> Result<()> {
+    if p.user.role != Role::Manager {
+        return Err(DomainError::Forbidden(
+            "Only a support manager can link or unlink a user's sign-in identities.".into(),
+        ));
+    }
+    crate::permissions::require_scope(p, Scope::Admin)
+}
+
+/// The identities bound to a user (support managers).
+pub async fn identities(store: &dyn Store, p: &Principal, email: &str) -> Result<Vec<Identity>> {
+    require_manager(p)?;
+    let user = crate::admin::resolve_user(store, email, "email").await?;
+    store.identities_of(user.id).await
+}
+
+/// Binds the subject `subject` of a trusted issuer (`issuer` its identifier, `issuer_name`
+/// its configured name) to a user: from then on that issuer's tokens for that subject stand
+/// for the user (support managers). A subject bound to someone else is refused.
+pub async fn link(
+    store: &dyn Store,
+    p: &Principal,
+    email: &str,
+    issuer: &str,
+    issuer_name: &str,
+    subject: &str,
+) -> Result<Identity> {
+    require_manager(p)?;
+    let subject = subject.trim();
+    if subject.is_empty() || subject.len() > 255 {
+        return Err(DomainError::field(
+            "subject",
+            "must be the user's subject (sub) at the issuer, 1 to 255 characters",
+        ));
+    }
+    let user = crate::admin::resolve_user(store, email, "email").await?;
+    let identity = Identity {
+        issuer: issuer.to_owned(),
+        subject: subject.to_owned(),
+        user_id: user.id,
+        issuer_name: issuer_name.to_owned(),
+        created_at: crate::now(),
+    };
+    let audit = crate::audit::AuditRecord::by(p, "user.identity_linked", format!("user:{}", user.email))
+        .account(user.account_id)
+        .summary(serde_json::json!({"issuer": issuer, "issuer_name": issuer_name, "subject": subject, "how": "linked by a support manager"}));
+    if store.link_identity(&identity, &audit).await? {
+        return Ok(identity);
+    }
+    match store.find_identity(issuer, subject).await? {
+        Some(u) if u.id == user.id => Ok(identity),
+        _ => Err(DomainError::Conflict(format!(
+            "the subject {subject} of {issuer_name} is bound to another user; unlink it there first"
+        ))),
+    }
+}
+
+/// Unbinds an identity from a user (support managers); not bound to them answers not found.
+pub async fn unlink(
+    store: &dyn Store,
+    p: &Principal,
+    email: &str,
+    issuer: &str,
+    subject: &str,
+) -> Result<()> {
+    require_manager(p)?;
+    let user = crate::admin::resolve_user(store, email, "email").await?;
+    let bound = store.identities_of(user.id).await?;
+    let Some(i) = bound
+        .iter()
+        .find(|i| i.issuer == issuer && i.subject == subject)
+    else {
+        return Err(DomainError::NotFound { entity: "identity" });
+    };
+    let audit = crate::audit::AuditRecord::by(
+        p,
+        "user.identity_unlinked",
+        format!("user:{}", user.email),
+    )
+    .account(user.account_id)
+    .summary(
+        serde_json::json!({"issuer": i.issuer, "issuer_name": i.issuer_name, "subject": i.subject}),
+    );
+    store.unlink_identity(issuer, subject, &audit).await?;
+    Ok(())
 }
 
 /// The API tokens a caller may see: their own.
@@ -177,25 +287,18 @@ pub async fn has_manager(store: &dyn Store) -> Result<bool> {
 mod tests {
     use super::*;
 
-    fn creds(failed: u32, locked: Option<Timestamp>) -> LocalCredentials {
-        LocalCredentials {
-            password_hash: None,
-            failed_attempts: failed,
-            locked_until: locked,
-        }
-    }
-
     #[test]
-    fn the_fifth_failure_locks_and_the_lock_runs_out() {
-        let p = LockoutPolicy::default();
-        let now = crate::now();
-        assert_eq!(p.after_failure(&creds(0, None), now), (1, None));
-        let (n, until) = p.after_failure(&creds(4, None), now);
-        assert_eq!(n, 0);
-        let until = until.unwrap();
-        let locked = creds(0, Some(until));
-        assert!(p.locked_for(&locked, now).unwrap() > Duration::from_secs(14 * 60));
-        let later = until.checked_add(Duration::from_secs(1)).unwrap();
-        assert_eq!(p.locked_for(&locked, later), None);
+    fn waits_grow_after_the_free_attempts_and_are_forgotten() {
+        let p = ThrottlePolicy::default();
+        let t = crate::now();
+        let at = |secs: u64| t.checked_add(Duration::from_secs(secs)).unwrap();
+        assert_eq!(p.wait(4, t, t), None);
+        assert_eq!(p.wait(5, t, t), Some(Duration::from_secs(2)));
+        assert_eq!(p.wait(5, t, at(2)), None);
+        assert_eq!(p.wait(8, t, at(1)), Some(Duration::from_secs(15)));
+        assert_eq!(p.wait(40, t, t), Some(Duration::from_secs(300)));
+        assert_eq!(p.wait(40, t, at(299)), Some(Duration::from_secs(1)));
+        assert_eq!(p.wait(40, t, at(300)), None);
+        assert_eq!(p.counted(40, t, at(24 * 3600)), 0);
     }
 }

@@ -10,7 +10,7 @@ use crate::cases::{
     Case, CaseEvent, CasePatch, CaseQuery, CaseSummary, CreateOutcome, IdempotencyKey, NewCase,
     NewEvent, Status,
 };
-use crate::identity::{LocalCredentials, LoginFlow, Session};
+use crate::identity::{Identity, LocalCredentials, LoginFlow, Session};
 use crate::jobs::{Claim, Finish, FollowUp, Job, JobCount, JobQuery, JobState, NewJob};
 use crate::sla::{ClockEvent, SlaWrite};
 use crate::taxonomy::IssueArea;
@@ -146,21 +146,34 @@ pub trait Store: Send + Sync {
     async fn count_users_with_role(&self, role: Role) -> Result<u64>;
     /// A user's local password state, by (lowercase) email.
     async fn local_credentials(&self, email: &str) -> Result<Option<(User, LocalCredentials)>>;
-    /// Sets (or clears) a local password and resets the failure counter.
+    /// Sets (or clears) a local password.
     async fn set_password(
         &self,
         user_id: Uuid,
         hash: Option<&str>,
         audit: &AuditRecord,
     ) -> Result<()>;
-    /// Stores the failure counter and lock after a sign-in attempt.
-    async fn record_sign_in(
+    /// Failed password sign-ins under a throttle key (a keyed hash of an email) and when the
+    /// last one was.
+    async fn throttle(&self, key: &str) -> Result<Option<(u32, crate::Timestamp)>>;
+    /// Stores the failures under a key; zero forgets it.
+    async fn set_throttle(&self, key: &str, failures: u32, at: crate::Timestamp) -> Result<()>;
+    /// Forgets throttle keys whose last failure is older than `before`; how many.
+    async fn prune_throttle(&self, before: crate::Timestamp) -> Result<u64>;
+
+    /// The user an issuer's subject is bound to.
+    async fn find_identity(&self, issuer: &str, subject: &str) -> Result<Option<User>>;
+    /// The identities bound to a user.
+    async fn identities_of(&self, user_id: Uuid) -> Result<Vec<Identity>>;
+    /// Binds an identity to its user; false when that issuer's subject is bound already.
+    async fn link_identity(&self, identity: &Identity, audit: &AuditRecord) -> Result<bool>;
+    /// Unbinds an identity; false when it was not bound.
+    async fn unlink_identity(
         &self,
-        user_id: Uuid,
-        failed_attempts: u32,
-        locked_until: Option<crate::Timestamp>,
+        issuer: &str,
+        subject: &str,
         audit: &AuditRecord,
-    ) -> Result<()>;
+    ) -> Result<bool>;
 
     /// Stores a browser session.
     async fn create_session(&self, session: &Session, audit: &AuditRecord) -> Result<()>;

@@ -442,6 +442,16 @@ impl Handler for Maintenance {
             .store
             .prune_jobs(days_ago(self.cfg.keep_finished_days), casedesk_core::now())
             .await?;
+        // Sign-in failures are forgotten a day after the last one, like the throttle does.
+        let forget = casedesk_core::identity::ThrottlePolicy::default().forget_after;
+        let throttled = self
+            .store
+            .prune_throttle(
+                casedesk_core::now()
+                    .checked_sub(forget)
+                    .unwrap_or_else(|_| casedesk_core::now()),
+            )
+            .await?;
         let cases = match &self.files {
             Some((blobs, cfg)) => {
                 casedesk_core::attachments::sweep(
@@ -454,10 +464,11 @@ impl Handler for Maintenance {
             }
             None => 0,
         };
-        if pruned > 0 || jobs > 0 || cases > 0 {
+        if pruned > 0 || jobs > 0 || cases > 0 || throttled > 0 {
             tracing::info!(
                 audit_entries = pruned,
                 jobs,
+                sign_in_throttle_keys = throttled,
                 cases_with_attachments_deleted = cases,
                 "housekeeping pruned old records"
             );

@@ -261,7 +261,7 @@ impl Received<'_> {
         // The log of received mail keeps no secret either: its details and subject meet the
         // detector like the message's text.
         let mut found = Found::default();
-        let _ = secrets::scrub_json(&mut detail, &Tag::Plain, &mut found);
+        let _ = secrets::scrub_strings(&mut detail, &Tag::Plain, &mut found);
         let subject = secrets::scrub(&self.m.subject, &Tag::Plain, &mut found)
             .ok()
             .flatten()
@@ -284,10 +284,7 @@ fn principal(user: User) -> Principal {
     Principal {
         user,
         scopes: vec![Scope::CasesRead, Scope::CasesWrite],
-        origin: Origin {
-            ip: None,
-            request_id: None,
-        },
+        origin: Origin::default(),
     }
 }
 

@@ -20,7 +20,7 @@ use casedesk_core::cases::{
     Case, CaseEvent, CasePatch, CaseQuery, CaseSummary, CreateOutcome, IdempotencyKey, NewCase,
     NewEvent, Status,
 };
-use casedesk_core::identity::{LocalCredentials, LoginFlow, Session};
+use casedesk_core::identity::{Identity, LocalCredentials, LoginFlow, Session};
 use casedesk_core::jobs::{Claim, Finish, FollowUp, Job, JobCount, JobQuery, JobState, NewJob};
 use casedesk_core::mail::{InboundRecord, InboundSummary, MailRecord, MailResult, NewMail};
 use casedesk_core::store::{AttemptRecord, AuditFilter, NewDelivery, Store, TokenRecord};
@@ -81,6 +81,7 @@ pub struct CachedStore {
     tenants: Timed<Uuid, Vec<Tenant>>,
     users: Timed<Uuid, Vec<User>>,
     by_email: Timed<String, User>,
+    identities: Timed<(String, String), User>,
     accounts: Timed<String, Account>,
     // SLA settings: read on every case change, changed rarely (by managers).
     sla_settings: Timed<(), Option<String>>,
@@ -104,6 +105,7 @@ impl CachedStore {
             tenants: Timed::new(DIRECTORY_TTL),
             users: Timed::new(DIRECTORY_TTL),
             by_email: Timed::new(DIRECTORY_TTL),
+            identities: Timed::new(DIRECTORY_TTL),
             accounts: Timed::new(DIRECTORY_TTL),
             sla_settings: Timed::new(DIRECTORY_TTL),
             policies: Timed::new(DIRECTORY_TTL),
@@ -223,6 +225,7 @@ impl Store for CachedStore {
         self.tokens.clear();
         self.sessions.clear();
         self.by_email.forget(&user.email);
+        self.identities.clear();
         if let Some(a) = user.account_id {
             self.users.forget(&a);
         }
@@ -242,16 +245,42 @@ impl Store for CachedStore {
     ) -> Result<()> {
         self.inner.set_password(user_id, hash, audit).await
     }
-    async fn record_sign_in(
+    async fn throttle(&self, key: &str) -> Result<Option<(u32, Timestamp)>> {
+        self.inner.throttle(key).await
+    }
+    async fn set_throttle(&self, key: &str, failures: u32, at: Timestamp) -> Result<()> {
+        self.inner.set_throttle(key, failures, at).await
+    }
+    async fn prune_throttle(&self, before: Timestamp) -> Result<u64> {
+        self.inner.prune_throttle(before).await
+    }
+    async fn find_identity(&self, issuer: &str, subject: &str) -> Result<Option<User>> {
+        // Bearer JWTs name their subject on every request, like their email.
+        let key = (issuer.to_owned(), subject.to_owned());
+        if let Some(u) = self.identities.get(&key) {
+            return Ok(Some(u));
+        }
+        let v = self.inner.find_identity(issuer, subject).await?;
+        if let Some(u) = &v {
+            self.identities.put(key, u.clone());
+        }
+        Ok(v)
+    }
+    async fn identities_of(&self, user_id: Uuid) -> Result<Vec<Identity>> {
+        self.inner.identities_of(user_id).await
+    }
+    async fn link_identity(&self, identity: &Identity, audit: &AuditRecord) -> Result<bool> {
+        self.inner.link_identity(identity, audit).await
+    }
+    async fn unlink_identity(
         &self,
-        user_id: Uuid,
-        failed_attempts: u32,
-        locked_until: Option<casedesk_core::Timestamp>,
+        issuer: &str,
+        subject: &str,
         audit: &AuditRecord,
-    ) -> Result<()> {
-        self.inner
-            .record_sign_in(user_id, failed_attempts, locked_until, audit)
-            .await
+    ) -> Result<bool> {
+        let r = self.inner.unlink_identity(issuer, subject, audit).await;
+        self.identities.clear();
+        r
     }
     async fn create_session(&self, session: &Session, audit: &AuditRecord) -> Result<()> {
         self.inner.create_session(session, audit).await

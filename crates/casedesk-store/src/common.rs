@@ -1107,7 +1107,7 @@ macro_rules! store_impl {
 
                 async fn local_credentials(&self, email: &str) -> Result<Option<(User, casedesk_core::identity::LocalCredentials)>> {
                     let row = sqlx::query(
-                        "SELECT id, account_id, email, role, case_admin, elevated, created_at, password_hash, failed_logins, locked_until \
+                        "SELECT id, account_id, email, role, case_admin, elevated, created_at, password_hash \
                          FROM users WHERE email = $1",
                     )
                     .bind(email)
@@ -1119,15 +1119,13 @@ macro_rules! store_impl {
                     let user = user_from_row(&r, self.queues_of(&id).await?)?;
                     let creds = casedesk_core::identity::LocalCredentials {
                         password_hash: r.try_get("password_hash").map_err(internal)?,
-                        failed_attempts: u32::try_from(r.try_get::<i64, _>("failed_logins").map_err(internal)?).unwrap_or(u32::MAX),
-                        locked_until: r.try_get::<Option<i64>, _>("locked_until").map_err(internal)?.map(ts),
                     };
                     Ok(Some((user, creds)))
                 }
 
                 async fn set_password(&self, user_id: Uuid, hash: Option<&str>, audit: &AuditRecord) -> Result<()> {
                     let (mut tx, _writer) = self.begin().await?;
-                    sqlx::query("UPDATE users SET password_hash = $1, failed_logins = 0, locked_until = NULL WHERE id = $2")
+                    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
                         .bind(hash)
                         .bind(user_id.to_string())
                         .execute(&mut *tx)
@@ -1137,17 +1135,127 @@ macro_rules! store_impl {
                     tx.commit().await.map_err(internal)
                 }
 
-                async fn record_sign_in(&self, user_id: Uuid, failed: u32, locked_until: Option<casedesk_core::Timestamp>, audit: &AuditRecord) -> Result<()> {
+                async fn throttle(&self, key: &str) -> Result<Option<(u32, casedesk_core::Timestamp)>> {
+                    let row: Option<(i64, i64)> = sqlx::query_as(
+                        "SELECT failures, last_failure_at FROM sign_in_throttle WHERE key = $1",
+                    )
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    Ok(row.map(|(n, at)| (u32::try_from(n).unwrap_or(u32::MAX), ts(at))))
+                }
+
+                async fn set_throttle(&self, key: &str, failures: u32, at: casedesk_core::Timestamp) -> Result<()> {
                     let (mut tx, _writer) = self.begin().await?;
-                    sqlx::query("UPDATE users SET failed_logins = $1, locked_until = $2 WHERE id = $3")
-                        .bind(i64::from(failed))
-                        .bind(locked_until.map(micros))
-                        .bind(user_id.to_string())
+                    if failures == 0 {
+                        sqlx::query("DELETE FROM sign_in_throttle WHERE key = $1")
+                            .bind(key)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(internal)?;
+                    } else {
+                        sqlx::query(
+                            "INSERT INTO sign_in_throttle (key, failures, last_failure_at) VALUES ($1, $2, $3) \
+                             ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, last_failure_at = excluded.last_failure_at",
+                        )
+                        .bind(key)
+                        .bind(i64::from(failures))
+                        .bind(micros(at))
                         .execute(&mut *tx)
                         .await
                         .map_err(internal)?;
-                    Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
+                    }
                     tx.commit().await.map_err(internal)
+                }
+
+                async fn prune_throttle(&self, before: casedesk_core::Timestamp) -> Result<u64> {
+                    let (mut tx, _writer) = self.begin().await?;
+                    let n = sqlx::query("DELETE FROM sign_in_throttle WHERE last_failure_at < $1")
+                        .bind(micros(before))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?
+                        .rows_affected();
+                    tx.commit().await.map_err(internal)?;
+                    Ok(n)
+                }
+
+                async fn find_identity(&self, issuer: &str, subject: &str) -> Result<Option<User>> {
+                    let id: Option<String> = sqlx::query_scalar(
+                        "SELECT user_id FROM user_identities WHERE issuer = $1 AND subject = $2",
+                    )
+                    .bind(issuer)
+                    .bind(subject)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    match id.map(|i| Uuid::parse_str(&i)) {
+                        Some(Ok(uid)) => self.get_user(uid).await,
+                        Some(Err(e)) => Err(DomainError::Internal(format!("identity user id: {e}"))),
+                        None => Ok(None),
+                    }
+                }
+
+                async fn identities_of(&self, user_id: Uuid) -> Result<Vec<casedesk_core::identity::Identity>> {
+                    let rows: Vec<(String, String, String, String, i64)> = sqlx::query_as(
+                        "SELECT issuer, subject, user_id, issuer_name, created_at FROM user_identities \
+                         WHERE user_id = $1 ORDER BY created_at, issuer, subject",
+                    )
+                    .bind(user_id.to_string())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    Ok(rows
+                        .into_iter()
+                        .map(|(issuer, subject, _, issuer_name, at)| casedesk_core::identity::Identity {
+                            issuer,
+                            subject,
+                            user_id,
+                            issuer_name,
+                            created_at: ts(at),
+                        })
+                        .collect())
+                }
+
+                async fn link_identity(&self, i: &casedesk_core::identity::Identity, audit: &AuditRecord) -> Result<bool> {
+                    let (mut tx, _writer) = self.begin().await?;
+                    let n = sqlx::query(
+                        "INSERT INTO user_identities (issuer, subject, user_id, issuer_name, created_at) \
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (issuer, subject) DO NOTHING",
+                    )
+                    .bind(&i.issuer)
+                    .bind(&i.subject)
+                    .bind(i.user_id.to_string())
+                    .bind(&i.issuer_name)
+                    .bind(micros(i.created_at))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?
+                    .rows_affected();
+                    if n == 0 {
+                        return Ok(false);
+                    }
+                    Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
+                    tx.commit().await.map_err(internal)?;
+                    Ok(true)
+                }
+
+                async fn unlink_identity(&self, issuer: &str, subject: &str, audit: &AuditRecord) -> Result<bool> {
+                    let (mut tx, _writer) = self.begin().await?;
+                    let n = sqlx::query("DELETE FROM user_identities WHERE issuer = $1 AND subject = $2")
+                        .bind(issuer)
+                        .bind(subject)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?
+                        .rows_affected();
+                    if n == 0 {
+                        return Ok(false);
+                    }
+                    Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
+                    tx.commit().await.map_err(internal)?;
+                    Ok(true)
                 }
 
                 async fn create_session(&self, s: &casedesk_core::identity::Session, audit: &AuditRecord) -> Result<()> {

@@ -459,31 +459,69 @@ async fn identity_records_round_trip(b: Backend) {
     s.set_password(other.id, Some("$argon2id$fake"), &a())
         .await
         .unwrap();
-    s.record_sign_in(other.id, 3, Some(later(60)), &a())
-        .await
-        .unwrap();
     let (_, c) = s
         .local_credentials("other@x.example")
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(
-        (
-            c.password_hash.as_deref(),
-            c.failed_attempts,
-            c.locked_until
-        ),
-        (Some("$argon2id$fake"), 3, Some(later(60)))
-    );
+    assert_eq!(c.password_hash.as_deref(), Some("$argon2id$fake"));
     s.set_password(other.id, None, &a()).await.unwrap();
     let (_, c) = s
         .local_credentials("other@x.example")
         .await
         .unwrap()
         .unwrap();
+    assert_eq!(c.password_hash, None);
+
+    // Throttle keys count failures, are forgotten at zero and pruned by age.
+    assert_eq!(s.throttle("k1").await.unwrap(), None);
+    s.set_throttle("k1", 3, now).await.unwrap();
+    s.set_throttle("k1", 4, later(1)).await.unwrap();
+    s.set_throttle("k2", 1, now).await.unwrap();
+    assert_eq!(s.throttle("k1").await.unwrap(), Some((4, later(1))));
+    s.set_throttle("k2", 0, now).await.unwrap();
+    assert_eq!(s.throttle("k2").await.unwrap(), None);
+    assert_eq!(s.prune_throttle(later(2)).await.unwrap(), 1);
+    assert_eq!(s.throttle("k1").await.unwrap(), None);
+
+    // Identities: one user per issuer and subject, never rebound by a second link.
+    let id = casedesk_core::identity::Identity {
+        issuer: "https://idp.example".into(),
+        subject: "00u1".into(),
+        user_id: other.id,
+        issuer_name: "corp".into(),
+        created_at: now,
+    };
+    assert!(s.link_identity(&id, &a()).await.unwrap());
+    let stolen = casedesk_core::identity::Identity {
+        user_id: f.requester.id,
+        ..id.clone()
+    };
+    assert!(!s.link_identity(&stolen, &a()).await.unwrap());
     assert_eq!(
-        (c.password_hash, c.failed_attempts, c.locked_until),
-        (None, 0, None)
+        s.find_identity("https://idp.example", "00u1")
+            .await
+            .unwrap()
+            .map(|u| u.id),
+        Some(other.id)
+    );
+    assert_eq!(s.identities_of(other.id).await.unwrap(), vec![id.clone()]);
+    assert!(s.identities_of(f.requester.id).await.unwrap().is_empty());
+    assert!(
+        s.unlink_identity("https://idp.example", "00u1", &a())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.unlink_identity("https://idp.example", "00u1", &a())
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.find_identity("https://idp.example", "00u1")
+            .await
+            .unwrap()
+            .is_none()
     );
 
     // Sessions end at their expiry; login flows are taken once.

@@ -128,6 +128,9 @@ pub struct Options {
     /// Key-cache timings of the JWT explainer (its defaults unless a test needs a rotation
     /// to show within seconds).
     pub explainer_keys: casedesk_auth::oidc::keys::CachePolicy,
+    /// The API's request budgets: off, since a test client sends far more than a person
+    /// (a test of the limits turns them on).
+    pub rate_limits: casedesk_web::limits::RateLimits,
 }
 
 impl Default for Options {
@@ -158,6 +161,10 @@ impl Default for Options {
                 max_age: std::time::Duration::from_secs(600),
                 refetch_interval: std::time::Duration::from_secs(30),
                 unreachable_grace: std::time::Duration::from_secs(3600),
+            },
+            rate_limits: casedesk_web::limits::RateLimits {
+                enabled: false,
+                ..Default::default()
             },
         }
     }
@@ -291,6 +298,7 @@ pub async fn spawn_with(reserved: Reserved, db: Arc<TestDb>, opts: Options) -> T
         mail,
         attachments,
         explainer_keys,
+        rate_limits,
     } = opts;
     let mailer = Arc::new(casedesk_mail::Mailer::new(mail, db.dir.path()).expect("mail config"));
     let wake = Arc::new(tokio::sync::Notify::new());
@@ -329,7 +337,8 @@ pub async fn spawn_with(reserved: Reserved, db: Arc<TestDb>, opts: Options) -> T
         webhooks.url_policy(),
         mailer.clone(),
     )
-    .with_attachments(blobs.clone(), attachments.clone());
+    .with_attachments(blobs.clone(), attachments.clone())
+    .with_rate_limits(rate_limits);
     let mut state = state;
     state.jwt_explainer = Arc::new(casedesk_auth::explain::JwtExplainer::with_keys(
         webhooks.url_policy(),

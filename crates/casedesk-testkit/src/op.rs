@@ -39,6 +39,8 @@ pub struct Provider {
     pub issuer: String,
     child: Option<Child>,
     http: reqwest::Client,
+    /// The login (the provider's `sub`) of each email given to `set_user`.
+    logins: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl Drop for Provider {
@@ -85,6 +87,7 @@ impl Provider {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("client"),
+            logins: Default::default(),
         }
     }
 
@@ -97,6 +100,12 @@ impl Provider {
 
     /// Sets the claims of a user the provider can sign in (by `login`, which becomes `sub`).
     pub async fn set_user(&self, login: &str, claims: Value) {
+        if let Some(email) = claims["email"].as_str() {
+            self.logins
+                .lock()
+                .expect("logins")
+                .insert(email.to_owned(), login.to_owned());
+        }
         let r = self
             .http
             .put(format!("{}/test/users/{login}", self.issuer))
@@ -249,11 +258,19 @@ impl Provider {
         v
     }
 
-    /// Claims like the provider's access tokens, for `email`, valid for an hour.
+    /// Claims like the provider's access tokens, for `email`, valid for an hour; the subject
+    /// is the user's login when `set_user` named them, as in the provider's own tokens.
     pub fn claims(&self, email: &str, roles: &[&str], account: Option<&str>) -> Value {
         let now = jiff::Timestamp::now().as_second();
+        let sub = self
+            .logins
+            .lock()
+            .expect("logins")
+            .get(email)
+            .cloned()
+            .unwrap_or_else(|| email.to_owned());
         let mut c = json!({
-            "iss": self.issuer, "aud": AUDIENCE, "sub": email, "email": email,
+            "iss": self.issuer, "aud": AUDIENCE, "sub": sub, "email": email,
             "casedesk_roles": roles, "scope": "cases:read cases:write tokens",
             "iat": now, "exp": now + 3600, "jti": uuid::Uuid::new_v4().to_string(), "client_id": "test-cli",
         });
@@ -293,6 +310,8 @@ pub fn sign_with(key: &ProviderKey, header: Value, claims: Value) -> String {
 pub fn issuer_config(p: &Provider) -> casedesk_auth::IssuerConfig {
     let mut c = casedesk_auth::IssuerConfig::new("test-op", &p.issuer, AUDIENCE);
     c.provisioning = casedesk_auth::oidc::Provisioning::JustInTime;
+    // The test provider stands for the support team's own, trusted for every user.
+    c.link_existing_users = true;
     c.display_name = Some("Test provider".into());
     c.client_id = Some(WEB_CLIENT.0.into());
     c.client_secret = Some(WEB_CLIENT.1.into());

@@ -43,7 +43,9 @@ impl FromRequestParts<AppState> for Caller {
                     .extensions
                     .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
                     .map(|c| c.0.ip());
+                let via = p.origin.via.take();
                 p.origin = crate::signin::origin_of(&parts.headers, ip);
+                p.origin.via = via;
                 Ok(Caller(p))
             }
             Err(AuthError::Refused(r)) => Err(ApiError::Unauthenticated {

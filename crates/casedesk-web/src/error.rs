@@ -53,6 +53,8 @@ pub enum ApiError {
     TooLarge,
     /// A received message is larger than the mail gate accepts.
     MessageTooLarge { limit: usize },
+    /// A request budget is spent; `wait` is how long until the next request may go.
+    TooManyRequests { detail: String, wait_seconds: u64 },
     /// An uploaded file is larger than its limit (counted while it arrived).
     FileTooLarge {
         field: String,
@@ -161,6 +163,24 @@ impl IntoResponse for ApiError {
                 );
                 res.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+                res
+            }
+            ApiError::TooManyRequests {
+                detail,
+                wait_seconds,
+            } => {
+                let mut res = respond(
+                    problem(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "rate-limited",
+                        "Too many requests",
+                        detail,
+                    ),
+                    None,
+                );
+                if let Ok(v) = HeaderValue::from_str(&wait_seconds.max(1).to_string()) {
+                    res.headers_mut().insert(header::RETRY_AFTER, v);
+                }
                 res
             }
             ApiError::BadJson(msg) => {

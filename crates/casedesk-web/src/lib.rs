@@ -5,6 +5,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod signin;
@@ -39,7 +40,13 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/session", get(signin::session))
         .route("/auth/oidc/{issuer}/start", get(signin::oidc_start))
         .route("/auth/oidc/callback", get(signin::oidc_callback))
-        .nest("/api/v1", api::routes())
+        .nest(
+            "/api/v1",
+            api::routes().layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                limits::limit,
+            )),
+        )
         .merge(ui::routes())
         .fallback(api::meta::not_found)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))

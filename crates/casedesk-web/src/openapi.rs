@@ -5,7 +5,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::api::{
-    audit, cases, diagnostics, dto, jobs, kb, mail, meta, sla, solutions, status, tokens, webhooks,
+    audit, cases, diagnostics, dto, identities, jobs, kb, mail, meta, sla, solutions, status,
+    tokens, webhooks,
 };
 use crate::error::{FieldProblem, Problem};
 
@@ -33,6 +34,7 @@ impl Modify for Bearer {
         cases::propose_resolution, cases::confirm_resolution, cases::escalate, cases::assign,
         cases::change_priority, cases::add_contact, cases::remove_contact, cases::summary,
         tokens::list, tokens::create, tokens::revoke,
+        identities::list, identities::link, identities::unlink,
         jobs::list, jobs::get, jobs::retry, jobs::cancel,
         sla::due, sla::between, sla::calendars, sla::calendar, sla::put_calendar, sla::policies, sla::put_policy, sla::get_settings, sla::put_settings, cases::get_sla, cases::explain_sla,
         webhooks::list, webhooks::create, webhooks::get, webhooks::update, webhooks::delete, webhooks::rotate,
@@ -46,7 +48,8 @@ impl Modify for Bearer {
     ),
     components(schemas(Problem, FieldProblem, dto::CaseInput, dto::CaseDto, dto::CaseList, dto::CaseSummaryDto,
         dto::EventList, dto::EventDto, dto::MeDto,
-        tokens::TokenDto, tokens::NewTokenDto, tokens::TokenList, tokens::TokenInput)),
+        tokens::TokenDto, tokens::NewTokenDto, tokens::TokenList, tokens::TokenInput,
+        identities::IdentityDto, identities::IdentityList, identities::LinkInput)),
     modifiers(&Bearer),
 )]
 pub struct ApiDoc;

@@ -18,7 +18,8 @@ use casedesk_auth::oidc::{login, mapping};
 use casedesk_auth::password::verify_password;
 use casedesk_auth::tokens::{hash_token, random_b64, same_secret};
 use casedesk_core::audit::{Actor, AuditRecord, Origin};
-use casedesk_core::identity::{LOGIN_FLOW_TTL, LockoutPolicy, Session};
+use casedesk_core::diagnostics::secrets::Tag;
+use casedesk_core::identity::{LOGIN_FLOW_TTL, Session};
 use casedesk_core::users::{User, normalize_email};
 use casedesk_core::{DomainError, now};
 use serde::Deserialize;
@@ -174,6 +175,7 @@ pub fn origin_of(headers: &HeaderMap, ip: Option<IpAddr>) -> Origin {
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(100).collect()),
+        via: None,
     }
 }
 
@@ -400,83 +402,116 @@ pub async fn login_submit(State(st): State<AppState>, req: Request) -> Response 
     let email =
         normalize_email(f.get("email").map(String::as_str).unwrap_or("")).unwrap_or_default();
     let password = f.get("password").cloned().unwrap_or_default();
-    let policy = LockoutPolicy::default();
-    let found = match st.store.local_credentials(&email).await {
-        Ok(f) => f,
-        Err(e) => return internal(e),
-    };
+    // One answer for every refusal: a wrong password, an unknown email and an email held back
+    // after failures read the same and take the same time, so none tells whether an account
+    // exists.
+    const REFUSED: &str = "The email or the password is wrong. After several failed attempts, \
+        sign-in for an email slows down for a while; if you are sure of your password, wait a \
+        minute and try again, or use a browser you signed in with before.";
+    let policy = st.auth.config().throttle.policy();
+    let key = throttle_key(&st, &email);
     let t = now();
-    if let Some((u, creds)) = &found
-        && let Some(left) = policy.locked_for(creds, t)
-    {
-        audit_refusal(
-            &st,
-            &origin,
-            &u.email,
-            u.account_id,
-            "password",
-            "the account is locked after failed attempts",
-        )
-        .await;
-        let minutes = left.as_secs().div_ceil(60);
-        let mut res = fail(
-            StatusCode::TOO_MANY_REQUESTS,
-            &format!(
-                "Too many failed attempts for this account. Try again in {minutes} minute(s)."
-            ),
-        );
-        if let Ok(v) = HeaderValue::from_str(&left.as_secs().to_string()) {
-            res.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return res;
-    }
-    let hash = found.as_ref().and_then(|(_, c)| c.password_hash.clone());
-    let ok = verify_password(password, hash).await;
-    let Some((user, creds)) = found else {
-        audit_refusal(
-            &st,
-            &origin,
-            &email,
-            None,
-            "password",
-            "no user has this email",
-        )
-        .await;
-        return fail(
-            StatusCode::UNAUTHORIZED,
-            "The email or the password is wrong.",
-        );
+    let (found, throttle) =
+        match tokio::try_join!(st.store.local_credentials(&email), st.store.throttle(&key)) {
+            Ok(v) => v,
+            Err(e) => return internal(e),
+        };
+    let (failures, last) = throttle.unwrap_or((0, t));
+    let failures = policy.counted(failures, last, t);
+    // The user's own browser is never held back, so failing on purpose cannot keep them out.
+    let known_browser = found
+        .as_ref()
+        .is_some_and(|(u, _)| device_of(&st, &headers) == Some(u.id));
+    let held = !known_browser && policy.wait(failures, last, t).is_some();
+    let hash = if held {
+        None
+    } else {
+        found.as_ref().and_then(|(_, c)| c.password_hash.clone())
     };
-    if !ok {
-        let (n, until) = policy.after_failure(&creds, t);
-        let audit = AuditRecord::new(Actor::system("anonymous"), "signin.failure", format!("user:{}", user.email))
-            .account(user.account_id)
-            .origin(&origin)
-            .summary(json!({"method": "password", "reason": "wrong password", "failed_attempts": n, "locked": until.is_some()}));
-        if let Err(e) = st.store.record_sign_in(user.id, n, until, &audit).await {
-            return internal(e);
+    let ok = verify_password(password, hash).await;
+    let user = match found {
+        Some((user, _)) if ok => user,
+        found => {
+            let (who, account, reason) = match &found {
+                None => (email.clone(), None, "no user has this email"),
+                Some((u, _)) if held => (
+                    u.email.clone(),
+                    u.account_id,
+                    "held back after repeated failures",
+                ),
+                Some((u, _)) => (u.email.clone(), u.account_id, "wrong password"),
+            };
+            // An attempt held back is not checked, so it does not count either.
+            if !held && let Err(e) = st.store.set_throttle(&key, failures + 1, t).await {
+                return internal(e);
+            }
+            audit_refusal(&st, &origin, &who, account, "password", reason).await;
+            tracing::info!(known = found.is_some(), held, "failed password sign-in");
+            return fail(StatusCode::UNAUTHORIZED, REFUSED);
         }
-        tracing::info!(user = %user.id, locked = until.is_some(), "failed password sign-in");
-        return fail(
-            StatusCode::UNAUTHORIZED,
-            "The email or the password is wrong.",
-        );
-    }
-    let reset = AuditRecord::new(
-        Actor::user(&user),
-        "signin.failures_cleared",
-        format!("user:{}", user.email),
-    )
-    .account(user.account_id)
-    .origin(&origin);
-    if (creds.failed_attempts > 0 || creds.locked_until.is_some())
-        && let Err(e) = st.store.record_sign_in(user.id, 0, None, &reset).await
+    };
+    if failures > 0
+        && let Err(e) = st.store.set_throttle(&key, 0, t).await
     {
         return internal(e);
     }
-    start_session(&st, &user, None, &back, &origin)
+    let mut res = start_session(&st, &user, None, &back, &origin)
         .await
-        .unwrap_or_else(internal)
+        .unwrap_or_else(internal);
+    if let Some(c) = device_cookie(&st, user.id) {
+        res.headers_mut().append(header::SET_COOKIE, c);
+    }
+    res
+}
+
+/// The throttle key of an email: a keyed hash, so the table never holds the emails people
+/// typed (some type a password into the email field).
+fn throttle_key(st: &AppState, email: &str) -> String {
+    Tag::keyed(&st.secrets.derive("casedesk-signin-throttle"))
+        .ok()
+        .and_then(|t| t.mac(email))
+        .unwrap_or_else(|| hash_token(email))
+}
+
+/// The cookie that marks a browser a user signed in with: their id and when, signed with the
+/// server key. It lets that browser past the throttle, nothing more.
+const DEVICE_COOKIE: &str = "casedesk_device";
+/// How long a browser stays known.
+const DEVICE_DAYS: u64 = 180;
+
+fn device_mac(st: &AppState, payload: &str) -> Option<String> {
+    Tag::keyed(&st.secrets.derive("casedesk-signin-device"))
+        .ok()?
+        .mac(payload)
+}
+
+fn device_cookie(st: &AppState, user: uuid::Uuid) -> Option<HeaderValue> {
+    let payload = format!("{}.{}", user.simple(), now().as_second());
+    let value = format!("{payload}.{}", device_mac(st, &payload)?);
+    Some(set_cookie(
+        st,
+        DEVICE_COOKIE,
+        &value,
+        "/auth",
+        Some(DEVICE_DAYS * 86_400),
+    ))
+}
+
+/// The user a browser's device cookie names, when its signature holds and it is recent.
+fn device_of(st: &AppState, headers: &HeaderMap) -> Option<uuid::Uuid> {
+    let raw = cookie(headers, DEVICE_COOKIE)?;
+    let (payload, mac) = raw.rsplit_once('.')?;
+    if !same_secret(mac, &device_mac(st, payload)?) {
+        return None;
+    }
+    let (id, at) = payload.split_once('.')?;
+    let at: i64 = at.parse().ok()?;
+    let age = now().as_second().saturating_sub(at);
+    let days = i64::try_from(DEVICE_DAYS).unwrap_or(i64::MAX);
+    (0..days.saturating_mul(86_400))
+        .contains(&age)
+        .then(|| uuid::Uuid::parse_str(id).ok())
+        .flatten()
 }
 
 /// `POST /auth/logout`: ends the session; the form must carry the session's CSRF token.
@@ -730,24 +765,35 @@ pub async fn oidc_callback(
             return provider_error(&e);
         }
     };
-    let user =
-        match mapping::resolve_user(st.store.as_ref(), st.auth.limits(), &issuer.config, &claims)
-            .await
-        {
-            Ok(u) => u,
-            Err(DomainError::Forbidden(m)) => {
-                let who = claims
-                    .get(&issuer.config.claims.email)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("unknown")
-                    .chars()
-                    .take(200)
-                    .collect::<String>();
-                audit_refusal(&st, &origin, &who, None, &method, &m).await;
-                return again(StatusCode::FORBIDDEN, &m);
-            }
-            Err(e) => return internal(e),
-        };
+    // Signed in already in this browser: signing in with the provider too binds its identity
+    // to that user (an explicit act of the user).
+    let signed_in = match session_of(&st, &headers).await {
+        Ok(s) => s.map(|(u, _)| u),
+        Err(e) => return internal(e),
+    };
+    let user = match mapping::resolve_user(
+        st.store.as_ref(),
+        st.auth.limits(),
+        &issuer.config,
+        &claims,
+        signed_in.as_ref(),
+    )
+    .await
+    {
+        Ok(u) => u,
+        Err(DomainError::Forbidden(m)) => {
+            let who = claims
+                .get(&issuer.config.claims.email)
+                .and_then(|v| v.as_str())
+                .unwrap_or("unknown")
+                .chars()
+                .take(200)
+                .collect::<String>();
+            audit_refusal(&st, &origin, &who, None, &method, &m).await;
+            return again(StatusCode::FORBIDDEN, &m);
+        }
+        Err(e) => return internal(e),
+    };
     let mut res = match start_session(
         &st,
         &user,

@@ -32,6 +32,8 @@ pub struct AppState {
     pub attachments: Arc<casedesk_core::attachments::AttachmentConfig>,
     /// The JWT explainer, with its own key caches and the URL policy of webhooks.
     pub jwt_explainer: Arc<casedesk_auth::explain::JwtExplainer>,
+    /// The API's request budgets (per credential, per address, failed authentications).
+    pub rate_limiter: Arc<crate::limits::Limiter>,
 }
 
 /// Attachment storage before one is configured: every use fails loudly rather than losing
@@ -123,7 +125,14 @@ impl AppState {
             blobs: Arc::new(NoBlobs),
             attachments: Arc::default(),
             jwt_explainer: Arc::new(jwt_explainer),
+            rate_limiter: Arc::default(),
         }
+    }
+
+    /// The same with other request budgets.
+    pub fn with_rate_limits(mut self, limits: crate::limits::RateLimits) -> Self {
+        self.rate_limiter = Arc::new(crate::limits::Limiter::new(limits));
+        self
     }
 
     /// Stores attachments in `blobs` under `config`'s limits.

@@ -615,7 +615,9 @@ async fn serve(cfg: Config, with_demo: bool) -> anyhow::Result<()> {
         mailer,
     );
     state.status = Arc::new(cfg.status.clone());
-    let state = state.with_attachments(blobs, cfg.attachments.clone());
+    let state = state
+        .with_attachments(blobs, cfg.attachments.clone())
+        .with_rate_limits(cfg.rate_limits);
     let served = casedesk_web::serve(listener, state, shutdown_signal()).await;
     // Requests have drained; running jobs get their grace period, the rest are released.
     runner.shutdown().await;

@@ -48,6 +48,9 @@ pub struct Config {
     /// Content is stored in `attachments/` inside the data folder.
     #[serde(default)]
     pub attachments: casedesk_core::attachments::AttachmentConfig,
+    /// The API's request budgets per credential and per client address.
+    #[serde(default)]
+    pub rate_limits: casedesk_web::limits::RateLimits,
 }
 
 impl Default for Config {
@@ -64,6 +67,7 @@ impl Default for Config {
             mail: Default::default(),
             status: Default::default(),
             attachments: Default::default(),
+            rate_limits: Default::default(),
         }
     }
 }
@@ -101,6 +105,11 @@ impl Config {
                 Env::prefixed("CASEDESK_MAIL__")
                     .map(|k| format!("mail.{}", k.as_str().replace("__", ".")).into()),
             )
+            // `CASEDESK_RATE_LIMITS__ENABLED=false` and the like (load tests from one address).
+            .merge(
+                Env::prefixed("CASEDESK_RATE_LIMITS__")
+                    .map(|k| format!("rate_limits.{}", k.as_str()).into()),
+            )
             // `CASEDESK_ATTACHMENTS__S3__SECRET_ACCESS_KEY` and the like, for the same reason.
             .merge(
                 Env::prefixed("CASEDESK_ATTACHMENTS__")
@@ -126,6 +135,7 @@ impl Config {
         {
             bail!("database-url: must start with sqlite:, postgres:// or postgresql://");
         }
+        self.rate_limits.validate().map_err(anyhow::Error::msg)?;
         for i in &self.auth.issuers {
             i.validate()?;
             if i.client_id.is_some() && self.auth.public_url.is_none() {

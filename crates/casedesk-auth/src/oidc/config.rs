@@ -20,6 +20,8 @@ pub struct AuthConfig {
     pub public_url: Option<String>,
     /// How long a browser session lasts.
     pub session_hours: u64,
+    /// How password sign-in slows down after failures.
+    pub throttle: ThrottleConfig,
 }
 
 impl Default for AuthConfig {
@@ -29,6 +31,48 @@ impl Default for AuthConfig {
             local_accounts: None,
             public_url: None,
             session_hours: 12,
+            throttle: ThrottleConfig::default(),
+        }
+    }
+}
+
+/// Password sign-in throttling, per email (known or not): after `free_failures` failures
+/// in a row, each attempt waits `first_wait_seconds`, doubling, at most
+/// `longest_wait_seconds`; a browser the user signed in with before is never held back.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThrottleConfig {
+    /// Failures allowed before any wait.
+    pub free_failures: u32,
+    /// The first wait, in seconds.
+    pub first_wait_seconds: u64,
+    /// The longest wait, in seconds.
+    pub longest_wait_seconds: u64,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        let p = casedesk_core::identity::ThrottlePolicy::default();
+        ThrottleConfig {
+            free_failures: p.free,
+            first_wait_seconds: p.base.as_secs(),
+            longest_wait_seconds: p.cap.as_secs(),
+        }
+    }
+}
+
+impl ThrottleConfig {
+    /// The policy these settings describe.
+    pub fn policy(&self) -> casedesk_core::identity::ThrottlePolicy {
+        casedesk_core::identity::ThrottlePolicy {
+            free: self.free_failures,
+            base: Duration::from_secs(self.first_wait_seconds.max(1)),
+            cap: Duration::from_secs(
+                self.longest_wait_seconds
+                    .max(self.first_wait_seconds)
+                    .max(1),
+            ),
+            ..Default::default()
         }
     }
 }
@@ -149,8 +193,16 @@ pub struct IssuerConfig {
     #[serde(default)]
     pub allowed_roles: Option<Vec<Role>>,
     /// Customer accounts (ids or names) this issuer may sign users into; unset means all.
+    /// Users of these accounts who exist already are bound to this issuer at their first
+    /// sign-in through it.
     #[serde(default)]
     pub accounts: Option<Vec<String>>,
+    /// Bind a user who exists already (created with the CLI, or signing in with a password)
+    /// to this issuer at their first sign-in through it, by the email of the token. Off by
+    /// default: turn it on only for a provider trusted for every user casedesk has, such as
+    /// the support team's own. Users created from this issuer's tokens are always bound.
+    #[serde(default)]
+    pub link_existing_users: bool,
     /// OAuth client id for web sign-in; without it the issuer only serves bearer tokens.
     #[serde(default)]
     pub client_id: Option<String>,
@@ -223,6 +275,7 @@ impl IssuerConfig {
             role_values: RoleValues::default(),
             allowed_roles: None,
             accounts: None,
+            link_existing_users: false,
             client_id: None,
             client_secret: None,
             login_scopes: default_login_scopes(),

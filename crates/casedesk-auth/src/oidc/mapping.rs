@@ -80,12 +80,67 @@ pub fn scopes(cfg: &IssuerConfig, claims: &Map<String, Value>, user: &User) -> V
     user.effective_scopes(&Scope::parse_list(granted.iter().map(String::as_str)))
 }
 
-/// Finds, creates or updates the user the claims describe.
+/// Whether the provider vouches for the email: `email_verified` read as it is written, a
+/// boolean or the text `"true"`/`"false"` (as some providers send it). Absent counts as
+/// vouched, as most access tokens carry no such claim.
+fn email_verified(claims: &Map<String, Value>) -> bool {
+    match claims.get("email_verified") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.trim().eq_ignore_ascii_case("true"),
+        Some(_) => false,
+    }
+}
+
+/// Records a token refused because it would stand for a user bound elsewhere, in the user's
+/// audit trail, naming the issuer.
+async fn refuse_identity(
+    store: &dyn Store,
+    cfg: &IssuerConfig,
+    user: &User,
+    subject: &str,
+    why: &str,
+) -> DomainError {
+    let audit = casedesk_core::audit::AuditRecord::new(
+        casedesk_core::audit::Actor::system(format!("issuer:{}", cfg.name)),
+        "signin.identity_refused",
+        format!("user:{}", user.email),
+    )
+    .account(user.account_id)
+    .summary(serde_json::json!({"issuer": cfg.issuer, "issuer_name": cfg.name, "subject": subject, "reason": why}));
+    if let Err(e) = store.append_audit(&audit).await {
+        tracing::error!(error = %e, "could not record a refused identity in the audit trail");
+    }
+    denied(cfg, why)
+}
+
+/// Whether this issuer may bind a user who exists already at their first sign-in through it.
+async fn may_bind_existing(store: &dyn Store, cfg: &IssuerConfig, user: &User) -> Result<bool> {
+    if cfg.link_existing_users {
+        return Ok(true);
+    }
+    // An issuer trusted for named accounts may bind the users of those accounts.
+    if cfg.accounts.is_some()
+        && user.role.is_customer()
+        && let Some(id) = user.account_id
+        && let Some(acc) = store.find_account(&id.to_string()).await?
+    {
+        return Ok(account_allowed(cfg, &acc));
+    }
+    Ok(false)
+}
+
+/// Finds, creates or updates the user the claims describe. A user is found by the identity
+/// bound to the token's issuer and subject; a token from an issuer, or with a subject, that
+/// no user is bound to never becomes a user who is bound to another identity. `link_to` is
+/// the user already signed in in this browser: signing in with both binds the identity to
+/// them (an explicit act of the user).
 pub async fn resolve_user(
     store: &dyn Store,
     limits: &ElevatedLimits,
     cfg: &IssuerConfig,
     claims: &Map<String, Value>,
+    link_to: Option<&User>,
 ) -> Result<User> {
     let email = claims
         .get(&cfg.claims.email)
@@ -97,35 +152,91 @@ pub async fn resolve_user(
             )
         })?;
     let email = normalize_email(email).map_err(|m| denied(cfg, format_args!("its email {m}")))?;
-    // Users are found by email, so an address the provider itself has not verified must not
-    // stand for anyone.
-    if claims.get("email_verified") == Some(&Value::Bool(false)) {
+    if !email_verified(claims) {
         return Err(denied(
             cfg,
             "the provider says its email address is not verified",
         ));
     }
+    let subject = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty() && s.len() <= 255)
+        .ok_or_else(|| denied(cfg, "it carries no subject (sub) claim"))?
+        .to_owned();
     let wanted = access_from(cfg, claims)?;
+    // The account claim means something for customer roles only; a staff token may carry
+    // any value there (or none).
+    let account_for = |role: Role| role.is_customer();
     let account_claim = claims.get(&cfg.claims.account).and_then(Value::as_str);
-    let account = match account_claim {
-        Some(a) => Some(
+    let find_account = |a: &str| {
+        let a = a.to_owned();
+        async move {
             store
-                .find_account(a)
+                .find_account(&a)
                 .await?
-                .ok_or_else(|| denied(cfg, "its account claim names no casedesk account"))?,
-        ),
-        None => None,
+                .ok_or_else(|| denied(cfg, "its account claim names no casedesk account"))
+        }
     };
-    if let Some(a) = &account
-        && !account_allowed(cfg, a)
-    {
-        return Err(denied(
-            cfg,
-            "this issuer may not sign users into that account",
-        ));
-    }
 
-    let existing = store.find_user_by_email(&email).await?;
+    let bound = store.find_identity(&cfg.issuer, &subject).await?;
+    let mut bind = false;
+    let existing = match (bound, link_to) {
+        (Some(u), Some(signed_in)) if u.id != signed_in.id => {
+            return Err(refuse_identity(
+                store,
+                cfg,
+                signed_in,
+                &subject,
+                "this identity is already bound to another user",
+            )
+            .await);
+        }
+        (Some(u), _) => Some(u),
+        (None, Some(signed_in)) => {
+            bind = true;
+            Some(signed_in.clone())
+        }
+        (None, None) => match store.find_user_by_email(&email).await? {
+            Some(u) => {
+                let ids = store.identities_of(u.id).await?;
+                // Bound a moment ago by a concurrent first request with this same token.
+                let ours = ids
+                    .iter()
+                    .any(|i| i.issuer == cfg.issuer && i.subject == subject);
+                if !ids.is_empty() && !ours {
+                    let names: Vec<&str> = ids.iter().map(|i| i.issuer_name.as_str()).collect();
+                    return Err(refuse_identity(
+                        store,
+                        cfg,
+                        &u,
+                        &subject,
+                        &format!(
+                            "{email} is bound to another sign-in ({}); a token naming the same email from another issuer or subject is not that user. A support manager can link another identity explicitly",
+                            names.join(", ")
+                        ),
+                    )
+                    .await);
+                }
+                if !ours && !may_bind_existing(store, cfg, &u).await? {
+                    return Err(refuse_identity(
+                        store,
+                        cfg,
+                        &u,
+                        &subject,
+                        &format!(
+                            "{email} has not been linked to this issuer. The user can sign in with their password and then with this issuer to link it, or a support manager links it"
+                        ),
+                    )
+                    .await);
+                }
+                bind = !ours;
+                Some(u)
+            }
+            None => None,
+        },
+    };
+
     let Some(mut user) = existing else {
         if cfg.provisioning == Provisioning::Existing {
             return Err(denied(
@@ -139,6 +250,18 @@ pub async fn resolve_user(
                 format_args!("a new user needs roles in the {} claim", cfg.claims.roles),
             )
         })?;
+        let account = match account_claim {
+            Some(a) if account_for(access.role) => Some(find_account(a).await?),
+            _ => None,
+        };
+        if let Some(a) = &account
+            && !account_allowed(cfg, a)
+        {
+            return Err(denied(
+                cfg,
+                "this issuer may not sign users into that account",
+            ));
+        }
         if access.role.is_customer() && account.is_none() {
             return Err(denied(
                 cfg,
@@ -146,11 +269,7 @@ pub async fn resolve_user(
             ));
         }
         let input = NewUser {
-            account: if access.role.is_customer() {
-                account.as_ref().map(|a| a.id.to_string())
-            } else {
-                None
-            },
+            account: account.as_ref().map(|a| a.id.to_string()),
             email: email.clone(),
             role: access.role,
             case_admin: access.case_admin,
@@ -158,31 +277,58 @@ pub async fn resolve_user(
             queues: access.queues.unwrap_or_default(),
         };
         let actor = casedesk_core::audit::Actor::system(format!("issuer:{}", cfg.name));
-        return match create_user(store, limits, input, &actor).await {
-            Ok(u) => Ok(u),
-            // Two first requests at once: the other one created the user.
-            Err(DomainError::Conflict(m)) => store
-                .find_user_by_email(&email)
-                .await?
-                .ok_or_else(|| denied(cfg, m)),
-            Err(DomainError::Validation(errs)) => Err(denied(
-                cfg,
-                errs.iter()
-                    .map(|e| format!("{} {}", e.field, e.message))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )),
-            Err(e) => Err(e),
+        let user = match create_user(store, limits, input, &actor).await {
+            Ok(u) => u,
+            // Two first requests with this token at once: the other one created the user and
+            // binds this identity in a moment. Anyone else's user is not taken over.
+            Err(DomainError::Conflict(m)) => {
+                for _ in 0..40 {
+                    if let Some(u) = store.find_identity(&cfg.issuer, &subject).await? {
+                        return Ok(u);
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                return Err(denied(cfg, m));
+            }
+            Err(DomainError::Validation(errs)) => {
+                return Err(denied(
+                    cfg,
+                    errs.iter()
+                        .map(|e| format!("{} {}", e.field, e.message))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ));
+            }
+            Err(e) => return Err(e),
         };
+        bind_identity(
+            store,
+            cfg,
+            &user,
+            &subject,
+            "created from the issuer's token",
+        )
+        .await?;
+        return Ok(user);
     };
 
-    if let (Some(a), true) = (&account, user.role.is_customer())
-        && user.account_id != Some(a.id)
-    {
-        return Err(denied(
-            cfg,
-            "its account claim does not match the user's account",
-        ));
+    let customer = wanted
+        .as_ref()
+        .map_or(user.role.is_customer(), |a| account_for(a.role));
+    if customer && let Some(a) = account_claim {
+        let a = find_account(a).await?;
+        if !account_allowed(cfg, &a) {
+            return Err(denied(
+                cfg,
+                "this issuer may not sign users into that account",
+            ));
+        }
+        if user.role.is_customer() && user.account_id != Some(a.id) {
+            return Err(denied(
+                cfg,
+                "its account claim does not match the user's account",
+            ));
+        }
     }
     if user.role.is_customer()
         && let Some(id) = user.account_id
@@ -272,7 +418,50 @@ pub async fn resolve_user(
             }
         }
     }
+    if bind {
+        let how = if link_to.is_some() {
+            "signed in with both"
+        } else {
+            "first sign-in through this issuer"
+        };
+        bind_identity(store, cfg, &user, &subject, how).await?;
+    }
     Ok(user)
+}
+
+/// Binds the issuer's subject to a user, recorded in the audit trail; a concurrent first
+/// sign-in that bound it to the same user is fine, to another one is refused.
+async fn bind_identity(
+    store: &dyn Store,
+    cfg: &IssuerConfig,
+    user: &User,
+    subject: &str,
+    how: &str,
+) -> Result<()> {
+    let audit = casedesk_core::audit::AuditRecord::new(
+        casedesk_core::audit::Actor::system(format!("issuer:{}", cfg.name)),
+        "user.identity_linked",
+        format!("user:{}", user.email),
+    )
+    .account(user.account_id)
+    .summary(serde_json::json!({"issuer": cfg.issuer, "issuer_name": cfg.name, "subject": subject, "how": how}));
+    let identity = casedesk_core::identity::Identity {
+        issuer: cfg.issuer.clone(),
+        subject: subject.to_owned(),
+        user_id: user.id,
+        issuer_name: cfg.name.clone(),
+        created_at: casedesk_core::now(),
+    };
+    if store.link_identity(&identity, &audit).await? {
+        return Ok(());
+    }
+    match store.find_identity(&cfg.issuer, subject).await? {
+        Some(u) if u.id == user.id => Ok(()),
+        _ => Err(denied(
+            cfg,
+            "this identity is already bound to another user",
+        )),
+    }
 }
 
 /// The caller a verified access token stands for.
@@ -282,11 +471,14 @@ pub async fn principal(
     cfg: &IssuerConfig,
     claims: &Map<String, Value>,
 ) -> Result<Principal> {
-    let user = resolve_user(store, limits, cfg, claims).await?;
+    let user = resolve_user(store, limits, cfg, claims, None).await?;
     let scopes = scopes(cfg, claims, &user);
     Ok(Principal {
         user,
         scopes,
-        origin: Default::default(),
+        origin: casedesk_core::audit::Origin {
+            via: Some(format!("issuer:{}", cfg.name)),
+            ..Default::default()
+        },
     })
 }

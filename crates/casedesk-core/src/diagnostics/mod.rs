@@ -39,7 +39,7 @@ pub async fn record_report(
     // Whatever a report quotes (an issuer's answer, a claim) meets the detector before it
     // is stored.
     let mut report = report.clone();
-    secrets::scrub_json(
+    secrets::scrub_strings(
         &mut report,
         &secrets::Tag::Plain,
         &mut secrets::Found::default(),

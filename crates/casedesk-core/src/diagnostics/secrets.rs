@@ -53,6 +53,18 @@ impl Tag {
         }
     }
 
+    /// The whole keyed hash, hex (none for a plain tag): a signature or a lookup key.
+    pub fn mac(&self, value: &str) -> Option<String> {
+        match self {
+            Tag::Plain => None,
+            Tag::Keyed(mac) => {
+                let mut m = mac.clone();
+                m.update(value.as_bytes());
+                Some(hex::encode(m.finalize().into_bytes()))
+            }
+        }
+    }
+
     /// The marker that replaces `value` found by `rule`.
     pub fn marker(&self, rule: &str, value: &str) -> String {
         match self.h8(value) {
@@ -1296,6 +1308,29 @@ pub fn scrub_json(v: &mut serde_json::Value, tag: &Tag, found: &mut Found) -> Re
         }
         Value::String(s) => {
             scrub_in_place(s, tag, found)?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Runs the detector over every string of a JSON value that casedesk wrote itself (a report),
+/// where member names are casedesk's own and say nothing about their values.
+pub fn scrub_strings(v: &mut serde_json::Value, tag: &Tag, found: &mut Found) -> Result<()> {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => {
+            scrub_in_place(s, tag, found)?;
+        }
+        Value::Array(items) => {
+            for item in items {
+                scrub_strings(item, tag, found)?;
+            }
+        }
+        Value::Object(map) => {
+            for val in map.values_mut() {
+                scrub_strings(val, tag, found)?;
+            }
         }
         _ => {}
     }

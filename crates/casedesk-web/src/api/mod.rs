@@ -6,6 +6,7 @@ pub mod body;
 pub mod cases;
 pub mod diagnostics;
 pub mod dto;
+pub mod identities;
 pub mod jobs;
 pub mod kb;
 pub mod mail;
@@ -28,6 +29,14 @@ pub fn routes() -> Router<AppState> {
         .route("/intake", get(meta::intake))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", delete(tokens::revoke))
+        .route(
+            "/users/{email}/identities",
+            get(identities::list).post(identities::link),
+        )
+        .route(
+            "/users/{email}/identities/{issuer}/{subject}",
+            delete(identities::unlink),
+        )
         .route("/sla/due", post(sla::due))
         .route("/sla/between", post(sla::between))
         .route("/sla/calendars", get(sla::calendars))

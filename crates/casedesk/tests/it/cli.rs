@@ -422,5 +422,22 @@ async fn serve_defaults_to_sqlite_in_the_data_folder_and_demo_fills_it() {
         events["items"].as_array().unwrap().len() >= 4,
         "demo cases have timelines"
     );
+    // The API's request budgets are on by default: guessed tokens are cut off with a 429.
+    let mut cut = None;
+    for i in 0..100 {
+        let r = client
+            .get(format!("{base}/api/v1/me"))
+            .bearer_auth(format!("cdk_guess{i:08}xxxxxxxxxxxx"))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 429 {
+            cut = Some(r);
+            break;
+        }
+        assert_eq!(r.status(), 401);
+    }
+    let cut = cut.expect("guessed tokens are cut off by default");
+    assert!(cut.headers().get("retry-after").is_some());
     child.kill().await.unwrap();
 }

@@ -461,6 +461,7 @@ async fn cached_keys_outlive_the_provider_and_no_keys_is_a_503() {
     // A second node that never saw the keys cannot check the token: a clear 503, at once.
     let mut cfg = casedesk_auth::IssuerConfig::new("test-op", &issuer, op::AUDIENCE);
     cfg.http_timeout_seconds = 2;
+    cfg.link_existing_users = true;
     let auth = AuthConfig {
         issuers: vec![cfg],
         ..AuthConfig::default()
@@ -857,4 +858,251 @@ async fn a_provider_that_hangs_delays_at_most_one_request() {
         }
     }
     assert!(slow <= 1, "{slow} requests waited for the provider");
+}
+
+/// Two trusted issuers: the support team's own (`test-op`, trusted for everyone) and a
+/// customer-run provider limited to customer roles. Identities are bound to their issuer and
+/// subject, so no token of one becomes a user of the other by naming the same email.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identities_are_bound_to_their_issuer_and_subject() {
+    let reserved = reserve().await;
+    let corp = Provider::start(&[]).await;
+    let customer = Provider::start(&[]).await;
+    let mut theirs =
+        casedesk_auth::IssuerConfig::new("customer-op", &customer.issuer, op::AUDIENCE);
+    theirs.allowed_roles = Some(vec![
+        casedesk_core::users::Role::SuperAdmin,
+        casedesk_core::users::Role::Admin,
+    ]);
+    let auth = AuthConfig {
+        issuers: vec![issuer_config(&corp), theirs.clone()],
+        ..AuthConfig::default()
+    };
+    let app = spawn_reserved(reserved, Arc::new(test_db(Backend::Sqlite).await), auth).await;
+    let w = app.world().await;
+    let (corp_key, their_key) = (corp.rsa_key().await, customer.rsa_key().await);
+    let mint = |p: &Provider, key: &op::ProviderKey, sub: &str, email: &str, extra: Value| {
+        let mut c = p.claims(email, &[], None);
+        c["sub"] = json!(sub);
+        if let Some(c) = c.as_object_mut() {
+            c.remove("casedesk_roles");
+        }
+        if let (Some(c), Some(e)) = (c.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                c.insert(k.clone(), v.clone());
+            }
+        }
+        op::sign_with(key, json!({"typ": "at+jwt"}), c)
+    };
+
+    // The customer's provider names another account's admin, who never signed in with a
+    // provider: refused, and the attempt is in that user's audit trail, naming the issuer.
+    let t = mint(
+        &customer,
+        &their_key,
+        "x-1",
+        "ops@globex.example",
+        json!({}),
+    );
+    let a = app.get("/api/v1/me", &t).await;
+    assert_eq!(a.status, 403, "{}", a.json);
+    assert!(
+        a.json["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not been linked"),
+        "{}",
+        a.json
+    );
+
+    // ops@acme signs in through the support team's provider and is bound to it.
+    let t = mint(&corp, &corp_key, "corp-ops", "ops@acme.example", json!({}));
+    let me = app.get("/api/v1/me", &t).await;
+    assert_eq!(
+        (me.status, me.json["email"].as_str()),
+        (200, Some("ops@acme.example")),
+        "{}",
+        me.json
+    );
+    // Neither the other provider nor another subject of the same provider is that user.
+    for t in [
+        mint(&customer, &their_key, "x-2", "ops@acme.example", json!({})),
+        mint(
+            &corp,
+            &corp_key,
+            "corp-impostor",
+            "ops@acme.example",
+            json!({}),
+        ),
+    ] {
+        let a = app.get("/api/v1/me", &t).await;
+        assert_eq!(a.status, 403, "{}", a.json);
+        assert!(
+            a.json["detail"]
+                .as_str()
+                .unwrap()
+                .contains("bound to another sign-in"),
+            "{}",
+            a.json
+        );
+    }
+    let entries = crate::audit::export_lines(&app, &w.manager, "").await;
+    let refused: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["action"] == "signin.identity_refused")
+        .collect();
+    assert!(
+        refused.iter().any(|e| e["target"] == "user:ops@globex.example"
+            && e["actor"] == "issuer:customer-op"),
+        "{refused:#?}"
+    );
+    assert_eq!(refused.len(), 3, "{refused:#?}");
+
+    // Every act through a JWT names its issuer beside the actor.
+    let t = mint(&corp, &corp_key, "corp-ops", "ops@acme.example", json!({}));
+    let created = app
+        .post("/api/v1/cases", &t, acme_case("Opened with a JWT"))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.json);
+    let entries = crate::audit::export_lines(&app, &w.manager, "").await;
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["action"] == "case.create"
+                && e["actor"] == "ops@acme.example via issuer:test-op"),
+        "{entries:#?}"
+    );
+
+    // A manager links the customer's subject to Globex's admin explicitly; then it works.
+    let link = app
+        .post(
+            "/api/v1/users/ops@globex.example/identities",
+            &w.manager,
+            json!({"issuer": "customer-op", "subject": "x-1"}),
+        )
+        .await;
+    assert_eq!(link.status, 201, "{}", link.json);
+    let t = mint(
+        &customer,
+        &their_key,
+        "x-1",
+        "ops@globex.example",
+        json!({}),
+    );
+    assert_eq!(app.get("/api/v1/me", &t).await.status, 200);
+    // Nobody else may link, a subject bound to one user is not bound to another, and bad
+    // input names its field.
+    for who in [&w.super_admin, &w.agent, &w.globex] {
+        let a = app
+            .post(
+                "/api/v1/users/ops@globex.example/identities",
+                who,
+                json!({"issuer": "customer-op", "subject": "x-9"}),
+            )
+            .await;
+        assert_eq!(a.status, 403, "{}", a.json);
+    }
+    let a = app
+        .post(
+            "/api/v1/users/ops@acme.example/identities",
+            &w.manager,
+            json!({"issuer": "customer-op", "subject": "x-1"}),
+        )
+        .await;
+    assert_eq!(a.status, 409, "{}", a.json);
+    let a = app
+        .post(
+            "/api/v1/users/ops@acme.example/identities",
+            &w.manager,
+            json!({"issuer": "nope", "subject": "", "colour": 1}),
+        )
+        .await;
+    assert_eq!(a.status, 422, "{}", a.json);
+    let mut fields = a.error_fields();
+    fields.sort();
+    assert_eq!(fields, ["colour", "issuer", "subject"]);
+    let listed = app
+        .get("/api/v1/users/ops@globex.example/identities", &w.manager)
+        .await;
+    assert_eq!(
+        listed.json["items"][0]["issuer"], "customer-op",
+        "{}",
+        listed.json
+    );
+    let gone = app
+        .call(
+            "DELETE",
+            "/api/v1/users/ops@globex.example/identities/customer-op/x-1",
+            Some(&w.manager),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, 204, "{}", gone.json);
+    assert_eq!(app.get("/api/v1/me", &t).await.status, 403);
+
+    // email_verified is read as written, a text "false" included.
+    let t = mint(
+        &corp,
+        &corp_key,
+        "corp-ops",
+        "ops@acme.example",
+        json!({"email_verified": "false"}),
+    );
+    let a = app.get("/api/v1/me", &t).await;
+    assert_eq!(a.status, 403, "{}", a.json);
+    assert!(a.json["detail"].as_str().unwrap().contains("not verified"));
+
+    // The account claim matters for customer roles only: a manager's token may name none.
+    let t = mint(
+        &corp,
+        &corp_key,
+        "corp-mia",
+        "mia@support.example",
+        json!({"casedesk_roles": ["manager"], "casedesk_account": "no-such-account"}),
+    );
+    let a = app.get("/api/v1/me", &t).await;
+    assert_eq!(
+        (a.status, a.json["role"].as_str()),
+        (200, Some("manager")),
+        "{}",
+        a.json
+    );
+}
+
+/// An issuer trusted for named accounts binds those accounts' users at their first sign-in,
+/// and no one else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_issuer_for_named_accounts_binds_only_their_users() {
+    let (p, app) = setup(Backend::Sqlite, |c| {
+        c.link_existing_users = false;
+        c.provisioning = casedesk_auth::oidc::Provisioning::Existing;
+        c.accounts = Some(vec!["Globex".into()]);
+    })
+    .await;
+    let _w = app.world().await;
+    let key = p.rsa_key().await;
+    let mint = |sub: &str, email: &str| {
+        let mut c = p.claims(email, &[], None);
+        c["sub"] = json!(sub);
+        if let Some(c) = c.as_object_mut() {
+            c.remove("casedesk_roles");
+        }
+        op::sign_with(&key, json!({"typ": "at+jwt"}), c)
+    };
+    assert_eq!(
+        app.get("/api/v1/me", &mint("g-1", "ops@globex.example"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        app.get("/api/v1/me", &mint("g-1", "ops@globex.example"))
+            .await
+            .status,
+        200
+    );
+    let a = app
+        .get("/api/v1/me", &mint("a-1", "ops@acme.example"))
+        .await;
+    assert_eq!(a.status, 403, "{}", a.json);
 }

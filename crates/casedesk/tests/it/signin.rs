@@ -1,7 +1,7 @@
 //! Local passwords, browser sessions and API-token management.
 
 use casedesk_core::users::Scope;
-use casedesk_testkit::{Backend, TestApp, both, spawn_app};
+use casedesk_testkit::{Backend, Options, TestApp, both, spawn_app, spawn_app_with};
 use serde_json::json;
 
 use crate::cli::{casedesk, json_of};
@@ -67,8 +67,11 @@ pub(crate) async fn set_password(app: &TestApp, email: &str, password: &str) {
         .unwrap();
 }
 
-async fn local_sign_in_locks_out_and_checks_csrf(b: Backend) {
-    let app = spawn_app(b).await;
+async fn local_sign_in_throttles_without_telling_and_checks_csrf(b: Backend) {
+    // A wait long enough to outlast the test, so a held-back attempt is seen as one.
+    let mut opts = Options::default();
+    opts.auth.throttle.first_wait_seconds = 600;
+    let app = spawn_app_with(b, opts).await;
     let _w = app.world().await;
     set_password(&app, "ops@acme.example", "a long enough password").await;
     set_password(&app, "secops@acme.example", "another long password").await;
@@ -98,19 +101,45 @@ async fn local_sign_in_locks_out_and_checks_csrf(b: Backend) {
         .unwrap();
     assert_eq!(cross.status(), 403);
 
-    // Unknown email and wrong password read the same.
+    // The user's own browser signs in once: casedesk remembers it.
+    let own = browser();
+    let own_csrf = csrf_of(&own, &app).await;
+    let first = sign_in(
+        &own,
+        &app,
+        &own_csrf,
+        "ops@acme.example",
+        "a long enough password",
+    )
+    .await;
+    assert_eq!(first.status(), 303);
+    let device = first
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("casedesk_device="))
+        .expect("a device cookie");
+    assert!(
+        device.contains("HttpOnly") && device.contains("Path=/auth"),
+        "{device}"
+    );
+
+    // An unknown email, a wrong password and an email held back after failures all answer
+    // the same: no attempt tells whether an account exists or is being attacked.
     let unknown = sign_in(&c, &app, &csrf, "nobody@acme.example", "whatever it is").await;
     assert_eq!(unknown.status(), 401);
-    let unknown_text = unknown.text().await.unwrap();
-    for i in 0..5 {
-        let r = sign_in(&c, &app, &csrf, "ops@acme.example", "wrong password!").await;
-        assert_eq!(r.status(), 401, "attempt {i}");
-        if i == 0 {
-            assert_eq!(r.text().await.unwrap(), unknown_text);
+    let answer = unknown.text().await.unwrap();
+    for email in ["ops@acme.example", "nobody@acme.example"] {
+        for i in 0..7 {
+            let r = sign_in(&c, &app, &csrf, email, "wrong password!").await;
+            assert_eq!(r.status(), 401, "{email} attempt {i}");
+            assert!(r.headers().get("retry-after").is_none());
+            assert_eq!(r.text().await.unwrap(), answer, "{email} attempt {i}");
         }
     }
-    // Five failures lock the user, even with the right password now.
-    let locked = sign_in(
+    // Held back now: even the right password from another browser gets the same answer...
+    let held = sign_in(
         &c,
         &app,
         &csrf,
@@ -118,15 +147,19 @@ async fn local_sign_in_locks_out_and_checks_csrf(b: Backend) {
         "a long enough password",
     )
     .await;
-    assert_eq!(locked.status(), 429);
-    assert!(locked.headers().get("retry-after").is_some());
-    assert!(
-        locked
-            .text()
-            .await
-            .unwrap()
-            .contains("Try again in 15 minute")
-    );
+    assert_eq!(held.status(), 401);
+    assert_eq!(held.text().await.unwrap(), answer);
+    // ...while the user's own browser still signs in: nobody can keep them out.
+    let own_csrf = csrf_of(&own, &app).await;
+    let again = sign_in(
+        &own,
+        &app,
+        &own_csrf,
+        "ops@acme.example",
+        "a long enough password",
+    )
+    .await;
+    assert_eq!(again.status(), 303);
 
     // Another user is not affected, and gets a session.
     let ok = sign_in(
@@ -178,7 +211,7 @@ async fn local_sign_in_locks_out_and_checks_csrf(b: Backend) {
         .unwrap();
     assert_eq!(api.status(), 401);
 }
-both!(local_sign_in_locks_out_and_checks_csrf);
+both!(local_sign_in_throttles_without_telling_and_checks_csrf);
 
 async fn api_tokens_are_listed_created_and_revoked(b: Backend) {
     let app = spawn_app(b).await;
@@ -389,3 +422,72 @@ async fn cli_bootstraps_once_sets_passwords_and_manages_tokens(b: Backend) {
     assert!(!out.status.success(), "a short password is refused");
 }
 both!(cli_bootstraps_once_sets_passwords_and_manages_tokens);
+
+/// The API's budgets: guessed credentials from one address are cut off after a few, before
+/// they cost the server any lookup, and one credential cannot take more than its share.
+async fn request_budgets_refuse_with_retry_after(b: Backend) {
+    let opts = Options {
+        rate_limits: casedesk_web::limits::RateLimits {
+            enabled: true,
+            per_address_per_minute: 6000,
+            per_credential_per_minute: 80,
+            failed_auth_per_address_per_minute: 40,
+        },
+        ..Options::default()
+    };
+    let app = spawn_app_with(b, opts).await;
+    let w = app.world().await;
+    // One credential: its burst (a quarter of a minute's budget), then 429 with a wait.
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        let r = app.get("/api/v1/me", &w.ops).await;
+        statuses.push(r.status);
+        if r.status == 429 {
+            assert_eq!(r.content_type(), "application/problem+json");
+            let wait: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!((1..=60).contains(&wait), "{wait}");
+            assert!(
+                r.json["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("this credential")
+            );
+        }
+    }
+    // The burst is 20; a slow machine may see a token or two refilled meanwhile.
+    let served = statuses.iter().filter(|s| **s == 200).count();
+    assert!((20..=23).contains(&served), "{statuses:?}");
+    assert_eq!(
+        app.get("/api/v1/me", &w.teammate).await.status,
+        200,
+        "another credential has its own"
+    );
+    // Guessed tokens: a few refusals, then the address is refused outright.
+    let mut refused = 0;
+    let mut cut = None;
+    for i in 0..200 {
+        let r = app
+            .get("/api/v1/me", &format!("cdk_guess{i:08}aaaaaaaaaaaa"))
+            .await;
+        match r.status {
+            401 => refused += 1,
+            429 => {
+                cut = Some(r);
+                break;
+            }
+            s => panic!("{s}"),
+        }
+    }
+    let cut = cut.expect("guessing was never cut off");
+    assert!(refused <= 12, "{refused} guesses answered before the cut");
+    assert!(cut.headers.get("retry-after").is_some());
+    assert!(
+        cut.json["detail"]
+            .as_str()
+            .unwrap()
+            .contains("refused credentials")
+    );
+    // From that address, even a good credential waits now.
+    assert_eq!(app.get("/api/v1/me", &w.secops).await.status, 429);
+}
+both!(request_budgets_refuse_with_retry_after);

@@ -1,0 +1,212 @@
+//! Request budgets of the API: per credential, per client address, and a tighter one for
+//! failed authentications per address, so guessing tokens is slow and one noisy client
+//! cannot starve the others. Token buckets in memory: each node keeps its own, which bounds
+//! what one node serves (documented in README: several nodes behind a balancer multiply it).
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// The budgets, per minute; a client may spend a quarter of a minute's budget at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimits {
+    /// Whether the budgets apply at all.
+    pub enabled: bool,
+    /// Requests per minute from one client address (all credentials together).
+    pub per_address_per_minute: u32,
+    /// Requests per minute with one credential (an API token or a JWT).
+    pub per_credential_per_minute: u32,
+    /// Refused credentials (401) per minute from one client address.
+    pub failed_auth_per_address_per_minute: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            enabled: true,
+            per_address_per_minute: 6000,
+            per_credential_per_minute: 3000,
+            failed_auth_per_address_per_minute: 60,
+        }
+    }
+}
+
+impl RateLimits {
+    /// Checks the values; the message names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        for (k, v) in [
+            ("per_address_per_minute", self.per_address_per_minute),
+            ("per_credential_per_minute", self.per_credential_per_minute),
+            (
+                "failed_auth_per_address_per_minute",
+                self.failed_auth_per_address_per_minute,
+            ),
+        ] {
+            if v == 0 {
+                return Err(format!(
+                    "rate_limits.{k}: must be at least 1 (set enabled = false to turn the limits off)"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Keys kept per map before stale ones are dropped.
+const MAX_KEYS: usize = 100_000;
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// Token buckets by key.
+struct Buckets<K> {
+    per_minute: f64,
+    capacity: f64,
+    map: Mutex<HashMap<K, Bucket>>,
+}
+
+impl<K: Hash + Eq + Copy> Buckets<K> {
+    fn new(per_minute: u32) -> Self {
+        let per_minute = f64::from(per_minute.max(1));
+        Buckets {
+            per_minute,
+            capacity: (per_minute / 4.0).max(10.0),
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Spends `cost` (0 to only look) if the budget allows; otherwise how long to wait.
+    fn spend(&self, key: K, cost: f64) -> Result<(), Duration> {
+        let now = Instant::now();
+        let rate = self.per_minute / 60.0;
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= MAX_KEYS {
+            let capacity = self.capacity;
+            map.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * rate < capacity);
+        }
+        let b = map.entry(key).or_insert(Bucket {
+            tokens: self.capacity,
+            at: now,
+        });
+        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * rate).min(self.capacity);
+        b.at = now;
+        let need = cost.max(1.0);
+        if b.tokens >= need {
+            b.tokens -= cost;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((need - b.tokens) / rate))
+        }
+    }
+}
+
+/// The API's limiter.
+pub struct Limiter {
+    cfg: RateLimits,
+    address: Buckets<IpAddr>,
+    credential: Buckets<[u8; 16]>,
+    failed: Buckets<IpAddr>,
+}
+
+impl Limiter {
+    /// A limiter with these budgets.
+    pub fn new(cfg: RateLimits) -> Self {
+        Limiter {
+            cfg,
+            address: Buckets::new(cfg.per_address_per_minute),
+            credential: Buckets::new(cfg.per_credential_per_minute),
+            failed: Buckets::new(cfg.failed_auth_per_address_per_minute),
+        }
+    }
+}
+
+impl Default for Limiter {
+    fn default() -> Self {
+        Limiter::new(RateLimits::default())
+    }
+}
+
+fn refused(wait: Duration, what: &str) -> Response {
+    ApiError::TooManyRequests {
+        detail: format!(
+            "{what}; wait {} s before the next request.",
+            wait.as_secs().max(1)
+        ),
+        wait_seconds: wait.as_secs().saturating_add(1),
+    }
+    .into_response()
+}
+
+/// Applies the budgets to an API request: failed authentications first (before the
+/// credential costs any work), then the address, then the credential; a refused credential
+/// is charged to its address afterwards.
+pub async fn limit(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let l = &st.rate_limiter;
+    if !l.cfg.enabled {
+        return next.run(req).await;
+    }
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+    if let Err(wait) = l.failed.spend(ip, 0.0) {
+        return refused(wait, "Too many refused credentials came from your address");
+    }
+    if let Err(wait) = l.address.spend(ip, 1.0) {
+        return refused(wait, "Too many requests came from your address");
+    }
+    let credential = req.headers().get(AUTHORIZATION).map(|v| {
+        let d = Sha256::digest(v.as_bytes());
+        let mut k = [0u8; 16];
+        k.copy_from_slice(&d[..16]);
+        k
+    });
+    if let Some(k) = credential
+        && let Err(wait) = l.credential.spend(k, 1.0)
+    {
+        return refused(wait, "Too many requests were made with this credential");
+    }
+    let res = next.run(req).await;
+    if res.status() == axum::http::StatusCode::UNAUTHORIZED && credential.is_some() {
+        let _ = l.failed.spend(ip, 1.0);
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_allows_its_burst_then_names_the_wait() {
+        let b: Buckets<u8> = Buckets::new(60);
+        for _ in 0..15 {
+            assert!(b.spend(1, 1.0).is_ok());
+        }
+        let wait = b.spend(1, 1.0).unwrap_err();
+        assert!(
+            wait <= Duration::from_secs(1) && wait > Duration::ZERO,
+            "{wait:?}"
+        );
+        assert!(b.spend(2, 1.0).is_ok(), "another key has its own budget");
+        assert!(
+            b.spend(1, 0.0).is_err(),
+            "looking at a spent budget finds it spent"
+        );
+    }
+}
