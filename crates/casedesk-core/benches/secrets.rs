@@ -21,7 +21,8 @@ fn main() {
          c0ffee00-1234). It happens for some users, every time, in all browsers; the redirect URI \
          registered is https://app.acme.example/callback and the client id 0oa1b2c3d4e5f6g7h8i9."
             .repeat(2),
-        "1. Open the portal\n2. Choose Sign in\n3. Observe the error page after the redirect".into(),
+        "1. Open the portal\n2. Choose Sign in\n3. Observe the error page after the redirect"
+            .into(),
         "org_123".into(),
         "app_abc".into(),
         "https://app.acme.example/callback".into(),

@@ -418,25 +418,25 @@ pub fn prepare(
         field,
         limits.max_har_bytes.max(limits.max_file_bytes),
     )?;
-    let name = safe_name(&upload.name);
-    let sniffed = sniff(&upload.bytes);
-    let json_like = sniffed == "application/json";
-    let looks_har = is_har_name(&name)
-        || (json_like
-            && memchr_sub(&upload.bytes, b"\"entries\"")
-            && memchr_sub(&upload.bytes, b"\"log\""));
-    if looks_har {
-        // A capture named .har must be one; a JSON file that merely looks like one is
-        // scrubbed as text when it is not.
-        let named = is_har_name(&name);
-        // A named capture is handed over, not copied: the raw bytes are gone once parsed.
-        let raw = if named {
+    let mut found = Found::default();
+    // A file's name is stored and shown too: it meets the detector like its content.
+    let name = match secrets::scrub(&upload.name, &Tag::Plain, &mut found)? {
+        Some(scrubbed) => safe_name(&scrubbed),
+        None => safe_name(&upload.name),
+    };
+    let named_har = is_har_name(&name);
+    // The usual capture (a UTF-8 JSON object with log.entries) is handed over as it came and
+    // scrubbed entry by entry, never parsed whole (a parsed capture takes several times its
+    // size); other spellings of one are read below.
+    if is_har_object(&upload.bytes) {
+        let raw = if named_har {
             std::mem::take(&mut upload.bytes)
         } else {
             upload.bytes.clone()
         };
         match har::scrub(raw, tag) {
             Ok(s) => {
+                found.merge(s.found);
                 return Ok(Prepared {
                     attachment: NewAttachment {
                         id: Uuid::now_v7(),
@@ -449,11 +449,11 @@ pub fn prepare(
                         uploaded_by: uploader,
                     },
                     content: s.bytes,
-                    found: s.found,
+                    found,
                     evidence: Some(s.summary),
                 });
             }
-            Err(e) if named => {
+            Err(e) if named_har => {
                 return Err(DomainError::field(
                     field,
                     format!("{name} was refused and nothing of it was kept: {e}"),
@@ -462,44 +462,100 @@ pub fn prepare(
             Err(_) => {}
         }
     }
-    if upload.bytes.len() as u64 > limits.max_file_bytes && !is_har_name(&name) {
+    let text = as_text(&upload.bytes);
+    // A capture is recognised by what it holds, whatever its name, encoding or wrapping.
+    let json = text.as_deref().and_then(first_json);
+    if let Some((value, _)) = &json
+        && (named_har || holds_har(value))
+    {
+        match scrub_captures(value, tag) {
+            Ok((bytes, evidence, har_found)) => {
+                found.merge(har_found);
+                let sha256 = hex::encode(Sha256::digest(&bytes));
+                return Ok(Prepared {
+                    attachment: NewAttachment {
+                        id: Uuid::now_v7(),
+                        file_name: name,
+                        content_type: "application/json".into(),
+                        size: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
+                        sha256,
+                        kind: "har".into(),
+                        public,
+                        uploaded_by: uploader,
+                    },
+                    content: bytes,
+                    found,
+                    evidence,
+                });
+            }
+            Err(e) if named_har => {
+                return Err(DomainError::field(
+                    field,
+                    format!("{name} was refused and nothing of it was kept: {e}"),
+                ));
+            }
+            Err(_) => {}
+        }
+    } else if named_har {
+        // The capture's reader says what is wrong with it (cut short, no log.entries, …).
+        let bytes = text
+            .clone()
+            .map_or_else(|| upload.bytes.clone(), String::into_bytes);
+        let why = match har::scrub(bytes, tag) {
+            Err(e) => e.to_string(),
+            Ok(_) => "it is not a HAR capture (a JSON object with log.entries)".into(),
+        };
         return Err(DomainError::field(
             field,
-            format!(
-                "{name} is larger than the limit of {} bytes once unpacked",
-                limits.max_file_bytes
-            ),
+            format!("{name} was refused and nothing of it was kept: {why}"),
         ));
     }
-    let mut found = Found::default();
-    let parsed = if json_like {
-        serde_json::from_slice::<Value>(&upload.bytes).ok()
-    } else {
-        None
-    };
-    let content = if let Some(mut v) = parsed {
-        // Member by member: a secret-named member loses its value wherever it is nested.
-        secrets::scrub_json(&mut v, tag, &mut found)?;
-        if found.is_empty() {
-            upload.bytes
-        } else {
-            serde_json::to_vec_pretty(&v).map_err(|e| DomainError::Internal(e.to_string()))?
+    let (content, content_type) = match (json, text) {
+        // JSON member by member: a secret-named member loses its value at any depth, and
+        // whatever it held is removed from the other members too.
+        (Some((mut v, whole)), Some(_)) if whole => {
+            secrets::scrub_json_everywhere(&mut v, tag, &mut found)?;
+            let bytes = if found.is_empty() {
+                upload.bytes
+            } else {
+                serde_json::to_vec_pretty(&v).map_err(|e| DomainError::Internal(e.to_string()))?
+            };
+            (bytes, "application/json".to_owned())
         }
-    } else if sniffed.starts_with("text/") || json_like {
-        let text = String::from_utf8_lossy(&upload.bytes);
-        match secrets::scrub(&text, &Tag::Plain, &mut found)? {
-            Some(s) => s.into_bytes(),
-            None => upload.bytes,
+        (_, Some(t)) => {
+            let bytes = match secrets::scrub(&t, &Tag::Plain, &mut found)? {
+                Some(s) => s.into_bytes(),
+                None if t.as_bytes() == upload.bytes.as_slice() => upload.bytes,
+                // Decoded from UTF-16 or Latin-1: stored as the UTF-8 it was read as.
+                None => t.into_bytes(),
+            };
+            (bytes, "text/plain; charset=utf-8".to_owned())
         }
-    } else {
-        upload.bytes
+        (_, None) => {
+            // A file that is not text is kept as it came, unless its readable parts hold a
+            // secret: casedesk cannot remove one from an image or a document, so it keeps
+            // none of the file and says why.
+            let mut seen = Found::default();
+            if secrets::scrub(&printable_runs(&upload.bytes), &Tag::Plain, &mut seen)?.is_some() {
+                let kinds: Vec<&str> = seen.counts.keys().map(|k| secrets::describe(k)).collect();
+                return Err(DomainError::field(
+                    field,
+                    format!(
+                        "{name} holds what looks like {}, which casedesk cannot remove from a file of this kind; nothing of it was kept. Remove it (and rotate it) and upload the file again.",
+                        kinds.join(" and ")
+                    ),
+                ));
+            }
+            let sniffed = sniff(&upload.bytes);
+            (upload.bytes, sniffed)
+        }
     };
     let sha256 = hex::encode(Sha256::digest(&content));
     Ok(Prepared {
         attachment: NewAttachment {
             id: Uuid::now_v7(),
             file_name: name,
-            content_type: sniffed,
+            content_type,
             size: i64::try_from(content.len()).unwrap_or(i64::MAX),
             sha256,
             kind: "file".into(),
@@ -512,8 +568,158 @@ pub fn prepare(
     })
 }
 
-fn memchr_sub(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
+/// The text a file holds, when it is text in a common encoding: UTF-8 (a stray NUL allowed),
+/// UTF-16 with or without a byte-order mark, or a single-byte encoding read as Latin-1.
+fn as_text(bytes: &[u8]) -> Option<String> {
+    let printable = |t: &str| {
+        let n = t.chars().count().max(1);
+        let good = t
+            .chars()
+            .filter(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t' | '\u{c}'))
+            .count();
+        good * 100 >= n * 95
+    };
+    let utf16 = |le: bool, body: &[u8]| -> String {
+        let units: Vec<u16> = body
+            .chunks_exact(2)
+            .map(|c| {
+                if le {
+                    u16::from_le_bytes([c[0], c[1]])
+                } else {
+                    u16::from_be_bytes([c[0], c[1]])
+                }
+            })
+            .collect();
+        String::from_utf16_lossy(&units)
+    };
+    if bytes.is_empty() {
+        return Some(String::new());
+    }
+    if let Some(body) = bytes.strip_prefix(&[0xFF, 0xFE]) {
+        return Some(utf16(true, body)).filter(|t| printable(t));
+    }
+    if let Some(body) = bytes.strip_prefix(&[0xFE, 0xFF]) {
+        return Some(utf16(false, body)).filter(|t| printable(t));
+    }
+    // UTF-16 without a mark: one byte of each pair is mostly zero.
+    if bytes.len() >= 8 && bytes.len().is_multiple_of(2) {
+        let pairs = bytes.len() / 2;
+        let odd_zero = bytes.iter().skip(1).step_by(2).filter(|b| **b == 0).count();
+        let even_zero = bytes.iter().step_by(2).filter(|b| **b == 0).count();
+        for (le, zero, other) in [(true, odd_zero, even_zero), (false, even_zero, odd_zero)] {
+            if zero * 10 >= pairs * 6 && other * 20 <= pairs {
+                let t = utf16(le, bytes);
+                if printable(&t) {
+                    return Some(t);
+                }
+            }
+        }
+    }
+    if let Ok(t) = std::str::from_utf8(bytes) {
+        return printable(t).then(|| t.to_owned());
+    }
+    let latin1: String = bytes.iter().map(|&b| char::from(b)).collect();
+    printable(&latin1).then_some(latin1)
+}
+
+/// Whether bytes are a UTF-8 JSON object with `log.entries`, read without building it.
+fn is_har_object(bytes: &[u8]) -> bool {
+    type Members<'a> = std::collections::HashMap<String, &'a serde_json::value::RawValue>;
+    let Ok(top) = serde_json::from_slice::<Members>(bytes) else {
+        return false;
+    };
+    top.get("log")
+        .and_then(|l| serde_json::from_str::<Members>(l.get()).ok())
+        .is_some_and(|l| l.contains_key("entries"))
+}
+
+/// The first JSON value of a text, and whether it is all of it (a capture saved with a
+/// comment after it is still a capture).
+fn first_json(text: &str) -> Option<(Value, bool)> {
+    let t = text.trim_start_matches('\u{feff}').trim();
+    if !(t.starts_with('{') || t.starts_with('[')) {
+        return None;
+    }
+    if let Ok(v) = serde_json::from_str::<Value>(t) {
+        return Some((v, true));
+    }
+    let mut values = serde_json::Deserializer::from_str(t).into_iter::<Value>();
+    values.next().and_then(|r| r.ok()).map(|v| (v, false))
+}
+
+/// Whether a JSON value is a HAR capture, or a list holding captures.
+fn holds_har(v: &Value) -> bool {
+    let one = |v: &Value| {
+        v.get("log")
+            .and_then(|l| l.get("entries"))
+            .is_some_and(Value::is_array)
+    };
+    one(v)
+        || v.as_array()
+            .is_some_and(|a| !a.is_empty() && a.iter().all(one))
+}
+
+/// Scrubs a capture, or each capture of a list: the stored bytes, the evidence (of the first
+/// capture), and what was removed.
+fn scrub_captures(
+    v: &Value,
+    tag: &Tag,
+) -> std::result::Result<(Vec<u8>, Option<Value>, Found), har::HarError> {
+    let scrub_one = |v: &Value| {
+        let raw = serde_json::to_vec(v).map_err(|e| har::HarError::NotJson(e.to_string()))?;
+        har::scrub(raw, tag)
+    };
+    match v.as_array() {
+        None => scrub_one(v).map(|s| (s.bytes, Some(s.summary), s.found)),
+        Some(list) => {
+            let mut found = Found::default();
+            let mut evidence = None;
+            let mut out = Vec::with_capacity(list.len());
+            for item in list {
+                let s = scrub_one(item)?;
+                found.merge(s.found);
+                evidence.get_or_insert(s.summary);
+                out.push(
+                    serde_json::from_slice::<Value>(&s.bytes)
+                        .map_err(|e| har::HarError::NotJson(e.to_string()))?,
+                );
+            }
+            let bytes = serde_json::to_vec(&Value::Array(out))
+                .map_err(|e| har::HarError::NotJson(e.to_string()))?;
+            Ok((bytes, evidence, found))
+        }
+    }
+}
+
+/// The readable parts of a binary file (runs of printable ASCII, and of UTF-16 text), one per
+/// line, for the detector.
+fn printable_runs(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.len() >= 6 {
+            out.push_str(run);
+            out.push('\n');
+        }
+        run.clear();
+    };
+    for &b in bytes {
+        if (0x20..0x7f).contains(&b) || b == b'\t' {
+            run.push(char::from(b));
+        } else {
+            flush(&mut run, &mut out);
+        }
+    }
+    flush(&mut run, &mut out);
+    for pair in bytes.chunks_exact(2) {
+        if pair[1] == 0 && (0x20..0x7f).contains(&pair[0]) {
+            run.push(char::from(pair[0]));
+        } else {
+            flush(&mut run, &mut out);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
 }
 
 /// Checks that the caller may attach to the case, before any byte of the upload is stored.

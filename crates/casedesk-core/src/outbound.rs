@@ -72,6 +72,10 @@ fn embedded_v4(v6: Ipv6Addr) -> Vec<Ipv4Addr> {
     if let Some(m) = v6.to_ipv4_mapped() {
         out.push(m);
     }
+    // IPv4-translated (RFC 6145, `::ffff:0:a.b.c.d`).
+    if s[..4] == [0; 4] && s[4] == 0xffff && s[5] == 0 {
+        out.push(v4(s[6], s[7]));
+    }
     if s[..6] == [0; 6] && !(s[6] == 0 && s[7] <= 1) {
         out.push(v4(s[6], s[7]));
     }
@@ -199,6 +203,8 @@ mod tests {
             "https://printer.home.arpa/",
             "https://[::ffff:192.168.1.1]/",
             "https://[::ffff:7f00:1]/",
+            "https://[::ffff:0:127.0.0.1]/",
+            "https://[::ffff:0:a9fe:a9fe]/",
             "https://[::127.0.0.1]/",
             "https://[64:ff9b::a9fe:a9fe]/",
             "https://[64:ff9b:1::1]/",

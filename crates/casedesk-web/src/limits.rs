@@ -160,22 +160,21 @@ pub async fn limit(State(st): State<AppState>, req: Request, next: Next) -> Resp
     if !l.cfg.enabled {
         return next.run(req).await;
     }
-    let ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+    let ip = client_key(
+        req.extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip()),
+    );
     if let Err(wait) = l.failed.spend(ip, 0.0) {
         return refused(wait, "Too many refused credentials came from your address");
     }
     if let Err(wait) = l.address.spend(ip, 1.0) {
         return refused(wait, "Too many requests came from your address");
     }
-    let credential = req.headers().get(AUTHORIZATION).map(|v| {
-        let d = Sha256::digest(v.as_bytes());
-        let mut k = [0u8; 16];
-        k.copy_from_slice(&d[..16]);
-        k
-    });
+    let credential = req
+        .headers()
+        .get(AUTHORIZATION)
+        .map(|v| credential_key(v.as_bytes()));
     if let Some(k) = credential
         && let Err(wait) = l.credential.spend(k, 1.0)
     {
@@ -188,9 +187,58 @@ pub async fn limit(State(st): State<AppState>, req: Request, next: Next) -> Resp
     res
 }
 
+/// The budget key of a client address: one per machine for loopback, and one per /64 for
+/// IPv6, where a single client holds the whole prefix.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) if v4.is_loopback() => IpAddr::from([127, 0, 0, 1]),
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return client_key(IpAddr::V4(v4));
+            }
+            if v6.is_loopback() {
+                return IpAddr::from([127, 0, 0, 1]);
+            }
+            let s = v6.segments();
+            IpAddr::from([s[0], s[1], s[2], s[3], 0, 0, 0, 0])
+        }
+    }
+}
+
+/// The budget key of a credential: the credential as the server reads it (the scheme's case
+/// and the spaces around it do not make another one).
+fn credential_key(header: &[u8]) -> [u8; 16] {
+    let text = String::from_utf8_lossy(header);
+    let t = text.trim();
+    let (scheme, rest) = t.split_once(char::is_whitespace).unwrap_or(("", t));
+    let canonical = format!("{} {}", scheme.to_ascii_lowercase(), rest.trim());
+    let d = Sha256::digest(canonical.as_bytes());
+    let mut k = [0u8; 16];
+    k.copy_from_slice(&d[..16]);
+    k
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_credential_one_key_and_one_machine_one_address() {
+        let k = credential_key(b"Bearer abc");
+        for h in ["bearer abc", "BEARER   abc", " Bearer\tabc "] {
+            assert_eq!(credential_key(h.as_bytes()), k, "{h:?}");
+        }
+        assert_ne!(credential_key(b"Bearer abd"), k);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(client_key(ip("127.9.3.1")), client_key(ip("127.0.0.1")));
+        assert_eq!(client_key(ip("::1")), client_key(ip("127.0.0.1")));
+        assert_eq!(
+            client_key(ip("2001:db8:1:2:aaaa::1")),
+            client_key(ip("2001:db8:1:2:bbbb::9"))
+        );
+        assert_ne!(client_key(ip("10.0.0.1")), client_key(ip("10.0.0.2")));
+    }
 
     #[test]
     fn a_bucket_allows_its_burst_then_names_the_wait() {

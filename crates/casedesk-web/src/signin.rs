@@ -377,7 +377,7 @@ pub async fn login_submit(State(st): State<AppState>, req: Request) -> Response 
             "This form has expired or came from another site. Please try again.",
         );
     }
-    if !st.limiter.allow(ip) {
+    if !st.limiter.allow(crate::limits::client_key(ip)) {
         let who = f
             .get("email")
             .map(|e| e.chars().take(200).collect::<String>())

@@ -548,7 +548,7 @@ pub struct CasePatch {
 pub struct IdempotencyKey {
     /// Whose key (keys are per user).
     pub user_id: Uuid,
-    /// The key.
+    /// The SHA-256 (hex) of the key the client sent.
     pub key: String,
     /// Fingerprint of the request body, to detect reuse with a different request.
     pub fingerprint: String,

@@ -56,9 +56,11 @@ pub async fn create_case(
                     "must be 1 to 200 characters",
                 ));
             }
+            // Kept as a hash: a client may put anything in the header, a token included, and
+            // the key is only ever compared.
             Some(IdempotencyKey {
                 user_id: p.user.id,
-                key,
+                key: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(key.as_bytes())),
                 fingerprint,
             })
         }
@@ -574,6 +576,37 @@ fn scrub_fields(f: &mut crate::cases::CaseFields) -> Result<Option<Value>> {
             }
         }
     }
+    // A secret found in one field is taken out of the others too (a password quoted again in
+    // the steps, a token pasted as a connection name).
+    if !found.is_empty() {
+        let known = found.known();
+        let mut again = |name: &str, text: &mut String, found: &mut Found| {
+            if let Some(t) = found.scrub_with(&known, text, &Tag::Plain) {
+                *text = t;
+                names.push(name.to_owned());
+            }
+        };
+        again("subject", &mut f.subject, &mut found);
+        again("description", &mut f.description, &mut found);
+        if let Some(t) = f.steps_to_reproduce.as_mut() {
+            again("steps_to_reproduce", t, &mut found);
+        }
+        if let Some(t) = f.business_impact.as_mut() {
+            again("business_impact", t, &mut found);
+        }
+        for (group, map) in [
+            ("identifiers", &mut f.identifiers),
+            ("context", &mut f.context),
+        ] {
+            for (k, v) in map.iter_mut() {
+                if let Value::String(t) = v {
+                    again(&format!("{group}.{k}"), t, &mut found);
+                }
+            }
+        }
+        names.sort();
+        names.dedup();
+    }
     Ok(notice(found, names))
 }
 
@@ -620,10 +653,22 @@ fn scrub_command(cmd: Command) -> Result<(Command, Option<Value>)> {
             vec![]
         }
     };
-    for (name, text) in texts {
+    let mut texts = texts;
+    for (name, text) in texts.iter_mut() {
         if scrub_in_place(text, &Tag::Plain, &mut found)? {
-            names.push(name.to_owned());
+            names.push((*name).to_owned());
         }
+    }
+    if !found.is_empty() {
+        let known = found.known();
+        for (name, text) in texts.iter_mut() {
+            if let Some(t) = found.scrub_with(&known, text, &Tag::Plain) {
+                **text = t;
+                names.push((*name).to_owned());
+            }
+        }
+        names.sort();
+        names.dedup();
     }
     Ok((cmd, notice(found, names)))
 }

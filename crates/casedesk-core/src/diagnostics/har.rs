@@ -140,8 +140,14 @@ pub fn scrub(raw: Vec<u8>, tag: &Tag) -> Result<Scrubbed, HarError> {
                     )));
                 }
                 scrub_entry(&mut e, tag, &mut found).map_err(failed)?;
-                // The rest of the entry: initiators, WebSocket messages, custom fields.
-                secrets::scrub_json(&mut e, tag, &mut found).map_err(failed)?;
+                // The rest of the entry: headers, initiators, WebSocket messages, custom
+                // fields. What `scrub_entry` already ran the detectors over (URLs, bodies)
+                // is set aside meanwhile: a second pass over it found nothing new and
+                // doubled the cost of a capture.
+                let done = set_aside(&mut e);
+                let rest = secrets::scrub_json(&mut e, tag, &mut found).map_err(failed);
+                put_back(&mut e, done);
+                rest?;
                 // Evidence comes from the scrubbed entry only: nothing the scrubbing removed
                 // can reach the summary.
                 ev.read_entry(i, &e);
@@ -272,9 +278,14 @@ fn header_is_credential(lower: &str) -> bool {
             "api_key",
             "signature",
             "credential",
+            "passcode",
         ]
         .iter()
         .any(|w| lower.contains(w))
+        // Subscription and function keys of API gateways: `Ocp-Apim-Subscription-Key`.
+        || lower.ends_with("-key")
+        || lower.ends_with("_key")
+        || secrets::is_secret_name(lower)
 }
 
 fn scrub_entry(e: &mut Value, tag: &Tag, found: &mut Found) -> crate::Result<()> {
@@ -332,6 +343,54 @@ fn scrub_entry(e: &mut Value, tag: &Tag, found: &mut Found) -> crate::Result<()>
     Ok(())
 }
 
+/// The strings of an entry that `scrub_entry` has run the detectors over.
+const SCANNED: [(&str, &str, &str); 4] = [
+    ("request", "", "url"),
+    ("response", "", "redirectURL"),
+    ("request", "postData", "text"),
+    ("response", "content", "text"),
+];
+
+/// Takes the scanned strings out of an entry.
+fn set_aside(e: &mut Value) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (i, (side, part, key)) in SCANNED.iter().enumerate() {
+        let Some(mut obj) = e.get_mut(*side) else {
+            continue;
+        };
+        if !part.is_empty() {
+            let Some(inner) = obj.get_mut(*part) else {
+                continue;
+            };
+            obj = inner;
+        }
+        let Some(map) = obj.as_object_mut() else {
+            continue;
+        };
+        if let Some(Value::String(_)) = map.get(*key)
+            && let Some(Value::String(s)) = map.remove(*key)
+        {
+            out.push((i, s));
+        }
+    }
+    out
+}
+
+/// Puts back what `set_aside` took, where it was.
+fn put_back(e: &mut Value, done: Vec<(usize, String)>) {
+    for (i, s) in done {
+        let (side, part, key) = SCANNED[i];
+        let obj = if part.is_empty() {
+            e.get_mut(side)
+        } else {
+            e.get_mut(side).and_then(|o| o.get_mut(part))
+        };
+        if let Some(map) = obj.and_then(Value::as_object_mut) {
+            map.insert(key.to_owned(), Value::String(s));
+        }
+    }
+}
+
 fn scrub_header(h: &mut Value, tag: &Tag, found: &mut Found) -> crate::Result<()> {
     let name = h
         .get("name")
@@ -352,6 +411,8 @@ fn scrub_header(h: &mut Value, tag: &Tag, found: &mut Found) -> crate::Result<()
                     Some((n, v)) => {
                         format!("{n}={}", found.redact("cookie", v, tag))
                     }
+                    // A cookie without a name is all value.
+                    None if !pair.trim().is_empty() => found.redact("cookie", pair, tag),
                     None => pair.to_owned(),
                 })
                 .collect::<Vec<_>>()
@@ -598,39 +659,38 @@ fn scrub_body(
 
 /// Walks a JSON body: secret-named members lose their value; every string meets the detectors.
 fn scrub_body_json(v: &mut Value, tag: &Tag, found: &mut Found) -> crate::Result<()> {
+    tag_personal(v, tag, found);
+    secrets::scrub_json(v, tag, found)
+}
+
+/// Personal and correlating members (`email`, `state`, `nonce`) become tags, at any depth.
+fn tag_personal(v: &mut Value, tag: &Tag, found: &mut Found) {
     match v {
         Value::Object(map) => {
             for (k, val) in map.iter_mut() {
-                let replace = match val {
-                    Value::String(s) => param_marker(k, s, tag, found),
-                    Value::Number(n) if secrets::is_secret_name(k) => {
-                        param_marker(k, &n.to_string(), tag, found)
+                if let Value::String(s) = val
+                    && (secrets::is_pii_name(k) || secrets::is_hashed_name(k))
+                {
+                    if let Some(m) = param_marker(k, s, tag, found) {
+                        *s = m;
                     }
-                    _ => None,
-                };
-                match replace {
-                    Some(m) => *val = Value::String(m),
-                    None => scrub_body_json(val, tag, found)?,
+                } else {
+                    tag_personal(val, tag, found);
                 }
             }
         }
-        Value::Array(items) => {
-            for item in items {
-                scrub_body_json(item, tag, found)?;
-            }
-        }
-        Value::String(s) => {
-            secrets::scrub_in_place(s, tag, found)?;
-        }
+        Value::Array(items) => items.iter_mut().for_each(|i| tag_personal(i, tag, found)),
         _ => {}
     }
-    Ok(())
 }
 
 /// Hidden form fields: where the `form_post` response mode puts `code`, `id_token` and `state`.
 fn scrub_html_inputs(html: &str, tag: &Tag, found: &mut Found) -> String {
     static INPUT: std::sync::LazyLock<Option<regex::Regex>> =
         std::sync::LazyLock::new(|| regex::Regex::new(r"(?is)<input\b[^>]*>").ok());
+    static TEXTAREA: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?is)(<textarea\b[^>]*>)(.*?)(</textarea\s*>)").ok()
+    });
     static NAME: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
         regex::Regex::new(r#"(?is)\bname\s*=\s*["']?([^"'\s>]+)"#).ok()
     });
@@ -644,7 +704,7 @@ fn scrub_html_inputs(html: &str, tag: &Tag, found: &mut Found) -> String {
         found.hit("body_dropped");
         return String::new();
     };
-    input
+    let inputs = input
         .replace_all(html, |c: &regex::Captures| {
             let tag_text = c.get(0).map_or("", |m| m.as_str());
             let name = name_re
@@ -668,7 +728,24 @@ fn scrub_html_inputs(html: &str, tag: &Tag, found: &mut Found) -> String {
                 None => tag_text.to_owned(),
             }
         })
-        .into_owned()
+        .into_owned();
+    let Some(area) = TEXTAREA.as_ref() else {
+        return inputs;
+    };
+    area.replace_all(&inputs, |c: &regex::Captures| {
+        let open = c.get(1).map_or("", |m| m.as_str());
+        let inner = c.get(2).map_or("", |m| m.as_str());
+        let close = c.get(3).map_or("", |m| m.as_str());
+        let name = name_re
+            .captures(open)
+            .and_then(|n| n.get(1))
+            .map_or("", |m| m.as_str());
+        match param_marker(name, inner, tag, found) {
+            Some(m) => format!("{open}{m}{close}"),
+            None => c.get(0).map_or("", |m| m.as_str()).to_owned(),
+        }
+    })
+    .into_owned()
 }
 
 // ---------------------------------------------------------------------------------------------

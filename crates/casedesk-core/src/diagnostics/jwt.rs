@@ -413,6 +413,15 @@ pub fn numeric_date(v: &Value) -> Option<i64> {
     }
 }
 
+/// A NumericDate to the fraction, for the comparisons (a token expired half a second ago is
+/// expired).
+fn claim_instant(claims: &Map<String, Value>, k: &str) -> Option<f64> {
+    claims
+        .get(k)
+        .and_then(Value::as_f64)
+        .filter(|f| f.is_finite())
+}
+
 fn claim_time(claims: &Map<String, Value>, k: &str) -> Option<i64> {
     claims.get(k).and_then(numeric_date)
 }
@@ -531,6 +540,8 @@ pub fn check_claims(
     let mut fail = Vec::new();
     let mut warn = Vec::new();
     let now_s = now.as_second();
+    let now_f = now.as_millisecond() as f64 / 1000.0;
+    let leeway_f = leeway as f64;
     for k in ["exp", "nbf", "iat"] {
         if let Some(v) = claims.get(k)
             && !v.is_number()
@@ -548,7 +559,10 @@ pub fn check_claims(
             "The token has no expiry (exp).",
             json!({"claim": "exp"}),
         )),
-        Some(exp) if now_s > exp.saturating_add(leeway) => fail.push(Finding::new(
+        Some(exp)
+            if claim_instant(claims, "exp").is_some_and(|e| now_f > e + leeway_f) =>
+        {
+            fail.push(Finding::new(
             "expired",
             format!(
                 "The token expired {} ago, at {} (leeway {leeway} s).",
@@ -556,11 +570,12 @@ pub fn check_claims(
                 time_of(exp)
             ),
             json!({"exp": time_of(exp), "seconds_ago": now_s.saturating_sub(exp), "leeway_seconds": leeway}),
-        )),
+        ))
+        }
         _ => {}
     }
     if let Some(nbf) = claim_time(claims, "nbf")
-        && nbf > now_s.saturating_add(leeway)
+        && claim_instant(claims, "nbf").is_some_and(|n| n > now_f + leeway_f)
     {
         fail.push(Finding::new(
             "not_yet_valid",
@@ -573,7 +588,7 @@ pub fn check_claims(
         ));
     }
     if let Some(iat) = claim_time(claims, "iat")
-        && iat > now_s.saturating_add(leeway)
+        && claim_instant(claims, "iat").is_some_and(|i| i > now_f + leeway_f)
     {
         fail.push(Finding::new(
             "iat_in_future",
@@ -756,6 +771,20 @@ mod tests {
             let (fail, _) = check_claims(c.as_object().unwrap(), Some("i"), None, now, 60);
             assert!(!fail.is_empty(), "{c}");
             let _ = times(c.as_object().unwrap(), now);
+        }
+    }
+
+    #[test]
+    fn a_fraction_of_a_second_past_exp_is_expired() {
+        let now = Timestamp::from_millisecond(1_800_000_000_700).unwrap();
+        for (exp, expired) in [
+            (1_800_000_000.2, true),
+            (1_800_000_000.7, false),
+            (1_800_000_001.0, false),
+        ] {
+            let c = json!({"iss": "i", "aud": "a", "sub": "s", "exp": exp});
+            let (fail, _) = check_claims(c.as_object().unwrap(), Some("i"), None, now, 0);
+            assert_eq!(codes(&fail).contains(&"expired"), expired, "exp {exp}");
         }
     }
 

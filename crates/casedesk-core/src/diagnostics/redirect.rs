@@ -112,17 +112,35 @@ fn is_loopback_literal(host: &str) -> bool {
     host == "127.0.0.1" || host == "[::1]"
 }
 
-/// A port as written is valid: empty (the default) or 1 to 65535 in decimal digits.
+/// A port as written is valid: empty (the default) or 1 to 65535 in decimal digits without
+/// a leading zero (browsers read `05555` as 5555: not the string compared).
 fn valid_port(port: Option<&str>) -> bool {
     match port {
         None | Some("") => true,
-        Some(p) => {
-            p.len() <= 5
-                && p.bytes().all(|b| b.is_ascii_digit())
-                && p.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n))
-        }
+        Some(p) => explicit_port(p),
     }
 }
+
+/// A port written out: 1 to 65535, decimal, no leading zero.
+fn explicit_port(p: &str) -> bool {
+    p.len() <= 5
+        && !p.starts_with('0')
+        && p.bytes().all(|b| b.is_ascii_digit())
+        && p.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n))
+}
+
+/// Schemes that run code or read local files where a browser lands: never a redirect URI.
+const UNSAFE_SCHEMES: [&str; 9] = [
+    "javascript",
+    "vbscript",
+    "data",
+    "file",
+    "about",
+    "blob",
+    "filesystem",
+    "view-source",
+    "jar",
+];
 
 /// Decodes `%XX` escapes of unreserved characters and uppercases the others, the
 /// normalisation under which two paths mean the same (RFC 3986 §6.2.2).
@@ -190,7 +208,7 @@ fn problem(code: &'static str, weight: Weight, message: impl Into<String>) -> Pr
 fn unicode_host(host: &str) -> String {
     if host
         .split('.')
-        .any(|l| l.len() >= 4 && l[..4].eq_ignore_ascii_case("xn--"))
+        .any(|l| l.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("xn--")))
     {
         idna::domain_to_unicode(host).0
     } else {
@@ -301,10 +319,26 @@ fn host_problem(host: &str) -> Option<Problem> {
         }
         return None;
     }
-    if url::Host::parse(host).is_err() {
-        return bad(&format!("The host {host} is not a valid host name."));
+    match url::Host::parse(host) {
+        Err(_) => bad(&format!("The host {host} is not a valid host name.")),
+        // Full-width digits and the like: browsers read an IP address the string hides.
+        Ok(url::Host::Ipv4(a)) => bad(&format!(
+            "The host {host} is written with characters that browsers read as the address {a}."
+        )),
+        Ok(url::Host::Ipv6(a)) => bad(&format!(
+            "The host {host} is written with characters that browsers read as the address {a}."
+        )),
+        Ok(url::Host::Domain(d)) if host.contains(['\u{3002}', '\u{FF0E}', '\u{FF61}']) => {
+            Some(problem(
+                "look_alike_host",
+                Weight::Unsafe,
+                format!(
+                    "The host {host} uses a full stop that browsers read as a dot: it is really {d}."
+                ),
+            ))
+        }
+        Ok(_) => None,
     }
-    None
 }
 
 /// Characters that no URI may hold unencoded (RFC 3986 §2), and those browsers rewrite.
@@ -321,6 +355,18 @@ fn character_problem(s: &str) -> Option<Problem> {
             "invalid_character",
             Weight::Invalid,
             format!("The used URI holds {name}; a URI must not hold it unencoded."),
+        ));
+    }
+    let b = s.as_bytes();
+    if b.iter().enumerate().any(|(i, &c)| {
+        c == b'%'
+            && !(b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    }) {
+        return Some(problem(
+            "invalid_character",
+            Weight::Invalid,
+            "The used URI holds a % that starts no escape (% and two hex digits); no server reads it the same way.",
         ));
     }
     if s.trim().contains(' ') {
@@ -386,6 +432,19 @@ fn problems_of(raw: &str, parts: Option<&Parts>) -> Vec<Problem> {
             ),
         ));
     }
+    let scheme = u.scheme.to_ascii_lowercase();
+    if UNSAFE_SCHEMES.contains(&scheme.as_str()) {
+        out.push(problem(
+            "unsafe_scheme",
+            Weight::Invalid,
+            format!(
+                "The scheme {}: runs code or reads local files where the browser lands; it is never a redirect URI.",
+                u.scheme
+            ),
+        ));
+        out.sort_by_key(|p| std::cmp::Reverse(p.weight));
+        return out;
+    }
     if u.authority {
         if !valid_port(u.port.as_deref()) {
             out.push(problem(
@@ -405,8 +464,13 @@ fn problems_of(raw: &str, parts: Option<&Parts>) -> Vec<Problem> {
                 }
             }
         }
-        let scheme = u.scheme.to_ascii_lowercase();
-        if scheme == "http" && !is_loopback_literal(&u.host) && u.host != "localhost" {
+        if scheme == "http" && u.host.eq_ignore_ascii_case("localhost") {
+            out.push(problem(
+                "plain_http",
+                Weight::Unsafe,
+                "Plain http to localhost: the name may resolve elsewhere or be claimed by another program; native apps should use the IP literal 127.0.0.1 (RFC 8252 §8.3).",
+            ));
+        } else if scheme == "http" && !is_loopback_literal(&u.host) {
             out.push(problem(
                 "plain_http",
                 Weight::Unsafe,
@@ -684,8 +748,8 @@ fn loopback_port_match(r: &Parts, u: &Parts) -> bool {
         && r.authority
         && u.userinfo.is_none()
         && u.fragment.is_none()
-        && valid_port(u.port.as_deref())
-        && valid_port(r.port.as_deref())
+        && u.port.as_deref().is_some_and(explicit_port)
+        && r.port.as_deref().is_none_or(explicit_port)
         && r.scheme == u.scheme
         && r.host == u.host
         && r.path == u.path
@@ -977,6 +1041,44 @@ mod tests {
         );
         assert_eq!(e.verdict, "match");
         assert_eq!(codes(&e), ["internationalized_host"]);
+    }
+
+    #[test]
+    fn the_second_round_of_hostile_uris() {
+        let r = reg(&["https://app.example.com/cb", "http://127.0.0.1:5555/cb"]);
+        for uri in [
+            "https://café.example/cb",
+            "https://ａｐｐ.example.com/cb",
+            "https://app.example.com。evil.com/cb",
+            "http://１２７.0.0.1:5555/cb",
+        ] {
+            let e = explain(&r, uri);
+            assert_ne!(e.verdict, "match", "{uri}");
+            let e = explain(&reg(&[uri]), "https://app.example.com/cb");
+            assert_eq!(e.verdict, "mismatch", "{uri} registered");
+        }
+        assert_eq!(
+            explain(&r, "http://１２７.0.0.1:5555/cb").verdict,
+            "invalid"
+        );
+        for uri in [
+            "javascript:alert(1)",
+            "vbscript:msgbox(1)",
+            "javascript://app.example.com/%0aalert(1)",
+            "data:text/html,hi",
+            "https://app.example.com/%zz",
+            "http://127.0.0.1:05555/cb",
+        ] {
+            let e = explain(&reg(&[uri]), uri);
+            assert_eq!(e.verdict, "invalid", "{uri}: {e:?}");
+            let e = explain(&r, uri);
+            assert!(!e.advice.contains("Register"), "{uri}: {}", e.advice);
+        }
+        let e = explain(&r, "http://127.0.0.1:/cb");
+        assert_ne!(e.verdict, "match_loopback_port");
+        let e = explain(&r, "http://localhost:5555/cb");
+        assert!(codes(&e).contains(&"plain_http"), "{e:?}");
+        assert!(e.advice.starts_with("Do not register"), "{}", e.advice);
     }
 
     #[test]

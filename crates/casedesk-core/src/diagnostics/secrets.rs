@@ -16,7 +16,9 @@ use std::sync::LazyLock;
 use aho_corasick::{AhoCorasick, MatchKind};
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use regex::{Regex, RegexBuilder};
+use regex::Regex;
+use regex_automata::util::captures::Captures;
+use regex_automata::{Anchored, Input, PatternID, meta};
 use sha2::Sha256;
 
 use crate::{DomainError, Result};
@@ -87,6 +89,19 @@ impl std::fmt::Debug for Values {
 
 /// Shortest value removed again wherever it appears; shorter ones are removed where found.
 const MIN_REPEAT: usize = 6;
+
+/// Whether a value is unlike ordinary words, so removing it wherever it appears takes nothing
+/// else with it: long enough, and holding a digit, a mark, or both letter cases (a word such
+/// as `enabled` next to a secret-looking name is removed where it stands, and nowhere else).
+fn distinctive(v: &str) -> bool {
+    v.chars().count() >= MIN_REPEAT
+        && (v.bytes().any(|b| b.is_ascii_digit())
+            || v.bytes()
+                .any(|b| b.is_ascii_punctuation() && b != b'_' && b != b'-')
+            || (v.bytes().any(|b| b.is_ascii_uppercase())
+                && v.bytes().any(|b| b.is_ascii_lowercase()))
+            || !v.is_ascii())
+}
 /// Most values remembered from one text or file.
 const MAX_VALUES: usize = 20_000;
 
@@ -118,10 +133,12 @@ impl Found {
     pub fn redact(&mut self, rule: &'static str, value: &str, tag: &Tag) -> String {
         self.hit(rule);
         self.remember(value);
-        if value.starts_with("eyJ")
-            && value.matches('.').count() >= 2
+        // A token broken over lines is the same token.
+        let compact: String = value.split_whitespace().collect();
+        if compact.starts_with("eyJ")
+            && compact.matches('.').count() >= 2
             && self.tokens.len() < MAX_TOKENS
-            && let Some(t) = jwt_evidence(value, tag)
+            && let Some(t) = jwt_evidence(&compact, tag)
             && !self.tokens.contains(&t)
         {
             self.tokens.push(t);
@@ -131,10 +148,7 @@ impl Found {
 
     fn remember(&mut self, value: &str) {
         let v = value.trim();
-        if v.chars().count() >= MIN_REPEAT
-            && self.values.0.len() < MAX_VALUES
-            && !v.starts_with("[REDACTED:")
-        {
+        if distinctive(v) && self.values.0.len() < MAX_VALUES && !v.starts_with("[REDACTED:") {
             self.values.0.insert(v.to_owned());
         }
     }
@@ -219,7 +233,7 @@ const MAX_TOKENS: usize = 20;
 
 /// Parts of a field, header, parameter or variable name that make its value a credential,
 /// compared with the name in lower case without `_`, `-`, `.` and spaces.
-const SECRET_STEMS: [&str; 38] = [
+const SECRET_STEMS: &[&str] = &[
     "secret",
     "password",
     "passwd",
@@ -235,6 +249,10 @@ const SECRET_STEMS: [&str; 38] = [
     "credential",
     "authkey",
     "authcode",
+    "authorizationcode",
+    "verificationcode",
+    "verifier",
+    "signature",
     "sessionid",
     "sessid",
     "sessionkey",
@@ -244,12 +262,14 @@ const SECRET_STEMS: [&str; 38] = [
     "signingkey",
     "encryptionkey",
     "masterkey",
+    "subscriptionkey",
+    "functionskey",
+    "functionkey",
     "connectionstring",
     "connstr",
     "samlrequest",
     "samlresponse",
     "relaystate",
-    "codeverifier",
     "devicecode",
     "usercode",
     "statehandle",
@@ -258,16 +278,22 @@ const SECRET_STEMS: [&str; 38] = [
     "backupcode",
     "mfacode",
     "webhookurl",
+    "passwort",
+    "kennwort",
+    "motdepasse",
+    "contrasena",
+    "contraseña",
+    "senha",
+    "wachtwoord",
 ];
 
 /// Names that are credentials only as a whole (too common inside other names).
-const SECRET_WORDS: [&str; 14] = [
+const SECRET_WORDS: &[&str] = &[
     "code",
     "pass",
     "pw",
     "key",
     "sig",
-    "signature",
     "auth",
     "answer",
     "assertion",
@@ -276,11 +302,13 @@ const SECRET_WORDS: [&str; 14] = [
     "pin",
     "sid",
     "dsn",
+    "session",
+    "wresult",
 ];
 
 /// Endings that make a name describe a credential rather than hold one
-/// (`token_type`, `password_policy`, `secret_expires_at`, `api_key_id`).
-const DESCRIBING_ENDS: [&str; 49] = [
+/// (`token_type`, `password_policy`, `secret_expires_at`, `api_key_id`, `token_flow`).
+const DESCRIBING_ENDS: &[&str] = &[
     "type",
     "types",
     "endpoint",
@@ -330,6 +358,22 @@ const DESCRIBING_ENDS: [&str; 49] = [
     "secrets",
     "izer",
     "ize",
+    "flow",
+    "flows",
+    "grant",
+    "granttype",
+    "reset",
+    "protection",
+    "manager",
+    "provider",
+    "service",
+    "strength",
+    "complexity",
+    "days",
+    "changed",
+    "changedat",
+    "lastused",
+    "issuer",
 ];
 
 fn normalise_name(name: &str) -> String {
@@ -373,6 +417,10 @@ fn secret_name(name: &str) -> bool {
     if SECRET_WORDS.contains(&n.as_str()) {
         return true;
     }
+    // A webhook URL with a secret path is itself a credential.
+    if n.ends_with("webhookurl") {
+        return true;
+    }
     let session = n.ends_with("sessionid") || n.ends_with("sessid");
     if !session
         && (DESCRIBING_ENDS
@@ -382,7 +430,28 @@ fn secret_name(name: &str) -> bool {
     {
         return false;
     }
-    SECRET_STEMS.iter().any(|s| n.contains(s)) || n.starts_with("csrf") || n.ends_with("sid")
+    SECRET_STEMS.iter().any(|s| n.contains(s))
+        || n.starts_with("csrf")
+        || n.ends_with("sid")
+        || n.ends_with("session")
+}
+
+/// Whether a JSON member of this name holds credentials in whatever it contains
+/// (`client_secrets: [...]`, `tokens: {refresh: ...}`); plurals count here, where in a
+/// scalar (`max_tokens: 4096`) they do not.
+pub fn is_secret_container(name: &str) -> bool {
+    let n = normalise_name(name);
+    is_secret_name(name)
+        || [
+            "secrets",
+            "tokens",
+            "credentials",
+            "passwords",
+            "apikeys",
+            "cookies",
+        ]
+        .iter()
+        .any(|e| n.ends_with(e))
 }
 
 /// Whether a name holds a person's identity (tagged, so one user can still be followed).
@@ -480,12 +549,42 @@ pub struct Rule {
     pub examples: ([&'static str; 2], &'static str),
 }
 
+/// Words that name a secret in a form field, a JSON member or a URL, but are too common as
+/// labels in prose to stand for one there ("Error code: E0000011", "Key: SUP-123").
+const PROSE_WORDS: [&str; 10] = [
+    "code",
+    "key",
+    "pin",
+    "answer",
+    "auth",
+    "assertion",
+    "sig",
+    "dsn",
+    "session",
+    "sid",
+];
+
 fn named_check(name: &str, value: &str) -> bool {
-    is_secret_name(name) && is_real_value(value)
+    let quoted = name.starts_with('"') || name.starts_with('\'');
+    is_secret_name(name)
+        && is_real_value(value)
+        && (quoted || !PROSE_WORDS.contains(&normalise_name(name).as_str()))
 }
 
-fn has_digit_and_letter(_: &str, v: &str) -> bool {
-    v.bytes().any(|b| b.is_ascii_digit()) && v.bytes().any(|b| b.is_ascii_alphabetic())
+/// A header's value after its scheme: a credential has a digit or a mark.
+fn header_value(_: &str, v: &str) -> bool {
+    v.len() >= 8
+        && v.chars()
+            .any(|c| c.is_ascii_digit() || "._~+/-=".contains(c))
+}
+
+/// A word that reads like a password rather than like prose: a digit or a mark in it.
+fn credential_like(v: &str) -> bool {
+    let v = v.trim_end_matches(['.', ',', ';', ':', '!', '?', ')']);
+    v.chars().count() >= 6
+        && v.bytes().any(|b| b.is_ascii_alphabetic())
+        && v.bytes()
+            .any(|b| b.is_ascii_digit() || (b.is_ascii_punctuation() && b != b'-'))
 }
 
 fn mixed_case_and_digit(_: &str, v: &str) -> bool {
@@ -510,15 +609,18 @@ fn credential_after_scheme(scheme: &str, value: &str) -> bool {
             .any(|c| c.is_ascii_digit() || "._~+/-=".contains(c))
 }
 
-fn cookie_check(_: &str, v: &str) -> bool {
-    v.contains('=')
+/// A value written after `=` (or `=>`, `:=`): quoted (escapes allowed), triple-quoted, or
+/// bare up to white space.
+macro_rules! value_eq {
+    () => {
+        r#"(?:"""\r?\n?(?P<s>[^"]+)"""|"(?P<s>(?:[^"\\\r\n]|\\.)+)"|'(?P<s>[^'\r\n]+)'|(?P<s>[^\s"'<>\[\]{}|\\,]+))"#
+    };
 }
 
-/// A value written after a name: quoted (up to its quote) or bare (up to white space or a
-/// separator).
-macro_rules! value {
+/// A value written after `:` (YAML, headers, prose): quoted, or the rest of the line.
+macro_rules! value_colon {
     () => {
-        r#"(?:"(?P<s>[^"\r\n]+)"|'(?P<s>[^'\r\n]+)'|(?P<s>[^\s"'&,;<>\[\]{}()|\\]+))"#
+        r#"(?:"""\r?\n?(?P<s>[^"]+)"""|"(?P<s>(?:[^"\\\r\n]|\\.)+)"|'(?P<s>[^'\r\n]+)'|(?P<s>[^\s"'#|>][^\r\n]*))"#
     };
 }
 
@@ -527,7 +629,7 @@ pub static RULES: &[Rule] = &[
     Rule {
         id: "private_key",
         what: "a private key",
-        pattern: r"-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)(?:-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----|\z)|PuTTY-User-Key-File-\d+:(?s:.*?)(?:Private-MAC: [0-9a-f]+|\z)|AGE-SECRET-KEY-1[0-9A-Z]{58}",
+        pattern: r"(?i:-----BEGIN[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----)(?s:.*?)(?:(?i:-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----)|\z)|PuTTY-User-Key-File-\d+:(?s:.*?)(?:Private-MAC: [0-9a-f]+|\z)|AGE-SECRET-KEY-1[0-9A-Z]{58}",
         check: None,
         examples: (
             [
@@ -540,7 +642,8 @@ pub static RULES: &[Rule] = &[
     Rule {
         id: "jwt",
         what: "a signed or encrypted token (JWT)",
-        pattern: r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)?",
+        // Dots may stand at a line break: tokens copied from a terminal or an e-mail.
+        pattern: r"eyJ[A-Za-z0-9_-]{4,}(?:[ \t]*\r?\n[ \t]*)?\.(?:[ \t]*\r?\n[ \t]*)?[A-Za-z0-9_-]{2,}(?:[ \t]*\r?\n[ \t]*)?\.(?:[ \t]*\r?\n[ \t]*)?[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)?",
         check: None,
         examples: (
             [
@@ -553,10 +656,17 @@ pub static RULES: &[Rule] = &[
     Rule {
         id: "aws_access_key",
         what: "an AWS access key ID (rotate the whole key pair)",
-        pattern: r"(?-u:\b)(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}(?-u:\b)",
+        pattern: concat!(
+            // The key id with its secret after it (the console's CSV, a command line): both.
+            r"(?P<x>(?-u:\b)(?:AKIA|ASIA)[A-Z0-9]{16})[ \t]*(?:,|;|\||[ \t]+-SecretKey[ \t]+|[ \t]+)[ \t]*(?P<s>[A-Za-z0-9/+]{30,60})(?:[^A-Za-z0-9/+=]|\z)",
+            r"|(?-u:\b)(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}(?-u:\b)",
+        ),
         check: None,
         examples: (
-            ["key AKIAQWERTYUIOPASDFGH used", "ASIAZXCVBNMQWERTYUIO"],
+            [
+                "key AKIAQWERTYUIOPASDFGH used",
+                "User name,Access key ID,Secret access key\nbob,AKIAQWERTYUIOPASDFGH,wJalrXUtnFEMIK7MDENGbPxRfiCYzzzzEXAMPLE1",
+            ],
             "AKIA is the prefix of an AWS key ID",
         ),
     },
@@ -564,14 +674,14 @@ pub static RULES: &[Rule] = &[
         id: "aws_secret_key",
         what: "an AWS secret access key or session token",
         pattern: concat!(
-            r#"["']?(?i:aws_?secret_?access_?key|secret_?access_?key|aws_?secret|aws_?session_?token|secretaccesskey|sessiontoken)["']?(?:\s*(?:[:=]|=>)\s*|[ \t]+)"#,
-            value!()
+            r#"["']?-?(?i:aws[ _-]?secret[ _-]?access[ _-]?key|secret[ _-]?access[ _-]?key|aws[ _-]?secret|aws[ _-]?session[ _-]?token|secret[ _-]?key|session[ _-]?token)["']?(?:[ \t]*(?:[:=]|=>)[ \t]*|[ \t]+)"#,
+            value_eq!(),
         ),
         check: Some(|_, v| is_real_value(v)),
         examples: (
             [
                 "aws_secret_access_key = wJalrXUtnFEMIK7MDENGbPxRfiCYzzzzEXAMPLE1",
-                "\"SecretAccessKey\": \"Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MDEyMzQ1Njc4\"",
+                "the AWS secret access key wJalrXUtnFEMIK7MDENGbPxRfiCYzzzzEXAMPLE1 leaked",
             ],
             "aws_secret_access_key = ${AWS_SECRET}",
         ),
@@ -583,7 +693,7 @@ pub static RULES: &[Rule] = &[
         check: None,
         examples: (
             [
-                "https://maps.example/api?key=AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q",
+                "the maps widget loads with AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q",
                 "GOOGLE=AIzaSyZ9y8X7w6V5u4T3s2R1q0P9o8N7m6L5k4J",
             ],
             "AIzaShort",
@@ -600,7 +710,7 @@ pub static RULES: &[Rule] = &[
         examples: (
             [
                 "client secret abc8Q~Zq1Wx2Ec3Rv4Tb5Yn6Um7Ik8Ol9Pq0Aa1",
-                "DefaultEndpointsProtocol=https;AccountName=acme;AccountKey=YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY3ODkwYWJjZA==;EndpointSuffix=core.windows.net",
+                "AccountKey=YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY3ODkwYWJjZA==;EndpointSuffix=core.windows.net",
             ],
             "AccountName=acme;EndpointSuffix=core.windows.net",
         ),
@@ -745,8 +855,8 @@ pub static RULES: &[Rule] = &[
         check: Some(credential_after_scheme),
         examples: (
             [
-                "Authorization: Bearer ya29.a0AfH6SMBx-long_token",
-                "Authorization: Basic dXNlcjpwYXNzd29yZA==",
+                "curl -H 'X: 1' then Bearer ya29.a0AfH6SMBx-long_token",
+                "sent with Basic dXNlcjpwYXNzd29yZA== in the logs",
             ],
             "We use basic authentication and bearer tokens for the API.",
         ),
@@ -755,37 +865,39 @@ pub static RULES: &[Rule] = &[
         id: "header",
         what: "a credential header value",
         pattern: concat!(
-            r"(?P<n>(?i:proxy-authorization|authorization))[ \t]*[:=][ \t]*(?P<s>[A-Za-z0-9._~+/=-]{16,})",
-            r"|(?P<n>(?i:set-cookie|cookie))[ \t]*:[ \t]*(?P<s>[^\r\n]{3,})",
+            // Whatever follows the scheme word, to the end of the line (AWS4 signatures,
+            // SharedKey, Digest and OAuth parameters included); the scheme word stays.
+            r#"(?P<n>(?i:proxy-authorization|authorization))["']?[ \t]*[:=][ \t]*["']?(?:(?i:bearer|basic|dpop|ssws|token|negotiate|ntlm|digest|aws4-hmac-sha256|sharedkey|sharedkeylite|oauth|hmac|apikey|sso-key)[ \t]+)?(?P<s>[^\r\n"']{8,})"#,
+            r"|(?P<n>(?i:set-cookie|cookie))[ \t]*:[ \t]*(?P<s>[^\r\n]{6,})",
         ),
-        check: Some(|n, v| {
-            if n.to_ascii_lowercase().contains("cookie") {
-                cookie_check(n, v)
-            } else {
-                has_digit_and_letter(n, v)
-            }
-        }),
+        check: Some(|n, v| n.to_ascii_lowercase().contains("cookie") || header_value(n, v)),
         examples: (
             [
-                "Authorization: 00QCjAl4MlV-WPXM-ABCDEFGHIJKLMNOP",
-                "curl -H 'Cookie: sid=8a7f6e5d4c3b2a19; theme=dark' https://app.example",
+                "Authorization: AWS4-HMAC-SHA256 Credential=AKID/20261120/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=fe5f80f77d5fa3beca038a248ff027d0445342fe2855ddc963176630326f1024",
+                "curl -H 'Cookie: sid8a7f6e5d4c3b2a19' https://app.example",
             ],
             "Authorization: required",
         ),
     },
     Rule {
         id: "url_password",
-        what: "a password inside a URL or connection string",
+        what: "a password inside a URL, a connection string or a command line",
         pattern: concat!(
             r"(?P<n>(?-u:\b)[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)(?P<s>[^/\s@]+)@",
-            r#"|(?P<n>(?:^|\s)(?:-u|--user)\s+['"]?[^\s:'"]+:)(?P<s>[^\s'"]{3,})"#,
-            r#"|(?P<n>--(?i:password|passwd|pass|secret|token|api-key|client-secret)\s+)['"]?(?P<s>[^\s'"-][^\s'"]{2,})"#,
+            r#"|(?P<n>(?:^|\s)(?:-u|--user)(?:[ \t]+|=)?['"]?[^\s:'"]+:)(?P<s>[^\s'"]{3,})"#,
+            r#"|(?P<n>--(?i:password|passwd|pass|secret|token|api-key|apikey|client-secret|secret-key|secretkey|access-key|auth-token)(?:[ \t]+|=))['"]?(?P<s>[^\s'"-][^\s'"]{2,})"#,
+            r#"|(?i:-SecretKey|-Password|-Token)[ \t]+['"]?(?P<s>[^\s'"-][^\s'"]{2,})"#,
+            r"|(?i:sqlplus|jdbc:oracle:[a-z]+:)[ \t]*[A-Za-z0-9_$#]+/(?P<s>[^@\s/]+)@",
+            r"|(?-u:\b)mysql(?:dump|admin)?\b[^\r\n]*?[ \t]-p(?P<s>[^\s'-][^\s']{2,})",
+            r"|(?-u:\b)redis-cli\b[^\r\n]*?[ \t]-a[ \t]+(?P<s>\S{3,})",
+            r#"|(?-u:\b)sshpass[ \t]+-p[ \t]*['"]?(?P<s>[^\s'"]+)"#,
+            r"|(?-u:\b)machine[ \t]+\S+[ \t]+login[ \t]+\S+[ \t]+password[ \t]+(?P<s>\S+)",
         ),
         check: None,
         examples: (
             [
                 "db at postgres://app:hunter2@db.internal/x",
-                "redis://:s3cr3tpass@cache.internal:6379/0",
+                "curl -uadmin:Pa55word! https://api.example and mysql -u root -pS3cr3tPw",
             ],
             "https://app.example.com:8443/path@v2",
         ),
@@ -794,10 +906,17 @@ pub static RULES: &[Rule] = &[
         id: "secret_parameter",
         what: "the value of a secret-named field (password, client_secret, token, api key…)",
         pattern: concat!(
-            r#"(?P<n>(?-u:\b)[A-Za-z0-9_.$-]{0,60}?(?i:secret|passw(?:or)?d|passphrase|passcode|pwd|token|api[_.-]?key|apikey|access[_.-]?key|account[_.-]?key|private[_.-]?key|credential|auth[_.-]?(?:key|code)|session[_.-]?(?:id|key)|sessid|csrf|xsrf|client[_.-]?assertion|signing[_.-]?key|encryption[_.-]?key|master[_.-]?key|conn(?:ection)?[_.-]?str(?:ing)?|saml(?:request|response)|relaystate|code[_.-]?verifier|device[_.-]?code|user[_.-]?code|recovery[_.-]?code|backup[_.-]?code)[A-Za-z0-9_.-]{0,40})"#,
-            r#"["']?[ \t]*(?::|=|=>|:=)[ \t]*"#,
-            value!(),
-            r#"|<(?P<n>[A-Za-z0-9_:.-]{0,40}(?i:secret|password|passphrase|token|apikey|api_key|credential)[A-Za-z0-9_.-]{0,40})>(?P<s>[^<\r\n]{3,})<"#,
+            // The specific shapes first (at one position the first alternative wins):
+            // a list of name and value ({"name": "API_TOKEN", "value": "…"}, k8s env),
+            r#"["']?(?i:name|key)["']?[ \t]*[:=][ \t]*["']?(?P<n>[A-Za-z0-9_.-]{1,80})["']?[ \t]*,?[ \t]*(?:\r?\n[ \t]*)?["']?(?i:value)["']?[ \t]*[:=][ \t]*"#,
+            value_colon!(),
+            // <add key="ClientSecret" value="…"/>, form fields, <password>…</password>,
+            r#"|(?i:key)[ \t]*=[ \t]*["'](?P<n>[^"']{1,80})["'][ \t]+(?i:value)[ \t]*=[ \t]*["'](?P<s>[^"']+)["']"#,
+            r#"|<(?i:input|textarea)\b[^>]*?\bname[ \t]*=[ \t]*["']?(?P<n>[^"'\s>]+)["']?[^>]*?\bvalue[ \t]*=[ \t]*["'](?P<s>[^"']+)["']"#,
+            r#"|<(?i:textarea)\b[^>]*?\bname[ \t]*=[ \t]*["']?(?P<n>[^"'\s>]+)["']?[^>]*>(?P<s>[^<]{3,})</"#,
+            r#"|<(?P<n>[A-Za-z0-9_:.-]{1,60})>(?P<s>[^<\r\n]{3,})</"#,
+            // Plain `name = value`, `name: value`, `"name": "value"` and the like are read
+            // by `named_spans`, in one pass whatever the text holds.
         ),
         check: Some(named_check),
         examples: (
@@ -809,24 +928,60 @@ pub static RULES: &[Rule] = &[
         ),
     },
     Rule {
+        id: "prose_password",
+        what: "a password written in a sentence",
+        pattern: r#"(?P<n>(?-u:\b)(?i:password|passphrase|passwort|kennwort|passcode))[ \t]+(?i:(?:is|was|is now|now is|set to|=|for[ \t]+\S+[ \t]+is)[ \t]+)?["'“]?(?P<s>[^\s"'”]{6,})"#,
+        check: Some(|_, v| credential_like(v)),
+        examples: (
+            [
+                "The new password is Xy7$pq2 for the admin user",
+                "passphrase 9Lives-of-Cats",
+            ],
+            "The password policy requires 12 characters.",
+        ),
+    },
+    Rule {
         id: "url_secret",
         what: "a code, token or signature in a URL",
-        pattern: r#"(?P<n>[?&#](?i:code|token|sig|signature|x-amz-signature|x-amz-security-token|x-amz-credential|access_token|id_token|refresh_token|client_secret|password|apikey|api_key|sessionid|jsessionid)=)(?P<s>[^&#\s"'<>\[][^&#\s"'<>]{3,})"#,
-        check: None,
+        pattern: r#"[?&#;](?P<n>[A-Za-z0-9_.\[\]-]{1,60})=(?P<s>[^&#\s"'<>\[][^&#\s"'<>]{2,})"#,
+        check: Some(|n, v| is_secret_name(n) && is_real_value(v)),
         examples: (
             [
                 "https://app/cb?code=SplxlOBeZQQYbYS6WxSbIA&state=x",
-                "https://acct.blob.core.windows.net/c/f?sv=2022&sig=AbCdEf%2BgHiJk%3D",
+                "https://storage.googleapis.com/b/o?X-Goog-Signature=8d4a1c0e9f7b6a5d4c3b2a1908f7e6d5",
             ],
             "https://docs.example.com/oauth2/token?grant=1",
         ),
     },
 ];
 
+/// The group names of one rule in the combined pattern.
+#[derive(Default)]
+struct RuleNames {
+    secrets: Vec<String>,
+    names: Vec<String>,
+    extras: Vec<String>,
+}
+
+/// The group indices of one rule in its own pattern (looked up once, not per match).
+struct RuleGroups {
+    /// The secret, in one of its spellings.
+    secrets: Vec<usize>,
+    /// The name the secret was written after.
+    names: Vec<usize>,
+    /// A second secret the same match holds (an access key id beside its secret).
+    extras: Vec<usize>,
+}
+
 struct Compiled {
-    all: Regex,
-    /// For each rule, the names of its secret groups and of its name groups.
-    groups: Vec<(Vec<String>, Vec<String>)>,
+    /// Every rule as one pattern of a multi-pattern matcher: where the next match is, and
+    /// whose it is, from the fast engines alone.
+    all: meta::Regex,
+    /// Each rule alone, run anchored at a match for its groups: captures over the combined
+    /// automaton cost ten times more.
+    rules: Vec<meta::Regex>,
+    /// For each rule, its groups.
+    groups: Vec<RuleGroups>,
     /// What an encoded value may look like (percent escapes, long base64 runs).
     encoded: Regex,
     base64_run: Regex,
@@ -837,47 +992,74 @@ fn compile() -> std::result::Result<Compiled, String> {
     let mut groups = Vec::new();
     for (i, r) in RULES.iter().enumerate() {
         let mut p = String::new();
-        let (mut secrets, mut names) = (Vec::new(), Vec::new());
+        let mut g = RuleNames::default();
         let mut rest = r.pattern;
-        loop {
-            let s = rest.find("(?P<s>");
-            let n = rest.find("(?P<n>");
-            let next = match (s, n) {
-                (Some(a), Some(b)) => Some((a.min(b), a <= b)),
-                (Some(a), None) => Some((a, true)),
-                (None, Some(b)) => Some((b, false)),
-                (None, None) => None,
-            };
-            let Some((at, secret)) = next else {
-                p.push_str(rest);
-                break;
-            };
+        // Each (?P<s>…), (?P<n>…) and (?P<x>…) gets a name of its own in the combined pattern.
+        while let Some(at) = ["(?P<s>", "(?P<n>", "(?P<x>"]
+            .iter()
+            .filter_map(|m| rest.find(m))
+            .min()
+        {
             p.push_str(&rest[..at]);
-            let name = if secret {
-                format!("s{i}_{}", secrets.len())
-            } else {
-                format!("n{i}_{}", names.len())
+            let kind = &rest[at + 4..at + 5];
+            let list = match kind {
+                "s" => &mut g.secrets,
+                "n" => &mut g.names,
+                _ => &mut g.extras,
             };
+            let name = format!("{kind}{i}_{}", list.len());
             p.push_str(&format!("(?P<{name}>"));
-            if secret {
-                secrets.push(name);
-            } else {
-                names.push(name);
-            }
+            list.push(name);
             rest = &rest[at + 6..];
         }
-        parts.push(format!("(?P<r{i}>{p})"));
-        groups.push((secrets, names));
+        p.push_str(rest);
+        parts.push(p);
+        groups.push(g);
     }
-    let all = RegexBuilder::new(&parts.join("|"))
-        .size_limit(64 << 20)
-        .dfa_size_limit(64 << 20)
-        .build()
+    let config = || {
+        meta::Config::new()
+            .nfa_size_limit(Some(64 << 20))
+            .hybrid_cache_capacity(64 << 20)
+    };
+    let all = meta::Builder::new()
+        .configure(config())
+        .build_many(&parts)
         .map_err(|e| e.to_string())?;
+    let rules = parts
+        .iter()
+        .map(|p| {
+            meta::Builder::new()
+                .configure(config())
+                .build(p)
+                .map_err(|e| e.to_string())
+        })
+        .collect::<std::result::Result<Vec<_>, String>>()?;
+    let groups = groups
+        .iter()
+        .zip(&rules)
+        .map(|(g, re)| -> std::result::Result<RuleGroups, String> {
+            let indices = |names: &[String]| {
+                names
+                    .iter()
+                    .map(|n| {
+                        re.group_info()
+                            .to_index(PatternID::ZERO, n)
+                            .ok_or_else(|| format!("group {n} is missing"))
+                    })
+                    .collect::<std::result::Result<Vec<_>, _>>()
+            };
+            Ok(RuleGroups {
+                secrets: indices(&g.secrets)?,
+                names: indices(&g.names)?,
+                extras: indices(&g.extras)?,
+            })
+        })
+        .collect::<std::result::Result<Vec<_>, String>>()?;
     let encoded = Regex::new(r"%[0-9A-Fa-f]{2}|[A-Za-z0-9+/_-]{24,}").map_err(|e| e.to_string())?;
     let base64_run = Regex::new(r"[A-Za-z0-9+/_-]{24,}={0,2}").map_err(|e| e.to_string())?;
     Ok(Compiled {
         all,
+        rules,
         groups,
         encoded,
         base64_run,
@@ -900,64 +1082,236 @@ struct Span {
     value: Option<String>,
 }
 
+/// `name = value`, `name: value`, `"name": "value"`, `KEY=value`, `name => value` and YAML's
+/// `name: |` blocks, in any text: the name decides (`is_secret_name`), so any syntax that
+/// names its values is covered. Names are found by a short pattern and each value read by
+/// hand, so a long line with many names costs one pass, not one pass per name.
+fn named_spans(text: &str, markers: &[(usize, usize)]) -> Vec<Span> {
+    static NAME: LazyLock<Option<Regex>> = LazyLock::new(|| {
+        Regex::new(r#"(?:"[A-Za-z0-9_.$-]{1,80}"|(?-u:\b)[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}["']?)[ \t]*(?:=>|:=|=|:)[ \t]*"#).ok()
+    });
+    let Some(re) = NAME.as_ref() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    // Bounds only (the fast engine); the name and separator are read back from the match.
+    for whole in re.find_iter(text) {
+        let m = whole.as_str();
+        let (name, quoted) = match m.strip_prefix('"') {
+            Some(rest) => (rest.split('"').next().unwrap_or(""), true),
+            None => {
+                let len = m
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+                    .unwrap_or(m.len());
+                (&m[..len], false)
+            }
+        };
+        let head = m.trim_end_matches([' ', '\t']);
+        let colon = head.ends_with(':') && !head.ends_with(":=");
+        if in_marker(markers, whole.start()).is_some()
+            || !is_secret_name(name)
+            || (!quoted && PROSE_WORDS.contains(&normalise_name(name).as_str()))
+        {
+            continue;
+        }
+        let Some((start, end)) = read_value(text, whole.end(), colon) else {
+            continue;
+        };
+        if is_real_value(&text[start..end]) {
+            out.push(Span {
+                start,
+                end,
+                rule: "secret_parameter",
+                value: None,
+            });
+        }
+    }
+    out
+}
+
+/// The value written at `at` after a name: quoted (escapes allowed), triple-quoted, a YAML
+/// block or indented line, or bare (to the end of the line after `:`, to white space after
+/// `=`, and never past the next `&name=` or `;name=` pair).
+fn read_value(text: &str, at: usize, colon: bool) -> Option<(usize, usize)> {
+    let b = text.as_bytes();
+    let mut i = at;
+    if colon {
+        // `name: |` or `name: >` (a YAML block), or the value on the next, indented line.
+        let mut j = i;
+        if matches!(b.get(j), Some(b'|' | b'>')) {
+            j += 1;
+            while matches!(b.get(j), Some(b'-' | b'+' | b' ' | b'\t')) {
+                j += 1;
+            }
+        }
+        if b.get(j) == Some(&b'\r') {
+            j += 1;
+        }
+        if b.get(j) == Some(&b'\n') {
+            let indent = b[j + 1..]
+                .iter()
+                .take_while(|c| matches!(c, b' ' | b'\t'))
+                .count();
+            if indent == 0 {
+                return None;
+            }
+            i = j + 1 + indent;
+        } else if j != i {
+            return None;
+        }
+    }
+    let rest = &text[i..];
+    if let Some(r) = rest.strip_prefix("\"\"\"") {
+        let r = r.strip_prefix('\n').unwrap_or(r);
+        let start = text.len() - r.len();
+        let len = r.find("\"\"\"")?;
+        return (len > 0).then_some((start, start + len));
+    }
+    if let Some(r) = rest.strip_prefix('"') {
+        let mut escaped = false;
+        for (k, c) in r.char_indices() {
+            match c {
+                '\n' | '\r' => return None,
+                '\\' if !escaped => escaped = true,
+                '"' if !escaped => return (k > 0).then_some((i + 1, i + 1 + k)),
+                _ => escaped = false,
+            }
+        }
+        return None;
+    }
+    if let Some(r) = rest.strip_prefix('\'') {
+        let len = r.find(['\'', '\n'])?;
+        return (r.as_bytes().get(len) == Some(&b'\'') && len > 0).then_some((i + 1, i + 1 + len));
+    }
+    let stop: &[char] = if colon {
+        &['\r', '\n']
+    } else {
+        &[
+            ' ', '\t', '\r', '\n', '"', '\'', '<', '>', '[', ']', '{', '}', '|', '\\', ',',
+        ]
+    };
+    let mut value = &rest[..rest.find(stop).unwrap_or(rest.len())];
+    if colon && (value.starts_with('#') || value.starts_with('|') || value.starts_with('>')) {
+        return None;
+    }
+    value = value.trim_end_matches(|c: char| c.is_whitespace() || matches!(c, ',' | '}' | ']'));
+    if let Some(cut) = next_pair(value) {
+        value = &value[..cut];
+    }
+    (!value.is_empty()).then_some((i, i + value.len()))
+}
+
 /// The rule matches in `text`: the secret part of each, checked. A match that fails its check
 /// is searched again from where its value starts, so a token standing as the value of a
 /// harmless name (`"AccessKeyId": "AKIA…"`) is still found by its own rule.
 fn rule_spans(c: &Compiled, text: &str, markers: &[(usize, usize)]) -> Vec<Span> {
     let mut out = Vec::new();
+    // One set of slots per rule, made when the rule first matches.
+    let mut slots: Vec<Option<Captures>> = (0..c.rules.len()).map(|_| None).collect();
     let mut at = 0;
     while at <= text.len() {
-        // Bounds first with the fast engine; groups only for a match that counts.
-        let Some(first) = c.all.find_at(text, at) else {
+        let Some(m) = c.all.search(&Input::new(text).range(at..)) else {
             break;
         };
-        if let Some((_, end)) = in_marker(markers, first.start()) {
-            at = end;
+        let (m_start, m_end) = (m.start(), m.end());
+        if let Some((_, end)) = in_marker(markers, m_start) {
+            at = end.max(next_boundary(text, m_start));
             continue;
         }
-        let Some(caps) = c.all.captures_at(text, first.start()) else {
-            break;
-        };
-        let Some(matched) = caps.get(0) else { break };
         // Past this match, unless it is refused below.
-        at = if matched.end() > matched.start() {
-            matched.end()
+        at = if m_end > m_start {
+            m_end
         } else {
-            next_boundary(text, matched.start())
+            next_boundary(text, m_start)
         };
-        let Some((i, _)) = RULES
-            .iter()
-            .enumerate()
-            .find(|(i, _)| caps.name(&format!("r{i}")).is_some())
+        let i = m.pattern().as_usize();
+        let (Some(re), Some(slot)) = (c.rules.get(i), slots.get_mut(i)) else {
+            continue;
+        };
+        let caps = slot.get_or_insert_with(|| re.create_captures());
+        // The rule alone, anchored where the combined search found it, matches the same way:
+        // the first pattern that matches at the leftmost start is the one reported.
+        re.search_captures(
+            &Input::new(text).range(m_start..).anchored(Anchored::Yes),
+            caps,
+        );
+        if !caps.is_match() {
+            continue;
+        }
+        let locs = |n: usize| caps.get_group(n).map(|sp| (sp.start, sp.end));
+        let rule = &RULES[i];
+        let g = &c.groups[i];
+        let Some((s_start, s_end)) = g.secrets.iter().find_map(|&n| locs(n)).or_else(|| locs(0))
         else {
             continue;
         };
-        let rule = &RULES[i];
-        let (secrets, names) = &c.groups[i];
-        let whole = caps.name(&format!("r{i}"));
-        let secret = secrets.iter().find_map(|g| caps.name(g)).or(whole);
-        let name = names
+        let name = g
+            .names
             .iter()
-            .find_map(|g| caps.name(g))
-            .map_or("", |m| m.as_str());
-        let Some(m) = secret else { continue };
-        if m.as_str().is_empty() {
+            .find_map(|&n| locs(n))
+            .map_or("", |(a, b)| &text[a..b]);
+        let secret = &text[s_start..s_end];
+        if secret.is_empty() {
             continue;
         }
         if let Some(check) = rule.check
-            && !check(name, m.as_str())
+            && !check(name, secret)
         {
-            at = m.start().max(next_boundary(text, matched.start()));
+            at = s_start.max(next_boundary(text, m_start));
             continue;
         }
-        out.push(Span {
-            start: m.start(),
-            end: m.end(),
-            rule: rule.id,
-            value: None,
-        });
+        // A value that runs to the end of a line loses the punctuation that closes it, and a
+        // bare value stops where the next `&name=` or `;Name=` pair starts (a query string, a
+        // connection string), so the evidence beside it stays.
+        let mut value =
+            secret.trim_end_matches(|c: char| c.is_whitespace() || matches!(c, ',' | '}' | ']'));
+        if let Some(cut) = next_pair(value) {
+            value = &value[..cut];
+        }
+        let end = s_start + value.len();
+        if end > s_start {
+            out.push(Span {
+                start: s_start,
+                end,
+                rule: rule.id,
+                value: None,
+            });
+        }
+        for (start, end) in g.extras.iter().filter_map(|&n| locs(n)) {
+            out.push(Span {
+                start,
+                end,
+                rule: rule.id,
+                value: None,
+            });
+        }
+    }
+    // A value found by name alone keeps the name of the specific rule that also found it.
+    for n in named_spans(text, markers) {
+        match out.iter_mut().find(|s| s.start < n.end && n.start < s.end) {
+            Some(s) => {
+                s.start = s.start.min(n.start);
+                s.end = s.end.max(n.end);
+            }
+            None => out.push(n),
+        }
     }
     out
+}
+
+/// Where a `&name=` or `;name=` pair starts inside a value, if one does.
+fn next_pair(value: &str) -> Option<usize> {
+    let b = value.as_bytes();
+    b.iter().enumerate().find_map(|(i, &c)| {
+        if c != b'&' && c != b';' {
+            return None;
+        }
+        let name_len = b[i + 1..]
+            .iter()
+            .take_while(|x| x.is_ascii_alphanumeric() || matches!(x, b'_' | b'.' | b'-' | b' '))
+            .count();
+        (name_len > 0 && b.get(i + 1 + name_len) == Some(&b'=') && b[i + 1] != b' ').then_some(i)
+    })
 }
 
 /// The next character boundary after `i`.
@@ -976,6 +1330,17 @@ fn percent_decoded(s: &str) -> Option<String> {
     }
     let d = percent_encoding::percent_decode_str(s).decode_utf8_lossy();
     (d != s).then(|| d.into_owned())
+}
+
+/// A run of hex digits decoded, when it decodes to text.
+fn hex_text(run: &str) -> Option<String> {
+    if !run.len().is_multiple_of(2) || !run.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let s = String::from_utf8(hex::decode(run).ok()?).ok()?;
+    s.chars()
+        .all(|c| !c.is_control() || c.is_whitespace())
+        .then_some(s)
 }
 
 /// A base64 or base64url run decoded, when it decodes to text.
@@ -1030,7 +1395,7 @@ fn encoded_secrets(
         {
             continue;
         }
-        if let Some(d) = base64_text(m.as_str()) {
+        if let Some(d) = hex_text(m.as_str()).or_else(|| base64_text(m.as_str())) {
             let before = values.len();
             found_in(&d, &mut values);
             if values.len() > before {
@@ -1218,6 +1583,24 @@ pub fn scrub(text: &str, tag: &Tag, found: &mut Found) -> Result<Option<String>>
     let c = detector()?;
     let markers = markers(text);
     let mut spans = rule_spans(c, text, &markers);
+    let mut undone: Vec<Hit> = Vec::new();
+    // What is hidden by zero-width characters, full-width letters, entities or escapes is
+    // found in the undone view, and removed where it stands in the text.
+    if let Some(view) = normalized_view(text) {
+        for sp in rule_spans(c, &view.text, &markers_of(&view.text)) {
+            let (Some(first), Some(last)) = (view.from.get(sp.start), view.from.get(sp.end - 1))
+            else {
+                continue;
+            };
+            undone.push((view.text[sp.start..sp.end].to_owned(), sp.rule));
+            spans.push(Span {
+                start: first.0,
+                end: last.1,
+                rule: sp.rule,
+                value: Some(view.text[sp.start..sp.end].to_owned()),
+            });
+        }
+    }
     let (decoded, blobs) = encoded_secrets(c, text, &spans, 2);
     for (start, end) in blobs {
         spans.push(Span {
@@ -1231,6 +1614,7 @@ pub fn scrub(text: &str, tag: &Tag, found: &mut Found) -> Result<Option<String>>
         .iter()
         .map(|s| (text[s.start..s.end].to_owned(), s.rule))
         .chain(decoded)
+        .chain(undone)
         .filter(|(v, _)| v.chars().count() >= MIN_REPEAT)
         .collect();
     values.sort();
@@ -1240,6 +1624,96 @@ pub fn scrub(text: &str, tag: &Tag, found: &mut Found) -> Result<Option<String>>
         return Ok(None);
     }
     Ok(Some(apply(text, spans, tag, found)))
+}
+
+fn markers_of(text: &str) -> Vec<(usize, usize)> {
+    markers(text)
+}
+
+/// A text with obfuscations undone, each of its bytes mapped to the span of the original it
+/// came from.
+struct View {
+    text: String,
+    from: Vec<(usize, usize)>,
+}
+
+/// Zero-width and direction characters that hide inside names and tokens.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// The character an escape or entity at the start of `rest` stands for, and its length.
+fn unescape(rest: &str) -> Option<(char, usize)> {
+    let hex = |s: &str| u32::from_str_radix(s, 16).ok();
+    if let Some(r) = rest.strip_prefix("&#") {
+        let end = r.find(';').filter(|e| (1..=8).contains(e))?;
+        let body = &r[..end];
+        let n = match body.strip_prefix(['x', 'X']) {
+            Some(h) => hex(h)?,
+            None => body.parse().ok()?,
+        };
+        return char::from_u32(n).map(|c| (c, end + 3));
+    }
+    for (name, c) in [
+        ("&amp;", '&'),
+        ("&lt;", '<'),
+        ("&gt;", '>'),
+        ("&quot;", '"'),
+        ("&apos;", '\''),
+    ] {
+        if rest.starts_with(name) {
+            return Some((c, name.len()));
+        }
+    }
+    if let Some(r) = rest.strip_prefix("\\u") {
+        let hi = hex(r.get(..4)?)?;
+        if (0xD800..0xDC00).contains(&hi)
+            && r.get(4..6) == Some("\\u")
+            && let Some(lo) = r.get(6..10).and_then(hex)
+            && (0xDC00..0xE000).contains(&lo)
+        {
+            let c = char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))?;
+            return Some((c, 12));
+        }
+        return char::from_u32(hi).map(|c| (c, 6));
+    }
+    if let Some(r) = rest.strip_prefix("\\x") {
+        return char::from_u32(hex(r.get(..2)?)?).map(|c| (c, 4));
+    }
+    None
+}
+
+/// The text with zero-width characters dropped, full-width forms read as ASCII, and HTML
+/// entities and `\u`/`\x` escapes decoded; `None` when there is nothing to undo.
+fn normalized_view(text: &str) -> Option<View> {
+    if text.is_ascii() && !text.contains("&#") && !text.contains('\\') && !text.contains("&amp;") {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut from = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        let rest = &text[i..];
+        let Some(ch) = rest.chars().next() else { break };
+        let (c, len) = if invisible(ch) {
+            (None, ch.len_utf8())
+        } else if let Some((c, len)) = (ch == '&' || ch == '\\').then(|| unescape(rest)).flatten() {
+            (Some(c), len)
+        } else if ('\u{FF01}'..='\u{FF5E}').contains(&ch) {
+            (char::from_u32(u32::from(ch) - 0xFEE0), ch.len_utf8())
+        } else if ch == '\u{3000}' {
+            (Some(' '), ch.len_utf8())
+        } else {
+            (Some(ch), ch.len_utf8())
+        };
+        if let Some(c) = c.filter(|c| !invisible(*c)) {
+            let at = out.len();
+            out.push(c);
+            from.extend(std::iter::repeat_n((i, i + len), out.len() - at));
+        }
+        i += len;
+    }
+    (out != text).then_some(View { text: out, from })
 }
 
 /// Where the markers already in a text are, in order: a marker is never read as a name
@@ -1283,8 +1757,16 @@ pub fn scrub_json(v: &mut serde_json::Value, tag: &Tag, found: &mut Found) -> Re
     match v {
         Value::Object(map) => {
             let private_jwk = map.contains_key("kty");
+            // {"name": "API_TOKEN", "value": "…"}: a list of names and values (environment
+            // variables, headers, cookies, form fields) says which value is secret by its name.
+            let pair_secret = ["name", "key"].iter().any(|k| {
+                map.get(*k)
+                    .and_then(Value::as_str)
+                    .is_some_and(is_secret_name)
+            });
             for (k, val) in map.iter_mut() {
                 let secret_member = is_secret_name(k)
+                    || (pair_secret && k == "value")
                     || (private_jwk
                         && ["d", "p", "q", "dp", "dq", "qi", "k"].contains(&k.as_str()));
                 match val {
@@ -1296,6 +1778,9 @@ pub fn scrub_json(v: &mut serde_json::Value, tag: &Tag, found: &mut Found) -> Re
                         if is_real_value(&text) {
                             *val = Value::String(found.redact("secret_parameter", &text, tag));
                         }
+                    }
+                    Value::Array(_) | Value::Object(_) if is_secret_container(k) => {
+                        redact_all(val, tag, found);
                     }
                     _ => scrub_json(val, tag, found)?,
                 }
@@ -1310,6 +1795,38 @@ pub fn scrub_json(v: &mut serde_json::Value, tag: &Tag, found: &mut Found) -> Re
             scrub_in_place(s, tag, found)?;
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// Redacts every text and number inside a member that holds credentials.
+fn redact_all(v: &mut serde_json::Value, tag: &Tag, found: &mut Found) {
+    use serde_json::Value;
+    match v {
+        Value::String(s) if is_real_value(s) => *s = found.redact("secret_parameter", s, tag),
+        Value::Number(n) => {
+            let text = n.to_string();
+            if is_real_value(&text) {
+                *v = Value::String(found.redact("secret_parameter", &text, tag));
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| redact_all(i, tag, found)),
+        Value::Object(map) => map.values_mut().for_each(|i| redact_all(i, tag, found)),
+        _ => {}
+    }
+}
+
+/// [`scrub_json`], then every value it removed taken out of the other strings too (a password
+/// quoted again in a debug message).
+pub fn scrub_json_everywhere(
+    v: &mut serde_json::Value,
+    tag: &Tag,
+    found: &mut Found,
+) -> Result<()> {
+    scrub_json(v, tag, found)?;
+    if !found.is_empty() {
+        let known = found.known();
+        walk_known(v, &known, tag, found)?;
     }
     Ok(())
 }
@@ -1480,7 +1997,7 @@ mod tests {
             (format!("token was {JWT} today"), "jwt", "today"),
             (
                 "Authorization: Bearer ya29.a0AfH6SMBx-long_token".into(),
-                "authorization",
+                "header",
                 "Bearer ",
             ),
             (
@@ -1565,6 +2082,27 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn hidden_spellings_are_undone() {
+        let token = "ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789";
+        let hex: String = hex::encode(format!("client_secret={token}"));
+        for text in [
+            "token ghp_aBcDeFgHi\u{200B}JkLmNoPqRsTuVwXyZ0123456789 here".to_owned(),
+            format!("{{\"\\u0070assword\": \"{token}\"}}"),
+            format!("&#112;&#97;&#115;&#115;&#119;&#111;&#114;&#100;={token}"),
+            format!("ｐａｓｓｗｏｒｄ={token}"),
+            format!("blob {hex} end"),
+        ] {
+            let (out, f) = s(&text);
+            assert!(!f.is_empty(), "{text}");
+            assert!(!out.contains("0123456789"), "{text} → {out}");
+        }
+        let jwt = "eyJhbGciOiJSUzI1NiJ9\n.eyJzdWIiOiJ4In0\n.c2lnbmF0dXJlLWJ5dGVz";
+        let (out, f) = s(&format!("token:\n{jwt}"));
+        assert!(!out.contains("c2lnbmF0dXJl"), "{out}");
+        assert_eq!(f.tokens.len(), 1, "the broken token is still read as one");
     }
 
     #[test]
