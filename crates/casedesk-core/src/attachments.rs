@@ -535,9 +535,9 @@ pub fn prepare(
             // A file that is not text is kept as it came, unless its readable parts hold a
             // secret: casedesk cannot remove one from an image or a document, so it keeps
             // none of the file and says why.
-            let mut seen = Found::default();
-            if secrets::scrub(&printable_runs(&upload.bytes), &Tag::Plain, &mut seen)?.is_some() {
-                let kinds: Vec<&str> = seen.counts.keys().map(|k| secrets::describe(k)).collect();
+            let kinds = secrets_in_binary(&upload.bytes)?;
+            if !kinds.is_empty() {
+                let kinds: Vec<&str> = kinds.into_iter().collect();
                 return Err(DomainError::field(
                     field,
                     format!(
@@ -689,6 +689,32 @@ fn scrub_captures(
             Ok((bytes, evidence, found))
         }
     }
+}
+
+/// The kinds of secret (in words) in the readable parts of a binary file. Random bytes (a
+/// photo, a compressed stream) spell a short name and a value (`Pw:x7Kq9z`) about once in
+/// twenty megabytes, so there a named value counts only beside a long secret name; a secret
+/// recognised by its shape always counts.
+fn secrets_in_binary(bytes: &[u8]) -> Result<std::collections::BTreeSet<&'static str>> {
+    let mut kinds = std::collections::BTreeSet::new();
+    let runs = printable_runs(bytes);
+    if secrets::scrub(&runs, &Tag::Plain, &mut Found::default())?.is_none() {
+        return Ok(kinds);
+    }
+    for line in runs.lines() {
+        let mut seen = Found::default();
+        if secrets::scrub(line, &Tag::Plain, &mut seen)?.is_none() {
+            continue;
+        }
+        let named = secrets::holds_long_secret_name(line);
+        kinds.extend(
+            seen.counts
+                .keys()
+                .filter(|k| named || secrets::is_format_rule(k))
+                .map(|k| secrets::describe(k)),
+        );
+    }
+    Ok(kinds)
 }
 
 /// The readable parts of a binary file (runs of printable ASCII, and of UTF-16 text), one per
@@ -963,6 +989,45 @@ mod tests {
         );
         assert_eq!(sniff(b"{\"a\": 1}"), "application/json");
         assert_eq!(sniff(b"\0\x01\x02binary"), "application/octet-stream");
+    }
+
+    /// A PDF-looking file of random bytes, as the upload benchmark makes them.
+    fn random_pdf(seed: u64, size: usize) -> Vec<u8> {
+        let mut x = seed | 1;
+        let mut out = b"%PDF-1.7\n".to_vec();
+        while out.len() < size {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+        out.truncate(size);
+        out
+    }
+
+    #[test]
+    fn random_bytes_are_not_read_as_a_named_secret() {
+        // These two spell a short secret-like name and a value in their readable runs: they
+        // were refused when any named value counted in a binary file.
+        for seed in [28, 29] {
+            let kinds = secrets_in_binary(&random_pdf(seed, 1 << 20)).unwrap();
+            assert!(kinds.is_empty(), "seed {seed}: {kinds:?}");
+        }
+    }
+
+    #[test]
+    fn a_binary_file_with_a_secret_is_refused_by_its_shape_or_a_long_name() {
+        let with = |text: &str| {
+            let mut b = random_pdf(7, 4096);
+            b.extend_from_slice(text.as_bytes());
+            b.extend_from_slice(&[0, 1, 2, 250]);
+            secrets_in_binary(&b).unwrap()
+        };
+        assert!(!with("ghp_0123456789abcdefghijABCDEFGHIJ012345").is_empty());
+        assert!(!with("tEXtComment password=Zq81Planted9x").is_empty());
+        assert!(!with("client_secret: Zq81Planted9x").is_empty());
+        assert!(with("pw=Zq81Planted9x").is_empty());
+        assert!(with("Sid:Zq81Planted9x").is_empty());
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! appears raw, percent-encoded or base64-encoded. The formats follow the public knowledge of
 //! rule sets such as gitleaks'; the patterns are written here.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::LazyLock;
 
 use aho_corasick::{AhoCorasick, MatchKind};
@@ -383,6 +383,42 @@ fn normalise_name(name: &str) -> String {
         .filter(|c| !matches!(c, '_' | '-' | '.' | ' ' | '$' | '@'))
         .flat_map(char::to_lowercase)
         .collect()
+}
+
+/// Rules that recognise a secret by its own shape (a prefix, a length, a structure), not by a
+/// name beside it: what random bytes practically never spell.
+const FORMAT_RULES: [&str; 13] = [
+    "private_key",
+    "jwt",
+    "aws_access_key",
+    "gcp_api_key",
+    "azure_secret",
+    "cloud_token",
+    "vcs_token",
+    "chat_token",
+    "payment_key",
+    "saas_token",
+    "api_token",
+    "saml",
+    "jwk_private",
+];
+
+/// Whether a rule recognises secrets by their shape alone.
+pub fn is_format_rule(rule: &str) -> bool {
+    FORMAT_RULES.contains(&rule)
+}
+
+/// Whether a text holds a long secret name (`password`, `client_secret`, `token`, not `pw`
+/// or `sid`): in the readable runs of a binary file, short names turn up by chance.
+pub fn holds_long_secret_name(text: &str) -> bool {
+    let squashed: String = text
+        .chars()
+        .filter(|c| !matches!(c, '_' | '-' | '.' | ' '))
+        .flat_map(char::to_lowercase)
+        .collect();
+    SECRET_STEMS
+        .iter()
+        .any(|stem| stem.len() >= 5 && squashed.contains(stem))
 }
 
 /// Whether a field, parameter, header, variable or JSON member of this name holds a credential.
@@ -1094,8 +1130,15 @@ fn named_spans(text: &str, markers: &[(usize, usize)]) -> Vec<Span> {
         return Vec::new();
     };
     let mut out = Vec::new();
+    // Names inside a value already read (`password=password=…`, the rest of a line after
+    // `secret:`) are not read again: the value is removed anyway, and reading each would
+    // make a long line cost its square.
+    let mut read_until = 0;
     // Bounds only (the fast engine); the name and separator are read back from the match.
     for whole in re.find_iter(text) {
+        if whole.start() < read_until {
+            continue;
+        }
         let m = whole.as_str();
         let (name, quoted) = match m.strip_prefix('"') {
             Some(rest) => (rest.split('"').next().unwrap_or(""), true),
@@ -1117,7 +1160,11 @@ fn named_spans(text: &str, markers: &[(usize, usize)]) -> Vec<Span> {
         let Some((start, end)) = read_value(text, whole.end(), colon) else {
             continue;
         };
-        if is_real_value(&text[start..end]) {
+        let real = is_real_value(&text[start..end]);
+        if real || end - start > 256 {
+            read_until = end;
+        }
+        if real {
             out.push(Span {
                 start,
                 end,
@@ -1183,20 +1230,33 @@ fn read_value(text: &str, at: usize, colon: bool) -> Option<(usize, usize)> {
         let len = r.find(['\'', '\n'])?;
         return (r.as_bytes().get(len) == Some(&b'\'') && len > 0).then_some((i + 1, i + 1 + len));
     }
-    let stop: &[char] = if colon {
-        &['\r', '\n']
+    let stop: &[u8] = if colon {
+        b"\r\n"
     } else {
-        &[
-            ' ', '\t', '\r', '\n', '"', '\'', '<', '>', '[', ']', '{', '}', '|', '\\', ',',
-        ]
+        b" \t\r\n\"'<>[]{}|\\,"
     };
-    let mut value = &rest[..rest.find(stop).unwrap_or(rest.len())];
+    // One pass to the first stop or the next `&name=` pair, whichever comes first: scanning
+    // to the stop and cutting afterwards read a long line once per name on it.
+    let rb = rest.as_bytes();
+    let mut end = rb.len();
+    let mut pair = false;
+    for (k, c) in rb.iter().enumerate() {
+        if stop.contains(c) {
+            end = k;
+            break;
+        }
+        if pair_at(rb, k) {
+            end = k;
+            pair = true;
+            break;
+        }
+    }
+    let mut value = &rest[..end];
     if colon && (value.starts_with('#') || value.starts_with('|') || value.starts_with('>')) {
         return None;
     }
-    value = value.trim_end_matches(|c: char| c.is_whitespace() || matches!(c, ',' | '}' | ']'));
-    if let Some(cut) = next_pair(value) {
-        value = &value[..cut];
+    if !pair {
+        value = value.trim_end_matches(|c: char| c.is_whitespace() || matches!(c, ',' | '}' | ']'));
     }
     (!value.is_empty()).then_some((i, i + value.len()))
 }
@@ -1209,8 +1269,18 @@ fn rule_spans(c: &Compiled, text: &str, markers: &[(usize, usize)]) -> Vec<Span>
     // One set of slots per rule, made when the rule first matches.
     let mut slots: Vec<Option<Captures>> = (0..c.rules.len()).map(|_| None).collect();
     let mut at = 0;
+    // After a refused match the search starts again inside it (a secret may hide there), and
+    // only looks a little way ahead: a value that runs to the end of the text
+    // (`k=v;k=v;…`, `{"password": {"password": …`) would otherwise be read again from each
+    // name inside it, which is quadratic. A match that reaches the edge and is not refused
+    // is read again in full.
+    let mut bound: Option<usize> = None;
     while at <= text.len() {
-        let Some(m) = c.all.search(&Input::new(text).range(at..)) else {
+        let end = bound.map_or(text.len(), |b| b.max(at));
+        let Some(m) = c.all.search(&Input::new(text).range(at..end)) else {
+            if bound.take().is_some() {
+                continue;
+            }
             break;
         };
         let (m_start, m_end) = (m.start(), m.end());
@@ -1218,24 +1288,25 @@ fn rule_spans(c: &Compiled, text: &str, markers: &[(usize, usize)]) -> Vec<Span>
             at = end.max(next_boundary(text, m_start));
             continue;
         }
-        // Past this match, unless it is refused below.
-        at = if m_end > m_start {
-            m_end
-        } else {
-            next_boundary(text, m_start)
-        };
+        let truncated = end < text.len() && m_end == end;
+        let refused_from = |s_start: usize| s_start.max(next_boundary(text, m_start));
         let i = m.pattern().as_usize();
         let (Some(re), Some(slot)) = (c.rules.get(i), slots.get_mut(i)) else {
+            at = next_boundary(text, m_start);
             continue;
         };
         let caps = slot.get_or_insert_with(|| re.create_captures());
-        // The rule alone, anchored where the combined search found it, matches the same way:
-        // the first pattern that matches at the leftmost start is the one reported.
+        // The rule alone, anchored where the combined search found it and ending where it
+        // ended, matches the same way: the first pattern that matches at the leftmost start
+        // is the one reported.
         re.search_captures(
-            &Input::new(text).range(m_start..).anchored(Anchored::Yes),
+            &Input::new(text)
+                .range(m_start..m_end)
+                .anchored(Anchored::Yes),
             caps,
         );
         if !caps.is_match() {
+            at = next_boundary(text, m_start);
             continue;
         }
         let locs = |n: usize| caps.get_group(n).map(|sp| (sp.start, sp.end));
@@ -1243,6 +1314,7 @@ fn rule_spans(c: &Compiled, text: &str, markers: &[(usize, usize)]) -> Vec<Span>
         let g = &c.groups[i];
         let Some((s_start, s_end)) = g.secrets.iter().find_map(|&n| locs(n)).or_else(|| locs(0))
         else {
+            at = next_boundary(text, m_start);
             continue;
         };
         let name = g
@@ -1251,13 +1323,25 @@ fn rule_spans(c: &Compiled, text: &str, markers: &[(usize, usize)]) -> Vec<Span>
             .find_map(|&n| locs(n))
             .map_or("", |(a, b)| &text[a..b]);
         let secret = &text[s_start..s_end];
-        if secret.is_empty() {
-            continue;
-        }
         if let Some(check) = rule.check
             && !check(name, secret)
         {
-            at = s_start.max(next_boundary(text, m_start));
+            at = refused_from(s_start);
+            bound = Some(floor_boundary(text, at.saturating_add(RETRY_AHEAD)));
+            continue;
+        }
+        if truncated {
+            // Cut short by the bound and not refused: read it again without the bound.
+            bound = None;
+            continue;
+        }
+        bound = None;
+        at = if m_end > m_start {
+            m_end
+        } else {
+            next_boundary(text, m_start)
+        };
+        if secret.is_empty() {
             continue;
         }
         // A value that runs to the end of a line loses the punctuation that closes it, and a
@@ -1287,31 +1371,64 @@ fn rule_spans(c: &Compiled, text: &str, markers: &[(usize, usize)]) -> Vec<Span>
         }
     }
     // A value found by name alone keeps the name of the specific rule that also found it.
+    // Found by binary search: a log with a secret on every line has thousands of both.
+    out.sort_by_key(|s| s.start);
+    let mut furthest = Vec::with_capacity(out.len());
+    for s in &out {
+        let before = furthest.last().copied().unwrap_or(0);
+        furthest.push(s.end.max(before));
+    }
+    let mut widen = Vec::new();
+    let mut alone = Vec::new();
     for n in named_spans(text, markers) {
-        match out.iter_mut().find(|s| s.start < n.end && n.start < s.end) {
-            Some(s) => {
-                s.start = s.start.min(n.start);
-                s.end = s.end.max(n.end);
-            }
-            None => out.push(n),
+        let upto = out.partition_point(|s| s.start < n.end);
+        let overlapping = upto
+            .checked_sub(1)
+            .filter(|&k| furthest[k] > n.start)
+            .and_then(|_| out[..upto].iter().rposition(|s| n.start < s.end));
+        match overlapping {
+            Some(k) => widen.push((k, n)),
+            None => alone.push(n),
         }
     }
+    for (k, n) in widen {
+        if let Some(s) = out.get_mut(k) {
+            s.start = s.start.min(n.start);
+            s.end = s.end.max(n.end);
+        }
+    }
+    out.extend(alone);
     out
 }
 
 /// Where a `&name=` or `;name=` pair starts inside a value, if one does.
 fn next_pair(value: &str) -> Option<usize> {
     let b = value.as_bytes();
-    b.iter().enumerate().find_map(|(i, &c)| {
-        if c != b'&' && c != b';' {
-            return None;
-        }
-        let name_len = b[i + 1..]
-            .iter()
-            .take_while(|x| x.is_ascii_alphanumeric() || matches!(x, b'_' | b'.' | b'-' | b' '))
-            .count();
-        (name_len > 0 && b.get(i + 1 + name_len) == Some(&b'=') && b[i + 1] != b' ').then_some(i)
-    })
+    (0..b.len()).find(|&i| pair_at(b, i))
+}
+
+/// Whether a `&name=` or `;name=` pair starts at `i`.
+fn pair_at(b: &[u8], i: usize) -> bool {
+    if !matches!(b.get(i), Some(b'&' | b';')) {
+        return false;
+    }
+    let name_len = b[i + 1..]
+        .iter()
+        .take_while(|x| x.is_ascii_alphanumeric() || matches!(x, b'_' | b'.' | b'-' | b' '))
+        .count();
+    name_len > 0 && b.get(i + 1 + name_len) == Some(&b'=') && b[i + 1] != b' '
+}
+
+/// How far ahead the search looks after a refused match, in bytes.
+const RETRY_AHEAD: usize = 512;
+
+/// The last character boundary at or before `i` (the text's end past it).
+fn floor_boundary(text: &str, i: usize) -> usize {
+    let mut j = i.min(text.len());
+    while j > 0 && !text.is_char_boundary(j) {
+        j -= 1;
+    }
+    j
 }
 
 /// The next character boundary after `i`.
@@ -1387,12 +1504,19 @@ fn encoded_secrets(
     if let Some(d) = percent_decoded(text) {
         found_in(&d, &mut values);
     }
+    // What is removed anyway, by start, with the furthest end reached so far: whether a run
+    // lies inside one is a binary search (a log can hold thousands of both).
+    let mut removed: Vec<(usize, usize)> = found.iter().map(|s| (s.start, s.end)).collect();
+    removed.sort_unstable();
+    let mut furthest = 0;
+    for r in &mut removed {
+        furthest = furthest.max(r.1);
+        r.1 = furthest;
+    }
     for m in c.base64_run.find_iter(text) {
         // A run inside what is removed anyway (a JWT's parts) needs no second look.
-        if found
-            .iter()
-            .any(|s| s.start <= m.start() && m.end() <= s.end)
-        {
+        let upto = removed.partition_point(|r| r.0 <= m.start());
+        if upto > 0 && removed[upto - 1].1 >= m.end() {
             continue;
         }
         if let Some(d) = hex_text(m.as_str()).or_else(|| base64_text(m.as_str())) {
@@ -1455,61 +1579,164 @@ fn variants(v: &str) -> Vec<String> {
 pub struct Known {
     values: Vec<Hit>,
     owner: Vec<usize>,
-    /// The automaton, for many spellings; a few are searched one by one.
-    ac: Option<AhoCorasick>,
-    few: Vec<String>,
+    spellings: Vec<String>,
+    heads: Heads,
 }
 
-/// Up to this many spellings are searched one by one rather than by an automaton, which costs
-/// more to build than a few searches do.
-const FEW: usize = 12;
+/// Spellings indexed by one window of [`MIN_REPEAT`] bytes each, found by sliding a window of
+/// that many bytes over a text and checking a bit per window before any lookup.
+///
+/// A capture yields tens of thousands of values; an Aho-Corasick automaton over all their
+/// spellings took longer to build (about 140 ms for a 25 MB capture) than the rest of the
+/// final pass together. This index is built in a few milliseconds and searched at about a
+/// nanosecond a byte. Values share beginnings (every JWT starts `eyJhbGciOi`, session ids
+/// `sid-0000`) and endings, so each spelling is indexed by whichever of a few of its windows
+/// is the rarest so far: no window leads to a long list of candidates. Values made to share
+/// every window (`1aaaa…`, `1aaaaa…`) would make candidates costly to check; past a budget of
+/// checked bytes the search stops and the automaton is built after all, whose cost is linear
+/// whatever the values.
+struct Heads {
+    bits: Vec<u64>,
+    shift: u32,
+    /// Window → (spelling, where the window starts in it).
+    by_window: HashMap<u64, Vec<(u32, u32)>, foldhash::fast::RandomState>,
+}
+
+/// How many of a spelling's windows are considered for its index entry.
+const WINDOW_CHOICES: usize = 8;
+
+impl Heads {
+    fn new(spellings: &[String]) -> Heads {
+        // About 32 bits per spelling keeps false hits near 3 %; at most 512 KiB of bits.
+        let log2 = (spellings.len().max(1) * 32)
+            .next_power_of_two()
+            .trailing_zeros()
+            .clamp(10, 22);
+        let mut heads = Heads {
+            bits: vec![0; 1 << (log2 - 6)],
+            shift: 64 - log2,
+            by_window: HashMap::with_capacity_and_hasher(
+                spellings.len(),
+                foldhash::fast::RandomState::default(),
+            ),
+        };
+        for (i, form) in spellings.iter().enumerate() {
+            let b = form.as_bytes();
+            let Some(last) = b.len().checked_sub(MIN_REPEAT) else {
+                continue;
+            };
+            let steps = last.clamp(1, WINDOW_CHOICES - 1);
+            let Some((at, key)) = (0..=steps)
+                .map(|k| last * k / steps)
+                .map(|at| (at, window(&b[at..])))
+                .min_by_key(|(_, key)| heads.by_window.get(key).map_or(0, Vec::len))
+            else {
+                continue;
+            };
+            let (Ok(i), Ok(at32)) = (u32::try_from(i), u32::try_from(at)) else {
+                continue;
+            };
+            let h = heads.slot(key);
+            heads.bits[h >> 6] |= 1 << (h & 63);
+            heads.by_window.entry(key).or_default().push((i, at32));
+        }
+        heads
+    }
+
+    fn slot(&self, key: u64) -> usize {
+        // Fibonacci hashing: the top bits of the product, as many as the table has.
+        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+
+    /// Every place a spelling occurs, overlapping ones included: (start, end, spelling);
+    /// `None` when checking candidates costs more than a few bytes per byte of text.
+    fn find(&self, spellings: &[String], text: &str) -> Option<Vec<(usize, usize, usize)>> {
+        let b = text.as_bytes();
+        let mut out = Vec::new();
+        let Some(first) = b.get(..MIN_REPEAT) else {
+            return Some(out);
+        };
+        let mut budget = b.len().saturating_mul(4).saturating_add(1 << 16);
+        let mut key = window(first);
+        let top = 8 * (MIN_REPEAT as u32 - 1);
+        for j in 0..=b.len() - MIN_REPEAT {
+            if j > 0 {
+                key = (key >> 8) | (u64::from(b[j + MIN_REPEAT - 1]) << top);
+            }
+            let h = self.slot(key);
+            if self.bits[h >> 6] & (1 << (h & 63)) == 0 {
+                continue;
+            }
+            for &(p, at) in self.by_window.get(&key).map_or(&[][..], Vec::as_slice) {
+                let (p, at) = (p as usize, at as usize);
+                let (Some(start), Some(form)) = (j.checked_sub(at), spellings.get(p)) else {
+                    continue;
+                };
+                budget = budget.checked_sub(form.len())?;
+                if b[start..].starts_with(form.as_bytes()) {
+                    out.push((start, start + form.len(), p));
+                }
+            }
+        }
+        Some(out)
+    }
+}
+
+// A window of `MIN_REPEAT` bytes fits one u64.
+const _: () = assert!(MIN_REPEAT <= 8);
+
+/// The first `MIN_REPEAT` bytes as a number, the first byte lowest.
+fn window(head: &[u8]) -> u64 {
+    head.iter()
+        .take(MIN_REPEAT)
+        .rev()
+        .fold(0, |k, &x| (k << 8) | u64::from(x))
+}
 
 impl Known {
     fn new(values: Vec<Hit>) -> Known {
-        let mut patterns = Vec::new();
+        let mut spellings = Vec::new();
         let mut owner = Vec::new();
         for (i, (v, _)) in values.iter().enumerate() {
             for form in variants(v) {
-                patterns.push(form);
+                spellings.push(form);
                 owner.push(i);
             }
         }
-        let ac = (patterns.len() > FEW)
-            .then(|| {
-                AhoCorasick::builder()
-                    .match_kind(MatchKind::LeftmostLongest)
-                    // Built for one pass over one text: the cheapest automaton to build.
-                    .kind(Some(aho_corasick::AhoCorasickKind::NoncontiguousNFA))
-                    .build(&patterns)
-                    .ok()
-            })
-            .flatten();
-        let few = if ac.is_none() { patterns } else { Vec::new() };
+        let heads = Heads::new(&spellings);
         Known {
             values,
             owner,
-            ac,
-            few,
+            spellings,
+            heads,
         }
     }
 
-    /// Where any spelling occurs: (start, end, pattern).
+    /// Where any spelling occurs: (start, end, spelling).
     fn occurrences(&self, text: &str) -> Vec<(usize, usize, usize)> {
-        match &self.ac {
-            Some(ac) => ac
+        if let Some(found) = self.heads.find(&self.spellings, text) {
+            return found;
+        }
+        // Spellings made to defeat the index: the automaton, linear in the text.
+        match AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .kind(Some(aho_corasick::AhoCorasickKind::NoncontiguousNFA))
+            .build(&self.spellings)
+        {
+            Ok(ac) => ac
                 .find_iter(text)
                 .map(|m| (m.start(), m.end(), m.pattern().as_usize()))
                 .collect(),
-            None => {
-                let mut out = Vec::new();
-                for (p, form) in self.few.iter().enumerate() {
-                    out.extend(
-                        text.match_indices(form.as_str())
-                            .map(|(i, m)| (i, i + m.len(), p)),
-                    );
-                }
-                out
-            }
+            // Beyond the automaton's limits: every spelling searched on its own.
+            Err(_) => self
+                .spellings
+                .iter()
+                .enumerate()
+                .flat_map(|(p, form)| {
+                    text.match_indices(form.as_str())
+                        .map(move |(i, m)| (i, i + m.len(), p))
+                })
+                .collect(),
         }
     }
 
@@ -1610,12 +1837,11 @@ pub fn scrub(text: &str, tag: &Tag, found: &mut Found) -> Result<Option<String>>
             value: None,
         });
     }
-    let mut values: Vec<Hit> = spans
-        .iter()
+    let mut values: Vec<Hit> = searchable(&spans)
         .map(|s| (text[s.start..s.end].to_owned(), s.rule))
         .chain(decoded)
         .chain(undone)
-        .filter(|(v, _)| v.chars().count() >= MIN_REPEAT)
+        .filter(|(v, _)| v.chars().count() >= MIN_REPEAT && v.len() <= MAX_SEARCHED)
         .collect();
     values.sort();
     values.dedup_by(|a, b| a.0 == b.0);
@@ -1624,6 +1850,31 @@ pub fn scrub(text: &str, tag: &Tag, found: &mut Found) -> Result<Option<String>>
         return Ok(None);
     }
     Ok(Some(apply(text, spans, tag, found)))
+}
+
+/// The longest found value searched for elsewhere, in bytes: longer ones are the rest of a
+/// line after a name, not a token that travels (keys and tokens that do have rules of their
+/// own, which find every copy).
+const MAX_SEARCHED: usize = 1024;
+
+/// The spans whose values are searched for elsewhere: of those that end at the same place
+/// (`password: {"password": {"password": …` finds one value per name, each running to the end
+/// of the line), only the longest, so the values stay as long as the text, not its square.
+fn searchable(spans: &[Span]) -> impl Iterator<Item = &Span> {
+    let mut longest: HashMap<usize, &Span> = HashMap::new();
+    for s in spans {
+        longest
+            .entry(s.end)
+            .and_modify(|l| {
+                if s.start < l.start {
+                    *l = s;
+                }
+            })
+            .or_insert(s);
+    }
+    let mut kept: Vec<&Span> = longest.into_values().collect();
+    kept.sort_by_key(|s| (s.start, s.end));
+    kept.into_iter()
 }
 
 fn markers_of(text: &str) -> Vec<(usize, usize)> {
@@ -2151,6 +2402,93 @@ mod tests {
         assert_eq!(t["claims"]["iss"], "https://idp.example");
         assert_eq!(t["claims"]["exp"], 1_700_000_000);
         assert!(t["claims"].get("sub").is_none(), "the subject is personal");
+    }
+
+    /// Covered byte ranges, merged: what a removal of the occurrences would take out.
+    fn covered(mut spans: Vec<(usize, usize)>) -> Vec<(usize, usize)> {
+        spans.sort_unstable();
+        let mut out: Vec<(usize, usize)> = Vec::new();
+        for (a, b) in spans {
+            match out.last_mut() {
+                Some(last) if a <= last.1 => last.1 = last.1.max(b),
+                _ => out.push((a, b)),
+            }
+        }
+        out
+    }
+
+    fn naive(spellings: &[String], text: &str) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        for form in spellings {
+            let mut from = 0;
+            while let Some(i) = text[from..].find(form.as_str()) {
+                out.push((from + i, from + i + form.len()));
+                from += i + text[from + i..].chars().next().map_or(1, char::len_utf8);
+            }
+        }
+        covered(out)
+    }
+
+    proptest::proptest! {
+        /// The window index finds every occurrence a plain search finds, whatever the values
+        /// share (beginnings, endings, windows).
+        #[test]
+        fn the_window_index_finds_what_a_plain_search_finds(
+            values in proptest::collection::vec("(sid-0000|eyJhbG|)[a-c0-2]{0,10}(==|-0000|)", 1..40),
+            picks in proptest::collection::vec((0usize..40, "[a-c0-2 ]{0,3}"), 0..30),
+        ) {
+            let values: Vec<String> = values.into_iter().filter(|v| v.len() >= MIN_REPEAT).collect();
+            let mut text = String::new();
+            for (i, glue) in &picks {
+                if let Some(v) = values.get(i % values.len().max(1)) {
+                    text.push_str(v);
+                }
+                text.push_str(glue);
+            }
+            let known = Known::new(values.iter().map(|v| (v.clone(), "t")).collect());
+            let got = covered(known.occurrences(&text).into_iter().map(|(a, b, _)| (a, b)).collect());
+            proptest::prop_assert_eq!(got, naive(&known.spellings, &text));
+        }
+    }
+
+    /// A refused match is searched again from inside (a secret hides there) but only a little
+    /// way ahead; what is cut short there and not refused is read again whole.
+    #[test]
+    fn secrets_inside_refused_matches_are_found_whole() {
+        let long = format!("Zq81{}x9", "Planted".repeat(400));
+        for text in [
+            format!("https://app/cb?k=x;access_token={long}"),
+            format!("{}&access_token={long}", "?k=v1;k=v2".repeat(300)),
+            format!("name: a, value: b name: API_TOKEN, value: {long}"),
+            format!("{}password={long}", "k=Zq81x;".repeat(500)),
+        ] {
+            let (out, _) = s(&text);
+            assert!(
+                !out.contains("Planted"),
+                "{}",
+                &out[out.len().saturating_sub(300)..]
+            );
+        }
+        // A nested name whose value runs to the end of the line: one value, all removed.
+        let (out, f) = s(&format!("{}Zq81Planted9x", "{\"password\": ".repeat(3000)));
+        assert!(!out.contains("Planted") && !f.is_empty());
+    }
+
+    /// Values made so that every window of theirs is shared still cost a linear search (the
+    /// automaton takes over), and every occurrence is found.
+    #[test]
+    fn values_made_to_defeat_the_index_are_still_found() {
+        let values: Vec<Hit> = (1..400)
+            .map(|n| (format!("1{}", "a".repeat(n + 200)), "t"))
+            .collect();
+        let known = Known::new(values);
+        let text = format!("x {} y 1{} z", "a".repeat(100_000), "a".repeat(350));
+        assert!(known.heads.find(&known.spellings, &text).is_none());
+        let found = known.occurrences(&text);
+        assert!(
+            found.iter().any(|&(a, b, _)| text[a..b].len() == 351),
+            "{found:?}"
+        );
     }
 
     #[test]
