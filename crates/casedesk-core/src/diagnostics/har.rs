@@ -687,15 +687,15 @@ fn tag_personal(v: &mut Value, tag: &Tag, found: &mut Found) {
 /// Hidden form fields: where the `form_post` response mode puts `code`, `id_token` and `state`.
 fn scrub_html_inputs(html: &str, tag: &Tag, found: &mut Found) -> String {
     static INPUT: std::sync::LazyLock<Option<regex::Regex>> =
-        std::sync::LazyLock::new(|| regex::Regex::new(r"(?is)<input\b[^>]*>").ok());
+        std::sync::LazyLock::new(|| regex::Regex::new(r"(?is)<input(?-u:\b)[^>]*>").ok());
     static TEXTAREA: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"(?is)(<textarea\b[^>]*>)(.*?)(</textarea\s*>)").ok()
+        regex::Regex::new(r"(?is)(<textarea(?-u:\b)[^>]*>)(.*?)(</textarea\s*>)").ok()
     });
     static NAME: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r#"(?is)\bname\s*=\s*["']?([^"'\s>]+)"#).ok()
+        regex::Regex::new(r#"(?is)(?-u:\b)name\s*=\s*["']?([^"'\s>]+)"#).ok()
     });
     static VALUE: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r#"(?is)(\bvalue\s*=\s*)(?:"([^"]*)"|'([^']*)'|([^\s>]+))"#).ok()
+        regex::Regex::new(r#"(?is)((?-u:\b)value\s*=\s*)(?:"([^"]*)"|'([^']*)'|([^\s>]+))"#).ok()
     });
     let (Some(input), Some(name_re), Some(value_re)) =
         (INPUT.as_ref(), NAME.as_ref(), VALUE.as_ref())

@@ -924,8 +924,8 @@ pub static RULES: &[Rule] = &[
             r#"|(?P<n>--(?i:password|passwd|pass|secret|token|api-key|apikey|client-secret|secret-key|secretkey|access-key|auth-token)(?:[ \t]+|=))['"]?(?P<s>[^\s'"-][^\s'"]{2,})"#,
             r#"|(?i:-SecretKey|-Password|-Token)[ \t]+['"]?(?P<s>[^\s'"-][^\s'"]{2,})"#,
             r"|(?i:sqlplus|jdbc:oracle:[a-z]+:)[ \t]*[A-Za-z0-9_$#]+/(?P<s>[^@\s/]+)@",
-            r"|(?-u:\b)mysql(?:dump|admin)?\b[^\r\n]*?[ \t]-p(?P<s>[^\s'-][^\s']{2,})",
-            r"|(?-u:\b)redis-cli\b[^\r\n]*?[ \t]-a[ \t]+(?P<s>\S{3,})",
+            r"|(?-u:\b)mysql(?:dump|admin)?(?-u:\b)[^\r\n]*?[ \t]-p(?P<s>[^\s'-][^\s']{2,})",
+            r"|(?-u:\b)redis-cli(?-u:\b)[^\r\n]*?[ \t]-a[ \t]+(?P<s>\S{3,})",
             r#"|(?-u:\b)sshpass[ \t]+-p[ \t]*['"]?(?P<s>[^\s'"]+)"#,
             r"|(?-u:\b)machine[ \t]+\S+[ \t]+login[ \t]+\S+[ \t]+password[ \t]+(?P<s>\S+)",
         ),
@@ -948,8 +948,8 @@ pub static RULES: &[Rule] = &[
             value_colon!(),
             // <add key="ClientSecret" value="…"/>, form fields, <password>…</password>,
             r#"|(?i:key)[ \t]*=[ \t]*["'](?P<n>[^"']{1,80})["'][ \t]+(?i:value)[ \t]*=[ \t]*["'](?P<s>[^"']+)["']"#,
-            r#"|<(?i:input|textarea)\b[^>]*?\bname[ \t]*=[ \t]*["']?(?P<n>[^"'\s>]+)["']?[^>]*?\bvalue[ \t]*=[ \t]*["'](?P<s>[^"']+)["']"#,
-            r#"|<(?i:textarea)\b[^>]*?\bname[ \t]*=[ \t]*["']?(?P<n>[^"'\s>]+)["']?[^>]*>(?P<s>[^<]{3,})</"#,
+            r#"|<(?i:input|textarea)(?-u:\b)[^>]*?(?-u:\b)name[ \t]*=[ \t]*["']?(?P<n>[^"'\s>]+)["']?[^>]*?(?-u:\b)value[ \t]*=[ \t]*["'](?P<s>[^"']+)["']"#,
+            r#"|<(?i:textarea)(?-u:\b)[^>]*?(?-u:\b)name[ \t]*=[ \t]*["']?(?P<n>[^"'\s>]+)["']?[^>]*>(?P<s>[^<]{3,})</"#,
             r#"|<(?P<n>[A-Za-z0-9_:.-]{1,60})>(?P<s>[^<\r\n]{3,})</"#,
             // Plain `name = value`, `name: value`, `"name": "value"` and the like are read
             // by `named_spans`, in one pass whatever the text holds.
