@@ -580,16 +580,7 @@ fn as_text(bytes: &[u8]) -> Option<String> {
         good * 100 >= n * 95
     };
     let utf16 = |le: bool, body: &[u8]| -> String {
-        let units: Vec<u16> = body
-            .chunks_exact(2)
-            .map(|c| {
-                if le {
-                    u16::from_le_bytes([c[0], c[1]])
-                } else {
-                    u16::from_be_bytes([c[0], c[1]])
-                }
-            })
-            .collect();
+        let units = har::utf16_units(body, le);
         String::from_utf16_lossy(&units)
     };
     if bytes.is_empty() {

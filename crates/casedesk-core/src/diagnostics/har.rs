@@ -195,6 +195,19 @@ pub fn scrub(raw: Vec<u8>, tag: &Tag) -> Result<Scrubbed, HarError> {
     })
 }
 
+/// UTF-16 code units of `body`, little- or big-endian; an odd last byte is dropped.
+pub(crate) fn utf16_units(body: &[u8], le: bool) -> Vec<u16> {
+    body.chunks_exact(2)
+        .map(|c| {
+            if le {
+                u16::from_le_bytes([c[0], c[1]])
+            } else {
+                u16::from_be_bytes([c[0], c[1]])
+            }
+        })
+        .collect()
+}
+
 /// The capture as UTF-8 without a byte-order mark: exports from some tools start with one,
 /// and some write UTF-16.
 fn without_bom(mut raw: Vec<u8>) -> Result<Vec<u8>, HarError> {
@@ -203,16 +216,7 @@ fn without_bom(mut raw: Vec<u8>) -> Result<Vec<u8>, HarError> {
         return Ok(raw);
     }
     let utf16 = |le: bool, body: &[u8]| -> Result<Vec<u8>, HarError> {
-        let units: Vec<u16> = body
-            .chunks_exact(2)
-            .map(|c| {
-                if le {
-                    u16::from_le_bytes([c[0], c[1]])
-                } else {
-                    u16::from_be_bytes([c[0], c[1]])
-                }
-            })
-            .collect();
+        let units = utf16_units(body, le);
         String::from_utf16(&units)
             .map(String::into_bytes)
             .map_err(|_| HarError::NotJson("the file says it is UTF-16 but is not".into()))

@@ -1814,7 +1814,7 @@ pub fn scrub(text: &str, tag: &Tag, found: &mut Found) -> Result<Option<String>>
     // What is hidden by zero-width characters, full-width letters, entities or escapes is
     // found in the undone view, and removed where it stands in the text.
     if let Some(view) = normalized_view(text) {
-        for sp in rule_spans(c, &view.text, &markers_of(&view.text)) {
+        for sp in rule_spans(c, &view.text, &self::markers(&view.text)) {
             let (Some(first), Some(last)) = (view.from.get(sp.start), view.from.get(sp.end - 1))
             else {
                 continue;
@@ -1875,10 +1875,6 @@ fn searchable(spans: &[Span]) -> impl Iterator<Item = &Span> {
     let mut kept: Vec<&Span> = longest.into_values().collect();
     kept.sort_by_key(|s| (s.start, s.end));
     kept.into_iter()
-}
-
-fn markers_of(text: &str) -> Vec<(usize, usize)> {
-    markers(text)
 }
 
 /// A text with obfuscations undone, each of its bytes mapped to the span of the original it
