@@ -117,7 +117,7 @@ pub async fn sla_scan(url: &str, runs: usize) -> anyhow::Result<()> {
         text_account: None,
         before: None,
         sort: CaseSort::SlaDue,
-        offset: 0,
+        after_due: None,
         limit: 26,
     };
     let mut times = Vec::with_capacity(runs);

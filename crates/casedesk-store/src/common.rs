@@ -333,11 +333,33 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery, backend: &str) -> (S
         } else {
             ""
         };
-    // Ordered by due time, each branch must yield everything up to the end of the page.
-    let reach = if by_due {
-        (u64::from(q.offset) + u64::from(q.limit)).to_string()
-    } else {
-        limit.clone()
+    // By due time, a page resumes after the previous page's last case: in the half with a
+    // running clock after its (due, number), or among the cases without one below its
+    // number. Each half says its own part, so it still walks its index.
+    let (due_half, waiting_half, due_resume) = match q.after_due {
+        None => (String::new(), String::new(), None),
+        Some(casedesk_core::cases::DueKey {
+            due: Some(d),
+            number,
+        }) => {
+            let d = arg(Arg::I64(micros(d)), &mut args);
+            let n = arg(Arg::I64(number), &mut args);
+            (
+                format!(" AND (c.sla_due_at > {d} OR (c.sla_due_at = {d} AND c.number > {n}))"),
+                String::new(),
+                Some(format!(
+                    "(c.sla_due_at IS NULL OR c.sla_due_at > {d} OR (c.sla_due_at = {d} AND c.number > {n}))"
+                )),
+            )
+        }
+        Some(casedesk_core::cases::DueKey { due: None, number }) => {
+            let n = arg(Arg::I64(number), &mut args);
+            (
+                " AND 1 = 0".to_owned(),
+                format!(" AND c.number < {n}"),
+                Some(format!("(c.sla_due_at IS NULL AND c.number < {n})")),
+            )
+        }
     };
     // One branch: the numbers of a page of cases matching `cond` and the filters.
     let branch = |from: &str, cond: String, order: &str, k: usize| {
@@ -347,9 +369,9 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery, backend: &str) -> (S
             // first. One `ORDER BY COALESCE(…)` would read and sort every match.
             format!(
                 "SELECT number, due FROM (SELECT number, due FROM (SELECT c.number AS number, c.sla_due_at AS due FROM {from} \
-                 WHERE {} AND c.sla_due_at IS NOT NULL ORDER BY c.sla_due_at, c.number LIMIT {reach}) AS d{k} \
+                 WHERE {} AND c.sla_due_at IS NOT NULL{due_half} ORDER BY c.sla_due_at, c.number LIMIT {limit}) AS d{k} \
                  UNION ALL SELECT number, due FROM (SELECT c.number AS number, c.sla_due_at AS due FROM {from} \
-                 WHERE {} AND c.sla_due_at IS NULL{open_only} ORDER BY {order} DESC LIMIT {reach}) AS n{k}) AS b{k}",
+                 WHERE {} AND c.sla_due_at IS NULL{open_only}{waiting_half} ORDER BY {order} DESC LIMIT {limit}) AS n{k}) AS b{k}",
                 and_filters(cond.clone()),
                 and_filters(cond)
             )
@@ -362,7 +384,6 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery, backend: &str) -> (S
     };
     if let Some(m) = fts_driven {
         let mut sql = String::from(SUMMARY_SELECT);
-        let offset = q.offset;
         let mut conds = vec![format!("case_search MATCH {m}")];
         match &q.visibility {
             Visibility::Queues { queues, user_id } => {
@@ -397,6 +418,7 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery, backend: &str) -> (S
             ));
         }
         conds.extend(filters.iter().cloned());
+        conds.extend(due_resume.iter().cloned());
         let inner = format!(
             // CROSS JOIN keeps the index as the outer loop: walked from the other side, each
             // case would be probed with the whole expression.
@@ -405,7 +427,7 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery, backend: &str) -> (S
         );
         if by_due {
             sql.push_str(&format!(
-                " WHERE c.number IN ({inner}) ORDER BY {} LIMIT {limit} OFFSET {offset}",
+                " WHERE c.number IN ({inner}) ORDER BY {} LIMIT {limit}",
                 due_order("c.sla_due_at", "c.number")
             ));
         } else {
@@ -455,42 +477,38 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery, backend: &str) -> (S
         Visibility::All => None,
     };
     let mut sql = String::from(SUMMARY_SELECT);
-    let offset = q.offset;
+    // A case in two branches (assigned to me and in my queue; requester and contact) is
+    // counted once: `UNION`, not `UNION ALL`, or the page would come back short.
     match branches {
         Some(b) if by_due => {
-            // A case in two branches (assigned to me and in my queue) is counted once.
             sql.push_str(" WHERE c.number IN (SELECT number FROM (");
             sql.push_str(&b.join(" UNION "));
             sql.push_str(&format!(
-                ") AS branches ORDER BY {} LIMIT {limit} OFFSET {offset})",
+                ") AS branches ORDER BY {} LIMIT {limit})",
                 due_order("due", "number")
             ));
         }
         Some(b) => {
             // Only the newest page of the union is joined and decoded.
             sql.push_str(" WHERE c.number IN (SELECT number FROM (");
-            sql.push_str(&b.join(" UNION ALL "));
+            sql.push_str(&b.join(" UNION "));
             sql.push_str(&format!(
                 ") AS branches ORDER BY number DESC LIMIT {limit})"
             ));
         }
-        None if !filters.is_empty() => {
-            sql.push_str(" WHERE ");
-            sql.push_str(&filters.join(" AND "));
+        None => {
+            filters.extend(due_resume);
+            if !filters.is_empty() {
+                sql.push_str(" WHERE ");
+                sql.push_str(&filters.join(" AND "));
+            }
         }
-        None => {}
     }
     if by_due {
         sql.push_str(&format!(
             " ORDER BY {} LIMIT {limit}",
             due_order("c.sla_due_at", "c.number")
         ));
-        if !matches!(
-            q.visibility,
-            Visibility::Mine { .. } | Visibility::Queues { .. }
-        ) {
-            sql.push_str(&format!(" OFFSET {offset}"));
-        }
     } else {
         sql.push_str(&format!(" ORDER BY c.number DESC LIMIT {limit}"));
     }

@@ -358,7 +358,7 @@ async fn listing_by_visibility_filters_and_cursor(b: Backend) {
         text_account: None,
         before: None,
         sort: Default::default(),
-        offset: 0,
+        after_due: None,
         limit: 10,
     };
     let nums = |rows: Vec<CaseSummary>| rows.iter().map(|r| r.number).collect::<Vec<_>>();

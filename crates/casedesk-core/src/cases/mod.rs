@@ -378,10 +378,28 @@ pub struct CaseQuery {
     pub before: Option<i64>,
     /// Order of the page.
     pub sort: CaseSort,
-    /// Rows skipped (by-due-time order, whose cursor is an offset).
-    pub offset: u32,
+    /// Keyset cursor of the by-due-time order: only cases after this one.
+    pub after_due: Option<DueKey>,
     /// Page size.
     pub limit: u32,
+}
+
+/// A place in the by-due-time order: the last case of the previous page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueKey {
+    /// Its due time; `None` puts it among the cases without a running clock.
+    pub due: Option<Timestamp>,
+    /// Its number (due times tie; numbers do not).
+    pub number: i64,
+}
+
+/// Where the next page of a case list starts, in the list's own order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageCursor {
+    /// Newest first: cases numbered below this.
+    Before(i64),
+    /// By due time: cases after this one.
+    AfterDue(DueKey),
 }
 
 /// How a case list is ordered.

@@ -7,8 +7,8 @@ use uuid::Uuid;
 use super::intake::{IntakeContext, validate};
 use super::lifecycle::{Action, next_status};
 use super::{
-    Case, CaseEvent, CasePatch, CaseQuery, CaseSort, CaseSummary, CreateOutcome, EventKind,
-    IdempotencyKey, NewCase, NewEvent, Priority, Stage, Status, TeamContact,
+    Case, CaseEvent, CasePatch, CaseQuery, CaseSort, CaseSummary, CreateOutcome, DueKey, EventKind,
+    IdempotencyKey, NewCase, NewEvent, PageCursor, Priority, Stage, Status, TeamContact,
 };
 use crate::audit::AuditRecord;
 use crate::permissions::{
@@ -286,7 +286,7 @@ pub struct ListFilters {
     /// Page size.
     pub limit: Option<u32>,
     /// Cursor from the previous page.
-    pub cursor: Option<i64>,
+    pub cursor: Option<PageCursor>,
     /// `newest` (default) or `sla_due` (next SLA due time first).
     pub sort: Option<String>,
 }
@@ -307,7 +307,7 @@ pub async fn list_cases(
     store: &dyn Store,
     p: &Principal,
     f: &ListFilters,
-) -> Result<(Vec<CaseSummary>, Option<i64>)> {
+) -> Result<(Vec<CaseSummary>, Option<PageCursor>)> {
     require_case_access(p)?;
     require_scope(p, Scope::CasesRead)?;
     let mut errors = Vec::new();
@@ -391,11 +391,13 @@ pub async fn list_cases(
             DEFAULT_PAGE
         }
     };
+    // Control characters separate words like spaces do: no index reads them, and FTS5 stops
+    // a quoted word at a NUL.
     let text =
         f.q.as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned);
+            .map(|s| s.replace(char::is_control, " "))
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty());
     if text.as_ref().is_some_and(|t| t.chars().count() > 200) {
         errors.push(FieldError::new("q", "must be at most 200 characters"));
     } else if text
@@ -412,20 +414,18 @@ pub async fn list_cases(
             CaseSort::Newest
         }
     };
-    // Ordered by due time, the cursor is how many rows came before.
-    let offset = match sort {
-        CaseSort::SlaDue => match f.cursor.map(u32::try_from) {
-            None => 0,
-            Some(Ok(o)) if o <= 10_000 => o,
-            Some(_) => {
-                errors.push(FieldError::new(
-                    "cursor",
-                    "is not a cursor this API handed out",
-                ));
-                0
-            }
-        },
-        CaseSort::Newest => 0,
+    // A cursor continues the order it was handed out in.
+    let (before, after_due) = match (sort, f.cursor) {
+        (_, None) => (None, None),
+        (CaseSort::Newest, Some(PageCursor::Before(n))) => (Some(n), None),
+        (CaseSort::SlaDue, Some(PageCursor::AfterDue(k))) => (None, Some(k)),
+        (_, Some(_)) => {
+            errors.push(FieldError::new(
+                "cursor",
+                "belongs to a list in another order; start again without it",
+            ));
+            (None, None)
+        }
     };
     if !errors.is_empty() {
         return Err(DomainError::Validation(errors));
@@ -450,18 +450,21 @@ pub async fn list_cases(
         assignee,
         escalated,
         text,
-        before: (sort == CaseSort::Newest).then_some(f.cursor).flatten(),
+        before,
         sort,
-        offset,
+        after_due,
         limit: limit + 1,
     };
     let mut rows = store.list_cases(&query).await?;
     let next = if rows.len() > limit as usize {
         rows.truncate(limit as usize);
-        match sort {
-            CaseSort::Newest => rows.last().map(|r| r.number),
-            CaseSort::SlaDue => Some(i64::from(offset + limit)),
-        }
+        rows.last().map(|r| match sort {
+            CaseSort::Newest => PageCursor::Before(r.number),
+            CaseSort::SlaDue => PageCursor::AfterDue(DueKey {
+                due: r.sla_due_at,
+                number: r.number,
+            }),
+        })
     } else {
         None
     };

@@ -108,7 +108,7 @@ pub async fn list(
         issue_area: get("issue_area"),
         tenant: get("tenant"),
         q: get("q"),
-        cursor: get("cursor").and_then(|c| c.parse().ok()),
+        cursor: get("cursor").and_then(|c| crate::api::dto::decode_cursor(&c)),
         limit: Some(25),
         ..Default::default()
     };
@@ -135,7 +135,7 @@ pub async fn list(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     if let Some(n) = next {
-        next_q.push(("cursor".into(), n.to_string()));
+        next_q.push(("cursor".into(), crate::api::dto::encode_cursor(n)));
     }
     let next_href = format!(
         "/cases?{}",
