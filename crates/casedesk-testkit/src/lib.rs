@@ -131,6 +131,10 @@ pub struct Options {
     /// The API's request budgets: off, since a test client sends far more than a person
     /// (a test of the limits turns them on).
     pub rate_limits: casedesk_web::limits::RateLimits,
+    /// Listener timeouts and connection caps (the defaults).
+    pub http: casedesk_web::server::HttpLimits,
+    /// Who may read `/metrics` (anyone, on the main listener, by default).
+    pub metrics: casedesk_web::metrics::MetricsConfig,
 }
 
 impl Default for Options {
@@ -166,6 +170,8 @@ impl Default for Options {
                 enabled: false,
                 ..Default::default()
             },
+            http: Default::default(),
+            metrics: Default::default(),
         }
     }
 }
@@ -299,6 +305,8 @@ pub async fn spawn_with(reserved: Reserved, db: Arc<TestDb>, opts: Options) -> T
         attachments,
         explainer_keys,
         rate_limits,
+        http,
+        metrics,
     } = opts;
     let mailer = Arc::new(casedesk_mail::Mailer::new(mail, db.dir.path()).expect("mail config"));
     let wake = Arc::new(tokio::sync::Notify::new());
@@ -338,7 +346,9 @@ pub async fn spawn_with(reserved: Reserved, db: Arc<TestDb>, opts: Options) -> T
         mailer.clone(),
     )
     .with_attachments(blobs.clone(), attachments.clone())
-    .with_rate_limits(rate_limits);
+    .with_rate_limits(rate_limits)
+    .with_http(http)
+    .with_metrics(&metrics);
     let mut state = state;
     state.jwt_explainer = Arc::new(casedesk_auth::explain::JwtExplainer::with_keys(
         webhooks.url_policy(),

@@ -51,6 +51,8 @@ pub enum ApiError {
     BadJson(String),
     /// The body is larger than allowed.
     TooLarge,
+    /// The body did not arrive within `http.body_timeout_seconds`.
+    BodyTimeout,
     /// A received message is larger than the mail gate accepts.
     MessageTooLarge { limit: usize },
     /// A request budget is spent; `wait` is how long until the next request may go.
@@ -62,6 +64,22 @@ pub enum ApiError {
         limit: u64,
         har_limit: u64,
     },
+}
+
+impl ApiError {
+    /// The error of a body that could not be read, from the reader's words: too large, too
+    /// slow, or cut off.
+    pub fn unreadable_body(words: &str) -> ApiError {
+        if words.contains(crate::server::BODY_TIMED_OUT) {
+            ApiError::BodyTimeout
+        } else if words.contains("length limit") {
+            ApiError::TooLarge
+        } else {
+            ApiError::BadJson(
+                "The request body could not be read to its end: the connection closed or the body was cut short.".into(),
+            )
+        }
+    }
 }
 
 impl From<DomainError> for ApiError {
@@ -195,6 +213,19 @@ impl IntoResponse for ApiError {
                     message: msg,
                 }]);
                 respond(p, None)
+            }
+            ApiError::BodyTimeout => {
+                let mut res = respond(
+                    problem(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "body-timeout",
+                        "The request body arrived too slowly",
+                        "The whole body must arrive within the server's time for it (http.body_timeout_seconds); nothing was changed. Send it again.".into(),
+                    ),
+                    None,
+                );
+                crate::ui::unread_body(&mut res);
+                res
             }
             ApiError::TooLarge => respond(
                 problem(

@@ -5,9 +5,11 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod headers;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
+pub mod server;
 pub mod signin;
 mod state;
 pub mod ui;
@@ -52,9 +54,17 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            server::body_deadline,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             refuse_oversized,
         ))
         .layer(axum::middleware::from_fn(metrics::track))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            headers::secure_main,
+        ))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -103,17 +113,13 @@ pub fn upload_limit(cfg: &casedesk_core::attachments::AttachmentConfig) -> u64 {
         + MAX_JSON_BODY as u64
 }
 
-/// Serves the application on `listener` until `shutdown` completes, then drains requests.
+/// Serves the application on `listener` until `shutdown` completes, then drains requests;
+/// every connection is held to the state's [`server::HttpLimits`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let limits = state.http;
+    server::serve_with(listener, router(state), limits, shutdown).await
 }

@@ -34,6 +34,10 @@ pub struct AppState {
     pub jwt_explainer: Arc<casedesk_auth::explain::JwtExplainer>,
     /// The API's request budgets (per credential, per address, failed authentications).
     pub rate_limiter: Arc<crate::limits::Limiter>,
+    /// Timeouts and connection caps of the listener.
+    pub http: crate::server::HttpLimits,
+    /// Who may read `/metrics` on the main address.
+    pub metrics: Arc<crate::metrics::MetricsAccess>,
 }
 
 /// Attachment storage before one is configured: every use fails loudly rather than losing
@@ -126,12 +130,26 @@ impl AppState {
             attachments: Arc::default(),
             jwt_explainer: Arc::new(jwt_explainer),
             rate_limiter: Arc::default(),
+            http: Default::default(),
+            metrics: Arc::new(crate::metrics::MetricsAccess::new(&Default::default())),
         }
     }
 
     /// The same with other request budgets.
     pub fn with_rate_limits(mut self, limits: crate::limits::RateLimits) -> Self {
         self.rate_limiter = Arc::new(crate::limits::Limiter::new(limits));
+        self
+    }
+
+    /// The same with other listener timeouts and caps.
+    pub fn with_http(mut self, limits: crate::server::HttpLimits) -> Self {
+        self.http = limits;
+        self
+    }
+
+    /// The same with `/metrics` guarded (or moved) as `cfg` says.
+    pub fn with_metrics(mut self, cfg: &crate::metrics::MetricsConfig) -> Self {
+        self.metrics = Arc::new(crate::metrics::MetricsAccess::new(cfg));
         self
     }
 

@@ -617,8 +617,30 @@ async fn serve(cfg: Config, with_demo: bool) -> anyhow::Result<()> {
     state.status = Arc::new(cfg.status.clone());
     let state = state
         .with_attachments(blobs, cfg.attachments.clone())
-        .with_rate_limits(cfg.rate_limits);
+        .with_rate_limits(cfg.rate_limits)
+        .with_http(cfg.http)
+        .with_metrics(&cfg.metrics);
+    // `/metrics` on an address of its own, when configured: the same listener limits.
+    let metrics_server = match &cfg.metrics.listen {
+        Some(at) => {
+            let l = tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("cannot listen on {at} (metrics.listen)"))?;
+            tracing::info!(address = %l.local_addr()?, "metrics listening");
+            let app = casedesk_web::metrics::router(&cfg.metrics);
+            Some(tokio::spawn(casedesk_web::server::serve_with(
+                l,
+                app,
+                cfg.http,
+                std::future::pending(),
+            )))
+        }
+        None => None,
+    };
     let served = casedesk_web::serve(listener, state, shutdown_signal()).await;
+    if let Some(m) = metrics_server {
+        m.abort();
+    }
     // Requests have drained; running jobs get their grace period, the rest are released.
     runner.shutdown().await;
     served?;

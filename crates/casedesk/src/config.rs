@@ -51,6 +51,12 @@ pub struct Config {
     /// The API's request budgets per credential and per client address.
     #[serde(default)]
     pub rate_limits: casedesk_web::limits::RateLimits,
+    /// Listener timeouts and connection caps.
+    #[serde(default)]
+    pub http: casedesk_web::server::HttpLimits,
+    /// Who may read `/metrics`, and where.
+    #[serde(default)]
+    pub metrics: casedesk_web::metrics::MetricsConfig,
 }
 
 impl Default for Config {
@@ -68,6 +74,8 @@ impl Default for Config {
             status: Default::default(),
             attachments: Default::default(),
             rate_limits: Default::default(),
+            http: Default::default(),
+            metrics: Default::default(),
         }
     }
 }
@@ -110,6 +118,16 @@ impl Config {
                 Env::prefixed("CASEDESK_RATE_LIMITS__")
                     .map(|k| format!("rate_limits.{}", k.as_str()).into()),
             )
+            // `CASEDESK_HTTP__MAX_CONNECTIONS=…` and the like.
+            .merge(
+                Env::prefixed("CASEDESK_HTTP__")
+                    .map(|k| format!("http.{}", k.as_str()).into()),
+            )
+            // `CASEDESK_METRICS__TOKEN`: the scraper's credential stays out of files.
+            .merge(
+                Env::prefixed("CASEDESK_METRICS__")
+                    .map(|k| format!("metrics.{}", k.as_str()).into()),
+            )
             // `CASEDESK_ATTACHMENTS__S3__SECRET_ACCESS_KEY` and the like, for the same reason.
             .merge(
                 Env::prefixed("CASEDESK_ATTACHMENTS__")
@@ -136,6 +154,8 @@ impl Config {
             bail!("database-url: must start with sqlite:, postgres:// or postgresql://");
         }
         self.rate_limits.validate().map_err(anyhow::Error::msg)?;
+        self.http.validate().map_err(anyhow::Error::msg)?;
+        self.metrics.validate().map_err(anyhow::Error::msg)?;
         for i in &self.auth.issuers {
             i.validate()?;
             if i.client_id.is_some() && self.auth.public_url.is_none() {

@@ -45,6 +45,10 @@ pub(crate) enum Parts {
 }
 
 fn multipart_error(e: impl std::fmt::Display) -> ApiError {
+    let words = e.to_string();
+    if words.contains(crate::server::BODY_TIMED_OUT) {
+        return ApiError::BodyTimeout;
+    }
     DomainError::field(
         "body",
         format!("is not a readable multipart/form-data upload: {e}"),

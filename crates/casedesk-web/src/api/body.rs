@@ -14,7 +14,7 @@ pub fn bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
         Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
             Err(ApiError::TooLarge)
         }
-        Err(e) => Err(ApiError::BadJson(format!("could not read the body: {e}"))),
+        Err(e) => Err(ApiError::unreadable_body(&e.body_text())),
     }
 }
 

@@ -71,13 +71,7 @@ pub async fn create_case(
         // The route takes uploads, so the JSON limit is applied here, while reading.
         let raw = axum::body::to_bytes(req.into_body(), crate::MAX_JSON_BODY)
             .await
-            .map_err(|e| {
-                if e.to_string().contains("length limit") {
-                    ApiError::TooLarge
-                } else {
-                    ApiError::BadJson(format!("could not read the body: {e}"))
-                }
-            })?;
+            .map_err(|e| ApiError::unreadable_body(&e.to_string()))?;
         (raw, Vec::new())
     };
     let value = body::value(&raw)?;

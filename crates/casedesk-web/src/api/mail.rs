@@ -47,7 +47,7 @@ pub async fn ingest(
                 limit: st.mailer.config().max_inbound_bytes,
             }
         }
-        other => ApiError::Domain(DomainError::field("message", other.body_text())),
+        other => ApiError::unreadable_body(&other.body_text()),
     })?;
     let sink = casedesk_core::attachments::Sink {
         blobs: st.blobs.as_ref(),

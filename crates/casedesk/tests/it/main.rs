@@ -6,6 +6,7 @@ mod attachments;
 mod audit;
 mod basics;
 mod cli;
+mod connections;
 mod crash;
 mod diagnostics;
 mod durability;
