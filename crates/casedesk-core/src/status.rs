@@ -16,7 +16,7 @@ use crate::cases::{EventKind, NewEvent};
 use crate::jobs::NewJob;
 use crate::permissions::is_support;
 use crate::store::Store;
-use crate::users::{Principal, Role};
+use crate::users::{Principal, Role, Scope};
 use crate::{DomainError, FieldError, Result, Timestamp};
 
 /// The job that tells subscribers of an incident's new update.
@@ -800,6 +800,7 @@ pub async fn subscribe(
     p: &Principal,
     v: &Value,
 ) -> Result<Subscription> {
+    require_write(p)?;
     let mut errors = Vec::new();
     errors.extend(crate::error::unknown_fields(v, &["regions"]));
     let regions = keys(v, "regions", &cfg.regions, &mut errors);
@@ -822,8 +823,19 @@ pub async fn my_subscription(store: &dyn Store, p: &Principal) -> Result<Option<
     Ok(store.subscriptions(Some(p.user.id)).await?.pop())
 }
 
+/// A change to the caller's own settings needs a credential that may write: a read-only
+/// token may look, not subscribe or unsubscribe.
+fn require_write(p: &Principal) -> Result<()> {
+    if p.has_scope(Scope::CasesWrite) || p.has_scope(Scope::Admin) {
+        Ok(())
+    } else {
+        Err(DomainError::InsufficientScope(Scope::CasesWrite))
+    }
+}
+
 /// Ends the caller's subscription.
 pub async fn unsubscribe(store: &dyn Store, p: &Principal) -> Result<()> {
+    require_write(p)?;
     if store.delete_subscription(p.user.id).await? {
         Ok(())
     } else {

@@ -365,7 +365,7 @@ pub struct EndpointInput {
 /// Reads an endpoint body, naming every bad field.
 pub fn parse_input(body: &Value, policy: &UrlPolicy, customer: bool) -> Result<EndpointInput> {
     let Value::Object(map) = body else {
-        return Err(DomainError::field("", "must be a JSON object"));
+        return Err(DomainError::field("body", "must be a JSON object"));
     };
     let mut errs = Vec::new();
     let mut input = EndpointInput::default();

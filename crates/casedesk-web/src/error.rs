@@ -53,6 +53,8 @@ pub enum ApiError {
     TooLarge,
     /// The body did not arrive within `http.body_timeout_seconds`.
     BodyTimeout,
+    /// The body is of a kind the route does not take.
+    UnsupportedMediaType { sent: String, accepted: String },
     /// A received message is larger than the mail gate accepts.
     MessageTooLarge { limit: usize },
     /// A request budget is spent; `wait` is how long until the next request may go.
@@ -206,11 +208,11 @@ impl IntoResponse for ApiError {
                     StatusCode::BAD_REQUEST,
                     "malformed-body",
                     "The request body is not valid JSON",
-                    msg.clone(),
+                    msg,
                 );
                 p.errors = Some(vec![FieldProblem {
-                    field: String::new(),
-                    message: msg,
+                    field: "body".into(),
+                    message: "must be one JSON value".into(),
                 }]);
                 respond(p, None)
             }
@@ -226,6 +228,25 @@ impl IntoResponse for ApiError {
                 );
                 crate::ui::unread_body(&mut res);
                 res
+            }
+            ApiError::UnsupportedMediaType { sent, accepted } => {
+                let mut p = problem(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported-media-type",
+                    "The body is of a kind this route does not take",
+                    if sent.is_empty() {
+                        format!(
+                            "The request has a body but no Content-Type; send it as {accepted}."
+                        )
+                    } else {
+                        format!("The body was sent as {sent}; this route takes {accepted}.")
+                    },
+                );
+                p.errors = Some(vec![FieldProblem {
+                    field: "Content-Type".into(),
+                    message: format!("must be {accepted}"),
+                }]);
+                respond(p, None)
             }
             ApiError::TooLarge => respond(
                 problem(
@@ -361,4 +382,63 @@ fn domain_response(e: DomainError) -> Response {
 pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
     domain_response(DomainError::Internal("panic".into()))
+}
+
+/// The last word on every answer: a 4xx or 5xx that some layer answered in another form
+/// (axum's 405, a rejection in plain text, an empty body) becomes problem+json with the same
+/// status and headers. Pages keep their HTML.
+pub async fn problems_only(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let method = req.method().clone();
+    let res = next.run(req).await;
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let kind = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if kind.starts_with("application/problem+json") || kind.starts_with("text/html") {
+        return res;
+    }
+    let (parts, _) = res.into_parts();
+    let p = match status {
+        StatusCode::METHOD_NOT_ALLOWED => problem(
+            status,
+            "method-not-allowed",
+            "Method not allowed",
+            format!(
+                "This address does not take {method}; the Allow header lists the methods it takes."
+            ),
+        ),
+        StatusCode::NOT_FOUND => problem(
+            status,
+            "not-found",
+            "Not found",
+            "There is no resource here that you can see.".into(),
+        ),
+        s if s.is_server_error() => {
+            tracing::error!(status = s.as_u16(), "an answer without a problem body");
+            problem(
+                s,
+                "internal",
+                "Something went wrong on our side",
+                "The request could not be completed. It is safe to retry; if it keeps failing, tell your casedesk operator.".into(),
+            )
+        }
+        s => problem(
+            s,
+            "bad-request",
+            s.canonical_reason().unwrap_or("Bad request"),
+            "The request could not be understood; nothing was changed.".into(),
+        ),
+    };
+    let mut fresh = respond(p, None);
+    for (k, v) in parts.headers.iter() {
+        if k != header::CONTENT_TYPE && k != header::CONTENT_LENGTH {
+            fresh.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    fresh
 }

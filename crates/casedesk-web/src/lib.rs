@@ -44,10 +44,12 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/oidc/callback", get(signin::oidc_callback))
         .nest(
             "/api/v1",
-            api::routes().layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                limits::limit,
-            )),
+            api::routes()
+                .layer(axum::middleware::from_fn(api::body::json_only))
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    limits::limit,
+                )),
         )
         .merge(ui::routes())
         .fallback(api::meta::not_found)
@@ -60,6 +62,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             refuse_oversized,
         ))
+        .layer(axum::middleware::from_fn(error::problems_only))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -158,11 +158,7 @@ fn exposition(access: &MetricsAccess, headers: &HeaderMap) -> Response {
         .into_response();
     }
     let body = handle().map(PrometheusHandle::render).unwrap_or_default();
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        body,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
 /// `GET /metrics` on the main address, in the Prometheus text format.

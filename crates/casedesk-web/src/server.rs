@@ -186,7 +186,10 @@ struct Watched {
 }
 
 fn timed_out() -> io::Error {
-    io::Error::new(io::ErrorKind::TimedOut, "the client was silent for too long")
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "the client was silent for too long",
+    )
 }
 
 impl AsyncRead for Watched {
@@ -309,8 +312,7 @@ fn refuse(stream: TcpStream, refusing: &Arc<Semaphore>, answer: Vec<u8>) {
         let mut stream = stream;
         let _ = tokio::time::timeout(Duration::from_secs(2), async {
             let mut buf = [0u8; 4096];
-            let _ =
-                tokio::time::timeout(Duration::from_millis(200), stream.read(&mut buf)).await;
+            let _ = tokio::time::timeout(Duration::from_millis(200), stream.read(&mut buf)).await;
             let _ = stream.write_all(&answer).await;
             let _ = stream.shutdown().await;
             // Drain until the client closes, so the answer is not lost to a reset.
@@ -390,17 +392,18 @@ pub async fn serve_with(
             sleep: Box::pin(tokio::time::sleep(limits.idle())),
         };
         let app = app.clone();
-        let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-            let in_flight = activity.begin();
-            let mut req = req.map(axum::body::Body::new);
-            req.extensions_mut().insert(ConnectInfo(peer));
-            let answer = app.clone().oneshot(req);
-            async move {
-                let res = answer.await;
-                drop(in_flight);
-                res
-            }
-        });
+        let service =
+            hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let in_flight = activity.begin();
+                let mut req = req.map(axum::body::Body::new);
+                req.extensions_mut().insert(ConnectInfo(peer));
+                let answer = app.clone().oneshot(req);
+                async move {
+                    let res = answer.await;
+                    drop(in_flight);
+                    res
+                }
+            });
         let conn = graceful.watch(builder.serve_connection(TokioIo::new(io), service));
         tokio::spawn(async move {
             if let Err(e) = conn.await {
@@ -411,7 +414,10 @@ pub async fn serve_with(
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(DRAIN, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("requests still under way after {DRAIN:?}; closing their connections");
     }
     Ok(())
@@ -439,8 +445,11 @@ pub async fn body_deadline(State(st): State<AppState>, req: Request, next: Next)
             Err(_) => Some((Err(axum::Error::new(BodyTimedOut)), None)),
         }
     });
-    next.run(Request::from_parts(parts, axum::body::Body::from_stream(timed)))
-        .await
+    next.run(Request::from_parts(
+        parts,
+        axum::body::Body::from_stream(timed),
+    ))
+    .await
 }
 
 /// A body that did not arrive in time.

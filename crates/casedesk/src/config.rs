@@ -119,10 +119,7 @@ impl Config {
                     .map(|k| format!("rate_limits.{}", k.as_str()).into()),
             )
             // `CASEDESK_HTTP__MAX_CONNECTIONS=…` and the like.
-            .merge(
-                Env::prefixed("CASEDESK_HTTP__")
-                    .map(|k| format!("http.{}", k.as_str()).into()),
-            )
+            .merge(Env::prefixed("CASEDESK_HTTP__").map(|k| format!("http.{}", k.as_str()).into()))
             // `CASEDESK_METRICS__TOKEN`: the scraper's credential stays out of files.
             .merge(
                 Env::prefixed("CASEDESK_METRICS__")

@@ -236,6 +236,9 @@ fn opt_string(
             } else if t.chars().count() > max {
                 e.add(path, format!("must be at most {max} characters"));
                 None
+            } else if let Err(m) = check_characters(t, max >= MAX_TEXT) {
+                e.add(path, m);
+                None
             } else {
                 Some(t.to_owned())
             }
@@ -245,6 +248,36 @@ fn opt_string(
             None
         }
     }
+}
+
+/// Characters that change how text around them reads without being seen: bidirectional
+/// embeddings, overrides and isolates (a subject could show a different file name or
+/// address than it holds).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Checks a text's characters: no control characters (line breaks and tabs only in long
+/// texts) and no bidirectional controls.
+pub fn check_characters(s: &str, multi_line: bool) -> Result<(), String> {
+    for c in s.chars() {
+        if multi_line && matches!(c, '\n' | '\r' | '\t') {
+            continue;
+        }
+        if c.is_control() {
+            return Err(if multi_line {
+                "must not contain control characters other than line breaks and tabs".into()
+            } else {
+                "must be one line of text, without line breaks or control characters".into()
+            });
+        }
+        if is_bidi_control(c) {
+            return Err(
+                "must not contain bidirectional override or isolate characters (U+202A–U+202E, U+2066–U+2069)".into(),
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Reads a required string field.
@@ -376,10 +409,7 @@ pub fn check_timezone(s: &str) -> Result<(), String> {
 pub fn validate(body: &Value, ctx: &IntakeContext<'_>) -> Result<ValidIntake, Vec<FieldError>> {
     let mut e = Errors(Vec::new());
     let Value::Object(obj) = body else {
-        return Err(vec![FieldError::new(
-            "",
-            "the request body must be a JSON object",
-        )]);
+        return Err(vec![FieldError::new("body", "must be a JSON object")]);
     };
     reject_unknown(obj, &CASE_FIELDS, "", &mut e);
 
@@ -551,7 +581,7 @@ pub fn validate(body: &Value, ctx: &IntakeContext<'_>) -> Result<ValidIntake, Ve
         }),
         // Every None above was reported as an error, so this is unreachable in practice;
         // answer a generic field error rather than panic.
-        _ => Err(vec![FieldError::new("", "the request is incomplete")]),
+        _ => Err(vec![FieldError::new("body", "is incomplete")]),
     }
 }
 
@@ -628,7 +658,7 @@ fn validate_team_contacts(
         return out;
     }
     for (i, item) in items.iter().enumerate() {
-        let path = format!("team_contacts.{i}");
+        let path = format!("team_contacts[{i}]");
         let Some(s) = item.as_str() else {
             e.add(path, "must be an email address");
             continue;
@@ -1164,7 +1194,7 @@ mod tests {
                 "contact.email",
                 "contact.phone",
                 "contact.timezone",
-                "team_contacts.0",
+                "team_contacts[0]",
                 "identifiers.occurred_at"
             ]
         );

@@ -189,7 +189,7 @@ impl Calendar {
                             holidays.insert(d);
                         }
                         None => errors.push(FieldError::new(
-                            format!("holidays.{i}"),
+                            format!("holidays[{i}]"),
                             "must be a date written YYYY-MM-DD",
                         )),
                     }
@@ -464,7 +464,7 @@ fn parse_week(days: &Map<String, Value>, errors: &mut Vec<FieldError>) -> [Vec<I
         };
         let mut day = Vec::new();
         for (j, item) in items.iter().enumerate() {
-            let field = format!("hours.{key}.{j}");
+            let field = format!("hours.{key}[{j}]");
             let parsed = item.as_str().and_then(|s| {
                 let (a, b) = s.split_once('-')?;
                 Some((minute_of(a.trim())?, minute_of(b.trim())?))
@@ -630,10 +630,10 @@ mod tests {
         for want in [
             "color",
             "time_zone",
-            "hours.mon.0",
-            "hours.mon.1",
+            "hours.mon[0]",
+            "hours.mon[1]",
             "hours.xyz",
-            "holidays.0",
+            "holidays[0]",
         ] {
             assert!(fields.contains(&want), "{want} missing from {fields:?}");
         }

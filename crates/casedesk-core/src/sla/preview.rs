@@ -95,11 +95,11 @@ fn minutes(d: SignedDuration) -> Value {
     }
 }
 
-/// Only managers edit calendars, so only they preview them.
+/// Only managers keep the SLA's calendars, policies and settings (and preview calendars).
 pub fn require_manager(p: &Principal) -> Result<()> {
     if p.user.role != Role::Manager {
         return Err(DomainError::Forbidden(
-            "Only support managers can preview SLA calendars.".into(),
+            "Only support managers can see and change SLA calendars, policies and settings.".into(),
         ));
     }
     crate::permissions::require_scope(p, Scope::Admin)

@@ -1,8 +1,9 @@
 //! Attachment routes: multipart upload (counted while it arrives), listing and download.
 
+use super::extract::{Path, Query};
 use axum::Json;
+use axum::extract::State;
 use axum::extract::multipart::{Multipart, MultipartRejection};
-use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use casedesk_core::DomainError;
@@ -238,11 +239,10 @@ pub async fn upload(
     State(st): State<AppState>,
     Caller(p): Caller,
     Path(raw): Path<String>,
-    q: Result<Query<UploadParams>, axum::extract::rejection::QueryRejection>,
+    Query(q): Query<UploadParams>,
     mp: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Response> {
     let n = number(&raw)?;
-    let Query(q) = q.map_err(|e| DomainError::field("internal", e.body_text()))?;
     let internal = q.internal.unwrap_or(false);
     // Who may attach is settled before a byte of the upload is read.
     let case = st

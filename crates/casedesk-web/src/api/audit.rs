@@ -1,7 +1,8 @@
 //! The audit trail as JSON Lines: a super admin exports their account's, a manager anyone's.
 
+use super::extract::Query;
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use casedesk_core::audit::{self, AuditRecord};

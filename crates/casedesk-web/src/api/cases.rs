@@ -1,9 +1,10 @@
 //! Case routes.
 
+use super::extract::{Path, Query};
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use casedesk_core::DomainError;
@@ -19,11 +20,12 @@ use crate::error::{ApiError, Problem};
 
 type ApiResult<T> = Result<T, ApiError>;
 
-/// A case number from the path; anything that is not one is simply not found.
+/// A case number from the path; anything that is not one is simply not found. A number is
+/// spelled one way only (`01019`, `+1019` name nothing), so one case has one address.
 pub(crate) fn number(raw: &str) -> ApiResult<i64> {
     raw.parse::<i64>()
         .ok()
-        .filter(|n| *n > 0)
+        .filter(|n| *n > 0 && n.to_string() == raw)
         .ok_or(ApiError::Domain(DomainError::NotFound { entity: "case" }))
 }
 
@@ -174,19 +176,8 @@ pub struct ListParams {
 pub async fn list_cases(
     State(st): State<AppState>,
     Caller(p): Caller,
-    q: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+    Query(q): Query<ListParams>,
 ) -> ApiResult<Json<CaseList>> {
-    let Query(q) = q.map_err(|e| {
-        let text = e.body_text();
-        match text
-            .split("unknown field `")
-            .nth(1)
-            .and_then(|r| r.split('`').next())
-        {
-            Some(name) => DomainError::field(name, "is not a known filter"),
-            None => DomainError::field("", text),
-        }
-    })?;
     let limit = match q.limit.as_deref() {
         None => None,
         Some(l) => Some(l.parse::<u32>().map_err(|_| {

@@ -1,10 +1,11 @@
 //! The sign-in identities bound to a user: which issuer's subject stands for them. Support
 //! managers list, link and unlink them; everyone else gets a 403 that says so.
 
+use super::extract::Path;
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use casedesk_core::identity::{self, Identity};
 use casedesk_core::{DomainError, FieldError};

@@ -1,7 +1,8 @@
 //! Background jobs, for support managers: list, inspect, retry a dead one, cancel.
 
+use super::extract::{Path, Query};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use casedesk_core::jobs::{self, Job, JobQuery, JobState};
 use casedesk_core::{DomainError, FieldError};
 use serde::Deserialize;

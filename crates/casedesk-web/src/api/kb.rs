@@ -1,10 +1,11 @@
 //! Knowledge-base routes: entries readers may see (public ones without signing in) and the
 //! earlier versions of an entry (managers).
 
+use super::extract::Path;
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use casedesk_core::kb;
 use serde_json::{Value, json};

@@ -1,10 +1,11 @@
 //! Email routes: the mail gate that MTAs hand received messages to, the mail log of a case,
 //! a received message's original, and each account's email intake.
 
+use super::extract::Path;
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use casedesk_core::DomainError;

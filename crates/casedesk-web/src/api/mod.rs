@@ -6,6 +6,7 @@ pub mod body;
 pub mod cases;
 pub mod diagnostics;
 pub mod dto;
+pub mod extract;
 pub mod identities;
 pub mod jobs;
 pub mod kb;

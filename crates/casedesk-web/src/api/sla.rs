@@ -1,9 +1,10 @@
 //! SLA calendar previews, for support managers editing calendars.
 
+use super::extract::Path;
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
 use casedesk_core::sla::{preview, settings};
 use serde_json::Value;
 

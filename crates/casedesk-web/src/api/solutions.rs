@@ -1,10 +1,11 @@
 //! Recommended solutions: suggestions while a customer describes a problem, "this solved
 //! it", and the deflection report for managers.
 
+use super::extract::Query;
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use casedesk_core::kb::search;
 use casedesk_core::{DomainError, FieldError, Timestamp};
@@ -74,9 +75,8 @@ pub struct Period {
 pub async fn report(
     State(st): State<AppState>,
     Caller(p): Caller,
-    q: Result<Query<Period>, axum::extract::rejection::QueryRejection>,
+    Query(q): Query<Period>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(q) = q.map_err(|e| DomainError::field("query", e.body_text()))?;
     let mut errs = Vec::new();
     let mut time = |field: &str, v: &Option<String>| -> Option<Timestamp> {
         v.as_deref()?

@@ -2,10 +2,11 @@
 //! intake's view of incidents in a tenant's region, links between cases and incidents, and
 //! email subscriptions.
 
+use super::extract::{Path, Query};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use casedesk_core::DomainError;
 use casedesk_core::permissions::is_support;
@@ -40,9 +41,8 @@ pub struct PageParams {
     responses((status = 200, body = Object)), security(()))]
 pub async fn page(
     State(st): State<AppState>,
-    q: Result<Query<PageParams>, QueryRejection>,
+    Query(q): Query<PageParams>,
 ) -> ApiResult<Json<Value>> {
-    let Query(q) = q.map_err(|_| DomainError::field("history", "must be true or false"))?;
     Ok(Json(
         status::page(st.store.as_ref(), &st.status, q.history.unwrap_or(false)).await?,
     ))
@@ -140,9 +140,8 @@ pub struct ActiveParams {
 pub async fn active(
     State(st): State<AppState>,
     Caller(p): Caller,
-    q: Result<Query<ActiveParams>, QueryRejection>,
+    Query(q): Query<ActiveParams>,
 ) -> ApiResult<Json<Value>> {
-    let Query(q) = q.map_err(|e| DomainError::field("query", e.body_text()))?;
     let Some(tenant) = q.tenant.as_deref().filter(|t| !t.is_empty()) else {
         return Err(DomainError::field("tenant", "is required").into());
     };

@@ -1,9 +1,10 @@
 //! API tokens of the caller: list, create, revoke. Another user's token answers 404.
 
+use super::extract::Path;
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use casedesk_core::admin::token_record;
@@ -106,7 +107,7 @@ pub async fn create(
     let raw = body::bytes(raw)?;
     let value = body::value(&raw)?;
     let Value::Object(map) = value else {
-        return Err(DomainError::field("", "must be a JSON object").into());
+        return Err(DomainError::field("body", "must be a JSON object").into());
     };
     let mut errors = Vec::new();
     for k in map.keys() {

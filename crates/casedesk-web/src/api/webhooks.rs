@@ -1,9 +1,10 @@
 //! Webhook endpoints, their deliveries and attempts, redelivery, and notices.
 
+use super::extract::{Path, Query};
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use casedesk_core::DomainError;

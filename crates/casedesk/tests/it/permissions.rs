@@ -141,7 +141,7 @@ async fn another_accounts_case_is_404_on_every_route_exactly_like_a_missing_one(
     t["tenant"] = json!("acme-prod");
     t["team_contacts"] = json!(["ops@acme.example"]);
     let a = app.post("/api/v1/cases", &w.globex, t).await;
-    assert_eq!(a.error_fields(), ["tenant", "team_contacts.0"]);
+    assert_eq!(a.error_fields(), ["tenant", "team_contacts[0]"]);
     assert!(
         !a.json.to_string().contains("acme-dev"),
         "the error must not list another account's tenants"

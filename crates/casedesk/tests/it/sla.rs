@@ -75,7 +75,7 @@ async fn managers_preview_due_times_and_business_time(b: Backend) {
     assert_eq!(
         f,
         [
-            "calendar.hours.mon.0",
+            "calendar.hours.mon[0]",
             "priority",
             "start",
             "target_minutes"
@@ -243,7 +243,7 @@ async fn managers_keep_calendars_and_policies(b: Backend) {
         .await;
     assert_eq!(
         (r.status, r.error_fields()),
-        (422, vec!["hours.mon.0".to_owned()])
+        (422, vec!["hours.mon[0]".to_owned()])
     );
     let one = app
         .get("/api/v1/sla/calendars/berlin-office", &w.manager)

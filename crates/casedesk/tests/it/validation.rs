@@ -81,9 +81,9 @@ async fn every_intake_rule_is_enforced_and_nothing_is_stored(b: Backend) {
             "contact.email",
             "contact.phone",
             "contact.timezone",
-            "team_contacts.0",
-            "team_contacts.1",
-            "team_contacts.2"
+            "team_contacts[0]",
+            "team_contacts[1]",
+            "team_contacts[2]"
         ]
     );
 
