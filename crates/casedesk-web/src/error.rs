@@ -53,6 +53,8 @@ pub enum ApiError {
     TooLarge,
     /// The body did not arrive within `http.body_timeout_seconds`.
     BodyTimeout,
+    /// The body could not be read to its end (the connection closed, the length was wrong).
+    UnreadableBody,
     /// The body is of a kind the route does not take.
     UnsupportedMediaType { sent: String, accepted: String },
     /// A received message is larger than the mail gate accepts.
@@ -77,9 +79,7 @@ impl ApiError {
         } else if words.contains("length limit") {
             ApiError::TooLarge
         } else {
-            ApiError::BadJson(
-                "The request body could not be read to its end: the connection closed or the body was cut short.".into(),
-            )
+            ApiError::UnreadableBody
         }
     }
 }
@@ -90,7 +90,8 @@ impl From<DomainError> for ApiError {
     }
 }
 
-fn problem(status: StatusCode, kind: &str, title: &str, detail: String) -> Problem {
+/// A problem of `kind` (the last part of its type URI).
+pub(crate) fn problem(status: StatusCode, kind: &str, title: &str, detail: String) -> Problem {
     Problem {
         kind: format!("https://casedesk.dev/problems/{kind}"),
         title: title.into(),
@@ -215,6 +216,19 @@ impl IntoResponse for ApiError {
                     message: "must be one JSON value".into(),
                 }]);
                 respond(p, None)
+            }
+            ApiError::UnreadableBody => {
+                let mut res = respond(
+                    problem(
+                        StatusCode::BAD_REQUEST,
+                        "unreadable-body",
+                        "The request body could not be read",
+                        "The body ended before its declared length, or the connection broke while it arrived; nothing was changed. Send it again.".into(),
+                    ),
+                    None,
+                );
+                crate::ui::unread_body(&mut res);
+                res
             }
             ApiError::BodyTimeout => {
                 let mut res = respond(

@@ -281,19 +281,14 @@ impl Drop for AddressSlot {
 }
 
 /// The answer to a connection past a cap: a whole HTTP response, then the connection closes.
-fn refusal(status: &str, detail: &str) -> Vec<u8> {
-    let code: u16 = status
-        .split(' ')
-        .next()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(503);
-    let body = serde_json::json!({
-        "type": "https://casedesk.dev/problems/too-many-connections",
-        "title": "Too many connections",
-        "status": code,
-        "detail": detail,
-    })
-    .to_string();
+fn refusal(status: axum::http::StatusCode, detail: &str) -> Vec<u8> {
+    let p = crate::error::problem(
+        status,
+        "too-many-connections",
+        "Too many connections",
+        detail.to_owned(),
+    );
+    let body = serde_json::to_string(&p).unwrap_or_default();
     format!(
         "HTTP/1.1 {status}\r\ncontent-type: application/problem+json\r\ncontent-length: {}\r\nretry-after: 1\r\ncache-control: no-store\r\nx-content-type-options: nosniff\r\nconnection: close\r\n\r\n{body}",
         body.len()
@@ -365,7 +360,7 @@ pub async fn serve_with(
                 stream,
                 &refusing,
                 refusal(
-                    "503 Service Unavailable",
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
                     "casedesk has as many connections open as it serves at once. Retry in a moment.",
                 ),
             );
@@ -377,7 +372,7 @@ pub async fn serve_with(
                 stream,
                 &refusing,
                 refusal(
-                    "429 Too Many Requests",
+                    axum::http::StatusCode::TOO_MANY_REQUESTS,
                     "Your address has as many connections open as casedesk allows one client. Reuse them, or close some.",
                 ),
             );
