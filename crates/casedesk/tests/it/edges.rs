@@ -374,3 +374,70 @@ async fn metrics_may_need_a_token(b: Backend) {
     );
 }
 both!(metrics_may_need_a_token);
+
+/// `metrics.listen` moves `/metrics` to an address of its own (the binary as operators run
+/// it), and `metrics.token` guards it there.
+#[tokio::test]
+async fn metrics_may_have_an_address_of_their_own() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let metrics_at = free.local_addr().unwrap();
+    drop(free);
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_casedesk"))
+        .arg("serve")
+        .env("CASEDESK_LISTEN", "127.0.0.1:0")
+        .env("CASEDESK_DATA", dir.path())
+        .env_remove("CASEDESK_DATABASE_URL")
+        .env("CASEDESK_METRICS__LISTEN", metrics_at.to_string())
+        .env("CASEDESK_METRICS__TOKEN", "scraper-secret-0123456789")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = loop {
+        let l = lines.next_line().await.unwrap().expect("listening line");
+        if let Some(rest) = l.strip_prefix("casedesk listening on ") {
+            break rest.split(' ').next().unwrap().to_owned();
+        }
+    };
+    let client = reqwest::Client::new();
+    let main = client.get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(
+        main.status(),
+        404,
+        "the main address no longer serves /metrics"
+    );
+    let url = format!("http://{metrics_at}/metrics");
+    let mut anon = None;
+    for _ in 0..50 {
+        if let Ok(r) = client.get(&url).send().await {
+            anon = Some(r);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let anon = anon.expect("the metrics address answers");
+    assert_eq!(anon.status(), 401);
+    let ok = client
+        .get(&url)
+        .bearer_auth("scraper-secret-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(
+        ok.text()
+            .await
+            .unwrap()
+            .contains("casedesk_http_requests_total")
+    );
+    let health = client
+        .get(format!("http://{metrics_at}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}
