@@ -74,6 +74,55 @@ pub fn spec() -> Value {
 
 const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
 
+/// The shapes of the answers and bodies that handlers build as JSON values (utoipa cannot see
+/// them): written from a capture of every operation against a running server (see
+/// `scripts/openapi-shapes/`) and held to the server by the conformance checks in the tests.
+const SHAPES: &str = include_str!("openapi_shapes.json");
+
+/// Whether a schema says no more than "some object".
+fn says_nothing(schema: Option<&Value>) -> bool {
+    schema.is_none_or(|s| s == &json!({"type": "object"}) || s == &json!({}))
+}
+
+/// Fills in the captured shapes where the annotations left a response or a body untyped.
+fn shapes(paths: &mut serde_json::Map<String, Value>) {
+    let Ok(shapes) = serde_json::from_str::<Value>(SHAPES) else {
+        return;
+    };
+    let empty = serde_json::Map::new();
+    let answers = shapes["answers"].as_object().unwrap_or(&empty);
+    for (key, schema) in answers {
+        let mut it = key.split(' ');
+        let (Some(m), Some(path), Some(status)) = (it.next(), it.next(), it.next()) else {
+            continue;
+        };
+        let Some(op) = paths.get_mut(path).and_then(|i| i.get_mut(m)) else {
+            continue;
+        };
+        let r = &mut op["responses"][status];
+        if r.get("description").is_none() {
+            r["description"] = json!(reason(status));
+        }
+        if says_nothing(r.pointer("/content/application~1json/schema")) {
+            r["content"] = json!({"application/json": {"schema": schema}});
+        }
+    }
+    let requests = shapes["requests"].as_object().unwrap_or(&empty);
+    for (key, schema) in requests {
+        let Some((m, path)) = key.split_once(' ') else {
+            continue;
+        };
+        let Some(op) = paths.get_mut(path).and_then(|i| i.get_mut(m)) else {
+            continue;
+        };
+        let current = op.pointer("/requestBody/content/application~1json/schema");
+        if op.get("requestBody").is_none() || says_nothing(current) {
+            op["requestBody"] =
+                json!({"required": false, "content": {"application/json": {"schema": schema}}});
+        }
+    }
+}
+
 fn problem_answer(description: &str) -> Value {
     json!({
         "description": description,
@@ -223,6 +272,7 @@ fn complete(doc: &mut Value) {
                 .or_insert_with(|| problem_answer("Any other error, as a problem document"));
         }
     }
+    shapes(paths);
     // `/metrics`: Prometheus text, behind the scraper's token when one is configured.
     paths.insert(
         "/metrics".into(),
@@ -296,6 +346,19 @@ fn complete(doc: &mut Value) {
             "required": ["case", "attachments"],
             "properties": {"case": {"type": "integer"}, "attachments": {"type": "array", "items": stored_file}}
         }}});
+    }
+    if let Some(ok) =
+        doc.pointer_mut("/paths/~1api~1v1~1cases~1{number}~1attachments~1{id}/get/responses/200")
+    {
+        ok["description"] = json!(
+            "The file as stored (a HAR capture scrubbed); Content-Type is the type read from its bytes"
+        );
+        ok["content"] = json!({"*/*": {"schema": {"type": "string", "format": "binary"}}});
+    }
+    if let Some(ok) =
+        doc.pointer_mut("/paths/~1api~1v1~1audit/get/responses/200/content/application~1x-ndjson")
+    {
+        ok["schema"] = json!({"type": "string", "description": "One JSON audit entry per line, oldest first, each with the hash of the one before"});
     }
     // The mail gate takes the message's bytes; most MTAs pipe them as they are.
     if let Some(body) = doc
