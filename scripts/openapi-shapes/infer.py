@@ -2,7 +2,8 @@
 Objects list the keys seen (required: the keys every sample has); arrays the shape of their
 items; scalars the JSON types seen, and null besides: samples cannot show that a value is
 never null (the first version said so after three non-null samples, and the conformance test
-found a field that was null in the fourth)."""
+found a field that was null in the fourth). Below the top level, objects and lists may be
+null as well."""
 import json, sys, collections
 
 def jtype(v):
@@ -28,7 +29,9 @@ def infer(values):
             keys = collections.OrderedDict()
             for o in vs:
                 for k in o: keys.setdefault(k, []).append(o[k])
-            props = {k: infer(kv) for k, kv in keys.items()}
+            # Below the top, an object or a list may be null too (a policy's goals are null
+            # when a manager leaves them out, whatever the samples showed).
+            props = {k: widen(infer(kv)) for k, kv in keys.items()}
             req = [k for k in keys if all(k in o for o in vs)]
             s = {"type": "object", "properties": props}
             if req: s["required"] = req
@@ -54,7 +57,10 @@ def infer(values):
 
 def widen(s):
     t = s.get("type")
-    if t is None: return s
+    if t is None:
+        if "anyOf" in s and {"type": "null"} not in s["anyOf"]:
+            return {"anyOf": s["anyOf"] + [{"type": "null"}]}
+        return s
     ts = t if isinstance(t, list) else [t]
     if "null" not in ts: ts = ts + ["null"]
     s = dict(s); s["type"] = ts

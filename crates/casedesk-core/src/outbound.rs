@@ -142,7 +142,9 @@ pub fn check_url(raw: &str, policy: &UrlPolicy) -> std::result::Result<url::Url,
     if raw.len() > 2000 {
         return Err("must be at most 2000 characters".into());
     }
-    let u = url::Url::parse(raw).map_err(|e| format!("is not an absolute URL ({e})"))?;
+    let u = url::Url::parse(raw).map_err(|_| {
+        "must be an absolute URL such as https://hooks.example.com/casedesk".to_owned()
+    })?;
     match u.scheme() {
         "https" => {}
         "http" if !policy.require_https => {}

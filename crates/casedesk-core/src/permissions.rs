@@ -77,12 +77,13 @@ pub fn visibility(p: &Principal, mine_only: bool) -> Result<Visibility> {
             Some(_) => Visibility::Mine { user_id: u.id },
             None => return Err(DomainError::Forbidden(MISSING_CASE_ADMIN.into())),
         },
-        Role::Agent => Visibility::Queues {
-            queues: u.queues.clone(),
+        // "Mine" for support staff: the cases assigned to them, whatever their queues.
+        Role::Agent | Role::Manager if mine_only => Visibility::Queues {
+            queues: vec![],
             user_id: u.id,
         },
-        Role::Manager if mine_only => Visibility::Queues {
-            queues: vec![],
+        Role::Agent => Visibility::Queues {
+            queues: u.queues.clone(),
             user_id: u.id,
         },
         Role::Manager => Visibility::All,

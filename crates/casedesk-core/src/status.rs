@@ -722,6 +722,7 @@ pub async fn link_case(
     v: &Value,
 ) -> Result<Incident> {
     let case = crate::cases::service::get_case(store, p, number).await?;
+    crate::permissions::require_scope(p, crate::users::Scope::CasesWrite)?;
     let id = match v
         .get("incident_id")
         .and_then(Value::as_str)
@@ -740,7 +741,6 @@ pub async fn link_case(
         .await?
         .ok_or_else(|| DomainError::field("incident_id", "is not an incident"))?;
     if !is_support(p) {
-        crate::permissions::require_scope(p, crate::users::Scope::CasesWrite)?;
         let offered = offers_for_case(store, cfg, &case).await?;
         if !offered.iter().any(|i| i.id == id) {
             return Err(DomainError::field(
@@ -763,6 +763,7 @@ pub async fn unlink_case(store: &dyn Store, p: &Principal, number: i64, id: Uuid
             "Only support staff can unlink a case from an incident.".into(),
         ));
     }
+    crate::permissions::require_scope(p, crate::users::Scope::CasesWrite)?;
     let audit = AuditRecord::by(p, "case.incident_unlinked", format!("case:{number}"))
         .summary(json!({"incident": id}));
     if store.unlink_incident(id, number, &audit).await? {

@@ -326,6 +326,14 @@ async fn check(w: &World, a: &Ask, size: u32) {
     all.limit = Some(100);
     let (whole, rest) = service::list_cases(s, &p, &all).await.unwrap();
     assert!(rest.is_none(), "the unpaged read holds every case");
+    if a.mine && a.who >= 6 {
+        // "Mine" for support staff: assigned to them, whatever their queues.
+        let me = &p.user.email;
+        assert!(
+            whole.iter().all(|r| r.assignee.as_ref() == Some(me)),
+            "{a:?}"
+        );
+    }
     let whole: Vec<i64> = whole.iter().map(|r| r.number).collect();
     let mut walked = Vec::new();
     let mut f = filters(a);

@@ -402,7 +402,8 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 /// (axum's 405, a rejection in plain text, an empty body) becomes problem+json with the same
 /// status and headers. Pages keep their HTML.
 pub async fn problems_only(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let method = req.method().clone();
+    // A made-up method may be long; the answer names at most its start.
+    let method: String = req.method().as_str().chars().take(24).collect();
     let res = next.run(req).await;
     let status = res.status();
     if !(status.is_client_error() || status.is_server_error()) {

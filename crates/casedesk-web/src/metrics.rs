@@ -80,7 +80,9 @@ impl MetricsAccess {
         headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim())
             .is_some_and(|t| {
                 casedesk_auth::tokens::same_secret(&casedesk_auth::fingerprint(t.as_bytes()), want)
             })
@@ -181,5 +183,7 @@ pub fn router(cfg: &MetricsConfig) -> Router {
             }),
         )
         .route("/healthz", get(|| async { "ok" }))
+        .fallback(crate::api::meta::not_found)
+        .layer(axum::middleware::from_fn(crate::error::problems_only))
         .layer(axum::middleware::from_fn(crate::headers::secure))
 }

@@ -142,6 +142,11 @@ impl Activity {
         self.marks().last = Instant::now();
     }
 
+    /// When a write that cannot go on (the client reads nothing) is to end the connection.
+    fn write_deadline(&self, limits: &HttpLimits) -> Instant {
+        self.marks().last + limits.idle()
+    }
+
     /// When the connection is to be closed if nothing more arrives: never while a request
     /// is under way (its body has its own deadline).
     fn deadline(&self, limits: &HttpLimits, cx: &Context<'_>) -> Option<Instant> {
@@ -183,6 +188,9 @@ struct Watched {
     activity: Arc<Activity>,
     limits: HttpLimits,
     sleep: Pin<Box<Sleep>>,
+    /// The write side's clock: a client that stops reading holds the answer (and its
+    /// pipelined requests) forever otherwise, since nothing is read meanwhile.
+    write_sleep: Pin<Box<Sleep>>,
 }
 
 fn timed_out() -> io::Error {
@@ -232,8 +240,19 @@ impl AsyncWrite for Watched {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let r = Pin::new(&mut this.io).poll_write(cx, buf);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            this.activity.wrote_some();
+        match r {
+            Poll::Ready(Ok(n)) if n > 0 => this.activity.wrote_some(),
+            Poll::Pending => {
+                let deadline = this.activity.write_deadline(&this.limits);
+                if Instant::now() >= deadline {
+                    return Poll::Ready(Err(timed_out()));
+                }
+                this.write_sleep.as_mut().reset(deadline);
+                if this.write_sleep.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Err(timed_out()));
+                }
+            }
+            _ => {}
         }
         r
     }
@@ -296,21 +315,20 @@ fn refusal(status: axum::http::StatusCode, detail: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Refuses a connection politely: reads what the client sent (briefly), answers, closes.
-/// At most `REFUSING` refusals run at once; past that a connection is simply closed, so
-/// refusing costs no more sockets than it frees.
+/// Refuses a connection politely: answers at once (a silent client gets the answer too),
+/// then reads what the client sent for a moment, so that closing does not reset the answer
+/// away. At most `REFUSING` refusals run at once, each for at most half a second; past that
+/// a connection is simply closed, so refusing costs no more sockets than it frees.
 fn refuse(stream: TcpStream, refusing: &Arc<Semaphore>, answer: Vec<u8>) {
     let Ok(permit) = refusing.clone().try_acquire_owned() else {
         return;
     };
     tokio::spawn(async move {
         let mut stream = stream;
-        let _ = tokio::time::timeout(Duration::from_secs(2), async {
-            let mut buf = [0u8; 4096];
-            let _ = tokio::time::timeout(Duration::from_millis(200), stream.read(&mut buf)).await;
+        let _ = tokio::time::timeout(Duration::from_millis(500), async {
             let _ = stream.write_all(&answer).await;
             let _ = stream.shutdown().await;
-            // Drain until the client closes, so the answer is not lost to a reset.
+            let mut buf = [0u8; 4096];
             while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
         })
         .await;
@@ -318,7 +336,7 @@ fn refuse(stream: TcpStream, refusing: &Arc<Semaphore>, answer: Vec<u8>) {
     });
 }
 
-const REFUSING: usize = 64;
+const REFUSING: usize = 256;
 
 /// How long shutdown waits for requests under way before it closes their connections.
 const DRAIN: Duration = Duration::from_secs(30);
@@ -385,6 +403,7 @@ pub async fn serve_with(
             activity: activity.clone(),
             limits,
             sleep: Box::pin(tokio::time::sleep(limits.idle())),
+            write_sleep: Box::pin(tokio::time::sleep(limits.idle())),
         };
         let app = app.clone();
         let service =

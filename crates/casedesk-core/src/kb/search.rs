@@ -365,6 +365,7 @@ pub async fn record_deflection(store: &dyn Store, p: &Principal, v: &Value) -> R
             "Only customers record that an entry solved their problem.".into(),
         ));
     }
+    crate::permissions::require_scope(p, crate::users::Scope::CasesWrite)?;
     let entry_id = match v.get("entry_id") {
         Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
         Some(Value::String(_)) | None | Some(Value::Null) => {

@@ -45,14 +45,22 @@ pub(crate) enum Parts {
     Web,
 }
 
-fn multipart_error(e: impl std::fmt::Display) -> ApiError {
-    let words = e.to_string();
-    if words.contains(crate::server::BODY_TIMED_OUT) {
-        return ApiError::BodyTimeout;
+fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    // The reader's error wraps the body's: a body that arrived too slowly is a 408 like
+    // anywhere else, whatever the multipart parser made of it.
+    let mut cause: Option<&dyn std::error::Error> = Some(&e);
+    while let Some(c) = cause {
+        if c.to_string().contains(crate::server::BODY_TIMED_OUT) {
+            return ApiError::BodyTimeout;
+        }
+        cause = c.source();
+    }
+    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::TooLarge;
     }
     DomainError::field(
         "body",
-        format!("is not a readable multipart/form-data upload: {e}"),
+        "is not a readable multipart/form-data upload: it ends early or its parts are malformed",
     )
     .into()
 }
@@ -64,15 +72,16 @@ pub(crate) async fn read_form(
     cfg: &AttachmentConfig,
     parts: Parts,
 ) -> ApiResult<Form> {
-    let mut mp = mp.map_err(|e| {
+    let mut mp = mp.map_err(|_| {
         ApiError::from(DomainError::field(
             "body",
-            format!(
-                "must be multipart/form-data with one `file` part per file: {}",
-                e.body_text()
-            ),
+            "must be multipart/form-data with a boundary, one part named file per file",
         ))
     })?;
+    // Counted across all files too: a body sent without a length is not capped by the
+    // declared-length check, and ten HAR captures are not one.
+    let total_limit = crate::upload_limit(cfg);
+    let mut total = 0u64;
     let mut form = Form {
         case: None,
         files: Vec::new(),
@@ -101,6 +110,10 @@ pub(crate) async fn read_form(
                 let limit = cfg.limit_for(&file_name);
                 let mut bytes = Vec::new();
                 while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                    total += chunk.len() as u64;
+                    if total > total_limit {
+                        return Err(ApiError::TooLarge);
+                    }
                     if (bytes.len() + chunk.len()) as u64 > limit {
                         return Err(ApiError::FileTooLarge {
                             field: label,

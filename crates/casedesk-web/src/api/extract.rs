@@ -120,7 +120,9 @@ pub fn explain(path: &str, inner: &str, what: &str) -> (String, String) {
     } else {
         "is not valid".into()
     };
-    (base.to_owned(), message)
+    // A problem with the whole body (or query) is about the body, never about "".
+    let field = if base.is_empty() { "body" } else { base };
+    (field.to_owned(), message)
 }
 
 #[cfg(test)]

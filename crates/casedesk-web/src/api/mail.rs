@@ -83,11 +83,7 @@ pub async fn case_mail(
     Caller(p): Caller,
     Path(n): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let n = n
-        .parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or(ApiError::Domain(DomainError::NotFound { entity: "case" }))?;
+    let n = super::cases::number(&n)?;
     let (sent, received) = mail::case_mail(st.store.as_ref(), &p, n).await?;
     Ok(Json(json!({"sent": sent, "received": received})))
 }

@@ -152,8 +152,59 @@ async fn slow_and_idle_connections_are_closed_and_others_served(b: Backend) {
     // Its slots are free again: the same client is served.
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(get_from(2, to, "/healthz").await, "HTTP/1.1 200 OK");
+
+    // An upload whose body stops short is a 408 too, not a complaint about multipart.
+    let mut upload = connect_from(4, to).await;
+    upload
+        .write_all(
+            format!(
+                "POST /api/v1/cases HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {}\r\nContent-Type: multipart/form-data; boundary=XX\r\nContent-Length: 4000\r\n\r\n--XX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\nabc",
+                w.ops
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let (answer, t) = until_closed(&mut upload, Duration::from_secs(6)).await;
+    assert!(t.is_some());
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 }
 casedesk_testkit::both!(slow_and_idle_connections_are_closed_and_others_served);
+
+async fn clients_that_never_read_are_closed(b: Backend) {
+    let app = spawn_app_with(
+        b,
+        Options {
+            http: limits(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let to = app.addr;
+    // Six connections (the address's cap) ask for the API description again and again with
+    // a tiny receive window, and never read: the answers cannot be written.
+    let mut stuck = Vec::new();
+    for _ in 0..6 {
+        let s = TcpSocket::new_v4().unwrap();
+        s.set_recv_buffer_size(4096).unwrap();
+        s.bind(SocketAddr::from((Ipv4Addr::new(127, 0, 0, 5), 0)))
+            .unwrap();
+        let mut c = s.connect(to).await.unwrap();
+        c.write_all(&b"GET /openapi.json HTTP/1.1\r\nHost: t\r\n\r\n".repeat(25))
+            .await
+            .unwrap();
+        stuck.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let refused = get_from(5, to, "/healthz").await;
+    assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
+    // With no byte moving for the idle time (2 s), the server gives up on them and the
+    // address is served again, while the six still have not read a byte.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(get_from(5, to, "/healthz").await, "HTTP/1.1 200 OK");
+    drop(stuck);
+}
+casedesk_testkit::both!(clients_that_never_read_are_closed);
 
 async fn past_the_overall_cap_connections_are_refused_politely(b: Backend) {
     let app = spawn_app_with(

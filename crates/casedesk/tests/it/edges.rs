@@ -101,6 +101,30 @@ async fn every_error_is_a_problem_in_our_words(b: Backend) {
         ),
         (
             "GET",
+            format!("/api/v1/cases/0{n}/mail"),
+            None,
+            String::new(),
+            404,
+            None,
+        ),
+        (
+            "POST",
+            format!("/api/v1/cases/{n}/replies"),
+            json,
+            "[]".into(),
+            422,
+            Some("body"),
+        ),
+        (
+            "POST",
+            format!("/api/v1/cases/{n}/attachments"),
+            Some("multipart/form-data"),
+            "abc".into(),
+            422,
+            Some("body"),
+        ),
+        (
+            "GET",
             "/api/v1/cases?limit=abc".into(),
             None,
             String::new(),
@@ -214,8 +238,21 @@ async fn every_error_is_a_problem_in_our_words(b: Backend) {
             assert_eq!(j["status"], s, "{method} {path}: {j}");
             let detail = j["detail"].as_str().unwrap_or_default();
             assert!(!detail.is_empty(), "{method} {path}: {j}");
-            for parser_words in ["Failed to", "expected one of", "invalid digit", "serde"] {
-                assert!(!detail.contains(parser_words), "{method} {path}: {j}");
+            let messages: Vec<&str> = j["errors"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|e| e["message"].as_str()).collect())
+                .unwrap_or_default();
+            for words in messages.iter().chain([&detail]) {
+                for parser_words in [
+                    "Failed to",
+                    "expected one of",
+                    "invalid digit",
+                    "serde",
+                    "Error parsing",
+                    "`",
+                ] {
+                    assert!(!words.contains(parser_words), "{method} {path}: {j}");
+                }
             }
         }
         if let Some(f) = field {
@@ -266,6 +303,34 @@ async fn every_error_is_a_problem_in_our_words(b: Backend) {
     let reader = read_only.json["token"].as_str().unwrap();
     let a = app
         .put("/api/v1/status/subscription", reader, json!({}))
+        .await;
+    assert_eq!(a.status, 403, "{}", a.json);
+    assert_eq!(a.json["required_scope"], "cases:write");
+    // Nor record that an article solved their problem.
+    let a = app
+        .post(
+            "/api/v1/solutions/deflections",
+            reader,
+            json!({"entry_id": "rotate-client-secrets", "subject": "s", "description": "d",
+                "issue_area": "sign-in-and-redirects"}),
+        )
+        .await;
+    assert_eq!(a.status, 403, "{}", a.json);
+    // Support staff are held to their token's scopes as well.
+    let agent_reader = app
+        .post(
+            "/api/v1/tokens",
+            &w.agent,
+            json!({"label": "reader", "scopes": ["cases:read"]}),
+        )
+        .await;
+    let agent_reader = agent_reader.json["token"].as_str().unwrap();
+    let a = app
+        .post(
+            &format!("/api/v1/cases/{n}/incidents"),
+            agent_reader,
+            json!({"incident_id": uuid::Uuid::now_v7().to_string()}),
+        )
         .await;
     assert_eq!(a.status, 403, "{}", a.json);
     assert_eq!(a.json["required_scope"], "cases:write");
