@@ -159,9 +159,9 @@ pub(crate) async fn read_form(
                 return Err(DomainError::field(
                     if other.is_empty() { "body" } else { other },
                     if parts == Parts::Case {
-                        "is not a part of this request: send `case` (JSON) and `file` parts"
+                        "is not a part of this request: send the case as JSON in a part named case, and each file in a part named file"
                     } else {
-                        "is not a part of this request: send one `file` part per file"
+                        "is not a part of this request: send each file in a part named file"
                     },
                 )
                 .into());

@@ -145,6 +145,15 @@ pub fn value(body: &Bytes) -> Result<Value, ApiError> {
 /// Parses a body into `T`, reporting the failing field by its path (`a.b[1].c`).
 pub fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     let v = value(body)?;
+    // Every body parsed this way is an object; serde would also take a list and read its
+    // items as the fields in order (`["text"]` as a reply).
+    if !v.is_object() {
+        return Err(DomainError::Validation(vec![FieldError::new(
+            "body",
+            "must be a JSON object",
+        )])
+        .into());
+    }
     serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();

@@ -117,6 +117,14 @@ async fn every_error_is_a_problem_in_our_words(b: Backend) {
         ),
         (
             "POST",
+            format!("/api/v1/cases/{n}/replies"),
+            json,
+            r#"["a list read as the reply's fields"]"#.into(),
+            422,
+            Some("body"),
+        ),
+        (
+            "POST",
             format!("/api/v1/cases/{n}/attachments"),
             Some("multipart/form-data"),
             "abc".into(),
