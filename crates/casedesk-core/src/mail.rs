@@ -15,9 +15,10 @@ use crate::{DomainError, Result, Timestamp};
 /// Kind of the job that sends one message.
 pub const SEND: &str = "mail.send";
 
-/// Attempts before a message is given up (the database writes each message's job, with
-/// this many attempts, in the statement that writes the message: trigger `mail_out_send`).
-pub const SEND_ATTEMPTS: u32 = 8;
+/// The attempt limit of a message's job: only a backstop, since a message is retried until it
+/// is older than the mail settings' retry period, like a mail server's queue (the database
+/// writes each message's job with this limit in the statement that writes the message).
+pub const SEND_ATTEMPTS: u32 = 100_000;
 
 /// A message to send, written with the change that causes it (and, by the database, its
 /// sending job).
@@ -106,6 +107,8 @@ pub struct MailRecord {
     pub created_at: Timestamp,
     /// Delivered to the relay or outbox at.
     pub sent_at: Option<Timestamp>,
+    /// When the next attempt is due, for a message that is retrying.
+    pub next_attempt_at: Option<Timestamp>,
 }
 
 /// The result of one sending attempt, written with the end of its job.
@@ -121,6 +124,8 @@ pub struct MailResult {
     pub detail: Option<String>,
     /// When the attempt ended.
     pub at: Timestamp,
+    /// When the next attempt is due (a message that is retrying).
+    pub next_attempt_at: Option<Timestamp>,
 }
 
 /// What became of a received message.
@@ -141,6 +146,11 @@ pub enum InboundOutcome {
     NoCase,
     /// Nothing in it to post (empty after trimming), or its sender is unknown and it names no case.
     Ignored,
+    /// Kept for support to review before it is posted: its sender was not verified by our
+    /// border, it came too often, or a machine seems to have written it.
+    Held,
+    /// Held, then discarded by support.
+    Discarded,
 }
 
 impl InboundOutcome {
@@ -154,7 +164,26 @@ impl InboundOutcome {
             InboundOutcome::RefusedClosed => "refused_closed",
             InboundOutcome::NoCase => "no_case",
             InboundOutcome::Ignored => "ignored",
+            InboundOutcome::Held => "held",
+            InboundOutcome::Discarded => "discarded",
         }
+    }
+
+    /// Parses a stable key.
+    pub fn parse(s: &str) -> Option<InboundOutcome> {
+        [
+            InboundOutcome::Posted,
+            InboundOutcome::Opened,
+            InboundOutcome::Automatic,
+            InboundOutcome::RefusedSender,
+            InboundOutcome::RefusedClosed,
+            InboundOutcome::NoCase,
+            InboundOutcome::Ignored,
+            InboundOutcome::Held,
+            InboundOutcome::Discarded,
+        ]
+        .into_iter()
+        .find(|o| o.key() == s)
     }
 }
 
@@ -179,6 +208,9 @@ pub struct InboundRecord {
     pub detail: Value,
     /// The message as received.
     pub raw: Vec<u8>,
+    /// This record is the decision on a held message of the same `id`: it replaces the held
+    /// row (only while it is still held) instead of adding one.
+    pub replaces_held: bool,
 }
 
 /// A received message as listed (without the original).
@@ -200,6 +232,18 @@ pub struct InboundSummary {
     pub outcome: String,
     /// Details.
     pub detail: Value,
+}
+
+/// What the flood breaker knows of a sender's and a case's recent mail.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecentInbound {
+    /// Messages from the sender in the window (posted, opened or held).
+    pub from_sender: u32,
+    /// Messages on the case in the window (posted or held), when a case was named.
+    pub on_case: u32,
+    /// Body fingerprints (`detail.fingerprint`) of the window's messages from the sender or on
+    /// the case, newest first.
+    pub fingerprints: Vec<String>,
 }
 
 /// The messages sent and received on a case: support staff who may see the case.
@@ -225,8 +269,27 @@ pub async fn case_mail(
     ))
 }
 
-/// The original of a received message: support staff who may see its case (managers for a
-/// message that reached no case).
+/// Whether `p` may see a received message (and decide on it when it is held): support
+/// staff who may see its case; for a message that reached no case, managers, and agents for
+/// held mail (someone must be able to release a message that would open a case).
+async fn may_see_inbound(store: &dyn Store, p: &Principal, s: &InboundSummary) -> Result<bool> {
+    if !is_support(p) {
+        return Ok(false);
+    }
+    Ok(match s.case_number {
+        Some(n) => store.get_case(n).await?.is_some_and(|c| can_see(p, &c)),
+        None => {
+            p.user.role == Role::Manager
+                || matches!(
+                    InboundOutcome::parse(&s.outcome),
+                    Some(InboundOutcome::Held | InboundOutcome::Discarded)
+                )
+        }
+    })
+}
+
+/// The original of a received message: support staff who may see it (see
+/// `may_see_inbound`).
 pub async fn inbound_original(
     store: &dyn Store,
     p: &Principal,
@@ -238,14 +301,97 @@ pub async fn inbound_original(
         return Err(missing());
     }
     let (summary, raw) = store.get_inbound(id).await?.ok_or_else(missing)?;
-    let allowed = match summary.case_number {
-        Some(n) => store.get_case(n).await?.is_some_and(|c| can_see(p, &c)),
-        None => p.user.role == Role::Manager,
-    };
-    if !allowed {
+    if !may_see_inbound(store, p, &summary).await? {
         return Err(missing());
     }
     Ok((summary, raw))
+}
+
+/// Most received messages listed in one page.
+pub const INBOUND_PAGE_MAX: u32 = 200;
+
+/// Received messages in one state (`held` is the review queue), newest first, that `p` may
+/// see; `before` continues after the last message of the previous page.
+pub async fn inbound_by_outcome(
+    store: &dyn Store,
+    p: &Principal,
+    outcome: InboundOutcome,
+    limit: u32,
+    before: Option<Uuid>,
+) -> Result<(Vec<InboundSummary>, Option<Uuid>)> {
+    require_scope(p, Scope::CasesRead)?;
+    if !is_support(p) {
+        return Err(DomainError::Forbidden(
+            "Only support engineers can see received mail.".into(),
+        ));
+    }
+    let limit = limit.clamp(1, INBOUND_PAGE_MAX);
+    let rows = store
+        .list_inbound_by_outcome(outcome.key(), before, limit)
+        .await?;
+    let next = (rows.len() as u32 == limit)
+        .then(|| rows.last().map(|r| r.id))
+        .flatten();
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        if may_see_inbound(store, p, &r).await? {
+            out.push(r);
+        }
+    }
+    Ok((out, next))
+}
+
+/// A held message, with its original, for `p` to decide on: support staff with write access
+/// who may see it; a message no longer held is a conflict naming what became of it.
+pub async fn held_for_review(
+    store: &dyn Store,
+    p: &Principal,
+    id: Uuid,
+) -> Result<(InboundSummary, Vec<u8>)> {
+    require_scope(p, Scope::CasesWrite)?;
+    let (summary, raw) = inbound_original(store, p, id).await?;
+    if summary.outcome != InboundOutcome::Held.key() {
+        return Err(DomainError::Conflict(format!(
+            "this message is not held: it was {}",
+            summary.outcome.replace('_', " ")
+        )));
+    }
+    Ok((summary, raw))
+}
+
+/// The record of a decision on held mail, kept in the message's details.
+pub fn review(p: &Principal, decision: &str, note: Option<&str>) -> Value {
+    json!({
+        "decision": decision,
+        "by": p.user.email,
+        "at": crate::now(),
+        "note": note,
+    })
+}
+
+/// Discards a held message: it is kept, marked discarded with who decided, and never posted.
+pub async fn discard_held(
+    store: &dyn Store,
+    p: &Principal,
+    id: Uuid,
+    note: Option<&str>,
+) -> Result<InboundSummary> {
+    let (mut summary, _) = held_for_review(store, p, id).await?;
+    let mut detail = summary.detail.clone();
+    detail["review"] = review(p, "discarded", note);
+    let audit = AuditRecord::by(p, "mail.held.discarded", format!("mail_in:{id}"))
+        .summary(json!({"case": summary.case_number, "sender": summary.sender, "note": note}));
+    if !store
+        .review_held(id, InboundOutcome::Discarded.key(), &detail, &audit)
+        .await?
+    {
+        return Err(DomainError::Conflict(
+            "this message was decided on by someone else just now".into(),
+        ));
+    }
+    summary.outcome = InboundOutcome::Discarded.key().into();
+    summary.detail = detail;
+    Ok(summary)
 }
 
 /// Whether an account opens cases from email, and the fields such a case starts from.

@@ -67,6 +67,19 @@ pub fn can_see(p: &Principal, case: &Case) -> bool {
     }
 }
 
+/// Whether `p` may answer `case` by email: support staff who may see it; on the customer side
+/// the requester and the team contacts, with or without the case-admin permission (the brief:
+/// team contacts receive every email of the case and can answer by email). Opening a case
+/// still needs case-admin.
+pub fn may_answer_by_email(p: &Principal, case: &Case) -> bool {
+    if is_support(p) {
+        return can_see(p, case);
+    }
+    p.user.account_id == Some(case.account_id)
+        && (case.requester_id == p.user.id
+            || case.team_contacts.iter().any(|c| c.user_id == p.user.id))
+}
+
 /// The cases a caller may list. `mine_only` narrows an elevated contact to My cases.
 pub fn visibility(p: &Principal, mine_only: bool) -> Result<Visibility> {
     require_case_access(p)?;

@@ -479,6 +479,37 @@ pub trait Store: Send + Sync {
     -> Result<Option<(crate::mail::InboundSummary, Vec<u8>)>>;
     /// The received messages of a case, oldest first.
     async fn list_inbound(&self, number: i64) -> Result<Vec<crate::mail::InboundSummary>>;
+    /// Received messages with outcome `outcome`, newest first, older than `before`.
+    async fn list_inbound_by_outcome(
+        &self,
+        outcome: &str,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<crate::mail::InboundSummary>>;
+    /// Decides on a held message: its outcome and details replaced, with the audit entry;
+    /// `false` when it is no longer held.
+    async fn review_held(
+        &self,
+        id: Uuid,
+        outcome: &str,
+        detail: &serde_json::Value,
+        audit: &AuditRecord,
+    ) -> Result<bool>;
+    /// Received messages since `since`: from `sender`, and on case `case` (the flood breaker),
+    /// counting those posted, opened or held; with the body fingerprints of the newest.
+    async fn recent_inbound(
+        &self,
+        sender: &str,
+        case: Option<i64>,
+        since: crate::Timestamp,
+    ) -> Result<crate::mail::RecentInbound>;
+    /// Marks the sent message with `message_id` failed (a delivery report named it); answers
+    /// the message when there is one.
+    async fn bounce_mail(
+        &self,
+        message_id: &str,
+        error: &str,
+    ) -> Result<Option<crate::mail::MailRecord>>;
     /// An account's email intake (JSON), if set.
     async fn email_intake(&self, account_id: Uuid) -> Result<Option<String>>;
     /// Sets an account's email intake.

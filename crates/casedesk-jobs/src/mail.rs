@@ -1,11 +1,14 @@
 //! `mail.send`: one stored message handed to the transport, its result recorded on the case's
-//! mail log with the end of the job; a failure the relay calls temporary is retried with
-//! backoff, a permanent one ends the message.
+//! mail log with the end of the job. A failure the relay calls temporary (or a relay that
+//! cannot be reached) is retried like a mail server retries: the pause doubling up to
+//! `[mail.retry] max_interval_seconds`, for `give_up_after_hours` (five days by default)
+//! after the message was queued; the next attempt shows in the mail log. A permanent one
+//! ends the message at once.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use casedesk_core::jobs::{Claim, Finish, FollowUp, backoff};
+use casedesk_core::jobs::{Claim, Finish, FollowUp};
 use casedesk_core::mail::{MailResult, MailState};
 use casedesk_core::store::Store;
 use casedesk_core::{DomainError, Result};
@@ -38,11 +41,32 @@ impl Handler for MailSender {
         let Some((mail, message)) = self.store.get_mail(id).await? else {
             return Ok(Handled::Finish(Finish::Done, FollowUp::default()));
         };
-        if mail.state == MailState::Sent {
+        // Sent, or failed by a delivery report while it waited: nothing more to do.
+        if matches!(mail.state, MailState::Sent | MailState::Failed) {
             return Ok(Handled::Finish(Finish::Done, FollowUp::default()));
         }
-        let outcome = self.mailer.send(id, &mail.recipient, &message).await;
-        let last = claim.job.attempts >= claim.job.max_attempts;
+        // The attempt ends well before the job's lease, so no second attempt (and no second
+        // connection to the relay) starts for this message while one is open.
+        let lease = std::time::Duration::from_secs(self.cfg.lease_seconds);
+        let deadline = self
+            .mailer
+            .attempt_deadline()
+            .min(lease.mul_f64(0.8))
+            .max(std::time::Duration::from_secs(1));
+        let outcome =
+            match tokio::time::timeout(deadline, self.mailer.send(id, &mail.recipient, &message))
+                .await
+            {
+                Ok(o) => o,
+                Err(_) => Err(casedesk_mail::Failure {
+                    permanent: false,
+                    error: format!("the attempt did not finish within {} s", deadline.as_secs()),
+                }),
+            };
+        let retry = &self.mailer.config().retry;
+        let now = casedesk_core::now();
+        let age = now.duration_since(mail.created_at).unsigned_abs();
+        let pause = retry.next_pause(claim.job.attempts, age, crate::random_unit());
         let (result, finish, label) = match outcome {
             Ok(detail) => (
                 MailResult {
@@ -50,41 +74,51 @@ impl Handler for MailSender {
                     state: MailState::Sent,
                     error: None,
                     detail: Some(detail),
-                    at: casedesk_core::now(),
+                    at: now,
+                    next_attempt_at: None,
                 },
                 Finish::Done,
                 "sent",
             ),
-            Err(f) if f.permanent || last => (
-                MailResult {
-                    id,
-                    state: MailState::Failed,
-                    error: Some(f.error.clone()),
-                    detail: None,
-                    at: casedesk_core::now(),
-                },
-                Finish::Dead { error: f.error },
-                "failed",
-            ),
+            Err(f)
+                if f.permanent
+                    || pause.is_none()
+                    || claim.job.attempts >= claim.job.max_attempts =>
+            {
+                let error = if f.permanent {
+                    f.error
+                } else {
+                    format!(
+                        "{} (given up: still not accepted {} hours after it was queued)",
+                        f.error, retry.give_up_after_hours
+                    )
+                };
+                (
+                    MailResult {
+                        id,
+                        state: MailState::Failed,
+                        error: Some(error.clone()),
+                        detail: None,
+                        at: now,
+                        next_attempt_at: None,
+                    },
+                    Finish::Dead { error },
+                    "failed",
+                )
+            }
             Err(f) => {
-                let delay = backoff(
-                    claim.job.attempts,
-                    self.cfg.retry_base_seconds,
-                    self.cfg.retry_cap_seconds,
-                    crate::random_unit(),
-                );
+                let delay = pause.unwrap_or_default();
+                let at = after(delay);
                 (
                     MailResult {
                         id,
                         state: MailState::Retrying,
                         error: Some(f.error.clone()),
                         detail: None,
-                        at: casedesk_core::now(),
+                        at: now,
+                        next_attempt_at: Some(at),
                     },
-                    Finish::Retry {
-                        at: after(delay),
-                        error: f.error,
-                    },
+                    Finish::Retry { at, error: f.error },
                     "retrying",
                 )
             }

@@ -103,6 +103,84 @@ pub struct MailConfig {
     pub max_attachment_bytes: usize,
     /// The relay, for `transport = "smtp"`.
     pub smtp: SmtpConfig,
+    /// The authserv-id of our own receiving server (the first word of the
+    /// `Authentication-Results` headers it adds). Only those headers are believed, the
+    /// topmost first; empty: none is, and senders are not checked.
+    pub authserv_id: String,
+    /// How long and how often a message the relay defers is tried again.
+    pub retry: RetryConfig,
+    /// When received mail comes too often to be a person writing.
+    pub flood: FloodConfig,
+}
+
+/// How a message the relay defers (or cannot be reached for) is tried again: like a mail
+/// server's queue, for days, the pause doubling from `first_seconds` up to
+/// `max_interval_seconds`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// Pause after the first failed attempt.
+    pub first_seconds: u64,
+    /// Longest pause between attempts.
+    pub max_interval_seconds: u64,
+    /// A message still not accepted this long after it was queued is given up.
+    pub give_up_after_hours: u64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            first_seconds: 60,
+            max_interval_seconds: 1800,
+            give_up_after_hours: 120,
+        }
+    }
+}
+
+impl RetryConfig {
+    /// The pause before attempt `attempt + 1` of a message queued `age` ago, or `None` when
+    /// it is to be given up. The pause doubles from `first_seconds` up to
+    /// `max_interval_seconds`, jittered down by at most half (`random` in 0..=1), so retries
+    /// of many messages after an outage spread out.
+    pub fn next_pause(
+        &self,
+        attempt: u32,
+        age: std::time::Duration,
+        random: f64,
+    ) -> Option<std::time::Duration> {
+        if age >= std::time::Duration::from_secs(self.give_up_after_hours * 3600) {
+            return None;
+        }
+        let exp = self.first_seconds as f64 * 2f64.powi(attempt.saturating_sub(1).min(30) as i32);
+        let d = exp.min(self.max_interval_seconds as f64).max(0.0);
+        Some(std::time::Duration::from_secs_f64(
+            d / 2.0 + d / 2.0 * random.clamp(0.0, 1.0),
+        ))
+    }
+}
+
+/// More than `per_sender` messages from one sender, or `per_case` on one case, within
+/// `window_minutes` are held for review instead of posted (a loop between ticket tools, a
+/// script gone wrong).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FloodConfig {
+    /// Messages one sender may have posted in the window.
+    pub per_sender: u32,
+    /// Messages one case may receive in the window.
+    pub per_case: u32,
+    /// The window.
+    pub window_minutes: u64,
+}
+
+impl Default for FloodConfig {
+    fn default() -> Self {
+        Self {
+            per_sender: 8,
+            per_case: 16,
+            window_minutes: 15,
+        }
+    }
 }
 
 impl Default for MailConfig {
@@ -117,6 +195,9 @@ impl Default for MailConfig {
             max_inbound_bytes: 25 * 1024 * 1024,
             max_attachment_bytes: 2 * 1024 * 1024,
             smtp: SmtpConfig::default(),
+            authserv_id: String::new(),
+            retry: RetryConfig::default(),
+            flood: FloodConfig::default(),
         }
     }
 }
@@ -151,6 +232,36 @@ impl MailConfig {
         if self.smtp.ca_file.is_some() && self.smtp.security == Security::None {
             return Err("mail.smtp.ca_file: only applies with security starttls or tls".into());
         }
+        if self
+            .authserv_id
+            .chars()
+            .any(|c| c.is_whitespace() || c == ';' || c.is_control())
+        {
+            return Err("mail.authserv_id: must be one word (the first word of our border's Authentication-Results)".into());
+        }
+        let r = &self.retry;
+        if !(1..=86_400).contains(&r.first_seconds) {
+            return Err("mail.retry.first_seconds: must be 1 to 86400".into());
+        }
+        if r.max_interval_seconds < r.first_seconds || r.max_interval_seconds > 86_400 {
+            return Err(
+                "mail.retry.max_interval_seconds: must be at least first_seconds and at most 86400"
+                    .into(),
+            );
+        }
+        if !(1..=720).contains(&r.give_up_after_hours) {
+            return Err("mail.retry.give_up_after_hours: must be 1 to 720".into());
+        }
+        let f = &self.flood;
+        if f.per_sender == 0 || f.per_case == 0 {
+            return Err("mail.flood.per_sender and mail.flood.per_case: must be at least 1".into());
+        }
+        if !(1..=1440).contains(&f.window_minutes) {
+            return Err("mail.flood.window_minutes: must be 1 to 1440".into());
+        }
+        if !(1..=600).contains(&self.smtp.timeout_seconds) {
+            return Err("mail.smtp.timeout_seconds: must be 1 to 600".into());
+        }
         if self.smtp.username.is_some() != self.smtp.password.is_some() {
             return Err("mail.smtp.username and mail.smtp.password: set both or neither".into());
         }
@@ -179,5 +290,65 @@ impl MailConfig {
             .parse::<lettre::message::Mailbox>()
             .map(|m| m.email.to_string())
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A relay that is down for an hour, then back: with the default schedule the message is
+    /// never given up during the outage, and the attempt after the relay returns comes within
+    /// the longest pause (30 minutes); only after five days is it given up.
+    #[test]
+    fn the_default_schedule_outlasts_an_hour_of_outage_and_gives_up_after_days() {
+        let r = RetryConfig::default();
+        assert!(r.give_up_after_hours >= 96, "at least four days");
+        for random in [0.0, 0.5, 1.0] {
+            let mut age = Duration::ZERO;
+            let mut attempt = 1;
+            let outage = Duration::from_secs(3600);
+            let mut longest = Duration::ZERO;
+            while age < outage {
+                let pause = r.next_pause(attempt, age, random).expect("not given up");
+                longest = longest.max(pause);
+                age += pause;
+                attempt += 1;
+            }
+            assert!(age - outage <= Duration::from_secs(r.max_interval_seconds));
+            assert!(longest <= Duration::from_secs(1800));
+            assert!(
+                attempt < 30,
+                "a handful of attempts, not a storm: {attempt}"
+            );
+        }
+        assert!(
+            r.next_pause(40, Duration::from_secs(119 * 3600), 0.5)
+                .is_some()
+        );
+        assert!(
+            r.next_pause(40, Duration::from_secs(120 * 3600), 0.5)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn settings_are_checked_with_their_key_named() {
+        let mut c = MailConfig::default();
+        c.retry.give_up_after_hours = 0;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .starts_with("mail.retry.give_up_after_hours")
+        );
+        let c = MailConfig {
+            authserv_id: "mx.example; dmarc=pass".into(),
+            ..Default::default()
+        };
+        assert!(c.validate().unwrap_err().starts_with("mail.authserv_id"));
+        let mut c = MailConfig::default();
+        c.flood.per_sender = 0;
+        assert!(c.validate().unwrap_err().starts_with("mail.flood"));
     }
 }

@@ -8,14 +8,14 @@ use casedesk_core::audit::Origin;
 use casedesk_core::cases::Case;
 use casedesk_core::cases::service::{self, Command, MAX_BODY};
 use casedesk_core::mail::{EmailIntake, InboundOutcome, InboundRecord, NewMail, intake_body};
-use casedesk_core::permissions::{can_see, is_support};
+use casedesk_core::permissions::{can_see, may_answer_by_email};
 use casedesk_core::store::Store;
 use casedesk_core::users::{Principal, Scope, User};
 use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::inbound::{Automatic, Inbound, Refusal, read};
+use crate::inbound::{Automatic, Inbound, Refusal, Trust, read};
 use crate::mailer::Mailer;
 
 /// Why the gate refused a message outright (nothing was recorded).
@@ -105,19 +105,14 @@ fn intake_account(u: &User) -> Uuid {
     u.account_id.unwrap_or_default()
 }
 
-/// Stores the accepted files of a message the way uploads are stored: each prepared (a HAR
-/// capture scrubbed, text scrubbed), its content written, and the message's list of
-/// attachments updated with what became of each. A capture that cannot be read is refused
-/// and nothing of it is kept; the rest of the message still counts.
-async fn keep_files(
+/// Prepares the accepted files of a message the way uploads are prepared (a HAR capture
+/// scrubbed, text scrubbed); each answers its index in the message and what became of it.
+async fn prepare_files(
     r: &mut Received<'_>,
-    sink: Option<Sink<'_>>,
+    sink: &Sink<'_>,
     account: Uuid,
     uploader: Uuid,
-) -> Result<Vec<Prepared>, GateError> {
-    let Some(sink) = sink else {
-        return Ok(Vec::new());
-    };
+) -> Result<Vec<(usize, Result<Prepared, String>)>, GateError> {
     let tag = casedesk_core::attachments::tag_for(sink.secrets, account)?;
     let mut uploads = Vec::new();
     for (i, a) in r.m.attachments.iter_mut().enumerate() {
@@ -139,7 +134,7 @@ async fn keep_files(
     let limits = sink.config.clone();
     let limit = limits.max_file_bytes;
     let har_limit = limits.max_har_bytes;
-    let results = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         uploads
             .into_iter()
             .map(|(i, u)| {
@@ -171,7 +166,22 @@ async fn keep_files(
             .collect::<Vec<_>>()
     })
     .await
-    .map_err(|e| DomainError::Internal(format!("preparing attachments: {e}")))?;
+    .map_err(|e| DomainError::Internal(format!("preparing attachments: {e}")).into())
+}
+
+/// Stores the accepted files of a message the way uploads are stored, and updates the
+/// message's list of attachments with what became of each. A capture that cannot be read is
+/// refused and nothing of it is kept; the rest of the message still counts.
+async fn keep_files(
+    r: &mut Received<'_>,
+    sink: Option<Sink<'_>>,
+    account: Uuid,
+    uploader: Uuid,
+) -> Result<Vec<Prepared>, GateError> {
+    let Some(sink) = sink else {
+        return Ok(Vec::new());
+    };
+    let results = prepare_files(r, &sink, account, uploader).await?;
     let mut kept = Vec::new();
     for (i, res) in results {
         let entry = &mut r.detail["attachments"][i];
@@ -196,11 +206,100 @@ async fn keep_files(
     Ok(kept)
 }
 
+/// The files of a held message as they would be stored (scrubbed), kept inside its stored
+/// original so that releasing it later posts them; nothing is stored with a case yet.
+async fn hold_files(
+    r: &mut Received<'_>,
+    sink: Option<Sink<'_>>,
+    account: Uuid,
+    uploader: Uuid,
+) -> Result<(), GateError> {
+    let Some(sink) = sink else {
+        return Ok(());
+    };
+    for (i, res) in prepare_files(r, &sink, account, uploader).await? {
+        match res {
+            Ok(p) => r.kept_files.push((
+                p.attachment.file_name.clone(),
+                p.attachment.content_type.clone(),
+                p.content,
+            )),
+            Err(why) => {
+                let entry = &mut r.detail["attachments"][i];
+                entry["accepted"] = json!(false);
+                entry["refused"] = json!(why);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The header block of a message without its MIME structure headers (folded lines kept
+/// with their header), so a body of another structure can follow it.
+fn headers_without_mime(headers: &str) -> String {
+    let mut out = String::with_capacity(headers.len());
+    let mut keep = true;
+    for line in headers.split_inclusive('\n') {
+        if !line.starts_with([' ', '\t']) {
+            let name = line
+                .split(':')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            keep = !(name.starts_with("content-") || name == "mime-version");
+        }
+        if keep {
+            out.push_str(line.trim_end_matches(['\r', '\n']));
+            out.push_str("\r\n");
+        }
+    }
+    out
+}
+
+fn base64_lines(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len() * 4 / 3 + bytes.len() / 57 * 2 + 4);
+    for line in bytes.chunks(57) {
+        for c in line.chunks(3) {
+            let n = (u32::from(c[0]) << 16)
+                | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+                | u32::from(*c.get(2).unwrap_or(&0));
+            for i in 0..4 {
+                if i <= c.len() {
+                    out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        let _ = write!(out, "\r\n");
+    }
+    out
+}
+
+/// A header value made safe to write as one ASCII line.
+fn ascii_value(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .filter(|c| *c != '"' && *c != '\\')
+        .take(200)
+        .collect()
+}
+
 /// What is kept of a received message: the original as it came when it carries no file and
-/// no secret; otherwise its header block and its text, scrubbed, with the files named (they
-/// are stored, scrubbed, as case files), so no unscrubbed copy of a capture or a token
-/// reaches the database.
-fn stored_original(raw: &[u8], m: &Inbound) -> Vec<u8> {
+/// no secret. Otherwise a well-formed MIME message: its headers (scrubbed), its text
+/// (scrubbed), and — for held mail, which support may still release — its accepted files as
+/// they would be stored (`files`, already scrubbed); files not kept are named in
+/// `X-Casedesk-Files`. No unscrubbed copy of a capture or a token reaches the database.
+fn stored_original(raw: &[u8], m: &Inbound, files: &[(String, String, Vec<u8>)]) -> Vec<u8> {
     use casedesk_core::diagnostics::secrets::{self, Found, Tag};
     let mut found = Found::default();
     let text = secrets::scrub(&m.text, &Tag::Plain, &mut found)
@@ -221,29 +320,63 @@ fn stored_original(raw: &[u8], m: &Inbound) -> Vec<u8> {
         .flatten()
         .unwrap_or_else(|| headers.to_owned());
     let body = text.unwrap_or_else(|| m.text.clone());
-    let files: Vec<String> = m
+    let boundary = format!("casedesk-kept-{}", Uuid::now_v7().simple());
+    let kept_names: Vec<&str> = files.iter().map(|(n, _, _)| n.as_str()).collect();
+    let named: Vec<String> = m
         .attachments
         .iter()
+        .filter(|a| !kept_names.contains(&a.name.as_deref().unwrap_or("")))
         .map(|a| {
             format!(
-                "- {} ({}, {} bytes)",
-                a.name.as_deref().unwrap_or("unnamed"),
-                a.content_type,
+                "{} ({}, {} bytes)",
+                ascii_value(a.name.as_deref().unwrap_or("unnamed")),
+                ascii_value(&a.content_type),
                 a.size
             )
         })
         .collect();
-    format!(
-        "{headers}\r\nX-Casedesk-Kept: text only\r\n\r\ncasedesk kept the text of this message with secrets removed; its files are stored, scrubbed, with the case.\r\n\r\n{body}\r\n\r\nFiles:\r\n{}\r\n",
-        files.join("\r\n")
-    )
-    .into_bytes()
+    let mut out = headers_without_mime(&headers);
+    out.push_str("MIME-Version: 1.0\r\n");
+    out.push_str(if files.is_empty() {
+        "X-Casedesk-Kept: text with secrets removed; files stored with the case\r\n"
+    } else {
+        "X-Casedesk-Kept: text and files with secrets removed\r\n"
+    });
+    if !named.is_empty() {
+        out.push_str(&format!("X-Casedesk-Files: {}\r\n", named.join("; ")));
+    }
+    out.push_str(&format!(
+        "Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n"
+    ));
+    out.push_str(&format!(
+        "--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{}",
+        base64_lines(body.as_bytes())
+    ));
+    for (name, ct, bytes) in files {
+        let name = ascii_value(name);
+        out.push_str(&format!(
+            "--{boundary}\r\nContent-Type: {}; name=\"{name}\"\r\nContent-Disposition: attachment; filename=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}",
+            ascii_value(ct),
+            base64_lines(bytes)
+        ));
+    }
+    out.push_str(&format!("--{boundary}--\r\n"));
+    out.into_bytes()
+}
+
+/// A held message being released by support: its record is replaced, not added.
+struct Release {
+    id: Uuid,
+    review: Value,
 }
 
 struct Received<'a> {
     raw: &'a [u8],
     m: Inbound,
     detail: Value,
+    release: Option<&'a Release>,
+    /// For held mail: its files as they would be stored (name, type, scrubbed content).
+    kept_files: Vec<(String, String, Vec<u8>)>,
 }
 
 impl Received<'_> {
@@ -258,6 +391,9 @@ impl Received<'_> {
         if let Some(r) = reason {
             detail["reason"] = json!(r);
         }
+        if let Some(rel) = self.release {
+            detail["review"] = rel.review.clone();
+        }
         // The log of received mail keeps no secret either: its details and subject meet the
         // detector like the message's text.
         let mut found = Found::default();
@@ -267,7 +403,7 @@ impl Received<'_> {
             .flatten()
             .unwrap_or_else(|| self.m.subject.clone());
         InboundRecord {
-            id: Uuid::now_v7(),
+            id: self.release.map(|r| r.id).unwrap_or_else(Uuid::now_v7),
             received_at: casedesk_core::now(),
             sender: self.m.from.clone(),
             subject,
@@ -275,7 +411,13 @@ impl Received<'_> {
             case_number: case,
             outcome,
             detail,
-            raw: stored_original(self.raw, &self.m),
+            raw: if self.release.is_some() {
+                // The stored original stays as it was kept when the message was held.
+                Vec::new()
+            } else {
+                stored_original(self.raw, &self.m, &self.kept_files)
+            },
+            replaces_held: self.release.is_some(),
         }
     }
 }
@@ -286,16 +428,6 @@ fn principal(user: User) -> Principal {
         scopes: vec![Scope::CasesRead, Scope::CasesWrite],
         origin: Origin::default(),
     }
-}
-
-/// Whether `user` may post by email on `case`: the requester, a team contact, or support
-/// staff who may see the case.
-fn on_case(user: &User, case: &Case) -> bool {
-    let p = principal(user.clone());
-    if is_support(&p) {
-        return can_see(&p, case);
-    }
-    case.requester_id == user.id || case.team_contacts.iter().any(|c| c.user_id == user.id)
 }
 
 fn truncate(s: &str) -> String {
@@ -309,9 +441,55 @@ pub async fn ingest(
     raw: &[u8],
     sink: Option<Sink<'_>>,
 ) -> Result<Ingested, GateError> {
+    ingest_with(store, mailer, raw, sink, None).await
+}
+
+/// Releases a held message: it is read again and posted (or opens its case) as its sender,
+/// although its sender was not verified or it came too often; the decision is recorded on
+/// the message and in the audit trail. `p` must be support staff who may see it.
+pub async fn release(
+    store: &dyn Store,
+    mailer: &Mailer,
+    p: &Principal,
+    id: Uuid,
+    note: Option<&str>,
+    sink: Option<Sink<'_>>,
+) -> Result<Ingested, GateError> {
+    let (summary, raw) = casedesk_core::mail::held_for_review(store, p, id).await?;
+    let rel = Release {
+        id,
+        review: casedesk_core::mail::review(p, "released", note),
+    };
+    let out = ingest_with(store, mailer, &raw, sink, Some(&rel)).await?;
+    if out.duplicate {
+        return Err(DomainError::Conflict(
+            "this message was decided on by someone else just now".into(),
+        )
+        .into());
+    }
+    let audit =
+        casedesk_core::audit::AuditRecord::by(p, "mail.held.released", format!("mail_in:{id}"))
+            .summary(json!({
+                "case": out.case,
+                "sender": summary.sender,
+                "outcome": out.outcome,
+                "note": note,
+            }));
+    store.append_audit(&audit).await?;
+    Ok(out)
+}
+
+async fn ingest_with(
+    store: &dyn Store,
+    mailer: &Mailer,
+    raw: &[u8],
+    sink: Option<Sink<'_>>,
+    release: Option<&Release>,
+) -> Result<Ingested, GateError> {
     let marks = mailer.marks();
     let m = read(raw, &marks)?;
-    if let Some(id) = &m.message_id
+    if release.is_none()
+        && let Some(id) = &m.message_id
         && let Some(before) = store.find_inbound(id).await?
     {
         return Ok(Ingested {
@@ -327,12 +505,25 @@ pub async fn ingest(
     let auth = &m.authentication;
     let detail = json!({
         "from_name": m.from_name,
-        "authentication": {"spf": auth.spf, "dkim": auth.dkim, "dmarc": auth.dmarc},
+        "authentication": {
+            "spf": auth.spf,
+            "dkim": auth.dkim,
+            "dmarc": auth.dmarc,
+            "trust": auth.trust.key(),
+            "reason": auth.reason,
+        },
         "sender_verified": auth.verified(),
         "automatic": m.automatic.map(automatic_key),
         "attachments": attachments(&m, mailer.config().max_attachment_bytes),
+        "fingerprint": m.fingerprint(),
     });
-    let r = Received { raw, m, detail };
+    let r = Received {
+        raw,
+        m,
+        detail,
+        release,
+        kept_files: Vec::new(),
+    };
     let threaded = r.m.threaded_case(&marks).or(r.m.tagged_case);
     let case = match threaded {
         Some(n) => store.get_case(n).await?,
@@ -340,13 +531,7 @@ pub async fn ingest(
     };
 
     if r.m.automatic.is_some() {
-        // Recorded (on its case when it names one), never answered.
-        let rec = r.record(
-            InboundOutcome::Automatic,
-            case.as_ref().map(|c| c.number),
-            None,
-        );
-        return finish(store, &r, rec, None).await;
+        return automatic_mail(store, r, case).await;
     }
     let Some(sender) = r.m.from.clone() else {
         let rec = r.record(
@@ -361,6 +546,35 @@ pub async fn ingest(
         Some(case) => reply(store, mailer, r, sender, user, case, sink).await,
         None => new_message(store, mailer, r, sender, user, sink).await,
     }
+}
+
+/// Machine-written mail is recorded (on its case when it names one) and never answered; a
+/// delivery report that names a message of ours marks that message failed with its reason.
+async fn automatic_mail(
+    store: &dyn Store,
+    mut r: Received<'_>,
+    case: Option<Case>,
+) -> Result<Ingested, GateError> {
+    let mut case_number = case.as_ref().map(|c| c.number);
+    if let Some(b) = r.m.bounce.clone() {
+        let mut fact = json!({
+            "message_id": b.original,
+            "action": b.action,
+            "status": b.status,
+            "recipient": b.recipient,
+            "diagnostic": b.diagnostic,
+        });
+        // Only a report that the message will not arrive changes it; a delay is recorded.
+        if b.failed()
+            && let Some(mail) = store.bounce_mail(&b.original, &b.reason()).await?
+        {
+            fact["mail"] = json!(mail.id);
+            case_number = mail.case_number.or(case_number);
+        }
+        r.detail["bounce"] = fact;
+    }
+    let rec = r.record(InboundOutcome::Automatic, case_number, None);
+    finish(store, &r, rec, None).await
 }
 
 /// Writes the record (and the notice), or finds that a concurrent delivery did.
@@ -386,9 +600,10 @@ async fn finish(
 }
 
 async fn duplicate(store: &dyn Store, r: &Received<'_>) -> Result<Ingested, GateError> {
-    let before = match &r.m.message_id {
-        Some(id) => store.find_inbound(id).await?,
-        None => None,
+    let before = match (&r.release, &r.m.message_id) {
+        (Some(rel), _) => store.get_inbound(rel.id).await?.map(|(s, _)| s),
+        (None, Some(id)) => store.find_inbound(id).await?,
+        (None, None) => None,
     };
     let before = before.ok_or_else(|| DomainError::Internal("duplicate not found".into()))?;
     Ok(Ingested {
@@ -402,8 +617,8 @@ async fn duplicate(store: &dyn Store, r: &Received<'_>) -> Result<Ingested, Gate
     })
 }
 
-/// A notice to `to`, unless `to` is unknown to casedesk and the receiving server could not
-/// verify it: a forged sender must not turn casedesk into a source of backscatter.
+/// A notice to `to`, unless `to` is unknown to casedesk and our border could not verify it:
+/// a forged sender must not turn casedesk into a source of backscatter.
 fn notice_for(
     mailer: &Mailer,
     r: &Received<'_>,
@@ -421,6 +636,132 @@ fn notice_for(
         .ok()
 }
 
+/// Why a message is held for review instead of posted, if it is.
+struct Hold {
+    kind: &'static str,
+    reason: String,
+}
+
+/// The checks a message passes before it is posted as its sender (skipped when support
+/// releases it): our border verified the sender (when `authserv_id` is set), it does not read
+/// like a machine's acknowledgement, and neither its sender nor its case has sent too much or
+/// the same text lately.
+async fn hold_reason(
+    store: &dyn Store,
+    mailer: &Mailer,
+    r: &Received<'_>,
+    sender: &str,
+    case: Option<i64>,
+) -> Result<Option<Hold>, GateError> {
+    if r.release.is_some() {
+        return Ok(None);
+    }
+    let auth = &r.m.authentication;
+    if matches!(auth.trust, Trust::Failed | Trust::Unverified) {
+        return Ok(Some(Hold {
+            kind: "sender_unverified",
+            reason: format!("the sender could not be verified: {}", auth.reason),
+        }));
+    }
+    if let Some(why) = r.m.machine_like() {
+        return Ok(Some(Hold {
+            kind: "machine_like",
+            reason: format!("a machine seems to have written it: {why}"),
+        }));
+    }
+    let flood = &mailer.config().flood;
+    let window = std::time::Duration::from_secs(flood.window_minutes * 60);
+    let since = casedesk_core::now()
+        .checked_sub(jiff::SignedDuration::try_from(window).unwrap_or_default())
+        .unwrap_or_else(|_| casedesk_core::now());
+    let recent = store.recent_inbound(sender, case, since).await?;
+    if recent.from_sender >= flood.per_sender {
+        return Ok(Some(Hold {
+            kind: "flood",
+            reason: format!(
+                "{sender} sent {} messages in the last {} minutes (at most {} are posted)",
+                recent.from_sender, flood.window_minutes, flood.per_sender
+            ),
+        }));
+    }
+    if case.is_some() && recent.on_case >= flood.per_case {
+        return Ok(Some(Hold {
+            kind: "flood",
+            reason: format!(
+                "the case received {} messages in the last {} minutes (at most {} are posted)",
+                recent.on_case, flood.window_minutes, flood.per_case
+            ),
+        }));
+    }
+    if let Some(fp) = r.m.fingerprint()
+        && recent.fingerprints.contains(&fp)
+    {
+        return Ok(Some(Hold {
+            kind: "repeated_text",
+            reason: format!(
+                "the same text arrived in the last {} minutes; machines repeat themselves",
+                flood.window_minutes
+            ),
+        }));
+    }
+    Ok(None)
+}
+
+/// What a held message would have done: reply on `case`, or open a case, as `user`.
+struct Would<'a> {
+    case: Option<i64>,
+    action: &'static str,
+    user: &'a User,
+    account: Uuid,
+}
+
+/// Records `r` as held for review with what it would have done.
+async fn hold(
+    store: &dyn Store,
+    mut r: Received<'_>,
+    h: Hold,
+    would: Would<'_>,
+    sink: Option<Sink<'_>>,
+) -> Result<Ingested, GateError> {
+    hold_files(&mut r, sink, would.account, would.user.id).await?;
+    r.detail["hold"] = json!({
+        "kind": h.kind,
+        "reason": h.reason,
+        "action": would.action,
+        "as": would.user.email,
+    });
+    let rec = r.record(InboundOutcome::Held, would.case, Some(&h.reason));
+    finish(store, &r, rec, None).await
+}
+
+/// Who posts a message from `sender` on `case`: the user of that address when they may
+/// answer the case by email; otherwise, when `sender` is the case email (the contact address
+/// given on the form), the requester, on whose case it is.
+async fn author(
+    store: &dyn Store,
+    user: Option<&User>,
+    sender: &str,
+    case: &Case,
+) -> Result<Option<(User, bool)>, GateError> {
+    if let Some(u) = user
+        && may_answer_by_email(&principal(u.clone()), case)
+    {
+        return Ok(Some((u.clone(), false)));
+    }
+    if !case.fields.contact.email.trim().is_empty()
+        && case
+            .fields
+            .contact
+            .email
+            .trim()
+            .eq_ignore_ascii_case(sender)
+        && user.is_none_or(|u| u.account_id == Some(case.account_id))
+    {
+        return Ok(store.get_user(case.requester_id).await?.map(|u| (u, true)));
+    }
+    Ok(None)
+}
+
 async fn reply(
     store: &dyn Store,
     mailer: &Mailer,
@@ -431,18 +772,25 @@ async fn reply(
     sink: Option<Sink<'_>>,
 ) -> Result<Ingested, GateError> {
     let n = case.number;
-    let known = user.is_some();
-    let Some(user) = user.filter(|u| on_case(u, &case)) else {
+    let Some((author, as_case_email)) = author(store, user.as_ref(), &sender, &case).await? else {
+        // Someone who cannot see the case learns nothing of it: their message is treated
+        // exactly as one naming no case (a missing number and another account's case
+        // answer alike).
+        let sees = user
+            .as_ref()
+            .is_some_and(|u| can_see(&principal(u.clone()), &case));
+        if !sees {
+            return new_message(store, mailer, r, sender, user, sink).await;
+        }
         let reason = "the sender is not the requester, a team contact or an agent of the case";
         let notice = notice_for(
             mailer,
             &r,
             &sender,
-            known,
+            true,
             "Your message was not added to a case",
             "casedesk could not add your message: the address you wrote from is not one of the people on the case it answers.\n\nIf you work with the requester, ask them to add you as a team contact, or write from the address that is on the case.\n",
         );
-        // Recorded without the case: an outsider's message is not part of the case's record.
         let rec = r.record(InboundOutcome::RefusedSender, None, Some(reason));
         return finish(store, &r, rec, notice).await;
     };
@@ -468,7 +816,16 @@ async fn reply(
         );
         return finish(store, &r, rec, notice).await;
     }
-    let files = keep_files(&mut r, sink, case.account_id, user.id).await?;
+    if let Some(h) = hold_reason(store, mailer, &r, &sender, Some(n)).await? {
+        let would = Would {
+            case: Some(n),
+            action: "reply",
+            user: &author,
+            account: case.account_id,
+        };
+        return hold(store, r, h, would, sink).await;
+    }
+    let files = keep_files(&mut r, sink, case.account_id, author.id).await?;
     let mut body = r.m.reply.trim().to_owned();
     if body.is_empty() {
         body = r.m.text.trim().to_owned();
@@ -492,13 +849,16 @@ async fn reply(
     let via = json!({
         "message": rec.id,
         "message_id": r.m.message_id,
+        "sender": sender,
+        "as_case_email": as_case_email,
         "sender_verified": r.detail["sender_verified"],
         "authentication": r.detail["authentication"],
         "attachments": r.detail["attachments"],
         "trimmed": body.len() < r.m.text.trim().len(),
+        "released_by": r.release.map(|rel| rel.review["by"].clone()),
     });
     let id = rec.id;
-    let p = principal(user);
+    let p = principal(author);
     match service::act_by_email(
         store,
         &p,
@@ -521,13 +881,19 @@ async fn reply(
             reason: None,
             automatic: None,
         }),
-        Err(DomainError::Conflict(_)) if r.m.message_id.is_some() => {
-            match store
-                .find_inbound(r.m.message_id.as_deref().unwrap_or_default())
-                .await?
-            {
-                Some(_) => duplicate(store, &r).await,
-                None => Err(DomainError::Conflict("the case is busy; try again".into()).into()),
+        Err(DomainError::Conflict(_)) if r.m.message_id.is_some() || r.release.is_some() => {
+            let seen = match (&r.release, &r.m.message_id) {
+                (Some(rel), _) => store
+                    .get_inbound(rel.id)
+                    .await?
+                    .is_some_and(|(s, _)| s.outcome != InboundOutcome::Held.key()),
+                (None, Some(mid)) => store.find_inbound(mid).await?.is_some(),
+                (None, None) => false,
+            };
+            if seen {
+                duplicate(store, &r).await
+            } else {
+                Err(DomainError::Conflict("the case is busy; try again".into()).into())
             }
         }
         Err(DomainError::Internal(e)) => Err(DomainError::Internal(e).into()),
@@ -590,6 +956,15 @@ async fn new_message(
         );
         return finish(store, &r, rec, notice).await;
     };
+    if let Some(h) = hold_reason(store, mailer, &r, &sender, None).await? {
+        let would = Would {
+            case: None,
+            action: "open_case",
+            user: &user,
+            account: intake_account(&user),
+        };
+        return hold(store, r, h, would, sink).await;
+    }
     let text = if r.m.text.trim().is_empty() {
         "(no text)".to_owned()
     } else {

@@ -2,7 +2,11 @@
 //! wrote it (so it is never answered and no loop can start), how its sender was authenticated,
 //! and the new text of a reply without the quoted history and signature.
 
-use mail_parser::{HeaderValue, Message, MessageParser, MimeHeaders};
+use mail_parser::{HeaderValue, Message, MessageParser, MimeHeaders, PartType};
+
+pub use crate::trim::trim_reply;
+use crate::trust::authentication;
+pub use crate::trust::{Authentication, Trust};
 
 /// Why a message cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,6 +33,9 @@ pub struct Marks {
     pub tag_prefix: String,
     /// Largest message accepted, in bytes.
     pub max_bytes: usize,
+    /// The authserv-id of our own receiving server; empty: no `Authentication-Results` is
+    /// believed.
+    pub authserv_id: String,
 }
 
 /// A message written by a machine rather than a person.
@@ -44,26 +51,37 @@ pub enum Automatic {
     Bulk,
 }
 
-/// What the receiving server said about the sender (`Authentication-Results`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Authentication {
-    /// `spf=` result.
-    pub spf: Option<String>,
-    /// `dkim=` result.
-    pub dkim: Option<String>,
-    /// `dmarc=` result.
-    pub dmarc: Option<String>,
+/// A delivery report about a message casedesk sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bounce {
+    /// The `Message-ID` of the message reported on (with angle brackets, as we wrote it).
+    pub original: String,
+    /// The report's action: `failed`, `delayed`, `delivered`, … (`failed` when it names none).
+    pub action: String,
+    /// Status code, e.g. `5.1.1`.
+    pub status: Option<String>,
+    /// The recipient it reports on.
+    pub recipient: Option<String>,
+    /// The remote server's words.
+    pub diagnostic: Option<String>,
 }
 
-impl Authentication {
-    /// Whether the sender's domain vouched for the message: DMARC passed, or (without a DMARC
-    /// verdict) both SPF and DKIM passed.
-    pub fn verified(&self) -> bool {
-        let pass = |v: &Option<String>| v.as_deref() == Some("pass");
-        match &self.dmarc {
-            Some(_) => pass(&self.dmarc),
-            None => pass(&self.spf) && pass(&self.dkim),
+impl Bounce {
+    /// Whether the message will not arrive.
+    pub fn failed(&self) -> bool {
+        self.action == "failed"
+    }
+
+    /// The reason, in one line.
+    pub fn reason(&self) -> String {
+        let mut out = format!("bounced ({})", self.action);
+        if let Some(s) = &self.status {
+            out.push_str(&format!(": status {s}"));
         }
+        if let Some(d) = &self.diagnostic {
+            out.push_str(&format!(": {d}"));
+        }
+        out
     }
 }
 
@@ -101,6 +119,8 @@ pub struct Inbound {
     pub automatic: Option<Automatic>,
     /// The receiving server's verdict on the sender.
     pub authentication: Authentication,
+    /// For a delivery report: the message of ours it reports on.
+    pub bounce: Option<Bounce>,
     /// The whole text body.
     pub text: String,
     /// The new text of a reply: quoted history and signature removed.
@@ -157,7 +177,7 @@ pub fn read(raw: &[u8], marks: &Marks) -> Result<Inbound, Refusal> {
             thread.push(id);
         }
     }
-    let text = msg.body_text(0).map(|t| t.into_owned()).unwrap_or_default();
+    let (text, reply) = bodies(&msg);
     let attachments = msg
         .attachments()
         .map(|p| Attachment {
@@ -177,11 +197,16 @@ pub fn read(raw: &[u8], marks: &Marks) -> Result<Inbound, Refusal> {
                 .is_some_and(|d| d.ctype().eq_ignore_ascii_case("inline")),
         })
         .collect();
+    let automatic = automatic(&msg, marks, from.as_deref(), &subject);
+    let bounce = (automatic == Some(Automatic::DeliveryReport))
+        .then(|| bounce(raw, marks))
+        .flatten();
     Ok(Inbound {
-        automatic: automatic(&msg, marks, from.as_deref(), &subject),
-        authentication: authentication(&msg),
+        automatic,
+        authentication: authentication(&msg, &marks.authserv_id, from.as_deref()),
+        bounce,
         tagged_case: tag(&subject, &marks.tag_prefix),
-        reply: trim_reply(&text),
+        reply,
         message_id: msg.message_id().map(str::to_owned),
         from,
         from_name,
@@ -290,71 +315,183 @@ fn automatic(
     None
 }
 
-/// The verdicts of the nearest `Authentication-Results` (the one our own border added on top).
-fn authentication(msg: &Message<'_>) -> Authentication {
-    let Some(raw) = msg.header_raw("Authentication-Results") else {
-        return Authentication::default();
+/// The whole text of a message and the new text of it as a reply: the plain part (unwrapped
+/// when format=flowed), or for an HTML-only message its markup made text, the reply cut where
+/// the client's quote begins.
+fn bodies(msg: &Message<'_>) -> (String, String) {
+    let part = msg.text_part(0).or_else(|| msg.html_part(0));
+    let Some(part) = part else {
+        return (String::new(), String::new());
     };
-    let verdict = |method: &str| -> Option<String> {
-        raw.split(';').find_map(|clause| {
-            let c = clause.trim();
-            let rest = c.strip_prefix(method)?.trim_start();
-            let rest = rest.strip_prefix('=')?;
-            let word: String = rest
-                .trim_start()
-                .chars()
-                .take_while(|ch| ch.is_ascii_alphanumeric())
-                .collect();
-            (!word.is_empty()).then(|| word.to_ascii_lowercase())
-        })
-    };
-    Authentication {
-        spf: verdict("spf"),
-        dkim: verdict("dkim"),
-        dmarc: verdict("dmarc"),
+    match &part.body {
+        PartType::Text(t) => {
+            let ct = part.content_type();
+            let attr = |name: &str| {
+                ct.and_then(|c| c.attribute(name)).is_some_and(|v| {
+                    v.eq_ignore_ascii_case(if name == "format" { "flowed" } else { "yes" })
+                })
+            };
+            let text = if attr("format") {
+                crate::trim::unflow(t, attr("delsp"))
+            } else {
+                t.to_string()
+            };
+            let reply = trim_reply(&text);
+            (text, reply)
+        }
+        PartType::Html(h) => (crate::trim::html_to_text(h), crate::trim::html_reply(h)),
+        _ => (String::new(), String::new()),
     }
 }
 
-/// The new text of a reply: everything above the first quoted-history marker or signature
-/// separator, without trailing quoted lines and blank lines.
-pub fn trim_reply(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut end = lines.len();
-    for (i, line) in lines.iter().enumerate() {
-        let l = line.trim();
-        let next = lines.get(i + 1).map(|s| s.trim()).unwrap_or("");
-        let starts_quote = (l.starts_with("On ")
-            && (l.ends_with("wrote:") || next.ends_with("wrote:")))
-            || (l.starts_with("Am ")
-                && (l.contains(" schrieb") || next.contains("schrieb"))
-                && (l.ends_with(':') || next.ends_with(':')))
-            || (l.starts_with("Le ") && (l.ends_with("a écrit :") || l.ends_with("a écrit:")))
-            || l.starts_with("-----Original Message-----")
-            || l.starts_with("-----Ursprüngliche Nachricht-----")
-            || (l.starts_with("From:")
-                && lines[i + 1..].iter().take(4).any(|n| {
-                    let n = n.trim_start();
-                    n.starts_with("Sent:") || n.starts_with("Date:")
-                }))
-            || (l.starts_with("________________") && next.starts_with("From:"))
-            || line.trim_end() == "--"
-            || line.trim_end_matches(['\r', '\n']) == "-- "
-            || l == "Sent from my iPhone"
-            || l == "Sent from my iPad";
-        if starts_quote {
-            end = i;
-            break;
+/// Whether `id` (without brackets) is one casedesk wrote for one message: a case message
+/// (`case-N.part@domain`), a notice or a status message; not the case's root id.
+fn ours_for_one_message(id: &str, domain: &str) -> bool {
+    let Some((local, host)) = id.rsplit_once('@') else {
+        return false;
+    };
+    host.eq_ignore_ascii_case(domain)
+        && (local.starts_with("notice.")
+            || local.starts_with("status.")
+            || (local.starts_with("case-") && local.contains('.')))
+}
+
+/// A delivery report's facts: the message of ours it names (the first `Message-ID` of ours
+/// below the report's own headers, wherever the reporting server put the returned headers),
+/// and its action, status, recipient and diagnostic.
+fn bounce(raw: &[u8], marks: &Marks) -> Option<Bounce> {
+    let whole = String::from_utf8_lossy(raw);
+    let body_at = whole
+        .find("\r\n\r\n")
+        .or_else(|| whole.find("\n\n"))
+        .unwrap_or(whole.len());
+    let body = &whole[body_at..];
+    let field = |name: &str| -> Option<String> {
+        body.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        })
+    };
+    let original = body.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        if !k.trim().eq_ignore_ascii_case("Message-ID") {
+            return None;
+        }
+        let id = v.trim().trim_matches(|c| c == '<' || c == '>');
+        ours_for_one_message(id, &marks.message_id_domain).then(|| format!("<{id}>"))
+    })?;
+    let clip = |s: String| -> String { s.chars().take(300).collect() };
+    Some(Bounce {
+        original,
+        action: field("Action")
+            .map(|a| a.to_ascii_lowercase())
+            .unwrap_or_else(|| "failed".into()),
+        status: field("Status").map(clip),
+        recipient: field("Final-Recipient")
+            .or_else(|| field("Original-Recipient"))
+            .map(|r| clip(r.rsplit(';').next().unwrap_or(&r).trim().to_owned())),
+        diagnostic: field("Diagnostic-Code").map(|d| {
+            clip(
+                d.split_once(';')
+                    .map(|(_, t)| t.trim().to_owned())
+                    .unwrap_or(d),
+            )
+        }),
+    })
+}
+
+/// Words of acknowledgements that ticket tools and other machines send without saying they
+/// are automatic, in the languages we know (matched in the subject and the new text, lower
+/// case).
+const MACHINE_PHRASES: [&str; 30] = [
+    "this is an automated message",
+    "this is an automated response",
+    "this is an automatic reply",
+    "this is an automatically generated",
+    "do not reply to this email",
+    "do not reply to this message",
+    "please do not reply",
+    "this mailbox is not monitored",
+    "we have received your request",
+    "we have received your email",
+    "we have received your message",
+    "your request has been received",
+    "your ticket has been created",
+    "a ticket has been created",
+    "a ticket has been opened",
+    "has been logged with reference",
+    "ticket has been received",
+    "request has been logged",
+    "wir haben ihre anfrage erhalten",
+    "ihre anfrage wurde",
+    "automatisch generierte nachricht",
+    "bitte antworten sie nicht",
+    "nous avons bien reçu votre",
+    "message automatique",
+    "merci de ne pas répondre",
+    "hemos recibido su",
+    "mensaje automático",
+    "no responda a este",
+    "自動送信",
+    "自動返信",
+];
+
+/// Local parts of addresses that no person reads.
+const MACHINE_SENDERS: [&str; 6] = [
+    "noreply",
+    "no-reply",
+    "no_reply",
+    "donotreply",
+    "do-not-reply",
+    "notifications",
+];
+
+impl Inbound {
+    /// Why this message looks written by a machine although it says nothing of it (a ticket
+    /// tool's acknowledgement, a no-reply sender), if it does.
+    pub fn machine_like(&self) -> Option<String> {
+        if let Some(local) = self.from.as_deref().and_then(|f| f.split('@').next())
+            && MACHINE_SENDERS
+                .iter()
+                .any(|m| local == *m || local.starts_with(&format!("{m}+")))
+        {
+            return Some(format!(
+                "it comes from {local}@…, an address no person reads"
+            ));
+        }
+        let hay = format!("{}\n{}", self.subject, self.reply).to_lowercase();
+        MACHINE_PHRASES
+            .iter()
+            .find(|p| hay.contains(*p))
+            .map(|p| format!("it reads like an automatic acknowledgement (\"{p}\")"))
+    }
+
+    /// A fingerprint of the new text and the files, to recognise the same message arriving
+    /// again (a person sending the same words with other files is not repeating).
+    pub fn fingerprint(&self) -> Option<String> {
+        let mut norm: String = self
+            .reply
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase();
+        if norm.chars().count() < 8 {
+            return None;
+        }
+        for a in &self.attachments {
+            norm.push_str(&format!("\n{}:{}", a.name.as_deref().unwrap_or(""), a.size));
+        }
+        {
+            // FNV-1a, 64 bits: a short stable key, not a secret.
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for b in norm.bytes() {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+            Some(format!("{h:016x}"))
         }
     }
-    let mut kept: Vec<&str> = lines[..end].to_vec();
-    while kept
-        .last()
-        .is_some_and(|l| l.trim().is_empty() || l.trim_start().starts_with('>'))
-    {
-        kept.pop();
-    }
-    while kept.first().is_some_and(|l| l.trim().is_empty()) {
-        kept.remove(0);
-    }
-    kept.join("\n")
 }

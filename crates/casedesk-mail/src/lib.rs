@@ -7,6 +7,8 @@ pub mod gate;
 pub mod inbound;
 pub mod mailer;
 pub mod outbound;
+pub mod trim;
+pub mod trust;
 
 pub use config::{MailConfig, Security, SmtpConfig, TransportKind};
 pub use mailer::{Failure, Mailer};

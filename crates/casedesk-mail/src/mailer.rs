@@ -47,6 +47,7 @@ pub fn kind_key(k: MailKind) -> &'static str {
         MailKind::ResolutionProposed => "resolution_proposed",
         MailKind::Closed => "closed",
         MailKind::Reopened => "reopened",
+        MailKind::InfoProvided => "info_provided",
         MailKind::Escalated => "escalated",
         MailKind::SlaWarning => "sla_warning",
         MailKind::SlaBreached => "sla_breached",
@@ -109,6 +110,13 @@ pub fn audience(
             to.extend(assignee);
             (MailKind::Closed, to, text_of(&event.data, "comment"))
         }
+        // A customer's answer to a request for information moves the case from pending
+        // back to open: that is an answer, not a reopening.
+        EventKind::Reopened if event.data["from"] == "pending" => {
+            let mut to = customers;
+            to.extend(assignee);
+            (MailKind::InfoProvided, to, body)
+        }
         EventKind::Reopened => {
             let mut to = customers;
             to.extend(assignee);
@@ -139,6 +147,11 @@ impl Mailer {
     /// when no other folder is configured.
     pub fn new(config: MailConfig, data_dir: &std::path::Path) -> Result<Mailer, String> {
         config.validate()?;
+        if config.authserv_id.trim().is_empty() {
+            tracing::warn!(
+                "mail.authserv_id is not set: the sender of received mail is not checked, so mail in a customer's name is posted as theirs whatever SPF, DKIM and DMARC said; set it to the authserv-id your receiving server writes in Authentication-Results"
+            );
+        }
         let transport = match config.transport {
             TransportKind::Off => Transport::Off,
             TransportKind::Outbox => Transport::Outbox(
@@ -172,6 +185,7 @@ impl Mailer {
             message_id_domain: self.domain.clone(),
             tag_prefix: self.config.tag_prefix.clone(),
             max_bytes: self.config.max_inbound_bytes,
+            authserv_id: self.config.authserv_id.clone(),
         }
     }
 
@@ -215,11 +229,15 @@ impl Mailer {
                     case: case.number,
                     part: id.simple().to_string(),
                 };
-                let m = compose(&r, &self.config.from, std::slice::from_ref(to), &thread)
-                    .map_err(
-                        |e| tracing::warn!(case = case.number, error = %e, "message not composed"),
-                    )
-                    .ok()?;
+                let m = compose(
+                    &r,
+                    &self.config.from,
+                    std::slice::from_ref(to),
+                    &thread,
+                    kind_key(kind),
+                )
+                .map_err(|e| tracing::warn!(case = case.number, error = %e, "message not composed"))
+                .ok()?;
                 Some(NewMail {
                     id,
                     case_number: Some(case.number),
@@ -327,6 +345,11 @@ impl Mailer {
         })
     }
 
+    /// The longest one sending attempt may take, from connecting to the relay's last answer.
+    pub fn attempt_deadline(&self) -> Duration {
+        Duration::from_secs(self.config.smtp.timeout_seconds.max(1) * 3)
+    }
+
     /// Sends one stored message to its recipient; answers where it went.
     pub async fn send(&self, id: Uuid, recipient: &str, message: &str) -> Result<String, Failure> {
         match &self.transport {
@@ -365,7 +388,28 @@ impl Mailer {
                     .map_err(|_| bad(format!("{recipient:?} is not an address")))?;
                 let envelope =
                     Envelope::new(Some(from), vec![to]).map_err(|e| bad(e.to_string()))?;
-                match t.send_raw(&envelope, message.as_bytes()).await {
+                // lettre's timeout covers each command but not the wait for the greeting:
+                // the whole attempt has its own deadline, so a relay that accepts and never
+                // speaks ends the attempt (and its connection) in time.
+                let deadline = self.attempt_deadline();
+                let sent = match tokio::time::timeout(
+                    deadline,
+                    t.send_raw(&envelope, message.as_bytes()),
+                )
+                .await
+                {
+                    Ok(r) => r,
+                    Err(_) => {
+                        return Err(Failure {
+                            permanent: false,
+                            error: format!(
+                                "the relay did not complete the delivery within {} s (no greeting or no answer)",
+                                deadline.as_secs()
+                            ),
+                        });
+                    }
+                };
+                match sent {
                     Ok(r) => Ok(format!(
                         "relay {} {}",
                         r.code(),

@@ -42,6 +42,8 @@ pub enum MailKind {
     Closed,
     /// The customer reopened the case.
     Reopened,
+    /// The customer answered support's request for information.
+    InfoProvided,
     /// The customer escalated (to managers).
     Escalated,
     /// An SLA target is close to its due time (to agents).
@@ -100,6 +102,11 @@ pub fn tag(prefix: &str, case: i64) -> String {
     format!("[{prefix} #{case}]")
 }
 
+/// The subject of every message of a case: `[casedesk #1042] Sign-in fails after redirect`.
+pub fn case_subject(prefix: &str, case: i64, subject: &str) -> String {
+    format!("{} {}", tag(prefix, case), subject.trim())
+}
+
 /// Renders the message of `kind`. `prefix` is the word of the subject tag.
 pub fn render(kind: MailKind, f: &Facts, prefix: &str) -> Rendered {
     let who = f.actor.as_deref().unwrap_or("Our support team");
@@ -139,6 +146,11 @@ pub fn render(kind: MailKind, f: &Facts, prefix: &str) -> Rendered {
             format!("{who} reopened the case:"),
             "The case is back with support and its resolution clock runs again.",
         ),
+        MailKind::InfoProvided => (
+            "The customer answered your question",
+            format!("{who} sent the information you asked for:"),
+            "The case is open again and waits for support.",
+        ),
         MailKind::Escalated => (
             "A customer escalated a case",
             format!("{who} escalated the case with this reason:"),
@@ -166,7 +178,9 @@ pub fn render(kind: MailKind, f: &Facts, prefix: &str) -> Rendered {
             "Please take the case up now; the breach is recorded on the case.",
         ),
     };
-    let subject = format!("{} {} — {}", tag(prefix, f.case), f.subject, headline);
+    // One subject for every message of a case, so clients that group by subject keep the
+    // case together; what happened is the message's headline.
+    let subject = case_subject(prefix, f.case, &f.subject);
     let mut text = format!("{headline}\n\n{intro}\n");
     let mut html = format!(
         "<!doctype html><html><body style=\"font-family:sans-serif\"><h2>{}</h2><p>{}</p>",
@@ -224,8 +238,15 @@ fn mailbox(field: &'static str, value: &str) -> Result<Mailbox, SendError> {
     })
 }
 
-/// Composes a message with the threading and loop-stopping headers.
-pub fn compose(r: &Rendered, from: &str, to: &[String], t: &Thread) -> Result<Message, SendError> {
+/// Composes a message with the threading and loop-stopping headers; `kind` names the template
+/// in `X-Casedesk-Kind` (for filters and for people who sort their mail by rule).
+pub fn compose(
+    r: &Rendered,
+    from: &str,
+    to: &[String],
+    t: &Thread,
+    kind: &str,
+) -> Result<Message, SendError> {
     let mut b = Message::builder()
         .from(mailbox("from", from)?)
         .subject(r.subject.clone())
@@ -239,6 +260,10 @@ pub fn compose(r: &Rendered, from: &str, to: &[String], t: &Thread) -> Result<Me
         .raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("X-Casedesk-Case"),
             t.case.to_string(),
+        ))
+        .raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("X-Casedesk-Kind"),
+            kind.to_owned(),
         ));
     if to.is_empty() {
         return Err(SendError::Build("no recipients".into()));
@@ -298,7 +323,9 @@ pub fn compose_plain(
         let id = format!("<{}>", id.trim_matches(|c| c == '<' || c == '>'));
         b = b.in_reply_to(id.clone()).references(id);
     }
-    b.body(text.to_owned())
+    // A single text part with its charset (lettre adds MIME-Version with it), so UTF-8 text
+    // reads as written in every client.
+    b.singlepart(lettre::message::SinglePart::plain(text.to_owned()))
         .map_err(|e| SendError::Build(e.to_string()))
 }
 

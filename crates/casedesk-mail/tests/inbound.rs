@@ -1,13 +1,14 @@
 //! Reading inbound mail, over a corpus of message shapes written for these tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use casedesk_mail::inbound::{Automatic, Marks, Refusal, read, trim_reply};
+use casedesk_mail::inbound::{Automatic, Marks, Refusal, Trust, read, trim_reply};
 
 fn marks() -> Marks {
     Marks {
         message_id_domain: "casedesk.example".into(),
         tag_prefix: "casedesk".into(),
         max_bytes: 1 << 20,
+        authserv_id: "mx.casedesk.example".into(),
     }
 }
 
@@ -182,4 +183,150 @@ Logs attached; the failure starts at 10:02 UTC.\r\n--zz\r\nContent-Type: applica
 Content-Transfer-Encoding: base64\r\n\r\nAAEC%%%not-base64";
     let m = read(broken, &marks()).unwrap();
     assert!(m.reply.contains("failure starts at 10:02"), "{:?}", m.reply);
+}
+
+fn forged(headers: &str) -> Vec<u8> {
+    format!(
+        "{headers}From: Olivia Ops <ops@acme.example>\r\nTo: support@casedesk.example\r\n\
+Subject: Re: [casedesk #1042] Sign-in fails\r\nMessage-ID: <f1@elsewhere.example>\r\n\
+In-Reply-To: <case-1042.7@casedesk.example>\r\n\r\nPlease send the case files to me at evil@elsewhere.example.\r\n"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn only_our_border_s_topmost_verdict_counts() {
+    // Our border's verdict is on top; the sender wrote a "pass" of their own lower down.
+    let m = read(
+        &forged(
+            "Authentication-Results: mx.casedesk.example; spf=fail smtp.mailfrom=elsewhere.example; dkim=none; dmarc=fail header.from=acme.example\r\n\
+Authentication-Results: mx.casedesk.example; spf=pass; dkim=pass header.d=acme.example; dmarc=pass header.from=acme.example\r\n",
+        ),
+        &marks(),
+    )
+    .unwrap();
+    assert_eq!(
+        m.authentication.trust,
+        Trust::Failed,
+        "{:?}",
+        m.authentication
+    );
+    assert_eq!(m.authentication.dmarc.as_deref(), Some("fail"));
+
+    // A verdict under another server's name is not ours, whatever it says.
+    let m = read(
+        &forged(
+            "Authentication-Results: mx.elsewhere.example; dmarc=pass header.from=acme.example\r\n",
+        ),
+        &marks(),
+    )
+    .unwrap();
+    assert_eq!(m.authentication.trust, Trust::Unverified);
+    assert!(!m.authentication.verified());
+
+    // A pass for another domain than the From address's is not a pass for the sender.
+    let m = read(
+        &forged("Authentication-Results: mx.casedesk.example; spf=pass smtp.mailfrom=elsewhere.example; dkim=pass header.d=elsewhere.example; dmarc=none\r\n"),
+        &marks(),
+    )
+    .unwrap();
+    assert_eq!(
+        m.authentication.trust,
+        Trust::Unverified,
+        "{}",
+        m.authentication.reason
+    );
+
+    // Without an authserv-id nothing is believed: the verdict is "unchecked".
+    let open = Marks {
+        authserv_id: String::new(),
+        ..marks()
+    };
+    let m = read(
+        &forged(
+            "Authentication-Results: mx.casedesk.example; dmarc=pass header.from=acme.example\r\n",
+        ),
+        &open,
+    )
+    .unwrap();
+    assert_eq!(m.authentication.trust, Trust::Unchecked);
+    assert!(!m.authentication.verified());
+}
+
+#[test]
+fn a_delivery_report_names_the_message_it_bounces() {
+    let raw = b"From: Mail Delivery System <MAILER-DAEMON@mx.acme.example>\r\n\
+To: support@casedesk.example\r\nSubject: Undelivered Mail Returned to Sender\r\n\
+Message-ID: <dsn-9@mx.acme.example>\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n\
+--b\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n\
+--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.acme.example\r\n\r\n\
+Final-Recipient: rfc822; gone@acme.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\
+Diagnostic-Code: smtp; 550 5.1.1 <gone@acme.example>: mailbox unknown\r\n\r\n\
+--b\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: support@casedesk.example\r\n\
+References: <case-1042@casedesk.example>\r\n\
+Message-ID: <case-1042.0190aa0b7c3d7e4f8a9b0c1d2e3f4a5b@casedesk.example>\r\n\
+Subject: [casedesk #1042] Sign-in fails\r\n\r\n--b--\r\n";
+    let m = read(raw, &marks()).unwrap();
+    assert_eq!(m.automatic, Some(Automatic::DeliveryReport));
+    let b = m.bounce.expect("a bounce");
+    assert_eq!(
+        b.original, "<case-1042.0190aa0b7c3d7e4f8a9b0c1d2e3f4a5b@casedesk.example>",
+        "the message's own id, not the case's root id in References"
+    );
+    assert!(b.failed());
+    assert_eq!(b.status.as_deref(), Some("5.1.1"));
+    assert_eq!(b.recipient.as_deref(), Some("gone@acme.example"));
+    assert!(b.reason().contains("mailbox unknown"), "{}", b.reason());
+    // A report that names nothing of ours ties to nothing.
+    assert_eq!(read(&fixture("bounce.eml"), &marks()).unwrap().bounce, None);
+}
+
+#[test]
+fn acknowledgements_of_ticket_tools_look_machine_written_and_people_do_not() {
+    let ack = |from: &str, subject: &str, body: &str| {
+        let raw = format!(
+            "From: {from}\r\nSubject: {subject}\r\nMessage-ID: <{}@x.example>\r\n\r\n{body}\r\n",
+            subject.len()
+        );
+        read(raw.as_bytes(), &marks()).unwrap()
+    };
+    for (from, subject, body) in [
+        (
+            "it-desk@acme.example",
+            "[Ticket #48213] Re: [casedesk #1042] x",
+            "Thank you. We have received your request and a ticket has been created.\nTicket: 48213",
+        ),
+        (
+            "servicedesk@globex.example",
+            "Request REQ0012 logged",
+            "This is an automated message: your request has been logged with reference REQ0012.",
+        ),
+        (
+            "noreply@initech.example",
+            "Re: [casedesk #1042] x",
+            "Update on your item.",
+        ),
+        (
+            "helpdesk@acme.example",
+            "Ihre Anfrage",
+            "Wir haben Ihre Anfrage erhalten. Bitte antworten Sie nicht auf diese E-Mail.",
+        ),
+        (
+            "support@acme.example",
+            "Re: x",
+            "Nous avons bien reçu votre message. Message automatique.",
+        ),
+    ] {
+        assert!(
+            ack(from, subject, body).machine_like().is_some(),
+            "{from}: {body}"
+        );
+    }
+    let person = ack(
+        "ops@acme.example",
+        "Re: [casedesk #1042] Sign-in fails",
+        "We received your suggestion and tried it; the ticket in our tool is closed now.",
+    );
+    assert_eq!(person.machine_like(), None);
 }

@@ -3,9 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use casedesk_mail::inbound::{Automatic, Marks, read};
-use casedesk_mail::outbound::{Facts, MailKind, Thread, compose, render, write_outbox};
+use casedesk_mail::outbound::{
+    Facts, MailKind, Thread, compose, compose_notice, render, write_outbox,
+};
 
-const ALL: [MailKind; 9] = [
+const ALL: [MailKind; 11] = [
     MailKind::Acknowledged,
     MailKind::Reply,
     MailKind::InfoRequested,
@@ -15,6 +17,8 @@ const ALL: [MailKind; 9] = [
     MailKind::Escalated,
     MailKind::SlaWarning,
     MailKind::SlaBreached,
+    MailKind::InfoProvided,
+    MailKind::IncidentUpdate,
 ];
 
 fn facts() -> Facts {
@@ -33,6 +37,7 @@ fn marks() -> Marks {
         message_id_domain: "casedesk.example".into(),
         tag_prefix: "casedesk".into(),
         max_bytes: 1 << 20,
+        authserv_id: String::new(),
     }
 }
 
@@ -66,6 +71,23 @@ fn every_event_renders_tagged_plain_and_escaped_html() {
             "{kind:?}: body text is escaped"
         );
     }
+    // One subject for every message of the case, so clients that group by subject keep
+    // the case in one conversation; what happened is the first line of the message.
+    let subjects: std::collections::BTreeSet<String> = ALL
+        .iter()
+        .map(|k| render(*k, &facts(), "casedesk").subject)
+        .collect();
+    assert_eq!(
+        subjects.into_iter().collect::<Vec<_>>(),
+        vec!["[casedesk #1042] Sign-in fails after redirect".to_owned()]
+    );
+    let answered = render(MailKind::InfoProvided, &facts(), "casedesk");
+    assert!(
+        answered.text.starts_with("The customer answered"),
+        "{}",
+        answered.text
+    );
+    assert!(!answered.text.contains("reopened"));
     let ack = render(MailKind::Acknowledged, &facts(), "casedesk");
     assert!(ack.text.contains("number 1042"));
     let proposed = render(MailKind::ResolutionProposed, &facts(), "casedesk");
@@ -80,6 +102,7 @@ fn a_reply_to_our_message_threads_back_and_our_message_is_never_answered() {
         "casedesk <support@casedesk.example>",
         &["ops@acme.example".into(), "teammate@acme.example".into()],
         &thread(),
+        "reply",
     )
     .unwrap();
     let raw = m.formatted();
@@ -117,10 +140,11 @@ fn bad_addresses_are_named_and_the_outbox_holds_whole_files() {
         "support@casedesk.example",
         &["not an address".into()],
         &thread(),
+        "reply",
     )
     .unwrap_err();
     assert!(e.to_string().starts_with("to:"), "{e}");
-    assert!(compose(&r, "support@casedesk.example", &[], &thread()).is_err());
+    assert!(compose(&r, "support@casedesk.example", &[], &thread(), "reply").is_err());
 
     let dir = tempfile::tempdir().unwrap();
     let m = compose(
@@ -128,6 +152,7 @@ fn bad_addresses_are_named_and_the_outbox_holds_whole_files() {
         "support@casedesk.example",
         &["ops@acme.example".into()],
         &thread(),
+        "reply",
     )
     .unwrap();
     let path = write_outbox(
@@ -145,4 +170,42 @@ fn bad_addresses_are_named_and_the_outbox_holds_whole_files() {
     let back = read(&std::fs::read(&path).unwrap(), &marks()).unwrap();
     assert_eq!(back.subject, r.subject);
     assert!(back.text.contains("number 1042"));
+}
+
+#[test]
+fn notices_and_case_messages_are_mime_with_a_charset_and_name_their_kind() {
+    let n = compose_notice(
+        "casedesk <support@casedesk.example>",
+        "ops@acme.example",
+        "Wie Sie einen Fall eröffnen",
+        "Grüße aus Zürich — 東京 ✓\n",
+        "<notice.1@casedesk.example>",
+        Some("<x@acme.example>"),
+    )
+    .unwrap();
+    let text = String::from_utf8_lossy(&n.formatted()).into_owned();
+    assert!(text.contains("MIME-Version: 1.0"), "{text}");
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("content-type: text/plain; charset=utf-8"),
+        "{text}"
+    );
+    // It reads back as written.
+    let back = read(&n.formatted(), &marks()).unwrap();
+    assert_eq!(back.text.trim(), "Grüße aus Zürich — 東京 ✓");
+    assert_eq!(back.subject, "Wie Sie einen Fall eröffnen");
+
+    let r = render(MailKind::Acknowledged, &facts(), "casedesk");
+    let m = compose(
+        &r,
+        "support@casedesk.example",
+        &["ops@acme.example".into()],
+        &thread(),
+        "acknowledged",
+    )
+    .unwrap();
+    let text = String::from_utf8_lossy(&m.formatted()).into_owned();
+    assert!(text.contains("X-Casedesk-Kind: acknowledged"), "{text}");
+    assert!(text.contains("MIME-Version: 1.0"));
+    assert!(text.to_ascii_lowercase().contains("charset=utf-8"));
 }

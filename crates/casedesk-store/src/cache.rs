@@ -647,6 +647,34 @@ impl Store for CachedStore {
     async fn list_inbound(&self, n: i64) -> Result<Vec<InboundSummary>> {
         self.inner.list_inbound(n).await
     }
+    async fn list_inbound_by_outcome(
+        &self,
+        o: &str,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<InboundSummary>> {
+        self.inner.list_inbound_by_outcome(o, before, limit).await
+    }
+    async fn review_held(
+        &self,
+        id: Uuid,
+        o: &str,
+        d: &serde_json::Value,
+        audit: &AuditRecord,
+    ) -> Result<bool> {
+        self.inner.review_held(id, o, d, audit).await
+    }
+    async fn recent_inbound(
+        &self,
+        s: &str,
+        c: Option<i64>,
+        since: casedesk_core::Timestamp,
+    ) -> Result<casedesk_core::mail::RecentInbound> {
+        self.inner.recent_inbound(s, c, since).await
+    }
+    async fn bounce_mail(&self, m: &str, e: &str) -> Result<Option<MailRecord>> {
+        self.inner.bounce_mail(m, e).await
+    }
     async fn email_intake(&self, a: Uuid) -> Result<Option<String>> {
         self.inner.email_intake(a).await
     }

@@ -16,7 +16,7 @@ macro_rules! mail_impl {
 
             use super::ops_impl::{g, DbRow, Tx};
 
-            const OUT_COLS: &str = "id, case_number, kind, recipient, subject, message_id, state, attempts, last_error, detail, created_at, sent_at";
+            const OUT_COLS: &str = "id, case_number, kind, recipient, subject, message_id, state, attempts, last_error, detail, created_at, sent_at, next_attempt_at";
             const IN_COLS: &str = "id, received_at, sender, subject, message_id, case_number, outcome, detail";
 
             fn mail_from_row(r: &DbRow) -> Result<MailRecord> {
@@ -35,6 +35,7 @@ macro_rules! mail_impl {
                     detail: g(r, "detail")?,
                     created_at: ts(g(r, "created_at")?),
                     sent_at: g::<Option<i64>>(r, "sent_at")?.map(ts),
+                    next_attempt_at: g::<Option<i64>>(r, "next_attempt_at")?.map(ts),
                 })
             }
 
@@ -53,8 +54,23 @@ macro_rules! mail_impl {
             }
 
             impl $store {
-                /// Writes a received message; `false` when its `Message-ID` was seen before.
+                /// Writes a received message; `false` when its `Message-ID` was seen before
+                /// (or, for a decision on held mail, when the message is no longer held).
                 pub(crate) async fn insert_inbound(tx: &mut Tx, m: &InboundRecord) -> Result<bool> {
+                    if m.replaces_held {
+                        let n = sqlx::query(
+                            "UPDATE mail_in SET outcome = $1, case_number = $2, detail = $3 WHERE id = $4 AND outcome = 'held'",
+                        )
+                        .bind(m.outcome.key())
+                        .bind(m.case_number)
+                        .bind(m.detail.to_string())
+                        .bind(m.id.to_string())
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(internal)?
+                        .rows_affected();
+                        return Ok(n == 1);
+                    }
                     let n = sqlx::query(
                         "INSERT INTO mail_in (id, received_at, sender, subject, message_id, case_number, outcome, detail, raw) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
@@ -146,6 +162,126 @@ macro_rules! mail_impl {
                     .await
                     .map_err(internal)?;
                     rows.iter().map(inbound_from_row).collect()
+                }
+
+                pub(crate) async fn list_inbound_by_outcome_op(&self, outcome: &str, before: Option<Uuid>, limit: u32) -> Result<Vec<InboundSummary>> {
+                    let rows = match before {
+                        Some(b) => sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "SELECT {IN_COLS} FROM mail_in WHERE outcome = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
+                        )))
+                        .bind(outcome)
+                        .bind(b.to_string())
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await,
+                        None => sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "SELECT {IN_COLS} FROM mail_in WHERE outcome = $1 ORDER BY id DESC LIMIT $2"
+                        )))
+                        .bind(outcome)
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await,
+                    }
+                    .map_err(internal)?;
+                    rows.iter().map(inbound_from_row).collect()
+                }
+
+                pub(crate) async fn review_held_op(&self, id: Uuid, outcome: &str, detail: &serde_json::Value, audit: &AuditRecord) -> Result<bool> {
+                    let (mut tx, _w) = self.begin().await?;
+                    let n = sqlx::query("UPDATE mail_in SET outcome = $1, detail = $2 WHERE id = $3 AND outcome = 'held'")
+                        .bind(outcome)
+                        .bind(detail.to_string())
+                        .bind(id.to_string())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?
+                        .rows_affected();
+                    if n != 1 {
+                        return Ok(false);
+                    }
+                    Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
+                    tx.commit().await.map_err(internal)?;
+                    Ok(true)
+                }
+
+                pub(crate) async fn recent_inbound_op(&self, sender: &str, case: Option<i64>, since: casedesk_core::Timestamp) -> Result<casedesk_core::mail::RecentInbound> {
+                    const COUNTED: &str = "outcome IN ('posted', 'opened', 'held')";
+                    let from_sender: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                        "SELECT COUNT(*) FROM mail_in WHERE sender = $1 AND received_at >= $2 AND {COUNTED}"
+                    )))
+                    .bind(sender)
+                    .bind(micros(since))
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    let on_case: i64 = match case {
+                        Some(n) => sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                            "SELECT COUNT(*) FROM mail_in WHERE case_number = $1 AND received_at >= $2 AND {COUNTED}"
+                        )))
+                        .bind(n)
+                        .bind(micros(since))
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(internal)?,
+                        None => 0,
+                    };
+                    // The newest few of each side are enough to recognise a repeated text.
+                    let details: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                        "SELECT detail FROM (SELECT id, detail FROM mail_in WHERE sender = $1 AND received_at >= $2 AND {COUNTED} \
+                         UNION SELECT id, detail FROM mail_in WHERE case_number = $3 AND received_at >= $2 AND {COUNTED}) r ORDER BY id DESC LIMIT 64"
+                    )))
+                    .bind(sender)
+                    .bind(micros(since))
+                    .bind(case.unwrap_or(-1))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    let fingerprints = details
+                        .iter()
+                        .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+                        .filter_map(|d| d["fingerprint"].as_str().map(str::to_owned))
+                        .collect();
+                    Ok(casedesk_core::mail::RecentInbound {
+                        from_sender: u32::try_from(from_sender).unwrap_or(u32::MAX),
+                        on_case: u32::try_from(on_case).unwrap_or(u32::MAX),
+                        fingerprints,
+                    })
+                }
+
+                pub(crate) async fn bounce_mail_op(&self, message_id: &str, error: &str) -> Result<Option<MailRecord>> {
+                    let (mut tx, _w) = self.begin().await?;
+                    let id: Option<String> = sqlx::query_scalar("SELECT id FROM mail_out WHERE message_id = $1")
+                        .bind(message_id)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    let Some(id) = id else {
+                        return Ok(None);
+                    };
+                    sqlx::query("UPDATE mail_out SET state = 'failed', last_error = $1, next_attempt_at = NULL WHERE id = $2")
+                        .bind(error)
+                        .bind(&id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    // A message still waiting for its next attempt is not sent after its bounce.
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "UPDATE jobs SET state = 'cancelled', last_error = $1 WHERE kind = '{}' AND state = 'queued' AND payload LIKE $2",
+                        casedesk_core::mail::SEND
+                    )))
+                    .bind(error)
+                    .bind(format!("%{id}%"))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?;
+                    let r = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {OUT_COLS} FROM mail_out WHERE id = $1")))
+                        .bind(&id)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    let rec = mail_from_row(&r)?;
+                    tx.commit().await.map_err(internal)?;
+                    Ok(Some(rec))
                 }
 
                 pub(crate) async fn email_intake_op(&self, account: Uuid) -> Result<Option<String>> {

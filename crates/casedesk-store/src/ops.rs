@@ -827,13 +827,15 @@ macro_rules! ops_impl {
                     }
                     sqlx::query(
                         "UPDATE mail_out SET state = $1, attempts = attempts + 1, last_error = $2, \
-                         detail = COALESCE($3, detail), sent_at = CASE WHEN $1 = 'sent' THEN $4 ELSE sent_at END WHERE id = $5",
+                         detail = COALESCE($3, detail), sent_at = CASE WHEN $1 = 'sent' THEN $4 ELSE sent_at END, next_attempt_at = $6 \
+                         WHERE id = $5 AND state <> 'failed'",
                     )
                     .bind(r.state.key())
                     .bind(r.error.as_deref())
                     .bind(r.detail.as_deref())
                     .bind(micros(r.at))
                     .bind(r.id.to_string())
+                    .bind(r.next_attempt_at.map(micros))
                     .execute(&mut **tx)
                     .await
                     .map_err(internal)?;

@@ -1007,15 +1007,18 @@ async fn mail_out_and_in_are_written_with_their_causes(b: Backend) {
     else {
         panic!("not created")
     };
-    let mail = |to: &str| NewMail {
-        id: Uuid::now_v7(),
-        case_number: Some(n),
-        kind: "acknowledged".into(),
-        recipient: to.into(),
-        subject: format!("[casedesk #{n}] mail"),
-        message_id: format!("<case-{n}.x@casedesk.test>"),
-        message: "Subject: x\r\n\r\nbody\r\n".into(),
-        created_at: casedesk_core::now(),
+    let mail = |to: &str| {
+        let id = Uuid::now_v7();
+        NewMail {
+            id,
+            case_number: Some(n),
+            kind: "acknowledged".into(),
+            recipient: to.into(),
+            subject: format!("[casedesk #{n}] mail"),
+            message_id: format!("<case-{n}.{}@casedesk.test>", id.simple()),
+            message: "Subject: x\r\n\r\nbody\r\n".into(),
+            created_at: casedesk_core::now(),
+        }
     };
     // A public case event queues its dispatch job (which writes the messages) in the
     // transaction of the event, even with no webhook endpoint; an internal note does not.
@@ -1103,6 +1106,7 @@ async fn mail_out_and_in_are_written_with_their_causes(b: Backend) {
         error: None,
         detail: Some("relay 250 ok".into()),
         at: casedesk_core::now(),
+        next_attempt_at: None,
     };
     assert!(s.mail_result(send, &sent, &Finish::Done).await.unwrap());
     let mut stale = send.clone();
@@ -1126,6 +1130,7 @@ async fn mail_out_and_in_are_written_with_their_causes(b: Backend) {
         outcome: InboundOutcome::RefusedSender,
         detail: json!({"reason": "not on the case"}),
         raw: b"From: stranger@elsewhere.example\r\n\r\n\xff binary stays binary\r\n".to_vec(),
+        replaces_held: false,
     };
     let first = received(Some("m1@elsewhere.example"));
     let mut notice = mail("stranger@elsewhere.example");
@@ -1198,6 +1203,110 @@ async fn mail_out_and_in_are_written_with_their_causes(b: Backend) {
         s.list_events(n, true).await.unwrap().len(),
         events_before,
         "nothing posted twice"
+    );
+
+    // Held mail: listed by its outcome, decided once. A release replaces the held row (it
+    // keeps its id and its original); a second decision finds nothing held.
+    let mut held = received(Some("h1@acme.example"));
+    held.outcome = InboundOutcome::Held;
+    held.detail = json!({"fingerprint": "f00d", "hold": {"kind": "flood"}});
+    held.sender = Some("ops@acme.example".into());
+    assert!(s.record_inbound(&held, None).await.unwrap());
+    let listed = s.list_inbound_by_outcome("held", None, 10).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![held.id]
+    );
+    let recent = s
+        .recent_inbound(
+            "ops@acme.example",
+            Some(n),
+            casedesk_core::now() - jiff::SignedDuration::from_mins(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(recent.from_sender, 1, "held mail counts against its sender");
+    assert!(
+        recent.on_case >= 2,
+        "posted and held on the case: {recent:?}"
+    );
+    assert!(recent.fingerprints.contains(&"f00d".to_owned()));
+    let later = s
+        .recent_inbound(
+            "ops@acme.example",
+            None,
+            casedesk_core::now() + jiff::SignedDuration::from_mins(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (later.from_sender, later.on_case),
+        (0, 0),
+        "outside the window"
+    );
+    let mut decided = held.clone();
+    decided.outcome = InboundOutcome::Posted;
+    decided.detail = json!({"review": {"decision": "released"}});
+    decided.raw = Vec::new();
+    decided.replaces_held = true;
+    assert!(s.record_inbound(&decided, None).await.unwrap());
+    assert!(
+        !s.record_inbound(&decided, None).await.unwrap(),
+        "decided once"
+    );
+    let (now_posted, raw) = s.get_inbound(held.id).await.unwrap().unwrap();
+    assert_eq!(now_posted.outcome, "posted");
+    assert_eq!(raw, held.raw, "the original kept when it was held stays");
+    assert!(
+        s.list_inbound_by_outcome("held", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let mut other = received(Some("h2@acme.example"));
+    other.outcome = InboundOutcome::Held;
+    assert!(s.record_inbound(&other, None).await.unwrap());
+    assert!(
+        s.review_held(
+            other.id,
+            "discarded",
+            &json!({"review": {"decision": "discarded"}}),
+            &a()
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        !s.review_held(other.id, "discarded", &json!({}), &a())
+            .await
+            .unwrap(),
+        "no longer held"
+    );
+    assert_eq!(
+        s.list_inbound_by_outcome("discarded", None, 10)
+            .await
+            .unwrap()[0]
+            .id,
+        other.id
+    );
+
+    // A delivery report fails the message it names, by its Message-ID, and cancels its
+    // waiting attempt; an id we never sent changes nothing.
+    let bounced = s
+        .bounce_mail(&m2.message_id, "bounced (failed): status 5.1.1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((bounced.id, bounced.state), (m2.id, MailState::Failed));
+    assert_eq!(
+        bounced.last_error.as_deref(),
+        Some("bounced (failed): status 5.1.1")
+    );
+    assert!(
+        s.bounce_mail("<never@casedesk.example>", "x")
+            .await
+            .unwrap()
+            .is_none()
     );
 
     // Email intake per account.

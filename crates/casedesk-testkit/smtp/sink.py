@@ -8,6 +8,9 @@ so the tests can watch retries and permanent failures. Prints "READY <port>" whe
 With TLS_DIR (holding server.pem and server.key), the server requires STARTTLS and then
 authentication as casedesk / relay-secret, and records who authenticated.
 
+With the environment variable SINK_PORT, it listens on that port (a relay that comes back
+on the address casedesk has been retrying).
+
 usage: sink.py OUT_DIR [TLS_DIR]
 """
 
@@ -70,10 +73,13 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     # aiosmtpd's controller connects to its own port to see that it is up, so it needs the
     # number beforehand: take a free one from the system.
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
+    if os.environ.get("SINK_PORT"):
+        port = int(os.environ["SINK_PORT"])
+    else:
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
     extra = {}
     if tls_dir:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -59,13 +59,18 @@ fn python() -> &'static str {
 impl SmtpSink {
     /// Starts the server; fails loudly when aiosmtpd is missing (run the tests with scripts/test).
     pub async fn start() -> SmtpSink {
-        Self::spawn(false).await
+        Self::spawn(false, None).await
+    }
+
+    /// Starts a server on `port` (a relay coming back where casedesk has been retrying).
+    pub async fn start_on(port: u16) -> SmtpSink {
+        Self::spawn(false, Some(port)).await
     }
 
     /// Starts a server that requires STARTTLS (a certificate for 127.0.0.1 from the test CA in
     /// `smtp/tls`) and then authentication as `casedesk` / `relay-secret`.
     pub async fn start_tls() -> SmtpSink {
-        Self::spawn(true).await
+        Self::spawn(true, None).await
     }
 
     /// The test CA's certificate.
@@ -73,13 +78,16 @@ impl SmtpSink {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("smtp/tls/ca.pem")
     }
 
-    async fn spawn(tls: bool) -> SmtpSink {
+    async fn spawn(tls: bool, port: Option<u16>) -> SmtpSink {
         let dir = tempfile::tempdir().expect("temp dir");
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("smtp/sink.py");
         let mut cmd = Command::new(python());
         cmd.arg(&script).arg(dir.path().join("accepted"));
         if tls {
             cmd.arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("smtp/tls"));
+        }
+        if let Some(p) = port {
+            cmd.env("SINK_PORT", p.to_string());
         }
         let mut child = cmd
             .stdin(Stdio::piped())

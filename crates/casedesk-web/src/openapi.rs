@@ -40,7 +40,7 @@ impl Modify for Bearer {
         webhooks::list, webhooks::create, webhooks::get, webhooks::update, webhooks::delete, webhooks::rotate,
         webhooks::deliveries, webhooks::delivery, webhooks::redeliver, webhooks::notices,
         audit::export,
-        mail::ingest, mail::case_mail, mail::original, mail::get_intake, mail::put_intake,
+        mail::ingest, mail::list, mail::release, mail::discard, mail::case_mail, mail::original, mail::get_intake, mail::put_intake,
         kb::list, kb::get, kb::put, kb::versions,
         solutions::suggest, solutions::deflect, solutions::report, diagnostics::redirect_uri,
         status::page, status::incident, status::open, status::update, status::incident_cases, status::active,

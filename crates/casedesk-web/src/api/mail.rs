@@ -117,6 +117,144 @@ pub async fn original(
     Ok(res)
 }
 
+/// The filters of the received-mail list.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct InboundParams {
+    /// What became of the messages: `held` (the review queue; the default), `posted`,
+    /// `opened`, `automatic`, `refused_sender`, `refused_closed`, `no_case`, `ignored`,
+    /// `discarded`.
+    state: Option<String>,
+    /// Page size, 1–200 (default 50).
+    limit: Option<String>,
+    /// The `next` value of the previous page.
+    cursor: Option<String>,
+}
+
+/// Received messages in one state, newest first: `state=held` is the mail waiting for support
+/// to release or discard it (a sender our border did not verify, a flood, a machine's
+/// acknowledgement), with the verdicts and the reason it was held.
+#[utoipa::path(get, path = "/api/v1/inbound/email", tag = "email", params(InboundParams),
+    responses((status = 200, body = Object), (status = 403, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(st): State<AppState>,
+    Caller(p): Caller,
+    super::extract::Query(q): super::extract::Query<InboundParams>,
+) -> Result<Json<Value>, ApiError> {
+    let state = q.state.as_deref().unwrap_or("held");
+    let outcome = mail::InboundOutcome::parse(state).ok_or_else(|| {
+        DomainError::field(
+            "state",
+            "must be one of held, posted, opened, automatic, refused_sender, refused_closed, no_case, ignored, discarded",
+        )
+    })?;
+    let limit = match q.limit.as_deref() {
+        None => 50,
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=mail::INBOUND_PAGE_MAX).contains(n))
+            .ok_or_else(|| {
+                DomainError::field("limit", "must be a whole number between 1 and 200")
+            })?,
+    };
+    let before = match q.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(
+            c.parse::<uuid::Uuid>()
+                .map_err(|_| DomainError::field("cursor", "is not a cursor this API handed out"))?,
+        ),
+    };
+    let (items, next) =
+        mail::inbound_by_outcome(st.store.as_ref(), &p, outcome, limit, before).await?;
+    Ok(Json(json!({"items": items, "next": next})))
+}
+
+/// What support may say with a decision on held mail.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Review {
+    note: Option<String>,
+}
+
+fn review_note(raw: Result<Bytes, BytesRejection>) -> Result<Option<String>, ApiError> {
+    let raw = body::bytes(raw)?;
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let r: Review = body::parse(&raw)?;
+    match r.note {
+        Some(n) if n.chars().count() > 2000 => {
+            Err(DomainError::field("note", "must be at most 2000 characters").into())
+        }
+        Some(n) if n.contains('\0') => {
+            Err(DomainError::field("note", "must not contain NUL characters").into())
+        }
+        n => Ok(n.filter(|n| !n.trim().is_empty())),
+    }
+}
+
+/// Release a held message: it is posted as its sender's reply (or opens its case) as if it
+/// had passed the checks; who released it is recorded. Body (optional): `{"note": "…"}`.
+#[utoipa::path(post, path = "/api/v1/inbound/email/{id}/release", tag = "email", params(("id" = String, Path)),
+    responses((status = 200, body = Object, description = "What became of the message once released"),
+        (status = 404, body = Problem), (status = 409, body = Problem, description = "The message is not held")),
+    security(("bearer" = [])))]
+pub async fn release(
+    State(st): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let id = id
+        .parse()
+        .map_err(|_| ApiError::Domain(DomainError::NotFound { entity: "message" }))?;
+    let note = review_note(raw)?;
+    let sink = casedesk_core::attachments::Sink {
+        blobs: st.blobs.as_ref(),
+        secrets: st.secrets.as_ref(),
+        config: &st.attachments,
+    };
+    match casedesk_mail::gate::release(
+        st.store.as_ref(),
+        &st.mailer,
+        &p,
+        id,
+        note.as_deref(),
+        Some(sink),
+    )
+    .await
+    {
+        Ok(done) => Ok(Json(done).into_response()),
+        Err(casedesk_mail::gate::GateError::Refused(r)) => Err(ApiError::Domain(
+            DomainError::field("message", r.to_string()),
+        )),
+        Err(casedesk_mail::gate::GateError::Domain(e)) => Err(e.into()),
+    }
+}
+
+/// Discard a held message: it is never posted; it stays listed as discarded with who decided.
+/// Body (optional): `{"note": "…"}`.
+#[utoipa::path(post, path = "/api/v1/inbound/email/{id}/discard", tag = "email", params(("id" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = Problem), (status = 409, body = Problem, description = "The message is not held")),
+    security(("bearer" = [])))]
+pub async fn discard(
+    State(st): State<AppState>,
+    Caller(p): Caller,
+    Path(id): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Json<mail::InboundSummary>, ApiError> {
+    let id = id
+        .parse()
+        .map_err(|_| ApiError::Domain(DomainError::NotFound { entity: "message" }))?;
+    let note = review_note(raw)?;
+    Ok(Json(
+        mail::discard_held(st.store.as_ref(), &p, id, note.as_deref()).await?,
+    ))
+}
+
 /// Whether an account opens cases from email, and the intake fields they start from.
 #[utoipa::path(get, path = "/api/v1/accounts/{account}/email-intake", tag = "email", params(("account" = String, Path)),
     responses((status = 200, body = Object), (status = 403, body = Problem), (status = 404, body = Problem)),

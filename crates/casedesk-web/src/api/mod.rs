@@ -109,9 +109,13 @@ pub fn routes() -> Router<AppState> {
         .route("/cases/{number}/mail", get(mail::case_mail))
         .route(
             "/inbound/email",
-            post(mail::ingest).layer(axum::extract::DefaultBodyLimit::max(mail::MAX_MESSAGE_BODY)),
+            post(mail::ingest)
+                .layer(axum::extract::DefaultBodyLimit::max(mail::MAX_MESSAGE_BODY))
+                .get(mail::list),
         )
         .route("/inbound/email/{id}", get(mail::original))
+        .route("/inbound/email/{id}/release", post(mail::release))
+        .route("/inbound/email/{id}/discard", post(mail::discard))
         // Uploads count each file against its own limit while reading (see
         // `attachments::read_form`); the JSON limit does not apply to them.
         .route(

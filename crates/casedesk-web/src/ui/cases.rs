@@ -262,6 +262,48 @@ fn kind_label(k: EventKind) -> String {
     }
 }
 
+/// The case's mail for support: each message sent (to whom, its state, attempts, the next
+/// attempt of one that waits, the last error) and each received (from whom, what became of
+/// it; held mail links to the review).
+fn mail_log(
+    sent: &[casedesk_core::mail::MailRecord],
+    received: &[casedesk_core::mail::InboundSummary],
+) -> Markup {
+    use casedesk_core::mail::MailState;
+    html! {
+        details.panel #mail {
+            summary { h2 { "Mail (" (sent.len()) " sent, " (received.len()) " received)" } }
+            @if !sent.is_empty() {
+                div.table-wrap tabindex="0" role="region" aria-label="Mail sent" { table {
+                    thead { tr { th scope="col" { "Queued" } th scope="col" { "Kind" } th scope="col" { "To" } th scope="col" { "State" } th scope="col" { "Attempts" } th scope="col" { "Next attempt" } th scope="col" { "Last error" } } }
+                    tbody { @for m in sent { tr {
+                        td { (super::when(m.created_at)) }
+                        td { (m.kind.replace('_', " ")) }
+                        td { (m.recipient) }
+                        td { @if m.state == MailState::Failed { strong { (m.state.key()) } } @else { (m.state.key()) } }
+                        td { (m.attempts) }
+                        td { @if let Some(t) = m.next_attempt_at { (super::when(t)) } }
+                        td { (m.last_error.as_deref().unwrap_or("")) }
+                    } } }
+                } }
+            }
+            @if !received.is_empty() {
+                div.table-wrap tabindex="0" role="region" aria-label="Mail received" { table {
+                    thead { tr { th scope="col" { "Received" } th scope="col" { "From" } th scope="col" { "Outcome" } th scope="col" { "Sender checks" } } }
+                    tbody { @for m in received { tr {
+                        td { (super::when(m.received_at)) }
+                        td { (m.sender.as_deref().unwrap_or("(none)")) }
+                        td {
+                            @if m.outcome == "held" { a href="/console/held" { "held" } } @else { (m.outcome.replace('_', " ")) }
+                        }
+                        td { (m.detail["authentication"]["trust"].as_str().unwrap_or("")) }
+                    } } }
+                } }
+            }
+        }
+    }
+}
+
 /// The words of an event: the texts it carries, then its files.
 fn event_body(e: &CaseEvent) -> Markup {
     let d = &e.data;
@@ -441,6 +483,10 @@ struct Shown {
     incidents: Vec<casedesk_core::status::Incident>,
     agents: Vec<casedesk_core::users::User>,
     articles: Vec<casedesk_core::kb::StoredEntry>,
+    mail: Option<(
+        Vec<casedesk_core::mail::MailRecord>,
+        Vec<casedesk_core::mail::InboundSummary>,
+    )>,
 }
 
 async fn shown(st: &AppState, v: &Viewer, n: i64) -> casedesk_core::Result<Shown> {
@@ -456,7 +502,13 @@ async fn shown(st: &AppState, v: &Viewer, n: i64) -> casedesk_core::Result<Shown
     } else {
         (Vec::new(), Vec::new())
     };
+    let mail = if support {
+        Some(casedesk_core::mail::case_mail(store, &v.p, n).await?)
+    } else {
+        None
+    };
     Ok(Shown {
+        mail,
         events: service::events_of(store, &v.p, &case).await?,
         files: casedesk_core::attachments::list_of(store, &v.p, &case).await?,
         incidents: casedesk_core::status::incidents_of(store, n).await?,
@@ -495,6 +547,7 @@ async fn page(
         incidents,
         agents,
         articles,
+        mail,
     } = match shown(st, v, n).await {
         Ok(s) => s,
         Err(e) => return failure(Some(v), e),
@@ -719,6 +772,7 @@ async fn page(
                     p.notice { "This case is closed and read-only. Open a new case to follow up; mention #" (case.number) "." }
                 }
                 @if support { (agent_actions) } @else { (customer_actions) }
+                @if let Some((sent, received)) = &mail { (mail_log(sent, received)) }
             }
             aside aria-label="Case facts" {
                 section.panel { h2 { "Facts" } (facts) }

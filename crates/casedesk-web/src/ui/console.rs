@@ -7,7 +7,7 @@ use casedesk_core::DomainError;
 use casedesk_core::cases::service::{self, ListFilters};
 use maud::html;
 
-use super::{Viewer, failure, layout, respond};
+use super::{Posted, Viewer, failure, forms, layout, redirect, respond, when};
 use crate::AppState;
 
 /// How soon a due time counts as "breaching soon".
@@ -78,6 +78,7 @@ pub async fn queue(
                 (tab("mine", "/console?view=mine".into(), "Mine".into()))
                 (tab("unassigned", "/console?view=unassigned".into(), "Unassigned".into()))
                 (tab("breaching", "/console?view=breaching".into(), "Breaching soon".into()))
+                li { a href="/console/held" { "Held mail" } }
                 @for qn in &queues { (tab("queue", format!("/console?view=queue&queue={qn}"), format!("Queue: {qn}"))) }
             }
         }
@@ -85,4 +86,120 @@ pub async fn queue(
         @if rows.is_empty() { p { "Nothing here right now." } } @else { (super::cases::table(&rows, true)) }
     };
     respond(StatusCode::OK, layout(Some(&v), &title, "console", body))
+}
+
+/// `GET /console/held`: received mail held for review (a sender our border did not verify,
+/// a flood, a machine's acknowledgement), with the verdicts and what it would do, each with
+/// Release and Discard.
+pub async fn held(State(st): State<AppState>, v: Viewer) -> Response {
+    use casedesk_core::mail::{self, InboundOutcome};
+    if !v.support() {
+        return failure(
+            Some(&v),
+            DomainError::Forbidden("Held mail is for support engineers.".into()),
+        );
+    }
+    let rows = match mail::inbound_by_outcome(
+        st.store.as_ref(),
+        &v.p,
+        InboundOutcome::Held,
+        mail::INBOUND_PAGE_MAX,
+        None,
+    )
+    .await
+    {
+        Ok((rows, _)) => rows,
+        Err(e) => return failure(Some(&v), e),
+    };
+    let text = |x: &serde_json::Value| x.as_str().unwrap_or("").to_owned();
+    let body = html! {
+        p.lead { "Mail that was not posted as its sender until someone here decides. Release posts it as the sender's reply (or opens the case it asks for); Discard keeps it out of the case for good. Both are recorded." }
+        @if rows.is_empty() { p { "No mail is held." } } @else {
+            div.table-wrap tabindex="0" role="region" aria-label="Held mail" { table {
+                thead { tr {
+                    th scope="col" { "Received" } th scope="col" { "From" } th scope="col" { "Subject" }
+                    th scope="col" { "Would" } th scope="col" { "Why it is held" } th scope="col" { "Sender checks" } th scope="col" { "Decide" }
+                } }
+                tbody { @for m in &rows {
+                    @let hold = &m.detail["hold"];
+                    @let auth = &m.detail["authentication"];
+                    tr {
+                        td { (when(m.received_at)) }
+                        td { (m.sender.as_deref().unwrap_or("(none)")) }
+                        td { (m.subject) }
+                        td { @match (text(&hold["action"]).as_str(), m.case_number) {
+                            ("reply", Some(n)) => { "reply on " a href=(format!("/cases/{n}")) { "case " (n) } }
+                            ("open_case", _) => { "open a case" }
+                            (other, _) => { (other) }
+                        } " as " (text(&hold["as"])) }
+                        td { (text(&hold["reason"])) }
+                        td { @if text(&auth["trust"]) == "unchecked" { "not checked (no mail.authserv_id)" } @else { "SPF " (text(&auth["spf"]).if_empty("none")) ", DKIM " (text(&auth["dkim"]).if_empty("none")) ", DMARC " (text(&auth["dmarc"]).if_empty("none")) } }
+                        td {
+                            form method="post" action=(format!("/console/held/{}/release", m.id)) {
+                                (forms::csrf(&v.csrf)) button type="submit" aria-label=(format!("Release the message from {}", m.sender.as_deref().unwrap_or(""))) { "Release" }
+                            }
+                            form method="post" action=(format!("/console/held/{}/discard", m.id)) {
+                                (forms::csrf(&v.csrf)) button.secondary type="submit" aria-label=(format!("Discard the message from {}", m.sender.as_deref().unwrap_or(""))) { "Discard" }
+                            }
+                        }
+                    }
+                } }
+            } }
+        }
+    };
+    respond(
+        StatusCode::OK,
+        layout(Some(&v), "Held mail", "console", body),
+    )
+}
+
+trait IfEmpty {
+    fn if_empty(self, other: &str) -> String;
+}
+
+impl IfEmpty for String {
+    fn if_empty(self, other: &str) -> String {
+        if self.is_empty() {
+            other.to_owned()
+        } else {
+            self
+        }
+    }
+}
+
+/// `POST /console/held/{id}/{release|discard}`.
+pub async fn decide_held(
+    State(st): State<AppState>,
+    axum::extract::Path((id, decision)): axum::extract::Path<(String, String)>,
+    Posted { v, .. }: Posted,
+) -> Response {
+    let Ok(uid) = uuid::Uuid::parse_str(&id) else {
+        return failure(Some(&v), DomainError::NotFound { entity: "message" });
+    };
+    let done = match decision.as_str() {
+        "release" => {
+            let sink = casedesk_core::attachments::Sink {
+                blobs: st.blobs.as_ref(),
+                secrets: st.secrets.as_ref(),
+                config: &st.attachments,
+            };
+            casedesk_mail::gate::release(st.store.as_ref(), &st.mailer, &v.p, uid, None, Some(sink))
+                .await
+                .map(|_| ())
+                .map_err(|e| match e {
+                    casedesk_mail::gate::GateError::Domain(d) => d,
+                    casedesk_mail::gate::GateError::Refused(r) => {
+                        DomainError::field("message", r.to_string())
+                    }
+                })
+        }
+        "discard" => casedesk_core::mail::discard_held(st.store.as_ref(), &v.p, uid, None)
+            .await
+            .map(|_| ()),
+        _ => Err(DomainError::NotFound { entity: "page" }),
+    };
+    match done {
+        Ok(()) => redirect("/console/held"),
+        Err(e) => failure(Some(&v), e),
+    }
 }

@@ -53,6 +53,8 @@ pub fn routes() -> Router<AppState> {
         .route("/status", get(portal::status))
         .route("/status/subscription", post(portal::subscribe))
         .route("/console", get(console::queue))
+        .route("/console/held", get(console::held))
+        .route("/console/held/{id}/{decision}", post(console::decide_held))
         .route("/manage", get(manage::index))
         .route(
             "/manage/users",

@@ -682,7 +682,8 @@ fn email_with_files(n: i64, har: &[u8]) -> Vec<u8> {
             .join("\r\n")
     };
     format!(
-        "From: Olivia Park <ops@acme.example>\r\nTo: support@casedesk.test\r\n\
+        "Authentication-Results: mx.casedesk.test; dkim=pass header.d=acme.example; dmarc=pass header.from=acme.example\r\n\
+         From: Olivia Park <ops@acme.example>\r\nTo: support@casedesk.test\r\n\
          Subject: Re: [casedesk #{n}] Sign-in refused\r\nMessage-ID: <files-1@acme.example>\r\n\
          In-Reply-To: <case-{n}@casedesk.test>\r\nMIME-Version: 1.0\r\n\
          Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
@@ -766,8 +767,23 @@ async fn email_attachments_take_the_same_path(b: Backend) {
     assert_eq!(status, 200);
     let original = String::from_utf8(original).unwrap();
     assert!(
-        original.contains("X-Casedesk-Kept: text only") && original.contains("capture.har"),
+        original.contains("X-Casedesk-Kept: text with secrets removed")
+            && original.contains("capture.har"),
         "{original}"
+    );
+    // The kept message is well-formed MIME: it reads back, its text part decodes.
+    let marks = casedesk_mail::inbound::Marks {
+        message_id_domain: "casedesk.test".into(),
+        tag_prefix: "casedesk".into(),
+        max_bytes: 1 << 24,
+        authserv_id: "mx.casedesk.test".into(),
+    };
+    let back = casedesk_mail::inbound::read(original.as_bytes(), &marks).unwrap();
+    assert!(back.text.contains("Here is the capture"), "{}", back.text);
+    assert!(
+        back.text.contains("[REDACTED:secret_parameter]"),
+        "{}",
+        back.text
     );
 
     // A capture that cannot be read is refused on its own; the message still counts.
@@ -805,6 +821,51 @@ async fn email_attachments_take_the_same_path(b: Backend) {
             .len(),
         3
     );
+
+    // A message with files that our border did not vouch for is held: its files are kept,
+    // scrubbed, inside its stored original (nothing planted anywhere), and releasing it
+    // posts them with the reply.
+    let unverified = String::from_utf8(email_with_files(n, &capture.bytes))
+        .unwrap()
+        .replace("files-1@", "files-3@")
+        .replace("dmarc=pass", "dmarc=fail");
+    let r = app.mailgate(&gate, unverified.as_bytes()).await;
+    assert_eq!(r.json["outcome"], "held", "{}", r.json);
+    let held_id = r.json["id"].as_str().unwrap().to_owned();
+    let stored = app.everything_stored().await;
+    for s in &planted {
+        assert!(!find(&stored, s), "{s} was stored while held");
+    }
+    let (_, _, kept) = app
+        .download(&format!("/api/v1/inbound/email/{held_id}"), &w.agent)
+        .await;
+    let back = casedesk_mail::inbound::read(&kept, &marks).unwrap();
+    assert_eq!(
+        back.attachments
+            .iter()
+            .map(|a| a.name.clone().unwrap_or_default())
+            .collect::<Vec<_>>(),
+        ["capture.har", "app.log"],
+        "the held files travel with the kept message"
+    );
+    let r = app
+        .post(
+            &format!("/api/v1/inbound/email/{held_id}/release"),
+            &w.agent,
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(r.json["outcome"], "posted", "{}", r.json);
+    let files = app
+        .get(&format!("/api/v1/cases/{n}/attachments"), &w.ops)
+        .await
+        .json["items"]
+        .clone();
+    assert_eq!(files.as_array().unwrap().len(), 5, "{files}");
+    let stored = app.everything_stored().await;
+    for s in &planted {
+        assert!(!find(&stored, s), "{s} was stored after the release");
+    }
 }
 both!(email_attachments_take_the_same_path);
 

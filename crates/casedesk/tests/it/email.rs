@@ -41,6 +41,7 @@ fn decoded(raw: &str) -> String {
         message_id_domain: "casedesk.test".into(),
         tag_prefix: "casedesk".into(),
         max_bytes: 10_000_000,
+        authserv_id: String::new(),
     };
     let m = casedesk_mail::inbound::read(raw.as_bytes(), &marks).unwrap();
     format!("{}\n{}", m.subject, m.text)
@@ -56,16 +57,36 @@ fn to(m: &Accepted) -> String {
     m.rcpt_tos.join(",")
 }
 
-fn case_messages(all: &[Accepted], n: i64, kind_subject: &str) -> Vec<Accepted> {
+/// The messages of case `n` of one kind (`X-Casedesk-Kind`).
+fn case_messages(all: &[Accepted], n: i64, kind: &str) -> Vec<Accepted> {
     all.iter()
         .filter(|m| {
-            // Read decoded: the subject's dash makes it an RFC 2047 encoded word.
             let d = decoded(&m.data);
             let s = d.lines().next().unwrap_or("");
-            s.contains(&format!("[casedesk #{n}]")) && s.contains(kind_subject)
+            s.starts_with(&format!("[casedesk #{n}] "))
+                && m.header("X-Casedesk-Kind").as_deref() == Some(kind)
         })
         .cloned()
         .collect()
+}
+
+/// `raw` as our border hands it on: its verdict on top, `dmarc=pass` for the From address's
+/// domain (the tests' server trusts the authserv-id `mx.casedesk.test`).
+fn bordered(raw: &str) -> String {
+    let from = raw
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("from:"))
+        .unwrap_or("");
+    let domain = from
+        .rsplit('@')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .trim_end_matches('>')
+        .to_owned();
+    format!(
+        "Authentication-Results: mx.casedesk.test; spf=pass smtp.mailfrom={domain}; dkim=pass header.d={domain}; dmarc=pass header.from={domain}\r\n{raw}"
+    )
 }
 
 async fn with_contact(app: &TestApp, w: &World, subject: &str) -> i64 {
@@ -90,10 +111,10 @@ async fn outbound_goes_through_smtp_threaded_and_never_carries_a_note(b: Backend
     // Acknowledged within seconds, to the requester and the team contact, one message each.
     let all = sink
         .wait_for("the acknowledgements", |a| {
-            case_messages(a, n, "We received your case").len() == 2
+            case_messages(a, n, "acknowledged").len() == 2
         })
         .await;
-    let acks = case_messages(&all, n, "We received your case");
+    let acks = case_messages(&all, n, "acknowledged");
     let mut rcpts: Vec<String> = acks.iter().map(to).collect();
     rcpts.sort();
     assert_eq!(rcpts, ["ops@acme.example", "teammate@acme.example"]);
@@ -147,11 +168,11 @@ async fn outbound_goes_through_smtp_threaded_and_never_carries_a_note(b: Backend
     .await;
     let all = sink
         .wait_for("the reply and the question", |a| {
-            case_messages(a, n, "New reply").len() == 2
-                && case_messages(a, n, "We need information").len() == 2
+            case_messages(a, n, "reply").len() == 2
+                && case_messages(a, n, "info_requested").len() == 2
         })
         .await;
-    for m in case_messages(&all, n, "New reply") {
+    for m in case_messages(&all, n, "reply") {
         assert!(
             decoded(&m.data).contains("fetch the JWKS again"),
             "{}",
@@ -187,25 +208,41 @@ async fn outbound_goes_through_smtp_threaded_and_never_carries_a_note(b: Backend
     .await;
     let all = sink
         .wait_for("the rest of the lifecycle", |a| {
-            case_messages(a, n, "A resolution is proposed").len() == 2
-                && case_messages(a, n, "Your case is closed").len() == 1
+            case_messages(a, n, "resolution_proposed").len() == 2
+                && case_messages(a, n, "closed").len() == 1
                 && case_messages(a, n, "escalated").len() == 1
-                && case_messages(a, n, "The case was reopened").len() == 1
+                && case_messages(a, n, "info_provided").len() == 1
         })
         .await;
-    // The customer's answer to the question took the case out of pending: a reopening,
-    // told to the other customer, not back to its author.
-    let customer_reply = case_messages(&all, n, "The case was reopened");
+    // The customer's answer to the question took the case out of pending: told as the
+    // answer it is (not as a reopening), to the other customer, not back to its author.
+    let customer_reply = case_messages(&all, n, "info_provided");
     assert!(decoded(&customer_reply[0].data).contains("kid 2026-11"));
     assert_eq!(to(&customer_reply[0]), "teammate@acme.example");
+    assert!(
+        decoded(&customer_reply[0].data).contains("The customer answered your question"),
+        "{}",
+        customer_reply[0].data
+    );
+    // Every message of the case carries the one subject, so clients group them together.
+    for m in sink
+        .accepted()
+        .iter()
+        .filter(|m| m.header("X-Casedesk-Case").as_deref() == Some(&n.to_string()))
+    {
+        assert_eq!(
+            decoded(&m.data).lines().next().unwrap(),
+            format!("[casedesk #{n}] Tokens rejected after key rotation")
+        );
+    }
     let escalation = &case_messages(&all, n, "escalated")[0];
     assert_eq!(to(escalation), "mia@support.example", "to the duty manager");
     assert!(decoded(&escalation.data).contains("Production sign-ins fail"));
-    let proposed = decoded(&case_messages(&all, n, "A resolution is proposed")[0].data);
+    let proposed = decoded(&case_messages(&all, n, "resolution_proposed")[0].data);
     assert!(proposed.contains("confirm the resolution") && proposed.contains("reopens"));
     // Closing was the requester's own act: the team contact hears of it.
     assert_eq!(
-        to(&case_messages(&all, n, "Your case is closed")[0]),
+        to(&case_messages(&all, n, "closed")[0]),
         "teammate@acme.example"
     );
 
@@ -378,11 +415,84 @@ async fn replies_by_email_thread_onto_their_case(b: Backend) {
     assert_eq!(events(&app, &w.ops, n).await.len(), ev.len());
 
     // An Outlook reply of the team contact (ISO-8859-1, quoted-printable) threads by its
-    // In-Reply-To; the receiving server could not verify it, and the post says so.
+    // In-Reply-To, but our border says its DMARC failed: it is held, not posted, until an
+    // agent who sees the case releases it.
     let raw = aimed("outlook_reply.eml", n, "outlook-1@acme.example");
     let r = app.mailgate(&gate, raw.as_bytes()).await;
-    assert_eq!(r.json["outcome"], "posted", "{}", r.json);
+    assert_eq!(r.json["outcome"], "held", "{}", r.json);
+    assert_eq!(
+        events(&app, &w.ops, n).await.len(),
+        ev.len(),
+        "nothing posted"
+    );
+    let held = app.get("/api/v1/inbound/email?state=held", &w.agent).await;
+    assert_eq!(held.status, 200, "{}", held.json);
+    let item = &held.json["items"][0];
+    assert_eq!(item["sender"], "teammate@acme.example");
+    assert_eq!(item["case_number"], n);
+    assert_eq!(item["detail"]["authentication"]["dmarc"], "fail");
+    assert_eq!(item["detail"]["authentication"]["trust"], "failed");
+    assert_eq!(item["detail"]["hold"]["kind"], "sender_unverified");
+    assert_eq!(item["detail"]["hold"]["action"], "reply");
+    let held_id = item["id"].as_str().unwrap().to_owned();
+    // Nobody who may not see the case sees the held message, or may decide on it.
+    for t in [&w.other_agent, &w.globex] {
+        let r = app.get("/api/v1/inbound/email?state=held", t).await;
+        assert!(
+            r.status == 403 || r.json["items"].as_array().is_some_and(Vec::is_empty),
+            "{}",
+            r.json
+        );
+        let r = app
+            .post(
+                &format!("/api/v1/inbound/email/{held_id}/release"),
+                t,
+                json!({}),
+            )
+            .await;
+        assert_eq!(r.status, 404, "{}", r.json);
+    }
+    let r = app
+        .post(
+            &format!("/api/v1/inbound/email/{held_id}/release"),
+            &w.ops,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 404, "a customer decides nothing: {}", r.json);
+    let bad = app.get("/api/v1/inbound/email?state=lost", &w.agent).await;
+    assert_eq!(bad.status, 422);
+    assert_eq!(bad.error_fields(), vec!["state".to_owned()]);
+    let r = app
+        .post(
+            &format!("/api/v1/inbound/email/{held_id}/release"),
+            &w.agent,
+            json!({"note": "Tom confirmed by phone that he sent it."}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json["outcome"].as_str()),
+        (200, Some("posted")),
+        "{}",
+        r.json
+    );
+    let r = app
+        .post(
+            &format!("/api/v1/inbound/email/{held_id}/release"),
+            &w.agent,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 409, "decided once: {}", r.json);
+    let audit = crate::audit::export_lines(&app, &w.manager, "").await;
+    assert!(
+        audit
+            .iter()
+            .any(|e| e["action"] == "mail.held.released" && e.to_string().contains(&held_id)),
+        "the release is in the audit trail"
+    );
     let last = events(&app, &w.ops, n).await.pop().unwrap();
+    assert_eq!(last["data"]["email"]["released_by"], "ana@support.example");
     assert_eq!(last["actor"], "teammate@acme.example");
     assert_eq!(last["data"]["email"]["sender_verified"], false);
     let text = last["data"]["body"].as_str().unwrap();
@@ -427,9 +537,9 @@ async fn replies_by_email_thread_onto_their_case(b: Backend) {
 
     // An agent answers by email (subject tag only): a public reply by the agent, which the
     // customers then receive by email.
-    let agent_mail = format!(
+    let agent_mail = bordered(&format!(
         "From: Ana <ana@support.example>\r\nTo: support@casedesk.test\r\nSubject: Re: [casedesk #{n}] Sign-in fails after redirect\r\nMessage-ID: <agent-1@support.example>\r\n\r\nThe redirect URI registered ends with a slash; remove it and retry.\r\n\r\nAna\r\n"
-    );
+    ));
     let r = app.mailgate(&gate, agent_mail.as_bytes()).await;
     assert_eq!(r.json["outcome"], "posted", "{}", r.json);
     let last = events(&app, &w.agent, n).await.pop().unwrap();
@@ -490,8 +600,9 @@ async fn machine_mail_is_recorded_never_answered_and_outsiders_are_refused(b: Ba
         "no answer to machine mail, so no loop"
     );
 
-    // An outsider names the case: refused, nothing of the case in the answer. Unverified
-    // outsiders get no notice (a forged sender must not make casedesk send mail)…
+    // An outsider names the case: treated exactly as a message naming no case (nothing
+    // tells them the case exists). Unverified outsiders get no notice (a forged sender must
+    // not make casedesk send mail)…
     let raw = aimed(
         "outsider_with_inline_image.eml",
         n,
@@ -500,11 +611,11 @@ async fn machine_mail_is_recorded_never_answered_and_outsiders_are_refused(b: Ba
     let r = app.mailgate(&gate, raw.as_bytes()).await;
     assert_eq!(
         (r.json["outcome"].as_str(), r.json["notice"].as_bool()),
-        (Some("refused_sender"), Some(false)),
+        (Some("no_case"), Some(false)),
         "{}",
         r.json
     );
-    // …a verified one is told, briefly.
+    // …a verified one is told how to open a case, briefly.
     let verified = aimed(
         "outsider_with_inline_image.eml",
         n,
@@ -518,7 +629,7 @@ async fn machine_mail_is_recorded_never_answered_and_outsiders_are_refused(b: Ba
     let r = app.mailgate(&gate, verified.as_bytes()).await;
     assert_eq!(
         (r.json["outcome"].as_str(), r.json["notice"].as_bool()),
-        (Some("refused_sender"), Some(true)),
+        (Some("no_case"), Some(true)),
         "{}",
         r.json
     );
@@ -551,7 +662,9 @@ async fn machine_mail_is_recorded_never_answered_and_outsiders_are_refused(b: Ba
             .all(|m| m["sender"] != "stranger@elsewhere.example")
     );
 
-    // Another account's admin names this case (a Shift_JIS Apple Mail reply): refused too.
+    // Another account's admin names this case (a Shift_JIS Apple Mail reply), and the same
+    // admin names a case that does not exist: both are answered alike, so the answer does
+    // not tell which numbers exist.
     app.user_with_token(
         Some("Globex"),
         "kenji@globex.example",
@@ -562,25 +675,42 @@ async fn machine_mail_is_recorded_never_answered_and_outsiders_are_refused(b: Ba
     )
     .await;
     let raw = aimed("apple_shift_jis.eml", n, "kenji-1@globex.example");
-    let r = app.mailgate(&gate, raw.as_bytes()).await;
-    assert_eq!(r.json["outcome"], "refused_sender", "{}", r.json);
-    assert_eq!(
-        r.json["notice"], true,
-        "a known user is told, verified or not"
-    );
+    let other = app.mailgate(&gate, raw.as_bytes()).await;
+    let missing_raw = aimed("apple_shift_jis.eml", n + 1000, "kenji-2@globex.example");
+    let missing = app.mailgate(&gate, missing_raw.as_bytes()).await;
+    for r in [&other, &missing] {
+        assert_eq!(
+            (
+                r.json["outcome"].as_str(),
+                r.json["notice"].as_bool(),
+                r.json["case"].as_i64()
+            ),
+            (Some("no_case"), Some(true), None),
+            "a known user is told how to open a case: {}",
+            r.json
+        );
+    }
     let all = app
-        .wait_outbox("kenji's notice", |a| {
-            a.iter().any(|m| m.contains("kenji@globex.example"))
+        .wait_outbox("kenji's notices", |a| {
+            a.iter()
+                .filter(|m| m.contains("kenji@globex.example"))
+                .count()
+                == 2
         })
         .await;
-    let notice = all
+    let notices: Vec<String> = all
         .iter()
-        .find(|m| m.contains("kenji@globex.example"))
-        .unwrap();
-    assert!(
-        !decoded(notice).contains("Sign-in fails after redirect"),
-        "nothing of Acme's case: {notice}"
-    );
+        .filter(|m| m.contains("kenji@globex.example"))
+        .map(|m| {
+            let d = decoded(m);
+            assert!(
+                !d.contains("Sign-in fails after redirect"),
+                "nothing of Acme's case: {d}"
+            );
+            d
+        })
+        .collect();
+    assert_eq!(notices[0], notices[1], "one answer for both");
     assert_eq!(events(&app, &w.agent, n).await.len(), before);
 
     // A closed case takes no more mail; its requester is told how to follow up.
@@ -618,7 +748,7 @@ async fn new_mail_opens_a_case_only_where_the_account_allows_it(b: Backend) {
     let gate = gate_token(&app).await;
 
     // No thread, email intake off: the sender learns how to open a case.
-    let raw = aimed("forwarded_new_case.eml", 0, "fwd-1@acme.example");
+    let raw = bordered(&aimed("forwarded_new_case.eml", 0, "fwd-1@acme.example"));
     let r = app.mailgate(&gate, raw.as_bytes()).await;
     assert_eq!(
         (r.json["outcome"].as_str(), r.json["notice"].as_bool()),
@@ -676,7 +806,7 @@ async fn new_mail_opens_a_case_only_where_the_account_allows_it(b: Backend) {
     assert_eq!(ok.status, 200, "{}", ok.json);
 
     // The same kind of message now opens a case for its sender, once.
-    let raw = aimed("forwarded_new_case.eml", 0, "fwd-2@acme.example");
+    let raw = bordered(&aimed("forwarded_new_case.eml", 0, "fwd-2@acme.example"));
     let r = app.mailgate(&gate, raw.as_bytes()).await;
     assert_eq!(r.json["outcome"], "opened", "{}", r.json);
     let n = r.json["case"].as_i64().unwrap();

@@ -17,6 +17,7 @@ mod idempotency;
 mod kb;
 mod lifecycle;
 mod listing;
+mod mail_trust;
 mod oidc;
 mod openapi;
 mod permissions;

@@ -482,6 +482,7 @@ async fn the_scanner_warns_then_breaches_once_and_tells_the_right_people(b: Back
         message_id_domain: "casedesk.test".into(),
         tag_prefix: "casedesk".into(),
         max_bytes: 1_000_000,
+        authserv_id: String::new(),
     };
     let mut seen: Vec<(String, String)> = vec![];
     for m in all
@@ -489,13 +490,20 @@ async fn the_scanner_warns_then_breaches_once_and_tells_the_right_people(b: Back
         .filter(|m| m.rcpt_tos.iter().any(|r| r.ends_with("@support.example")))
     {
         let read = casedesk_mail::inbound::read(m.data.as_bytes(), &marks).unwrap();
-        let kind = if read.subject.contains("SLA target breached") {
-            "breach"
-        } else if read.subject.contains("SLA target close to its due time") {
-            "warning"
-        } else {
-            continue;
+        let kind = match m.header("X-Casedesk-Kind").as_deref() {
+            Some("sla_breached") => "breach",
+            Some("sla_warning") => "warning",
+            _ => continue,
         };
+        assert!(
+            read.text.starts_with(if kind == "breach" {
+                "SLA target breached"
+            } else {
+                "SLA target close to its due time"
+            }),
+            "{}",
+            read.text
+        );
         assert!(
             read.subject.contains(&format!("[casedesk #{n}]")),
             "{}",

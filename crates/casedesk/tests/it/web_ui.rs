@@ -753,6 +753,53 @@ async fn pages_work_without_the_script_and_keep_accounts_apart(be: Backend) {
 
 both!(pages_work_without_the_script_and_keep_accounts_apart);
 
+/// Held mail is reviewed in the console: an agent sees why a message was held and the
+/// sender checks, releases it with one button, and finds it posted on the case, with the
+/// case's mail log on the case page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_mail_is_released_from_the_console_in_a_real_browser() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let w = people(&app).await;
+    let n = app
+        .open_case(&w.ops, acme_case("Sign-in fails after redirect"))
+        .await;
+    let gate = app
+        .token(
+            "mia@support.example",
+            &[casedesk_core::users::Scope::MailIngest],
+        )
+        .await;
+    let forged = format!(
+        "Authentication-Results: mx.casedesk.test; spf=softfail smtp.mailfrom=acme.example; dkim=none; dmarc=fail header.from=acme.example\r\n\
+From: ops@acme.example\r\nTo: support@casedesk.test\r\nSubject: Re: [casedesk #{n}] Sign-in fails after redirect\r\n\
+Message-ID: <held-ui@acme.example>\r\nIn-Reply-To: <case-{n}@casedesk.test>\r\n\r\nThe callback now answers 200 on our side.\r\n"
+    );
+    let r = app.mailgate(&gate, forged.as_bytes()).await;
+    assert_eq!(r.json["outcome"], "held", "{}", r.json);
+
+    let b = browser(&app.base).await;
+    b.sign_in("ana@support.example", PASSWORD).await;
+    b.open("/console").await;
+    b.el("a[href='/console/held']").await.click().await.unwrap();
+    let page = wait_for_text(&b, "main", "ops@acme.example").await;
+    assert!(page.contains("DMARC fail"), "{page}");
+    assert!(
+        page.contains("did not vouch"),
+        "the reason in words: {page}"
+    );
+    assert!(page.contains("reply on case"), "{page}");
+    no_serious_accessibility_problem(&b, "held mail").await;
+    b.screenshot("held-mail").await;
+    submit(&b, "form[action$='/release']").await;
+    wait_for_text(&b, "main", "No mail is held.").await;
+    b.open(&format!("/cases/{n}")).await;
+    wait_for_text(&b, "main", "The callback now answers 200 on our side.").await;
+    open_details(&b, "Mail (").await;
+    let log = wait_for_text(&b, "#mail", "posted").await;
+    assert!(log.contains("acknowledged"), "{log}");
+    b.quit().await;
+}
+
 async fn signed_in(app: &TestApp, email: &str) -> (reqwest::Client, String) {
     let c = crate::signin::browser();
     let csrf = crate::signin::csrf_of(&c, app).await;

@@ -1,0 +1,26 @@
+-- Mail that waits like a mail server, and mail held for review.
+--
+-- A message is retried until it is old enough to give up (casedesk-jobs decides by its age, not
+-- by a count), so its job's attempt limit is only a backstop: casedesk_core::mail::SEND_ATTEMPTS.
+DROP TRIGGER mail_out_send;
+CREATE TRIGGER mail_out_send AFTER INSERT ON mail_out
+BEGIN
+    INSERT INTO jobs (id, kind, payload, state, attempts, max_attempts, run_at, created_at, updated_at)
+    VALUES (
+        printf('%08x-%04x-7%03x-%04x-%012x', (NEW.created_at / 1000) >> 16, (NEW.created_at / 1000) & 65535,
+               abs(random()) % 4096, 32768 + abs(random()) % 16384, abs(random()) % 281474976710656),
+        'mail.send', json_object('mail', NEW.id), 'queued', 0, 100000,
+        NEW.created_at, NEW.created_at, NEW.created_at);
+END;
+UPDATE jobs SET max_attempts = 100000 WHERE kind = 'mail.send' AND state IN ('queued', 'running');
+
+-- When the next attempt of a message that is retrying is due (shown in the case's mail log).
+ALTER TABLE mail_out ADD COLUMN next_attempt_at BIGINT;
+-- A bounce names the message it reports by its Message-ID.
+CREATE INDEX mail_out_message_id ON mail_out(message_id);
+
+-- Held mail waits for support to release or discard it; the flood breaker counts a sender's
+-- recent messages.
+CREATE INDEX mail_in_held ON mail_in(received_at) WHERE outcome = 'held';
+CREATE INDEX mail_in_sender ON mail_in(sender, received_at) WHERE sender IS NOT NULL;
+CREATE INDEX mail_in_case_recent ON mail_in(case_number, received_at) WHERE case_number IS NOT NULL;
