@@ -62,7 +62,7 @@ fn reply(n: i64, i: usize, domain: &str) -> String {
         "From: Olivia Park <ops@bench.example>\r\nTo: support@{domain}\r\nSubject: Re: [casedesk #{n}] Bench case\r\n\
          Message-ID: <bench-{i}@mail.bench.example>\r\nIn-Reply-To: <case-{n}.0190@{domain}>\r\n\
          References: <case-{n}@{domain}> <case-{n}.0190@{domain}>\r\n\
-         Authentication-Results: mx.{domain}; spf=pass; dkim=pass; dmarc=pass\r\n\
+         Authentication-Results: mx.{domain}; spf=pass smtp.mailfrom=bench.example; dkim=pass header.d=bench.example; dmarc=pass header.from=bench.example\r\n\
          MIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
          Reply {i}: the redirect URI now matches, but the token endpoint answers invalid_grant for=\r\n \
          some users since 10:00 UTC. Correlation id c-{i}.\r\n\r\n--\r\nOlivia Park\r\nPlatform team, Bench Inc.\r\n\r\n\
@@ -177,6 +177,15 @@ pub async fn mail_load(
     let mail_cfg = casedesk_mail::MailConfig {
         from: "casedesk support <support@casedesk.bench>".into(),
         outbox: Some(dir.path().join("outbox")),
+        // Every check runs (our border's verdict, the machine-text and flood checks with
+        // their queries); one sender writing thousands of replies is a flood by design, so
+        // its limits are set above the run.
+        authserv_id: "mx.casedesk.bench".into(),
+        flood: casedesk_mail::config::FloodConfig {
+            per_sender: u32::MAX,
+            per_case: u32::MAX,
+            window_minutes: 15,
+        },
         ..Default::default()
     };
     let mailer =

@@ -742,6 +742,30 @@ def scenario():
         )
         call("POST", "/api/v1/inbound/email", "/api/v1/inbound/email", "manager",
              raw=closed_mail.encode(), content_type="message/rfc822", note="reply to a closed case")
+    # Held mail: a ticket tool's acknowledgement (machine-like, without automatic-mail
+    # headers) is held; support lists, releases one and discards another.
+    held_ids = []
+    for i in range(2):
+        ack = (
+            "From: Olivia Park <ops@eastwind.example>\r\n"
+            "To: support@casedesk.example\r\n"
+            f"Subject: Re: [casedesk #{n}] Sign-in fails after redirect\r\n"
+            f"Message-ID: <ack-{i}-{mid}@eastwind.example>\r\n"
+            "Content-Type: text/plain; charset=UTF-8\r\n\r\n"
+            f"This is an automated message: we have received your request ({i}).\r\n"
+        )
+        st, d, _ = call("POST", "/api/v1/inbound/email", "/api/v1/inbound/email", "manager",
+                        raw=ack.encode(), content_type="message/rfc822", note="held (machine-like)")
+        if isinstance(d, dict) and d.get("outcome") == "held":
+            held_ids.append(d["id"])
+    call("GET", "/api/v1/inbound/email", "/api/v1/inbound/email?state=held", "manager", note="held mail")
+    call("GET", "/api/v1/inbound/email", "/api/v1/inbound/email?state=posted&limit=5", "manager")
+    if held_ids:
+        call("POST", "/api/v1/inbound/email/{id}/release", f"/api/v1/inbound/email/{held_ids[0]}/release",
+             "manager", body={"note": "genuine"})
+    if len(held_ids) > 1:
+        call("POST", "/api/v1/inbound/email/{id}/discard", f"/api/v1/inbound/email/{held_ids[1]}/discard",
+             "manager", body={})
     call("GET", "/api/v1/cases/{number}/mail", f"/api/v1/cases/{n}/mail", "manager",
          note="sent and received")
     call("GET", "/api/v1/cases/{number}/mail", f"/api/v1/cases/{n}/mail", "ops")
@@ -871,7 +895,9 @@ REQUIRED = [
     ("POST", "/api/v1/cases/{number}/incidents"), ("GET", "/api/v1/cases/{number}/mail"),
     ("GET", "/api/v1/cases/{number}/sla"), ("GET", "/api/v1/cases/{number}/sla/explain"),
     ("POST", "/api/v1/diagnostics/jwt"), ("POST", "/api/v1/diagnostics/redirect-uri"),
-    ("POST", "/api/v1/inbound/email"), ("GET", "/api/v1/intake"), ("GET", "/api/v1/jobs"),
+    ("POST", "/api/v1/inbound/email"), ("GET", "/api/v1/inbound/email"),
+    ("POST", "/api/v1/inbound/email/{id}/release"), ("POST", "/api/v1/inbound/email/{id}/discard"),
+    ("GET", "/api/v1/intake"), ("GET", "/api/v1/jobs"),
     ("GET", "/api/v1/jobs/{id}"), ("POST", "/api/v1/jobs/{id}/cancel"), ("POST", "/api/v1/jobs/{id}/retry"),
     ("GET", "/api/v1/kb/entries"), ("GET", "/api/v1/kb/entries/{id}"), ("PUT", "/api/v1/kb/entries/{id}"),
     ("GET", "/api/v1/kb/entries/{id}/versions"), ("GET", "/api/v1/notices"),
