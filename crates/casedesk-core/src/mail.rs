@@ -206,6 +206,8 @@ pub struct InboundRecord {
     pub outcome: InboundOutcome,
     /// Details: authentication verdicts, automatic kind, attachments, the reason of a refusal.
     pub detail: Value,
+    /// A fingerprint of its new text and files (the same message arriving again).
+    pub fingerprint: Option<String>,
     /// The message as received.
     pub raw: Vec<u8>,
     /// This record is the decision on a held message of the same `id`: it replaces the held
@@ -234,16 +236,31 @@ pub struct InboundSummary {
     pub detail: Value,
 }
 
-/// What the flood breaker knows of a sender's and a case's recent mail.
+/// What the flood breaker knows of a sender's and a case's recent mail (posted, opened or
+/// held), each count read at most up to the limit it is compared with.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecentInbound {
-    /// Messages from the sender in the window (posted, opened or held).
+    /// Messages from the sender in the window.
     pub from_sender: u32,
-    /// Messages on the case in the window (posted or held), when a case was named.
+    /// Messages on the case in the window, when a case was named.
     pub on_case: u32,
-    /// Body fingerprints (`detail.fingerprint`) of the window's messages from the sender or on
-    /// the case, newest first.
-    pub fingerprints: Vec<String>,
+    /// A message with the same fingerprint came from the sender or to the case in the window.
+    pub repeated: bool,
+}
+
+/// What the flood breaker asks of the store about one received message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecentQuery<'a> {
+    /// The sender.
+    pub sender: &'a str,
+    /// The case it names, if any.
+    pub case: Option<i64>,
+    /// Its fingerprint, if it has one.
+    pub fingerprint: Option<&'a str>,
+    /// The window's start.
+    pub since: Timestamp,
+    /// Counts stop here (the larger limit): enough to compare, never a scan of a flood.
+    pub cap: u32,
 }
 
 /// The messages sent and received on a case: support staff who may see the case.

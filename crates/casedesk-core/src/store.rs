@@ -495,13 +495,10 @@ pub trait Store: Send + Sync {
         detail: &serde_json::Value,
         audit: &AuditRecord,
     ) -> Result<bool>;
-    /// Received messages since `since`: from `sender`, and on case `case` (the flood breaker),
-    /// counting those posted, opened or held; with the body fingerprints of the newest.
+    /// The flood breaker's view of a received message's sender and case since `q.since`.
     async fn recent_inbound(
         &self,
-        sender: &str,
-        case: Option<i64>,
-        since: crate::Timestamp,
+        q: &crate::mail::RecentQuery<'_>,
     ) -> Result<crate::mail::RecentInbound>;
     /// Marks the sent message with `message_id` failed (a delivery report named it); answers
     /// the message when there is one.

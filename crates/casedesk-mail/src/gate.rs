@@ -418,6 +418,7 @@ impl Received<'_> {
                 stored_original(self.raw, &self.m, &self.kept_files)
             },
             replaces_held: self.release.is_some(),
+            fingerprint: self.m.fingerprint(),
         }
     }
 }
@@ -515,7 +516,6 @@ async fn ingest_with(
         "sender_verified": auth.verified(),
         "automatic": m.automatic.map(automatic_key),
         "attachments": attachments(&m, mailer.config().max_attachment_bytes),
-        "fingerprint": m.fingerprint(),
     });
     let r = Received {
         raw,
@@ -674,7 +674,16 @@ async fn hold_reason(
     let since = casedesk_core::now()
         .checked_sub(jiff::SignedDuration::try_from(window).unwrap_or_default())
         .unwrap_or_else(|_| casedesk_core::now());
-    let recent = store.recent_inbound(sender, case, since).await?;
+    let fingerprint = r.m.fingerprint();
+    let recent = store
+        .recent_inbound(&casedesk_core::mail::RecentQuery {
+            sender,
+            case,
+            fingerprint: fingerprint.as_deref(),
+            since,
+            cap: flood.per_sender.max(flood.per_case),
+        })
+        .await?;
     if recent.from_sender >= flood.per_sender {
         return Ok(Some(Hold {
             kind: "flood",
@@ -693,9 +702,7 @@ async fn hold_reason(
             ),
         }));
     }
-    if let Some(fp) = r.m.fingerprint()
-        && recent.fingerprints.contains(&fp)
-    {
+    if recent.repeated {
         return Ok(Some(Hold {
             kind: "repeated_text",
             reason: format!(

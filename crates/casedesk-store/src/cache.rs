@@ -666,11 +666,9 @@ impl Store for CachedStore {
     }
     async fn recent_inbound(
         &self,
-        s: &str,
-        c: Option<i64>,
-        since: casedesk_core::Timestamp,
+        q: &casedesk_core::mail::RecentQuery<'_>,
     ) -> Result<casedesk_core::mail::RecentInbound> {
-        self.inner.recent_inbound(s, c, since).await
+        self.inner.recent_inbound(q).await
     }
     async fn bounce_mail(&self, m: &str, e: &str) -> Result<Option<MailRecord>> {
         self.inner.bounce_mail(m, e).await

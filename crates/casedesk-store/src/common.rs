@@ -1624,7 +1624,7 @@ macro_rules! store_impl {
                 async fn list_inbound(&self, n: i64) -> Result<Vec<casedesk_core::mail::InboundSummary>> { self.list_inbound_op(n).await }
                 async fn list_inbound_by_outcome(&self, o: &str, before: Option<Uuid>, limit: u32) -> Result<Vec<casedesk_core::mail::InboundSummary>> { self.list_inbound_by_outcome_op(o, before, limit).await }
                 async fn review_held(&self, id: Uuid, o: &str, d: &serde_json::Value, audit: &AuditRecord) -> Result<bool> { self.review_held_op(id, o, d, audit).await }
-                async fn recent_inbound(&self, s: &str, c: Option<i64>, since: casedesk_core::Timestamp) -> Result<casedesk_core::mail::RecentInbound> { self.recent_inbound_op(s, c, since).await }
+                async fn recent_inbound(&self, q: &casedesk_core::mail::RecentQuery<'_>) -> Result<casedesk_core::mail::RecentInbound> { self.recent_inbound_op(q).await }
                 async fn bounce_mail(&self, m: &str, e: &str) -> Result<Option<casedesk_core::mail::MailRecord>> { self.bounce_mail_op(m, e).await }
                 async fn email_intake(&self, a: Uuid) -> Result<Option<String>> { self.email_intake_op(a).await }
                 async fn set_email_intake(&self, a: Uuid, spec: &str, audit: &AuditRecord) -> Result<()> { self.set_email_intake_op(a, spec, audit).await }

@@ -72,8 +72,8 @@ macro_rules! mail_impl {
                         return Ok(n == 1);
                     }
                     let n = sqlx::query(
-                        "INSERT INTO mail_in (id, received_at, sender, subject, message_id, case_number, outcome, detail, raw) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+                        "INSERT INTO mail_in (id, received_at, sender, subject, message_id, case_number, outcome, detail, raw, fingerprint) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
                     )
                     .bind(m.id.to_string())
                     .bind(micros(m.received_at))
@@ -84,6 +84,7 @@ macro_rules! mail_impl {
                     .bind(m.outcome.key())
                     .bind(m.detail.to_string())
                     .bind(&m.raw)
+                    .bind(m.fingerprint.as_deref())
                     .execute(&mut **tx)
                     .await
                     .map_err(internal)?
@@ -155,7 +156,7 @@ macro_rules! mail_impl {
 
                 pub(crate) async fn list_inbound_op(&self, number: i64) -> Result<Vec<InboundSummary>> {
                     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "SELECT {IN_COLS} FROM mail_in WHERE case_number = $1 ORDER BY id"
+                        "SELECT {IN_COLS} FROM mail_in WHERE case_number = $1 ORDER BY received_at, id"
                     )))
                     .bind(number)
                     .fetch_all(&self.pool)
@@ -204,47 +205,32 @@ macro_rules! mail_impl {
                     Ok(true)
                 }
 
-                pub(crate) async fn recent_inbound_op(&self, sender: &str, case: Option<i64>, since: casedesk_core::Timestamp) -> Result<casedesk_core::mail::RecentInbound> {
+                pub(crate) async fn recent_inbound_op(&self, q: &casedesk_core::mail::RecentQuery<'_>) -> Result<casedesk_core::mail::RecentInbound> {
+                    // One round trip; each count reads the index alone and stops at the cap,
+                    // so a flood costs the breaker no more than the limit it is held to.
                     const COUNTED: &str = "outcome IN ('posted', 'opened', 'held')";
-                    let from_sender: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                        "SELECT COUNT(*) FROM mail_in WHERE sender = $1 AND received_at >= $2 AND {COUNTED}"
+                    // Whether the same text came again is looked for among the same rows: a
+                    // sender (or case) past its limit is held whatever the text.
+                    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT a.n AS from_sender, a.same AS same_sender, b.n AS on_case, b.same AS same_case FROM \
+                           (SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN fingerprint = $5 THEN 1 ELSE 0 END), 0) AS same FROM \
+                              (SELECT fingerprint FROM mail_in WHERE sender = $1 AND received_at >= $2 AND {COUNTED} LIMIT $3) s) a, \
+                           (SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN fingerprint = $5 THEN 1 ELSE 0 END), 0) AS same FROM \
+                              (SELECT fingerprint FROM mail_in WHERE case_number = $4 AND received_at >= $2 AND {COUNTED} LIMIT $3) c) b"
                     )))
-                    .bind(sender)
-                    .bind(micros(since))
+                    .bind(q.sender)
+                    .bind(micros(q.since))
+                    .bind(i64::from(q.cap.max(1)))
+                    .bind(q.case.unwrap_or(-1))
+                    .bind(q.fingerprint)
                     .fetch_one(&self.pool)
                     .await
                     .map_err(internal)?;
-                    let on_case: i64 = match case {
-                        Some(n) => sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                            "SELECT COUNT(*) FROM mail_in WHERE case_number = $1 AND received_at >= $2 AND {COUNTED}"
-                        )))
-                        .bind(n)
-                        .bind(micros(since))
-                        .fetch_one(&self.pool)
-                        .await
-                        .map_err(internal)?,
-                        None => 0,
-                    };
-                    // The newest few of each side are enough to recognise a repeated text.
-                    let details: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                        "SELECT detail FROM (SELECT id, detail FROM mail_in WHERE sender = $1 AND received_at >= $2 AND {COUNTED} \
-                         UNION SELECT id, detail FROM mail_in WHERE case_number = $3 AND received_at >= $2 AND {COUNTED}) r ORDER BY id DESC LIMIT 64"
-                    )))
-                    .bind(sender)
-                    .bind(micros(since))
-                    .bind(case.unwrap_or(-1))
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(internal)?;
-                    let fingerprints = details
-                        .iter()
-                        .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
-                        .filter_map(|d| d["fingerprint"].as_str().map(str::to_owned))
-                        .collect();
+                    let n = |k: &str| -> Result<u32> { Ok(u32::try_from(g::<i64>(&row, k)?).unwrap_or(u32::MAX)) };
                     Ok(casedesk_core::mail::RecentInbound {
-                        from_sender: u32::try_from(from_sender).unwrap_or(u32::MAX),
-                        on_case: u32::try_from(on_case).unwrap_or(u32::MAX),
-                        fingerprints,
+                        from_sender: n("from_sender")?,
+                        on_case: n("on_case")?,
+                        repeated: n("same_sender")? > 0 || n("same_case")? > 0,
                     })
                 }
 

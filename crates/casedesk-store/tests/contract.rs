@@ -1131,6 +1131,7 @@ async fn mail_out_and_in_are_written_with_their_causes(b: Backend) {
         detail: json!({"reason": "not on the case"}),
         raw: b"From: stranger@elsewhere.example\r\n\r\n\xff binary stays binary\r\n".to_vec(),
         replaces_held: false,
+        fingerprint: None,
     };
     let first = received(Some("m1@elsewhere.example"));
     let mut notice = mail("stranger@elsewhere.example");
@@ -1209,7 +1210,8 @@ async fn mail_out_and_in_are_written_with_their_causes(b: Backend) {
     // keeps its id and its original); a second decision finds nothing held.
     let mut held = received(Some("h1@acme.example"));
     held.outcome = InboundOutcome::Held;
-    held.detail = json!({"fingerprint": "f00d", "hold": {"kind": "flood"}});
+    held.detail = json!({"hold": {"kind": "flood"}});
+    held.fingerprint = Some("f00d".into());
     held.sender = Some("ops@acme.example".into());
     assert!(s.record_inbound(&held, None).await.unwrap());
     let listed = s.list_inbound_by_outcome("held", None, 10).await.unwrap();
@@ -1217,12 +1219,18 @@ async fn mail_out_and_in_are_written_with_their_causes(b: Backend) {
         listed.iter().map(|m| m.id).collect::<Vec<_>>(),
         vec![held.id]
     );
+    let since = casedesk_core::now() - jiff::SignedDuration::from_mins(5);
+    let q = |fp: Option<&'static str>, case: Option<i64>, since, cap| {
+        casedesk_core::mail::RecentQuery {
+            sender: "ops@acme.example",
+            case,
+            fingerprint: fp,
+            since,
+            cap,
+        }
+    };
     let recent = s
-        .recent_inbound(
-            "ops@acme.example",
-            Some(n),
-            casedesk_core::now() - jiff::SignedDuration::from_mins(5),
-        )
+        .recent_inbound(&q(Some("f00d"), Some(n), since, 10))
         .await
         .unwrap();
     assert_eq!(recent.from_sender, 1, "held mail counts against its sender");
@@ -1230,15 +1238,29 @@ async fn mail_out_and_in_are_written_with_their_causes(b: Backend) {
         recent.on_case >= 2,
         "posted and held on the case: {recent:?}"
     );
-    assert!(recent.fingerprints.contains(&"f00d".to_owned()));
+    assert!(recent.repeated, "the same fingerprint from the sender");
+    assert!(
+        !s.recent_inbound(&q(Some("beef"), Some(n), since, 10))
+            .await
+            .unwrap()
+            .repeated
+    );
+    let capped = s.recent_inbound(&q(None, Some(n), since, 1)).await.unwrap();
+    assert_eq!(
+        (capped.from_sender, capped.on_case),
+        (1, 1),
+        "counts stop at the cap"
+    );
     let later = s
-        .recent_inbound(
-            "ops@acme.example",
+        .recent_inbound(&q(
+            Some("f00d"),
             None,
             casedesk_core::now() + jiff::SignedDuration::from_mins(1),
-        )
+            10,
+        ))
         .await
         .unwrap();
+    assert!(!later.repeated);
     assert_eq!(
         (later.from_sender, later.on_case),
         (0, 0),

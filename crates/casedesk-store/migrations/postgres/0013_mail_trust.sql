@@ -10,8 +10,13 @@ ALTER TABLE mail_out ADD COLUMN next_attempt_at BIGINT;
 -- A bounce names the message it reports by its Message-ID.
 CREATE INDEX mail_out_message_id ON mail_out(message_id);
 
--- Held mail waits for support to release or discard it; the flood breaker counts a sender's
--- recent messages.
+-- Held mail waits for support to release or discard it.
 CREATE INDEX mail_in_held ON mail_in(received_at) WHERE outcome = 'held';
-CREATE INDEX mail_in_sender ON mail_in(sender, received_at) WHERE sender IS NOT NULL;
-CREATE INDEX mail_in_case_recent ON mail_in(case_number, received_at) WHERE case_number IS NOT NULL;
+-- The flood breaker counts a sender's and a case's recent messages, and looks among them for
+-- the same text arriving again by its fingerprint: from these indexes alone, reading at most
+-- as many entries as its limit. The case's index also lists a case's received mail, so it
+-- replaces the one that did.
+ALTER TABLE mail_in ADD COLUMN fingerprint TEXT;
+CREATE INDEX mail_in_sender ON mail_in(sender, received_at, outcome, fingerprint) WHERE sender IS NOT NULL;
+CREATE INDEX mail_in_case_recent ON mail_in(case_number, received_at, outcome, fingerprint) WHERE case_number IS NOT NULL;
+DROP INDEX mail_in_case;
