@@ -201,7 +201,7 @@ pub async fn mail_load(
         flood: casedesk_mail::config::FloodConfig {
             per_sender: 64,
             per_case: 64,
-            window_minutes: 15,
+            ..Default::default()
         },
         ..Default::default()
     };

@@ -54,6 +54,8 @@ def start_server():
     data = tempfile.mkdtemp(prefix="casedesk-capture-")
     env = dict(os.environ)
     env["CASEDESK_RATE_LIMITS__ENABLED"] = "false"
+    # Our border's name, so the sender checks of received mail answer with real verdicts.
+    env["CASEDESK_MAIL__AUTHSERV_ID"] = "mx.casedesk.example"
     err = open(os.path.join(HERE, "server.stderr.log"), "wb")
     proc = subprocess.Popen(
         [BINARY, "serve", "--demo", "--data", data, "--listen", LISTEN],
@@ -703,6 +705,8 @@ def scenario():
         "To: support@casedesk.example\r\n"
         "Subject: Fwd: login errors from our monitoring\r\n"
         f"Message-ID: <fwd-{mid}@mail.eastwind.example>\r\n"
+        "Authentication-Results: mx.casedesk.example; spf=pass smtp.mailfrom=eastwind.example; "
+        "dkim=pass header.d=eastwind.example; dmarc=pass header.from=eastwind.example\r\n"
         "Content-Type: text/plain; charset=UTF-8\r\n\r\n"
         "Opening a new case for this one.\r\n\r\n---------- Forwarded message ---------\r\n"
         "From: monitor@eastwind.example\r\nSubject: login errors\r\n\r\n"

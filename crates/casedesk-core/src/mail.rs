@@ -208,6 +208,9 @@ pub struct InboundRecord {
     pub detail: Value,
     /// A fingerprint of its new text and files (the same message arriving again).
     pub fingerprint: Option<String>,
+    /// It counts against its sender's and case's flood limits (its sender was not found
+    /// false: forged mail must not use up a customer's allowance).
+    pub counts: bool,
     /// The message as received.
     pub raw: Vec<u8>,
     /// This record is the decision on a held message of the same `id`: it replaces the held
@@ -349,9 +352,21 @@ pub async fn inbound_by_outcome(
     let next = (rows.len() as u32 == limit)
         .then(|| rows.last().map(|r| r.id))
         .flatten();
+    // One look at each case, however many of its messages are on the page.
+    let mut seen: std::collections::HashMap<Option<i64>, bool> = std::collections::HashMap::new();
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        if may_see_inbound(store, p, &r).await? {
+        let allowed = match (r.case_number, seen.get(&r.case_number)) {
+            (Some(_), Some(a)) => *a,
+            _ => {
+                let a = may_see_inbound(store, p, &r).await?;
+                if r.case_number.is_some() {
+                    seen.insert(r.case_number, a);
+                }
+                a
+            }
+        };
+        if allowed {
             out.push(r);
         }
     }

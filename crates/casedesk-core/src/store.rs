@@ -247,6 +247,9 @@ pub trait Store: Send + Sync {
     async fn enqueue_job(&self, job: &NewJob) -> Result<()>;
     /// Queues again the jobs whose lease ran out (their worker died); how many.
     async fn release_expired(&self, now: crate::Timestamp) -> Result<u64>;
+    /// Extends a running job's lease to `until` (a step that may rightly take longer than a
+    /// lease, such as waiting for a relay to accept a message); `false` when the lease was lost.
+    async fn extend_lease(&self, claim: &Claim, until: crate::Timestamp) -> Result<bool>;
     /// Claims up to `limit` due jobs for `node`.
     async fn claim_jobs(
         &self,
@@ -500,6 +503,11 @@ pub trait Store: Send + Sync {
         &self,
         q: &crate::mail::RecentQuery<'_>,
     ) -> Result<crate::mail::RecentInbound>;
+    /// The message casedesk sent with `message_id`, if any.
+    async fn mail_by_message_id(&self, message_id: &str)
+    -> Result<Option<crate::mail::MailRecord>>;
+    /// How many notices went to `recipient` since `since` (at most a few are counted).
+    async fn notices_since(&self, recipient: &str, since: crate::Timestamp) -> Result<u32>;
     /// Marks the sent message with `message_id` failed (a delivery report named it); answers
     /// the message when there is one.
     async fn bounce_mail(

@@ -45,7 +45,7 @@ pub fn standard_runner(
         )
         .handle(
             casedesk_core::mail::SEND,
-            Arc::new(MailSender::new(store.clone(), mailer.clone(), jobs.clone())),
+            Arc::new(MailSender::new(store.clone(), mailer.clone())),
         )
         .handle(casedesk_core::jobs::WEBHOOK_DELIVERY, Arc::new(sender))
         .handle(

@@ -14,20 +14,18 @@ use casedesk_core::store::Store;
 use casedesk_core::{DomainError, Result};
 use casedesk_mail::Mailer;
 
-use crate::config::JobsConfig;
 use crate::runner::{Handled, Handler, after};
 
 /// Sends one message.
 pub struct MailSender {
     store: Arc<dyn Store>,
     mailer: Arc<Mailer>,
-    cfg: JobsConfig,
 }
 
 impl MailSender {
     /// The handler.
-    pub fn new(store: Arc<dyn Store>, mailer: Arc<Mailer>, cfg: JobsConfig) -> Self {
-        Self { store, mailer, cfg }
+    pub fn new(store: Arc<dyn Store>, mailer: Arc<Mailer>) -> Self {
+        Self { store, mailer }
     }
 }
 
@@ -45,14 +43,18 @@ impl Handler for MailSender {
         if matches!(mail.state, MailState::Sent | MailState::Failed) {
             return Ok(Handled::Finish(Finish::Done, FollowUp::default()));
         }
-        // The attempt ends well before the job's lease, so no second attempt (and no second
-        // connection to the relay) starts for this message while one is open.
-        let lease = std::time::Duration::from_secs(self.cfg.lease_seconds);
-        let deadline = self
-            .mailer
-            .attempt_deadline()
-            .min(lease.mul_f64(0.8))
-            .max(std::time::Duration::from_secs(1));
+        // The attempt may rightly outlast the lease (a relay may take ten minutes to accept a
+        // message), so the lease is extended to cover its deadline first: no other worker
+        // starts a second attempt, and so a second connection, while this one is open.
+        let deadline = self.mailer.attempt_deadline();
+        if !self
+            .store
+            .extend_lease(claim, after(deadline + std::time::Duration::from_secs(30)))
+            .await?
+        {
+            tracing::warn!(mail = %id, "lease lost before sending; another worker has the message");
+            return Ok(Handled::Recorded);
+        }
         let outcome =
             match tokio::time::timeout(deadline, self.mailer.send(id, &mail.recipient, &message))
                 .await

@@ -43,8 +43,13 @@ pub struct SmtpConfig {
     pub username: Option<String>,
     /// Password (prefer the environment variable `CASEDESK_MAIL__SMTP__PASSWORD`).
     pub password: Option<String>,
-    /// Seconds before a connection or command gives up.
+    /// Seconds before connecting, the greeting or a command of the opening (EHLO, STARTTLS,
+    /// AUTH) gives up; the whole opening gets three times this.
     pub timeout_seconds: u64,
+    /// Seconds the relay may take over the message itself (MAIL, RCPT, DATA and its final
+    /// answer): RFC 5321 asks clients to wait ten minutes for the answer to the end of DATA,
+    /// since a relay that accepted the message late would otherwise receive it twice.
+    pub data_timeout_seconds: u64,
     /// An extra root certificate (PEM) to trust, for a relay whose certificate comes from a
     /// private CA; the system's roots are trusted in any case.
     pub ca_file: Option<PathBuf>,
@@ -59,6 +64,7 @@ impl Default for SmtpConfig {
             username: None,
             password: None,
             timeout_seconds: 15,
+            data_timeout_seconds: 600,
             ca_file: None,
         }
     }
@@ -74,6 +80,7 @@ impl std::fmt::Debug for SmtpConfig {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("timeout_seconds", &self.timeout_seconds)
+            .field("data_timeout_seconds", &self.data_timeout_seconds)
             .field("ca_file", &self.ca_file)
             .finish()
     }
@@ -171,6 +178,9 @@ pub struct FloodConfig {
     pub per_case: u32,
     /// The window.
     pub window_minutes: u64,
+    /// An answer that arrives within this many seconds of our message to its sender was
+    /// written by a machine (people read first); 0 turns the check off.
+    pub quick_reply_seconds: u64,
 }
 
 impl Default for FloodConfig {
@@ -179,6 +189,7 @@ impl Default for FloodConfig {
             per_sender: 8,
             per_case: 16,
             window_minutes: 15,
+            quick_reply_seconds: 20,
         }
     }
 }
@@ -259,8 +270,14 @@ impl MailConfig {
         if !(1..=1440).contains(&f.window_minutes) {
             return Err("mail.flood.window_minutes: must be 1 to 1440".into());
         }
+        if f.quick_reply_seconds > 3600 {
+            return Err("mail.flood.quick_reply_seconds: must be 0 to 3600".into());
+        }
         if !(1..=600).contains(&self.smtp.timeout_seconds) {
             return Err("mail.smtp.timeout_seconds: must be 1 to 600".into());
+        }
+        if !(1..=3600).contains(&self.smtp.data_timeout_seconds) {
+            return Err("mail.smtp.data_timeout_seconds: must be 1 to 3600".into());
         }
         if self.smtp.username.is_some() != self.smtp.password.is_some() {
             return Err("mail.smtp.username and mail.smtp.password: set both or neither".into());

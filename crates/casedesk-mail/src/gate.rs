@@ -368,6 +368,8 @@ fn stored_original(raw: &[u8], m: &Inbound, files: &[(String, String, Vec<u8>)])
 struct Release {
     id: Uuid,
     review: Value,
+    /// The files refused when it was held (not kept in its stored original), still listed.
+    refused: Vec<Value>,
 }
 
 struct Received<'a> {
@@ -419,6 +421,13 @@ impl Received<'_> {
             },
             replaces_held: self.release.is_some(),
             fingerprint: self.m.fingerprint(),
+            // Support vouched for a released message; otherwise only a sender not found
+            // false counts against the flood limits.
+            counts: self.release.is_some()
+                || !matches!(
+                    self.m.authentication.trust,
+                    Trust::Failed | Trust::Unverified
+                ),
         }
     }
 }
@@ -457,9 +466,19 @@ pub async fn release(
     sink: Option<Sink<'_>>,
 ) -> Result<Ingested, GateError> {
     let (summary, raw) = casedesk_core::mail::held_for_review(store, p, id).await?;
+    let refused = summary.detail["attachments"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|x| x["accepted"] == json!(false))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
     let rel = Release {
         id,
         review: casedesk_core::mail::review(p, "released", note),
+        refused,
     };
     let out = ingest_with(store, mailer, &raw, sink, Some(&rel)).await?;
     if out.duplicate {
@@ -517,13 +536,16 @@ async fn ingest_with(
         "automatic": m.automatic.map(automatic_key),
         "attachments": attachments(&m, mailer.config().max_attachment_bytes),
     });
-    let r = Received {
+    let mut r = Received {
         raw,
         m,
         detail,
         release,
         kept_files: Vec::new(),
     };
+    if let (Some(rel), Some(list)) = (release, r.detail["attachments"].as_array_mut()) {
+        list.extend(rel.refused.iter().cloned());
+    }
     let threaded = r.m.threaded_case(&marks).or(r.m.tagged_case);
     let case = match threaded {
         Some(n) => store.get_case(n).await?,
@@ -565,7 +587,14 @@ async fn automatic_mail(
             "diagnostic": b.diagnostic,
         });
         // Only a report that the message will not arrive changes it; a delay is recorded.
+        // A report that names a recipient must name the one the message went to.
+        let ours = store.mail_by_message_id(&b.original).await?.filter(|m| {
+            b.recipient
+                .as_deref()
+                .is_none_or(|r| r.eq_ignore_ascii_case(&m.recipient))
+        });
         if b.failed()
+            && ours.is_some()
             && let Some(mail) = store.bounce_mail(&b.original, &b.reason()).await?
         {
             fact["mail"] = json!(mail.id);
@@ -617,23 +646,41 @@ async fn duplicate(store: &dyn Store, r: &Received<'_>) -> Result<Ingested, Gate
     })
 }
 
-/// A notice to `to`, unless `to` is unknown to casedesk and our border could not verify it:
-/// a forged sender must not turn casedesk into a source of backscatter.
-fn notice_for(
+/// A notice to `to`, unless that could start or feed a loop or reach a stranger: `to` unknown
+/// to casedesk and not verified by our border (a forged sender must not turn casedesk into a
+/// source of backscatter); the message answers one of our notices, or reads like a machine's;
+/// or `to` had a notice within the hour (a stranger's ticket tool answering each one).
+async fn notice_for(
+    store: &dyn Store,
     mailer: &Mailer,
     r: &Received<'_>,
     to: &str,
     known: bool,
     subject: &str,
     text: &str,
-) -> Option<NewMail> {
+) -> Result<Option<NewMail>, GateError> {
     if !mailer.enabled() || !(known || r.m.authentication.verified()) {
-        return None;
+        return Ok(None);
     }
-    mailer
+    let domain = mailer.marks().message_id_domain;
+    let answers_a_notice = r.m.thread.iter().any(|id| {
+        id.rsplit_once('@').is_some_and(|(local, host)| {
+            local.starts_with("notice.") && host.eq_ignore_ascii_case(&domain)
+        })
+    });
+    if answers_a_notice || r.m.machine_like().is_some() {
+        return Ok(None);
+    }
+    let hour_ago = casedesk_core::now()
+        .checked_sub(jiff::SignedDuration::from_hours(1))
+        .unwrap_or_else(|_| casedesk_core::now());
+    if store.notices_since(to, hour_ago).await? > 0 {
+        return Ok(None);
+    }
+    Ok(mailer
         .notice(to, subject, text, r.m.message_id.as_deref())
         .map_err(|e| tracing::warn!(error = %e, "notice not composed"))
-        .ok()
+        .ok())
 }
 
 /// Why a message is held for review instead of posted, if it is.
@@ -670,6 +717,14 @@ async fn hold_reason(
         }));
     }
     let flood = &mailer.config().flood;
+    if let Some(secs) = quick_answer(store, mailer, r, sender).await? {
+        return Ok(Some(Hold {
+            kind: "machine_like",
+            reason: format!(
+                "a machine seems to have written it: it answered our message to {sender} {secs} s after it was sent"
+            ),
+        }));
+    }
     let window = std::time::Duration::from_secs(flood.window_minutes * 60);
     let since = casedesk_core::now()
         .checked_sub(jiff::SignedDuration::try_from(window).unwrap_or_default())
@@ -720,6 +775,36 @@ struct Would<'a> {
     action: &'static str,
     user: &'a User,
     account: Uuid,
+}
+
+/// How many seconds after our message to `sender` this answer to it arrived, when that is
+/// sooner than a person answers (`flood.quick_reply_seconds`).
+async fn quick_answer(
+    store: &dyn Store,
+    mailer: &Mailer,
+    r: &Received<'_>,
+    sender: &str,
+) -> Result<Option<i64>, GateError> {
+    let limit = mailer.config().flood.quick_reply_seconds;
+    if limit == 0 {
+        return Ok(None);
+    }
+    let domain = mailer.marks().message_id_domain;
+    for id in r.m.thread.iter().take(3) {
+        if !crate::inbound::ours_for_one_message(id, &domain) {
+            continue;
+        }
+        if let Some(ours) = store.mail_by_message_id(&format!("<{id}>")).await?
+            && ours.recipient.eq_ignore_ascii_case(sender)
+        {
+            let at = ours.sent_at.unwrap_or(ours.created_at);
+            let secs = casedesk_core::now().duration_since(at).as_secs();
+            if (0..i64::try_from(limit).unwrap_or(i64::MAX)).contains(&secs) {
+                return Ok(Some(secs));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Records `r` as held for review with what it would have done.
@@ -791,18 +876,21 @@ async fn reply(
         }
         let reason = "the sender is not the requester, a team contact or an agent of the case";
         let notice = notice_for(
+            store,
             mailer,
             &r,
             &sender,
             true,
             "Your message was not added to a case",
             "casedesk could not add your message: the address you wrote from is not one of the people on the case it answers.\n\nIf you work with the requester, ask them to add you as a team contact, or write from the address that is on the case.\n",
-        );
+        )
+        .await?;
         let rec = r.record(InboundOutcome::RefusedSender, None, Some(reason));
         return finish(store, &r, rec, notice).await;
     };
     if case.status == casedesk_core::cases::Status::Closed {
         let notice = notice_for(
+            store,
             mailer,
             &r,
             &sender,
@@ -815,7 +903,8 @@ async fn reply(
                 "Case {n} is closed, so your message was not added to it. If the problem is back, open a follow-up case: {}\n",
                 mailer.link(n)
             ),
-        );
+        )
+        .await?;
         let rec = r.record(
             InboundOutcome::RefusedClosed,
             Some(n),
@@ -908,6 +997,7 @@ async fn reply(
             // The lifecycle or a permission said no: tell the sender in its words.
             let reason = e.to_string();
             let notice = notice_for(
+                store,
                 mailer,
                 &r,
                 &sender,
@@ -917,7 +1007,8 @@ async fn reply(
                     "casedesk could not add your message to case {n}: {reason}\n\nThe case: {}\n",
                     mailer.link(n)
                 ),
-            );
+            )
+            .await?;
             let rec = r.record(InboundOutcome::RefusedSender, Some(n), Some(&reason));
             finish(store, &r, rec, notice).await
         }
@@ -949,13 +1040,15 @@ async fn new_message(
     };
     let (Some(user), Some(intake)) = (user.clone(), intake.filter(|i| i.enabled)) else {
         let notice = notice_for(
+            store,
             mailer,
             &r,
             &sender,
             user.is_some(),
             "How to open a support case",
             &how,
-        );
+        )
+        .await?;
         let rec = r.record(
             InboundOutcome::NoCase,
             None,
@@ -1008,26 +1101,30 @@ async fn new_message(
                 list.join("\n")
             );
             let notice = notice_for(
+                store,
                 mailer,
                 &r,
                 &sender,
                 true,
                 "How to open a support case",
                 &text,
-            );
+            )
+            .await?;
             let rec = r.record(InboundOutcome::NoCase, None, Some(&list.join("; ")));
             finish(store, &r, rec, notice).await
         }
         Err(DomainError::Internal(e)) => Err(DomainError::Internal(e).into()),
         Err(e) => {
             let notice = notice_for(
+                store,
                 mailer,
                 &r,
                 &sender,
                 true,
                 "How to open a support case",
                 &how,
-            );
+            )
+            .await?;
             let rec = r.record(InboundOutcome::NoCase, None, Some(&e.to_string()));
             finish(store, &r, rec, notice).await
         }

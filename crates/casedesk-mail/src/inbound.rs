@@ -319,7 +319,16 @@ fn automatic(
 /// when format=flowed), or for an HTML-only message its markup made text, the reply cut where
 /// the client's quote begins.
 fn bodies(msg: &Message<'_>) -> (String, String) {
-    let part = msg.text_part(0).or_else(|| msg.html_part(0));
+    // A plain part that says nothing beside an HTML one (some clients send an empty
+    // alternative) leaves the HTML to speak.
+    let blank_plain = msg
+        .text_part(0)
+        .is_some_and(|p| matches!(&p.body, PartType::Text(t) if t.trim().is_empty()));
+    let part = if blank_plain {
+        msg.html_part(0).or_else(|| msg.text_part(0))
+    } else {
+        msg.text_part(0).or_else(|| msg.html_part(0))
+    };
     let Some(part) = part else {
         return (String::new(), String::new());
     };
@@ -346,7 +355,7 @@ fn bodies(msg: &Message<'_>) -> (String, String) {
 
 /// Whether `id` (without brackets) is one casedesk wrote for one message: a case message
 /// (`case-N.part@domain`), a notice or a status message; not the case's root id.
-fn ours_for_one_message(id: &str, domain: &str) -> bool {
+pub(crate) fn ours_for_one_message(id: &str, domain: &str) -> bool {
     let Some((local, host)) = id.rsplit_once('@') else {
         return false;
     };
@@ -406,37 +415,59 @@ fn bounce(raw: &[u8], marks: &Marks) -> Option<Bounce> {
 /// Words of acknowledgements that ticket tools and other machines send without saying they
 /// are automatic, in the languages we know (matched in the subject and the new text, lower
 /// case).
-const MACHINE_PHRASES: [&str; 30] = [
+const MACHINE_PHRASES: [&str; 52] = [
     "this is an automated message",
     "this is an automated response",
     "this is an automatic reply",
     "this is an automatically generated",
+    "this message was automatically generated",
     "do not reply to this email",
     "do not reply to this message",
     "please do not reply",
     "this mailbox is not monitored",
+    "thank you for contacting",
+    "thanks for contacting",
     "we have received your request",
     "we have received your email",
     "we have received your message",
+    "we received your request",
     "your request has been received",
     "your ticket has been created",
     "a ticket has been created",
     "a ticket has been opened",
-    "has been logged with reference",
+    "ticket has been created",
     "ticket has been received",
+    "has been logged with reference",
     "request has been logged",
+    "your ticket number is",
+    "your reference number is",
     "wir haben ihre anfrage erhalten",
     "ihre anfrage wurde",
+    "ihr ticket",
+    "vielen dank für ihre anfrage",
     "automatisch generierte nachricht",
     "bitte antworten sie nicht",
     "nous avons bien reçu votre",
+    "votre demande a été",
+    "votre ticket",
+    "merci d'avoir contacté",
     "message automatique",
     "merci de ne pas répondre",
     "hemos recibido su",
+    "su solicitud ha sido",
+    "su ticket",
+    "gracias por contactar",
     "mensaje automático",
     "no responda a este",
     "自動送信",
     "自動返信",
+    "受付番号",
+    "受け付けました",
+    "お問い合わせありがとう",
+    "チケット番号",
+    "このメールは送信専用",
+    "返信しないでください",
+    "返信はできません",
 ];
 
 /// Local parts of addresses that no person reads.

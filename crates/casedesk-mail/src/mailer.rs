@@ -345,9 +345,20 @@ impl Mailer {
         })
     }
 
+    /// The longest the opening of a session may take (connecting, greeting, EHLO, STARTTLS,
+    /// AUTH).
+    pub fn opening_deadline(&self) -> Duration {
+        Duration::from_secs(self.config.smtp.timeout_seconds.max(1) * 3)
+    }
+
+    /// The longest the message itself may take once the session is open.
+    pub fn message_deadline(&self) -> Duration {
+        Duration::from_secs(self.config.smtp.data_timeout_seconds.max(1))
+    }
+
     /// The longest one sending attempt may take, from connecting to the relay's last answer.
     pub fn attempt_deadline(&self) -> Duration {
-        Duration::from_secs(self.config.smtp.timeout_seconds.max(1) * 3)
+        self.opening_deadline() + self.message_deadline()
     }
 
     /// Sends one stored message to its recipient; answers where it went.
@@ -388,27 +399,47 @@ impl Mailer {
                     .map_err(|_| bad(format!("{recipient:?} is not an address")))?;
                 let envelope =
                     Envelope::new(Some(from), vec![to]).map_err(|e| bad(e.to_string()))?;
-                // lettre's timeout covers each command but not the wait for the greeting:
-                // the whole attempt has its own deadline, so a relay that accepts and never
-                // speaks ends the attempt (and its connection) in time.
-                let deadline = self.attempt_deadline();
-                let sent = match tokio::time::timeout(
-                    deadline,
-                    t.send_raw(&envelope, message.as_bytes()),
-                )
-                .await
-                {
-                    Ok(r) => r,
+                // Two steps with their own deadlines. The opening (connecting, the greeting,
+                // EHLO, STARTTLS, AUTH), which lettre's timeout does not bound as a whole, must
+                // finish within `opening_deadline`: a relay that accepts and never speaks ends
+                // the attempt early. The pooled connection it opened then carries the message,
+                // whose final answer may take as long as RFC 5321 lets a relay take: cutting
+                // that wait short would send the message again to a relay that accepted it.
+                let opening = self.opening_deadline();
+                match tokio::time::timeout(opening, t.test_connection()).await {
                     Err(_) => {
                         return Err(Failure {
                             permanent: false,
                             error: format!(
-                                "the relay did not complete the delivery within {} s (no greeting or no answer)",
-                                deadline.as_secs()
+                                "the relay did not open the session within {} s (no greeting or no answer)",
+                                opening.as_secs()
                             ),
                         });
                     }
-                };
+                    Ok(Err(e)) => {
+                        return Err(Failure {
+                            permanent: e.is_permanent(),
+                            error: e.to_string(),
+                        });
+                    }
+                    Ok(Ok(_)) => {}
+                }
+                let deadline = self.message_deadline();
+                let sent =
+                    match tokio::time::timeout(deadline, t.send_raw(&envelope, message.as_bytes()))
+                        .await
+                    {
+                        Ok(r) => r,
+                        Err(_) => {
+                            return Err(Failure {
+                                permanent: false,
+                                error: format!(
+                                    "the relay did not accept the message within {} s",
+                                    deadline.as_secs()
+                                ),
+                            });
+                        }
+                    };
                 match sent {
                     Ok(r) => Ok(format!(
                         "relay {} {}",
@@ -454,7 +485,11 @@ fn smtp(c: &MailConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
             .map_err(|e| format!("mail.smtp.host: {e}"))?,
         (_, Security::None) => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
     };
-    let mut builder = builder.timeout(Some(Duration::from_secs(s.timeout_seconds.max(1))));
+    // lettre's one timeout applies to every read, the end of DATA included, so it is the
+    // long one; the opening is bounded by `opening_deadline` around it.
+    let mut builder = builder.timeout(Some(Duration::from_secs(
+        s.timeout_seconds.max(s.data_timeout_seconds).max(1),
+    )));
     if let Some(p) = s.port {
         builder = builder.port(p);
     }

@@ -63,70 +63,109 @@ const FROM_KEYS: [&str; 12] = [
     "寄件者",
 ];
 
-/// Keys that follow the first in a quoted header block.
-const HEADER_KEYS: [&str; 34] = [
+/// The date key of a quoted header block ("Sent:", in the client's language): one of these
+/// (or both a recipient and a subject key) below a From key makes the block.
+const DATE_KEYS: [&str; 17] = [
     "sent",
     "date",
-    "to",
-    "subject",
-    "cc",
     "gesendet",
     "datum",
-    "an",
-    "betreff",
     "envoyé",
-    "à",
-    "objet",
     "enviado",
+    "enviado el",
     "fecha",
-    "para",
-    "asunto",
     "inviato",
     "data",
-    "a",
-    "oggetto",
     "verzonden",
-    "aan",
-    "onderwerp",
     "skickat",
-    "ämne",
     "送信日時",
     "日付",
-    "宛先",
-    "件名",
     "発信日時",
     "发送时间",
-    "收件人",
-    "主题",
     "時間",
 ];
 
-/// Lines a phone or a mail app adds below the text (matched at the line's start, lower case).
-const APP_SIGNATURES: [&str; 24] = [
-    "sent from my ",
+/// The recipient keys of a quoted header block.
+const TO_KEYS: [&str; 9] = [
+    "to",
+    "an",
+    "à",
+    "a",
+    "para",
+    "aan",
+    "till",
+    "宛先",
+    "收件人",
+];
+
+/// The subject keys of a quoted header block.
+const SUBJECT_KEYS: [&str; 8] = [
+    "subject",
+    "betreff",
+    "objet",
+    "asunto",
+    "oggetto",
+    "onderwerp",
+    "件名",
+    "主题",
+];
+
+/// Lines a mail app adds below the text, whole (matched at the line's start, lower case).
+const APP_SIGNATURES: [&str; 16] = [
     "sent from outlook",
+    "get outlook for ",
     "sent from yahoo mail",
     "sent from mail for windows",
     "sent from proton mail",
     "sent from protonmail",
-    "sent from samsung",
-    "sent via ",
-    "get outlook for ",
-    "von meinem ",
-    "gesendet von meinem ",
     "gesendet von outlook",
-    "gesendet mit ",
-    "envoyé de mon ",
-    "envoyé depuis ",
+    "gesendet von yahoo",
     "obtenir outlook pour ",
-    "enviado desde mi ",
+    "obtener outlook para ",
     "enviado desde outlook",
     "enviado desde yahoo",
-    "obtener outlook para ",
+    "iphoneから送信",
+    "ipadから送信",
+    "androidから送信",
+    "sent with proton mail",
+];
+
+/// How a phone's "sent from my …" line starts, in the languages we know; it counts only when
+/// it names a device and is short, so "Sent from my laptop the login works" stays.
+const DEVICE_PREFIXES: [&str; 10] = [
+    "sent from my ",
+    "sent via ",
+    "von meinem ",
+    "gesendet von meinem ",
+    "envoyé de mon ",
+    "envoyé depuis mon ",
+    "enviado desde mi ",
     "inviato da ",
     "verzonden vanaf ",
-    "iphoneから送信",
-    "androidから送信",
+    "sent from ",
+];
+
+const DEVICES: [&str; 20] = [
+    "iphone",
+    "ipad",
+    "android",
+    "galaxy",
+    "samsung",
+    "mobile",
+    "smartphone",
+    "phone",
+    "pixel",
+    "huawei",
+    "xiaomi",
+    "oneplus",
+    "blackberry",
+    "tablet",
+    "handy",
+    "téléphone",
+    "móvil",
+    "movil",
+    "celular",
+    "telefoon",
 ];
 
 /// The verb of an attribution line, wherever the language puts it ("Am …, schrieb X:",
@@ -192,7 +231,12 @@ fn is_attribution(lines: &[&str], i: usize) -> bool {
         if ends {
             let starts = ATTRIBUTION_STARTS.iter().any(|s| joined.starts_with(s));
             let dated = joined.chars().take(4).all(|c| c.is_ascii_digit());
-            return (starts || dated || joined.contains('@')) && joined.chars().count() < 300;
+            // An attribution names when or whom: a digit of the date or an address. "On
+            // Monday our admin wrote:" is a sentence.
+            let when_or_whom = joined.contains('@') || joined.chars().any(|c| c.is_ascii_digit());
+            return (starts || dated || joined.contains('@'))
+                && when_or_whom
+                && joined.chars().count() < 300;
         }
         // Date-first attributions (Japanese clients and some others): a date, a name and
         // address, and a colon at the end.
@@ -221,20 +265,31 @@ fn is_header_block(lines: &[&str], i: usize) -> bool {
     if !FROM_KEYS.contains(&key.as_str()) {
         return false;
     }
-    lines
+    let keys: Vec<String> = lines
         .iter()
         .skip(i + 1)
         .filter(|l| !l.trim().is_empty())
         .take(4)
-        .filter(|l| header_key(l).is_some_and(|k| HEADER_KEYS.contains(&k.as_str())))
-        .count()
-        >= 1
+        .filter_map(|l| header_key(l))
+        .collect();
+    let has = |set: &[&str]| keys.iter().any(|k| set.contains(&k.as_str()));
+    has(&DATE_KEYS) || (has(&TO_KEYS) && has(&SUBJECT_KEYS))
 }
 
 fn is_app_signature(line: &str) -> bool {
     let l = lower(line);
-    APP_SIGNATURES.iter().any(|s| l.starts_with(s))
-        || (l.ends_with("から送信") && l.chars().count() < 40)
+    if APP_SIGNATURES.iter().any(|s| l.starts_with(s)) {
+        return true;
+    }
+    if l.ends_with("から送信") && l.chars().count() < 40 {
+        return true;
+    }
+    let words = l.split_whitespace().count();
+    let german = l.starts_with("von meinem ") || l.starts_with("gesendet von meinem ");
+    DEVICE_PREFIXES.iter().any(|p| l.starts_with(p))
+        && DEVICES.iter().any(|d| l.contains(d))
+        && words <= 8
+        && (!german || l.contains("gesendet"))
 }
 
 /// Lines that carry nothing once the text above them is cut: blank, quoted, rules.
@@ -274,10 +329,48 @@ pub fn trim_reply(text: &str) -> String {
     while kept.first().is_some_and(|l| l.trim().is_empty()) {
         kept.remove(0);
     }
+    if kept.is_empty() && end < lines.len() {
+        return bottom_posted(&lines[end..]);
+    }
     kept.iter()
         .map(|l| l.trim_end())
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// A reply written below the quote (or between its lines): the writer's own lines, without
+/// the attribution, the quoted lines and a signature.
+fn bottom_posted(lines: &[&str]) -> String {
+    let mut own: Vec<&str> = Vec::new();
+    let mut skip_attribution = is_attribution(lines, 0) || is_separator(lines[0]);
+    for (i, line) in lines.iter().enumerate() {
+        if skip_attribution {
+            // The attribution may be wrapped: it ends at its line ending with a colon.
+            let t = line.trim_end();
+            if i > 0 && (t.starts_with('>') || t.is_empty()) {
+                skip_attribution = false;
+            } else {
+                if t.ends_with(':') || t.ends_with('：') {
+                    skip_attribution = false;
+                }
+                continue;
+            }
+        }
+        if line.trim_start().starts_with('>') {
+            continue;
+        }
+        if *line == "-- " || line.trim_end() == "--" || is_app_signature(line) {
+            break;
+        }
+        own.push(line.trim_end());
+    }
+    while own.last().is_some_and(|l| is_residue(l)) {
+        own.pop();
+    }
+    while own.first().is_some_and(|l| l.trim().is_empty()) {
+        own.remove(0);
+    }
+    own.join("\n")
 }
 
 /// Unwraps format=flowed text (RFC 3676): soft line breaks (a trailing space) joined, the
@@ -335,7 +428,7 @@ fn quoted(depth: usize, text: &str) -> String {
 }
 
 /// Where the quoted history of an HTML reply begins, by the markup each client uses.
-const HTML_QUOTE_MARKS: [&str; 20] = [
+const HTML_QUOTE_MARKS: [&str; 19] = [
     "class=\"gmail_quote",
     "class=\"gmail_attr",
     "class=\"gmail_signature",
@@ -355,7 +448,6 @@ const HTML_QUOTE_MARKS: [&str; 20] = [
     "class=\"protonmail_quote",
     "class=\"zmail_extra",
     "data-marker=\"__quoted_",
-    "<blockquote",
 ];
 
 /// The new text of an HTML-only reply: the markup cut where a client's quote begins, made
@@ -624,5 +716,27 @@ mod tests {
             trim_reply("From: the logs I see it.\nAnd more."),
             "From: the logs I see it.\nAnd more."
         );
+        // A From and a To line in the writer's own words are not a header block.
+        let t = "The flow goes:\nFrom: our IdP\nTo: your service\nand then it fails.";
+        assert_eq!(trim_reply(t), t);
+    }
+
+    #[test]
+    fn sentences_that_look_like_markers_stay() {
+        for t in [
+            "On Monday our security admin wrote:\nplease rotate the key.\nWe did.",
+            "Sent from my laptop the login works, from the phone it does not.",
+            "Von meinem Laptop aus geht es, vom Handy nicht.",
+        ] {
+            assert_eq!(trim_reply(t), t);
+        }
+        assert_eq!(trim_reply("It works.\n\nSent from my iPhone"), "It works.");
+        assert_eq!(trim_reply("Geht.\n\nVon meinem iPhone gesendet"), "Geht.");
+    }
+
+    #[test]
+    fn a_reply_below_the_quote_keeps_the_writer_s_lines() {
+        let t = "On Mon, Dec 7, 2026 at 10:15 AM Support <support@casedesk.example> wrote:\n> Which kid?\n> Thanks\n\nIt is kid 2026-11.\n\n-- \nOlivia";
+        assert_eq!(trim_reply(t), "It is kid 2026-11.");
     }
 }

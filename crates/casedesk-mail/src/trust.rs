@@ -89,66 +89,68 @@ impl Method {
     }
 }
 
-/// The header's value without comments (parenthesised, possibly nested) and with quoted
-/// strings kept as they are.
-fn uncomment(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
+/// The header's value split into clauses at `;` and each clause into words at white space,
+/// never inside a quoted string (whose quotes are removed) and with comments (parenthesised,
+/// possibly nested) dropped. A sender controls some quoted values our border copies into the
+/// header (the envelope sender, the HELO name, a signature's identity): a `;` or a space inside
+/// them must not start a clause or a word of its own.
+fn clauses(v: &str) -> Vec<Vec<String>> {
+    let mut out: Vec<Vec<String>> = vec![Vec::new()];
+    let mut word = String::new();
     let mut depth = 0usize;
     let mut quoted = false;
     let mut escaped = false;
+    let end_word = |out: &mut Vec<Vec<String>>, word: &mut String| {
+        if !word.is_empty() {
+            if let Some(last) = out.last_mut() {
+                last.push(std::mem::take(word));
+            }
+        }
+    };
     for c in v.chars() {
         if escaped {
             if depth == 0 {
-                out.push(c);
+                word.push(c);
             }
             escaped = false;
             continue;
         }
         match c {
-            '\\' => {
-                escaped = true;
-                if depth == 0 {
-                    out.push(c);
-                }
+            '\\' if quoted || depth > 0 => escaped = true,
+            '"' if depth == 0 => quoted = !quoted,
+            _ if quoted => word.push(c),
+            '(' => depth += 1,
+            ')' if depth > 0 => depth -= 1,
+            _ if depth > 0 => {}
+            ';' => {
+                end_word(&mut out, &mut word);
+                out.push(Vec::new());
             }
-            '"' if depth == 0 => {
-                quoted = !quoted;
-                out.push(c);
-            }
-            '(' if !quoted => depth += 1,
-            ')' if !quoted && depth > 0 => depth -= 1,
-            _ if depth == 0 => out.push(c),
-            _ => {}
+            c if c.is_whitespace() => end_word(&mut out, &mut word),
+            c => word.push(c),
         }
     }
+    end_word(&mut out, &mut word);
     out
 }
 
 fn parse_results(raw: &str) -> Option<Results> {
-    let clean = uncomment(raw);
-    let mut clauses = clean.split(';');
+    let mut clauses = clauses(raw).into_iter();
     // `authserv-id [version]`
-    let authserv_id = clauses
-        .next()?
-        .split_whitespace()
-        .next()?
-        .to_ascii_lowercase();
+    let authserv_id = clauses.next()?.into_iter().next()?.to_ascii_lowercase();
     let mut methods = Vec::new();
-    for clause in clauses {
-        let mut words = clause.split_whitespace();
+    for words in clauses {
+        let mut words = words.into_iter();
         let Some(first) = words.next() else { continue };
         let Some((name, result)) = first.split_once('=') else {
             continue;
         };
         let name = name.split('/').next().unwrap_or(name).to_ascii_lowercase();
-        let result = result.trim_matches('"').to_ascii_lowercase();
+        let result = result.to_ascii_lowercase();
         let props = words
-            .filter_map(|w| w.split_once('='))
-            .map(|(k, v)| {
-                (
-                    k.to_ascii_lowercase(),
-                    v.trim_matches('"').to_ascii_lowercase(),
-                )
+            .filter_map(|w| {
+                w.split_once('=')
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v.to_ascii_lowercase()))
             })
             .collect();
         methods.push(Method {
@@ -173,12 +175,14 @@ fn domain_of(v: &str) -> String {
         .to_ascii_lowercase()
 }
 
-/// Relaxed alignment (RFC 7489 §3.1): the same domain, or one a subdomain of the other.
-/// Without the public-suffix list a shared parent is not enough; a subdomain relation is.
-fn aligned(a: &str, b: &str) -> bool {
-    !a.is_empty()
-        && !b.is_empty()
-        && (a == b || a.ends_with(&format!(".{b}")) || b.ends_with(&format!(".{a}")))
+/// Whether a domain that passed (`signer`) speaks for the From address's domain: the same
+/// domain, or a subdomain of it (which only the From domain's owner can delegate). A parent
+/// domain is not enough: without the public-suffix list `co.uk` would speak for every
+/// `….co.uk`.
+fn aligned(signer: &str, from: &str) -> bool {
+    !signer.is_empty()
+        && !from.is_empty()
+        && (signer == from || signer.ends_with(&format!(".{from}")))
 }
 
 /// The verdicts of the topmost `Authentication-Results` our own border (`authserv_id`) wrote,
@@ -225,16 +229,26 @@ fn judge(r: &Results, from_domain: String) -> Authentication {
     let spf_aligned_pass = spf.is_some_and(|m| {
         m.result == "pass"
             && m.prop("smtp.mailfrom")
-                .or_else(|| m.prop("smtp.helo"))
                 .is_some_and(|d| aligned(&domain_of(d), &from_domain))
     });
+    let dmarcs = r.methods.iter().filter(|m| m.name == "dmarc").count();
     let (trust, reason) = match dmarc.map(|m| m.result.as_str()) {
+        // One border writes one DMARC verdict; more than one means something was copied in.
+        _ if dmarcs > 1 => (
+            Trust::Failed,
+            "our border's header carries more than one DMARC result".to_owned(),
+        ),
+        // DMARC judges the From domain itself, so its header.from must be exactly it.
         Some("pass") => match dmarc.and_then(|m| m.prop("header.from")).map(domain_of) {
-            Some(d) if !aligned(&d, &from_domain) => (
+            Some(d) if d == from_domain => (Trust::Verified, "DMARC passed".to_owned()),
+            Some(d) => (
                 Trust::Failed,
                 format!("DMARC passed for {d}, not for the From address's domain {from_domain}"),
             ),
-            _ => (Trust::Verified, "DMARC passed".to_owned()),
+            None => (
+                Trust::Unverified,
+                "DMARC passed without naming the domain it judged (header.from)".to_owned(),
+            ),
         },
         Some(v @ ("fail" | "quarantine" | "reject")) => (
             Trust::Failed,
@@ -291,10 +305,44 @@ mod tests {
         assert_eq!(r.methods[1].name, "dkim");
     }
 
+    /// Values our border copies from the sender (the envelope sender, HELO, a signature's
+    /// identity) are quoted: a `;` inside them starts no clause of its own.
+    #[test]
+    fn a_clause_smuggled_in_a_quoted_value_is_not_a_verdict() {
+        for h in [
+            "mx; spf=none smtp.mailfrom=\"x;dmarc=pass header.from=acme.example\"@evil.example; dmarc=fail header.from=acme.example",
+            "mx; dkim=fail header.i=\"@evil.example;dmarc=pass header.from=acme.example\"; dmarc=fail header.from=acme.example",
+            "mx; spf=pass smtp.helo=\"evil;dkim=pass header.d=acme.example\"; dmarc=none",
+        ] {
+            let v = verdict(h, "acme.example");
+            assert_ne!(v.trust, Trust::Verified, "{h}: {v:?}");
+        }
+        // Unquoted, a second DMARC clause is a sign of the same trick: never a pass.
+        let v = verdict(
+            "mx; spf=none smtp.mailfrom=x;dmarc=pass header.from=acme.example; dmarc=fail header.from=acme.example",
+            "acme.example",
+        );
+        assert_eq!(v.trust, Trust::Failed);
+        let r = parse_results("mx; auth=pass smtp.auth=\"a b;c\" (x; y)").unwrap();
+        assert_eq!(r.methods.len(), 1);
+        assert_eq!(r.methods[0].prop("smtp.auth"), Some("a b;c"));
+    }
+
     #[test]
     fn dmarc_decides_and_must_be_for_the_from_domain() {
         let v = verdict("mx; dmarc=pass header.from=acme.example", "acme.example");
         assert_eq!(v.trust, Trust::Verified);
+        let v = verdict("mx; dmarc=pass", "acme.example");
+        assert_eq!(v.trust, Trust::Unverified, "a pass that names no domain");
+        let v = verdict(
+            "mx; dmarc=pass header.from=mail.acme.example",
+            "acme.example",
+        );
+        assert_eq!(
+            v.trust,
+            Trust::Failed,
+            "DMARC is for the From domain exactly"
+        );
         let v = verdict("mx; dmarc=pass header.from=evil.example", "acme.example");
         assert_eq!(v.trust, Trust::Failed, "{}", v.reason);
         let v = verdict(
@@ -321,6 +369,17 @@ mod tests {
         let v = verdict("mx; none", "acme.example");
         assert_eq!(v.trust, Trust::Unverified);
         assert!(!aligned("acme.example", "notacme.example"));
+        assert!(
+            !aligned("co.uk", "acme.co.uk"),
+            "a parent does not speak for its children"
+        );
+        assert!(aligned("mail.acme.example", "acme.example"));
+        let v = verdict("mx; spf=pass smtp.helo=acme.example", "acme.example");
+        assert_eq!(
+            v.trust,
+            Trust::Unverified,
+            "the HELO name is not the sender"
+        );
         assert!(!aligned("", ""));
     }
 }

@@ -393,6 +393,9 @@ impl Store for CachedStore {
         }
         r
     }
+    async fn extend_lease(&self, c: &Claim, until: Timestamp) -> Result<bool> {
+        self.inner.extend_lease(c, until).await
+    }
     async fn release_expired(&self, now: Timestamp) -> Result<u64> {
         self.inner.release_expired(now).await
     }
@@ -669,6 +672,12 @@ impl Store for CachedStore {
         q: &casedesk_core::mail::RecentQuery<'_>,
     ) -> Result<casedesk_core::mail::RecentInbound> {
         self.inner.recent_inbound(q).await
+    }
+    async fn mail_by_message_id(&self, m: &str) -> Result<Option<MailRecord>> {
+        self.inner.mail_by_message_id(m).await
+    }
+    async fn notices_since(&self, r: &str, since: casedesk_core::Timestamp) -> Result<u32> {
+        self.inner.notices_since(r, since).await
     }
     async fn bounce_mail(&self, m: &str, e: &str) -> Result<Option<MailRecord>> {
         self.inner.bounce_mail(m, e).await

@@ -1564,6 +1564,7 @@ macro_rules! store_impl {
                 async fn claim_jobs(&self, node: &str, now: casedesk_core::Timestamp, lease: std::time::Duration, limit: u32) -> Result<Vec<Claim>> { self.claim_jobs_op(node, now, lease, limit).await }
                 async fn finish_job(&self, c: &Claim, f: &Finish, follow: &FollowUp) -> Result<bool> { self.finish_job_op(c, f, follow).await }
                 async fn release_expired(&self, now: casedesk_core::Timestamp) -> Result<u64> { self.release_expired_op(now).await }
+                async fn extend_lease(&self, c: &Claim, until: casedesk_core::Timestamp) -> Result<bool> { self.extend_lease_op(c, until).await }
                 async fn list_jobs(&self, q: &JobQuery) -> Result<Vec<Job>> { self.list_jobs_op(q).await }
                 async fn get_job(&self, id: Uuid) -> Result<Option<Job>> { self.get_job_op(id).await }
                 async fn set_job_state(&self, id: Uuid, from: JobState, to: JobState, a: &AuditRecord) -> Result<Option<Job>> { self.set_job_state_op(id, from, to, a).await }
@@ -1625,6 +1626,8 @@ macro_rules! store_impl {
                 async fn list_inbound_by_outcome(&self, o: &str, before: Option<Uuid>, limit: u32) -> Result<Vec<casedesk_core::mail::InboundSummary>> { self.list_inbound_by_outcome_op(o, before, limit).await }
                 async fn review_held(&self, id: Uuid, o: &str, d: &serde_json::Value, audit: &AuditRecord) -> Result<bool> { self.review_held_op(id, o, d, audit).await }
                 async fn recent_inbound(&self, q: &casedesk_core::mail::RecentQuery<'_>) -> Result<casedesk_core::mail::RecentInbound> { self.recent_inbound_op(q).await }
+                async fn mail_by_message_id(&self, m: &str) -> Result<Option<casedesk_core::mail::MailRecord>> { self.mail_by_message_id_op(m).await }
+                async fn notices_since(&self, r: &str, since: casedesk_core::Timestamp) -> Result<u32> { self.notices_since_op(r, since).await }
                 async fn bounce_mail(&self, m: &str, e: &str) -> Result<Option<casedesk_core::mail::MailRecord>> { self.bounce_mail_op(m, e).await }
                 async fn email_intake(&self, a: Uuid) -> Result<Option<String>> { self.email_intake_op(a).await }
                 async fn set_email_intake(&self, a: Uuid, spec: &str, audit: &AuditRecord) -> Result<()> { self.set_email_intake_op(a, spec, audit).await }

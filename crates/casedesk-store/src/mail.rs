@@ -59,12 +59,15 @@ macro_rules! mail_impl {
                 pub(crate) async fn insert_inbound(tx: &mut Tx, m: &InboundRecord) -> Result<bool> {
                     if m.replaces_held {
                         let n = sqlx::query(
-                            "UPDATE mail_in SET outcome = $1, case_number = $2, detail = $3 WHERE id = $4 AND outcome = 'held'",
+                            "UPDATE mail_in SET outcome = $1, case_number = $2, detail = $3, flood_sender = $5, flood_case = $6 \
+                             WHERE id = $4 AND outcome = 'held'",
                         )
                         .bind(m.outcome.key())
                         .bind(m.case_number)
                         .bind(m.detail.to_string())
                         .bind(m.id.to_string())
+                        .bind(m.sender.as_deref().filter(|_| m.counts))
+                        .bind(m.case_number.filter(|_| m.counts))
                         .execute(&mut **tx)
                         .await
                         .map_err(internal)?
@@ -72,8 +75,8 @@ macro_rules! mail_impl {
                         return Ok(n == 1);
                     }
                     let n = sqlx::query(
-                        "INSERT INTO mail_in (id, received_at, sender, subject, message_id, case_number, outcome, detail, raw, fingerprint) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+                        "INSERT INTO mail_in (id, received_at, sender, subject, message_id, case_number, outcome, detail, raw, fingerprint, flood_sender, flood_case) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
                     )
                     .bind(m.id.to_string())
                     .bind(micros(m.received_at))
@@ -85,6 +88,8 @@ macro_rules! mail_impl {
                     .bind(m.detail.to_string())
                     .bind(&m.raw)
                     .bind(m.fingerprint.as_deref())
+                    .bind(m.sender.as_deref().filter(|_| m.counts))
+                    .bind(m.case_number.filter(|_| m.counts))
                     .execute(&mut **tx)
                     .await
                     .map_err(internal)?
@@ -156,7 +161,7 @@ macro_rules! mail_impl {
 
                 pub(crate) async fn list_inbound_op(&self, number: i64) -> Result<Vec<InboundSummary>> {
                     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "SELECT {IN_COLS} FROM mail_in WHERE case_number = $1 ORDER BY received_at, id"
+                        "SELECT {IN_COLS} FROM mail_in WHERE case_number = $1 ORDER BY id"
                     )))
                     .bind(number)
                     .fetch_all(&self.pool)
@@ -214,9 +219,9 @@ macro_rules! mail_impl {
                     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
                         "SELECT a.n AS from_sender, a.same AS same_sender, b.n AS on_case, b.same AS same_case FROM \
                            (SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN fingerprint = $5 THEN 1 ELSE 0 END), 0) AS same FROM \
-                              (SELECT fingerprint FROM mail_in WHERE sender = $1 AND received_at >= $2 AND {COUNTED} LIMIT $3) s) a, \
+                              (SELECT fingerprint FROM mail_in WHERE flood_sender = $1 AND received_at >= $2 AND {COUNTED} LIMIT $3) s) a, \
                            (SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN fingerprint = $5 THEN 1 ELSE 0 END), 0) AS same FROM \
-                              (SELECT fingerprint FROM mail_in WHERE case_number = $4 AND received_at >= $2 AND {COUNTED} LIMIT $3) c) b"
+                              (SELECT fingerprint FROM mail_in WHERE flood_case = $4 AND received_at >= $2 AND {COUNTED} LIMIT $3) c) b"
                     )))
                     .bind(q.sender)
                     .bind(micros(q.since))
@@ -232,6 +237,29 @@ macro_rules! mail_impl {
                         on_case: n("on_case")?,
                         repeated: n("same_sender")? > 0 || n("same_case")? > 0,
                     })
+                }
+
+                pub(crate) async fn mail_by_message_id_op(&self, message_id: &str) -> Result<Option<MailRecord>> {
+                    let r = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT {OUT_COLS} FROM mail_out WHERE message_id = $1 LIMIT 1"
+                    )))
+                    .bind(message_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    r.as_ref().map(mail_from_row).transpose()
+                }
+
+                pub(crate) async fn notices_since_op(&self, recipient: &str, since: casedesk_core::Timestamp) -> Result<u32> {
+                    let n: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM (SELECT 1 FROM mail_out WHERE kind = 'notice' AND recipient = $1 AND created_at >= $2 LIMIT 10) n",
+                    )
+                    .bind(recipient)
+                    .bind(micros(since))
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    Ok(u32::try_from(n).unwrap_or(u32::MAX))
                 }
 
                 pub(crate) async fn bounce_mail_op(&self, message_id: &str, error: &str) -> Result<Option<MailRecord>> {

@@ -551,6 +551,22 @@ macro_rules! ops_impl {
                     Ok(n)
                 }
 
+                pub(crate) async fn extend_lease_op(&self, c: &Claim, until: Timestamp) -> Result<bool> {
+                    let (mut tx, _w) = self.begin().await?;
+                    let n = sqlx::query(
+                        "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND lease_token = $3 AND state = 'running'",
+                    )
+                    .bind(micros(until))
+                    .bind(c.job.id.to_string())
+                    .bind(&c.token)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?
+                    .rows_affected();
+                    tx.commit().await.map_err(internal)?;
+                    Ok(n == 1)
+                }
+
                 pub(crate) async fn finish_job_op(&self, c: &Claim, f: &Finish, follow: &FollowUp) -> Result<bool> {
                     self.batched($crate::ops::Ending::Finish(c.clone(), f.clone(), follow.clone())).await
                 }

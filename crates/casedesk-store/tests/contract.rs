@@ -619,6 +619,23 @@ async fn jobs_are_claimed_once_fenced_by_their_lease_and_retried(b: Backend) {
             .unwrap(),
         "a finished job cannot finish again"
     );
+    // A lease extended (a step that rightly takes long) is not released when it would have
+    // run out; a stale lease token extends nothing.
+    assert!(
+        s.extend_lease(&first[1], secs(2) + Duration::from_millis(500))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.release_expired(secs(2) + Duration::from_millis(200))
+            .await
+            .unwrap(),
+        0,
+        "past the first lease, within the extension"
+    );
+    let mut stale = first[1].clone();
+    stale.token = "not-the-lease".into();
+    assert!(!s.extend_lease(&stale, secs(60)).await.unwrap());
     // The lease of the other runs out; another worker takes it over, and the first worker
     // can no longer end it.
     assert_eq!(s.release_expired(secs(3)).await.unwrap(), 1);
@@ -1132,6 +1149,7 @@ async fn mail_out_and_in_are_written_with_their_causes(b: Backend) {
         raw: b"From: stranger@elsewhere.example\r\n\r\n\xff binary stays binary\r\n".to_vec(),
         replaces_held: false,
         fingerprint: None,
+        counts: true,
     };
     let first = received(Some("m1@elsewhere.example"));
     let mut notice = mail("stranger@elsewhere.example");
@@ -1245,6 +1263,21 @@ async fn mail_out_and_in_are_written_with_their_causes(b: Backend) {
             .unwrap()
             .repeated
     );
+    // Mail whose sender was found false does not count against anyone's allowance.
+    let mut forged = received(Some("forged-1@elsewhere.example"));
+    forged.outcome = InboundOutcome::Held;
+    forged.sender = Some("ops@acme.example".into());
+    forged.fingerprint = Some("f00d".into());
+    forged.counts = false;
+    assert!(s.record_inbound(&forged, None).await.unwrap());
+    let again = s
+        .recent_inbound(&q(None, Some(n), since, 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.from_sender, again.on_case),
+        (recent.from_sender, recent.on_case)
+    );
     let capped = s.recent_inbound(&q(None, Some(n), since, 1)).await.unwrap();
     assert_eq!(
         (capped.from_sender, capped.on_case),
@@ -1283,7 +1316,9 @@ async fn mail_out_and_in_are_written_with_their_causes(b: Backend) {
         s.list_inbound_by_outcome("held", None, 10)
             .await
             .unwrap()
-            .is_empty()
+            .iter()
+            .all(|m| m.id != held.id),
+        "released: no longer held"
     );
     let mut other = received(Some("h2@acme.example"));
     other.outcome = InboundOutcome::Held;

@@ -7,16 +7,20 @@ UPDATE jobs SET max_attempts = 100000 WHERE kind = 'mail.send' AND state IN ('qu
 
 -- When the next attempt of a message that is retrying is due (shown in the case's mail log).
 ALTER TABLE mail_out ADD COLUMN next_attempt_at BIGINT;
--- A bounce names the message it reports by its Message-ID.
+-- A bounce names the message it reports by its Message-ID (and a reply the one it answers).
 CREATE INDEX mail_out_message_id ON mail_out(message_id);
+-- At most one notice an hour goes to an address (a stranger's ticket tool answering each).
+CREATE INDEX mail_out_notices ON mail_out(recipient, created_at) WHERE kind = 'notice';
 
 -- Held mail waits for support to release or discard it.
 CREATE INDEX mail_in_held ON mail_in(received_at) WHERE outcome = 'held';
 -- The flood breaker counts a sender's and a case's recent messages, and looks among them for
 -- the same text arriving again by its fingerprint: from these indexes alone, reading at most
--- as many entries as its limit. The case's index also lists a case's received mail, so it
--- replaces the one that did.
+-- as many entries as its limit. Only mail whose sender was not found false counts (the
+-- flood_* columns are set for it): forged mail in a customer's name, held anyway, must not
+-- use up the customer's allowance.
 ALTER TABLE mail_in ADD COLUMN fingerprint TEXT;
-CREATE INDEX mail_in_sender ON mail_in(sender, received_at, outcome, fingerprint) WHERE sender IS NOT NULL;
-CREATE INDEX mail_in_case_recent ON mail_in(case_number, received_at, outcome, fingerprint) WHERE case_number IS NOT NULL;
-DROP INDEX mail_in_case;
+ALTER TABLE mail_in ADD COLUMN flood_sender TEXT;
+ALTER TABLE mail_in ADD COLUMN flood_case BIGINT;
+CREATE INDEX mail_in_flood_sender ON mail_in(flood_sender, received_at, outcome, fingerprint) WHERE flood_sender IS NOT NULL;
+CREATE INDEX mail_in_flood_case ON mail_in(flood_case, received_at, outcome, fingerprint) WHERE flood_case IS NOT NULL;

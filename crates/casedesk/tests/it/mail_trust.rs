@@ -348,6 +348,7 @@ async fn loops_and_floods_are_held_not_posted(b: Backend) {
         per_sender: 4,
         per_case: 6,
         window_minutes: 10,
+        ..Default::default()
     };
     let app = spawn_app_with(
         b,
@@ -693,3 +694,244 @@ Message-ID: {sent_id}\r\nSubject: [casedesk #{n}] Bounces\r\n\r\n--r--\r\n"
     );
 }
 both!(a_bounce_fails_the_message_it_reports);
+
+async fn notices_never_feed_a_loop(b: Backend) {
+    let app = spawn_app(b).await;
+    let w = app.world().await;
+    let gate = gate_token(&app).await;
+    let _ = &w;
+    let vendor = |id: &str, extra: &str, body: &str| {
+        format!(
+            "Authentication-Results: {BORDER}; {}\r\nFrom: helpdesk@vendor.example\r\nTo: support@casedesk.test\r\n\
+Subject: Question\r\nMessage-ID: <{id}>\r\n{extra}\r\n{body}\r\n",
+            pass("vendor.example")
+        )
+    };
+    let notices = |app: &TestApp| {
+        app.outbox()
+            .into_iter()
+            .filter(|m| m.contains("helpdesk@vendor.example"))
+            .collect::<Vec<_>>()
+    };
+    // A verified stranger is told once how to open a case…
+    let r = app
+        .mailgate(
+            &gate,
+            vendor("v1@vendor.example", "", "How do we open a case?").as_bytes(),
+        )
+        .await;
+    assert_eq!(
+        (r.json["outcome"].as_str(), r.json["notice"].as_bool()),
+        (Some("no_case"), Some(true)),
+        "{}",
+        r.json
+    );
+    let all = app
+        .wait_outbox("the notice", |a| {
+            a.iter().any(|m| m.contains("helpdesk@vendor.example"))
+        })
+        .await;
+    let notice = all
+        .iter()
+        .find(|m| m.contains("helpdesk@vendor.example"))
+        .unwrap();
+    let notice_id = notice
+        .lines()
+        .find_map(|l| l.strip_prefix("Message-ID: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    // …their tool answering that notice gets nothing back…
+    let r = app
+        .mailgate(
+            &gate,
+            vendor(
+                "v2@vendor.example",
+                &format!("In-Reply-To: {notice_id}\r\n"),
+                "Your request was received.",
+            )
+            .as_bytes(),
+        )
+        .await;
+    assert_eq!(r.json["notice"], false, "{}", r.json);
+    // …and within the hour a different message gets no second notice either.
+    let r = app
+        .mailgate(
+            &gate,
+            vendor("v3@vendor.example", "", "Another question entirely.").as_bytes(),
+        )
+        .await;
+    assert_eq!(r.json["notice"], false, "{}", r.json);
+    // A no-reply sender is never answered.
+    let noreply =
+        vendor("v4@vendor.example", "", "Status update.").replace("helpdesk@", "noreply@");
+    let r = app.mailgate(&gate, noreply.as_bytes()).await;
+    assert_eq!(r.json["notice"], false, "{}", r.json);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(notices(&app).len(), 1, "one notice in all");
+}
+both!(notices_never_feed_a_loop);
+
+async fn quick_answers_and_forgeries_do_not_pass_or_block(b: Backend) {
+    let mut mail = casedesk_testkit::test_mail_config();
+    mail.flood.per_sender = 4;
+    let app = spawn_app_with(
+        b,
+        Options {
+            mail,
+            ..Options::default()
+        },
+    )
+    .await;
+    let w = app.world().await;
+    let gate = gate_token(&app).await;
+    let mut body = acme_case("Sign-in fails");
+    body["team_contacts"] = json!(["teammate@acme.example"]);
+    let n = app.open_case(&w.ops, body).await;
+    // Our acknowledgement to the team contact, answered within seconds with an ordinary
+    // text: a machine (people read first).
+    let all = app
+        .wait_outbox("the acknowledgements", |a| {
+            a.iter()
+                .filter(|m| m.contains(&format!("[casedesk #{n}]")))
+                .count()
+                == 2
+        })
+        .await;
+    let to_mate = all
+        .iter()
+        .find(|m| m.contains("To: teammate@acme.example"))
+        .unwrap();
+    let ours = to_mate
+        .lines()
+        .find_map(|l| l.strip_prefix("Message-ID: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let quick = reply(
+        n,
+        "teammate@acme.example",
+        "quick-1@acme.example",
+        &pass("acme.example"),
+        "Noted, thank you.",
+    )
+    .replace(
+        &format!("In-Reply-To: <case-{n}@casedesk.test>"),
+        &format!("In-Reply-To: {ours}"),
+    );
+    let r = app.mailgate(&gate, quick.as_bytes()).await;
+    assert_eq!(r.json["outcome"], "held", "{}", r.json);
+    let h = held(&app, &w.agent).await;
+    assert!(
+        h.iter()
+            .any(|m| m["detail"]["hold"]["kind"] == "machine_like"
+                && m["detail"]["hold"]["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("after it was sent")),
+        "{h:?}"
+    );
+    // Forged mail in the requester's name, held, does not use up her allowance: her own
+    // verified reply still posts.
+    for i in 0..6 {
+        let r = app
+            .mailgate(
+                &gate,
+                reply(
+                    n,
+                    "ops@acme.example",
+                    &format!("forged-{i}@elsewhere.example"),
+                    "dmarc=fail header.from=acme.example",
+                    &format!("Forged {i}"),
+                )
+                .as_bytes(),
+            )
+            .await;
+        assert_eq!(r.json["outcome"], "held", "{}", r.json);
+    }
+    let r = app
+        .mailgate(
+            &gate,
+            reply(
+                n,
+                "ops@acme.example",
+                "genuine-1@acme.example",
+                &pass("acme.example"),
+                "The real update: it works again.",
+            )
+            .as_bytes(),
+        )
+        .await;
+    assert_eq!(r.json["outcome"], "posted", "{}", r.json);
+}
+both!(quick_answers_and_forgeries_do_not_pass_or_block);
+
+async fn a_relay_slow_to_accept_gets_the_message_once(b: Backend) {
+    // A relay that greets at once but answers the end of DATA only after 5 s: longer than
+    // the opening may take (3 s here), well within the wait for the message.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let delivered = Arc::new(AtomicUsize::new(0));
+    {
+        let delivered = delivered.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let delivered = delivered.clone();
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+                    let (rd, mut wr) = sock.into_split();
+                    let mut lines = BufReader::new(rd).lines();
+                    let _ = wr.write_all(b"220 slow.test ESMTP\r\n").await;
+                    let mut in_data = false;
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        if in_data {
+                            if line == "." {
+                                in_data = false;
+                                tokio::time::sleep(Duration::from_secs(5)).await;
+                                delivered.fetch_add(1, Ordering::SeqCst);
+                                let _ = wr.write_all(b"250 2.0.0 queued\r\n").await;
+                            }
+                            continue;
+                        }
+                        let cmd = line.to_ascii_uppercase();
+                        let answer: &[u8] = if cmd.starts_with("EHLO") {
+                            b"250-slow.test\r\n250 8BITMIME\r\n"
+                        } else if cmd.starts_with("DATA") {
+                            in_data = true;
+                            b"354 go on\r\n"
+                        } else if cmd.starts_with("QUIT") {
+                            let _ = wr.write_all(b"221 bye\r\n").await;
+                            return;
+                        } else {
+                            b"250 ok\r\n"
+                        };
+                        let _ = wr.write_all(answer).await;
+                    }
+                });
+            }
+        });
+    }
+    let app = spawn_app_with(
+        b,
+        Options {
+            mail: relay_config(port),
+            ..Options::default()
+        },
+    )
+    .await;
+    let w = app.world().await;
+    let n = app.open_case(&w.ops, acme_case("Slow relay")).await;
+    wait_log(&app, &w, n, "sent", |l| {
+        !l.is_empty() && l.iter().all(|m| m["state"] == "sent")
+    })
+    .await;
+    // The job's lease (5 s in tests) ran out while the relay thought; no second attempt.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(delivered.load(Ordering::SeqCst), 1, "delivered once");
+    let log = mail_log(&app, &w, n).await;
+    assert_eq!(log[0]["attempts"], 1, "{log:?}");
+}
+both!(a_relay_slow_to_accept_gets_the_message_once);
