@@ -101,10 +101,10 @@ fn clauses(v: &str) -> Vec<Vec<String>> {
     let mut quoted = false;
     let mut escaped = false;
     let end_word = |out: &mut Vec<Vec<String>>, word: &mut String| {
-        if !word.is_empty() {
-            if let Some(last) = out.last_mut() {
-                last.push(std::mem::take(word));
-            }
+        if !word.is_empty()
+            && let Some(last) = out.last_mut()
+        {
+            last.push(std::mem::take(word));
         }
     };
     for c in v.chars() {
