@@ -674,7 +674,12 @@ async fn notice_for(
     let hour_ago = casedesk_core::now()
         .checked_sub(jiff::SignedDuration::from_hours(1))
         .unwrap_or_else(|_| casedesk_core::now());
-    if store.notices_since(to, hour_ago).await? > 0 {
+    // A `+tag` reaches the same mailbox: the limit is per mailbox.
+    if store
+        .notices_since(&crate::inbound::mailbox_of(to), hour_ago)
+        .await?
+        > 0
+    {
         return Ok(None);
     }
     Ok(mailer

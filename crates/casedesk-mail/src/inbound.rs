@@ -470,28 +470,60 @@ const MACHINE_PHRASES: [&str; 52] = [
     "返信はできません",
 ];
 
-/// Local parts of addresses that no person reads.
-const MACHINE_SENDERS: [&str; 6] = [
+/// Local parts of addresses that no person reads (compared without `+tags`, dots, dashes
+/// and underscores, lower case).
+const MACHINE_SENDERS: [&str; 9] = [
     "noreply",
-    "no-reply",
-    "no_reply",
     "donotreply",
-    "do-not-reply",
     "notifications",
+    "notification",
+    "bounces",
+    "bounce",
+    "mailerdaemon",
+    "postmaster",
+    "nobody",
 ];
+
+/// An address's local part as a rule compares it: lower case, without a `+tag`, dots, dashes
+/// and underscores (`No.Reply+x` is `noreply`).
+fn plain_local(address: &str) -> String {
+    let local = address.split('@').next().unwrap_or("");
+    local
+        .split('+')
+        .next()
+        .unwrap_or("")
+        .chars()
+        .filter(|c| !matches!(c, '.' | '-' | '_'))
+        .collect::<String>()
+        .to_lowercase()
+}
+
+/// `local+tag@domain` as `local@domain`, lower case: the mailbox a tagged address reaches.
+pub fn mailbox_of(address: &str) -> String {
+    let a = address.trim().to_lowercase();
+    match a.rsplit_once('@') {
+        Some((local, domain)) => {
+            format!("{}@{domain}", local.split('+').next().unwrap_or(local))
+        }
+        None => a,
+    }
+}
 
 impl Inbound {
     /// Why this message looks written by a machine although it says nothing of it (a ticket
     /// tool's acknowledgement, a no-reply sender), if it does.
     pub fn machine_like(&self) -> Option<String> {
-        if let Some(local) = self.from.as_deref().and_then(|f| f.split('@').next())
-            && MACHINE_SENDERS
-                .iter()
-                .any(|m| local == *m || local.starts_with(&format!("{m}+")))
-        {
-            return Some(format!(
-                "it comes from {local}@…, an address no person reads"
-            ));
+        if let Some(from) = self.from.as_deref() {
+            let local = plain_local(from);
+            // VERP bounce addresses carry a number after the word (`bounces-123`).
+            let word: String = local
+                .chars()
+                .take_while(|c| c.is_ascii_alphabetic())
+                .collect();
+            if MACHINE_SENDERS.contains(&local.as_str()) || MACHINE_SENDERS.contains(&word.as_str())
+            {
+                return Some(format!("it comes from {from}, an address no person reads"));
+            }
         }
         let hay = format!("{}\n{}", self.subject, self.reply).to_lowercase();
         MACHINE_PHRASES

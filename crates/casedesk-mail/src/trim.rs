@@ -245,7 +245,9 @@ fn is_attribution(lines: &[&str], i: usize) -> bool {
                 .chars()
                 .nth(4)
                 .is_some_and(|c| matches!(c, '年' | '/' | '-' | '.'));
-        if dated && (joined.ends_with(':') || joined.ends_with('：')) && joined.contains('@') {
+        // The name and address close in brackets right before the colon: a log line that
+        // starts with a date and names an address ("… login ops@… rejected:") is not one.
+        if dated && (joined.ends_with(">:") || joined.ends_with(">：")) && joined.contains('@') {
             return true;
         }
     }
@@ -262,7 +264,8 @@ fn is_header_block(lines: &[&str], i: usize) -> bool {
     let Some(key) = header_key(lines[i]) else {
         return false;
     };
-    if !FROM_KEYS.contains(&key.as_str()) {
+    // "From: https://…" is an address of the web, in someone's own words.
+    if !FROM_KEYS.contains(&key.as_str()) || lines[i].contains("://") {
         return false;
     }
     let keys: Vec<String> = lines
@@ -718,6 +721,10 @@ mod tests {
         );
         // A From and a To line in the writer's own words are not a header block.
         let t = "The flow goes:\nFrom: our IdP\nTo: your service\nand then it fails.";
+        assert_eq!(trim_reply(t), t);
+        let t = "Our config:\nFrom: https://idp.acme.example/cb\nTo: https://app.acme.example\nSubject: redirect flow\nIs that right?";
+        assert_eq!(trim_reply(t), t);
+        let t = "The log says:\n2026-12-06 10:01:02 login ops@acme.example rejected:\ninvalid redirect_uri\nWhat now?";
         assert_eq!(trim_reply(t), t);
     }
 

@@ -71,6 +71,8 @@ impl Authentication {
 struct Results {
     authserv_id: String,
     methods: Vec<Method>,
+    /// A quoted string or comment was left open.
+    unreadable: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -94,7 +96,7 @@ impl Method {
 /// possibly nested) dropped. A sender controls some quoted values our border copies into the
 /// header (the envelope sender, the HELO name, a signature's identity): a `;` or a space inside
 /// them must not start a clause or a word of its own.
-fn clauses(v: &str) -> Vec<Vec<String>> {
+fn clauses(v: &str) -> Option<Vec<Vec<String>>> {
     let mut out: Vec<Vec<String>> = vec![Vec::new()];
     let mut word = String::new();
     let mut depth = 0usize;
@@ -131,11 +133,24 @@ fn clauses(v: &str) -> Vec<Vec<String>> {
         }
     }
     end_word(&mut out, &mut word);
-    out
+    // A quoted string or comment left open swallows the rest of the header, our border's
+    // own verdicts with it: such a header is not read at all.
+    (!quoted && depth == 0 && !escaped).then_some(out)
 }
 
 fn parse_results(raw: &str) -> Option<Results> {
-    let mut clauses = clauses(raw).into_iter();
+    let Some(all) = clauses(raw) else {
+        // The authserv-id is still known (it comes first), so the header is ours but unread.
+        let id = raw
+            .split([';', ' ', '\t', '(', '"'])
+            .find(|w| !w.trim().is_empty())?;
+        return Some(Results {
+            authserv_id: id.trim().to_ascii_lowercase(),
+            methods: Vec::new(),
+            unreadable: true,
+        });
+    };
+    let mut clauses = all.into_iter();
     // `authserv-id [version]`
     let authserv_id = clauses.next()?.into_iter().next()?.to_ascii_lowercase();
     let mut methods = Vec::new();
@@ -162,6 +177,7 @@ fn parse_results(raw: &str) -> Option<Results> {
     Some(Results {
         authserv_id,
         methods,
+        unreadable: false,
     })
 }
 
@@ -232,7 +248,19 @@ fn judge(r: &Results, from_domain: String) -> Authentication {
                 .is_some_and(|d| aligned(&domain_of(d), &from_domain))
     });
     let dmarcs = r.methods.iter().filter(|m| m.name == "dmarc").count();
+    let header_froms = dmarc.map_or(0, |m| {
+        m.props.iter().filter(|(k, _)| k == "header.from").count()
+    });
     let (trust, reason) = match dmarc.map(|m| m.result.as_str()) {
+        _ if r.unreadable => (
+            Trust::Failed,
+            "our border's header leaves a quoted string or comment open, so it cannot be read"
+                .to_owned(),
+        ),
+        _ if header_froms > 1 => (
+            Trust::Failed,
+            "our border's DMARC result names more than one header.from".to_owned(),
+        ),
         // One border writes one DMARC verdict; more than one means something was copied in.
         _ if dmarcs > 1 => (
             Trust::Failed,
@@ -323,6 +351,19 @@ mod tests {
             "acme.example",
         );
         assert_eq!(v.trust, Trust::Failed);
+        // A quote or comment left open would swallow the border's own verdict after it.
+        for h in [
+            "mx; spf=none smtp.helo=x;dmarc=pass header.from=acme.example;z=\"; dkim=none; dmarc=fail header.from=acme.example",
+            "mx; spf=none smtp.helo=x;dkim=pass header.d=acme.example;z=(; dmarc=fail header.from=acme.example",
+        ] {
+            let v = verdict(h, "acme.example");
+            assert_eq!(v.trust, Trust::Failed, "{h}: {v:?}");
+        }
+        let v = verdict(
+            "mx; dmarc=pass header.from=acme.example header.from=evil.example",
+            "acme.example",
+        );
+        assert_eq!(v.trust, Trust::Failed, "two header.from values");
         let r = parse_results("mx; auth=pass smtp.auth=\"a b;c\" (x; y)").unwrap();
         assert_eq!(r.methods.len(), 1);
         assert_eq!(r.methods[0].prop("smtp.auth"), Some("a b;c"));

@@ -308,6 +308,16 @@ fn acknowledgements_of_ticket_tools_look_machine_written_and_people_do_not() {
             "Update on your item.",
         ),
         (
+            "No.Reply+abc@initech.example",
+            "Re: x",
+            "Update on your item.",
+        ),
+        (
+            "bounces-123@lists.initech.example",
+            "Re: x",
+            "Update on your item.",
+        ),
+        (
             "helpdesk@acme.example",
             "Ihre Anfrage",
             "Wir haben Ihre Anfrage erhalten. Bitte antworten Sie nicht auf diese E-Mail.",
@@ -329,4 +339,14 @@ fn acknowledgements_of_ticket_tools_look_machine_written_and_people_do_not() {
         "We received your suggestion and tried it; the ticket in our tool is closed now.",
     );
     assert_eq!(person.machine_like(), None);
+}
+
+#[test]
+fn a_tagged_address_is_its_mailbox() {
+    use casedesk_mail::inbound::mailbox_of;
+    assert_eq!(
+        mailbox_of("HelpDesk+1@Vendor.example"),
+        "helpdesk@vendor.example"
+    );
+    assert_eq!(mailbox_of("ops@acme.example"), "ops@acme.example");
 }

@@ -252,10 +252,20 @@ macro_rules! mail_impl {
 
                 pub(crate) async fn notices_since_op(&self, recipient: &str, since: casedesk_core::Timestamp) -> Result<u32> {
                     let n: i64 = sqlx::query_scalar(
-                        "SELECT COUNT(*) FROM (SELECT 1 FROM mail_out WHERE kind = 'notice' AND recipient = $1 AND created_at >= $2 LIMIT 10) n",
+                        "SELECT COUNT(*) FROM (SELECT 1 FROM mail_out WHERE kind = 'notice' AND (recipient = $1 OR recipient LIKE $3) \
+                         AND created_at >= $2 LIMIT 10) n",
                     )
                     .bind(recipient)
                     .bind(micros(since))
+                    .bind(match recipient.rsplit_once('@') {
+                        // The same mailbox under a tag: `local+…@domain`.
+                        Some((local, domain)) => format!(
+                            "{}+%@{}",
+                            local.replace(['%', '_'], ""),
+                            domain.replace(['%', '_'], "")
+                        ),
+                        None => recipient.to_owned(),
+                    })
                     .fetch_one(&self.pool)
                     .await
                     .map_err(internal)?;

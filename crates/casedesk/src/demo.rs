@@ -71,14 +71,21 @@ pub async fn load(store: &dyn Store, cfg: &Config, base: &str) -> Result<()> {
         return Ok(());
     }
     print_tokens(store, base).await?;
-    println!(
-        "Email: messages are written as .eml files to {} (set [mail] transport = \"smtp\" to send them).",
-        cfg.mail
-            .outbox
-            .clone()
-            .unwrap_or_else(|| cfg.data.join("outbox"))
-            .display()
-    );
+    match cfg.mail.transport {
+        casedesk_mail::TransportKind::Outbox => println!(
+            "Email: messages are written as .eml files to {} (set [mail] transport = \"smtp\" to send them).",
+            cfg.mail
+                .outbox
+                .clone()
+                .unwrap_or_else(|| cfg.data.join("outbox"))
+                .display()
+        ),
+        casedesk_mail::TransportKind::Smtp => println!(
+            "Email: messages are sent through the relay {}.",
+            cfg.mail.smtp.host
+        ),
+        casedesk_mail::TransportKind::Off => println!("Email: off; no message is sent."),
+    }
     Ok(())
 }
 
