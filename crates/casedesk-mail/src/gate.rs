@@ -257,24 +257,14 @@ fn headers_without_mime(headers: &str) -> String {
     out
 }
 
+/// Base64 in lines of 76 characters, as MIME bodies are written.
 fn base64_lines(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len() * 4 / 3 + bytes.len() / 57 * 2 + 4);
-    for line in bytes.chunks(57) {
-        for c in line.chunks(3) {
-            let n = (u32::from(c[0]) << 16)
-                | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-                | u32::from(*c.get(2).unwrap_or(&0));
-            for i in 0..4 {
-                if i <= c.len() {
-                    out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        let _ = write!(out, "\r\n");
+    use base64::Engine;
+    let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let mut out = String::with_capacity(text.len() + text.len() / 76 * 2 + 2);
+    for line in text.as_bytes().chunks(76) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push_str("\r\n");
     }
     out
 }

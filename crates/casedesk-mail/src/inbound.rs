@@ -547,14 +547,12 @@ impl Inbound {
         for a in &self.attachments {
             norm.push_str(&format!("\n{}:{}", a.name.as_deref().unwrap_or(""), a.size));
         }
-        {
-            // FNV-1a, 64 bits: a short stable key, not a secret.
-            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-            for b in norm.bytes() {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(0x0000_0100_0000_01b3);
-            }
-            Some(format!("{h:016x}"))
+        // FNV-1a, 64 bits: a short stable key, not a secret.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in norm.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
         }
+        Some(format!("{h:016x}"))
     }
 }

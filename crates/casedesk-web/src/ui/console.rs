@@ -112,6 +112,7 @@ pub async fn held(State(st): State<AppState>, v: Viewer) -> Response {
         Err(e) => return failure(Some(&v), e),
     };
     let text = |x: &serde_json::Value| x.as_str().unwrap_or("").to_owned();
+    let verdict = |x: &serde_json::Value| x.as_str().unwrap_or("none").to_owned();
     let body = html! {
         p.lead { "Mail that was not posted as its sender until someone here decides. Release posts it as the sender's reply (or opens the case it asks for); Discard keeps it out of the case for good. Both are recorded." }
         @if rows.is_empty() { p { "No mail is held." } } @else {
@@ -133,7 +134,7 @@ pub async fn held(State(st): State<AppState>, v: Viewer) -> Response {
                             (other, _) => { (other) }
                         } " as " (text(&hold["as"])) }
                         td { (text(&hold["reason"])) }
-                        td { @if text(&auth["trust"]) == "unchecked" { "not checked (no mail.authserv_id)" } @else { "SPF " (text(&auth["spf"]).if_empty("none")) ", DKIM " (text(&auth["dkim"]).if_empty("none")) ", DMARC " (text(&auth["dmarc"]).if_empty("none")) } }
+                        td { @if text(&auth["trust"]) == "unchecked" { "not checked (no mail.authserv_id)" } @else { "SPF " (verdict(&auth["spf"])) ", DKIM " (verdict(&auth["dkim"])) ", DMARC " (verdict(&auth["dmarc"])) } }
                         td {
                             form method="post" action=(format!("/console/held/{}/release", m.id)) {
                                 (forms::csrf(&v.csrf)) button type="submit" aria-label=(format!("Release the message from {}", m.sender.as_deref().unwrap_or(""))) { "Release" }
@@ -151,20 +152,6 @@ pub async fn held(State(st): State<AppState>, v: Viewer) -> Response {
         StatusCode::OK,
         layout(Some(&v), "Held mail", "console", body),
     )
-}
-
-trait IfEmpty {
-    fn if_empty(self, other: &str) -> String;
-}
-
-impl IfEmpty for String {
-    fn if_empty(self, other: &str) -> String {
-        if self.is_empty() {
-            other.to_owned()
-        } else {
-            self
-        }
-    }
 }
 
 /// `POST /console/held/{id}/{release|discard}`.
