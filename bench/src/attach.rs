@@ -54,7 +54,7 @@ pub async fn attach_load(
     // One case per worker, as uploads from different people land on different cases.
     let mut cases = Vec::new();
     for w in 0..concurrency.max(1) {
-        let (case, _, _, _) = casedesk_core::cases::service::create_case(
+        let (case, _, _, _) = casedesk_core::service::create_case(
             s,
             &p,
             &crate::mail::case_body(&format!("Upload bench {w}")),

@@ -4,14 +4,15 @@ use uuid::Uuid;
 
 use crate::accounts::{Account, Environment, Plan, Region, Tenant, validate_slug};
 use crate::audit::{Actor, AuditRecord};
+use crate::identity::IdentityStore;
+use crate::identity::TokenRecord;
 use crate::permissions::ElevatedLimits;
-use crate::store::{Store, TokenRecord};
 use crate::users::{Role, Scope, User, normalize_email};
 use crate::{DomainError, FieldError, Result, now};
 
 /// Creates a customer account.
 pub async fn create_account(
-    store: &dyn Store,
+    store: &dyn IdentityStore,
     name: &str,
     plan: Plan,
     actor: &Actor,
@@ -38,7 +39,7 @@ pub async fn create_account(
 }
 
 /// Finds an account by id or name, or says it does not exist.
-pub async fn resolve_account(store: &dyn Store, id_or_name: &str) -> Result<Account> {
+pub async fn resolve_account(store: &dyn IdentityStore, id_or_name: &str) -> Result<Account> {
     store.find_account(id_or_name.trim()).await?.ok_or_else(|| {
         DomainError::field(
             "account",
@@ -49,7 +50,7 @@ pub async fn resolve_account(store: &dyn Store, id_or_name: &str) -> Result<Acco
 
 /// Creates a tenant for an account.
 pub async fn create_tenant(
-    store: &dyn Store,
+    store: &dyn IdentityStore,
     account: &str,
     slug: &str,
     region: Region,
@@ -80,14 +81,7 @@ pub async fn create_tenant(
     Ok(tenant)
 }
 
-/// Finds a user by email, or says (as an error of `field`) that none has it.
-pub async fn resolve_user(store: &dyn Store, email: &str, field: &str) -> Result<User> {
-    let email = normalize_email(email).map_err(|m| DomainError::field(field, m))?;
-    store
-        .find_user_by_email(&email)
-        .await?
-        .ok_or_else(|| DomainError::field(field, format!("no user has the email {email}")))
-}
+pub use crate::directory::resolve_user;
 
 /// What is needed to create a user.
 #[derive(Debug, Clone)]
@@ -108,7 +102,7 @@ pub struct NewUser {
 
 /// Creates a user, enforcing the role rules and the elevated-contact cap of the plan.
 pub async fn create_user(
-    store: &dyn Store,
+    store: &dyn IdentityStore,
     limits: &ElevatedLimits,
     input: NewUser,
     actor: &Actor,
@@ -181,7 +175,7 @@ pub async fn create_user(
 /// Creates a user for someone signed in: a support manager creates anyone; a super admin
 /// creates admins of their own account.
 pub async fn create_user_as(
-    store: &dyn Store,
+    store: &dyn IdentityStore,
     limits: &ElevatedLimits,
     p: &crate::users::Principal,
     mut input: NewUser,
@@ -212,7 +206,7 @@ pub async fn create_user_as(
 /// Records an API token for a user. The caller generated the token and hands only its hash.
 /// Without scopes, the token gets every scope the user may hold.
 pub async fn create_token(
-    store: &dyn Store,
+    store: &dyn IdentityStore,
     email: &str,
     scopes: &[Scope],
     label: Option<String>,
@@ -263,7 +257,11 @@ pub fn token_record(
 
 /// Creates the first support manager; refused once any manager exists, so the command
 /// cannot be used to add managers behind the others' backs.
-pub async fn bootstrap_manager(store: &dyn Store, email: &str, actor: &Actor) -> Result<User> {
+pub async fn bootstrap_manager(
+    store: &dyn IdentityStore,
+    email: &str,
+    actor: &Actor,
+) -> Result<User> {
     if crate::identity::has_manager(store).await? {
         return Err(DomainError::Conflict(
             "a manager already exists; bootstrap only creates the first one".into(),
@@ -287,7 +285,7 @@ pub async fn bootstrap_manager(store: &dyn Store, email: &str, actor: &Actor) ->
 
 /// Adds an error for each name that is not a queue of the taxonomy.
 async fn check_queues(
-    store: &dyn Store,
+    store: &dyn IdentityStore,
     queues: &[String],
     errors: &mut Vec<FieldError>,
 ) -> Result<()> {
@@ -321,7 +319,7 @@ pub struct Access {
 /// their own account (within the plan's elevated cap); a support manager changes anyone's,
 /// and the queues of support staff.
 pub async fn set_access(
-    store: &dyn Store,
+    store: &dyn IdentityStore,
     limits: &ElevatedLimits,
     p: &crate::users::Principal,
     email: &str,

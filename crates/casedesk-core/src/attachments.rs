@@ -11,11 +11,11 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::cases::{Case, CasePatch, EventKind, NewEvent, Status};
+use crate::cases::CaseStore;
+use crate::cases::{Case, EventKind, NewEvent, Status};
 use crate::diagnostics::har;
 use crate::diagnostics::secrets::{self, Found, Tag};
 use crate::permissions::{can_see, is_support, require_case_access, require_scope};
-use crate::store::Store;
 use crate::users::{Principal, Scope};
 use crate::{DomainError, FieldError, Result, now};
 
@@ -835,36 +835,9 @@ pub fn fill_context(case: &Case, prepared: &[Prepared]) -> Option<Map<String, Va
     changed.then_some(ctx)
 }
 
-/// Stores prepared files on a case: the rows, the upload event, each capture's evidence and
-/// the filled context, in one transaction (the content is already in the blob store).
-pub async fn attach(
-    store: &dyn Store,
-    p: &Principal,
-    number: i64,
-    prepared: &[Prepared],
-    public: bool,
-) -> Result<Case> {
-    // Several uploads to one case at once are common (a browser sends files in parallel);
-    // each attempt is short, so more of them are allowed than for other changes.
-    crate::cases::service::change_case(store, p, number, 20, |case| {
-        check_attach(p, case, !public)?;
-        let patch = CasePatch {
-            attachments: prepared.iter().map(|f| f.attachment.clone()).collect(),
-            context: fill_context(case, prepared),
-            also: prepared
-                .iter()
-                .filter_map(|f| evidence_event(p, f))
-                .collect(),
-            ..Default::default()
-        };
-        Ok((patch, upload_event(p, prepared, public)))
-    })
-    .await
-}
-
 /// An attachment the caller may download, with its content.
 pub async fn download(
-    store: &dyn Store,
+    store: &dyn AttachmentStore,
     blobs: &dyn Blobs,
     p: &Principal,
     number: i64,
@@ -901,7 +874,11 @@ pub async fn download(
 }
 
 /// The attachments of a case the caller may see.
-pub async fn list(store: &dyn Store, p: &Principal, number: i64) -> Result<Vec<Attachment>> {
+pub async fn list(
+    store: &dyn AttachmentStore,
+    p: &Principal,
+    number: i64,
+) -> Result<Vec<Attachment>> {
     require_case_access(p)?;
     require_scope(p, Scope::CasesRead)?;
     let case = store
@@ -915,7 +892,11 @@ pub async fn list(store: &dyn Store, p: &Principal, number: i64) -> Result<Vec<A
 }
 
 /// The attachments of a case the caller was shown (customers see the public ones).
-pub async fn list_of(store: &dyn Store, p: &Principal, case: &Case) -> Result<Vec<Attachment>> {
+pub async fn list_of(
+    store: &dyn AttachmentStore,
+    p: &Principal,
+    case: &Case,
+) -> Result<Vec<Attachment>> {
     let support = is_support(p);
     Ok(store
         .list_attachments(case.number)
@@ -928,7 +909,7 @@ pub async fn list_of(store: &dyn Store, p: &Principal, case: &Case) -> Result<Ve
 /// Deletes the attachments of cases closed longer ago than their plan's retention: rows
 /// marked deleted with a timeline record, then content no live row uses. Returns how many.
 pub async fn sweep(
-    store: &dyn Store,
+    store: &dyn AttachmentStore,
     blobs: &dyn Blobs,
     cfg: &AttachmentConfig,
     at: Timestamp,
@@ -956,6 +937,30 @@ pub async fn sweep(
         }
     }
     Ok(deleted)
+}
+
+/// The attachments of cases (their bytes are in the blob store).
+#[async_trait::async_trait]
+pub trait AttachmentStore: CaseStore {
+    /// One attachment of a case (deleted ones too, with `deleted_at`).
+    async fn get_attachment(
+        &self,
+        number: i64,
+        id: Uuid,
+    ) -> Result<Option<crate::attachments::Attachment>>;
+
+    /// The attachments of a case, oldest first.
+    async fn list_attachments(&self, number: i64) -> Result<Vec<crate::attachments::Attachment>>;
+
+    /// Closed cases that still have attachments: number, plan, when closed.
+    async fn closed_cases_with_attachments(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<(i64, String, crate::Timestamp)>>;
+
+    /// Marks a case's attachments deleted and appends `event`, in one transaction; answers
+    /// the content hashes no live attachment uses any more.
+    async fn delete_attachments(&self, number: i64, event: &NewEvent) -> Result<Vec<String>>;
 }
 
 #[cfg(test)]

@@ -14,143 +14,17 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::Result;
 use crate::Timestamp;
-use crate::users::{Principal, User};
+pub use crate::acts::{Actor, AuditRecord};
+pub use crate::users::Origin;
+use crate::users::Principal;
 
 /// The hash before the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// How long entries are kept by default.
 pub const DEFAULT_RETENTION_DAYS: u32 = 400;
-
-/// Where a request came from.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Origin {
-    /// Client address, as seen by casedesk.
-    pub ip: Option<String>,
-    /// The `x-request-id` of the request.
-    pub request_id: Option<String>,
-    /// How the caller authenticated when it matters for a review: `issuer:<name>` for a
-    /// bearer JWT of a trusted issuer. The audit trail names it beside the actor.
-    pub via: Option<String>,
-}
-
-/// Who acted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Actor {
-    /// The user, when a person acted.
-    pub user_id: Option<Uuid>,
-    /// Their email, or `cli`, `job:<kind>`, `issuer:<name>`, `anonymous`.
-    pub label: String,
-}
-
-impl Actor {
-    /// A signed-in person.
-    pub fn user(u: &User) -> Self {
-        Self {
-            user_id: Some(u.id),
-            label: u.email.clone(),
-        }
-    }
-
-    /// An operator at the command line of the server.
-    pub fn cli() -> Self {
-        let who = std::env::var("SUDO_USER")
-            .or_else(|_| std::env::var("USER"))
-            .unwrap_or_else(|_| "operator".into());
-        Self {
-            user_id: None,
-            label: format!("cli:{who}"),
-        }
-    }
-
-    /// casedesk itself: a job, a trusted issuer, the retention sweep.
-    pub fn system(label: impl Into<String>) -> Self {
-        Self {
-            user_id: None,
-            label: label.into(),
-        }
-    }
-}
-
-/// One entry about to be appended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditRecord {
-    /// When.
-    pub at: Timestamp,
-    /// Who.
-    pub actor: Actor,
-    /// The customer account concerned (none: the support side or unknown).
-    pub account_id: Option<Uuid>,
-    /// What, as `area.verb`, e.g. `case.reply`, `token.create`, `signin.failure`.
-    pub action: String,
-    /// On what, e.g. `case:1042`, `user:ops@acme.example`. For `create_case` the store
-    /// fills in the number it assigns.
-    pub target: String,
-    /// What changed, as JSON (never a secret, never the text of an internal note).
-    pub summary: String,
-    /// Client address.
-    pub source_ip: Option<String>,
-    /// Request id.
-    pub request_id: Option<String>,
-    /// Whether the account's own export shows it (internal notes and assignments do not).
-    pub customer_visible: bool,
-}
-
-impl AuditRecord {
-    /// An entry for `action` on `target` by `actor`, now.
-    pub fn new(actor: Actor, action: &str, target: impl Into<String>) -> Self {
-        Self {
-            at: crate::now(),
-            actor,
-            account_id: None,
-            action: action.into(),
-            target: target.into(),
-            summary: "{}".into(),
-            source_ip: None,
-            request_id: None,
-            customer_visible: true,
-        }
-    }
-
-    /// An entry for something a caller of the API did.
-    pub fn by(p: &Principal, action: &str, target: impl Into<String>) -> Self {
-        Self::new(Actor::user(&p.user), action, target)
-            .account(p.user.account_id)
-            .origin(&p.origin)
-    }
-
-    /// Sets the account concerned.
-    pub fn account(mut self, id: Option<Uuid>) -> Self {
-        self.account_id = id;
-        self
-    }
-
-    /// Sets what changed.
-    pub fn summary(mut self, v: Value) -> Self {
-        self.summary = v.to_string();
-        self
-    }
-
-    /// Sets where the request came from (and, for a JWT, through which issuer: the actor
-    /// then reads `ops@acme.example via issuer:corp`).
-    pub fn origin(mut self, o: &Origin) -> Self {
-        self.source_ip.clone_from(&o.ip);
-        self.request_id.clone_from(&o.request_id);
-        if let Some(via) = &o.via
-            && !self.actor.label.ends_with(via.as_str())
-        {
-            self.actor.label = format!("{} via {via}", self.actor.label);
-        }
-        self
-    }
-
-    /// Hides the entry from the account's own export.
-    pub fn internal(mut self) -> Self {
-        self.customer_visible = false;
-        self
-    }
-}
 
 /// A stored entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,7 +90,7 @@ pub fn export_filter(
     account: Option<Uuid>,
     since: Option<Timestamp>,
     until: Option<Timestamp>,
-) -> crate::Result<crate::store::AuditFilter> {
+) -> crate::Result<AuditFilter> {
     crate::permissions::require_scope(p, crate::users::Scope::Admin)?;
     let account_id = match p.user.role {
         crate::users::Role::Manager => account,
@@ -240,7 +114,7 @@ pub fn export_filter(
     {
         return Err(crate::DomainError::field("until", "must be after since"));
     }
-    Ok(crate::store::AuditFilter {
+    Ok(AuditFilter {
         account_id,
         since,
         until,
@@ -248,12 +122,12 @@ pub fn export_filter(
 }
 
 /// Walks the whole trail from the newest checkpoint and checks every link.
-pub async fn verify_store(store: &dyn crate::store::Store) -> crate::Result<VerifyReport> {
+pub async fn verify_store(store: &dyn AuditStore) -> crate::Result<VerifyReport> {
     let mut v = Verifier::new(store.audit_checkpoint().await?);
     let mut after = v.expected_seq - 1;
     loop {
         let page = store
-            .audit_page(after, 5_000, &crate::store::AuditFilter::default())
+            .audit_page(after, 5_000, &AuditFilter::default())
             .await?;
         let Some(last) = page.last() else { break };
         after = last.seq;
@@ -411,6 +285,42 @@ impl Verifier {
         }
         self.report
     }
+}
+
+/// Which audit entries to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Only this account's entries, and only those its export may show.
+    pub account_id: Option<Uuid>,
+    /// Not before.
+    pub since: Option<crate::Timestamp>,
+    /// Before.
+    pub until: Option<crate::Timestamp>,
+}
+
+/// The audit trail: appending, reading in pages, the head and the retention checkpoint.
+#[async_trait::async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends an entry on its own (a refused sign-in changes nothing else).
+    async fn append_audit(&self, audit: &AuditRecord) -> Result<()>;
+
+    /// Entries after `after_seq`, in order, at most `limit`.
+    async fn audit_page(
+        &self,
+        after_seq: i64,
+        limit: u32,
+        filter: &AuditFilter,
+    ) -> Result<Vec<AuditEntry>>;
+
+    /// The last sequence number and hash the store recorded.
+    async fn audit_head(&self) -> Result<Option<(i64, String)>>;
+
+    /// The newest retention checkpoint.
+    async fn audit_checkpoint(&self) -> Result<Option<Checkpoint>>;
+
+    /// Deletes entries older than `before`, recording a checkpoint and an `audit.pruned`
+    /// entry (`audit` is its template); the number deleted.
+    async fn prune_audit(&self, before: crate::Timestamp, audit: &AuditRecord) -> Result<u64>;
 }
 
 #[cfg(test)]

@@ -35,12 +35,12 @@ pub enum DomainError {
     Forbidden(String),
     /// The credential lacks a scope (a 403 `insufficient_scope`).
     #[error("this credential lacks the {} scope", .0.key())]
-    InsufficientScope(crate::users::Scope),
+    InsufficientScope(crate::scope::Scope),
     /// The action is not allowed in the case's current status.
     #[error("{message}")]
     InvalidTransition {
         message: String,
-        status: crate::cases::Status,
+        status: crate::cases::status::Status,
     },
     /// A conflicting state, such as an idempotency key reused with a different request.
     #[error("{0}")]

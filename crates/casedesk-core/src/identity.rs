@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use crate::store::{Store, TokenRecord};
+use crate::acts::AuditRecord;
+use crate::directory::DirectoryStore;
 use crate::users::{Principal, Role, Scope, User};
 use crate::{DomainError, Result, Timestamp};
 
@@ -135,9 +136,13 @@ fn require_manager(p: &Principal) -> Result<()> {
 }
 
 /// The identities bound to a user (support managers).
-pub async fn identities(store: &dyn Store, p: &Principal, email: &str) -> Result<Vec<Identity>> {
+pub async fn identities(
+    store: &dyn IdentityStore,
+    p: &Principal,
+    email: &str,
+) -> Result<Vec<Identity>> {
     require_manager(p)?;
-    let user = crate::admin::resolve_user(store, email, "email").await?;
+    let user = crate::directory::resolve_user(store, email, "email").await?;
     store.identities_of(user.id).await
 }
 
@@ -145,7 +150,7 @@ pub async fn identities(store: &dyn Store, p: &Principal, email: &str) -> Result
 /// its configured name) to a user: from then on that issuer's tokens for that subject stand
 /// for the user (support managers). A subject bound to someone else is refused.
 pub async fn link(
-    store: &dyn Store,
+    store: &dyn IdentityStore,
     p: &Principal,
     email: &str,
     issuer: &str,
@@ -160,7 +165,7 @@ pub async fn link(
             "must be the user's subject (sub) at the issuer, 1 to 255 characters",
         ));
     }
-    let user = crate::admin::resolve_user(store, email, "email").await?;
+    let user = crate::directory::resolve_user(store, email, "email").await?;
     let identity = Identity {
         issuer: issuer.to_owned(),
         subject: subject.to_owned(),
@@ -184,14 +189,14 @@ pub async fn link(
 
 /// Unbinds an identity from a user (support managers); not bound to them answers not found.
 pub async fn unlink(
-    store: &dyn Store,
+    store: &dyn IdentityStore,
     p: &Principal,
     email: &str,
     issuer: &str,
     subject: &str,
 ) -> Result<()> {
     require_manager(p)?;
-    let user = crate::admin::resolve_user(store, email, "email").await?;
+    let user = crate::directory::resolve_user(store, email, "email").await?;
     let bound = store.identities_of(user.id).await?;
     let Some(i) = bound
         .iter()
@@ -213,13 +218,16 @@ pub async fn unlink(
 }
 
 /// The API tokens a caller may see: their own.
-pub async fn list_tokens(store: &dyn Store, caller: &Principal) -> Result<Vec<TokenRecord>> {
+pub async fn list_tokens(
+    store: &dyn IdentityStore,
+    caller: &Principal,
+) -> Result<Vec<TokenRecord>> {
     crate::permissions::require_scope(caller, Scope::Tokens)?;
     store.list_tokens(Some(caller.user.id)).await
 }
 
 /// Revokes one of the caller's tokens; another user's token answers not-found.
-pub async fn revoke_token(store: &dyn Store, caller: &Principal, id: Uuid) -> Result<()> {
+pub async fn revoke_token(store: &dyn IdentityStore, caller: &Principal, id: Uuid) -> Result<()> {
     crate::permissions::require_scope(caller, Scope::Tokens)?;
     let audit = crate::audit::AuditRecord::by(caller, "token.revoke", format!("token:{id}"));
     if store.revoke_token(id, Some(caller.user.id), &audit).await? {
@@ -279,8 +287,108 @@ pub fn scopes_for_new_token(
 }
 
 /// Whether a manager exists yet (the CLI bootstrap creates the first one only).
-pub async fn has_manager(store: &dyn Store) -> Result<bool> {
+pub async fn has_manager(store: &dyn IdentityStore) -> Result<bool> {
     Ok(store.count_users_with_role(Role::Manager).await? > 0)
+}
+
+/// A stored API token (only its hash is kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// Identifier.
+    pub id: Uuid,
+    /// Owner.
+    pub user_id: Uuid,
+    /// SHA-256 of the token, hex.
+    pub hash: String,
+    /// Scopes granted.
+    pub scopes: Vec<Scope>,
+    /// A name the owner chose, e.g. "nightly export".
+    pub label: Option<String>,
+    /// When it was created.
+    pub created_at: crate::Timestamp,
+    /// When it last authenticated a request (updated at most once a minute).
+    pub last_used_at: Option<crate::Timestamp>,
+}
+
+/// Credentials and sign-in state: tokens, passwords, linked identities, sessions.
+#[async_trait::async_trait]
+pub trait IdentityStore: DirectoryStore {
+    /// Stores a token hash.
+    async fn create_token(&self, token: &TokenRecord, audit: &AuditRecord) -> Result<()>;
+
+    /// The user and record of a token, by hash.
+    async fn find_token(&self, hash: &str) -> Result<Option<(User, TokenRecord)>>;
+
+    /// Tokens of one user (or of everyone), newest first; never their hashes' owners' others.
+    async fn list_tokens(&self, user_id: Option<Uuid>) -> Result<Vec<TokenRecord>>;
+
+    /// Deletes a token (only if it belongs to `user_id`, when given); whether one was deleted.
+    async fn revoke_token(
+        &self,
+        id: Uuid,
+        user_id: Option<Uuid>,
+        audit: &AuditRecord,
+    ) -> Result<bool>;
+
+    /// Records that a token was used.
+    async fn touch_token(&self, id: Uuid, at: crate::Timestamp) -> Result<()>;
+
+    /// A user's local password state, by (lowercase) email.
+    async fn local_credentials(&self, email: &str) -> Result<Option<(User, LocalCredentials)>>;
+
+    /// Sets (or clears) a local password.
+    async fn set_password(
+        &self,
+        user_id: Uuid,
+        hash: Option<&str>,
+        audit: &AuditRecord,
+    ) -> Result<()>;
+
+    /// Failed password sign-ins under a throttle key (a keyed hash of an email) and when the
+    /// last one was.
+    async fn throttle(&self, key: &str) -> Result<Option<(u32, crate::Timestamp)>>;
+
+    /// Stores the failures under a key; zero forgets it.
+    async fn set_throttle(&self, key: &str, failures: u32, at: crate::Timestamp) -> Result<()>;
+
+    /// Forgets throttle keys whose last failure is older than `before`; how many.
+    async fn prune_throttle(&self, before: crate::Timestamp) -> Result<u64>;
+
+    /// The user an issuer's subject is bound to.
+    async fn find_identity(&self, issuer: &str, subject: &str) -> Result<Option<User>>;
+
+    /// The identities bound to a user.
+    async fn identities_of(&self, user_id: Uuid) -> Result<Vec<Identity>>;
+
+    /// Binds an identity to its user; false when that issuer's subject is bound already.
+    async fn link_identity(&self, identity: &Identity, audit: &AuditRecord) -> Result<bool>;
+
+    /// Unbinds an identity; false when it was not bound.
+    async fn unlink_identity(
+        &self,
+        issuer: &str,
+        subject: &str,
+        audit: &AuditRecord,
+    ) -> Result<bool>;
+
+    /// Stores a browser session.
+    async fn create_session(&self, session: &Session, audit: &AuditRecord) -> Result<()>;
+
+    /// A live session and its user, by hash.
+    async fn find_session(
+        &self,
+        hash: &str,
+        now: crate::Timestamp,
+    ) -> Result<Option<(User, Session)>>;
+
+    /// Ends a session.
+    async fn delete_session(&self, hash: &str, audit: &AuditRecord) -> Result<()>;
+
+    /// Stores a pending OpenID Connect login.
+    async fn create_login_flow(&self, flow: &LoginFlow) -> Result<()>;
+
+    /// Removes and returns a pending login, so each `state` is used once.
+    async fn take_login_flow(&self, state_hash: &str) -> Result<Option<LoginFlow>>;
 }
 
 #[cfg(test)]

@@ -8,7 +8,6 @@ use uuid::Uuid;
 
 use crate::audit::AuditRecord;
 use crate::permissions::require_scope;
-use crate::store::Store;
 use crate::users::{Principal, Role, Scope};
 use crate::{DomainError, Result, Timestamp};
 
@@ -166,17 +165,6 @@ pub enum Finish {
     Release,
 }
 
-/// What a finished job also writes, in the same transaction.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct FollowUp {
-    /// Jobs to add.
-    pub jobs: Vec<NewJob>,
-    /// Audit entries.
-    pub audit: Vec<AuditRecord>,
-    /// Messages to send (each with its sending job).
-    pub mails: Vec<crate::mail::NewMail>,
-}
-
 /// A page of the job list.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct JobQuery {
@@ -231,13 +219,13 @@ fn require_manager(p: &Principal) -> Result<()> {
 }
 
 /// A page of jobs, newest first (managers).
-pub async fn list(store: &dyn Store, p: &Principal, q: &JobQuery) -> Result<Vec<Job>> {
+pub async fn list(store: &dyn JobStore, p: &Principal, q: &JobQuery) -> Result<Vec<Job>> {
     require_manager(p)?;
     store.list_jobs(q).await
 }
 
 /// One job (managers).
-pub async fn get(store: &dyn Store, p: &Principal, id: Uuid) -> Result<Job> {
+pub async fn get(store: &dyn JobStore, p: &Principal, id: Uuid) -> Result<Job> {
     require_manager(p)?;
     store
         .get_job(id)
@@ -246,21 +234,21 @@ pub async fn get(store: &dyn Store, p: &Principal, id: Uuid) -> Result<Job> {
 }
 
 /// Queues a dead or cancelled job again with fresh attempts (managers).
-pub async fn retry(store: &dyn Store, p: &Principal, id: Uuid) -> Result<Job> {
+pub async fn retry(store: &dyn JobStore, p: &Principal, id: Uuid) -> Result<Job> {
     require_manager(p)?;
     let audit = AuditRecord::by(p, "job.retry", format!("job:{id}")).internal();
     retry_as(store, id, &audit).await
 }
 
 /// Cancels a queued or dead job (managers). A running job finishes its attempt first.
-pub async fn cancel(store: &dyn Store, p: &Principal, id: Uuid) -> Result<Job> {
+pub async fn cancel(store: &dyn JobStore, p: &Principal, id: Uuid) -> Result<Job> {
     require_manager(p)?;
     let audit = AuditRecord::by(p, "job.cancel", format!("job:{id}")).internal();
     cancel_as(store, id, &audit).await
 }
 
 /// [`retry`] without the permission check (the command line).
-pub async fn retry_as(store: &dyn Store, id: Uuid, audit: &AuditRecord) -> Result<Job> {
+pub async fn retry_as(store: &dyn JobStore, id: Uuid, audit: &AuditRecord) -> Result<Job> {
     let job = store
         .get_job(id)
         .await?
@@ -278,7 +266,7 @@ pub async fn retry_as(store: &dyn Store, id: Uuid, audit: &AuditRecord) -> Resul
 }
 
 /// [`cancel`] without the permission check (the command line).
-pub async fn cancel_as(store: &dyn Store, id: Uuid, audit: &AuditRecord) -> Result<Job> {
+pub async fn cancel_as(store: &dyn JobStore, id: Uuid, audit: &AuditRecord) -> Result<Job> {
     let job = store
         .get_job(id)
         .await?
@@ -293,6 +281,50 @@ pub async fn cancel_as(store: &dyn Store, id: Uuid, audit: &AuditRecord) -> Resu
         .set_job_state(id, job.state, JobState::Cancelled, audit)
         .await?
         .ok_or_else(|| DomainError::Conflict(format!("job {id} changed meanwhile; try again")))
+}
+
+/// The job table: the outbox every feature writes its later work into.
+#[async_trait::async_trait]
+pub trait JobStore: Send + Sync {
+    /// Writes a job on its own.
+    async fn enqueue_job(&self, job: &NewJob) -> Result<()>;
+
+    /// Queues again the jobs whose lease ran out (their worker died); how many.
+    async fn release_expired(&self, now: crate::Timestamp) -> Result<u64>;
+
+    /// Extends a running job's lease to `until` (a step that may rightly take longer than a
+    /// lease, such as waiting for a relay to accept a message); `false` when the lease was lost.
+    async fn extend_lease(&self, claim: &Claim, until: crate::Timestamp) -> Result<bool>;
+
+    /// Claims up to `limit` due jobs for `node`.
+    async fn claim_jobs(
+        &self,
+        node: &str,
+        now: crate::Timestamp,
+        lease: std::time::Duration,
+        limit: u32,
+    ) -> Result<Vec<Claim>>;
+
+    /// A page of jobs, newest first.
+    async fn list_jobs(&self, q: &JobQuery) -> Result<Vec<Job>>;
+
+    /// One job.
+    async fn get_job(&self, id: Uuid) -> Result<Option<Job>>;
+
+    /// Moves a job from `from` to `to` (retry resets its attempts); `None` if it had moved.
+    async fn set_job_state(
+        &self,
+        id: Uuid,
+        from: JobState,
+        to: JobState,
+        audit: &AuditRecord,
+    ) -> Result<Option<Job>>;
+
+    /// Queued, running and dead jobs by kind.
+    async fn job_counts(&self, now: crate::Timestamp) -> Result<Vec<JobCount>>;
+
+    /// Deletes finished and cancelled jobs older than `before`; expired sessions and logins.
+    async fn prune_jobs(&self, before: crate::Timestamp, now: crate::Timestamp) -> Result<u64>;
 }
 
 #[cfg(test)]

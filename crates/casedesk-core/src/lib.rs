@@ -4,11 +4,13 @@
 //! `casedesk-store` crate implements for SQLite and PostgreSQL.
 
 pub mod accounts;
+pub mod acts;
 pub mod admin;
 pub mod attachments;
 pub mod audit;
 pub mod cases;
 pub mod diagnostics;
+pub mod directory;
 pub mod error;
 pub mod identity;
 pub mod jobs;
@@ -17,6 +19,8 @@ pub mod mail;
 pub mod outbound;
 pub mod permissions;
 pub mod reports;
+pub mod scope;
+pub mod service;
 pub mod sla;
 pub mod status;
 pub mod store;

@@ -7,8 +7,11 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::audit::AuditRecord;
+use crate::cases::CaseStore;
+use crate::directory::DirectoryStore;
+use crate::jobs::Claim;
+use crate::jobs::Finish;
 use crate::permissions::{can_see, is_support, require_scope};
-use crate::store::Store;
 use crate::users::{Principal, Role, Scope};
 use crate::{DomainError, Result, Timestamp};
 
@@ -268,7 +271,7 @@ pub struct RecentQuery<'a> {
 
 /// The messages sent and received on a case: support staff who may see the case.
 pub async fn case_mail(
-    store: &dyn Store,
+    store: &dyn MailStore,
     p: &Principal,
     number: i64,
 ) -> Result<(Vec<MailRecord>, Vec<InboundSummary>)> {
@@ -292,7 +295,7 @@ pub async fn case_mail(
 /// Whether `p` may see a received message (and decide on it when it is held): support
 /// staff who may see its case; for a message that reached no case, managers, and agents for
 /// held mail (someone must be able to release a message that would open a case).
-async fn may_see_inbound(store: &dyn Store, p: &Principal, s: &InboundSummary) -> Result<bool> {
+async fn may_see_inbound(store: &dyn MailStore, p: &Principal, s: &InboundSummary) -> Result<bool> {
     if !is_support(p) {
         return Ok(false);
     }
@@ -311,7 +314,7 @@ async fn may_see_inbound(store: &dyn Store, p: &Principal, s: &InboundSummary) -
 /// The original of a received message: support staff who may see it (see
 /// `may_see_inbound`).
 pub async fn inbound_original(
-    store: &dyn Store,
+    store: &dyn MailStore,
     p: &Principal,
     id: Uuid,
 ) -> Result<(InboundSummary, Vec<u8>)> {
@@ -333,7 +336,7 @@ pub const INBOUND_PAGE_MAX: u32 = 200;
 /// Received messages in one state (`held` is the review queue), newest first, that `p` may
 /// see; `before` continues after the last message of the previous page.
 pub async fn inbound_by_outcome(
-    store: &dyn Store,
+    store: &dyn MailStore,
     p: &Principal,
     outcome: InboundOutcome,
     limit: u32,
@@ -376,7 +379,7 @@ pub async fn inbound_by_outcome(
 /// A held message, with its original, for `p` to decide on: support staff with write access
 /// who may see it; a message no longer held is a conflict naming what became of it.
 pub async fn held_for_review(
-    store: &dyn Store,
+    store: &dyn MailStore,
     p: &Principal,
     id: Uuid,
 ) -> Result<(InboundSummary, Vec<u8>)> {
@@ -403,7 +406,7 @@ pub fn review(p: &Principal, decision: &str, note: Option<&str>) -> Value {
 
 /// Discards a held message: it is kept, marked discarded with who decided, and never posted.
 pub async fn discard_held(
-    store: &dyn Store,
+    store: &dyn MailStore,
     p: &Principal,
     id: Uuid,
     note: Option<&str>,
@@ -469,7 +472,11 @@ pub fn intake_body(defaults: &Value, subject: &str, text: &str, sender: &str) ->
 }
 
 /// An account's email intake; off unless set.
-pub async fn email_intake(store: &dyn Store, p: &Principal, account: &str) -> Result<EmailIntake> {
+pub async fn email_intake(
+    store: &dyn MailStore,
+    p: &Principal,
+    account: &str,
+) -> Result<EmailIntake> {
     require_intake_editor(p)?;
     let acc = store
         .find_account(account)
@@ -485,7 +492,7 @@ pub async fn email_intake(store: &dyn Store, p: &Principal, account: &str) -> Re
         }))
 }
 
-fn require_intake_editor(p: &Principal) -> Result<()> {
+pub fn require_intake_editor(p: &Principal) -> Result<()> {
     if p.user.role != Role::Manager {
         return Err(DomainError::Forbidden(
             "Only support managers can set how an account opens cases by email.".into(),
@@ -494,79 +501,88 @@ fn require_intake_editor(p: &Principal) -> Result<()> {
     require_scope(p, Scope::Admin)
 }
 
-/// Sets an account's email intake. Enabling checks that the defaults, with a subject,
-/// description and case email from a message, pass the intake; its errors name
-/// `defaults.<field>`.
-pub async fn put_email_intake(
-    store: &dyn Store,
-    p: &Principal,
-    account: &str,
-    body: &Value,
-) -> Result<EmailIntake> {
-    require_intake_editor(p)?;
-    let acc = store
-        .find_account(account)
-        .await?
-        .ok_or(DomainError::NotFound { entity: "account" })?;
-    let Some(obj) = body.as_object() else {
-        return Err(DomainError::field("body", "must be a JSON object"));
-    };
-    let mut errors = Vec::new();
-    for k in obj.keys() {
-        if k != "enabled" && k != "defaults" {
-            errors.push(crate::FieldError::new(k.as_str(), "is not a known field"));
-        }
-    }
-    let enabled = match obj.get("enabled") {
-        Some(Value::Bool(b)) => *b,
-        _ => {
-            errors.push(crate::FieldError::new("enabled", "must be true or false"));
-            false
-        }
-    };
-    let defaults = obj.get("defaults").cloned().unwrap_or_else(|| json!({}));
-    if !defaults.is_object() {
-        errors.push(crate::FieldError::new("defaults", "must be a JSON object"));
-    }
-    for k in ["subject", "description"] {
-        if defaults.get(k).is_some() {
-            errors.push(crate::FieldError::new(
-                format!("defaults.{k}"),
-                "comes from the message; leave it out",
-            ));
-        }
-    }
-    if !errors.is_empty() {
-        return Err(DomainError::Validation(errors));
-    }
-    if enabled {
-        let sample = intake_body(
-            &defaults,
-            "Sample subject of a message",
-            "Sample text of a message",
-            "requester@example.com",
-        );
-        if let Err(e) = crate::cases::service::check_intake(store, acc.id, &sample).await {
-            return Err(prefix_fields(e, "defaults"));
-        }
-    }
-    let spec = json!({"enabled": enabled, "defaults": defaults});
-    let audit = AuditRecord::by(p, "account.email_intake.set", format!("account:{}", acc.id))
-        .account(Some(acc.id))
-        .summary(spec.clone());
-    store
-        .set_email_intake(acc.id, &spec.to_string(), &audit)
-        .await?;
-    Ok(EmailIntake { enabled, defaults })
-}
+/// The email channel: the log of sent mail, received mail and each account's intake.
+#[async_trait::async_trait]
+pub trait MailStore: DirectoryStore + CaseStore {
+    /// Records the end of one sending attempt with the end of its job.
+    async fn mail_result(
+        &self,
+        claim: &Claim,
+        result: &crate::mail::MailResult,
+        finish: &Finish,
+    ) -> Result<bool>;
 
-fn prefix_fields(e: DomainError, prefix: &str) -> DomainError {
-    match e {
-        DomainError::Validation(errs) => DomainError::Validation(
-            errs.into_iter()
-                .map(|f| crate::FieldError::new(format!("{prefix}.{}", f.field), f.message))
-                .collect(),
-        ),
-        other => other,
-    }
+    /// The messages of a case, oldest first.
+    async fn list_mail(&self, number: i64) -> Result<Vec<crate::mail::MailRecord>>;
+
+    /// One message and its text as sent.
+    async fn get_mail(&self, id: Uuid) -> Result<Option<(crate::mail::MailRecord, String)>>;
+
+    /// Records a received message and the notice that answers it (with its job); `false`,
+    /// writing nothing, when a message with the same `Message-ID` was recorded before.
+    async fn record_inbound(
+        &self,
+        received: &crate::mail::InboundRecord,
+        notice: Option<&crate::mail::NewMail>,
+    ) -> Result<bool>;
+
+    /// The received message with this `Message-ID`.
+    async fn find_inbound(&self, message_id: &str) -> Result<Option<crate::mail::InboundSummary>>;
+
+    /// A received message and its original.
+    async fn get_inbound(&self, id: Uuid)
+    -> Result<Option<(crate::mail::InboundSummary, Vec<u8>)>>;
+
+    /// The received messages of a case, oldest first.
+    async fn list_inbound(&self, number: i64) -> Result<Vec<crate::mail::InboundSummary>>;
+
+    /// Received messages with outcome `outcome`, newest first, older than `before`.
+    async fn list_inbound_by_outcome(
+        &self,
+        outcome: &str,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<crate::mail::InboundSummary>>;
+
+    /// Decides on a held message: its outcome and details replaced, with the audit entry;
+    /// `false` when it is no longer held.
+    async fn review_held(
+        &self,
+        id: Uuid,
+        outcome: &str,
+        detail: &serde_json::Value,
+        audit: &AuditRecord,
+    ) -> Result<bool>;
+
+    /// The flood breaker's view of a received message's sender and case since `q.since`.
+    async fn recent_inbound(
+        &self,
+        q: &crate::mail::RecentQuery<'_>,
+    ) -> Result<crate::mail::RecentInbound>;
+
+    /// The message casedesk sent with `message_id`, if any.
+    async fn mail_by_message_id(&self, message_id: &str)
+    -> Result<Option<crate::mail::MailRecord>>;
+
+    /// How many notices went to `recipient` since `since` (at most a few are counted).
+    async fn notices_since(&self, recipient: &str, since: crate::Timestamp) -> Result<u32>;
+
+    /// Marks the sent message with `message_id` failed (a delivery report named it); answers
+    /// the message when there is one.
+    async fn bounce_mail(
+        &self,
+        message_id: &str,
+        error: &str,
+    ) -> Result<Option<crate::mail::MailRecord>>;
+
+    /// An account's email intake (JSON), if set.
+    async fn email_intake(&self, account_id: Uuid) -> Result<Option<String>>;
+
+    /// Sets an account's email intake.
+    async fn set_email_intake(
+        &self,
+        account_id: Uuid,
+        spec: &str,
+        audit: &AuditRecord,
+    ) -> Result<()>;
 }

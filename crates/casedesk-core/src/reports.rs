@@ -4,7 +4,6 @@
 use serde::Serialize;
 
 use crate::cases::Priority;
-use crate::store::Store;
 use crate::users::{Principal, Role};
 use crate::{DomainError, FieldError, Result, Timestamp};
 
@@ -169,7 +168,7 @@ pub fn compute(rows: &[ReportRow], since: Timestamp, until: Timestamp, truncated
 
 /// The report of the cases opened in `[since, until)`, for support managers.
 pub async fn report(
-    store: &dyn Store,
+    store: &dyn ReportStore,
     p: &Principal,
     since: Timestamp,
     until: Timestamp,
@@ -195,6 +194,19 @@ pub async fn report(
     let truncated = rows.len() > MAX_ROWS as usize;
     let rows = &rows[..rows.len().min(MAX_ROWS as usize)];
     Ok(compute(rows, since, until, truncated))
+}
+
+/// The rows reports are computed from.
+#[async_trait::async_trait]
+pub trait ReportStore: Send + Sync {
+    /// The cases opened in `[since, until)`, oldest first, at most `limit`, as reports see
+    /// them.
+    async fn report_rows(
+        &self,
+        since: crate::Timestamp,
+        until: crate::Timestamp,
+        limit: u32,
+    ) -> Result<Vec<crate::reports::ReportRow>>;
 }
 
 #[cfg(test)]

@@ -12,10 +12,11 @@ use uuid::Uuid;
 
 use crate::accounts::Region;
 use crate::audit::AuditRecord;
+use crate::cases::CaseStore;
 use crate::cases::{EventKind, NewEvent};
+use crate::directory::DirectoryStore;
 use crate::jobs::NewJob;
 use crate::permissions::is_support;
-use crate::store::Store;
 use crate::users::{Principal, Role, Scope};
 use crate::{DomainError, FieldError, Result, Timestamp};
 
@@ -395,7 +396,7 @@ fn jobs_for(incident: &Incident, update: &IncidentUpdate, first: bool) -> Vec<Ne
 /// Opens an incident (managers): `{title, impact, regions, components, issue_areas, body,
 /// state}`; its first update is the body.
 pub async fn open_incident(
-    store: &dyn Store,
+    store: &dyn StatusStore,
     cfg: &StatusConfig,
     p: &Principal,
     v: &Value,
@@ -492,7 +493,7 @@ pub async fn open_incident(
 /// Posts an update (managers): `{body, state, impact}`; `state: resolved` ends the incident
 /// and tells its linked cases.
 pub async fn update_incident(
-    store: &dyn Store,
+    store: &dyn StatusStore,
     p: &Principal,
     id: Uuid,
     v: &Value,
@@ -567,7 +568,7 @@ pub async fn update_incident(
 
 /// The status page: every region's components with their state, and the open incidents
 /// (with `history`, the last resolved ones too). Needs no sign-in; names no customer.
-pub async fn page(store: &dyn Store, cfg: &StatusConfig, history: bool) -> Result<Value> {
+pub async fn page(store: &dyn StatusStore, cfg: &StatusConfig, history: bool) -> Result<Value> {
     let open = store.list_incidents(true, 100).await?;
     let regions: Vec<Value> = cfg
         .regions
@@ -634,7 +635,7 @@ pub fn matches(cfg: &StatusConfig, i: &Incident, region: &str, issue_area: &str)
 /// The open incidents of a tenant's region (for the intake form), those matching
 /// `issue_area` first when one is given. Customers ask only for their own tenants.
 pub async fn active_for_tenant(
-    store: &dyn Store,
+    store: &dyn StatusStore,
     cfg: &StatusConfig,
     p: &Principal,
     tenant_slug: &str,
@@ -658,7 +659,7 @@ pub async fn active_for_tenant(
 }
 
 async fn find_tenant(
-    store: &dyn Store,
+    store: &dyn StatusStore,
     p: &Principal,
     slug: &str,
 ) -> Result<crate::accounts::Tenant> {
@@ -679,7 +680,7 @@ async fn find_tenant(
 
 /// The open incidents a new case matches, offered to its requester to link.
 pub async fn offers_for_case(
-    store: &dyn Store,
+    store: &dyn StatusStore,
     cfg: &StatusConfig,
     case: &crate::cases::Case,
 ) -> Result<Vec<Incident>> {
@@ -689,7 +690,7 @@ pub async fn offers_for_case(
 
 /// [`offers_for_case`] among incidents already read (`open`).
 pub async fn offers_among(
-    store: &dyn Store,
+    store: &dyn StatusStore,
     cfg: &StatusConfig,
     open: &[Incident],
     case: &crate::cases::Case,
@@ -715,13 +716,13 @@ pub async fn offers_among(
 /// Links a case to an incident. Support staff link any case they may see to any incident;
 /// a customer who may see the case may accept an offer: an open incident it matches.
 pub async fn link_case(
-    store: &dyn Store,
+    store: &dyn StatusStore,
     cfg: &StatusConfig,
     p: &Principal,
     number: i64,
     v: &Value,
 ) -> Result<Incident> {
-    let case = crate::cases::service::get_case(store, p, number).await?;
+    let case = crate::cases::get_case(store, p, number).await?;
     crate::permissions::require_scope(p, crate::users::Scope::CasesWrite)?;
     let id = match v
         .get("incident_id")
@@ -756,8 +757,13 @@ pub async fn link_case(
 }
 
 /// Unlinks a case (support staff).
-pub async fn unlink_case(store: &dyn Store, p: &Principal, number: i64, id: Uuid) -> Result<()> {
-    crate::cases::service::get_case(store, p, number).await?;
+pub async fn unlink_case(
+    store: &dyn StatusStore,
+    p: &Principal,
+    number: i64,
+    id: Uuid,
+) -> Result<()> {
+    crate::cases::get_case(store, p, number).await?;
     if !is_support(p) {
         return Err(DomainError::Forbidden(
             "Only support staff can unlink a case from an incident.".into(),
@@ -775,16 +781,16 @@ pub async fn unlink_case(store: &dyn Store, p: &Principal, number: i64, id: Uuid
 
 /// The incidents a case is linked to (whoever may see the case).
 pub async fn case_incidents(
-    store: &dyn Store,
+    store: &dyn StatusStore,
     p: &Principal,
     number: i64,
 ) -> Result<Vec<Incident>> {
-    crate::cases::service::get_case(store, p, number).await?;
+    crate::cases::get_case(store, p, number).await?;
     incidents_of(store, number).await
 }
 
 /// The incidents of a case the caller was shown.
-pub async fn incidents_of(store: &dyn Store, number: i64) -> Result<Vec<Incident>> {
+pub async fn incidents_of(store: &dyn StatusStore, number: i64) -> Result<Vec<Incident>> {
     let mut out = Vec::new();
     for id in store.case_incident_ids(number).await? {
         if let Some(i) = store.get_incident(id).await? {
@@ -796,7 +802,7 @@ pub async fn incidents_of(store: &dyn Store, number: i64) -> Result<Vec<Incident
 
 /// Subscribes the caller's address to incidents of `regions` (empty: all).
 pub async fn subscribe(
-    store: &dyn Store,
+    store: &dyn StatusStore,
     cfg: &StatusConfig,
     p: &Principal,
     v: &Value,
@@ -820,7 +826,10 @@ pub async fn subscribe(
 }
 
 /// The caller's subscription, if any.
-pub async fn my_subscription(store: &dyn Store, p: &Principal) -> Result<Option<Subscription>> {
+pub async fn my_subscription(
+    store: &dyn StatusStore,
+    p: &Principal,
+) -> Result<Option<Subscription>> {
     Ok(store.subscriptions(Some(p.user.id)).await?.pop())
 }
 
@@ -835,7 +844,7 @@ fn require_write(p: &Principal) -> Result<()> {
 }
 
 /// Ends the caller's subscription.
-pub async fn unsubscribe(store: &dyn Store, p: &Principal) -> Result<()> {
+pub async fn unsubscribe(store: &dyn StatusStore, p: &Principal) -> Result<()> {
     require_write(p)?;
     if store.delete_subscription(p.user.id).await? {
         Ok(())
@@ -877,6 +886,68 @@ pub fn payload(event_type: &str, incident: &Incident, update: &IncidentUpdate) -
             "update": update,
         }
     })
+}
+
+/// Incidents of the status page, their links to cases and the subscriptions.
+#[async_trait::async_trait]
+pub trait StatusStore: DirectoryStore + CaseStore {
+    /// Stores a new incident with its first update and the jobs that announce it.
+    async fn create_incident(
+        &self,
+        incident: &crate::status::Incident,
+        jobs: &[NewJob],
+        audit: &AuditRecord,
+    ) -> Result<()>;
+
+    /// Saves an open incident's new state and its update with the jobs that announce it;
+    /// false, writing nothing, when the incident was resolved meanwhile.
+    async fn add_incident_update(
+        &self,
+        incident: &crate::status::Incident,
+        update: &crate::status::IncidentUpdate,
+        jobs: &[NewJob],
+        audit: &AuditRecord,
+    ) -> Result<bool>;
+
+    /// An incident with its updates.
+    async fn get_incident(&self, id: Uuid) -> Result<Option<crate::status::Incident>>;
+
+    /// Incidents (only open ones, or all), newest first, with their updates.
+    async fn list_incidents(
+        &self,
+        open_only: bool,
+        limit: u32,
+    ) -> Result<Vec<crate::status::Incident>>;
+
+    /// Links a case to an incident (linking twice changes nothing).
+    async fn link_incident(
+        &self,
+        id: Uuid,
+        number: i64,
+        by: Uuid,
+        audit: &AuditRecord,
+    ) -> Result<()>;
+
+    /// Unlinks a case; whether it was linked.
+    async fn unlink_incident(&self, id: Uuid, number: i64, audit: &AuditRecord) -> Result<bool>;
+
+    /// The incidents a case is linked to.
+    async fn case_incident_ids(&self, number: i64) -> Result<Vec<Uuid>>;
+
+    /// The cases linked to an incident.
+    async fn incident_case_numbers(&self, id: Uuid) -> Result<Vec<i64>>;
+
+    /// Saves a person's email subscription (replacing theirs).
+    async fn put_subscription(&self, s: &crate::status::Subscription) -> Result<()>;
+
+    /// The email subscriptions: everyone's, or one person's.
+    async fn subscriptions(
+        &self,
+        user_id: Option<Uuid>,
+    ) -> Result<Vec<crate::status::Subscription>>;
+
+    /// Ends a person's subscription; whether there was one.
+    async fn delete_subscription(&self, user_id: Uuid) -> Result<bool>;
 }
 
 #[cfg(test)]

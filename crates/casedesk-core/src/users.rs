@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use crate::scope::Scope;
 use crate::{DomainError, Timestamp};
 
 /// What a user is.
@@ -73,57 +74,6 @@ pub struct User {
     pub created_at: Timestamp,
 }
 
-/// A permission an API token (or a provider's access token) carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
-pub enum Scope {
-    /// Read cases and their timelines.
-    #[serde(rename = "cases:read")]
-    CasesRead,
-    /// Open cases and act on them.
-    #[serde(rename = "cases:write")]
-    CasesWrite,
-    /// List, create and revoke the caller's own API tokens.
-    #[serde(rename = "tokens")]
-    Tokens,
-    /// Administration: only managers and super admins may hold it.
-    #[serde(rename = "admin")]
-    Admin,
-    /// Hand received email to the mail gate (the MTA's credential; managers only).
-    #[serde(rename = "mail:ingest")]
-    MailIngest,
-}
-
-impl Scope {
-    /// Every scope.
-    pub const ALL: [Scope; 5] = [
-        Scope::CasesRead,
-        Scope::CasesWrite,
-        Scope::Tokens,
-        Scope::Admin,
-        Scope::MailIngest,
-    ];
-
-    /// Stable key.
-    pub fn key(self) -> &'static str {
-        match self {
-            Scope::CasesRead => "cases:read",
-            Scope::CasesWrite => "cases:write",
-            Scope::Tokens => "tokens",
-            Scope::Admin => "admin",
-            Scope::MailIngest => "mail:ingest",
-        }
-    }
-
-    /// Parses a space-separated scope string (the OAuth `scope` claim), ignoring scopes that
-    /// are not casedesk's (a provider's token often carries `openid`, `email` and others).
-    pub fn parse_list<'a>(words: impl IntoIterator<Item = &'a str>) -> Vec<Scope> {
-        let mut v: Vec<Scope> = words.into_iter().filter_map(|w| w.parse().ok()).collect();
-        v.sort_unstable();
-        v.dedup();
-        v
-    }
-}
-
 impl std::str::FromStr for Scope {
     type Err = DomainError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -177,6 +127,18 @@ impl User {
     }
 }
 
+/// Where a request came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// Client address, as seen by casedesk.
+    pub ip: Option<String>,
+    /// The `x-request-id` of the request.
+    pub request_id: Option<String>,
+    /// How the caller authenticated when it matters for a review: `issuer:<name>` for a
+    /// bearer JWT of a trusted issuer. The audit trail names it beside the actor.
+    pub via: Option<String>,
+}
+
 /// The authenticated caller of a request: a user, limited by the scopes of the credential used.
 #[derive(Debug, Clone)]
 pub struct Principal {
@@ -185,7 +147,7 @@ pub struct Principal {
     /// Scopes of the credential; a token never grants more than its user holds.
     pub scopes: Vec<Scope>,
     /// Where the request came from (for the audit trail).
-    pub origin: crate::audit::Origin,
+    pub origin: Origin,
 }
 
 impl Principal {

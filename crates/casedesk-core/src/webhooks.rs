@@ -11,10 +11,11 @@ use uuid::Uuid;
 
 use crate::audit::AuditRecord;
 use crate::cases::{Case, CaseEvent, EventKind};
+use crate::jobs::Claim;
+use crate::jobs::Finish;
 use crate::jobs::{NewJob, WEBHOOK_DELIVERY};
 use crate::outbound::{UrlPolicy, check_url};
 use crate::permissions::require_scope;
-use crate::store::Store;
 use crate::users::{Principal, Role, Scope};
 use crate::{DomainError, FieldError, Result, Timestamp};
 
@@ -335,7 +336,7 @@ fn owner_of(p: &Principal) -> Result<Option<Uuid>> {
 }
 
 /// An endpoint the caller manages; anything else is not found.
-pub async fn get(store: &dyn Store, p: &Principal, id: Uuid) -> Result<Endpoint> {
+pub async fn get(store: &dyn WebhookStore, p: &Principal, id: Uuid) -> Result<Endpoint> {
     owner_of(p)?;
     match store.get_endpoint(id).await? {
         Some(ep) if manages(p, &ep) => Ok(ep),
@@ -344,7 +345,7 @@ pub async fn get(store: &dyn Store, p: &Principal, id: Uuid) -> Result<Endpoint>
 }
 
 /// The endpoints the caller manages.
-pub async fn list(store: &dyn Store, p: &Principal) -> Result<Vec<Endpoint>> {
+pub async fn list(store: &dyn WebhookStore, p: &Principal) -> Result<Vec<Endpoint>> {
     let owner = owner_of(p)?;
     store.list_endpoints(owner).await
 }
@@ -448,7 +449,7 @@ pub fn parse_input(body: &Value, policy: &UrlPolicy, customer: bool) -> Result<E
 /// Creates an endpoint owned by the caller's account (or internal, for a manager); the
 /// answer carries the signing secret, shown this once.
 pub async fn create(
-    store: &dyn Store,
+    store: &dyn WebhookStore,
     sbox: &dyn SecretBox,
     p: &Principal,
     body: &Value,
@@ -494,7 +495,7 @@ pub async fn create(
 
 /// Changes an endpoint; enabling it again clears the failure streak.
 pub async fn update(
-    store: &dyn Store,
+    store: &dyn WebhookStore,
     p: &Principal,
     id: Uuid,
     body: &Value,
@@ -532,7 +533,7 @@ pub async fn update(
 }
 
 /// Deletes an endpoint; its pending deliveries are skipped.
-pub async fn delete(store: &dyn Store, p: &Principal, id: Uuid) -> Result<()> {
+pub async fn delete(store: &dyn WebhookStore, p: &Principal, id: Uuid) -> Result<()> {
     let ep = get(store, p, id).await?;
     let audit = AuditRecord::by(p, "webhook.delete", format!("webhook:{id}"))
         .account(ep.account_id)
@@ -543,7 +544,7 @@ pub async fn delete(store: &dyn Store, p: &Principal, id: Uuid) -> Result<()> {
 /// Issues a new secret; the previous ones keep signing for `overlap_hours` (so receivers
 /// can switch without losing a delivery), then expire.
 pub async fn rotate(
-    store: &dyn Store,
+    store: &dyn WebhookStore,
     sbox: &dyn SecretBox,
     p: &Principal,
     id: Uuid,
@@ -578,7 +579,7 @@ pub async fn rotate(
 
 /// A page of an endpoint's deliveries, newest first.
 pub async fn deliveries(
-    store: &dyn Store,
+    store: &dyn WebhookStore,
     p: &Principal,
     id: Uuid,
     before: Option<&str>,
@@ -590,7 +591,7 @@ pub async fn deliveries(
 
 /// One delivery of an endpoint with its attempts.
 pub async fn delivery(
-    store: &dyn Store,
+    store: &dyn WebhookStore,
     p: &Principal,
     id: Uuid,
     delivery_id: &str,
@@ -607,7 +608,7 @@ pub async fn delivery(
 
 /// Sends a delivery again (same `webhook-id` and body, a fresh signature and timestamp).
 pub async fn redeliver(
-    store: &dyn Store,
+    store: &dyn WebhookStore,
     p: &Principal,
     id: Uuid,
     delivery_id: &str,
@@ -627,7 +628,114 @@ pub async fn redeliver(
 }
 
 /// Notices for the caller: their account's (super admins) or support's (managers).
-pub async fn notices(store: &dyn Store, p: &Principal) -> Result<Vec<Notice>> {
+pub async fn notices(store: &dyn WebhookStore, p: &Principal) -> Result<Vec<Notice>> {
     let owner = owner_of(p)?;
     store.list_notices(owner).await
+}
+
+/// A new delivery to write with its first job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDelivery {
+    /// The `webhook-id`.
+    pub id: String,
+    /// The endpoint.
+    pub endpoint_id: Uuid,
+    /// Event type.
+    pub event_type: String,
+    /// Exact body.
+    pub payload: String,
+    /// The case.
+    pub case_number: Option<i64>,
+    /// Written.
+    pub created_at: crate::Timestamp,
+    /// Its first attempt.
+    pub job: NewJob,
+}
+
+/// Everything one delivery attempt writes, in one transaction with the end of its job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    /// The delivery.
+    pub delivery_id: String,
+    /// The endpoint.
+    pub endpoint_id: Uuid,
+    /// The account owning the endpoint.
+    pub account_id: Option<Uuid>,
+    /// The attempt.
+    pub attempt: Attempt,
+    /// The delivery's state afterwards.
+    pub state: DeliveryState,
+    /// What happens to the endpoint.
+    pub endpoint: EndpointChange,
+}
+
+/// Webhook endpoints, their secrets, deliveries and attempts.
+#[async_trait::async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// Stores an endpoint with its first secret.
+    async fn create_endpoint(
+        &self,
+        ep: &Endpoint,
+        secret: &SecretRecord,
+        audit: &AuditRecord,
+    ) -> Result<()>;
+
+    /// An endpoint.
+    async fn get_endpoint(&self, id: Uuid) -> Result<Option<Endpoint>>;
+
+    /// The endpoints of an account (`None`: internal ones).
+    async fn list_endpoints(&self, account_id: Option<Uuid>) -> Result<Vec<Endpoint>>;
+
+    /// Saves a changed endpoint.
+    async fn update_endpoint(&self, ep: &Endpoint, audit: &AuditRecord) -> Result<()>;
+
+    /// Deletes an endpoint, its secrets and its log; pending deliveries are skipped.
+    async fn delete_endpoint(&self, id: Uuid, audit: &AuditRecord) -> Result<()>;
+
+    /// Adds a secret; the others expire at `others_expire` unless they expire sooner.
+    async fn add_secret(
+        &self,
+        secret: &SecretRecord,
+        others_expire: crate::Timestamp,
+        audit: &AuditRecord,
+    ) -> Result<()>;
+
+    /// Secrets that still sign at `now`, newest first.
+    async fn live_secrets(
+        &self,
+        endpoint_id: Uuid,
+        now: crate::Timestamp,
+    ) -> Result<Vec<SecretRecord>>;
+
+    /// Every enabled endpoint (the dispatcher keeps them for a second and picks per case).
+    async fn enabled_endpoints(&self) -> Result<Vec<Endpoint>>;
+
+    /// A delivery.
+    async fn get_delivery(&self, id: &str) -> Result<Option<Delivery>>;
+
+    /// An endpoint's deliveries, newest first, before the delivery `before`.
+    async fn list_deliveries(
+        &self,
+        endpoint_id: Uuid,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>>;
+
+    /// A delivery's attempts, oldest first.
+    async fn list_attempts(&self, delivery_id: &str) -> Result<Vec<Attempt>>;
+
+    /// Logs an attempt, updates delivery and endpoint (disabling it with a notice and an
+    /// audit entry when told) and ends the job, atomically; false when the lease was lost.
+    async fn record_attempt(
+        &self,
+        claim: &Claim,
+        rec: &AttemptRecord,
+        finish: &Finish,
+    ) -> Result<bool>;
+
+    /// Queues another attempt of a delivery.
+    async fn redeliver(&self, delivery_id: &str, job: &NewJob, audit: &AuditRecord) -> Result<()>;
+
+    /// Notices for an account (`None`: for support managers), newest first.
+    async fn list_notices(&self, account_id: Option<Uuid>) -> Result<Vec<Notice>>;
 }

@@ -8,8 +8,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use casedesk_core::jobs::{Claim, Finish, FollowUp};
+use casedesk_core::jobs::{Claim, Finish};
 use casedesk_core::mail::{MailResult, MailState};
+use casedesk_core::service::FollowUp;
 use casedesk_core::store::Store;
 use casedesk_core::{DomainError, Result};
 use casedesk_mail::Mailer;

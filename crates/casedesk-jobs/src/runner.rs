@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use casedesk_core::jobs::{Claim, Finish, FollowUp, backoff};
+use casedesk_core::jobs::{Claim, Finish, backoff};
+use casedesk_core::service::FollowUp;
 use casedesk_core::store::Store;
 use casedesk_core::{DomainError, Timestamp};
 use tokio::sync::{Notify, Semaphore, watch};

@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use casedesk_core::audit::{Actor, AuditRecord};
-use casedesk_core::jobs::{Claim, Finish, FollowUp, NewJob};
+use casedesk_core::jobs::{Claim, Finish, NewJob};
+use casedesk_core::service::FollowUp;
+use casedesk_core::service::timers;
 use casedesk_core::sla::settings::sla_settings;
-use casedesk_core::sla::{self, timers};
+use casedesk_core::sla::{self};
 use casedesk_core::store::Store;
 use casedesk_core::users::Role;
 use casedesk_core::{DomainError, Result};

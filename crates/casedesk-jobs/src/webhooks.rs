@@ -6,8 +6,11 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use casedesk_core::audit::{Actor, AuditRecord};
-use casedesk_core::jobs::{Claim, Finish, FollowUp, NewJob};
-use casedesk_core::store::{AttemptRecord, NewDelivery, Store};
+use casedesk_core::jobs::{Claim, Finish, NewJob};
+use casedesk_core::service::FollowUp;
+use casedesk_core::store::Store;
+use casedesk_core::webhooks::AttemptRecord;
+use casedesk_core::webhooks::NewDelivery;
 use casedesk_core::webhooks::{self, Attempt, DeliveryState, Endpoint, EndpointChange, SecretBox};
 use casedesk_core::{DomainError, Result};
 

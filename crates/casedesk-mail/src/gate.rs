@@ -6,9 +6,9 @@ use casedesk_core::DomainError;
 use casedesk_core::attachments::{Prepared, Sink, Upload};
 use casedesk_core::audit::Origin;
 use casedesk_core::cases::Case;
-use casedesk_core::cases::service::{self, Command, MAX_BODY};
 use casedesk_core::mail::{EmailIntake, InboundOutcome, InboundRecord, NewMail, intake_body};
 use casedesk_core::permissions::{can_see, may_answer_by_email};
+use casedesk_core::service::{self, Command, MAX_BODY};
 use casedesk_core::store::Store;
 use casedesk_core::users::{Principal, Scope, User};
 use serde::Serialize;
@@ -1081,7 +1081,7 @@ async fn new_message(
     match service::create_case(store, &p, &body, key).await {
         Ok((case, replayed, _, _)) => {
             if !files.is_empty() && !replayed {
-                casedesk_core::attachments::attach(store, &p, case.number, &files, true).await?;
+                casedesk_core::service::attach(store, &p, case.number, &files, true).await?;
             }
             let rec = r.record(InboundOutcome::Opened, Some(case.number), None);
             finish(store, &r, rec, None).await

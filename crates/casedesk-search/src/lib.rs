@@ -8,7 +8,7 @@
 //! WAND) and answers in about a millisecond.
 //!
 //! Several processes: the database stays the only record. Each write to the knowledge base
-//! moves a counter (`Store::kb_generation`); before answering, an index compares the counter
+//! moves a counter (`KbStore::kb_generation`); before answering, an index compares the counter
 //! it was built at with the database's and rebuilds from the stored entries when they
 //! differ, so every process sees a change made by any other on its next question. A rebuild
 //! of 10,000 entries takes well under a second and happens only after an edit; questions
@@ -16,9 +16,9 @@
 
 use std::sync::{Arc, RwLock};
 
+use casedesk_core::kb::KbStore;
 use casedesk_core::kb::search::{AREA_BOOST, KbHit, KbSearch, SolutionIndex};
 use casedesk_core::kb::{EntryKind, EntryState, StoredEntry};
-use casedesk_core::store::Store;
 use casedesk_core::{DomainError, Result};
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery};
@@ -230,7 +230,7 @@ impl KbIndex {
     }
 
     /// The index as of the database's current generation, rebuilt if it moved.
-    async fn fresh(&self, store: &dyn Store) -> Result<Arc<Built>> {
+    async fn fresh(&self, store: &dyn KbStore) -> Result<Arc<Built>> {
         let generation = store.kb_generation().await?;
         if let Some(b) = self.current().filter(|b| b.generation == generation) {
             return Ok(b);
@@ -263,7 +263,7 @@ impl KbIndex {
 
 #[async_trait::async_trait]
 impl SolutionIndex for KbIndex {
-    async fn search(&self, store: &dyn Store, q: &KbSearch) -> Result<Vec<KbHit>> {
+    async fn search(&self, store: &dyn KbStore, q: &KbSearch) -> Result<Vec<KbHit>> {
         if q.terms.is_empty() || q.visibilities.is_empty() || q.limit == 0 {
             return Ok(Vec::new());
         }

@@ -15,17 +15,23 @@ use async_trait::async_trait;
 use casedesk_core::Result;
 use casedesk_core::Timestamp;
 use casedesk_core::accounts::{Account, Tenant};
+use casedesk_core::audit::AuditFilter;
 use casedesk_core::audit::{AuditEntry, AuditRecord, Checkpoint};
 use casedesk_core::cases::{
-    Case, CaseEvent, CasePatch, CaseQuery, CaseSummary, CreateOutcome, IdempotencyKey, NewCase,
-    NewEvent, Status,
+    Case, CaseEvent, CaseQuery, CaseSummary, CreateOutcome, IdempotencyKey, NewEvent, Status,
 };
+use casedesk_core::identity::TokenRecord;
 use casedesk_core::identity::{Identity, LocalCredentials, LoginFlow, Session};
-use casedesk_core::jobs::{Claim, Finish, FollowUp, Job, JobCount, JobQuery, JobState, NewJob};
+use casedesk_core::jobs::{Claim, Finish, Job, JobCount, JobQuery, JobState, NewJob};
 use casedesk_core::mail::{InboundRecord, InboundSummary, MailRecord, MailResult, NewMail};
-use casedesk_core::store::{AttemptRecord, AuditFilter, NewDelivery, Store, TokenRecord};
+use casedesk_core::service::CasePatch;
+use casedesk_core::service::FollowUp;
+use casedesk_core::service::NewCase;
+use casedesk_core::store::Store;
 use casedesk_core::taxonomy::IssueArea;
 use casedesk_core::users::{Role, User};
+use casedesk_core::webhooks::AttemptRecord;
+use casedesk_core::webhooks::NewDelivery;
 use casedesk_core::webhooks::{Attempt, Delivery, Endpoint, Notice, SecretRecord};
 use uuid::Uuid;
 
@@ -120,12 +126,18 @@ impl Store for CachedStore {
     fn backend(&self) -> &'static str {
         self.inner.backend()
     }
+
     async fn ping(&self) -> Result<()> {
         self.inner.ping().await
     }
+}
+
+#[async_trait]
+impl casedesk_core::directory::DirectoryStore for CachedStore {
     async fn create_account(&self, account: &Account, audit: &AuditRecord) -> Result<()> {
         self.inner.create_account(account, audit).await
     }
+
     async fn find_account(&self, id_or_name: &str) -> Result<Option<Account>> {
         // Bearer JWTs name their account on every request.
         if let Some(a) = self.accounts.get(id_or_name) {
@@ -137,17 +149,21 @@ impl Store for CachedStore {
         }
         Ok(v)
     }
+
     async fn list_accounts(&self) -> Result<Vec<Account>> {
         self.inner.list_accounts().await
     }
+
     async fn create_tenant(&self, tenant: &Tenant, audit: &AuditRecord) -> Result<()> {
         let r = self.inner.create_tenant(tenant, audit).await;
         self.tenants.forget(&tenant.account_id);
         r
     }
+
     async fn find_tenant(&self, slug: &str) -> Result<Option<Tenant>> {
         self.inner.find_tenant(slug).await
     }
+
     async fn list_tenants(&self, account_id: Uuid) -> Result<Vec<Tenant>> {
         if let Some(v) = self.tenants.get(&account_id) {
             return Ok(v);
@@ -156,6 +172,7 @@ impl Store for CachedStore {
         self.tenants.put(account_id, v.clone());
         Ok(v)
     }
+
     async fn create_user(
         &self,
         user: &User,
@@ -168,9 +185,11 @@ impl Store for CachedStore {
         }
         r
     }
+
     async fn get_user(&self, id: Uuid) -> Result<Option<User>> {
         self.inner.get_user(id).await
     }
+
     async fn find_user_by_email(&self, email: &str) -> Result<Option<User>> {
         // Bearer JWTs name their user by email on every request.
         if let Some(u) = self.by_email.get(email) {
@@ -182,6 +201,7 @@ impl Store for CachedStore {
         }
         Ok(v)
     }
+
     async fn list_account_users(&self, account_id: Uuid) -> Result<Vec<User>> {
         if let Some(v) = self.users.get(&account_id) {
             return Ok(v);
@@ -190,36 +210,7 @@ impl Store for CachedStore {
         self.users.put(account_id, v.clone());
         Ok(v)
     }
-    async fn create_token(&self, token: &TokenRecord, audit: &AuditRecord) -> Result<()> {
-        self.inner.create_token(token, audit).await
-    }
-    async fn find_token(&self, hash: &str) -> Result<Option<(User, TokenRecord)>> {
-        if let Some(v) = self.tokens.get(hash) {
-            return Ok(Some(v));
-        }
-        let v = self.inner.find_token(hash).await?;
-        if let Some(found) = &v {
-            self.tokens.put(hash.to_owned(), found.clone());
-        }
-        Ok(v)
-    }
-    async fn list_tokens(&self, user_id: Option<Uuid>) -> Result<Vec<TokenRecord>> {
-        self.inner.list_tokens(user_id).await
-    }
-    async fn revoke_token(
-        &self,
-        id: Uuid,
-        user_id: Option<Uuid>,
-        audit: &AuditRecord,
-    ) -> Result<bool> {
-        let r = self.inner.revoke_token(id, user_id, audit).await;
-        // Entries are keyed by hash, which a revocation does not name; revocations are rare.
-        self.tokens.clear();
-        r
-    }
-    async fn touch_token(&self, id: Uuid, at: casedesk_core::Timestamp) -> Result<()> {
-        self.inner.touch_token(id, at).await
-    }
+
     async fn update_user_access(&self, user: &User, audit: &AuditRecord) -> Result<()> {
         let r = self.inner.update_user_access(user, audit).await;
         self.tokens.clear();
@@ -231,12 +222,66 @@ impl Store for CachedStore {
         }
         r
     }
+
     async fn count_users_with_role(&self, role: Role) -> Result<u64> {
         self.inner.count_users_with_role(role).await
     }
+
+    async fn issue_areas(&self) -> Result<Vec<IssueArea>> {
+        if let Some(v) = self.areas.get(&()) {
+            return Ok(v);
+        }
+        let v = self.inner.issue_areas().await?;
+        self.areas.put((), v.clone());
+        Ok(v)
+    }
+
+    async fn support_users(&self) -> Result<Vec<User>> {
+        self.inner.support_users().await
+    }
+}
+
+#[async_trait]
+impl casedesk_core::identity::IdentityStore for CachedStore {
+    async fn create_token(&self, token: &TokenRecord, audit: &AuditRecord) -> Result<()> {
+        self.inner.create_token(token, audit).await
+    }
+
+    async fn find_token(&self, hash: &str) -> Result<Option<(User, TokenRecord)>> {
+        if let Some(v) = self.tokens.get(hash) {
+            return Ok(Some(v));
+        }
+        let v = self.inner.find_token(hash).await?;
+        if let Some(found) = &v {
+            self.tokens.put(hash.to_owned(), found.clone());
+        }
+        Ok(v)
+    }
+
+    async fn list_tokens(&self, user_id: Option<Uuid>) -> Result<Vec<TokenRecord>> {
+        self.inner.list_tokens(user_id).await
+    }
+
+    async fn revoke_token(
+        &self,
+        id: Uuid,
+        user_id: Option<Uuid>,
+        audit: &AuditRecord,
+    ) -> Result<bool> {
+        let r = self.inner.revoke_token(id, user_id, audit).await;
+        // Entries are keyed by hash, which a revocation does not name; revocations are rare.
+        self.tokens.clear();
+        r
+    }
+
+    async fn touch_token(&self, id: Uuid, at: casedesk_core::Timestamp) -> Result<()> {
+        self.inner.touch_token(id, at).await
+    }
+
     async fn local_credentials(&self, email: &str) -> Result<Option<(User, LocalCredentials)>> {
         self.inner.local_credentials(email).await
     }
+
     async fn set_password(
         &self,
         user_id: Uuid,
@@ -245,15 +290,19 @@ impl Store for CachedStore {
     ) -> Result<()> {
         self.inner.set_password(user_id, hash, audit).await
     }
+
     async fn throttle(&self, key: &str) -> Result<Option<(u32, Timestamp)>> {
         self.inner.throttle(key).await
     }
+
     async fn set_throttle(&self, key: &str, failures: u32, at: Timestamp) -> Result<()> {
         self.inner.set_throttle(key, failures, at).await
     }
+
     async fn prune_throttle(&self, before: Timestamp) -> Result<u64> {
         self.inner.prune_throttle(before).await
     }
+
     async fn find_identity(&self, issuer: &str, subject: &str) -> Result<Option<User>> {
         // Bearer JWTs name their subject on every request, like their email.
         let key = (issuer.to_owned(), subject.to_owned());
@@ -266,12 +315,15 @@ impl Store for CachedStore {
         }
         Ok(v)
     }
+
     async fn identities_of(&self, user_id: Uuid) -> Result<Vec<Identity>> {
         self.inner.identities_of(user_id).await
     }
+
     async fn link_identity(&self, identity: &Identity, audit: &AuditRecord) -> Result<bool> {
         self.inner.link_identity(identity, audit).await
     }
+
     async fn unlink_identity(
         &self,
         issuer: &str,
@@ -282,9 +334,11 @@ impl Store for CachedStore {
         self.identities.clear();
         r
     }
+
     async fn create_session(&self, session: &Session, audit: &AuditRecord) -> Result<()> {
         self.inner.create_session(session, audit).await
     }
+
     async fn find_session(
         &self,
         hash: &str,
@@ -299,26 +353,48 @@ impl Store for CachedStore {
         }
         Ok(v)
     }
+
     async fn delete_session(&self, hash: &str, audit: &AuditRecord) -> Result<()> {
         let r = self.inner.delete_session(hash, audit).await;
         // After the delete, so a lookup racing with it cannot cache the session again.
         self.sessions.forget(&hash.to_owned());
         r
     }
+
     async fn create_login_flow(&self, flow: &LoginFlow) -> Result<()> {
         self.inner.create_login_flow(flow).await
     }
+
     async fn take_login_flow(&self, state_hash: &str) -> Result<Option<LoginFlow>> {
         self.inner.take_login_flow(state_hash).await
     }
-    async fn issue_areas(&self) -> Result<Vec<IssueArea>> {
-        if let Some(v) = self.areas.get(&()) {
-            return Ok(v);
-        }
-        let v = self.inner.issue_areas().await?;
-        self.areas.put((), v.clone());
-        Ok(v)
+}
+
+#[async_trait]
+impl casedesk_core::cases::CaseStore for CachedStore {
+    async fn get_case(&self, number: i64) -> Result<Option<Case>> {
+        self.inner.get_case(number).await
     }
+
+    async fn list_cases(&self, query: &CaseQuery) -> Result<Vec<CaseSummary>> {
+        self.inner.list_cases(query).await
+    }
+
+    async fn list_events(&self, number: i64, include_internal: bool) -> Result<Vec<CaseEvent>> {
+        self.inner.list_events(number, include_internal).await
+    }
+
+    async fn event_with_case(&self, id: i64) -> Result<Option<(CaseEvent, Case)>> {
+        self.inner.event_with_case(id).await
+    }
+
+    async fn open_case_numbers(&self, after: i64, limit: u32) -> Result<Vec<i64>> {
+        self.inner.open_case_numbers(after, limit).await
+    }
+}
+
+#[async_trait]
+impl casedesk_core::service::ServiceStore for CachedStore {
     async fn create_case(
         &self,
         case: &NewCase,
@@ -330,12 +406,7 @@ impl Store for CachedStore {
         self.wake.notify_one();
         r
     }
-    async fn get_case(&self, number: i64) -> Result<Option<Case>> {
-        self.inner.get_case(number).await
-    }
-    async fn list_cases(&self, query: &CaseQuery) -> Result<Vec<CaseSummary>> {
-        self.inner.list_cases(query).await
-    }
+
     async fn update_case(
         &self,
         number: i64,
@@ -351,32 +422,59 @@ impl Store for CachedStore {
         self.wake.notify_one();
         r
     }
-    async fn list_events(&self, number: i64, include_internal: bool) -> Result<Vec<CaseEvent>> {
-        self.inner.list_events(number, include_internal).await
-    }
+
     async fn import_cases(&self, cases: &[(NewCase, Status)]) -> Result<Vec<i64>> {
         self.inner.import_cases(cases).await
     }
+
+    async fn finish_job(&self, c: &Claim, f: &Finish, follow: &FollowUp) -> Result<bool> {
+        let r = self.inner.finish_job(c, f, follow).await;
+        if !follow.jobs.is_empty() {
+            self.wake.notify_one();
+        }
+        r
+    }
+
+    async fn fan_out(&self, c: &Claim, d: &[NewDelivery], m: &[NewMail]) -> Result<bool> {
+        let r = self.inner.fan_out(c, d, m).await;
+        if !d.is_empty() || !m.is_empty() {
+            self.wake.notify_one();
+        }
+        r
+    }
+}
+
+#[async_trait]
+impl casedesk_core::audit::AuditStore for CachedStore {
     async fn append_audit(&self, a: &AuditRecord) -> Result<()> {
         self.inner.append_audit(a).await
     }
+
     async fn audit_page(&self, after: i64, limit: u32, f: &AuditFilter) -> Result<Vec<AuditEntry>> {
         self.inner.audit_page(after, limit, f).await
     }
+
     async fn audit_head(&self) -> Result<Option<(i64, String)>> {
         self.inner.audit_head().await
     }
+
     async fn audit_checkpoint(&self) -> Result<Option<Checkpoint>> {
         self.inner.audit_checkpoint().await
     }
+
     async fn prune_audit(&self, before: Timestamp, a: &AuditRecord) -> Result<u64> {
         self.inner.prune_audit(before, a).await
     }
+}
+
+#[async_trait]
+impl casedesk_core::jobs::JobStore for CachedStore {
     async fn enqueue_job(&self, j: &NewJob) -> Result<()> {
         let r = self.inner.enqueue_job(j).await;
         self.wake.notify_one();
         r
     }
+
     async fn claim_jobs(
         &self,
         node: &str,
@@ -386,25 +484,23 @@ impl Store for CachedStore {
     ) -> Result<Vec<Claim>> {
         self.inner.claim_jobs(node, now, lease, limit).await
     }
-    async fn finish_job(&self, c: &Claim, f: &Finish, follow: &FollowUp) -> Result<bool> {
-        let r = self.inner.finish_job(c, f, follow).await;
-        if !follow.jobs.is_empty() {
-            self.wake.notify_one();
-        }
-        r
-    }
+
     async fn extend_lease(&self, c: &Claim, until: Timestamp) -> Result<bool> {
         self.inner.extend_lease(c, until).await
     }
+
     async fn release_expired(&self, now: Timestamp) -> Result<u64> {
         self.inner.release_expired(now).await
     }
+
     async fn list_jobs(&self, q: &JobQuery) -> Result<Vec<Job>> {
         self.inner.list_jobs(q).await
     }
+
     async fn get_job(&self, id: Uuid) -> Result<Option<Job>> {
         self.inner.get_job(id).await
     }
+
     async fn set_job_state(
         &self,
         id: Uuid,
@@ -416,12 +512,18 @@ impl Store for CachedStore {
         self.wake.notify_one();
         r
     }
+
     async fn job_counts(&self, now: Timestamp) -> Result<Vec<JobCount>> {
         self.inner.job_counts(now).await
     }
+
     async fn prune_jobs(&self, before: Timestamp, now: Timestamp) -> Result<u64> {
         self.inner.prune_jobs(before, now).await
     }
+}
+
+#[async_trait]
+impl casedesk_core::webhooks::WebhookStore for CachedStore {
     async fn create_endpoint(
         &self,
         ep: &Endpoint,
@@ -430,40 +532,39 @@ impl Store for CachedStore {
     ) -> Result<()> {
         self.inner.create_endpoint(ep, s, a).await
     }
+
     async fn get_endpoint(&self, id: Uuid) -> Result<Option<Endpoint>> {
         self.inner.get_endpoint(id).await
     }
+
     async fn list_endpoints(&self, account: Option<Uuid>) -> Result<Vec<Endpoint>> {
         self.inner.list_endpoints(account).await
     }
+
     async fn update_endpoint(&self, ep: &Endpoint, a: &AuditRecord) -> Result<()> {
         self.inner.update_endpoint(ep, a).await
     }
+
     async fn delete_endpoint(&self, id: Uuid, a: &AuditRecord) -> Result<()> {
         self.inner.delete_endpoint(id, a).await
     }
+
     async fn add_secret(&self, s: &SecretRecord, others: Timestamp, a: &AuditRecord) -> Result<()> {
         self.inner.add_secret(s, others, a).await
     }
+
     async fn live_secrets(&self, ep: Uuid, now: Timestamp) -> Result<Vec<SecretRecord>> {
         self.inner.live_secrets(ep, now).await
     }
+
     async fn enabled_endpoints(&self) -> Result<Vec<Endpoint>> {
         self.inner.enabled_endpoints().await
     }
-    async fn event_with_case(&self, id: i64) -> Result<Option<(CaseEvent, Case)>> {
-        self.inner.event_with_case(id).await
-    }
-    async fn fan_out(&self, c: &Claim, d: &[NewDelivery], m: &[NewMail]) -> Result<bool> {
-        let r = self.inner.fan_out(c, d, m).await;
-        if !d.is_empty() || !m.is_empty() {
-            self.wake.notify_one();
-        }
-        r
-    }
+
     async fn get_delivery(&self, id: &str) -> Result<Option<Delivery>> {
         self.inner.get_delivery(id).await
     }
+
     async fn list_deliveries(
         &self,
         ep: Uuid,
@@ -472,54 +573,28 @@ impl Store for CachedStore {
     ) -> Result<Vec<Delivery>> {
         self.inner.list_deliveries(ep, before, limit).await
     }
+
     async fn list_attempts(&self, id: &str) -> Result<Vec<Attempt>> {
         self.inner.list_attempts(id).await
     }
+
     async fn record_attempt(&self, c: &Claim, r: &AttemptRecord, f: &Finish) -> Result<bool> {
         self.inner.record_attempt(c, r, f).await
     }
+
     async fn redeliver(&self, id: &str, j: &NewJob, a: &AuditRecord) -> Result<()> {
         let r = self.inner.redeliver(id, j, a).await;
         self.wake.notify_one();
         r
     }
+
     async fn list_notices(&self, account: Option<Uuid>) -> Result<Vec<Notice>> {
         self.inner.list_notices(account).await
     }
-    async fn get_attachment(
-        &self,
-        number: i64,
-        id: Uuid,
-    ) -> Result<Option<casedesk_core::attachments::Attachment>> {
-        self.inner.get_attachment(number, id).await
-    }
-    async fn list_attachments(
-        &self,
-        number: i64,
-    ) -> Result<Vec<casedesk_core::attachments::Attachment>> {
-        self.inner.list_attachments(number).await
-    }
-    async fn closed_cases_with_attachments(
-        &self,
-        limit: u32,
-    ) -> Result<Vec<(i64, String, casedesk_core::Timestamp)>> {
-        self.inner.closed_cases_with_attachments(limit).await
-    }
-    async fn report_rows(
-        &self,
-        since: casedesk_core::Timestamp,
-        until: casedesk_core::Timestamp,
-        limit: u32,
-    ) -> Result<Vec<casedesk_core::reports::ReportRow>> {
-        self.inner.report_rows(since, until, limit).await
-    }
-    async fn delete_attachments(
-        &self,
-        number: i64,
-        event: &casedesk_core::cases::NewEvent,
-    ) -> Result<Vec<String>> {
-        self.inner.delete_attachments(number, event).await
-    }
+}
+
+#[async_trait]
+impl casedesk_core::sla::SlaStore for CachedStore {
     async fn put_calendar(
         &self,
         name: &str,
@@ -532,6 +607,7 @@ impl Store for CachedStore {
         self.wake.notify_one();
         r
     }
+
     async fn calendar_versions(
         &self,
         name: &str,
@@ -543,9 +619,11 @@ impl Store for CachedStore {
         self.calendars.put(name.to_owned(), v.clone());
         Ok(v)
     }
+
     async fn list_calendars(&self) -> Result<Vec<(String, casedesk_core::Timestamp, String)>> {
         self.inner.list_calendars().await
     }
+
     async fn set_account_calendar(
         &self,
         account_id: Uuid,
@@ -560,6 +638,7 @@ impl Store for CachedStore {
         self.wake.notify_one();
         r
     }
+
     async fn account_calendar(&self, account_id: Uuid) -> Result<Option<String>> {
         if let Some(v) = self.account_calendars.get(&account_id) {
             return Ok(v);
@@ -568,6 +647,7 @@ impl Store for CachedStore {
         self.account_calendars.put(account_id, v.clone());
         Ok(v)
     }
+
     async fn put_policy(
         &self,
         plan: &str,
@@ -581,6 +661,7 @@ impl Store for CachedStore {
         self.wake.notify_one();
         r
     }
+
     async fn list_policies(
         &self,
     ) -> Result<Vec<(String, String, String, casedesk_core::Timestamp)>> {
@@ -591,6 +672,7 @@ impl Store for CachedStore {
         self.policies.put((), v.clone());
         Ok(v)
     }
+
     async fn sla_settings(&self) -> Result<Option<String>> {
         if let Some(v) = self.sla_settings.get(&()) {
             return Ok(v);
@@ -599,15 +681,18 @@ impl Store for CachedStore {
         self.sla_settings.put((), v.clone());
         Ok(v)
     }
+
     async fn put_sla_settings(&self, spec: &str, audit: &AuditRecord) -> Result<()> {
         let r = self.inner.put_sla_settings(spec, audit).await;
         self.sla_settings.clear();
         self.wake.notify_one();
         r
     }
+
     async fn sla_log(&self, number: i64) -> Result<Vec<casedesk_core::sla::ClockEvent>> {
         self.inner.sla_log(number).await
     }
+
     async fn set_sla(
         &self,
         number: i64,
@@ -616,24 +701,26 @@ impl Store for CachedStore {
     ) -> Result<bool> {
         self.inner.set_sla(number, expected_version, sla).await
     }
+
     async fn sla_alerts_due(&self, until: Timestamp, limit: u32) -> Result<Vec<i64>> {
         self.inner.sla_alerts_due(until, limit).await
     }
-    async fn open_case_numbers(&self, after: i64, limit: u32) -> Result<Vec<i64>> {
-        self.inner.open_case_numbers(after, limit).await
-    }
-    async fn support_users(&self) -> Result<Vec<User>> {
-        self.inner.support_users().await
-    }
+}
+
+#[async_trait]
+impl casedesk_core::mail::MailStore for CachedStore {
     async fn mail_result(&self, c: &Claim, r: &MailResult, f: &Finish) -> Result<bool> {
         self.inner.mail_result(c, r, f).await
     }
+
     async fn list_mail(&self, n: i64) -> Result<Vec<MailRecord>> {
         self.inner.list_mail(n).await
     }
+
     async fn get_mail(&self, id: Uuid) -> Result<Option<(MailRecord, String)>> {
         self.inner.get_mail(id).await
     }
+
     async fn record_inbound(&self, m: &InboundRecord, n: Option<&NewMail>) -> Result<bool> {
         let r = self.inner.record_inbound(m, n).await;
         if n.is_some() {
@@ -641,15 +728,19 @@ impl Store for CachedStore {
         }
         r
     }
+
     async fn find_inbound(&self, id: &str) -> Result<Option<InboundSummary>> {
         self.inner.find_inbound(id).await
     }
+
     async fn get_inbound(&self, id: Uuid) -> Result<Option<(InboundSummary, Vec<u8>)>> {
         self.inner.get_inbound(id).await
     }
+
     async fn list_inbound(&self, n: i64) -> Result<Vec<InboundSummary>> {
         self.inner.list_inbound(n).await
     }
+
     async fn list_inbound_by_outcome(
         &self,
         o: &str,
@@ -658,6 +749,7 @@ impl Store for CachedStore {
     ) -> Result<Vec<InboundSummary>> {
         self.inner.list_inbound_by_outcome(o, before, limit).await
     }
+
     async fn review_held(
         &self,
         id: Uuid,
@@ -667,27 +759,37 @@ impl Store for CachedStore {
     ) -> Result<bool> {
         self.inner.review_held(id, o, d, audit).await
     }
+
     async fn recent_inbound(
         &self,
         q: &casedesk_core::mail::RecentQuery<'_>,
     ) -> Result<casedesk_core::mail::RecentInbound> {
         self.inner.recent_inbound(q).await
     }
+
     async fn mail_by_message_id(&self, m: &str) -> Result<Option<MailRecord>> {
         self.inner.mail_by_message_id(m).await
     }
+
     async fn notices_since(&self, r: &str, since: casedesk_core::Timestamp) -> Result<u32> {
         self.inner.notices_since(r, since).await
     }
+
     async fn bounce_mail(&self, m: &str, e: &str) -> Result<Option<MailRecord>> {
         self.inner.bounce_mail(m, e).await
     }
+
     async fn email_intake(&self, a: Uuid) -> Result<Option<String>> {
         self.inner.email_intake(a).await
     }
+
     async fn set_email_intake(&self, a: Uuid, spec: &str, audit: &AuditRecord) -> Result<()> {
         self.inner.set_email_intake(a, spec, audit).await
     }
+}
+
+#[async_trait]
+impl casedesk_core::kb::KbStore for CachedStore {
     async fn put_kb_entry(
         &self,
         e: &casedesk_core::kb::StoredEntry,
@@ -695,15 +797,38 @@ impl Store for CachedStore {
     ) -> Result<()> {
         self.inner.put_kb_entry(e, audit).await
     }
+
     async fn kb_entry(&self, id: &str) -> Result<Option<casedesk_core::kb::StoredEntry>> {
         self.inner.kb_entry(id).await
     }
+
     async fn kb_entries(&self) -> Result<Vec<casedesk_core::kb::StoredEntry>> {
         self.inner.kb_entries().await
     }
+
     async fn kb_versions(&self, id: &str) -> Result<Vec<casedesk_core::kb::StoredEntry>> {
         self.inner.kb_versions(id).await
     }
+
+    async fn kb_generation(&self) -> Result<i64> {
+        self.inner.kb_generation().await
+    }
+
+    async fn record_deflection(&self, d: &casedesk_core::kb::search::Deflection) -> Result<()> {
+        self.inner.record_deflection(d).await
+    }
+
+    async fn deflection_counts(
+        &self,
+        since: casedesk_core::Timestamp,
+        until: casedesk_core::Timestamp,
+    ) -> Result<Vec<(String, u64, u64)>> {
+        self.inner.deflection_counts(since, until).await
+    }
+}
+
+#[async_trait]
+impl casedesk_core::status::StatusStore for CachedStore {
     async fn create_incident(
         &self,
         i: &casedesk_core::status::Incident,
@@ -714,6 +839,7 @@ impl Store for CachedStore {
         self.wake.notify_one();
         Ok(())
     }
+
     async fn add_incident_update(
         &self,
         i: &casedesk_core::status::Incident,
@@ -727,9 +853,11 @@ impl Store for CachedStore {
         }
         Ok(done)
     }
+
     async fn get_incident(&self, id: Uuid) -> Result<Option<casedesk_core::status::Incident>> {
         self.inner.get_incident(id).await
     }
+
     async fn list_incidents(
         &self,
         open_only: bool,
@@ -737,6 +865,7 @@ impl Store for CachedStore {
     ) -> Result<Vec<casedesk_core::status::Incident>> {
         self.inner.list_incidents(open_only, limit).await
     }
+
     async fn link_incident(
         &self,
         id: Uuid,
@@ -746,39 +875,77 @@ impl Store for CachedStore {
     ) -> Result<()> {
         self.inner.link_incident(id, number, by, audit).await
     }
+
     async fn unlink_incident(&self, id: Uuid, number: i64, audit: &AuditRecord) -> Result<bool> {
         self.inner.unlink_incident(id, number, audit).await
     }
+
     async fn case_incident_ids(&self, number: i64) -> Result<Vec<Uuid>> {
         self.inner.case_incident_ids(number).await
     }
+
     async fn incident_case_numbers(&self, id: Uuid) -> Result<Vec<i64>> {
         self.inner.incident_case_numbers(id).await
     }
+
     async fn put_subscription(&self, s: &casedesk_core::status::Subscription) -> Result<()> {
         self.inner.put_subscription(s).await
     }
+
     async fn subscriptions(
         &self,
         user_id: Option<Uuid>,
     ) -> Result<Vec<casedesk_core::status::Subscription>> {
         self.inner.subscriptions(user_id).await
     }
+
     async fn delete_subscription(&self, user_id: Uuid) -> Result<bool> {
         self.inner.delete_subscription(user_id).await
     }
-    async fn kb_generation(&self) -> Result<i64> {
-        self.inner.kb_generation().await
+}
+
+#[async_trait]
+impl casedesk_core::attachments::AttachmentStore for CachedStore {
+    async fn get_attachment(
+        &self,
+        number: i64,
+        id: Uuid,
+    ) -> Result<Option<casedesk_core::attachments::Attachment>> {
+        self.inner.get_attachment(number, id).await
     }
-    async fn record_deflection(&self, d: &casedesk_core::kb::search::Deflection) -> Result<()> {
-        self.inner.record_deflection(d).await
+
+    async fn list_attachments(
+        &self,
+        number: i64,
+    ) -> Result<Vec<casedesk_core::attachments::Attachment>> {
+        self.inner.list_attachments(number).await
     }
-    async fn deflection_counts(
+
+    async fn closed_cases_with_attachments(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<(i64, String, casedesk_core::Timestamp)>> {
+        self.inner.closed_cases_with_attachments(limit).await
+    }
+
+    async fn delete_attachments(
+        &self,
+        number: i64,
+        event: &casedesk_core::cases::NewEvent,
+    ) -> Result<Vec<String>> {
+        self.inner.delete_attachments(number, event).await
+    }
+}
+
+#[async_trait]
+impl casedesk_core::reports::ReportStore for CachedStore {
+    async fn report_rows(
         &self,
         since: casedesk_core::Timestamp,
         until: casedesk_core::Timestamp,
-    ) -> Result<Vec<(String, u64, u64)>> {
-        self.inner.deflection_counts(since, until).await
+        limit: u32,
+    ) -> Result<Vec<casedesk_core::reports::ReportRow>> {
+        self.inner.report_rows(since, until, limit).await
     }
 }
 

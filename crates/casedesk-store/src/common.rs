@@ -574,9 +574,16 @@ macro_rules! store_impl {
             use async_trait::async_trait;
             use casedesk_core::accounts::{Account, Tenant};
             use casedesk_core::cases::*;
-            use casedesk_core::store::{AttemptRecord, AuditFilter, NewDelivery, Store, TokenRecord};
+            use casedesk_core::store::traits::*;
+            use casedesk_core::service::{CasePatch, NewCase};
+            use casedesk_core::store::Store;
+            use casedesk_core::webhooks::AttemptRecord;
+            use casedesk_core::audit::AuditFilter;
+            use casedesk_core::webhooks::NewDelivery;
+            use casedesk_core::identity::TokenRecord;
             use casedesk_core::audit::{AuditEntry, AuditRecord, Checkpoint};
-            use casedesk_core::jobs::{Claim, Finish, FollowUp, Job, JobCount, JobQuery, JobState, NewJob};
+            use casedesk_core::jobs::{Claim, Finish, Job, JobCount, JobQuery, JobState, NewJob};
+            use casedesk_core::service::FollowUp;
             use casedesk_core::webhooks::{Attempt, Delivery, Endpoint, Notice, SecretRecord};
             use casedesk_core::taxonomy::IssueArea;
             use casedesk_core::users::{Scope, User};
@@ -873,7 +880,10 @@ macro_rules! store_impl {
                     sqlx::query("SELECT 1").execute(&self.pool).await.map_err(internal)?;
                     Ok(())
                 }
+            }
 
+            #[async_trait]
+            impl casedesk_core::directory::DirectoryStore for $store {
                 async fn create_account(&self, a: &Account, audit: &AuditRecord) -> Result<()> {
                     let (mut tx, _writer) = self.begin().await?;
                     sqlx::query("INSERT INTO accounts (id, name, plan, created_at) VALUES ($1, $2, $3, $4)")
@@ -999,6 +1009,77 @@ macro_rules! store_impl {
                     rows.iter().map(|r| user_from_row(r, vec![])).collect()
                 }
 
+                async fn update_user_access(&self, u: &User, audit: &AuditRecord) -> Result<()> {
+                    let (mut tx, _writer) = self.begin().await?;
+                    sqlx::query("UPDATE users SET role = $1, case_admin = $2, elevated = $3 WHERE id = $4")
+                        .bind(u.role.key())
+                        .bind(u.case_admin)
+                        .bind(u.elevated)
+                        .bind(u.id.to_string())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    sqlx::query("DELETE FROM user_queues WHERE user_id = $1")
+                        .bind(u.id.to_string())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    Self::insert_queues(&mut tx, u).await?;
+                    Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
+                    tx.commit().await.map_err(internal)
+                }
+
+                async fn count_users_with_role(&self, role: casedesk_core::users::Role) -> Result<u64> {
+                    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = $1")
+                        .bind(role.key())
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                    Ok(u64::try_from(n).unwrap_or(0))
+                }
+
+                async fn issue_areas(&self) -> Result<Vec<IssueArea>> {
+                    let rows = sqlx::query("SELECT key, name, description, queue FROM issue_areas ORDER BY position, key")
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                    rows.iter()
+                        .map(|r| {
+                            Ok(IssueArea {
+                                key: r.try_get("key").map_err(internal)?,
+                                name: r.try_get("name").map_err(internal)?,
+                                description: r.try_get("description").map_err(internal)?,
+                                queue: r.try_get("queue").map_err(internal)?,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn support_users(&self) -> Result<Vec<User>> {
+                    // One query: each user's queues come aggregated with the user.
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT id, account_id, email, role, case_admin, elevated, created_at, \
+                         (SELECT {}(q.queue, '\n' ORDER BY q.queue) FROM user_queues q WHERE q.user_id = users.id) AS queues \
+                         FROM users WHERE role IN ('agent', 'manager') ORDER BY role, email",
+                        $agg
+                    )))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    rows.iter()
+                        .map(|r| {
+                            let queues: Option<String> = r.try_get("queues").map_err(internal)?;
+                            let queues = queues
+                                .map(|q| q.split('\n').map(str::to_owned).collect())
+                                .unwrap_or_default();
+                            user_from_row(r, queues)
+                        })
+                        .collect()
+                }
+            }
+
+            #[async_trait]
+            impl casedesk_core::identity::IdentityStore for $store {
                 async fn create_token(&self, t: &TokenRecord, audit: &AuditRecord) -> Result<()> {
                     let scopes: Vec<&str> = t.scopes.iter().map(|s| s.key()).collect();
                     let (mut tx, _writer) = self.begin().await?;
@@ -1092,35 +1173,6 @@ macro_rules! store_impl {
                         .await
                         .map_err(internal)?;
                     tx.commit().await.map_err(internal)
-                }
-
-                async fn update_user_access(&self, u: &User, audit: &AuditRecord) -> Result<()> {
-                    let (mut tx, _writer) = self.begin().await?;
-                    sqlx::query("UPDATE users SET role = $1, case_admin = $2, elevated = $3 WHERE id = $4")
-                        .bind(u.role.key())
-                        .bind(u.case_admin)
-                        .bind(u.elevated)
-                        .bind(u.id.to_string())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(internal)?;
-                    sqlx::query("DELETE FROM user_queues WHERE user_id = $1")
-                        .bind(u.id.to_string())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(internal)?;
-                    Self::insert_queues(&mut tx, u).await?;
-                    Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
-                    tx.commit().await.map_err(internal)
-                }
-
-                async fn count_users_with_role(&self, role: casedesk_core::users::Role) -> Result<u64> {
-                    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = $1")
-                        .bind(role.key())
-                        .fetch_one(&self.pool)
-                        .await
-                        .map_err(internal)?;
-                    Ok(u64::try_from(n).unwrap_or(0))
                 }
 
                 async fn local_credentials(&self, email: &str) -> Result<Option<(User, casedesk_core::identity::LocalCredentials)>> {
@@ -1370,55 +1422,10 @@ macro_rules! store_impl {
                         created_at: ts(r.try_get("created_at").map_err(internal)?),
                     }))
                 }
+            }
 
-                async fn issue_areas(&self) -> Result<Vec<IssueArea>> {
-                    let rows = sqlx::query("SELECT key, name, description, queue FROM issue_areas ORDER BY position, key")
-                        .fetch_all(&self.pool)
-                        .await
-                        .map_err(internal)?;
-                    rows.iter()
-                        .map(|r| {
-                            Ok(IssueArea {
-                                key: r.try_get("key").map_err(internal)?,
-                                name: r.try_get("name").map_err(internal)?,
-                                description: r.try_get("description").map_err(internal)?,
-                                queue: r.try_get("queue").map_err(internal)?,
-                            })
-                        })
-                        .collect()
-                }
-
-                async fn create_case(&self, c: &NewCase, event: &NewEvent, key: Option<&IdempotencyKey>, audit: &AuditRecord) -> Result<CreateOutcome> {
-                    if let Some(done) = self.batched_create(c, event, key, audit).await? {
-                        return Ok(done);
-                    }
-                    if let Some(k) = key {
-                        if let Some(done) = Self::replay(&self.pool, k).await? {
-                            return Ok(done);
-                        }
-                    }
-                    let (mut tx, _writer) = self.begin().await?;
-                    let number = Self::insert_case(&mut tx, c, Status::New, event).await?;
-                    if let Some(k) = key {
-                        let ins = Self::insert_key(&mut tx, k, number, c.created_at).await;
-                        match ins {
-                            Ok(_) => {}
-                            // A concurrent request with the same key won: drop ours, answer theirs.
-                            Err(e) if is_unique_violation(&e) => {
-                                tx.rollback().await.map_err(internal)?;
-                                return Self::replay(&self.pool, k)
-                                    .await?
-                                    .ok_or_else(|| DomainError::Internal("idempotency key vanished".into()));
-                            }
-                            Err(e) => return Err(internal(e)),
-                        }
-                    }
-                    // Last, so the lock on the trail's head is held only until the commit.
-                    Self::write_audit(&mut tx, &[case_created_audit(audit, number)]).await?;
-                    tx.commit().await.map_err(internal)?;
-                    Ok(CreateOutcome::Created(number))
-                }
-
+            #[async_trait]
+            impl casedesk_core::cases::CaseStore for $store {
                 async fn get_case(&self, number: i64) -> Result<Option<Case>> {
                     let row = sqlx::query($crate::case_select!($agg))
                         .bind(number)
@@ -1448,6 +1455,116 @@ macro_rules! store_impl {
                     }
                     let page: Option<String> = q.fetch_one(&self.pool).await.map_err(internal)?.try_get("page").map_err(internal)?;
                     summaries_from_json(page.as_deref())
+                }
+
+                async fn list_events(&self, number: i64, include_internal: bool) -> Result<Vec<CaseEvent>> {
+                    let rows = sqlx::query(
+                        "SELECT e.id, e.case_number, u.email AS actor, e.kind, e.public, e.data, e.at \
+                         FROM case_events e LEFT JOIN users u ON u.id = e.actor_id \
+                         WHERE e.case_number = $1 AND (e.public = $2 OR $3) ORDER BY e.id",
+                    )
+                    .bind(number)
+                    .bind(true)
+                    .bind(include_internal)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    rows.iter()
+                        .map(|r| {
+                            let data: String = r.try_get("data").map_err(internal)?;
+                            Ok(CaseEvent {
+                                id: r.try_get("id").map_err(internal)?,
+                                case_number: r.try_get("case_number").map_err(internal)?,
+                                actor: r.try_get("actor").map_err(internal)?,
+                                kind: EventKind::parse(&r.try_get::<String, _>("kind").map_err(internal)?)?,
+                                public: r.try_get("public").map_err(internal)?,
+                                data: serde_json::from_str(&data)
+                                    .map_err(|e| DomainError::Internal(format!("bad event json: {e}")))?,
+                                at: ts(r.try_get("at").map_err(internal)?),
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn event_with_case(&self, id: i64) -> Result<Option<(CaseEvent, Case)>> {
+                    // The case query of `get_case`, joined to the event: one round trip.
+                    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                        $crate::case_select!($agg)
+                            .replacen(
+                                "SELECT c.number,",
+                                "SELECT e.id AS event_id, eu.email AS event_actor, e.kind AS event_kind, \
+                                 e.public AS event_public, e.data AS event_data, e.at AS event_at, c.number,",
+                                1,
+                            )
+                            .replacen(
+                                " WHERE c.number = $1",
+                                " JOIN case_events e ON e.case_number = c.number \
+                                 LEFT JOIN users eu ON eu.id = e.actor_id WHERE e.id = $1",
+                                1,
+                            )
+                    });
+                    let row = sqlx::query(sqlx::AssertSqlSafe(SQL.as_str()))
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                    let Some(r) = row else { return Ok(None) };
+                    let contacts = parse_contacts(r.try_get("contacts").map_err(internal)?)?;
+                    let case = case_from_row(&r, contacts)?;
+                    let data: String = r.try_get("event_data").map_err(internal)?;
+                    let event = CaseEvent {
+                        id: r.try_get("event_id").map_err(internal)?,
+                        case_number: case.number,
+                        actor: r.try_get("event_actor").map_err(internal)?,
+                        kind: EventKind::parse(&r.try_get::<String, _>("event_kind").map_err(internal)?)?,
+                        public: r.try_get("event_public").map_err(internal)?,
+                        data: serde_json::from_str(&data).map_err(|e| DomainError::Internal(format!("bad event json: {e}")))?,
+                        at: ts(r.try_get("event_at").map_err(internal)?),
+                    };
+                    Ok(Some((event, case)))
+                }
+
+                async fn open_case_numbers(&self, after: i64, limit: u32) -> Result<Vec<i64>> {
+                    sqlx::query_scalar("SELECT number FROM cases WHERE number > $1 AND status <> 'closed' ORDER BY number LIMIT $2")
+                        .bind(after)
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(internal)
+                }
+            }
+
+            #[async_trait]
+            impl casedesk_core::service::ServiceStore for $store {
+                async fn create_case(&self, c: &NewCase, event: &NewEvent, key: Option<&IdempotencyKey>, audit: &AuditRecord) -> Result<CreateOutcome> {
+                    if let Some(done) = self.batched_create(c, event, key, audit).await? {
+                        return Ok(done);
+                    }
+                    if let Some(k) = key {
+                        if let Some(done) = Self::replay(&self.pool, k).await? {
+                            return Ok(done);
+                        }
+                    }
+                    let (mut tx, _writer) = self.begin().await?;
+                    let number = Self::insert_case(&mut tx, c, Status::New, event).await?;
+                    if let Some(k) = key {
+                        let ins = Self::insert_key(&mut tx, k, number, c.created_at).await;
+                        match ins {
+                            Ok(_) => {}
+                            // A concurrent request with the same key won: drop ours, answer theirs.
+                            Err(e) if is_unique_violation(&e) => {
+                                tx.rollback().await.map_err(internal)?;
+                                return Self::replay(&self.pool, k)
+                                    .await?
+                                    .ok_or_else(|| DomainError::Internal("idempotency key vanished".into()));
+                            }
+                            Err(e) => return Err(internal(e)),
+                        }
+                    }
+                    // Last, so the lock on the trail's head is held only until the commit.
+                    Self::write_audit(&mut tx, &[case_created_audit(audit, number)]).await?;
+                    tx.commit().await.map_err(internal)?;
+                    Ok(CreateOutcome::Created(number))
                 }
 
                 async fn update_case(&self, number: i64, expected_version: i64, p: &CasePatch, event: &NewEvent, audit: &AuditRecord) -> Result<Option<Case>> {
@@ -1526,141 +1643,99 @@ macro_rules! store_impl {
                     self.get_case(number).await
                 }
 
-                async fn list_events(&self, number: i64, include_internal: bool) -> Result<Vec<CaseEvent>> {
-                    let rows = sqlx::query(
-                        "SELECT e.id, e.case_number, u.email AS actor, e.kind, e.public, e.data, e.at \
-                         FROM case_events e LEFT JOIN users u ON u.id = e.actor_id \
-                         WHERE e.case_number = $1 AND (e.public = $2 OR $3) ORDER BY e.id",
-                    )
-                    .bind(number)
-                    .bind(true)
-                    .bind(include_internal)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(internal)?;
-                    rows.iter()
-                        .map(|r| {
-                            let data: String = r.try_get("data").map_err(internal)?;
-                            Ok(CaseEvent {
-                                id: r.try_get("id").map_err(internal)?,
-                                case_number: r.try_get("case_number").map_err(internal)?,
-                                actor: r.try_get("actor").map_err(internal)?,
-                                kind: EventKind::parse(&r.try_get::<String, _>("kind").map_err(internal)?)?,
-                                public: r.try_get("public").map_err(internal)?,
-                                data: serde_json::from_str(&data)
-                                    .map_err(|e| DomainError::Internal(format!("bad event json: {e}")))?,
-                                at: ts(r.try_get("at").map_err(internal)?),
-                            })
-                        })
-                        .collect()
-                }
-
-                async fn append_audit(&self, a: &AuditRecord) -> Result<()> { self.append_audit_op(a).await }
-                async fn audit_page(&self, after: i64, limit: u32, f: &AuditFilter) -> Result<Vec<AuditEntry>> { self.audit_page_op(after, limit, f).await }
-                async fn audit_head(&self) -> Result<Option<(i64, String)>> { self.audit_head_op().await }
-                async fn audit_checkpoint(&self) -> Result<Option<Checkpoint>> { self.audit_checkpoint_op().await }
-                async fn prune_audit(&self, before: casedesk_core::Timestamp, a: &AuditRecord) -> Result<u64> { self.prune_audit_op(before, a).await }
-                async fn enqueue_job(&self, j: &NewJob) -> Result<()> { self.enqueue_job_op(j).await }
-                async fn claim_jobs(&self, node: &str, now: casedesk_core::Timestamp, lease: std::time::Duration, limit: u32) -> Result<Vec<Claim>> { self.claim_jobs_op(node, now, lease, limit).await }
                 async fn finish_job(&self, c: &Claim, f: &Finish, follow: &FollowUp) -> Result<bool> { self.finish_job_op(c, f, follow).await }
-                async fn release_expired(&self, now: casedesk_core::Timestamp) -> Result<u64> { self.release_expired_op(now).await }
-                async fn extend_lease(&self, c: &Claim, until: casedesk_core::Timestamp) -> Result<bool> { self.extend_lease_op(c, until).await }
-                async fn list_jobs(&self, q: &JobQuery) -> Result<Vec<Job>> { self.list_jobs_op(q).await }
-                async fn get_job(&self, id: Uuid) -> Result<Option<Job>> { self.get_job_op(id).await }
-                async fn set_job_state(&self, id: Uuid, from: JobState, to: JobState, a: &AuditRecord) -> Result<Option<Job>> { self.set_job_state_op(id, from, to, a).await }
-                async fn job_counts(&self, now: casedesk_core::Timestamp) -> Result<Vec<JobCount>> { self.job_counts_op(now).await }
-                async fn prune_jobs(&self, before: casedesk_core::Timestamp, now: casedesk_core::Timestamp) -> Result<u64> { self.prune_jobs_op(before, now).await }
-                async fn create_endpoint(&self, ep: &Endpoint, s: &SecretRecord, a: &AuditRecord) -> Result<()> { self.create_endpoint_op(ep, s, a).await }
-                async fn get_endpoint(&self, id: Uuid) -> Result<Option<Endpoint>> { self.get_endpoint_op(id).await }
-                async fn list_endpoints(&self, account: Option<Uuid>) -> Result<Vec<Endpoint>> { self.list_endpoints_op(account).await }
-                async fn update_endpoint(&self, ep: &Endpoint, a: &AuditRecord) -> Result<()> { self.update_endpoint_op(ep, a).await }
-                async fn delete_endpoint(&self, id: Uuid, a: &AuditRecord) -> Result<()> { self.delete_endpoint_op(id, a).await }
-                async fn add_secret(&self, s: &SecretRecord, others: casedesk_core::Timestamp, a: &AuditRecord) -> Result<()> { self.add_secret_op(s, others, a).await }
-                async fn live_secrets(&self, ep: Uuid, now: casedesk_core::Timestamp) -> Result<Vec<SecretRecord>> { self.live_secrets_op(ep, now).await }
-                async fn enabled_endpoints(&self) -> Result<Vec<Endpoint>> { self.enabled_endpoints_op().await }
-                async fn event_with_case(&self, id: i64) -> Result<Option<(CaseEvent, Case)>> {
-                    // The case query of `get_case`, joined to the event: one round trip.
-                    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-                        $crate::case_select!($agg)
-                            .replacen(
-                                "SELECT c.number,",
-                                "SELECT e.id AS event_id, eu.email AS event_actor, e.kind AS event_kind, \
-                                 e.public AS event_public, e.data AS event_data, e.at AS event_at, c.number,",
-                                1,
-                            )
-                            .replacen(
-                                " WHERE c.number = $1",
-                                " JOIN case_events e ON e.case_number = c.number \
-                                 LEFT JOIN users eu ON eu.id = e.actor_id WHERE e.id = $1",
-                                1,
-                            )
-                    });
-                    let row = sqlx::query(sqlx::AssertSqlSafe(SQL.as_str()))
-                        .bind(id)
-                        .fetch_optional(&self.pool)
-                        .await
-                        .map_err(internal)?;
-                    let Some(r) = row else { return Ok(None) };
-                    let contacts = parse_contacts(r.try_get("contacts").map_err(internal)?)?;
-                    let case = case_from_row(&r, contacts)?;
-                    let data: String = r.try_get("event_data").map_err(internal)?;
-                    let event = CaseEvent {
-                        id: r.try_get("event_id").map_err(internal)?,
-                        case_number: case.number,
-                        actor: r.try_get("event_actor").map_err(internal)?,
-                        kind: EventKind::parse(&r.try_get::<String, _>("event_kind").map_err(internal)?)?,
-                        public: r.try_get("event_public").map_err(internal)?,
-                        data: serde_json::from_str(&data).map_err(|e| DomainError::Internal(format!("bad event json: {e}")))?,
-                        at: ts(r.try_get("event_at").map_err(internal)?),
-                    };
-                    Ok(Some((event, case)))
-                }
-                async fn fan_out(&self, c: &Claim, d: &[NewDelivery], m: &[casedesk_core::mail::NewMail]) -> Result<bool> { self.fan_out_op(c, d, m).await }
-                async fn mail_result(&self, c: &Claim, r: &casedesk_core::mail::MailResult, f: &Finish) -> Result<bool> { self.mail_result_op(c, r, f).await }
-                async fn list_mail(&self, n: i64) -> Result<Vec<casedesk_core::mail::MailRecord>> { self.list_mail_op(n).await }
-                async fn get_mail(&self, id: Uuid) -> Result<Option<(casedesk_core::mail::MailRecord, String)>> { self.get_mail_op(id).await }
-                async fn record_inbound(&self, m: &casedesk_core::mail::InboundRecord, n: Option<&casedesk_core::mail::NewMail>) -> Result<bool> { self.record_inbound_op(m, n).await }
-                async fn find_inbound(&self, id: &str) -> Result<Option<casedesk_core::mail::InboundSummary>> { self.find_inbound_op(id).await }
-                async fn get_inbound(&self, id: Uuid) -> Result<Option<(casedesk_core::mail::InboundSummary, Vec<u8>)>> { self.get_inbound_op(id).await }
-                async fn list_inbound(&self, n: i64) -> Result<Vec<casedesk_core::mail::InboundSummary>> { self.list_inbound_op(n).await }
-                async fn list_inbound_by_outcome(&self, o: &str, before: Option<Uuid>, limit: u32) -> Result<Vec<casedesk_core::mail::InboundSummary>> { self.list_inbound_by_outcome_op(o, before, limit).await }
-                async fn review_held(&self, id: Uuid, o: &str, d: &serde_json::Value, audit: &AuditRecord) -> Result<bool> { self.review_held_op(id, o, d, audit).await }
-                async fn recent_inbound(&self, q: &casedesk_core::mail::RecentQuery<'_>) -> Result<casedesk_core::mail::RecentInbound> { self.recent_inbound_op(q).await }
-                async fn mail_by_message_id(&self, m: &str) -> Result<Option<casedesk_core::mail::MailRecord>> { self.mail_by_message_id_op(m).await }
-                async fn notices_since(&self, r: &str, since: casedesk_core::Timestamp) -> Result<u32> { self.notices_since_op(r, since).await }
-                async fn bounce_mail(&self, m: &str, e: &str) -> Result<Option<casedesk_core::mail::MailRecord>> { self.bounce_mail_op(m, e).await }
-                async fn email_intake(&self, a: Uuid) -> Result<Option<String>> { self.email_intake_op(a).await }
-                async fn set_email_intake(&self, a: Uuid, spec: &str, audit: &AuditRecord) -> Result<()> { self.set_email_intake_op(a, spec, audit).await }
-                async fn put_kb_entry(&self, e: &casedesk_core::kb::StoredEntry, audit: &AuditRecord) -> Result<()> { self.put_kb_entry_op(e, audit).await }
-                async fn kb_entry(&self, id: &str) -> Result<Option<casedesk_core::kb::StoredEntry>> { Ok(self.kb_query_op(Some(id), false).await?.into_iter().next()) }
-                async fn kb_entries(&self) -> Result<Vec<casedesk_core::kb::StoredEntry>> { self.kb_query_op(None, false).await }
-                async fn kb_versions(&self, id: &str) -> Result<Vec<casedesk_core::kb::StoredEntry>> { self.kb_query_op(Some(id), true).await }
-                async fn kb_generation(&self) -> Result<i64> { self.kb_generation_op().await }
-                async fn create_incident(&self, i: &casedesk_core::status::Incident, jobs: &[NewJob], audit: &AuditRecord) -> Result<()> { self.create_incident_op(i, jobs, audit).await }
-                async fn add_incident_update(&self, i: &casedesk_core::status::Incident, u: &casedesk_core::status::IncidentUpdate, jobs: &[NewJob], audit: &AuditRecord) -> Result<bool> { self.add_incident_update_op(i, u, jobs, audit).await }
-                async fn get_incident(&self, id: Uuid) -> Result<Option<casedesk_core::status::Incident>> { self.get_incident_op(id).await }
-                async fn list_incidents(&self, open_only: bool, limit: u32) -> Result<Vec<casedesk_core::status::Incident>> { self.list_incidents_op(open_only, limit).await }
-                async fn link_incident(&self, id: Uuid, number: i64, by: Uuid, audit: &AuditRecord) -> Result<()> { self.link_incident_op(id, number, by, audit).await }
-                async fn unlink_incident(&self, id: Uuid, number: i64, audit: &AuditRecord) -> Result<bool> { self.unlink_incident_op(id, number, audit).await }
-                async fn case_incident_ids(&self, number: i64) -> Result<Vec<Uuid>> { self.case_incident_ids_op(number).await }
-                async fn incident_case_numbers(&self, id: Uuid) -> Result<Vec<i64>> { self.incident_case_numbers_op(id).await }
-                async fn put_subscription(&self, s: &casedesk_core::status::Subscription) -> Result<()> { self.put_subscription_op(s).await }
-                async fn subscriptions(&self, user: Option<Uuid>) -> Result<Vec<casedesk_core::status::Subscription>> { self.subscriptions_op(user).await }
-                async fn delete_subscription(&self, user: Uuid) -> Result<bool> { self.delete_subscription_op(user).await }
-                async fn record_deflection(&self, d: &casedesk_core::kb::search::Deflection) -> Result<()> { self.record_deflection_op(d).await }
-                async fn deflection_counts(&self, since: casedesk_core::Timestamp, until: casedesk_core::Timestamp) -> Result<Vec<(String, u64, u64)>> { self.deflection_counts_op(since, until).await }
-                async fn get_delivery(&self, id: &str) -> Result<Option<Delivery>> { self.get_delivery_op(id).await }
-                async fn list_deliveries(&self, ep: Uuid, before: Option<&str>, limit: u32) -> Result<Vec<Delivery>> { self.list_deliveries_op(ep, before, limit).await }
-                async fn list_attempts(&self, id: &str) -> Result<Vec<Attempt>> { self.list_attempts_op(id).await }
-                async fn record_attempt(&self, c: &Claim, r: &AttemptRecord, f: &Finish) -> Result<bool> { self.record_attempt_op(c, r, f).await }
-                async fn redeliver(&self, id: &str, j: &NewJob, a: &AuditRecord) -> Result<()> { self.redeliver_op(id, j, a).await }
-                async fn list_notices(&self, account: Option<Uuid>) -> Result<Vec<Notice>> { self.list_notices_op(account).await }
-                async fn get_attachment(&self, n: i64, id: Uuid) -> Result<Option<casedesk_core::attachments::Attachment>> { self.get_attachment_op(n, id).await }
-                async fn list_attachments(&self, n: i64) -> Result<Vec<casedesk_core::attachments::Attachment>> { self.list_attachments_op(n).await }
-                async fn closed_cases_with_attachments(&self, limit: u32) -> Result<Vec<(i64, String, casedesk_core::Timestamp)>> { self.closed_cases_with_attachments_op(limit).await }
-                async fn report_rows(&self, since: casedesk_core::Timestamp, until: casedesk_core::Timestamp, limit: u32) -> Result<Vec<casedesk_core::reports::ReportRow>> { self.report_rows_op(since, until, limit).await }
-                async fn delete_attachments(&self, n: i64, e: &NewEvent) -> Result<Vec<String>> { self.delete_attachments_op(n, e).await }
 
+                async fn fan_out(&self, c: &Claim, d: &[NewDelivery], m: &[casedesk_core::mail::NewMail]) -> Result<bool> { self.fan_out_op(c, d, m).await }
+
+                async fn import_cases(&self, cases: &[(NewCase, Status)]) -> Result<Vec<i64>> {
+                    let (mut tx, _writer) = self.begin().await?;
+                    let mut out = Vec::with_capacity(cases.len());
+                    for (c, status) in cases {
+                        let event = NewEvent {
+                            actor_id: Some(c.requester_id),
+                            kind: EventKind::Created,
+                            public: true,
+                            data: serde_json::json!({"status": status.key(), "imported": true}),
+                            at: c.created_at,
+                        };
+                        out.push(Self::insert_case(&mut tx, c, *status, &event).await?);
+                    }
+                    let audit = AuditRecord::new(casedesk_core::audit::Actor::system("import"), "case.import", "cases")
+                        .summary(serde_json::json!({"count": out.len(), "first": out.first(), "last": out.last()}))
+                        .internal();
+                    Self::write_audit(&mut tx, &[audit]).await?;
+                    tx.commit().await.map_err(internal)?;
+                    Ok(out)
+                }
+            }
+
+            #[async_trait]
+            impl casedesk_core::audit::AuditStore for $store {
+                async fn append_audit(&self, a: &AuditRecord) -> Result<()> { self.append_audit_op(a).await }
+
+                async fn audit_page(&self, after: i64, limit: u32, f: &AuditFilter) -> Result<Vec<AuditEntry>> { self.audit_page_op(after, limit, f).await }
+
+                async fn audit_head(&self) -> Result<Option<(i64, String)>> { self.audit_head_op().await }
+
+                async fn audit_checkpoint(&self) -> Result<Option<Checkpoint>> { self.audit_checkpoint_op().await }
+
+                async fn prune_audit(&self, before: casedesk_core::Timestamp, a: &AuditRecord) -> Result<u64> { self.prune_audit_op(before, a).await }
+            }
+
+            #[async_trait]
+            impl casedesk_core::jobs::JobStore for $store {
+                async fn enqueue_job(&self, j: &NewJob) -> Result<()> { self.enqueue_job_op(j).await }
+
+                async fn claim_jobs(&self, node: &str, now: casedesk_core::Timestamp, lease: std::time::Duration, limit: u32) -> Result<Vec<Claim>> { self.claim_jobs_op(node, now, lease, limit).await }
+
+                async fn release_expired(&self, now: casedesk_core::Timestamp) -> Result<u64> { self.release_expired_op(now).await }
+
+                async fn extend_lease(&self, c: &Claim, until: casedesk_core::Timestamp) -> Result<bool> { self.extend_lease_op(c, until).await }
+
+                async fn list_jobs(&self, q: &JobQuery) -> Result<Vec<Job>> { self.list_jobs_op(q).await }
+
+                async fn get_job(&self, id: Uuid) -> Result<Option<Job>> { self.get_job_op(id).await }
+
+                async fn set_job_state(&self, id: Uuid, from: JobState, to: JobState, a: &AuditRecord) -> Result<Option<Job>> { self.set_job_state_op(id, from, to, a).await }
+
+                async fn job_counts(&self, now: casedesk_core::Timestamp) -> Result<Vec<JobCount>> { self.job_counts_op(now).await }
+
+                async fn prune_jobs(&self, before: casedesk_core::Timestamp, now: casedesk_core::Timestamp) -> Result<u64> { self.prune_jobs_op(before, now).await }
+            }
+
+            #[async_trait]
+            impl casedesk_core::webhooks::WebhookStore for $store {
+                async fn create_endpoint(&self, ep: &Endpoint, s: &SecretRecord, a: &AuditRecord) -> Result<()> { self.create_endpoint_op(ep, s, a).await }
+
+                async fn get_endpoint(&self, id: Uuid) -> Result<Option<Endpoint>> { self.get_endpoint_op(id).await }
+
+                async fn list_endpoints(&self, account: Option<Uuid>) -> Result<Vec<Endpoint>> { self.list_endpoints_op(account).await }
+
+                async fn update_endpoint(&self, ep: &Endpoint, a: &AuditRecord) -> Result<()> { self.update_endpoint_op(ep, a).await }
+
+                async fn delete_endpoint(&self, id: Uuid, a: &AuditRecord) -> Result<()> { self.delete_endpoint_op(id, a).await }
+
+                async fn add_secret(&self, s: &SecretRecord, others: casedesk_core::Timestamp, a: &AuditRecord) -> Result<()> { self.add_secret_op(s, others, a).await }
+
+                async fn live_secrets(&self, ep: Uuid, now: casedesk_core::Timestamp) -> Result<Vec<SecretRecord>> { self.live_secrets_op(ep, now).await }
+
+                async fn enabled_endpoints(&self) -> Result<Vec<Endpoint>> { self.enabled_endpoints_op().await }
+
+                async fn get_delivery(&self, id: &str) -> Result<Option<Delivery>> { self.get_delivery_op(id).await }
+
+                async fn list_deliveries(&self, ep: Uuid, before: Option<&str>, limit: u32) -> Result<Vec<Delivery>> { self.list_deliveries_op(ep, before, limit).await }
+
+                async fn list_attempts(&self, id: &str) -> Result<Vec<Attempt>> { self.list_attempts_op(id).await }
+
+                async fn record_attempt(&self, c: &Claim, r: &AttemptRecord, f: &Finish) -> Result<bool> { self.record_attempt_op(c, r, f).await }
+
+                async fn redeliver(&self, id: &str, j: &NewJob, a: &AuditRecord) -> Result<()> { self.redeliver_op(id, j, a).await }
+
+                async fn list_notices(&self, account: Option<Uuid>) -> Result<Vec<Notice>> { self.list_notices_op(account).await }
+            }
+
+            #[async_trait]
+            impl casedesk_core::sla::SlaStore for $store {
                 async fn put_calendar(&self, name: &str, spec: &str, from: casedesk_core::Timestamp, audit: &AuditRecord) -> Result<()> {
                     let (mut tx, _writer) = self.begin().await?;
                     sqlx::query(
@@ -1834,58 +1909,97 @@ macro_rules! store_impl {
                         .await
                         .map_err(internal)
                 }
+            }
 
-                async fn open_case_numbers(&self, after: i64, limit: u32) -> Result<Vec<i64>> {
-                    sqlx::query_scalar("SELECT number FROM cases WHERE number > $1 AND status <> 'closed' ORDER BY number LIMIT $2")
-                        .bind(after)
-                        .bind(i64::from(limit))
-                        .fetch_all(&self.pool)
-                        .await
-                        .map_err(internal)
-                }
+            #[async_trait]
+            impl casedesk_core::mail::MailStore for $store {
+                async fn mail_result(&self, c: &Claim, r: &casedesk_core::mail::MailResult, f: &Finish) -> Result<bool> { self.mail_result_op(c, r, f).await }
 
-                async fn support_users(&self) -> Result<Vec<User>> {
-                    // One query: each user's queues come aggregated with the user.
-                    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "SELECT id, account_id, email, role, case_admin, elevated, created_at, \
-                         (SELECT {}(q.queue, '\n' ORDER BY q.queue) FROM user_queues q WHERE q.user_id = users.id) AS queues \
-                         FROM users WHERE role IN ('agent', 'manager') ORDER BY role, email",
-                        $agg
-                    )))
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(internal)?;
-                    rows.iter()
-                        .map(|r| {
-                            let queues: Option<String> = r.try_get("queues").map_err(internal)?;
-                            let queues = queues
-                                .map(|q| q.split('\n').map(str::to_owned).collect())
-                                .unwrap_or_default();
-                            user_from_row(r, queues)
-                        })
-                        .collect()
-                }
+                async fn list_mail(&self, n: i64) -> Result<Vec<casedesk_core::mail::MailRecord>> { self.list_mail_op(n).await }
 
-                async fn import_cases(&self, cases: &[(NewCase, Status)]) -> Result<Vec<i64>> {
-                    let (mut tx, _writer) = self.begin().await?;
-                    let mut out = Vec::with_capacity(cases.len());
-                    for (c, status) in cases {
-                        let event = NewEvent {
-                            actor_id: Some(c.requester_id),
-                            kind: EventKind::Created,
-                            public: true,
-                            data: serde_json::json!({"status": status.key(), "imported": true}),
-                            at: c.created_at,
-                        };
-                        out.push(Self::insert_case(&mut tx, c, *status, &event).await?);
-                    }
-                    let audit = AuditRecord::new(casedesk_core::audit::Actor::system("import"), "case.import", "cases")
-                        .summary(serde_json::json!({"count": out.len(), "first": out.first(), "last": out.last()}))
-                        .internal();
-                    Self::write_audit(&mut tx, &[audit]).await?;
-                    tx.commit().await.map_err(internal)?;
-                    Ok(out)
-                }
+                async fn get_mail(&self, id: Uuid) -> Result<Option<(casedesk_core::mail::MailRecord, String)>> { self.get_mail_op(id).await }
+
+                async fn record_inbound(&self, m: &casedesk_core::mail::InboundRecord, n: Option<&casedesk_core::mail::NewMail>) -> Result<bool> { self.record_inbound_op(m, n).await }
+
+                async fn find_inbound(&self, id: &str) -> Result<Option<casedesk_core::mail::InboundSummary>> { self.find_inbound_op(id).await }
+
+                async fn get_inbound(&self, id: Uuid) -> Result<Option<(casedesk_core::mail::InboundSummary, Vec<u8>)>> { self.get_inbound_op(id).await }
+
+                async fn list_inbound(&self, n: i64) -> Result<Vec<casedesk_core::mail::InboundSummary>> { self.list_inbound_op(n).await }
+
+                async fn list_inbound_by_outcome(&self, o: &str, before: Option<Uuid>, limit: u32) -> Result<Vec<casedesk_core::mail::InboundSummary>> { self.list_inbound_by_outcome_op(o, before, limit).await }
+
+                async fn review_held(&self, id: Uuid, o: &str, d: &serde_json::Value, audit: &AuditRecord) -> Result<bool> { self.review_held_op(id, o, d, audit).await }
+
+                async fn recent_inbound(&self, q: &casedesk_core::mail::RecentQuery<'_>) -> Result<casedesk_core::mail::RecentInbound> { self.recent_inbound_op(q).await }
+
+                async fn mail_by_message_id(&self, m: &str) -> Result<Option<casedesk_core::mail::MailRecord>> { self.mail_by_message_id_op(m).await }
+
+                async fn notices_since(&self, r: &str, since: casedesk_core::Timestamp) -> Result<u32> { self.notices_since_op(r, since).await }
+
+                async fn bounce_mail(&self, m: &str, e: &str) -> Result<Option<casedesk_core::mail::MailRecord>> { self.bounce_mail_op(m, e).await }
+
+                async fn email_intake(&self, a: Uuid) -> Result<Option<String>> { self.email_intake_op(a).await }
+
+                async fn set_email_intake(&self, a: Uuid, spec: &str, audit: &AuditRecord) -> Result<()> { self.set_email_intake_op(a, spec, audit).await }
+            }
+
+            #[async_trait]
+            impl casedesk_core::kb::KbStore for $store {
+                async fn put_kb_entry(&self, e: &casedesk_core::kb::StoredEntry, audit: &AuditRecord) -> Result<()> { self.put_kb_entry_op(e, audit).await }
+
+                async fn kb_entry(&self, id: &str) -> Result<Option<casedesk_core::kb::StoredEntry>> { Ok(self.kb_query_op(Some(id), false).await?.into_iter().next()) }
+
+                async fn kb_entries(&self) -> Result<Vec<casedesk_core::kb::StoredEntry>> { self.kb_query_op(None, false).await }
+
+                async fn kb_versions(&self, id: &str) -> Result<Vec<casedesk_core::kb::StoredEntry>> { self.kb_query_op(Some(id), true).await }
+
+                async fn kb_generation(&self) -> Result<i64> { self.kb_generation_op().await }
+
+                async fn record_deflection(&self, d: &casedesk_core::kb::search::Deflection) -> Result<()> { self.record_deflection_op(d).await }
+
+                async fn deflection_counts(&self, since: casedesk_core::Timestamp, until: casedesk_core::Timestamp) -> Result<Vec<(String, u64, u64)>> { self.deflection_counts_op(since, until).await }
+            }
+
+            #[async_trait]
+            impl casedesk_core::status::StatusStore for $store {
+                async fn create_incident(&self, i: &casedesk_core::status::Incident, jobs: &[NewJob], audit: &AuditRecord) -> Result<()> { self.create_incident_op(i, jobs, audit).await }
+
+                async fn add_incident_update(&self, i: &casedesk_core::status::Incident, u: &casedesk_core::status::IncidentUpdate, jobs: &[NewJob], audit: &AuditRecord) -> Result<bool> { self.add_incident_update_op(i, u, jobs, audit).await }
+
+                async fn get_incident(&self, id: Uuid) -> Result<Option<casedesk_core::status::Incident>> { self.get_incident_op(id).await }
+
+                async fn list_incidents(&self, open_only: bool, limit: u32) -> Result<Vec<casedesk_core::status::Incident>> { self.list_incidents_op(open_only, limit).await }
+
+                async fn link_incident(&self, id: Uuid, number: i64, by: Uuid, audit: &AuditRecord) -> Result<()> { self.link_incident_op(id, number, by, audit).await }
+
+                async fn unlink_incident(&self, id: Uuid, number: i64, audit: &AuditRecord) -> Result<bool> { self.unlink_incident_op(id, number, audit).await }
+
+                async fn case_incident_ids(&self, number: i64) -> Result<Vec<Uuid>> { self.case_incident_ids_op(number).await }
+
+                async fn incident_case_numbers(&self, id: Uuid) -> Result<Vec<i64>> { self.incident_case_numbers_op(id).await }
+
+                async fn put_subscription(&self, s: &casedesk_core::status::Subscription) -> Result<()> { self.put_subscription_op(s).await }
+
+                async fn subscriptions(&self, user: Option<Uuid>) -> Result<Vec<casedesk_core::status::Subscription>> { self.subscriptions_op(user).await }
+
+                async fn delete_subscription(&self, user: Uuid) -> Result<bool> { self.delete_subscription_op(user).await }
+            }
+
+            #[async_trait]
+            impl casedesk_core::attachments::AttachmentStore for $store {
+                async fn get_attachment(&self, n: i64, id: Uuid) -> Result<Option<casedesk_core::attachments::Attachment>> { self.get_attachment_op(n, id).await }
+
+                async fn list_attachments(&self, n: i64) -> Result<Vec<casedesk_core::attachments::Attachment>> { self.list_attachments_op(n).await }
+
+                async fn closed_cases_with_attachments(&self, limit: u32) -> Result<Vec<(i64, String, casedesk_core::Timestamp)>> { self.closed_cases_with_attachments_op(limit).await }
+
+                async fn delete_attachments(&self, n: i64, e: &NewEvent) -> Result<Vec<String>> { self.delete_attachments_op(n, e).await }
+            }
+
+            #[async_trait]
+            impl casedesk_core::reports::ReportStore for $store {
+                async fn report_rows(&self, since: casedesk_core::Timestamp, until: casedesk_core::Timestamp, limit: u32) -> Result<Vec<casedesk_core::reports::ReportRow>> { self.report_rows_op(since, until, limit).await }
             }
         }
     };

@@ -10,19 +10,19 @@ pub(crate) enum Ending {
     /// A webhook attempt.
     Attempt(
         casedesk_core::jobs::Claim,
-        Box<casedesk_core::store::AttemptRecord>,
+        Box<casedesk_core::webhooks::AttemptRecord>,
         casedesk_core::jobs::Finish,
     ),
     /// A plain end with its follow-ups.
     Finish(
         casedesk_core::jobs::Claim,
         casedesk_core::jobs::Finish,
-        casedesk_core::jobs::FollowUp,
+        casedesk_core::service::FollowUp,
     ),
     /// A fan-out: deliveries written, the dispatching job done.
     FanOut(
         casedesk_core::jobs::Claim,
-        Vec<casedesk_core::store::NewDelivery>,
+        Vec<casedesk_core::webhooks::NewDelivery>,
         Vec<casedesk_core::mail::NewMail>,
     ),
     /// One sending attempt of a message.
@@ -60,8 +60,11 @@ macro_rules! ops_impl {
             use super::$store;
             use $crate::common::*;
             use casedesk_core::audit::{chain_hash, Actor, AuditEntry, AuditRecord, Checkpoint};
-            use casedesk_core::jobs::{Claim, Finish, FollowUp, Job, JobCount, JobQuery, JobState, NewJob};
-            use casedesk_core::store::{AttemptRecord, AuditFilter, NewDelivery};
+            use casedesk_core::jobs::{Claim, Finish, Job, JobCount, JobQuery, JobState, NewJob};
+            use casedesk_core::service::FollowUp;
+            use casedesk_core::webhooks::AttemptRecord;
+            use casedesk_core::audit::AuditFilter;
+            use casedesk_core::webhooks::NewDelivery;
             use casedesk_core::webhooks::{Attempt, Delivery, DeliveryState, Endpoint, EndpointChange, Notice, SecretRecord};
             use casedesk_core::{DomainError, Result, Timestamp};
             use sqlx::Row;

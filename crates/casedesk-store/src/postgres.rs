@@ -53,7 +53,7 @@ impl PgStore {
     /// PostgreSQL commits each create on its own; concurrent commits are grouped by the server.
     async fn batched_create(
         &self,
-        _c: &casedesk_core::cases::NewCase,
+        _c: &casedesk_core::service::NewCase,
         _e: &casedesk_core::cases::NewEvent,
         _k: Option<&casedesk_core::cases::IdempotencyKey>,
         _a: &casedesk_core::audit::AuditRecord,

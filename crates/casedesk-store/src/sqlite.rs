@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use casedesk_core::DomainError;
 use casedesk_core::audit::AuditRecord;
-use casedesk_core::cases::{CreateOutcome, IdempotencyKey, NewCase, NewEvent};
+use casedesk_core::cases::{CreateOutcome, IdempotencyKey, NewEvent};
+use casedesk_core::service::NewCase;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard, mpsc, oneshot};

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use casedesk_core::DomainError;
 use casedesk_core::accounts::{Account, Environment, Plan, Region, Tenant};
 use casedesk_core::cases::*;
+use casedesk_core::service::{CasePatch, NewCase};
 use casedesk_core::store::Store;
 use casedesk_core::taxonomy::DEFAULT_ISSUE_AREAS;
 use casedesk_core::users::{Role, User};
@@ -400,8 +401,8 @@ async fn listing_by_visibility_filters_and_cursor(b: Backend) {
 both!(listing_by_visibility_filters_and_cursor);
 
 async fn identity_records_round_trip(b: Backend) {
+    use casedesk_core::identity::TokenRecord;
     use casedesk_core::identity::{LoginFlow, Session};
-    use casedesk_core::store::TokenRecord;
     use casedesk_core::users::Scope;
     let (s, _db) = store(b).await;
     let f = fixture(s.as_ref()).await;
@@ -566,7 +567,8 @@ fn a() -> AuditRecord {
 }
 
 async fn jobs_are_claimed_once_fenced_by_their_lease_and_retried(b: Backend) {
-    use casedesk_core::jobs::{Finish, FollowUp, JobQuery, JobState, NewJob};
+    use casedesk_core::jobs::{Finish, JobQuery, JobState, NewJob};
+    use casedesk_core::service::FollowUp;
     use std::time::Duration;
     let (s, _db) = store(b).await;
     let now = casedesk_core::now();
@@ -1008,8 +1010,9 @@ async fn sla_log_and_timers_are_written_with_the_case(b: Backend) {
 both!(sla_log_and_timers_are_written_with_the_case);
 
 async fn mail_out_and_in_are_written_with_their_causes(b: Backend) {
-    use casedesk_core::jobs::{Claim, Finish, FollowUp};
+    use casedesk_core::jobs::{Claim, Finish};
     use casedesk_core::mail::{InboundOutcome, InboundRecord, MailResult, MailState, NewMail};
+    use casedesk_core::service::FollowUp;
     let (s, _db) = store(b).await;
     let f = fixture(s.as_ref()).await;
     let CreateOutcome::Created(n) = s

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use casedesk_core::accounts::{Account, Environment, Plan, Region, Tenant};
 use casedesk_core::audit::{AuditRecord, Origin};
-use casedesk_core::cases::service::{self, ListFilters};
 use casedesk_core::cases::*;
+use casedesk_core::service::{self, CasePatch, ListFilters, NewCase};
 use casedesk_core::store::Store;
 use casedesk_core::users::{Principal, Role, Scope, User};
 use casedesk_testkit::{Backend, test_db};

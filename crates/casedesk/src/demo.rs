@@ -4,7 +4,7 @@
 use casedesk_core::accounts::{Environment, Plan, Region};
 use casedesk_core::admin::{self, NewUser};
 use casedesk_core::audit::{Actor, AuditRecord};
-use casedesk_core::cases::service::{self, Command};
+use casedesk_core::service::{self, Command};
 use casedesk_core::store::Store;
 use casedesk_core::users::{Principal, Role, Scope, User};
 use casedesk_core::{DomainError, Result};

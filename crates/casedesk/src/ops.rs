@@ -1,9 +1,9 @@
 //! `casedesk jobs …` and `casedesk audit …`: operating the background work and the trail.
 
 use anyhow::anyhow;
+use casedesk_core::audit::AuditFilter;
 use casedesk_core::audit::{self, Actor, AuditRecord};
 use casedesk_core::jobs::{self, JobQuery, JobState};
-use casedesk_core::store::AuditFilter;
 use clap::Subcommand;
 use serde_json::json;
 

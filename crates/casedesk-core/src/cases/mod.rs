@@ -2,7 +2,11 @@
 
 pub mod intake;
 pub mod lifecycle;
-pub mod service;
+pub mod status;
+pub mod store;
+
+pub use status::Status;
+pub use store::{CaseStore, get_case};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -68,53 +72,6 @@ impl Priority {
     /// Parses a stable key.
     pub fn parse(s: &str) -> Option<Priority> {
         Priority::ALL.into_iter().find(|p| p.key() == s)
-    }
-}
-
-/// Where a case is in its lifecycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// Opened, not yet taken up by support.
-    New,
-    /// Being worked by support.
-    Open,
-    /// Waiting on the customer.
-    Pending,
-    /// Waiting on a third party.
-    OnHold,
-    /// A resolution was proposed; waiting for the customer's confirmation.
-    Solved,
-    /// Confirmed resolved; read-only.
-    Closed,
-}
-
-impl Status {
-    /// Every status in lifecycle order.
-    pub const ALL: [Status; 6] = [
-        Status::New,
-        Status::Open,
-        Status::Pending,
-        Status::OnHold,
-        Status::Solved,
-        Status::Closed,
-    ];
-
-    /// Stable key.
-    pub fn key(self) -> &'static str {
-        match self {
-            Status::New => "new",
-            Status::Open => "open",
-            Status::Pending => "pending",
-            Status::OnHold => "on_hold",
-            Status::Solved => "solved",
-            Status::Closed => "closed",
-        }
-    }
-
-    /// Parses a stable key.
-    pub fn parse(s: &str) -> Option<Status> {
-        Status::ALL.into_iter().find(|p| p.key() == s)
     }
 }
 
@@ -206,30 +163,6 @@ pub struct TeamContact {
     pub user_id: Uuid,
     /// Their email.
     pub email: String,
-}
-
-/// A validated case, ready to be stored.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewCase {
-    /// Owning account.
-    pub account_id: Uuid,
-    /// Who opened it.
-    pub requester_id: Uuid,
-    /// Tenant impacted.
-    pub tenant_id: Uuid,
-    /// Queue it was routed to.
-    pub queue: String,
-    /// The intake fields.
-    pub fields: CaseFields,
-    /// Team contacts.
-    pub team_contacts: Vec<TeamContact>,
-    /// A closed case this one follows up.
-    pub follow_up_of: Option<i64>,
-    /// Creation time.
-    pub created_at: Timestamp,
-    /// The SLA clocks it starts (empty for imported cases: SLA applies only to cases logged
-    /// through casedesk).
-    pub sla: crate::sla::SlaWrite,
 }
 
 /// The intake fields of a case, as the requester gave them (normalised).
@@ -530,35 +463,6 @@ pub struct CaseEvent {
     pub data: Value,
     /// When.
     pub at: Timestamp,
-}
-
-/// A change to a case's mutable fields.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct CasePatch {
-    /// New status.
-    pub status: Option<Status>,
-    /// New priority.
-    pub priority: Option<Priority>,
-    /// New assignee (`Some(None)` unassigns).
-    pub assignee: Option<Option<Uuid>>,
-    /// Set the escalation flag.
-    pub escalated: Option<bool>,
-    /// Add a team contact.
-    pub add_contact: Option<Uuid>,
-    /// Remove a team contact.
-    pub remove_contact: Option<Uuid>,
-    /// SLA log entries and timers to write with the change.
-    pub sla: Option<crate::sla::SlaWrite>,
-    /// Jobs to queue with the change (notices of SLA warnings and breaches).
-    pub jobs: Vec<crate::jobs::NewJob>,
-    /// The received message this change posts, recorded with it.
-    pub inbound: Option<crate::mail::InboundRecord>,
-    /// Attachments stored with the change (their content is already stored).
-    pub attachments: Vec<crate::attachments::NewAttachment>,
-    /// The case's new context (empty fields filled from evidence).
-    pub context: Option<Map<String, Value>>,
-    /// Further events appended after the change's own, in order.
-    pub also: Vec<NewEvent>,
 }
 
 /// A client-chosen key that makes a retried create return the first result.

@@ -5,16 +5,15 @@ pub mod jwt;
 pub mod redirect;
 pub mod secrets;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::cases::{CasePatch, EventKind, NewEvent};
-use crate::permissions::{can_see, is_support, require_case_access, require_scope};
-use crate::store::Store;
+use crate::cases::CaseStore;
+use crate::permissions::{can_see, require_case_access, require_scope};
 use crate::users::{Principal, Scope};
 use crate::{DomainError, FieldError, Result};
 
 /// Fails unless the caller may record a diagnostic report on the case.
-pub async fn check_report_case(store: &dyn Store, p: &Principal, number: i64) -> Result<()> {
+pub async fn check_report_case(store: &dyn CaseStore, p: &Principal, number: i64) -> Result<()> {
     require_case_access(p)?;
     require_scope(p, Scope::CasesWrite)?;
     let case = store
@@ -25,37 +24,6 @@ pub async fn check_report_case(store: &dyn Store, p: &Principal, number: i64) ->
         return Err(DomainError::NotFound { entity: "case" });
     }
     Ok(())
-}
-
-/// Records a diagnostic's report (never its input) on a case's timeline: public when the
-/// customer ran it, internal when support did.
-pub async fn record_report(
-    store: &dyn Store,
-    p: &Principal,
-    number: i64,
-    kind: &str,
-    report: &Value,
-) -> Result<()> {
-    // Whatever a report quotes (an issuer's answer, a claim) meets the detector before it
-    // is stored.
-    let mut report = report.clone();
-    secrets::scrub_strings(
-        &mut report,
-        &secrets::Tag::Plain,
-        &mut secrets::Found::default(),
-    )?;
-    crate::cases::service::change_case(store, p, number, 5, |_| {
-        let event = NewEvent {
-            actor_id: Some(p.user.id),
-            kind: EventKind::DiagnosticReport,
-            public: !is_support(p),
-            data: json!({"diagnostic": kind, "report": report}),
-            at: crate::now(),
-        };
-        Ok((CasePatch::default(), event))
-    })
-    .await
-    .map(|_| ())
 }
 
 /// Registered URIs accepted in one question.

@@ -6,9 +6,10 @@ pub mod search;
 pub mod starter;
 
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::audit::{Actor, AuditRecord};
-use crate::store::Store;
+use crate::directory::DirectoryStore;
 use crate::users::{Principal, Role};
 use crate::{DomainError, FieldError, Result, Timestamp};
 
@@ -369,7 +370,7 @@ pub fn may_read(p: Option<&Principal>, e: &EntryText) -> bool {
 }
 
 /// The issue-area keys an entry may name.
-async fn area_keys(store: &dyn Store) -> Result<Vec<String>> {
+async fn area_keys(store: &dyn KbStore) -> Result<Vec<String>> {
     Ok(store
         .issue_areas()
         .await?
@@ -392,7 +393,7 @@ pub struct ImportReport {
 /// Imports entries written as front matter and Markdown: new ones are created, changed ones
 /// get a new version, the others are left alone. Nothing is written unless every entry reads.
 pub async fn import(
-    store: &dyn Store,
+    store: &dyn KbStore,
     actor: &Actor,
     files: &[(String, String)],
 ) -> Result<ImportReport> {
@@ -445,7 +446,7 @@ pub async fn import(
 /// Creates or changes an entry (managers): a new entry is version 1, a change the next
 /// version; the earlier ones are kept.
 pub async fn put(
-    store: &dyn Store,
+    store: &dyn KbStore,
     p: &Principal,
     id: &str,
     v: &serde_json::Value,
@@ -483,7 +484,7 @@ pub fn starter_files() -> Vec<(String, String)> {
 }
 
 /// The entries `p` may read, by title.
-pub async fn list(store: &dyn Store, p: Option<&Principal>) -> Result<Vec<StoredEntry>> {
+pub async fn list(store: &dyn KbStore, p: Option<&Principal>) -> Result<Vec<StoredEntry>> {
     let mut v: Vec<StoredEntry> = store
         .kb_entries()
         .await?
@@ -495,7 +496,7 @@ pub async fn list(store: &dyn Store, p: Option<&Principal>) -> Result<Vec<Stored
 }
 
 /// One entry, if `p` may read it (otherwise it does not exist for them).
-pub async fn get(store: &dyn Store, p: Option<&Principal>, id: &str) -> Result<StoredEntry> {
+pub async fn get(store: &dyn KbStore, p: Option<&Principal>, id: &str) -> Result<StoredEntry> {
     store
         .kb_entry(id)
         .await?
@@ -504,7 +505,7 @@ pub async fn get(store: &dyn Store, p: Option<&Principal>, id: &str) -> Result<S
 }
 
 /// Every version of an entry, newest first (managers).
-pub async fn versions(store: &dyn Store, p: &Principal, id: &str) -> Result<Vec<StoredEntry>> {
+pub async fn versions(store: &dyn KbStore, p: &Principal, id: &str) -> Result<Vec<StoredEntry>> {
     if p.user.role != Role::Manager {
         return Err(DomainError::Forbidden(
             "Only support managers can see earlier versions of knowledge-base entries.".into(),
@@ -515,6 +516,70 @@ pub async fn versions(store: &dyn Store, p: &Principal, id: &str) -> Result<Vec<
         return Err(DomainError::NotFound { entity: "entry" });
     }
     Ok(v)
+}
+
+/// What a customer is about to ask, as the suggestion box and a deflection carry it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Question {
+    /// The case subject typed so far.
+    #[serde(default)]
+    pub subject: String,
+    /// The description typed so far.
+    #[serde(default)]
+    pub description: String,
+    /// The issue area chosen, if any.
+    #[serde(default)]
+    pub issue_area: Option<String>,
+}
+
+/// "This solved it": a customer read an entry and opened no case.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Deflection {
+    /// Identifier.
+    pub id: Uuid,
+    /// When.
+    pub at: Timestamp,
+    /// The customer's account.
+    pub account_id: Option<Uuid>,
+    /// The customer.
+    pub user_id: Uuid,
+    /// The entry that answered.
+    pub entry_id: String,
+    /// What they were about to ask.
+    #[serde(flatten)]
+    pub question: Question,
+}
+
+/// The knowledge base's entries and the record of deflections.
+#[async_trait::async_trait]
+pub trait KbStore: DirectoryStore {
+    /// A number that changes with every change to the knowledge base (ranked indexes are
+    /// rebuilt when it moves).
+    async fn kb_generation(&self) -> Result<i64>;
+
+    /// Records a deflection.
+    async fn record_deflection(&self, d: &Deflection) -> Result<()>;
+
+    /// (issue area, deflections, cases opened) over `[since, until)`, by issue area.
+    async fn deflection_counts(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<(String, u64, u64)>>;
+
+    /// Writes an entry's new version (the earlier ones are kept); a conflict when another
+    /// writer stored that version first.
+    async fn put_kb_entry(&self, entry: &crate::kb::StoredEntry, audit: &AuditRecord)
+    -> Result<()>;
+
+    /// An entry's current version.
+    async fn kb_entry(&self, id: &str) -> Result<Option<crate::kb::StoredEntry>>;
+
+    /// Every entry's current version.
+    async fn kb_entries(&self) -> Result<Vec<crate::kb::StoredEntry>>;
+
+    /// Every version of an entry, newest first.
+    async fn kb_versions(&self, id: &str) -> Result<Vec<crate::kb::StoredEntry>>;
 }
 
 #[cfg(test)]

@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::KbStore;
+pub use super::{Deflection, Question};
 use super::{EntryKind, EntryVisibility, may_read};
-use crate::store::Store;
 use crate::users::{Principal, Role};
 use crate::{DomainError, FieldError, Result, Timestamp};
 
@@ -178,7 +179,7 @@ pub fn terms(text: &str) -> Vec<String> {
 pub trait SolutionIndex: Send + Sync {
     /// The best entries for `q` among the visibilities it names, best first, each with a
     /// snippet; the index brings itself up to date with `store` first.
-    async fn search(&self, store: &dyn Store, q: &KbSearch) -> Result<Vec<KbHit>>;
+    async fn search(&self, store: &dyn KbStore, q: &KbSearch) -> Result<Vec<KbHit>>;
 }
 
 /// A knowledge-base lookup as an index runs it.
@@ -226,20 +227,6 @@ pub fn readable(p: Option<&Principal>) -> Vec<EntryVisibility> {
     }
 }
 
-/// What a customer is about to ask, as the suggestion box and a deflection carry it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Question {
-    /// The case subject typed so far.
-    #[serde(default)]
-    pub subject: String,
-    /// The description typed so far.
-    #[serde(default)]
-    pub description: String,
-    /// The issue area chosen, if any.
-    #[serde(default)]
-    pub issue_area: Option<String>,
-}
-
 fn str_field(v: &Value, key: &str, max: usize, errors: &mut Vec<FieldError>) -> String {
     match v.get(key) {
         None | Some(Value::Null) => String::new(),
@@ -260,7 +247,7 @@ fn str_field(v: &Value, key: &str, max: usize, errors: &mut Vec<FieldError>) -> 
 
 /// Reads and checks a question: a subject or a description is needed; an issue area must be
 /// one of the taxonomy's.
-pub async fn question(store: &dyn Store, v: &Value) -> Result<Question> {
+pub async fn question(store: &dyn KbStore, v: &Value) -> Result<Question> {
     let mut errors = Vec::new();
     if !v.is_object() {
         return Err(DomainError::field("body", "must be a JSON object"));
@@ -297,7 +284,7 @@ pub async fn question(store: &dyn Store, v: &Value) -> Result<Question> {
 
 /// The entries that may answer `q`, best first, among those `p` may read.
 pub async fn suggest(
-    store: &dyn Store,
+    store: &dyn KbStore,
     index: &dyn SolutionIndex,
     p: Option<&Principal>,
     q: &Question,
@@ -307,7 +294,7 @@ pub async fn suggest(
 
 /// [`suggest`] among entries of the given visibilities.
 pub async fn suggest_among(
-    store: &dyn Store,
+    store: &dyn KbStore,
     index: &dyn SolutionIndex,
     visibilities: Vec<EntryVisibility>,
     q: &Question,
@@ -340,26 +327,12 @@ fn plain(s: &str) -> String {
     cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// "This solved it": a customer read an entry and opened no case.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Deflection {
-    /// Identifier.
-    pub id: Uuid,
-    /// When.
-    pub at: Timestamp,
-    /// The customer's account.
-    pub account_id: Option<Uuid>,
-    /// The customer.
-    pub user_id: Uuid,
-    /// The entry that answered.
-    pub entry_id: String,
-    /// What they were about to ask.
-    #[serde(flatten)]
-    pub question: Question,
-}
-
 /// Records that entry `entry_id` answered the caller's question, so no case is opened.
-pub async fn record_deflection(store: &dyn Store, p: &Principal, v: &Value) -> Result<Deflection> {
+pub async fn record_deflection(
+    store: &dyn KbStore,
+    p: &Principal,
+    v: &Value,
+) -> Result<Deflection> {
     if matches!(p.user.role, Role::Agent | Role::Manager) {
         return Err(DomainError::Forbidden(
             "Only customers record that an entry solved their problem.".into(),
@@ -411,7 +384,7 @@ pub struct AreaDeflection {
 
 /// The deflection rate by issue area over `[since, until)` (managers).
 pub async fn deflection_report(
-    store: &dyn Store,
+    store: &dyn KbStore,
     p: &Principal,
     since: Timestamp,
     until: Timestamp,
@@ -508,7 +481,7 @@ pub fn recall(returned: &[String], relevant: &[String], k: usize) -> f64 {
 /// Runs every judged query as a signed-in customer would (public and customer entries) and
 /// scores the answers: mean nDCG@5, mean recall@5 and each query's outcome.
 pub async fn evaluate(
-    store: &dyn Store,
+    store: &dyn KbStore,
     index: &dyn SolutionIndex,
     set: &[Judged],
 ) -> Result<(f64, f64, Vec<QueryScore>)> {

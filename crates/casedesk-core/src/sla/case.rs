@@ -15,21 +15,11 @@ use super::clock::{Alert, Calendars, ClockEvent, ClockEventKind, Clocks, Cycle, 
 use super::clock::{Happening, derive};
 use super::policy::{Basis, Policy, Target};
 use super::settings::{SlaSettings, account_calendars, policy_for, sla_settings};
+use super::store::SlaStore;
+use super::store::SlaWrite;
 use crate::accounts::Plan;
 use crate::cases::{EventKind, NewEvent, Priority, Status};
-use crate::store::Store;
 use crate::{DomainError, Result};
-
-/// What a case change writes to the SLA: log entries and the two derived columns.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SlaWrite {
-    /// Entries to append to the case's clock log.
-    pub events: Vec<ClockEvent>,
-    /// The earliest due time of a running cycle.
-    pub due_at: Option<Timestamp>,
-    /// The next instant a warning or breach must be recorded.
-    pub alert_at: Option<Timestamp>,
-}
 
 /// Everything needed to run one case's clocks.
 #[derive(Debug, Clone)]
@@ -51,7 +41,11 @@ pub struct Context {
 }
 
 /// The SLA context of a case of `account_id` at `priority`.
-pub async fn context(store: &dyn Store, account_id: Uuid, priority: Priority) -> Result<Context> {
+pub async fn context(
+    store: &dyn SlaStore,
+    account_id: Uuid,
+    priority: Priority,
+) -> Result<Context> {
     let account = store
         .find_account(&account_id.to_string())
         .await?

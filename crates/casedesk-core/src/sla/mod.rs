@@ -7,13 +7,13 @@ pub mod clock;
 pub mod policy;
 pub mod preview;
 pub mod settings;
-pub mod timers;
+pub mod store;
 
 pub use calendar::Calendar;
-pub use case::SlaWrite;
 pub use clock::{Calendars, ClockEvent, ClockEventKind, Clocks, Cycle, CycleState, Happening};
 pub use policy::{Basis, Goal, Policy, Target, default_policy};
 pub use settings::SlaSettings;
+pub use store::{SlaStore, SlaWrite};
 
 /// The job that recomputes open cases after a policy, calendar or settings change.
 pub const REAPPLY: &str = "sla.reapply";

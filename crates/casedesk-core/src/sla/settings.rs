@@ -7,10 +7,10 @@ use super::calendar::Calendar;
 use super::clock::Calendars;
 use super::policy::{Policy, default_policy};
 use super::preview::require_manager;
+use super::store::SlaStore;
 use crate::accounts::{Environment, Plan, Region};
 use crate::audit::{Actor, AuditRecord};
 use crate::cases::Priority;
-use crate::store::Store;
 use crate::users::Principal;
 use crate::{DomainError, Result};
 use uuid::Uuid;
@@ -35,7 +35,7 @@ pub fn check_name(name: &str) -> Result<()> {
 }
 
 /// Every version of calendar `name` as [`Calendars`], if it exists.
-pub async fn load(store: &dyn Store, name: &str) -> Result<Option<Calendars>> {
+pub async fn load(store: &dyn SlaStore, name: &str) -> Result<Option<Calendars>> {
     let mut versions = Vec::new();
     for (from, spec) in store.calendar_versions(name).await? {
         versions.push((from, parsed(&spec, name)?));
@@ -165,7 +165,7 @@ impl SlaSettings {
 }
 
 /// The SLA settings in force (defaults until a manager changes them).
-pub async fn sla_settings(store: &dyn Store) -> Result<SlaSettings> {
+pub async fn sla_settings(store: &dyn SlaStore) -> Result<SlaSettings> {
     match store.sla_settings().await? {
         Some(spec) => {
             let v: Value = serde_json::from_str(&spec)
@@ -177,13 +177,13 @@ pub async fn sla_settings(store: &dyn Store) -> Result<SlaSettings> {
 }
 
 /// `GET /sla/settings`.
-pub async fn get_settings(store: &dyn Store, p: &Principal) -> Result<Value> {
+pub async fn get_settings(store: &dyn SlaStore, p: &Principal) -> Result<Value> {
     require_manager(p)?;
     Ok(sla_settings(store).await?.to_json())
 }
 
 /// `PUT /sla/settings`: replaces the settings; open cases are recomputed by a job.
-pub async fn put_settings(store: &dyn Store, p: &Principal, body: &Value) -> Result<Value> {
+pub async fn put_settings(store: &dyn SlaStore, p: &Principal, body: &Value) -> Result<Value> {
     require_manager(p)?;
     let s = SlaSettings::from_json(body)?;
     let spec = s.to_json();
@@ -194,7 +194,7 @@ pub async fn put_settings(store: &dyn Store, p: &Principal, body: &Value) -> Res
 
 /// The policy of a plan and priority, and whether a manager edited it.
 pub async fn policy_for(
-    store: &dyn Store,
+    store: &dyn SlaStore,
     plan: Plan,
     priority: Priority,
 ) -> Result<(Policy, bool)> {
@@ -214,7 +214,7 @@ pub async fn policy_for(
 
 /// Replaces the `calendar` of a preview question by the stored calendar it names, if it
 /// names one; other values are left for the preview to read.
-pub async fn resolve(store: &dyn Store, question: &mut Value) -> Result<()> {
+pub async fn resolve(store: &dyn SlaStore, question: &mut Value) -> Result<()> {
     let Some(name) = question.get("calendar").and_then(Value::as_str) else {
         return Ok(());
     };
@@ -236,7 +236,7 @@ pub async fn resolve(store: &dyn Store, question: &mut Value) -> Result<()> {
 
 /// Saves a new version of calendar `name`, in force from now. Answers the stored calendar.
 pub async fn put_calendar(
-    store: &dyn Store,
+    store: &dyn SlaStore,
     p: &Principal,
     name: &str,
     body: &Value,
@@ -255,7 +255,7 @@ pub async fn put_calendar(
 }
 
 /// The newest version of every calendar.
-pub async fn list_calendars(store: &dyn Store, p: &Principal) -> Result<Value> {
+pub async fn list_calendars(store: &dyn SlaStore, p: &Principal) -> Result<Value> {
     require_manager(p)?;
     let mut items = Vec::new();
     for (name, since, spec) in store.list_calendars().await? {
@@ -266,7 +266,7 @@ pub async fn list_calendars(store: &dyn Store, p: &Principal) -> Result<Value> {
 }
 
 /// One calendar with all its versions, oldest first.
-pub async fn get_calendar(store: &dyn Store, p: &Principal, name: &str) -> Result<Value> {
+pub async fn get_calendar(store: &dyn SlaStore, p: &Principal, name: &str) -> Result<Value> {
     require_manager(p)?;
     let versions = store.calendar_versions(name).await?;
     let Some((since, spec)) = versions.last() else {
@@ -285,7 +285,7 @@ pub async fn get_calendar(store: &dyn Store, p: &Principal, name: &str) -> Resul
 }
 
 /// Every plan × priority with its policy and whether a manager edited it.
-pub async fn list_policies(store: &dyn Store, p: &Principal) -> Result<Value> {
+pub async fn list_policies(store: &dyn SlaStore, p: &Principal) -> Result<Value> {
     require_manager(p)?;
     let edited = store.list_policies().await?;
     let mut items = Vec::new();
@@ -310,7 +310,7 @@ pub async fn list_policies(store: &dyn Store, p: &Principal) -> Result<Value> {
 
 /// Replaces the policy of a plan and priority.
 pub async fn put_policy(
-    store: &dyn Store,
+    store: &dyn SlaStore,
     p: &Principal,
     plan: &str,
     priority: &str,
@@ -357,7 +357,7 @@ pub fn region_calendar(region: Region) -> Result<Calendar> {
 /// built in, else Europe's.
 /// Answers its name, why it applies, and every version of it.
 pub async fn account_calendars(
-    store: &dyn Store,
+    store: &dyn SlaStore,
     account_id: Uuid,
 ) -> Result<(String, &'static str, Calendars)> {
     if let Some(name) = store.account_calendar(account_id).await? {
@@ -391,7 +391,7 @@ pub async fn account_calendars(
 /// Chooses the calendar of an account, or with `None` goes back to its region's. The name
 /// must be a stored calendar or a region key.
 pub async fn set_account_calendar(
-    store: &dyn Store,
+    store: &dyn SlaStore,
     actor: &Actor,
     account: &str,
     name: Option<&str>,

@@ -269,7 +269,7 @@ pub async fn upload(
         return Err(DomainError::field("files", "send at least one `file` part").into());
     }
     let prepared = prepare_all(&st, &p, case.account_id, form.files, !internal).await?;
-    attachments::attach(st.store.as_ref(), &p, n, &prepared, !internal).await?;
+    casedesk_core::service::attach(st.store.as_ref(), &p, n, &prepared, !internal).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"case": n, "attachments": uploaded(&p, n, &prepared)})),

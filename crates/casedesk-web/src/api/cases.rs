@@ -8,7 +8,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use casedesk_core::DomainError;
-use casedesk_core::cases::service::{self, Command, ListFilters};
+use casedesk_core::service::{self, Command, ListFilters};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -114,8 +114,7 @@ pub async fn create_case(
     } else {
         let number = case.number;
         let case =
-            casedesk_core::attachments::attach(st.store.as_ref(), &p, number, &prepared, true)
-                .await?;
+            casedesk_core::service::attach(st.store.as_ref(), &p, number, &prepared, true).await?;
         (
             case,
             Some(super::attachments::uploaded(&p, number, &prepared)),

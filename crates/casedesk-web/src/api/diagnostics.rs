@@ -47,7 +47,7 @@ pub async fn jwt(
     }
     let report = st.jwt_explainer.explain(&q, casedesk_core::now()).await;
     if let Some(n) = q.case {
-        diagnostics::record_report(st.store.as_ref(), &p, n, "jwt", &report).await?;
+        casedesk_core::service::record_report(st.store.as_ref(), &p, n, "jwt", &report).await?;
     }
     Ok(Json(report))
 }

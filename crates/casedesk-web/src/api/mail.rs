@@ -282,6 +282,6 @@ pub async fn put_intake(
 ) -> Result<Json<mail::EmailIntake>, ApiError> {
     let v = body::value(&body::bytes(raw)?)?;
     Ok(Json(
-        mail::put_email_intake(st.store.as_ref(), &p, &account, &v).await?,
+        casedesk_core::service::put_email_intake(st.store.as_ref(), &p, &account, &v).await?,
     ))
 }

@@ -114,7 +114,7 @@ pub async fn incident_cases(
     }
     let mut items = Vec::new();
     for n in st.store.incident_case_numbers(incident_id(&id)?).await? {
-        if casedesk_core::cases::service::get_case(st.store.as_ref(), &p, n)
+        if casedesk_core::service::get_case(st.store.as_ref(), &p, n)
             .await
             .is_ok()
         {

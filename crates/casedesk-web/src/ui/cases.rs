@@ -7,9 +7,9 @@ use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use casedesk_core::DomainError;
-use casedesk_core::cases::service::{self, Command, ListFilters};
 use casedesk_core::cases::{Case, CaseEvent, CaseSummary, EventKind, Priority, Status};
 use casedesk_core::permissions;
+use casedesk_core::service::{self, Command, ListFilters};
 use maud::{Markup, html};
 use serde_json::{Value, json};
 
@@ -958,8 +958,7 @@ pub async fn upload(
         Ok(p) => p,
         Err(e) => return refused(&st, &v, n, e).await,
     };
-    match casedesk_core::attachments::attach(st.store.as_ref(), &v.p, n, &prepared, !internal).await
-    {
+    match casedesk_core::service::attach(st.store.as_ref(), &v.p, n, &prepared, !internal).await {
         Ok(_) => redirect(&format!("/cases/{n}#files-h")),
         Err(e) => failure(Some(&v), e),
     }
@@ -1065,7 +1064,7 @@ pub async fn diagnose(
             match casedesk_core::diagnostics::jwt::read_question(&q) {
                 Ok(q) => {
                     let report = st.jwt_explainer.explain(&q, casedesk_core::now()).await;
-                    casedesk_core::diagnostics::record_report(
+                    casedesk_core::service::record_report(
                         st.store.as_ref(),
                         &v.p,
                         n,

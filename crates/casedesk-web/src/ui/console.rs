@@ -4,7 +4,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use casedesk_core::DomainError;
-use casedesk_core::cases::service::{self, ListFilters};
+use casedesk_core::service::{self, ListFilters};
 use maud::html;
 
 use super::{Posted, Viewer, failure, forms, layout, redirect, respond, when};

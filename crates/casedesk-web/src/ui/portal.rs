@@ -9,9 +9,10 @@ use casedesk_core::cases::intake::{
     ADVANCED_ANY_OF, AVAILABILITIES, CHECKLIST_ITEMS, CLIENT_PURPOSES, CONTEXT_FIELDS,
     DEPLOYMENT_MODELS, ENVIRONMENTS, context_choices,
 };
-use casedesk_core::cases::{ImpactScope, Priority, service};
+use casedesk_core::cases::{ImpactScope, Priority};
 use casedesk_core::kb::{self, search};
 use casedesk_core::permissions;
+use casedesk_core::service;
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -487,14 +488,9 @@ pub async fn submit(
         Err(e) => return refused_form(&st, &v, &data, &fields, e).await,
     };
     if !prepared.is_empty()
-        && let Err(e) = casedesk_core::attachments::attach(
-            st.store.as_ref(),
-            &v.p,
-            case.number,
-            &prepared,
-            true,
-        )
-        .await
+        && let Err(e) =
+            casedesk_core::service::attach(st.store.as_ref(), &v.p, case.number, &prepared, true)
+                .await
     {
         return failure(Some(&v), e);
     }

@@ -4,13 +4,13 @@
 
 use serde_json::{Value, json};
 
-use super::SlaWrite;
-use super::case::{Firing, context, fire, firing_events, pauses, step, timers};
-use super::clock::{Alert, Happening};
+use super::writes::{CasePatch, ServiceStore};
 use crate::audit::{Actor, AuditRecord};
-use crate::cases::{CasePatch, EventKind, NewEvent, Status};
+use crate::cases::{EventKind, NewEvent, Status};
 use crate::jobs::NewJob;
-use crate::store::Store;
+use crate::sla::SlaWrite;
+use crate::sla::case::{Firing, context, fire, firing_events, pauses, step, timers};
+use crate::sla::clock::{Alert, Happening};
 use crate::{Result, Timestamp};
 
 /// Times a case is re-read when a person changed it while the scanner was at it.
@@ -19,7 +19,7 @@ const RETRIES: usize = 3;
 /// Records the warnings and breaches due by `now` on up to `limit` cases; how many cases
 /// were looked at, and the cases that failed (one broken case must not stop the others).
 pub async fn scan(
-    store: &dyn Store,
+    store: &dyn ServiceStore,
     now: Timestamp,
     limit: u32,
 ) -> Result<(usize, Vec<(i64, crate::DomainError)>)> {
@@ -52,7 +52,7 @@ fn firing_json(f: &Firing) -> Value {
 
 /// Records what is due on one case: a timeline event (internal) and log entries for the
 /// alerts, and one notice job, in one transaction with the case at the version read.
-pub async fn fire_case(store: &dyn Store, number: i64, now: Timestamp) -> Result<bool> {
+pub async fn fire_case(store: &dyn ServiceStore, number: i64, now: Timestamp) -> Result<bool> {
     for _ in 0..RETRIES {
         let Some(case) = store.get_case(number).await? else {
             return Ok(false);
@@ -93,7 +93,7 @@ pub async fn fire_case(store: &dyn Store, number: i64, now: Timestamp) -> Result
             at: now,
         };
         let notice = NewJob::new(
-            super::NOTIFY,
+            crate::sla::NOTIFY,
             json!({"case": number, "kind": kind.key(), "alerts": alerts}),
         )
         .max_attempts(10);
@@ -128,7 +128,7 @@ pub async fn fire_case(store: &dyn Store, number: i64, now: Timestamp) -> Result
 /// Brings open cases numbered above `after` in line with the policies, calendars and
 /// settings in force, up to `limit` of them: a changed goal is logged as applied (and counts
 /// from each cycle's start), and the timers are recomputed. The last number seen, if any.
-pub async fn reapply(store: &dyn Store, after: i64, limit: u32) -> Result<Option<i64>> {
+pub async fn reapply(store: &dyn ServiceStore, after: i64, limit: u32) -> Result<Option<i64>> {
     let numbers = store.open_case_numbers(after, limit).await?;
     let now = crate::now();
     for n in &numbers {

@@ -4,19 +4,19 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::intake::{IntakeContext, validate};
-use super::lifecycle::{Action, next_status};
-use super::{
-    Case, CaseEvent, CasePatch, CaseQuery, CaseSort, CaseSummary, CreateOutcome, DueKey, EventKind,
-    IdempotencyKey, NewCase, NewEvent, PageCursor, Priority, Stage, Status, TeamContact,
-};
+use super::writes::{CasePatch, NewCase, ServiceStore};
 use crate::audit::AuditRecord;
+use crate::cases::intake::{IntakeContext, validate};
+use crate::cases::lifecycle::{Action, next_status};
+use crate::cases::{
+    Case, CaseEvent, CaseQuery, CaseSort, CaseSummary, CreateOutcome, DueKey, EventKind,
+    IdempotencyKey, NewEvent, PageCursor, Priority, Stage, Status, TeamContact,
+};
 use crate::permissions::{
     self, can_see, require_case_access, require_customer, require_scope, require_support,
 };
 use crate::sla::case::{self as sla_case, happenings, pauses, step};
 use crate::sla::{Happening, SlaWrite};
-use crate::store::Store;
 use crate::users::{Principal, Scope, normalize_email};
 use crate::{DomainError, FieldError, Result, now};
 
@@ -34,7 +34,7 @@ fn not_found() -> DomainError {
 /// Opens a case for a customer. Returns the case and whether it is a replay of an earlier
 /// request with the same idempotency key.
 pub async fn create_case(
-    store: &dyn Store,
+    store: &dyn ServiceStore,
     p: &Principal,
     body: &Value,
     idempotency: Option<(String, String)>,
@@ -189,7 +189,7 @@ pub async fn create_case(
 }
 
 /// A case the caller may see.
-pub async fn get_case(store: &dyn Store, p: &Principal, number: i64) -> Result<Case> {
+pub async fn get_case(store: &dyn ServiceStore, p: &Principal, number: i64) -> Result<Case> {
     // The permission first: its 403 says what is missing and who can grant it.
     require_case_access(p)?;
     require_scope(p, Scope::CasesRead)?;
@@ -202,14 +202,14 @@ pub async fn get_case(store: &dyn Store, p: &Principal, number: i64) -> Result<C
 }
 
 /// The SLA summary of a case (see [`crate::sla::case::summary`]).
-pub async fn case_sla(store: &dyn Store, case: &Case) -> Result<Value> {
+pub async fn case_sla(store: &dyn ServiceStore, case: &Case) -> Result<Value> {
     Ok(sla_of(store, case, false).await?.0)
 }
 
 /// The SLA summary of a case already read and, with `explain`, how each figure was reached,
 /// from one read of its clock log and context (the agent's workspace shows both).
 pub async fn sla_of(
-    store: &dyn Store,
+    store: &dyn ServiceStore,
     case: &Case,
     explain: bool,
 ) -> Result<(Value, Option<Value>)> {
@@ -233,13 +233,13 @@ pub async fn sla_of(
 }
 
 /// `GET …/sla`: the SLA summary of a case the caller may see.
-pub async fn get_sla(store: &dyn Store, p: &Principal, number: i64) -> Result<Value> {
+pub async fn get_sla(store: &dyn ServiceStore, p: &Principal, number: i64) -> Result<Value> {
     let case = get_case(store, p, number).await?;
     case_sla(store, &case).await
 }
 
 /// `GET …/sla/explain`: how each figure of a case's SLA was reached.
-pub async fn explain_sla(store: &dyn Store, p: &Principal, number: i64) -> Result<Value> {
+pub async fn explain_sla(store: &dyn ServiceStore, p: &Principal, number: i64) -> Result<Value> {
     let case = get_case(store, p, number).await?;
     sla_of(store, &case, true)
         .await?
@@ -248,13 +248,21 @@ pub async fn explain_sla(store: &dyn Store, p: &Principal, number: i64) -> Resul
 }
 
 /// The timeline of a case; customers see only public events.
-pub async fn list_events(store: &dyn Store, p: &Principal, number: i64) -> Result<Vec<CaseEvent>> {
+pub async fn list_events(
+    store: &dyn ServiceStore,
+    p: &Principal,
+    number: i64,
+) -> Result<Vec<CaseEvent>> {
     let case = get_case(store, p, number).await?;
     events_of(store, p, &case).await
 }
 
 /// The timeline of a case the caller was shown by [`get_case`].
-pub async fn events_of(store: &dyn Store, p: &Principal, case: &Case) -> Result<Vec<CaseEvent>> {
+pub async fn events_of(
+    store: &dyn ServiceStore,
+    p: &Principal,
+    case: &Case,
+) -> Result<Vec<CaseEvent>> {
     store
         .list_events(case.number, permissions::is_support(p))
         .await
@@ -304,7 +312,7 @@ fn split(s: &Option<String>) -> Vec<&str> {
 
 /// A page of the cases the caller may see, and the cursor of the next page.
 pub async fn list_cases(
-    store: &dyn Store,
+    store: &dyn ServiceStore,
     p: &Principal,
     f: &ListFilters,
 ) -> Result<(Vec<CaseSummary>, Option<PageCursor>)> {
@@ -431,14 +439,16 @@ pub async fn list_cases(
         return Err(DomainError::Validation(errors));
     }
     let text_account = match visibility {
-        super::Visibility::Mine { .. } | super::Visibility::Account { .. } => p.user.account_id,
+        crate::cases::Visibility::Mine { .. } | crate::cases::Visibility::Account { .. } => {
+            p.user.account_id
+        }
         _ => None,
     };
     let query = CaseQuery {
         text_account,
         text_internal: matches!(
             visibility,
-            super::Visibility::Queues { .. } | super::Visibility::All
+            crate::cases::Visibility::Queues { .. } | crate::cases::Visibility::All
         ),
         visibility,
         statuses,
@@ -473,7 +483,11 @@ pub async fn list_cases(
 
 /// Checks an intake body for `account` as if a case admin of it submitted it, storing
 /// nothing (the email intake's defaults are checked this way before they are enabled).
-pub async fn check_intake(store: &dyn Store, account_id: uuid::Uuid, body: &Value) -> Result<()> {
+pub async fn check_intake(
+    store: &dyn ServiceStore,
+    account_id: uuid::Uuid,
+    body: &Value,
+) -> Result<()> {
     let (tenants, areas, users) = (
         store.list_tenants(account_id).await?,
         store.issue_areas().await?,
@@ -736,7 +750,12 @@ fn check_input(cmd: &Command) -> Result<()> {
 }
 
 /// Applies a command to a case the caller may see, retrying if another change came first.
-pub async fn act(store: &dyn Store, p: &Principal, number: i64, cmd: Command) -> Result<Case> {
+pub async fn act(
+    store: &dyn ServiceStore,
+    p: &Principal,
+    number: i64,
+    cmd: Command,
+) -> Result<Case> {
     act_with(store, p, number, cmd, None).await
 }
 
@@ -744,7 +763,7 @@ pub async fn act(store: &dyn Store, p: &Principal, number: i64, cmd: Command) ->
 /// attachments, the received message's id) under `email`, and which records the received
 /// message in the same transaction (a second delivery of it then conflicts and posts nothing).
 pub async fn act_by_email(
-    store: &dyn Store,
+    store: &dyn ServiceStore,
     p: &Principal,
     number: i64,
     cmd: Command,
@@ -756,7 +775,7 @@ pub async fn act_by_email(
 }
 
 async fn act_with(
-    store: &dyn Store,
+    store: &dyn ServiceStore,
     p: &Principal,
     number: i64,
     cmd: Command,
@@ -815,7 +834,7 @@ async fn act_with(
 /// Applies a change built from the current case, retrying (up to `tries` times) when
 /// another change came first; a case the caller may not see is not found.
 pub(crate) async fn change_case(
-    store: &dyn Store,
+    store: &dyn ServiceStore,
     p: &Principal,
     number: i64,
     tries: usize,
@@ -842,7 +861,7 @@ pub(crate) async fn change_case(
 
 /// What a change does to the case's SLA clocks, written with it; `None` when nothing.
 async fn sla_change(
-    store: &dyn Store,
+    store: &dyn ServiceStore,
     p: &Principal,
     case: &Case,
     patch: &CasePatch,
@@ -914,7 +933,7 @@ fn status_change(patch: &mut CasePatch, data: &mut Value, from: Status, to: Stat
 
 /// Decides what a command changes and what the timeline records.
 async fn plan(
-    store: &dyn Store,
+    store: &dyn ServiceStore,
     p: &Principal,
     case: &Case,
     cmd: &Command,

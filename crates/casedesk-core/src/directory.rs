@@ -1,0 +1,75 @@
+//! The directory: accounts, their tenants and users, and the issue areas, as the store keeps
+//! them. Every feature finds people and accounts through it.
+
+use crate::DomainError;
+use crate::Result;
+use crate::accounts::Account;
+use crate::accounts::Tenant;
+use crate::acts::AuditRecord;
+use crate::taxonomy::IssueArea;
+use crate::users::Role;
+use crate::users::User;
+use crate::users::normalize_email;
+use uuid::Uuid;
+
+/// What the directory keeps: accounts, tenants, users and the issue areas.
+#[async_trait::async_trait]
+pub trait DirectoryStore: Send + Sync {
+    /// Stores a new account; a duplicate name is a conflict.
+    async fn create_account(&self, account: &Account, audit: &AuditRecord) -> Result<()>;
+
+    /// Finds an account by id or by exact name.
+    async fn find_account(&self, id_or_name: &str) -> Result<Option<Account>>;
+
+    /// Every account, oldest first.
+    async fn list_accounts(&self) -> Result<Vec<Account>>;
+
+    /// Stores a new tenant; a duplicate slug is a conflict.
+    async fn create_tenant(&self, tenant: &Tenant, audit: &AuditRecord) -> Result<()>;
+
+    /// The tenants of an account.
+    async fn list_tenants(&self, account_id: Uuid) -> Result<Vec<Tenant>>;
+
+    /// A tenant by its (unique) slug.
+    async fn find_tenant(&self, slug: &str) -> Result<Option<Tenant>>;
+
+    /// Stores a new user with their queues; a duplicate email is a conflict. When
+    /// `elevated_cap` is given and the user is elevated, the store refuses (conflict) if the
+    /// account already has that many elevated contacts, checked in the same transaction.
+    async fn create_user(
+        &self,
+        user: &User,
+        elevated_cap: Option<u32>,
+        audit: &AuditRecord,
+    ) -> Result<()>;
+
+    /// A user by id.
+    async fn get_user(&self, id: Uuid) -> Result<Option<User>>;
+
+    /// A user by (lowercase) email.
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<User>>;
+
+    /// The users of an account.
+    async fn list_account_users(&self, account_id: Uuid) -> Result<Vec<User>>;
+
+    /// Replaces a user's role, flags and queues (roles given by an identity provider).
+    async fn update_user_access(&self, user: &User, audit: &AuditRecord) -> Result<()>;
+
+    /// How many users have a role.
+    async fn count_users_with_role(&self, role: Role) -> Result<u64>;
+
+    /// Support engineers and managers, with their queues.
+    async fn support_users(&self) -> Result<Vec<User>>;
+
+    /// The issue-area taxonomy.
+    async fn issue_areas(&self) -> Result<Vec<IssueArea>>;
+}
+
+/// Finds a user by email, or says (as an error of `field`) that none has it.
+pub async fn resolve_user(store: &dyn DirectoryStore, email: &str, field: &str) -> Result<User> {
+    let email = normalize_email(email).map_err(|m| DomainError::field(field, m))?;
+    store
+        .find_user_by_email(&email)
+        .await?
+        .ok_or_else(|| DomainError::field(field, format!("no user has the email {email}")))
+}

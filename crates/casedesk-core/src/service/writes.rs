@@ -1,0 +1,132 @@
+//! The writes that span features. The model's case knows nothing of SLA clocks, jobs, mail or
+//! attachments; a change that carries them is composed here, and the store writes it in one
+//! transaction.
+
+use crate::Result;
+use crate::Timestamp;
+use crate::acts::AuditRecord;
+use crate::attachments::AttachmentStore;
+use crate::audit::AuditStore;
+use crate::cases::Case;
+use crate::cases::CaseStore;
+use crate::cases::CreateOutcome;
+use crate::cases::IdempotencyKey;
+use crate::cases::NewEvent;
+use crate::cases::Status;
+use crate::cases::{CaseFields, Priority, TeamContact};
+use crate::directory::DirectoryStore;
+use crate::jobs::Claim;
+use crate::jobs::Finish;
+use crate::jobs::JobStore;
+use crate::jobs::NewJob;
+use crate::mail::MailStore;
+use crate::sla::SlaStore;
+use crate::webhooks::NewDelivery;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+/// A validated case, ready to be stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCase {
+    /// Owning account.
+    pub account_id: Uuid,
+    /// Who opened it.
+    pub requester_id: Uuid,
+    /// Tenant impacted.
+    pub tenant_id: Uuid,
+    /// Queue it was routed to.
+    pub queue: String,
+    /// The intake fields.
+    pub fields: CaseFields,
+    /// Team contacts.
+    pub team_contacts: Vec<TeamContact>,
+    /// A closed case this one follows up.
+    pub follow_up_of: Option<i64>,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// The SLA clocks it starts (empty for imported cases: SLA applies only to cases logged
+    /// through casedesk).
+    pub sla: crate::sla::SlaWrite,
+}
+
+/// A change to a case's mutable fields.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CasePatch {
+    /// New status.
+    pub status: Option<Status>,
+    /// New priority.
+    pub priority: Option<Priority>,
+    /// New assignee (`Some(None)` unassigns).
+    pub assignee: Option<Option<Uuid>>,
+    /// Set the escalation flag.
+    pub escalated: Option<bool>,
+    /// Add a team contact.
+    pub add_contact: Option<Uuid>,
+    /// Remove a team contact.
+    pub remove_contact: Option<Uuid>,
+    /// SLA log entries and timers to write with the change.
+    pub sla: Option<crate::sla::SlaWrite>,
+    /// Jobs to queue with the change (notices of SLA warnings and breaches).
+    pub jobs: Vec<crate::jobs::NewJob>,
+    /// The received message this change posts, recorded with it.
+    pub inbound: Option<crate::mail::InboundRecord>,
+    /// Attachments stored with the change (their content is already stored).
+    pub attachments: Vec<crate::attachments::NewAttachment>,
+    /// The case's new context (empty fields filled from evidence).
+    pub context: Option<Map<String, Value>>,
+    /// Further events appended after the change's own, in order.
+    pub also: Vec<NewEvent>,
+}
+
+/// What a finished job also writes, in the same transaction.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FollowUp {
+    /// Jobs to add.
+    pub jobs: Vec<NewJob>,
+    /// Audit entries.
+    pub audit: Vec<AuditRecord>,
+    /// Messages to send (each with its sending job).
+    pub mails: Vec<crate::mail::NewMail>,
+}
+
+/// The writes that span features, each in one transaction: a case with its SLA clocks, a change with its effects, a finished job with what it queues.
+#[async_trait::async_trait]
+pub trait ServiceStore:
+    DirectoryStore + CaseStore + SlaStore + MailStore + AttachmentStore + AuditStore + JobStore
+{
+    /// Stores a case with its `created` event, atomically with its idempotency key.
+    async fn create_case(
+        &self,
+        case: &NewCase,
+        event: &NewEvent,
+        key: Option<&IdempotencyKey>,
+        audit: &AuditRecord,
+    ) -> Result<CreateOutcome>;
+
+    /// Applies a change and appends its event if the case is still at `expected_version`;
+    /// `None` when another change came first.
+    async fn update_case(
+        &self,
+        number: i64,
+        expected_version: i64,
+        patch: &CasePatch,
+        event: &NewEvent,
+        audit: &AuditRecord,
+    ) -> Result<Option<Case>>;
+
+    /// Bulk import for data generators and migrations from other tools: each case with the
+    /// status it has reached, one `created` event each, all in one transaction; no idempotency,
+    /// and no `case.event` jobs (imported history is not announced to webhooks).
+    async fn import_cases(&self, cases: &[(NewCase, Status)]) -> Result<Vec<i64>>;
+
+    /// Ends a claimed job and writes its follow-ups; false when the lease was lost.
+    async fn finish_job(&self, claim: &Claim, finish: &Finish, follow: &FollowUp) -> Result<bool>;
+
+    /// Writes deliveries and messages with their jobs and ends the dispatching job, atomically.
+    async fn fan_out(
+        &self,
+        claim: &Claim,
+        deliveries: &[NewDelivery],
+        mails: &[crate::mail::NewMail],
+    ) -> Result<bool>;
+}
