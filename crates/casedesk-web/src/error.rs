@@ -74,7 +74,7 @@ impl ApiError {
     /// The error of a body that could not be read, from the reader's words: too large, too
     /// slow, or cut off.
     pub fn unreadable_body(words: &str) -> ApiError {
-        if words.contains(crate::server::BODY_TIMED_OUT) {
+        if words.contains(BODY_TIMED_OUT) {
             ApiError::BodyTimeout
         } else if words.contains("length limit") {
             ApiError::TooLarge
@@ -227,7 +227,7 @@ impl IntoResponse for ApiError {
                     ),
                     None,
                 );
-                crate::ui::unread_body(&mut res);
+                unread_body(&mut res);
                 res
             }
             ApiError::BodyTimeout => {
@@ -240,7 +240,7 @@ impl IntoResponse for ApiError {
                     ),
                     None,
                 );
-                crate::ui::unread_body(&mut res);
+                unread_body(&mut res);
                 res
             }
             ApiError::UnsupportedMediaType { sent, accepted } => {
@@ -269,7 +269,7 @@ impl IntoResponse for ApiError {
                     "The request body is too large",
                     format!(
                         "JSON bodies may be at most {} bytes; an upload may carry ten files, each within its limit (2 MB by default, 25 MB for a HAR capture)",
-                        crate::MAX_JSON_BODY
+                        crate::limits::MAX_JSON_BODY
                     ),
                 ),
                 None,
@@ -456,4 +456,29 @@ pub async fn problems_only(req: axum::extract::Request, next: axum::middleware::
         }
     }
     fresh
+}
+
+/// A body that did not arrive in time.
+#[derive(Debug)]
+pub struct BodyTimedOut;
+
+/// Words of [`BodyTimedOut`], by which a failed read is recognised after extractors wrap it.
+pub const BODY_TIMED_OUT: &str = "the request body did not arrive in time";
+
+impl std::fmt::Display for BodyTimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(BODY_TIMED_OUT)
+    }
+}
+
+/// Marks an answer given before the request's body was read to its end: the connection
+/// closes after it, so a client does not send its next request into the unread rest.
+pub fn unread_body(res: &mut Response) {
+    res.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+}
+
+/// Any route that does not exist.
+pub async fn not_found() -> ApiError {
+    ApiError::Domain(casedesk_core::DomainError::NotFound { entity: "resource" })
 }

@@ -5,8 +5,6 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::AppState;
-
 /// One year, the usual HSTS lifetime.
 const HSTS: &str = "max-age=31536000";
 
@@ -32,13 +30,8 @@ fn apply(h: &mut HeaderMap, https: bool) {
 
 /// Adds the headers to every answer of the main address; HSTS when casedesk is reached over
 /// https (its `public_url`).
-pub async fn secure_main(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    let https = st
-        .auth
-        .config()
-        .public_url
-        .as_deref()
-        .is_some_and(|u| u.starts_with("https://"));
+pub async fn secure_main(State(https): State<Https>, req: Request, next: Next) -> Response {
+    let Https(https) = https;
     let mut res = next.run(req).await;
     apply(res.headers_mut(), https);
     res
@@ -50,3 +43,7 @@ pub async fn secure(req: Request, next: Next) -> Response {
     apply(res.headers_mut(), false);
     res
 }
+
+/// Whether casedesk is reached over https (its `public_url` says so).
+#[derive(Debug, Clone, Copy)]
+pub struct Https(pub bool);

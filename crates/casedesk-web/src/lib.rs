@@ -3,13 +3,14 @@
 //! in `casedesk-core`; every rule lives there.
 
 pub mod api;
-pub mod auth;
 pub mod error;
 pub mod headers;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
+pub mod requests;
 pub mod server;
+pub mod session;
 pub mod signin;
 mod state;
 pub mod ui;
@@ -23,10 +24,8 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+pub use limits::{MAX_JSON_BODY, upload_limit};
 pub use state::{AppState, report_tag};
-
-/// Largest JSON body accepted (uploads have their own limits).
-pub const MAX_JSON_BODY: usize = 1024 * 1024;
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
@@ -47,12 +46,12 @@ pub fn router(state: AppState) -> Router {
             api::routes()
                 .layer(axum::middleware::from_fn(api::body::json_only))
                 .layer(axum::middleware::from_fn_with_state(
-                    state.clone(),
+                    state.rate_limiter.clone(),
                     limits::limit,
                 )),
         )
         .merge(ui::routes())
-        .fallback(api::meta::not_found)
+        .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -65,7 +64,14 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(error::problems_only))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            headers::Https(
+                state
+                    .auth
+                    .config()
+                    .public_url
+                    .as_deref()
+                    .is_some_and(|u| u.starts_with("https://")),
+            ),
             headers::secure_main,
         ))
         .layer(CatchPanicLayer::custom(error::panic_response))
@@ -106,14 +112,6 @@ async fn refuse_oversized(
         return error::ApiError::TooLarge.into_response();
     }
     next.run(req).await
-}
-
-/// The largest multipart request: a HAR capture, the other files at their limit, and the
-/// case itself.
-pub fn upload_limit(cfg: &casedesk_core::attachments::AttachmentConfig) -> u64 {
-    cfg.max_har_bytes.max(cfg.max_file_bytes)
-        + (casedesk_core::attachments::MAX_FILES as u64 - 1) * cfg.max_file_bytes
-        + MAX_JSON_BODY as u64
 }
 
 /// Serves the application on `listener` until `shutdown` completes, then drains requests;

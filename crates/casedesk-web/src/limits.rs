@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::AppState;
 use crate::error::ApiError;
+use std::sync::Arc;
 
 /// The budgets, per minute; a client may spend a quarter of a minute's budget at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,8 +155,7 @@ fn refused(wait: Duration, what: &str) -> Response {
 /// Applies the budgets to an API request: failed authentications first (before the
 /// credential costs any work), then the address, then the credential; a refused credential
 /// is charged to its address afterwards.
-pub async fn limit(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    let l = &st.rate_limiter;
+pub async fn limit(State(l): State<Arc<Limiter>>, req: Request, next: Next) -> Response {
     if !l.cfg.enabled {
         return next.run(req).await;
     }
@@ -217,6 +216,111 @@ fn credential_key(header: &[u8]) -> [u8; 16] {
     let mut k = [0u8; 16];
     k.copy_from_slice(&d[..16]);
     k
+}
+
+/// Largest JSON body accepted (uploads have their own limits).
+pub const MAX_JSON_BODY: usize = 1024 * 1024;
+
+/// The largest multipart request: a HAR capture, the other files at their limit, and the
+/// case itself.
+pub fn upload_limit(cfg: &casedesk_core::attachments::AttachmentConfig) -> u64 {
+    cfg.max_har_bytes.max(cfg.max_file_bytes)
+        + (casedesk_core::attachments::MAX_FILES as u64 - 1) * cfg.max_file_bytes
+        + MAX_JSON_BODY as u64
+}
+
+/// Sign-in attempts allowed per client address in [`IP_WINDOW`].
+const IP_ATTEMPTS: u32 = 20;
+
+const IP_WINDOW: Duration = Duration::from_secs(300);
+
+/// Per-address attempt counter. In memory: it slows guessing from one address; the
+/// per-user lockout, kept in the database, holds across nodes and restarts.
+#[derive(Default)]
+pub struct SignInLimiter(Mutex<HashMap<IpAddr, (Instant, u32)>>);
+
+impl SignInLimiter {
+    pub(crate) fn allow(&self, ip: IpAddr) -> bool {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() > 100_000 {
+            map.retain(|_, (start, _)| start.elapsed() < IP_WINDOW);
+        }
+        let e = map.entry(ip).or_insert((Instant::now(), 0));
+        if e.0.elapsed() >= IP_WINDOW {
+            *e = (Instant::now(), 0);
+        }
+        e.1 += 1;
+        e.1 <= IP_ATTEMPTS
+    }
+}
+
+/// Timeouts and connection caps of the listener (`[http]` in the configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpLimits {
+    /// Seconds a connection may wait for the first byte of a request when none is under way:
+    /// after it opens, and between requests on a kept-alive connection.
+    pub idle_timeout_seconds: u64,
+    /// Seconds a request's headers may take from their first byte to their last.
+    pub header_timeout_seconds: u64,
+    /// Seconds a request's body may take to arrive, counted from its headers.
+    pub body_timeout_seconds: u64,
+    /// Connections open at once; one more is answered 503 and closed. Keep it well under the
+    /// process's open-file limit (`ulimit -n`).
+    pub max_connections: usize,
+    /// Connections open at once from one client address; one more is answered 429 and
+    /// closed. 0 turns this cap off (behind a reverse proxy every client has its address).
+    pub max_connections_per_address: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            idle_timeout_seconds: 60,
+            header_timeout_seconds: 10,
+            body_timeout_seconds: 120,
+            max_connections: 1000,
+            max_connections_per_address: 200,
+        }
+    }
+}
+
+impl HttpLimits {
+    /// Checks the values; the message names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        for (k, v) in [
+            ("http.idle_timeout_seconds", self.idle_timeout_seconds),
+            ("http.header_timeout_seconds", self.header_timeout_seconds),
+            ("http.body_timeout_seconds", self.body_timeout_seconds),
+        ] {
+            if !(1..=86_400).contains(&v) {
+                return Err(format!("{k} must be between 1 and 86400 seconds"));
+            }
+        }
+        if self.max_connections == 0 {
+            return Err("http.max_connections must be at least 1".into());
+        }
+        if self.max_connections_per_address > self.max_connections {
+            return Err(
+                "http.max_connections_per_address must not be more than http.max_connections"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    pub(crate) fn idle(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_seconds)
+    }
+
+    pub(crate) fn header(&self) -> Duration {
+        Duration::from_secs(self.header_timeout_seconds)
+    }
+
+    /// How long a request's body may take.
+    pub fn body(&self) -> Duration {
+        Duration::from_secs(self.body_timeout_seconds)
+    }
 }
 
 #[cfg(test)]

@@ -14,8 +14,8 @@ use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
 
-use crate::AppState;
 use crate::error::ApiError;
+use std::sync::Arc;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -164,11 +164,11 @@ fn exposition(access: &MetricsAccess, headers: &HeaderMap) -> Response {
 }
 
 /// `GET /metrics` on the main address, in the Prometheus text format.
-pub async fn render(State(st): State<AppState>, headers: HeaderMap) -> Response {
-    if !st.metrics.on_main {
-        return crate::api::meta::not_found().await.into_response();
+pub async fn render(State(access): State<Arc<MetricsAccess>>, headers: HeaderMap) -> Response {
+    if !access.on_main {
+        return crate::error::not_found().await.into_response();
     }
-    exposition(&st.metrics, &headers)
+    exposition(&access, &headers)
 }
 
 /// The router of the separate metrics address: `/metrics` and a bare `/healthz`.
@@ -183,7 +183,7 @@ pub fn router(cfg: &MetricsConfig) -> Router {
             }),
         )
         .route("/healthz", get(|| async { "ok" }))
-        .fallback(crate::api::meta::not_found)
+        .fallback(crate::error::not_found)
         .layer(axum::middleware::from_fn(crate::error::problems_only))
         .layer(axum::middleware::from_fn(crate::headers::secure))
 }

@@ -19,7 +19,6 @@ use axum::middleware::Next;
 use axum::response::Response;
 use futures_util::StreamExt;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -27,75 +26,7 @@ use tokio::time::{Instant, Sleep};
 use tower::ServiceExt;
 
 use crate::AppState;
-
-/// Timeouts and connection caps of the listener (`[http]` in the configuration).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HttpLimits {
-    /// Seconds a connection may wait for the first byte of a request when none is under way:
-    /// after it opens, and between requests on a kept-alive connection.
-    pub idle_timeout_seconds: u64,
-    /// Seconds a request's headers may take from their first byte to their last.
-    pub header_timeout_seconds: u64,
-    /// Seconds a request's body may take to arrive, counted from its headers.
-    pub body_timeout_seconds: u64,
-    /// Connections open at once; one more is answered 503 and closed. Keep it well under the
-    /// process's open-file limit (`ulimit -n`).
-    pub max_connections: usize,
-    /// Connections open at once from one client address; one more is answered 429 and
-    /// closed. 0 turns this cap off (behind a reverse proxy every client has its address).
-    pub max_connections_per_address: usize,
-}
-
-impl Default for HttpLimits {
-    fn default() -> Self {
-        HttpLimits {
-            idle_timeout_seconds: 60,
-            header_timeout_seconds: 10,
-            body_timeout_seconds: 120,
-            max_connections: 1000,
-            max_connections_per_address: 200,
-        }
-    }
-}
-
-impl HttpLimits {
-    /// Checks the values; the message names the key.
-    pub fn validate(&self) -> Result<(), String> {
-        for (k, v) in [
-            ("http.idle_timeout_seconds", self.idle_timeout_seconds),
-            ("http.header_timeout_seconds", self.header_timeout_seconds),
-            ("http.body_timeout_seconds", self.body_timeout_seconds),
-        ] {
-            if !(1..=86_400).contains(&v) {
-                return Err(format!("{k} must be between 1 and 86400 seconds"));
-            }
-        }
-        if self.max_connections == 0 {
-            return Err("http.max_connections must be at least 1".into());
-        }
-        if self.max_connections_per_address > self.max_connections {
-            return Err(
-                "http.max_connections_per_address must not be more than http.max_connections"
-                    .into(),
-            );
-        }
-        Ok(())
-    }
-
-    fn idle(&self) -> Duration {
-        Duration::from_secs(self.idle_timeout_seconds)
-    }
-
-    fn header(&self) -> Duration {
-        Duration::from_secs(self.header_timeout_seconds)
-    }
-
-    /// How long a request's body may take.
-    pub fn body(&self) -> Duration {
-        Duration::from_secs(self.body_timeout_seconds)
-    }
-}
+pub use crate::limits::HttpLimits;
 
 /// What a connection is doing, shared by its socket and the requests it carries.
 struct Activity {
@@ -456,7 +387,7 @@ pub async fn body_deadline(State(st): State<AppState>, req: Request, next: Next)
         match tokio::time::timeout_at(deadline, data.next()).await {
             Ok(Some(chunk)) => Some((chunk, Some(data))),
             Ok(None) => None,
-            Err(_) => Some((Err(axum::Error::new(BodyTimedOut)), None)),
+            Err(_) => Some((Err(axum::Error::new(crate::error::BodyTimedOut)), None)),
         }
     });
     next.run(Request::from_parts(
@@ -466,17 +397,4 @@ pub async fn body_deadline(State(st): State<AppState>, req: Request, next: Next)
     .await
 }
 
-/// A body that did not arrive in time.
-#[derive(Debug)]
-pub struct BodyTimedOut;
-
-/// Words of [`BodyTimedOut`], by which a failed read is recognised after extractors wrap it.
-pub const BODY_TIMED_OUT: &str = "the request body did not arrive in time";
-
-impl std::fmt::Display for BodyTimedOut {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(BODY_TIMED_OUT)
-    }
-}
-
-impl std::error::Error for BodyTimedOut {}
+impl std::error::Error for crate::error::BodyTimedOut {}

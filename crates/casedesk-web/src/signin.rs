@@ -7,8 +7,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
@@ -26,48 +25,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::AppState;
+use crate::session::{CSRF_COOKIE, SESSION_COOKIE, cookie, origin_of, same_origin, session_of};
 
-/// Name of the session cookie.
-pub const SESSION_COOKIE: &str = "casedesk_session";
-/// Name of the pre-sign-in CSRF cookie.
-pub const CSRF_COOKIE: &str = "casedesk_csrf";
 /// Name of the cookie binding an OpenID Connect login to the browser that started it.
 pub const STATE_COOKIE: &str = "casedesk_oidc_state";
-
-/// Sign-in attempts allowed per client address in [`IP_WINDOW`].
-const IP_ATTEMPTS: u32 = 20;
-const IP_WINDOW: Duration = Duration::from_secs(300);
-
-/// Per-address attempt counter. In memory: it slows guessing from one address; the
-/// per-user lockout, kept in the database, holds across nodes and restarts.
-#[derive(Default)]
-pub struct SignInLimiter(Mutex<HashMap<IpAddr, (Instant, u32)>>);
-
-impl SignInLimiter {
-    fn allow(&self, ip: IpAddr) -> bool {
-        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if map.len() > 100_000 {
-            map.retain(|_, (start, _)| start.elapsed() < IP_WINDOW);
-        }
-        let e = map.entry(ip).or_insert((Instant::now(), 0));
-        if e.0.elapsed() >= IP_WINDOW {
-            *e = (Instant::now(), 0);
-        }
-        e.1 += 1;
-        e.1 <= IP_ATTEMPTS
-    }
-}
-
-pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
-}
 
 fn secure(st: &AppState) -> bool {
     st.auth
@@ -135,47 +96,6 @@ pub(crate) fn local_path(p: Option<&str>) -> String {
             p.to_owned()
         }
         _ => "/".to_owned(),
-    }
-}
-
-/// Refuses posts a browser marks as coming from another site.
-pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
-    let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-    if let Some(site) = get("sec-fetch-site") {
-        return site == "same-origin" || site == "none";
-    }
-    match (get("origin"), get("host")) {
-        (Some(origin), Some(host)) => origin
-            .split_once("://")
-            .is_some_and(|(_, rest)| rest == host),
-        (Some(_), None) => false,
-        (None, _) => true,
-    }
-}
-
-/// The signed-in user of a request, if any.
-pub async fn session_of(
-    st: &AppState,
-    headers: &HeaderMap,
-) -> Result<Option<(User, Session)>, DomainError> {
-    let Some(secret) = cookie(headers, SESSION_COOKIE) else {
-        return Ok(None);
-    };
-    if secret.len() > 100 {
-        return Ok(None);
-    }
-    st.store.find_session(&hash_token(&secret), now()).await
-}
-
-/// Where a request came from, for the audit trail.
-pub fn origin_of(headers: &HeaderMap, ip: Option<IpAddr>) -> Origin {
-    Origin {
-        ip: ip.map(|i| i.to_string()),
-        request_id: headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(100).collect()),
-        via: None,
     }
 }
 

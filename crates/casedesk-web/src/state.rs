@@ -13,7 +13,7 @@ pub struct AppState {
     /// Credentials: API tokens, trusted issuers, sign-in settings.
     pub auth: Arc<Authenticator>,
     /// Sign-in attempts per client address.
-    pub limiter: Arc<crate::signin::SignInLimiter>,
+    pub limiter: Arc<crate::limits::SignInLimiter>,
     /// Seals webhook signing secrets with the server key.
     pub secrets: Arc<dyn SecretBox>,
     /// Where webhook endpoints may point.
@@ -162,5 +162,11 @@ impl AppState {
         self.blobs = blobs;
         self.attachments = Arc::new(config);
         self
+    }
+}
+
+impl axum::extract::FromRef<AppState> for Arc<crate::metrics::MetricsAccess> {
+    fn from_ref(st: &AppState) -> Self {
+        st.metrics.clone()
     }
 }

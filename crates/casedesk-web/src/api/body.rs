@@ -221,6 +221,6 @@ pub async fn json_only(req: Request, next: Next) -> Response {
         accepted: accepted.join(", "),
     }
     .into_response();
-    crate::ui::unread_body(&mut res);
+    crate::error::unread_body(&mut res);
     res
 }

@@ -1,6 +1,6 @@
 //! Case routes.
 
-use super::extract::{Path, Query};
+use super::extract::{Path, Query, number};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -15,19 +15,10 @@ use utoipa::IntoParams;
 use super::body;
 use super::dto::*;
 use crate::AppState;
-use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
+use crate::session::Caller;
 
 type ApiResult<T> = Result<T, ApiError>;
-
-/// A case number from the path; anything that is not one is simply not found. A number is
-/// spelled one way only (`01019`, `+1019` name nothing), so one case has one address.
-pub(crate) fn number(raw: &str) -> ApiResult<i64> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0 && n.to_string() == raw)
-        .ok_or(ApiError::Domain(DomainError::NotFound { entity: "case" }))
-}
 
 /// Open a case.
 #[utoipa::path(post, path = "/api/v1/cases", tag = "cases", request_body = CaseInput,
@@ -52,9 +43,12 @@ pub async fn create_case(
     // file opens nothing.
     let (raw, prepared) = if multipart {
         let mp = axum::extract::Multipart::from_request(req, &st).await;
-        let form =
-            super::attachments::read_form(mp, &st.attachments, super::attachments::Parts::Case)
-                .await?;
+        let form = crate::requests::files::read_form(
+            mp,
+            &st.attachments,
+            crate::requests::files::Parts::Case,
+        )
+        .await?;
         let case = form.case.ok_or_else(|| {
             DomainError::field(
                 "case",
@@ -66,12 +60,12 @@ pub async fn create_case(
             Vec::new()
         } else {
             casedesk_core::permissions::require_case_access(&p)?;
-            super::attachments::prepare_all(&st, &p, account, form.files, true).await?
+            crate::requests::files::prepare_all(&st, &p, account, form.files, true).await?
         };
         (Bytes::from(case), prepared)
     } else {
         // The route takes uploads, so the JSON limit is applied here, while reading.
-        let raw = axum::body::to_bytes(req.into_body(), crate::MAX_JSON_BODY)
+        let raw = axum::body::to_bytes(req.into_body(), crate::limits::MAX_JSON_BODY)
             .await
             .map_err(|e| ApiError::unreadable_body(&e.to_string()))?;
         (raw, Vec::new())
@@ -117,7 +111,7 @@ pub async fn create_case(
             casedesk_core::service::attach(st.store.as_ref(), &p, number, &prepared, true).await?;
         (
             case,
-            Some(super::attachments::uploaded(&p, number, &prepared)),
+            Some(crate::requests::files::uploaded(&p, number, &prepared)),
         )
     };
     let mut dto = CaseDto::with_sla(case, sla);

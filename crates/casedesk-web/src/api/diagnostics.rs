@@ -6,8 +6,8 @@ use axum::extract::rejection::BytesRejection;
 use casedesk_core::diagnostics::{self, redirect::Explanation};
 
 use super::body;
-use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
+use crate::session::Caller;
 
 /// Whether a redirect URI matches one registered: `{registered: [uris], used}`. Answers the
 /// verdict (`match`, `match_loopback_port`, `mismatch`, or `invalid` for a URI no

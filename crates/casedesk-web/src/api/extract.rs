@@ -125,6 +125,15 @@ pub fn explain(path: &str, inner: &str, what: &str) -> (String, String) {
     (field.to_owned(), message)
 }
 
+/// A case number from the path; anything that is not one is simply not found. A number is
+/// spelled one way only (`01019`, `+1019` name nothing), so one case has one address.
+pub(crate) fn number(raw: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0 && n.to_string() == raw)
+        .ok_or(ApiError::Domain(DomainError::NotFound { entity: "case" }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::explain;

@@ -15,8 +15,8 @@ use utoipa::ToSchema;
 
 use super::body;
 use crate::AppState;
-use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
+use crate::session::Caller;
 
 /// An identity at a trusted issuer bound to a user.
 #[derive(Debug, Serialize, ToSchema)]

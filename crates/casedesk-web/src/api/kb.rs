@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 
 use super::body;
 use crate::AppState;
-use crate::auth::{Caller, MaybeCaller};
 use crate::error::{ApiError, Problem};
+use crate::session::{Caller, MaybeCaller};
 
 /// The entries the caller may read (public ones without a credential), by title.
 #[utoipa::path(get, path = "/api/v1/kb/entries", tag = "kb",

@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 
 use super::body;
 use crate::AppState;
-use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
+use crate::session::Caller;
 
 /// Largest message the gate route reads; the configured limit (`mail.max_inbound_bytes`)
 /// is checked against the message itself and answered in words.
@@ -83,7 +83,7 @@ pub async fn case_mail(
     Caller(p): Caller,
     Path(n): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let n = super::cases::number(&n)?;
+    let n = super::extract::number(&n)?;
     let (sent, received) = mail::case_mail(st.store.as_ref(), &p, n).await?;
     Ok(Json(json!({"sent": sent, "received": received})))
 }

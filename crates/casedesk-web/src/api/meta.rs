@@ -4,7 +4,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use casedesk_core::DomainError;
 use casedesk_core::cases::intake::{
     ADVANCED_ANY_OF, AVAILABILITIES, CHECKLIST_ITEMS, CLIENT_PURPOSES, CONTEXT_FIELDS,
     DEPLOYMENT_MODELS,
@@ -14,8 +13,8 @@ use serde_json::{Value, json};
 
 use super::dto::MeDto;
 use crate::AppState;
-use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
+use crate::session::Caller;
 
 /// Liveness: the process answers and the database responds.
 #[utoipa::path(get, path = "/healthz", tag = "meta", responses((status = 200, description = "Alive"), (status = 503, description = "Database unreachable")))]
@@ -75,9 +74,4 @@ pub async fn intake(
         "context": CONTEXT_FIELDS.iter().map(|(k, d)| json!({"key": k, "prompt": d})).collect::<Vec<_>>(),
         "checklist": CHECKLIST_ITEMS.iter().map(|(k, d)| json!({"key": k, "statement": d})).collect::<Vec<_>>(),
     })))
-}
-
-/// Any route that does not exist.
-pub async fn not_found() -> ApiError {
-    ApiError::Domain(DomainError::NotFound { entity: "resource" })
 }

@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use crate::AppState;
 use crate::api::body;
-use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
+use crate::session::Caller;
 
 /// A preview question from a manager, with a stored calendar's name replaced by the calendar.
 async fn question(

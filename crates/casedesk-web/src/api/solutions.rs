@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 
 use super::body;
 use crate::AppState;
-use crate::auth::{Caller, MaybeCaller};
 use crate::error::{ApiError, Problem};
+use crate::session::{Caller, MaybeCaller};
 
 /// The five entries that best answer `{subject, description, issue_area}`, among those the
 /// caller may read (public ones without signing in), each with a snippet.

@@ -16,10 +16,10 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::body;
-use super::cases::number;
+use super::extract::number;
 use crate::AppState;
-use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
+use crate::session::Caller;
 
 type ApiResult<T> = Result<T, ApiError>;
 

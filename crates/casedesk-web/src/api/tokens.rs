@@ -19,8 +19,8 @@ use utoipa::ToSchema;
 
 use super::body;
 use crate::AppState;
-use crate::auth::Caller;
 use crate::error::{ApiError, Problem};
+use crate::session::Caller;
 
 /// An API token, without its secret.
 #[derive(Debug, Serialize, ToSchema)]

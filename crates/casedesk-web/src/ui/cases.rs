@@ -14,10 +14,10 @@ use maud::{Markup, html};
 use serde_json::{Value, json};
 
 use super::forms::{self, Errors, Fields, Kind, field};
-use super::{Posted, Viewer, due, failure, layout, redirect, respond, when};
+use super::page::{Posted, Viewer, due, failure, layout, redirect, respond, when};
 use crate::AppState;
-use crate::api::attachments::{Parts, prepare_all, read_form, serve_file};
 use crate::error::ApiError;
+use crate::requests::files::{Parts, prepare_all, read_form, serve_file};
 
 fn not_found() -> DomainError {
     DomainError::NotFound { entity: "case" }
@@ -108,7 +108,7 @@ pub async fn list(
         issue_area: get("issue_area"),
         tenant: get("tenant"),
         q: get("q"),
-        cursor: get("cursor").and_then(|c| crate::api::dto::decode_cursor(&c)),
+        cursor: get("cursor").and_then(|c| crate::requests::paging::decode_cursor(&c)),
         limit: Some(25),
         ..Default::default()
     };
@@ -135,7 +135,7 @@ pub async fn list(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     if let Some(n) = next {
-        next_q.push(("cursor".into(), crate::api::dto::encode_cursor(n)));
+        next_q.push(("cursor".into(), crate::requests::paging::encode_cursor(n)));
     }
     let next_href = format!(
         "/cases?{}",
@@ -219,7 +219,7 @@ pub async fn created(State(st): State<AppState>, v: Viewer, Path(raw): Path<Stri
                     section aria-labelledby="offers-h" {
                         h2 #offers-h { "This may be a known incident" }
                         @for i in &offers {
-                            (super::portal::incident_card(&json!(i)))
+                            (super::page::incident_card(&json!(i)))
                             form method="post" action=(format!("/cases/{}/incident", case.number)) {
                                 (forms::csrf(&v.csrf))
                                 input type="hidden" name="incident_id" value=(i.id.to_string());
@@ -277,12 +277,12 @@ fn mail_log(
                 div.table-wrap tabindex="0" role="region" aria-label="Mail sent" { table {
                     thead { tr { th scope="col" { "Queued" } th scope="col" { "Kind" } th scope="col" { "To" } th scope="col" { "State" } th scope="col" { "Attempts" } th scope="col" { "Next attempt" } th scope="col" { "Last error" } } }
                     tbody { @for m in sent { tr {
-                        td { (super::when(m.created_at)) }
+                        td { (super::page::when(m.created_at)) }
                         td { (m.kind.replace('_', " ")) }
                         td { (m.recipient) }
                         td { @if m.state == MailState::Failed { strong { (m.state.key()) } } @else { (m.state.key()) } }
                         td { (m.attempts) }
-                        td { @if let Some(t) = m.next_attempt_at { (super::when(t)) } }
+                        td { @if let Some(t) = m.next_attempt_at { (super::page::when(t)) } }
                         td { (m.last_error.as_deref().unwrap_or("")) }
                     } } }
                 } }
@@ -291,7 +291,7 @@ fn mail_log(
                 div.table-wrap tabindex="0" role="region" aria-label="Mail received" { table {
                     thead { tr { th scope="col" { "Received" } th scope="col" { "From" } th scope="col" { "Outcome" } th scope="col" { "Sender checks" } } }
                     tbody { @for m in received { tr {
-                        td { (super::when(m.received_at)) }
+                        td { (super::page::when(m.received_at)) }
                         td { (m.sender.as_deref().unwrap_or("(none)")) }
                         td {
                             @if m.outcome == "held" { a href="/console/held" { "held" } } @else { (m.outcome.replace('_', " ")) }
@@ -658,7 +658,7 @@ async fn page(
         .map(|u| {
             (
                 u.email.clone(),
-                format!("{} ({})", u.email, super::role_label(u.role)),
+                format!("{} ({})", u.email, super::page::role_label(u.role)),
             )
         })
         .collect();
@@ -933,7 +933,7 @@ pub async fn upload(
     if let Err(e) = casedesk_core::attachments::check_attach(&v.p, &case, false) {
         return failure(Some(&v), e);
     }
-    if let Some(r) = super::cross_site(&v, &headers) {
+    if let Some(r) = super::page::cross_site(&v, &headers) {
         return r;
     }
     let form = match read_form(mp, &st.attachments, Parts::Web).await {
@@ -941,7 +941,7 @@ pub async fn upload(
         Err(e) => return refused(&st, &v, n, e).await,
     };
     let f = Fields(form.texts);
-    if let Some(r) = super::form_allowed(&v, &headers, &f) {
+    if let Some(r) = super::page::form_allowed(&v, &headers, &f) {
         return r;
     }
     let internal = f.checked("internal") && permissions::is_support(&v.p);
@@ -966,7 +966,7 @@ pub async fn upload(
 
 /// The case page again, with why the upload was refused at its field.
 async fn refused(st: &AppState, v: &Viewer, n: i64, e: ApiError) -> Response {
-    let msg = match upload_problem(e) {
+    let msg = match super::page::upload_problem(e) {
         Ok(m) => m,
         Err(e) => return failure(Some(v), e),
     };
@@ -981,29 +981,8 @@ async fn refused(st: &AppState, v: &Viewer, n: i64, e: ApiError) -> Response {
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await;
-    super::unread_body(&mut res);
+    crate::error::unread_body(&mut res);
     res
-}
-
-/// Why an upload was refused, in words for the files field; an error that is not about the
-/// files (the store failing, say) is handed back for the error page.
-pub(super) fn upload_problem(e: ApiError) -> Result<String, DomainError> {
-    match e {
-        ApiError::FileTooLarge {
-            file_name, limit, ..
-        } => Ok(format!(
-            "{file_name} is larger than the {} MB allowed; nothing was stored",
-            limit / (1024 * 1024)
-        )),
-        ApiError::Domain(DomainError::Validation(errs)) => Ok(errs
-            .into_iter()
-            .map(|f| format!("{}: {}", f.field, f.message))
-            .collect::<Vec<_>>()
-            .join("; ")),
-        ApiError::Domain(e) => Err(e),
-        ApiError::TooLarge => Ok("the upload is larger than allowed".into()),
-        _ => Ok("the upload could not be read".into()),
-    }
 }
 
 /// `GET /cases/{n}/files/{id}`: a download, for the signed-in viewer.

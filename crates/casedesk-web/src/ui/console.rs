@@ -7,7 +7,8 @@ use casedesk_core::DomainError;
 use casedesk_core::service::{self, ListFilters};
 use maud::html;
 
-use super::{Posted, Viewer, failure, forms, layout, redirect, respond, when};
+use super::forms;
+use super::page::{Posted, Viewer, failure, layout, redirect, respond, when};
 use crate::AppState;
 
 /// How soon a due time counts as "breaching soon".
@@ -54,7 +55,7 @@ pub async fn queue(
         rows.retain(|c| c.sla_due_at.is_some_and(|d| d.as_second() <= horizon));
     }
     let queues: Vec<String> = if v.manager() {
-        match super::all_queues(&st).await {
+        match super::page::all_queues(&st).await {
             Ok(q) => q,
             Err(e) => return failure(Some(&v), e),
         }

@@ -15,8 +15,8 @@ use maud::{Markup, html};
 use serde_json::{Value, json};
 
 use super::forms::{self, Errors, Fields, Kind, field};
-use super::portal::incident_card;
-use super::{Posted, Viewer, failure, layout, redirect, respond, role_label, when};
+use super::page::incident_card;
+use super::page::{Posted, Viewer, failure, layout, redirect, respond, role_label, when};
 use crate::AppState;
 
 type Q = Query<std::collections::HashMap<String, String>>;
@@ -140,7 +140,7 @@ async fn users_page(
     }
     let store = st.store.as_ref();
     let read = async {
-        let queues = super::all_queues(st).await?;
+        let queues = super::page::all_queues(st).await?;
         let accounts = if v.manager() {
             store.list_accounts().await?
         } else {
@@ -666,7 +666,7 @@ pub async fn queues(State(st): State<AppState>, v: Viewer) -> Response {
         Ok::<_, DomainError>((
             st.store.issue_areas().await?,
             st.store.support_users().await?,
-            super::all_queues(&st).await?,
+            super::page::all_queues(&st).await?,
         ))
     };
     let (areas, staff, queues) = match read.await {
@@ -1181,12 +1181,12 @@ pub async fn audit(State(st): State<AppState>, v: Viewer, Query(q): Q) -> Respon
         }
     };
     if get("export").is_some() {
-        let f = crate::api::audit::ExportFilters {
+        let f = crate::requests::export::ExportFilters {
             since: since.map(|t| t.to_string()),
             until: until.map(|t| t.to_string()),
             account: None,
         };
-        return match crate::api::audit::export_as(st.clone(), v.p.clone(), f).await {
+        return match crate::requests::export::export_as(st.clone(), v.p.clone(), f).await {
             Ok(r) => r,
             Err(crate::error::ApiError::Domain(e)) => failure(Some(&v), e),
             Err(e) => axum::response::IntoResponse::into_response(e),

@@ -18,10 +18,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::forms::{self, Errors, Fields, Kind, field};
-use super::{MaybeViewer, Posted, Viewer, failure, layout, redirect, respond};
+use super::page::{MaybeViewer, Posted, Viewer, failure, layout, redirect, respond};
 use crate::AppState;
-use crate::api::attachments::{Parts, prepare_all, read_form};
 use crate::error::ApiError;
+use crate::requests::files::{Parts, prepare_all, read_form};
 
 fn choices(list: &[&str]) -> Vec<(String, String)> {
     list.iter()
@@ -145,25 +145,6 @@ async fn incidents_for(
     Ok(out)
 }
 
-/// One incident as a card.
-pub(super) fn incident_card(i: &Value) -> Markup {
-    let latest = i["updates"]
-        .as_array()
-        .and_then(|u| u.last())
-        .and_then(|u| u["body"].as_str())
-        .unwrap_or("");
-    html! {
-        div.notice.warn {
-            p {
-                strong { (i["title"].as_str().unwrap_or("Incident")) }
-                " · " (i["impact"].as_str().unwrap_or("").replace('_', " "))
-                " · regions: " (i["regions"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default())
-            }
-            @if !latest.is_empty() { p.body { (latest) } }
-        }
-    }
-}
-
 /// `GET /support`: Get support.
 pub async fn support(State(st): State<AppState>, v: Viewer) -> Response {
     if let Err(e) = permissions::require_case_access(&v.p).and_then(|_| {
@@ -208,7 +189,7 @@ async fn support_page(
             section aria-labelledby="incidents-h" {
                 h2 #incidents-h { "Active incidents in your regions" }
                 p { "If your problem matches one of these, you may not need a case: we are on it and post updates on the " a href="/status" { "status page" } "." }
-                @for i in &incidents { (incident_card(i)) }
+                @for i in &incidents { (super::page::incident_card(i)) }
             }
         }
         (forms::summary(errors))
@@ -453,7 +434,7 @@ pub async fn submit(
     headers: HeaderMap,
     mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Response {
-    if let Some(r) = super::cross_site(&v, &headers) {
+    if let Some(r) = super::page::cross_site(&v, &headers) {
         return r;
     }
     let form = match read_form(mp, &st.attachments, Parts::Web).await {
@@ -461,7 +442,7 @@ pub async fn submit(
         Err(e) => return upload_refused(&st, &v, e).await,
     };
     let fields = Fields(form.texts);
-    if let Some(r) = super::form_allowed(&v, &headers, &fields) {
+    if let Some(r) = super::page::form_allowed(&v, &headers, &fields) {
         return r;
     }
     let data = match form_data(&st, &v).await {
@@ -528,7 +509,7 @@ async fn refused_api(
     fields: &Fields,
     e: ApiError,
 ) -> Response {
-    let message = match super::cases::upload_problem(e) {
+    let message = match super::page::upload_problem(e) {
         Ok(m) => m,
         Err(e) => return failure(Some(v), e),
     };
@@ -541,7 +522,7 @@ async fn upload_refused(st: &AppState, v: &Viewer, e: ApiError) -> Response {
         Ok(data) => refused_api(st, v, &data, &Fields::default(), e).await,
         Err(e) => failure(Some(v), e),
     };
-    super::unread_body(&mut res);
+    crate::error::unread_body(&mut res);
     res
 }
 
@@ -703,7 +684,7 @@ pub async fn kb_entry(
             "kb",
             html! {
                 p.lead { (t.summary) }
-                p.muted { span.badge { (t.kind.key()) } " Updated " (super::when(e.updated_at)) " · version " (e.version) }
+                p.muted { span.badge { (t.kind.key()) } " Updated " (super::page::when(e.updated_at)) " · version " (e.version) }
                 @for para in t.body.split("\n\n") { p.body { (para.trim()) } }
                 @if let Some(u) = &t.url { p { a href=(u) rel="noopener noreferrer" { "Read the full page" } } }
                 p { a href="/kb" { "All articles" } }
@@ -739,7 +720,7 @@ pub async fn status(State(st): State<AppState>, MaybeViewer(v): MaybeViewer) -> 
             "Service status",
             "status",
             html! {
-                p.lead { "Overall: " strong { (word(&page["state"])) } ". Updated " (super::when(casedesk_core::now())) "." }
+                p.lead { "Overall: " strong { (word(&page["state"])) } ". Updated " (super::page::when(casedesk_core::now())) "." }
                 div.table-wrap tabindex="0" role="region" aria-label="Scrollable table" {
                     table {
                         caption.muted { "State of each component by region" }
@@ -755,7 +736,7 @@ pub async fn status(State(st): State<AppState>, MaybeViewer(v): MaybeViewer) -> 
                 }
                 h2 { "Open incidents" }
                 @if open.is_empty() { p { "No open incidents." } }
-                @for i in open { (incident_card(i)) }
+                @for i in open { (super::page::incident_card(i)) }
                 @if let Some(v) = &v {
                     section.panel aria-labelledby="subscribe-h" {
                         h2 #subscribe-h { "Email me about incidents" }

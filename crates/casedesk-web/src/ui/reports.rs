@@ -9,7 +9,7 @@ use casedesk_core::{DomainError, FieldError, Timestamp};
 use maud::{Markup, html};
 
 use super::charts;
-use super::{Viewer, failure, layout, respond};
+use super::page::{Viewer, failure, layout, respond};
 use crate::AppState;
 
 fn day(raw: Option<&String>, field: &str, default: Timestamp) -> Result<Timestamp, FieldError> {

@@ -1,0 +1,337 @@
+//! What every page shares: the layout and navigation, answers (HTML, redirects, the error
+//! page), form posts with their CSRF check, and how times are shown.
+
+use super::forms::Fields;
+use crate::AppState;
+use crate::error::ApiError;
+use crate::session::same_origin;
+pub use crate::session::{MaybeViewer, Unseen, Viewer};
+use axum::extract::FromRequestParts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use casedesk_core::DomainError;
+use casedesk_core::users::Role;
+use maud::{DOCTYPE, Markup, html};
+use serde_json::Value;
+
+/// A `303 See Other` to a local path (after a form post, and to sign in).
+pub fn redirect(to: &str) -> Response {
+    let mut res = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
+}
+
+/// The security headers every page carries: nothing but casedesk's own scripts, styles and
+/// forms; never framed; never cached (pages show case data).
+fn harden(res: &mut Response) {
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+}
+
+/// An HTML answer.
+pub fn respond(status: StatusCode, markup: Markup) -> Response {
+    let mut res = (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        )],
+        markup.into_string(),
+    )
+        .into_response();
+    harden(&mut res);
+    res
+}
+
+/// Every queue of the taxonomy, sorted.
+pub async fn all_queues(st: &AppState) -> casedesk_core::Result<Vec<String>> {
+    let mut q: Vec<String> = st
+        .store
+        .issue_areas()
+        .await?
+        .into_iter()
+        .map(|a| a.queue)
+        .collect();
+    q.sort();
+    q.dedup();
+    Ok(q)
+}
+
+/// One navigation entry: path, label, and the `current` key that marks it.
+type NavItem = (&'static str, &'static str, &'static str);
+
+fn nav_for(v: Option<&Viewer>) -> Vec<NavItem> {
+    let mut items: Vec<NavItem> = Vec::new();
+    match v.map(|v| (v.role(), v.p.user.has_case_access())) {
+        Some((Role::Agent | Role::Manager, _)) => {
+            items.push(("/console", "Queues", "console"));
+            items.push(("/cases", "All cases", "cases"));
+        }
+        Some((_, true)) => {
+            items.push(("/support", "Get support", "support"));
+            items.push(("/cases", "My cases", "cases"));
+        }
+        _ => {}
+    }
+    items.push(("/kb", "Knowledge base", "kb"));
+    items.push(("/status", "Status", "status"));
+    if v.is_some_and(|v| v.p.user.is_administrator()) {
+        items.push(("/manage", "Manage", "manage"));
+    }
+    items
+}
+
+/// The frame of every page: skip link, navigation, who is signed in, the content.
+pub fn layout(v: Option<&Viewer>, title: &str, current: &str, content: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · casedesk" }
+                link rel="stylesheet" href="/assets/app.css";
+                script src="/assets/app.js" defer {}
+            }
+            body {
+                a.skip href="#main" { "Skip to content" }
+                header.top {
+                    a.brand href="/" { "casedesk" }
+                    nav aria-label="Main" {
+                        ul {
+                            @for (href, label, key) in nav_for(v) {
+                                li { a href=(href) aria-current=[(key == current).then_some("page")] { (label) } }
+                            }
+                        }
+                    }
+                    div.who {
+                        @if let Some(v) = v {
+                            span { (v.p.user.email) " · " (role_label(v.role())) }
+                            form method="post" action="/auth/logout" {
+                                input type="hidden" name="csrf" value=(v.csrf);
+                                button.secondary type="submit" { "Sign out" }
+                            }
+                        } @else {
+                            a href="/auth/login" { "Sign in" }
+                        }
+                    }
+                }
+                main #main tabindex="-1" {
+                    h1 { (title) }
+                    (content)
+                }
+            }
+        }
+    }
+}
+
+/// A person's word for a role.
+pub fn role_label(r: Role) -> &'static str {
+    match r {
+        Role::SuperAdmin => "super admin",
+        Role::Admin => "admin",
+        Role::Agent => "support engineer",
+        Role::Manager => "support manager",
+    }
+}
+
+/// A page that could not be shown, with the reason in words (the 403 names the missing
+/// permission and who can grant it).
+pub fn failure(v: Option<&Viewer>, e: DomainError) -> Response {
+    let (status, _, title, detail) = crate::error::describe(&e);
+    let fields = match &e {
+        DomainError::Validation(errs) => errs.clone(),
+        _ => Vec::new(),
+    };
+    respond(
+        status,
+        layout(
+            v,
+            title,
+            "",
+            html! {
+                div.notice.bad role="alert" {
+                    p { (detail) }
+                    @if !fields.is_empty() {
+                        ul { @for f in &fields { li { strong { (f.field) } ": " (f.message) } } }
+                    }
+                }
+                p { a href="/" { "Back to the start page" } }
+            },
+        ),
+    )
+}
+
+/// A form posted by a signed-in viewer from our own pages, with the session's CSRF token;
+/// anything else is refused before the handler runs.
+pub struct Posted {
+    /// Who posted it.
+    pub v: Viewer,
+    /// Its fields.
+    pub f: Fields,
+}
+
+impl axum::extract::FromRequest<AppState> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, st: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let v = Viewer::from_request_parts(&mut parts, st)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Ok(bytes) = axum::body::to_bytes(body, crate::limits::MAX_JSON_BODY).await else {
+            return Err(failure(
+                Some(&v),
+                DomainError::field("body", "the form is larger than 1 MB"),
+            ));
+        };
+        let f = Fields::parse(&bytes);
+        match form_allowed(&v, &parts.headers, &f) {
+            Some(refused) => Err(refused),
+            None => Ok(Posted { v, f }),
+        }
+    }
+}
+
+/// Refuses a form that may not act for the viewer: one not sent from our own pages with
+/// the session's CSRF token.
+pub fn form_allowed(v: &Viewer, headers: &HeaderMap, f: &Fields) -> Option<Response> {
+    if casedesk_auth::tokens::same_secret(f.get("csrf"), &v.csrf) {
+        cross_site(v, headers)
+    } else {
+        Some(expired_form(v))
+    }
+}
+
+/// Refuses a post a browser marks as coming from another site. Uploads ask this before
+/// reading their body; their CSRF token comes with the body.
+pub fn cross_site(v: &Viewer, headers: &HeaderMap) -> Option<Response> {
+    (!same_origin(headers)).then(|| expired_form(v))
+}
+
+fn expired_form(v: &Viewer) -> Response {
+    failure(
+        Some(v),
+        DomainError::Forbidden(
+            "This form has expired or came from another site. Reload the page and try again."
+                .into(),
+        ),
+    )
+}
+
+/// `<time>` showing an instant in UTC, readable without the script.
+pub fn when(t: casedesk_core::Timestamp) -> Markup {
+    let s = t.strftime("%Y-%m-%d %H:%M UTC").to_string();
+    html! { time datetime=(t.to_string()) { (s) } }
+}
+
+/// A live countdown to an SLA due time (the script keeps it current).
+pub fn due(t: casedesk_core::Timestamp) -> Markup {
+    let left = t.as_second() - casedesk_core::now().as_second();
+    let class = if left < 0 {
+        "due overdue"
+    } else if left < 3600 {
+        "due soon"
+    } else {
+        "due"
+    };
+    html! { time class=(class) datetime=(t.to_string()) title=(t.strftime("%Y-%m-%d %H:%M UTC").to_string()) { (span_words(left)) } }
+}
+
+fn span_words(left: i64) -> String {
+    let s = left.unsigned_abs();
+    let (d, h, m) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
+    let span = if d > 0 {
+        format!("{d} d {h} h")
+    } else if h > 0 {
+        format!("{h} h {m} min")
+    } else {
+        format!("{m} min")
+    };
+    if left < 0 {
+        format!("overdue by {span}")
+    } else {
+        format!("in {span}")
+    }
+}
+
+impl IntoResponse for Unseen {
+    fn into_response(self) -> Response {
+        match self {
+            Unseen::SignIn { back } => {
+                let back: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
+                redirect(&format!("/auth/login?return_to={back}"))
+            }
+            Unseen::Failed(e) => failure(None, e),
+        }
+    }
+}
+
+/// One incident as a card.
+pub fn incident_card(i: &Value) -> Markup {
+    let latest = i["updates"]
+        .as_array()
+        .and_then(|u| u.last())
+        .and_then(|u| u["body"].as_str())
+        .unwrap_or("");
+    html! {
+        div.notice.warn {
+            p {
+                strong { (i["title"].as_str().unwrap_or("Incident")) }
+                " · " (i["impact"].as_str().unwrap_or("").replace('_', " "))
+                " · regions: " (i["regions"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default())
+            }
+            @if !latest.is_empty() { p.body { (latest) } }
+        }
+    }
+}
+
+/// Why an upload was refused, in words for the files field; an error that is not about the
+/// files (the store failing, say) is handed back for the error page.
+pub fn upload_problem(e: ApiError) -> Result<String, DomainError> {
+    match e {
+        ApiError::FileTooLarge {
+            file_name, limit, ..
+        } => Ok(format!(
+            "{file_name} is larger than the {} MB allowed; nothing was stored",
+            limit / (1024 * 1024)
+        )),
+        ApiError::Domain(DomainError::Validation(errs)) => Ok(errs
+            .into_iter()
+            .map(|f| format!("{}: {}", f.field, f.message))
+            .collect::<Vec<_>>()
+            .join("; ")),
+        ApiError::Domain(e) => Err(e),
+        ApiError::TooLarge => Ok("the upload is larger than allowed".into()),
+        _ => Ok("the upload could not be read".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn countdown_words() {
+        assert_eq!(span_words(90), "in 1 min");
+        assert_eq!(span_words(-3 * 3600 - 120), "overdue by 3 h 2 min");
+        assert_eq!(span_words(2 * 86_400 + 3600), "in 2 d 1 h");
+    }
+}
