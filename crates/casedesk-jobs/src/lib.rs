@@ -8,6 +8,7 @@
 
 mod config;
 mod mail;
+mod registry;
 mod runner;
 pub mod signing;
 pub mod sla;
@@ -16,7 +17,8 @@ mod webhooks;
 
 pub use config::{JobsConfig, WebhookConfig};
 pub use mail::MailSender;
-pub use runner::{Handled, Handler, Runner, RunnerHandle};
+pub use registry::{Handled, Handler, Registry};
+pub use runner::{Runner, RunnerHandle};
 pub use webhooks::{Dispatcher, Maintenance, WebhookSender};
 
 use std::sync::Arc;
@@ -79,13 +81,4 @@ pub fn standard_runner(
             casedesk_core::status::RESOLVE,
             Arc::new(status::Resolve::new(store)),
         ))
-}
-
-/// A number in `[0, 1)` for jitter.
-pub(crate) fn random_unit() -> f64 {
-    let mut b = [0u8; 8];
-    if getrandom::fill(&mut b).is_err() {
-        return 0.5;
-    }
-    (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64
 }

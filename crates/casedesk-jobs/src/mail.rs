@@ -15,7 +15,7 @@ use casedesk_core::store::Store;
 use casedesk_core::{DomainError, Result};
 use casedesk_mail::Mailer;
 
-use crate::runner::{Handled, Handler, after};
+use crate::registry::{Handled, Handler, after};
 
 /// Sends one message.
 pub struct MailSender {
@@ -69,7 +69,7 @@ impl Handler for MailSender {
         let retry = &self.mailer.config().retry;
         let now = casedesk_core::now();
         let age = now.duration_since(mail.created_at).unsigned_abs();
-        let pause = retry.next_pause(claim.job.attempts, age, crate::random_unit());
+        let pause = retry.next_pause(claim.job.attempts, age, crate::registry::random_unit());
         let (result, finish, label) = match outcome {
             Ok(detail) => (
                 MailResult {

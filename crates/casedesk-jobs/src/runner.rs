@@ -6,32 +6,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
+use casedesk_core::Timestamp;
 use casedesk_core::jobs::{Claim, Finish, backoff};
 use casedesk_core::service::FollowUp;
 use casedesk_core::store::Store;
-use casedesk_core::{DomainError, Timestamp};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use crate::config::JobsConfig;
-
-/// What a handler did with its job.
-#[derive(Debug)]
-pub enum Handled {
-    /// The runner ends the job this way, writing the follow-ups with it.
-    Finish(Finish, FollowUp),
-    /// The handler already ended the job in its own transaction (with its results).
-    Recorded,
-}
-
-/// Runs jobs of one kind.
-#[async_trait]
-pub trait Handler: Send + Sync {
-    /// Does the work of a claimed job. An error is retried with backoff.
-    async fn run(&self, claim: &Claim) -> Result<Handled, DomainError>;
-}
+use crate::registry::{Handled, Handler, Registry, after};
 
 /// Claims and runs jobs until stopped.
 pub struct Runner {
@@ -39,7 +23,7 @@ pub struct Runner {
     wake: Arc<Notify>,
     cfg: JobsConfig,
     node: String,
-    handlers: HashMap<String, Arc<dyn Handler>>,
+    handlers: Registry,
 }
 
 /// Stops a started runner.
@@ -71,13 +55,13 @@ impl Runner {
                 std::process::id(),
                 &Uuid::new_v4().simple().to_string()[..8]
             ),
-            handlers: HashMap::new(),
+            handlers: Registry::default(),
         }
     }
 
     /// Adds the handler of a kind.
     pub fn handle(mut self, kind: &str, h: Arc<dyn Handler>) -> Self {
-        self.handlers.insert(kind.to_owned(), h);
+        self.handlers.add(kind, h);
         self
     }
 
@@ -97,7 +81,7 @@ impl Runner {
         let lease = Duration::from_secs(this.cfg.lease_seconds);
         let mut last_sample = Instant::now() - Duration::from_secs(3600);
         let mut seen_gauges: Vec<(String, &'static str)> = Vec::new();
-        this.ensure_maintenance(Duration::ZERO).await;
+        this.ensure_standing(true).await;
         loop {
             if *stop.borrow() {
                 break;
@@ -200,29 +184,13 @@ impl Runner {
         }
     }
 
-    /// Makes sure one housekeeping job is queued (idempotent across nodes).
-    async fn ensure_maintenance(&self, after: Duration) {
-        let at = casedesk_core::now()
-            .checked_add(jiff::SignedDuration::try_from(after).unwrap_or_default())
-            .unwrap_or_else(|_| casedesk_core::now());
-        let job = casedesk_core::jobs::NewJob::new(
-            casedesk_core::jobs::MAINTENANCE,
-            serde_json::json!({}),
-        )
-        .at(at)
-        .max_attempts(3)
-        .unique(casedesk_core::jobs::MAINTENANCE);
-        if let Err(e) = self.store.enqueue_job(&job).await {
-            tracing::warn!(error = %e, "could not queue housekeeping");
-        }
-        // The SLA scanner reschedules itself; this brings it back if it was lost.
-        let scan = crate::sla::scan_job(Duration::from_millis(if after.is_zero() {
-            0
-        } else {
-            self.cfg.sla_scan_interval_ms
-        }));
-        if let Err(e) = self.store.enqueue_job(&scan).await {
-            tracing::warn!(error = %e, "could not queue the SLA scanner");
+    /// Makes sure each handler's standing job (housekeeping, the SLA scanner) is queued;
+    /// idempotent across nodes, and it brings back one that was lost.
+    async fn ensure_standing(&self, at_start: bool) {
+        for job in self.handlers.standing(at_start) {
+            if let Err(e) = self.store.enqueue_job(&job).await {
+                tracing::warn!(error = %e, kind = job.kind, "could not queue a standing job");
+            }
         }
     }
 
@@ -248,8 +216,7 @@ impl Runner {
             }
         }
         // Cheap when one is queued already; brings housekeeping back if it was lost.
-        self.ensure_maintenance(Duration::from_secs(self.cfg.maintenance_interval_seconds))
-            .await;
+        self.ensure_standing(false).await;
     }
 
     async fn run_one(&self, c: &Claim) {
@@ -288,7 +255,7 @@ impl Runner {
                     c.job.attempts,
                     self.cfg.retry_base_seconds,
                     self.cfg.retry_cap_seconds,
-                    crate::random_unit(),
+                    crate::registry::random_unit(),
                 );
                 (
                     Finish::Retry {
@@ -339,11 +306,4 @@ impl Runner {
 fn seconds_since(t: Timestamp) -> f64 {
     let d = casedesk_core::now().as_microsecond() - t.as_microsecond();
     d.max(0) as f64 / 1e6
-}
-
-/// Now plus `d`.
-pub(crate) fn after(d: Duration) -> Timestamp {
-    let now = casedesk_core::now();
-    now.checked_add(jiff::SignedDuration::try_from(d).unwrap_or_default())
-        .unwrap_or(now)
 }

@@ -16,7 +16,7 @@ use casedesk_core::users::Role;
 use casedesk_core::{DomainError, Result};
 use serde_json::{Value, json};
 
-use crate::runner::{Handled, Handler, after};
+use crate::registry::{Handled, Handler, after};
 
 /// Cases the scanner handles per run; more due cases make it run again at once.
 const SCAN_BATCH: u32 = 500;
@@ -46,6 +46,10 @@ impl Scanner {
 
 #[async_trait]
 impl Handler for Scanner {
+    fn standing(&self, at_start: bool) -> Option<NewJob> {
+        Some(scan_job(if at_start { Duration::ZERO } else { self.every }))
+    }
+
     async fn run(&self, _claim: &Claim) -> Result<Handled> {
         let (seen, failed) =
             timers::scan(self.store.as_ref(), casedesk_core::now(), SCAN_BATCH).await?;

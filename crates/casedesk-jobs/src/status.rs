@@ -17,7 +17,7 @@ use casedesk_core::webhooks::NewDelivery;
 use casedesk_core::{DomainError, Result};
 use uuid::Uuid;
 
-use crate::runner::{Handled, Handler};
+use crate::registry::{Handled, Handler};
 
 fn ids(claim: &Claim) -> Result<(Uuid, Uuid)> {
     let get = |k: &str| {

@@ -15,7 +15,7 @@ use casedesk_core::webhooks::{self, Attempt, DeliveryState, Endpoint, EndpointCh
 use casedesk_core::{DomainError, Result};
 
 use crate::config::{JobsConfig, WebhookConfig};
-use crate::runner::{Handled, Handler, after};
+use crate::registry::{Handled, Handler, after};
 use crate::signing::signature_header;
 
 fn field<'a>(c: &'a Claim, k: &str) -> Result<&'a serde_json::Value> {
@@ -374,7 +374,7 @@ impl Handler for WebhookSender {
                 let mut delay = casedesk_core::jobs::scheduled_backoff(
                     &self.schedule,
                     claim.job.attempts,
-                    crate::random_unit(),
+                    crate::registry::random_unit(),
                 );
                 // A receiver that asks for time (429, 503) gets at least what it asked.
                 if let Some(ra) = retry_after {
@@ -434,6 +434,20 @@ fn days_ago(days: u32) -> casedesk_core::Timestamp {
 
 #[async_trait]
 impl Handler for Maintenance {
+    fn standing(&self, at_start: bool) -> Option<NewJob> {
+        let every = if at_start {
+            Duration::ZERO
+        } else {
+            Duration::from_secs(self.cfg.maintenance_interval_seconds)
+        };
+        Some(
+            NewJob::new(casedesk_core::jobs::MAINTENANCE, serde_json::json!({}))
+                .at(after(every))
+                .max_attempts(3)
+                .unique(casedesk_core::jobs::MAINTENANCE),
+        )
+    }
+
     async fn run(&self, _claim: &Claim) -> Result<Handled> {
         let template =
             AuditRecord::new(Actor::system("job:maintenance"), "audit.pruned", "audit").internal();

@@ -6,6 +6,7 @@
 //! connection and starting a write transaction differ. No sqlx type leaves this crate.
 
 mod attachments;
+mod backend;
 mod blobs;
 mod cache;
 mod common;

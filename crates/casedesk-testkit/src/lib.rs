@@ -14,6 +14,7 @@ use casedesk_core::permissions::ElevatedLimits;
 use casedesk_core::store::Store;
 use casedesk_core::users::{Role, Scope};
 use serde_json::{Value, json};
+pub use smtp::test_mail_config;
 use tokio::sync::oneshot;
 
 pub mod browser;
@@ -99,26 +100,6 @@ pub struct TestApp {
     pub attachments: casedesk_core::attachments::AttachmentConfig,
     stop: Option<oneshot::Sender<()>>,
     runner: Option<casedesk_jobs::RunnerHandle>,
-}
-
-/// The mail settings of test servers: messages written to the outbox in the database's
-/// folder, `Message-ID`s at `casedesk.test`, the subject tag `[casedesk #N]`.
-pub fn test_mail_config() -> casedesk_mail::MailConfig {
-    casedesk_mail::MailConfig {
-        from: "casedesk support <support@casedesk.test>".into(),
-        tag_prefix: "casedesk".into(),
-        base_url: "http://casedesk.test".into(),
-        // Our test border: mail the tests hand to the gate carries its verdicts under
-        // this name (see `border` in the email tests), as a production MTA's would.
-        authserv_id: "mx.casedesk.test".into(),
-        // Short retries, so a test sees a deferred message tried again in seconds.
-        retry: casedesk_mail::config::RetryConfig {
-            first_seconds: 1,
-            max_interval_seconds: 2,
-            give_up_after_hours: 120,
-        },
-        ..Default::default()
-    }
 }
 
 /// Settings of a test server beyond its database.

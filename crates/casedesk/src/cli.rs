@@ -7,14 +7,13 @@ use anyhow::{Context, anyhow};
 use casedesk_core::accounts::{Environment, Plan, Region};
 use casedesk_core::admin::{self, NewUser};
 use casedesk_core::audit::{Actor, AuditRecord};
-use casedesk_core::store::Store;
 use casedesk_core::users::{Role, Scope};
-use casedesk_core::{DomainError, FieldError};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
 use crate::config::{Config, Overrides};
 use crate::demo;
+use crate::shell::{explain, open_store, print};
 
 /// casedesk: support cases for customers of an identity platform.
 #[derive(Debug, Parser)]
@@ -215,36 +214,6 @@ fn init_tracing() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
-}
-
-/// Turns a domain error into a readable CLI message.
-pub(crate) fn explain(e: DomainError) -> anyhow::Error {
-    match e {
-        DomainError::Validation(errs) => anyhow!(
-            "{}",
-            errs.iter()
-                .map(|FieldError { field, message }| format!("{field}: {message}"))
-                .collect::<Vec<_>>()
-                .join("; ")
-        ),
-        other => anyhow!("{other}"),
-    }
-}
-
-pub(crate) async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    let url = cfg.database_url()?;
-    casedesk_store::connect(&url)
-        .await
-        .map_err(explain)
-        .context("cannot open the database")
-}
-
-pub(crate) fn print(json_out: bool, value: serde_json::Value, text: String) {
-    if json_out {
-        println!("{value}");
-    } else {
-        println!("{text}");
-    }
 }
 
 /// Runs a command.

@@ -7,8 +7,8 @@ use casedesk_core::audit::Actor;
 use clap::Subcommand;
 use serde_json::json;
 
-use crate::cli::{explain, open_store, print};
 use crate::config::Config;
+use crate::shell::{explain, open_store, print};
 
 #[derive(Debug, Subcommand)]
 pub enum KbCmd {

@@ -6,6 +6,7 @@ mod demo;
 mod kb;
 mod mailgate;
 mod ops;
+mod shell;
 mod sla;
 
 use std::process::ExitCode;

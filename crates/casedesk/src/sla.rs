@@ -7,8 +7,8 @@ use casedesk_core::sla::{preview, settings};
 use clap::Subcommand;
 use serde_json::{Value, json};
 
-use crate::cli::{explain, open_store};
 use crate::config::Config;
+use crate::shell::{explain, open_store};
 
 #[derive(Debug, Subcommand)]
 pub enum SlaCmd {

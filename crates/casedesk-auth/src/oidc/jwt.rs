@@ -12,7 +12,7 @@ use jsonwebtoken::Algorithm;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::Refusal;
+use crate::error::Refusal;
 
 /// Longest token looked at; real access tokens are a few KiB.
 pub const MAX_TOKEN_LEN: usize = 16 * 1024;

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use super::jwt::{self, Expect};
 use super::keys::read_limited;
 use super::{Failure, Issuer};
-use crate::Refusal;
+use crate::error::Refusal;
 use crate::tokens::{hash_token, random_b64};
 
 /// A login about to be sent to the provider.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 
-use crate::Refusal;
+use crate::error::Refusal;
 pub use config::{AuthConfig, IssuerConfig, Provisioning};
 use jwt::Expect;
 use keys::{CachePolicy, KeyCache, KeyError};
