@@ -228,6 +228,61 @@ pub const SLA_ALERTS_DUE: &str = "SELECT number FROM cases WHERE sla_alert_at IS
 pub(crate) const USER_SELECT: &str =
     "SELECT id, account_id, email, role, case_admin, elevated, created_at FROM users";
 
+/// The bound arguments of a statement as it is built; each push answers its placeholder.
+struct Args(Vec<Arg>);
+
+impl Args {
+    fn push(&mut self, a: Arg) -> String {
+        self.0.push(a);
+        format!("${}", self.0.len())
+    }
+}
+
+/// What each branch of a listing repeats: the filters, the order and the page.
+struct Shape<'a> {
+    filters: &'a [String],
+    by_due: bool,
+    limit: &'a str,
+    /// Open cases only: names the condition of the per-queue partial index.
+    open_only: &'static str,
+    /// The resume condition of the half with a running clock, by due time.
+    due_half: &'a str,
+    /// The resume condition of the half without one.
+    waiting_half: &'a str,
+}
+
+impl Shape<'_> {
+    fn and_filters(&self, first: String) -> String {
+        let mut all = vec![first];
+        all.extend(self.filters.iter().cloned());
+        all.join(" AND ")
+    }
+
+    /// One branch: the numbers of a page of cases matching `cond` and the filters.
+    fn branch(&self, from: &str, cond: String, order: &str, k: usize) -> String {
+        let (limit, open_only, due_half, waiting_half) =
+            (self.limit, self.open_only, self.due_half, self.waiting_half);
+        if self.by_due {
+            // Two halves, each walking an index in its own order: the cases with a running
+            // clock by due time (a queue's through `cases_queue_due`), then the others newest
+            // first. One `ORDER BY COALESCE(…)` would read and sort every match.
+            format!(
+                "SELECT number, due FROM (SELECT number, due FROM (SELECT c.number AS number, c.sla_due_at AS due FROM {from} \
+                 WHERE {} AND c.sla_due_at IS NOT NULL{due_half} ORDER BY c.sla_due_at, c.number LIMIT {limit}) AS d{k} \
+                 UNION ALL SELECT number, due FROM (SELECT c.number AS number, c.sla_due_at AS due FROM {from} \
+                 WHERE {} AND c.sla_due_at IS NULL{open_only}{waiting_half} ORDER BY {order} DESC LIMIT {limit}) AS n{k}) AS b{k}",
+                self.and_filters(cond.clone()),
+                self.and_filters(cond)
+            )
+        } else {
+            format!(
+                "SELECT number FROM (SELECT c.number AS number FROM {from} WHERE {} ORDER BY {order} DESC LIMIT {limit}) AS b{k}",
+                self.and_filters(cond)
+            )
+        }
+    }
+}
+
 /// Builds the query and arguments of a case listing.
 ///
 /// Filters refer to the `cases` row alone, so they can be repeated inside each branch.
@@ -237,17 +292,81 @@ pub(crate) const USER_SELECT: &str =
 /// exist. A single `OR` would make the planner collect every match and sort them.
 pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery, backend: &str) -> (String, Vec<Arg>) {
     use casedesk_core::cases::Visibility;
-    let mut args: Vec<Arg> = Vec::new();
-    let arg = |a: Arg, args: &mut Vec<Arg>| {
-        args.push(a);
-        format!("${}", args.len())
+    let mut args = Args(Vec::new());
+    let (mut filters, fts_driven) = filters_of(q, backend, &mut args);
+    // The page size is written into the SQL (it is a validated number, not user text): a
+    // bound LIMIT makes SQLite re-prepare the statement on every run.
+    let limit = q.limit.to_string();
+    let by_due = q.sort == casedesk_core::cases::CaseSort::SlaDue;
+    // Open cases without a running clock (waiting on the customer, solved) have their own
+    // partial index per queue; naming its condition lets the planner use it when the page
+    // asks for open cases only.
+    let open_only =
+        if !q.statuses.is_empty() && !q.statuses.contains(&casedesk_core::cases::Status::Closed) {
+            " AND c.status <> 'closed'"
+        } else {
+            ""
+        };
+    let (due_half, waiting_half, due_resume) = resume_after(q.after_due, &mut args);
+    if let Some(m) = fts_driven {
+        let sql = search_page(q, &m, &filters, due_resume, by_due, &limit, &mut args);
+        return (sql, args.0);
+    }
+    let shape = Shape {
+        filters: &filters,
+        by_due,
+        limit: &limit,
+        open_only,
+        due_half: &due_half,
+        waiting_half: &waiting_half,
     };
+    let branches: Option<Vec<String>> = match &q.visibility {
+        Visibility::Mine { user_id } => {
+            let u = args.push(Arg::Str(user_id.to_string()));
+            Some(vec![
+                shape.branch("cases c", format!("c.requester_id = {u}"), "c.number", 0),
+                shape.branch(
+                    "case_contacts cc JOIN cases c ON c.number = cc.case_number",
+                    format!("cc.user_id = {u}"),
+                    "cc.case_number",
+                    1,
+                ),
+            ])
+        }
+        Visibility::Queues { queues, user_id } => {
+            let u = args.push(Arg::Str(user_id.to_string()));
+            let mut b =
+                vec![shape.branch("cases c", format!("c.assignee_id = {u}"), "c.number", 0)];
+            for (k, queue) in queues.iter().enumerate() {
+                let qa = args.push(Arg::Str(queue.clone()));
+                b.push(shape.branch("cases c", format!("c.queue = {qa}"), "c.number", k + 1));
+            }
+            Some(b)
+        }
+        Visibility::Account { account_id } => {
+            let a = args.push(Arg::Str(account_id.to_string()));
+            filters.insert(0, format!("c.account_id = {a}"));
+            None
+        }
+        Visibility::All => None,
+    };
+    let sql = assemble(branches, filters, due_resume, by_due, &limit);
+    (sql, args.0)
+}
+
+/// The conditions every branch repeats, and the FTS5 expression when a search on SQLite
+/// drives the listing.
+fn filters_of(
+    q: &casedesk_core::cases::CaseQuery,
+    backend: &str,
+    args: &mut Args,
+) -> (Vec<String>, Option<String>) {
     let mut filters: Vec<String> = Vec::new();
     if !q.statuses.is_empty() {
         let ps: Vec<String> = q
             .statuses
             .iter()
-            .map(|s| arg(Arg::Str(s.key().into()), &mut args))
+            .map(|s| args.push(Arg::Str(s.key().into())))
             .collect();
         filters.push(format!("c.status IN ({})", ps.join(", ")));
     }
@@ -255,41 +374,35 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery, backend: &str) -> (S
         let ps: Vec<String> = q
             .priorities
             .iter()
-            .map(|s| arg(Arg::Str(s.key().into()), &mut args))
+            .map(|s| args.push(Arg::Str(s.key().into())))
             .collect();
         filters.push(format!("c.priority IN ({})", ps.join(", ")));
     }
     if let Some(v) = &q.issue_area {
-        filters.push(format!(
-            "c.issue_area = {}",
-            arg(Arg::Str(v.clone()), &mut args)
-        ));
+        filters.push(format!("c.issue_area = {}", args.push(Arg::Str(v.clone()))));
     }
     if let Some(v) = q.stage {
-        filters.push(format!(
-            "c.stage = {}",
-            arg(Arg::Str(v.key().into()), &mut args)
-        ));
+        filters.push(format!("c.stage = {}", args.push(Arg::Str(v.key().into()))));
     }
     if let Some(v) = &q.tenant {
         filters.push(format!(
             "c.tenant_id IN (SELECT id FROM tenants WHERE slug = {})",
-            arg(Arg::Str(v.clone()), &mut args)
+            args.push(Arg::Str(v.clone()))
         ));
     }
     if let Some(v) = &q.queue {
-        filters.push(format!("c.queue = {}", arg(Arg::Str(v.clone()), &mut args)));
+        filters.push(format!("c.queue = {}", args.push(Arg::Str(v.clone()))));
     }
     match q.assignee {
         Some(Some(id)) => filters.push(format!(
             "c.assignee_id = {}",
-            arg(Arg::Str(id.to_string()), &mut args)
+            args.push(Arg::Str(id.to_string()))
         )),
         Some(None) => filters.push("c.assignee_id IS NULL".into()),
         None => {}
     }
     if let Some(v) = q.escalated {
-        filters.push(format!("c.escalated = {}", arg(Arg::Bool(v), &mut args)));
+        filters.push(format!("c.escalated = {}", args.push(Arg::Bool(v))));
     }
     // On SQLite a search walks the full-text index newest first and stops after a page,
     // checking each match against the caller's visibility. A customer's account is a token in
@@ -298,10 +411,10 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery, backend: &str) -> (S
     if let Some(text) = &q.text {
         if backend == "sqlite" {
             if let Some(m) = fts5_case_match(text, q.text_internal, q.text_account) {
-                fts_driven = Some(arg(Arg::Str(m), &mut args));
+                fts_driven = Some(args.push(Arg::Str(m)));
             }
         } else {
-            let a = arg(Arg::Str(text.clone()), &mut args);
+            let a = args.push(Arg::Str(text.clone()));
             let col = if q.text_internal {
                 "doc_all"
             } else {
@@ -313,37 +426,27 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery, backend: &str) -> (S
         }
     }
     if let Some(b) = q.before {
-        filters.push(format!("c.number < {}", arg(Arg::I64(b), &mut args)));
+        filters.push(format!("c.number < {}", args.push(Arg::I64(b))));
     }
-    // The page size is written into the SQL (it is a validated number, not user text): a
-    // bound LIMIT makes SQLite re-prepare the statement on every run.
-    let limit = q.limit.to_string();
-    let and_filters = |first: String| {
-        let mut all = vec![first];
-        all.extend(filters.iter().cloned());
-        all.join(" AND ")
-    };
-    let by_due = q.sort == casedesk_core::cases::CaseSort::SlaDue;
-    // Open cases without a running clock (waiting on the customer, solved) have their own
-    // partial index per queue; naming its condition lets the planner use it when the page
-    // asks for open cases only.
-    let open_only =
-        if !q.statuses.is_empty() && !q.statuses.contains(&casedesk_core::cases::Status::Closed) {
-            " AND c.status <> 'closed'"
-        } else {
-            ""
-        };
-    // By due time, a page resumes after the previous page's last case: in the half with a
-    // running clock after its (due, number), or among the cases without one below its
-    // number. Each half says its own part, so it still walks its index.
-    let (due_half, waiting_half, due_resume) = match q.after_due {
+    (filters, fts_driven)
+}
+
+/// By due time, a page resumes after the previous page's last case: in the half with a
+/// running clock after its (due, number), or among the cases without one below its number.
+/// Each half says its own part, so it still walks its index. Answers the two halves' parts
+/// and the condition of the whole.
+fn resume_after(
+    after_due: Option<casedesk_core::cases::DueKey>,
+    args: &mut Args,
+) -> (String, String, Option<String>) {
+    match after_due {
         None => (String::new(), String::new(), None),
         Some(casedesk_core::cases::DueKey {
             due: Some(d),
             number,
         }) => {
-            let d = arg(Arg::I64(micros(d)), &mut args);
-            let n = arg(Arg::I64(number), &mut args);
+            let d = args.push(Arg::I64(micros(d)));
+            let n = args.push(Arg::I64(number));
             (
                 format!(" AND (c.sla_due_at > {d} OR (c.sla_due_at = {d} AND c.number > {n}))"),
                 String::new(),
@@ -353,129 +456,87 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery, backend: &str) -> (S
             )
         }
         Some(casedesk_core::cases::DueKey { due: None, number }) => {
-            let n = arg(Arg::I64(number), &mut args);
+            let n = args.push(Arg::I64(number));
             (
                 " AND 1 = 0".to_owned(),
                 format!(" AND c.number < {n}"),
                 Some(format!("(c.sla_due_at IS NULL AND c.number < {n})")),
             )
         }
-    };
-    // One branch: the numbers of a page of cases matching `cond` and the filters.
-    let branch = |from: &str, cond: String, order: &str, k: usize| {
-        if by_due {
-            // Two halves, each walking an index in its own order: the cases with a running
-            // clock by due time (a queue's through `cases_queue_due`), then the others newest
-            // first. One `ORDER BY COALESCE(…)` would read and sort every match.
-            format!(
-                "SELECT number, due FROM (SELECT number, due FROM (SELECT c.number AS number, c.sla_due_at AS due FROM {from} \
-                 WHERE {} AND c.sla_due_at IS NOT NULL{due_half} ORDER BY c.sla_due_at, c.number LIMIT {limit}) AS d{k} \
-                 UNION ALL SELECT number, due FROM (SELECT c.number AS number, c.sla_due_at AS due FROM {from} \
-                 WHERE {} AND c.sla_due_at IS NULL{open_only}{waiting_half} ORDER BY {order} DESC LIMIT {limit}) AS n{k}) AS b{k}",
-                and_filters(cond.clone()),
-                and_filters(cond)
-            )
-        } else {
-            format!(
-                "SELECT number FROM (SELECT c.number AS number FROM {from} WHERE {} ORDER BY {order} DESC LIMIT {limit}) AS b{k}",
-                and_filters(cond)
-            )
-        }
-    };
-    if let Some(m) = fts_driven {
-        let mut sql = String::from(SUMMARY_SELECT);
-        let mut conds = vec![format!("case_search MATCH {m}")];
-        match &q.visibility {
-            Visibility::Queues { queues, user_id } => {
-                let u = arg(Arg::Str(user_id.to_string()), &mut args);
-                let mut any = vec![format!("c.assignee_id = {u}")];
-                if !queues.is_empty() {
-                    let qs: Vec<String> = queues
-                        .iter()
-                        .map(|x| arg(Arg::Str(x.clone()), &mut args))
-                        .collect();
-                    any.push(format!("c.queue IN ({})", qs.join(", ")));
-                }
-                conds.push(format!("({})", any.join(" OR ")));
-            }
-            Visibility::Account { account_id } => {
-                let a = arg(Arg::Str(account_id.to_string()), &mut args);
-                conds.push(format!("c.account_id = {a}"));
-            }
-            Visibility::Mine { user_id } => {
-                let u = arg(Arg::Str(user_id.to_string()), &mut args);
-                conds.push(format!(
-                    "(c.requester_id = {u} OR EXISTS (SELECT 1 FROM case_contacts cc WHERE cc.case_number = c.number AND cc.user_id = {u}))"
-                ));
-            }
-            Visibility::All => {}
-        }
-        if let Some(b) = q.before {
-            // Said of the index's rowid too, so the walk starts below the cursor.
-            conds.push(format!(
-                "case_search.rowid < {}",
-                arg(Arg::I64(b), &mut args)
-            ));
-        }
-        conds.extend(filters.iter().cloned());
-        conds.extend(due_resume.iter().cloned());
-        let inner = format!(
-            // CROSS JOIN keeps the index as the outer loop: walked from the other side, each
-            // case would be probed with the whole expression.
-            "SELECT case_search.rowid FROM case_search CROSS JOIN cases c ON c.number = case_search.rowid WHERE {}",
-            conds.join(" AND ")
-        );
-        if by_due {
-            sql.push_str(&format!(
-                " WHERE c.number IN ({inner}) ORDER BY {} LIMIT {limit}",
-                due_order("c.sla_due_at", "c.number")
-            ));
-        } else {
-            sql.push_str(&format!(
-                " WHERE c.number IN ({inner} ORDER BY case_search.rowid DESC LIMIT {limit}) ORDER BY c.number DESC LIMIT {limit}"
-            ));
-        }
-        return (sql, args);
     }
-    let branches: Option<Vec<String>> = match &q.visibility {
-        Visibility::Mine { user_id } => {
-            let u = arg(Arg::Str(user_id.to_string()), &mut args);
-            Some(vec![
-                branch("cases c", format!("c.requester_id = {u}"), "c.number", 0),
-                branch(
-                    "case_contacts cc JOIN cases c ON c.number = cc.case_number",
-                    format!("cc.user_id = {u}"),
-                    "cc.case_number",
-                    1,
-                ),
-            ])
-        }
+}
+
+/// A page of a search on SQLite, driven by the full-text index (`m` its match argument).
+fn search_page(
+    q: &casedesk_core::cases::CaseQuery,
+    m: &str,
+    filters: &[String],
+    due_resume: Option<String>,
+    by_due: bool,
+    limit: &str,
+    args: &mut Args,
+) -> String {
+    use casedesk_core::cases::Visibility;
+    let mut sql = String::from(SUMMARY_SELECT);
+    let mut conds = vec![format!("case_search MATCH {m}")];
+    match &q.visibility {
         Visibility::Queues { queues, user_id } => {
-            let u = arg(Arg::Str(user_id.to_string()), &mut args);
-            let mut b = vec![branch(
-                "cases c",
-                format!("c.assignee_id = {u}"),
-                "c.number",
-                0,
-            )];
-            for (k, queue) in queues.iter().enumerate() {
-                let qa = arg(Arg::Str(queue.clone()), &mut args);
-                b.push(branch(
-                    "cases c",
-                    format!("c.queue = {qa}"),
-                    "c.number",
-                    k + 1,
-                ));
+            let u = args.push(Arg::Str(user_id.to_string()));
+            let mut any = vec![format!("c.assignee_id = {u}")];
+            if !queues.is_empty() {
+                let qs: Vec<String> = queues
+                    .iter()
+                    .map(|x| args.push(Arg::Str(x.clone())))
+                    .collect();
+                any.push(format!("c.queue IN ({})", qs.join(", ")));
             }
-            Some(b)
+            conds.push(format!("({})", any.join(" OR ")));
         }
         Visibility::Account { account_id } => {
-            let a = arg(Arg::Str(account_id.to_string()), &mut args);
-            filters.insert(0, format!("c.account_id = {a}"));
-            None
+            let a = args.push(Arg::Str(account_id.to_string()));
+            conds.push(format!("c.account_id = {a}"));
         }
-        Visibility::All => None,
-    };
+        Visibility::Mine { user_id } => {
+            let u = args.push(Arg::Str(user_id.to_string()));
+            conds.push(format!(
+                "(c.requester_id = {u} OR EXISTS (SELECT 1 FROM case_contacts cc WHERE cc.case_number = c.number AND cc.user_id = {u}))"
+            ));
+        }
+        Visibility::All => {}
+    }
+    if let Some(b) = q.before {
+        // Said of the index's rowid too, so the walk starts below the cursor.
+        conds.push(format!("case_search.rowid < {}", args.push(Arg::I64(b))));
+    }
+    conds.extend(filters.iter().cloned());
+    conds.extend(due_resume);
+    let inner = format!(
+        // CROSS JOIN keeps the index as the outer loop: walked from the other side, each
+        // case would be probed with the whole expression.
+        "SELECT case_search.rowid FROM case_search CROSS JOIN cases c ON c.number = case_search.rowid WHERE {}",
+        conds.join(" AND ")
+    );
+    if by_due {
+        sql.push_str(&format!(
+            " WHERE c.number IN ({inner}) ORDER BY {} LIMIT {limit}",
+            due_order("c.sla_due_at", "c.number")
+        ));
+    } else {
+        sql.push_str(&format!(
+            " WHERE c.number IN ({inner} ORDER BY case_search.rowid DESC LIMIT {limit}) ORDER BY c.number DESC LIMIT {limit}"
+        ));
+    }
+    sql
+}
+
+/// The listing around its branches (or its filters, when one index serves the visibility).
+fn assemble(
+    branches: Option<Vec<String>>,
+    mut filters: Vec<String>,
+    due_resume: Option<String>,
+    by_due: bool,
+    limit: &str,
+) -> String {
     let mut sql = String::from(SUMMARY_SELECT);
     // A case in two branches (assigned to me and in my queue; requester and contact) is
     // counted once: `UNION`, not `UNION ALL`, or the page would come back short.
@@ -512,7 +573,7 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery, backend: &str) -> (S
     } else {
         sql.push_str(&format!(" ORDER BY c.number DESC LIMIT {limit}"));
     }
-    (sql, args)
+    sql
 }
 
 /// The FTS5 expression of a case search: every word must appear (each quoted, so no word

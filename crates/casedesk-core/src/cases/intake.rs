@@ -413,18 +413,7 @@ pub fn validate(body: &Value, ctx: &IntakeContext<'_>) -> Result<ValidIntake, Ve
     };
     reject_unknown(obj, &CASE_FIELDS, "", &mut e);
 
-    let priority = match opt_string(obj, "priority", "priority", 10, &mut e) {
-        Some(p) => Priority::parse(&p).or_else(|| {
-            e.add("priority", "must be one of P1 (production down), P2 (production impaired), P3 (normal), P4 (question)");
-            None
-        }),
-        None => {
-            if !obj.contains_key("priority") || obj.get("priority").is_some_and(Value::is_null) {
-                e.add("priority", "is required: choose P1 (production down), P2 (production impaired), P3 (normal) or P4 (question)");
-            }
-            None
-        }
-    };
+    let priority = validate_priority(obj, &mut e);
     let subject = req_string(
         obj,
         "subject",
@@ -450,52 +439,8 @@ pub fn validate(body: &Value, ctx: &IntakeContext<'_>) -> Result<ValidIntake, Ve
     );
     let business_impact = opt_string(obj, "business_impact", "business_impact", MAX_TEXT, &mut e);
 
-    let tenant_index = req_string(
-        obj,
-        "tenant",
-        "tenant",
-        63,
-        "the slug of the impacted tenant",
-        &mut e,
-    )
-    .and_then(|slug| {
-        let found = ctx.tenants.iter().position(|t| t.slug == slug);
-        if found.is_none() {
-            let slugs: Vec<&str> = ctx.tenants.iter().map(|t| t.slug.as_str()).collect();
-            if slugs.is_empty() {
-                e.add(
-                    "tenant",
-                    "your account has no tenants yet; ask support to register one",
-                );
-            } else {
-                e.add(
-                    "tenant",
-                    format!(
-                        "is not one of your account's tenants ({})",
-                        slugs.join(", ")
-                    ),
-                );
-            }
-        }
-        found
-    });
-
-    let area = req_string(
-        obj,
-        "issue_area",
-        "issue_area",
-        100,
-        "the area the problem belongs to",
-        &mut e,
-    )
-    .and_then(|key| {
-        let found = ctx.areas.iter().find(|a| a.key == key);
-        if found.is_none() {
-            let keys: Vec<&str> = ctx.areas.iter().map(|a| a.key.as_str()).collect();
-            e.add("issue_area", one_of(&keys));
-        }
-        found
-    });
+    let tenant_index = validate_tenant(obj, ctx, &mut e);
+    let area = validate_area(obj, ctx, &mut e);
 
     let scope_keys: Vec<&str> = ImpactScope::ALL.iter().map(|s| s.key()).collect();
     let scope = req_enum(
@@ -526,16 +471,7 @@ pub fn validate(body: &Value, ctx: &IntakeContext<'_>) -> Result<ValidIntake, Ve
     let context = validate_context(obj.get("context"), &mut e);
     let checklist = validate_checklist(obj.get("checklist"), &mut e);
 
-    let follow_up_of = match obj.get("follow_up_of") {
-        None | Some(Value::Null) => None,
-        Some(v) => match v.as_i64() {
-            Some(n) if n > 0 => Some(n),
-            _ => {
-                e.add("follow_up_of", "must be the number of a closed case");
-                None
-            }
-        },
-    };
+    let follow_up_of = validate_follow_up(obj, &mut e);
 
     if !e.0.is_empty() {
         return Err(e.0);
@@ -582,6 +518,97 @@ pub fn validate(body: &Value, ctx: &IntakeContext<'_>) -> Result<ValidIntake, Ve
         // Every None above was reported as an error, so this is unreachable in practice;
         // answer a generic field error rather than panic.
         _ => Err(vec![FieldError::new("body", "is incomplete")]),
+    }
+}
+
+/// `priority`: required, P1 to P4.
+fn validate_priority(obj: &Map<String, Value>, e: &mut Errors) -> Option<Priority> {
+    match opt_string(obj, "priority", "priority", 10, e) {
+        Some(p) => Priority::parse(&p).or_else(|| {
+            e.add("priority", "must be one of P1 (production down), P2 (production impaired), P3 (normal), P4 (question)");
+            None
+        }),
+        None => {
+            if !obj.contains_key("priority") || obj.get("priority").is_some_and(Value::is_null) {
+                e.add("priority", "is required: choose P1 (production down), P2 (production impaired), P3 (normal) or P4 (question)");
+            }
+            None
+        }
+    }
+}
+
+/// `tenant`: one of the account's tenants, by slug; the answer is its index.
+fn validate_tenant(
+    obj: &Map<String, Value>,
+    ctx: &IntakeContext<'_>,
+    e: &mut Errors,
+) -> Option<usize> {
+    req_string(
+        obj,
+        "tenant",
+        "tenant",
+        63,
+        "the slug of the impacted tenant",
+        e,
+    )
+    .and_then(|slug| {
+        let found = ctx.tenants.iter().position(|t| t.slug == slug);
+        if found.is_none() {
+            let slugs: Vec<&str> = ctx.tenants.iter().map(|t| t.slug.as_str()).collect();
+            if slugs.is_empty() {
+                e.add(
+                    "tenant",
+                    "your account has no tenants yet; ask support to register one",
+                );
+            } else {
+                e.add(
+                    "tenant",
+                    format!(
+                        "is not one of your account's tenants ({})",
+                        slugs.join(", ")
+                    ),
+                );
+            }
+        }
+        found
+    })
+}
+
+/// `issue_area`: one of the issue areas, by key.
+fn validate_area<'a>(
+    obj: &Map<String, Value>,
+    ctx: &IntakeContext<'a>,
+    e: &mut Errors,
+) -> Option<&'a IssueArea> {
+    req_string(
+        obj,
+        "issue_area",
+        "issue_area",
+        100,
+        "the area the problem belongs to",
+        e,
+    )
+    .and_then(|key| {
+        let found = ctx.areas.iter().find(|a| a.key == key);
+        if found.is_none() {
+            let keys: Vec<&str> = ctx.areas.iter().map(|a| a.key.as_str()).collect();
+            e.add("issue_area", one_of(&keys));
+        }
+        found
+    })
+}
+
+/// `follow_up_of`: the number of a closed case (whether it is closed is checked later).
+fn validate_follow_up(obj: &Map<String, Value>, e: &mut Errors) -> Option<i64> {
+    match obj.get("follow_up_of") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_i64() {
+            Some(n) if n > 0 => Some(n),
+            _ => {
+                e.add("follow_up_of", "must be the number of a closed case");
+                None
+            }
+        },
     }
 }
 

@@ -29,7 +29,8 @@ pub trait CaseStore: Send + Sync {
     async fn open_case_numbers(&self, after: i64, limit: u32) -> Result<Vec<i64>>;
 }
 
-fn not_found() -> DomainError {
+/// The answer for a case that does not exist or that the caller may not see.
+pub(crate) fn not_found() -> DomainError {
     DomainError::NotFound { entity: "case" }
 }
 

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::cases::change_case;
+use super::change::change_case;
 use super::writes::{CasePatch, ServiceStore};
 use crate::Result;
 use crate::attachments::{Prepared, check_attach, evidence_event, fill_context, upload_event};

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::cases::check_intake;
+use super::create::check_intake;
 use super::writes::ServiceStore;
 use crate::acts::AuditRecord;
 use crate::mail::{EmailIntake, intake_body, require_intake_editor};

@@ -3,13 +3,20 @@
 //! come here; this layer asks each feature for its part (the SLA clocks, the jobs to queue,
 //! the mail to send, the attachments to keep) and hands the composed write to the store.
 
-mod cases;
+mod change;
+mod create;
 mod evidence;
 mod intake;
+mod list;
+mod read;
 pub mod timers;
 pub mod writes;
 
-pub use cases::*;
+pub use crate::cases::get_case;
+pub use change::{Command, MAX_BODY, act, act_by_email};
+pub use create::{check_intake, create_case};
 pub use evidence::{attach, record_report};
 pub use intake::put_email_intake;
+pub use list::{ListFilters, list_cases};
+pub use read::{case_sla, events_of, explain_sla, get_sla, list_events, sla_of};
 pub use writes::{CasePatch, FollowUp, NewCase, ServiceStore};

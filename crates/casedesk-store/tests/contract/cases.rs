@@ -1,0 +1,174 @@
+//! CaseStore: reading cases and listing them by visibility (written through the ServiceStore).
+
+use super::*;
+
+async fn cases_round_trip_and_versions_guard_updates(b: Backend) {
+    let (s, _db) = store(b).await;
+    let f = fixture(s.as_ref()).await;
+    let nc = new_case(&f, "round trip");
+    let CreateOutcome::Created(number) = s
+        .create_case(
+            &nc,
+            &event(f.requester.id, EventKind::Created, true),
+            None,
+            &a(),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("not created")
+    };
+    assert_eq!(number, 1001, "numbers start at 1001 on both backends");
+    let c = s.get_case(number).await.unwrap().unwrap();
+    assert_eq!(c.fields, nc.fields);
+    assert_eq!(c.created_at, nc.created_at);
+    assert_eq!(c.tenant, "acme-prod");
+    assert_eq!(c.requester, "req@acme.example");
+    assert_eq!(c.team_contacts, nc.team_contacts);
+    assert_eq!(c.status, Status::New);
+
+    let patch = CasePatch {
+        status: Some(Status::Open),
+        priority: Some(Priority::P1),
+        escalated: Some(true),
+        ..Default::default()
+    };
+    let u = s
+        .update_case(
+            c.number,
+            c.version,
+            &patch,
+            &event(f.requester.id, EventKind::Reply, true),
+            &a(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (u.status, u.fields.priority, u.escalated, u.version),
+        (Status::Open, Priority::P1, true, c.version + 1)
+    );
+    // A change based on the old version is refused and records nothing.
+    let stale = s
+        .update_case(
+            c.number,
+            c.version,
+            &CasePatch::default(),
+            &event(f.requester.id, EventKind::Note, false),
+            &a(),
+        )
+        .await
+        .unwrap();
+    assert!(stale.is_none());
+    let u = s
+        .update_case(
+            c.number,
+            u.version,
+            &CasePatch {
+                remove_contact: Some(f.contact.id),
+                ..Default::default()
+            },
+            &event(f.requester.id, EventKind::Note, false),
+            &a(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(u.team_contacts.is_empty());
+
+    let public: Vec<EventKind> = s
+        .list_events(c.number, false)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    let all: Vec<EventKind> = s
+        .list_events(c.number, true)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(public, [EventKind::Created, EventKind::Reply]);
+    assert_eq!(all, [EventKind::Created, EventKind::Reply, EventKind::Note]);
+    assert_eq!(
+        s.list_events(c.number, true).await.unwrap()[0]
+            .actor
+            .as_deref(),
+        Some("req@acme.example")
+    );
+}
+both!(cases_round_trip_and_versions_guard_updates);
+
+async fn listing_by_visibility_filters_and_cursor(b: Backend) {
+    let (s, _db) = store(b).await;
+    let f = fixture(s.as_ref()).await;
+    let mut batch = Vec::new();
+    for (i, st) in [Status::New, Status::Open, Status::Closed, Status::Pending]
+        .into_iter()
+        .enumerate()
+    {
+        let mut c = new_case(&f, &format!("imported {i}"));
+        if i % 2 == 1 {
+            c.team_contacts.clear();
+        }
+        batch.push((c, st));
+    }
+    let numbers = s.import_cases(&batch).await.unwrap();
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]));
+    let q = |visibility: Visibility| CaseQuery {
+        visibility,
+        statuses: vec![],
+        priorities: vec![],
+        issue_area: None,
+        stage: None,
+        tenant: None,
+        queue: None,
+        assignee: None,
+        escalated: None,
+        text: None,
+        text_internal: false,
+        text_account: None,
+        before: None,
+        sort: Default::default(),
+        after_due: None,
+        limit: 10,
+    };
+    let nums = |rows: Vec<CaseSummary>| rows.iter().map(|r| r.number).collect::<Vec<_>>();
+    let all = nums(s.list_cases(&q(Visibility::All)).await.unwrap());
+    assert_eq!(all, numbers.iter().rev().copied().collect::<Vec<_>>());
+    let mate = nums(
+        s.list_cases(&q(Visibility::Mine {
+            user_id: f.contact.id,
+        }))
+        .await
+        .unwrap(),
+    );
+    assert_eq!(mate, [numbers[2], numbers[0]]);
+    let mut closed = q(Visibility::Account {
+        account_id: f.account.id,
+    });
+    closed.statuses = vec![Status::Closed];
+    assert_eq!(nums(s.list_cases(&closed).await.unwrap()), [numbers[2]]);
+    let mut page = q(Visibility::Queues {
+        queues: vec!["integrations".into()],
+        user_id: f.requester.id,
+    });
+    page.before = Some(numbers[2]);
+    page.limit = 1;
+    assert_eq!(nums(s.list_cases(&page).await.unwrap()), [numbers[1]]);
+    let none = q(Visibility::Account {
+        account_id: Uuid::now_v7(),
+    });
+    assert!(s.list_cases(&none).await.unwrap().is_empty());
+    let statuses: Vec<Value> = s
+        .list_events(numbers[2], false)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.data["status"].clone())
+        .collect();
+    assert_eq!(statuses, [json!("closed")]);
+}
+both!(listing_by_visibility_filters_and_cursor);

@@ -1,0 +1,160 @@
+//! IdentityStore: tokens, passwords, linked identities, sessions and sign-in flows.
+
+use super::*;
+
+async fn identity_records_round_trip(b: Backend) {
+    use casedesk_core::identity::TokenRecord;
+    use casedesk_core::identity::{LoginFlow, Session};
+    use casedesk_core::users::Scope;
+    let (s, _db) = store(b).await;
+    let f = fixture(s.as_ref()).await;
+    let now = casedesk_core::now();
+    let later = |secs: i64| {
+        now.checked_add(jiff::SignedDuration::from_secs(secs))
+            .unwrap()
+    };
+
+    // Tokens: list newest first, per user; touch; revoke only one's own.
+    let other = user(Some(f.account.id), "other@x.example", Role::Admin);
+    s.create_user(&other, None, &a()).await.unwrap();
+    let tok = |user_id, hash: &str, label: Option<&str>| TokenRecord {
+        id: Uuid::now_v7(),
+        user_id,
+        hash: hash.into(),
+        scopes: vec![Scope::CasesRead, Scope::Tokens],
+        label: label.map(str::to_owned),
+        created_at: casedesk_core::now(),
+        last_used_at: None,
+    };
+    let mine = tok(f.requester.id, "h1", Some("ci"));
+    s.create_token(&mine, &a()).await.unwrap();
+    s.create_token(&tok(other.id, "h2", None), &a())
+        .await
+        .unwrap();
+    let listed = s.list_tokens(Some(f.requester.id)).await.unwrap();
+    assert_eq!(listed, vec![mine.clone()]);
+    assert_eq!(s.list_tokens(None).await.unwrap().len(), 2);
+    s.touch_token(mine.id, now).await.unwrap();
+    let (u, found) = s.find_token("h1").await.unwrap().unwrap();
+    assert_eq!(
+        (u.id, found.last_used_at, found.label.as_deref()),
+        (f.requester.id, Some(now), Some("ci"))
+    );
+    assert!(
+        !s.revoke_token(mine.id, Some(other.id), &a()).await.unwrap(),
+        "not another user's"
+    );
+    assert!(
+        s.revoke_token(mine.id, Some(f.requester.id), &a())
+            .await
+            .unwrap()
+    );
+    assert!(s.find_token("h1").await.unwrap().is_none());
+
+    // Roles and local credentials.
+    let mut changed = other.clone();
+    changed.case_admin = true;
+    changed.elevated = true;
+    s.update_user_access(&changed, &a()).await.unwrap();
+    let back = s.get_user(other.id).await.unwrap().unwrap();
+    assert!(back.case_admin && back.elevated);
+    assert_eq!(s.count_users_with_role(Role::Manager).await.unwrap(), 0);
+    s.set_password(other.id, Some("$argon2id$fake"), &a())
+        .await
+        .unwrap();
+    let (_, c) = s
+        .local_credentials("other@x.example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.password_hash.as_deref(), Some("$argon2id$fake"));
+    s.set_password(other.id, None, &a()).await.unwrap();
+    let (_, c) = s
+        .local_credentials("other@x.example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.password_hash, None);
+
+    // Throttle keys count failures, are forgotten at zero and pruned by age.
+    assert_eq!(s.throttle("k1").await.unwrap(), None);
+    s.set_throttle("k1", 3, now).await.unwrap();
+    s.set_throttle("k1", 4, later(1)).await.unwrap();
+    s.set_throttle("k2", 1, now).await.unwrap();
+    assert_eq!(s.throttle("k1").await.unwrap(), Some((4, later(1))));
+    s.set_throttle("k2", 0, now).await.unwrap();
+    assert_eq!(s.throttle("k2").await.unwrap(), None);
+    assert_eq!(s.prune_throttle(later(2)).await.unwrap(), 1);
+    assert_eq!(s.throttle("k1").await.unwrap(), None);
+
+    // Identities: one user per issuer and subject, never rebound by a second link.
+    let id = casedesk_core::identity::Identity {
+        issuer: "https://idp.example".into(),
+        subject: "00u1".into(),
+        user_id: other.id,
+        issuer_name: "corp".into(),
+        created_at: now,
+    };
+    assert!(s.link_identity(&id, &a()).await.unwrap());
+    let stolen = casedesk_core::identity::Identity {
+        user_id: f.requester.id,
+        ..id.clone()
+    };
+    assert!(!s.link_identity(&stolen, &a()).await.unwrap());
+    assert_eq!(
+        s.find_identity("https://idp.example", "00u1")
+            .await
+            .unwrap()
+            .map(|u| u.id),
+        Some(other.id)
+    );
+    assert_eq!(s.identities_of(other.id).await.unwrap(), vec![id.clone()]);
+    assert!(s.identities_of(f.requester.id).await.unwrap().is_empty());
+    assert!(
+        s.unlink_identity("https://idp.example", "00u1", &a())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.unlink_identity("https://idp.example", "00u1", &a())
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.find_identity("https://idp.example", "00u1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Sessions end at their expiry; login flows are taken once.
+    let session = Session {
+        hash: "sess".into(),
+        user_id: other.id,
+        csrf: "c".into(),
+        issuer: Some("idp".into()),
+        created_at: now,
+        expires_at: later(60),
+    };
+    s.create_session(&session, &a()).await.unwrap();
+    let (su, ss) = s.find_session("sess", now).await.unwrap().unwrap();
+    assert_eq!((su.id, ss), (other.id, session.clone()));
+    assert!(
+        s.find_session("sess", later(61)).await.unwrap().is_none(),
+        "expired"
+    );
+    s.delete_session("sess", &a()).await.unwrap();
+    assert!(s.find_session("sess", now).await.unwrap().is_none());
+    let flow = LoginFlow {
+        state_hash: "st".into(),
+        issuer: "idp".into(),
+        nonce: "n".into(),
+        verifier: "v".into(),
+        return_to: "/".into(),
+        created_at: now,
+    };
+    s.create_login_flow(&flow).await.unwrap();
+    assert_eq!(s.take_login_flow("st").await.unwrap(), Some(flow));
+    assert_eq!(s.take_login_flow("st").await.unwrap(), None);
+}
+both!(identity_records_round_trip);

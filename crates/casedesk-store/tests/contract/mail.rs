@@ -1,0 +1,375 @@
+//! MailStore: sent and received mail, written with their causes.
+
+use super::*;
+
+async fn mail_out_and_in_are_written_with_their_causes(b: Backend) {
+    use casedesk_core::jobs::{Claim, Finish};
+    use casedesk_core::mail::{InboundOutcome, InboundRecord, MailResult, MailState, NewMail};
+    use casedesk_core::service::FollowUp;
+    let (s, _db) = store(b).await;
+    let f = fixture(s.as_ref()).await;
+    let CreateOutcome::Created(n) = s
+        .create_case(
+            &new_case(&f, "mail"),
+            &event(f.requester.id, EventKind::Created, true),
+            None,
+            &a(),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("not created")
+    };
+    let mail = |to: &str| {
+        let id = Uuid::now_v7();
+        NewMail {
+            id,
+            case_number: Some(n),
+            kind: "acknowledged".into(),
+            recipient: to.into(),
+            subject: format!("[casedesk #{n}] mail"),
+            message_id: format!("<case-{n}.{}@casedesk.test>", id.simple()),
+            message: "Subject: x\r\n\r\nbody\r\n".into(),
+            created_at: casedesk_core::now(),
+        }
+    };
+    // A public case event queues its dispatch job (which writes the messages) in the
+    // transaction of the event, even with no webhook endpoint; an internal note does not.
+    let jobs = |kind: &'static str| {
+        let s = s.clone();
+        async move {
+            s.list_jobs(&casedesk_core::jobs::JobQuery {
+                kind: Some(kind.into()),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len()
+        }
+    };
+    assert_eq!(jobs("case.event").await, 1);
+    let c = s.get_case(n).await.unwrap().unwrap();
+    s.update_case(
+        n,
+        c.version,
+        &CasePatch::default(),
+        &event(f.contact.id, EventKind::Note, false),
+        &a(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        jobs("case.event").await,
+        1,
+        "internal events are not mailed"
+    );
+
+    // A job's follow-up writes messages and their sending jobs with its end.
+    s.enqueue_job(&casedesk_core::jobs::NewJob::new("t.mail", json!({})))
+        .await
+        .unwrap();
+    let claims: Vec<Claim> = s
+        .claim_jobs(
+            "a",
+            casedesk_core::now(),
+            std::time::Duration::from_secs(30),
+            10,
+        )
+        .await
+        .unwrap();
+    let mine = claims.iter().find(|c| c.job.kind == "t.mail").unwrap();
+    let (m1, m2) = (mail("req@acme.example"), mail("mate@acme.example"));
+    let follow = FollowUp {
+        mails: vec![m1.clone(), m2.clone()],
+        ..Default::default()
+    };
+    assert!(s.finish_job(mine, &Finish::Done, &follow).await.unwrap());
+    assert_eq!(jobs(casedesk_core::mail::SEND).await, 2);
+    let log = s.list_mail(n).await.unwrap();
+    assert_eq!(log.len(), 2);
+    assert!(
+        log.iter()
+            .all(|m| m.state == MailState::Queued && m.attempts == 0)
+    );
+    let (rec, text) = s.get_mail(m1.id).await.unwrap().unwrap();
+    assert_eq!(
+        (rec.recipient.as_str(), text.as_str()),
+        ("req@acme.example", "Subject: x\r\n\r\nbody\r\n")
+    );
+
+    // A sending attempt's result is recorded with the end of its job, fenced by the lease.
+    let claims = s
+        .claim_jobs(
+            "a",
+            casedesk_core::now(),
+            std::time::Duration::from_secs(30),
+            10,
+        )
+        .await
+        .unwrap();
+    let send = claims
+        .iter()
+        .find(|c| c.job.payload["mail"] == json!(m1.id.to_string()))
+        .unwrap();
+    let sent = MailResult {
+        id: m1.id,
+        state: MailState::Sent,
+        error: None,
+        detail: Some("relay 250 ok".into()),
+        at: casedesk_core::now(),
+        next_attempt_at: None,
+    };
+    assert!(s.mail_result(send, &sent, &Finish::Done).await.unwrap());
+    let mut stale = send.clone();
+    stale.token = "not-the-lease".into();
+    assert!(!s.mail_result(&stale, &sent, &Finish::Done).await.unwrap());
+    let (rec, _) = s.get_mail(m1.id).await.unwrap().unwrap();
+    assert_eq!(
+        (rec.state, rec.attempts, rec.detail.as_deref()),
+        (MailState::Sent, 1, Some("relay 250 ok"))
+    );
+    assert!(rec.sent_at.is_some());
+
+    // Received mail: recorded once per Message-ID; the notice answering it is queued with it.
+    let received = |id: Option<&str>| InboundRecord {
+        id: Uuid::now_v7(),
+        received_at: casedesk_core::now(),
+        sender: Some("stranger@elsewhere.example".into()),
+        subject: "hello".into(),
+        message_id: id.map(str::to_owned),
+        case_number: Some(n),
+        outcome: InboundOutcome::RefusedSender,
+        detail: json!({"reason": "not on the case"}),
+        raw: b"From: stranger@elsewhere.example\r\n\r\n\xff binary stays binary\r\n".to_vec(),
+        replaces_held: false,
+        fingerprint: None,
+        counts: true,
+    };
+    let first = received(Some("m1@elsewhere.example"));
+    let mut notice = mail("stranger@elsewhere.example");
+    notice.case_number = None;
+    assert!(s.record_inbound(&first, Some(&notice)).await.unwrap());
+    assert_eq!(
+        jobs(casedesk_core::mail::SEND).await,
+        2,
+        "one sent, one notice queued"
+    );
+    let again = received(Some("m1@elsewhere.example"));
+    let mut notice2 = mail("stranger@elsewhere.example");
+    notice2.case_number = None;
+    assert!(
+        !s.record_inbound(&again, Some(&notice2)).await.unwrap(),
+        "same Message-ID"
+    );
+    assert!(
+        s.get_mail(notice2.id).await.unwrap().is_none(),
+        "and its notice was not written"
+    );
+    assert!(
+        s.record_inbound(&received(None), None).await.unwrap(),
+        "no Message-ID: always new"
+    );
+    let found = s
+        .find_inbound("m1@elsewhere.example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found.id, found.outcome.as_str()),
+        (first.id, "refused_sender")
+    );
+    let (_, raw) = s.get_inbound(first.id).await.unwrap().unwrap();
+    assert_eq!(raw, first.raw, "the original is kept byte for byte");
+    assert_eq!(s.list_inbound(n).await.unwrap().len(), 2);
+
+    // A posted reply records its message in the transaction of the case change.
+    let c = s.get_case(n).await.unwrap().unwrap();
+    let mut posted = received(Some("m2@acme.example"));
+    posted.outcome = InboundOutcome::Posted;
+    let patch = CasePatch {
+        inbound: Some(posted.clone()),
+        ..CasePatch::default()
+    };
+    s.update_case(
+        n,
+        c.version,
+        &patch,
+        &event(f.requester.id, EventKind::Reply, true),
+        &a(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let c = s.get_case(n).await.unwrap().unwrap();
+    let events_before = s.list_events(n, true).await.unwrap().len();
+    let dup = s
+        .update_case(
+            n,
+            c.version,
+            &patch,
+            &event(f.requester.id, EventKind::Reply, true),
+            &a(),
+        )
+        .await;
+    assert!(matches!(dup, Err(DomainError::Conflict(_))), "{dup:?}");
+    assert_eq!(
+        s.list_events(n, true).await.unwrap().len(),
+        events_before,
+        "nothing posted twice"
+    );
+
+    // Held mail: listed by its outcome, decided once. A release replaces the held row (it
+    // keeps its id and its original); a second decision finds nothing held.
+    let mut held = received(Some("h1@acme.example"));
+    held.outcome = InboundOutcome::Held;
+    held.detail = json!({"hold": {"kind": "flood"}});
+    held.fingerprint = Some("f00d".into());
+    held.sender = Some("ops@acme.example".into());
+    assert!(s.record_inbound(&held, None).await.unwrap());
+    let listed = s.list_inbound_by_outcome("held", None, 10).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![held.id]
+    );
+    let since = casedesk_core::now() - jiff::SignedDuration::from_mins(5);
+    let q = |fp: Option<&'static str>, case: Option<i64>, since, cap| {
+        casedesk_core::mail::RecentQuery {
+            sender: "ops@acme.example",
+            case,
+            fingerprint: fp,
+            since,
+            cap,
+        }
+    };
+    let recent = s
+        .recent_inbound(&q(Some("f00d"), Some(n), since, 10))
+        .await
+        .unwrap();
+    assert_eq!(recent.from_sender, 1, "held mail counts against its sender");
+    assert!(
+        recent.on_case >= 2,
+        "posted and held on the case: {recent:?}"
+    );
+    assert!(recent.repeated, "the same fingerprint from the sender");
+    assert!(
+        !s.recent_inbound(&q(Some("beef"), Some(n), since, 10))
+            .await
+            .unwrap()
+            .repeated
+    );
+    // Mail whose sender was found false does not count against anyone's allowance.
+    let mut forged = received(Some("forged-1@elsewhere.example"));
+    forged.outcome = InboundOutcome::Held;
+    forged.sender = Some("ops@acme.example".into());
+    forged.fingerprint = Some("f00d".into());
+    forged.counts = false;
+    assert!(s.record_inbound(&forged, None).await.unwrap());
+    let again = s
+        .recent_inbound(&q(None, Some(n), since, 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.from_sender, again.on_case),
+        (recent.from_sender, recent.on_case)
+    );
+    let capped = s.recent_inbound(&q(None, Some(n), since, 1)).await.unwrap();
+    assert_eq!(
+        (capped.from_sender, capped.on_case),
+        (1, 1),
+        "counts stop at the cap"
+    );
+    let later = s
+        .recent_inbound(&q(
+            Some("f00d"),
+            None,
+            casedesk_core::now() + jiff::SignedDuration::from_mins(1),
+            10,
+        ))
+        .await
+        .unwrap();
+    assert!(!later.repeated);
+    assert_eq!(
+        (later.from_sender, later.on_case),
+        (0, 0),
+        "outside the window"
+    );
+    let mut decided = held.clone();
+    decided.outcome = InboundOutcome::Posted;
+    decided.detail = json!({"review": {"decision": "released"}});
+    decided.raw = Vec::new();
+    decided.replaces_held = true;
+    assert!(s.record_inbound(&decided, None).await.unwrap());
+    assert!(
+        !s.record_inbound(&decided, None).await.unwrap(),
+        "decided once"
+    );
+    let (now_posted, raw) = s.get_inbound(held.id).await.unwrap().unwrap();
+    assert_eq!(now_posted.outcome, "posted");
+    assert_eq!(raw, held.raw, "the original kept when it was held stays");
+    assert!(
+        s.list_inbound_by_outcome("held", None, 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|m| m.id != held.id),
+        "released: no longer held"
+    );
+    let mut other = received(Some("h2@acme.example"));
+    other.outcome = InboundOutcome::Held;
+    assert!(s.record_inbound(&other, None).await.unwrap());
+    assert!(
+        s.review_held(
+            other.id,
+            "discarded",
+            &json!({"review": {"decision": "discarded"}}),
+            &a()
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        !s.review_held(other.id, "discarded", &json!({}), &a())
+            .await
+            .unwrap(),
+        "no longer held"
+    );
+    assert_eq!(
+        s.list_inbound_by_outcome("discarded", None, 10)
+            .await
+            .unwrap()[0]
+            .id,
+        other.id
+    );
+
+    // A delivery report fails the message it names, by its Message-ID, and cancels its
+    // waiting attempt; an id we never sent changes nothing.
+    let bounced = s
+        .bounce_mail(&m2.message_id, "bounced (failed): status 5.1.1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((bounced.id, bounced.state), (m2.id, MailState::Failed));
+    assert_eq!(
+        bounced.last_error.as_deref(),
+        Some("bounced (failed): status 5.1.1")
+    );
+    assert!(
+        s.bounce_mail("<never@casedesk.example>", "x")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Email intake per account.
+    assert_eq!(s.email_intake(f.account.id).await.unwrap(), None);
+    s.set_email_intake(f.account.id, r#"{"enabled":true}"#, &a())
+        .await
+        .unwrap();
+    assert_eq!(
+        s.email_intake(f.account.id).await.unwrap().as_deref(),
+        Some(r#"{"enabled":true}"#)
+    );
+}
+both!(mail_out_and_in_are_written_with_their_causes);
