@@ -6,7 +6,9 @@
 #   bash bench/create-cost.sh b5187c4            # SQLite (WAL) in temporary folders
 #   PG_ADMIN=postgres://postgres@127.0.0.1:5432/postgres bash bench/create-cost.sh b5187c4
 #
-# Tunables (environment): ROUNDS (2), SECONDS_PER (15), CASES (20000), ACCOUNTS (200).
+# Tunables (environment): ROUNDS (2), SECONDS_PER (15), CASES (20000), ACCOUNTS (200),
+# SCENARIOS ("create"; any of `casedesk-bench load`'s, e.g. "get mine queue create" to compare
+# reads too: reads first, so both builds read the same data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BASE="${1:?usage: create-cost.sh BASE_REVISION}"
@@ -14,6 +16,7 @@ ROUNDS="${ROUNDS:-2}"
 SECONDS_PER="${SECONDS_PER:-15}"
 CASES="${CASES:-20000}"
 ACCOUNTS="${ACCOUNTS:-200}"
+SCENARIOS="${SCENARIOS:-create}"
 
 BASE_DIR="${BASE_DIR:-/tmp/casedesk-base-$BASE}"
 if [ ! -d "$BASE_DIR" ]; then git worktree add -q "$BASE_DIR" "$BASE"; fi
@@ -42,10 +45,12 @@ one() {
     local base_url
     base_url="$(sed -n 's/^casedesk listening on \([^ ]*\).*/\1/p' "$work/server.out")"
     sleep 1
-    for c in 1 16; do
-        printf '%s c%-2s ' "$which" "$c"
-        "$bin/casedesk-bench" load --base "$base_url" --data "$work/data.json" --scenario create \
-            --concurrency "$c" --seconds "$SECONDS_PER"
+    for scenario in $SCENARIOS; do
+        for c in 1 16; do
+            printf '%s %-6s c%-2s ' "$which" "$scenario" "$c"
+            "$bin/casedesk-bench" load --base "$base_url" --data "$work/data.json" --scenario "$scenario" \
+                --concurrency "$c" --seconds "$SECONDS_PER"
+        done
     done
     kill "$pid"; wait "$pid" 2>/dev/null || true
     rm -rf "$work"

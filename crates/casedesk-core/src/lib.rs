@@ -1,7 +1,12 @@
 //! The casedesk domain: accounts, people, cases, their lifecycle and who may do what.
 //!
-//! Nothing here speaks HTTP or SQL. Storage is reached through [`store::Store`], which the
-//! `casedesk-store` crate implements for SQLite and PostgreSQL.
+//! Nothing here speaks HTTP or SQL. The modules stand in layers, each importing only below
+//! itself (`scripts/layers.py` checks it): the model (`error`, `accounts`, `users`, `acts`,
+//! `permissions`, `directory`, `cases`), the mechanisms every feature writes through (`jobs`,
+//! `outbound`), the features (`sla`, `mail`, `attachments`, `kb`, `status`, `webhooks`,
+//! `audit`, `identity`, `admin`, `diagnostics`, `reports`), the orchestration of a case change
+//! across them (`service`), and [`store::Store`], the sum of the store trait each of them
+//! declares, which `casedesk-store` implements for SQLite and PostgreSQL.
 
 pub mod accounts;
 pub mod acts;

@@ -1,9 +1,12 @@
-//! Storage for casedesk: one [`Store`] trait (in `casedesk-core`), implemented for SQLite
-//! (the embedded default) and PostgreSQL (scale-out), each with its own migrations.
+//! Storage for casedesk: every store trait of `casedesk-core` (one per feature; [`Store`] is
+//! their sum), implemented for SQLite (the embedded default) and PostgreSQL (scale-out), each
+//! with its own migrations.
 //!
 //! Both backends encode ids as UUID text and times as integer microseconds, so the SQL of
-//! the two implementations is shared through the `store_impl!` macro; only opening a
-//! connection and starting a write transaction differ. No sqlx type leaves this crate.
+//! the two implementations is shared: each feature's SQL is a macro (`ops_impl!`,
+//! `mail_impl!`, …) and `store_impl!` (in `backend`) assembles them, one `impl` block per
+//! trait; only opening a connection and starting a write transaction differ. No sqlx type
+//! leaves this crate.
 
 mod attachments;
 mod backend;

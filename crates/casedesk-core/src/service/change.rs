@@ -539,75 +539,19 @@ async fn plan(
             require_support(p, "assign cases")?;
             next_status(case.status, Action::Annotate)?;
             public = false;
-            match assignee {
-                Some(email) => {
-                    let email =
-                        normalize_email(email).map_err(|m| DomainError::field("assignee", m))?;
-                    let user = store.find_user_by_email(&email).await?;
-                    let Some(user) = user.filter(|u| permissions::can_be_assigned(u.role)) else {
-                        return Err(DomainError::field(
-                            "assignee",
-                            "is not a support engineer or manager",
-                        ));
-                    };
-                    data["assignee"] = json!(user.email);
-                    patch.assignee = Some(Some(user.id));
-                }
-                None => {
-                    data["assignee"] = Value::Null;
-                    patch.assignee = Some(None);
-                }
-            }
+            assign(store, assignee.as_deref(), &mut patch, &mut data).await?;
             EventKind::Assigned
         }
         Command::ChangePriority { priority, reason } => {
             require_support(p, "change the priority")?;
             next_status(case.status, Action::Annotate)?;
-            let to = Priority::parse(priority)
-                .ok_or_else(|| DomainError::field("priority", "must be one of P1, P2, P3, P4"))?;
-            if to == case.fields.priority {
-                return Err(DomainError::field(
-                    "priority",
-                    format!("the case is already {}", to.key()),
-                ));
-            }
-            data["from"] = json!(case.fields.priority.key());
-            data["to"] = json!(to.key());
-            data["reason"] = json!(text("reason", reason)?);
-            patch.priority = Some(to);
+            change_priority(case, priority, reason, &mut patch, &mut data)?;
             EventKind::PriorityChanged
         }
         Command::AddContact { email } | Command::RemoveContact { email } => {
             next_status(case.status, Action::Annotate)?;
-            let email = normalize_email(email).map_err(|m| DomainError::field("email", m))?;
             let adding = matches!(cmd, Command::AddContact { .. });
-            if adding {
-                let user = store.find_user_by_email(&email).await?;
-                let Some(user) =
-                    user.filter(|u| u.role.is_customer() && u.account_id == Some(case.account_id))
-                else {
-                    return Err(DomainError::field(
-                        "email",
-                        "is not an administrator of the case's account; team contacts must be admins of the same account",
-                    ));
-                };
-                if case.team_contacts.iter().any(|c| c.user_id == user.id) {
-                    return Err(DomainError::field(
-                        "email",
-                        "is already a team contact of this case",
-                    ));
-                }
-                patch.add_contact = Some(user.id);
-            } else {
-                let Some(c) = case.team_contacts.iter().find(|c| c.email == email) else {
-                    return Err(DomainError::field(
-                        "email",
-                        "is not a team contact of this case",
-                    ));
-                };
-                patch.remove_contact = Some(c.user_id);
-            }
-            data["email"] = json!(email);
+            change_contacts(store, case, email, adding, &mut patch, &mut data).await?;
             if adding {
                 EventKind::ContactAdded
             } else {
@@ -641,4 +585,95 @@ async fn plan(
             at: now(),
         },
     ))
+}
+
+/// Assigns the case to a support engineer or manager (`None` unassigns).
+async fn assign(
+    store: &dyn ServiceStore,
+    assignee: Option<&str>,
+    patch: &mut CasePatch,
+    data: &mut Value,
+) -> Result<()> {
+    match assignee {
+        Some(email) => {
+            let email = normalize_email(email).map_err(|m| DomainError::field("assignee", m))?;
+            let user = store.find_user_by_email(&email).await?;
+            let Some(user) = user.filter(|u| permissions::can_be_assigned(u.role)) else {
+                return Err(DomainError::field(
+                    "assignee",
+                    "is not a support engineer or manager",
+                ));
+            };
+            data["assignee"] = json!(user.email);
+            patch.assignee = Some(Some(user.id));
+        }
+        None => {
+            data["assignee"] = Value::Null;
+            patch.assignee = Some(None);
+        }
+    }
+    Ok(())
+}
+
+/// A new priority, with the reason; the same priority again is refused.
+fn change_priority(
+    case: &Case,
+    priority: &str,
+    reason: &str,
+    patch: &mut CasePatch,
+    data: &mut Value,
+) -> Result<()> {
+    let to = Priority::parse(priority)
+        .ok_or_else(|| DomainError::field("priority", "must be one of P1, P2, P3, P4"))?;
+    if to == case.fields.priority {
+        return Err(DomainError::field(
+            "priority",
+            format!("the case is already {}", to.key()),
+        ));
+    }
+    data["from"] = json!(case.fields.priority.key());
+    data["to"] = json!(to.key());
+    data["reason"] = json!(text("reason", reason)?);
+    patch.priority = Some(to);
+    Ok(())
+}
+
+/// Adds or removes a team contact: an administrator of the case's account.
+async fn change_contacts(
+    store: &dyn ServiceStore,
+    case: &Case,
+    email: &str,
+    adding: bool,
+    patch: &mut CasePatch,
+    data: &mut Value,
+) -> Result<()> {
+    let email = normalize_email(email).map_err(|m| DomainError::field("email", m))?;
+    if adding {
+        let user = store.find_user_by_email(&email).await?;
+        let Some(user) =
+            user.filter(|u| u.role.is_customer() && u.account_id == Some(case.account_id))
+        else {
+            return Err(DomainError::field(
+                "email",
+                "is not an administrator of the case's account; team contacts must be admins of the same account",
+            ));
+        };
+        if case.team_contacts.iter().any(|c| c.user_id == user.id) {
+            return Err(DomainError::field(
+                "email",
+                "is already a team contact of this case",
+            ));
+        }
+        patch.add_contact = Some(user.id);
+    } else {
+        let Some(c) = case.team_contacts.iter().find(|c| c.email == email) else {
+            return Err(DomainError::field(
+                "email",
+                "is not a team contact of this case",
+            ));
+        };
+        patch.remove_contact = Some(c.user_id);
+    }
+    data["email"] = json!(email);
+    Ok(())
 }

@@ -16,14 +16,19 @@ use casedesk_testkit::{Backend, both, test_db};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+mod attachments;
 mod audit;
 mod cases;
 mod directory;
 mod identity;
 mod jobs;
+mod kb;
 mod mail;
+mod reports;
 mod service;
 mod sla;
+mod status;
+mod webhooks;
 
 async fn store(b: Backend) -> (Arc<dyn Store>, casedesk_testkit::TestDb) {
     let db = test_db(b).await;
