@@ -56,7 +56,8 @@ one() {
     rm -rf "$work"
 }
 
-for _ in $(seq 1 "$ROUNDS"); do
-    one base
-    one new
+# The order alternates: the second run of a round meets the first one's leftovers (dirty
+# pages being written back, a warmer or cooler machine), and that must not favour one side.
+for round in $(seq 1 "$ROUNDS"); do
+    if [ $((round % 2)) -eq 1 ]; then one base; one new; else one new; one base; fi
 done

@@ -238,7 +238,7 @@ def reexports(src):
     return out
 
 
-def resolve(path_segs, mods, here):
+def resolve(path_segs, mods):
     """The module file a `crate::`-relative path lands in."""
     best = None
     for k in range(len(path_segs), 0, -1):
@@ -287,8 +287,8 @@ def graph(crate):
     defs = {m: item_defs(t) for m, t in texts.items()}
     reex = {m: reexports(t) for m, t in texts.items()}
 
-    def land(segs, here, depth=0):
-        m = resolve(segs, mods, here)
+    def land(segs, depth=0):
+        m = resolve(segs, mods)
         rest = segs[len(m.split("::")):] if m not in ("lib", "main") else segs
         if m in ("lib", "main") and segs and segs[0] in mods:
             m = segs[0]
@@ -298,7 +298,7 @@ def graph(crate):
             if name not in defs[m] and name in reex[m]:
                 target = module_of_use(reex[m][name], m, mods)
                 if target is not None:
-                    return land(target + rest[1:], m, depth + 1)
+                    return land(target + rest[1:], depth + 1)
         return m
 
     # `#[macro_export]` macros live at the crate root but are written in their own file.
@@ -318,7 +318,7 @@ def graph(crate):
                 segs = [s for s in segs if s not in ("*", "self")]
                 if not segs:
                     continue
-                outs.add(land(segs, m))
+                outs.add(land(segs))
         bare = re.sub(r"\buse\s+[^;]+;", "", t)
         for u in re.finditer(r"\$?\b(crate|super)((?:::[A-Za-z_]\w*)+)(!?)", bare):
             name = u.group(2).split("::")[-1]
@@ -327,7 +327,7 @@ def graph(crate):
                 continue
             segs = module_of_use(u.group(1) + u.group(2), m)
             if segs:
-                outs.add(land(segs, m))
+                outs.add(land(segs))
         # A parent declares and re-exports its children: that is structure, not an import;
         # a parent that uses a child's items (`child::item`) does import it.
         outs = {o for o in outs if o != m}
@@ -335,13 +335,13 @@ def graph(crate):
         children = {c for c in mods if c.startswith(prefix) and "::" not in c[len(prefix):]
                     and c not in ("lib", "main")}
         for c in children:
-            if used_beyond_decl(t, c, m):
+            if used_beyond_decl(t, c):
                 outs.add(c)
-        edges[m] = outs - {c for c in children if c in outs and not used_beyond_decl(t, c, m)}
+        edges[m] = outs - {c for c in children if c in outs and not used_beyond_decl(t, c)}
     return mods, edges
 
 
-def used_beyond_decl(text, child, parent):
+def used_beyond_decl(text, child):
     """True when a parent uses a child's items, not merely declares or re-exports it."""
     name = child.split("::")[-1]
     body = re.sub(r"\b(pub(\([^)]*\))?\s+)?mod\s+\w+\s*;", "", text)

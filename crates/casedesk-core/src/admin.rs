@@ -4,8 +4,7 @@ use uuid::Uuid;
 
 use crate::accounts::{Account, Environment, Plan, Region, Tenant, validate_slug};
 use crate::audit::{Actor, AuditRecord};
-use crate::identity::IdentityStore;
-use crate::identity::TokenRecord;
+use crate::identity::{IdentityStore, TokenRecord};
 use crate::permissions::ElevatedLimits;
 use crate::users::{Role, Scope, User, normalize_email};
 use crate::{DomainError, FieldError, Result, now};

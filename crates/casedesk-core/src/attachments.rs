@@ -11,8 +11,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::cases::CaseStore;
-use crate::cases::{Case, EventKind, NewEvent, Status};
+use crate::cases::{Case, CaseStore, EventKind, NewEvent, Status};
 use crate::diagnostics::har;
 use crate::diagnostics::secrets::{self, Found, Tag};
 use crate::permissions::{can_see, is_support, require_case_access, require_scope};

@@ -14,8 +14,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::Result;
-use crate::Timestamp;
+use crate::{Result, Timestamp};
+
 pub use crate::acts::{Actor, AuditRecord};
 pub use crate::users::Origin;
 use crate::users::Principal;

@@ -1,16 +1,13 @@
 //! The directory: accounts, their tenants and users, and the issue areas, as the store keeps
 //! them. Every feature finds people and accounts through it.
 
-use crate::DomainError;
-use crate::Result;
-use crate::accounts::Account;
-use crate::accounts::Tenant;
+use uuid::Uuid;
+
+use crate::accounts::{Account, Tenant};
 use crate::acts::AuditRecord;
 use crate::taxonomy::IssueArea;
-use crate::users::Role;
-use crate::users::User;
-use crate::users::normalize_email;
-use uuid::Uuid;
+use crate::users::{Role, User, normalize_email};
+use crate::{DomainError, Result};
 
 /// What the directory keeps: accounts, tenants, users and the issue areas.
 #[async_trait::async_trait]

@@ -12,8 +12,7 @@ use uuid::Uuid;
 
 use crate::accounts::Region;
 use crate::audit::AuditRecord;
-use crate::cases::CaseStore;
-use crate::cases::{EventKind, NewEvent};
+use crate::cases::{CaseStore, EventKind, NewEvent};
 use crate::directory::DirectoryStore;
 use crate::jobs::NewJob;
 use crate::permissions::is_support;

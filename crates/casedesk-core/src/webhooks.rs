@@ -11,9 +11,7 @@ use uuid::Uuid;
 
 use crate::audit::AuditRecord;
 use crate::cases::{Case, CaseEvent, EventKind};
-use crate::jobs::Claim;
-use crate::jobs::Finish;
-use crate::jobs::{NewJob, WEBHOOK_DELIVERY};
+use crate::jobs::{Claim, Finish, NewJob, WEBHOOK_DELIVERY};
 use crate::outbound::{UrlPolicy, check_url};
 use crate::permissions::require_scope;
 use crate::users::{Principal, Role, Scope};

@@ -8,13 +8,11 @@ use async_trait::async_trait;
 use casedesk_core::audit::{Actor, AuditRecord};
 use casedesk_core::cases::{EventKind, Status};
 use casedesk_core::jobs::{Claim, Finish};
-use casedesk_core::service::CasePatch;
-use casedesk_core::service::FollowUp;
+use casedesk_core::service::{CasePatch, FollowUp};
 use casedesk_core::status::{self, Incident, IncidentState, IncidentUpdate};
 use casedesk_core::store::Store;
-use casedesk_core::webhooks;
 use casedesk_core::webhooks::NewDelivery;
-use casedesk_core::{DomainError, Result};
+use casedesk_core::{DomainError, Result, webhooks};
 use uuid::Uuid;
 
 use crate::registry::{Handled, Handler};

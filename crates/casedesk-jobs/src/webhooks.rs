@@ -9,9 +9,9 @@ use casedesk_core::audit::{Actor, AuditRecord};
 use casedesk_core::jobs::{Claim, Finish, NewJob};
 use casedesk_core::service::FollowUp;
 use casedesk_core::store::Store;
-use casedesk_core::webhooks::AttemptRecord;
-use casedesk_core::webhooks::NewDelivery;
-use casedesk_core::webhooks::{self, Attempt, DeliveryState, Endpoint, EndpointChange, SecretBox};
+use casedesk_core::webhooks::{
+    self, Attempt, AttemptRecord, DeliveryState, Endpoint, EndpointChange, NewDelivery, SecretBox,
+};
 use casedesk_core::{DomainError, Result};
 
 use crate::config::{JobsConfig, WebhookConfig};

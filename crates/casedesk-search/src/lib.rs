@@ -16,9 +16,8 @@
 
 use std::sync::{Arc, RwLock};
 
-use casedesk_core::kb::KbStore;
 use casedesk_core::kb::search::{AREA_BOOST, KbHit, KbSearch, SolutionIndex};
-use casedesk_core::kb::{EntryKind, EntryState, StoredEntry};
+use casedesk_core::kb::{EntryKind, EntryState, KbStore, StoredEntry};
 use casedesk_core::{DomainError, Result};
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery};

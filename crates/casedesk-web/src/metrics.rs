@@ -2,7 +2,7 @@
 //! class. Every label value comes from a closed set, so `/metrics` stays the same size
 //! whatever clients send.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::Router;
@@ -15,7 +15,6 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
-use std::sync::Arc;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 

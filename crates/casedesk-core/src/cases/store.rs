@@ -1,14 +1,10 @@
 //! Reading cases: the case store's reads, and the one permission-checked read every feature
 //! uses before it touches a case.
 
-use crate::DomainError;
-use crate::Result;
-use crate::cases::Case;
-use crate::cases::CaseEvent;
-use crate::cases::CaseQuery;
-use crate::cases::CaseSummary;
+use crate::cases::{Case, CaseEvent, CaseQuery, CaseSummary};
 use crate::permissions::{can_see, require_case_access, require_scope};
 use crate::users::{Principal, Scope};
+use crate::{DomainError, Result};
 
 /// Reading cases and their timelines (writes that span features are the service's).
 #[async_trait::async_trait]

@@ -8,6 +8,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::KbStore;
+
 pub use super::{Deflection, Question};
 use super::{EntryKind, EntryVisibility, may_read};
 use crate::users::{Principal, Role};

@@ -1,6 +1,8 @@
 //! Changing a case: the commands of the requester and of support, checked against the
 //! lifecycle, with the SLA's part and the effects composed into one write.
 
+use serde_json::{Value, json};
+
 use super::writes::{CasePatch, ServiceStore};
 use crate::audit::AuditRecord;
 use crate::cases::lifecycle::{Action, next_status};
@@ -13,7 +15,6 @@ use crate::sla::SlaWrite;
 use crate::sla::case::{self as sla_case, happenings, pauses, step};
 use crate::users::{Principal, Scope, normalize_email};
 use crate::{DomainError, FieldError, Result, now};
-use serde_json::{Value, json};
 
 /// Longest text of a reply, note or reason, in characters.
 pub const MAX_BODY: usize = 20_000;

@@ -1,6 +1,8 @@
 //! Opening a case: the intake checked, the clocks started and the case stored with its
 //! acknowledgement in one transaction.
 
+use serde_json::{Value, json};
+
 use super::change::scrub_fields;
 use super::read::case_sla;
 use super::writes::{NewCase, ServiceStore};
@@ -11,10 +13,8 @@ use crate::cases::{Case, CreateOutcome, EventKind, IdempotencyKey, NewEvent, Sta
 use crate::permissions::{self, can_see, require_case_access, require_customer, require_scope};
 use crate::sla::case::{self as sla_case, step};
 use crate::sla::{Happening, SlaWrite};
-use crate::users::User;
-use crate::users::{Principal, Scope};
+use crate::users::{Principal, Scope, User};
 use crate::{DomainError, Result, now};
-use serde_json::{Value, json};
 
 /// Opens a case for a customer. Returns the case and whether it is a replay of an earlier
 /// request with the same idempotency key.

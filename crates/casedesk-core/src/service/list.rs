@@ -1,12 +1,14 @@
 //! Lists of cases: the filters a caller may put on them, read into the store's query.
 
+use uuid::Uuid;
+
 use super::writes::ServiceStore;
-use crate::cases::Visibility;
-use crate::cases::{CaseQuery, CaseSort, CaseSummary, DueKey, PageCursor, Priority, Stage, Status};
+use crate::cases::{
+    CaseQuery, CaseSort, CaseSummary, DueKey, PageCursor, Priority, Stage, Status, Visibility,
+};
 use crate::permissions::{self, require_case_access, require_scope};
 use crate::users::{Principal, Scope, normalize_email};
 use crate::{DomainError, FieldError, Result};
-use uuid::Uuid;
 
 const MAX_PAGE: u32 = 100;
 

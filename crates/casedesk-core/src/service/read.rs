@@ -1,13 +1,13 @@
 //! Reading a case the caller may see: its timeline and its SLA.
 
+use serde_json::{Value, json};
+
 use super::writes::ServiceStore;
-use crate::cases::get_case;
-use crate::cases::{Case, CaseEvent, Status};
+use crate::cases::{Case, CaseEvent, Status, get_case};
 use crate::permissions::{self};
-use crate::sla::case::{self as sla_case};
+use crate::sla::case as sla_case;
 use crate::users::Principal;
 use crate::{DomainError, Result, now};
-use serde_json::{Value, json};
 
 /// The SLA summary of a case (see [`crate::sla::case::summary`]).
 pub async fn case_sla(store: &dyn ServiceStore, case: &Case) -> Result<Value> {

@@ -2,28 +2,22 @@
 //! attachments; a change that carries them is composed here, and the store writes it in one
 //! transaction.
 
-use crate::Result;
-use crate::Timestamp;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
 use crate::acts::AuditRecord;
 use crate::attachments::AttachmentStore;
 use crate::audit::AuditStore;
-use crate::cases::Case;
-use crate::cases::CaseStore;
-use crate::cases::CreateOutcome;
-use crate::cases::IdempotencyKey;
-use crate::cases::NewEvent;
-use crate::cases::Status;
-use crate::cases::{CaseFields, Priority, TeamContact};
+use crate::cases::{
+    Case, CaseFields, CaseStore, CreateOutcome, IdempotencyKey, NewEvent, Priority, Status,
+    TeamContact,
+};
 use crate::directory::DirectoryStore;
-use crate::jobs::Claim;
-use crate::jobs::Finish;
-use crate::jobs::JobStore;
-use crate::jobs::NewJob;
+use crate::jobs::{Claim, Finish, JobStore, NewJob};
 use crate::mail::MailStore;
 use crate::sla::SlaStore;
 use crate::webhooks::NewDelivery;
-use serde_json::{Map, Value};
-use uuid::Uuid;
+use crate::{Result, Timestamp};
 
 /// A validated case, ready to be stored.
 #[derive(Debug, Clone, PartialEq)]

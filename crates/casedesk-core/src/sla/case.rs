@@ -11,12 +11,12 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::clock::{Alert, Calendars, ClockEvent, ClockEventKind, Clocks, Cycle, CycleState};
-use super::clock::{Happening, derive};
+use super::clock::{
+    Alert, Calendars, ClockEvent, ClockEventKind, Clocks, Cycle, CycleState, Happening, derive,
+};
 use super::policy::{Basis, Policy, Target};
 use super::settings::{SlaSettings, account_calendars, policy_for, sla_settings};
-use super::store::SlaStore;
-use super::store::SlaWrite;
+use super::store::{SlaStore, SlaWrite};
 use crate::accounts::Plan;
 use crate::cases::{EventKind, NewEvent, Priority, Status};
 use crate::{DomainError, Result};

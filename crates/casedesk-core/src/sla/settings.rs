@@ -2,6 +2,7 @@
 //! each plan and priority (built-in defaults until edited).
 
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 use super::calendar::Calendar;
 use super::clock::Calendars;
@@ -13,7 +14,6 @@ use crate::audit::{Actor, AuditRecord};
 use crate::cases::Priority;
 use crate::users::Principal;
 use crate::{DomainError, Result};
-use uuid::Uuid;
 
 /// A calendar name: lower-case letters, digits and dashes, 1–64 characters, not starting with
 /// a dash and not `24x7`, so a name never reads as a time zone (those hold `/` or capitals).

@@ -1,13 +1,13 @@
 //! What the SLA keeps: calendars and policies with their versions, the settings, and each
 //! case's clock log and timers.
 
+use uuid::Uuid;
+
 use super::clock::ClockEvent;
-use crate::Result;
-use crate::Timestamp;
 use crate::acts::AuditRecord;
 use crate::cases::CaseStore;
 use crate::directory::DirectoryStore;
-use uuid::Uuid;
+use crate::{Result, Timestamp};
 
 /// What a case change writes to the SLA: log entries and the two derived columns.
 #[derive(Debug, Clone, Default, PartialEq)]

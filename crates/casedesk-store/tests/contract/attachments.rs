@@ -1,22 +1,13 @@
 //! AttachmentStore: attachments written with a case change, read, and deleted by retention.
 
-use super::*;
 use casedesk_core::attachments::NewAttachment;
+
+use super::*;
 
 async fn attachments_are_kept_with_their_change_and_deleted_once(b: Backend) {
     let (s, _db) = store(b).await;
     let f = fixture(s.as_ref()).await;
-    let Ok(CreateOutcome::Created(number)) = s
-        .create_case(
-            &new_case(&f, "with a file"),
-            &event(f.requester.id, EventKind::Created, true),
-            None,
-            &a(),
-        )
-        .await
-    else {
-        panic!("not created");
-    };
+    let number = created(s.as_ref(), &f, "with a file").await;
     let file = NewAttachment {
         id: Uuid::now_v7(),
         file_name: "trace ✓.har".into(),

@@ -1,8 +1,9 @@
 //! KbStore: entries with their versions, the generation counter, deflections.
 
-use super::*;
 use casedesk_core::kb::search::{Deflection, Question};
 use casedesk_core::kb::{EntryKind, EntryState, EntryText, EntryVisibility, StoredEntry};
+
+use super::*;
 
 fn entry(id: &str, title: &str, version: i64) -> StoredEntry {
     StoredEntry {

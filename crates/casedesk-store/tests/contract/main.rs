@@ -2,11 +2,11 @@
 //! trait of `casedesk_core` (the same module names as the features that declare them).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use casedesk_core::audit::AuditRecord;
 use std::sync::Arc;
 
 use casedesk_core::DomainError;
 use casedesk_core::accounts::{Account, Environment, Plan, Region, Tenant};
+use casedesk_core::audit::AuditRecord;
 use casedesk_core::cases::*;
 use casedesk_core::service::{CasePatch, NewCase};
 use casedesk_core::store::Store;
@@ -149,4 +149,20 @@ fn a() -> AuditRecord {
         "test.write",
         "test",
     )
+}
+
+/// Opens a case through the store and answers its number.
+async fn created(s: &dyn Store, f: &Fixture, subject: &str) -> i64 {
+    match s
+        .create_case(
+            &new_case(f, subject),
+            &event(f.requester.id, EventKind::Created, true),
+            None,
+            &a(),
+        )
+        .await
+    {
+        Ok(CreateOutcome::Created(number)) => number,
+        other => panic!("not created: {other:?}"),
+    }
 }

@@ -7,14 +7,7 @@ async fn report_rows_cover_the_cases_of_the_period(b: Backend) {
     let f = fixture(s.as_ref()).await;
     let before = casedesk_core::now();
     for subject in ["one", "two"] {
-        s.create_case(
-            &new_case(&f, subject),
-            &event(f.requester.id, EventKind::Created, true),
-            None,
-            &a(),
-        )
-        .await
-        .unwrap();
+        created(s.as_ref(), &f, subject).await;
     }
     let after = casedesk_core::now()
         .checked_add(jiff::SignedDuration::from_secs(1))

@@ -1,9 +1,10 @@
 //! StatusStore: incidents with their updates, their links to cases, subscriptions.
 
-use super::*;
 use casedesk_core::status::{
     ComponentState, Incident, IncidentState, IncidentUpdate, Subscription,
 };
+
+use super::*;
 
 fn update(state: IncidentState, body: &str) -> IncidentUpdate {
     IncidentUpdate {
@@ -18,17 +19,7 @@ fn update(state: IncidentState, body: &str) -> IncidentUpdate {
 async fn incidents_updates_links_and_subscriptions(b: Backend) {
     let (s, _db) = store(b).await;
     let f = fixture(s.as_ref()).await;
-    let Ok(CreateOutcome::Created(number)) = s
-        .create_case(
-            &new_case(&f, "login fails"),
-            &event(f.requester.id, EventKind::Created, true),
-            None,
-            &a(),
-        )
-        .await
-    else {
-        panic!("not created");
-    };
+    let number = created(s.as_ref(), &f, "login fails").await;
     let first = update(IncidentState::Investigating, "looking — ünïcode");
     let mut incident = Incident {
         id: Uuid::now_v7(),

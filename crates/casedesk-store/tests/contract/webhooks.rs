@@ -1,8 +1,9 @@
 //! WebhookStore: endpoints and their secrets (deliveries and attempts are written by jobs,
 //! through the integration tests' real receiver).
 
-use super::*;
 use casedesk_core::webhooks::{Endpoint, SecretRecord};
+
+use super::*;
 
 fn secret(endpoint_id: Uuid, sealed: &str) -> SecretRecord {
     SecretRecord {

@@ -5,6 +5,7 @@ use super::forms::Fields;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::session::same_origin;
+
 pub use crate::session::{MaybeViewer, Unseen, Viewer};
 use axum::extract::FromRequestParts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
