@@ -80,8 +80,6 @@ pub async fn create_tenant(
     Ok(tenant)
 }
 
-pub use crate::directory::resolve_user;
-
 /// What is needed to create a user.
 #[derive(Debug, Clone)]
 pub struct NewUser {
@@ -212,7 +210,7 @@ pub async fn create_token(
     hash: String,
     actor: &Actor,
 ) -> Result<(User, TokenRecord)> {
-    let user = resolve_user(store, email, "user").await?;
+    let user = crate::directory::resolve_user(store, email, "user").await?;
     let record = token_record(&user, scopes, None, label, hash)?;
     let audit = token_audit(
         AuditRecord::new(
@@ -331,7 +329,7 @@ pub async fn set_access(
         ));
     }
     crate::permissions::require_scope(p, Scope::Admin)?;
-    let mut user = resolve_user(store, email, "email").await?;
+    let mut user = crate::directory::resolve_user(store, email, "email").await?;
     let manager = p.user.role == Role::Manager;
     let own_super_admin = p.user.role == Role::SuperAdmin
         && user.role.is_customer()

@@ -17,7 +17,7 @@ mod webhooks;
 
 pub use config::{JobsConfig, WebhookConfig};
 pub use mail::MailSender;
-pub use registry::{Handled, Handler, Registry};
+pub use registry::{Handled, Handler};
 pub use runner::{Runner, RunnerHandle};
 pub use webhooks::{Dispatcher, Maintenance, WebhookSender};
 

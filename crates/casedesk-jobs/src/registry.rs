@@ -35,8 +35,8 @@ pub trait Handler: Send + Sync {
 }
 
 /// The handlers of a runner, by job kind.
-#[derive(Default, Clone)]
-pub struct Registry {
+#[derive(Default)]
+pub(crate) struct Registry {
     handlers: HashMap<String, Arc<dyn Handler>>,
 }
 

@@ -30,8 +30,7 @@ fn apply(h: &mut HeaderMap, https: bool) {
 
 /// Adds the headers to every answer of the main address; HSTS when casedesk is reached over
 /// https (its `public_url`).
-pub async fn secure_main(State(https): State<Https>, req: Request, next: Next) -> Response {
-    let Https(https) = https;
+pub async fn secure_main(State(Https(https)): State<Https>, req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     apply(res.headers_mut(), https);
     res

@@ -337,7 +337,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
         } => {
             let store = open_store(&cfg).await?;
-            let user = admin::resolve_user(store.as_ref(), &email, "email")
+            let user = casedesk_core::directory::resolve_user(store.as_ref(), &email, "email")
                 .await
                 .map_err(explain)?;
             let (password, generated) = if password_stdin {
@@ -447,7 +447,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = open_store(&cfg).await?;
             let owner = match user {
                 Some(email) => Some(
-                    admin::resolve_user(store.as_ref(), &email, "user")
+                    casedesk_core::directory::resolve_user(store.as_ref(), &email, "user")
                         .await
                         .map_err(explain)?,
                 ),

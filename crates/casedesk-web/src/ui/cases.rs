@@ -14,10 +14,11 @@ use maud::{Markup, html};
 use serde_json::{Value, json};
 
 use super::forms::{self, Errors, Fields, Kind, field};
-use super::page::{Posted, Viewer, due, failure, layout, redirect, respond, when};
+use super::page::{Posted, due, failure, layout, redirect, respond, when};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::requests::files::{Parts, prepare_all, read_form, serve_file};
+use crate::session::Viewer;
 
 fn not_found() -> DomainError {
     DomainError::NotFound { entity: "case" }

@@ -8,8 +8,9 @@ use casedesk_core::service::{self, ListFilters};
 use maud::html;
 
 use super::forms;
-use super::page::{Posted, Viewer, failure, layout, redirect, respond, when};
+use super::page::{Posted, failure, layout, redirect, respond, when};
 use crate::AppState;
+use crate::session::Viewer;
 
 /// How soon a due time counts as "breaching soon".
 const SOON_SECONDS: i64 = 2 * 3600;

@@ -16,8 +16,9 @@ use serde_json::{Value, json};
 
 use super::forms::{self, Errors, Fields, Kind, field};
 use super::page::incident_card;
-use super::page::{Posted, Viewer, failure, layout, redirect, respond, role_label, when};
+use super::page::{Posted, failure, layout, redirect, respond, role_label, when};
 use crate::AppState;
+use crate::session::Viewer;
 
 type Q = Query<std::collections::HashMap<String, String>>;
 

@@ -6,7 +6,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::session::same_origin;
 
-pub use crate::session::{MaybeViewer, Unseen, Viewer};
+use crate::session::{Unseen, Viewer};
 use axum::extract::FromRequestParts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -18,10 +18,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::forms::{self, Errors, Fields, Kind, field};
-use super::page::{MaybeViewer, Posted, Viewer, failure, layout, redirect, respond};
+use super::page::{Posted, failure, layout, redirect, respond};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::requests::files::{Parts, prepare_all, read_form};
+use crate::session::{MaybeViewer, Viewer};
 
 fn choices(list: &[&str]) -> Vec<(String, String)> {
     list.iter()

@@ -9,8 +9,9 @@ use casedesk_core::{DomainError, FieldError, Timestamp};
 use maud::{Markup, html};
 
 use super::charts;
-use super::page::{Viewer, failure, layout, respond};
+use super::page::{failure, layout, respond};
 use crate::AppState;
+use crate::session::Viewer;
 
 fn day(raw: Option<&String>, field: &str, default: Timestamp) -> Result<Timestamp, FieldError> {
     match raw.map(|s| s.trim()).filter(|s| !s.is_empty()) {
