@@ -31,7 +31,7 @@ LAYERS = {
         # the features: each stands on the model and the mechanisms, and on nothing beside
         # it except through a seam named in SEAMS
         ["audit", "identity", "admin", "sla", "mail", "attachments", "kb", "status", "webhooks",
-         "diagnostics", "reports"],
+         "diagnostics", "reports", "routes", "grants", "satisfaction", "trust"],
         # the orchestration: one case change across features in one transaction
         ["service"],
         # the sum of the features' stores
@@ -58,7 +58,7 @@ LAYERS = {
         # the one trait the runner knows handlers by, and the registry of them
         ["registry", "signing"],
         # the handlers
-        ["mail", "sla", "status", "webhooks"],
+        ["grants", "mail", "sla", "status", "webhooks"],
         ["runner"],
         ["lib"],
     ],
@@ -66,7 +66,7 @@ LAYERS = {
         # row mapping and SQL pieces both backends share
         ["common", "blobs"],
         # each feature's SQL, as a macro expanded once per backend
-        ["ops", "mail", "kb", "status", "attachments", "reports"],
+        ["ops", "mail", "kb", "status", "attachments", "reports", "support"],
         # one backend's store assembled from them
         ["backend"],
         ["sqlite", "postgres", "cache"],
@@ -117,6 +117,11 @@ SEAMS = {
         ("attachments", "diagnostics"),
         # Endpoints may subscribe to the status page's incident events.
         ("webhooks", "status"),
+        # "This fixed it" on a check before opening a case is a deflection, as the
+        # knowledge base records it.
+        ("routes", "kb"),
+        # A Trust Center document's name and type are read the way an attachment's are.
+        ("trust", "attachments"),
     },
 }
 

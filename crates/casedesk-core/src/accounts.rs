@@ -88,6 +88,11 @@ pub struct Account {
     pub name: String,
     /// Support plan.
     pub plan: Plan,
+    /// The customer success manager: the email of a support engineer or manager, if named.
+    pub csm: Option<String>,
+    /// Whether the requester's own address gets a copy of the case's mail when the case email
+    /// is another address (off unless the account asks for it).
+    pub copy_requester: bool,
     /// When it was created.
     pub created_at: Timestamp,
 }

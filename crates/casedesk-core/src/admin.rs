@@ -24,6 +24,8 @@ pub async fn create_account(
         id: Uuid::now_v7(),
         name: name.to_owned(),
         plan,
+        csm: None,
+        copy_requester: false,
         created_at: now(),
     };
     let audit = AuditRecord::new(
@@ -34,6 +36,144 @@ pub async fn create_account(
     .account(Some(account.id))
     .summary(serde_json::json!({"name": account.name, "plan": account.plan.key()}));
     store.create_account(&account, &audit).await?;
+    Ok(account)
+}
+
+/// What a manager may change on an account: its customer success manager (`Some(None)`
+/// removes it) and whether the requester gets a copy of mail sent to another case email.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountChange {
+    /// The CSM's email, or `Some(None)` for none.
+    pub csm: Option<Option<String>>,
+    /// Copy the requester on the case's mail.
+    pub copy_requester: Option<bool>,
+}
+
+/// Changes an account's CSM or mail preference (the CLI); the CSM must be a support engineer
+/// or manager.
+pub async fn set_account(
+    store: &dyn IdentityStore,
+    account: &str,
+    change: &AccountChange,
+    actor: &Actor,
+) -> Result<Account> {
+    let account = resolve_account(store, account).await?;
+    apply_account_change(store, account, change, |id| {
+        AuditRecord::new(actor.clone(), "account.update", format!("account:{id}"))
+    })
+    .await
+}
+
+/// Changes an account through the API: `{"csm": email|null, "copy_requester": bool}`. A
+/// manager may change both; a super admin of the account only its mail preference.
+pub async fn update_account(
+    store: &dyn IdentityStore,
+    p: &crate::users::Principal,
+    account: &str,
+    v: &serde_json::Value,
+) -> Result<Account> {
+    // Another account's is not found, whatever the credential carries.
+    let account = visible_account(store, p, account).await?;
+    crate::permissions::require_scope(p, Scope::Admin)?;
+    let Some(obj) = v.as_object() else {
+        return Err(DomainError::field("body", "must be a JSON object"));
+    };
+    let mut errs = Vec::new();
+    let mut change = AccountChange::default();
+    for (k, val) in obj {
+        match (k.as_str(), val) {
+            ("csm", serde_json::Value::Null) => change.csm = Some(None),
+            ("csm", serde_json::Value::String(s)) => change.csm = Some(Some(s.clone())),
+            ("csm", _) => errs.push(FieldError::new(
+                "csm",
+                "must be the email of a support engineer or manager, or null",
+            )),
+            ("copy_requester", serde_json::Value::Bool(b)) => change.copy_requester = Some(*b),
+            ("copy_requester", _) => {
+                errs.push(FieldError::new("copy_requester", "must be true or false"))
+            }
+            _ => errs.push(FieldError::new(
+                k,
+                "is not a field of an account you can change: csm, copy_requester",
+            )),
+        }
+    }
+    if !errs.is_empty() {
+        return Err(DomainError::Validation(errs));
+    }
+    if change.csm.is_some() && p.user.role != Role::Manager {
+        return Err(DomainError::Forbidden(
+            "Only support managers name an account's customer success manager.".into(),
+        ));
+    }
+    apply_account_change(store, account, &change, |id| {
+        AuditRecord::by(p, "account.update", format!("account:{id}"))
+    })
+    .await
+}
+
+/// The account as its own users and managers may read it; anyone else finds nothing.
+pub async fn visible_account(
+    store: &dyn IdentityStore,
+    p: &crate::users::Principal,
+    account: &str,
+) -> Result<Account> {
+    let not_found = || DomainError::NotFound { entity: "account" };
+    let a = store
+        .find_account(account.trim())
+        .await?
+        .ok_or_else(not_found)?;
+    match p.user.role {
+        Role::Manager => Ok(a),
+        Role::SuperAdmin if p.user.account_id == Some(a.id) => Ok(a),
+        Role::SuperAdmin | Role::Admin if p.user.account_id != Some(a.id) => Err(not_found()),
+        _ => Err(DomainError::Forbidden(
+            "Only support managers and the account's super admins can change an account.".into(),
+        )),
+    }
+}
+
+async fn apply_account_change(
+    store: &dyn IdentityStore,
+    mut account: Account,
+    change: &AccountChange,
+    audit: impl FnOnce(Uuid) -> AuditRecord,
+) -> Result<Account> {
+    let mut csm_id = match &account.csm {
+        Some(e) => store.find_user_by_email(e).await?.map(|u| u.id),
+        None => None,
+    };
+    if let Some(csm) = &change.csm {
+        match csm.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            None => {
+                csm_id = None;
+                account.csm = None;
+            }
+            Some(email) => {
+                let u = crate::directory::resolve_user(store, email, "csm").await?;
+                if !crate::permissions::can_be_assigned(u.role) {
+                    return Err(DomainError::field(
+                        "csm",
+                        format!(
+                            "{} is not a support engineer or manager; a customer success manager works for support",
+                            u.email
+                        ),
+                    ));
+                }
+                csm_id = Some(u.id);
+                account.csm = Some(u.email);
+            }
+        }
+    }
+    if let Some(c) = change.copy_requester {
+        account.copy_requester = c;
+    }
+    let audit = audit(account.id)
+        .account(Some(account.id))
+        .summary(serde_json::json!({"csm": account.csm, "copy_requester": account.copy_requester}));
+    store
+        .set_account_profile(account.id, csm_id, account.copy_requester, &audit)
+        .await?;
     Ok(account)
 }
 

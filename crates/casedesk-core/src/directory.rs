@@ -18,6 +18,15 @@ pub trait DirectoryStore: Send + Sync {
     /// Finds an account by id or by exact name.
     async fn find_account(&self, id_or_name: &str) -> Result<Option<Account>>;
 
+    /// Sets an account's customer success manager (a user id) and mail preference.
+    async fn set_account_profile(
+        &self,
+        account_id: Uuid,
+        csm: Option<Uuid>,
+        copy_requester: bool,
+        audit: &AuditRecord,
+    ) -> Result<()>;
+
     /// Every account, oldest first.
     async fn list_accounts(&self) -> Result<Vec<Account>>;
 

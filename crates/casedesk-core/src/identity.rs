@@ -265,6 +265,10 @@ pub fn scopes_for_new_token(
                 Scope::Admin if !user.is_administrator() => {
                     "only managers and super admins may hold it".to_owned()
                 }
+                Scope::GrantsRead if user.role != crate::users::Role::Manager => {
+                    "only support managers may hold it (it lists who may enter customers' tenants)"
+                        .to_owned()
+                }
                 Scope::MailIngest if user.role != crate::users::Role::Manager => {
                     "only support managers may hold it (it posts mail on behalf of others)"
                         .to_owned()

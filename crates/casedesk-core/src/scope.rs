@@ -21,16 +21,21 @@ pub enum Scope {
     /// Hand received email to the mail gate (the MTA's credential; managers only).
     #[serde(rename = "mail:ingest")]
     MailIngest,
+    /// Read which support access grants are in force (the identity platform's credential;
+    /// managers only).
+    #[serde(rename = "grants:read")]
+    GrantsRead,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 5] = [
+    pub const ALL: [Scope; 6] = [
         Scope::CasesRead,
         Scope::CasesWrite,
         Scope::Tokens,
         Scope::Admin,
         Scope::MailIngest,
+        Scope::GrantsRead,
     ];
 
     /// Stable key.
@@ -41,6 +46,7 @@ impl Scope {
             Scope::Tokens => "tokens",
             Scope::Admin => "admin",
             Scope::MailIngest => "mail:ingest",
+            Scope::GrantsRead => "grants:read",
         }
     }
 

@@ -7,14 +7,17 @@ use crate::attachments::AttachmentStore;
 use crate::audit::AuditStore;
 use crate::cases::CaseStore;
 use crate::directory::DirectoryStore;
+use crate::grants::GrantStore;
 use crate::identity::IdentityStore;
 use crate::jobs::JobStore;
 use crate::kb::KbStore;
 use crate::mail::MailStore;
 use crate::reports::ReportStore;
+use crate::satisfaction::SatisfactionStore;
 use crate::service::ServiceStore;
 use crate::sla::SlaStore;
 use crate::status::StatusStore;
+use crate::trust::TrustStore;
 use crate::webhooks::WebhookStore;
 
 /// Persistence for everything casedesk keeps.
@@ -32,6 +35,9 @@ pub trait Store:
     + StatusStore
     + AttachmentStore
     + ReportStore
+    + GrantStore
+    + SatisfactionStore
+    + TrustStore
     + ServiceStore
 {
     /// `sqlite` or `postgres`.
@@ -47,13 +53,16 @@ pub mod traits {
     pub use crate::audit::AuditStore;
     pub use crate::cases::CaseStore;
     pub use crate::directory::DirectoryStore;
+    pub use crate::grants::GrantStore;
     pub use crate::identity::IdentityStore;
     pub use crate::jobs::JobStore;
     pub use crate::kb::KbStore;
     pub use crate::mail::MailStore;
     pub use crate::reports::ReportStore;
+    pub use crate::satisfaction::SatisfactionStore;
     pub use crate::service::ServiceStore;
     pub use crate::sla::SlaStore;
     pub use crate::status::StatusStore;
+    pub use crate::trust::TrustStore;
     pub use crate::webhooks::WebhookStore;
 }

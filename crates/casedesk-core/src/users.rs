@@ -83,7 +83,7 @@ impl std::str::FromStr for Scope {
             .ok_or_else(|| {
                 DomainError::field(
                     "scope",
-                    "must be one of cases:read, cases:write, tokens, admin, mail:ingest",
+                    "must be one of cases:read, cases:write, tokens, admin, mail:ingest, grants:read",
                 )
             })
     }
@@ -109,7 +109,7 @@ impl User {
                 Scope::CasesRead | Scope::CasesWrite => self.has_case_access(),
                 Scope::Tokens => true,
                 Scope::Admin => self.is_administrator(),
-                Scope::MailIngest => self.role == Role::Manager,
+                Scope::MailIngest | Scope::GrantsRead => self.role == Role::Manager,
             })
             .collect()
     }
@@ -122,7 +122,9 @@ impl User {
             .iter()
             .copied()
             .filter(|s| *s != Scope::Admin || self.is_administrator())
-            .filter(|s| *s != Scope::MailIngest || self.role == Role::Manager)
+            .filter(|s| {
+                !matches!(s, Scope::MailIngest | Scope::GrantsRead) || self.role == Role::Manager
+            })
             .collect()
     }
 }

@@ -18,7 +18,7 @@ use crate::users::{Principal, Role, Scope};
 use crate::{DomainError, FieldError, Result, Timestamp};
 
 /// Event types a customer endpoint may receive.
-pub const CUSTOMER_TYPES: [&str; 8] = [
+pub const CUSTOMER_TYPES: [&str; 12] = [
     "case.created",
     "case.status_changed",
     "case.replied",
@@ -27,10 +27,14 @@ pub const CUSTOMER_TYPES: [&str; 8] = [
     "case.escalated",
     "case.incident_updated",
     "case.attachment_added",
+    "case.contact_changed",
+    "case.access_granted",
+    "case.access_revoked",
+    "case.access_expired",
 ];
 
 /// Event types only internal endpoints receive.
-pub const INTERNAL_TYPES: [&str; 8] = [
+pub const INTERNAL_TYPES: [&str; 9] = [
     "case.note_added",
     "case.assigned",
     "case.priority_changed",
@@ -39,6 +43,7 @@ pub const INTERNAL_TYPES: [&str; 8] = [
     "case.summary_added",
     "case.sla_warning",
     "case.sla_breached",
+    "case.satisfaction_rated",
 ];
 
 /// Longest body text carried in a payload; the rest is on the case.
@@ -68,6 +73,11 @@ pub fn event_types(e: &CaseEvent) -> Vec<&'static str> {
         EventKind::SlaBreached => vec!["case.sla_breached"],
         EventKind::IncidentUpdate => vec!["case.incident_updated"],
         EventKind::AttachmentsAdded => vec!["case.attachment_added"],
+        EventKind::ContactChanged => vec!["case.contact_changed"],
+        EventKind::AccessGranted => vec!["case.access_granted"],
+        EventKind::AccessRevoked => vec!["case.access_revoked"],
+        EventKind::AccessExpired => vec!["case.access_expired"],
+        EventKind::SatisfactionRated => vec!["case.satisfaction_rated"],
         // The evidence is for agents in casedesk; retention is housekeeping.
         EventKind::HarEvidence | EventKind::AttachmentsDeleted | EventKind::DiagnosticReport => {
             vec![]

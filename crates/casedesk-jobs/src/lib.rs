@@ -1,12 +1,13 @@
 //! Background work: a runner that claims jobs from the database and hands each to the
 //! handler of its kind, and the handlers — case events fanned out to webhook endpoints,
-//! signed webhook deliveries, messages sent by email, the hourly housekeeping (audit retention, old jobs), and the SLA
-//! scanner, reapply pass and notices.
+//! signed webhook deliveries, messages sent by email, the hourly housekeeping (audit retention, old jobs), the SLA
+//! scanner, reapply pass and notices, and the expiry of support access grants.
 //!
 //! Jobs live in the database (see `casedesk_core::jobs`), so they survive a crash: a job
 //! claimed by a process that died is claimed again when its lease runs out.
 
 mod config;
+mod grants;
 mod mail;
 mod registry;
 mod runner;
@@ -76,6 +77,10 @@ pub fn standard_runner(
                 Some(mailer),
                 hooks.max_attempts(),
             )),
+        )
+        .handle(
+            casedesk_core::grants::EXPIRE,
+            Arc::new(grants::Expire::new(store.clone())),
         )
         .handle(
             casedesk_core::status::RESOLVE,

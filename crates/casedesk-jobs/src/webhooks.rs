@@ -95,12 +95,22 @@ impl Dispatcher {
                 .is_some_and(|u| !u.role.is_customer()),
             None => false,
         };
-        let duty = if event.kind == casedesk_core::cases::EventKind::Escalated {
+        let duty_managers = if event.kind == casedesk_core::cases::EventKind::Escalated {
             crate::sla::recipients(self.store.as_ref(), case).await?.1
         } else {
             vec![]
         };
-        Ok(mailer.event_mails(case, event, actor_is_support, &duty))
+        // The account (cached) says where the customer side's mail goes and who its CSM is.
+        let account = self
+            .store
+            .find_account(&case.account_id.to_string())
+            .await?;
+        let parties = casedesk_mail::mailer::Parties {
+            duty_managers,
+            csm: account.as_ref().and_then(|a| a.csm.clone()),
+            copy_requester: account.is_some_and(|a| a.copy_requester),
+        };
+        Ok(mailer.event_mails(case, event, actor_is_support, &parties))
     }
 }
 

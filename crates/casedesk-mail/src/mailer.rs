@@ -52,6 +52,7 @@ pub fn kind_key(k: MailKind) -> &'static str {
         MailKind::SlaWarning => "sla_warning",
         MailKind::SlaBreached => "sla_breached",
         MailKind::IncidentUpdate => "incident_update",
+        MailKind::CsmAlert => "csm_alert",
     }
 }
 
@@ -73,20 +74,48 @@ fn text_of(data: &Value, key: &str) -> Option<String> {
         .filter(|s| !s.trim().is_empty())
 }
 
-/// Who hears of `event`. The customer side is the requester and the team contacts; support
-/// hears of customer messages through the assignee; escalations go to the duty managers.
-/// Internal events send nothing.
+/// Who besides the case's own people hears of its events, and how the account wants mail.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Parties {
+    /// The duty managers (escalations).
+    pub duty_managers: Vec<String>,
+    /// The account's customer success manager (P1 cases and escalations).
+    pub csm: Option<String>,
+    /// Whether the requester's own address gets a copy when the case email is another one.
+    pub copy_requester: bool,
+}
+
+/// The customer side of a case: the case email (every message of the case goes to it), the
+/// requester's own address when it differs and the account asks for copies, and the team
+/// contacts.
+pub fn customers(case: &Case, copy_requester: bool) -> Vec<String> {
+    let email = case.fields.contact.email.trim();
+    let mut v = Vec::new();
+    if email.is_empty() {
+        v.push(case.requester.clone());
+    } else {
+        v.push(email.to_owned());
+        if copy_requester && !case.requester.eq_ignore_ascii_case(email) {
+            v.push(case.requester.clone());
+        }
+    }
+    v.extend(case.team_contacts.iter().map(|c| c.email.clone()));
+    v
+}
+
+/// Who hears of `event`. The customer side is the case email and the team contacts (see
+/// [`customers`]); support hears of customer messages through the assignee; escalations go
+/// to the duty managers. Internal events send nothing.
 pub fn audience(
     case: &Case,
     event: &CaseEvent,
     actor_is_support: bool,
-    duty_managers: &[String],
+    parties: &Parties,
 ) -> Option<Audience> {
     if !event.public {
         return None;
     }
-    let mut customers = vec![case.requester.clone()];
-    customers.extend(case.team_contacts.iter().map(|c| c.email.clone()));
+    let customers = customers(case, parties.copy_requester);
     let assignee: Vec<String> = case.assignee.iter().cloned().collect();
     let body = text_of(&event.data, "body");
     let (kind, to, body) = match event.kind {
@@ -124,17 +153,50 @@ pub fn audience(
         }
         EventKind::Escalated => (
             MailKind::Escalated,
-            duty_managers.to_vec(),
+            parties.duty_managers.clone(),
             text_of(&event.data, "reason"),
         ),
         _ => return None,
     };
+    finish(kind, to, body, event)
+}
+
+/// The CSM's message about `event`, if it is one they hear of: a case opened as P1 or raised
+/// to P1, or an escalation.
+pub fn csm_audience(case: &Case, event: &CaseEvent, parties: &Parties) -> Option<Audience> {
+    let csm = parties.csm.clone()?;
+    let body = match event.kind {
+        EventKind::Created if case.fields.priority == casedesk_core::cases::Priority::P1 => {
+            format!(
+                "A P1 case (production down) was opened for tenant {}.",
+                case.tenant
+            )
+        }
+        EventKind::PriorityChanged if event.data["to"] == "P1" => format!(
+            "The case was raised to P1 (production down) for tenant {}.",
+            case.tenant
+        ),
+        EventKind::Escalated => format!(
+            "The customer escalated the case: {}",
+            text_of(&event.data, "reason").unwrap_or_default()
+        ),
+        _ => return None,
+    };
+    finish(MailKind::CsmAlert, vec![csm], Some(body), event)
+}
+
+fn finish(
+    kind: MailKind,
+    to: Vec<String>,
+    body: Option<String>,
+    event: &CaseEvent,
+) -> Option<Audience> {
     let actor = event.actor.as_deref().map(str::to_ascii_lowercase);
     let mut seen = std::collections::BTreeSet::new();
     let to: Vec<String> = to
         .into_iter()
         .map(|a| a.to_ascii_lowercase())
-        // The acknowledgement goes to the requester who opened the case; every other
+        // The acknowledgement goes to everyone on the case, whoever opened it; every other
         // message skips the person who acted.
         .filter(|a| kind == MailKind::Acknowledged || Some(a) != actor.as_ref())
         .filter(|a| seen.insert(a.clone()))
@@ -258,15 +320,19 @@ impl Mailer {
         case: &Case,
         event: &CaseEvent,
         actor_is_support: bool,
-        duty_managers: &[String],
+        parties: &Parties,
     ) -> Vec<NewMail> {
         if !self.enabled() {
             return vec![];
         }
-        match audience(case, event, actor_is_support, duty_managers) {
+        let mut out = match audience(case, event, actor_is_support, parties) {
             Some(a) => self.case_mails(a.kind, case, a.body, event.actor.clone(), None, &a.to),
             None => vec![],
+        };
+        if let Some(a) = csm_audience(case, event, parties) {
+            out.extend(self.case_mails(a.kind, case, a.body, event.actor.clone(), None, &a.to));
         }
+        out
     }
 
     /// A status message to a subscriber: an incident opened, changed or resolved.

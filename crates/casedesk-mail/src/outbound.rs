@@ -52,6 +52,8 @@ pub enum MailKind {
     SlaBreached,
     /// An incident linked to the case was resolved (to the customer side).
     IncidentUpdate,
+    /// A case of an account they manage became P1 or was escalated (to its CSM).
+    CsmAlert,
 }
 
 /// What a template needs. `body` is only ever the public text of the event.
@@ -139,7 +141,7 @@ pub fn render(kind: MailKind, f: &Facts, prefix: &str) -> Rendered {
         MailKind::Closed => (
             "Your case is closed",
             "The resolution was confirmed and the case is now closed.".to_owned(),
-            "If the problem comes back, open a follow-up case from the link below; replies to a closed case are not added to it.",
+            "How did we do? Rate the case from 1 to 5 at the link below: it takes a moment and tells us what to keep and what to fix. If the problem comes back, open a follow-up case from the same page; replies to a closed case are not added to it.",
         ),
         MailKind::Reopened => (
             "The case was reopened",
@@ -168,6 +170,11 @@ pub fn render(kind: MailKind, f: &Facts, prefix: &str) -> Rendered {
             "The service incident behind your case is resolved",
             "Support linked your case to a service incident, which is now resolved. The last word on it:".to_owned(),
             "Please check whether your problem is gone. If it is, you can confirm the resolution from the case; if not, reply and the case stays with support.",
+        ),
+        MailKind::CsmAlert => (
+            "A case of an account you manage needs attention",
+            "As the account's customer success manager, you hear of its P1 cases and escalations:".to_owned(),
+            "Support works the case; you may want to reach out to the customer.",
         ),
         MailKind::SlaBreached => (
             "SLA target breached",

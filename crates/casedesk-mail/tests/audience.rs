@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use casedesk_core::cases::*;
-use casedesk_mail::mailer::audience;
+use casedesk_mail::mailer::{Parties, audience, csm_audience};
 use casedesk_mail::outbound::MailKind;
 use serde_json::{Map, json};
 use uuid::Uuid;
@@ -64,8 +64,11 @@ fn ev(kind: EventKind, public: bool, actor: &str, data: serde_json::Value) -> Ca
 
 const DUTY: [&str; 1] = ["mia@support.example"];
 
-fn duty() -> Vec<String> {
-    DUTY.iter().map(|s| (*s).to_owned()).collect()
+fn duty() -> Parties {
+    Parties {
+        duty_managers: DUTY.iter().map(|s| (*s).to_owned()).collect(),
+        ..Parties::default()
+    }
 }
 
 #[test]
@@ -237,7 +240,7 @@ fn escalations_go_to_the_duty_managers_and_internal_events_nowhere() {
     .unwrap();
     assert_eq!(
         (a.kind, a.to.clone(), a.body.as_deref()),
-        (MailKind::Escalated, duty(), Some("urgent"))
+        (MailKind::Escalated, duty().duty_managers, Some("urgent"))
     );
     for kind in [
         EventKind::Note,
@@ -271,4 +274,90 @@ fn escalations_go_to_the_duty_managers_and_internal_events_nowhere() {
         )
         .is_none()
     );
+}
+
+#[test]
+fn every_message_goes_to_the_case_email_and_the_requester_only_when_asked() {
+    let mut c = case(Some("ana@support.example"));
+    c.fields.contact.email = "support-desk@acme.example".into();
+    let created = ev(EventKind::Created, true, "ops@acme.example", json!({}));
+    let a = audience(&c, &created, false, &duty()).unwrap();
+    assert_eq!(
+        a.to,
+        ["support-desk@acme.example", "mate@acme.example"],
+        "the case email, not the requester's own address"
+    );
+    let copy = Parties {
+        copy_requester: true,
+        ..duty()
+    };
+    let a = audience(&c, &created, false, &copy).unwrap();
+    assert_eq!(
+        a.to,
+        [
+            "support-desk@acme.example",
+            "ops@acme.example",
+            "mate@acme.example"
+        ]
+    );
+    let reply = ev(
+        EventKind::Reply,
+        true,
+        "ana@support.example",
+        json!({"body": "hi"}),
+    );
+    let a = audience(&c, &reply, true, &duty()).unwrap();
+    assert_eq!(a.to, ["support-desk@acme.example", "mate@acme.example"]);
+    // The same address twice is one message.
+    c.fields.contact.email = "OPS@acme.example".into();
+    let a = audience(&c, &created, false, &copy).unwrap();
+    assert_eq!(a.to, ["ops@acme.example", "mate@acme.example"]);
+}
+
+#[test]
+fn the_csm_hears_of_p1_cases_and_escalations_only() {
+    let mut c = case(None);
+    let with_csm = Parties {
+        csm: Some("lea@support.example".into()),
+        ..duty()
+    };
+    let created = ev(EventKind::Created, true, "ops@acme.example", json!({}));
+    assert!(
+        csm_audience(&c, &created, &with_csm).is_none(),
+        "a P2 is not news"
+    );
+    c.fields.priority = Priority::P1;
+    let a = csm_audience(&c, &created, &with_csm).unwrap();
+    assert_eq!(
+        (a.kind, a.to.clone()),
+        (MailKind::CsmAlert, vec!["lea@support.example".to_owned()])
+    );
+    assert!(a.body.unwrap().contains("P1"));
+    assert!(
+        csm_audience(&c, &created, &duty()).is_none(),
+        "no CSM, nobody"
+    );
+    c.fields.priority = Priority::P2;
+    let raised = ev(
+        EventKind::PriorityChanged,
+        false,
+        "ana@support.example",
+        json!({"from": "P2", "to": "P1", "reason": "outage"}),
+    );
+    assert!(csm_audience(&c, &raised, &with_csm).is_some());
+    let esc = ev(
+        EventKind::Escalated,
+        true,
+        "ops@acme.example",
+        json!({"reason": "no answer for two days"}),
+    );
+    let a = csm_audience(&c, &esc, &with_csm).unwrap();
+    assert!(a.body.unwrap().contains("no answer for two days"));
+    let reply = ev(
+        EventKind::Reply,
+        true,
+        "ops@acme.example",
+        json!({"body": "x"}),
+    );
+    assert!(csm_audience(&c, &reply, &with_csm).is_none());
 }

@@ -53,6 +53,22 @@ struct Built {
     reader: IndexReader,
     fields: Fields,
     parser: QueryParser,
+    // Each entry's words as the index stems them (every field), for how much of a question
+    // an entry covers; and the analyzer that stems them.
+    stems: std::collections::HashMap<String, std::collections::HashSet<String>>,
+    analyzer: tantivy::tokenizer::TextAnalyzer,
+}
+
+/// The stems of `text` as `analyzer` cuts them.
+fn stems_of(analyzer: &tantivy::tokenizer::TextAnalyzer, text: &str) -> Vec<String> {
+    use tantivy::tokenizer::TokenStream;
+    let mut a = analyzer.clone();
+    let mut stream = a.token_stream(text);
+    let mut out = Vec::new();
+    while stream.advance() {
+        out.push(stream.token().text.clone());
+    }
+    out
 }
 
 /// The in-memory index of one process (cheap to share behind an `Arc`).
@@ -96,6 +112,11 @@ fn build(generation: i64, entries: &[StoredEntry]) -> tantivy::Result<Built> {
     let (schema, f) = schema();
     let index = Index::create_in_ram(schema);
     let mut writer = index.writer_with_num_threads::<TantivyDocument>(1, WRITER_BYTES)?;
+    let analyzer = index
+        .tokenizers()
+        .get("en_stem")
+        .ok_or_else(|| tantivy::TantivyError::InvalidArgument("no en_stem tokenizer".into()))?;
+    let mut stems = std::collections::HashMap::new();
     for e in entries
         .iter()
         .map(|e| &e.entry)
@@ -117,6 +138,18 @@ fn build(generation: i64, entries: &[StoredEntry]) -> tantivy::Result<Built> {
         for a in &e.issue_areas {
             d.add_text(f.areas, a);
         }
+        let all = format!(
+            "{} {} {} {} {}",
+            e.title,
+            e.summary,
+            e.tags.join(" "),
+            e.issue_areas.join(" ").replace('-', " "),
+            e.body
+        );
+        stems.insert(
+            e.id.clone(),
+            stems_of(&analyzer, &all).into_iter().collect(),
+        );
         writer.add_document(d)?;
     }
     writer.commit()?;
@@ -139,6 +172,8 @@ fn build(generation: i64, entries: &[StoredEntry]) -> tantivy::Result<Built> {
         reader,
         fields: f,
         parser,
+        stems,
+        analyzer,
     })
 }
 
@@ -192,11 +227,30 @@ impl Built {
         }
         hits.sort_by(|a, b| b.0.total_cmp(&a.0));
         hits.truncate(q.limit as usize);
+        // How much of the question each entry answers: the share of its words the entry
+        // contains (stemmed, in any field). A rank says which entry is best; this says
+        // whether the best is any good.
+        let asked: Vec<String> = q
+            .terms
+            .iter()
+            .filter_map(|t| stems_of(&self.analyzer, t).into_iter().next())
+            .collect();
+        let coverage = |id: &str| -> f64 {
+            let Some(have) = self.stems.get(id) else {
+                return 0.0;
+            };
+            if asked.is_empty() {
+                return 0.0;
+            }
+            asked.iter().filter(|t| have.contains(*t)).count() as f64 / asked.len() as f64
+        };
         let mut snippets = SnippetGenerator::create(&searcher, &query, f.body)?;
         snippets.set_max_num_chars(SNIPPET_CHARS);
         Ok(hits
             .into_iter()
             .filter_map(|(score, _, d)| {
+                let id = text_of(&d, f.id)?;
+                let coverage = coverage(&id);
                 let kind = EntryKind::parse(&text_of(&d, f.kind)?)?;
                 let snippet = snippets.snippet_from_doc(&d);
                 let snippet = if snippet.fragment().trim().is_empty() {
@@ -205,13 +259,14 @@ impl Built {
                     snippet.fragment().to_owned()
                 };
                 Some(KbHit {
-                    id: text_of(&d, f.id)?,
+                    id,
                     kind,
                     title: text_of(&d, f.title).unwrap_or_default(),
                     summary: text_of(&d, f.summary).unwrap_or_default(),
                     url: text_of(&d, f.url),
                     snippet,
                     score,
+                    coverage,
                 })
             })
             .collect())

@@ -13,6 +13,7 @@ macro_rules! store_impl {
         $crate::status_impl!($store);
         $crate::attachments_impl!($store);
         $crate::reports_impl!($store);
+        $crate::support_impl!($store);
         mod shared_impl {
             use super::$store;
             use $crate::common::*;
@@ -57,6 +58,8 @@ macro_rules! store_impl {
                     id: uuid(&r.try_get::<String, _>("id").map_err(internal)?)?,
                     name: r.try_get("name").map_err(internal)?,
                     plan: parse("plan", &r.try_get::<String, _>("plan").map_err(internal)?)?,
+                    csm: r.try_get("csm").map_err(internal)?,
+                    copy_requester: r.try_get("copy_requester").map_err(internal)?,
                     created_at: ts(r.try_get("created_at").map_err(internal)?),
                 })
             }
@@ -343,8 +346,21 @@ macro_rules! store_impl {
                     tx.commit().await.map_err(internal)
                 }
 
+                async fn set_account_profile(&self, id: Uuid, csm: Option<Uuid>, copy_requester: bool, audit: &AuditRecord) -> Result<()> {
+                    let (mut tx, _writer) = self.begin().await?;
+                    sqlx::query("UPDATE accounts SET csm_id = $1, copy_requester = $2 WHERE id = $3")
+                        .bind(csm.map(|u| u.to_string()))
+                        .bind(copy_requester)
+                        .bind(id.to_string())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
+                    tx.commit().await.map_err(internal)
+                }
+
                 async fn find_account(&self, id_or_name: &str) -> Result<Option<Account>> {
-                    let row = sqlx::query("SELECT id, name, plan, created_at FROM accounts WHERE id = $1 OR name = $1")
+                    let row = sqlx::query("SELECT a.id, a.name, a.plan, a.created_at, a.copy_requester, u.email AS csm FROM accounts a LEFT JOIN users u ON u.id = a.csm_id WHERE a.id = $1 OR a.name = $1")
                         .bind(id_or_name)
                         .fetch_optional(&self.pool)
                         .await
@@ -353,7 +369,7 @@ macro_rules! store_impl {
                 }
 
                 async fn list_accounts(&self) -> Result<Vec<Account>> {
-                    let rows = sqlx::query("SELECT id, name, plan, created_at FROM accounts ORDER BY created_at, id")
+                    let rows = sqlx::query("SELECT a.id, a.name, a.plan, a.created_at, a.copy_requester, u.email AS csm FROM accounts a LEFT JOIN users u ON u.id = a.csm_id ORDER BY a.created_at, a.id")
                         .fetch_all(&self.pool)
                         .await
                         .map_err(internal)?;
@@ -1078,6 +1094,7 @@ macro_rules! store_impl {
                             .await
                             .map_err(internal)?;
                     }
+                    Self::write_support_patch(&mut tx, number, p).await?;
                     Self::insert_attachments(&mut tx, number, event.at, &p.attachments).await?;
                     Self::insert_event(&mut tx, number, event).await?;
                     for e in &p.also {
@@ -1440,6 +1457,35 @@ macro_rules! store_impl {
                 async fn closed_cases_with_attachments(&self, limit: u32) -> Result<Vec<(i64, String, casedesk_core::Timestamp)>> { self.closed_cases_with_attachments_op(limit).await }
 
                 async fn delete_attachments(&self, n: i64, e: &NewEvent) -> Result<Vec<String>> { self.delete_attachments_op(n, e).await }
+            }
+
+            #[async_trait]
+            impl casedesk_core::grants::GrantStore for $store {
+                async fn case_grants(&self, n: i64) -> Result<Vec<casedesk_core::grants::AccessGrant>> { self.case_grants_op(n).await }
+
+                async fn grant(&self, id: Uuid) -> Result<Option<casedesk_core::grants::AccessGrant>> { self.grant_op(id).await }
+
+                async fn active_grants(&self, t: Option<&str>, at: casedesk_core::Timestamp, limit: u32) -> Result<Vec<casedesk_core::grants::AccessGrant>> { self.active_grants_op(t, at, limit).await }
+            }
+
+            #[async_trait]
+            impl casedesk_core::satisfaction::SatisfactionStore for $store {
+                async fn rating(&self, n: i64) -> Result<Option<casedesk_core::satisfaction::Rating>> { self.rating_op(n).await }
+
+                async fn rated_cases(&self, since: casedesk_core::Timestamp, until: casedesk_core::Timestamp, limit: u32) -> Result<Vec<casedesk_core::satisfaction::RatedCase>> { self.rated_cases_op(since, until, limit).await }
+            }
+
+            #[async_trait]
+            impl casedesk_core::trust::TrustStore for $store {
+                async fn put_document(&self, d: &casedesk_core::trust::TrustDocument, content: &[u8], audit: &AuditRecord) -> Result<()> { self.put_document_op(d, content, audit).await }
+
+                async fn documents(&self) -> Result<Vec<casedesk_core::trust::TrustDocument>> { self.documents_op().await }
+
+                async fn document_content(&self, id: Uuid) -> Result<Option<Vec<u8>>> { self.document_content_op(id).await }
+
+                async fn accept_nda(&self, a: &casedesk_core::trust::NdaAcceptance, audit: &AuditRecord) -> Result<bool> { self.accept_nda_op(a, audit).await }
+
+                async fn nda_acceptance(&self, account: Uuid, version: &str) -> Result<Option<casedesk_core::trust::NdaAcceptance>> { self.nda_acceptance_op(account, version).await }
             }
 
             #[async_trait]

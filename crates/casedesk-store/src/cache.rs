@@ -138,6 +138,22 @@ impl casedesk_core::directory::DirectoryStore for CachedStore {
         self.inner.create_account(account, audit).await
     }
 
+    async fn set_account_profile(
+        &self,
+        account_id: Uuid,
+        csm: Option<Uuid>,
+        copy_requester: bool,
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        let r = self
+            .inner
+            .set_account_profile(account_id, csm, copy_requester, audit)
+            .await;
+        // Keyed by id and by name: emptied whole.
+        self.accounts.clear();
+        r
+    }
+
     async fn find_account(&self, id_or_name: &str) -> Result<Option<Account>> {
         // Bearer JWTs name their account on every request.
         if let Some(a) = self.accounts.get(id_or_name) {
@@ -946,6 +962,78 @@ impl casedesk_core::reports::ReportStore for CachedStore {
         limit: u32,
     ) -> Result<Vec<casedesk_core::reports::ReportRow>> {
         self.inner.report_rows(since, until, limit).await
+    }
+}
+
+#[async_trait]
+impl casedesk_core::grants::GrantStore for CachedStore {
+    async fn case_grants(&self, number: i64) -> Result<Vec<casedesk_core::grants::AccessGrant>> {
+        self.inner.case_grants(number).await
+    }
+
+    async fn grant(&self, id: Uuid) -> Result<Option<casedesk_core::grants::AccessGrant>> {
+        self.inner.grant(id).await
+    }
+
+    async fn active_grants(
+        &self,
+        tenant: Option<&str>,
+        at: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<casedesk_core::grants::AccessGrant>> {
+        self.inner.active_grants(tenant, at, limit).await
+    }
+}
+
+#[async_trait]
+impl casedesk_core::satisfaction::SatisfactionStore for CachedStore {
+    async fn rating(&self, number: i64) -> Result<Option<casedesk_core::satisfaction::Rating>> {
+        self.inner.rating(number).await
+    }
+
+    async fn rated_cases(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<casedesk_core::satisfaction::RatedCase>> {
+        self.inner.rated_cases(since, until, limit).await
+    }
+}
+
+#[async_trait]
+impl casedesk_core::trust::TrustStore for CachedStore {
+    async fn put_document(
+        &self,
+        doc: &casedesk_core::trust::TrustDocument,
+        content: &[u8],
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        self.inner.put_document(doc, content, audit).await
+    }
+
+    async fn documents(&self) -> Result<Vec<casedesk_core::trust::TrustDocument>> {
+        self.inner.documents().await
+    }
+
+    async fn document_content(&self, id: Uuid) -> Result<Option<Vec<u8>>> {
+        self.inner.document_content(id).await
+    }
+
+    async fn accept_nda(
+        &self,
+        a: &casedesk_core::trust::NdaAcceptance,
+        audit: &AuditRecord,
+    ) -> Result<bool> {
+        self.inner.accept_nda(a, audit).await
+    }
+
+    async fn nda_acceptance(
+        &self,
+        account_id: Uuid,
+        version: &str,
+    ) -> Result<Option<casedesk_core::trust::NdaAcceptance>> {
+        self.inner.nda_acceptance(account_id, version).await
     }
 }
 

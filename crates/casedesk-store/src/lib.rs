@@ -20,6 +20,7 @@ mod postgres;
 mod reports;
 mod sqlite;
 mod status;
+mod support;
 
 use std::sync::Arc;
 

@@ -155,6 +155,8 @@ async fn world(store: Arc<dyn Store>, specs: &[Spec]) -> World {
             id: Uuid::now_v7(),
             name: format!("Account {a}"),
             plan: Plan::Gold,
+            csm: None,
+            copy_requester: false,
             created_at: casedesk_core::now(),
         };
         s.create_account(&account, &audit()).await.unwrap();

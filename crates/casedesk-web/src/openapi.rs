@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::api::{
     attachments, audit, cases, diagnostics, dto, identities, jobs, kb, mail, meta, sla, solutions,
-    status, tokens, webhooks,
+    status, support, tokens, trust, webhooks,
 };
 use crate::error::{FieldProblem, Problem};
 
@@ -46,6 +46,10 @@ impl Modify for Bearer {
         status::page, status::incident, status::open, status::update, status::incident_cases, status::active,
         status::link, status::case_incidents, status::unlink, status::subscribe, status::subscription, status::unsubscribe,
         attachments::upload, attachments::list, attachments::download, diagnostics::jwt,
+        cases::change_contact, support::routes_page, support::checks, support::accounts, support::update_account,
+        support::case_grants, support::grant, support::revoke, support::active,
+        support::rate, support::rating, support::report,
+        trust::publish, trust::list, trust::content, trust::nda, trust::accept,
     ),
     components(schemas(Problem, FieldProblem, dto::CaseInput, dto::CaseDto, dto::CaseList, dto::CaseSummaryDto,
         dto::EventList, dto::EventDto, dto::MeDto,

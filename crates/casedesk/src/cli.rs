@@ -114,6 +114,24 @@ pub enum AccountCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Change an account: its customer success manager, and whether the requester is copied
+    /// on mail sent to another case email.
+    Set {
+        /// The account's name or id.
+        #[arg(long)]
+        name: String,
+        /// Email of the support engineer or manager who is the account's CSM.
+        #[arg(long, conflicts_with = "no_csm")]
+        csm: Option<String>,
+        /// Remove the account's CSM.
+        #[arg(long)]
+        no_csm: bool,
+        /// Copy the requester's own address on the case's mail when the case email differs.
+        #[arg(long)]
+        copy_requester: Option<bool>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -180,7 +198,7 @@ pub enum TokenCmd {
         /// The user's email.
         #[arg(long)]
         user: String,
-        /// Scope (repeatable): cases:read, cases:write, tokens, admin, mail:ingest. Default: every
+        /// Scope (repeatable): cases:read, cases:write, tokens, admin, mail:ingest, grants:read. Default: every
         /// scope the user may hold.
         #[arg(long = "scope")]
         scopes: Vec<String>,
@@ -257,6 +275,42 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     a.name,
                     a.plan.key(),
                     a.id
+                ),
+            );
+            Ok(())
+        }
+        Command::Account {
+            cmd:
+                AccountCmd::Set {
+                    name,
+                    csm,
+                    no_csm,
+                    copy_requester,
+                    json,
+                },
+        } => {
+            let change = admin::AccountChange {
+                csm: if no_csm { Some(None) } else { csm.map(Some) },
+                copy_requester,
+            };
+            if change == admin::AccountChange::default() {
+                return Err(explain(casedesk_core::DomainError::field(
+                    "csm",
+                    "say what to change: --csm EMAIL, --no-csm or --copy-requester true|false",
+                )));
+            }
+            let store = open_store(&cfg).await?;
+            let a = admin::set_account(store.as_ref(), &name, &change, &Actor::cli())
+                .await
+                .map_err(explain)?;
+            print(
+                json,
+                json!({"id": a.id, "name": a.name, "plan": a.plan.key(), "csm": a.csm, "copy_requester": a.copy_requester}),
+                format!(
+                    "account {}: customer success manager {}, requester copied on mail to another case email: {}",
+                    a.name,
+                    a.csm.as_deref().unwrap_or("none"),
+                    if a.copy_requester { "yes" } else { "no" }
                 ),
             );
             Ok(())

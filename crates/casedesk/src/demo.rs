@@ -151,9 +151,65 @@ async fn create(store: &dyn Store, cfg: &Config) -> Result<()> {
         )
         .await?;
     }
+    // Customer success managers: Mia for the premium accounts, Ana for Cobalt Health.
+    for (account, csm) in [
+        ("Eastwind Airlines", "mia.manager@casedesk.example"),
+        ("Fjord Energy", "mia.manager@casedesk.example"),
+        ("Cobalt Health", "ana.agent@casedesk.example"),
+    ] {
+        let change = admin::AccountChange {
+            csm: Some(Some(csm.into())),
+            copy_requester: None,
+        };
+        admin::set_account(store, account, &change, &actor).await?;
+    }
+    trust_documents(store).await?;
     for short in ["eastwind", "cobalt", "birchwood"] {
         cases_for(store, short).await?;
     }
+    Ok(())
+}
+
+/// Two Trust Center documents, written for the demo: a policy anyone may read and a
+/// penetration-test summary behind the NDA (Eastwind's super admin has accepted it).
+async fn trust_documents(store: &dyn Store) -> Result<()> {
+    use casedesk_core::trust::{self, DocumentForm};
+    let mia = principal(user(store, "mia.manager@casedesk.example").await?);
+    let docs = [
+        (
+            "Information security policy (summary)",
+            "How the platform protects customer data: access control, encryption at rest and in transit, logging, and who reviews them.",
+            "false",
+            "security-review",
+            "security-policy.txt",
+            "Information security policy, summary for customers.\n\nAccess to production is granted per task, reviewed monthly and logged.\nCustomer data is encrypted at rest and in transit.\nSigning keys are rotated on a schedule and published in each tenant's JWKS.\n",
+        ),
+        (
+            "Penetration test summary",
+            "Scope, method and the state of every finding of the latest external penetration test of the sign-in and token services.",
+            "true",
+            "security-review,tokens-and-jwks",
+            "pentest-summary.txt",
+            "External penetration test, summary.\n\nScope: sign-in pages, token and JWKS endpoints, management API.\nFindings: two medium (fixed), three low (fixed or accepted with reasons).\nNo finding allowed access across tenants.\n",
+        ),
+    ];
+    for (title, summary, nda, topics, file, text) in docs {
+        let form = DocumentForm {
+            title: Some(title.into()),
+            summary: Some(summary.into()),
+            requires_nda: Some(nda.into()),
+            topics: vec![topics.into()],
+            file: Some((file.into(), text.as_bytes().to_vec())),
+        };
+        trust::publish(store, &mia, form).await?;
+    }
+    let owner = principal(user(store, "owner@eastwind.example").await?);
+    trust::accept_nda(
+        store,
+        &owner,
+        &json!({"accept": true, "name": "Erin Ward", "title": "Chief Information Security Officer"}),
+    )
+    .await?;
     Ok(())
 }
 
@@ -292,6 +348,14 @@ async fn cases_for(store: &dyn Store, short: &str) -> Result<()> {
         },
     )
     .await?;
+    // The customer lets support look at the tenant while they work the outage.
+    service::grants::grant(
+        store,
+        &ops,
+        n,
+        &json!({"hours": 24, "scope": "read", "note": "Look at the application's redirect URIs and the sign-in logs."}),
+    )
+    .await?;
 
     // pending
     let n = open(&secops, production_case(short)).await?;
@@ -366,6 +430,19 @@ async fn cases_for(store: &dyn Store, short: &str) -> Result<()> {
         Command::ConfirmResolution {
             comment: Some("Confirmed, thank you.".into()),
         },
+    )
+    .await?;
+    // Each account rates its closed case differently, so the report has something to show.
+    let (rating, comment) = match short {
+        "eastwind" => (5, "Clear answer within the hour."),
+        "cobalt" => (4, "Good, though the first reply took a while."),
+        _ => (2, "We had to explain the problem twice."),
+    };
+    service::satisfaction::rate(
+        store,
+        &ops,
+        n,
+        &json!({"rating": rating, "comment": comment}),
     )
     .await?;
     Ok(())

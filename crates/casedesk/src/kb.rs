@@ -131,19 +131,65 @@ async fn relevance(
     let _ = std::fs::remove_dir_all(&dir);
     let (ndcg, recall, scores) = outcome?;
     let mut text = String::new();
-    for s in scores.iter().filter(|s| s.ndcg < 1.0) {
+    for s in scores
+        .iter()
+        .filter(|s| (!s.relevant.is_empty() && s.ndcg < 1.0) || s.relevant.is_empty() == s.strong)
+    {
         text.push_str(&format!(
-            "  {:.2}  {}\n        wanted {:?}, got {:?}\n",
-            s.ndcg, s.query, s.relevant, s.returned
+            "  {:.2}  {}{}\n        wanted {:?}, got {:?} (best covers {:.0}%: {})\n",
+            s.ndcg,
+            s.query,
+            if s.source.is_some() {
+                " [held-out]"
+            } else {
+                ""
+            },
+            s.relevant,
+            s.returned,
+            s.coverage * 100.0,
+            if s.strong {
+                "strong"
+            } else {
+                "no strong match"
+            }
         ));
     }
+    let part = |held: bool| {
+        let v: Vec<&search::QueryScore> = scores
+            .iter()
+            .filter(|s| s.source.is_some() == held && !s.relevant.is_empty())
+            .collect();
+        let n = v.len().max(1) as f64;
+        (
+            v.len(),
+            v.iter().map(|s| s.ndcg).sum::<f64>() / n,
+            v.iter()
+                .filter(|s| s.returned.first().is_some_and(|r| s.relevant.contains(r)))
+                .count(),
+        )
+    };
+    let (own_n, own_ndcg, _) = part(false);
+    let (held_n, held_ndcg, held_top) = part(true);
+    let answered: Vec<&search::QueryScore> =
+        scores.iter().filter(|s| !s.relevant.is_empty()).collect();
+    let unanswered: Vec<&search::QueryScore> =
+        scores.iter().filter(|s| s.relevant.is_empty()).collect();
+    let strong_ok = answered.iter().filter(|s| s.strong).count();
+    let weak_ok = unanswered.iter().filter(|s| !s.strong).count();
     text.push_str(&format!(
-        "{} queries: nDCG@5 {ndcg:.3}, recall@5 {recall:.3}",
-        scores.len()
+        "{} queries: nDCG@5 {ndcg:.3}, recall@5 {recall:.3}\n  written with the entries: {own_n} queries, nDCG@5 {own_ndcg:.3}\n  held out: {held_n} answered queries, nDCG@5 {held_ndcg:.3}, top result relevant for {held_top}\n  strong match on {strong_ok} of {} answered queries; no strong match on {weak_ok} of {} that no entry answers",
+        scores.len(),
+        answered.len(),
+        unanswered.len()
     ));
     print(
         json,
-        json!({"queries": scores.len(), "ndcg_at_5": ndcg, "recall_at_5": recall, "scores": scores}),
+        json!({"queries": scores.len(), "ndcg_at_5": ndcg, "recall_at_5": recall,
+               "own": {"queries": own_n, "ndcg_at_5": own_ndcg},
+               "held_out": {"queries": held_n, "ndcg_at_5": held_ndcg, "top_relevant": held_top},
+               "strong_on_answered": strong_ok, "answered": answered.len(),
+               "weak_on_unanswered": weak_ok, "unanswered": unanswered.len(),
+               "scores": scores}),
         text,
     );
     if let Some(min) = min_ndcg

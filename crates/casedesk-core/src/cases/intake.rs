@@ -110,6 +110,86 @@ pub const CONTEXT_FIELDS: [(&str, &str); 18] = [
     ("deployment", "cloud or self_hosted"),
 ];
 
+/// How an identifier of a rollout stage is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Need {
+    /// Always required at this stage.
+    Required,
+    /// Required when `client_purpose` is `interactive_web`.
+    WhenInteractiveWeb,
+    /// At least one of the stage's `OneOf` identifiers is required.
+    OneOf,
+}
+
+/// A rollout stage as the form, the API and the support routes page describe it: what it is
+/// for and the identifiers it needs. `validate` enforces the same rules (a test holds them
+/// together).
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct StageRule {
+    /// Stage key.
+    pub key: &'static str,
+    /// Title on the form.
+    pub title: &'static str,
+    /// What questions belong to it.
+    pub description: &'static str,
+    /// Its identifiers: key, label, how they are needed.
+    pub identifiers: &'static [(&'static str, &'static str, Need)],
+}
+
+/// The three rollout stages.
+pub const STAGE_RULES: [StageRule; 3] = [
+    StageRule {
+        key: "onboarding",
+        title: "Onboarding: tenant, application or client setup",
+        description: "Tenant, application or client setup: registration, first sign-in, redirect URIs.",
+        identifiers: &[
+            ("organization_id", "Organization ID", Need::Required),
+            ("application_key", "Application key", Need::Required),
+            ("client_purpose", "Client purpose", Need::Required),
+            ("redirect_uri", "Redirect URI", Need::WhenInteractiveWeb),
+            ("error_message", "Exact error message", Need::Required),
+            ("occurred_at", "When it happened", Need::Required),
+        ],
+    },
+    StageRule {
+        key: "production",
+        title: "Production: security review and launch readiness",
+        description: "Security review and launch readiness: JWKS validation, deployment posture, tenant isolation, audit retention, webhook delivery, evidence.",
+        identifiers: &[
+            ("environment", "Environment", Need::Required),
+            ("deployment_model", "Deployment model", Need::Required),
+            ("review_needed_by", "Review needed by", Need::Required),
+        ],
+    },
+    StageRule {
+        key: "advanced",
+        title: "Advanced features: marketplace, devices, enterprise providers, SCIM",
+        description: "Marketplace installation, seats, activation, offline lease, device trust, enterprise OIDC providers, SCIM.",
+        identifiers: &[
+            ("product", "Product", Need::Required),
+            ("availability", "Availability", Need::Required),
+            ("edition", "Edition", Need::OneOf),
+            ("entitlement_id", "Entitlement ID", Need::OneOf),
+            ("activation_id", "Activation ID", Need::OneOf),
+            ("membership_id", "Membership ID", Need::OneOf),
+            ("provider_id", "Provider ID", Need::OneOf),
+            ("scim_connection_id", "SCIM connection ID", Need::OneOf),
+        ],
+    },
+];
+
+impl StageRule {
+    /// The identifiers always required.
+    pub fn required(&self) -> Vec<&'static str> {
+        self.identifiers
+            .iter()
+            .filter(|(_, _, n)| *n == Need::Required)
+            .map(|(k, _, _)| *k)
+            .collect()
+    }
+}
+
 /// The pre-submission checklist: key and the statement the requester confirms.
 pub const CHECKLIST_ITEMS: [(&str, &str); 6] = [
     (
@@ -612,6 +692,16 @@ fn validate_follow_up(obj: &Map<String, Value>, e: &mut Errors) -> Option<i64> {
     }
 }
 
+/// Checks a whole contact object (case email, phone, time zone) as the intake does, with the
+/// errors named `contact.*`.
+pub fn check_contact(v: &Value) -> Result<Contact, Vec<FieldError>> {
+    let mut e = Errors(Vec::new());
+    match validate_contact(Some(v), &mut e) {
+        Some(c) if e.0.is_empty() => Ok(c),
+        _ => Err(e.0),
+    }
+}
+
 fn validate_contact(v: Option<&Value>, e: &mut Errors) -> Option<Contact> {
     let obj = object(
         v,
@@ -1107,6 +1197,52 @@ mod tests {
             Some(&Value::Bool(false))
         );
         assert_eq!(v.team_contact_indexes, vec![0]);
+    }
+
+    #[test]
+    fn the_stage_rules_name_what_validation_demands() {
+        let one_of: Vec<&str> = STAGE_RULES[2]
+            .identifiers
+            .iter()
+            .filter(|(_, _, n)| *n == Need::OneOf)
+            .map(|(k, _, _)| *k)
+            .collect();
+        assert_eq!(one_of, ADVANCED_ANY_OF);
+        for rule in STAGE_RULES {
+            let mut body = valid();
+            body["stage"] = json!(rule.key);
+            body["identifiers"] = json!({});
+            let missing: Vec<String> = fields(run(&body))
+                .into_iter()
+                .filter_map(|f| f.strip_prefix("identifiers.").map(str::to_owned))
+                .collect();
+            assert_eq!(missing, rule.required(), "stage {}", rule.key);
+            let mut body = valid();
+            body["stage"] = json!(rule.key);
+            let ids = body["identifiers"].as_object_mut().unwrap();
+            ids.clear();
+            for k in rule.required() {
+                ids.insert(k.into(), json!("x"));
+            }
+            let left: Vec<String> = fields(run(&body))
+                .into_iter()
+                .filter(|f| f.starts_with("identifiers"))
+                .collect();
+            // What is left is only what the rules mark conditional or one-of.
+            let conditional: Vec<&str> = rule
+                .identifiers
+                .iter()
+                .filter(|(_, _, n)| *n != Need::Required)
+                .map(|(k, _, _)| *k)
+                .collect();
+            assert!(
+                left.iter().all(|f| f == "identifiers"
+                    || conditional.iter().any(|k| f.ends_with(k))
+                    || rule.required().iter().any(|k| f.ends_with(k))),
+                "stage {}: {left:?}",
+                rule.key
+            );
+        }
     }
 
     #[test]

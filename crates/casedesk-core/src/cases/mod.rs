@@ -393,6 +393,16 @@ pub enum EventKind {
     AttachmentsDeleted,
     /// The report of a diagnostic run on the case (never its input).
     DiagnosticReport,
+    /// The case email, phone or time zone changed.
+    ContactChanged,
+    /// The customer let support into the case's tenant for a bounded time.
+    AccessGranted,
+    /// A support access grant was ended before its time.
+    AccessRevoked,
+    /// A support access grant ran out (or ended with the case).
+    AccessExpired,
+    /// The customer rated the closed case.
+    SatisfactionRated,
 }
 
 impl EventKind {
@@ -421,6 +431,11 @@ impl EventKind {
             EventKind::HarEvidence => "har_evidence",
             EventKind::AttachmentsDeleted => "attachments_deleted",
             EventKind::DiagnosticReport => "diagnostic_report",
+            EventKind::ContactChanged => "contact_changed",
+            EventKind::AccessGranted => "access_granted",
+            EventKind::AccessRevoked => "access_revoked",
+            EventKind::AccessExpired => "access_expired",
+            EventKind::SatisfactionRated => "satisfaction_rated",
         }
     }
 

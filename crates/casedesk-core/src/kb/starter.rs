@@ -2,7 +2,15 @@
 //! platform's everyday problems (the files live in `kb/starter` at the repository's root).
 
 /// (file name without `.md`, text) of every starter entry.
-pub const STARTER: [(&str, &str); 34] = [
+pub const STARTER: [(&str, &str); 64] = [
+    (
+        "account-lockout-brute-force",
+        include_str!("../../../../kb/starter/account-lockout-brute-force.md"),
+    ),
+    (
+        "audit-log-export-siem",
+        include_str!("../../../../kb/starter/audit-log-export-siem.md"),
+    ),
     (
         "automation-client-scopes",
         include_str!("../../../../kb/starter/automation-client-scopes.md"),
@@ -20,6 +28,10 @@ pub const STARTER: [(&str, &str); 34] = [
         include_str!("../../../../kb/starter/cors-token-endpoint.md"),
     ),
     (
+        "custom-domain-sign-in",
+        include_str!("../../../../kb/starter/custom-domain-sign-in.md"),
+    ),
+    (
         "device-trust-enrollment",
         include_str!("../../../../kb/starter/device-trust-enrollment.md"),
     ),
@@ -28,12 +40,28 @@ pub const STARTER: [(&str, &str); 34] = [
         include_str!("../../../../kb/starter/discovery-document.md"),
     ),
     (
+        "email-verification-and-magic-links",
+        include_str!("../../../../kb/starter/email-verification-and-magic-links.md"),
+    ),
+    (
+        "escalate-or-raise-priority",
+        include_str!("../../../../kb/starter/escalate-or-raise-priority.md"),
+    ),
+    (
         "escalation-internal-guide",
         include_str!("../../../../kb/starter/escalation-internal-guide.md"),
     ),
     (
+        "federation-certificate-rollover",
+        include_str!("../../../../kb/starter/federation-certificate-rollover.md"),
+    ),
+    (
         "har-capture-safely",
         include_str!("../../../../kb/starter/har-capture-safely.md"),
+    ),
+    (
+        "id-token-sent-to-api",
+        include_str!("../../../../kb/starter/id-token-sent-to-api.md"),
     ),
     (
         "invalid-grant-code",
@@ -52,16 +80,44 @@ pub const STARTER: [(&str, &str); 34] = [
         include_str!("../../../../kb/starter/login-loop-cookies.md"),
     ),
     (
+        "logout-session-still-active",
+        include_str!("../../../../kb/starter/logout-session-still-active.md"),
+    ),
+    (
         "loopback-redirect-native-apps",
         include_str!("../../../../kb/starter/loopback-redirect-native-apps.md"),
+    ),
+    (
+        "management-api-401-403",
+        include_str!("../../../../kb/starter/management-api-401-403.md"),
+    ),
+    (
+        "management-api-pagination",
+        include_str!("../../../../kb/starter/management-api-pagination.md"),
     ),
     (
         "marketplace-activation",
         include_str!("../../../../kb/starter/marketplace-activation.md"),
     ),
     (
+        "mfa-lost-second-factor",
+        include_str!("../../../../kb/starter/mfa-lost-second-factor.md"),
+    ),
+    (
+        "no-refresh-token-offline-access",
+        include_str!("../../../../kb/starter/no-refresh-token-offline-access.md"),
+    ),
+    (
+        "offboarding-revoke-access",
+        include_str!("../../../../kb/starter/offboarding-revoke-access.md"),
+    ),
+    (
         "offline-lease",
         include_str!("../../../../kb/starter/offline-lease.md"),
+    ),
+    (
+        "oidc-back-channel-logout",
+        include_str!("../../../../kb/starter/oidc-back-channel-logout.md"),
     ),
     (
         "oidc-provider-missing-email",
@@ -72,16 +128,52 @@ pub const STARTER: [(&str, &str); 34] = [
         include_str!("../../../../kb/starter/oidc-provider-setup.md"),
     ),
     (
+        "oidc-rp-initiated-logout",
+        include_str!("../../../../kb/starter/oidc-rp-initiated-logout.md"),
+    ),
+    (
         "organization-id-application-key",
         include_str!("../../../../kb/starter/organization-id-application-key.md"),
+    ),
+    (
+        "outage-everyone-locked-out",
+        include_str!("../../../../kb/starter/outage-everyone-locked-out.md"),
+    ),
+    (
+        "password-reset-email-not-arriving",
+        include_str!("../../../../kb/starter/password-reset-email-not-arriving.md"),
+    ),
+    (
+        "pkce-required-public-clients",
+        include_str!("../../../../kb/starter/pkce-required-public-clients.md"),
+    ),
+    (
+        "rate-limit-429",
+        include_str!("../../../../kb/starter/rate-limit-429.md"),
     ),
     (
         "redirect-uri-mismatch",
         include_str!("../../../../kb/starter/redirect-uri-mismatch.md"),
     ),
     (
+        "refresh-token-reuse-detected",
+        include_str!("../../../../kb/starter/refresh-token-reuse-detected.md"),
+    ),
+    (
+        "rfc6585-too-many-requests",
+        include_str!("../../../../kb/starter/rfc6585-too-many-requests.md"),
+    ),
+    (
+        "rfc7009-token-revocation",
+        include_str!("../../../../kb/starter/rfc7009-token-revocation.md"),
+    ),
+    (
         "rfc7644-scim",
         include_str!("../../../../kb/starter/rfc7644-scim.md"),
+    ),
+    (
+        "rfc7662-token-introspection",
+        include_str!("../../../../kb/starter/rfc7662-token-introspection.md"),
     ),
     (
         "rfc8252-native-apps",
@@ -96,8 +188,16 @@ pub const STARTER: [(&str, &str); 34] = [
         include_str!("../../../../kb/starter/saml-clock-and-audience.md"),
     ),
     (
+        "saml-response-rejected",
+        include_str!("../../../../kb/starter/saml-response-rejected.md"),
+    ),
+    (
         "scim-409-conflict",
         include_str!("../../../../kb/starter/scim-409-conflict.md"),
+    ),
+    (
+        "scim-deprovision-active-false",
+        include_str!("../../../../kb/starter/scim-deprovision-active-false.md"),
     ),
     (
         "scim-filter-not-supported",
@@ -116,6 +216,14 @@ pub const STARTER: [(&str, &str); 34] = [
         include_str!("../../../../kb/starter/security-review-evidence.md"),
     ),
     (
+        "silent-renew-third-party-cookies",
+        include_str!("../../../../kb/starter/silent-renew-third-party-cookies.md"),
+    ),
+    (
+        "state-mismatch-after-login",
+        include_str!("../../../../kb/starter/state-mismatch-after-login.md"),
+    ),
+    (
         "tenant-first-sign-in",
         include_str!("../../../../kb/starter/tenant-first-sign-in.md"),
     ),
@@ -124,12 +232,24 @@ pub const STARTER: [(&str, &str); 34] = [
         include_str!("../../../../kb/starter/tenant-isolation-questions.md"),
     ),
     (
+        "token-lifetimes",
+        include_str!("../../../../kb/starter/token-lifetimes.md"),
+    ),
+    (
+        "user-import-password-hashes",
+        include_str!("../../../../kb/starter/user-import-password-hashes.md"),
+    ),
+    (
         "webhook-deliveries-failing",
         include_str!("../../../../kb/starter/webhook-deliveries-failing.md"),
     ),
     (
         "webhook-duplicates",
         include_str!("../../../../kb/starter/webhook-duplicates.md"),
+    ),
+    (
+        "webhook-ordering",
+        include_str!("../../../../kb/starter/webhook-ordering.md"),
     ),
     (
         "webhook-signature-fails",

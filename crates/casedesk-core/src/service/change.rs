@@ -14,7 +14,7 @@ use crate::permissions::{
 use crate::sla::SlaWrite;
 use crate::sla::case::{self as sla_case, happenings, pauses, step};
 use crate::users::{Principal, Scope, normalize_email};
-use crate::{DomainError, FieldError, Result, now};
+use crate::{DomainError, FieldError, Result, Timestamp, now};
 
 /// Longest text of a reply, note or reason, in characters.
 pub const MAX_BODY: usize = 20_000;
@@ -49,6 +49,8 @@ pub enum Command {
     AddContact { email: String },
     /// Remove a team contact.
     RemoveContact { email: String },
+    /// Change the case email, phone or time zone (fields not given stay).
+    ChangeContact { contact: Value },
     /// Record a call or chat summary.
     Summary {
         channel: String,
@@ -182,7 +184,10 @@ fn scrub_command(cmd: Command) -> Result<(Command, Option<Value>)> {
             }
             v
         }
-        Command::Assign { .. } | Command::AddContact { .. } | Command::RemoveContact { .. } => {
+        Command::Assign { .. }
+        | Command::AddContact { .. }
+        | Command::RemoveContact { .. }
+        | Command::ChangeContact { .. } => {
             vec![]
         }
     };
@@ -240,6 +245,29 @@ fn check_input(cmd: &Command) -> Result<()> {
         Command::AddContact { email } | Command::RemoveContact { email } => normalize_email(email)
             .map(|_| ())
             .map_err(|m| DomainError::field("email", m)),
+        Command::ChangeContact { contact } => match contact.as_object() {
+            Some(o) if !o.is_empty() => {
+                let unknown: Vec<FieldError> = o
+                    .keys()
+                    .filter(|k| !crate::cases::intake::CONTACT_FIELDS.contains(&k.as_str()))
+                    .map(|k| {
+                        FieldError::new(
+                            format!("contact.{k}"),
+                            "is not a field of the contact: email, phone or timezone",
+                        )
+                    })
+                    .collect();
+                if unknown.is_empty() {
+                    Ok(())
+                } else {
+                    Err(DomainError::Validation(unknown))
+                }
+            }
+            _ => Err(DomainError::field(
+                "contact",
+                "must be an object with at least one of email, phone and timezone",
+            )),
+        },
         Command::Summary {
             channel,
             conclusions,
@@ -319,6 +347,9 @@ async fn act_with(
             return Err(not_found());
         }
         let (mut patch, mut event) = plan(store, p, &case, &cmd).await?;
+        if patch.status == Some(Status::Closed) {
+            end_with_case(store, &case, event.at, &mut patch).await?;
+        }
         if let Some(n) = &removed {
             event.data["secrets_removed"] = n.clone();
         }
@@ -345,6 +376,35 @@ async fn act_with(
     Err(DomainError::Conflict(
         "the case is being changed by someone else right now; try again".into(),
     ))
+}
+
+/// A closing case ends its grants in force: each ends with the change that closes it, and
+/// the timeline says so.
+async fn end_with_case(
+    store: &dyn ServiceStore,
+    case: &Case,
+    at: Timestamp,
+    patch: &mut CasePatch,
+) -> Result<()> {
+    for g in store.case_grants(case.number).await? {
+        if !g.active_at(at) {
+            continue;
+        }
+        patch.grants.push(crate::grants::GrantChange::End {
+            id: g.id,
+            at,
+            by: None,
+            reason: crate::grants::EndReason::CaseClosed,
+        });
+        patch.also.push(NewEvent {
+            actor_id: None,
+            kind: EventKind::AccessExpired,
+            public: true,
+            data: json!({"grant": g.id, "tenant": g.tenant, "scope": g.scope.key(), "reason": "case_closed"}),
+            at,
+        });
+    }
+    Ok(())
 }
 
 /// Applies a change built from the current case, retrying (up to `tries` times) when
@@ -559,6 +619,16 @@ async fn plan(
                 EventKind::ContactRemoved
             }
         }
+        Command::ChangeContact { contact } => {
+            if !support && case.requester_id != p.user.id {
+                return Err(DomainError::Forbidden(
+                    "Only the requester of the case or support can change its case email, phone or time zone.".into(),
+                ));
+            }
+            next_status(case.status, Action::Annotate)?;
+            change_contact(case, contact, &mut patch, &mut data)?;
+            EventKind::ContactChanged
+        }
         Command::Summary {
             channel,
             conclusions,
@@ -636,6 +706,45 @@ fn change_priority(
     data["to"] = json!(to.key());
     data["reason"] = json!(text("reason", reason)?);
     patch.priority = Some(to);
+    Ok(())
+}
+
+/// A new contact: the case's, with the given fields replaced, checked as the intake checks it.
+fn change_contact(
+    case: &Case,
+    given: &Value,
+    patch: &mut CasePatch,
+    data: &mut Value,
+) -> Result<()> {
+    let old = &case.fields.contact;
+    let mut merged = json!({"email": old.email, "phone": old.phone, "timezone": old.timezone});
+    if let Some(o) = given.as_object() {
+        for (k, v) in o {
+            merged[k] = v.clone();
+        }
+    }
+    let new = crate::cases::intake::check_contact(&merged).map_err(DomainError::Validation)?;
+    if new == *old {
+        return Err(DomainError::field(
+            "contact",
+            "is unchanged: the case already has this email, phone and time zone",
+        ));
+    }
+    let mut from = json!({});
+    let mut to = json!({});
+    for (k, a, b) in [
+        ("email", &old.email, &new.email),
+        ("phone", &old.phone, &new.phone),
+        ("timezone", &old.timezone, &new.timezone),
+    ] {
+        if a != b {
+            from[k] = json!(a);
+            to[k] = json!(b);
+        }
+    }
+    data["from"] = from;
+    data["to"] = to;
+    patch.contact = Some(new);
     Ok(())
 }
 

@@ -269,3 +269,48 @@ fn next_page(rows: &mut Vec<CaseSummary>, limit: u32, sort: CaseSort) -> Option<
         }),
     })
 }
+
+/// What a customer success manager watches: the open P1 and escalated cases of the accounts
+/// they manage, newest first (support staff only; nothing for an account they do not manage).
+pub async fn csm_cases(store: &dyn ServiceStore, p: &Principal) -> Result<Vec<CaseSummary>> {
+    if !permissions::is_support(p) {
+        return Ok(vec![]);
+    }
+    let me = p.user.email.as_str();
+    let mut out: Vec<CaseSummary> = Vec::new();
+    for a in store.list_accounts().await? {
+        if a.csm.as_deref() != Some(me) {
+            continue;
+        }
+        for (priorities, escalated) in [(vec![Priority::P1], None), (vec![], Some(true))] {
+            let q = CaseQuery {
+                visibility: Visibility::Account { account_id: a.id },
+                statuses: Status::ALL
+                    .into_iter()
+                    .filter(|s| *s != Status::Closed)
+                    .collect(),
+                priorities,
+                issue_area: None,
+                stage: None,
+                tenant: None,
+                queue: None,
+                assignee: None,
+                escalated,
+                text: None,
+                text_internal: false,
+                text_account: None,
+                before: None,
+                sort: CaseSort::default(),
+                after_due: None,
+                limit: 50,
+            };
+            for c in store.list_cases(&q).await? {
+                if !out.iter().any(|o| o.number == c.number) {
+                    out.push(c);
+                }
+            }
+        }
+    }
+    out.sort_by_key(|c| std::cmp::Reverse(c.number));
+    Ok(out)
+}

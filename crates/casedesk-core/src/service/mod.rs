@@ -6,9 +6,11 @@
 mod change;
 mod create;
 mod evidence;
+pub mod grants;
 mod intake;
 mod list;
 mod read;
+pub mod satisfaction;
 pub mod timers;
 pub mod writes;
 
@@ -17,6 +19,6 @@ pub use change::{Command, MAX_BODY, act, act_by_email};
 pub use create::{check_intake, create_case};
 pub use evidence::{attach, record_report};
 pub use intake::put_email_intake;
-pub use list::{ListFilters, list_cases};
+pub use list::{ListFilters, csm_cases, list_cases};
 pub use read::{case_sla, events_of, explain_sla, get_sla, list_events, sla_of};
 pub use writes::{CasePatch, FollowUp, NewCase, ServiceStore};

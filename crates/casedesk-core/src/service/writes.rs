@@ -13,8 +13,10 @@ use crate::cases::{
     TeamContact,
 };
 use crate::directory::DirectoryStore;
+use crate::grants::GrantStore;
 use crate::jobs::{Claim, Finish, JobStore, NewJob};
 use crate::mail::MailStore;
+use crate::satisfaction::SatisfactionStore;
 use crate::sla::SlaStore;
 use crate::webhooks::NewDelivery;
 use crate::{Result, Timestamp};
@@ -70,6 +72,12 @@ pub struct CasePatch {
     pub context: Option<Map<String, Value>>,
     /// Further events appended after the change's own, in order.
     pub also: Vec<NewEvent>,
+    /// The new case email, phone and time zone.
+    pub contact: Option<crate::cases::Contact>,
+    /// Support access grants opened or ended with the change.
+    pub grants: Vec<crate::grants::GrantChange>,
+    /// The customer's rating, stored once per case (a second one is a conflict).
+    pub rating: Option<crate::satisfaction::Rating>,
 }
 
 /// What a finished job also writes, in the same transaction.
@@ -86,7 +94,15 @@ pub struct FollowUp {
 /// The writes that span features, each in one transaction: a case with its SLA clocks, a change with its effects, a finished job with what it queues.
 #[async_trait::async_trait]
 pub trait ServiceStore:
-    DirectoryStore + CaseStore + SlaStore + MailStore + AttachmentStore + AuditStore + JobStore
+    DirectoryStore
+    + CaseStore
+    + SlaStore
+    + MailStore
+    + AttachmentStore
+    + AuditStore
+    + JobStore
+    + GrantStore
+    + SatisfactionStore
 {
     /// Stores a case with its `created` event, atomically with its idempotency key.
     async fn create_case(

@@ -28,6 +28,7 @@ mod reports;
 mod service;
 mod sla;
 mod status;
+mod support;
 mod webhooks;
 
 async fn store(b: Backend) -> (Arc<dyn Store>, casedesk_testkit::TestDb) {
@@ -84,6 +85,8 @@ async fn fixture(s: &dyn Store) -> Fixture {
         id: Uuid::now_v7(),
         name: "Acme".into(),
         plan: Plan::Gold,
+        csm: None,
+        copy_requester: false,
         created_at: casedesk_core::now(),
     };
     s.create_account(&account, &a()).await.unwrap();

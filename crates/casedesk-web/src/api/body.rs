@@ -165,6 +165,7 @@ pub fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
 /// What a route's body may be besides JSON.
 fn other_kinds(method: &Method, path: &str) -> &'static [&'static str] {
     let upload = path == "/api/v1/cases"
+        || path == "/api/v1/trust/documents"
         || (path.starts_with("/api/v1/cases/") && path.ends_with("/attachments"));
     if *method == Method::POST && upload {
         &["multipart/form-data"]

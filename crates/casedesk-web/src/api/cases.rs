@@ -23,7 +23,7 @@ type ApiResult<T> = Result<T, ApiError>;
 /// Open a case.
 #[utoipa::path(post, path = "/api/v1/cases", tag = "cases", request_body = CaseInput,
     params(("Idempotency-Key" = Option<String>, Header, description = "Retrying with the same key returns the first case instead of opening a second")),
-    responses((status = 201, body = CaseDto, description = "Opened; Location names it. The answer adds `incident_offers`: open incidents the case matches, which its requester may link it to"),
+    responses((status = 201, body = CaseDto, description = "Opened; Location names it. The answer adds `incident_offers`: open incidents the case matches, which its requester may link it to; and, for a production-stage security review, `trust_offers`: the Trust Center documents on its topic"),
         (status = 422, body = Problem, description = "Every invalid field, by dotted path"),
         (status = 401, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = [])))]
@@ -114,8 +114,15 @@ pub async fn create_case(
             Some(crate::requests::files::uploaded(&p, number, &prepared)),
         )
     };
+    let trust_offers: Vec<serde_json::Value> =
+        casedesk_core::trust::offers(st.store.as_ref(), &case)
+            .await?
+            .iter()
+            .map(casedesk_core::trust::summary)
+            .collect();
     let mut dto = CaseDto::with_sla(case, sla);
     dto.incident_offers = Some(offers);
+    dto.trust_offers = (!trust_offers.is_empty()).then_some(trust_offers);
     dto.attachments = files;
     dto.secrets_removed = removed;
     let mut res = (StatusCode::CREATED, Json(dto)).into_response();
@@ -321,6 +328,22 @@ action!(/// Add a team contact (an admin of the case's account).
 action!(/// Record the summary of a call or chat.
     summary, post, "/api/v1/cases/{number}/summaries", SummaryBody, |b| Command::Summary {
         channel: b.channel, conclusions: b.conclusions, next_steps: b.next_steps, internal: b.internal });
+
+/// Change the case email, phone or time zone: `{"email", "phone", "timezone"}`, any of them
+/// (the others stay). The requester or support; recorded on the timeline.
+#[utoipa::path(put, path = "/api/v1/cases/{number}/contact", tag = "cases", params(("number" = i64, Path)),
+    responses((status = 200, body = CaseDto, description = "The case after the change"),
+        (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn change_contact(
+    State(st): State<AppState>,
+    Caller(p): Caller,
+    Path(n): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<CaseDto>> {
+    let contact = body::value(&body::bytes(raw)?)?;
+    act(&st, &p, &n, Command::ChangeContact { contact }).await
+}
 
 /// Remove a team contact.
 #[utoipa::path(delete, path = "/api/v1/cases/{number}/team-contacts/{email}", tag = "cases",

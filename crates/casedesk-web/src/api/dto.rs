@@ -128,6 +128,11 @@ pub struct CaseDto {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Object>>)]
     pub incident_offers: Option<Vec<Value>>,
+    /// Only in the answer to a create of a production-stage security review: the Trust
+    /// Center documents whose topics include the case's issue area.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub trust_offers: Option<Vec<Value>>,
     /// Only in the answer to a multipart create: the files stored with the case, and what
     /// secrets were removed from them.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -182,6 +187,7 @@ impl From<Case> for CaseDto {
             updated_at: c.updated_at.to_string(),
             sla: Value::Null,
             incident_offers: None,
+            trust_offers: None,
             attachments: None,
             secrets_removed: None,
         }
@@ -381,4 +387,7 @@ pub struct MeDto {
     pub queues: Vec<String>,
     /// Scopes of the credential used.
     pub scopes: Vec<String>,
+    /// For customer admins: their account's name, plan and customer success manager.
+    #[schema(value_type = Option<Object>)]
+    pub account: Option<Value>,
 }

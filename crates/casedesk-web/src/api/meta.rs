@@ -5,8 +5,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use casedesk_core::cases::intake::{
-    ADVANCED_ANY_OF, AVAILABILITIES, CHECKLIST_ITEMS, CLIENT_PURPOSES, CONTEXT_FIELDS,
-    DEPLOYMENT_MODELS,
+    AVAILABILITIES, CHECKLIST_ITEMS, CLIENT_PURPOSES, CONTEXT_FIELDS, DEPLOYMENT_MODELS, Need,
+    STAGE_RULES,
 };
 use casedesk_core::cases::{ImpactScope, Priority};
 use serde_json::{Value, json};
@@ -35,9 +35,17 @@ pub async fn healthz(State(st): State<AppState>) -> Response {
 
 /// The caller and the scopes of their credential.
 #[utoipa::path(get, path = "/api/v1/me", tag = "meta", responses((status = 200, body = MeDto), (status = 401, body = Problem)), security(("bearer" = [])))]
-pub async fn me(Caller(p): Caller) -> Json<MeDto> {
+pub async fn me(State(st): State<AppState>, Caller(p): Caller) -> Result<Json<MeDto>, ApiError> {
+    let account = match p.user.account_id {
+        Some(a) => st
+            .store
+            .find_account(&a.to_string())
+            .await?
+            .map(|a| json!({"name": a.name, "plan": a.plan.key(), "csm": a.csm})),
+        None => None,
+    };
     let u = p.user;
-    Json(MeDto {
+    Ok(Json(MeDto {
         email: u.email,
         role: u.role.key().into(),
         account_id: u.account_id.map(|a| a.to_string()),
@@ -45,7 +53,8 @@ pub async fn me(Caller(p): Caller) -> Json<MeDto> {
         elevated: u.elevated,
         queues: u.queues,
         scopes: p.scopes.iter().map(|s| s.key().to_owned()).collect(),
-    })
+        account,
+    }))
 }
 
 /// What intake asks for: priorities and their meaning, issue areas, scopes, stages with
@@ -60,17 +69,24 @@ pub async fn intake(
         "priorities": Priority::ALL.iter().map(|p| json!({"key": p.key(), "label": p.label(), "meaning": p.meaning()})).collect::<Vec<_>>(),
         "issue_areas": areas.iter().map(|a| json!({"key": a.key, "name": a.name, "description": a.description, "queue": a.queue})).collect::<Vec<_>>(),
         "scopes": ImpactScope::ALL.iter().map(|s| s.key()).collect::<Vec<_>>(),
-        "stages": [
-            {"key": "onboarding", "description": "Tenant, application or client setup: registration, first sign-in, redirect URIs.",
-             "required_identifiers": ["organization_id", "application_key", "client_purpose", "error_message", "occurred_at"],
-             "conditional": {"redirect_uri": "required when client_purpose is interactive_web"},
-             "client_purposes": CLIENT_PURPOSES},
-            {"key": "production", "description": "Security review and launch readiness: JWKS validation, deployment posture, tenant isolation, audit retention, webhook delivery, evidence.",
-             "required_identifiers": ["environment", "deployment_model", "review_needed_by"],
-             "deployment_models": DEPLOYMENT_MODELS},
-            {"key": "advanced", "description": "Marketplace installation, seats, activation, offline lease, device trust, enterprise OIDC providers, SCIM.",
-             "required_identifiers": ["product", "availability"], "one_of": ADVANCED_ANY_OF, "availability": AVAILABILITIES},
-        ],
+        "stages": STAGE_RULES.iter().map(|r| {
+            let one_of: Vec<&str> = r.identifiers.iter().filter(|(_, _, n)| *n == Need::OneOf).map(|(k, _, _)| *k).collect();
+            let mut v = json!({"key": r.key, "title": r.title, "description": r.description,
+                "required_identifiers": r.required(),
+                "identifiers": r.identifiers.iter().map(|(k, l, n)| json!({"key": k, "label": l, "need": n})).collect::<Vec<_>>()});
+            match r.key {
+                "onboarding" => {
+                    v["conditional"] = json!({"redirect_uri": "required when client_purpose is interactive_web"});
+                    v["client_purposes"] = json!(CLIENT_PURPOSES);
+                }
+                "production" => v["deployment_models"] = json!(DEPLOYMENT_MODELS),
+                _ => {
+                    v["one_of"] = json!(one_of);
+                    v["availability"] = json!(AVAILABILITIES);
+                }
+            }
+            v
+        }).collect::<Vec<_>>(),
         "context": CONTEXT_FIELDS.iter().map(|(k, d)| json!({"key": k, "prompt": d})).collect::<Vec<_>>(),
         "checklist": CHECKLIST_ITEMS.iter().map(|(k, d)| json!({"key": k, "statement": d})).collect::<Vec<_>>(),
     })))

@@ -15,11 +15,13 @@ pub mod meta;
 pub mod sla;
 pub mod solutions;
 pub mod status;
+pub mod support;
 pub mod tokens;
+pub mod trust;
 pub mod webhooks;
 
 use axum::Router;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 
 use crate::AppState;
 
@@ -106,6 +108,34 @@ pub fn routes() -> Router<AppState> {
             delete(cases::remove_contact),
         )
         .route("/cases/{number}/summaries", post(cases::summary))
+        .route("/cases/{number}/contact", put(cases::change_contact))
+        .route(
+            "/cases/{number}/access-grants",
+            get(support::case_grants).post(support::grant),
+        )
+        .route(
+            "/cases/{number}/access-grants/{id}",
+            delete(support::revoke),
+        )
+        .route("/access-grants/active", get(support::active))
+        .route(
+            "/cases/{number}/satisfaction",
+            get(support::rating).post(support::rate),
+        )
+        .route("/reports/satisfaction", get(support::report))
+        .route("/support/routes", get(support::routes_page))
+        .route("/support/checks", post(support::checks))
+        .route("/accounts", get(support::accounts))
+        .route("/accounts/{account}", patch(support::update_account))
+        // The document limit is applied while the file arrives (`read_document_form`).
+        .route(
+            "/trust/documents",
+            post(trust::publish)
+                .layer(axum::extract::DefaultBodyLimit::disable())
+                .get(trust::list),
+        )
+        .route("/trust/documents/{id}/content", get(trust::content))
+        .route("/trust/nda", get(trust::nda).post(trust::accept))
         .route("/cases/{number}/mail", get(mail::case_mail))
         .route(
             "/inbound/email",

@@ -20,7 +20,7 @@ use crate::session::{Caller, MaybeCaller};
 /// The five entries that best answer `{subject, description, issue_area}`, among those the
 /// caller may read (public ones without signing in), each with a snippet.
 #[utoipa::path(post, path = "/api/v1/solutions/suggest", tag = "kb",
-    responses((status = 200, body = Object, description = "suggestions: id, kind, title, summary, url, snippet, score, link"),
+    responses((status = 200, body = Object, description = "suggestions (id, kind, title, summary, url, snippet, score, coverage, link); no_strong_match and its message when the best entry covers half of the question or less; status (the status page and its open incidents) when the question reads like an outage"),
         (status = 422, body = Problem)),
     security((), ("bearer" = [])))]
 pub async fn suggest(
@@ -31,6 +31,29 @@ pub async fn suggest(
     let v = body::value(&body::bytes(raw)?)?;
     let q = search::question(st.store.as_ref(), &v).await?;
     let hits = search::suggest(st.store.as_ref(), st.kb_index.as_ref(), p.as_ref(), &q).await?;
+    let strong = search::strong_match(&hits);
+    let outage = search::outage_like(&q);
+    // An outage-like question points to the service's status first: its open incidents
+    // (public, every region) answer it better than any article.
+    let status = if outage {
+        let open = st.open_incidents().await?;
+        Some(json!({
+            "link": "/status",
+            "api": "/api/v1/status",
+            "open_incidents": open.iter().map(|i| json!({"id": i.id, "title": i.title, "impact": i.impact, "regions": i.regions, "started_at": i.started_at})).collect::<Vec<_>>(),
+        }))
+    } else {
+        None
+    };
+    let message = match (strong, outage) {
+        (true, _) => None,
+        (false, true) => Some(
+            "No strong match: this reads like an outage. Check the status page for an incident in your region; if there is none, open a case (P1 if production is down).",
+        ),
+        (false, false) => Some(
+            "No strong match: none of these entries covers most of your question. Open a case and an engineer will answer it.",
+        ),
+    };
     let items: Vec<Value> = hits
         .into_iter()
         .map(|h| {
@@ -40,7 +63,12 @@ pub async fn suggest(
             v
         })
         .collect();
-    Ok(Json(json!({ "suggestions": items })))
+    Ok(Json(json!({
+        "suggestions": items,
+        "no_strong_match": !strong,
+        "message": message,
+        "status": status,
+    })))
 }
 
 /// "This solved it": `{entry_id, subject, description, issue_area}` records that the entry

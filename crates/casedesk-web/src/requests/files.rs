@@ -284,6 +284,109 @@ fn disposition(name: &str) -> String {
     format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
+/// Reads a Trust Center document form: one `file` part and the text parts `title`,
+/// `summary`, `requires_nda` and `topics` (repeatable, or comma-separated). The file counts
+/// against the document limit while it arrives; another part is a field error.
+pub(crate) async fn read_document_form(
+    mp: Result<Multipart, MultipartRejection>,
+) -> ApiResult<(casedesk_core::trust::DocumentForm, Option<String>)> {
+    use casedesk_core::trust::MAX_DOCUMENT_BYTES;
+    let mut mp = mp.map_err(|_| {
+        ApiError::from(DomainError::field(
+            "body",
+            "must be multipart/form-data: a part named file, and title, summary, requires_nda and topics",
+        ))
+    })?;
+    let mut form = casedesk_core::trust::DocumentForm::default();
+    let mut csrf = None;
+    let mut text_bytes = 0u64;
+    while let Some(mut field) = mp.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or("").to_owned();
+        if name == "file" {
+            // A browser sends a file input left empty as a part with an empty file name.
+            if field.file_name().is_none_or(str::is_empty) {
+                while field.chunk().await.map_err(multipart_error)?.is_some() {}
+                continue;
+            }
+            if form.file.is_some() {
+                return Err(DomainError::field("file", "send one document at a time").into());
+            }
+            let file_name = field.file_name().unwrap_or("document").to_owned();
+            let mut bytes = Vec::new();
+            while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                if bytes.len() + chunk.len() > MAX_DOCUMENT_BYTES {
+                    return Err(DomainError::field(
+                        "file",
+                        format!(
+                            "{} is larger than {} MB, the largest Trust Center document; nothing was stored",
+                            attachments::safe_name(&file_name),
+                            MAX_DOCUMENT_BYTES / (1024 * 1024)
+                        ),
+                    )
+                    .into());
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            form.file = Some((file_name, bytes));
+            continue;
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+            text_bytes += chunk.len() as u64;
+            if text_bytes > MAX_FORM_PART {
+                return Err(ApiError::TooLarge);
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let text = String::from_utf8(bytes)
+            .map_err(|_| DomainError::field(name.clone(), "must be UTF-8 text"))?;
+        match name.as_str() {
+            "title" => form.title = Some(text),
+            "summary" => form.summary = Some(text),
+            "requires_nda" => form.requires_nda = Some(text),
+            "topics" => form.topics.push(text),
+            // The web form's CSRF token travels as a part; the page checks it.
+            "csrf" => csrf = Some(text),
+            _ => {
+                return Err(DomainError::field(
+                    name,
+                    "is not a part of a document: file, title, summary, requires_nda, topics",
+                )
+                .into());
+            }
+        }
+    }
+    Ok((form, csrf))
+}
+
+/// The file as a download: its type as read from the bytes, never rendered by the browser.
+pub(crate) fn trust_file(doc: &casedesk_core::trust::TrustDocument, bytes: Vec<u8>) -> Response {
+    let mut res = bytes.into_response();
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&doc.content_type) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    let name: String = doc
+        .file_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    res
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

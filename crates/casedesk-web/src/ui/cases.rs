@@ -11,7 +11,7 @@ use casedesk_core::cases::{Case, CaseEvent, CaseSummary, EventKind, Priority, St
 use casedesk_core::permissions;
 use casedesk_core::service::{self, Command, ListFilters};
 use maud::{Markup, html};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::forms::{self, Errors, Fields, Kind, field};
 use super::page::{Posted, due, failure, layout, redirect, respond, when};
@@ -342,13 +342,70 @@ fn event_body(e: &CaseEvent) -> Markup {
         (Some(a), Some(b)) => Some(format!("{} → {}", a.replace('_', " "), b.replace('_', " "))),
         _ => None,
     };
+    let extra = support_center_words(e);
+    let change = if extra.is_some() { None } else { change };
     html! {
+        @if let Some(x) = extra { p { (x) } }
         @for (label, t) in &texts { p.body { (label) (t) } }
         @if let Some(c) = change { p.muted { (if e.kind == EventKind::PriorityChanged { "Priority: " } else { "Status: " }) (c) } }
         @if !files.is_empty() { p { "Files: " (files.join(", ")) } }
         @if let Some(n) = d.get("secrets_removed") {
             p.notice.warn { "Secrets were removed from this before it was stored: " (n.get("advice").and_then(Value::as_str).unwrap_or("rotate the credentials that were shared.")) }
         }
+    }
+}
+
+/// The sentence of a contact change, an access grant's life or a rating.
+fn support_center_words(e: &CaseEvent) -> Option<String> {
+    let d = &e.data;
+    let s = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    let scope = |v: &str| {
+        if v == "read_write" {
+            "read and change"
+        } else {
+            "read only"
+        }
+    };
+    match e.kind {
+        EventKind::ContactChanged => {
+            let parts: Vec<String> = ["email", "phone", "timezone"]
+                .iter()
+                .filter_map(|k| {
+                    let to = d["to"].get(*k)?.as_str()?;
+                    let from = d["from"].get(*k).and_then(Value::as_str).unwrap_or("");
+                    let what = match *k {
+                        "email" => "Case email",
+                        "phone" => "Phone",
+                        _ => "Time zone",
+                    };
+                    Some(format!("{what}: {from} → {to}"))
+                })
+                .collect();
+            Some(parts.join("; "))
+        }
+        EventKind::AccessGranted => Some(format!(
+            "Support may enter tenant {} ({}) until {}.",
+            s("tenant"),
+            scope(&s("scope")),
+            s("expires_at")
+        )),
+        EventKind::AccessRevoked => Some(format!(
+            "Support's access to tenant {} was ended.",
+            s("tenant")
+        )),
+        EventKind::AccessExpired if s("reason") == "case_closed" => Some(format!(
+            "Support's access to tenant {} ended with the case.",
+            s("tenant")
+        )),
+        EventKind::AccessExpired => Some(format!(
+            "Support's access to tenant {} ran out.",
+            s("tenant")
+        )),
+        EventKind::SatisfactionRated => Some(format!(
+            "Rated {} of 5.",
+            d.get("rating").and_then(Value::as_u64).unwrap_or(0)
+        )),
+        _ => None,
     }
 }
 
@@ -488,6 +545,10 @@ struct Shown {
         Vec<casedesk_core::mail::MailRecord>,
         Vec<casedesk_core::mail::InboundSummary>,
     )>,
+    account: Option<casedesk_core::accounts::Account>,
+    grants: Vec<casedesk_core::grants::AccessGrant>,
+    rating: Option<casedesk_core::satisfaction::Rating>,
+    trust_offers: Vec<casedesk_core::trust::TrustDocument>,
 }
 
 async fn shown(st: &AppState, v: &Viewer, n: i64) -> casedesk_core::Result<Shown> {
@@ -508,8 +569,18 @@ async fn shown(st: &AppState, v: &Viewer, n: i64) -> casedesk_core::Result<Shown
     } else {
         None
     };
+    let account = store.find_account(&case.account_id.to_string()).await?;
+    let trust_offers = if support {
+        Vec::new()
+    } else {
+        casedesk_core::trust::offers(store, &case).await?
+    };
     Ok(Shown {
         mail,
+        account,
+        grants: store.case_grants(n).await?,
+        rating: store.rating(n).await?,
+        trust_offers,
         events: service::events_of(store, &v.p, &case).await?,
         files: casedesk_core::attachments::list_of(store, &v.p, &case).await?,
         incidents: casedesk_core::status::incidents_of(store, n).await?,
@@ -549,6 +620,10 @@ async fn page(
         agents,
         articles,
         mail,
+        account,
+        grants,
+        rating,
+        trust_offers,
     } = match shown(st, v, n).await {
         Ok(s) => s,
         Err(e) => return failure(Some(v), e),
@@ -569,6 +644,12 @@ async fn page(
             dt { "Who is affected" } dd { (f.scope.key().replace('_', " ")) }
             dt { "Requester" } dd { (case.requester) }
             dt { "Contact" } dd { (f.contact.email) ", " (f.contact.phone) " (" (f.contact.timezone) ")" }
+            @if let Some(a) = &account {
+                @if support {
+                    dt { "Account" } dd { (a.name) " · " (a.plan.key()) }
+                }
+                dt { "Customer success manager" } dd { (a.csm.as_deref().unwrap_or("none named")) }
+            }
             dt { "Queue" } dd { (case.queue) }
             dt { "Assignee" } dd { (case.assignee.as_deref().unwrap_or("not yet assigned")) }
             dt { "Opened" } dd { (when(case.created_at)) }
@@ -760,6 +841,115 @@ async fn page(
             }
         }
     };
+    let now = casedesk_core::now();
+    let u = &v.p.user;
+    let may_grant = u.role.is_customer()
+        && u.account_id == Some(case.account_id)
+        && (case.requester_id == u.id
+            || case.team_contacts.iter().any(|c| c.user_id == u.id)
+            || u.role == casedesk_core::users::Role::SuperAdmin);
+    let on_case = case.requester_id == u.id || case.team_contacts.iter().any(|c| c.user_id == u.id);
+    let cap = account
+        .as_ref()
+        .map(|a| casedesk_core::grants::hours_cap(a.plan))
+        .unwrap_or(24);
+    let hour_choices: Vec<(String, String)> = [1u32, 4, 8, 24, 72, 168]
+        .iter()
+        .filter(|h| **h <= cap)
+        .map(|h| {
+            (
+                h.to_string(),
+                if *h < 24 {
+                    format!("{h} hours")
+                } else {
+                    format!("{} days", h / 24)
+                },
+            )
+        })
+        .collect();
+    let scope_choices: Vec<(String, String)> = vec![
+        ("read".into(), "Read only".into()),
+        ("read_write".into(), "Read and change settings".into()),
+    ];
+    let grants_panel = html! {
+        section.panel #grants aria-labelledby="grants-h" {
+            h2 #grants-h { "Support access" }
+            @if grants.is_empty() { p { "Support has not been let into " (case.tenant) " for this case." } }
+            ul {
+                @for g in &grants {
+                    li {
+                        strong { (g.scope.key().replace('_', " ")) } " access to " (g.tenant) " · " (g.state(now).replace('_', " "))
+                        " · granted by " (g.granted_by) " · ends " (when(g.ended_at.unwrap_or(g.expires_at)))
+                        @if g.active_at(now) && (may_grant || support) {
+                            form method="post" action=(format!("/cases/{n}/grants/{}/revoke", g.id)) {
+                                (forms::csrf(&v.csrf))
+                                button.secondary type="submit" { "End access now" }
+                            }
+                        }
+                    }
+                }
+            }
+            @if may_grant && !closed {
+                details open[errors.0.iter().any(|e| e.field.starts_with("grant."))] {
+                    summary { "Let support into " (case.tenant) }
+                    p.hint { "For a bounded time, tied to this case; you can end it at any time, and it ends when the case closes. Your plan allows up to " (cap) " hours." }
+                    (action_form(v, n, "grant", "Grant access", html! {
+                        (field("grant.hours", "For how long", None, &val("grant.hours"), Kind::Select(&hour_choices), true, errors))
+                        (field("grant.scope", "What support may do", None, &val("grant.scope"), Kind::Select(&scope_choices), true, errors))
+                        (area("grant.note", "Note for support (optional)", false))
+                    }))
+                }
+            }
+        }
+    };
+    let contact_panel = html! {
+        @if !closed && (support || case.requester_id == u.id) {
+            details.panel open[errors.0.iter().any(|e| e.field.starts_with("contact."))] {
+                summary { "Change the case email, phone or time zone" }
+                p.hint { "Every email of the case goes to the case email." }
+                (action_form(v, n, "contact", "Save contact", html! {
+                    (field("contact.email", "Case email", None, &values.opt("contact.email").unwrap_or_else(|| f.contact.email.clone()), Kind::Input("email"), true, errors))
+                    (field("contact.phone", "Phone", None, &values.opt("contact.phone").unwrap_or_else(|| f.contact.phone.clone()), Kind::Input("tel"), true, errors))
+                    (field("contact.timezone", "Time zone", Some("An IANA name such as Europe/Berlin."), &values.opt("contact.timezone").unwrap_or_else(|| f.contact.timezone.clone()), Kind::Input("text"), true, errors))
+                }))
+            }
+        }
+    };
+    let rating_panel = html! {
+        @if closed {
+            section.panel #rate aria-labelledby="rate-h" {
+                h2 #rate-h { "How did we do?" }
+                @if let Some(r) = &rating {
+                    p { "Rated " strong { (r.rating) " of 5" } " by " (r.rated_by) " · " (when(r.rated_at)) }
+                    @if let Some(c) = &r.comment { p.body { (c) } }
+                } @else if on_case && u.role.is_customer() {
+                    form method="post" action=(format!("/cases/{n}/satisfaction")) {
+                        (forms::csrf(&v.csrf))
+                        fieldset {
+                            legend { "Your rating" }
+                            @for (r, label) in [(5, "5 · excellent"), (4, "4 · good"), (3, "3 · fair"), (2, "2 · poor"), (1, "1 · very poor")] {
+                                label.check { input type="radio" name="rating" value=(r) required; (label) }
+                            }
+                        }
+                        @if let Some(e) = errors.of("rating") { span.field-error { (e) } }
+                        (field("comment", "What should we keep doing, or do better? (optional)", None, &val("comment"), Kind::Area, false, errors))
+                        button type="submit" { "Send rating" }
+                    }
+                } @else {
+                    p { "Not rated yet." }
+                }
+            }
+        }
+    };
+    let trust_panel = html! {
+        @if !trust_offers.is_empty() {
+            section.panel aria-labelledby="trust-h" {
+                h2 #trust-h { "Evidence for your review" }
+                p { "These Trust Center documents answer questions of a security review:" }
+                ul { @for d in &trust_offers { li { a href="/trust" { (d.title) } @if d.requires_nda { " " span.badge { "NDA" } } } } }
+            }
+        }
+    };
     let title = format!("#{} {}", case.number, f.subject);
     let body = html! {
         @if let Some(m) = flash { div.notice.ok role="status" { p { (m) } } }
@@ -772,7 +962,9 @@ async fn page(
                 @if closed {
                     p.notice { "This case is closed and read-only. Open a new case to follow up; mention #" (case.number) "." }
                 }
+                (rating_panel)
                 @if support { (agent_actions) } @else { (customer_actions) }
+                (contact_panel)
                 @if let Some((sent, received)) = &mail { (mail_log(sent, received)) }
             }
             aside aria-label="Case facts" {
@@ -780,6 +972,8 @@ async fn page(
                 (sla_panel(&sla, support))
                 @if let Some(x) = &explain { (sla_explanation(x)) }
                 @if support { (evidence_panel(&events)) }
+                (trust_panel)
+                (grants_panel)
                 (files_panel)
                 (diagnostics)
             }
@@ -822,6 +1016,17 @@ fn command(
         },
         "add_contact" => Command::AddContact { email: g("email") },
         "remove_contact" => Command::RemoveContact { email: g("email") },
+        "contact" => {
+            let mut c = Map::new();
+            for k in ["email", "phone", "timezone"] {
+                if let Some(x) = o(k) {
+                    c.insert(k.into(), Value::String(x));
+                }
+            }
+            Command::ChangeContact {
+                contact: Value::Object(c),
+            }
+        }
         "summary" => Command::Summary {
             channel: g("channel"),
             conclusions: g("conclusions"),
@@ -869,17 +1074,122 @@ pub async fn act(
     } else {
         None
     };
-    let result = match command(&v, &action, &f, article.as_ref()) {
-        Ok(cmd) => service::act(st.store.as_ref(), &v.p, n, cmd).await,
-        Err(e) => Err(e),
+    let result = if action == "grant" {
+        let mut body = Map::new();
+        if let Some(h) = f.opt("grant.hours") {
+            body.insert(
+                "hours".into(),
+                h.parse::<u64>()
+                    .map(Value::from)
+                    .unwrap_or(Value::String(h)),
+            );
+        }
+        if let Some(s) = f.opt("grant.scope") {
+            body.insert("scope".into(), Value::String(s));
+        }
+        if let Some(note) = f.opt("grant.note") {
+            body.insert("note".into(), Value::String(note));
+        }
+        service::grants::grant(st.store.as_ref(), &v.p, n, &Value::Object(body))
+            .await
+            .map(|_| ())
+    } else {
+        match command(&v, &action, &f, article.as_ref()) {
+            Ok(cmd) => service::act(st.store.as_ref(), &v.p, n, cmd)
+                .await
+                .map(|_| ()),
+            Err(e) => Err(e),
+        }
     };
     match result {
         Ok(_) => redirect(&format!("/cases/{n}#timeline")),
         Err(DomainError::Validation(errs)) => {
+            // The contact's errors are already named contact.*.
             let errs = errs
                 .into_iter()
-                .map(|e| casedesk_core::FieldError::new(format!("{action}.{}", e.field), e.message))
+                .map(|e| {
+                    if action == "contact" {
+                        e
+                    } else {
+                        casedesk_core::FieldError::new(format!("{action}.{}", e.field), e.message)
+                    }
+                })
                 .collect();
+            page(
+                &st,
+                &v,
+                n,
+                &Errors(errs),
+                &f,
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => failure(Some(&v), e),
+    }
+}
+
+/// `POST /cases/{n}/grants/{id}/revoke`: ends a support access grant.
+pub async fn revoke_grant(
+    State(st): State<AppState>,
+    Path((raw, id)): Path<(String, String)>,
+    Posted { v, .. }: Posted,
+) -> Response {
+    let n = match parse_number(&raw) {
+        Ok(n) => n,
+        Err(e) => return failure(Some(&v), e),
+    };
+    let Ok(id) = uuid::Uuid::parse_str(&id) else {
+        return failure(
+            Some(&v),
+            DomainError::NotFound {
+                entity: "access grant",
+            },
+        );
+    };
+    match service::grants::revoke(st.store.as_ref(), &v.p, n, id).await {
+        Ok(_) => redirect(&format!("/cases/{n}#grants")),
+        Err(e) => failure(Some(&v), e),
+    }
+}
+
+/// `POST /cases/{n}/satisfaction`: the customer's rating of the closed case.
+pub async fn rate(
+    State(st): State<AppState>,
+    Path(raw): Path<String>,
+    Posted { v, f }: Posted,
+) -> Response {
+    let n = match parse_number(&raw) {
+        Ok(n) => n,
+        Err(e) => return failure(Some(&v), e),
+    };
+    let mut body = Map::new();
+    if let Some(r) = f.opt("rating") {
+        body.insert(
+            "rating".into(),
+            r.parse::<u64>()
+                .map(Value::from)
+                .unwrap_or(Value::String(r)),
+        );
+    }
+    if let Some(c) = f.opt("comment") {
+        body.insert("comment".into(), Value::String(c));
+    }
+    match service::satisfaction::rate(st.store.as_ref(), &v.p, n, &Value::Object(body)).await {
+        Ok(_) => {
+            page(
+                &st,
+                &v,
+                n,
+                &Errors::default(),
+                &Fields::default(),
+                Some("Thank you: your rating was recorded."),
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(DomainError::Validation(errs)) => {
             page(
                 &st,
                 &v,

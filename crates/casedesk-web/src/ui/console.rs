@@ -63,6 +63,11 @@ pub async fn queue(
     } else {
         v.p.user.queues.clone()
     };
+    // A customer success manager hears of their accounts' P1 cases and escalations here too.
+    let watched = match service::csm_cases(st.store.as_ref(), &v.p).await {
+        Ok(w) => w,
+        Err(e) => return failure(Some(&v), e),
+    };
     let tab = |key: &str, href: String, label: String| {
         let current =
             key == view && (view != "queue" || queue.as_deref() == href.split("queue=").nth(1));
@@ -82,6 +87,13 @@ pub async fn queue(
                 (tab("breaching", "/console?view=breaching".into(), "Breaching soon".into()))
                 li { a href="/console/held" { "Held mail" } }
                 @for qn in &queues { (tab("queue", format!("/console?view=queue&queue={qn}"), format!("Queue: {qn}"))) }
+            }
+        }
+        @if !watched.is_empty() {
+            section.panel #csm aria-labelledby="csm-h" {
+                h2 #csm-h { "Your accounts: P1 and escalated cases (" (watched.len()) ")" }
+                p.hint { "You are the customer success manager of these cases' accounts." }
+                (super::cases::table(&watched, true))
             }
         }
         p.lead { "Open cases, the next SLA due time first. Countdowns update live." }

@@ -64,6 +64,8 @@ pub async fn index(v: Viewer) -> Response {
             ul {
                 li { a href="/manage/users" { "Users and permissions" } }
                 @if manager {
+                    li { a href="/manage/accounts" { "Accounts and customer success managers" } }
+                    li { a href="/manage/trust" { "Trust Center documents" } }
                     li { a href="/manage/sla" { "Plans, SLA policies and calendars" } }
                     li { a href="/manage/queues" { "Queues and routing" } }
                     li { a href="/manage/kb" { "Knowledge base" } }
@@ -1256,6 +1258,121 @@ pub async fn audit(State(st): State<AppState>, v: Viewer, Query(q): Q) -> Respon
             } }
         },
     )
+}
+
+/// `GET /manage/accounts`: every account with its plan, its customer success manager and its
+/// mail preference, each changeable (managers).
+pub async fn accounts(State(st): State<AppState>, v: Viewer) -> Response {
+    accounts_view(&st, &v, None, &Errors::default(), StatusCode::OK).await
+}
+
+async fn accounts_view(
+    st: &AppState,
+    v: &Viewer,
+    flash: Option<&str>,
+    errors: &Errors,
+    status: StatusCode,
+) -> Response {
+    if !v.manager() {
+        return failure(
+            Some(v),
+            DomainError::Forbidden("Only support managers manage accounts.".into()),
+        );
+    }
+    let (accounts, staff) = match async {
+        Ok::<_, DomainError>((
+            st.store.list_accounts().await?,
+            st.store.support_users().await?,
+        ))
+    }
+    .await
+    {
+        Ok(x) => x,
+        Err(e) => return failure(Some(v), e),
+    };
+    let choices: Vec<(String, String)> = staff
+        .iter()
+        .map(|u| {
+            (
+                u.email.clone(),
+                format!("{} ({})", u.email, role_label(u.role)),
+            )
+        })
+        .collect();
+    respond(
+        status,
+        layout(
+            Some(v),
+            "Accounts",
+            "manage",
+            html! {
+                @if let Some(m) = flash { div.notice.ok role="status" { p { (m) } } }
+                (forms::summary(errors))
+                p.lead { "The customer success manager hears of the account's P1 cases and escalations, by email and in the console, and customers see them on the support routes and case pages." }
+                div.table-wrap tabindex="0" role="region" aria-label="Accounts" { table {
+                    thead { tr { th scope="col" { "Account" } th scope="col" { "Plan" } th scope="col" { "Customer success manager and mail" } } }
+                    tbody { @for a in &accounts { tr {
+                        td { (a.name) }
+                        td { (a.plan.key()) }
+                        td {
+                            form method="post" action=(format!("/manage/accounts/{}", a.id)) {
+                                (forms::csrf(&v.csrf))
+                                (field(&format!("csm-{}", a.id), &format!("CSM of {}", a.name), Some("Leave empty for none."), a.csm.as_deref().unwrap_or(""), Kind::Select(&choices), false, errors))
+                                label.check { input type="checkbox" name="copy_requester" value="true" checked[a.copy_requester]; "Copy the requester on mail sent to another case email" }
+                                button.secondary type="submit" { "Save" }
+                            }
+                        }
+                    } } }
+                } }
+            },
+        ),
+    )
+}
+
+/// `POST /manage/accounts/{id}`: saves an account's CSM and mail preference.
+pub async fn save_account(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Posted { v, f }: Posted,
+) -> Response {
+    let csm = f.opt(&format!("csm-{id}"));
+    let body = serde_json::json!({"csm": csm, "copy_requester": f.checked("copy_requester")});
+    match casedesk_core::admin::update_account(st.store.as_ref(), &v.p, &id, &body).await {
+        Ok(a) => {
+            accounts_view(
+                &st,
+                &v,
+                Some(&format!("Saved {}.", a.name)),
+                &Errors::default(),
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(DomainError::Validation(errs)) => {
+            let errs = errs
+                .into_iter()
+                .map(|e| {
+                    casedesk_core::FieldError::new(
+                        if e.field == "csm" {
+                            format!("csm-{id}")
+                        } else {
+                            e.field
+                        },
+                        e.message,
+                    )
+                })
+                .collect();
+            accounts_view(
+                &st,
+                &v,
+                None,
+                &Errors(errs),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => failure(Some(&v), e),
+    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ mod manage;
 mod page;
 mod portal;
 mod reports;
+mod support;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -31,11 +32,27 @@ pub fn routes() -> Router<AppState> {
         .route("/support", get(portal::support).post(portal::submit))
         .route("/support/suggest", get(portal::suggest))
         .route("/support/solved", post(portal::solved))
+        .route("/support/routes", get(support::routes_page))
+        .route("/support/checks", post(support::checks))
+        .route("/trust", get(support::trust_page))
+        .route("/trust/nda", post(support::accept))
+        .route("/trust/documents/{id}", get(support::download))
+        .route(
+            "/manage/trust",
+            get(support::manage_trust)
+                .post(support::publish)
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route("/cases", get(cases::list))
         .route("/cases/{number}", get(cases::show))
         .route("/cases/{number}/created", get(cases::created))
         .route("/cases/{number}/act/{action}", post(cases::act))
         .route("/cases/{number}/incident", post(cases::link_incident))
+        .route(
+            "/cases/{number}/grants/{id}/revoke",
+            post(cases::revoke_grant),
+        )
+        .route("/cases/{number}/satisfaction", post(cases::rate))
         .route(
             "/cases/{number}/files",
             post(cases::upload).layer(axum::extract::DefaultBodyLimit::disable()),
@@ -55,6 +72,8 @@ pub fn routes() -> Router<AppState> {
             get(manage::users).post(manage::create_user),
         )
         .route("/manage/users/access", post(manage::set_access))
+        .route("/manage/accounts", get(manage::accounts))
+        .route("/manage/accounts/{id}", post(manage::save_account))
         .route("/manage/sla", get(manage::sla).post(manage::put_policy))
         .route("/manage/sla/calendar", post(manage::put_calendar))
         .route("/manage/sla/settings", post(manage::put_settings))

@@ -91,8 +91,17 @@ fn nav_for(v: Option<&Viewer>) -> Vec<NavItem> {
         }
         _ => {}
     }
+    if v.is_none_or(|v| v.p.user.role.is_customer()) {
+        items.push(("/support/routes", "Where to get help", "routes"));
+    }
     items.push(("/kb", "Knowledge base", "kb"));
     items.push(("/status", "Status", "status"));
+    if v.is_some_and(|v| {
+        v.p.user.role == Role::Manager
+            || (v.p.user.role.is_customer() && v.p.user.account_id.is_some())
+    }) {
+        items.push(("/trust", "Trust Center", "trust"));
+    }
     if v.is_some_and(|v| v.p.user.is_administrator()) {
         items.push(("/manage", "Manage", "manage"));
     }

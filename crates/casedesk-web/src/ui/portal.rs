@@ -147,7 +147,11 @@ async fn incidents_for(
 }
 
 /// `GET /support`: Get support.
-pub async fn support(State(st): State<AppState>, v: Viewer) -> Response {
+pub async fn support(
+    State(st): State<AppState>,
+    v: Viewer,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
     if let Err(e) = permissions::require_case_access(&v.p).and_then(|_| {
         permissions::require_customer(
             &v.p,
@@ -169,6 +173,23 @@ pub async fn support(State(st): State<AppState>, v: Viewer) -> Response {
             .0
             .push(("tenant".into(), data.tenants[0].slug.clone()));
     }
+    // The answers of the checks before opening a case (the support routes page) arrive as
+    // the query and fill the fields they name; the form checks them like typed values.
+    for (k, x) in q {
+        let known = matches!(
+            k.as_str(),
+            "scope"
+                | "issue_area"
+                | "steps_to_reproduce"
+                | "context.affected"
+                | "context.frequency"
+                | "context.browsers"
+        );
+        if known && x.chars().count() <= 2_000 {
+            values.0.retain(|(n, _)| *n != k);
+            values.0.push((k, x));
+        }
+    }
     support_page(&st, &v, &data, &values, &Errors::default(), StatusCode::OK).await
 }
 
@@ -186,6 +207,13 @@ async fn support_page(
     };
     let body = html! {
         p.lead { "Describe what is happening. While you type, we look for articles that may already answer it." }
+        @if values.get("context.affected").is_empty() {
+            details.panel #first-checks {
+                summary { "Before you start: a few checks that often find the cause" }
+                (super::support::first_question(None))
+                p.hint { "The answers fill in who is affected and what you already checked. " a href="/support/routes" { "Where to get help" } " explains every channel." }
+            }
+        }
         @if !incidents.is_empty() {
             section aria-labelledby="incidents-h" {
                 h2 #incidents-h { "Active incidents in your regions" }
@@ -555,9 +583,12 @@ pub async fn suggest(
         ask["issue_area"] = json!(a);
     }
     let p = v.as_ref().map(|v| &v.p);
-    let hits = match search::question(st.store.as_ref(), &ask).await {
-        Ok(q) => search::suggest(st.store.as_ref(), st.kb_index.as_ref(), p, &q).await,
-        Err(e) => Err(e),
+    let (hits, outage) = match search::question(st.store.as_ref(), &ask).await {
+        Ok(q) => (
+            search::suggest(st.store.as_ref(), st.kb_index.as_ref(), p, &q).await,
+            search::outage_like(&q),
+        ),
+        Err(e) => (Err(e), false),
     };
     let hits = match hits {
         Ok(h) => h,
@@ -569,10 +600,17 @@ pub async fn suggest(
             return fragment(html! { p.muted { "No suggestions for this yet." } });
         }
     };
+    let strong = search::strong_match(&hits);
     fragment(html! {
+        @if outage {
+            p.notice.warn { "This reads like an outage. " a href="/status" { "Check the status page" } " for an incident in your region first; if there is none, open the case as P1 if production is down." }
+        }
         @if hits.is_empty() {
             p.muted { "No article matches yet. Keep describing the problem, or open the case." }
         } @else {
+            @if !strong {
+                p.muted #no-strong-match { "No strong match: these entries share only a few words with your description. Open the case if none of them fits." }
+            }
             ul {
                 @for h in &hits {
                     li {

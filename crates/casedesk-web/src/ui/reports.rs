@@ -117,6 +117,13 @@ pub async fn page(
         Ok(r) => r,
         Err(e) => return failure(Some(&v), e),
     };
+    let csat =
+        match casedesk_core::service::satisfaction::report(st.store.as_ref(), &v.p, since, until)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return failure(Some(&v), e),
+        };
     let date = |t: Timestamp| t.to_zoned(jiff::tz::TimeZone::UTC).date().to_string();
     let last_day = until
         .checked_sub(jiff::SignedDuration::from_hours(24))
@@ -137,6 +144,46 @@ pub async fn page(
         (group_section("plan", "plan", &r.by_plan))
         (group_section("priority", "priority", &r.by_priority))
         (group_section("area", "issue area", &r.by_issue_area))
+        (satisfaction_section(&csat))
     };
     respond(StatusCode::OK, layout(Some(&v), "Reports", "manage", body))
+}
+
+/// Satisfaction of the period: ratings given, their average and distribution, and by plan,
+/// priority, issue area and assignee. No rating: said so, not drawn as zero.
+fn satisfaction_section(r: &serde_json::Value) -> Markup {
+    let count = r["count"].as_u64().unwrap_or(0);
+    let avg = |v: &serde_json::Value| {
+        v.as_f64()
+            .map(|a| format!("{a:.2}"))
+            .unwrap_or_else(|| "no ratings".into())
+    };
+    let groups = [
+        ("by_plan", "Plan"),
+        ("by_priority", "Priority"),
+        ("by_issue_area", "Issue area"),
+        ("by_assignee", "Assignee"),
+    ];
+    html! {
+        section #satisfaction aria-labelledby="csat-h" {
+            h2 #csat-h { "Satisfaction" }
+            @if count == 0 {
+                p { "No case was rated in this period." }
+            } @else {
+                p { (count) " rating(s), average " strong { (avg(&r["average"])) } " of 5." }
+                div.table-wrap tabindex="0" role="region" aria-label="Ratings by score" { table {
+                    thead { tr { @for k in ["1", "2", "3", "4", "5"] { th scope="col" { (k) " of 5" } } } }
+                    tbody { tr { @for k in ["1", "2", "3", "4", "5"] { td { (r["distribution"][k].as_u64().unwrap_or(0)) } } } }
+                } }
+                @for (key, label) in groups {
+                    div.table-wrap tabindex="0" role="region" aria-label=(format!("Satisfaction by {}", label.to_lowercase())) { table {
+                        thead { tr { th scope="col" { (label) } th scope="col" { "Ratings" } th scope="col" { "Average" } } }
+                        tbody { @for g in r[key].as_array().cloned().unwrap_or_default() { tr {
+                            td { (g["key"].as_str().unwrap_or("")) } td { (g["count"].as_u64().unwrap_or(0)) } td { (avg(&g["average"])) }
+                        } } }
+                    } }
+                }
+            }
+        }
+    }
 }

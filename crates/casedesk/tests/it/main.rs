@@ -27,6 +27,7 @@ mod signin;
 mod sla;
 mod sla_clocks;
 mod status;
+mod support_center;
 mod validation;
 mod web_ui;
 mod webhooks;

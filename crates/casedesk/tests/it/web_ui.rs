@@ -1046,3 +1046,229 @@ async fn access_is_changed_only_by_who_may_grant_it(be: Backend) {
 }
 
 both!(access_is_changed_only_by_who_may_grant_it);
+
+/// The support center around the case in a real browser: the routes page with the CSM and the
+/// checks (their answers fill the case form; "this fixed it" is thanked), the Trust Center
+/// with the NDA, and on the case page a support access grant and the rating after close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_checks_trust_grants_and_rating_in_a_real_browser() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let w = people(&app).await;
+    let a = app
+        .call(
+            "PATCH",
+            "/api/v1/accounts/Acme",
+            Some(&w.manager),
+            Some(&serde_json::json!({"csm": "ana@support.example"})),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    let mut body = acme_case("Let support look at the tenant");
+    body["team_contacts"] = serde_json::json!(["teammate@acme.example"]);
+    let n = app.open_case(&w.ops, body).await;
+
+    let b = browser(&app.base).await;
+    b.sign_in("ops@acme.example", PASSWORD).await;
+    b.open("/support/routes").await;
+    let page = wait_for_text(&b, "main", "Choose the right channel").await;
+    assert!(page.contains("ana@support.example"), "the CSM: {page}");
+    assert!(page.contains("carries no SLA"), "{page}");
+    no_serious_accessibility_problem(&b, "support routes").await;
+    b.open("/support/routes?affected=some#checks").await;
+    wait_for_text(&b, "#checks", "cleared the cookies").await;
+    for check in ["cookies_cleared", "repeats"] {
+        b.el(&format!("input[name='checked'][value='{check}']"))
+            .await
+            .click()
+            .await
+            .unwrap();
+    }
+    b.el("input[name='frequency'][value='intermittent']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.screenshot("support-routes-checks").await;
+    b.submit("#checks form[method='post']").await;
+    assert_eq!(b.path().await, "/support");
+    let scope = b
+        .el("#scope")
+        .await
+        .value()
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert_eq!(scope, "some_users", "the answer fills who is affected");
+    let steps = b
+        .el("#steps_to_reproduce")
+        .await
+        .value()
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(steps.contains("cleared the cookies"), "{steps}");
+    b.open("/support/routes?affected=all#checks").await;
+    wait_for_text(&b, "#checks", "Clocks are in sync").await;
+    b.el("button[name='fixed_by'][value='clock_sync']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(&b, "main", "Good to hear it is fixed").await;
+
+    // The Trust Center: the NDA document stays closed for an admin until the owner accepts.
+    let pdf: &[u8] = b"%PDF-1.7\n%%EOF\n";
+    let form = reqwest::multipart::Form::new()
+        .text("title", "Penetration test summary")
+        .text("summary", "This year's external test.")
+        .text("requires_nda", "true")
+        .text("topics", "security-review")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(pdf.to_vec()).file_name("pentest.pdf"),
+        );
+    let r = app
+        .client
+        .post(format!("{}/api/v1/trust/documents", app.base))
+        .bearer_auth(&w.manager)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    b.open("/trust").await;
+    let page = wait_for_text(&b, "main", "Penetration test summary").await;
+    assert!(
+        page.contains("Opens once your account has accepted"),
+        "{page}"
+    );
+    no_serious_accessibility_problem(&b, "trust center").await;
+
+    // The case page: let support in, then rate the case once it is closed.
+    b.open(&format!("/cases/{n}")).await;
+    wait_for_text(&b, "#grants", "Support access").await;
+    open_details(&b, "Let support into").await;
+    b.set("grant.hours", "4").await;
+    b.set("grant.scope", "read").await;
+    b.submit("form[action$='/act/grant']").await;
+    let grants = wait_for_text(&b, "#grants", "active").await;
+    assert!(grants.contains("granted by ops@acme.example"), "{grants}");
+    assert!(b.text().await.contains("Customer success manager"));
+    no_serious_accessibility_problem(&b, "case with a grant").await;
+    let a = app
+        .post(
+            &format!("/api/v1/cases/{n}/propose-resolution"),
+            &w.agent,
+            serde_json::json!({"body": "Done."}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    let a = app
+        .post(
+            &format!("/api/v1/cases/{n}/confirm-resolution"),
+            &w.ops,
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    b.open(&format!("/cases/{n}")).await;
+    wait_for_text(&b, "#rate", "How did we do?").await;
+    let grants = b.el("#grants").await.text().await.unwrap();
+    assert!(
+        grants.contains("case closed"),
+        "the grant ended with the case: {grants}"
+    );
+    b.el("input[name='rating'][value='5']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.submit("form[action$='/satisfaction']").await;
+    let rated = wait_for_text(&b, "#rate", "Rated").await;
+    assert!(rated.contains("5 of 5"), "{rated}");
+    b.screenshot("case-rated").await;
+    b.quit().await;
+}
+
+/// The pages around the case keep accounts apart and refuse who may not use them.
+async fn support_center_pages_refuse_other_accounts(be: Backend) {
+    let app = spawn_app(be).await;
+    let w = people(&app).await;
+    let n = app.open_case(&w.ops, acme_case("Acme grant")).await;
+    let g = app
+        .post(
+            &format!("/api/v1/cases/{n}/access-grants"),
+            &w.ops,
+            serde_json::json!({"hours": 2, "scope": "read"}),
+        )
+        .await;
+    assert_eq!(g.status, 201);
+    let id = g.json["id"].as_str().unwrap().to_owned();
+    let (c, token) = signed_in(&app, "ops@globex.example").await;
+    for (path, form) in [
+        (
+            format!("/cases/{n}/grants/{id}/revoke"),
+            vec![("csrf", token.as_str())],
+        ),
+        (
+            format!("/cases/{n}/satisfaction"),
+            vec![("csrf", token.as_str()), ("rating", "1")],
+        ),
+        (
+            format!("/cases/{n}/act/grant"),
+            vec![
+                ("csrf", token.as_str()),
+                ("grant.hours", "4"),
+                ("grant.scope", "read"),
+            ],
+        ),
+        (
+            format!("/cases/{n}/act/contact"),
+            vec![
+                ("csrf", token.as_str()),
+                ("contact.email", "x@globex.example"),
+            ],
+        ),
+    ] {
+        let r = c
+            .post(format!("{}{path}", app.base))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+        assert!(!r.text().await.unwrap().contains("Acme grant"));
+    }
+    let list = app
+        .get(&format!("/api/v1/cases/{n}/access-grants"), &w.ops)
+        .await;
+    assert_eq!(list.json["items"].as_array().unwrap().len(), 1);
+    assert_eq!(list.json["items"][0]["state"], "active", "nothing changed");
+    for path in ["/manage/accounts", "/manage/trust"] {
+        let r = c.get(format!("{}{path}", app.base)).send().await.unwrap();
+        assert_eq!(r.status(), 403, "{path}");
+    }
+    // The routes page is for anyone; signed out it is the general version.
+    let r = reqwest::get(format!("{}/support/routes", app.base))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("Sign in"));
+    let (agent, _) = signed_in(&app, "ana@support.example").await;
+    let r = agent
+        .get(format!("{}/trust", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let (mgr, mtoken) = signed_in(&app, "mia@support.example").await;
+    let r = mgr
+        .post(format!("{}/manage/accounts/Acme", app.base))
+        .form(&[("csrf", mtoken.as_str()), ("csm-Acme", "ops@acme.example")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422, "a customer is no CSM");
+    assert!(r.text().await.unwrap().contains("not a support engineer"));
+}
+both!(support_center_pages_refuse_other_accounts);
