@@ -27,6 +27,9 @@ pub trait DirectoryStore: Send + Sync {
         audit: &AuditRecord,
     ) -> Result<()>;
 
+    /// The accounts whose customer success manager is `user_id`, oldest first.
+    async fn accounts_of_csm(&self, user_id: Uuid) -> Result<Vec<Account>>;
+
     /// Every account, oldest first.
     async fn list_accounts(&self) -> Result<Vec<Account>>;
 

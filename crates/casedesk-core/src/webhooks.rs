@@ -747,3 +747,56 @@ pub trait WebhookStore: Send + Sync {
     /// Notices for an account (`None`: for support managers), newest first.
     async fn list_notices(&self, account_id: Option<Uuid>) -> Result<Vec<Notice>>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: EventKind, public: bool) -> CaseEvent {
+        CaseEvent {
+            id: 1,
+            case_number: 7,
+            actor: None,
+            kind,
+            public,
+            data: json!({"grant": "g"}),
+            at: crate::now(),
+        }
+    }
+
+    fn endpoint(account: Option<Uuid>) -> Endpoint {
+        Endpoint {
+            id: Uuid::nil(),
+            account_id: account,
+            url: "https://hooks.example/".into(),
+            description: None,
+            event_types: vec![],
+            enabled: true,
+            disabled_reason: None,
+            failure_streak: 0,
+            created_at: crate::now(),
+            updated_at: crate::now(),
+        }
+    }
+
+    #[test]
+    fn grants_reach_customer_endpoints_and_ratings_stay_internal() {
+        let customer = endpoint(Some(Uuid::now_v7()));
+        let internal = endpoint(None);
+        for (kind, t) in [
+            (EventKind::AccessGranted, "case.access_granted"),
+            (EventKind::AccessRevoked, "case.access_revoked"),
+            (EventKind::AccessExpired, "case.access_expired"),
+            (EventKind::ContactChanged, "case.contact_changed"),
+        ] {
+            let e = event(kind, true);
+            assert_eq!(event_types(&e), [t]);
+            assert!(receives(&customer, t, &e), "{t}");
+            assert!(receives(&internal, t, &e), "{t}");
+        }
+        let rated = event(EventKind::SatisfactionRated, true);
+        assert_eq!(event_types(&rated), ["case.satisfaction_rated"]);
+        assert!(!receives(&customer, "case.satisfaction_rated", &rated));
+        assert!(receives(&internal, "case.satisfaction_rated", &rated));
+    }
+}

@@ -368,6 +368,15 @@ macro_rules! store_impl {
                     row.as_ref().map(account_from_row).transpose()
                 }
 
+                async fn accounts_of_csm(&self, user_id: Uuid) -> Result<Vec<Account>> {
+                    let rows = sqlx::query("SELECT a.id, a.name, a.plan, a.created_at, a.copy_requester, u.email AS csm FROM accounts a LEFT JOIN users u ON u.id = a.csm_id WHERE a.csm_id = $1 ORDER BY a.created_at, a.id")
+                        .bind(user_id.to_string())
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                    rows.iter().map(account_from_row).collect()
+                }
+
                 async fn list_accounts(&self) -> Result<Vec<Account>> {
                     let rows = sqlx::query("SELECT a.id, a.name, a.plan, a.created_at, a.copy_requester, u.email AS csm FROM accounts a LEFT JOIN users u ON u.id = a.csm_id ORDER BY a.created_at, a.id")
                         .fetch_all(&self.pool)

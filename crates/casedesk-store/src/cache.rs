@@ -166,6 +166,10 @@ impl casedesk_core::directory::DirectoryStore for CachedStore {
         Ok(v)
     }
 
+    async fn accounts_of_csm(&self, user_id: Uuid) -> Result<Vec<Account>> {
+        self.inner.accounts_of_csm(user_id).await
+    }
+
     async fn list_accounts(&self) -> Result<Vec<Account>> {
         self.inner.list_accounts().await
     }

@@ -276,12 +276,8 @@ pub async fn csm_cases(store: &dyn ServiceStore, p: &Principal) -> Result<Vec<Ca
     if !permissions::is_support(p) {
         return Ok(vec![]);
     }
-    let me = p.user.email.as_str();
     let mut out: Vec<CaseSummary> = Vec::new();
-    for a in store.list_accounts().await? {
-        if a.csm.as_deref() != Some(me) {
-            continue;
-        }
+    for a in store.accounts_of_csm(p.user.id).await? {
         for (priorities, escalated) in [(vec![Priority::P1], None), (vec![], Some(true))] {
             let q = CaseQuery {
                 visibility: Visibility::Account { account_id: a.id },

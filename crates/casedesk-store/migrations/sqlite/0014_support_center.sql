@@ -4,6 +4,8 @@
 -- A support engineer or manager; the requester's own address is copied on the case's mail
 -- (when the case email is another address) only when the account asks for it.
 ALTER TABLE accounts ADD COLUMN csm_id TEXT REFERENCES users(id);
+-- The console finds a CSM's accounts on every queue page.
+CREATE INDEX accounts_csm ON accounts(csm_id) WHERE csm_id IS NOT NULL;
 ALTER TABLE accounts ADD COLUMN copy_requester INTEGER NOT NULL DEFAULT 0;
 
 -- A customer lets support into one tenant for a bounded time, tied to one case. A grant is

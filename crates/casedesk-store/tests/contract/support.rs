@@ -66,6 +66,12 @@ async fn account_csm_and_mail_preference(b: Backend) {
     assert!(read.copy_requester);
     let listed = s.list_accounts().await.unwrap();
     assert_eq!(listed[0].csm.as_deref(), Some("ana@support.example"));
+    let managed = s.accounts_of_csm(ana.id).await.unwrap();
+    assert_eq!(
+        managed.iter().map(|a| a.id).collect::<Vec<_>>(),
+        vec![f.account.id]
+    );
+    assert!(s.accounts_of_csm(f.requester.id).await.unwrap().is_empty());
     s.set_account_profile(f.account.id, None, false, &a())
         .await
         .unwrap();

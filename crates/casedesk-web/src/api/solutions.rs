@@ -8,7 +8,6 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use casedesk_core::kb::search;
-use casedesk_core::{DomainError, FieldError, Timestamp};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -105,29 +104,7 @@ pub async fn report(
     Caller(p): Caller,
     Query(q): Query<Period>,
 ) -> Result<Json<Value>, ApiError> {
-    let mut errs = Vec::new();
-    let mut time = |field: &str, v: &Option<String>| -> Option<Timestamp> {
-        v.as_deref()?
-            .parse::<Timestamp>()
-            .map_err(|_| {
-                errs.push(FieldError::new(
-                    field,
-                    "must be an RFC 3339 time such as 2026-11-01T00:00:00Z",
-                ))
-            })
-            .ok()
-    };
-    let until = time("until", &q.until);
-    let since = time("since", &q.since);
-    if !errs.is_empty() {
-        return Err(DomainError::Validation(errs).into());
-    }
-    let until = until.unwrap_or_else(casedesk_core::now);
-    let since = since.unwrap_or_else(|| {
-        until
-            .checked_sub(jiff::SignedDuration::from_hours(24 * 30))
-            .unwrap_or(until)
-    });
+    let (since, until) = super::support::period(q.since.as_deref(), q.until.as_deref())?;
     let areas = search::deflection_report(st.store.as_ref(), &p, since, until).await?;
     let (d, c) = areas
         .iter()

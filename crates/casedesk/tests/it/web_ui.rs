@@ -1261,6 +1261,37 @@ async fn support_center_pages_refuse_other_accounts(be: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
+    // The CSM sees their accounts' P1 cases in the console, and no other account's.
+    let a = app
+        .call(
+            "PATCH",
+            "/api/v1/accounts/Acme",
+            Some(&w.manager),
+            Some(&serde_json::json!({"csm": "ana@support.example"})),
+        )
+        .await;
+    assert_eq!(a.status, 200);
+    let mut p1 = acme_case("Acme production down");
+    p1["priority"] = serde_json::json!("P1");
+    app.open_case(&w.ops, p1).await;
+    let mut gp1 = globex_case("Globex production down");
+    gp1["priority"] = serde_json::json!("P1");
+    app.open_case(&w.globex, gp1).await;
+    let console = agent
+        .get(format!("{}/console", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let panel = console
+        .split("Your accounts")
+        .nth(1)
+        .and_then(|rest| rest.split("Open cases, the next SLA").next())
+        .unwrap_or_default();
+    assert!(panel.contains("Acme production down"), "{console}");
+    assert!(!panel.contains("Globex production down"), "{panel}");
     let (mgr, mtoken) = signed_in(&app, "mia@support.example").await;
     let r = mgr
         .post(format!("{}/manage/accounts/Acme", app.base))
