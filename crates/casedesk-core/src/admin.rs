@@ -98,6 +98,12 @@ pub async fn update_account(
             )),
         }
     }
+    if errs.is_empty() && change == AccountChange::default() {
+        errs.push(FieldError::new(
+            "body",
+            "names nothing to change: give csm, copy_requester or both",
+        ));
+    }
     if !errs.is_empty() {
         return Err(DomainError::Validation(errs));
     }
@@ -139,6 +145,7 @@ async fn apply_account_change(
     change: &AccountChange,
     audit: impl FnOnce(Uuid) -> AuditRecord,
 ) -> Result<Account> {
+    let before = serde_json::json!({"csm": account.csm, "copy_requester": account.copy_requester});
     let mut csm_id = match &account.csm {
         Some(e) => store.find_user_by_email(e).await?.map(|u| u.id),
         None => None,
@@ -170,7 +177,7 @@ async fn apply_account_change(
     }
     let audit = audit(account.id)
         .account(Some(account.id))
-        .summary(serde_json::json!({"csm": account.csm, "copy_requester": account.copy_requester}));
+        .summary(serde_json::json!({"from": before, "to": {"csm": account.csm, "copy_requester": account.copy_requester}}));
     store
         .set_account_profile(account.id, csm_id, account.copy_requester, &audit)
         .await?;

@@ -265,6 +265,9 @@ pub fn scopes_for_new_token(
                 Scope::Admin if !user.is_administrator() => {
                     "only managers and super admins may hold it".to_owned()
                 }
+                Scope::TrustRead => {
+                    "only customer administrators and support managers may hold it".to_owned()
+                }
                 Scope::GrantsRead if user.role != crate::users::Role::Manager => {
                     "only support managers may hold it (it lists who may enter customers' tenants)"
                         .to_owned()

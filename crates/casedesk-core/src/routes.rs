@@ -252,18 +252,20 @@ pub fn parse_answers(v: &Value, areas: &[crate::taxonomy::IssueArea]) -> Result<
             errs.push(FieldError::new(k, "is not a field of the checks"));
         }
     }
-    let affected = match obj
-        .get("affected")
-        .and_then(Value::as_str)
-        .and_then(Affected::parse)
-    {
-        Some(a) => Some(a),
-        None => {
+    let affected = match obj.get("affected") {
+        None | Some(Value::Null) => {
             errs.push(FieldError::new(
                 "affected",
                 "is required: all, some or one (who the problem affects)",
             ));
             None
+        }
+        Some(v) => {
+            let a = v.as_str().and_then(Affected::parse);
+            if a.is_none() {
+                errs.push(FieldError::new("affected", "must be all, some or one"));
+            }
+            a
         }
     };
     let group = affected.map(Affected::checks).unwrap_or(&[]);
@@ -271,13 +273,18 @@ pub fn parse_answers(v: &Value, areas: &[crate::taxonomy::IssueArea]) -> Result<
     let mut checked = Vec::new();
     match obj.get("checked") {
         None | Some(Value::Null) => {}
+        // Six checks fit each answer; a longer list is refused whole, not item by item.
+        Some(Value::Array(items)) if items.len() > 12 => errs.push(FieldError::new(
+            "checked",
+            "must list at most 12 check keys",
+        )),
         Some(Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
                 match item.as_str().and_then(find) {
                     Some(k) if !checked.contains(&k) => checked.push(k),
                     Some(_) => {}
                     None if affected.is_some() => errs.push(FieldError::new(
-                        format!("checked.{i}"),
+                        format!("checked[{i}]"),
                         format!(
                             "is not one of the checks for this answer: {}",
                             group.iter().map(|c| c.key).collect::<Vec<_>>().join(", ")
@@ -492,7 +499,20 @@ mod tests {
             panic!("accepted")
         };
         let f: Vec<&str> = e.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(f, ["x", "checked.0", "fixed_by"]);
+        assert_eq!(f, ["x", "checked[0]", "fixed_by"]);
+        let Err(DomainError::Validation(e)) = parse_answers(
+            &json!({"affected": "all", "checked": vec![1; 5000]}),
+            &areas(),
+        ) else {
+            panic!("accepted")
+        };
+        assert_eq!(e.len(), 1, "one error for a list too long: {e:?}");
+        let Err(DomainError::Validation(e)) =
+            parse_answers(&json!({"affected": "everyone"}), &areas())
+        else {
+            panic!("accepted")
+        };
+        assert_eq!(e[0].message, "must be all, some or one");
         assert!(parse_answers(&json!({}), &areas()).is_err());
         assert!(
             parse_answers(&json!({"affected": "all", "issue_area": "nope"}), &areas()).is_err()

@@ -25,17 +25,21 @@ pub enum Scope {
     /// managers only).
     #[serde(rename = "grants:read")]
     GrantsRead,
+    /// Read the Trust Center's documents (every customer administrator and manager).
+    #[serde(rename = "trust:read")]
+    TrustRead,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 6] = [
+    pub const ALL: [Scope; 7] = [
         Scope::CasesRead,
         Scope::CasesWrite,
         Scope::Tokens,
         Scope::Admin,
         Scope::MailIngest,
         Scope::GrantsRead,
+        Scope::TrustRead,
     ];
 
     /// Stable key.
@@ -47,6 +51,7 @@ impl Scope {
             Scope::Admin => "admin",
             Scope::MailIngest => "mail:ingest",
             Scope::GrantsRead => "grants:read",
+            Scope::TrustRead => "trust:read",
         }
     }
 

@@ -245,7 +245,20 @@ pub async fn publish(
             "file",
             format!("must be a PDF or a plain-text document; this one reads as {content_type}"),
         ));
+    } else if content_type.starts_with("text/plain") && looks_like_markup(&bytes) {
+        // Served as text it could not run here, but a reviewer who saves and opens it could.
+        errs.push(FieldError::new(
+            "file",
+            "must be a PDF or a plain-text document; this one is markup (HTML, SVG or XML)",
+        ));
     }
+    // The name's extension says what the file is, whatever it was called.
+    let ext = if content_type == "application/pdf" {
+        "pdf"
+    } else {
+        "txt"
+    };
+    let file_name = with_extension(&file_name, ext);
     if !errs.is_empty() {
         return Err(DomainError::Validation(errs));
     }
@@ -268,6 +281,37 @@ pub async fn publish(
     Ok(doc)
 }
 
+/// Whether text is markup a browser would run: it opens with a tag, or holds a script or an
+/// event handler anywhere.
+fn looks_like_markup(bytes: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(bytes).to_ascii_lowercase();
+    let start = text.trim_start_matches('\u{feff}').trim_start();
+    start.starts_with('<')
+        || [
+            "<script",
+            "<html",
+            "<svg",
+            "<iframe",
+            "<object",
+            "<embed",
+            "javascript:",
+            " onload=",
+            " onerror=",
+        ]
+        .iter()
+        .any(|m| text.contains(m))
+}
+
+/// `name` with the extension `ext` (replacing another).
+fn with_extension(name: &str, ext: &str) -> String {
+    let stem = match name.rsplit_once('.') {
+        Some((s, e)) if !s.is_empty() && e.len() <= 10 => s,
+        _ => name,
+    };
+    let stem = if stem.is_empty() { "document" } else { stem };
+    format!("{stem}.{ext}")
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     let d = sha2::Sha256::digest(bytes);
@@ -275,16 +319,19 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Fails unless the caller may read the Trust Center: a customer user of an account (any
-/// admin: evidence is for security reviews, not only for case-admins) or a manager. No scope
-/// is asked: the documents are not case data, and any credential of such a user may read.
+/// admin: evidence is for security reviews, not only for case-admins) or a manager, with a
+/// credential carrying `trust:read` (a token narrowed to another purpose reads nothing here).
 fn require_reader(p: &Principal) -> Result<()> {
     match p.user.role {
-        Role::Manager => Ok(()),
-        Role::SuperAdmin | Role::Admin if p.user.account_id.is_some() => Ok(()),
-        _ => Err(DomainError::Forbidden(
-            "The Trust Center is for customer administrators and support managers.".into(),
-        )),
+        Role::Manager => {}
+        Role::SuperAdmin | Role::Admin if p.user.account_id.is_some() => {}
+        _ => {
+            return Err(DomainError::Forbidden(
+                "The Trust Center is for customer administrators and support managers.".into(),
+            ));
+        }
     }
+    require_scope(p, Scope::TrustRead)
 }
 
 /// The documents, for a customer user or a manager.
@@ -372,14 +419,21 @@ pub async fn accept_nda(
             "must be true: the agreement is accepted by saying so",
         ));
     }
-    let get = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_owned);
-    let name = text_field(&mut errs, "name", &get("name"), 200, false);
-    let title = text_field(&mut errs, "title", &get("title"), 200, false);
-    for k in ["name", "title"] {
-        if obj.get(k).is_some_and(|x| !x.is_string()) {
+    let mut person = |k: &str| match obj.get(k) {
+        Some(x) if !x.is_string() && !x.is_null() => {
             errs.push(FieldError::new(k, "must be text"));
+            String::new()
         }
-    }
+        x => text_field(
+            &mut errs,
+            k,
+            &x.and_then(Value::as_str).map(str::to_owned),
+            200,
+            false,
+        ),
+    };
+    let name = person("name");
+    let title = person("title");
     if !errs.is_empty() {
         return Err(DomainError::Validation(errs));
     }
@@ -447,6 +501,18 @@ pub fn nda_status(account: Option<&Account>, a: Option<&NdaAcceptance>) -> Value
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_say_what_the_file_is_and_markup_is_told_apart() {
+        assert_eq!(with_extension("report.html", "txt"), "report.txt");
+        assert_eq!(with_extension("fake.pdf", "txt"), "fake.txt");
+        assert_eq!(with_extension("pentest", "pdf"), "pentest.pdf");
+        assert!(looks_like_markup(b"  <html><body>x"));
+        assert!(looks_like_markup(b"Summary\n<script>alert(1)</script>"));
+        assert!(!looks_like_markup(
+            b"Access is reviewed monthly; a < b and c > d."
+        ));
+    }
 
     #[test]
     fn the_digest_is_hex_sha256() {

@@ -83,7 +83,7 @@ impl std::str::FromStr for Scope {
             .ok_or_else(|| {
                 DomainError::field(
                     "scope",
-                    "must be one of cases:read, cases:write, tokens, admin, mail:ingest, grants:read",
+                    "must be one of cases:read, cases:write, tokens, admin, mail:ingest, grants:read, trust:read",
                 )
             })
     }
@@ -110,6 +110,7 @@ impl User {
                 Scope::Tokens => true,
                 Scope::Admin => self.is_administrator(),
                 Scope::MailIngest | Scope::GrantsRead => self.role == Role::Manager,
+                Scope::TrustRead => self.role == Role::Manager || self.account_id.is_some(),
             })
             .collect()
     }

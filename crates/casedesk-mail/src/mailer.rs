@@ -231,6 +231,13 @@ impl Mailer {
         })
     }
 
+    /// Whether `address` is casedesk's own (the sender of its messages, which the mail gate
+    /// reads): no case email may be it.
+    pub fn is_own_address(&self, address: &str) -> bool {
+        let own = self.config.from_address();
+        !own.is_empty() && own.eq_ignore_ascii_case(address.trim())
+    }
+
     /// The settings.
     pub fn config(&self) -> &MailConfig {
         &self.config
@@ -325,8 +332,24 @@ impl Mailer {
         if !self.enabled() {
             return vec![];
         }
+        // casedesk never writes to itself: a case email set to its own address would make
+        // every message come back to the mail gate.
+        let own = self.config.from_address().to_ascii_lowercase();
+        let ours = |to: &[String]| -> Vec<String> {
+            to.iter()
+                .filter(|t| own.is_empty() || **t != own)
+                .cloned()
+                .collect()
+        };
         let mut out = match audience(case, event, actor_is_support, parties) {
-            Some(a) => self.case_mails(a.kind, case, a.body, event.actor.clone(), None, &a.to),
+            Some(a) => self.case_mails(
+                a.kind,
+                case,
+                a.body,
+                event.actor.clone(),
+                None,
+                &ours(&a.to),
+            ),
             None => vec![],
         };
         if let Some(a) = csm_audience(case, event, parties) {

@@ -198,7 +198,7 @@ pub enum TokenCmd {
         /// The user's email.
         #[arg(long)]
         user: String,
-        /// Scope (repeatable): cases:read, cases:write, tokens, admin, mail:ingest, grants:read. Default: every
+        /// Scope (repeatable): cases:read, cases:write, tokens, admin, mail:ingest, grants:read, trust:read. Default: every
         /// scope the user may hold.
         #[arg(long = "scope")]
         scopes: Vec<String>,

@@ -352,8 +352,39 @@ pub fn outage_like(q: &Question) -> bool {
         .collect();
     let has = |w: &str| words.contains(&w);
     let phrase = |p: &str| text.contains(p);
+    // "down" as in "the service is down", not "wind down" or "scroll down".
+    let down = words.iter().enumerate().any(|(i, w)| {
+        *w == "down"
+            && (i
+                .checked_sub(1)
+                .and_then(|j| words.get(j))
+                .is_some_and(|p| {
+                    matches!(
+                        *p,
+                        "is" | "are"
+                            | "was"
+                            | "went"
+                            | "been"
+                            | "goes"
+                            | "service"
+                            | "platform"
+                            | "site"
+                            | "login"
+                            | "signin"
+                            | "sso"
+                            | "everything"
+                            | "api"
+                            | "endpoint"
+                            | "completely"
+                            | "totally"
+                    )
+                })
+                || words
+                    .get(i + 1)
+                    .is_some_and(|n| matches!(*n, "since" | "for" | "again" | "right")))
+    });
     has("outage")
-        || has("down")
+        || down
         || has("unavailable")
         || has("503")
         || has("502")
@@ -440,6 +471,7 @@ pub async fn deflection_report(
             "Only support managers can see deflection reports.".into(),
         ));
     }
+    crate::permissions::require_scope(p, crate::users::Scope::CasesRead)?;
     if until <= since {
         return Err(DomainError::field("until", "must be after since"));
     }
@@ -592,6 +624,7 @@ mod tests {
             "login page returns 503",
             "token endpoint giving 500 errors",
             "Is the service down?",
+            "sso down since 9am",
             "JWKS endpoint not responding",
         ] {
             assert!(outage_like(&q(yes)), "{yes}");
@@ -601,6 +634,8 @@ mod tests {
             "redirect_uri_mismatch on the callback",
             "one user cannot reset the password",
             "dropdown of applications is empty",
+            "how to wind down a tenant we no longer use",
+            "scroll down to the consent button",
         ] {
             assert!(!outage_like(&q(no)), "{no}");
         }

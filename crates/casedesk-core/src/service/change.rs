@@ -252,7 +252,7 @@ fn check_input(cmd: &Command) -> Result<()> {
                     .filter(|k| !crate::cases::intake::CONTACT_FIELDS.contains(&k.as_str()))
                     .map(|k| {
                         FieldError::new(
-                            format!("contact.{k}"),
+                            k.clone(),
                             "is not a field of the contact: email, phone or timezone",
                         )
                     })
@@ -264,7 +264,7 @@ fn check_input(cmd: &Command) -> Result<()> {
                 }
             }
             _ => Err(DomainError::field(
-                "contact",
+                "body",
                 "must be an object with at least one of email, phone and timezone",
             )),
         },
@@ -723,11 +723,25 @@ fn change_contact(
             merged[k] = v.clone();
         }
     }
-    let new = crate::cases::intake::check_contact(&merged).map_err(DomainError::Validation)?;
+    // Named as the request names them: `email`, not the case's `contact.email`.
+    let new = crate::cases::intake::check_contact(&merged).map_err(|errs| {
+        DomainError::Validation(
+            errs.into_iter()
+                .map(|e| {
+                    let field = e
+                        .field
+                        .strip_prefix("contact.")
+                        .unwrap_or(&e.field)
+                        .to_owned();
+                    FieldError::new(field, e.message)
+                })
+                .collect(),
+        )
+    })?;
     if new == *old {
         return Err(DomainError::field(
-            "contact",
-            "is unchanged: the case already has this email, phone and time zone",
+            "body",
+            "changes nothing: the case already has this email, phone and time zone",
         ));
     }
     let mut from = json!({});

@@ -244,8 +244,9 @@ pub async fn expire(store: &dyn ServiceStore, id: Uuid) -> Result<Option<Timesta
     ))
 }
 
-/// The grants in force (of one tenant when given), for the identity platform: a manager, or
-/// a manager's automation token with `grants:read`. Each names the agents who may use it: the
+/// The grants in force (of one tenant when given), for the identity platform: a manager
+/// whose credential carries `grants:read` (every manager's browser session does; a token
+/// must be given it). Each names the agents who may use it: the
 /// assignee, else the agents of the case's queue.
 pub async fn active(
     store: &dyn ServiceStore,
@@ -257,9 +258,7 @@ pub async fn active(
             "Only support managers and the identity platform's credential (a manager's token with grants:read) can list access grants.".into(),
         ));
     }
-    if !(p.has_scope(Scope::GrantsRead) || p.has_scope(Scope::CasesRead)) {
-        return Err(DomainError::InsufficientScope(Scope::GrantsRead));
-    }
+    require_scope(p, Scope::GrantsRead)?;
     let at = now();
     let list = store.active_grants(tenant, at, 500).await?;
     if list.is_empty() {

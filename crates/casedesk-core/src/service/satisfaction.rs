@@ -99,6 +99,7 @@ pub async fn report(
             "Only support managers can read the satisfaction report.".into(),
         ));
     }
+    require_scope(p, Scope::CasesRead)?;
     let rows = store.rated_cases(since, until, 100_000).await?;
     let mut v = satisfaction::report(&rows);
     v["since"] = json!(since);

@@ -71,6 +71,11 @@ pub async fn create_case(
         (raw, Vec::new())
     };
     let value = body::value(&raw)?;
+    refuse_own_address(
+        &st,
+        value.get("contact").and_then(|c| c.get("email")),
+        "contact.email",
+    )?;
     let key = match headers.get("idempotency-key") {
         Some(v) => {
             let k = v
@@ -342,7 +347,24 @@ pub async fn change_contact(
     raw: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<CaseDto>> {
     let contact = body::value(&body::bytes(raw)?)?;
+    refuse_own_address(&st, contact.get("email"), "email")?;
     act(&st, &p, &n, Command::ChangeContact { contact }).await
+}
+
+/// A case email may not be casedesk's own address: every message of the case would come back
+/// to the mail gate instead of reaching a person.
+pub(crate) fn refuse_own_address(
+    st: &AppState,
+    email: Option<&serde_json::Value>,
+    field: &str,
+) -> Result<(), DomainError> {
+    match email.and_then(serde_json::Value::as_str) {
+        Some(e) if st.mailer.is_own_address(e) => Err(DomainError::field(
+            field,
+            "is casedesk's own address; give an address where a person reads the case's mail",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Remove a team contact.

@@ -99,6 +99,7 @@ pub async fn accounts(State(st): State<AppState>, Caller(p): Caller) -> ApiResul
     if p.user.role != casedesk_core::users::Role::Manager {
         return Err(DomainError::Forbidden("Only support managers list accounts.".into()).into());
     }
+    casedesk_core::permissions::require_scope(&p, casedesk_core::users::Scope::Admin)?;
     let items: Vec<Value> = st
         .store
         .list_accounts()
@@ -254,7 +255,7 @@ pub fn period(
             .map_err(|_| {
                 errs.push(FieldError::new(
                     field,
-                    "must be a date and time with its offset, such as 2026-11-01T00:00:00Z",
+                    "must be a date and time with its offset, such as 2026-11-01T00:00:00Z, between the years 0001 and 9998",
                 ))
             })
             .ok()

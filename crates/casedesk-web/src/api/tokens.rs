@@ -132,7 +132,7 @@ pub async fn create(
                     Some(Ok(s)) => scopes.push(s),
                     _ => errors.push(FieldError::new(
                         format!("scopes[{i}]"),
-                        "must be one of cases:read, cases:write, tokens, admin, mail:ingest, grants:read",
+                        "must be one of cases:read, cases:write, tokens, admin, mail:ingest, grants:read, trust:read",
                     )),
                 }
             }

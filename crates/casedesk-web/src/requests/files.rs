@@ -334,16 +334,40 @@ pub(crate) async fn read_document_form(
         while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
             text_bytes += chunk.len() as u64;
             if text_bytes > MAX_FORM_PART {
-                return Err(ApiError::TooLarge);
+                return Err(DomainError::field(
+                    name,
+                    "is too long: the text parts of a document may hold 1 MB together",
+                )
+                .into());
             }
             bytes.extend_from_slice(&chunk);
         }
         let text = String::from_utf8(bytes)
             .map_err(|_| DomainError::field(name.clone(), "must be UTF-8 text"))?;
+        // A part given twice is refused, as a key given twice in JSON is; the web form's NDA
+        // box alone comes as a hidden "false" and, ticked, a "true" after it.
+        let once = |slot: &Option<String>| -> ApiResult<()> {
+            if slot.is_some() {
+                return Err(DomainError::field(name.clone(), "is given twice").into());
+            }
+            Ok(())
+        };
         match name.as_str() {
-            "title" => form.title = Some(text),
-            "summary" => form.summary = Some(text),
-            "requires_nda" => form.requires_nda = Some(text),
+            "title" => {
+                once(&form.title)?;
+                form.title = Some(text);
+            }
+            "summary" => {
+                once(&form.summary)?;
+                form.summary = Some(text);
+            }
+            "requires_nda" if form.requires_nda.as_deref() == Some("false") && text == "true" => {
+                form.requires_nda = Some(text);
+            }
+            "requires_nda" => {
+                once(&form.requires_nda)?;
+                form.requires_nda = Some(text);
+            }
             "topics" => form.topics.push(text),
             // The web form's CSRF token travels as a part; the page checks it.
             "csrf" => csrf = Some(text),

@@ -1104,16 +1104,9 @@ pub async fn act(
     match result {
         Ok(_) => redirect(&format!("/cases/{n}#timeline")),
         Err(DomainError::Validation(errs)) => {
-            // The contact's errors are already named contact.*.
             let errs = errs
                 .into_iter()
-                .map(|e| {
-                    if action == "contact" {
-                        e
-                    } else {
-                        casedesk_core::FieldError::new(format!("{action}.{}", e.field), e.message)
-                    }
-                })
+                .map(|e| casedesk_core::FieldError::new(format!("{action}.{}", e.field), e.message))
                 .collect();
             page(
                 &st,

@@ -179,13 +179,29 @@ async fn case_email_receives_the_case_s_mail(b: Backend) {
     assert_eq!(bad.status, 422, "{}", bad.json);
     assert_eq!(
         bad.error_fields(),
-        ["contact.fax"],
+        ["fax"],
         "unknown fields first, nothing changed"
     );
     let bad = app
         .put(&path, &w.super_admin, json!({"email": "not an address"}))
         .await;
-    assert_eq!(bad.error_fields(), ["contact.email"]);
+    assert_eq!(
+        bad.error_fields(),
+        ["email"],
+        "named as the request names it"
+    );
+    let own = app
+        .put(
+            &path,
+            &w.super_admin,
+            json!({"email": app.mailer.config().from_address()}),
+        )
+        .await;
+    assert_eq!(
+        own.error_fields(),
+        ["email"],
+        "casedesk's own address is no case email"
+    );
     assert_eq!(
         app.put(&path, &w.globex, json!({"email": "x@globex.example"}))
             .await
@@ -219,7 +235,7 @@ async fn case_email_receives_the_case_s_mail(b: Backend) {
     let same = app
         .put(&path, &w.super_admin, json!({"email": "desk@acme.example"}))
         .await;
-    assert_eq!(same.error_fields(), ["contact"]);
+    assert_eq!(same.error_fields(), ["body"]);
     let a = app
         .put(&path, &w.agent, json!({"timezone": "America/New_York"}))
         .await;
@@ -363,6 +379,47 @@ async fn the_csm_is_named_shown_and_told(b: Backend) {
     assert!(alerts.iter().any(|m| m.contains(&format!("#{n2}"))));
     assert!(!alerts.iter().any(|m| m.contains("Globex")));
 
+    // The CSM reads the cases they are told of, even outside their queues; another agent of
+    // another queue still does not.
+    let kai = app
+        .call(
+            "PATCH",
+            "/api/v1/accounts/Globex",
+            Some(&w.manager),
+            Some(&json!({"csm": "kai@support.example"})),
+        )
+        .await;
+    assert_eq!(kai.status, 200);
+    let mut gp1 = globex_case("Globex second P1");
+    gp1["priority"] = json!("P1");
+    let g = app.open_case(&w.globex, gp1).await;
+    assert_eq!(
+        app.get(&format!("/api/v1/cases/{g}"), &w.other_agent)
+            .await
+            .status,
+        200,
+        "Kai is Globex's CSM"
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/cases/{n1}"), &w.other_agent)
+            .await
+            .status,
+        404,
+        "but not Acme's"
+    );
+    let reply = app
+        .post(
+            &format!("/api/v1/cases/{g}/replies"),
+            &w.other_agent,
+            json!({"body": "hi"}),
+        )
+        .await;
+    assert_eq!(
+        reply.status, 404,
+        "reading is not working the case: {}",
+        reply.json
+    );
+
     // The CLI names one too (and removes it).
     let url = app.db.url.as_str();
     let out = crate::cli::json_of(&crate::cli::casedesk(
@@ -479,6 +536,20 @@ async fn routes_and_checks_before_a_case(b: Backend) {
         .await;
     assert_eq!(bad.status, 422);
     assert_eq!(bad.error_fields(), ["zip", "affected", "checked"]);
+    let long = app
+        .call(
+            "POST",
+            "/api/v1/support/checks",
+            None,
+            Some(&json!({"affected": "all", "checked": vec![1; 100000]})),
+        )
+        .await;
+    assert_eq!(long.status, 422);
+    assert_eq!(
+        long.json["errors"].as_array().unwrap().len(),
+        1,
+        "a long list is one error, not one per item"
+    );
     let fixed = json!({"affected": "all", "checked": ["certificates"], "fixed_by": "clock_sync"});
     assert_eq!(
         app.call("POST", "/api/v1/support/checks", None, Some(&fixed))
