@@ -617,13 +617,15 @@ pub async fn suggest(
                         a href=(format!("/kb/{}", h.id)) target="_blank" { (h.title) }
                         " " span.badge { (h.kind.key()) }
                         p.muted { (h.summary) }
-                        @if let Some(v) = &v {
-                            form method="post" action="/support/solved" {
-                                (forms::csrf(&v.csrf))
-                                input type="hidden" name="entry_id" value=(h.id);
-                                input type="hidden" name="subject" value=(subject);
-                                input type="hidden" name="issue_area" value=(area.clone().unwrap_or_default());
-                                button.secondary type="submit" { "This solved it" }
+                        // The suggestions sit inside the case form, where a form of their own
+                        // would be dropped by the parser (and its fields join the case): the
+                        // button posts the case form's own subject, description, issue area
+                        // and CSRF token to "this solved it", without its checks.
+                        @if v.is_some() {
+                            button.secondary type="submit" name="entry_id" value=(h.id)
+                                formaction="/support/solved" formmethod="post"
+                                formenctype="application/x-www-form-urlencoded" formnovalidate {
+                                "This solved it"
                             }
                         }
                     }
@@ -635,7 +637,7 @@ pub async fn suggest(
 
 /// `POST /support/solved`: "this solved it" is recorded; no case is opened.
 pub async fn solved(State(st): State<AppState>, Posted { v, f }: Posted) -> Response {
-    let mut ask = json!({"entry_id": f.get("entry_id"), "subject": f.get("subject")});
+    let mut ask = json!({"entry_id": f.get("entry_id"), "subject": f.get("subject"), "description": f.get("description")});
     if let Some(a) = f.opt("issue_area") {
         ask["issue_area"] = json!(a);
     }

@@ -1303,3 +1303,36 @@ async fn support_center_pages_refuse_other_accounts(be: Backend) {
     assert!(r.text().await.unwrap().contains("not a support engineer"));
 }
 both!(support_center_pages_refuse_other_accounts);
+
+/// "This solved it" on the first suggestion records the deflection and opens no case (it once
+/// submitted the case form instead: the suggestions sit inside it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn this_solved_it_on_the_first_suggestion_records_a_deflection_in_a_real_browser() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let w = people(&app).await;
+    let b = browser(&app.base).await;
+    b.sign_in("ops@acme.example", PASSWORD).await;
+    b.open("/support").await;
+    b.type_into(
+        "#subject",
+        "Sign-in fails with redirect_uri_mismatch after login",
+    )
+    .await;
+    wait_for_text(&b, "#suggestions", "This solved it").await;
+    // The first "This solved it", whatever it is made of.
+    b.el("#suggestions button").await.click().await.unwrap();
+    let page = wait_for_text(&b, "main", "Glad that helped").await;
+    assert!(
+        !page.contains("need attention"),
+        "the case form was not sent: {page}"
+    );
+    let report = app.get("/api/v1/reports/deflection", &w.manager).await;
+    assert_eq!(report.json["deflections"], 1, "{}", report.json);
+    assert_eq!(report.json["areas"][0]["deflections"], 1);
+    let cases = app.get("/api/v1/cases", &w.ops).await;
+    assert!(
+        cases.json["items"].as_array().unwrap().is_empty(),
+        "no case was opened"
+    );
+    b.quit().await;
+}
