@@ -355,9 +355,41 @@ fn goal_text(g: &Value) -> String {
 }
 
 /// `GET /manage/sla`.
-pub async fn sla(State(st): State<AppState>, v: Viewer) -> Response {
-    sla_page(&st, &v, &Errors::default(), None, StatusCode::OK).await
+pub async fn sla(
+    State(st): State<AppState>,
+    v: Viewer,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    // `?plan=&priority=` (a row's Edit link) fills the form with that policy as it stands, so
+    // saving one target keeps the others.
+    let mut values = Fields::default();
+    if let (Some(plan), Some(priority)) = (q.get("plan"), q.get("priority")) {
+        if let Ok(list) = casedesk_core::sla::settings::list_policies(st.store.as_ref(), &v.p).await
+        {
+            values.0.push(("plan".into(), plan.clone()));
+            values.0.push(("priority".into(), priority.clone()));
+            if let Some(p) = list["items"].as_array().and_then(|items| {
+                items
+                    .iter()
+                    .find(|p| p["plan"] == plan.as_str() && p["priority"] == priority.as_str())
+            }) {
+                for t in TARGETS {
+                    let g = &p["policy"][t];
+                    if let Some(m) = g["minutes"].as_u64() {
+                        values.0.push((format!("{t}.minutes"), m.to_string()));
+                    }
+                    if let Some(b) = g["basis"].as_str() {
+                        values.0.push((format!("{t}.basis"), b.to_owned()));
+                    }
+                }
+            }
+        }
+    }
+    sla_page(&st, &v, &Errors::default(), None, StatusCode::OK, &values).await
 }
+
+/// The three targets of a policy.
+const TARGETS: [&str; 3] = ["first_response", "next_response", "resolution"];
 
 async fn sla_page(
     st: &AppState,
@@ -365,6 +397,7 @@ async fn sla_page(
     errors: &Errors,
     flash: Option<String>,
     status: StatusCode,
+    values: &Fields,
 ) -> Response {
     if let Some(r) = managers_only(v) {
         return r;
@@ -398,28 +431,32 @@ async fn sla_page(
         h2 { "SLA policies by plan and priority" }
         div.table-wrap tabindex="0" role="region" aria-label="Scrollable table" {
             table {
-                thead { tr { th scope="col" { "Plan" } th scope="col" { "Priority" } th scope="col" { "First response" } th scope="col" { "Next response" } th scope="col" { "Resolution" } th scope="col" { "Edited" } } }
+                thead { tr { th scope="col" { "Plan" } th scope="col" { "Priority" } th scope="col" { "First response" } th scope="col" { "Next response" } th scope="col" { "Resolution" } th scope="col" { "Edited" } th scope="col" { "Change" } } }
                 tbody {
                     @for p in policies["items"].as_array().unwrap_or(&empty) {
                         tr {
                             td { (p["plan"].as_str().unwrap_or("")) } td { (p["priority"].as_str().unwrap_or("")) }
                             td { (goal_text(&p["policy"]["first_response"])) } td { (goal_text(&p["policy"]["next_response"])) } td { (goal_text(&p["policy"]["resolution"])) }
                             td { (p["edited_at"].as_str().unwrap_or("built-in default")) }
+                            td { a href=(format!("/manage/sla?plan={}&priority={}#change", p["plan"].as_str().unwrap_or(""), p["priority"].as_str().unwrap_or(""))) aria-label=(format!("Edit {} {}", p["plan"].as_str().unwrap_or(""), p["priority"].as_str().unwrap_or(""))) { "Edit" } }
                         }
                     }
                 }
             }
         }
-        h3 { "Change a policy" }
+        h3 #change { "Change a policy" }
+        p.hint { "Choose Edit on a row to start from its targets as they stand." }
         form method="post" action="/manage/sla" {
             (forms::csrf(&v.csrf))
-            (field("plan", "Plan", None, "", Kind::Select(&plans), true, errors))
-            (field("priority", "Priority", None, "", Kind::Select(&priorities), true, errors))
+            (field("plan", "Plan", None, values.get("plan"), Kind::Select(&plans), true, errors))
+            (field("priority", "Priority", None, values.get("priority"), Kind::Select(&priorities), true, errors))
             @for (t, label) in [("first_response", "First response"), ("next_response", "Next response"), ("resolution", "Resolution")] {
+                @let basis = values.opt(&format!("{t}.basis")).unwrap_or_else(|| "business".into());
                 fieldset {
-                    legend { (label) " (leave minutes empty for no target)" }
-                    (field(&format!("{t}.minutes"), "Minutes", None, "", Kind::Input("number"), false, errors))
-                    (field(&format!("{t}.basis"), "Counted in", None, "business", Kind::Select(&bases), false, errors))
+                    legend { (label) }
+                    (field(&format!("{t}.minutes"), "Minutes", Some("Empty means no target."), values.get(&format!("{t}.minutes")), Kind::Input("number"), false, errors))
+                    (field(&format!("{t}.basis"), "Counted in", None, &basis, Kind::Select(&bases), false, errors))
+                    label.check { input type="checkbox" name=(format!("{t}.remove")) value="true" checked[values.checked(&format!("{t}.remove"))]; "Remove this target" }
                 }
             }
             button type="submit" { "Save policy" }
@@ -488,6 +525,40 @@ pub async fn put_policy(State(st): State<AppState>, Posted { v, f }: Posted) -> 
             errs.push(casedesk_core::FieldError::new(k, "is required"));
         }
     }
+    // A target left empty that the policy has is removed only when asked: an empty field is
+    // more often a target nobody meant to touch.
+    if errs.is_empty() {
+        match casedesk_core::sla::settings::list_policies(st.store.as_ref(), &v.p).await {
+            Ok(list) => {
+                let current = list["items"].as_array().and_then(|items| {
+                    items
+                        .iter()
+                        .find(|p| p["plan"] == f.get("plan") && p["priority"] == f.get("priority"))
+                        .cloned()
+                });
+                for t in TARGETS {
+                    let has = current
+                        .as_ref()
+                        .is_some_and(|p| p["policy"][t]["minutes"].is_u64());
+                    let empty = f.opt(&format!("{t}.minutes")).is_none();
+                    let remove = f.checked(&format!("{t}.remove"));
+                    if has && empty && !remove {
+                        errs.push(casedesk_core::FieldError::new(
+                            format!("{t}.minutes"),
+                            format!(
+                                "is empty, which would remove this target (now {}); give minutes, or tick Remove this target",
+                                goal_text(&current.as_ref().map(|p| p["policy"][t].clone()).unwrap_or_default())
+                            ),
+                        ));
+                    }
+                    if remove {
+                        policy.remove(t);
+                    }
+                }
+            }
+            Err(e) => return failure(Some(&v), e),
+        }
+    }
     if !errs.is_empty() {
         return sla_page(
             &st,
@@ -495,6 +566,7 @@ pub async fn put_policy(State(st): State<AppState>, Posted { v, f }: Posted) -> 
             &Errors(errs),
             None,
             StatusCode::UNPROCESSABLE_ENTITY,
+            &f,
         )
         .await;
     }
@@ -518,6 +590,7 @@ pub async fn put_policy(State(st): State<AppState>, Posted { v, f }: Posted) -> 
                     f.get("priority")
                 )),
                 StatusCode::OK,
+                &Fields::default(),
             )
             .await
         }
@@ -528,6 +601,7 @@ pub async fn put_policy(State(st): State<AppState>, Posted { v, f }: Posted) -> 
                 &Errors(errs),
                 None,
                 StatusCode::UNPROCESSABLE_ENTITY,
+                &f,
             )
             .await
         }
@@ -566,6 +640,7 @@ pub async fn put_calendar(State(st): State<AppState>, Posted { v, f }: Posted) -
                 &Errors(vec![e]),
                 None,
                 StatusCode::UNPROCESSABLE_ENTITY,
+                &Fields::default(),
             )
             .await;
         }
@@ -580,6 +655,7 @@ pub async fn put_calendar(State(st): State<AppState>, Posted { v, f }: Posted) -
                     "Calendar {name} saved; open cases are being recomputed."
                 )),
                 StatusCode::OK,
+                &Fields::default(),
             )
             .await
         }
@@ -604,6 +680,7 @@ pub async fn put_calendar(State(st): State<AppState>, Posted { v, f }: Posted) -
                 &Errors(errs),
                 None,
                 StatusCode::UNPROCESSABLE_ENTITY,
+                &Fields::default(),
             )
             .await
         }
@@ -622,6 +699,7 @@ pub async fn put_settings(State(st): State<AppState>, Posted { v, f }: Posted) -
                 &Errors(vec![e]),
                 None,
                 StatusCode::UNPROCESSABLE_ENTITY,
+                &Fields::default(),
             )
             .await;
         }
@@ -634,6 +712,7 @@ pub async fn put_settings(State(st): State<AppState>, Posted { v, f }: Posted) -
                 &Errors::default(),
                 Some("SLA settings saved; open cases are being recomputed.".into()),
                 StatusCode::OK,
+                &Fields::default(),
             )
             .await
         }
@@ -653,6 +732,7 @@ pub async fn put_settings(State(st): State<AppState>, Posted { v, f }: Posted) -
                 &Errors(errs),
                 None,
                 StatusCode::UNPROCESSABLE_ENTITY,
+                &Fields::default(),
             )
             .await
         }

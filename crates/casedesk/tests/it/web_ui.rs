@@ -1336,3 +1336,72 @@ async fn this_solved_it_on_the_first_suggestion_records_a_deflection_in_a_real_b
     );
     b.quit().await;
 }
+
+/// Editing one SLA target keeps the others: the row's Edit fills the form with the policy as it
+/// stands, and a target left empty is removed only when asked (it once set the others to none
+/// for every open case of that plan and priority).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editing_one_sla_target_keeps_the_others_in_a_real_browser() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let w = people(&app).await;
+    let policy = |list: &serde_json::Value| {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["plan"] == "gold" && p["priority"] == "P2")
+            .unwrap()["policy"]
+            .clone()
+    };
+    let before = policy(&app.get("/api/v1/sla/policies", &w.manager).await.json);
+    assert!(
+        before["next_response"]["minutes"].is_u64() && before["resolution"]["minutes"].is_u64(),
+        "{before}"
+    );
+    let b = browser(&app.base).await;
+    b.sign_in("mia@support.example", PASSWORD).await;
+    b.open("/manage/sla").await;
+    b.el("a[aria-label='Edit gold P2']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let minutes = b
+        .el("#first_response-minutes")
+        .await
+        .value()
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert_eq!(
+        minutes,
+        before["first_response"]["minutes"].to_string(),
+        "the form starts from the policy"
+    );
+    b.set("first_response.minutes", "45").await;
+    b.submit("form[action='/manage/sla']").await;
+    wait_for_text(&b, "main", "saved").await;
+    let after = policy(&app.get("/api/v1/sla/policies", &w.manager).await.json);
+    assert_eq!(after["first_response"]["minutes"], 45);
+    assert_eq!(
+        after["next_response"], before["next_response"],
+        "the other targets stay"
+    );
+    assert_eq!(after["resolution"], before["resolution"]);
+    // Emptying a target without saying so is refused, at that field, and changes nothing.
+    b.el("a[aria-label='Edit gold P2']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.set("next_response.minutes", "").await;
+    b.submit("form[action='/manage/sla']").await;
+    let page = wait_for_text(&b, "main", "would remove this target").await;
+    assert!(page.contains("Remove this target"), "{page}");
+    assert_eq!(
+        policy(&app.get("/api/v1/sla/policies", &w.manager).await.json),
+        after
+    );
+    no_serious_accessibility_problem(&b, "SLA policies").await;
+    b.quit().await;
+}
