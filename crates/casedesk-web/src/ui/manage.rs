@@ -363,24 +363,23 @@ pub async fn sla(
     // `?plan=&priority=` (a row's Edit link) fills the form with that policy as it stands, so
     // saving one target keeps the others.
     let mut values = Fields::default();
-    if let (Some(plan), Some(priority)) = (q.get("plan"), q.get("priority")) {
-        if let Ok(list) = casedesk_core::sla::settings::list_policies(st.store.as_ref(), &v.p).await
-        {
-            values.0.push(("plan".into(), plan.clone()));
-            values.0.push(("priority".into(), priority.clone()));
-            if let Some(p) = list["items"].as_array().and_then(|items| {
-                items
-                    .iter()
-                    .find(|p| p["plan"] == plan.as_str() && p["priority"] == priority.as_str())
-            }) {
-                for t in TARGETS {
-                    let g = &p["policy"][t];
-                    if let Some(m) = g["minutes"].as_u64() {
-                        values.0.push((format!("{t}.minutes"), m.to_string()));
-                    }
-                    if let Some(b) = g["basis"].as_str() {
-                        values.0.push((format!("{t}.basis"), b.to_owned()));
-                    }
+    if let (Some(plan), Some(priority)) = (q.get("plan"), q.get("priority"))
+        && let Ok(list) = casedesk_core::sla::settings::list_policies(st.store.as_ref(), &v.p).await
+    {
+        values.0.push(("plan".into(), plan.clone()));
+        values.0.push(("priority".into(), priority.clone()));
+        if let Some(p) = list["items"].as_array().and_then(|items| {
+            items
+                .iter()
+                .find(|p| p["plan"] == plan.as_str() && p["priority"] == priority.as_str())
+        }) {
+            for t in TARGETS {
+                let g = &p["policy"][t];
+                if let Some(m) = g["minutes"].as_u64() {
+                    values.0.push((format!("{t}.minutes"), m.to_string()));
+                }
+                if let Some(b) = g["basis"].as_str() {
+                    values.0.push((format!("{t}.basis"), b.to_owned()));
                 }
             }
         }

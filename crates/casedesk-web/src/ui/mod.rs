@@ -10,6 +10,7 @@ mod charts;
 mod console;
 mod forms;
 mod manage;
+mod markdown;
 mod page;
 mod portal;
 mod reports;

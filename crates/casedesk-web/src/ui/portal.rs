@@ -726,7 +726,7 @@ pub async fn kb_entry(
             html! {
                 p.lead { (t.summary) }
                 p.muted { span.badge { (t.kind.key()) } " Updated " (super::page::when(e.updated_at)) " · version " (e.version) }
-                @for para in t.body.split("\n\n") { p.body { (para.trim()) } }
+                div.article { (super::markdown::render(&t.body)) }
                 @if let Some(u) = &t.url { p { a href=(u) rel="noopener noreferrer" { "Read the full page" } } }
                 p { a href="/kb" { "All articles" } }
             },

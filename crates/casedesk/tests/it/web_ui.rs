@@ -1405,3 +1405,54 @@ async fn editing_one_sla_target_keeps_the_others_in_a_real_browser() {
     no_serious_accessibility_problem(&b, "SLA policies").await;
     b.quit().await;
 }
+
+/// Knowledge-base articles read as formatted text, not raw Markdown, and an author's HTML
+/// never scripts the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn articles_render_markdown_and_never_run_author_html_in_a_real_browser() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let w = people(&app).await;
+    let entry = serde_json::json!({
+        "kind": "article", "title": "Formatted article",
+        "summary": "Lists, code and emphasis.",
+        "body": "Check the **clock** and the `exp` claim:\n\n1. run NTP\n2. allow 60 seconds\n\n<script>document.title = 'owned'</script><img src=x onerror=\"document.title='owned'\">\n\n[bad](javascript:document.title='owned')",
+        "issue_areas": ["tokens-and-jwks"], "tags": ["clock"],
+        "visibility": "public", "state": "published"
+    });
+    let r = app
+        .put("/api/v1/kb/entries/formatted-article", &w.manager, entry)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.json);
+    let b = browser(&app.base).await;
+    b.open("/kb/formatted-article").await;
+    let text = wait_for_text(&b, "main", "run NTP").await;
+    assert!(
+        !text.contains("**") && !text.contains('`'),
+        "no raw Markdown: {text}"
+    );
+    let shape = b
+        .driver
+        .execute(
+            "const a = document.querySelector('main .article'); return [a.querySelectorAll('ol li').length, a.querySelectorAll('strong').length, a.querySelectorAll('code').length, a.querySelectorAll('script, img[onerror]').length, [...a.querySelectorAll('a')].filter(x => x.href.startsWith('javascript')).length, document.title];",
+            Vec::<serde_json::Value>::new(),
+        )
+        .await
+        .unwrap();
+    let v = shape.json();
+    assert_eq!(&v[0], &serde_json::json!(2), "{v}");
+    assert_eq!(&v[1], &serde_json::json!(1));
+    assert_eq!(&v[2], &serde_json::json!(1));
+    assert_eq!(
+        &v[3],
+        &serde_json::json!(0),
+        "the author's script and handler are gone"
+    );
+    assert_eq!(&v[4], &serde_json::json!(0), "no javascript: link");
+    assert_ne!(&v[5], &serde_json::json!("owned"));
+    // A starter article reads the same way.
+    b.open("/kb/clock-skew-tokens").await;
+    let text = wait_for_text(&b, "main", "NTP").await;
+    assert!(!text.contains('`'), "{text}");
+    no_serious_accessibility_problem(&b, "knowledge-base article").await;
+    b.quit().await;
+}
