@@ -51,7 +51,7 @@ pub fn router(state: AppState) -> Router {
                 )),
         )
         .merge(ui::routes())
-        .fallback(error::not_found)
+        .fallback(ui::fallback)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

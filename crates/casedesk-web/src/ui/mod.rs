@@ -100,3 +100,27 @@ pub fn routes() -> Router<AppState> {
         .route("/manage/audit", get(manage::audit))
         .route("/manage/reports", get(reports::page))
 }
+
+/// An address that names nothing: a page for a browser (it asks for HTML and the address is
+/// not the API's), problem+json for everyone else.
+pub async fn fallback(
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    crate::session::MaybeViewer(v): crate::session::MaybeViewer,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let wants_page = !uri.path().starts_with("/api/")
+        && headers
+            .get(axum::http::header::ACCEPT)
+            .and_then(|a| a.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"));
+    if wants_page {
+        page::failure(
+            v.as_ref(),
+            casedesk_core::DomainError::NotFound { entity: "page" },
+        )
+    } else {
+        crate::error::ApiError::Domain(casedesk_core::DomainError::NotFound { entity: "resource" })
+            .into_response()
+    }
+}

@@ -1456,3 +1456,45 @@ async fn articles_render_markdown_and_never_run_author_html_in_a_real_browser() 
     no_serious_accessibility_problem(&b, "knowledge-base article").await;
     b.quit().await;
 }
+
+/// An address that names nothing is a page in the browser (it answered raw JSON), and stays
+/// problem+json for the API and for clients that do not ask for HTML.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_addresses_are_a_page_in_a_real_browser() {
+    let app = spawn_app(Backend::Sqlite).await;
+    people(&app).await;
+    let b = browser(&app.base).await;
+    b.sign_in("ops@acme.example", PASSWORD).await;
+    b.open("/no/such/page").await;
+    let text = wait_for_text(&b, "main", "Back to the start page").await;
+    assert!(!text.contains("\"type\""), "not raw JSON: {text}");
+    assert!(
+        b.text().await.contains("ops@acme.example"),
+        "the frame, signed in"
+    );
+    b.quit().await;
+    let api = app.call("GET", "/api/v1/no-such-thing", None, None).await;
+    assert_eq!(
+        (api.status, api.content_type()),
+        (404, "application/problem+json")
+    );
+    let r = app
+        .client
+        .get(format!("{}/api/v1/no-such-thing", app.base))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/problem+json",
+        "the API never answers a page"
+    );
+    let r = app
+        .client
+        .get(format!("{}/no/such/page", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+}
