@@ -342,6 +342,14 @@ fn event_body(e: &CaseEvent) -> Markup {
         (Some(a), Some(b)) => Some(format!("{} → {}", a.replace('_', " "), b.replace('_', " "))),
         _ => None,
     };
+    if e.kind == EventKind::DiagnosticReport {
+        let what = if d["diagnostic"] == "jwt" {
+            "JWT explained"
+        } else {
+            "Redirect URI compared"
+        };
+        return html! { p { strong { (what) } } (report_view(&d["report"])) };
+    }
     let extra = support_center_words(e);
     let change = if extra.is_some() { None } else { change };
     html! {
@@ -351,6 +359,76 @@ fn event_body(e: &CaseEvent) -> Markup {
         @if !files.is_empty() { p { "Files: " (files.join(", ")) } }
         @if let Some(n) = d.get("secrets_removed") {
             p.notice.warn { "Secrets were removed from this before it was stored: " (n.get("advice").and_then(Value::as_str).unwrap_or("rotate the credentials that were shared.")) }
+        }
+    }
+}
+
+/// A diagnostic's report as people read it: the verdict in words and colour, the redirect
+/// URI part by part, why a token fails, what is wrong, and what to do. The same on the result
+/// page and on the timeline.
+fn report_view(report: &Value) -> Markup {
+    let empty = Vec::new();
+    let (ok, words) = match (
+        report.get("verdict").and_then(Value::as_str),
+        report.get("valid").and_then(Value::as_bool),
+    ) {
+        (Some("match"), _) => (
+            true,
+            "The redirect URI matches a registered one.".to_owned(),
+        ),
+        (Some("match_loopback_port"), _) => (
+            true,
+            "The redirect URI matches: a loopback address may use any port.".to_owned(),
+        ),
+        (Some("mismatch"), _) => (
+            false,
+            "The redirect URI does not match any registered one.".to_owned(),
+        ),
+        (Some("invalid"), _) => (
+            false,
+            "The redirect URI can never be accepted, whatever is registered.".to_owned(),
+        ),
+        (Some(other), _) => (false, other.replace('_', " ")),
+        (None, Some(true)) => (true, "The token is valid.".to_owned()),
+        (None, Some(false)) => (false, "The token fails.".to_owned()),
+        (None, None) => (false, "No verdict.".to_owned()),
+    };
+    let parts = report["parts"].as_array().unwrap_or(&empty);
+    let failures = report["failures"].as_array().unwrap_or(&empty);
+    let warnings = report["warnings"].as_array().unwrap_or(&empty);
+    let problems = report["problems"].as_array().unwrap_or(&empty);
+    let advice = report.get("advice").or_else(|| report.get("what_to_do"));
+    let text = |x: &Value| x.as_str().map(str::to_owned).unwrap_or_default();
+    html! {
+        div.report {
+            p class=(if ok { "notice ok" } else { "notice bad" }) role="status" { strong { (words) } }
+            @if let Some(c) = report["closest"].as_str() { p { "Closest registered URI: " code { (c) } } }
+            @if !parts.is_empty() {
+                div.table-wrap tabindex="0" role="region" aria-label="The URI part by part" { table {
+                    thead { tr { th scope="col" { "Part" } th scope="col" { "Registered" } th scope="col" { "Used" } th scope="col" { "Verdict" } } }
+                    tbody { @for x in parts {
+                        @let same = x["verdict"] == "same";
+                        tr {
+                            td { (text(&x["part"])) } td { code { (text(&x["registered"])) } } td { code { (text(&x["used"])) } }
+                            td { span class=(if same { "badge ok" } else { "badge bad" }) { (text(&x["verdict"]).replace('_', " ")) }
+                                 @if let Some(h) = x["hint"].as_str() { " " (h) } }
+                        }
+                    } }
+                } }
+            }
+            @if !failures.is_empty() {
+                h3 { "Why it fails" }
+                ul { @for x in failures { li { code { (text(&x["code"])) } ": " (text(&x["message"])) } } }
+            }
+            @if !warnings.is_empty() {
+                h3 { "Worth a look" }
+                ul { @for x in warnings { li { code { (text(&x["code"])) } ": " (text(&x["message"])) } } }
+            }
+            @if !problems.is_empty() {
+                h3 { "What is wrong with the used URI" }
+                ul { @for x in problems { li { code { (text(&x["code"])) } ": " (text(&x["message"])) } } }
+            }
+            @if let Some(a) = advice { p { (a.as_str().map(str::to_owned).unwrap_or_else(|| a.to_string())) } }
         }
     }
 }
@@ -1368,19 +1446,6 @@ pub async fn diagnose(
         Ok(r) => r,
         Err(e) => return failure(Some(&v), e),
     };
-    let empty = Vec::new();
-    let verdict = report
-        .get("verdict")
-        .or_else(|| report.get("valid"))
-        .map(|x| {
-            x.as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| x.to_string())
-        })
-        .unwrap_or_default();
-    let failures = report["failures"].as_array().unwrap_or(&empty);
-    let problems = report["problems"].as_array().unwrap_or(&empty);
-    let advice = report.get("advice").or_else(|| report.get("what_to_do"));
     let pretty = serde_json::to_string_pretty(&report).unwrap_or_default();
     respond(
         StatusCode::OK,
@@ -1394,16 +1459,7 @@ pub async fn diagnose(
             if v.support() { "console" } else { "cases" },
             html! {
                 p { "For case " a href=(format!("/cases/{n}")) { "#" (n) } "." }
-                div.notice role="status" { p { "Verdict: " strong { (verdict) } } }
-                @if !failures.is_empty() {
-                    h2 { "Why it fails" }
-                    ul { @for x in failures { li { code { (x["code"].as_str().unwrap_or("")) } ": " (x["message"].as_str().unwrap_or("")) } } }
-                }
-                @if !problems.is_empty() {
-                    h2 { "What is wrong with the used URI" }
-                    ul { @for x in problems { li { code { (x["code"].as_str().unwrap_or("")) } ": " (x["message"].as_str().unwrap_or("")) } } }
-                }
-                @if let Some(a) = advice { p { (a.as_str().map(str::to_owned).unwrap_or_else(|| a.to_string())) } }
+                (report_view(&report))
                 details { summary { "The whole report" } pre { (pretty) } }
             },
         ),

@@ -1498,3 +1498,43 @@ async fn unknown_addresses_are_a_page_in_a_real_browser() {
         .unwrap();
     assert_eq!(r.headers()["content-type"], "application/problem+json");
 }
+
+/// A diagnostic reads as a verdict in words with the URI part by part, on its page and on the
+/// timeline (the timeline entry was empty, the comparison raw JSON, the JWT "Verdict: false").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diagnostic_reports_read_as_words_and_tables_in_a_real_browser() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let w = people(&app).await;
+    let n = app.open_case(&w.ops, acme_case("Redirect fails")).await;
+    let b = browser(&app.base).await;
+    b.sign_in("ops@acme.example", PASSWORD).await;
+    b.open(&format!("/cases/{n}")).await;
+    open_details(&b, "Compare a redirect URI").await;
+    b.set("registered", "https://app.acme.example/callback/")
+        .await;
+    b.set("used", "https://app.acme.example/callback").await;
+    b.submit(&format!("form[action='/cases/{n}/diagnose/redirect']"))
+        .await;
+    let report = wait_for_text(&b, ".report", "does not match").await;
+    assert!(report.contains("path"), "part by part: {report}");
+    assert!(!report.contains('{'), "no raw JSON: {report}");
+    let bad = b.el(".report .badge.bad").await.text().await.unwrap();
+    assert!(bad.contains("differs"), "{bad}");
+    // A token that fails says so in words, not "false", here and on the timeline.
+    b.open(&format!("/cases/{n}")).await;
+    open_details(&b, "Explain a JWT").await;
+    b.set("token", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.").await;
+    b.submit(&format!("form[action='/cases/{n}/diagnose/jwt']"))
+        .await;
+    let jwt = wait_for_text(&b, ".report", "The token").await;
+    assert!(jwt.contains("The token fails"), "{jwt}");
+    assert!(!jwt.contains("false"), "{jwt}");
+    b.open(&format!("/cases/{n}")).await;
+    let timeline = wait_for_text(&b, ".timeline", "JWT explained").await;
+    assert!(
+        timeline.contains("The token fails"),
+        "the timeline entry says what was found: {timeline}"
+    );
+    no_serious_accessibility_problem(&b, "case with a diagnostic report").await;
+    b.quit().await;
+}
