@@ -350,6 +350,30 @@ const ARCHIVES: [(&str, &str); 9] = [
     ("application/x-compress", "a compressed file"),
 ];
 
+/// Programs: nobody on a case should run one, so none is kept (by content, and by the names
+/// Windows runs whatever they hold).
+const PROGRAMS: [(&str, &str); 6] = [
+    (
+        "application/vnd.microsoft.portable-executable",
+        "a Windows program",
+    ),
+    ("application/x-msdownload", "a Windows program"),
+    ("application/x-executable", "a program"),
+    ("application/x-mach-binary", "a macOS program"),
+    ("application/vnd.android.dex", "Android code"),
+    ("application/wasm", "WebAssembly code"),
+];
+const PROGRAM_NAMES: [&str; 6] = [".exe", ".msi", ".dll", ".scr", ".com", ".bat"];
+
+/// Whether `b` is a Windows program: `MZ`, then `PE\0\0` at the offset the header names.
+fn is_pe(b: &[u8]) -> bool {
+    let Some(off) = b.get(0x3c..0x40) else {
+        return false;
+    };
+    let off = u32::from_le_bytes([off[0], off[1], off[2], off[3]]) as usize;
+    b.starts_with(b"MZ") && b.get(off..off.saturating_add(4)) == Some(b"PE\0\0".as_slice())
+}
+
 /// The upload as it is meant to be read: gzip inflated (to at most `limit` bytes, against
 /// compression bombs) and its `.gz` suffix dropped; archives refused with what to send
 /// instead, since a file inside one could not be scrubbed before it is stored.
@@ -391,6 +415,30 @@ fn unwrap(upload: &mut Upload, field: &str, limit: u64) -> Result<()> {
             field,
             format!(
                 "{shown} is {what}, and nothing of it was kept: casedesk removes secrets from each file before it is stored, which it cannot do inside an archive. Upload the files themselves (a HAR capture as .har, or compressed with gzip)."
+            ),
+        ));
+    }
+    let program = infer::get(&upload.bytes)
+        .and_then(|k| PROGRAMS.iter().find(|(m, _)| *m == k.mime_type()))
+        // "MZ" alone opens many a text (a log of an MZ cluster); a Windows program also has
+        // the PE signature where its header says.
+        .filter(|(m, _)| {
+            !m.starts_with("application/vnd.microsoft") && *m != "application/x-msdownload"
+                || is_pe(&upload.bytes)
+        })
+        .map(|(_, what)| *what)
+        .or_else(|| {
+            let lower = upload.name.to_ascii_lowercase();
+            PROGRAM_NAMES
+                .iter()
+                .any(|x| lower.ends_with(x))
+                .then_some("named as a program")
+        });
+    if let Some(what) = program {
+        return Err(DomainError::field(
+            field,
+            format!(
+                "{shown} is {what}, and nothing of it was kept: casedesk does not keep programs, which nobody on a case should run. Send what it shows or writes instead: a screenshot, a log or a HAR capture."
             ),
         ));
     }

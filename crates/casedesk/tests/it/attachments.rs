@@ -335,6 +335,26 @@ async fn files_are_limited_typed_and_named_safely(b: Backend) {
     let r = app.upload(&path, &w.ops, &[("again.png", png)], None).await;
     assert_eq!(r.status, 201);
     assert_eq!(app.stored_files().len(), 3);
+    // A program is refused, by its content or by a name Windows runs, with what to send.
+    let mut pe = b"MZ".to_vec();
+    pe.resize(0x40, 0);
+    pe[0x3c] = 0x40;
+    pe.extend_from_slice(b"PE\0\0");
+    pe.resize(0x200, 0);
+    for (name, bytes) in [
+        ("tool.bin", pe),
+        ("setup.exe", b"plain text really".to_vec()),
+    ] {
+        let r = app.upload(&path, &w.ops, &[(name, bytes)], None).await;
+        assert_eq!(r.status, 422, "{name}: {}", r.json);
+        assert_eq!(r.error_fields(), vec!["files[0]"]);
+        assert!(
+            r.json.to_string().contains("does not keep programs"),
+            "{}",
+            r.json
+        );
+    }
+    assert_eq!(app.stored_files().len(), 3, "nothing of a program was kept");
 }
 both!(files_are_limited_typed_and_named_safely);
 

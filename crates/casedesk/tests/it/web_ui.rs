@@ -1538,3 +1538,35 @@ async fn diagnostic_reports_read_as_words_and_tables_in_a_real_browser() {
     no_serious_accessibility_problem(&b, "case with a diagnostic report").await;
     b.quit().await;
 }
+
+/// A program uploaded on the case page is refused with words at the files field (it was kept
+/// without a word).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uploaded_program_is_refused_with_words_in_a_real_browser() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let w = people(&app).await;
+    let n = app.open_case(&w.ops, acme_case("Upload a tool")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("setup.exe");
+    std::fs::write(&file, b"MZ\x90\x00\x03\x00\x00\x00").unwrap();
+    let b = browser(&app.base).await;
+    b.sign_in("ops@acme.example", PASSWORD).await;
+    b.open(&format!("/cases/{n}")).await;
+    b.el("#upload")
+        .await
+        .send_keys(file.to_str().unwrap())
+        .await
+        .unwrap();
+    b.submit(&format!("form[action='/cases/{n}/files']")).await;
+    let page = wait_for_text(&b, "main", "does not keep programs").await;
+    assert!(page.contains("setup.exe"), "{page}");
+    let files = app
+        .get(&format!("/api/v1/cases/{n}/attachments"), &w.ops)
+        .await;
+    assert!(
+        files.json["items"].as_array().unwrap().is_empty(),
+        "{}",
+        files.json
+    );
+    b.quit().await;
+}
