@@ -395,22 +395,9 @@ pub fn form_query(a: &Answers) -> String {
     if let Some(s) = p["issue_area"].as_str() {
         pairs.push(("issue_area".into(), s.into()));
     }
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
 }
 
 /// "This fixed it": the check is recorded as a deflection (`check:<key>`) for a customer.
@@ -487,7 +474,7 @@ mod tests {
             q.starts_with("scope=some_users&context.affected=some"),
             "{q}"
         );
-        assert!(q.contains("steps_to_reproduce=Checked%20before"), "{q}");
+        assert!(q.contains("steps_to_reproduce=Checked+before"), "{q}");
     }
 
     #[test]
