@@ -97,6 +97,7 @@ pub async fn sla_scan(url: &str, runs: usize) -> anyhow::Result<()> {
     // An agent's queue view by next due time (first page of active cases in one queue).
     use casedesk_core::cases::{CaseQuery, CaseSort, Status, Visibility};
     let q = CaseQuery {
+        account: None,
         visibility: Visibility::Queues {
             queues: vec!["identity".into()],
             user_id: uuid::Uuid::nil(),

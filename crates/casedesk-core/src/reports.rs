@@ -29,6 +29,10 @@ pub struct ReportRow {
     pub resolved_at: Option<Timestamp>,
     /// Whether an SLA clock of the case breached.
     pub breached: bool,
+    /// The account's name.
+    pub account: String,
+    /// The support engineer the case is assigned to, if any.
+    pub assignee: Option<String>,
 }
 
 /// Figures of one group of cases.
@@ -65,6 +69,13 @@ pub struct Report {
     pub by_priority: Vec<Figures>,
     /// By issue area.
     pub by_issue_area: Vec<Figures>,
+    /// By account.
+    pub by_account: Vec<Figures>,
+    /// By assigned support engineer (`unassigned` for none).
+    pub by_assignee: Vec<Figures>,
+    /// The figures of each day (or week) of the period, oldest first; a day without cases
+    /// has none.
+    pub trend: Vec<Figures>,
     /// Whether the period held more cases than a report reads.
     pub truncated: bool,
 }
@@ -148,11 +159,18 @@ pub fn compute(rows: &[ReportRow], since: Timestamp, until: Timestamp, truncated
         .enumerate()
         .map(|(i, (k, _))| (k.clone(), i))
         .collect();
+    let mut per_slot: Vec<Vec<&ReportRow>> = vec![Vec::new(); volume.len()];
     for r in rows {
         if let Some(&i) = slots.get(&bucket(r.created_at)) {
             volume[i].1 += 1;
+            per_slot[i].push(r);
         }
     }
+    let trend = volume
+        .iter()
+        .zip(per_slot)
+        .map(|((k, _), members)| figures(k, members.into_iter()))
+        .collect();
     Report {
         since,
         until,
@@ -162,6 +180,9 @@ pub fn compute(rows: &[ReportRow], since: Timestamp, until: Timestamp, truncated
         by_plan: grouped(rows, |r| &r.plan),
         by_priority: grouped(rows, |r| r.priority.key()),
         by_issue_area: grouped(rows, |r| &r.issue_area),
+        by_account: grouped(rows, |r| &r.account),
+        by_assignee: grouped(rows, |r| r.assignee.as_deref().unwrap_or("unassigned")),
+        trend,
         truncated,
     }
 }
@@ -228,6 +249,8 @@ mod tests {
                 .and_then(|m| created.checked_add(jiff::SignedDuration::from_mins(m)).ok()),
             resolved_at: None,
             breached,
+            account: "Acme".into(),
+            assignee: None,
         }
     }
 
@@ -272,6 +295,14 @@ mod tests {
         assert_eq!((premium.key.as_str(), premium.cases), ("premium", 2));
         assert_eq!(premium.sla_attainment, Some(0.5));
         assert_eq!(r.by_priority.len(), 2);
+        assert_eq!(r.by_account[0].cases, 3);
+        assert_eq!(r.by_assignee[0].key, "unassigned");
+        // The trend keeps a day without cases as no data, not as zero.
+        assert_eq!(r.trend.len(), 7);
+        assert_eq!(r.trend[1].first_response_median_minutes, Some(20.0));
+        assert_eq!(r.trend[1].sla_attainment, Some(0.5));
+        assert_eq!(r.trend[0].sla_attainment, None);
+        assert_eq!(r.trend[0].first_response_median_minutes, None);
     }
 
     #[test]

@@ -1138,6 +1138,61 @@ macro_rules! store_impl {
                     tx.commit().await.map_err(internal)?;
                     Ok(out)
                 }
+
+                async fn import_history(&self, cases: &[casedesk_core::service::HistoricCase]) -> Result<Vec<i64>> {
+                    let (mut tx, _writer) = self.begin().await?;
+                    let mut out = Vec::with_capacity(cases.len());
+                    // Marked as imported, so the dispatch trigger announces none of it.
+                    let imported = |e: &NewEvent| {
+                        let mut e = e.clone();
+                        match &mut e.data {
+                            serde_json::Value::Object(m) => {
+                                m.insert("imported".into(), serde_json::Value::Bool(true));
+                            }
+                            other => *other = serde_json::json!({"imported": true, "value": other.clone()}),
+                        }
+                        e
+                    };
+                    for h in cases {
+                        let created = NewEvent {
+                            actor_id: Some(h.case.requester_id),
+                            kind: EventKind::Created,
+                            public: true,
+                            data: serde_json::json!({"status": Status::New.key(), "imported": true}),
+                            at: h.case.created_at,
+                        };
+                        let number = Self::insert_case(&mut tx, &h.case, h.status, &created).await?;
+                        for e in &h.events {
+                            Self::insert_event(&mut tx, number, &imported(e)).await?;
+                        }
+                        let last = h.events.iter().map(|e| e.at).max().unwrap_or(h.case.created_at);
+                        sqlx::query("UPDATE cases SET assignee_id = $1, updated_at = $2 WHERE number = $3")
+                            .bind(h.assignee.map(|u| u.to_string()))
+                            .bind(micros(last))
+                            .bind(number)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(internal)?;
+                        if let Some(r) = &h.rating {
+                            sqlx::query("INSERT INTO case_ratings (case_number, rating, comment, rated_by, rated_at) VALUES ($1, $2, $3, $4, $5)")
+                                .bind(number)
+                                .bind(i32::from(r.rating))
+                                .bind(r.comment.as_deref())
+                                .bind(&r.rated_by)
+                                .bind(micros(r.rated_at))
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(internal)?;
+                        }
+                        out.push(number);
+                    }
+                    let audit = AuditRecord::new(casedesk_core::audit::Actor::system("import"), "case.import", "cases")
+                        .summary(serde_json::json!({"count": out.len(), "first": out.first(), "last": out.last(), "history": true}))
+                        .internal();
+                    Self::write_audit(&mut tx, &[audit]).await?;
+                    tx.commit().await.map_err(internal)?;
+                    Ok(out)
+                }
             }
 
             #[async_trait]

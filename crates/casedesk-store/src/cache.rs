@@ -447,6 +447,13 @@ impl casedesk_core::service::ServiceStore for CachedStore {
         self.inner.import_cases(cases).await
     }
 
+    async fn import_history(
+        &self,
+        cases: &[casedesk_core::service::HistoricCase],
+    ) -> Result<Vec<i64>> {
+        self.inner.import_history(cases).await
+    }
+
     async fn finish_job(&self, c: &Claim, f: &Finish, follow: &FollowUp) -> Result<bool> {
         let r = self.inner.finish_job(c, f, follow).await;
         if !follow.jobs.is_empty() {

@@ -120,7 +120,7 @@ pub(crate) fn parse_contacts(
 pub(crate) const SUMMARY_FIELDS: &str = "'number', p.number, 'subject', p.subject, 'status', p.status, \
     'priority', p.priority, 'tenant', p.tenant, 'issue_area', p.issue_area, 'stage', p.stage, 'queue', p.queue, \
     'requester', p.requester, 'assignee', p.assignee, 'escalated', p.escalated, 'created_at', p.created_at, \
-    'updated_at', p.updated_at, 'sla_due_at', p.sla_due_at";
+    'updated_at', p.updated_at, 'sla_due_at', p.sla_due_at, 'account', p.account, 'plan', p.plan";
 
 /// Decodes a page of list rows from its JSON array (`None`: no rows).
 pub(crate) fn summaries_from_json(
@@ -157,15 +157,18 @@ pub(crate) fn summaries_from_json(
                 created_at: ts(i("created_at")?),
                 updated_at: ts(i("updated_at")?),
                 sla_due_at: r["sla_due_at"].as_i64().map(ts),
+                account: s("account")?,
+                plan: s("plan")?,
             })
         })
         .collect()
 }
 
 pub(crate) const SUMMARY_SELECT: &str = "SELECT c.number, c.subject, c.status, c.priority, t.slug AS tenant, \
-    c.issue_area, c.stage, c.queue, r.email AS requester, a.email AS assignee, c.escalated, c.created_at, c.updated_at, c.sla_due_at \
+    c.issue_area, c.stage, c.queue, r.email AS requester, a.email AS assignee, c.escalated, c.created_at, c.updated_at, c.sla_due_at, \
+    ac.name AS account, ac.plan AS plan \
     FROM cases c JOIN tenants t ON t.id = c.tenant_id JOIN users r ON r.id = c.requester_id \
-    LEFT JOIN users a ON a.id = c.assignee_id";
+    JOIN accounts ac ON ac.id = c.account_id LEFT JOIN users a ON a.id = c.assignee_id";
 
 /// The columns and values of a new case ($1–$19, its SLA timers $25–$26); the event that
 /// records it follows as $20–$24, and its first SLA log entries (a JSON array, one row) as $27.
@@ -383,6 +386,12 @@ fn filters_of(
     }
     if let Some(v) = q.stage {
         filters.push(format!("c.stage = {}", args.push(Arg::Str(v.key().into()))));
+    }
+    if let Some(a) = q.account {
+        filters.push(format!(
+            "c.account_id = {}",
+            args.push(Arg::Str(a.to_string()))
+        ));
     }
     if let Some(v) = &q.tenant {
         filters.push(format!(

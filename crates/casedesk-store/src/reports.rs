@@ -19,7 +19,7 @@ macro_rules! reports_impl {
                     // The first response is support's first public answer; the events index
                     // by case keeps each lookup to the case's own events.
                     let rows = sqlx::query(
-                        "SELECT ac.plan, c.priority, c.issue_area, c.created_at, \
+                        "SELECT ac.plan, ac.name AS account_name, (SELECT u.email FROM users u WHERE u.id = c.assignee_id) AS assignee, c.priority, c.issue_area, c.created_at, \
                          (SELECT MIN(e.at) FROM case_events e JOIN users u ON u.id = e.actor_id \
                            WHERE e.case_number = c.number AND e.kind IN ('reply', 'info_requested', 'resolution_proposed') \
                            AND u.role IN ('agent', 'manager')) AS first_response_at, \
@@ -48,6 +48,8 @@ macro_rules! reports_impl {
                                 first_response_at: g::<Option<i64>>(r, "first_response_at")?.map(ts),
                                 resolved_at: g::<Option<i64>>(r, "resolved_at")?.map(ts),
                                 breached: g::<i64>(r, "breached")? != 0,
+                                account: g(r, "account_name")?,
+                                assignee: g(r, "assignee")?,
                             })
                         })
                         .collect()

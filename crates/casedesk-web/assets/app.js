@@ -1,6 +1,9 @@
 // casedesk: the few live parts of the pages. Every page works without this file.
 (function () {
   "use strict";
+  // A page restored from the back-forward cache is shown again from the server, so Back
+  // after signing out asks to sign in instead of showing the last case.
+  window.addEventListener("pageshow", function (e) { if (e.persisted) location.reload(); });
   function human(ms) {
     var s = Math.round(Math.abs(ms) / 1000), d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
     if (d) return d + " d " + h + " h";
@@ -27,10 +30,13 @@
     var stage = form.querySelector("[name=stage]"), purpose = form.querySelector("[name=\"identifiers.client_purpose\"]");
     var showStage = function () {
       form.querySelectorAll("fieldset[data-stage]").forEach(function (fs) {
-        var on = !stage.value || fs.getAttribute("data-stage") === stage.value;
+        // Before a stage is chosen none is shown: each asks for different identifiers.
+        var on = fs.getAttribute("data-stage") === stage.value;
         fs.hidden = !on;
         fs.disabled = !on;
       });
+      var hint = document.getElementById("stage-first");
+      if (hint) hint.hidden = !!stage.value;
       var r = document.getElementById("redirect-uri-field");
       if (r && purpose) r.hidden = purpose.value !== "interactive_web";
     };

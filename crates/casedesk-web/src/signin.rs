@@ -482,6 +482,11 @@ pub async fn logout(State(st): State<AppState>, req: Request) -> Response {
     let mut res = redirect("/auth/login");
     res.headers_mut()
         .append(header::SET_COOKIE, clear_cookie(SESSION_COOKIE, "/"));
+    // Back after signing out must not show the last case from the browser's memory.
+    res.headers_mut().insert(
+        header::HeaderName::from_static("clear-site-data"),
+        header::HeaderValue::from_static("\"cache\""),
+    );
     res
 }
 

@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 
 use crate::config::Config;
 
+mod history;
+
 /// (account name, plan, short name, production region)
 const ACCOUNTS: [(&str, Plan, &str, Region); 6] = [
     ("Alder Labs", Plan::SelfService, "alder", Region::Americas),
@@ -164,6 +166,8 @@ async fn create(store: &dyn Store, cfg: &Config) -> Result<()> {
         admin::set_account(store, account, &change, &actor).await?;
     }
     trust_documents(store).await?;
+    let names: Vec<(&str, &str)> = ACCOUNTS.iter().map(|a| (a.0, a.2)).collect();
+    history::load(store, &names).await?;
     for short in ["eastwind", "cobalt", "birchwood"] {
         cases_for(store, short).await?;
     }

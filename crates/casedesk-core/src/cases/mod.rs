@@ -264,6 +264,10 @@ pub struct CaseSummary {
     pub updated_at: Timestamp,
     /// The earliest due time of a running SLA clock.
     pub sla_due_at: Option<Timestamp>,
+    /// The account's name.
+    pub account: String,
+    /// The account's plan key.
+    pub plan: String,
 }
 
 /// Which cases a caller may list; decided by [`crate::permissions`].
@@ -282,6 +286,8 @@ pub enum Visibility {
 /// A filtered, paginated case listing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CaseQuery {
+    /// Only this account's cases (within what the caller may see).
+    pub account: Option<Uuid>,
     /// What the caller may see.
     pub visibility: Visibility,
     /// Only these statuses (empty: all).

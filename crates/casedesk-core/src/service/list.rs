@@ -43,6 +43,8 @@ pub struct ListFilters {
     pub cursor: Option<PageCursor>,
     /// `newest` (default) or `sla_due` (next SLA due time first).
     pub sort: Option<String>,
+    /// Only this account's cases (the agent workspace's "other open cases").
+    pub account: Option<uuid::Uuid>,
 }
 
 /// A page of the cases the caller may see, and the cursor of the next page.
@@ -126,6 +128,7 @@ async fn query_of(
         _ => None,
     };
     let query = CaseQuery {
+        account: f.account,
         text_account,
         text_internal: matches!(visibility, Visibility::Queues { .. } | Visibility::All),
         visibility,
@@ -280,6 +283,7 @@ pub async fn csm_cases(store: &dyn ServiceStore, p: &Principal) -> Result<Vec<Ca
     for a in store.accounts_of_csm(p.user.id).await? {
         for (priorities, escalated) in [(vec![Priority::P1], None), (vec![], Some(true))] {
             let q = CaseQuery {
+                account: None,
                 visibility: Visibility::Account { account_id: a.id },
                 statuses: Status::ALL
                     .into_iter()

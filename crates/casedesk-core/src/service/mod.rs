@@ -21,4 +21,4 @@ pub use evidence::{attach, record_report};
 pub use intake::put_email_intake;
 pub use list::{ListFilters, csm_cases, list_cases};
 pub use read::{case_sla, events_of, explain_sla, get_sla, list_events, sla_of};
-pub use writes::{CasePatch, FollowUp, NewCase, ServiceStore};
+pub use writes::{CasePatch, FollowUp, HistoricCase, NewCase, ServiceStore};

@@ -91,6 +91,23 @@ pub struct FollowUp {
     pub mails: Vec<crate::mail::NewMail>,
 }
 
+/// A case of imported history (the demo's past, or a move from another tool): the case as
+/// it was opened, the status it reached, who works it, what happened since (each event at its
+/// own time) and its rating.
+#[derive(Debug, Clone)]
+pub struct HistoricCase {
+    /// The case as opened (`created_at` is when).
+    pub case: NewCase,
+    /// The status it has reached.
+    pub status: Status,
+    /// The support engineer it is assigned to.
+    pub assignee: Option<Uuid>,
+    /// What happened after it was opened, oldest first.
+    pub events: Vec<NewEvent>,
+    /// The customer's rating, for a closed case.
+    pub rating: Option<crate::satisfaction::Rating>,
+}
+
 /// The writes that span features, each in one transaction: a case with its SLA clocks, a change with its effects, a finished job with what it queues.
 #[async_trait::async_trait]
 pub trait ServiceStore:
@@ -128,6 +145,10 @@ pub trait ServiceStore:
     /// status it has reached, one `created` event each, all in one transaction; no idempotency,
     /// and no `case.event` jobs (imported history is not announced to webhooks).
     async fn import_cases(&self, cases: &[(NewCase, Status)]) -> Result<Vec<i64>>;
+
+    /// Imports cases with their history, each event at its own time, in one transaction; like
+    /// `import_cases`, nothing of it is announced (no webhook, no email, no SLA timer).
+    async fn import_history(&self, cases: &[HistoricCase]) -> Result<Vec<i64>>;
 
     /// Ends a claimed job and writes its follow-ups; false when the lease was lost.
     async fn finish_job(&self, claim: &Claim, finish: &Finish, follow: &FollowUp) -> Result<bool>;

@@ -118,6 +118,7 @@ async fn listing_by_visibility_filters_and_cursor(b: Backend) {
     let numbers = s.import_cases(&batch).await.unwrap();
     assert!(numbers.windows(2).all(|w| w[0] < w[1]));
     let q = |visibility: Visibility| CaseQuery {
+        account: None,
         visibility,
         statuses: vec![],
         priorities: vec![],
@@ -162,6 +163,18 @@ async fn listing_by_visibility_filters_and_cursor(b: Backend) {
         account_id: Uuid::now_v7(),
     });
     assert!(s.list_cases(&none).await.unwrap().is_empty());
+    // The account filter keeps to one account within what the caller sees, and every row
+    // names its account and plan.
+    let mut own = q(Visibility::All);
+    own.account = Some(f.account.id);
+    let rows = s.list_cases(&own).await.unwrap();
+    assert_eq!(rows.len(), numbers.len());
+    assert!(
+        rows.iter()
+            .all(|r| r.account == f.account.name && r.plan == f.account.plan.key())
+    );
+    own.account = Some(Uuid::now_v7());
+    assert!(s.list_cases(&own).await.unwrap().is_empty());
     let statuses: Vec<Value> = s
         .list_events(numbers[2], false)
         .await

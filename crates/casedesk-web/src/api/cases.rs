@@ -210,6 +210,7 @@ pub async fn list_cases(
         limit,
         cursor,
         sort: q.sort,
+        account: None,
     };
     let (rows, next) = service::list_cases(st.store.as_ref(), &p, &filters).await?;
     Ok(Json(CaseList {

@@ -14,7 +14,7 @@ use maud::{Markup, html};
 use serde_json::{Map, Value, json};
 
 use super::forms::{self, Errors, Fields, Kind, field};
-use super::page::{Posted, due, failure, layout, redirect, respond, when};
+use super::page::{Posted, due, failure, layout, local, minutes_words, redirect, respond, when};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::requests::files::{Parts, prepare_all, read_form, serve_file};
@@ -56,10 +56,11 @@ fn priority_badge(p: Priority) -> Markup {
 /// The rows of a case list, with live SLA countdowns for support.
 pub fn table(rows: &[CaseSummary], support: bool) -> Markup {
     html! {
-        div.table-wrap tabindex="0" role="region" aria-label="Scrollable table" {
-            table {
+        div.table-wrap tabindex="0" role="region" aria-label="Cases" {
+            table.stack {
                 thead { tr {
                     th scope="col" { "Case" } th scope="col" { "Subject" } th scope="col" { "Priority" } th scope="col" { "Status" }
+                    @if support { th scope="col" { "Account" } th scope="col" { "Plan" } }
                     th scope="col" { "Tenant" } th scope="col" { "Issue area" }
                     @if support { th scope="col" { "Queue" } th scope="col" { "Assignee" } th scope="col" { "Next SLA due" } }
                     @else { th scope="col" { "Requester" } th scope="col" { "Updated" } }
@@ -67,19 +68,23 @@ pub fn table(rows: &[CaseSummary], support: bool) -> Markup {
                 tbody {
                     @for c in rows {
                         tr {
-                            td { a href=(format!("/cases/{}", c.number)) { "#" (c.number) } }
-                            td { (c.subject) @if c.escalated { " " span.badge.P1 { "escalated" } } }
-                            td { (priority_badge(c.priority)) }
-                            td { (status_badge(c.status, support)) }
-                            td { (c.tenant) }
-                            td { (c.issue_area) }
+                            td data-label="Case" { a href=(format!("/cases/{}", c.number)) { "#" (c.number) } }
+                            td data-label="Subject" { (c.subject) @if c.escalated { " " span.badge.P1 { "escalated" } } }
+                            td data-label="Priority" { (priority_badge(c.priority)) }
+                            td data-label="Status" { (status_badge(c.status, support)) }
                             @if support {
-                                td { (c.queue) }
-                                td { (c.assignee.as_deref().unwrap_or("unassigned")) }
-                                td { @if let Some(d) = c.sla_due_at { (due(d)) } @else { span.muted { "no clock running" } } }
+                                td data-label="Account" { (c.account) }
+                                td data-label="Plan" { (plan_words(&c.plan)) }
+                            }
+                            td data-label="Tenant" { (c.tenant) }
+                            td data-label="Issue area" { (c.issue_area) }
+                            @if support {
+                                td data-label="Queue" { (c.queue) }
+                                td data-label="Assignee" { (c.assignee.as_deref().unwrap_or("unassigned")) }
+                                td data-label="Next SLA due" { @if let Some(d) = c.sla_due_at { (due(d)) } @else { span.muted { "no clock running" } } }
                             } @else {
-                                td { (c.requester) }
-                                td { (when(c.updated_at)) }
+                                td data-label="Requester" { (c.requester) }
+                                td data-label="Updated" { (when(c.updated_at)) }
                             }
                         }
                     }
@@ -87,6 +92,11 @@ pub fn table(rows: &[CaseSummary], support: bool) -> Markup {
             }
         }
     }
+}
+
+/// A plan key as words (`premium_plus` → "premium plus").
+pub fn plan_words(key: &str) -> String {
+    key.replace('_', " ")
 }
 
 /// `GET /cases`: My cases, with filters and search.
@@ -115,7 +125,7 @@ pub async fn list(
     };
     let (rows, next) = match service::list_cases(st.store.as_ref(), &v.p, &filters).await {
         Ok(r) => r,
-        Err(e) => return failure(Some(&v), e),
+        Err(e) => return super::page::refused(&st, &v, e).await,
     };
     let areas = match st.store.issue_areas().await {
         Ok(a) => a,
@@ -255,6 +265,11 @@ pub async fn show(State(st): State<AppState>, v: Viewer, Path(raw): Path<String>
 }
 
 fn kind_label(k: EventKind) -> String {
+    match k {
+        EventKind::SlaBreached => return "SLA breached".into(),
+        EventKind::SlaWarning => return "SLA due soon".into(),
+        _ => {}
+    }
     let s = k.key().replace('_', " ");
     let mut c = s.chars();
     match c.next() {
@@ -342,6 +357,9 @@ fn event_body(e: &CaseEvent) -> Markup {
         (Some(a), Some(b)) => Some(format!("{} → {}", a.replace('_', " "), b.replace('_', " "))),
         _ => None,
     };
+    if matches!(e.kind, EventKind::SlaBreached | EventKind::SlaWarning) {
+        return sla_alert_words(e);
+    }
     if e.kind == EventKind::DiagnosticReport {
         let what = if d["diagnostic"] == "jwt" {
             "JWT explained"
@@ -491,7 +509,13 @@ fn timeline(events: &[CaseEvent], support: bool) -> Markup {
     html! {
         ol.timeline {
             @for e in events.iter().filter(|e| e.kind != EventKind::HarEvidence) {
-                li class=[(!e.public).then_some("internal")] {
+                @let class = match (!e.public, e.kind == EventKind::SlaBreached) {
+                    (true, true) => Some("internal breached"),
+                    (true, false) => Some("internal"),
+                    (false, true) => Some("breached"),
+                    (false, false) => None,
+                };
+                li class=[class] {
                     div.meta {
                         strong { (kind_label(e.kind)) }
                         @if !e.public { " " span.badge.internal { "Internal: support only" } }
@@ -504,22 +528,69 @@ fn timeline(events: &[CaseEvent], support: bool) -> Markup {
     }
 }
 
-fn sla_panel(sla: &Value, support: bool) -> Markup {
+fn target_words(key: &str) -> String {
+    match key {
+        "first_response" => "First response".into(),
+        "next_response" => "Next response".into(),
+        "resolution" => "Resolution".into(),
+        other => other.replace('_', " "),
+    }
+}
+
+fn basis_words(key: &str) -> &'static str {
+    if key == "business" {
+        "business hours"
+    } else {
+        "around the clock"
+    }
+}
+
+fn instant(v: &Value) -> Option<jiff::Timestamp> {
+    v.as_str().and_then(|d| d.parse::<jiff::Timestamp>().ok())
+}
+
+/// The case's clocks. Customers read a promise in their own time zone ("we will answer by
+/// Mon 16:00 your time"); support reads the same with the goal, the state in colour and the
+/// requester's clock beside it.
+fn sla_panel(sla: &Value, support: bool, zone: &str) -> Markup {
     let empty = Vec::new();
     let targets = sla["targets"].as_array().unwrap_or(&empty);
     html! {
-        section.panel aria-labelledby="sla-h" {
+        section.panel #sla aria-labelledby="sla-h" {
             h2 #sla-h { "Service level" }
             @if targets.is_empty() { p { "No service-level clock applies to this case." } }
-            ul {
+            ul.sla-list {
                 @for t in targets {
                     @let state = t["state"].as_str().unwrap_or("");
+                    @let key = t["target"].as_str().unwrap_or("");
+                    @let basis = basis_words(t["basis"].as_str().unwrap_or(""));
+                    @let goal = t["goal_minutes"].as_f64().map(minutes_words).unwrap_or_default();
                     li {
-                        strong { (t["target"].as_str().unwrap_or("").replace('_', " ")) } ": " (state)
-                        @if let Some(d) = t["due_at"].as_str().and_then(|d| d.parse::<jiff::Timestamp>().ok()) {
-                            @if state == "running" { ", due " (due(d)) } @else { ", due at " (when(d)) }
+                        strong { (target_words(key)) } ": "
+                        @match state {
+                            "running" => {
+                                @if let Some(d) = instant(&t["due_at"]) {
+                                    @if support {
+                                        "due " (due(d)) " · " (local(d, zone)) " requester's time"
+                                    } @else {
+                                        (if key == "resolution" { "we aim to resolve this by " } else { "we will answer by " })
+                                        strong { (local(d, zone)) } " your time (" (basis) "), " (due(d))
+                                    }
+                                } @else { "running" }
+                            }
+                            "paused" => { "paused while we wait for your answer" }
+                            "met" => {
+                                span.badge.ok { "met" }
+                                @if let Some(m) = instant(&t["stopped_at"]) { " at " (when(m)) }
+                            }
+                            "breached" => {
+                                span.badge.bad { "breached" }
+                                @if let Some(b) = instant(&t["breached_at"]) { " " span.breach { "at " (when(b)) } }
+                                @if let Some(m) = instant(&t["stopped_at"]) { ", answered at " (when(m)) }
+                            }
+                            other => { (other) }
                         }
-                        @if support { " (goal " (t["goal_minutes"]) " min, " (t["basis"].as_str().unwrap_or("")) ")" }
+                        @if support { " " span.muted { "(goal " (goal) ", " (basis) ")" } }
                     }
                 }
             }
@@ -527,23 +598,82 @@ fn sla_panel(sla: &Value, support: bool) -> Markup {
     }
 }
 
+/// How the due times were reached, step by step: the policy and calendar, then per cycle its
+/// start, pauses, the open intervals counted, and where it ended (met, breached, or due).
 fn sla_explanation(x: &Value) -> Markup {
     let empty = Vec::new();
+    let cycles = x["cycles"].as_array().unwrap_or(&empty);
+    let rules = x["rules"].as_array().unwrap_or(&empty);
     html! {
-        details.panel {
+        details.panel #sla-explained {
             summary { "How the due times were computed" }
-            p { "Policy for plan " strong { (x["policy"]["plan"].as_str().unwrap_or("")) } ", priority " strong { (x["policy"]["priority"].as_str().unwrap_or("")) } " (" (x["policy"]["source"].as_str().unwrap_or("")) ")." }
-            p { "Calendar " strong { (x["calendar"]["name"].as_str().unwrap_or("")) } " in " (x["calendar"]["time_zone"].as_str().unwrap_or("")) ": " (x["calendar"]["why"].as_str().unwrap_or("")) }
-            @for t in x["targets"].as_array().unwrap_or(&empty) {
-                h3 { (t["target"].as_str().unwrap_or("").replace('_', " ")) " (cycle " (t["cycle"]) ")" }
-                p {
-                    "Goal " (t["goal"]["minutes"]) " minutes (" (t["goal"]["basis"].as_str().unwrap_or("")) "), started " (t["started_at"].as_str().unwrap_or(""))
-                    ", " (t["elapsed_minutes"]) " minutes counted"
-                    @if let Some(d) = t["due_at"].as_str() { ", due " (d) }
-                    ". State: " (t["state"].as_str().unwrap_or("")) "."
+            ol.steps {
+                li { "Policy for plan " strong { (plan_words(x["policy"]["plan"].as_str().unwrap_or(""))) } ", priority " strong { (x["policy"]["priority"].as_str().unwrap_or("")) } " (" (x["policy"]["source"].as_str().unwrap_or("")) ")." }
+                li { "Calendar " strong { (x["calendar"]["name"].as_str().unwrap_or("")) } " in " (x["calendar"]["time_zone"].as_str().unwrap_or("")) ": " (x["calendar"]["why"].as_str().unwrap_or("")) }
+                @if x["settings"]["on_hold_pauses"] == true { li { "On hold stops the clocks, as the settings say." } }
+            }
+            @if cycles.is_empty() { p { "No clock has started." } }
+            @for c in cycles {
+                @let state = c["state"].as_str().unwrap_or("");
+                @let counted = c["counted"].as_array().unwrap_or(&empty);
+                @let pauses = c["pauses"].as_array().unwrap_or(&empty);
+                @let basis = basis_words(c["goal"]["basis"].as_str().unwrap_or(""));
+                h3 { (target_words(c["target"].as_str().unwrap_or(""))) @if c["cycle"].as_u64().unwrap_or(1) > 1 { ", cycle " (c["cycle"]) } }
+                ol.steps {
+                    li { "Goal " strong { (c["goal"]["minutes"].as_f64().map(minutes_words).unwrap_or_default()) } ", counted in " (basis) "." }
+                    li { "Started " @if let Some(t) = instant(&c["started_at"]) { (when(t)) } "." }
+                    @for p in pauses {
+                        li { "Paused " @if let Some(t) = instant(&p["from"]) { (when(t)) } " until "
+                            @if let Some(t) = instant(&p["to"]) { (when(t)) } @else { "now" } ", waiting on the customer." }
+                    }
+                    li {
+                        (counted.len()) " open interval(s) counted, " (c["elapsed_minutes"].as_f64().map(minutes_words).unwrap_or_default()) " in all"
+                        @if c["counted_truncated"] == true { " (the first are listed)" } ":"
+                        @if !counted.is_empty() {
+                            div.table-wrap tabindex="0" role="region" aria-label="Intervals counted" { table {
+                                thead { tr { th scope="col" { "From" } th scope="col" { "To" } th scope="col" { "Counted" } } }
+                                tbody { @for i in counted.iter().take(50) { tr {
+                                    td { @if let Some(t) = instant(&i["from"]) { (when(t)) } }
+                                    td { @if let Some(t) = instant(&i["to"]) { (when(t)) } }
+                                    td { (i["minutes"].as_f64().map(minutes_words).unwrap_or_default()) }
+                                } } }
+                            } }
+                            @if counted.len() > 50 { p.muted { "… and " (counted.len() - 50) " more." } }
+                        }
+                    }
+                    li {
+                        @match state {
+                            "met" => { span.badge.ok { "Met" } @if let Some(t) = instant(&c["stopped_at"]) { " at " (when(t)) } "." }
+                            "breached" => { span.badge.bad { "Breached" } @if let Some(t) = instant(&c["breached_at"]) { " " span.breach { "at " (when(t)) } } "." }
+                            "running" => { "Running: due " @if let Some(t) = instant(&c["due_at"]) { (when(t)) } "." }
+                            "paused" => { "Paused now; the due time moves on when the customer answers." }
+                            _ => { "Stopped." }
+                        }
+                    }
                 }
-                @let pauses = t["pauses"].as_array().map(Vec::len).unwrap_or(0);
-                @if pauses > 0 { p { "Paused " (pauses) " time(s) while waiting on the customer." } }
+            }
+            @if !rules.is_empty() {
+                h3 { "The rules" }
+                ul { @for r in rules { li { (r.as_str().unwrap_or("")) } } }
+            }
+        }
+    }
+}
+
+/// An SLA alert on the timeline: which clock, and when it was (or will be) due.
+fn sla_alert_words(e: &CaseEvent) -> Markup {
+    let empty = Vec::new();
+    let alerts = e.data["alerts"].as_array().unwrap_or(&empty);
+    html! {
+        ul {
+            @for a in alerts {
+                @let breach = a["alert"] == "breach";
+                li class=[breach.then_some("breach")] {
+                    (target_words(a["target"].as_str().unwrap_or("")))
+                    @if breach { " breached" } @else { " is close to its due time" }
+                    @if let Some(d) = instant(&a["due_at"]) { ": due " (when(d)) }
+                    "."
+                }
             }
         }
     }
@@ -704,7 +834,7 @@ async fn page(
         trust_offers,
     } = match shown(st, v, n).await {
         Ok(s) => s,
-        Err(e) => return failure(Some(v), e),
+        Err(e) => return super::page::refused(st, v, e).await,
     };
     let val = |k: &str| values.get(k).to_owned();
     let area = |k: &str, label: &str, required: bool| {
@@ -988,7 +1118,7 @@ async fn page(
                 (action_form(v, n, "contact", "Save contact", html! {
                     (field("contact.email", "Case email", None, &values.opt("contact.email").unwrap_or_else(|| f.contact.email.clone()), Kind::Input("email"), true, errors))
                     (field("contact.phone", "Phone", None, &values.opt("contact.phone").unwrap_or_else(|| f.contact.phone.clone()), Kind::Input("tel"), true, errors))
-                    (field("contact.timezone", "Time zone", Some("An IANA name such as Europe/Berlin."), &values.opt("contact.timezone").unwrap_or_else(|| f.contact.timezone.clone()), Kind::Input("text"), true, errors))
+                    (field("contact.timezone", "Time zone", Some("A time zone name such as Europe/Berlin."), &values.opt("contact.timezone").unwrap_or_else(|| f.contact.timezone.clone()), Kind::Input("text"), true, errors))
                 }))
             }
         }
@@ -1028,9 +1158,59 @@ async fn page(
             }
         }
     };
+    // The agent workspace: who this customer is, before anything else.
+    let others = match (&account, support) {
+        (Some(a), true) => {
+            let filters = ListFilters {
+                account: Some(a.id),
+                status: Some("new,open,pending,on_hold".into()),
+                sort: Some("sla_due".into()),
+                limit: Some(11),
+                ..Default::default()
+            };
+            match service::list_cases(st.store.as_ref(), &v.p, &filters).await {
+                Ok((rows, _)) => rows
+                    .into_iter()
+                    .filter(|c| c.number != case.number)
+                    .take(10)
+                    .collect(),
+                Err(e) => return failure(Some(v), e),
+            }
+        }
+        _ => Vec::new(),
+    };
+    let next_due = sla["next_due_at"]
+        .as_str()
+        .and_then(|d| d.parse::<jiff::Timestamp>().ok());
+    let case_bar = html! {
+        @if let (Some(a), true) = (&account, support) {
+            dl.case-bar {
+                div { dt { "Account" } dd { (a.name) } }
+                div { dt { "Plan" } dd { (plan_words(a.plan.key())) } }
+                div { dt { "SLA tier" } dd { (f.priority.key()) " · " (f.priority.label()) } }
+                div { dt { "Customer success manager" } dd { (a.csm.as_deref().unwrap_or("none named")) } }
+                div { dt { "Requester's time" } dd { (local(casedesk_core::now(), &f.contact.timezone)) } }
+                div { dt { "Next SLA due" } dd { @if let Some(d) = next_due { (due(d)) } @else { "no clock running" } } }
+                div { dt { "Other open cases" } dd { a href="#others" { (others.len()) } } }
+            }
+        }
+    };
+    let others_panel = html! {
+        @if support && account.is_some() {
+            section.panel #others aria-labelledby="others-h" {
+                h2 #others-h { "Other open cases of this account" }
+                @if others.is_empty() { p { "None." } } @else {
+                    ul { @for c in &others { li {
+                        a href=(format!("/cases/{}", c.number)) { "#" (c.number) } " " (c.subject) " · " (priority_badge(c.priority)) " " (status_badge(c.status, true))
+                    } } }
+                }
+            }
+        }
+    };
     let title = format!("#{} {}", case.number, f.subject);
     let body = html! {
         @if let Some(m) = flash { div.notice.ok role="status" { p { (m) } } }
+        (case_bar)
         (forms::summary(errors))
         div.cols {
             div {
@@ -1047,8 +1227,9 @@ async fn page(
             }
             aside aria-label="Case facts" {
                 section.panel { h2 { "Facts" } (facts) }
-                (sla_panel(&sla, support))
+                (sla_panel(&sla, support, &f.contact.timezone))
                 @if let Some(x) = &explain { (sla_explanation(x)) }
+                (others_panel)
                 @if support { (evidence_panel(&events)) }
                 (trust_panel)
                 (grants_panel)

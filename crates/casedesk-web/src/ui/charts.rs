@@ -1,73 +1,84 @@
-//! Charts drawn by casedesk as inline SVG: no script, no library, readable by screen readers
-//! through a title, a description and the table printed beside each chart.
+//! Charts drawn by casedesk: no script, no library. Every label and value is page text (so
+//! it wraps, keeps the page's font size on a phone and is read by screen readers); only the
+//! bars themselves are drawn, as shapes that stretch to the width they are given.
 
 use maud::{Markup, html};
 
-const WIDTH: f64 = 640.0;
-const LABEL: f64 = 150.0;
-const BAR: f64 = 22.0;
-const GAP: f64 = 8.0;
-const FILL: &str = "#0a4fb3";
-
-fn number(v: f64) -> String {
-    if (v - v.round()).abs() < 0.05 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.1}")
-    }
-}
-
-/// Horizontal bars, one per `(label, value)`; `unit` follows each value.
-pub fn bars(id: &str, title: &str, data: &[(String, f64)], unit: &str) -> Markup {
-    let max = data.iter().map(|d| d.1).fold(0.0_f64, f64::max).max(1e-9);
-    let height = (data.len() as f64) * (BAR + GAP) + GAP;
-    let span = WIDTH - LABEL - 70.0;
+/// Horizontal bars, one per group. A group without a value reads "no data" and draws no
+/// bar, so it is never mistaken for a zero; `words` writes a value with its unit.
+pub fn bars(title: &str, data: &[(String, Option<f64>)], words: impl Fn(f64) -> String) -> Markup {
+    let max = data
+        .iter()
+        .filter_map(|d| d.1)
+        .fold(0.0_f64, f64::max)
+        .max(1e-9);
     html! {
-        figure {
+        figure.bars {
             figcaption { (title) }
-            svg.chart role="img" aria-labelledby=(format!("{id}-t {id}-d")) viewBox=(format!("0 0 {WIDTH} {height}")) width=(WIDTH) height=(height) xmlns="http://www.w3.org/2000/svg" {
-                title id=(format!("{id}-t")) { (title) }
-                desc id=(format!("{id}-d")) { (data.iter().map(|(l, v)| format!("{l}: {}{unit}", number(*v))).collect::<Vec<_>>().join("; ")) }
-                @for (i, (label, v)) in data.iter().enumerate() {
-                    @let y = GAP + i as f64 * (BAR + GAP);
-                    @let w = (v / max * span).max(if *v > 0.0 { 2.0 } else { 0.0 });
-                    text x=(LABEL - 6.0) y=(y + BAR * 0.7) text-anchor="end" { (label) }
-                    rect x=(LABEL) y=(y) width=(format!("{w:.1}")) height=(BAR) fill=(FILL) {}
-                    text x=(LABEL + w + 6.0) y=(y + BAR * 0.7) { (number(*v)) (unit) }
+            @if data.iter().all(|d| d.1.is_none()) {
+                p.muted { "No data in this period." }
+            } @else {
+                ul.bar-list {
+                    @for (label, v) in data {
+                        li {
+                            span.bar-label { (label) }
+                            svg.bar aria-hidden="true" focusable="false" viewBox="0 0 100 10" preserveAspectRatio="none" xmlns="http://www.w3.org/2000/svg" {
+                                @if let Some(v) = v {
+                                    // A value above zero always shows, however small next to the largest.
+                                    rect x="0" y="0" height="10" width=(format!("{:.2}", (v / max * 100.0).max(if *v > 0.0 { 0.8 } else { 0.0 }))) {}
+                                }
+                            }
+                            @match v {
+                                Some(v) => { span.bar-value { (words(*v)) } }
+                                None => { span.bar-value.none { "no data" } }
+                            }
+                        }
+                    }
                 }
             }
         }
     }
 }
 
-/// Columns over time (case volume), labelled at the first, middle and last column.
-pub fn columns(id: &str, title: &str, data: &[(String, u64)]) -> Markup {
-    let height = 180.0;
-    let base = height - 24.0;
-    let n = data.len().max(1) as f64;
-    let step = (WIDTH - 40.0) / n;
-    let max = data.iter().map(|d| d.1).max().unwrap_or(0).max(1) as f64;
-    let total: u64 = data.iter().map(|d| d.1).sum();
+/// Columns over time (one per day or week), labelled at the first, middle and last; a
+/// period without a value leaves a gap that its title calls "no data".
+pub fn columns(
+    title: &str,
+    summary: &str,
+    data: &[(String, Option<f64>)],
+    words: impl Fn(f64) -> String,
+) -> Markup {
+    let n = data.len().max(1);
+    let max = data
+        .iter()
+        .filter_map(|d| d.1)
+        .fold(0.0_f64, f64::max)
+        .max(1e-9);
+    let width = n * 10;
     let marks = [0, data.len() / 2, data.len().saturating_sub(1)];
-    let last = data.len().saturating_sub(1);
     html! {
-        figure {
+        figure.columns {
             figcaption { (title) }
-            svg.chart role="img" aria-labelledby=(format!("{id}-t {id}-d")) viewBox=(format!("0 0 {WIDTH} {height}")) width=(WIDTH) height=(height) xmlns="http://www.w3.org/2000/svg" {
-                title id=(format!("{id}-t")) { (title) }
-                desc id=(format!("{id}-d")) { (format!("{total} cases over {} periods; the busiest had {}.", data.len(), max as u64)) }
-                line x1="30" y1=(base) x2=(WIDTH) y2=(base) stroke="#4a5563" {}
-                text x="0" y="12" { (max as u64) }
-                @for (i, (label, v)) in data.iter().enumerate() {
-                    @let h = (*v as f64) / max * (base - 20.0);
-                    @let x = 34.0 + i as f64 * step;
-                    rect x=(format!("{x:.1}")) y=(format!("{:.1}", base - h)) width=(format!("{:.1}", (step - 1.0).max(1.0))) height=(format!("{h:.1}")) fill=(FILL) {
-                        title { (label) ": " (v) }
+            p.chart-summary { (summary) }
+            div.col-plot {
+                span.col-max { "Highest: " (words(max)) }
+                svg.cols-svg role="img" aria-label=(format!("{title}: {summary}")) viewBox=(format!("0 0 {width} 100")) preserveAspectRatio="none" xmlns="http://www.w3.org/2000/svg" {
+                    @for (i, (label, v)) in data.iter().enumerate() {
+                        @if let Some(v) = v {
+                            @let h = (v / max * 96.0).max(if *v > 0.0 { 1.5 } else { 0.0 });
+                            rect x=(i * 10 + 1) y=(format!("{:.2}", 100.0 - h)) width="8" height=(format!("{h:.2}")) {
+                                title { (label) ": " (words(*v)) }
+                            }
+                        } @else {
+                            rect.none x=(i * 10 + 1) y="99" width="8" height="1" {
+                                title { (label) ": no data" }
+                            }
+                        }
                     }
-                    @if marks.contains(&i) {
-                        // The last label ends at its column, so it stays inside the chart.
-                        text x=(format!("{:.1}", if i == last && i > 0 { x + step } else { x })) y=(height - 6.0)
-                            text-anchor=(if i == last && i > 0 { "end" } else { "start" }) { (label) }
+                }
+                div.col-axis aria-hidden="true" {
+                    @for (i, (label, _)) in data.iter().enumerate() {
+                        @if marks.contains(&i) { span { (label) } }
                     }
                 }
             }
@@ -80,27 +91,54 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bars_scale_to_the_largest_value_and_name_every_value() {
-        let svg = bars(
-            "x",
+    fn bars_scale_to_the_largest_value_and_say_no_data() {
+        let html = bars(
             "Attainment",
-            &[("premium".into(), 100.0), ("standard".into(), 50.0)],
-            " %",
+            &[
+                ("premium".into(), Some(100.0)),
+                ("standard".into(), Some(50.0)),
+                ("marketplace-and-licensing".into(), None),
+            ],
+            |v| format!("{v:.0} %"),
         )
         .into_string();
-        assert!(svg.contains(r#"<rect x="150" y="8" width="420.0""#));
-        assert!(svg.contains(r#"width="210.0""#));
-        assert!(svg.contains("premium: 100 %; standard: 50 %"));
+        assert!(html.contains(r#"width="100.00""#), "{html}");
+        assert!(html.contains(r#"width="50.00""#));
+        assert!(
+            html.contains("marketplace-and-licensing"),
+            "labels are text"
+        );
+        assert!(html.contains("no data"));
+        assert_eq!(html.matches("<rect").count(), 2, "no bar for no data");
     }
 
     #[test]
-    fn columns_show_the_total() {
-        let svg = columns(
-            "v",
-            "Volume",
-            &[("2026-11-01".into(), 3), ("2026-11-02".into(), 1)],
+    fn a_tiny_value_still_shows_and_nothing_at_all_says_so() {
+        let html = bars(
+            "x",
+            &[("a".into(), Some(1000.0)), ("b".into(), Some(0.1))],
+            |v| v.to_string(),
         )
         .into_string();
-        assert!(svg.contains("4 cases over 2 periods"));
+        assert!(html.contains(r#"width="0.80""#), "{html}");
+        let empty = bars("x", &[("a".into(), None)], |v| v.to_string()).into_string();
+        assert!(empty.contains("No data in this period"));
+    }
+
+    #[test]
+    fn columns_leave_a_gap_for_no_data() {
+        let html = columns(
+            "Volume",
+            "4 cases",
+            &[
+                ("2026-11-01".into(), Some(3.0)),
+                ("2026-11-02".into(), None),
+                ("2026-11-03".into(), Some(1.0)),
+            ],
+            |v| format!("{v:.0}"),
+        )
+        .into_string();
+        assert!(html.contains("2026-11-02: no data"));
+        assert!(html.contains("Highest: 3"));
     }
 }

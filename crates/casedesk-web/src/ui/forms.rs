@@ -59,6 +59,72 @@ impl Errors {
     }
 }
 
+/// A field's dotted path as the person filling the form knows it: `contact.timezone` is
+/// "Time zone", `identifiers.occurred_at` "When the error happened". Pages never show the
+/// path itself; the API keeps it.
+pub fn label_of(path: &str) -> String {
+    let known = match path {
+        "contact.email" => Some("Case email"),
+        "contact.phone" => Some("Phone"),
+        "contact.timezone" | "timezone" => Some("Time zone"),
+        "identifiers.occurred_at" => Some("When the error happened"),
+        "context.started_at" => Some("When the problem started"),
+        "identifiers.review_needed_by" => Some("Review needed by"),
+        "steps_to_reproduce" => Some("Steps to reproduce"),
+        "team_contacts" => Some("Team contacts"),
+        "files" | "file" => Some("Files"),
+        "body" => Some("Message"),
+        _ => None,
+    };
+    if let Some(k) = known {
+        return k.into();
+    }
+    let last = path.rsplit('.').next().unwrap_or(path);
+    let words: Vec<String> = last
+        .split(['_', '-'])
+        .filter(|w| !w.is_empty())
+        .map(|w| match w {
+            "id" => "ID".to_owned(),
+            "uri" => "URI".to_owned(),
+            "url" => "URL".to_owned(),
+            "jwks" => "JWKS".to_owned(),
+            "sla" => "SLA".to_owned(),
+            "csm" => "CSM".to_owned(),
+            "nda" => "NDA".to_owned(),
+            "timezone" => "time zone".to_owned(),
+            w => w.to_owned(),
+        })
+        .collect();
+    let mut out = words.join(" ");
+    if let Some(first) = out.get(..1) {
+        out = first.to_uppercase() + out.get(1..).unwrap_or("");
+    }
+    out
+}
+
+/// An error message in words for a page: the API's "is required: …" and its time formats
+/// become plain sentences.
+pub fn message_words(message: &str) -> String {
+    let m = message.trim();
+    let sentence = if m == "is required" {
+        "Please fill this in.".to_owned()
+    } else if let Some(rest) = m.strip_prefix("is required: ") {
+        format!("Please fill this in: {}.", rest.trim_end_matches('.'))
+    } else if m.contains("RFC 3339") {
+        "must be a date and time, such as 20 November 2026 at 14:03; the date picker writes one."
+            .to_owned()
+    } else {
+        m.to_owned()
+    };
+    // Keys of the API (`self_hosted`, `every_time`) read as words, and a date picker needs
+    // no format.
+    sentence
+        .replace('`', "")
+        .replace(" (YYYY-MM-DD)", "")
+        .replace("an IANA name", "a name such as Europe/Berlin")
+        .replace('_', " ")
+}
+
 /// The element id of a field named by a dotted path.
 pub fn id_of(name: &str) -> String {
     name.replace(['.', '[', ']'], "-")
@@ -123,7 +189,7 @@ pub fn field(
                     }
                 }
             }
-            @if let Some(e) = error { span.field-error id=(error_id) { (e) } }
+            @if let Some(e) = error { span.field-error id=(error_id) { (message_words(e)) } }
         }
     }
 }
@@ -141,7 +207,7 @@ pub fn summary(errors: &Errors) -> Markup {
                 p { strong { (errors.0.len()) " field(s) need attention. Nothing was sent." } }
                 ul {
                     @for e in &errors.0 {
-                        li { a href=(format!("#{}", id_of(&e.field))) { (e.field) } ": " (e.message) }
+                        li { a href=(format!("#{}", id_of(&e.field))) { (label_of(&e.field)) } ": " (message_words(&e.message)) }
                     }
                 }
             }
@@ -169,10 +235,24 @@ mod tests {
         assert!(html.contains(r#"for="contact-phone""#));
         assert!(html.contains(r#"aria-describedby="contact-phone-hint contact-phone-error""#));
         assert!(html.contains(r#"aria-invalid="true""#));
-        assert!(
-            html.contains(
-                r#"<span class="field-error" id="contact-phone-error">is required</span>"#
-            )
+        assert!(html.contains(
+            r#"<span class="field-error" id="contact-phone-error">Please fill this in.</span>"#
+        ));
+    }
+
+    #[test]
+    fn pages_name_fields_and_reasons_in_words() {
+        assert_eq!(label_of("contact.timezone"), "Time zone");
+        assert_eq!(label_of("identifiers.organization_id"), "Organization ID");
+        assert_eq!(label_of("redirect_uri"), "Redirect URI");
+        assert_eq!(
+            message_words("is required: the token to explain"),
+            "Please fill this in: the token to explain."
+        );
+        assert!(!message_words("must be an RFC 3339 time with offset").contains("RFC"));
+        assert_eq!(
+            message_words("is required: cloud, self_hosted or hybrid"),
+            "Please fill this in: cloud, self hosted or hybrid."
         );
     }
 

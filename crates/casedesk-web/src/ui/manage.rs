@@ -126,6 +126,7 @@ pub async fn users(State(st): State<AppState>, v: Viewer, Query(q): Q) -> Respon
         &Errors::default(),
         None,
         StatusCode::OK,
+        &Fields::default(),
     )
     .await
 }
@@ -137,6 +138,7 @@ async fn users_page(
     errors: &Errors,
     flash: Option<String>,
     status: StatusCode,
+    values: &Fields,
 ) -> Response {
     if let Some(r) = administrators_only(v) {
         return r;
@@ -210,16 +212,16 @@ async fn users_page(
         h2 { "Add a user" }
         form method="post" action="/manage/users" {
             (forms::csrf(&v.csrf))
-            (field("email", "Email", None, "", Kind::Input("email"), true, errors))
-            (field("role", "Role", None, "admin", Kind::Select(&roles), true, errors))
+            (field("email", "Email", None, values.get("email"), Kind::Input("email"), true, errors))
+            (field("role", "Role", None, values.opt("role").as_deref().unwrap_or("admin"), Kind::Select(&roles), true, errors))
             @if v.manager() {
                 (field("account", "Account (customer admins)", None, account.as_deref().unwrap_or(""), Kind::Select(&account_choices), false, errors))
             }
-            label.check for="new-case-admin" { input #new-case-admin type="checkbox" name="case_admin" value="true"; "case-admin" }
-            label.check for="new-elevated" { input #new-elevated type="checkbox" name="elevated" value="true"; "elevated support contact" }
+            label.check for="new-case-admin" { input #new-case-admin type="checkbox" name="case_admin" value="true" checked[values.checked("case_admin")]; "case-admin" }
+            label.check for="new-elevated" { input #new-elevated type="checkbox" name="elevated" value="true" checked[values.checked("elevated")]; "elevated support contact" }
             @if v.manager() {
                 fieldset { legend { "Queues (support staff)" }
-                    @for q in &queues { label.check for=(format!("new-q-{q}")) { input id=(format!("new-q-{q}")) type="checkbox" name="queues" value=(q); (q) } }
+                    @for q in &queues { label.check for=(format!("new-q-{q}")) { input id=(format!("new-q-{q}")) type="checkbox" name="queues" value=(q) checked[values.all("queues").contains(q)]; (q) } }
                 }
             }
             button type="submit" { "Add user" }
@@ -247,6 +249,7 @@ pub async fn create_user(State(st): State<AppState>, Posted { v, f }: Posted) ->
                 &errs,
                 None,
                 StatusCode::UNPROCESSABLE_ENTITY,
+                &f,
             )
             .await;
         }
@@ -269,6 +272,7 @@ pub async fn create_user(State(st): State<AppState>, Posted { v, f }: Posted) ->
                 &Errors::default(),
                 Some(format!("{} was added.", u.email)),
                 StatusCode::OK,
+                &Fields::default(),
             )
             .await
         }
@@ -280,6 +284,7 @@ pub async fn create_user(State(st): State<AppState>, Posted { v, f }: Posted) ->
                 &Errors(errs),
                 None,
                 StatusCode::UNPROCESSABLE_ENTITY,
+                &f,
             )
             .await
         }
@@ -318,6 +323,7 @@ pub async fn set_access(State(st): State<AppState>, Posted { v, f }: Posted) -> 
                 &Errors::default(),
                 Some(format!("Access of {} saved.", u.email)),
                 StatusCode::OK,
+                &Fields::default(),
             )
             .await
         }
@@ -329,6 +335,7 @@ pub async fn set_access(State(st): State<AppState>, Posted { v, f }: Posted) -> 
                 &Errors(errs),
                 None,
                 StatusCode::UNPROCESSABLE_ENTITY,
+                &Fields::default(),
             )
             .await
         }
@@ -470,7 +477,7 @@ async fn sla_page(
                     (forms::csrf(&v.csrf))
                     input type="hidden" name="name" value=(name);
                     (field(&format!("calendar-{name}"), &format!("Calendar {name} (JSON: time zone, weekly hours, holidays)"), None,
-                        &serde_json::to_string_pretty(&c["calendar"]).unwrap_or_default(), Kind::Area, true, errors))
+                        &values.opt(&format!("calendar-{name}")).unwrap_or_else(|| serde_json::to_string_pretty(&c["calendar"]).unwrap_or_default()), Kind::Area, true, errors))
                     button type="submit" { "Save calendar " (name) }
                 }
             }
@@ -479,9 +486,9 @@ async fn sla_page(
             summary { "New calendar" }
             form method="post" action="/manage/sla/calendar" {
                 (forms::csrf(&v.csrf))
-                (field("name", "Name", Some("Lowercase letters, digits and dashes."), "", Kind::Input("text"), true, errors))
+                (field("name", "Name", Some("Lowercase letters, digits and dashes."), if values.checked("calendar-new") { values.get("name") } else { "" }, Kind::Input("text"), true, errors))
                 (field("calendar-new", "Calendar (JSON)", None,
-                    NEW_CALENDAR, Kind::Area, true, errors))
+                    values.opt("calendar-new").as_deref().unwrap_or(NEW_CALENDAR), Kind::Area, true, errors))
                 button type="submit" { "Create calendar" }
             }
         }
@@ -489,7 +496,7 @@ async fn sla_page(
         form method="post" action="/manage/sla/settings" {
             (forms::csrf(&v.csrf))
             (field("settings", "SLA settings (JSON: warning share, whether on-hold pauses the clocks, duty managers)", None,
-                &serde_json::to_string_pretty(&cfg).unwrap_or_default(), Kind::Area, true, errors))
+                &values.opt("settings").unwrap_or_else(|| serde_json::to_string_pretty(&cfg).unwrap_or_default()), Kind::Area, true, errors))
             button type="submit" { "Save settings" }
         }
     };
@@ -639,7 +646,7 @@ pub async fn put_calendar(State(st): State<AppState>, Posted { v, f }: Posted) -
                 &Errors(vec![e]),
                 None,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                &Fields::default(),
+                &f,
             )
             .await;
         }
@@ -679,7 +686,7 @@ pub async fn put_calendar(State(st): State<AppState>, Posted { v, f }: Posted) -
                 &Errors(errs),
                 None,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                &Fields::default(),
+                &f,
             )
             .await
         }
@@ -698,7 +705,7 @@ pub async fn put_settings(State(st): State<AppState>, Posted { v, f }: Posted) -
                 &Errors(vec![e]),
                 None,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                &Fields::default(),
+                &f,
             )
             .await;
         }
@@ -731,7 +738,7 @@ pub async fn put_settings(State(st): State<AppState>, Posted { v, f }: Posted) -
                 &Errors(errs),
                 None,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                &Fields::default(),
+                &f,
             )
             .await
         }
@@ -1009,7 +1016,15 @@ pub async fn update_incident(
 
 /// `GET /manage/webhooks`.
 pub async fn webhooks(State(st): State<AppState>, v: Viewer) -> Response {
-    webhooks_page(&st, &v, &Errors::default(), None, StatusCode::OK).await
+    webhooks_page(
+        &st,
+        &v,
+        &Errors::default(),
+        None,
+        StatusCode::OK,
+        &Fields::default(),
+    )
+    .await
 }
 
 async fn webhooks_page(
@@ -1018,6 +1033,7 @@ async fn webhooks_page(
     errors: &Errors,
     secret: Option<String>,
     status: StatusCode,
+    values: &Fields,
 ) -> Response {
     if let Some(r) = administrators_only(v) {
         return r;
@@ -1051,11 +1067,12 @@ async fn webhooks_page(
         h2 { "Add an endpoint" }
         form method="post" action="/manage/webhooks" {
             (forms::csrf(&v.csrf))
-            (field("url", "Address (https)", None, "", Kind::Input("url"), true, errors))
-            (field("description", "Description", None, "", Kind::Input("text"), false, errors))
+            (field("url", "Address (https)", None, values.get("url"), Kind::Input("url"), true, errors))
+            (field("description", "Description", None, values.get("description"), Kind::Input("text"), false, errors))
+            @let ticked = values.all("event_types");
             fieldset { legend { "Events (none: all)" }
-                @for t in types { label.check for=(forms::id_of(&format!("et-{t}"))) { input id=(forms::id_of(&format!("et-{t}"))) type="checkbox" name="event_types" value=(t); (t) } }
-                @if let Some(e) = errors.of("event_types") { span.field-error { (e) } } }
+                @for t in types { label.check for=(forms::id_of(&format!("et-{t}"))) { input id=(forms::id_of(&format!("et-{t}"))) type="checkbox" name="event_types" value=(t) checked[ticked.iter().any(|x| x == t)]; (t) } }
+                @if let Some(e) = errors.of("event_types") { span.field-error { (forms::message_words(e)) } } }
             button type="submit" { "Add endpoint" }
         }
     };
@@ -1084,6 +1101,7 @@ pub async fn create_webhook(State(st): State<AppState>, Posted { v, f }: Posted)
                 &Errors::default(),
                 Some(secret),
                 StatusCode::CREATED,
+                &Fields::default(),
             )
             .await
         }
@@ -1094,6 +1112,7 @@ pub async fn create_webhook(State(st): State<AppState>, Posted { v, f }: Posted)
                 &Errors(errs),
                 None,
                 StatusCode::UNPROCESSABLE_ENTITY,
+                &f,
             )
             .await
         }

@@ -99,6 +99,7 @@ pub fn routes() -> Router<AppState> {
         .route("/manage/jobs/{id}/retry", post(manage::retry_job))
         .route("/manage/audit", get(manage::audit))
         .route("/manage/reports", get(reports::page))
+        .route("/manage/reports.csv", get(reports::csv))
 }
 
 /// An address that names nothing: a page for a browser (it asks for HTML and the address is

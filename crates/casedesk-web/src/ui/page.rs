@@ -165,6 +165,39 @@ pub fn role_label(r: Role) -> &'static str {
 /// A page that could not be shown, with the reason in words (the 403 names the missing
 /// permission and who can grant it).
 pub fn failure(v: Option<&Viewer>, e: DomainError) -> Response {
+    failure_with(v, e, html! {})
+}
+
+/// A refusal that says who can lift it: an admin without case-admin is told the super
+/// admins of their own account by name.
+pub async fn refused(st: &AppState, v: &Viewer, e: DomainError) -> Response {
+    let missing = matches!(&e, DomainError::Forbidden(m) if m == casedesk_core::permissions::MISSING_CASE_ADMIN);
+    let extra = match (missing, v.p.user.account_id) {
+        (true, Some(account)) => match st.store.list_account_users(account).await {
+            Ok(users) => {
+                let admins: Vec<String> = users
+                    .into_iter()
+                    .filter(|u| u.role == Role::SuperAdmin)
+                    .map(|u| u.email)
+                    .collect();
+                html! {
+                    @if admins.is_empty() {
+                        p { "Your account has no super admin yet; ask your support manager to name one." }
+                    } @else {
+                        p { "Ask your account's super admin for case-admin: "
+                            @for (i, a) in admins.iter().enumerate() { @if i > 0 { ", " } a href=(format!("mailto:{a}")) { (a) } } "." }
+                    }
+                    p { "Until then, the " a href="/kb" { "knowledge base" } " and the " a href="/status" { "status page" } " are open to you." }
+                }
+            }
+            Err(_) => html! {},
+        },
+        _ => html! {},
+    };
+    failure_with(Some(v), e, extra)
+}
+
+fn failure_with(v: Option<&Viewer>, e: DomainError, extra: Markup) -> Response {
     let (status, _, title, detail) = crate::error::describe(&e);
     let fields = match &e {
         DomainError::Validation(errs) => errs.clone(),
@@ -180,9 +213,10 @@ pub fn failure(v: Option<&Viewer>, e: DomainError) -> Response {
                 div.notice.bad role="alert" {
                     p { (detail) }
                     @if !fields.is_empty() {
-                        ul { @for f in &fields { li { strong { (f.field) } ": " (f.message) } } }
+                        ul { @for f in &fields { li { strong { (super::forms::label_of(&f.field)) } ": " (super::forms::message_words(&f.message)) } } }
                     }
                 }
+                (extra)
                 p { a href="/" { "Back to the start page" } }
             },
         ),
@@ -252,6 +286,13 @@ pub fn when(t: casedesk_core::Timestamp) -> Markup {
     html! { time datetime=(t.to_string()) { (s) } }
 }
 
+/// An instant as a clock in a time zone (`Mon 16 Nov 16:00 EST`); an unknown zone reads as
+/// UTC, so a page never fails on a contact's time zone.
+pub fn local(t: casedesk_core::Timestamp, zone: &str) -> String {
+    let tz = jiff::tz::TimeZone::get(zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    t.to_zoned(tz).strftime("%a %-d %b %H:%M %Z").to_string()
+}
+
 /// A live countdown to an SLA due time (the script keeps it current).
 pub fn due(t: casedesk_core::Timestamp) -> Markup {
     let left = t.as_second() - casedesk_core::now().as_second();
@@ -263,6 +304,43 @@ pub fn due(t: casedesk_core::Timestamp) -> Markup {
         "due"
     };
     html! { time class=(class) datetime=(t.to_string()) title=(t.strftime("%Y-%m-%d %H:%M UTC").to_string()) { (span_words(left)) } }
+}
+
+/// A length of time in the words every page uses ("45 s", "12 min", "2 h 15 min",
+/// "3 d 4 h"), so a goal, a median and a countdown read alike.
+pub fn minutes_words(minutes: f64) -> String {
+    if !minutes.is_finite() || minutes < 0.0 {
+        return "–".into();
+    }
+    if minutes < 1.0 {
+        return format!("{} s", (minutes * 60.0).round() as u64);
+    }
+    if minutes < 10.0 {
+        let tenth = (minutes * 10.0).round() / 10.0;
+        return if tenth.fract() == 0.0 {
+            format!("{tenth:.0} min")
+        } else {
+            format!("{tenth:.1} min")
+        };
+    }
+    let m = minutes.round() as u64;
+    let (d, h, mm) = (m / 1440, m % 1440 / 60, m % 60);
+    match (d, h, mm) {
+        (0, 0, mm) => format!("{mm} min"),
+        (0, h, 0) => format!("{h} h"),
+        (0, h, mm) => format!("{h} h {mm} min"),
+        // Whole days round to the hour: a minute more or less says nothing at that scale.
+        (d, h, mm) => {
+            let h = h + u64::from(mm >= 30);
+            if h == 0 {
+                format!("{d} d")
+            } else if h == 24 {
+                format!("{} d", d + 1)
+            } else {
+                format!("{d} d {h} h")
+            }
+        }
+    }
 }
 
 fn span_words(left: i64) -> String {
@@ -325,7 +403,13 @@ pub fn upload_problem(e: ApiError) -> Result<String, DomainError> {
         )),
         ApiError::Domain(DomainError::Validation(errs)) => Ok(errs
             .into_iter()
-            .map(|f| format!("{}: {}", f.field, f.message))
+            .map(|f| {
+                format!(
+                    "{}: {}",
+                    super::forms::label_of(&f.field),
+                    super::forms::message_words(&f.message)
+                )
+            })
             .collect::<Vec<_>>()
             .join("; ")),
         ApiError::Domain(e) => Err(e),
@@ -343,5 +427,26 @@ mod tests {
         assert_eq!(span_words(90), "in 1 min");
         assert_eq!(span_words(-3 * 3600 - 120), "overdue by 3 h 2 min");
         assert_eq!(span_words(2 * 86_400 + 3600), "in 2 d 1 h");
+    }
+
+    #[test]
+    fn a_local_clock_names_its_zone() {
+        let t: casedesk_core::Timestamp = "2026-11-16T21:00:00Z".parse().unwrap();
+        assert_eq!(local(t, "America/New_York"), "Mon 16 Nov 16:00 EST");
+        assert_eq!(local(t, "Not/AZone"), "Mon 16 Nov 21:00 UTC");
+    }
+
+    #[test]
+    fn durations_read_alike_at_every_scale() {
+        assert_eq!(minutes_words(0.25), "15 s");
+        assert_eq!(minutes_words(4.0), "4 min");
+        assert_eq!(minutes_words(4.46), "4.5 min");
+        assert_eq!(minutes_words(45.2), "45 min");
+        assert_eq!(minutes_words(120.0), "2 h");
+        assert_eq!(minutes_words(135.0), "2 h 15 min");
+        assert_eq!(minutes_words(1440.0), "1 d");
+        assert_eq!(minutes_words(3.0 * 1440.0 + 250.0), "3 d 4 h");
+        assert_eq!(minutes_words(2.0 * 1440.0 + 23.0 * 60.0 + 45.0), "3 d");
+        assert_eq!(minutes_words(f64::NAN), "–");
     }
 }

@@ -31,15 +31,19 @@ fn choices(list: &[&str]) -> Vec<(String, String)> {
 }
 
 /// `GET /`: each person's start page.
-pub async fn home(MaybeViewer(v): MaybeViewer) -> Response {
+pub async fn home(State(st): State<AppState>, MaybeViewer(v): MaybeViewer) -> Response {
     match v {
         None => redirect("/auth/login"),
         Some(v) if v.support() => redirect("/console"),
         Some(v) if v.p.user.has_case_access() => redirect("/support"),
-        Some(v) => failure(
-            Some(&v),
-            DomainError::Forbidden(permissions::MISSING_CASE_ADMIN.into()),
-        ),
+        Some(v) => {
+            super::page::refused(
+                &st,
+                &v,
+                DomainError::Forbidden(permissions::MISSING_CASE_ADMIN.into()),
+            )
+            .await
+        }
     }
 }
 
@@ -158,7 +162,7 @@ pub async fn support(
             "open cases; support staff work the cases customers open",
         )
     }) {
-        return failure(Some(&v), e);
+        return super::page::refused(&st, &v, e).await;
     }
     let data = match form_data(&st, &v).await {
         Ok(d) => d,
@@ -302,7 +306,7 @@ fn case_form(
                 legend { "How to reach you" }
                 (field("contact.email", "Case email", None, &val("contact.email"), Kind::Input("email"), true, errors))
                 (field("contact.phone", "Phone", Some("With the country code, e.g. +49 30 1234567."), &val("contact.phone"), Kind::Input("tel"), true, errors))
-                (field("contact.timezone", "Time zone", Some("IANA name, e.g. Europe/Berlin or America/New_York."), &val("contact.timezone"), Kind::Input("text"), true, errors))
+                (field("contact.timezone", "Time zone", Some("A time zone name such as Europe/Berlin or America/New_York."), &val("contact.timezone"), Kind::Input("text"), true, errors))
                 @if !data.teammates.is_empty() {
                     fieldset {
                         legend { "Team contacts (they receive every email of the case)" }
@@ -320,6 +324,7 @@ fn case_form(
             fieldset {
                 legend { "Rollout stage" }
                 (field("stage", "Stage", Some("The stage decides which identifiers we need."), &val("stage"), Kind::Select(&stages), true, errors))
+                p.hint #stage-first hidden { "Choose a stage above: its identifiers appear here." }
                 @for (stage, label, ids) in STAGE_FIELDS {
                     fieldset data-stage=(stage) {
                         legend { (label) }
@@ -365,10 +370,11 @@ fn case_form(
             }
             fieldset {
                 legend { "Attachments" }
-                label for="file" { "Files" span.hint { "Up to 10 files, " (mb(limits.max_file_bytes)) " MB each; a HAR capture (.har) up to " (mb(limits.max_har_bytes)) " MB. Captures are scrubbed of cookies, tokens and passwords before anything is stored." } }
-                input #file type="file" name="file" multiple data-max=(limits.max_file_bytes) data-max-har=(limits.max_har_bytes) aria-describedby="file-sizes";
-                ul #file-sizes .filelist aria-live="polite" {}
-                @if let Some(e) = errors.of("files") { span.field-error { (e) } }
+                label for="files" { "Files" span.hint { "Up to 10 files, " (mb(limits.max_file_bytes)) " MB each; a HAR capture (.har) up to " (mb(limits.max_har_bytes)) " MB. Captures are scrubbed of cookies, tokens and passwords before anything is stored." } }
+                input #files type="file" name="file" multiple data-max=(limits.max_file_bytes) data-max-har=(limits.max_har_bytes)
+                    aria-describedby=(if errors.of("files").is_some() { "files-sizes files-error" } else { "files-sizes" }) aria-invalid=[errors.of("files").map(|_| "true")];
+                ul #files-sizes .filelist aria-live="polite" {}
+                @if let Some(e) = errors.of("files") { span.field-error #files-error { (forms::message_words(e)) } }
             }
             button type="submit" { "Open the case" }
         }
@@ -482,7 +488,7 @@ pub async fn submit(
     // The case is checked before any file is stored, so a refused form stores nothing.
     let account = v.p.user.account_id.unwrap_or_default();
     if let Err(e) = service::check_intake(st.store.as_ref(), account, &value).await {
-        return refused_form(&st, &v, &data, &fields, e).await;
+        return refused_form(&st, &v, &data, &fields, files_not_kept(e, &form.files)).await;
     }
     let prepared = if form.files.is_empty() {
         Vec::new()
@@ -505,6 +511,25 @@ pub async fn submit(
         return failure(Some(&v), e);
     }
     redirect(&format!("/cases/{}/created", case.number))
+}
+
+/// A browser cannot refill a file field, so a form sent back for other reasons says which
+/// files were not kept instead of dropping them without a word.
+fn files_not_kept(e: DomainError, files: &[casedesk_core::attachments::Upload]) -> DomainError {
+    match e {
+        DomainError::Validation(mut errs) if !files.is_empty() => {
+            let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+            errs.push(casedesk_core::FieldError::new(
+                "files",
+                format!(
+                    "{} not kept, because the form needs changes first; choose the file(s) again before you send",
+                    names.join(", ")
+                ),
+            ));
+            DomainError::Validation(errs)
+        }
+        e => e,
+    }
 }
 
 async fn refused_form(

@@ -422,6 +422,47 @@ async fn serve_defaults_to_sqlite_in_the_data_folder_and_demo_fills_it() {
         events["items"].as_array().unwrap().len() >= 4,
         "demo cases have timelines"
     );
+    // Ninety days of history behind today's cases, so every report shows something true:
+    // each week has cases, answers take different times, some clocks breached, cases were
+    // rated, and questions were answered by the knowledge base.
+    let since = casedesk_core::utc_date_after(casedesk_core::now(), -89);
+    let csv = browser
+        .get(format!("{base}/manage/reports.csv?since={since}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let weeks: Vec<Vec<&str>> = csv
+        .lines()
+        .filter(|l| l.starts_with("week,"))
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert!(weeks.len() >= 13, "{csv}");
+    assert!(
+        weeks.iter().all(|w| w[2].parse::<u64>().unwrap() > 0),
+        "every week has cases: {csv}"
+    );
+    let medians: std::collections::BTreeSet<&str> = weeks.iter().map(|w| w[3]).collect();
+    assert!(medians.len() > 5, "answers take different times: {csv}");
+    assert!(
+        weeks.iter().any(|w| w[5].parse::<f64>().unwrap() < 1.0),
+        "some clocks breached: {csv}"
+    );
+    let page = browser
+        .get(format!("{base}/manage/reports?since={since}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Deflection rate"),
+        "questions answered by articles"
+    );
+    assert!(!page.contains("No case was rated"), "cases were rated");
     // The API's request budgets are on by default: guessed tokens are cut off with a 429.
     let mut cut = None;
     for i in 0..100 {

@@ -30,4 +30,5 @@ mod status;
 mod support_center;
 mod validation;
 mod web_ui;
+mod web_ui_desk;
 mod webhooks;

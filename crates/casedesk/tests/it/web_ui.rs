@@ -12,9 +12,9 @@ use casedesk_testkit::{Backend, TestApp, acme_case, actor, both, globex_case, sp
 
 use crate::signin::set_password;
 
-const PASSWORD: &str = "a long enough password";
+pub(crate) const PASSWORD: &str = "a long enough password";
 
-async fn people(app: &TestApp) -> casedesk_testkit::World {
+pub(crate) async fn people(app: &TestApp) -> casedesk_testkit::World {
     let w = app.world().await;
     kb::import(app.store.as_ref(), &actor(), &kb::starter_files())
         .await
@@ -31,7 +31,7 @@ async fn people(app: &TestApp) -> casedesk_testkit::World {
     w
 }
 
-async fn no_serious_accessibility_problem(b: &Browser, page: &str) {
+pub(crate) async fn no_serious_accessibility_problem(b: &Browser, page: &str) {
     let problems = b.accessibility_problems().await;
     assert!(
         problems.is_empty(),
@@ -39,7 +39,7 @@ async fn no_serious_accessibility_problem(b: &Browser, page: &str) {
     );
 }
 
-async fn wait_for_text(b: &Browser, css: &str, what: &str) -> String {
+pub(crate) async fn wait_for_text(b: &Browser, css: &str, what: &str) -> String {
     for _ in 0..100 {
         let t = b.el(css).await.text().await.unwrap_or_default();
         if t.contains(what) {
@@ -50,7 +50,7 @@ async fn wait_for_text(b: &Browser, css: &str, what: &str) -> String {
     panic!("{css} never showed {what:?}: {}", b.text().await);
 }
 
-async fn open_details(b: &Browser, summary: &str) {
+pub(crate) async fn open_details(b: &Browser, summary: &str) {
     let found = b
         .driver
         .execute(

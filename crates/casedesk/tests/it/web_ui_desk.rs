@@ -1,0 +1,443 @@
+//! The web UI's second pass, in a real Chromium at desktop and phone width: reports that
+//! read true, input that survives a refused form, errors in words, the stage sections, Back
+//! after signing out, who grants case-admin, and the agent's workspace with its SLA.
+
+use casedesk_core::cases::{
+    CaseFields, Contact, EventKind, ImpactScope, NewEvent, Priority, Stage, Status,
+};
+use casedesk_core::service::{HistoricCase, NewCase};
+use casedesk_testkit::browser::{Browser, browser};
+use casedesk_testkit::{Backend, TestApp, acme_case, spawn_app};
+use serde_json::{Value, json};
+
+use crate::web_ui::{
+    PASSWORD, no_serious_accessibility_problem, open_details, people, wait_for_text,
+};
+
+async fn js(b: &Browser, script: &str) -> Value {
+    b.driver
+        .execute(script, Vec::<Value>::new())
+        .await
+        .unwrap()
+        .json()
+        .clone()
+}
+
+async fn phone(b: &Browser) {
+    b.driver.set_window_rect(0, 0, 390, 844).await.unwrap();
+}
+
+/// An Acme case of the past: opened `days` ago, answered by the agent after `answer` minutes
+/// (never, with `None`), its first response breached when `breached`.
+async fn past(
+    app: &TestApp,
+    area: &str,
+    priority: Priority,
+    days: i64,
+    answer: Option<i64>,
+    breached: bool,
+) -> HistoricCase {
+    let s = app.store.as_ref();
+    let account = s.find_account("Acme").await.unwrap().unwrap();
+    let tenant = s.find_tenant("acme-prod").await.unwrap().unwrap();
+    let ops = s
+        .find_user_by_email("ops@acme.example")
+        .await
+        .unwrap()
+        .unwrap();
+    let agent = s
+        .find_user_by_email("ana@support.example")
+        .await
+        .unwrap()
+        .unwrap();
+    let opened = casedesk_core::now() - jiff::SignedDuration::from_hours(24 * days);
+    let mut events = Vec::new();
+    if breached {
+        let due = opened + jiff::SignedDuration::from_mins(60);
+        events.push(NewEvent {
+            actor_id: None,
+            kind: EventKind::SlaBreached,
+            public: false,
+            data: json!({"alerts": [{"alert": "breach", "target": "first_response", "cycle": 1, "at": due.to_string(), "due_at": due.to_string()}]}),
+            at: due,
+        });
+    }
+    if let Some(m) = answer {
+        events.push(NewEvent {
+            actor_id: Some(agent.id),
+            kind: EventKind::Reply,
+            public: true,
+            data: json!({"body": "We are on it."}),
+            at: opened + jiff::SignedDuration::from_mins(m),
+        });
+    }
+    events.sort_by_key(|e| e.at);
+    HistoricCase {
+        case: NewCase {
+            account_id: account.id,
+            requester_id: ops.id,
+            tenant_id: tenant.id,
+            queue: "identity".into(),
+            fields: CaseFields {
+                priority,
+                subject: format!("Past case about {area}"),
+                description: "From the history.".into(),
+                steps_to_reproduce: None,
+                issue_area: area.into(),
+                scope: ImpactScope::SomeUsers,
+                business_impact: None,
+                contact: Contact {
+                    email: ops.email.clone(),
+                    phone: "+49 30 1234567".into(),
+                    timezone: "Europe/Berlin".into(),
+                },
+                stage: Stage::Onboarding,
+                identifiers: Default::default(),
+                context: Default::default(),
+                checklist: Default::default(),
+            },
+            team_contacts: vec![],
+            follow_up_of: None,
+            created_at: opened,
+            sla: Default::default(),
+        },
+        status: if answer.is_some() {
+            Status::Solved
+        } else {
+            Status::Open
+        },
+        assignee: Some(agent.id),
+        events,
+        rating: None,
+    }
+}
+
+/// Reports read true: durations in the unit that fits ("3 min", "2 h 5 min"; bars of
+/// different length were all "0 min"), a group without answers says "no data" instead of
+/// a zero, labels are whole, and on a phone the text keeps its size. The CSV holds the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_read_true_at_desktop_and_phone_width_in_a_real_browser() {
+    let app = spawn_app(Backend::Sqlite).await;
+    people(&app).await;
+    let history = vec![
+        past(
+            &app,
+            "marketplace-and-licensing",
+            Priority::P1,
+            3,
+            Some(3),
+            false,
+        )
+        .await,
+        past(
+            &app,
+            "sign-in-and-redirects",
+            Priority::P3,
+            2,
+            Some(125),
+            true,
+        )
+        .await,
+        past(&app, "webhooks", Priority::P4, 1, None, false).await,
+    ];
+    app.store.import_history(&history).await.unwrap();
+    let b = browser(&app.base).await;
+    b.sign_in("mia@support.example", PASSWORD).await;
+    b.open("/manage/reports").await;
+    let text = wait_for_text(&b, "main", "By issue area").await;
+    assert!(text.contains("3 min"), "{text}");
+    assert!(text.contains("2 h 5 min"), "{text}");
+    assert!(
+        !text.contains("0 min"),
+        "no zero for a value that is not: {text}"
+    );
+    let area = b.el("#area-h").await;
+    let section = area.parent().await.unwrap().text().await.unwrap();
+    assert!(
+        section.contains("webhooks") && section.contains("no data"),
+        "the area without an answer has no data, not 0: {section}"
+    );
+    assert!(section.contains("marketplace-and-licensing"), "whole label");
+    b.screenshot("reports-desktop").await;
+    no_serious_accessibility_problem(&b, "reports").await;
+    phone(&b).await;
+    b.open("/manage/reports").await;
+    wait_for_text(&b, "main", "By issue area").await;
+    let fit = js(
+        &b,
+        "const w = document.documentElement.clientWidth; \
+         const labels = [...document.querySelectorAll('.bar-label, .bar-value')]; \
+         return [labels.length, labels.filter(l => { const r = l.getBoundingClientRect(); return r.right > w + 1 || l.scrollWidth > l.clientWidth + 1; }).map(l => l.textContent), \
+                 Math.min(...labels.map(l => parseFloat(getComputedStyle(l).fontSize)))];",
+    )
+    .await;
+    assert!(fit[0].as_u64().unwrap() > 10, "{fit}");
+    assert_eq!(
+        fit[1],
+        json!([]),
+        "every label and value whole on a phone: {fit}"
+    );
+    assert!(
+        fit[2].as_f64().unwrap() >= 12.0,
+        "readable text on a phone: {fit}"
+    );
+    b.screenshot("reports-phone").await;
+    let csv = b
+        .driver
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; fetch('/manage/reports.csv').then(r => r.text().then(t => done([r.headers.get('content-type'), t])));",
+            Vec::<Value>::new(),
+        )
+        .await
+        .unwrap()
+        .json()
+        .clone();
+    assert_eq!(csv[0], "text/csv; charset=utf-8");
+    let body = csv[1].as_str().unwrap();
+    assert!(
+        body.lines()
+            .any(|l| l.starts_with("issue_area,marketplace-and-licensing,1,3.0,")),
+        "{body}"
+    );
+    assert!(
+        body.lines().any(|l| l == "issue_area,webhooks,1,,,1.0000"),
+        "{body}"
+    );
+    b.quit().await;
+}
+
+/// What was typed survives a refused form: the webhook address and its ticked events, a new
+/// calendar's name and text; a file the browser cannot keep is named, not dropped without a
+/// word. The case form's errors are in words, and its stage sections appear once a stage is
+/// chosen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn input_survives_a_refused_form_and_errors_read_in_words_in_a_real_browser() {
+    let app = spawn_app(Backend::Sqlite).await;
+    people(&app).await;
+    let b = browser(&app.base).await;
+    b.sign_in("mia@support.example", PASSWORD).await;
+    b.open("/manage/webhooks").await;
+    b.set("url", "ftp://hooks.example/in").await;
+    b.el("input[name='event_types']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let ticked = b
+        .el("input[name='event_types']")
+        .await
+        .attr("value")
+        .await
+        .unwrap()
+        .unwrap();
+    b.submit("form[action='/manage/webhooks']").await;
+    wait_for_text(&b, "main", "need attention").await;
+    assert_eq!(
+        b.el("#url").await.value().await.unwrap().unwrap(),
+        "ftp://hooks.example/in"
+    );
+    let still = js(
+        &b,
+        &format!("return document.querySelector(\"input[name='event_types'][value='{ticked}']\").checked;"),
+    )
+    .await;
+    assert_eq!(still, json!(true), "the ticked event stays ticked");
+    b.open("/manage/sla").await;
+    open_details(&b, "New calendar").await;
+    b.set("name", "emea-support").await;
+    b.set("calendar-new", "{ not json").await;
+    b.submit("form[action='/manage/sla/calendar']:has(#calendar-new)")
+        .await;
+    wait_for_text(&b, "main", "need attention").await;
+    assert_eq!(
+        b.el("#name").await.value().await.unwrap().unwrap(),
+        "emea-support"
+    );
+    assert_eq!(
+        b.el("#calendar-new").await.value().await.unwrap().unwrap(),
+        "{ not json"
+    );
+    b.sign_out().await;
+
+    b.sign_in("ops@acme.example", PASSWORD).await;
+    b.open("/support").await;
+    // No stage chosen: no stage's identifiers yet, and a word on where they come from.
+    let shown = js(
+        &b,
+        "return [[...document.querySelectorAll('fieldset[data-stage]')].filter(f => f.offsetParent !== null).length, document.getElementById('stage-first').offsetParent !== null];",
+    )
+    .await;
+    assert_eq!(shown, json!([0, true]), "{shown}");
+    b.set("stage", "production").await;
+    let shown = js(
+        &b,
+        "return [...document.querySelectorAll('fieldset[data-stage]')].filter(f => f.offsetParent !== null).map(f => f.dataset.stage);",
+    )
+    .await;
+    assert_eq!(shown, json!(["production"]));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("trace.txt");
+    std::fs::write(&file, b"GET /authorize 302").unwrap();
+    b.el("#files")
+        .await
+        .send_keys(file.to_str().unwrap())
+        .await
+        .unwrap();
+    b.set("contact.timezone", "").await;
+    b.submit("#case-form").await;
+    let page = wait_for_text(&b, "main", "need attention").await;
+    assert!(page.contains("trace.txt not kept"), "{page}");
+    assert!(page.contains("choose the file(s) again"), "{page}");
+    assert!(page.contains("Time zone"), "{page}");
+    for machine in [
+        "contact.timezone",
+        "is required:",
+        "RFC 3339",
+        "identifiers.review",
+        "self_hosted",
+        "YYYY",
+    ] {
+        assert!(
+            !page.contains(machine),
+            "no {machine:?} on the page: {page}"
+        );
+    }
+    no_serious_accessibility_problem(&b, "case form with errors").await;
+    b.quit().await;
+}
+
+/// Back after signing out asks to sign in again instead of showing the last case; an admin
+/// without case-admin is told who can grant it, by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn back_after_sign_out_and_who_grants_case_admin_in_a_real_browser() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let w = people(&app).await;
+    let n = app
+        .open_case(&w.ops, acme_case("Private subject of ops"))
+        .await;
+    let b = browser(&app.base).await;
+    b.sign_in("ops@acme.example", PASSWORD).await;
+    b.open(&format!("/cases/{n}")).await;
+    wait_for_text(&b, "main", "Private subject of ops").await;
+    b.sign_out().await;
+    b.driver.back().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let text = b.text().await;
+    assert!(
+        !text.contains("Private subject of ops"),
+        "Back shows no case after signing out: {text}"
+    );
+    b.sign_in("viewer@acme.example", PASSWORD).await;
+    b.open("/").await;
+    let text = wait_for_text(&b, "main", "case-admin").await;
+    assert!(
+        text.contains("owner@acme.example"),
+        "names the super admin: {text}"
+    );
+    no_serious_accessibility_problem(&b, "missing case-admin").await;
+    b.quit().await;
+}
+
+/// The agent's workspace: the customer (account, plan, tier, CSM, their clock) at the top of
+/// the case with their other open cases; the console names account and plan and keeps every
+/// column on a phone; SLA explains itself step by step and a breach is red with its instant.
+/// The customer reads the promise in their own time zone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_workspace_and_an_sla_that_explains_itself_in_a_real_browser() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let w = people(&app).await;
+    let n = app.open_case(&w.ops, acme_case("Workspace case")).await;
+    let other = app.open_case(&w.ops, acme_case("Another open case")).await;
+    let globex = app
+        .open_case(&w.globex, casedesk_testkit::globex_case("Globex case"))
+        .await;
+    let breached = app
+        .store
+        .import_history(&[past(
+            &app,
+            "sign-in-and-redirects",
+            Priority::P2,
+            2,
+            Some(150),
+            true,
+        )
+        .await])
+        .await
+        .unwrap()[0];
+    let b = browser(&app.base).await;
+    b.sign_in("ana@support.example", PASSWORD).await;
+    b.open(&format!("/cases/{n}")).await;
+    let bar = wait_for_text(&b, ".case-bar", "Account").await;
+    for want in [
+        "Acme",
+        "gold",
+        "P2",
+        "Customer success manager",
+        "Requester's time",
+    ] {
+        assert!(bar.contains(want), "{want} in {bar}");
+    }
+    let others = b.el("#others").await.text().await.unwrap();
+    assert!(others.contains(&format!("#{other}")), "{others}");
+    assert!(
+        !others.contains(&format!("#{globex}")),
+        "another account's case: {others}"
+    );
+    assert!(
+        !others.contains(&format!("#{n} ")),
+        "not the case itself: {others}"
+    );
+    let sla = b.el("#sla").await.text().await.unwrap();
+    assert!(
+        sla.contains("requester's time") && sla.contains("goal"),
+        "{sla}"
+    );
+    open_details(&b, "How the due times were computed").await;
+    let steps = b.el("#sla-explained").await.text().await.unwrap();
+    assert!(steps.contains("open interval(s) counted"), "{steps}");
+    assert!(steps.contains("Started"), "{steps}");
+    no_serious_accessibility_problem(&b, "case, agent workspace").await;
+    b.screenshot("case-agent-desktop").await;
+    // A breach: red, with what breached and when.
+    b.open(&format!("/cases/{breached}")).await;
+    let entry = wait_for_text(&b, ".timeline li.breached", "breached").await;
+    assert!(
+        entry.contains("SLA breached") && entry.contains("First response breached"),
+        "{entry}"
+    );
+    let colour = js(
+        &b,
+        "return getComputedStyle(document.querySelector('.timeline li.breached li.breach')).color;",
+    )
+    .await;
+    assert_eq!(colour, json!("rgb(164, 20, 29)"));
+    // The console: account and plan columns, every column on a phone.
+    b.open("/console?view=queue&queue=identity").await;
+    let head = b.el("table.stack thead").await.text().await.unwrap();
+    assert!(head.contains("Account") && head.contains("Plan"), "{head}");
+    phone(&b).await;
+    b.open("/console?view=queue&queue=identity").await;
+    let cut = js(
+        &b,
+        "const w = document.documentElement.clientWidth; const cells = [...document.querySelectorAll(\"table.stack td[data-label='Next SLA due'], table.stack td[data-label='Account']\")]; \
+         return [cells.length, cells.filter(c => c.getBoundingClientRect().right > w + 1 || c.offsetParent === null).length];",
+    )
+    .await;
+    assert!(cut[0].as_u64().unwrap() >= 2, "{cut}");
+    assert_eq!(cut[1], json!(0), "no column cut off on a phone: {cut}");
+    b.screenshot("console-phone").await;
+    b.sign_out().await;
+    // The customer: the promise in their own time zone, no agent bar.
+    b.driver.set_window_rect(0, 0, 1280, 1000).await.unwrap();
+    b.sign_in("ops@acme.example", PASSWORD).await;
+    b.open(&format!("/cases/{n}")).await;
+    let sla = wait_for_text(&b, "#sla", "your time").await;
+    assert!(sla.contains("we will answer by"), "{sla}");
+    assert!(
+        sla.contains("CET") || sla.contains("CEST"),
+        "Europe/Berlin: {sla}"
+    );
+    let bars = js(&b, "return document.querySelectorAll('.case-bar').length;").await;
+    assert_eq!(bars, json!(0), "the agent's bar is for support");
+    b.quit().await;
+}
