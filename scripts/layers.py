@@ -122,6 +122,9 @@ SEAMS = {
         ("routes", "kb"),
         # A Trust Center document's name and type are read the way an attachment's are.
         ("trust", "attachments"),
+        # A status subscriber without an account is written with its confirmation message,
+        # in one transaction.
+        ("status", "mail"),
     },
 }
 

@@ -854,6 +854,128 @@ pub async fn unsubscribe(store: &dyn StatusStore, p: &Principal) -> Result<()> {
     }
 }
 
+/// Someone told of incidents by address alone, without an account. Nothing is sent to the
+/// address but the confirmation until its owner confirms (double opt-in), and every message
+/// carries a link that stops them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EmailSubscriber {
+    /// Identifier (named in the links).
+    pub id: Uuid,
+    /// The address.
+    pub email: String,
+    /// Region keys (empty: all).
+    pub regions: Vec<String>,
+    /// When the owner confirmed; none while waiting.
+    pub confirmed_at: Option<Timestamp>,
+    /// When the last confirmation message was sent.
+    pub asked_at: Timestamp,
+    /// When the address was first given.
+    pub created_at: Timestamp,
+}
+
+/// An address is sent at most one confirmation in this many hours, however often it is
+/// given: the form cannot be used to flood someone's inbox.
+pub const ASK_AGAIN_AFTER_HOURS: i64 = 24;
+
+/// Purpose of the key the subscribers' links are signed with (derived from the server key).
+pub const LINK_KEY: &str = "status-subscriber-links";
+/// The link that confirms an address.
+pub const CONFIRM: &str = "confirm";
+/// The link that stops the messages.
+pub const STOP: &str = "stop";
+
+fn link_mac(key: &[u8; 32], purpose: &str, id: Uuid) -> Option<hmac::Hmac<sha2::Sha256>> {
+    use hmac::Mac;
+    // HMAC takes a key of any length, so this never fails with 32 bytes.
+    let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(key).ok()?;
+    mac.update(purpose.as_bytes());
+    mac.update(b"\n");
+    mac.update(id.as_bytes());
+    Some(mac)
+}
+
+/// The token of a subscriber's link: an HMAC of its purpose and the subscriber under a key
+/// derived from the server key. Nothing is stored, every node computes the same, and a token
+/// opens only its own subscriber's link for its own purpose.
+pub fn link_token(key: &[u8; 32], purpose: &str, id: Uuid) -> String {
+    use base64::Engine;
+    use hmac::Mac;
+    link_mac(key, purpose, id)
+        .map(|m| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(m.finalize().into_bytes()))
+        .unwrap_or_default()
+}
+
+/// Whether `token` is the link token of `id` for `purpose` (compared in constant time).
+pub fn link_ok(key: &[u8; 32], purpose: &str, id: Uuid, token: &str) -> bool {
+    use base64::Engine;
+    use hmac::Mac;
+    match (
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.trim()),
+        link_mac(key, purpose, id),
+    ) {
+        (Ok(bytes), Some(mac)) => mac.verify_slice(&bytes).is_ok(),
+        _ => false,
+    }
+}
+
+/// What a subscription request without an account comes to: the subscriber to write, and
+/// whether a confirmation is to be sent now. An address already confirmed is left as it is,
+/// and one asked less than a day ago is not asked again; the answer to the person is the same
+/// either way, so the form tells no one who is subscribed.
+pub async fn request_by_email(
+    store: &dyn StatusStore,
+    cfg: &StatusConfig,
+    v: &Value,
+    now: Timestamp,
+) -> Result<(EmailSubscriber, bool)> {
+    let mut errors = Vec::new();
+    errors.extend(crate::error::unknown_fields(v, &["email", "regions"]));
+    let email = match v
+        .get("email")
+        .and_then(Value::as_str)
+        .map(crate::users::normalize_email)
+    {
+        Some(Ok(e)) => Some(e),
+        Some(Err(m)) => {
+            errors.push(FieldError::new("email", m));
+            None
+        }
+        None => {
+            errors.push(FieldError::new(
+                "email",
+                "is required: the address to send incident updates to",
+            ));
+            None
+        }
+    };
+    let regions = keys(v, "regions", &cfg.regions, &mut errors);
+    let Some(email) = email.filter(|_| errors.is_empty()) else {
+        return Err(DomainError::Validation(errors));
+    };
+    match store.email_subscriber(&email).await? {
+        Some(s) if s.confirmed_at.is_some() => Ok((s, false)),
+        Some(mut s) => {
+            let recent = now.duration_since(s.asked_at).as_secs() < ASK_AGAIN_AFTER_HOURS * 3600;
+            s.regions = regions;
+            if !recent {
+                s.asked_at = now;
+            }
+            Ok((s, !recent))
+        }
+        None => Ok((
+            EmailSubscriber {
+                id: Uuid::now_v7(),
+                email,
+                regions,
+                confirmed_at: None,
+                asked_at: now,
+                created_at: now,
+            },
+            true,
+        )),
+    }
+}
+
 /// The timeline event a resolved incident leaves on each linked case.
 pub fn case_event(incident: &Incident, update: &IncidentUpdate) -> NewEvent {
     NewEvent {
@@ -947,11 +1069,51 @@ pub trait StatusStore: DirectoryStore + CaseStore {
 
     /// Ends a person's subscription; whether there was one.
     async fn delete_subscription(&self, user_id: Uuid) -> Result<bool>;
+
+    /// The subscriber without an account at this address, if any.
+    async fn email_subscriber(&self, email: &str)
+    -> Result<Option<crate::status::EmailSubscriber>>;
+
+    /// One subscriber without an account.
+    async fn get_email_subscriber(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<crate::status::EmailSubscriber>>;
+
+    /// Writes a subscriber without an account, with the confirmation to send, in one
+    /// transaction.
+    async fn put_email_subscriber(
+        &self,
+        s: &crate::status::EmailSubscriber,
+        confirmation: Option<&crate::mail::NewMail>,
+    ) -> Result<()>;
+
+    /// Marks a subscriber confirmed; whether it was waiting.
+    async fn confirm_email_subscriber(&self, id: Uuid, at: Timestamp) -> Result<bool>;
+
+    /// Removes a subscriber without an account; whether there was one.
+    async fn delete_email_subscriber(&self, id: Uuid) -> Result<bool>;
+
+    /// The confirmed subscribers without an account.
+    async fn email_subscribers(&self) -> Result<Vec<crate::status::EmailSubscriber>>;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_link_token_opens_only_its_own_subscriber_and_purpose() {
+        let key = [7u8; 32];
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let t = link_token(&key, STOP, a);
+        assert!(link_ok(&key, STOP, a, &t));
+        assert!(!link_ok(&key, STOP, b, &t), "another subscriber");
+        assert!(!link_ok(&key, CONFIRM, a, &t), "another purpose");
+        assert!(!link_ok(&[8u8; 32], STOP, a, &t), "another server key");
+        assert!(!link_ok(&key, STOP, a, "not-base64!"));
+        assert!(!link_ok(&key, STOP, a, ""));
+    }
 
     fn incident(regions: &[&str], components: &[&str], areas: &[&str]) -> Incident {
         Incident {

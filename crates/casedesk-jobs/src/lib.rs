@@ -36,6 +36,7 @@ pub fn standard_runner(
     hooks: &WebhookConfig,
     mailer: Arc<casedesk_mail::Mailer>,
 ) -> Result<Runner, casedesk_core::DomainError> {
+    let link_key = sbox.derive(casedesk_core::status::LINK_KEY);
     let sender = WebhookSender::new(store.clone(), sbox, hooks)?;
     Ok(Runner::new(store.clone(), wake, jobs.clone())
         .handle(
@@ -76,6 +77,7 @@ pub fn standard_runner(
                 store.clone(),
                 Some(mailer),
                 hooks.max_attempts(),
+                link_key,
             )),
         )
         .handle(

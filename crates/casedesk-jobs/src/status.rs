@@ -50,20 +50,25 @@ pub struct Notify {
     store: Arc<dyn Store>,
     mailer: Option<Arc<casedesk_mail::Mailer>>,
     max_attempts: u32,
+    link_key: [u8; 32],
 }
 
 impl Notify {
     /// A handler writing deliveries with `max_attempts` attempts, and messages when `mailer`
     /// sends mail.
+    /// `link_key` signs the stop links of subscribers without an account
+    /// ([`status::LINK_KEY`]).
     pub fn new(
         store: Arc<dyn Store>,
         mailer: Option<Arc<casedesk_mail::Mailer>>,
         max_attempts: u32,
+        link_key: [u8; 32],
     ) -> Self {
         Self {
             store,
             mailer: mailer.filter(|m| m.enabled()),
             max_attempts,
+            link_key,
         }
     }
 }
@@ -119,9 +124,30 @@ impl Handler for Notify {
                 if !affected {
                     continue;
                 }
-                match mailer.status_mail(&s.email, &incident, &update) {
+                match mailer.status_mail(&s.email, &incident, &update, None) {
                     Ok(m) => mails.push(m),
                     // One bad address must not keep the others from hearing of it.
+                    Err(e) => {
+                        tracing::warn!(subscriber = %s.id, error = %e, "status message not composed")
+                    }
+                }
+            }
+            // Subscribers without an account, once they confirmed: each message carries
+            // the link that stops them.
+            for s in self.store.email_subscribers().await? {
+                let affected =
+                    s.regions.is_empty() || s.regions.iter().any(|r| incident.regions.contains(r));
+                if !affected {
+                    continue;
+                }
+                let stop = format!(
+                    "{}/status/stop?s={}&t={}",
+                    mailer.base_url(),
+                    s.id,
+                    status::link_token(&self.link_key, status::STOP, s.id)
+                );
+                match mailer.status_mail(&s.email, &incident, &update, Some(&stop)) {
+                    Ok(m) => mails.push(m),
                     Err(e) => {
                         tracing::warn!(subscriber = %s.id, error = %e, "status message not composed")
                     }

@@ -358,12 +358,15 @@ impl Mailer {
         out
     }
 
-    /// A status message to a subscriber: an incident opened, changed or resolved.
+    /// A status message to a subscriber: an incident opened, changed or resolved. `stop` is
+    /// the link that ends a subscription made without an account (also sent as
+    /// `List-Unsubscribe`, one click); people with an account unsubscribe on the status page.
     pub fn status_mail(
         &self,
         to: &str,
         incident: &casedesk_core::status::Incident,
         update: &casedesk_core::status::IncidentUpdate,
+        stop: Option<&str>,
     ) -> Result<NewMail, SendError> {
         let id = Uuid::now_v7();
         let message_id = format!("<status.{}@{}>", id.simple(), self.domain);
@@ -372,8 +375,15 @@ impl Mailer {
             incident.title,
             update.state.key().replace('_', " ")
         );
+        let base = self.config.base_url.trim_end_matches('/');
+        let how_to_stop = match stop {
+            Some(link) => format!("To stop these messages, open {link}"),
+            None => {
+                format!("To stop these messages, sign in and choose Unsubscribe on {base}/status")
+            }
+        };
         let text = format!(
-            "{}\n\nState: {}\nImpact: {}\nRegions: {}\nComponents: {}\nPosted: {}\n\n{}\n\nThe status page: {}/api/v1/status\nYou receive this because you subscribed to service status; unsubscribe with DELETE /api/v1/status/subscription.\n",
+            "{}\n\nState: {}\nImpact: {}\nRegions: {}\nComponents: {}\nPosted: {}\n\n{}\n\nEvery update: {base}/status\nYou receive this because you subscribed to service status. {how_to_stop}\n",
             incident.title,
             update.state.key().replace('_', " "),
             update.impact.key().replace('_', " "),
@@ -381,7 +391,50 @@ impl Mailer {
             incident.components.join(", "),
             update.at.strftime("%Y-%m-%d %H:%M UTC"),
             update.body,
-            self.config.base_url.trim_end_matches('/'),
+        );
+        let headers: Vec<(&'static str, String)> = match stop {
+            Some(link) => vec![
+                ("List-Unsubscribe", format!("<{link}>")),
+                ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click".into()),
+            ],
+            None => vec![],
+        };
+        let m = crate::outbound::compose_plain_with(
+            &self.config.from,
+            to,
+            &subject,
+            &text,
+            &message_id,
+            None,
+            "auto-generated",
+            &headers,
+        )?;
+        Ok(NewMail {
+            id,
+            case_number: None,
+            kind: "status".into(),
+            recipient: to.to_owned(),
+            subject,
+            message_id,
+            message: String::from_utf8_lossy(&m.formatted()).into_owned(),
+            created_at: casedesk_core::now(),
+        })
+    }
+
+    /// The one message a new address gets before any status update: what it was given for,
+    /// the link that confirms it, and the link that stops it.
+    pub fn status_confirmation(
+        &self,
+        to: &str,
+        confirm: &str,
+        stop: &str,
+    ) -> Result<NewMail, SendError> {
+        let id = Uuid::now_v7();
+        let message_id = format!("<status-confirm.{}@{}>", id.simple(), self.domain);
+        let subject = "Confirm your service status emails".to_owned();
+        let base = self.config.base_url.trim_end_matches('/');
+        let text = format!(
+            "Someone, we hope you, asked for service status emails at this address on {base}/status.\n\nTo start receiving them, confirm here:\n{confirm}\n\nIf you did not ask for them, do nothing: without your confirmation this address gets no further message. To remove it at once: {stop}\n"
         );
         let m = crate::outbound::compose_plain(
             &self.config.from,
@@ -395,13 +448,18 @@ impl Mailer {
         Ok(NewMail {
             id,
             case_number: None,
-            kind: "status".into(),
+            kind: "status_confirm".into(),
             recipient: to.to_owned(),
             subject,
             message_id,
             message: String::from_utf8_lossy(&m.formatted()).into_owned(),
             created_at: casedesk_core::now(),
         })
+    }
+
+    /// The address casedesk's pages answer on, for links in messages.
+    pub fn base_url(&self) -> &str {
+        self.config.base_url.trim_end_matches('/')
     }
 
     /// A notice answering a received message (see [`compose_notice`]).

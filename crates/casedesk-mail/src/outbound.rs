@@ -317,6 +317,21 @@ pub fn compose_plain(
     in_reply_to: Option<&str>,
     auto: &str,
 ) -> Result<Message, SendError> {
+    compose_plain_with(from, to, subject, text, message_id, in_reply_to, auto, &[])
+}
+
+/// [`compose_plain`] with further headers (a subscription's `List-Unsubscribe`, say).
+#[allow(clippy::too_many_arguments)]
+pub fn compose_plain_with(
+    from: &str,
+    to: &str,
+    subject: &str,
+    text: &str,
+    message_id: &str,
+    in_reply_to: Option<&str>,
+    auto: &str,
+    headers: &[(&'static str, String)],
+) -> Result<Message, SendError> {
     let mut b = Message::builder()
         .from(mailbox("from", from)?)
         .to(mailbox("to", to)?)
@@ -329,6 +344,12 @@ pub fn compose_plain(
     if let Some(id) = in_reply_to {
         let id = format!("<{}>", id.trim_matches(|c| c == '<' || c == '>'));
         b = b.in_reply_to(id.clone()).references(id);
+    }
+    for (name, value) in headers {
+        b = b.raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str(name),
+            value.clone(),
+        ));
     }
     // A single text part with its charset (lettre adds MIME-Version with it), so UTF-8 text
     // reads as written in every client.

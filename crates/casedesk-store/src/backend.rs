@@ -1510,6 +1510,18 @@ macro_rules! store_impl {
                 async fn subscriptions(&self, user: Option<Uuid>) -> Result<Vec<casedesk_core::status::Subscription>> { self.subscriptions_op(user).await }
 
                 async fn delete_subscription(&self, user: Uuid) -> Result<bool> { self.delete_subscription_op(user).await }
+
+                async fn email_subscriber(&self, email: &str) -> Result<Option<casedesk_core::status::EmailSubscriber>> { self.email_subscriber_op(email).await }
+
+                async fn get_email_subscriber(&self, id: Uuid) -> Result<Option<casedesk_core::status::EmailSubscriber>> { self.get_email_subscriber_op(id).await }
+
+                async fn put_email_subscriber(&self, s: &casedesk_core::status::EmailSubscriber, m: Option<&casedesk_core::mail::NewMail>) -> Result<()> { self.put_email_subscriber_op(s, m).await }
+
+                async fn confirm_email_subscriber(&self, id: Uuid, at: casedesk_core::Timestamp) -> Result<bool> { self.confirm_email_subscriber_op(id, at).await }
+
+                async fn delete_email_subscriber(&self, id: Uuid) -> Result<bool> { self.delete_email_subscriber_op(id).await }
+
+                async fn email_subscribers(&self) -> Result<Vec<casedesk_core::status::EmailSubscriber>> { self.email_subscribers_op().await }
             }
 
             #[async_trait]

@@ -929,6 +929,44 @@ impl casedesk_core::status::StatusStore for CachedStore {
     async fn delete_subscription(&self, user_id: Uuid) -> Result<bool> {
         self.inner.delete_subscription(user_id).await
     }
+
+    async fn email_subscriber(
+        &self,
+        email: &str,
+    ) -> Result<Option<casedesk_core::status::EmailSubscriber>> {
+        self.inner.email_subscriber(email).await
+    }
+
+    async fn get_email_subscriber(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<casedesk_core::status::EmailSubscriber>> {
+        self.inner.get_email_subscriber(id).await
+    }
+
+    async fn put_email_subscriber(
+        &self,
+        s: &casedesk_core::status::EmailSubscriber,
+        m: Option<&casedesk_core::mail::NewMail>,
+    ) -> Result<()> {
+        let r = self.inner.put_email_subscriber(s, m).await;
+        if m.is_some() {
+            self.wake.notify_one();
+        }
+        r
+    }
+
+    async fn confirm_email_subscriber(&self, id: Uuid, at: Timestamp) -> Result<bool> {
+        self.inner.confirm_email_subscriber(id, at).await
+    }
+
+    async fn delete_email_subscriber(&self, id: Uuid) -> Result<bool> {
+        self.inner.delete_email_subscriber(id).await
+    }
+
+    async fn email_subscribers(&self) -> Result<Vec<casedesk_core::status::EmailSubscriber>> {
+        self.inner.email_subscribers().await
+    }
 }
 
 #[async_trait]

@@ -11,7 +11,7 @@ macro_rules! status_impl {
             use $crate::common::*;
             use casedesk_core::audit::AuditRecord;
             use casedesk_core::jobs::NewJob;
-            use casedesk_core::status::{ComponentState, Incident, IncidentState, IncidentUpdate, Subscription};
+            use casedesk_core::status::{ComponentState, EmailSubscriber, Incident, IncidentState, IncidentUpdate, Subscription};
             use casedesk_core::{DomainError, Result};
             use uuid::Uuid;
 
@@ -260,6 +260,89 @@ macro_rules! status_impl {
                             })
                         })
                         .collect()
+                }
+
+                fn subscriber(r: &DbRow) -> Result<EmailSubscriber> {
+                    Ok(EmailSubscriber {
+                        id: uuid(&g::<String>(r, "id")?)?,
+                        email: g(r, "email")?,
+                        regions: list(r, "regions")?,
+                        confirmed_at: g::<Option<i64>>(r, "confirmed_at")?.map(ts),
+                        asked_at: ts(g(r, "asked_at")?),
+                        created_at: ts(g(r, "created_at")?),
+                    })
+                }
+
+                pub(crate) async fn email_subscriber_op(&self, email: &str) -> Result<Option<EmailSubscriber>> {
+                    let row = sqlx::query("SELECT id, email, regions, confirmed_at, asked_at, created_at FROM status_email_subscribers WHERE email = $1")
+                        .bind(email)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                    row.as_ref().map(Self::subscriber).transpose()
+                }
+
+                pub(crate) async fn get_email_subscriber_op(&self, id: Uuid) -> Result<Option<EmailSubscriber>> {
+                    let row = sqlx::query("SELECT id, email, regions, confirmed_at, asked_at, created_at FROM status_email_subscribers WHERE id = $1")
+                        .bind(id.to_string())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                    row.as_ref().map(Self::subscriber).transpose()
+                }
+
+                pub(crate) async fn put_email_subscriber_op(&self, s: &EmailSubscriber, confirmation: Option<&casedesk_core::mail::NewMail>) -> Result<()> {
+                    let (mut tx, _w) = self.begin().await?;
+                    sqlx::query(
+                        "INSERT INTO status_email_subscribers (id, email, regions, confirmed_at, asked_at, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                         ON CONFLICT (id) DO UPDATE SET regions = excluded.regions, asked_at = excluded.asked_at",
+                    )
+                    .bind(s.id.to_string())
+                    .bind(&s.email)
+                    .bind(json(&s.regions))
+                    .bind(s.confirmed_at.map(micros))
+                    .bind(micros(s.asked_at))
+                    .bind(micros(s.created_at))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| conflict_or_internal(e, "the address was given twice at once; try again"))?;
+                    if let Some(m) = confirmation {
+                        Self::insert_mails(&mut tx, std::slice::from_ref(m)).await?;
+                    }
+                    tx.commit().await.map_err(internal)
+                }
+
+                pub(crate) async fn confirm_email_subscriber_op(&self, id: Uuid, at: casedesk_core::Timestamp) -> Result<bool> {
+                    let (mut tx, _w) = self.begin().await?;
+                    let n = sqlx::query("UPDATE status_email_subscribers SET confirmed_at = $1 WHERE id = $2 AND confirmed_at IS NULL")
+                        .bind(micros(at))
+                        .bind(id.to_string())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?
+                        .rows_affected();
+                    tx.commit().await.map_err(internal)?;
+                    Ok(n == 1)
+                }
+
+                pub(crate) async fn delete_email_subscriber_op(&self, id: Uuid) -> Result<bool> {
+                    let (mut tx, _w) = self.begin().await?;
+                    let n = sqlx::query("DELETE FROM status_email_subscribers WHERE id = $1")
+                        .bind(id.to_string())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?
+                        .rows_affected();
+                    tx.commit().await.map_err(internal)?;
+                    Ok(n == 1)
+                }
+
+                pub(crate) async fn email_subscribers_op(&self) -> Result<Vec<EmailSubscriber>> {
+                    let rows = sqlx::query("SELECT id, email, regions, confirmed_at, asked_at, created_at FROM status_email_subscribers WHERE confirmed_at IS NOT NULL ORDER BY created_at")
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                    rows.iter().map(Self::subscriber).collect()
                 }
 
                 pub(crate) async fn delete_subscription_op(&self, user: Uuid) -> Result<bool> {

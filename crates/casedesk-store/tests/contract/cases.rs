@@ -185,3 +185,89 @@ async fn listing_by_visibility_filters_and_cursor(b: Backend) {
     assert_eq!(statuses, [json!("closed")]);
 }
 both!(listing_by_visibility_filters_and_cursor);
+
+/// Imported history: each event at its own time, the assignee and the rating written, the
+/// report reading the answer times, and nothing announced (no job for any of it).
+async fn history_is_imported_with_its_times_and_announces_nothing(b: Backend) {
+    let (s, _db) = store(b).await;
+    let f = fixture(s.as_ref()).await;
+    // The support engineer who answers (reports count support's answers only).
+    let agent = User {
+        id: Uuid::now_v7(),
+        account_id: None,
+        email: "agent@support.example".into(),
+        role: Role::Agent,
+        case_admin: false,
+        elevated: false,
+        queues: vec![],
+        created_at: casedesk_core::now(),
+    };
+    s.create_user(&agent, None, &a()).await.unwrap();
+    let opened = casedesk_core::now() - jiff::SignedDuration::from_hours(72);
+    let mut c = new_case(&f, "from the past");
+    c.created_at = opened;
+    c.team_contacts.clear();
+    let at = |m: i64| opened + jiff::SignedDuration::from_mins(m);
+    let h = casedesk_core::service::HistoricCase {
+        case: c,
+        status: Status::Closed,
+        assignee: Some(agent.id),
+        events: vec![
+            NewEvent {
+                actor_id: Some(agent.id),
+                kind: EventKind::Reply,
+                public: true,
+                data: serde_json::json!({"body": "On it."}),
+                at: at(42),
+            },
+            NewEvent {
+                actor_id: Some(agent.id),
+                kind: EventKind::ResolutionProposed,
+                public: true,
+                data: serde_json::json!({"body": "Fixed."}),
+                at: at(300),
+            },
+            NewEvent {
+                actor_id: Some(f.requester.id),
+                kind: EventKind::ResolutionConfirmed,
+                public: true,
+                data: serde_json::json!({}),
+                at: at(400),
+            },
+        ],
+        rating: Some(casedesk_core::satisfaction::Rating {
+            case_number: 0,
+            rating: 4,
+            comment: None,
+            rated_by: f.requester.email.clone(),
+            rated_at: at(410),
+        }),
+    };
+    let n = s.import_history(std::slice::from_ref(&h)).await.unwrap()[0];
+    let case = s.get_case(n).await.unwrap().unwrap();
+    assert_eq!(case.status, Status::Closed);
+    assert_eq!(case.assignee_id, Some(agent.id));
+    assert_eq!(case.created_at, opened);
+    let events = s.list_events(n, true).await.unwrap();
+    assert_eq!(events.len(), 4, "created and the three after it");
+    assert_eq!(events[1].at, at(42));
+    let rows = s
+        .report_rows(opened, casedesk_core::now(), 10)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].first_response_at, Some(at(42)));
+    assert_eq!(rows[0].resolved_at, Some(at(300)));
+    assert_eq!(rows[0].assignee.as_deref(), Some("agent@support.example"));
+    assert_eq!(rows[0].account, "Acme");
+    assert_eq!(s.rating(n).await.unwrap().map(|r| r.rating), Some(4));
+    let jobs = s
+        .list_jobs(&casedesk_core::jobs::JobQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(jobs.is_empty(), "history is not announced: {jobs:?}");
+}
+both!(history_is_imported_with_its_times_and_announces_nothing);

@@ -48,7 +48,11 @@ fn administrators_only(v: &Viewer) -> Option<Response> {
 }
 
 fn page(v: &Viewer, title: &str, body: Markup) -> Response {
-    respond(StatusCode::OK, layout(Some(v), title, "manage", body))
+    page_with_status(v, title, StatusCode::OK, body)
+}
+
+fn page_with_status(v: &Viewer, title: &str, status: StatusCode, body: Markup) -> Response {
+    respond(status, layout(Some(v), title, "manage", body))
 }
 
 /// `GET /manage`: the screens this person may use.
@@ -344,18 +348,15 @@ pub async fn set_access(State(st): State<AppState>, Posted { v, f }: Posted) -> 
 }
 
 fn goal_text(g: &Value) -> String {
-    match (g["minutes"].as_u64(), g["basis"].as_str()) {
+    match (g["minutes"].as_f64(), g["basis"].as_str()) {
         (Some(m), Some(b)) => {
-            let b = if b == "calendar" {
-                "24×7"
-            } else {
+            // The same words as the case page and the reports.
+            let b = if b == "business" {
                 "business hours"
-            };
-            if m % 60 == 0 {
-                format!("{} h, {b}", m / 60)
             } else {
-                format!("{m} min, {b}")
-            }
+                "around the clock"
+            };
+            format!("{}, {b}", super::page::minutes_words(m))
         }
         _ => "none".into(),
     }
@@ -429,7 +430,7 @@ async fn sla_page(
         .collect();
     let bases = vec![
         ("business".to_owned(), "business hours".to_owned()),
-        ("calendar".to_owned(), "24×7".to_owned()),
+        ("calendar".to_owned(), "around the clock".to_owned()),
     ];
     let body = html! {
         @if let Some(m) = flash { div.notice.ok role="status" { p { (m) } } }
@@ -1120,32 +1121,145 @@ pub async fn create_webhook(State(st): State<AppState>, Posted { v, f }: Posted)
     }
 }
 
-/// `GET /manage/webhooks/{id}`: an endpoint's recent deliveries.
+/// `GET /manage/webhooks/{id}`: an endpoint's settings (edit, disable, rotate, delete) and
+/// its recent deliveries.
 pub async fn webhook(State(st): State<AppState>, v: Viewer, Path(id): Path<String>) -> Response {
-    let Ok(uid) = uuid::Uuid::parse_str(&id) else {
-        return failure(Some(&v), DomainError::NotFound { entity: "webhook" });
+    endpoint_page(
+        &st,
+        &v,
+        &id,
+        &Errors::default(),
+        &Fields::default(),
+        None,
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// What a webhook page says after an action: a notice, or a secret shown once.
+enum Said {
+    Notice(String),
+    Secret(String, String),
+}
+
+async fn endpoint_page(
+    st: &AppState,
+    v: &Viewer,
+    id: &str,
+    errors: &Errors,
+    values: &Fields,
+    said: Option<Said>,
+    status: StatusCode,
+) -> Response {
+    if let Some(r) = administrators_only(v) {
+        return r;
+    }
+    let Ok(uid) = uuid::Uuid::parse_str(id) else {
+        return failure(Some(v), DomainError::NotFound { entity: "webhook" });
     };
     let ep = match webhooks::get(st.store.as_ref(), &v.p, uid).await {
         Ok(e) => e,
-        Err(e) => return failure(Some(&v), e),
+        Err(e) => return failure(Some(v), e),
     };
     let list = match webhooks::deliveries(st.store.as_ref(), &v.p, uid, None, 100).await {
         Ok(l) => l,
-        Err(e) => return failure(Some(&v), e),
+        Err(e) => return failure(Some(v), e),
     };
-    page(
-        &v,
-        &format!("Deliveries to {}", ep.url),
+    let types: &[&str] = if ep.account_id.is_none() {
+        &webhooks::INTERNAL_TYPES
+    } else {
+        &webhooks::CUSTOMER_TYPES
+    };
+    // After a refusal the form shows what was sent; otherwise the endpoint as it is.
+    let posted = !values.0.is_empty();
+    let url = if posted {
+        values.get("url").to_owned()
+    } else {
+        ep.url.clone()
+    };
+    let description = if posted {
+        values.get("description").to_owned()
+    } else {
+        ep.description.clone().unwrap_or_default()
+    };
+    let ticked = if posted {
+        values.all("event_types")
+    } else {
+        ep.event_types.clone()
+    };
+    let base = format!("/manage/webhooks/{}", ep.id);
+    page_with_status(
+        v,
+        &format!("Webhook {}", ep.url),
+        status,
         html! {
-            div.table-wrap tabindex="0" role="region" aria-label="Scrollable table" { table {
-                thead { tr { th scope="col" { "Delivery" } th scope="col" { "Event" } th scope="col" { "Case" } th scope="col" { "State" } th scope="col" { "Attempts" } th scope="col" { "Last status" } th scope="col" { "Created" } th scope="col" { "" } } }
+            @match said {
+                Some(Said::Notice(m)) => { div.notice.ok role="status" { p { (m) } } }
+                Some(Said::Secret(secret, until)) => {
+                    div.notice.ok role="status" {
+                        p { "New signing secret, shown this once; store it now:" }
+                        p { code { (secret) } }
+                        p { "The previous secret keeps signing until " (until) ", so your receiver can switch without missing a delivery." }
+                    }
+                }
+                None => {}
+            }
+            (forms::summary(errors))
+            p {
+                "State: " strong { (if ep.enabled { "enabled".to_owned() } else { format!("disabled ({})", ep.disabled_reason.as_deref().unwrap_or("by hand")) }) }
+                " · failures in a row: " (ep.failure_streak)
+            }
+            section.panel aria-labelledby="ep-edit-h" {
+                h2 #ep-edit-h { "Settings" }
+                form method="post" action=(base.clone()) {
+                    (forms::csrf(&v.csrf))
+                    (field("url", "Address (https)", None, &url, Kind::Input("url"), true, errors))
+                    (field("description", "Description", None, &description, Kind::Input("text"), false, errors))
+                    fieldset { legend { "Events (none: all)" }
+                        @for t in types { label.check for=(forms::id_of(&format!("ep-{t}"))) { input id=(forms::id_of(&format!("ep-{t}"))) type="checkbox" name="event_types" value=(t) checked[ticked.iter().any(|x| x == t)]; (t) } }
+                        @if let Some(e) = errors.of("event_types") { span.field-error { (forms::message_words(e)) } } }
+                    button type="submit" { "Save" }
+                }
+                form.inline method="post" action=(format!("{base}/enabled")) {
+                    (forms::csrf(&v.csrf))
+                    @if ep.enabled {
+                        input type="hidden" name="enabled" value="false";
+                        button.secondary type="submit" { "Disable" }
+                    } @else {
+                        input type="hidden" name="enabled" value="true";
+                        button type="submit" { "Enable again" }
+                    }
+                }
+            }
+            section.panel aria-labelledby="ep-rotate-h" {
+                h2 #ep-rotate-h { "Signing secret" }
+                form method="post" action=(format!("{base}/rotate")) {
+                    (forms::csrf(&v.csrf))
+                    (field("overlap_hours", "Hours the old secret keeps signing", Some("0 to 168; 24 when empty."), values.get("overlap_hours"), Kind::Input("number"), false, errors))
+                    button.secondary type="submit" { "Issue a new secret" }
+                }
+            }
+            section.panel aria-labelledby="ep-delete-h" {
+                h2 #ep-delete-h { "Delete" }
+                form method="post" action=(format!("{base}/delete")) {
+                    (forms::csrf(&v.csrf))
+                    p { "Deliveries not yet sent are skipped; the history stays in the audit trail." }
+                    label.check for="ep-confirm" { input #ep-confirm type="checkbox" name="confirm" value="yes" required; "Yes, delete this endpoint" }
+                    @if let Some(e) = errors.of("confirm") { span.field-error { (forms::message_words(e)) } }
+                    button.danger type="submit" { "Delete endpoint" }
+                }
+            }
+            h2 { "Recent deliveries" }
+            @if list.is_empty() { p { "No delivery yet." } }
+            div.table-wrap tabindex="0" role="region" aria-label="Deliveries" { table.stack {
+                thead { tr { th scope="col" { "Delivery" } th scope="col" { "Event" } th scope="col" { "Case" } th scope="col" { "State" } th scope="col" { "Attempts" } th scope="col" { "Last status" } th scope="col" { "Created" } th scope="col" { "Action" } } }
                 tbody { @for d in &list { tr {
-                    td { code { (d.id) } } td { (d.event_type) }
-                    td { @if let Some(n) = d.case_number { a href=(format!("/cases/{n}")) { "#" (n) } } }
-                    td { (d.state.key()) } td { (d.attempts) }
-                    td { (d.last_status.map(|s| s.to_string()).unwrap_or_default()) } td { (when(d.created_at)) }
-                    td {
-                        form method="post" action=(format!("/manage/webhooks/{}/redeliver", ep.id)) {
+                    td data-label="Delivery" { code { (d.id) } } td data-label="Event" { (d.event_type) }
+                    td data-label="Case" { @if let Some(n) = d.case_number { a href=(format!("/cases/{n}")) { "#" (n) } } }
+                    td data-label="State" { (d.state.key()) } td data-label="Attempts" { (d.attempts) }
+                    td data-label="Last status" { (d.last_status.map(|s| s.to_string()).unwrap_or_default()) } td data-label="Created" { (when(d.created_at)) }
+                    td data-label="Action" {
+                        form method="post" action=(format!("{base}/redeliver")) {
                             (forms::csrf(&v.csrf))
                             input type="hidden" name="delivery" value=(d.id);
                             button.secondary type="submit" aria-label=(format!("Send delivery {} again", d.id)) { "Send again" }
@@ -1156,6 +1270,176 @@ pub async fn webhook(State(st): State<AppState>, v: Viewer, Path(id): Path<Strin
             p { a href="/manage/webhooks" { "All endpoints" } }
         },
     )
+}
+
+/// `POST /manage/webhooks/{id}`: saves an endpoint's address, description and events.
+pub async fn save_webhook(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Posted { v, f }: Posted,
+) -> Response {
+    let Ok(uid) = uuid::Uuid::parse_str(&id) else {
+        return failure(Some(&v), DomainError::NotFound { entity: "webhook" });
+    };
+    let mut body = json!({"url": f.get("url"), "event_types": f.all("event_types")});
+    body["description"] = f.opt("description").map_or(Value::Null, Value::String);
+    match webhooks::update(st.store.as_ref(), &v.p, uid, &body, &st.url_policy).await {
+        Ok(_) => {
+            endpoint_page(
+                &st,
+                &v,
+                &id,
+                &Errors::default(),
+                &Fields::default(),
+                Some(Said::Notice("Saved.".into())),
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(DomainError::Validation(errs)) => {
+            endpoint_page(
+                &st,
+                &v,
+                &id,
+                &Errors(errs),
+                &f,
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => failure(Some(&v), e),
+    }
+}
+
+/// `POST /manage/webhooks/{id}/enabled`: disables an endpoint, or enables it again.
+pub async fn enable_webhook(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Posted { v, f }: Posted,
+) -> Response {
+    let Ok(uid) = uuid::Uuid::parse_str(&id) else {
+        return failure(Some(&v), DomainError::NotFound { entity: "webhook" });
+    };
+    let on = f.get("enabled") == "true";
+    match webhooks::update(
+        st.store.as_ref(),
+        &v.p,
+        uid,
+        &json!({"enabled": on}),
+        &st.url_policy,
+    )
+    .await
+    {
+        Ok(_) => {
+            let m = if on {
+                "Enabled: deliveries start again."
+            } else {
+                "Disabled: nothing is sent until it is enabled again."
+            };
+            endpoint_page(
+                &st,
+                &v,
+                &id,
+                &Errors::default(),
+                &Fields::default(),
+                Some(Said::Notice(m.into())),
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(e) => failure(Some(&v), e),
+    }
+}
+
+/// `POST /manage/webhooks/{id}/rotate`: a new signing secret, shown once.
+pub async fn rotate_webhook(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Posted { v, f }: Posted,
+) -> Response {
+    let Ok(uid) = uuid::Uuid::parse_str(&id) else {
+        return failure(Some(&v), DomainError::NotFound { entity: "webhook" });
+    };
+    let hours = match f.opt("overlap_hours").map(|h| h.parse::<u32>()) {
+        None => None,
+        Some(Ok(h)) => Some(h),
+        Some(Err(_)) => {
+            let errs = Errors(vec![casedesk_core::FieldError::new(
+                "overlap_hours",
+                "must be a whole number of hours",
+            )]);
+            return endpoint_page(
+                &st,
+                &v,
+                &id,
+                &errs,
+                &f,
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        }
+    };
+    match webhooks::rotate(st.store.as_ref(), st.secrets.as_ref(), &v.p, uid, hours).await {
+        Ok((secret, until)) => {
+            let until = until.strftime("%Y-%m-%d %H:%M UTC").to_string();
+            endpoint_page(
+                &st,
+                &v,
+                &id,
+                &Errors::default(),
+                &Fields::default(),
+                Some(Said::Secret(secret, until)),
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(DomainError::Validation(errs)) => {
+            endpoint_page(
+                &st,
+                &v,
+                &id,
+                &Errors(errs),
+                &f,
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => failure(Some(&v), e),
+    }
+}
+
+/// `POST /manage/webhooks/{id}/delete`: deletes an endpoint once the box is ticked.
+pub async fn delete_webhook(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Posted { v, f }: Posted,
+) -> Response {
+    let Ok(uid) = uuid::Uuid::parse_str(&id) else {
+        return failure(Some(&v), DomainError::NotFound { entity: "webhook" });
+    };
+    if f.get("confirm") != "yes" {
+        let errs = Errors(vec![casedesk_core::FieldError::new(
+            "confirm",
+            "tick the box to delete the endpoint",
+        )]);
+        return endpoint_page(
+            &st,
+            &v,
+            &id,
+            &errs,
+            &Fields::default(),
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
+    match webhooks::delete(st.store.as_ref(), &v.p, uid).await {
+        Ok(()) => redirect("/manage/webhooks?deleted=1"),
+        Err(e) => failure(Some(&v), e),
+    }
 }
 
 /// `POST /manage/webhooks/{id}/redeliver`: sends a delivery again, with the same id.
@@ -1298,20 +1582,28 @@ pub async fn audit(State(st): State<AppState>, v: Viewer, Query(q): Q) -> Respon
         Err(e) => return failure(Some(&v), e),
     };
     let words = get("q").unwrap_or_default().to_lowercase();
+    // Paging goes back in time: `before` is the oldest entry of the page above.
+    let before = get("before")
+        .and_then(|b| b.parse::<i64>().ok())
+        .filter(|b| *b > 0);
+    const PAGE: usize = 50;
     // The trail is read oldest first, in pages of 1,000, at most SCAN entries: from the start
-    // date when one is given, else the newest SCAN entries. The newest 200 matches are shown.
+    // date when one is given, else the SCAN entries before the page asked for. The newest
+    // PAGE matches of those are shown, and whether older ones exist.
     const SCAN: i64 = 50_000;
     let mut after = if since.is_some() {
         0
     } else {
-        match st.store.audit_head().await {
-            Ok(head) => head.map_or(0, |(seq, _)| (seq - SCAN).max(0)),
-            Err(e) => return failure(Some(&v), e),
+        match (before, st.store.audit_head().await) {
+            (Some(b), _) => (b - 1 - SCAN).max(0),
+            (None, Ok(head)) => head.map_or(0, |(seq, _)| (seq - SCAN).max(0)),
+            (None, Err(e)) => return failure(Some(&v), e),
         }
     };
     let mut shown: std::collections::VecDeque<audit::AuditEntry> =
         std::collections::VecDeque::new();
-    for _ in 0..SCAN / 1000 {
+    let mut older = false;
+    'scan: for _ in 0..SCAN / 1000 {
         let page = match st.store.audit_page(after, 1000, &filter).await {
             Ok(p) => p,
             Err(e) => return failure(Some(&v), e),
@@ -1319,22 +1611,50 @@ pub async fn audit(State(st): State<AppState>, v: Viewer, Query(q): Q) -> Respon
         let Some(last) = page.last() else { break };
         after = last.seq;
         for e in page {
+            if before.is_some_and(|b| e.seq >= b) {
+                break 'scan;
+            }
             let r = &e.record;
             let hay =
                 format!("{} {} {} {}", r.action, r.target, r.summary, r.actor.label).to_lowercase();
             if words.is_empty() || words.split_whitespace().all(|w| hay.contains(w)) {
                 shown.push_back(e);
-                if shown.len() > 200 {
+                if shown.len() > PAGE {
                     shown.pop_front();
+                    older = true;
                 }
             }
         }
     }
+    let query = |extra: &str| {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        for k in ["q", "since", "until"] {
+            if let Some(x) = get(k) {
+                q.append_pair(k, &x);
+            }
+        }
+        let q = q.finish();
+        format!(
+            "/manage/audit?{q}{}{extra}",
+            if q.is_empty() { "" } else { "&" }
+        )
+    };
+    let older_href = shown.front().map(|e| query(&format!("before={}", e.seq)));
     let export_href = format!(
         "/manage/audit?export=1&since={}&until={}",
         get("since").unwrap_or_default(),
         get("until").unwrap_or_default()
     );
+    let detail = |raw: &str| -> Markup {
+        let v: Value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()));
+        match v.as_object() {
+            Some(o) if !o.is_empty() => html! {
+                dl.facts.compact { @for (k, x) in o { dt { (k.replace('_', " ")) } dd { (x.as_str().map(str::to_owned).unwrap_or_else(|| x.to_string())) } } }
+            },
+            _ if !raw.is_empty() && raw != "{}" && raw != "null" => html! { (raw) },
+            _ => html! { span.muted { "–" } },
+        }
+    };
     page(
         &v,
         "Audit trail",
@@ -1346,14 +1666,20 @@ pub async fn audit(State(st): State<AppState>, v: Viewer, Query(q): Q) -> Respon
                 button type="submit" { "Search" }
             }
             p { a.button.secondary href=(export_href) { "Export this period (NDJSON)" } }
-            p.muted { "Search looks at the newest 50,000 entries, or the first 50,000 from the start date. The trail is append-only and hash-chained; the export carries each entry's hash so it can be checked." }
-            div.table-wrap tabindex="0" role="region" aria-label="Scrollable table" { table {
-                thead { tr { th scope="col" { "#" } th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "Action" } th scope="col" { "Target" } th scope="col" { "Details" } } }
-                tbody { @for e in shown.iter().rev() { tr {
-                    td { (e.seq) } td { (when(e.record.at)) } td { (e.record.actor.label) } td { code { (e.record.action) } }
-                    td { (e.record.target) } td { code { (e.record.summary) } }
-                } } }
-            } }
+            p.muted { "Newest first, " (PAGE) " to a page. Search looks at up to 50,000 entries at a time. The trail is append-only and hash-chained; the export carries each entry's hash so it can be checked." }
+            @if shown.is_empty() { p { "No entry matches." } } @else {
+                div.table-wrap tabindex="0" role="region" aria-label="Audit entries" { table.stack.audit {
+                    thead { tr { th scope="col" { "#" } th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "Action" } th scope="col" { "Target" } th scope="col" { "Details" } } }
+                    tbody { @for e in shown.iter().rev() { tr {
+                        td data-label="#" { (e.seq) } td data-label="When" { (when(e.record.at)) } td data-label="Who" { (e.record.actor.label) } td data-label="Action" { code { (e.record.action) } }
+                        td data-label="Target" { (e.record.target) } td data-label="Details" { (detail(&e.record.summary)) }
+                    } } }
+                } }
+            }
+            nav.pager aria-label="Audit pages" {
+                @if before.is_some() { a href=(query("")) { "Newest entries" } " " }
+                @if let (true, Some(h)) = (older, &older_href) { a href=(h) { "Older entries" } }
+            }
         },
     )
 }
@@ -1485,7 +1811,11 @@ mod tests {
         );
         assert_eq!(
             goal_text(&json!({"minutes": 30, "basis": "calendar"})),
-            "30 min, 24×7"
+            "30 min, around the clock"
+        );
+        assert_eq!(
+            goal_text(&json!({"minutes": 90, "basis": "business"})),
+            "1 h 30 min, business hours"
         );
         assert_eq!(goal_text(&Value::Null), "none");
     }

@@ -64,6 +64,11 @@ pub fn routes() -> Router<AppState> {
         .route("/kb/{id}", get(portal::kb_entry))
         .route("/status", get(portal::status))
         .route("/status/subscription", post(portal::subscribe))
+        .route("/status/subscribe", post(portal::subscribe_by_email))
+        .route(
+            "/status/{link}",
+            get(portal::subscriber_link).post(portal::subscriber_act),
+        )
         .route("/console", get(console::queue))
         .route("/console/held", get(console::held))
         .route("/console/held/{id}/{decision}", post(console::decide_held))
@@ -93,7 +98,16 @@ pub fn routes() -> Router<AppState> {
             "/manage/webhooks",
             get(manage::webhooks).post(manage::create_webhook),
         )
-        .route("/manage/webhooks/{id}", get(manage::webhook))
+        .route(
+            "/manage/webhooks/{id}",
+            get(manage::webhook).post(manage::save_webhook),
+        )
+        .route(
+            "/manage/webhooks/{id}/enabled",
+            post(manage::enable_webhook),
+        )
+        .route("/manage/webhooks/{id}/rotate", post(manage::rotate_webhook))
+        .route("/manage/webhooks/{id}/delete", post(manage::delete_webhook))
         .route("/manage/webhooks/{id}/redeliver", post(manage::redeliver))
         .route("/manage/jobs", get(manage::jobs))
         .route("/manage/jobs/{id}/retry", post(manage::retry_job))

@@ -372,21 +372,63 @@ impl IntoResponse for Unseen {
     }
 }
 
-/// One incident as a card.
+/// A component state in words, with the class that colours it (never colour alone: the
+/// word and its mark are always there).
+pub fn state_words(key: &str) -> (&'static str, &'static str, &'static str) {
+    match key {
+        "operational" => ("Operational", "state-ok", "✓"),
+        "maintenance" => ("Maintenance", "state-info", "🛠"),
+        "degraded" => ("Degraded", "state-warn", "!"),
+        "partial_outage" => ("Partial outage", "state-partial", "!!"),
+        "major_outage" => ("Major outage", "state-bad", "✕"),
+        _ => ("Unknown", "state-info", "?"),
+    }
+}
+
+/// A state as a coloured badge with its mark and word.
+pub fn state_badge(key: &str) -> Markup {
+    let (word, class, mark) = state_words(key);
+    html! { span class=(format!("badge state {class}")) { span aria-hidden="true" { (mark) " " } (word) } }
+}
+
+/// One incident as a card: title, impact, where, when it began and every update with its
+/// time, newest first.
 pub fn incident_card(i: &Value) -> Markup {
-    let latest = i["updates"]
-        .as_array()
-        .and_then(|u| u.last())
-        .and_then(|u| u["body"].as_str())
-        .unwrap_or("");
+    let empty = Vec::new();
+    let updates = i["updates"].as_array().unwrap_or(&empty);
+    let list = |k: &str| {
+        i[k].as_array()
+            .map(|r| {
+                r.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
+    let at = |v: &Value| v.as_str().and_then(|t| t.parse::<jiff::Timestamp>().ok());
+    let resolved = !i["resolved_at"].is_null();
     html! {
-        div.notice.warn {
-            p {
-                strong { (i["title"].as_str().unwrap_or("Incident")) }
-                " · " (i["impact"].as_str().unwrap_or("").replace('_', " "))
-                " · regions: " (i["regions"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default())
+        article class=(if resolved { "incident resolved" } else { "incident" }) {
+            h3 { (i["title"].as_str().unwrap_or("Incident")) " " (state_badge(if resolved { "operational" } else { i["impact"].as_str().unwrap_or("") })) }
+            p.muted {
+                "Regions: " (list("regions"))
+                @let components = list("components");
+                @if !components.is_empty() { " · components: " (components) }
+                @if let Some(t) = at(&i["started_at"]) { " · began " (when(t)) }
+                @if let Some(t) = at(&i["resolved_at"]) { " · resolved " (when(t)) }
             }
-            @if !latest.is_empty() { p.body { (latest) } }
+            @if !updates.is_empty() {
+                ol.updates reversed {
+                    @for u in updates.iter().rev() {
+                        li {
+                            strong { (u["state"].as_str().unwrap_or("").replace('_', " ")) }
+                            @if let Some(t) = at(&u["at"]) { " · " (when(t)) }
+                            p.body { (u["body"].as_str().unwrap_or("")) }
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -691,13 +691,70 @@ pub async fn kb_list(
 ) -> Response {
     let p = v.as_ref().map(|v| &v.p);
     let words = q.get("q").map(|s| s.trim().to_owned()).unwrap_or_default();
+    let area = q
+        .get("area")
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty());
+    let areas = match st.store.issue_areas().await {
+        Ok(a) => a,
+        Err(e) => return failure(v.as_ref(), e),
+    };
+    let name_of = |key: &str| {
+        areas
+            .iter()
+            .find(|a| a.key == key)
+            .map(|a| a.name.clone())
+            .unwrap_or_else(|| key.replace('-', " "))
+    };
     let body = if words.is_empty() {
         match kb::list(st.store.as_ref(), p).await {
-            Ok(list) => html! {
-                ul { @for e in list.iter().filter(|e| e.entry.state == kb::EntryState::Published) {
-                    li { a href=(format!("/kb/{}", e.entry.id)) { (e.entry.title) } " " span.badge { (e.entry.kind.key()) } br; span.muted { (e.entry.summary) } }
-                } }
-            },
+            Ok(list) => {
+                let published: Vec<_> = list
+                    .iter()
+                    .filter(|e| e.entry.state == kb::EntryState::Published)
+                    .collect();
+                let item = |e: &&kb::StoredEntry| {
+                    html! {
+                        li { a href=(format!("/kb/{}", e.entry.id)) { (e.entry.title) } " " span.badge { (e.entry.kind.key()) } br; span.muted { (e.entry.summary) } }
+                    }
+                };
+                html! {
+                    nav aria-label="Issue areas" {
+                        ul.tabs {
+                            li { a href="/kb" aria-current=[area.is_none().then_some("page")] { "All areas" } }
+                            @for a in &areas {
+                                li { a href=(format!("/kb?area={}", a.key)) aria-current=[(area.as_deref() == Some(a.key.as_str())).then_some("page")] { (a.name) } }
+                            }
+                        }
+                    }
+                    @if let Some(key) = &area {
+                        @let inside: Vec<_> = published.iter().filter(|e| e.entry.issue_areas.contains(key)).collect();
+                        h2 { (name_of(key)) }
+                        @if inside.is_empty() { p { "No article in this area yet." } }
+                        ul { @for e in &inside { (item(e)) } }
+                        (still_stuck(Some(key)))
+                    } @else {
+                        @for a in &areas {
+                            @let inside: Vec<_> = published.iter().filter(|e| e.entry.issue_areas.contains(&a.key)).collect();
+                            @if !inside.is_empty() {
+                                section aria-labelledby=(format!("area-{}", a.key)) {
+                                    h2 id=(format!("area-{}", a.key)) { (a.name) }
+                                    p.muted { (a.description) }
+                                    ul { @for e in inside.iter().take(5) { (item(e)) } }
+                                    @if inside.len() > 5 { p { a href=(format!("/kb?area={}", a.key)) { "All " (inside.len()) " in " (a.name) } } }
+                                }
+                            }
+                        }
+                        @let general: Vec<_> = published.iter().filter(|e| e.entry.issue_areas.is_empty()).collect();
+                        @if !general.is_empty() {
+                            section aria-labelledby="area-general" {
+                                h2 #area-general { "General" }
+                                ul { @for e in &general { (item(e)) } }
+                            }
+                        }
+                    }
+                }
+            }
             Err(e) => return failure(v.as_ref(), e),
         }
     } else {
@@ -731,6 +788,22 @@ pub async fn kb_list(
     )
 }
 
+/// "Still stuck?": the way from an article to a case, the form opened on its issue area.
+fn still_stuck(area: Option<&str>) -> Markup {
+    let href = match area {
+        Some(a) => format!(
+            "/support?issue_area={}",
+            url::form_urlencoded::byte_serialize(a.as_bytes()).collect::<String>()
+        ),
+        None => "/support".to_owned(),
+    };
+    html! {
+        div.panel.still-stuck {
+            p { strong { "Still stuck?" } " " a href=(href) { "Open a case" } " and we pick it up from here; the form starts in this issue area." }
+        }
+    }
+}
+
 /// `GET /kb/{id}`: one entry.
 pub async fn kb_entry(
     State(st): State<AppState>,
@@ -753,6 +826,11 @@ pub async fn kb_entry(
                 p.muted { span.badge { (t.kind.key()) } " Updated " (super::page::when(e.updated_at)) " · version " (e.version) }
                 div.article { (super::markdown::render(&t.body)) }
                 @if let Some(u) = &t.url { p { a href=(u) rel="noopener noreferrer" { "Read the full page" } } }
+                @if !t.issue_areas.is_empty() {
+                    p { "Filed under: "
+                        @for (i, a) in t.issue_areas.iter().enumerate() { @if i > 0 { ", " } a href=(format!("/kb?area={a}")) { (a.replace('-', " ")) } } }
+                }
+                (still_stuck(t.issue_areas.first().map(String::as_str)))
                 p { a href="/kb" { "All articles" } }
             },
         ),
@@ -786,26 +864,40 @@ pub async fn status(State(st): State<AppState>, MaybeViewer(v): MaybeViewer) -> 
             "Service status",
             "status",
             html! {
-                p.lead { "Overall: " strong { (word(&page["state"])) } ". Updated " (super::page::when(casedesk_core::now())) "." }
-                div.table-wrap tabindex="0" role="region" aria-label="Scrollable table" {
-                    table {
-                        caption.muted { "State of each component by region" }
-                        thead { tr { th scope="col" { "Region" } th scope="col" { "Component" } th scope="col" { "State" } } }
-                        tbody {
-                            @for r in regions {
-                                @for c in r["components"].as_array().unwrap_or(&empty) {
-                                    tr { td { (word(&r["key"])) } td { (c["name"].as_str().unwrap_or("")) } td { (word(&c["state"])) } }
+                @let overall = page["state"].as_str().unwrap_or("operational");
+                @let (overall_word, overall_class, _) = super::page::state_words(overall);
+                div class=(format!("status-banner {overall_class}")) role="status" {
+                    p { strong { (if overall == "operational" { "All systems operational".to_owned() } else { format!("{overall_word} in some regions") }) } }
+                    p.muted { "Updated " (super::page::when(casedesk_core::now())) }
+                }
+                section aria-labelledby="open-h" {
+                    h2 #open-h { "Open incidents" }
+                    @if open.is_empty() { p { "No open incidents." } }
+                    @for i in open { (super::page::incident_card(i)) }
+                }
+                section aria-labelledby="grid-h" {
+                    h2 #grid-h { "Components by region" }
+                    @let components = regions.first().and_then(|r| r["components"].as_array()).cloned().unwrap_or_default();
+                    div.table-wrap tabindex="0" role="region" aria-label="Components by region" {
+                        table.status-grid {
+                            thead { tr { th scope="col" { "Component" } @for r in regions { th scope="col" { (word(&r["key"])) " " (super::page::state_badge(r["state"].as_str().unwrap_or(""))) } } } }
+                            tbody {
+                                @for (k, c) in components.iter().enumerate() {
+                                    tr {
+                                        th scope="row" { (c["name"].as_str().unwrap_or("")) }
+                                        @for r in regions {
+                                            @let state = r["components"][k]["state"].as_str().unwrap_or("");
+                                            td { (super::page::state_badge(state)) }
+                                        }
+                                    }
                                 }
                             }
                         }
                     }
                 }
-                h2 { "Open incidents" }
-                @if open.is_empty() { p { "No open incidents." } }
-                @for i in open { (super::page::incident_card(i)) }
-                @if let Some(v) = &v {
-                    section.panel aria-labelledby="subscribe-h" {
-                        h2 #subscribe-h { "Email me about incidents" }
+                section.panel aria-labelledby="subscribe-h" {
+                    h2 #subscribe-h { "Email me about incidents" }
+                    @if let Some(v) = &v {
                         @if let Some(sub) = &subscription {
                             p { "You receive incident updates at " (sub.email) " for "
                                 (if sub.regions.is_empty() { "every region".to_owned() } else { sub.regions.join(", ") }) "." }
@@ -825,14 +917,283 @@ pub async fn status(State(st): State<AppState>, MaybeViewer(v): MaybeViewer) -> 
                             button type="submit" name="do" value="subscribe" { @if subscription.is_some() { "Save" } @else { "Subscribe" } }
                             @if subscription.is_some() { button.secondary type="submit" name="do" value="unsubscribe" { "Unsubscribe" } }
                         }
+                    } @else {
+                        (anonymous_subscribe(&st.status.regions, &Fields::default(), &Errors::default(), None))
                     }
                 }
-                h2 { "Recently resolved" }
-                @if resolved.is_empty() { p { "Nothing resolved recently." } }
-                ul { @for i in resolved { li { (i["title"].as_str().unwrap_or("")) " · resolved " (i["resolved_at"].as_str().unwrap_or("")) } } }
+                section aria-labelledby="resolved-h" {
+                    h2 #resolved-h { "Recently resolved" }
+                    @if resolved.is_empty() { p { "Nothing resolved recently." } }
+                    @for i in resolved {
+                        details.panel {
+                            summary { (i["title"].as_str().unwrap_or("")) " · resolved "
+                                @if let Some(t) = i["resolved_at"].as_str().and_then(|t| t.parse::<jiff::Timestamp>().ok()) { (super::page::when(t)) } }
+                            (super::page::incident_card(i))
+                        }
+                    }
+                }
             },
         ),
     )
+}
+
+/// The subscription form for people without an account: an address and regions; nothing is
+/// sent to the address but the confirmation until its owner confirms.
+fn anonymous_subscribe(
+    regions: &[String],
+    values: &Fields,
+    errors: &Errors,
+    flash: Option<&str>,
+) -> Markup {
+    let ticked = values.all("regions");
+    html! {
+        @if let Some(m) = flash { div.notice.ok role="status" { p { (m) } } }
+        (forms::summary(errors))
+        p { "No account needed. We send one message to confirm the address; updates start once you confirm, and every message has a link to stop them." }
+        form method="post" action="/status/subscribe" {
+            (field("email", "Email", None, values.get("email"), Kind::Input("email"), true, errors))
+            fieldset {
+                legend { "Regions (none ticked: every region)" }
+                @for r in regions {
+                    label.check for=(format!("anon-{r}")) {
+                        input id=(format!("anon-{r}")) type="checkbox" name="regions" value=(r) checked[ticked.contains(r)];
+                        (r)
+                    }
+                }
+                @if let Some(e) = errors.of("regions") { span.field-error { (forms::message_words(e)) } }
+            }
+            button type="submit" { "Send me the confirmation" }
+        }
+    }
+}
+
+/// `POST /status/subscribe`: an address subscribes without an account. It gets one message
+/// with a link to confirm; nothing else is sent to it until the link is used. The answer is
+/// the same whether the address was new, waiting or already confirmed.
+pub async fn subscribe_by_email(
+    State(st): State<AppState>,
+    MaybeViewer(v): MaybeViewer,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let f = Fields::parse(&body);
+    let title = "Service status emails";
+    let answer = |status: StatusCode, content: Markup| {
+        respond(status, layout(v.as_ref(), title, "status", content))
+    };
+    if !crate::session::same_origin(&headers) {
+        return answer(
+            StatusCode::FORBIDDEN,
+            html! { div.notice.bad role="alert" { p { "This form came from another site. Open the status page and try again." } } },
+        );
+    }
+    if !st.mailer.enabled() {
+        return answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            html! { div.notice.bad role="alert" { p { "This desk sends no email, so it cannot send status updates. The status page itself is always current." } } p { a href="/status" { "Back to the status page" } } },
+        );
+    }
+    if !st.limiter.allow(crate::limits::client_key(peer.ip())) {
+        return answer(
+            StatusCode::TOO_MANY_REQUESTS,
+            html! { div.notice.bad role="alert" { p { "Too many requests from your address; please wait a few minutes." } } },
+        );
+    }
+    let ask = json!({"email": f.get("email"), "regions": f.all("regions")});
+    let now = casedesk_core::now();
+    let (sub, send) =
+        match casedesk_core::status::request_by_email(st.store.as_ref(), &st.status, &ask, now)
+            .await
+        {
+            Ok(r) => r,
+            Err(DomainError::Validation(errs)) => {
+                return answer(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    anonymous_subscribe(&st.status.regions, &f, &Errors(errs), None),
+                );
+            }
+            Err(e) => return failure(v.as_ref(), e),
+        };
+    let confirmation = if send {
+        let key = st.secrets.derive(casedesk_core::status::LINK_KEY);
+        let link = |path: &str, purpose: &str| {
+            format!(
+                "{}/status/{path}?s={}&t={}",
+                st.mailer.base_url(),
+                sub.id,
+                casedesk_core::status::link_token(&key, purpose, sub.id)
+            )
+        };
+        match st.mailer.status_confirmation(
+            &sub.email,
+            &link("confirm", casedesk_core::status::CONFIRM),
+            &link("stop", casedesk_core::status::STOP),
+        ) {
+            Ok(m) => Some(m),
+            Err(_) => {
+                return answer(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    anonymous_subscribe(
+                        &st.status.regions,
+                        &f,
+                        &Errors(vec![casedesk_core::FieldError::new(
+                            "email",
+                            "cannot be written to: check the address",
+                        )]),
+                        None,
+                    ),
+                );
+            }
+        }
+    } else {
+        None
+    };
+    // A confirmed address is left as it is; a waiting one takes the regions just given.
+    if (send || sub.confirmed_at.is_none())
+        && let Err(e) = st
+            .store
+            .put_email_subscriber(&sub, confirmation.as_ref())
+            .await
+    {
+        return failure(v.as_ref(), e);
+    }
+    answer(
+        StatusCode::OK,
+        html! {
+            div.notice.ok role="status" {
+                p { strong { "Check your inbox." } " If " (sub.email) " can receive mail, a message with a confirmation link is on its way (at most one a day). Updates start once you confirm." }
+            }
+            p { a href="/status" { "Back to the status page" } }
+        },
+    )
+}
+
+/// The subscriber a link names, when its token is right.
+async fn linked_subscriber(
+    st: &AppState,
+    q: &Fields,
+    purpose: &str,
+) -> Option<casedesk_core::status::EmailSubscriber> {
+    let id = uuid::Uuid::parse_str(q.get("s")).ok()?;
+    let key = st.secrets.derive(casedesk_core::status::LINK_KEY);
+    if !casedesk_core::status::link_ok(&key, purpose, id, q.get("t")) {
+        return None;
+    }
+    st.store.get_email_subscriber(id).await.ok().flatten()
+}
+
+fn query_fields(q: &std::collections::HashMap<String, String>) -> Fields {
+    Fields(q.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+}
+
+/// `GET /status/{confirm|stop}?s=…&t=…`: asks before acting, because mail scanners open links
+/// on their own; the button posts the same link.
+pub async fn subscriber_link(
+    State(st): State<AppState>,
+    MaybeViewer(v): MaybeViewer,
+    Path(what): Path<String>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let purpose = match what.as_str() {
+        "confirm" => casedesk_core::status::CONFIRM,
+        "stop" => casedesk_core::status::STOP,
+        _ => return failure(v.as_ref(), DomainError::NotFound { entity: "page" }),
+    };
+    let f = query_fields(&q);
+    let Some(sub) = linked_subscriber(&st, &f, purpose).await else {
+        return link_unknown(v.as_ref());
+    };
+    let (question, button) = if purpose == casedesk_core::status::CONFIRM {
+        (
+            format!("Send service status emails to {}?", sub.email),
+            "Yes, send them",
+        )
+    } else {
+        (
+            format!("Stop service status emails to {}?", sub.email),
+            "Stop them",
+        )
+    };
+    respond(
+        StatusCode::OK,
+        layout(
+            v.as_ref(),
+            "Service status emails",
+            "status",
+            html! {
+                p { (question) }
+                form method="post" action=(format!("/status/{what}")) {
+                    input type="hidden" name="s" value=(f.get("s"));
+                    input type="hidden" name="t" value=(f.get("t"));
+                    button type="submit" { (button) }
+                }
+            },
+        ),
+    )
+}
+
+fn link_unknown(v: Option<&Viewer>) -> Response {
+    respond(
+        StatusCode::NOT_FOUND,
+        layout(
+            v,
+            "Service status emails",
+            "status",
+            html! {
+                div.notice.bad role="alert" { p { "This link is not valid, or the address was already removed. You can subscribe again on the status page." } }
+                p { a href="/status" { "The status page" } }
+            },
+        ),
+    )
+}
+
+/// `POST /status/{confirm|stop}`: confirms an address or removes it. Mail programs that offer
+/// one-click unsubscribe post the stop link with its query.
+pub async fn subscriber_act(
+    State(st): State<AppState>,
+    MaybeViewer(v): MaybeViewer,
+    Path(what): Path<String>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+    body: axum::body::Bytes,
+) -> Response {
+    let mut f = Fields::parse(&body);
+    if f.get("s").is_empty() {
+        f = query_fields(&q);
+    }
+    let purpose = match what.as_str() {
+        "confirm" => casedesk_core::status::CONFIRM,
+        "stop" => casedesk_core::status::STOP,
+        _ => return failure(v.as_ref(), DomainError::NotFound { entity: "page" }),
+    };
+    let Some(sub) = linked_subscriber(&st, &f, purpose).await else {
+        return link_unknown(v.as_ref());
+    };
+    let done = if purpose == casedesk_core::status::CONFIRM {
+        st.store.confirm_email_subscriber(sub.id, casedesk_core::now()).await.map(|_| {
+            format!("Confirmed: {} receives service status emails from now on. Every message has a link to stop them.", sub.email)
+        })
+    } else {
+        st.store
+            .delete_email_subscriber(sub.id)
+            .await
+            .map(|_| format!("Done: {} gets no more service status emails.", sub.email))
+    };
+    match done {
+        Ok(m) => respond(
+            StatusCode::OK,
+            layout(
+                v.as_ref(),
+                "Service status emails",
+                "status",
+                html! {
+                    div.notice.ok role="status" { p { (m) } }
+                    p { a href="/status" { "The status page" } }
+                },
+            ),
+        ),
+        Err(e) => failure(v.as_ref(), e),
+    }
 }
 
 /// `POST /status/subscription`: subscribes to incident emails, or ends the subscription.

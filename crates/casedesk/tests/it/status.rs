@@ -485,3 +485,202 @@ async fn incident_lifecycle_reaches_page_subscribers_and_linked_cases(b: Backend
     );
 }
 both!(incident_lifecycle_reaches_page_subscribers_and_linked_cases);
+
+/// A message of the outbox as (recipient, subject, text, `List-Unsubscribe`), decoded.
+fn read_mail(raw: &str) -> (String, String, String, Option<String>) {
+    let m = mail_parser::MessageParser::default()
+        .parse(raw.as_bytes())
+        .unwrap();
+    let to = m
+        .to()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .unwrap_or("")
+        .to_owned();
+    let unsubscribe = m
+        .header_raw("List-Unsubscribe")
+        .map(|h| h.trim().to_owned());
+    (
+        to,
+        m.subject().unwrap_or("").to_owned(),
+        m.body_text(0).unwrap_or_default().into_owned(),
+        unsubscribe,
+    )
+}
+
+/// The first link in `text` to `path`, moved to `base` (messages name the configured
+/// address; the test server listens on a random port).
+fn link(text: &str, base: &str, path: &str) -> String {
+    let word = text
+        .split_whitespace()
+        .find(|w| w.starts_with("http") && w.contains(path))
+        .unwrap_or_else(|| panic!("no link to {path} in {text}"));
+    let at = word.find(path).unwrap();
+    format!("{base}{}", &word[at..])
+}
+
+/// Posts the status page's anonymous form as a browser on this site would.
+async fn subscribe(app: &TestApp, form: &[(&str, &str)], origin: &str) -> (u16, String) {
+    let r = app
+        .client
+        .post(format!("{}/status/subscribe", app.base))
+        .header("origin", origin)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// People without an account subscribe by address: one confirmation (at most one a day),
+/// nothing else until they confirm, every update after with a link that stops them (one click
+/// in mail programs), and links that open only their own subscription.
+async fn people_without_an_account_subscribe_with_double_opt_in(b: Backend) {
+    let app = spawn_app(b).await;
+    let w = app.world().await;
+    let base = app.base.clone();
+    // Refused: another site's form, a bad address, an unknown region; nothing is sent.
+    let (status, _) = subscribe(
+        &app,
+        &[("email", "a@outside.example")],
+        "https://evil.example",
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, page) = subscribe(&app, &[("email", "not an address")], &base).await;
+    assert_eq!(status, 422);
+    assert!(page.contains("email-error"), "{page}");
+    let (status, _) = subscribe(
+        &app,
+        &[("email", "a@outside.example"), ("regions", "mars")],
+        &base,
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(app.outbox().is_empty(), "nothing sent for a refused form");
+
+    // Accepted: one confirmation, and not a second one the same day.
+    let (status, page) = subscribe(
+        &app,
+        &[("email", "watcher@outside.example"), ("regions", "eu")],
+        &base,
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Check your inbox"));
+    let (status, _) = subscribe(&app, &[("email", "lurker@outside.example")], &base).await;
+    assert_eq!(status, 200);
+    let outbox = app
+        .wait_outbox("two confirmations", |all| all.len() >= 2)
+        .await;
+    let (status, again) = subscribe(
+        &app,
+        &[("email", "watcher@outside.example"), ("regions", "eu")],
+        &base,
+    )
+    .await;
+    assert_eq!(
+        (status, again.contains("Check your inbox")),
+        (200, true),
+        "the same answer"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(app.outbox().len(), 2, "at most one confirmation a day");
+    let confirmation = outbox
+        .iter()
+        .map(|m| read_mail(m))
+        .find(|m| m.0 == "watcher@outside.example")
+        .unwrap();
+    assert_eq!(confirmation.1, "Confirm your service status emails");
+    let confirm = link(&confirmation.2, &base, "/status/confirm?");
+    let stop = link(&confirmation.2, &base, "/status/stop?");
+
+    // The links: only the right token opens them, and opening one changes nothing by itself.
+    let tampered = format!("{}x", confirm.trim_end_matches(|c: char| c != '='));
+    for bad in [
+        tampered,
+        confirm.replace("/confirm?", "/stop?"),
+        stop.replace("/stop?", "/confirm?"),
+    ] {
+        let r = app.client.get(&bad).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{bad}");
+    }
+    let r = app.client.get(&confirm).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("Yes, send them"));
+    let url = url::Url::parse(&confirm).unwrap();
+    let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    let r = app
+        .client
+        .post(format!("{base}/status/confirm"))
+        .form(&[("s", q["s"].as_str()), ("t", q["t"].as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("Confirmed"));
+
+    // An incident in the EU: the confirmed address hears of it with its stop link; the one
+    // that never confirmed does not.
+    let r = app
+        .post(
+            "/api/v1/status/incidents",
+            &w.manager,
+            json!({"title": "Token errors in the EU", "impact": "degraded", "regions": ["eu"],
+                   "components": ["sign-in"], "body": "Some token requests fail; we are on it."}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.json);
+    let id = r.json["id"].as_str().unwrap().to_owned();
+    let outbox = app
+        .wait_outbox("the status message", |all| {
+            all.iter().any(|m| m.contains("[Status]"))
+        })
+        .await;
+    let told: Vec<_> = outbox
+        .iter()
+        .map(|m| read_mail(m))
+        .filter(|m| m.1.starts_with("[Status]"))
+        .collect();
+    assert_eq!(told.len(), 1, "{told:?}");
+    let (to, _, text, unsubscribe) = &told[0];
+    assert_eq!(to, "watcher@outside.example");
+    let stop_here = link(text, &base, "/status/stop?");
+    let header = unsubscribe.as_deref().unwrap_or("");
+    assert!(
+        header.starts_with('<') && header.ends_with(&format!("{}>", &stop_here[base.len()..])),
+        "List-Unsubscribe names the stop link: {header}"
+    );
+    assert!(!text.contains("/api/v1"), "words for people: {text}");
+
+    // One click from the mail program (no page, no origin): the messages stop.
+    let r = app
+        .client
+        .post(&stop_here)
+        .form(&[("List-Unsubscribe", "One-Click")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = app
+        .post(
+            &format!("/api/v1/status/incidents/{id}/updates"),
+            &w.manager,
+            json!({"state": "resolved", "body": "Fixed."}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let status_mails = app
+        .outbox()
+        .iter()
+        .filter(|m| m.contains("[Status]"))
+        .count();
+    assert_eq!(status_mails, 1, "no message after stopping");
+    // The used stop link no longer opens anything.
+    assert_eq!(
+        app.client.get(&stop_here).send().await.unwrap().status(),
+        404
+    );
+}
+both!(people_without_an_account_subscribe_with_double_opt_in);

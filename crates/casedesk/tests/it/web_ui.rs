@@ -163,7 +163,7 @@ async fn a_case_goes_from_the_portal_through_the_console_to_closed_in_a_real_bro
         .unwrap();
     submit(&b, "#case-form").await;
     let error = b.el("#contact-phone-error").await.text().await.unwrap();
-    assert!(error.contains("required"), "{error}");
+    assert!(error.contains("Please fill this in"), "{error}");
     let phone = b.el("#contact-phone").await;
     assert_eq!(
         phone.attr("aria-invalid").await.unwrap().as_deref(),
@@ -357,7 +357,7 @@ async fn a_case_goes_from_the_portal_through_the_console_to_closed_in_a_real_bro
         ("/manage/webhooks", "Add an endpoint"),
         ("/manage/jobs", "By kind and state"),
         ("/manage/audit", "Export this period"),
-        ("/manage/reports", "SLA attainment by plan"),
+        ("/manage/reports", "SLA met, by plan"),
     ]
     .into_iter()
     .enumerate()
@@ -373,7 +373,8 @@ async fn a_case_goes_from_the_portal_through_the_console_to_closed_in_a_real_bro
     }
     // The report counts the case and draws its charts.
     b.open("/manage/reports").await;
-    b.el("svg.chart rect").await;
+    b.el("svg.cols-svg rect").await;
+    b.el("ul.bar-list svg.bar rect").await;
     b.quit().await;
 }
 
@@ -932,7 +933,10 @@ async fn access_is_changed_only_by_who_may_grant_it(be: Backend) {
         .text()
         .await
         .unwrap();
-    assert!(report.contains("Cases opened: 1,"), "{report}");
+    assert!(
+        report.contains("<dt>Cases opened</dt><dd>1</dd>"),
+        "{report}"
+    );
     // The access change is found in the audit trail by its words, by the manager and by the
     // account's own super admin.
     for c in [&mgr, &owner] {
@@ -995,7 +999,7 @@ async fn access_is_changed_only_by_who_may_grant_it(be: Backend) {
     .await;
     assert_eq!(status, 422);
     assert!(
-        page.contains(r#"id="calendar-new-error">time_zone"#),
+        page.contains(r#"id="calendar-new-error">time zone"#),
         "{page}"
     );
     assert!(

@@ -441,3 +441,244 @@ async fn the_agent_workspace_and_an_sla_that_explains_itself_in_a_real_browser()
     assert_eq!(bars, json!(0), "the agent's bar is for support");
     b.quit().await;
 }
+
+/// The status page reads like a hosted one: a coloured banner, open incidents first with
+/// every update and its time, a region × component grid in words and colour, and a
+/// subscription for people without an account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_puts_incidents_first_with_their_history_in_a_real_browser() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let w = people(&app).await;
+    let r = app
+        .post(
+            "/api/v1/status/incidents",
+            &w.manager,
+            json!({"title": "Sign-in errors in the EU", "impact": "partial_outage", "regions": ["eu"],
+                   "components": ["sign-in"], "body": "Some sign-ins fail; we are looking into it."}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.json);
+    let id = r.json["id"].as_str().unwrap().to_owned();
+    let r = app
+        .post(
+            &format!("/api/v1/status/incidents/{id}/updates"),
+            &w.manager,
+            json!({"state": "identified", "body": "A faulty deploy; rolling back."}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    let b = browser(&app.base).await;
+    b.open("/status").await;
+    let main = wait_for_text(&b, "main", "Open incidents").await;
+    let (incidents, grid) = (
+        main.find("Open incidents").unwrap(),
+        main.find("Components by region").unwrap(),
+    );
+    assert!(incidents < grid, "incidents before the grid: {main}");
+    let card = b.el("article.incident").await.text().await.unwrap();
+    assert!(
+        card.contains("rolling back") && card.contains("looking into it"),
+        "every update: {card}"
+    );
+    assert!(
+        card.matches("UTC").count() >= 3,
+        "each update with its time: {card}"
+    );
+    assert!(
+        card.find("rolling back").unwrap() < card.find("looking into it").unwrap(),
+        "newest first"
+    );
+    let colours = js(
+        &b,
+        "const bg = s => getComputedStyle(document.querySelector(s)).backgroundColor; \
+         return [document.querySelector('.status-banner').className, bg('table.status-grid .state-partial'), bg('table.status-grid .state-ok'), document.querySelector('table.status-grid .state-partial').textContent];",
+    )
+    .await;
+    assert!(
+        colours[0].as_str().unwrap().contains("state-partial"),
+        "{colours}"
+    );
+    assert_ne!(colours[1], colours[2], "states differ in colour: {colours}");
+    assert!(
+        colours[3].as_str().unwrap().contains("Partial outage"),
+        "and in words: {colours}"
+    );
+    no_serious_accessibility_problem(&b, "status page").await;
+    b.screenshot("status-desktop").await;
+    // Without an account: an address and a region, then the promise of a confirmation.
+    b.set("email", "watcher@outside.example").await;
+    b.el("#anon-eu").await.click().await.unwrap();
+    b.submit("form[action='/status/subscribe']").await;
+    wait_for_text(&b, "main", "Check your inbox").await;
+    let sent = app
+        .wait_outbox("the confirmation", |all| {
+            all.iter().any(|m| m.contains("watcher@outside.example"))
+        })
+        .await;
+    assert_eq!(sent.len(), 1);
+    phone(&b).await;
+    b.open("/status").await;
+    wait_for_text(&b, "main", "Open incidents").await;
+    b.screenshot("status-phone").await;
+    b.quit().await;
+}
+
+/// Articles by issue area, and from an article the way to a case already in its area.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_knowledge_base_by_area_leads_to_a_case_in_that_area_in_a_real_browser() {
+    let app = spawn_app(Backend::Sqlite).await;
+    people(&app).await;
+    let b = browser(&app.base).await;
+    b.sign_in("ops@acme.example", PASSWORD).await;
+    b.open("/kb").await;
+    let text = wait_for_text(&b, "main", "Tokens and JWKS").await;
+    assert!(
+        text.contains("Webhooks") && text.contains("Sign-in and redirects"),
+        "{text}"
+    );
+    b.open("/kb?area=tokens-and-jwks").await;
+    let area = wait_for_text(&b, "main", "Still stuck?").await;
+    assert!(area.contains("JWKS"), "{area}");
+    b.open("/kb/clock-skew-tokens").await;
+    let href = b
+        .el(".still-stuck a")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(href, "/support?issue_area=tokens-and-jwks");
+    b.el(".still-stuck a").await.click().await.unwrap();
+    wait_for_text(&b, "main", "Describe what is happening").await;
+    assert_eq!(
+        b.el("#issue_area").await.value().await.unwrap().unwrap(),
+        "tokens-and-jwks",
+        "the form starts in the article's area"
+    );
+    no_serious_accessibility_problem(&b, "case form from an article").await;
+    b.quit().await;
+}
+
+/// The audit trail comes in pages, newest first, with nothing lost or shown twice between
+/// pages, and its rows fit a phone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_trail_pages_and_fits_a_phone_in_a_real_browser() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let w = people(&app).await;
+    for i in 0..60 {
+        app.open_case(&w.ops, acme_case(&format!("Audit filler {i}")))
+            .await;
+    }
+    let b = browser(&app.base).await;
+    b.sign_in("mia@support.example", PASSWORD).await;
+    b.open("/manage/audit").await;
+    let seqs = |b: &Browser| {
+        let b = b.driver.clone();
+        async move {
+            b.execute(
+                "return [...document.querySelectorAll(\"table.audit td[data-label='#']\")].map(td => +td.textContent);",
+                Vec::<Value>::new(),
+            )
+            .await
+            .unwrap()
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect::<Vec<i64>>()
+        }
+    };
+    let first = seqs(&b).await;
+    assert_eq!(first.len(), 50, "a page of 50");
+    assert!(
+        first.windows(2).all(|w| w[0] > w[1]),
+        "newest first: {first:?}"
+    );
+    b.el("nav.pager a").await.click().await.unwrap();
+    wait_for_text(&b, "nav.pager", "Newest entries").await;
+    let second = seqs(&b).await;
+    assert!(!second.is_empty());
+    assert_eq!(
+        second[0],
+        first[49] - 1,
+        "the next page starts where the first ended"
+    );
+    phone(&b).await;
+    b.open("/manage/audit").await;
+    let overflow = js(
+        &b,
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+    )
+    .await;
+    assert!(
+        overflow.as_i64().unwrap() <= 1,
+        "no sideways scrolling on a phone: {overflow}"
+    );
+    b.screenshot("audit-phone").await;
+    b.quit().await;
+}
+
+/// A webhook endpoint is edited, disabled and enabled, given a new secret and deleted from
+/// its page (these were API-only).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_are_edited_disabled_rotated_and_deleted_in_a_real_browser() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let w = people(&app).await;
+    let r = app
+        .post(
+            "/api/v1/webhooks",
+            &w.manager,
+            json!({"url": "https://hooks.example/casedesk", "event_types": ["case.assigned"]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.json);
+    let id = r.json["id"].as_str().unwrap().to_owned();
+    let b = browser(&app.base).await;
+    b.sign_in("mia@support.example", PASSWORD).await;
+    b.open(&format!("/manage/webhooks/{id}")).await;
+    assert_eq!(
+        b.el("#url").await.value().await.unwrap().unwrap(),
+        "https://hooks.example/casedesk",
+        "the form starts from the endpoint"
+    );
+    b.set("description", "Our ticket bridge").await;
+    b.submit(&format!("form[action='/manage/webhooks/{id}']"))
+        .await;
+    wait_for_text(&b, "main", "Saved.").await;
+    let ep = app.get(&format!("/api/v1/webhooks/{id}"), &w.manager).await;
+    assert_eq!(ep.json["description"], "Our ticket bridge");
+    assert_eq!(
+        ep.json["event_types"],
+        json!(["case.assigned"]),
+        "the events stay"
+    );
+    b.submit(&format!("form[action='/manage/webhooks/{id}/enabled']"))
+        .await;
+    wait_for_text(&b, "main", "Disabled").await;
+    assert_eq!(
+        app.get(&format!("/api/v1/webhooks/{id}"), &w.manager)
+            .await
+            .json["enabled"],
+        false
+    );
+    b.submit(&format!("form[action='/manage/webhooks/{id}/enabled']"))
+        .await;
+    wait_for_text(&b, "main", "Enabled").await;
+    b.submit(&format!("form[action='/manage/webhooks/{id}/rotate']"))
+        .await;
+    let secret = wait_for_text(&b, "main", "shown this once").await;
+    assert!(secret.contains("whsec_"), "{secret}");
+    no_serious_accessibility_problem(&b, "webhook endpoint").await;
+    b.el("#ep-confirm").await.click().await.unwrap();
+    b.submit(&format!("form[action='/manage/webhooks/{id}/delete']"))
+        .await;
+    assert_eq!(b.path().await, "/manage/webhooks");
+    assert_eq!(
+        app.get(&format!("/api/v1/webhooks/{id}"), &w.manager)
+            .await
+            .status,
+        404
+    );
+    b.quit().await;
+}
