@@ -11,6 +11,7 @@ use crate::grants::GrantStore;
 use crate::identity::IdentityStore;
 use crate::jobs::JobStore;
 use crate::kb::KbStore;
+use crate::kb::replies::ReplyStore;
 use crate::mail::MailStore;
 use crate::reports::ReportStore;
 use crate::satisfaction::SatisfactionStore;
@@ -32,6 +33,7 @@ pub trait Store:
     + SlaStore
     + MailStore
     + KbStore
+    + ReplyStore
     + StatusStore
     + AttachmentStore
     + ReportStore
@@ -57,6 +59,7 @@ pub mod traits {
     pub use crate::identity::IdentityStore;
     pub use crate::jobs::JobStore;
     pub use crate::kb::KbStore;
+    pub use crate::kb::replies::ReplyStore;
     pub use crate::mail::MailStore;
     pub use crate::reports::ReportStore;
     pub use crate::satisfaction::SatisfactionStore;

@@ -1525,6 +1525,15 @@ macro_rules! store_impl {
             }
 
             #[async_trait]
+            impl casedesk_core::kb::replies::ReplyStore for $store {
+                async fn saved_replies(&self) -> Result<Vec<casedesk_core::kb::replies::SavedReply>> { self.saved_replies_op().await }
+
+                async fn put_saved_reply(&self, r: &casedesk_core::kb::replies::SavedReply, audit: &AuditRecord) -> Result<()> { self.put_saved_reply_op(r, audit).await }
+
+                async fn delete_saved_reply(&self, id: Uuid, audit: &AuditRecord) -> Result<bool> { self.delete_saved_reply_op(id, audit).await }
+            }
+
+            #[async_trait]
             impl casedesk_core::attachments::AttachmentStore for $store {
                 async fn get_attachment(&self, n: i64, id: Uuid) -> Result<Option<casedesk_core::attachments::Attachment>> { self.get_attachment_op(n, id).await }
 

@@ -970,6 +970,25 @@ impl casedesk_core::status::StatusStore for CachedStore {
 }
 
 #[async_trait]
+impl casedesk_core::kb::replies::ReplyStore for CachedStore {
+    async fn saved_replies(&self) -> Result<Vec<casedesk_core::kb::replies::SavedReply>> {
+        self.inner.saved_replies().await
+    }
+
+    async fn put_saved_reply(
+        &self,
+        r: &casedesk_core::kb::replies::SavedReply,
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        self.inner.put_saved_reply(r, audit).await
+    }
+
+    async fn delete_saved_reply(&self, id: Uuid, audit: &AuditRecord) -> Result<bool> {
+        self.inner.delete_saved_reply(id, audit).await
+    }
+}
+
+#[async_trait]
 impl casedesk_core::attachments::AttachmentStore for CachedStore {
     async fn get_attachment(
         &self,

@@ -16,6 +16,58 @@ macro_rules! kb_impl {
             use super::ops_impl::g;
 
             impl $store {
+                pub(crate) async fn saved_replies_op(&self) -> Result<Vec<casedesk_core::kb::replies::SavedReply>> {
+                    let rows = sqlx::query("SELECT id, title, body, updated_by, updated_at FROM saved_replies ORDER BY title")
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                    rows.iter()
+                        .map(|r| {
+                            Ok(casedesk_core::kb::replies::SavedReply {
+                                id: uuid(&g::<String>(r, "id")?)?,
+                                title: g(r, "title")?,
+                                body: g(r, "body")?,
+                                updated_by: g(r, "updated_by")?,
+                                updated_at: ts(g(r, "updated_at")?),
+                            })
+                        })
+                        .collect()
+                }
+
+                pub(crate) async fn put_saved_reply_op(&self, r: &casedesk_core::kb::replies::SavedReply, audit: &AuditRecord) -> Result<()> {
+                    let (mut tx, _w) = self.begin().await?;
+                    sqlx::query(
+                        "INSERT INTO saved_replies (id, title, body, updated_by, updated_at) VALUES ($1, $2, $3, $4, $5) \
+                         ON CONFLICT (id) DO UPDATE SET title = excluded.title, body = excluded.body, \
+                         updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+                    )
+                    .bind(r.id.to_string())
+                    .bind(&r.title)
+                    .bind(&r.body)
+                    .bind(&r.updated_by)
+                    .bind(micros(r.updated_at))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?;
+                    Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
+                    tx.commit().await.map_err(internal)
+                }
+
+                pub(crate) async fn delete_saved_reply_op(&self, id: uuid::Uuid, audit: &AuditRecord) -> Result<bool> {
+                    let (mut tx, _w) = self.begin().await?;
+                    let n = sqlx::query("DELETE FROM saved_replies WHERE id = $1")
+                        .bind(id.to_string())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?
+                        .rows_affected();
+                    if n == 1 {
+                        Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
+                    }
+                    tx.commit().await.map_err(internal)?;
+                    Ok(n == 1)
+                }
+
                 pub(crate) async fn put_kb_entry_op(&self, e: &casedesk_core::kb::StoredEntry, audit: &AuditRecord) -> Result<()> {
                     let spec = serde_json::to_string(&e.entry).map_err(internal)?;
                     let (mut tx, _w) = self.begin().await?;

@@ -64,6 +64,36 @@
     });
   }
 
+  // The composer: a saved reply or an article link goes in at the cursor, to be edited
+  // before sending. Without the script the saved reply comes with the page instead.
+  var body = document.getElementById("write-body");
+  function insert(text) {
+    if (!body) return;
+    var at = body.selectionStart || body.value.length, end = body.selectionEnd || at;
+    body.value = body.value.slice(0, at) + text + body.value.slice(end);
+    body.focus();
+    body.selectionStart = body.selectionEnd = at + text.length;
+  }
+  var saved = document.getElementById("saved");
+  if (saved && body) {
+    saved.form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var o = saved.options[saved.selectedIndex];
+      if (o) insert(o.getAttribute("data-text"));
+    });
+  }
+  var pick = document.getElementById("article-pick"), pickButton = document.getElementById("insert-article");
+  if (pick && pickButton && body) {
+    pickButton.hidden = false;
+    pickButton.addEventListener("click", function () {
+      var found = Array.prototype.find.call(document.querySelectorAll("#article-list option"), function (o) { return o.value === pick.value; });
+      if (!found) { pick.setAttribute("aria-invalid", "true"); return; }
+      pick.removeAttribute("aria-invalid");
+      insert(found.value + ": " + location.origin + found.getAttribute("data-href"));
+      pick.value = "";
+    });
+  }
+
   // Size feedback for file inputs: data-max (bytes) and data-max-har.
   document.querySelectorAll("input[type=file][data-max]").forEach(function (input) {
     var out = document.getElementById(input.id + "-sizes");

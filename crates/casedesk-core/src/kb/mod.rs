@@ -2,6 +2,7 @@
 //! answers) that answer a customer before a case is opened, and the starter set casedesk
 //! ships with. Entries are written as Markdown with a small front matter block.
 
+pub mod replies;
 pub mod search;
 pub mod starter;
 

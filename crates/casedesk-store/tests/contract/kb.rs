@@ -87,3 +87,25 @@ async fn deflections_are_counted_by_issue_area(b: Backend) {
     assert!(none.iter().all(|(_, d, _)| *d == 0), "{none:?}");
 }
 both!(deflections_are_counted_by_issue_area);
+
+/// Saved replies: written with their audit entry, a new text replaces the old, removed once.
+async fn saved_replies_are_written_replaced_and_removed(b: Backend) {
+    use casedesk_core::kb::replies::{ReplyStore, SavedReply};
+    let (s, _db) = store(b).await;
+    let r = SavedReply {
+        id: Uuid::now_v7(),
+        title: "Ask for a HAR".into(),
+        body: "Please attach a HAR capture.".into(),
+        updated_by: "mia@support.example".into(),
+        updated_at: casedesk_core::now(),
+    };
+    s.put_saved_reply(&r, &a()).await.unwrap();
+    let mut newer = r.clone();
+    newer.body = "Please attach a HAR capture of the failing sign-in.".into();
+    s.put_saved_reply(&newer, &a()).await.unwrap();
+    assert_eq!(s.saved_replies().await.unwrap(), vec![newer]);
+    assert!(s.delete_saved_reply(r.id, &a()).await.unwrap());
+    assert!(!s.delete_saved_reply(r.id, &a()).await.unwrap());
+    assert!(s.saved_replies().await.unwrap().is_empty());
+}
+both!(saved_replies_are_written_replaced_and_removed);

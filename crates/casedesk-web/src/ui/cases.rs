@@ -94,6 +94,40 @@ pub fn table(rows: &[CaseSummary], support: bool) -> Markup {
     }
 }
 
+/// The support list with a box on each row, tied to the form `form` (bulk actions).
+pub fn selectable_table(rows: &[CaseSummary], form: &str) -> Markup {
+    html! {
+        div.table-wrap tabindex="0" role="region" aria-label="Cases" {
+            table.stack {
+                thead { tr {
+                    th scope="col" { span.visually-hidden { "Select" } }
+                    th scope="col" { "Case" } th scope="col" { "Subject" } th scope="col" { "Priority" } th scope="col" { "Status" }
+                    th scope="col" { "Account" } th scope="col" { "Plan" } th scope="col" { "Tenant" } th scope="col" { "Issue area" }
+                    th scope="col" { "Queue" } th scope="col" { "Assignee" } th scope="col" { "Next SLA due" }
+                } }
+                tbody {
+                    @for c in rows {
+                        tr {
+                            td data-label="Select" { input type="checkbox" name="case" value=(c.number) form=(form) aria-label=(format!("Select case {}", c.number)); }
+                            td data-label="Case" { a href=(format!("/cases/{}", c.number)) { "#" (c.number) } }
+                            td data-label="Subject" { (c.subject) @if c.escalated { " " span.badge.P1 { "escalated" } } }
+                            td data-label="Priority" { (priority_badge(c.priority)) }
+                            td data-label="Status" { (status_badge(c.status, true)) }
+                            td data-label="Account" { (c.account) }
+                            td data-label="Plan" { (plan_words(&c.plan)) }
+                            td data-label="Tenant" { (c.tenant) }
+                            td data-label="Issue area" { (c.issue_area) }
+                            td data-label="Queue" { (c.queue) }
+                            td data-label="Assignee" { (c.assignee.as_deref().unwrap_or("unassigned")) }
+                            td data-label="Next SLA due" { @if let Some(d) = c.sla_due_at { (due(d)) } @else { span.muted { "no clock running" } } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A plan key as words (`premium_plus` → "premium plus").
 pub fn plan_words(key: &str) -> String {
     key.replace('_', " ")
@@ -246,7 +280,17 @@ pub async fn created(State(st): State<AppState>, v: Viewer, Path(raw): Path<Stri
 }
 
 /// `GET /cases/{n}`: the case page.
-pub async fn show(State(st): State<AppState>, v: Viewer, Path(raw): Path<String>) -> Response {
+pub async fn show(
+    State(st): State<AppState>,
+    v: Viewer,
+    Path(raw): Path<String>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    // Without the script, a saved reply is inserted by asking for the page with it.
+    let mut values = Fields::default();
+    if let Some(id) = q.get("saved") {
+        values.0.push(("saved".into(), id.clone()));
+    }
     match parse_number(&raw) {
         Ok(n) => {
             page(
@@ -254,7 +298,7 @@ pub async fn show(State(st): State<AppState>, v: Viewer, Path(raw): Path<String>
                 &v,
                 n,
                 &Errors::default(),
-                &Fields::default(),
+                &values,
                 None,
                 StatusCode::OK,
             )
@@ -749,6 +793,7 @@ struct Shown {
     incidents: Vec<casedesk_core::status::Incident>,
     agents: Vec<casedesk_core::users::User>,
     articles: Vec<casedesk_core::kb::StoredEntry>,
+    replies: Vec<casedesk_core::kb::replies::SavedReply>,
     mail: Option<(
         Vec<casedesk_core::mail::MailRecord>,
         Vec<casedesk_core::mail::InboundSummary>,
@@ -764,13 +809,14 @@ async fn shown(st: &AppState, v: &Viewer, n: i64) -> casedesk_core::Result<Shown
     let case = service::get_case(store, &v.p, n).await?;
     let support = v.support();
     let (sla, explain) = service::sla_of(store, &case, support).await?;
-    let (agents, articles) = if support {
+    let (agents, articles, replies) = if support {
         (
             store.support_users().await?,
             published(casedesk_core::kb::list(store, Some(&v.p)).await?),
+            casedesk_core::kb::replies::list(store, &v.p).await?,
         )
     } else {
-        (Vec::new(), Vec::new())
+        (Vec::new(), Vec::new(), Vec::new())
     };
     let mail = if support {
         Some(casedesk_core::mail::case_mail(store, &v.p, n).await?)
@@ -796,6 +842,7 @@ async fn shown(st: &AppState, v: &Viewer, n: i64) -> casedesk_core::Result<Shown
         explain,
         agents,
         articles,
+        replies,
         case,
     })
 }
@@ -827,6 +874,7 @@ async fn page(
         incidents,
         agents,
         articles,
+        replies,
         mail,
         account,
         grants,
@@ -956,6 +1004,91 @@ async fn page(
         .iter()
         .map(|e| (e.entry.id.clone(), e.entry.title.clone()))
         .collect();
+    let fill = casedesk_core::kb::replies::Fill {
+        requester: &case.requester,
+        case: case.number,
+        subject: &f.subject,
+        tenant: &case.tenant,
+        agent: &v.p.user.email,
+    };
+    let filled: Vec<(String, String, String)> = replies
+        .iter()
+        .map(|r| {
+            (
+                r.id.to_string(),
+                r.title.clone(),
+                casedesk_core::kb::replies::fill(&r.body, &fill),
+            )
+        })
+        .collect();
+    // The text to start from: what was sent back with an error, else a saved reply asked for.
+    let start = values.opt("write.body").or_else(|| {
+        filled
+            .iter()
+            .find(|(id, _, _)| values.get("saved") == id)
+            .map(|(_, _, text)| text.clone())
+    });
+    let mode = values.opt("write.as").unwrap_or_else(|| "reply".into());
+    let modes = [
+        (
+            "reply",
+            "Public reply",
+            "the customer sees it and gets it by email",
+        ),
+        ("note", "Internal note", "support only; never sent"),
+        (
+            "request_info",
+            "Ask for information",
+            "public; the case waits on the customer",
+        ),
+        (
+            "propose",
+            "Propose a resolution",
+            "public; the customer confirms or reopens",
+        ),
+    ];
+    let composer = html! {
+        section.panel #composer aria-labelledby="composer-h" {
+            h3 #composer-h { "Write" }
+            @if !filled.is_empty() || !articles.is_empty() {
+                div.inserts {
+                    @if !filled.is_empty() {
+                        form.inline method="get" action=(format!("/cases/{n}")) {
+                            label for="saved" { "Saved reply" }
+                            select #saved name="saved" {
+                                @for (id, title, text) in &filled { option value=(id) data-text=(text) { (title) } }
+                            }
+                            button.secondary type="submit" #insert-saved { "Insert" }
+                        }
+                    }
+                    @if !articles.is_empty() {
+                        div.inline.article-pick {
+                            label for="article-pick" { "Article" span.hint { "Type to search, then insert its link." } }
+                            input #article-pick type="search" list="article-list" autocomplete="off";
+                            datalist #article-list {
+                                @for e in &articles { option value=(e.entry.title) data-href=(format!("/kb/{}", e.entry.id)) {} }
+                            }
+                            button.secondary type="button" #insert-article hidden { "Insert link" }
+                        }
+                    }
+                }
+            }
+            form method="post" action=(format!("/cases/{n}/act/write")) #write-form {
+                (forms::csrf(&v.csrf))
+                fieldset.switch {
+                    legend { "Who sees it" }
+                    @for (key, label, hint) in modes {
+                        label.check for=(format!("write-as-{key}")) {
+                            input id=(format!("write-as-{key}")) type="radio" name="write.as" value=(key) checked[mode == key];
+                            strong { (label) } " " span.muted { "(" (hint) ")" }
+                        }
+                    }
+                }
+                (field("write.body", "Message", None, start.as_deref().unwrap_or(""), Kind::Area, true, errors))
+                button type="submit" { "Send" }
+            }
+        }
+    };
     let agent_actions = html! {
         @if !closed {
             section aria-labelledby="work-h" {
@@ -967,22 +1100,7 @@ async fn page(
                         button.secondary type="submit" { "Assign to me" }
                     }
                 }
-                details open {
-                    summary { "Reply to the customer" }
-                    (action_form(v, n, "reply", "Send reply", area("reply.body", "Reply (public)", true)))
-                }
-                details open[!errors.0.is_empty() && errors.0.iter().any(|e| e.field.starts_with("note."))] {
-                    summary { "Internal note" }
-                    (action_form(v, n, "note", "Add internal note", area("note.body", "Note (support only)", true)))
-                }
-                details {
-                    summary { "Request information (waits on the customer)" }
-                    (action_form(v, n, "request_info", "Request information", area("request_info.body", "What do you need?", true)))
-                }
-                details {
-                    summary { "Propose a resolution" }
-                    (action_form(v, n, "propose", "Propose resolution", area("propose.body", "Resolution", true)))
-                }
+                (composer)
                 @if matches!(case.status, Status::Pending | Status::OnHold) {
                     details {
                         summary { "Resume work" }
@@ -1253,6 +1371,18 @@ fn command(
     let o = |k: &str| f.opt(&format!("{action}.{k}"));
     Ok(match action {
         "reply" => Command::Reply { body: g("body") },
+        "write" => match f.get("write.as") {
+            "note" => Command::Note { body: g("body") },
+            "request_info" => Command::RequestInfo { body: g("body") },
+            "propose" => Command::ProposeResolution { body: g("body") },
+            "reply" | "" => Command::Reply { body: g("body") },
+            _ => {
+                return Err(DomainError::field(
+                    "as",
+                    "choose a public reply, an internal note, a request for information or a proposed resolution",
+                ));
+            }
+        },
         "note" => Command::Note { body: g("body") },
         "request_info" => Command::RequestInfo { body: g("body") },
         "hold" => Command::Hold {

@@ -8,9 +8,12 @@ use casedesk_core::service::{self, ListFilters};
 use maud::html;
 
 use super::forms;
-use super::page::{Posted, failure, layout, redirect, respond, when};
+use super::page::{Posted, failure, layout, layout_wide, redirect, respond, when};
 use crate::AppState;
 use crate::session::Viewer;
+
+/// Views are counted up to this many cases ("100+" beyond).
+const COUNTED: u32 = 100;
 
 /// How soon a due time counts as "breaching soon".
 const SOON_SECONDS: i64 = 2 * 3600;
@@ -68,10 +71,100 @@ pub async fn queue(
         Ok(w) => w,
         Err(e) => return failure(Some(&v), e),
     };
+    // How many open cases each view holds (read as pages of at most COUNTED).
+    let count = |mut f: ListFilters, breaching: bool| {
+        let st = st.clone();
+        let p = v.p.clone();
+        async move {
+            f.limit = Some(COUNTED);
+            let (mut rows, _) = service::list_cases(st.store.as_ref(), &p, &f).await?;
+            if breaching {
+                let horizon = casedesk_core::now().as_second() + SOON_SECONDS;
+                rows.retain(|c| c.sla_due_at.is_some_and(|d| d.as_second() <= horizon));
+            }
+            Ok::<usize, DomainError>(rows.len())
+        }
+    };
+    let open = || ListFilters {
+        status: Some("new,open,pending,on_hold".into()),
+        sort: Some("sla_due".into()),
+        ..Default::default()
+    };
+    let mut counts: std::collections::HashMap<String, usize> = Default::default();
+    let views = [
+        (
+            "mine",
+            ListFilters {
+                assignee: Some("me".into()),
+                ..open()
+            },
+            false,
+        ),
+        (
+            "unassigned",
+            ListFilters {
+                assignee: Some("none".into()),
+                ..open()
+            },
+            false,
+        ),
+        (
+            "breaching",
+            ListFilters {
+                status: Some("new,open".into()),
+                ..open()
+            },
+            true,
+        ),
+    ];
+    for (key, f, breaching) in views {
+        match count(f, breaching).await {
+            Ok(c) => counts.insert(key.to_owned(), c),
+            Err(e) => return failure(Some(&v), e),
+        };
+    }
+    for qn in &queues {
+        match count(
+            ListFilters {
+                queue: Some(qn.clone()),
+                ..open()
+            },
+            false,
+        )
+        .await
+        {
+            Ok(c) => counts.insert(format!("queue:{qn}"), c),
+            Err(e) => return failure(Some(&v), e),
+        };
+    }
+    let shown = |k: &str| match counts.get(k) {
+        Some(&c) if c >= COUNTED as usize => format!("{c}+"),
+        Some(c) => c.to_string(),
+        None => String::new(),
+    };
     let tab = |key: &str, href: String, label: String| {
         let current =
             key == view && (view != "queue" || queue.as_deref() == href.split("queue=").nth(1));
-        html! { li { a href=(href) aria-current=[current.then_some("page")] { (label) } } }
+        let counted = if key == "queue" {
+            shown(&format!(
+                "queue:{}",
+                href.split("queue=").nth(1).unwrap_or("")
+            ))
+        } else {
+            shown(key)
+        };
+        html! { li { a href=(href) aria-current=[current.then_some("page")] { (label) " " span.count { "(" (counted) ")" } } } }
+    };
+    let assignees = match st.store.support_users().await {
+        Ok(u) => u,
+        Err(e) => return failure(Some(&v), e),
+    };
+    let back = match view {
+        "queue" => format!(
+            "/console?view=queue&queue={}",
+            queue.as_deref().unwrap_or("")
+        ),
+        other => format!("/console?view={other}"),
     };
     let title = match view {
         "mine" => "Assigned to me".to_owned(),
@@ -96,10 +189,32 @@ pub async fn queue(
                 (super::cases::table(&watched, true))
             }
         }
+        @if let Some(done) = q.get("assigned") {
+            div.notice.ok role="status" { p { (done) " case(s) assigned."
+                @if let Some(failed) = q.get("failed").filter(|f| *f != "0") { " " (failed) " could not be: they changed meanwhile or are not yours to assign." } } }
+        }
         p.lead { "Open cases, the next SLA due time first. Countdowns update live." }
-        @if rows.is_empty() { p { "Nothing here right now." } } @else { (super::cases::table(&rows, true)) }
+        @if rows.is_empty() { p { "Nothing here right now." } } @else {
+            form.bulk #bulk method="post" action="/console/assign" {
+                (forms::csrf(&v.csrf))
+                input type="hidden" name="back" value=(back);
+                div {
+                    label for="bulk-assignee" { "Assign the ticked cases to" }
+                    select #bulk-assignee name="assignee" {
+                        option value="me" { "me" }
+                        @for u in &assignees { @if u.id != v.p.user.id { option value=(u.email) { (u.email) } } }
+                        option value="" { "nobody (unassign)" }
+                    }
+                }
+                button type="submit" { "Assign" }
+            }
+            (super::cases::selectable_table(&rows, "bulk"))
+        }
     };
-    respond(StatusCode::OK, layout(Some(&v), &title, "console", body))
+    respond(
+        StatusCode::OK,
+        layout_wide(Some(&v), &title, "console", body),
+    )
 }
 
 /// `GET /console/held`: received mail held for review (a sender our border did not verify,
@@ -203,4 +318,55 @@ pub async fn decide_held(
         Ok(()) => redirect("/console/held"),
         Err(e) => failure(Some(&v), e),
     }
+}
+
+/// `POST /console/assign`: assigns every ticked case at once; each is a change of its own,
+/// recorded like one made on the case, and a case that changed meanwhile is counted, not
+/// forced.
+pub async fn assign_many(State(st): State<AppState>, Posted { v, f }: Posted) -> Response {
+    if !v.support() {
+        return failure(
+            Some(&v),
+            DomainError::Forbidden("The queues are for support engineers.".into()),
+        );
+    }
+    let assignee = match f.get("assignee") {
+        "" => None,
+        "me" => Some(v.p.user.email.clone()),
+        other => Some(other.to_owned()),
+    };
+    let numbers: Vec<i64> = f
+        .all("case")
+        .iter()
+        .filter_map(|n| n.parse().ok())
+        .take(200)
+        .collect();
+    if numbers.is_empty() {
+        return failure(
+            Some(&v),
+            DomainError::field("case", "tick at least one case to assign"),
+        );
+    }
+    let (mut done, mut failed) = (0, 0);
+    for n in numbers {
+        let cmd = casedesk_core::service::Command::Assign {
+            assignee: assignee.clone(),
+        };
+        match service::act(st.store.as_ref(), &v.p, n, cmd).await {
+            Ok(_) => done += 1,
+            // A wrong assignee is wrong for every case: say so at once.
+            Err(DomainError::Validation(errs)) if errs.iter().any(|e| e.field == "assignee") => {
+                return failure(Some(&v), DomainError::Validation(errs));
+            }
+            Err(_) => failed += 1,
+        }
+    }
+    let back = f.get("back");
+    // Only back to a view of the console: never another site.
+    let back = if back.starts_with("/console?") && !back.contains("//") && !back.contains('\\') {
+        back
+    } else {
+        "/console?view=mine"
+    };
+    redirect(&format!("{back}&assigned={done}&failed={failed}"))
 }

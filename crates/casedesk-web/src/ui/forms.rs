@@ -80,6 +80,17 @@ pub fn label_of(path: &str) -> String {
         return k.into();
     }
     let last = path.rsplit('.').next().unwrap_or(path);
+    // A field of one row among many carries the row's id (`title-<uuid>`): not a word.
+    let split = last
+        .len()
+        .checked_sub(36)
+        .and_then(|at| Some((last.get(..at)?, last.get(at..)?)));
+    let last = match split {
+        Some((name, id)) if name.ends_with('-') && uuid::Uuid::parse_str(id).is_ok() => {
+            name.trim_end_matches('-')
+        }
+        _ => last,
+    };
     let words: Vec<String> = last
         .split(['_', '-'])
         .filter(|w| !w.is_empty())
@@ -245,6 +256,16 @@ mod tests {
         assert_eq!(label_of("contact.timezone"), "Time zone");
         assert_eq!(label_of("identifiers.organization_id"), "Organization ID");
         assert_eq!(label_of("redirect_uri"), "Redirect URI");
+        assert_eq!(
+            label_of("title-01a24d3b-69ee-743a-9414-0d9014df50de"),
+            "Title"
+        );
+        assert_eq!(label_of("added_by"), "Added by");
+        // Whatever a client names, a label never fails.
+        assert_eq!(
+            label_of("ééééééééééééééééééééééééééééééééééééééééé"),
+            "ééééééééééééééééééééééééééééééééééééééééé"
+        );
         assert_eq!(
             message_words("is required: the token to explain"),
             "Please fill this in: the token to explain."

@@ -55,16 +55,76 @@ fn page_with_status(v: &Viewer, title: &str, status: StatusCode, body: Markup) -
     respond(status, layout(Some(v), title, "manage", body))
 }
 
-/// `GET /manage`: the screens this person may use.
-pub async fn index(v: Viewer) -> Response {
+/// `GET /manage`: what needs attention now (cases about to breach, failing webhooks, dead
+/// jobs), then the screens this person may use.
+pub async fn index(State(st): State<AppState>, v: Viewer) -> Response {
     if let Some(r) = administrators_only(&v) {
         return r;
     }
     let manager = v.manager();
+    let store = st.store.as_ref();
+    let now = casedesk_core::now();
+    let attention = async {
+        let endpoints = webhooks::list(store, &v.p).await?;
+        let failing: Vec<_> = endpoints
+            .into_iter()
+            .filter(|e| !e.enabled || e.failure_streak > 0)
+            .collect();
+        let (at_risk, dead) = if manager {
+            let f = casedesk_core::service::ListFilters {
+                status: Some("new,open".into()),
+                sort: Some("sla_due".into()),
+                limit: Some(100),
+                ..Default::default()
+            };
+            let (rows, _) = casedesk_core::service::list_cases(store, &v.p, &f).await?;
+            let horizon = now.as_second() + 2 * 3600;
+            let risk = rows
+                .iter()
+                .filter(|c| c.sla_due_at.is_some_and(|d| d.as_second() <= horizon))
+                .count();
+            let dead: u64 = store
+                .job_counts(now)
+                .await?
+                .iter()
+                .filter(|c| c.state == JobState::Dead)
+                .map(|c| c.count)
+                .sum();
+            (Some(risk), Some(dead))
+        } else {
+            (None, None)
+        };
+        Ok::<_, DomainError>((failing, at_risk, dead))
+    };
+    let (failing, at_risk, dead) = match attention.await {
+        Ok(a) => a,
+        Err(e) => return failure(Some(&v), e),
+    };
+    let calm = failing.is_empty() && at_risk.unwrap_or(0) == 0 && dead.unwrap_or(0) == 0;
     page(
         &v,
         "Manage",
         html! {
+            section aria-labelledby="attention-h" {
+                h2 #attention-h { "Needs attention" }
+                @if calm { p.notice.ok { "Nothing needs attention right now." } }
+                ul.attention {
+                    @if let Some(n) = at_risk.filter(|n| *n > 0) {
+                        li.notice.warn { strong { (n) " case(s)" } " breach an SLA within two hours or already have. " a href="/console?view=breaching" { "See them" } }
+                    }
+                    @for e in &failing {
+                        li.notice.bad {
+                            "Webhook " strong { (e.url) } ": "
+                            (if e.enabled { format!("{} failed deliveries in a row", e.failure_streak) } else { format!("disabled ({})", e.disabled_reason.as_deref().unwrap_or("by hand")) })
+                            ". " a href=(format!("/manage/webhooks/{}", e.id)) { "Open it" }
+                        }
+                    }
+                    @if let Some(n) = dead.filter(|n| *n > 0) {
+                        li.notice.bad { strong { (n) " job(s)" } " gave up after their last attempt. " a href="/manage/jobs?state=dead" { "Look at them" } }
+                    }
+                }
+            }
+            h2 { "Screens" }
             ul {
                 li { a href="/manage/users" { "Users and permissions" } }
                 @if manager {
@@ -73,6 +133,7 @@ pub async fn index(v: Viewer) -> Response {
                     li { a href="/manage/sla" { "Plans, SLA policies and calendars" } }
                     li { a href="/manage/queues" { "Queues and routing" } }
                     li { a href="/manage/kb" { "Knowledge base" } }
+                    li { a href="/manage/replies" { "Saved replies" } }
                     li { a href="/manage/incidents" { "Status incidents" } }
                 }
                 li { a href="/manage/webhooks" { "Webhooks and deliveries" } }
@@ -84,6 +145,165 @@ pub async fn index(v: Viewer) -> Response {
             }
         },
     )
+}
+
+/// `GET /manage/replies`: the saved replies support engineers insert (managers write them).
+pub async fn replies(State(st): State<AppState>, v: Viewer) -> Response {
+    replies_page(
+        &st,
+        &v,
+        &Errors::default(),
+        &Fields::default(),
+        None,
+        StatusCode::OK,
+    )
+    .await
+}
+
+async fn replies_page(
+    st: &AppState,
+    v: &Viewer,
+    errors: &Errors,
+    values: &Fields,
+    flash: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    if let Some(r) = managers_only(v) {
+        return r;
+    }
+    let list = match casedesk_core::kb::replies::list(st.store.as_ref(), &v.p).await {
+        Ok(l) => l,
+        Err(e) => return failure(Some(v), e),
+    };
+    // A refused edit reopens its own form with what was typed.
+    let editing = values.get("id");
+    page_with_status(
+        v,
+        "Saved replies",
+        status,
+        html! {
+            @if let Some(m) = flash { div.notice.ok role="status" { p { (m) } } }
+            (forms::summary(errors))
+            p { "Support engineers insert these into a reply and edit them before sending. In braces, filled from the case: "
+                code { "{requester}" } ", " code { "{case}" } ", " code { "{subject}" } ", " code { "{tenant}" } ", " code { "{agent}" } "." }
+            @if list.is_empty() { p { "No saved reply yet." } }
+            @for r in &list {
+                @let id = r.id.to_string();
+                @let mine = editing == id;
+                details.panel open[mine] {
+                    summary { (r.title) " " span.muted { "· " (r.updated_by) ", " (when(r.updated_at)) } }
+                    form method="post" action="/manage/replies" {
+                        (forms::csrf(&v.csrf))
+                        input type="hidden" name="id" value=(id);
+                        (field(&format!("title-{id}"), "Title", None, if mine { values.get("title") } else { &r.title }, Kind::Input("text"), true, errors))
+                        (field(&format!("body-{id}"), "Text", None, if mine { values.get("body") } else { &r.body }, Kind::Area, true, errors))
+                        button type="submit" { "Save" }
+                    }
+                    form method="post" action="/manage/replies/delete" {
+                        (forms::csrf(&v.csrf))
+                        input type="hidden" name="id" value=(id);
+                        button.danger type="submit" aria-label=(format!("Delete the saved reply {}", r.title)) { "Delete" }
+                    }
+                }
+            }
+            h2 { "New saved reply" }
+            form method="post" action="/manage/replies" {
+                (forms::csrf(&v.csrf))
+                (field("title", "Title", Some("What it is for, as agents see it in the list."), if editing.is_empty() { values.get("title") } else { "" }, Kind::Input("text"), true, errors))
+                (field("body", "Text", None, if editing.is_empty() { values.get("body") } else { "" }, Kind::Area, true, errors))
+                button type="submit" { "Add saved reply" }
+            }
+        },
+    )
+}
+
+/// `POST /manage/replies`: adds a saved reply, or saves a new text for one.
+pub async fn save_reply(State(st): State<AppState>, Posted { v, f }: Posted) -> Response {
+    let id = match f.opt("id").map(|i| uuid::Uuid::parse_str(&i)) {
+        None => None,
+        Some(Ok(i)) => Some(i),
+        Some(Err(_)) => {
+            return failure(
+                Some(&v),
+                DomainError::NotFound {
+                    entity: "saved reply",
+                },
+            );
+        }
+    };
+    // An existing reply's fields carry its id in their names, so its errors land on its form.
+    let (title, body) = match id {
+        Some(i) => (
+            f.get(&format!("title-{i}")).to_owned(),
+            f.get(&format!("body-{i}")).to_owned(),
+        ),
+        None => (f.get("title").to_owned(), f.get("body").to_owned()),
+    };
+    match casedesk_core::kb::replies::save(st.store.as_ref(), &v.p, id, &title, &body).await {
+        Ok(r) => {
+            let m = format!("Saved: {}.", r.title);
+            replies_page(
+                &st,
+                &v,
+                &Errors::default(),
+                &Fields::default(),
+                Some(&m),
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(DomainError::Validation(errs)) => {
+            let errs = errs
+                .into_iter()
+                .map(|e| match id {
+                    Some(i) => {
+                        casedesk_core::FieldError::new(format!("{}-{i}", e.field), e.message)
+                    }
+                    None => e,
+                })
+                .collect();
+            let mut values = Fields(vec![("title".into(), title), ("body".into(), body)]);
+            if let Some(i) = id {
+                values.0.push(("id".into(), i.to_string()));
+            }
+            replies_page(
+                &st,
+                &v,
+                &Errors(errs),
+                &values,
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => failure(Some(&v), e),
+    }
+}
+
+/// `POST /manage/replies/delete`.
+pub async fn delete_reply(State(st): State<AppState>, Posted { v, f }: Posted) -> Response {
+    let Ok(id) = uuid::Uuid::parse_str(f.get("id")) else {
+        return failure(
+            Some(&v),
+            DomainError::NotFound {
+                entity: "saved reply",
+            },
+        );
+    };
+    match casedesk_core::kb::replies::delete(st.store.as_ref(), &v.p, id).await {
+        Ok(()) => {
+            replies_page(
+                &st,
+                &v,
+                &Errors::default(),
+                &Fields::default(),
+                Some("Deleted."),
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(e) => failure(Some(&v), e),
+    }
 }
 
 fn user_row(v: &Viewer, u: &User, queues: &[String]) -> Markup {

@@ -71,6 +71,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/console", get(console::queue))
         .route("/console/held", get(console::held))
+        .route("/console/assign", post(console::assign_many))
         .route("/console/held/{id}/{decision}", post(console::decide_held))
         .route("/manage", get(manage::index))
         .route(
@@ -84,6 +85,11 @@ pub fn routes() -> Router<AppState> {
         .route("/manage/sla/calendar", post(manage::put_calendar))
         .route("/manage/sla/settings", post(manage::put_settings))
         .route("/manage/queues", get(manage::queues))
+        .route(
+            "/manage/replies",
+            get(manage::replies).post(manage::save_reply),
+        )
+        .route("/manage/replies/delete", post(manage::delete_reply))
         .route("/manage/kb", get(manage::kb))
         .route(
             "/manage/kb/edit",

@@ -110,6 +110,15 @@ fn nav_for(v: Option<&Viewer>) -> Vec<NavItem> {
 
 /// The frame of every page: skip link, navigation, who is signed in, the content.
 pub fn layout(v: Option<&Viewer>, title: &str, current: &str, content: Markup) -> Markup {
+    frame(v, title, current, content, false)
+}
+
+/// [`layout`] using the whole width of the window (the queues: many columns).
+pub fn layout_wide(v: Option<&Viewer>, title: &str, current: &str, content: Markup) -> Markup {
+    frame(v, title, current, content, true)
+}
+
+fn frame(v: Option<&Viewer>, title: &str, current: &str, content: Markup, wide: bool) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -143,7 +152,7 @@ pub fn layout(v: Option<&Viewer>, title: &str, current: &str, content: Markup) -
                         }
                     }
                 }
-                main #main tabindex="-1" {
+                main #main tabindex="-1" class=[wide.then_some("wide")] {
                     h1 { (title) }
                     (content)
                 }

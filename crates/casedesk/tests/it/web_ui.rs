@@ -255,30 +255,31 @@ async fn a_case_goes_from_the_portal_through_the_console_to_closed_in_a_real_bro
         .await
         .unwrap();
     b.el("main h1").await;
-    b.el("#reply-body").await;
+    b.el("#write-body").await;
     b.screenshot("09-workspace").await;
     no_serious_accessibility_problem(&b, "the agent's workspace").await;
+    b.el("#write-as-note").await.click().await.unwrap();
     b.type_into(
-        "#note-body",
+        "#write-body",
         "Checked the registered URIs; the trailing slash differs.",
     )
     .await;
-    submit(&b, "form[action$='/act/note']").await;
+    submit(&b, "#write-form").await;
     wait_for_text(&b, "ol.timeline", "trailing slash differs").await;
     b.type_into(
-        "#reply-body",
+        "#write-body",
         "The registered URI ends with a slash; the app sends none.",
     )
     .await;
-    submit(&b, "form[action$='/act/reply']").await;
+    submit(&b, "#write-form").await;
     wait_for_text(&b, "ol.timeline", "app sends none").await;
-    open_details(&b, "Propose a resolution").await;
+    b.el("#write-as-propose").await.click().await.unwrap();
     b.type_into(
-        "#propose-body",
+        "#write-body",
         "Register https://app.acme.example/callback without the slash.",
     )
     .await;
-    submit(&b, "form[action$='/act/propose']").await;
+    submit(&b, "#write-form").await;
     wait_for_text(&b, "#facts", "solved").await;
     b.screenshot("10-proposed").await;
     b.sign_out().await;
@@ -801,7 +802,7 @@ Message-ID: <held-ui@acme.example>\r\nIn-Reply-To: <case-{n}@casedesk.test>\r\n\
     b.quit().await;
 }
 
-async fn signed_in(app: &TestApp, email: &str) -> (reqwest::Client, String) {
+pub(crate) async fn signed_in(app: &TestApp, email: &str) -> (reqwest::Client, String) {
     let c = crate::signin::browser();
     let csrf = crate::signin::csrf_of(&c, app).await;
     let r = crate::signin::sign_in(&c, app, &csrf, email, PASSWORD).await;

@@ -682,3 +682,315 @@ async fn webhooks_are_edited_disabled_rotated_and_deleted_in_a_real_browser() {
     );
     b.quit().await;
 }
+
+/// The agent's composer: one box with a public/internal switch (an internal note looks like
+/// one), saved replies written by managers and filled from the case, a searchable article
+/// picker; the console counts its views and assigns several cases at once; `/manage` opens on
+/// what needs attention.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_composer_saved_replies_and_bulk_assign_in_a_real_browser() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let w = people(&app).await;
+    let n = app.open_case(&w.ops, acme_case("Composer case")).await;
+    let second = app.open_case(&w.ops, acme_case("Second unassigned")).await;
+    let third = app.open_case(&w.ops, acme_case("Third unassigned")).await;
+    let hook = app
+        .post(
+            "/api/v1/webhooks",
+            &w.manager,
+            json!({"url": "https://hooks.example/broken", "event_types": ["case.assigned"]}),
+        )
+        .await;
+    let hook_id = hook.json["id"].as_str().unwrap().to_owned();
+    let r = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/webhooks/{hook_id}"),
+            Some(&w.manager),
+            Some(&json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+
+    let b = browser(&app.base).await;
+    b.sign_in("mia@support.example", PASSWORD).await;
+    b.open("/manage").await;
+    let home = wait_for_text(&b, "main", "Needs attention").await;
+    assert!(
+        home.contains("hooks.example/broken") && home.contains("disabled"),
+        "{home}"
+    );
+    b.open("/manage/replies").await;
+    // Blank to the server (the browser takes spaces as filled in).
+    b.set("title", "   ").await;
+    b.set(
+        "body",
+        "Hello {requester}, please attach a HAR capture for {case}. — {agent}",
+    )
+    .await;
+    b.submit("form[action='/manage/replies']:has(#title)").await;
+    wait_for_text(&b, "main", "need attention").await;
+    assert!(
+        b.el("#body")
+            .await
+            .value()
+            .await
+            .unwrap()
+            .unwrap()
+            .contains("HAR capture"),
+        "the text stays after the refusal"
+    );
+    b.set("title", "Ask for a HAR").await;
+    b.submit("form[action='/manage/replies']:has(#title)").await;
+    wait_for_text(&b, "main", "Saved: Ask for a HAR").await;
+    no_serious_accessibility_problem(&b, "saved replies").await;
+    b.sign_out().await;
+
+    b.sign_in("ana@support.example", PASSWORD).await;
+    b.open(&format!("/cases/{n}")).await;
+    b.el("#insert-saved").await.click().await.unwrap();
+    let text = b.el("#write-body").await.value().await.unwrap().unwrap();
+    assert_eq!(
+        text,
+        format!(
+            "Hello ops@acme.example, please attach a HAR capture for #{n}. — ana@support.example"
+        ),
+        "inserted and filled from the case, without leaving the page"
+    );
+    b.el("#write-as-note").await.click().await.unwrap();
+    let bg = js(
+        &b,
+        "return getComputedStyle(document.getElementById('write-body')).backgroundColor;",
+    )
+    .await;
+    assert_eq!(
+        bg,
+        json!("rgb(255, 247, 224)"),
+        "an internal note looks like one"
+    );
+    b.el("#write-as-reply").await.click().await.unwrap();
+    let title = app
+        .get("/api/v1/kb/entries/clock-skew-tokens", &w.agent)
+        .await
+        .json["title"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    b.driver
+        .execute(
+            "document.getElementById('article-pick').value = arguments[0];",
+            vec![json!(title)],
+        )
+        .await
+        .unwrap();
+    b.el("#insert-article").await.click().await.unwrap();
+    let text = b.el("#write-body").await.value().await.unwrap().unwrap();
+    assert!(text.contains("/kb/clock-skew-tokens"), "{text}");
+    no_serious_accessibility_problem(&b, "the composer").await;
+    b.submit("#write-form").await;
+    let timeline = wait_for_text(&b, "ol.timeline", "HAR capture").await;
+    assert!(
+        timeline.contains("Reply"),
+        "sent as a public reply: {timeline}"
+    );
+
+    // The console: counts per view, several cases assigned at once.
+    b.open("/console?view=unassigned").await;
+    let tabs = b.el("ul.tabs").await.text().await.unwrap();
+    assert!(
+        tabs.contains("Unassigned (3)") && tabs.contains("Mine (0)"),
+        "{tabs}"
+    );
+    for c in [second, third] {
+        b.el(&format!("input[name='case'][value='{c}']"))
+            .await
+            .click()
+            .await
+            .unwrap();
+    }
+    b.submit("#bulk").await;
+    let notice = wait_for_text(&b, "main", "assigned").await;
+    assert!(notice.contains("2 case(s) assigned"), "{notice}");
+    let tabs = b.el("ul.tabs").await.text().await.unwrap();
+    assert!(
+        tabs.contains("Mine (2)") && tabs.contains("Unassigned (1)"),
+        "{tabs}"
+    );
+    let mine = app
+        .get(&format!("/api/v1/cases/{second}"), &w.agent)
+        .await
+        .json;
+    assert_eq!(mine["assignee"], "ana@support.example");
+    no_serious_accessibility_problem(&b, "console with bulk assign").await;
+    b.screenshot("console-desktop").await;
+    // Support only: the replies screen and the composer's inserts are not for others.
+    let r = b
+        .driver
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; fetch('/manage/replies').then(r => done(r.status));",
+            Vec::<Value>::new(),
+        )
+        .await
+        .unwrap()
+        .json()
+        .clone();
+    assert_eq!(
+        r,
+        json!(403),
+        "agents insert saved replies; managers write them"
+    );
+    b.sign_out().await;
+    b.sign_in("ops@acme.example", PASSWORD).await;
+    b.open(&format!("/cases/{n}")).await;
+    let page = wait_for_text(&b, "main", "HAR capture").await;
+    assert!(
+        !page.contains("Saved reply") && !page.contains("Who sees it"),
+        "{page}"
+    );
+    b.quit().await;
+}
+
+/// Without the script and across accounts: a saved reply comes with the page, bulk assign
+/// counts a case the agent may not touch as not assigned (and assigns nothing of another
+/// queue), and saved replies and bulk assign are support's alone.
+async fn the_workspace_keeps_to_its_people_without_the_script(be: Backend) {
+    let app = spawn_app(be).await;
+    let w = people(&app).await;
+    let n = app.open_case(&w.ops, acme_case("Plain case")).await;
+    // A commerce case: outside Ana's queues.
+    let mut other = acme_case("Licensing question");
+    other["issue_area"] = json!("marketplace-and-licensing");
+    other["stage"] = json!("advanced");
+    other["identifiers"] =
+        json!({"product": "device-trust", "availability": "ga", "entitlement_id": "ent_1"});
+    let elsewhere = app.open_case(&w.ops, other).await;
+    let (mgr, token) = crate::web_ui::signed_in(&app, "mia@support.example").await;
+    let r = mgr
+        .post(format!("{}/manage/replies", app.base))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("title", "Greeting"),
+            ("body", "Hi {requester}, about {case}."),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let page = mgr
+        .get(format!("{}/manage/replies", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let id = page
+        .split("name=\"id\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned();
+    let (ana, ana_token) = crate::web_ui::signed_in(&app, "ana@support.example").await;
+    let page = ana
+        .get(format!("{}/cases/{n}?saved={id}", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Hi ops@acme.example, about #"),
+        "the saved reply comes with the page"
+    );
+    let r = ana
+        .post(format!("{}/console/assign", app.base))
+        .form(&[
+            ("csrf", ana_token.as_str()),
+            ("assignee", "me"),
+            ("case", &n.to_string()),
+            ("case", &elsewhere.to_string()),
+            ("back", "/console?view=unassigned"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let to = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(to.ends_with("assigned=1&failed=1"), "{to}");
+    assert_eq!(
+        app.get(&format!("/api/v1/cases/{n}"), &w.agent).await.json["assignee"],
+        "ana@support.example"
+    );
+    assert!(
+        app.get(&format!("/api/v1/cases/{elsewhere}"), &w.manager)
+            .await
+            .json["assignee"]
+            .is_null(),
+        "a case of another queue is not assigned"
+    );
+    // Not another site's address to send people to.
+    let r = ana
+        .post(format!("{}/console/assign", app.base))
+        .form(&[
+            ("csrf", ana_token.as_str()),
+            ("assignee", "me"),
+            ("case", &n.to_string()),
+            ("back", "https://evil.example/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/console?view=mine&"),
+        "{:?}",
+        r.headers()
+    );
+    assert_eq!(
+        ana.get(format!("{}/manage/replies", app.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    let (ops, ops_token) = crate::web_ui::signed_in(&app, "ops@acme.example").await;
+    let r = ops
+        .post(format!("{}/console/assign", app.base))
+        .form(&[
+            ("csrf", ops_token.as_str()),
+            ("assignee", "me"),
+            ("case", &n.to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let page = ops
+        .get(format!("{}/cases/{n}?saved={id}", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !page.contains("Hi ops@acme.example, about"),
+        "no saved reply for customers"
+    );
+    let r = ops
+        .post(format!("{}/manage/replies", app.base))
+        .form(&[
+            ("csrf", ops_token.as_str()),
+            ("title", "Mine"),
+            ("body", "text"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}
+casedesk_testkit::both!(the_workspace_keeps_to_its_people_without_the_script);
