@@ -110,6 +110,9 @@ pub enum Region {
 }
 
 impl Region {
+    /// Every region.
+    pub const ALL: [Region; 3] = [Region::Americas, Region::Eu, Region::Apac];
+
     /// Stable key.
     pub fn key(self) -> &'static str {
         match self {

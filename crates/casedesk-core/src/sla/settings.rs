@@ -388,6 +388,31 @@ pub async fn account_calendars(
     ))
 }
 
+/// [`set_account_calendar`] for a support manager.
+pub async fn set_account_calendar_as(
+    store: &dyn SlaStore,
+    p: &Principal,
+    account: &str,
+    name: Option<&str>,
+) -> Result<()> {
+    require_manager(p)?;
+    set_account_calendar(store, &crate::acts::Actor::user(&p.user), account, name).await
+}
+
+/// The calendar each account counts on, with why (managers).
+pub async fn accounts_calendars(
+    store: &dyn SlaStore,
+    p: &Principal,
+) -> Result<Vec<(crate::accounts::Account, String, &'static str)>> {
+    require_manager(p)?;
+    let mut out = Vec::new();
+    for a in store.list_accounts().await? {
+        let (name, why, _) = account_calendars(store, a.id).await?;
+        out.push((a, name, why));
+    }
+    Ok(out)
+}
+
 /// Chooses the calendar of an account, or with `None` goes back to its region's. The name
 /// must be a stored calendar or a region key.
 pub async fn set_account_calendar(

@@ -90,7 +90,7 @@ both!(deflections_are_counted_by_issue_area);
 
 /// Saved replies: written with their audit entry, a new text replaces the old, removed once.
 async fn saved_replies_are_written_replaced_and_removed(b: Backend) {
-    use casedesk_core::kb::replies::{ReplyStore, SavedReply};
+    use casedesk_core::kb::replies::SavedReply;
     let (s, _db) = store(b).await;
     let r = SavedReply {
         id: Uuid::now_v7(),

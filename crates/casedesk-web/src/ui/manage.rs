@@ -640,6 +640,40 @@ async fn sla_page(
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return failure(Some(v), e),
     };
     let empty = Vec::new();
+    // Stored calendars, then the built-in region calendars not overridden by one.
+    let mut calendar_rows: Vec<(String, String, Value, bool)> = calendars["items"]
+        .as_array()
+        .unwrap_or(&empty)
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap_or("").to_owned(),
+                c["since"].as_str().unwrap_or("").to_owned(),
+                c["calendar"].clone(),
+                false,
+            )
+        })
+        .collect();
+    for region in casedesk_core::accounts::Region::ALL {
+        if !calendar_rows.iter().any(|r| r.0 == region.key())
+            && let Ok(c) = settings::region_calendar(region)
+        {
+            calendar_rows.push((region.key().to_owned(), String::new(), c.to_json(), true));
+        }
+    }
+    let (accounts, managers) = match (
+        settings::accounts_calendars(store, &v.p).await,
+        store.support_users().await,
+    ) {
+        (Ok(a), Ok(u)) => (
+            a,
+            u.into_iter()
+                .filter(|u| u.role == Role::Manager)
+                .map(|u| u.email)
+                .collect::<Vec<_>>(),
+        ),
+        (Err(e), _) | (_, Err(e)) => return failure(Some(v), e),
+    };
     let plans: Vec<(String, String)> = Plan::ALL
         .iter()
         .map(|p| (p.key().to_owned(), p.key().replace('_', " ")))
@@ -688,36 +722,61 @@ async fn sla_page(
             }
             button type="submit" { "Save policy" }
         }
-        h2 { "Calendars" }
-        p { "Each save is kept as a new version in force from now; open cases are recomputed with it." }
-        @for c in calendars["items"].as_array().unwrap_or(&empty) {
-            @let name = c["name"].as_str().unwrap_or("");
-            details.panel {
-                summary { (name) " (since " (c["since"].as_str().unwrap_or("")) ")" }
-                form method="post" action="/manage/sla/calendar" {
-                    (forms::csrf(&v.csrf))
-                    input type="hidden" name="name" value=(name);
-                    (field(&format!("calendar-{name}"), &format!("Calendar {name} (JSON: time zone, weekly hours, holidays)"), None,
-                        &values.opt(&format!("calendar-{name}")).unwrap_or_else(|| serde_json::to_string_pretty(&c["calendar"]).unwrap_or_default()), Kind::Area, true, errors))
-                    button type="submit" { "Save calendar " (name) }
-                }
+        h2 #calendars { "Calendars" }
+        p { "Business-hours goals count only a calendar's open hours. Each save is a new version in force from now; open cases are recomputed with it." }
+        @for (name, since, spec, built_in) in &calendar_rows {
+            details.panel open[values.get("form") == name.as_str()] {
+                summary { (name) " · " (calendar_words(spec))
+                    @if *built_in { " " span.badge { "built in" } } @else { " " span.muted { "(since " (since) ")" } } }
+                @if *built_in { p.hint { "Built in for the region. Saving stores your own version under the same name, which then applies instead." } }
+                (calendar_form(v, name, spec, values, errors))
             }
         }
-        details.panel open[errors.of("name").is_some() || errors.of("calendar-new").is_some()] {
+        details.panel open[values.get("form") == "new"] {
             summary { "New calendar" }
-            form method="post" action="/manage/sla/calendar" {
-                (forms::csrf(&v.csrf))
-                (field("name", "Name", Some("Lowercase letters, digits and dashes."), if values.checked("calendar-new") { values.get("name") } else { "" }, Kind::Input("text"), true, errors))
-                (field("calendar-new", "Calendar (JSON)", None,
-                    values.opt("calendar-new").as_deref().unwrap_or(NEW_CALENDAR), Kind::Area, true, errors))
-                button type="submit" { "Create calendar" }
-            }
+            (calendar_form(v, "new", &serde_json::from_str(NEW_CALENDAR).unwrap_or(Value::Null), values, errors))
         }
-        h2 { "Settings" }
+        h2 #account-calendars { "Calendar of each account" }
+        p.hint { "An account counts on the calendar chosen for it, else on its region's." }
+        div.table-wrap tabindex="0" role="region" aria-label="Calendar of each account" { table.stack {
+            thead { tr { th scope="col" { "Account" } th scope="col" { "Counts on" } th scope="col" { "Change" } } }
+            tbody { @for (acc, cal, why) in &accounts {
+                tr {
+                    td data-label="Account" { (acc.name) }
+                    td data-label="Counts on" { (cal) " " span.muted { "(" (why) ")" } }
+                    td data-label="Change" {
+                        form.inline method="post" action="/manage/sla/account-calendar" {
+                            (forms::csrf(&v.csrf))
+                            input type="hidden" name="account" value=(acc.name);
+                            label.visually-hidden for=(format!("acal-{}", acc.id)) { "Calendar of " (acc.name) }
+                            select id=(format!("acal-{}", acc.id)) name="calendar" {
+                                option value="" { "the region's" }
+                                @for (name, _, _, _) in &calendar_rows { option value=(name) selected[why.starts_with("chosen") && *cal == *name] { (name) } }
+                            }
+                            button.secondary type="submit" aria-label=(format!("Save the calendar of {}", acc.name)) { "Save" }
+                        }
+                    }
+                }
+            } }
+        } }
+        h2 #settings { "Settings" }
         form method="post" action="/manage/sla/settings" {
             (forms::csrf(&v.csrf))
-            (field("settings", "SLA settings (JSON: warning share, whether on-hold pauses the clocks, duty managers)", None,
-                &values.opt("settings").unwrap_or_else(|| serde_json::to_string_pretty(&cfg).unwrap_or_default()), Kind::Area, true, errors))
+            @let posted = !values.get("warning_percent").is_empty();
+            (field("warning_percent", "Warn at this share of a goal (percent)", Some("1 to 99: the assignee and duty managers are told when this much of the time is used."),
+                &if posted { values.get("warning_percent").to_owned() } else { cfg["warning_percent"].to_string() }, Kind::Input("number"), true, errors))
+            label.check for="on_hold_pauses" {
+                input #on_hold_pauses type="checkbox" name="on_hold_pauses" value="true" checked[if posted { values.checked("on_hold_pauses") } else { cfg["on_hold_pauses"] == true }];
+                "On hold stops the clocks too (waiting on the customer always does)"
+            }
+            fieldset {
+                legend { "Duty managers (told of warnings and breaches; none ticked: every manager)" }
+                @let duty: Vec<String> = if posted { values.all("duty_managers") } else { cfg["duty_managers"].as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect()).unwrap_or_default() };
+                @for m in &managers {
+                    label.check for=(forms::id_of(&format!("duty-{m}"))) { input id=(forms::id_of(&format!("duty-{m}"))) type="checkbox" name="duty_managers" value=(m) checked[duty.contains(m)]; (m) }
+                }
+                @if let Some(e) = errors.of("duty_managers") { span.field-error { (forms::message_words(e)) } }
+            }
             button type="submit" { "Save settings" }
         }
     };
@@ -844,63 +903,167 @@ const NEW_CALENDAR: &str = r#"{
   "holidays": []
 }"#;
 
-/// A JSON text area read as a value; a text that is not JSON is an error at that field.
-fn json_field(f: &Fields, name: &str) -> Result<Value, casedesk_core::FieldError> {
-    serde_json::from_str(f.get(name))
-        .map_err(|e| casedesk_core::FieldError::new(name, format!("is not valid JSON: {e}")))
+/// Weekdays as calendars name them, with their words.
+const WEEK: [(&str, &str); 7] = [
+    ("mon", "Monday"),
+    ("tue", "Tuesday"),
+    ("wed", "Wednesday"),
+    ("thu", "Thursday"),
+    ("fri", "Friday"),
+    ("sat", "Saturday"),
+    ("sun", "Sunday"),
+];
+
+/// A calendar in a line: its zone and when it is open.
+fn calendar_words(c: &Value) -> String {
+    let zone = c["time_zone"].as_str().unwrap_or("");
+    if c["hours"] == "24x7" {
+        return format!("{zone}, around the clock");
+    }
+    let open: Vec<String> = WEEK
+        .iter()
+        .filter_map(|(k, label)| {
+            c["hours"][k].as_array().filter(|l| !l.is_empty()).map(|l| {
+                format!(
+                    "{} {}",
+                    &label[..3],
+                    l.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+        })
+        .collect();
+    format!("{zone}, {}", open.join("; "))
+}
+
+/// One calendar as fields: its zone, around the clock or the hours of each day, holidays.
+/// `key` is the calendar's name, or `new`; every field is named `{key}.…` so a refusal lands
+/// on the form it came from.
+fn calendar_form(v: &Viewer, key: &str, c: &Value, values: &Fields, errors: &Errors) -> Markup {
+    let mine = values.get("form") == key;
+    let val = |field: &str, stored: String| -> String {
+        if mine {
+            values.get(&format!("{key}.{field}")).to_owned()
+        } else {
+            stored
+        }
+    };
+    let always = if mine {
+        values.checked(&format!("{key}.always"))
+    } else {
+        c["hours"] == "24x7"
+    };
+    let holidays = c["holidays"]
+        .as_array()
+        .map(|h| {
+            h.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default();
+    html! {
+        form method="post" action="/manage/sla/calendar" {
+            (forms::csrf(&v.csrf))
+            input type="hidden" name="form" value=(key);
+            @if key == "new" {
+                (field("new.name", "Name", Some("Lowercase letters, digits and dashes; a region's key (americas, eu, apac) replaces its built-in calendar."), &val("name", String::new()), Kind::Input("text"), true, errors))
+            }
+            (field(&format!("{key}.time_zone"), "Time zone", Some("A time zone name such as Europe/Berlin or America/New_York."), &val("time_zone", c["time_zone"].as_str().unwrap_or("").to_owned()), Kind::Input("text"), true, errors))
+            label.check for=(forms::id_of(&format!("{key}.always"))) {
+                input id=(forms::id_of(&format!("{key}.always"))) type="checkbox" name=(format!("{key}.always")) value="true" checked[always];
+                "Open around the clock (the hours below do not apply)"
+            }
+            fieldset {
+                legend { "Open hours (HH:MM-HH:MM; several separated by commas; empty: closed)" }
+                @for (day, label) in WEEK {
+                    @let stored = c["hours"][day].as_array().map(|l| l.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default();
+                    (field(&format!("{key}.{day}"), label, None, &val(day, stored), Kind::Input("text"), false, errors))
+                }
+                @if let Some(e) = errors.of(&format!("{key}.hours")) { span.field-error { (forms::message_words(e)) } }
+            }
+            (field(&format!("{key}.holidays"), "Holidays (closed all day)", Some("One date per line, such as 2026-12-25."), &val("holidays", holidays), Kind::Area, false, errors))
+            button type="submit" { @if key == "new" { "Create calendar" } @else { "Save calendar " (key) } }
+        }
+    }
+}
+
+/// The calendar the form `key` describes, as the calendar settings read it.
+fn calendar_of(f: &Fields, key: &str) -> Value {
+    let get = |field: &str| f.get(&format!("{key}.{field}")).trim().to_owned();
+    let hours = if f.checked(&format!("{key}.always")) {
+        json!("24x7")
+    } else {
+        let mut days = serde_json::Map::new();
+        for (day, _) in WEEK {
+            let ranges: Vec<Value> = get(day)
+                .split([',', ';'])
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(|r| json!(r))
+                .collect();
+            if !ranges.is_empty() {
+                days.insert(day.to_owned(), Value::Array(ranges));
+            }
+        }
+        Value::Object(days)
+    };
+    let holidays: Vec<Value> = get("holidays")
+        .split(|c: char| c == '\n' || c == ',' || c.is_whitespace())
+        .filter(|d| !d.is_empty())
+        .map(|d| json!(d))
+        .collect();
+    json!({"time_zone": get("time_zone"), "hours": hours, "holidays": holidays})
+}
+
+/// A calendar error at the field of the form it came from (`hours.mon[0]` is Monday's).
+fn calendar_error(key: &str, e: casedesk_core::FieldError) -> casedesk_core::FieldError {
+    let f = e.field.as_str();
+    let at = if let Some(rest) = f.strip_prefix("hours.") {
+        let day = rest.split('[').next().unwrap_or("");
+        if WEEK.iter().any(|(d, _)| *d == day) {
+            day.to_owned()
+        } else {
+            "hours".to_owned()
+        }
+    } else if f.starts_with("holidays") {
+        "holidays".to_owned()
+    } else if f == "time_zone" || f == "hours" || f == "name" {
+        f.to_owned()
+    } else {
+        "hours".to_owned()
+    };
+    casedesk_core::FieldError::new(format!("{key}.{at}"), e.message)
 }
 
 /// `POST /manage/sla/calendar`: a new version of a calendar, or a new calendar.
 pub async fn put_calendar(State(st): State<AppState>, Posted { v, f }: Posted) -> Response {
-    let name = f.get("name").trim().to_owned();
-    let field_name = if f.checked(&format!("calendar-{name}")) {
-        format!("calendar-{name}")
+    let key = f.get("form").trim().to_owned();
+    let name = if key == "new" {
+        f.get("new.name").trim().to_owned()
     } else {
-        "calendar-new".to_owned()
+        key.clone()
     };
-    let spec = match json_field(&f, &field_name) {
-        Ok(v) => v,
-        Err(e) => {
-            return sla_page(
-                &st,
-                &v,
-                &Errors(vec![e]),
-                None,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &f,
-            )
-            .await;
-        }
-    };
-    match casedesk_core::sla::settings::put_calendar(st.store.as_ref(), &v.p, &name, &spec).await {
+    let spec = calendar_of(&f, &key);
+    let saved =
+        casedesk_core::sla::settings::put_calendar(st.store.as_ref(), &v.p, &name, &spec).await;
+    match saved {
         Ok(_) => {
+            let m = format!("Calendar {name} saved; open cases are being recomputed.");
             sla_page(
                 &st,
                 &v,
                 &Errors::default(),
-                Some(format!(
-                    "Calendar {name} saved; open cases are being recomputed."
-                )),
+                Some(m),
                 StatusCode::OK,
                 &Fields::default(),
             )
             .await
         }
         Err(DomainError::Validation(errs)) => {
-            // The calendar's own paths are named inside the text area's error.
-            let errs = errs
-                .into_iter()
-                .map(|e| {
-                    if e.field == "name" {
-                        e
-                    } else {
-                        casedesk_core::FieldError::new(
-                            field_name.clone(),
-                            format!("{}: {}", e.field, e.message),
-                        )
-                    }
-                })
-                .collect();
+            let errs = errs.into_iter().map(|e| calendar_error(&key, e)).collect();
             sla_page(
                 &st,
                 &v,
@@ -915,22 +1078,57 @@ pub async fn put_calendar(State(st): State<AppState>, Posted { v, f }: Posted) -
     }
 }
 
-/// `POST /manage/sla/settings`.
-pub async fn put_settings(State(st): State<AppState>, Posted { v, f }: Posted) -> Response {
-    let spec = match json_field(&f, "settings") {
-        Ok(v) => v,
-        Err(e) => {
-            return sla_page(
+/// `POST /manage/sla/account-calendar`: the calendar an account counts on (empty: its
+/// region's).
+pub async fn put_account_calendar(State(st): State<AppState>, Posted { v, f }: Posted) -> Response {
+    let calendar = f.opt("calendar");
+    match casedesk_core::sla::settings::set_account_calendar_as(
+        st.store.as_ref(),
+        &v.p,
+        f.get("account"),
+        calendar.as_deref(),
+    )
+    .await
+    {
+        Ok(()) => {
+            let m = format!(
+                "{} now counts on {}; its open cases are being recomputed.",
+                f.get("account"),
+                calendar.as_deref().unwrap_or("its region's calendar")
+            );
+            sla_page(
                 &st,
                 &v,
-                &Errors(vec![e]),
+                &Errors::default(),
+                Some(m),
+                StatusCode::OK,
+                &Fields::default(),
+            )
+            .await
+        }
+        Err(DomainError::Validation(errs)) => {
+            sla_page(
+                &st,
+                &v,
+                &Errors(errs),
                 None,
                 StatusCode::UNPROCESSABLE_ENTITY,
-                &f,
+                &Fields::default(),
             )
-            .await;
+            .await
         }
-    };
+        Err(e) => failure(Some(&v), e),
+    }
+}
+
+/// `POST /manage/sla/settings`.
+pub async fn put_settings(State(st): State<AppState>, Posted { v, f }: Posted) -> Response {
+    let percent = f.get("warning_percent").trim();
+    let spec = json!({
+        "warning_percent": percent.parse::<u64>().map(Value::from).unwrap_or_else(|_| Value::String(percent.to_owned())),
+        "on_hold_pauses": f.checked("on_hold_pauses"),
+        "duty_managers": f.all("duty_managers"),
+    });
     match casedesk_core::sla::settings::put_settings(st.store.as_ref(), &v.p, &spec).await {
         Ok(_) => {
             sla_page(
@@ -944,15 +1142,6 @@ pub async fn put_settings(State(st): State<AppState>, Posted { v, f }: Posted) -
             .await
         }
         Err(DomainError::Validation(errs)) => {
-            let errs = errs
-                .into_iter()
-                .map(|e| {
-                    casedesk_core::FieldError::new(
-                        "settings",
-                        format!("{}: {}", e.field, e.message),
-                    )
-                })
-                .collect();
             sla_page(
                 &st,
                 &v,

@@ -84,6 +84,10 @@ pub fn routes() -> Router<AppState> {
         .route("/manage/sla", get(manage::sla).post(manage::put_policy))
         .route("/manage/sla/calendar", post(manage::put_calendar))
         .route("/manage/sla/settings", post(manage::put_settings))
+        .route(
+            "/manage/sla/account-calendar",
+            post(manage::put_account_calendar),
+        )
         .route("/manage/queues", get(manage::queues))
         .route(
             "/manage/replies",

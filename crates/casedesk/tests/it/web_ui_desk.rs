@@ -244,19 +244,23 @@ async fn input_survives_a_refused_form_and_errors_read_in_words_in_a_real_browse
     assert_eq!(still, json!(true), "the ticked event stays ticked");
     b.open("/manage/sla").await;
     open_details(&b, "New calendar").await;
-    b.set("name", "emea-support").await;
-    b.set("calendar-new", "{ not json").await;
-    b.submit("form[action='/manage/sla/calendar']:has(#calendar-new)")
+    b.set("new.name", "emea-support").await;
+    b.set("new.time_zone", "Mars/Olympus").await;
+    b.set("new.sat", "10:00-14:00").await;
+    b.submit("form[action='/manage/sla/calendar']:has(#new-name)")
         .await;
     wait_for_text(&b, "main", "need attention").await;
-    assert_eq!(
-        b.el("#name").await.value().await.unwrap().unwrap(),
-        "emea-support"
-    );
-    assert_eq!(
-        b.el("#calendar-new").await.value().await.unwrap().unwrap(),
-        "{ not json"
-    );
+    for (id, typed) in [
+        ("#new-name", "emea-support"),
+        ("#new-time_zone", "Mars/Olympus"),
+        ("#new-sat", "10:00-14:00"),
+    ] {
+        assert_eq!(
+            b.el(id).await.value().await.unwrap().unwrap(),
+            typed,
+            "{id} kept"
+        );
+    }
     b.sign_out().await;
 
     b.sign_in("ops@acme.example", PASSWORD).await;
@@ -994,3 +998,71 @@ async fn the_workspace_keeps_to_its_people_without_the_script(be: Backend) {
     assert_eq!(r.status(), 403);
 }
 casedesk_testkit::both!(the_workspace_keeps_to_its_people_without_the_script);
+
+/// SLA administration by fields (it was JSON text): the built-in calendars are listed and
+/// can be overridden, a calendar is chosen per account, and the settings are a number, a box
+/// and the managers to tick.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calendars_and_sla_settings_are_fields_in_a_real_browser() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let w = people(&app).await;
+    let b = browser(&app.base).await;
+    b.sign_in("mia@support.example", PASSWORD).await;
+    b.open("/manage/sla").await;
+    let listed = wait_for_text(&b, "main", "Calendars").await;
+    for built_in in ["americas ·", "eu ·", "apac ·"] {
+        assert!(listed.contains(built_in), "{built_in} listed: {listed}");
+    }
+    open_details(&b, "eu ·").await;
+    assert_eq!(
+        b.el("#eu-mon").await.value().await.unwrap().unwrap(),
+        "08:00-18:00",
+        "the built-in hours to start from"
+    );
+    b.set("eu.sat", "10:00-14:00").await;
+    b.submit("form[action='/manage/sla/calendar']:has(#eu-sat)")
+        .await;
+    wait_for_text(&b, "main", "Calendar eu saved").await;
+    let versions = app.store.calendar_versions("eu").await.unwrap();
+    assert!(versions[0].1.contains("10:00-14:00"), "{versions:?}");
+    // Acme counts on the Americas calendar from now on.
+    b.set("calendar", "americas").await;
+    b.submit("form[action='/manage/sla/account-calendar']")
+        .await;
+    wait_for_text(&b, "main", "Acme now counts on americas").await;
+    let account = app.store.find_account("Acme").await.unwrap().unwrap();
+    assert_eq!(
+        app.store
+            .account_calendar(account.id)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("americas")
+    );
+    // Settings: a refused number keeps what was ticked; a good one is saved.
+    b.set("warning_percent", "150").await;
+    b.el("#on_hold_pauses").await.click().await.unwrap();
+    b.submit("form[action='/manage/sla/settings']").await;
+    wait_for_text(&b, "main", "need attention").await;
+    let ticked = js(
+        &b,
+        "return document.getElementById('on_hold_pauses').checked;",
+    )
+    .await;
+    assert_eq!(ticked, json!(true));
+    b.set("warning_percent", "90").await;
+    b.el("input[name='duty_managers'][value='mia@support.example']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.submit("form[action='/manage/sla/settings']").await;
+    wait_for_text(&b, "main", "SLA settings saved").await;
+    let settings = app.get("/api/v1/sla/settings", &w.manager).await.json;
+    assert_eq!(settings["warning_percent"], 90, "{settings}");
+    assert_eq!(settings["on_hold_pauses"], true);
+    assert_eq!(settings["duty_managers"], json!(["mia@support.example"]));
+    no_serious_accessibility_problem(&b, "SLA administration").await;
+    b.screenshot("sla-admin").await;
+    b.quit().await;
+}
