@@ -166,10 +166,34 @@ async fn create(store: &dyn Store, cfg: &Config) -> Result<()> {
         admin::set_account(store, account, &change, &actor).await?;
     }
     trust_documents(store).await?;
+    saved_replies(store).await?;
     let names: Vec<(&str, &str)> = ACCOUNTS.iter().map(|a| (a.0, a.2)).collect();
     history::load(store, &names).await?;
     for short in ["eastwind", "cobalt", "birchwood"] {
         cases_for(store, short).await?;
+    }
+    Ok(())
+}
+
+/// Saved replies support engineers insert and edit (written for the demo).
+async fn saved_replies(store: &dyn Store) -> Result<()> {
+    let mia = principal(user(store, "mia.manager@casedesk.example").await?);
+    let replies = [
+        (
+            "Ask for a HAR capture",
+            "Hello {requester},\n\nTo see where the sign-in breaks, please record a HAR capture of one failing attempt and attach it to {case}. Your browser's developer tools save it from the Network tab; casedesk removes cookies, tokens and passwords before storing it.\n\n{agent}",
+        ),
+        (
+            "Redirect URI must match exactly",
+            "Hello {requester},\n\nThe redirect URI your application sends must match a registered one character for character: scheme, host, port, path and a trailing slash. Compare the two with the redirect URI check on {case}, then register the missing form for {tenant}.\n\n{agent}",
+        ),
+        (
+            "Clock skew on token validation",
+            "Hello {requester},\n\nTokens rejected as not yet valid or expired right after issue usually mean the validating server's clock is off. Please check that NTP runs on it and allow up to 60 seconds of leeway.\n\n{agent}",
+        ),
+    ];
+    for (title, body) in replies {
+        casedesk_core::kb::replies::save(store, &mia, None, title, body).await?;
     }
     Ok(())
 }

@@ -128,6 +128,40 @@ pub fn selectable_table(rows: &[CaseSummary], form: &str) -> Markup {
     }
 }
 
+/// An identifier's or context field's name in words.
+fn fact_name(key: &str) -> String {
+    super::forms::label_of(key)
+}
+
+/// An identifier's or context value as people read it: a time on the reader's clock, a
+/// choice in words; what the customer typed stays as typed.
+fn fact_value(key: &str, v: &Value, support: bool, zone: &str) -> Markup {
+    let Some(text) = v.as_str() else {
+        return html! { (v.to_string()) };
+    };
+    if let Ok(t) = text.parse::<jiff::Timestamp>() {
+        return if support {
+            when(t)
+        } else {
+            super::page::when_in(t, zone)
+        };
+    }
+    let choice = matches!(
+        key,
+        "client_purpose"
+            | "deployment_model"
+            | "environment"
+            | "availability"
+            | "token_flow"
+            | "affected"
+            | "frequency"
+            | "browsers"
+            | "deployment"
+            | "sign_in_progress"
+    );
+    html! { (if choice { text.replace('_', " ") } else { text.to_owned() }) }
+}
+
 /// A plan key as words (`premium_plus` → "premium plus").
 pub fn plan_words(key: &str) -> String {
     key.replace('_', " ")
@@ -549,7 +583,8 @@ fn support_center_words(e: &CaseEvent) -> Option<String> {
     }
 }
 
-fn timeline(events: &[CaseEvent], support: bool) -> Markup {
+/// The case's events; customers read their times on the requester's clock, support in UTC.
+fn timeline(events: &[CaseEvent], support: bool, zone: &str) -> Markup {
     html! {
         ol.timeline {
             @for e in events.iter().filter(|e| e.kind != EventKind::HarEvidence) {
@@ -563,7 +598,7 @@ fn timeline(events: &[CaseEvent], support: bool) -> Markup {
                     div.meta {
                         strong { (kind_label(e.kind)) }
                         @if !e.public { " " span.badge.internal { "Internal: support only" } }
-                        " · " (e.actor.as_deref().unwrap_or("casedesk")) " · " (when(e.at))
+                        " · " (e.actor.as_deref().unwrap_or("casedesk")) " · " @if support { (when(e.at)) } @else { (super::page::when_in(e.at, zone)) }
                     }
                     @if support || e.public { (event_body(e)) }
                 }
@@ -908,7 +943,7 @@ async fn page(
             }
             dt { "Queue" } dd { (case.queue) }
             dt { "Assignee" } dd { (case.assignee.as_deref().unwrap_or("not yet assigned")) }
-            dt { "Opened" } dd { (when(case.created_at)) }
+            dt { "Opened" } dd { @if support { (when(case.created_at)) } @else { (super::page::when_in(case.created_at, &f.contact.timezone)) } }
             @if let Some(prev) = case.follow_up_of { dt { "Follows up" } dd { a href=(format!("/cases/{prev}")) { "#" (prev) } } }
             @for i in &incidents { dt { "Incident" } dd { a href="/status" { (i.title) } " (" (i.state.key()) ")" } }
         }
@@ -920,10 +955,10 @@ async fn page(
             @if let Some(s) = &f.steps_to_reproduce { h3 { "Steps to reproduce" } p.body { (s) } }
             @if let Some(s) = &f.business_impact { h3 { "Business impact" } p.body { (s) } }
             h3 { "Identifiers" }
-            dl.facts { @for (k, x) in &f.identifiers { dt { (k.replace('_', " ")) } dd { (x.as_str().map(str::to_owned).unwrap_or_else(|| x.to_string())) } } }
+            dl.facts { @for (k, x) in &f.identifiers { dt { (fact_name(k)) } dd { (fact_value(k, x, support, &f.contact.timezone)) } } }
             @if !f.context.is_empty() {
                 h3 { "Context" }
-                dl.facts { @for (k, x) in &f.context { dt { (k.replace('_', " ")) } dd { (x.as_str().map(str::to_owned).unwrap_or_else(|| x.to_string())) } } }
+                dl.facts { @for (k, x) in &f.context { dt { (fact_name(k)) } dd { (fact_value(k, x, support, &f.contact.timezone)) } } }
             }
             h3 { "Checklist" }
             ul { @for (k, x) in &f.checklist { li { (if x.as_bool() == Some(true) { "Confirmed: " } else { "Not confirmed: " }) (k.replace('_', " ")) } } }
@@ -1334,7 +1369,7 @@ async fn page(
             div {
                 (details)
                 h2 #timeline { "Timeline" }
-                (timeline(&events, support))
+                (timeline(&events, support, &f.contact.timezone))
                 @if closed {
                     p.notice { "This case is closed and read-only. Open a new case to follow up; mention #" (case.number) "." }
                 }

@@ -64,9 +64,14 @@ pub fn columns(
                 span.col-max { "Highest: " (words(max)) }
                 svg.cols-svg role="img" aria-label=(format!("{title}: {summary}")) viewBox=(format!("0 0 {width} 100")) preserveAspectRatio="none" xmlns="http://www.w3.org/2000/svg" {
                     @for (i, (label, v)) in data.iter().enumerate() {
-                        @if let Some(v) = v {
-                            @let h = (v / max * 96.0).max(if *v > 0.0 { 1.5 } else { 0.0 });
+                        @if let Some(v) = v.filter(|v| *v > 0.0) {
+                            @let h = (v / max * 96.0).max(1.5);
                             rect x=(i * 10 + 1) y=(format!("{:.2}", 100.0 - h)) width="8" height=(format!("{h:.2}")) {
+                                title { (label) ": " (words(v)) }
+                            }
+                        } @else if let Some(v) = v {
+                            // A zero is data: a low mark of its own colour, not the gap of no data.
+                            rect.zero x=(i * 10 + 1) y="97" width="8" height="3" {
                                 title { (label) ": " (words(*v)) }
                             }
                         } @else {

@@ -295,6 +295,11 @@ pub fn when(t: casedesk_core::Timestamp) -> Markup {
     html! { time datetime=(t.to_string()) { (s) } }
 }
 
+/// `<time>` showing an instant on the clock of `zone` (the requester's), with UTC on hover.
+pub fn when_in(t: casedesk_core::Timestamp, zone: &str) -> Markup {
+    html! { time datetime=(t.to_string()) title=(t.strftime("%Y-%m-%d %H:%M UTC").to_string()) { (local(t, zone)) } }
+}
+
 /// An instant as a clock in a time zone (`Mon 16 Nov 16:00 EST`); an unknown zone reads as
 /// UTC, so a page never fails on a contact's time zone.
 pub fn local(t: casedesk_core::Timestamp, zone: &str) -> String {

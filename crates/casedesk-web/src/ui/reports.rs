@@ -111,7 +111,7 @@ fn trend_section(r: &reports::Report) -> Markup {
                 (charts::columns(&format!("Cases opened per {per}"),
                     &format!("{} cases in {} {per}s{}.", r.total.cases, r.volume.len(),
                         busiest.filter(|b| b.1 > 0).map(|(k, n)| format!("; the busiest, {k}, had {n}")).unwrap_or_default()),
-                    &cases, |v| format!("{v:.0} cases")))
+                    &cases, |v| if (v - 1.0).abs() < f64::EPSILON { "1 case".to_owned() } else { format!("{v:.0} cases") }))
                 (charts::columns(&format!("Median first response per {per}"),
                     &format!("{with_cases} of {} {per}s had cases; a gap is a {per} without one.", r.trend.len()),
                     &first, minutes_words))

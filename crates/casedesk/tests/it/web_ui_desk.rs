@@ -441,6 +441,11 @@ async fn the_agent_workspace_and_an_sla_that_explains_itself_in_a_real_browser()
         sla.contains("CET") || sla.contains("CEST"),
         "Europe/Berlin: {sla}"
     );
+    let times = b.el("ol.timeline").await.text().await.unwrap();
+    assert!(
+        (times.contains("CET") || times.contains("CEST")) && !times.contains("UTC"),
+        "the timeline on the requester's clock: {times}"
+    );
     let bars = js(&b, "return document.querySelectorAll('.case-bar').length;").await;
     assert_eq!(bars, json!(0), "the agent's bar is for support");
     b.quit().await;
@@ -1065,4 +1070,147 @@ async fn calendars_and_sla_settings_are_fields_in_a_real_browser() {
     no_serious_accessibility_problem(&b, "SLA administration").await;
     b.screenshot("sla-admin").await;
     b.quit().await;
+}
+
+/// Every main page as each person, at desktop and phone width: no serious axe-core finding,
+/// no sideways scrolling on a phone, no raw JSON on a page. Its screenshots make the README's
+/// tour (`CASEDESK_TOUR_DIR=docs/tour` writes them there too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_main_page_as_each_person_at_both_widths_in_a_real_browser() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let w = people(&app).await;
+    set_password(&app, "owner@acme.example").await;
+    let n = app
+        .open_case(&w.ops, acme_case("Sign-in loops after the redirect"))
+        .await;
+    app.post(
+        &format!("/api/v1/cases/{n}/replies"),
+        &w.agent,
+        json!({"body": "Looking at it now."}),
+    )
+    .await;
+    app.post(
+        "/api/v1/status/incidents",
+        &w.manager,
+        json!({"title": "Slow token issuance in the EU", "impact": "degraded", "regions": ["eu"],
+               "components": ["sign-in"], "body": "Token requests take a few seconds; we are on it."}),
+    )
+    .await;
+    let history = vec![
+        past(&app, "webhooks", Priority::P2, 5, Some(40), false).await,
+        past(&app, "tokens-and-jwks", Priority::P3, 9, Some(300), true).await,
+    ];
+    app.store.import_history(&history).await.unwrap();
+    let tour = std::env::var("CASEDESK_TOUR_DIR").ok();
+    let pages: Vec<(Option<&str>, Vec<String>)> = vec![
+        (
+            None,
+            vec![
+                "/status".into(),
+                "/kb".into(),
+                "/kb/clock-skew-tokens".into(),
+                "/support/routes".into(),
+                "/auth/login".into(),
+            ],
+        ),
+        (
+            Some("ops@acme.example"),
+            vec![
+                "/support".into(),
+                "/cases".into(),
+                format!("/cases/{n}"),
+                "/trust".into(),
+            ],
+        ),
+        (
+            Some("ana@support.example"),
+            vec![
+                "/console".into(),
+                "/console?view=unassigned".into(),
+                format!("/cases/{n}"),
+                "/cases".into(),
+                "/console/held".into(),
+            ],
+        ),
+        (
+            Some("mia@support.example"),
+            vec![
+                "/manage".into(),
+                "/manage/users".into(),
+                "/manage/accounts".into(),
+                "/manage/sla".into(),
+                "/manage/webhooks".into(),
+                "/manage/jobs".into(),
+                "/manage/audit".into(),
+                "/manage/reports".into(),
+                "/manage/replies".into(),
+                "/manage/kb".into(),
+                "/manage/incidents".into(),
+                "/manage/queues".into(),
+                "/manage/trust".into(),
+            ],
+        ),
+        (
+            Some("owner@acme.example"),
+            vec![
+                "/manage".into(),
+                "/manage/users".into(),
+                "/manage/webhooks".into(),
+                "/manage/audit".into(),
+            ],
+        ),
+    ];
+    let b = browser(&app.base).await;
+    for (who, paths) in &pages {
+        if let Some(email) = who {
+            b.sign_in(email, PASSWORD).await;
+        }
+        for (width, height, label) in [(1280u32, 1000u32, "desktop"), (390, 844, "phone")] {
+            b.driver.set_window_rect(0, 0, width, height).await.unwrap();
+            for path in paths {
+                b.open(path).await;
+                b.el("main h1").await;
+                let page = format!("{path} as {} at {label}", who.unwrap_or("a visitor"));
+                no_serious_accessibility_problem(&b, &page).await;
+                let text = b.text().await;
+                assert!(
+                    !text.contains("{\"") && !text.contains("\":"),
+                    "raw JSON on {page}: {text}"
+                );
+                if width < 500 {
+                    let overflow = js(&b, "return document.documentElement.scrollWidth - document.documentElement.clientWidth;").await;
+                    assert!(
+                        overflow.as_i64().unwrap() <= 1,
+                        "sideways scrolling on {page}: {overflow}"
+                    );
+                }
+                let role = who
+                    .map(|e| e.split('@').next().unwrap_or("x"))
+                    .unwrap_or("visitor");
+                let name = format!(
+                    "tour-{role}-{}-{label}",
+                    path.trim_start_matches('/')
+                        .replace(['/', '?', '='], "-")
+                        .trim_end_matches('-')
+                );
+                b.screenshot(&name).await;
+                if let Some(dir) = &tour {
+                    let _ = std::fs::create_dir_all(dir);
+                    b.driver
+                        .screenshot(&std::path::Path::new(dir).join(format!("{name}.png")))
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+        b.driver.set_window_rect(0, 0, 1280, 1000).await.unwrap();
+        if who.is_some() {
+            b.sign_out().await;
+        }
+    }
+    b.quit().await;
+}
+
+async fn set_password(app: &TestApp, email: &str) {
+    crate::signin::set_password(app, email, PASSWORD).await;
 }
