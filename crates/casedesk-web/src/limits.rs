@@ -253,6 +253,62 @@ impl SignInLimiter {
     }
 }
 
+/// The budget of the status page's subscription form, which anyone may post: per client
+/// address, and per mail domain, so it cannot be used to flood an inbox or a company's mail,
+/// and apart from sign-in's budget, so a flood of it locks nobody out.
+pub struct SubscribeLimiter {
+    by_ip: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    by_domain: Mutex<HashMap<String, (Instant, u32)>>,
+}
+
+/// Subscription requests allowed from one client address per [`SUBSCRIBE_WINDOW`].
+const SUBSCRIBE_PER_IP: u32 = 10;
+/// Confirmations to one mail domain per [`SUBSCRIBE_WINDOW`].
+const SUBSCRIBE_PER_DOMAIN: u32 = 20;
+const SUBSCRIBE_WINDOW: Duration = Duration::from_secs(3600);
+
+impl Default for SubscribeLimiter {
+    fn default() -> Self {
+        Self {
+            by_ip: Mutex::new(HashMap::new()),
+            by_domain: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+fn take<K: std::hash::Hash + Eq>(
+    map: &Mutex<HashMap<K, (Instant, u32)>>,
+    key: K,
+    cap: u32,
+) -> bool {
+    let mut map = map.lock().unwrap_or_else(PoisonError::into_inner);
+    if map.len() > 100_000 {
+        map.retain(|_, (start, _)| start.elapsed() < SUBSCRIBE_WINDOW);
+    }
+    let e = map.entry(key).or_insert((Instant::now(), 0));
+    if e.0.elapsed() >= SUBSCRIBE_WINDOW {
+        *e = (Instant::now(), 0);
+    }
+    e.1 += 1;
+    e.1 <= cap
+}
+
+impl SubscribeLimiter {
+    /// Whether a request from `ip` may be read at all.
+    pub(crate) fn allow_ip(&self, ip: IpAddr) -> bool {
+        take(&self.by_ip, ip, SUBSCRIBE_PER_IP)
+    }
+
+    /// Whether one more confirmation may go to `domain`.
+    pub(crate) fn allow_domain(&self, domain: &str) -> bool {
+        take(
+            &self.by_domain,
+            domain.to_ascii_lowercase(),
+            SUBSCRIBE_PER_DOMAIN,
+        )
+    }
+}
+
 /// Timeouts and connection caps of the listener (`[http]` in the configuration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -14,6 +14,8 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     /// Sign-in attempts per client address.
     pub limiter: Arc<crate::limits::SignInLimiter>,
+    /// The status page's subscription form budget (apart from sign-in's).
+    pub subscribe_limiter: Arc<crate::limits::SubscribeLimiter>,
     /// Seals webhook signing secrets with the server key.
     pub secrets: Arc<dyn SecretBox>,
     /// Where webhook endpoints may point.
@@ -120,6 +122,7 @@ impl AppState {
             store,
             auth,
             limiter: Arc::default(),
+            subscribe_limiter: Arc::default(),
             secrets,
             url_policy,
             mailer,

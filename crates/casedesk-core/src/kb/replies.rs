@@ -43,13 +43,38 @@ pub struct Fill<'a> {
     pub agent: &'a str,
 }
 
-/// The text with its placeholders filled; unknown braces stay as written.
+/// The text with its placeholders filled, in one pass: what a value brings in (a subject
+/// the customer wrote with braces, say) is never read as a placeholder. Unknown braces stay as
+/// written.
 pub fn fill(body: &str, f: &Fill<'_>) -> String {
-    body.replace("{requester}", f.requester)
-        .replace("{case}", &format!("#{}", f.case))
-        .replace("{subject}", f.subject)
-        .replace("{tenant}", f.tenant)
-        .replace("{agent}", f.agent)
+    let case = format!("#{}", f.case);
+    let mut out = String::with_capacity(body.len());
+    let mut rest = body;
+    while let Some(at) = rest.find('{') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        let value = [
+            ("{requester}", f.requester),
+            ("{case}", case.as_str()),
+            ("{subject}", f.subject),
+            ("{tenant}", f.tenant),
+            ("{agent}", f.agent),
+        ]
+        .into_iter()
+        .find(|(name, _)| tail.starts_with(name));
+        match value {
+            Some((name, v)) => {
+                out.push_str(v);
+                rest = &tail[name.len()..];
+            }
+            None => {
+                out.push('{');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn require_support(p: &Principal) -> Result<()> {
@@ -170,5 +195,15 @@ mod tests {
             ),
             "Hello ops@acme.example, about #42 (Login loop) on acme-prod. {unknown} — ana@support.example"
         );
+        let sly = Fill {
+            subject: "{agent} {tenant}",
+            ..f
+        };
+        assert_eq!(
+            fill("Re: {subject}", &sly),
+            "Re: {agent} {tenant}",
+            "a value is not read again"
+        );
+        assert_eq!(fill("{{case}}", &f), "{#42}");
     }
 }

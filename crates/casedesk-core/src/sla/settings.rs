@@ -186,6 +186,21 @@ pub async fn get_settings(store: &dyn SlaStore, p: &Principal) -> Result<Value> 
 pub async fn put_settings(store: &dyn SlaStore, p: &Principal, body: &Value) -> Result<Value> {
     require_manager(p)?;
     let s = SlaSettings::from_json(body)?;
+    // Duty managers hear of every account's warnings and breaches: support managers only.
+    for email in &s.duty_managers {
+        let manager = store
+            .find_user_by_email(email)
+            .await?
+            .is_some_and(|u| u.role == crate::users::Role::Manager);
+        if !manager {
+            return Err(DomainError::field(
+                "duty_managers",
+                format!(
+                    "{email} is not a support manager; only managers are told of every account's warnings and breaches"
+                ),
+            ));
+        }
+    }
     let spec = s.to_json();
     let audit = AuditRecord::by(p, "sla.settings.update", "sla:settings").summary(spec.clone());
     store.put_sla_settings(&spec.to_string(), &audit).await?;

@@ -66,6 +66,9 @@ pub async fn queue(
     } else {
         v.p.user.queues.clone()
     };
+    if view == "queue" && !queues.iter().any(|q| Some(q) == queue.as_ref()) {
+        return failure(Some(&v), DomainError::NotFound { entity: "queue" });
+    }
     // A customer success manager hears of their accounts' P1 cases and escalations here too.
     let watched = match service::csm_cases(st.store.as_ref(), &v.p).await {
         Ok(w) => w,
@@ -335,12 +338,14 @@ pub async fn assign_many(State(st): State<AppState>, Posted { v, f }: Posted) ->
         "me" => Some(v.p.user.email.clone()),
         other => Some(other.to_owned()),
     };
-    let numbers: Vec<i64> = f
+    let mut numbers: Vec<i64> = f
         .all("case")
         .iter()
         .filter_map(|n| n.parse().ok())
-        .take(200)
         .collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    numbers.truncate(200);
     if numbers.is_empty() {
         return failure(
             Some(&v),
@@ -349,6 +354,13 @@ pub async fn assign_many(State(st): State<AppState>, Posted { v, f }: Posted) ->
     }
     let (mut done, mut failed) = (0, 0);
     for n in numbers {
+        // Already theirs: nothing to record.
+        if let Ok(case) = service::get_case(st.store.as_ref(), &v.p, n).await
+            && case.assignee == assignee
+        {
+            done += 1;
+            continue;
+        }
         let cmd = casedesk_core::service::Command::Assign {
             assignee: assignee.clone(),
         };
@@ -363,7 +375,10 @@ pub async fn assign_many(State(st): State<AppState>, Posted { v, f }: Posted) ->
     }
     let back = f.get("back");
     // Only back to a view of the console: never another site.
-    let back = if back.starts_with("/console?") && !back.contains("//") && !back.contains('\\') {
+    let plain = back
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/?=&-_.%:".contains(c));
+    let back = if plain && back.starts_with("/console?") && !back.contains("//") {
         back
     } else {
         "/console?view=mine"

@@ -80,6 +80,8 @@ pub fn label_of(path: &str) -> String {
         return k.into();
     }
     let last = path.rsplit('.').next().unwrap_or(path);
+    // `event_types[0]` is the event types field: the index is the API's.
+    let last = last.split('[').next().unwrap_or(last);
     // A field of one row among many carries the row's id (`title-<uuid>`): not a word.
     let split = last
         .len()
@@ -215,7 +217,7 @@ pub fn summary(errors: &Errors) -> Markup {
     html! {
         @if !errors.0.is_empty() {
             div.notice.bad role="alert" tabindex="-1" id="form-errors" {
-                p { strong { (errors.0.len()) " field(s) need attention. Nothing was sent." } }
+                p { strong { (errors.0.len()) " field(s) need attention. Nothing was saved or sent." } }
                 ul {
                     @for e in &errors.0 {
                         li { a href=(format!("#{}", id_of(&e.field))) { (label_of(&e.field)) } ": " (message_words(&e.message)) }

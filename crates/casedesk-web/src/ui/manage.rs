@@ -903,6 +903,21 @@ const NEW_CALENDAR: &str = r#"{
   "holidays": []
 }"#;
 
+/// A value of an audit entry's details in words: text as it is, a list as its items.
+fn audit_value(x: &Value) -> String {
+    match x {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items.iter().map(audit_value).collect::<Vec<_>>().join(", "),
+        Value::Null => "none".into(),
+        Value::Object(o) => o
+            .iter()
+            .map(|(k, v)| format!("{}: {}", k.replace('_', " "), audit_value(v)))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}
+
 /// Weekdays as calendars name them, with their words.
 const WEEK: [(&str, &str); 7] = [
     ("mon", "Monday"),
@@ -1047,6 +1062,22 @@ pub async fn put_calendar(State(st): State<AppState>, Posted { v, f }: Posted) -
         key.clone()
     };
     let spec = calendar_of(&f, &key);
+    // A new calendar never replaces one: that is what the calendar's own form is for.
+    if key == "new" && v.manager() {
+        match st.store.calendar_versions(&name).await {
+            Ok(versions) if !versions.is_empty() => {
+                let errs = Errors(vec![casedesk_core::FieldError::new(
+                    "new.name",
+                    format!(
+                        "a calendar named {name} exists already; change it in its own form above"
+                    ),
+                )]);
+                return sla_page(&st, &v, &errs, None, StatusCode::UNPROCESSABLE_ENTITY, &f).await;
+            }
+            Ok(_) => {}
+            Err(e) => return failure(Some(&v), e),
+        }
+    }
     let saved =
         casedesk_core::sla::settings::put_calendar(st.store.as_ref(), &v.p, &name, &spec).await;
     match saved {
@@ -1580,7 +1611,7 @@ async fn endpoint_page(
         &webhooks::CUSTOMER_TYPES
     };
     // After a refusal the form shows what was sent; otherwise the endpoint as it is.
-    let posted = !values.0.is_empty();
+    let posted = values.0.iter().any(|(k, _)| k == "url");
     let url = if posted {
         values.get("url").to_owned()
     } else {
@@ -1687,6 +1718,9 @@ pub async fn save_webhook(
     Path(id): Path<String>,
     Posted { v, f }: Posted,
 ) -> Response {
+    if let Some(r) = administrators_only(&v) {
+        return r;
+    }
     let Ok(uid) = uuid::Uuid::parse_str(&id) else {
         return failure(Some(&v), DomainError::NotFound { entity: "webhook" });
     };
@@ -1727,6 +1761,9 @@ pub async fn enable_webhook(
     Path(id): Path<String>,
     Posted { v, f }: Posted,
 ) -> Response {
+    if let Some(r) = administrators_only(&v) {
+        return r;
+    }
     let Ok(uid) = uuid::Uuid::parse_str(&id) else {
         return failure(Some(&v), DomainError::NotFound { entity: "webhook" });
     };
@@ -1767,6 +1804,9 @@ pub async fn rotate_webhook(
     Path(id): Path<String>,
     Posted { v, f }: Posted,
 ) -> Response {
+    if let Some(r) = administrators_only(&v) {
+        return r;
+    }
     let Ok(uid) = uuid::Uuid::parse_str(&id) else {
         return failure(Some(&v), DomainError::NotFound { entity: "webhook" });
     };
@@ -1826,6 +1866,9 @@ pub async fn delete_webhook(
     Path(id): Path<String>,
     Posted { v, f }: Posted,
 ) -> Response {
+    if let Some(r) = administrators_only(&v) {
+        return r;
+    }
     let Ok(uid) = uuid::Uuid::parse_str(&id) else {
         return failure(Some(&v), DomainError::NotFound { entity: "webhook" });
     };
@@ -2058,7 +2101,7 @@ pub async fn audit(State(st): State<AppState>, v: Viewer, Query(q): Q) -> Respon
         let v: Value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()));
         match v.as_object() {
             Some(o) if !o.is_empty() => html! {
-                dl.facts.compact { @for (k, x) in o { dt { (k.replace('_', " ")) } dd { (x.as_str().map(str::to_owned).unwrap_or_else(|| x.to_string())) } } }
+                dl.facts.compact { @for (k, x) in o { dt { (k.replace('_', " ")) } dd { (audit_value(x)) } } }
             },
             _ if !raw.is_empty() && raw != "{}" && raw != "null" => html! { (raw) },
             _ => html! { span.muted { "–" } },

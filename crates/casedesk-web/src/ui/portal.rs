@@ -699,6 +699,17 @@ pub async fn kb_list(
         Ok(a) => a,
         Err(e) => return failure(v.as_ref(), e),
     };
+    // An area that is not one of ours is not a page: the address never becomes a heading.
+    if let Some(a) = &area
+        && !areas.iter().any(|x| x.key == *a)
+    {
+        return failure(
+            v.as_ref(),
+            DomainError::NotFound {
+                entity: "issue area",
+            },
+        );
+    }
     let name_of = |key: &str| {
         areas
             .iter()
@@ -994,7 +1005,10 @@ pub async fn subscribe_by_email(
             html! { div.notice.bad role="alert" { p { "This desk sends no email, so it cannot send status updates. The status page itself is always current." } } p { a href="/status" { "Back to the status page" } } },
         );
     }
-    if !st.limiter.allow(crate::limits::client_key(peer.ip())) {
+    if !st
+        .subscribe_limiter
+        .allow_ip(crate::limits::client_key(peer.ip()))
+    {
         return answer(
             StatusCode::TOO_MANY_REQUESTS,
             html! { div.notice.bad role="alert" { p { "Too many requests from your address; please wait a few minutes." } } },
@@ -1015,6 +1029,12 @@ pub async fn subscribe_by_email(
             }
             Err(e) => return failure(v.as_ref(), e),
         };
+    // A domain that had its share of confirmations this hour gets no more; the answer is
+    // the same, so the form tells nothing.
+    let send = send
+        && st
+            .subscribe_limiter
+            .allow_domain(sub.email.rsplit('@').next().unwrap_or(""));
     let confirmation = if send {
         let key = st.secrets.derive(casedesk_core::status::LINK_KEY);
         let link = |path: &str, purpose: &str| {

@@ -247,7 +247,10 @@ pub async fn csv(
     let name = format!(
         "attachment; filename=\"casedesk-report-{}-{}.csv\"",
         since.strftime("%Y-%m-%d"),
-        until.strftime("%Y-%m-%d")
+        until
+            .checked_sub(jiff::SignedDuration::from_hours(24))
+            .unwrap_or(until)
+            .strftime("%Y-%m-%d")
     );
     let mut res = (
         StatusCode::OK,

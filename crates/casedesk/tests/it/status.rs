@@ -684,3 +684,31 @@ async fn people_without_an_account_subscribe_with_double_opt_in(b: Backend) {
     );
 }
 both!(people_without_an_account_subscribe_with_double_opt_in);
+
+/// The subscription form has a budget of its own: a flood of it from one address is cut off,
+/// and sign-in from that address still works.
+async fn the_subscription_form_has_a_budget_of_its_own(b: Backend) {
+    let app = spawn_app(b).await;
+    app.world().await;
+    let base = app.base.clone();
+    let mut statuses = Vec::new();
+    for i in 0..11 {
+        let email = format!("flood{i}@victim.example");
+        statuses.push(subscribe(&app, &[("email", email.as_str())], &base).await.0);
+    }
+    assert_eq!(&statuses[..10], &[200; 10]);
+    assert_eq!(statuses[10], 429, "{statuses:?}");
+    crate::signin::set_password(&app, "ops@acme.example", "a long enough password").await;
+    let c = crate::signin::browser();
+    let csrf = crate::signin::csrf_of(&c, &app).await;
+    let r = crate::signin::sign_in(
+        &c,
+        &app,
+        &csrf,
+        "ops@acme.example",
+        "a long enough password",
+    )
+    .await;
+    assert_eq!(r.status(), 303, "sign-in is not the form's budget");
+}
+both!(the_subscription_form_has_a_budget_of_its_own);

@@ -978,6 +978,98 @@ async fn the_workspace_keeps_to_its_people_without_the_script(be: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
+    // The same case twice, or already theirs: one change, not two.
+    for _ in 0..2 {
+        ana.post(format!("{}/console/assign", app.base))
+            .form(&[
+                ("csrf", ana_token.as_str()),
+                ("assignee", "me"),
+                ("case", &n.to_string()),
+                ("case", &n.to_string()),
+            ])
+            .send()
+            .await
+            .unwrap();
+    }
+    let events = app
+        .get(&format!("/api/v1/cases/{n}/events"), &w.agent)
+        .await
+        .json;
+    let assigned = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "assigned")
+        .count();
+    assert_eq!(assigned, 1, "{events}");
+    // As Acme's customer success manager, Ana reads Acme's case of another queue: its page
+    // opens (it once answered 404 while her console listed it).
+    assert_eq!(
+        ana.get(format!("{}/cases/{elsewhere}", app.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    casedesk_core::admin::set_account(
+        app.store.as_ref(),
+        "Acme",
+        &casedesk_core::admin::AccountChange {
+            csm: Some(Some("ana@support.example".into())),
+            copy_requester: None,
+        },
+        &casedesk_testkit::actor(),
+    )
+    .await
+    .unwrap();
+    let r = ana
+        .get(format!("{}/cases/{elsewhere}", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("Licensing question"));
+    // A refused new secret leaves the endpoint's settings on the page as they are.
+    let hook = app
+        .post(
+            "/api/v1/webhooks",
+            &w.manager,
+            json!({"url": "https://hooks.example/x", "event_types": ["case.assigned"]}),
+        )
+        .await;
+    let hook = hook.json["id"].as_str().unwrap().to_owned();
+    let page = mgr
+        .post(format!("{}/manage/webhooks/{hook}/rotate", app.base))
+        .form(&[("csrf", token.as_str()), ("overlap_hours", "abc")])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(r#"value="https://hooks.example/x""#),
+        "the settings stay: {page}"
+    );
+    // A queue or an issue area that is not one is not a page.
+    assert_eq!(
+        ana.get(format!("{}/console?view=queue&queue=<b>x</b>", app.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.client
+            .get(format!("{}/kb?area=Call+us+now", app.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
     let page = ops
         .get(format!("{}/cases/{n}?saved={id}", app.base))
         .send()
@@ -1067,6 +1159,31 @@ async fn calendars_and_sla_settings_are_fields_in_a_real_browser() {
     assert_eq!(settings["warning_percent"], 90, "{settings}");
     assert_eq!(settings["on_hold_pauses"], true);
     assert_eq!(settings["duty_managers"], json!(["mia@support.example"]));
+    // Only managers are duty managers: they hear of every account's warnings and breaches.
+    let r = app
+        .put(
+            "/api/v1/sla/settings",
+            &w.manager,
+            json!({"duty_managers": ["ops@acme.example"]}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.error_fields()),
+        (422, vec!["duty_managers".to_owned()])
+    );
+    // A new calendar never replaces one.
+    open_details(&b, "New calendar").await;
+    b.set("new.name", "eu").await;
+    b.set("new.time_zone", "UTC").await;
+    b.set("new.mon", "00:00-01:00").await;
+    b.submit("form[action='/manage/sla/calendar']:has(#new-name)")
+        .await;
+    wait_for_text(&b, "main", "exists already").await;
+    assert_eq!(
+        app.store.calendar_versions("eu").await.unwrap().len(),
+        1,
+        "eu kept"
+    );
     no_serious_accessibility_problem(&b, "SLA administration").await;
     b.screenshot("sla-admin").await;
     b.quit().await;
