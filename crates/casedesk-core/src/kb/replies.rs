@@ -123,18 +123,25 @@ pub async fn save(
     require_manager(p)?;
     let (title, body) = (title.trim(), body.trim());
     let mut errs = Vec::new();
-    if title.is_empty() || title.chars().count() > MAX_TITLE {
+    if title.is_empty() {
         errs.push(FieldError::new(
             "title",
-            format!("is required: a title of at most {MAX_TITLE} characters"),
+            "is required: what the reply is for",
+        ));
+    } else if title.chars().count() > MAX_TITLE {
+        errs.push(FieldError::new(
+            "title",
+            format!("must be at most {MAX_TITLE} characters"),
         ));
     } else if let Err(m) = crate::cases::intake::check_characters(title, false) {
         errs.push(FieldError::new("title", m));
     }
-    if body.is_empty() || body.chars().count() > MAX_BODY {
+    if body.is_empty() {
+        errs.push(FieldError::new("body", "is required: the text to insert"));
+    } else if body.chars().count() > MAX_BODY {
         errs.push(FieldError::new(
             "body",
-            format!("is required: the text, at most {MAX_BODY} characters"),
+            format!("must be at most {MAX_BODY} characters"),
         ));
     } else if let Err(m) = crate::cases::intake::check_characters(body, true) {
         errs.push(FieldError::new("body", m));

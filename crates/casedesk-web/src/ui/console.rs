@@ -30,7 +30,11 @@ pub async fn queue(
             DomainError::Forbidden("The queues are for support engineers.".into()),
         );
     }
-    let view = q.get("view").map(String::as_str).unwrap_or("mine");
+    let view = q
+        .get("view")
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+        .unwrap_or("mine");
     let queue = q.get("queue").cloned().filter(|s| !s.is_empty());
     let mut f = ListFilters {
         status: Some("new,open,pending,on_hold".into()),

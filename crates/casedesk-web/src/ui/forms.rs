@@ -131,11 +131,23 @@ pub fn message_words(message: &str) -> String {
     };
     // Keys of the API (`self_hosted`, `every_time`) read as words, and a date picker needs
     // no format.
-    sentence
+    let sentence = sentence
         .replace('`', "")
         .replace(" (YYYY-MM-DD)", "")
-        .replace("an IANA name", "a name such as Europe/Berlin")
-        .replace('_', " ")
+        .replace("an IANA name", "a name such as Europe/Berlin");
+    // A word with underscores reads with spaces; a name with dots, slashes or an @ (an event
+    // type, a path, an address) stays exactly as it must be typed.
+    sentence
+        .split(' ')
+        .map(|w| {
+            if w.contains(['.', '/', '@']) {
+                w.to_owned()
+            } else {
+                w.replace('_', " ")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The element id of a field named by a dotted path.
@@ -276,6 +288,10 @@ mod tests {
         assert_eq!(
             message_words("is required: cloud, self_hosted or hybrid"),
             "Please fill this in: cloud, self hosted or hybrid."
+        );
+        assert_eq!(
+            message_words("must be one of case.status_changed, case.sla_breached"),
+            "must be one of case.status_changed, case.sla_breached"
         );
     }
 
