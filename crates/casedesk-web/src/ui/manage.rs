@@ -1712,47 +1712,73 @@ async fn endpoint_page(
     )
 }
 
-/// `POST /manage/webhooks/{id}`: saves an endpoint's address, description and events.
-pub async fn save_webhook(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-    Posted { v, f }: Posted,
-) -> Response {
-    if let Some(r) = administrators_only(&v) {
-        return r;
+/// The endpoint a webhook form names, for an administrator; else the answer to give.
+fn endpoint_id(v: &Viewer, id: &str) -> Result<uuid::Uuid, Box<Response>> {
+    if let Some(r) = administrators_only(v) {
+        return Err(Box::new(r));
     }
-    let Ok(uid) = uuid::Uuid::parse_str(&id) else {
-        return failure(Some(&v), DomainError::NotFound { entity: "webhook" });
-    };
-    let mut body = json!({"url": f.get("url"), "event_types": f.all("event_types")});
-    body["description"] = f.opt("description").map_or(Value::Null, Value::String);
-    match webhooks::update(st.store.as_ref(), &v.p, uid, &body, &st.url_policy).await {
-        Ok(_) => {
+    uuid::Uuid::parse_str(id).map_err(|_| {
+        Box::new(failure(
+            Some(v),
+            DomainError::NotFound { entity: "webhook" },
+        ))
+    })
+}
+
+/// The endpoint's page after an action: what it did, or the refusal at its fields with what
+/// was posted.
+async fn endpoint_after(
+    st: &AppState,
+    v: &Viewer,
+    id: &str,
+    f: &Fields,
+    done: Result<Said, DomainError>,
+) -> Response {
+    match done {
+        Ok(said) => {
             endpoint_page(
-                &st,
-                &v,
-                &id,
+                st,
+                v,
+                id,
                 &Errors::default(),
                 &Fields::default(),
-                Some(Said::Notice("Saved.".into())),
+                Some(said),
                 StatusCode::OK,
             )
             .await
         }
         Err(DomainError::Validation(errs)) => {
             endpoint_page(
-                &st,
-                &v,
-                &id,
+                st,
+                v,
+                id,
                 &Errors(errs),
-                &f,
+                f,
                 None,
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
             .await
         }
-        Err(e) => failure(Some(&v), e),
+        Err(e) => failure(Some(v), e),
     }
+}
+
+/// `POST /manage/webhooks/{id}`: saves an endpoint's address, description and events.
+pub async fn save_webhook(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Posted { v, f }: Posted,
+) -> Response {
+    let uid = match endpoint_id(&v, &id) {
+        Ok(u) => u,
+        Err(r) => return *r,
+    };
+    let mut body = json!({"url": f.get("url"), "event_types": f.all("event_types")});
+    body["description"] = f.opt("description").map_or(Value::Null, Value::String);
+    let done = webhooks::update(st.store.as_ref(), &v.p, uid, &body, &st.url_policy)
+        .await
+        .map(|_| Said::Notice("Saved.".into()));
+    endpoint_after(&st, &v, &id, &f, done).await
 }
 
 /// `POST /manage/webhooks/{id}/enabled`: disables an endpoint, or enables it again.
@@ -1761,14 +1787,12 @@ pub async fn enable_webhook(
     Path(id): Path<String>,
     Posted { v, f }: Posted,
 ) -> Response {
-    if let Some(r) = administrators_only(&v) {
-        return r;
-    }
-    let Ok(uid) = uuid::Uuid::parse_str(&id) else {
-        return failure(Some(&v), DomainError::NotFound { entity: "webhook" });
+    let uid = match endpoint_id(&v, &id) {
+        Ok(u) => u,
+        Err(r) => return *r,
     };
     let on = f.get("enabled") == "true";
-    match webhooks::update(
+    let done = webhooks::update(
         st.store.as_ref(),
         &v.p,
         uid,
@@ -1776,26 +1800,14 @@ pub async fn enable_webhook(
         &st.url_policy,
     )
     .await
-    {
-        Ok(_) => {
-            let m = if on {
-                "Enabled: deliveries start again."
-            } else {
-                "Disabled: nothing is sent until it is enabled again."
-            };
-            endpoint_page(
-                &st,
-                &v,
-                &id,
-                &Errors::default(),
-                &Fields::default(),
-                Some(Said::Notice(m.into())),
-                StatusCode::OK,
-            )
-            .await
-        }
-        Err(e) => failure(Some(&v), e),
-    }
+    .map(|_| {
+        Said::Notice(if on {
+            "Enabled: deliveries start again.".into()
+        } else {
+            "Disabled: nothing is sent until it is enabled again.".into()
+        })
+    });
+    endpoint_after(&st, &v, &id, &Fields::default(), done).await
 }
 
 /// `POST /manage/webhooks/{id}/rotate`: a new signing secret, shown once.
@@ -1804,60 +1816,28 @@ pub async fn rotate_webhook(
     Path(id): Path<String>,
     Posted { v, f }: Posted,
 ) -> Response {
-    if let Some(r) = administrators_only(&v) {
-        return r;
-    }
-    let Ok(uid) = uuid::Uuid::parse_str(&id) else {
-        return failure(Some(&v), DomainError::NotFound { entity: "webhook" });
+    let uid = match endpoint_id(&v, &id) {
+        Ok(u) => u,
+        Err(r) => return *r,
     };
-    let hours = match f.opt("overlap_hours").map(|h| h.parse::<u32>()) {
-        None => None,
-        Some(Ok(h)) => Some(h),
-        Some(Err(_)) => {
-            let errs = Errors(vec![casedesk_core::FieldError::new(
-                "overlap_hours",
-                "must be a whole number of hours",
-            )]);
-            return endpoint_page(
-                &st,
-                &v,
-                &id,
-                &errs,
-                &f,
-                None,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await;
-        }
+    let done = match f.opt("overlap_hours").map(|h| h.parse::<u32>()) {
+        Some(Err(_)) => Err(DomainError::field(
+            "overlap_hours",
+            "must be a whole number of hours from 0 to 168",
+        )),
+        hours => webhooks::rotate(
+            st.store.as_ref(),
+            st.secrets.as_ref(),
+            &v.p,
+            uid,
+            hours.and_then(Result::ok),
+        )
+        .await
+        .map(|(secret, until)| {
+            Said::Secret(secret, until.strftime("%Y-%m-%d %H:%M UTC").to_string())
+        }),
     };
-    match webhooks::rotate(st.store.as_ref(), st.secrets.as_ref(), &v.p, uid, hours).await {
-        Ok((secret, until)) => {
-            let until = until.strftime("%Y-%m-%d %H:%M UTC").to_string();
-            endpoint_page(
-                &st,
-                &v,
-                &id,
-                &Errors::default(),
-                &Fields::default(),
-                Some(Said::Secret(secret, until)),
-                StatusCode::OK,
-            )
-            .await
-        }
-        Err(DomainError::Validation(errs)) => {
-            endpoint_page(
-                &st,
-                &v,
-                &id,
-                &Errors(errs),
-                &f,
-                None,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
-        }
-        Err(e) => failure(Some(&v), e),
-    }
+    endpoint_after(&st, &v, &id, &f, done).await
 }
 
 /// `POST /manage/webhooks/{id}/delete`: deletes an endpoint once the box is ticked.
@@ -1866,27 +1846,16 @@ pub async fn delete_webhook(
     Path(id): Path<String>,
     Posted { v, f }: Posted,
 ) -> Response {
-    if let Some(r) = administrators_only(&v) {
-        return r;
-    }
-    let Ok(uid) = uuid::Uuid::parse_str(&id) else {
-        return failure(Some(&v), DomainError::NotFound { entity: "webhook" });
+    let uid = match endpoint_id(&v, &id) {
+        Ok(u) => u,
+        Err(r) => return *r,
     };
     if f.get("confirm") != "yes" {
-        let errs = Errors(vec![casedesk_core::FieldError::new(
+        let refused = Err(DomainError::field(
             "confirm",
             "tick the box to delete the endpoint",
-        )]);
-        return endpoint_page(
-            &st,
-            &v,
-            &id,
-            &errs,
-            &Fields::default(),
-            None,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+        ));
+        return endpoint_after(&st, &v, &id, &Fields::default(), refused).await;
     }
     match webhooks::delete(st.store.as_ref(), &v.p, uid).await {
         Ok(()) => redirect("/manage/webhooks?deleted=1"),
