@@ -276,12 +276,35 @@ pub async fn page(
     v: Viewer,
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
+    // A period that cannot be read is said at its fields, with the dates as typed.
+    let refused = |errs: Vec<casedesk_core::FieldError>| {
+        let errors = super::forms::Errors(errs);
+        let typed = |k: &str| q.get(k).cloned().unwrap_or_default();
+        respond(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            layout(
+                Some(&v),
+                "Reports",
+                "manage",
+                html! {
+                    (super::forms::summary(&errors))
+                    form.filters method="get" action="/manage/reports" {
+                        (super::forms::field("since", "From", None, &typed("since"), super::forms::Kind::Input("date"), false, &errors))
+                        (super::forms::field("until", "To (included)", None, &typed("until"), super::forms::Kind::Input("date"), false, &errors))
+                        button type="submit" { "Show" }
+                    }
+                },
+            ),
+        )
+    };
     let (since, until) = match period(&q) {
         Ok(p) => p,
+        Err(DomainError::Validation(errs)) => return refused(errs),
         Err(e) => return failure(Some(&v), e),
     };
     let r = match reports::report(st.store.as_ref(), &v.p, since, until).await {
         Ok(r) => r,
+        Err(DomainError::Validation(errs)) => return refused(errs),
         Err(e) => return failure(Some(&v), e),
     };
     let csat =

@@ -1052,6 +1052,21 @@ async fn the_workspace_keeps_to_its_people_without_the_script(be: Backend) {
         page.contains(r#"value="https://hooks.example/x""#),
         "the settings stay: {page}"
     );
+    // A report period that cannot be read is said at its field, with what was typed.
+    let r = mgr
+        .get(format!(
+            "{}/manage/reports?since=not-a-date&until=2026-01-01",
+            app.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains(r#"id="since-error""#) && page.contains(r#"value="not-a-date""#),
+        "{page}"
+    );
     // A queue or an issue area that is not one is not a page.
     assert_eq!(
         ana.get(format!("{}/console?view=queue&queue=<b>x</b>", app.base))
