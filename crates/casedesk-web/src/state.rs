@@ -40,6 +40,8 @@ pub struct AppState {
     pub http: crate::server::HttpLimits,
     /// Who may read `/metrics` on the main address.
     pub metrics: Arc<crate::metrics::MetricsAccess>,
+    /// The console's view counts, each kept a short while per person.
+    pub view_counts: Arc<ViewCounts>,
 }
 
 /// Attachment storage before one is configured: every use fails loudly rather than losing
@@ -135,6 +137,7 @@ impl AppState {
             rate_limiter: Arc::default(),
             http: Default::default(),
             metrics: Arc::new(crate::metrics::MetricsAccess::new(&Default::default())),
+            view_counts: Arc::default(),
         }
     }
 
@@ -171,5 +174,50 @@ impl AppState {
 impl axum::extract::FromRef<AppState> for Arc<crate::metrics::MetricsAccess> {
     fn from_ref(st: &AppState) -> Self {
         st.metrics.clone()
+    }
+}
+
+/// How long a console view's count is kept before it is read again.
+const VIEW_COUNT_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The console's view counts, kept [`VIEW_COUNT_FOR`] per person and view: counting every
+/// view on every load would cost the queue page many times its own list (measured: 1.2 ms
+/// became 24 ms), and a count a few seconds old is what people expect of a tab.
+#[derive(Default)]
+pub struct ViewCounts(
+    std::sync::Mutex<std::collections::HashMap<(uuid::Uuid, String), (std::time::Instant, usize)>>,
+);
+
+impl ViewCounts {
+    /// The kept count of `view` for `user`, if fresh.
+    pub fn get(&self, user: uuid::Uuid, view: &str) -> Option<usize> {
+        let map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(&(user, view.to_owned()))
+            .filter(|(at, _)| at.elapsed() < VIEW_COUNT_FOR)
+            .map(|(_, n)| *n)
+    }
+
+    /// Keeps a count just read.
+    pub fn put(&self, user: uuid::Uuid, view: &str, n: usize) {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() > 50_000 {
+            map.retain(|_, (at, _)| at.elapsed() < VIEW_COUNT_FOR);
+        }
+        map.insert((user, view.to_owned()), (std::time::Instant::now(), n));
+    }
+
+    /// Forgets every count of `user` (after they change cases, their tabs are read again).
+    pub fn forget(&self, user: uuid::Uuid) {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.retain(|(u, _), _| *u != user);
     }
 }

@@ -1532,7 +1532,11 @@ pub async fn act(
         }
     };
     match result {
-        Ok(_) => redirect(&format!("/cases/{n}#timeline")),
+        Ok(_) => {
+            // An assignment changes what the person's console tabs count.
+            st.view_counts.forget(v.p.user.id);
+            redirect(&format!("/cases/{n}#timeline"))
+        }
         Err(DomainError::Validation(errs)) => {
             let errs = errs
                 .into_iter()

@@ -79,17 +79,21 @@ pub async fn queue(
         Err(e) => return failure(Some(&v), e),
     };
     // How many open cases each view holds (read as pages of at most COUNTED).
-    let count = |mut f: ListFilters, breaching: bool| {
+    let count = |key: String, mut f: ListFilters, breaching: bool| {
         let st = st.clone();
         let p = v.p.clone();
         async move {
+            if let Some(n) = st.view_counts.get(p.user.id, &key) {
+                return Ok::<usize, DomainError>(n);
+            }
             f.limit = Some(COUNTED);
             let (mut rows, _) = service::list_cases(st.store.as_ref(), &p, &f).await?;
             if breaching {
                 let horizon = casedesk_core::now().as_second() + SOON_SECONDS;
                 rows.retain(|c| c.sla_due_at.is_some_and(|d| d.as_second() <= horizon));
             }
-            Ok::<usize, DomainError>(rows.len())
+            st.view_counts.put(p.user.id, &key, rows.len());
+            Ok(rows.len())
         }
     };
     let open = || ListFilters {
@@ -125,13 +129,14 @@ pub async fn queue(
         ),
     ];
     for (key, f, breaching) in views {
-        match count(f, breaching).await {
+        match count(key.to_owned(), f, breaching).await {
             Ok(c) => counts.insert(key.to_owned(), c),
             Err(e) => return failure(Some(&v), e),
         };
     }
     for qn in &queues {
         match count(
+            format!("queue:{qn}"),
             ListFilters {
                 queue: Some(qn.clone()),
                 ..open()
@@ -377,6 +382,7 @@ pub async fn assign_many(State(st): State<AppState>, Posted { v, f }: Posted) ->
             Err(_) => failed += 1,
         }
     }
+    st.view_counts.forget(v.p.user.id);
     let back = f.get("back");
     // Only back to a view of the console: never another site.
     let plain = back
