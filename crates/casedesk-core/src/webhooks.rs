@@ -389,8 +389,15 @@ pub fn parse_input(body: &Value, policy: &UrlPolicy, customer: bool) -> Result<E
             },
             "description" => match v {
                 Value::Null => input.description = Some(None),
+                // Shown on pages and in lists: one line, and no character that reorders it.
                 Value::String(s) if s.chars().count() <= 500 => {
-                    input.description = Some(Some(s.trim().to_owned()).filter(|s| !s.is_empty()))
+                    match crate::cases::intake::check_characters(s, false) {
+                        Ok(()) => {
+                            input.description =
+                                Some(Some(s.trim().to_owned()).filter(|s| !s.is_empty()))
+                        }
+                        Err(m) => errs.push(FieldError::new("description", m)),
+                    }
                 }
                 _ => errs.push(FieldError::new(
                     "description",
@@ -777,6 +784,20 @@ mod tests {
             created_at: crate::now(),
             updated_at: crate::now(),
         }
+    }
+
+    #[test]
+    fn a_description_is_one_line_without_reordering_characters() {
+        let policy = UrlPolicy::default();
+        for bad in ["Billing \u{202E}kooh", "two\nlines"] {
+            let r = parse_input(&json!({"description": bad}), &policy, true);
+            assert!(
+                matches!(&r, Err(DomainError::Validation(e)) if e[0].field == "description"),
+                "{bad:?}: {r:?}"
+            );
+        }
+        let ok = parse_input(&json!({"description": " Ticket bridge "}), &policy, true);
+        assert!(matches!(ok, Ok(i) if i.description == Some(Some("Ticket bridge".into()))));
     }
 
     #[test]
