@@ -240,16 +240,7 @@ pub struct SignInLimiter(Mutex<HashMap<IpAddr, (Instant, u32)>>);
 
 impl SignInLimiter {
     pub(crate) fn allow(&self, ip: IpAddr) -> bool {
-        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if map.len() > 100_000 {
-            map.retain(|_, (start, _)| start.elapsed() < IP_WINDOW);
-        }
-        let e = map.entry(ip).or_insert((Instant::now(), 0));
-        if e.0.elapsed() >= IP_WINDOW {
-            *e = (Instant::now(), 0);
-        }
-        e.1 += 1;
-        e.1 <= IP_ATTEMPTS
+        take(&self.0, ip, IP_ATTEMPTS, IP_WINDOW)
     }
 }
 
@@ -276,17 +267,20 @@ impl Default for SubscribeLimiter {
     }
 }
 
+/// Counts one attempt of `key` in its window; whether it is within `cap`. The map forgets
+/// old windows once it grows large, so a flood of keys cannot grow it without bound.
 fn take<K: std::hash::Hash + Eq>(
     map: &Mutex<HashMap<K, (Instant, u32)>>,
     key: K,
     cap: u32,
+    window: Duration,
 ) -> bool {
     let mut map = map.lock().unwrap_or_else(PoisonError::into_inner);
     if map.len() > 100_000 {
-        map.retain(|_, (start, _)| start.elapsed() < SUBSCRIBE_WINDOW);
+        map.retain(|_, (start, _)| start.elapsed() < window);
     }
     let e = map.entry(key).or_insert((Instant::now(), 0));
-    if e.0.elapsed() >= SUBSCRIBE_WINDOW {
+    if e.0.elapsed() >= window {
         *e = (Instant::now(), 0);
     }
     e.1 += 1;
@@ -296,7 +290,7 @@ fn take<K: std::hash::Hash + Eq>(
 impl SubscribeLimiter {
     /// Whether a request from `ip` may be read at all.
     pub(crate) fn allow_ip(&self, ip: IpAddr) -> bool {
-        take(&self.by_ip, ip, SUBSCRIBE_PER_IP)
+        take(&self.by_ip, ip, SUBSCRIBE_PER_IP, SUBSCRIBE_WINDOW)
     }
 
     /// Whether one more confirmation may go to `domain`.
@@ -305,6 +299,7 @@ impl SubscribeLimiter {
             &self.by_domain,
             domain.to_ascii_lowercase(),
             SUBSCRIBE_PER_DOMAIN,
+            SUBSCRIBE_WINDOW,
         )
     }
 }

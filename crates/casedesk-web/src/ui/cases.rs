@@ -128,11 +128,6 @@ pub fn selectable_table(rows: &[CaseSummary], form: &str) -> Markup {
     }
 }
 
-/// An identifier's or context field's name in words.
-fn fact_name(key: &str) -> String {
-    super::forms::label_of(key)
-}
-
 /// An identifier's or context value as people read it: a time on the reader's clock, a
 /// choice in words; what the customer typed stays as typed.
 fn fact_value(key: &str, v: &Value, support: bool, zone: &str) -> Markup {
@@ -961,10 +956,10 @@ async fn page(
             @if let Some(s) = &f.steps_to_reproduce { h3 { "Steps to reproduce" } p.body { (s) } }
             @if let Some(s) = &f.business_impact { h3 { "Business impact" } p.body { (s) } }
             h3 { "Identifiers" }
-            dl.facts { @for (k, x) in &f.identifiers { dt { (fact_name(k)) } dd { (fact_value(k, x, support, &f.contact.timezone)) } } }
+            dl.facts { @for (k, x) in &f.identifiers { dt { (super::forms::label_of(k)) } dd { (fact_value(k, x, support, &f.contact.timezone)) } } }
             @if !f.context.is_empty() {
                 h3 { "Context" }
-                dl.facts { @for (k, x) in &f.context { dt { (fact_name(k)) } dd { (fact_value(k, x, support, &f.contact.timezone)) } } }
+                dl.facts { @for (k, x) in &f.context { dt { (super::forms::label_of(k)) } dd { (fact_value(k, x, support, &f.contact.timezone)) } } }
             }
             h3 { "Checklist" }
             ul { @for (k, x) in &f.checklist { li { (if x.as_bool() == Some(true) { "Confirmed: " } else { "Not confirmed: " }) (k.replace('_', " ")) } } }

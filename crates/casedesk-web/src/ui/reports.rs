@@ -189,6 +189,18 @@ fn period(
     }
 }
 
+/// The period of a report: two days (the last one included), with their errors.
+fn period_form(since: &str, until: &str, errors: &super::forms::Errors) -> Markup {
+    use super::forms::{Kind, field};
+    html! {
+        form.filters method="get" action="/manage/reports" {
+            (field("since", "From", None, since, Kind::Input("date"), false, errors))
+            (field("until", "To (included)", None, until, Kind::Input("date"), false, errors))
+            button type="submit" { "Show" }
+        }
+    }
+}
+
 /// A CSV cell: quoted when it must be, and never read as a formula by a spreadsheet.
 fn cell(s: &str) -> String {
     let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
@@ -288,11 +300,7 @@ pub async fn page(
                 "manage",
                 html! {
                     (super::forms::summary(&errors))
-                    form.filters method="get" action="/manage/reports" {
-                        (super::forms::field("since", "From", None, &typed("since"), super::forms::Kind::Input("date"), false, &errors))
-                        (super::forms::field("until", "To (included)", None, &typed("until"), super::forms::Kind::Input("date"), false, &errors))
-                        button type="submit" { "Show" }
-                    }
+                    (period_form(&typed("since"), &typed("until"), &errors))
                 },
             ),
         )
@@ -331,11 +339,7 @@ pub async fn page(
         date(last_day)
     );
     let body = html! {
-        form.filters method="get" action="/manage/reports" {
-            div { label for="r-since" { "From" } input #r-since type="date" name="since" value=(date(since)); }
-            div { label for="r-until" { "To (included)" } input #r-until type="date" name="until" value=(date(last_day)); }
-            button type="submit" { "Show" }
-        }
+        (period_form(&date(since), &date(last_day), &super::forms::Errors::default()))
         p { a href=(csv) download { "Download these figures (CSV)" } }
         @if r.truncated { p.notice.warn { "The period holds more cases than a report reads; the figures cover its first " (reports::MAX_ROWS) "." } }
         section aria-labelledby="vol-h" {
