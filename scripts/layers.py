@@ -26,8 +26,8 @@ LAYERS = {
         ["lib", "error", "scope", "taxonomy", "accounts", "users", "acts", "permissions",
          "directory", "cases"],
         # the mechanisms every feature writes through: the job table (the outbox), the
-        # address guard of outbound requests
-        ["jobs", "outbound"],
+        # address guard of outbound requests, the signed links sent by email
+        ["jobs", "outbound", "links"],
         # the features: each stands on the model and the mechanisms, and on nothing beside
         # it except through a seam named in SEAMS
         ["audit", "identity", "admin", "sla", "mail", "attachments", "kb", "status", "webhooks",
@@ -112,6 +112,9 @@ SEAMS = {
     "casedesk-core": {
         # A token is issued under identity's rules (the scope ceiling, the first manager).
         ("admin", "identity"),
+        # An invited user is written with their invitation, in one transaction.
+        ("identity", "mail"),
+        ("admin", "mail"),
         # A file is scrubbed by the diagnostics' secret detector and HAR reader before it
         # is kept.
         ("attachments", "diagnostics"),

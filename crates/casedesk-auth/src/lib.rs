@@ -229,6 +229,10 @@ impl Authenticator {
         let Some((user, token)) = self.store.find_token(&hash_token(bearer)).await? else {
             return Err(AuthError::Refused(Refusal::Unknown));
         };
+        // Deactivation deletes the user's tokens; this holds if one was cached a moment before.
+        if !user.active() {
+            return Err(AuthError::Refused(Refusal::Unknown));
+        }
         self.touch(token.id, token.last_used_at);
         let scopes = user.effective_scopes(&token.scopes);
         Ok(Principal {

@@ -251,6 +251,19 @@ pub async fn create_user(
     input: NewUser,
     actor: &Actor,
 ) -> Result<User> {
+    let (user, cap, audit) = new_user(store, limits, input, actor).await?;
+    store.create_user(&user, cap, &audit).await?;
+    Ok(user)
+}
+
+/// A new user checked against the role rules, with the plan's cap of elevated contacts and
+/// the audit entry of its creation.
+async fn new_user(
+    store: &dyn IdentityStore,
+    limits: &ElevatedLimits,
+    input: NewUser,
+    actor: &Actor,
+) -> Result<(User, Option<u32>, AuditRecord)> {
     let mut errors = Vec::new();
     let email = normalize_email(&input.email)
         .map_err(|m| errors.push(FieldError::new("email", m)))
@@ -307,22 +320,27 @@ pub async fn create_user(
         elevated: input.elevated,
         queues: input.queues,
         created_at: now(),
+        deactivated_at: None,
     };
     let cap = account.as_ref().map(|a| limits.for_plan(a.plan));
     let audit = AuditRecord::new(actor.clone(), "user.create", format!("user:{}", user.email))
         .account(user.account_id)
         .summary(access_summary(&user));
-    store.create_user(&user, cap, &audit).await?;
-    Ok(user)
+    Ok((user, cap, audit))
 }
 
+/// Composes the invitation of a user who is about to be created.
+pub type Invitation<'a> = &'a (dyn Fn(&User) -> Result<crate::mail::NewMail> + Send + Sync);
+
 /// Creates a user for someone signed in: a support manager creates anyone; a super admin
-/// creates admins of their own account.
+/// creates admins of their own account. With an invitation, its message is written with the
+/// user.
 pub async fn create_user_as(
     store: &dyn IdentityStore,
     limits: &ElevatedLimits,
     p: &crate::users::Principal,
     mut input: NewUser,
+    invitation: Option<Invitation<'_>>,
 ) -> Result<User> {
     if p.user.is_administrator() {
         crate::permissions::require_scope(p, Scope::Admin)?;
@@ -344,7 +362,19 @@ pub async fn create_user_as(
             ));
         }
     }
-    create_user(store, limits, input, &Actor::user(&p.user)).await
+    let (user, cap, audit) = new_user(store, limits, input, &Actor::user(&p.user)).await?;
+    match invitation {
+        Some(compose) => {
+            let mail = compose(&user)?;
+            let audit = audit.summary(serde_json::json!({
+                "role": user.role.key(), "case_admin": user.case_admin, "elevated": user.elevated,
+                "queues": user.queues, "invited": true,
+            }));
+            store.invite_user(&user, cap, &audit, &mail).await?;
+        }
+        None => store.create_user(&user, cap, &audit).await?,
+    }
+    Ok(user)
 }
 
 /// Records an API token for a user. The caller generated the token and hands only its hash.
@@ -502,25 +532,9 @@ pub async fn set_access(
         }
         if access.elevated
             && !user.elevated
-            && let Some(account_id) = user.account_id
-            && let Some(account) = store.find_account(&account_id.to_string()).await?
+            && let Some(full) = elevated_full(store, limits, &user).await?
         {
-            let cap = limits.for_plan(account.plan);
-            let used = store
-                .list_account_users(account_id)
-                .await?
-                .iter()
-                .filter(|u| u.elevated)
-                .count();
-            if used as u64 >= u64::from(cap) {
-                errors.push(FieldError::new(
-                    "elevated",
-                    format!(
-                        "the {} plan allows {cap} elevated support contacts, and all are in use",
-                        account.plan.key()
-                    ),
-                ));
-            }
+            errors.push(full);
         }
         user.case_admin = user.role == Role::SuperAdmin || access.case_admin;
         user.elevated = access.elevated;
@@ -541,6 +555,207 @@ pub async fn set_access(
         .account(user.account_id)
         .summary(access_summary(&user));
     store.update_user_access(&user, &audit).await?;
+    Ok(user)
+}
+
+/// The refusal to make `user` an active elevated contact when the other active elevated
+/// contacts of the account already fill the plan's cap; `None` when there is room.
+async fn elevated_full(
+    store: &dyn IdentityStore,
+    limits: &ElevatedLimits,
+    user: &User,
+) -> Result<Option<FieldError>> {
+    let Some(account_id) = user.account_id else {
+        return Ok(None);
+    };
+    let Some(account) = store.find_account(&account_id.to_string()).await? else {
+        return Ok(None);
+    };
+    let cap = limits.for_plan(account.plan);
+    let used = store
+        .list_account_users(account_id)
+        .await?
+        .iter()
+        .filter(|u| u.elevated && u.active() && u.id != user.id)
+        .count();
+    Ok((used as u64 >= u64::from(cap)).then(|| {
+        FieldError::new(
+            "elevated",
+            format!(
+                "the {} plan allows {cap} elevated support contacts, and all are in use",
+                account.plan.key()
+            ),
+        )
+    }))
+}
+
+/// The user `email` as `p` may change their role or whether they are active: a support
+/// manager changes anyone, a super admin the customer users of their own account; nobody
+/// changes themselves, so nobody locks themselves out (and the last manager stays).
+async fn changeable(
+    store: &dyn IdentityStore,
+    p: &crate::users::Principal,
+    email: &str,
+    what: &str,
+) -> Result<User> {
+    if !p.user.is_administrator() {
+        return Err(DomainError::Forbidden(
+            "Only a super admin of the account or a support manager can change users.".into(),
+        ));
+    }
+    crate::permissions::require_scope(p, Scope::Admin)?;
+    let user = crate::directory::resolve_user(store, email, "email").await?;
+    let manager = p.user.role == Role::Manager;
+    let own = p.user.role == Role::SuperAdmin
+        && user.role.is_customer()
+        && user.account_id.is_some()
+        && user.account_id == p.user.account_id;
+    if !manager && !own {
+        // Users of other accounts, and support staff, do not exist for a super admin.
+        return Err(DomainError::field(
+            "email",
+            format!(
+                "no user has the email {}",
+                normalize_email(email).unwrap_or_default()
+            ),
+        ));
+    }
+    if user.id == p.user.id {
+        return Err(DomainError::field(
+            "email",
+            format!(
+                "you cannot {what} yourself; ask another {}",
+                if manager {
+                    "support manager"
+                } else {
+                    "super admin of your account, or support"
+                }
+            ),
+        ));
+    }
+    Ok(user)
+}
+
+/// Whether the account of `user` keeps an active super admin without them.
+async fn another_super_admin(store: &dyn IdentityStore, user: &User) -> Result<bool> {
+    let Some(account) = user.account_id else {
+        return Ok(true);
+    };
+    Ok(store
+        .list_account_users(account)
+        .await?
+        .iter()
+        .any(|u| u.id != user.id && u.role == Role::SuperAdmin && u.active()))
+}
+
+/// Changes a user's role within their side: a customer user between super admin and admin,
+/// support staff between agent and manager. An account always keeps an active super admin.
+pub async fn set_role(
+    store: &dyn IdentityStore,
+    p: &crate::users::Principal,
+    email: &str,
+    role: Role,
+) -> Result<User> {
+    let mut user = changeable(store, p, email, "change the role of").await?;
+    if role.is_customer() != user.role.is_customer() {
+        return Err(DomainError::field(
+            "role",
+            if user.role.is_customer() {
+                "a customer user is a super admin or an admin of their account; add support staff as new users"
+            } else {
+                "support staff are agents or managers; customer users belong to an account and are added there"
+            },
+        ));
+    }
+    if role == user.role {
+        return Ok(user);
+    }
+    if user.role == Role::SuperAdmin && !another_super_admin(store, &user).await? {
+        return Err(DomainError::field(
+            "role",
+            format!(
+                "{} is the only active super admin of the account; make another user super admin first",
+                user.email
+            ),
+        ));
+    }
+    let before = user.role;
+    user.role = role;
+    // Super admins hold case-admin by definition; one who steps down keeps it.
+    user.case_admin = user.case_admin || role == Role::SuperAdmin;
+    let mut summary = access_summary(&user);
+    summary["from"] = serde_json::json!(before.key());
+    let audit = AuditRecord::by(p, "user.role", format!("user:{}", user.email))
+        .account(user.account_id)
+        .summary(summary);
+    store.update_user_access(&user, &audit).await?;
+    Ok(user)
+}
+
+/// Deactivates a user (their sessions and API tokens end with it) or reactivates them. Their
+/// cases, messages and audit entries stay theirs. An account always keeps an active super
+/// admin, and a reactivated elevated contact must fit the plan's cap.
+pub async fn set_active(
+    store: &dyn IdentityStore,
+    limits: &ElevatedLimits,
+    p: &crate::users::Principal,
+    email: &str,
+    active: bool,
+) -> Result<User> {
+    let what = if active { "reactivate" } else { "deactivate" };
+    let mut user = changeable(store, p, email, what).await?;
+    if user.active() == active {
+        return Ok(user);
+    }
+    if !active && user.role == Role::SuperAdmin && !another_super_admin(store, &user).await? {
+        return Err(DomainError::field(
+            "email",
+            format!(
+                "{} is the only active super admin of the account; make another user super admin first",
+                user.email
+            ),
+        ));
+    }
+    if active
+        && user.elevated
+        && let Some(full) = elevated_full(store, limits, &user).await?
+    {
+        return Err(DomainError::Validation(vec![FieldError::new(
+            "elevated",
+            format!(
+                "{}; take elevated away from another contact first",
+                full.message
+            ),
+        )]));
+    }
+    user.deactivated_at = if active { None } else { Some(now()) };
+    let audit = AuditRecord::by(p, &format!("user.{what}"), format!("user:{}", user.email))
+        .account(user.account_id)
+        .summary(access_summary(&user));
+    store.update_user_access(&user, &audit).await?;
+    Ok(user)
+}
+
+/// Sends an active user a new invitation: where passwords are on, its link lets them choose
+/// a new password (and stops working once they do).
+pub async fn invite_again(
+    store: &dyn IdentityStore,
+    p: &crate::users::Principal,
+    email: &str,
+    compose: Invitation<'_>,
+) -> Result<User> {
+    let user = changeable(store, p, email, "invite").await?;
+    if !user.active() {
+        return Err(DomainError::field(
+            "email",
+            format!("{} is deactivated; reactivate them first", user.email),
+        ));
+    }
+    let mail = compose(&user)?;
+    let audit = AuditRecord::by(p, "user.invite", format!("user:{}", user.email))
+        .account(user.account_id)
+        .summary(serde_json::json!({"again": true}));
+    store.invite_again(&audit, &mail).await?;
     Ok(user)
 }
 

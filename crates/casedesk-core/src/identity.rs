@@ -48,6 +48,41 @@ pub struct LoginFlow {
 /// How long a browser may take at the provider.
 pub const LOGIN_FLOW_TTL: Duration = Duration::from_secs(600);
 
+/// Purpose of the key invitation links are signed with (derived from the server key).
+pub const INVITE_KEY: &str = "user-invitation-links";
+/// How long an invitation's link lets its user choose a password.
+pub const INVITE_VALID_DAYS: i64 = 7;
+
+fn invite_purpose(expires: i64, password_hash: Option<&str>) -> String {
+    format!("invite\n{expires}\n{}", password_hash.unwrap_or(""))
+}
+
+/// The token of the link that lets a user choose their password until `expires` (Unix
+/// seconds). It signs the password the user has when it is made, so it stops working the
+/// moment a password is set: each link is good for one use.
+pub fn invite_token(
+    key: &[u8; 32],
+    user_id: Uuid,
+    expires: i64,
+    password_hash: Option<&str>,
+) -> String {
+    crate::links::token(key, &invite_purpose(expires, password_hash), user_id)
+}
+
+/// Whether an invitation link still opens: not expired, and the user's password is still the
+/// one it was made for.
+pub fn invite_ok(
+    key: &[u8; 32],
+    user_id: Uuid,
+    expires: i64,
+    password_hash: Option<&str>,
+    token: &str,
+    now: Timestamp,
+) -> bool {
+    now.as_second() < expires
+        && crate::links::ok(key, &invite_purpose(expires, password_hash), user_id, token)
+}
+
 /// A local password.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalCredentials {
@@ -396,11 +431,51 @@ pub trait IdentityStore: DirectoryStore {
 
     /// Removes and returns a pending login, so each `state` is used once.
     async fn take_login_flow(&self, state_hash: &str) -> Result<Option<LoginFlow>>;
+
+    /// Creates a user (as [`DirectoryStore::create_user`]) and writes their invitation with
+    /// them, in one transaction.
+    async fn invite_user(
+        &self,
+        user: &User,
+        elevated_cap: Option<u32>,
+        audit: &AuditRecord,
+        invitation: &crate::mail::NewMail,
+    ) -> Result<()>;
+
+    /// Writes a new invitation of an existing user, with its audit entry.
+    async fn invite_again(
+        &self,
+        audit: &AuditRecord,
+        invitation: &crate::mail::NewMail,
+    ) -> Result<()>;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_invitation_opens_once_and_only_until_it_expires() {
+        let key = [7u8; 32];
+        let (u, other) = (Uuid::now_v7(), Uuid::now_v7());
+        let now = crate::now();
+        let exp = now.as_second() + 60;
+        let t = invite_token(&key, u, exp, None);
+        assert!(invite_ok(&key, u, exp, None, &t, now));
+        assert!(!invite_ok(&key, other, exp, None, &t, now), "another user");
+        assert!(
+            !invite_ok(&key, u, exp + 1, None, &t, now),
+            "a later expiry"
+        );
+        assert!(
+            !invite_ok(&key, u, exp, Some("$argon2id$set"), &t, now),
+            "used"
+        );
+        assert!(!invite_ok(&[8u8; 32], u, exp, None, &t, now), "another key");
+        let later = now + jiff::SignedDuration::from_secs(61);
+        assert!(!invite_ok(&key, u, exp, None, &t, later), "expired");
+        assert!(!invite_ok(&key, u, exp, None, "", now));
+    }
 
     #[test]
     fn waits_grow_after_the_free_attempts_and_are_forgotten() {

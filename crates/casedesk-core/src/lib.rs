@@ -3,7 +3,7 @@
 //! Nothing here speaks HTTP or SQL. The modules stand in layers, each importing only below
 //! itself (`scripts/layers.py` checks it): the model (`error`, `accounts`, `users`, `acts`,
 //! `permissions`, `directory`, `cases`), the mechanisms every feature writes through (`jobs`,
-//! `outbound`), the features (`sla`, `mail`, `attachments`, `kb`, `status`, `webhooks`,
+//! `outbound`, `links`), the features (`sla`, `mail`, `attachments`, `kb`, `status`, `webhooks`,
 //! `audit`, `identity`, `admin`, `diagnostics`, `reports`), the orchestration of a case change
 //! across them (`service`), and [`store::Store`], the sum of the store trait each of them
 //! declares, which `casedesk-store` implements for SQLite and PostgreSQL.
@@ -21,6 +21,7 @@ pub mod grants;
 pub mod identity;
 pub mod jobs;
 pub mod kb;
+pub mod links;
 pub mod mail;
 pub mod outbound;
 pub mod permissions;

@@ -22,6 +22,12 @@ pub const SEND: &str = "mail.send";
 /// writes each message's job with this limit in the statement that writes the message).
 pub const SEND_ATTEMPTS: u32 = 100_000;
 
+/// Template of the message that invites a new user.
+pub const INVITATION_KIND: &str = "invite";
+/// What the stored copy of an invitation reads once it is sent or given up: its link sets a
+/// password, so it is not kept.
+pub const INVITATION_KEPT_AS: &str = "(an invitation to sign in; its link is not kept)";
+
 /// A message to send, written with the change that causes it (and, by the database, its
 /// sending job).
 #[derive(Debug, Clone, PartialEq)]

@@ -884,39 +884,7 @@ pub const CONFIRM: &str = "confirm";
 /// The link that stops the messages.
 pub const STOP: &str = "stop";
 
-fn link_mac(key: &[u8; 32], purpose: &str, id: Uuid) -> Option<hmac::Hmac<sha2::Sha256>> {
-    use hmac::Mac;
-    // HMAC takes a key of any length, so this never fails with 32 bytes.
-    let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(key).ok()?;
-    mac.update(purpose.as_bytes());
-    mac.update(b"\n");
-    mac.update(id.as_bytes());
-    Some(mac)
-}
-
-/// The token of a subscriber's link: an HMAC of its purpose and the subscriber under a key
-/// derived from the server key. Nothing is stored, every node computes the same, and a token
-/// opens only its own subscriber's link for its own purpose.
-pub fn link_token(key: &[u8; 32], purpose: &str, id: Uuid) -> String {
-    use base64::Engine;
-    use hmac::Mac;
-    link_mac(key, purpose, id)
-        .map(|m| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(m.finalize().into_bytes()))
-        .unwrap_or_default()
-}
-
-/// Whether `token` is the link token of `id` for `purpose` (compared in constant time).
-pub fn link_ok(key: &[u8; 32], purpose: &str, id: Uuid, token: &str) -> bool {
-    use base64::Engine;
-    use hmac::Mac;
-    match (
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.trim()),
-        link_mac(key, purpose, id),
-    ) {
-        (Ok(bytes), Some(mac)) => mac.verify_slice(&bytes).is_ok(),
-        _ => false,
-    }
-}
+pub use crate::links::{ok as link_ok, token as link_token};
 
 /// What a subscription request without an account comes to: the subscriber to write, and
 /// whether a confirmation is to be sent now. An address already confirmed is left as it is,

@@ -72,6 +72,8 @@ pub struct User {
     pub queues: Vec<String>,
     /// When it was created.
     pub created_at: Timestamp,
+    /// When it was deactivated; a deactivated user neither signs in nor calls the API.
+    pub deactivated_at: Option<Timestamp>,
 }
 
 impl std::str::FromStr for Scope {
@@ -90,6 +92,11 @@ impl std::str::FromStr for Scope {
 }
 
 impl User {
+    /// Whether the user may sign in and act (not deactivated).
+    pub fn active(&self) -> bool {
+        self.deactivated_at.is_none()
+    }
+
     /// Whether the user may work with cases at all (the case routes still check each case).
     pub fn has_case_access(&self) -> bool {
         !self.role.is_customer() || self.case_admin || self.role == Role::SuperAdmin

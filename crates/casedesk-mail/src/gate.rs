@@ -553,7 +553,11 @@ async fn ingest_with(
         );
         return finish(store, &r, rec, None).await;
     };
-    let user = store.find_user_by_email(&sender).await?;
+    // A deactivated user writes as a stranger would: nothing is posted in their name.
+    let user = store
+        .find_user_by_email(&sender)
+        .await?
+        .filter(|u| u.active());
     match case {
         Some(case) => reply(store, mailer, r, sender, user, case, sink).await,
         None => new_message(store, mailer, r, sender, user, sink).await,
@@ -844,7 +848,11 @@ async fn author(
             .eq_ignore_ascii_case(sender)
         && user.is_none_or(|u| u.account_id == Some(case.account_id))
     {
-        return Ok(store.get_user(case.requester_id).await?.map(|u| (u, true)));
+        return Ok(store
+            .get_user(case.requester_id)
+            .await?
+            .filter(|u| u.active())
+            .map(|u| (u, true)));
     }
     Ok(None)
 }

@@ -457,6 +457,52 @@ impl Mailer {
         })
     }
 
+    /// The invitation of a new user: who added them and as what, and either the link that lets
+    /// them choose a password (valid until `until`) or, where passwords are off, where to sign
+    /// in with their organisation's sign-in.
+    pub fn invitation(
+        &self,
+        to: &str,
+        inviter: &str,
+        as_what: &str,
+        password_link: Option<(&str, &str)>,
+    ) -> Result<NewMail, SendError> {
+        let id = Uuid::now_v7();
+        let message_id = format!("<invite.{}@{}>", id.simple(), self.domain);
+        let subject = "You have been added to the support center".to_owned();
+        let base = self.config.base_url.trim_end_matches('/');
+        let how = match password_link {
+            Some((link, until)) => format!(
+                "Choose your password here (the link works once, until {until}):\n{link}\n\nAfterwards, sign in at {base}/auth/login with this address and that password."
+            ),
+            None => format!(
+                "Sign in at {base}/auth/login with your organisation's sign-in, using this address."
+            ),
+        };
+        let text = format!(
+            "{inviter} added you to the support center at {base} as {as_what}.\n\n{how}\n\nIf you did not expect this, ignore this message and tell {inviter}.\n"
+        );
+        let m = crate::outbound::compose_plain(
+            &self.config.from,
+            to,
+            &subject,
+            &text,
+            &message_id,
+            None,
+            "auto-generated",
+        )?;
+        Ok(NewMail {
+            id,
+            case_number: None,
+            kind: casedesk_core::mail::INVITATION_KIND.into(),
+            recipient: to.to_owned(),
+            subject,
+            message_id,
+            message: String::from_utf8_lossy(&m.formatted()).into_owned(),
+            created_at: casedesk_core::now(),
+        })
+    }
+
     /// The address casedesk's pages answer on, for links in messages.
     pub fn base_url(&self) -> &str {
         self.config.base_url.trim_end_matches('/')

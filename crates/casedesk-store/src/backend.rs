@@ -50,6 +50,7 @@ macro_rules! store_impl {
                     elevated: r.try_get("elevated").map_err(internal)?,
                     queues,
                     created_at: ts(r.try_get("created_at").map_err(internal)?),
+                    deactivated_at: r.try_get::<Option<i64>, _>("deactivated_at").map_err(internal)?.map(ts),
                 })
             }
 
@@ -266,6 +267,40 @@ macro_rules! store_impl {
                     Ok(())
                 }
 
+                /// Writes a user and their queues, within the plan's cap of elevated contacts.
+                async fn insert_user(tx: &mut sqlx::Transaction<'static, Db>, u: &User, elevated_cap: Option<u32>) -> Result<()> {
+                    if let (Some(cap), Some(account), true) = (elevated_cap, u.account_id, u.elevated) {
+                        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE account_id = $1 AND elevated = $2 AND deactivated_at IS NULL")
+                            .bind(account.to_string())
+                            .bind(true)
+                            .fetch_one(&mut **tx)
+                            .await
+                            .map_err(internal)?;
+                        if n >= i64::from(cap) {
+                            return Err(DomainError::Conflict(format!(
+                                "the account already has {n} elevated support contacts, the most its plan allows ({cap})"
+                            )));
+                        }
+                    }
+                    sqlx::query(
+                        "INSERT INTO users (id, account_id, email, role, case_admin, elevated, created_at, deactivated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(u.id.to_string())
+                    .bind(u.account_id.map(|a| a.to_string()))
+                    .bind(&u.email)
+                    .bind(u.role.key())
+                    .bind(u.case_admin)
+                    .bind(u.elevated)
+                    .bind(micros(u.created_at))
+                    .bind(u.deactivated_at.map(micros))
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(|e| conflict_or_internal(e, "a user with this email already exists"))?;
+                    Self::insert_queues(tx, u).await
+                }
+
+
                 /// Writes the queues of a user (inside the transaction that writes the user).
                 async fn insert_queues(tx: &mut sqlx::Transaction<'static, Db>, u: &User) -> Result<()> {
                     for q in &u.queues {
@@ -429,34 +464,7 @@ macro_rules! store_impl {
 
                 async fn create_user(&self, u: &User, elevated_cap: Option<u32>, audit: &AuditRecord) -> Result<()> {
                     let (mut tx, _writer) = self.begin().await?;
-                    if let (Some(cap), Some(account), true) = (elevated_cap, u.account_id, u.elevated) {
-                        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE account_id = $1 AND elevated = $2")
-                            .bind(account.to_string())
-                            .bind(true)
-                            .fetch_one(&mut *tx)
-                            .await
-                            .map_err(internal)?;
-                        if n >= i64::from(cap) {
-                            return Err(DomainError::Conflict(format!(
-                                "the account already has {n} elevated support contacts, the most its plan allows ({cap})"
-                            )));
-                        }
-                    }
-                    sqlx::query(
-                        "INSERT INTO users (id, account_id, email, role, case_admin, elevated, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(u.id.to_string())
-                    .bind(u.account_id.map(|a| a.to_string()))
-                    .bind(&u.email)
-                    .bind(u.role.key())
-                    .bind(u.case_admin)
-                    .bind(u.elevated)
-                    .bind(micros(u.created_at))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| conflict_or_internal(e, "a user with this email already exists"))?;
-                    Self::insert_queues(&mut tx, u).await?;
+                    Self::insert_user(&mut tx, u, elevated_cap).await?;
                     Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
                     tx.commit().await.map_err(internal)
                 }
@@ -481,14 +489,26 @@ macro_rules! store_impl {
 
                 async fn update_user_access(&self, u: &User, audit: &AuditRecord) -> Result<()> {
                     let (mut tx, _writer) = self.begin().await?;
-                    sqlx::query("UPDATE users SET role = $1, case_admin = $2, elevated = $3 WHERE id = $4")
+                    sqlx::query("UPDATE users SET role = $1, case_admin = $2, elevated = $3, deactivated_at = $4 WHERE id = $5")
                         .bind(u.role.key())
                         .bind(u.case_admin)
                         .bind(u.elevated)
+                        .bind(u.deactivated_at.map(micros))
                         .bind(u.id.to_string())
                         .execute(&mut *tx)
                         .await
                         .map_err(internal)?;
+                    if !u.active() {
+                        // With the deactivation, not after it: no window in which a session or a
+                        // token of the user still works.
+                        for table in ["sessions", "api_tokens"] {
+                            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE user_id = $1")))
+                                .bind(u.id.to_string())
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(internal)?;
+                        }
+                    }
                     sqlx::query("DELETE FROM user_queues WHERE user_id = $1")
                         .bind(u.id.to_string())
                         .execute(&mut *tx)
@@ -500,7 +520,7 @@ macro_rules! store_impl {
                 }
 
                 async fn count_users_with_role(&self, role: casedesk_core::users::Role) -> Result<u64> {
-                    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = $1")
+                    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = $1 AND deactivated_at IS NULL")
                         .bind(role.key())
                         .fetch_one(&self.pool)
                         .await
@@ -528,7 +548,7 @@ macro_rules! store_impl {
                 async fn support_users(&self) -> Result<Vec<User>> {
                     // One query: each user's queues come aggregated with the user.
                     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "SELECT id, account_id, email, role, case_admin, elevated, created_at, \
+                        "SELECT id, account_id, email, role, case_admin, elevated, created_at, deactivated_at, \
                          (SELECT {}(q.queue, '\n' ORDER BY q.queue) FROM user_queues q WHERE q.user_id = users.id) AS queues \
                          FROM users WHERE role IN ('agent', 'manager') ORDER BY role, email",
                         $agg
@@ -569,7 +589,7 @@ macro_rules! store_impl {
 
                 async fn find_token(&self, hash: &str) -> Result<Option<(User, TokenRecord)>> {
                     let row = sqlx::query(
-                        "SELECT u.id, u.account_id, u.email, u.role, u.case_admin, u.elevated, u.created_at, \
+                        "SELECT u.id, u.account_id, u.email, u.role, u.case_admin, u.elevated, u.created_at, u.deactivated_at, \
                          t.id AS token_id, t.scopes, t.label, t.created_at AS token_created_at, t.last_used_at \
                          FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1",
                     )
@@ -647,7 +667,7 @@ macro_rules! store_impl {
 
                 async fn local_credentials(&self, email: &str) -> Result<Option<(User, casedesk_core::identity::LocalCredentials)>> {
                     let row = sqlx::query(
-                        "SELECT id, account_id, email, role, case_admin, elevated, created_at, password_hash \
+                        "SELECT id, account_id, email, role, case_admin, elevated, created_at, deactivated_at, password_hash \
                          FROM users WHERE email = $1",
                     )
                     .bind(email)
@@ -871,6 +891,21 @@ macro_rules! store_impl {
                         .execute(&mut *tx)
                         .await
                         .map_err(|e| conflict_or_internal(e, "login already started"))?;
+                    tx.commit().await.map_err(internal)
+                }
+
+                async fn invite_user(&self, u: &User, elevated_cap: Option<u32>, audit: &AuditRecord, invitation: &casedesk_core::mail::NewMail) -> Result<()> {
+                    let (mut tx, _writer) = self.begin().await?;
+                    Self::insert_user(&mut tx, u, elevated_cap).await?;
+                    Self::insert_mails(&mut tx, std::slice::from_ref(invitation)).await?;
+                    Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
+                    tx.commit().await.map_err(internal)
+                }
+
+                async fn invite_again(&self, audit: &AuditRecord, invitation: &casedesk_core::mail::NewMail) -> Result<()> {
+                    let (mut tx, _writer) = self.begin().await?;
+                    Self::insert_mails(&mut tx, std::slice::from_ref(invitation)).await?;
+                    Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
                     tx.commit().await.map_err(internal)
                 }
 

@@ -388,6 +388,31 @@ impl casedesk_core::identity::IdentityStore for CachedStore {
     async fn take_login_flow(&self, state_hash: &str) -> Result<Option<LoginFlow>> {
         self.inner.take_login_flow(state_hash).await
     }
+
+    async fn invite_again(
+        &self,
+        audit: &AuditRecord,
+        invitation: &casedesk_core::mail::NewMail,
+    ) -> Result<()> {
+        self.inner.invite_again(audit, invitation).await
+    }
+
+    async fn invite_user(
+        &self,
+        user: &User,
+        elevated_cap: Option<u32>,
+        audit: &AuditRecord,
+        invitation: &casedesk_core::mail::NewMail,
+    ) -> Result<()> {
+        let r = self
+            .inner
+            .invite_user(user, elevated_cap, audit, invitation)
+            .await;
+        if let Some(a) = user.account_id {
+            self.users.forget(&a);
+        }
+        r
+    }
 }
 
 #[async_trait]

@@ -228,8 +228,7 @@ pub(crate) fn case_created_audit(
 /// `cases_sla_alert` from its start (the benchmark prints its plan on both databases).
 pub const SLA_ALERTS_DUE: &str = "SELECT number FROM cases WHERE sla_alert_at IS NOT NULL AND sla_alert_at <= $1 ORDER BY sla_alert_at LIMIT $2";
 
-pub(crate) const USER_SELECT: &str =
-    "SELECT id, account_id, email, role, case_admin, elevated, created_at FROM users";
+pub(crate) const USER_SELECT: &str = "SELECT id, account_id, email, role, case_admin, elevated, created_at, deactivated_at FROM users";
 
 /// The bound arguments of a statement as it is built; each push answers its placeholder.
 struct Args(Vec<Arg>);

@@ -858,6 +858,17 @@ macro_rules! ops_impl {
                     .execute(&mut **tx)
                     .await
                     .map_err(internal)?;
+                    if matches!(r.state, casedesk_core::mail::MailState::Sent | casedesk_core::mail::MailState::Failed) {
+                        // An invitation carries a link that sets a password: once it has gone
+                        // (or never will), the copy in the database loses it.
+                        sqlx::query("UPDATE mail_out SET message = $1 WHERE id = $2 AND kind = $3")
+                            .bind(casedesk_core::mail::INVITATION_KEPT_AS)
+                            .bind(r.id.to_string())
+                            .bind(casedesk_core::mail::INVITATION_KIND)
+                            .execute(&mut **tx)
+                            .await
+                            .map_err(internal)?;
+                    }
                     Ok(true)
                 }
 

@@ -143,6 +143,7 @@ fn person(account: Option<Uuid>, email: String, role: Role, elevated: bool) -> U
         elevated,
         queues: vec![],
         created_at: casedesk_core::now(),
+        deactivated_at: None,
     }
 }
 

@@ -37,6 +37,10 @@ pub fn router(state: AppState) -> Router {
             "/auth/login",
             get(signin::login_page).post(signin::login_submit),
         )
+        .route(
+            "/auth/welcome",
+            get(signin::welcome_page).post(signin::welcome_submit),
+        )
         .route("/auth/logout", post(signin::logout))
         .route("/auth/session", get(signin::session))
         .route("/auth/oidc/{issuer}/start", get(signin::oidc_start))

@@ -129,7 +129,11 @@ pub async fn session_of(
     if secret.len() > 100 {
         return Ok(None);
     }
-    st.store.find_session(&hash_token(&secret), now()).await
+    Ok(st
+        .store
+        .find_session(&hash_token(&secret), now())
+        .await?
+        .filter(|(u, _)| u.active()))
 }
 
 /// Where a request came from, for the audit trail.

@@ -343,7 +343,10 @@ pub async fn login_submit(State(st): State<AppState>, req: Request) -> Response 
         .as_ref()
         .is_some_and(|(u, _)| device_of(&st, &headers) == Some(u.id));
     let held = !known_browser && policy.wait(failures, last, t).is_some();
-    let hash = if held {
+    let off = found.as_ref().is_some_and(|(u, _)| !u.active());
+    // A deactivated user's password is not checked: the answer and its time are a wrong
+    // password's.
+    let hash = if held || off {
         None
     } else {
         found.as_ref().and_then(|(_, c)| c.password_hash.clone())
@@ -354,6 +357,7 @@ pub async fn login_submit(State(st): State<AppState>, req: Request) -> Response 
         found => {
             let (who, account, reason) = match &found {
                 None => (email.clone(), None, "no user has this email"),
+                Some((u, _)) if off => (u.email.clone(), u.account_id, "the user is deactivated"),
                 Some((u, _)) if held => (
                     u.email.clone(),
                     u.account_id,
@@ -734,4 +738,161 @@ pub async fn oidc_callback(
     res.headers_mut()
         .append(header::SET_COOKIE, clear_cookie(STATE_COOKIE, "/auth/oidc"));
     res
+}
+
+/// An invitation link's parts: whose it is, until when, and its token.
+#[derive(Deserialize)]
+pub struct Welcome {
+    u: Option<String>,
+    x: Option<String>,
+    t: Option<String>,
+}
+
+const WELCOME_GONE: &str = "<p>This link no longer works: it has been used, or it is older than \
+    its invitation allowed. If you chose your password, <a href=\"/auth/login\">sign in</a>; \
+    otherwise ask the person who added you to send a new invitation.</p>";
+
+/// The user an invitation link still opens for, with the password it was made for.
+async fn invited(st: &AppState, w: &Welcome) -> Result<Option<User>, DomainError> {
+    let (Some(u), Some(x), Some(t)) = (&w.u, &w.x, &w.t) else {
+        return Ok(None);
+    };
+    let (Ok(id), Ok(x)) = (u.parse::<uuid::Uuid>(), x.parse::<i64>()) else {
+        return Ok(None);
+    };
+    if !st.auth.local_accounts() {
+        return Ok(None);
+    }
+    let Some(user) = st.store.get_user(id).await? else {
+        return Ok(None);
+    };
+    let Some((user, creds)) = st.store.local_credentials(&user.email).await? else {
+        return Ok(None);
+    };
+    let key = st.secrets.derive(casedesk_core::identity::INVITE_KEY);
+    let ok = casedesk_core::identity::invite_ok(
+        &key,
+        user.id,
+        x,
+        creds.password_hash.as_deref(),
+        t,
+        now(),
+    );
+    Ok((ok && user.active()).then_some(user))
+}
+
+fn welcome_form(user: &User, w: &Welcome, message: Option<&str>) -> String {
+    let hidden = |name: &str, v: &Option<String>| {
+        format!(
+            "<input type=\"hidden\" name=\"{name}\" value=\"{}\">",
+            escape(v.as_deref().unwrap_or(""))
+        )
+    };
+    format!(
+        "{}<p>Choose the password you will sign in with as <strong>{}</strong>. It needs at least {} characters; a few unrelated words make a good one.</p>\
+         <form method=\"post\" action=\"/auth/welcome\">{}{}{}\
+         <input type=\"text\" name=\"username\" value=\"{}\" autocomplete=\"username\" hidden>\
+         <label for=\"password\">New password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" minlength=\"{}\" required>\
+         <label for=\"repeat\">The same password again</label><input id=\"repeat\" name=\"repeat\" type=\"password\" autocomplete=\"new-password\" minlength=\"{}\" required>\
+         <button type=\"submit\">Set my password and sign in</button></form>",
+        message
+            .map(|m| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(m)))
+            .unwrap_or_default(),
+        escape(&user.email),
+        casedesk_auth::password::MIN_PASSWORD_LEN,
+        hidden("u", &w.u),
+        hidden("x", &w.x),
+        hidden("t", &w.t),
+        escape(&user.email),
+        casedesk_auth::password::MIN_PASSWORD_LEN,
+        casedesk_auth::password::MIN_PASSWORD_LEN,
+    )
+}
+
+/// `GET /auth/welcome`: an invited user chooses their password.
+pub async fn welcome_page(State(st): State<AppState>, Query(w): Query<Welcome>) -> Response {
+    match invited(&st, &w).await {
+        Ok(Some(user)) => page(StatusCode::OK, "Welcome", &welcome_form(&user, &w, None)),
+        Ok(None) => page(StatusCode::GONE, "This link no longer works", WELCOME_GONE),
+        Err(e) => internal(e),
+    }
+}
+
+/// `POST /auth/welcome`: sets the invited user's password, which ends the link, and signs
+/// them in.
+pub async fn welcome_submit(State(st): State<AppState>, req: Request) -> Response {
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let headers = req.headers().clone();
+    let origin = origin_of(&headers, ip);
+    let Ok(bytes) = axum::body::to_bytes(req.into_body(), 16 * 1024).await else {
+        return page(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Welcome",
+            "<p>The form is too large.</p>",
+        );
+    };
+    // The link is the secret, so a form from another site cannot carry it; the check also
+    // keeps another site from signing a browser in as someone else.
+    if !same_origin(&headers) {
+        return page(
+            StatusCode::FORBIDDEN,
+            "Welcome",
+            "<p>This form came from another site. Open the link from your invitation again.</p>",
+        );
+    }
+    let f = form(&bytes);
+    let w = Welcome {
+        u: f.get("u").cloned(),
+        x: f.get("x").cloned(),
+        t: f.get("t").cloned(),
+    };
+    let user = match invited(&st, &w).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return page(StatusCode::GONE, "This link no longer works", WELCOME_GONE),
+        Err(e) => return internal(e),
+    };
+    let password = f.get("password").cloned().unwrap_or_default();
+    if f.get("repeat") != Some(&password) {
+        return page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Welcome",
+            &welcome_form(
+                &user,
+                &w,
+                Some("The two passwords differ. Type the same one twice."),
+            ),
+        );
+    }
+    let hash = match casedesk_auth::password::hash_password(password).await {
+        Ok(h) => h,
+        Err(DomainError::Validation(errs)) => {
+            let m = errs
+                .first()
+                .map(|e| format!("The password {}.", e.message))
+                .unwrap_or_default();
+            return page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Welcome",
+                &welcome_form(&user, &w, Some(&m)),
+            );
+        }
+        Err(e) => return internal(e),
+    };
+    let audit = AuditRecord::new(
+        Actor::user(&user),
+        "user.set_password",
+        format!("user:{}", user.email),
+    )
+    .account(user.account_id)
+    .origin(&origin)
+    .summary(json!({"via": "invitation"}));
+    if let Err(e) = st.store.set_password(user.id, Some(&hash), &audit).await {
+        return internal(e);
+    }
+    start_session(&st, &user, None, "/", &origin)
+        .await
+        .unwrap_or_else(internal)
 }

@@ -311,6 +311,11 @@ pub async fn resolve_user(
         .await?;
         return Ok(user);
     };
+    if !user.active() {
+        // A deactivated user stays out whatever the issuer says; only a person in casedesk
+        // lets them back in.
+        return Err(denied(cfg, "the user is deactivated in casedesk"));
+    }
 
     let customer = wanted
         .as_ref()

@@ -1140,6 +1140,7 @@ mod tests {
             elevated: false,
             queues: vec![],
             created_at: now,
+            deactivated_at: None,
         }];
         (tenants, areas, users)
     }

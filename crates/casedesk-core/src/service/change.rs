@@ -675,6 +675,15 @@ async fn assign(
                     "is not a support engineer or manager",
                 ));
             };
+            if !user.active() {
+                return Err(DomainError::field(
+                    "assignee",
+                    format!(
+                        "{} is deactivated; choose someone who still works cases",
+                        user.email
+                    ),
+                ));
+            }
             data["assignee"] = json!(user.email);
             patch.assignee = Some(Some(user.id));
         }
@@ -774,12 +783,12 @@ async fn change_contacts(
     let email = normalize_email(email).map_err(|m| DomainError::field("email", m))?;
     if adding {
         let user = store.find_user_by_email(&email).await?;
-        let Some(user) =
-            user.filter(|u| u.role.is_customer() && u.account_id == Some(case.account_id))
-        else {
+        let Some(user) = user.filter(|u| {
+            u.role.is_customer() && u.account_id == Some(case.account_id) && u.active()
+        }) else {
             return Err(DomainError::field(
                 "email",
-                "is not an administrator of the case's account; team contacts must be admins of the same account",
+                "is not an active administrator of the case's account; team contacts must be admins of the same account",
             ));
         };
         if case.team_contacts.iter().any(|c| c.user_id == user.id) {

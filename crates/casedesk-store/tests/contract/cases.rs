@@ -201,6 +201,7 @@ async fn history_is_imported_with_its_times_and_announces_nothing(b: Backend) {
         elevated: false,
         queues: vec![],
         created_at: casedesk_core::now(),
+        deactivated_at: None,
     };
     s.create_user(&agent, None, &a()).await.unwrap();
     let opened = casedesk_core::now() - jiff::SignedDuration::from_hours(72);

@@ -158,3 +158,132 @@ async fn identity_records_round_trip(b: Backend) {
     assert_eq!(s.take_login_flow("st").await.unwrap(), None);
 }
 both!(identity_records_round_trip);
+
+/// Deactivation is kept with the user and ends their sessions and tokens in the same write;
+/// a deactivated user counts neither as a manager nor against the plan's elevated cap; an
+/// invitation is written with its user.
+async fn deactivation_and_invitation(b: Backend) {
+    use casedesk_core::identity::{Session, TokenRecord};
+    let (s, _db) = store(b).await;
+    let f = fixture(s.as_ref()).await;
+    let now = casedesk_core::now();
+    let elevated = User {
+        elevated: true,
+        ..user(Some(f.account.id), "el@x.example", Role::Admin)
+    };
+    s.create_user(&elevated, Some(1), &a()).await.unwrap();
+    let token = TokenRecord {
+        id: Uuid::now_v7(),
+        user_id: elevated.id,
+        hash: "el-token".into(),
+        scopes: vec![],
+        label: None,
+        created_at: now,
+        last_used_at: None,
+    };
+    s.create_token(&token, &a()).await.unwrap();
+    s.create_session(
+        &Session {
+            hash: "el-session".into(),
+            user_id: elevated.id,
+            csrf: "c".into(),
+            issuer: None,
+            created_at: now,
+            expires_at: now + jiff::SignedDuration::from_hours(1),
+        },
+        &a(),
+    )
+    .await
+    .unwrap();
+    let second = User {
+        elevated: true,
+        ..user(Some(f.account.id), "el2@x.example", Role::Admin)
+    };
+    assert!(
+        s.create_user(&second, Some(1), &a()).await.is_err(),
+        "the cap is full"
+    );
+
+    let off = User {
+        deactivated_at: Some(now),
+        ..elevated.clone()
+    };
+    s.update_user_access(&off, &a()).await.unwrap();
+    let back = s.get_user(elevated.id).await.unwrap().unwrap();
+    assert_eq!(back.deactivated_at, Some(now));
+    assert!(!back.active());
+    assert!(s.find_token("el-token").await.unwrap().is_none());
+    assert!(s.find_session("el-session", now).await.unwrap().is_none());
+    assert_eq!(
+        s.find_user_by_email("el@x.example")
+            .await
+            .unwrap()
+            .unwrap()
+            .deactivated_at,
+        Some(now),
+        "every read of a user carries it"
+    );
+    s.create_user(&second, Some(1), &a()).await.unwrap();
+
+    let managers = s.count_users_with_role(Role::Manager).await.unwrap();
+    let mgr = user(None, "boss@support.example", Role::Manager);
+    s.create_user(&mgr, None, &a()).await.unwrap();
+    assert_eq!(
+        s.count_users_with_role(Role::Manager).await.unwrap(),
+        managers + 1
+    );
+    s.update_user_access(
+        &User {
+            deactivated_at: Some(now),
+            ..mgr.clone()
+        },
+        &a(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.count_users_with_role(Role::Manager).await.unwrap(),
+        managers
+    );
+    s.update_user_access(&mgr, &a()).await.unwrap();
+    assert!(s.get_user(mgr.id).await.unwrap().unwrap().active());
+
+    // An invitation is written with its user, or not at all.
+    let invited = user(Some(f.account.id), "new@x.example", Role::Admin);
+    let mail = casedesk_core::mail::NewMail {
+        id: Uuid::now_v7(),
+        case_number: None,
+        kind: casedesk_core::mail::INVITATION_KIND.into(),
+        recipient: invited.email.clone(),
+        subject: "Welcome".into(),
+        message_id: "<invite.contract@x.example>".into(),
+        message: "Subject: Welcome\r\n\r\nhello\r\n".into(),
+        created_at: now,
+    };
+    s.invite_user(&invited, None, &a(), &mail).await.unwrap();
+    assert!(s.get_user(invited.id).await.unwrap().is_some());
+    assert_eq!(
+        s.mail_by_message_id("<invite.contract@x.example>")
+            .await
+            .unwrap()
+            .map(|m| m.recipient),
+        Some("new@x.example".to_owned())
+    );
+    let twice = casedesk_core::mail::NewMail {
+        id: Uuid::now_v7(),
+        message_id: "<invite.twice@x.example>".into(),
+        ..mail.clone()
+    };
+    assert!(
+        s.invite_user(&invited, None, &a(), &twice).await.is_err(),
+        "the same email again"
+    );
+    assert!(
+        s.mail_by_message_id("<invite.twice@x.example>")
+            .await
+            .unwrap()
+            .is_none(),
+        "no invitation without its user"
+    );
+}
+both!(deactivation_and_invitation);

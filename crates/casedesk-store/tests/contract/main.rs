@@ -47,6 +47,7 @@ fn user(account: Option<Uuid>, email: &str, role: Role) -> User {
         elevated: false,
         queues: vec![],
         created_at: casedesk_core::now(),
+        deactivated_at: None,
     }
 }
 

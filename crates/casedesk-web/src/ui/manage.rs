@@ -306,16 +306,44 @@ pub async fn delete_reply(State(st): State<AppState>, Posted { v, f }: Posted) -
     }
 }
 
-fn user_row(v: &Viewer, u: &User, queues: &[String]) -> Markup {
+/// The roles a user may be given: their own side's.
+fn roles_of_side(u: &User) -> [Role; 2] {
+    if u.role.is_customer() {
+        [Role::SuperAdmin, Role::Admin]
+    } else {
+        [Role::Agent, Role::Manager]
+    }
+}
+
+fn user_row(v: &Viewer, u: &User, queues: &[String], listed: Option<&str>) -> Markup {
     let customer = u.role.is_customer();
+    let me = u.id == v.p.user.id;
+    let back = html! { @if let Some(a) = listed { input type="hidden" name="account" value=(a); } };
     html! {
         tr {
-            td { (u.email) }
-            td { (role_label(u.role)) }
+            td { (u.email) @if me { " (you)" } }
+            td {
+                @if me {
+                    (role_label(u.role))
+                } @else {
+                    form.row-act method="post" action="/manage/users/role" {
+                        (forms::csrf(&v.csrf))
+                        input type="hidden" name="email" value=(u.email);
+                        (back)
+                        @let id = forms::id_of(&format!("role-{}", u.email));
+                        label.visually-hidden for=(id) { "Role of " (u.email) }
+                        select id=(id) name="role" {
+                            @for r in roles_of_side(u) { option value=(r.key()) selected[r == u.role] { (role_label(r)) } }
+                        }
+                        button.secondary type="submit" aria-label=(format!("Change the role of {}", u.email)) { "Change" }
+                    }
+                }
+            }
             td {
                 form method="post" action="/manage/users/access" {
                     (forms::csrf(&v.csrf))
                     input type="hidden" name="email" value=(u.email);
+                    (back)
                     @if customer {
                         label.check for=(forms::id_of(&format!("ca-{}", u.email))) {
                             input type="checkbox" id=(forms::id_of(&format!("ca-{}", u.email))) name="case_admin" value="true" checked[u.case_admin] disabled[u.role == Role::SuperAdmin];
@@ -335,6 +363,33 @@ fn user_row(v: &Viewer, u: &User, queues: &[String]) -> Markup {
                         }
                     }
                     button.secondary type="submit" aria-label=(format!("Save access of {}", u.email)) { "Save" }
+                }
+            }
+            td {
+                @match u.deactivated_at {
+                    Some(at) => { span.badge.bad { "Deactivated" } " " (when(at)) }
+                    None => { span.badge.ok { "Active" } }
+                }
+                @if !me {
+                    form.row-act method="post" action="/manage/users/active" {
+                        (forms::csrf(&v.csrf))
+                        input type="hidden" name="email" value=(u.email);
+                        input type="hidden" name="active" value=(if u.active() { "false" } else { "true" });
+                        (back)
+                        @if u.active() {
+                            button.secondary type="submit" aria-label=(format!("Deactivate {}", u.email)) { "Deactivate" }
+                        } @else {
+                            button.secondary type="submit" aria-label=(format!("Reactivate {}", u.email)) { "Reactivate" }
+                        }
+                    }
+                    @if u.active() {
+                        form.row-act method="post" action="/manage/users/invite" {
+                            (forms::csrf(&v.csrf))
+                            input type="hidden" name="email" value=(u.email);
+                            (back)
+                            button.secondary type="submit" aria-label=(format!("Invite again: {}", u.email)) { "Invite again" }
+                        }
+                    }
                 }
             }
         }
@@ -409,6 +464,16 @@ async fn users_page(
     } else {
         vec![(Role::Admin.key().to_owned(), "admin".to_owned())]
     };
+    // The account whose users are listed, by name, so that a change returns to the same list.
+    let listed = match chosen {
+        Some(id) if v.manager() => accounts.iter().find(|a| a.id == id).map(|a| a.name.clone()),
+        _ => None,
+    };
+    let invite_how = if st.auth.local_accounts() {
+        " (with a link to choose their password)"
+    } else {
+        " (to sign in with your organisation's sign-in)"
+    };
     let account_choices: Vec<(String, String)> = accounts
         .iter()
         .map(|a| (a.name.clone(), format!("{} ({})", a.name, a.plan.key())))
@@ -427,13 +492,14 @@ async fn users_page(
             }
         }
         p { "Admins need " strong { "case-admin" } " to open and see cases; an " strong { "elevated support contact" } " sees every case of the account. The plan caps how many elevated contacts an account has." }
+        p { "Deactivating a user ends their sessions and API tokens at once; what they wrote stays theirs, and they can be reactivated. Nobody changes their own role or deactivates themselves." }
         div.table-wrap tabindex="0" role="region" aria-label="Scrollable table" {
             table {
-                thead { tr { th scope="col" { "Email" } th scope="col" { "Role" } th scope="col" { "Access" } } }
-                tbody { @for u in &users { (user_row(v, u, &queues)) } }
+                thead { tr { th scope="col" { "Email" } th scope="col" { "Role" } th scope="col" { "Access" } th scope="col" { "Status" } } }
+                tbody { @for u in &users { (user_row(v, u, &queues, listed.as_deref())) } }
             }
         }
-        h2 { "Add a user" }
+        h2 { "Invite a user" }
         form method="post" action="/manage/users" {
             (forms::csrf(&v.csrf))
             (field("email", "Email", None, values.get("email"), Kind::Input("email"), true, errors))
@@ -448,6 +514,7 @@ async fn users_page(
                     @for q in &queues { label.check for=(format!("new-q-{q}")) { input id=(format!("new-q-{q}")) type="checkbox" name="queues" value=(q) checked[values.all("queues").contains(q)]; (q) } }
                 }
             }
+            label.check for="new-invite" { input #new-invite type="checkbox" name="invite" value="true" checked[values.0.is_empty() || values.checked("invite")]; "Email them an invitation" (invite_how) }
             button type="submit" { "Add user" }
         }
     };
@@ -486,7 +553,9 @@ pub async fn create_user(State(st): State<AppState>, Posted { v, f }: Posted) ->
         elevated: f.checked("elevated"),
         queues: f.all("queues"),
     };
-    match admin::create_user_as(st.store.as_ref(), st.auth.limits(), &v.p, input).await {
+    let invite = |u: &User| invitation(&st, &v, u, None);
+    let with: Option<admin::Invitation<'_>> = f.checked("invite").then_some(&invite);
+    match admin::create_user_as(st.store.as_ref(), st.auth.limits(), &v.p, input, with).await {
         Ok(u) => {
             let back = f.opt("account").filter(|_| role.is_customer());
             users_page(
@@ -494,7 +563,11 @@ pub async fn create_user(State(st): State<AppState>, Posted { v, f }: Posted) ->
                 &v,
                 back,
                 &Errors::default(),
-                Some(format!("{} was added.", u.email)),
+                Some(if f.checked("invite") {
+                    format!("{} was added and an invitation is on its way.", u.email)
+                } else {
+                    format!("{} was added.", u.email)
+                }),
                 StatusCode::OK,
                 &Fields::default(),
             )
@@ -532,30 +605,109 @@ pub async fn set_access(State(st): State<AppState>, Posted { v, f }: Posted) -> 
     )
     .await
     {
+        Ok(u) => users_after(&st, &v, &f, format!("Access of {} saved.", u.email)).await,
+        Err(e) => users_refused(&st, &v, &f, e).await,
+    }
+}
+
+/// `POST /manage/users/role`: moves a user between super admin and admin, or between
+/// support engineer and support manager.
+pub async fn set_role(State(st): State<AppState>, Posted { v, f }: Posted) -> Response {
+    let role = match f.get("role").parse::<Role>() {
+        Ok(r) => r,
+        Err(e) => return users_refused(&st, &v, &f, e).await,
+    };
+    match admin::set_role(st.store.as_ref(), &v.p, f.get("email"), role).await {
         Ok(u) => {
-            let account = match u.account_id {
-                Some(a) if v.manager() => match st.store.find_account(&a.to_string()).await {
-                    Ok(found) => found.map(|a| a.name),
-                    Err(e) => return failure(Some(&v), e),
-                },
-                _ => None,
-            };
-            users_page(
+            let msg = format!("{} is now {}.", u.email, with_article(role_label(u.role)));
+            users_after(&st, &v, &f, msg).await
+        }
+        Err(e) => users_refused(&st, &v, &f, e).await,
+    }
+}
+
+/// `POST /manage/users/active`: deactivates or reactivates a user.
+pub async fn set_active(State(st): State<AppState>, Posted { v, f }: Posted) -> Response {
+    let active = f.get("active") == "true";
+    match admin::set_active(
+        st.store.as_ref(),
+        st.auth.limits(),
+        &v.p,
+        f.get("email"),
+        active,
+    )
+    .await
+    {
+        Ok(u) if u.active() => {
+            users_after(&st, &v, &f, format!("{} can sign in again.", u.email)).await
+        }
+        Ok(u) => {
+            let msg = format!(
+                "{} is deactivated: their sessions and API tokens have ended. What they wrote stays theirs{}.",
+                u.email,
+                if u.role.is_customer() {
+                    ""
+                } else {
+                    "; reassign the open cases they were working from the console"
+                }
+            );
+            users_after(&st, &v, &f, msg).await
+        }
+        Err(e) => users_refused(&st, &v, &f, e).await,
+    }
+}
+
+/// `POST /manage/users/invite`: sends a user a new invitation (where passwords are on, a link
+/// to choose a new password).
+pub async fn invite_again(State(st): State<AppState>, Posted { v, f }: Posted) -> Response {
+    let email = casedesk_core::users::normalize_email(f.get("email")).unwrap_or_default();
+    let hash = match st.store.local_credentials(&email).await {
+        Ok(found) => found.and_then(|(_, c)| c.password_hash),
+        Err(e) => return failure(Some(&v), e),
+    };
+    let compose = |u: &User| invitation(&st, &v, u, hash.as_deref());
+    match admin::invite_again(st.store.as_ref(), &v.p, &email, &compose).await {
+        Ok(u) => {
+            users_after(
                 &st,
                 &v,
-                account,
-                &Errors::default(),
-                Some(format!("Access of {} saved.", u.email)),
-                StatusCode::OK,
-                &Fields::default(),
+                &f,
+                format!("A new invitation to {} is on its way.", u.email),
             )
             .await
         }
-        Err(DomainError::Validation(errs)) => {
+        Err(e) => users_refused(&st, &v, &f, e).await,
+    }
+}
+
+/// "a super admin", "an admin".
+fn with_article(words: &str) -> String {
+    let an = words.starts_with(['a', 'e', 'i', 'o', 'u']);
+    format!("{} {words}", if an { "an" } else { "a" })
+}
+
+/// The users page after a change, on the list the change was made from.
+async fn users_after(st: &AppState, v: &Viewer, f: &Fields, flash: String) -> Response {
+    users_page(
+        st,
+        v,
+        f.opt("account"),
+        &Errors::default(),
+        Some(flash),
+        StatusCode::OK,
+        &Fields::default(),
+    )
+    .await
+}
+
+/// The users page with a change's refusal, on the list the change was made from.
+async fn users_refused(st: &AppState, v: &Viewer, f: &Fields, e: DomainError) -> Response {
+    match e {
+        DomainError::Validation(errs) => {
             users_page(
-                &st,
-                &v,
-                None,
+                st,
+                v,
+                f.opt("account"),
                 &Errors(errs),
                 None,
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -563,8 +715,48 @@ pub async fn set_access(State(st): State<AppState>, Posted { v, f }: Posted) -> 
             )
             .await
         }
-        Err(e) => failure(Some(&v), e),
+        e => failure(Some(v), e),
     }
+}
+
+/// The invitation of a user being added: the link to choose a password where local passwords
+/// are on, else where to sign in.
+fn invitation(
+    st: &AppState,
+    v: &Viewer,
+    u: &User,
+    password_hash: Option<&str>,
+) -> casedesk_core::Result<casedesk_core::mail::NewMail> {
+    use casedesk_core::identity::{INVITE_KEY, INVITE_VALID_DAYS, invite_token};
+    let expires = casedesk_core::now() + jiff::SignedDuration::from_hours(24 * INVITE_VALID_DAYS);
+    let link = st.auth.local_accounts().then(|| {
+        let key = st.secrets.derive(INVITE_KEY);
+        let x = expires.as_second();
+        (
+            format!(
+                "{}/auth/welcome?u={}&x={x}&t={}",
+                st.mailer.base_url(),
+                u.id,
+                invite_token(&key, u.id, x, password_hash)
+            ),
+            expires.strftime("%a %-d %b %Y %H:%M UTC").to_string(),
+        )
+    });
+    let as_what = match u.role {
+        Role::SuperAdmin | Role::Admin => format!(
+            "{} of your company's account",
+            with_article(role_label(u.role))
+        ),
+        r => with_article(role_label(r)),
+    };
+    st.mailer
+        .invitation(
+            &u.email,
+            &v.p.user.email,
+            &as_what,
+            link.as_ref().map(|(l, until)| (l.as_str(), until.as_str())),
+        )
+        .map_err(|_| DomainError::field("email", "cannot be written to: check the address"))
 }
 
 fn goal_text(g: &Value) -> String {

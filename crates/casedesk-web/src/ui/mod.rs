@@ -79,6 +79,9 @@ pub fn routes() -> Router<AppState> {
             get(manage::users).post(manage::create_user),
         )
         .route("/manage/users/access", post(manage::set_access))
+        .route("/manage/users/role", post(manage::set_role))
+        .route("/manage/users/active", post(manage::set_active))
+        .route("/manage/users/invite", post(manage::invite_again))
         .route("/manage/accounts", get(manage::accounts))
         .route("/manage/accounts/{id}", post(manage::save_account))
         .route("/manage/sla", get(manage::sla).post(manage::put_policy))

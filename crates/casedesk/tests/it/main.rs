@@ -28,6 +28,7 @@ mod sla;
 mod sla_clocks;
 mod status;
 mod support_center;
+mod users_admin;
 mod validation;
 mod web_ui;
 mod web_ui_desk;

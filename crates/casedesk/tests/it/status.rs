@@ -487,7 +487,7 @@ async fn incident_lifecycle_reaches_page_subscribers_and_linked_cases(b: Backend
 both!(incident_lifecycle_reaches_page_subscribers_and_linked_cases);
 
 /// A message of the outbox as (recipient, subject, text, `List-Unsubscribe`), decoded.
-fn read_mail(raw: &str) -> (String, String, String, Option<String>) {
+pub(crate) fn read_mail(raw: &str) -> (String, String, String, Option<String>) {
     let m = mail_parser::MessageParser::default()
         .parse(raw.as_bytes())
         .unwrap();
@@ -510,7 +510,7 @@ fn read_mail(raw: &str) -> (String, String, String, Option<String>) {
 
 /// The first link in `text` to `path`, moved to `base` (messages name the configured
 /// address; the test server listens on a random port).
-fn link(text: &str, base: &str, path: &str) -> String {
+pub(crate) fn link(text: &str, base: &str, path: &str) -> String {
     let word = text
         .split_whitespace()
         .find(|w| w.starts_with("http") && w.contains(path))

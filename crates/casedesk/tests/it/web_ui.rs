@@ -346,7 +346,7 @@ async fn a_case_goes_from_the_portal_through_the_console_to_closed_in_a_real_bro
     // The manager's screens.
     b.sign_in("mia@support.example", PASSWORD).await;
     for (i, (path, marker)) in [
-        ("/manage/users", "Add a user"),
+        ("/manage/users", "Invite a user"),
         ("/manage/sla", "SLA policies by plan and priority"),
         ("/manage/queues", "Routing"),
         ("/manage/kb", "New entry"),
