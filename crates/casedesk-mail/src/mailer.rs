@@ -429,18 +429,35 @@ impl Mailer {
         confirm: &str,
         stop: &str,
     ) -> Result<NewMail, SendError> {
-        let id = Uuid::now_v7();
-        let message_id = format!("<status-confirm.{}@{}>", id.simple(), self.domain);
-        let subject = "Confirm your service status emails".to_owned();
         let base = self.config.base_url.trim_end_matches('/');
         let text = format!(
             "Someone, we hope you, asked for service status emails at this address on {base}/status.\n\nTo start receiving them, confirm here:\n{confirm}\n\nIf you did not ask for them, do nothing: without your confirmation this address gets no further message. To remove it at once: {stop}\n"
         );
+        self.standalone(
+            to,
+            "status_confirm",
+            "status-confirm",
+            "Confirm your service status emails",
+            &text,
+        )
+    }
+
+    /// A plain message that belongs to no case, from casedesk's address.
+    fn standalone(
+        &self,
+        to: &str,
+        kind: &str,
+        id_prefix: &str,
+        subject: &str,
+        text: &str,
+    ) -> Result<NewMail, SendError> {
+        let id = Uuid::now_v7();
+        let message_id = format!("<{id_prefix}.{}@{}>", id.simple(), self.domain);
         let m = crate::outbound::compose_plain(
             &self.config.from,
             to,
-            &subject,
-            &text,
+            subject,
+            text,
             &message_id,
             None,
             "auto-generated",
@@ -448,9 +465,9 @@ impl Mailer {
         Ok(NewMail {
             id,
             case_number: None,
-            kind: "status_confirm".into(),
+            kind: kind.into(),
             recipient: to.to_owned(),
-            subject,
+            subject: subject.to_owned(),
             message_id,
             message: String::from_utf8_lossy(&m.formatted()).into_owned(),
             created_at: casedesk_core::now(),
@@ -467,9 +484,6 @@ impl Mailer {
         as_what: &str,
         password_link: Option<(&str, &str)>,
     ) -> Result<NewMail, SendError> {
-        let id = Uuid::now_v7();
-        let message_id = format!("<invite.{}@{}>", id.simple(), self.domain);
-        let subject = "You have been added to the support center".to_owned();
         let base = self.config.base_url.trim_end_matches('/');
         let how = match password_link {
             Some((link, until)) => format!(
@@ -482,25 +496,13 @@ impl Mailer {
         let text = format!(
             "{inviter} added you to the support center at {base} as {as_what}.\n\n{how}\n\nIf you did not expect this, ignore this message and tell {inviter}.\n"
         );
-        let m = crate::outbound::compose_plain(
-            &self.config.from,
+        self.standalone(
             to,
-            &subject,
+            casedesk_core::mail::INVITATION_KIND,
+            "invite",
+            "You have been added to the support center",
             &text,
-            &message_id,
-            None,
-            "auto-generated",
-        )?;
-        Ok(NewMail {
-            id,
-            case_number: None,
-            kind: casedesk_core::mail::INVITATION_KIND.into(),
-            recipient: to.to_owned(),
-            subject,
-            message_id,
-            message: String::from_utf8_lossy(&m.formatted()).into_owned(),
-            created_at: casedesk_core::now(),
-        })
+        )
     }
 
     /// The address casedesk's pages answer on, for links in messages.

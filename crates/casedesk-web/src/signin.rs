@@ -258,23 +258,49 @@ fn form(bytes: &[u8]) -> HashMap<String, String> {
     url::form_urlencoded::parse(bytes).into_owned().collect()
 }
 
-/// `POST /auth/login`: checks a local password, with per-address limits and per-user lockout.
-pub async fn login_submit(State(st): State<AppState>, req: Request) -> Response {
+/// A posted sign-in form: its headers, the client's address, where it came from, and its
+/// fields; a form too large is answered with a page titled `title`.
+struct Posted {
+    ip: Option<IpAddr>,
+    headers: HeaderMap,
+    origin: Origin,
+    f: HashMap<String, String>,
+}
+
+async fn posted(req: Request, title: &str) -> Result<Posted, Response> {
     let ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        .map(|c| c.0.ip());
     let headers = req.headers().clone();
-    let origin = origin_of(&headers, Some(ip));
+    let origin = origin_of(&headers, ip);
     let Ok(bytes) = axum::body::to_bytes(req.into_body(), 16 * 1024).await else {
-        return page(
+        return Err(page(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "Sign in",
+            title,
             "<p>The form is too large.</p>",
-        );
+        ));
     };
-    let f = form(&bytes);
+    Ok(Posted {
+        ip,
+        headers,
+        origin,
+        f: form(&bytes),
+    })
+}
+
+/// `POST /auth/login`: checks a local password, with per-address limits and per-user lockout.
+pub async fn login_submit(State(st): State<AppState>, req: Request) -> Response {
+    let Posted {
+        ip,
+        headers,
+        origin,
+        f,
+    } = match posted(req, "Sign in").await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let ip = ip.unwrap_or(IpAddr::from([0, 0, 0, 0]));
     let csrf_cookie = cookie(&headers, CSRF_COOKIE).unwrap_or_default();
     let back = local_path(f.get("return_to").map(String::as_str));
     let fail = |status: StatusCode, msg: &str| {
@@ -440,20 +466,12 @@ fn device_of(st: &AppState, headers: &HeaderMap) -> Option<uuid::Uuid> {
 
 /// `POST /auth/logout`: ends the session; the form must carry the session's CSRF token.
 pub async fn logout(State(st): State<AppState>, req: Request) -> Response {
-    let ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    let headers = req.headers().clone();
-    let origin = origin_of(&headers, ip);
-    let Ok(bytes) = axum::body::to_bytes(req.into_body(), 16 * 1024).await else {
-        return page(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Sign out",
-            "<p>The form is too large.</p>",
-        );
+    let Posted {
+        headers, origin, f, ..
+    } = match posted(req, "Sign out").await {
+        Ok(p) => p,
+        Err(r) => return r,
     };
-    let f = form(&bytes);
     let session = match session_of(&st, &headers).await {
         Ok(s) => s,
         Err(e) => return internal(e),
@@ -821,18 +839,11 @@ pub async fn welcome_page(State(st): State<AppState>, Query(w): Query<Welcome>) 
 /// `POST /auth/welcome`: sets the invited user's password, which ends the link, and signs
 /// them in.
 pub async fn welcome_submit(State(st): State<AppState>, req: Request) -> Response {
-    let ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    let headers = req.headers().clone();
-    let origin = origin_of(&headers, ip);
-    let Ok(bytes) = axum::body::to_bytes(req.into_body(), 16 * 1024).await else {
-        return page(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Welcome",
-            "<p>The form is too large.</p>",
-        );
+    let Posted {
+        headers, origin, f, ..
+    } = match posted(req, "Welcome").await {
+        Ok(p) => p,
+        Err(r) => return r,
     };
     // The link is the secret, so a form from another site cannot carry it; the check also
     // keeps another site from signing a browser in as someone else.
@@ -843,7 +854,6 @@ pub async fn welcome_submit(State(st): State<AppState>, req: Request) -> Respons
             "<p>This form came from another site. Open the link from your invitation again.</p>",
         );
     }
-    let f = form(&bytes);
     let w = Welcome {
         u: f.get("u").cloned(),
         x: f.get("x").cloned(),
