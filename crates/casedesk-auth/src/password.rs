@@ -19,6 +19,16 @@ pub async fn hash_password(password: String) -> Result<String> {
             format!("must be {MIN_PASSWORD_LEN} to 1024 characters"),
         ));
     }
+    // Spaces count toward the length, but a password of spaces alone is no secret.
+    if password.chars().filter(|c| !c.is_whitespace()).count() < MIN_PASSWORD_LEN / 2 {
+        return Err(DomainError::field(
+            "password",
+            format!(
+                "must have at least {} characters that are not spaces",
+                MIN_PASSWORD_LEN / 2
+            ),
+        ));
+    }
     tokio::task::spawn_blocking(move || {
         Argon2::default()
             .hash_password(password.as_bytes())

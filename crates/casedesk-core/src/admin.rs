@@ -4,6 +4,7 @@ use uuid::Uuid;
 
 use crate::accounts::{Account, Environment, Plan, Region, Tenant, validate_slug};
 use crate::audit::{Actor, AuditRecord};
+use crate::directory::Keep;
 use crate::identity::{IdentityStore, TokenRecord};
 use crate::permissions::ElevatedLimits;
 use crate::users::{Role, Scope, User, normalize_email};
@@ -307,6 +308,23 @@ async fn new_user(
         },
         None => None,
     };
+    if input.elevated
+        && let Some(acc) = &account
+    {
+        let cap = limits.for_plan(acc.plan);
+        let used = store
+            .list_account_users(acc.id)
+            .await?
+            .iter()
+            .filter(|u| u.elevated && u.active())
+            .count();
+        if used as u64 >= u64::from(cap) {
+            errors.push(FieldError::new(
+                "elevated",
+                format!("the plan allows {cap} elevated support contacts, and all are in use"),
+            ));
+        }
+    }
     if !errors.is_empty() {
         return Err(DomainError::Validation(errors));
     }
@@ -522,6 +540,7 @@ pub async fn set_access(
             )
         });
     }
+    let before = user.clone();
     let mut errors = Vec::new();
     if user.role.is_customer() {
         if !access.queues.is_empty() {
@@ -551,27 +570,50 @@ pub async fn set_access(
     if !errors.is_empty() {
         return Err(DomainError::Validation(errors));
     }
+    let keep = Keep {
+        elevated_cap: if user.elevated && !before.elevated {
+            elevated_cap(store, limits, &user).await?
+        } else {
+            None
+        },
+        ..Keep::default()
+    };
     let audit = AuditRecord::by(p, "user.access", format!("user:{}", user.email))
         .account(user.account_id)
         .summary(access_summary(&user));
-    store.update_user_access(&user, &audit).await?;
+    store
+        .update_user_access(&before, &user, &keep, &audit)
+        .await?;
     Ok(user)
 }
 
+/// The plan's cap of elevated contacts for the account of `user` (none for support staff).
+async fn elevated_cap(
+    store: &dyn IdentityStore,
+    limits: &ElevatedLimits,
+    user: &User,
+) -> Result<Option<u32>> {
+    let Some(account_id) = user.account_id else {
+        return Ok(None);
+    };
+    Ok(store
+        .find_account(&account_id.to_string())
+        .await?
+        .map(|a| limits.for_plan(a.plan)))
+}
+
 /// The refusal to make `user` an active elevated contact when the other active elevated
-/// contacts of the account already fill the plan's cap; `None` when there is room.
+/// contacts of the account already fill the plan's cap; `None` when there is room. The store
+/// checks the cap again in the transaction of the change.
 async fn elevated_full(
     store: &dyn IdentityStore,
     limits: &ElevatedLimits,
     user: &User,
 ) -> Result<Option<FieldError>> {
-    let Some(account_id) = user.account_id else {
+    let (Some(account_id), Some(cap)) = (user.account_id, elevated_cap(store, limits, user).await?)
+    else {
         return Ok(None);
     };
-    let Some(account) = store.find_account(&account_id.to_string()).await? else {
-        return Ok(None);
-    };
-    let cap = limits.for_plan(account.plan);
     let used = store
         .list_account_users(account_id)
         .await?
@@ -581,10 +623,7 @@ async fn elevated_full(
     Ok((used as u64 >= u64::from(cap)).then(|| {
         FieldError::new(
             "elevated",
-            format!(
-                "the {} plan allows {cap} elevated support contacts, and all are in use",
-                account.plan.key()
-            ),
+            format!("the plan allows {cap} elevated support contacts, and all are in use"),
         )
     }))
 }
@@ -679,16 +718,23 @@ pub async fn set_role(
             ),
         ));
     }
-    let before = user.role;
+    let before = user.clone();
     user.role = role;
     // Super admins hold case-admin by definition; one who steps down keeps it.
     user.case_admin = user.case_admin || role == Role::SuperAdmin;
     let mut summary = access_summary(&user);
-    summary["from"] = serde_json::json!(before.key());
+    summary["from"] = serde_json::json!(before.role.key());
     let audit = AuditRecord::by(p, "user.role", format!("user:{}", user.email))
         .account(user.account_id)
         .summary(summary);
-    store.update_user_access(&user, &audit).await?;
+    let keep = Keep {
+        super_admin: true,
+        manager: true,
+        elevated_cap: None,
+    };
+    store
+        .update_user_access(&before, &user, &keep, &audit)
+        .await?;
     Ok(user)
 }
 
@@ -728,11 +774,23 @@ pub async fn set_active(
             ),
         )]));
     }
+    let before = user.clone();
     user.deactivated_at = if active { None } else { Some(now()) };
     let audit = AuditRecord::by(p, &format!("user.{what}"), format!("user:{}", user.email))
         .account(user.account_id)
         .summary(access_summary(&user));
-    store.update_user_access(&user, &audit).await?;
+    let keep = Keep {
+        super_admin: true,
+        manager: true,
+        elevated_cap: if active && user.elevated {
+            elevated_cap(store, limits, &user).await?
+        } else {
+            None
+        },
+    };
+    store
+        .update_user_access(&before, &user, &keep, &audit)
+        .await?;
     Ok(user)
 }
 

@@ -10,6 +10,19 @@ use crate::users::{Role, User, normalize_email};
 use crate::{DomainError, Result};
 
 /// What the directory keeps: accounts, tenants, users and the issue areas.
+/// What must still hold when a user's role, access or activity changes. The store checks it
+/// in the transaction of the change, after every change made before it in the same group (an
+/// account's users, or the support team), so two changes at once cannot each leave it broken.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Keep {
+    /// The user's account keeps an active super admin.
+    pub super_admin: bool,
+    /// The support team keeps an active manager.
+    pub manager: bool,
+    /// The account's active elevated contacts stay within this many.
+    pub elevated_cap: Option<u32>,
+}
+
 #[async_trait::async_trait]
 pub trait DirectoryStore: Send + Sync {
     /// Stores a new account; a duplicate name is a conflict.
@@ -61,8 +74,16 @@ pub trait DirectoryStore: Send + Sync {
     /// The users of an account.
     async fn list_account_users(&self, account_id: Uuid) -> Result<Vec<User>>;
 
-    /// Replaces a user's role, flags and queues (roles given by an identity provider).
-    async fn update_user_access(&self, user: &User, audit: &AuditRecord) -> Result<()>;
+    /// Replaces a user's role, flags, queues and whether they are active, if they are still as
+    /// `before` (else a conflict: someone changed them meanwhile) and `keep` still holds after
+    /// it. A deactivated user's sessions and API tokens are deleted in the same transaction.
+    async fn update_user_access(
+        &self,
+        before: &User,
+        after: &User,
+        keep: &Keep,
+        audit: &AuditRecord,
+    ) -> Result<()>;
 
     /// How many users have a role.
     async fn count_users_with_role(&self, role: Role) -> Result<u64>;

@@ -386,6 +386,17 @@ pub trait IdentityStore: DirectoryStore {
         audit: &AuditRecord,
     ) -> Result<()>;
 
+    /// Sets a password in place of `was` (the hash the user has now, or none) and ends the
+    /// user's sessions, in one transaction; false, changing nothing, when the password is no
+    /// longer `was` because another change came first.
+    async fn replace_password(
+        &self,
+        user_id: Uuid,
+        was: Option<&str>,
+        hash: &str,
+        audit: &AuditRecord,
+    ) -> Result<bool>;
+
     /// Failed password sign-ins under a throttle key (a keyed hash of an email) and when the
     /// last one was.
     async fn throttle(&self, key: &str) -> Result<Option<(u32, crate::Timestamp)>>;

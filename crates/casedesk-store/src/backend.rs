@@ -487,17 +487,47 @@ macro_rules! store_impl {
                     rows.iter().map(|r| user_from_row(r, vec![])).collect()
                 }
 
-                async fn update_user_access(&self, u: &User, audit: &AuditRecord) -> Result<()> {
+                async fn update_user_access(&self, before: &User, u: &User, keep: &casedesk_core::directory::Keep, audit: &AuditRecord) -> Result<()> {
                     let (mut tx, _writer) = self.begin().await?;
-                    sqlx::query("UPDATE users SET role = $1, case_admin = $2, elevated = $3, deactivated_at = $4 WHERE id = $5")
-                        .bind(u.role.key())
-                        .bind(u.case_admin)
-                        .bind(u.elevated)
-                        .bind(u.deactivated_at.map(micros))
+                    if $store::LOCK_USER_GROUP {
+                        // The user's group first (their account's users, or the support team):
+                        // two changes in it wait for each other, so the second checks `keep`
+                        // against the first. SQLite writes one at a time already.
+                        let ids = match u.account_id {
+                            Some(a) => sqlx::query("SELECT id FROM users WHERE account_id = $1 ORDER BY id FOR UPDATE").bind(a.to_string()),
+                            None => sqlx::query("SELECT id FROM users WHERE account_id IS NULL ORDER BY id FOR UPDATE"),
+                        };
+                        ids.fetch_all(&mut *tx).await.map_err(internal)?;
+                    }
+                    let n = sqlx::query(
+                        "UPDATE users SET role = $1, case_admin = $2, elevated = $3, deactivated_at = $4 \
+                         WHERE id = $5 AND role = $6 AND case_admin = $7 AND elevated = $8 AND COALESCE(deactivated_at, -1) = $9",
+                    )
+                    .bind(u.role.key())
+                    .bind(u.case_admin)
+                    .bind(u.elevated)
+                    .bind(u.deactivated_at.map(micros))
+                    .bind(u.id.to_string())
+                    .bind(before.role.key())
+                    .bind(before.case_admin)
+                    .bind(before.elevated)
+                    .bind(before.deactivated_at.map(micros).unwrap_or(-1))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?
+                    .rows_affected();
+                    if n == 0 {
+                        return Err(DomainError::Conflict(format!(
+                            "{} was changed by someone else a moment ago; look at the user again and repeat the change",
+                            u.email
+                        )));
+                    }
+                    sqlx::query("DELETE FROM user_queues WHERE user_id = $1")
                         .bind(u.id.to_string())
                         .execute(&mut *tx)
                         .await
                         .map_err(internal)?;
+                    Self::insert_queues(&mut tx, u).await?;
                     if !u.active() {
                         // With the deactivation, not after it: no window in which a session or a
                         // token of the user still works.
@@ -509,12 +539,34 @@ macro_rules! store_impl {
                                 .map_err(internal)?;
                         }
                     }
-                    sqlx::query("DELETE FROM user_queues WHERE user_id = $1")
-                        .bind(u.id.to_string())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(internal)?;
-                    Self::insert_queues(&mut tx, u).await?;
+                    let count = |sql: &'static str, account: Option<Uuid>| {
+                        let q = sqlx::query_scalar::<Db, i64>(sql);
+                        match account {
+                            Some(a) => q.bind(a.to_string()),
+                            None => q,
+                        }
+                    };
+                    if keep.super_admin && let Some(a) = u.account_id {
+                        let n = count("SELECT COUNT(*) FROM users WHERE account_id = $1 AND role = 'super-admin' AND deactivated_at IS NULL", Some(a))
+                            .fetch_one(&mut *tx).await.map_err(internal)?;
+                        if n == 0 {
+                            return Err(DomainError::field("role", format!("{} is the only active super admin of the account; make another user super admin first", before.email)));
+                        }
+                    }
+                    if keep.manager && !u.role.is_customer() {
+                        let n = count("SELECT COUNT(*) FROM users WHERE role = 'manager' AND deactivated_at IS NULL", None)
+                            .fetch_one(&mut *tx).await.map_err(internal)?;
+                        if n == 0 {
+                            return Err(DomainError::field("role", format!("{} is the only active support manager; make another user manager first", before.email)));
+                        }
+                    }
+                    if let (Some(cap), Some(a), true) = (keep.elevated_cap, u.account_id, u.elevated && u.active()) {
+                        let n = count("SELECT COUNT(*) FROM users WHERE account_id = $1 AND elevated = TRUE AND deactivated_at IS NULL", Some(a))
+                            .fetch_one(&mut *tx).await.map_err(internal)?;
+                        if n > i64::from(cap) {
+                            return Err(DomainError::field("elevated", format!("the plan allows {cap} elevated support contacts, and all are in use")));
+                        }
+                    }
                     Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
                     tx.commit().await.map_err(internal)
                 }
@@ -693,6 +745,30 @@ macro_rules! store_impl {
                         .map_err(internal)?;
                     Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
                     tx.commit().await.map_err(internal)
+                }
+
+                async fn replace_password(&self, user_id: Uuid, was: Option<&str>, hash: &str, audit: &AuditRecord) -> Result<bool> {
+                    let (mut tx, _writer) = self.begin().await?;
+                    // Compared in the UPDATE itself, so of two uses of one link only one wins.
+                    let n = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND COALESCE(password_hash, '') = $3")
+                        .bind(hash)
+                        .bind(user_id.to_string())
+                        .bind(was.unwrap_or(""))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?
+                        .rows_affected();
+                    if n == 0 {
+                        return Ok(false);
+                    }
+                    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                        .bind(user_id.to_string())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    Self::write_audit(&mut tx, std::slice::from_ref(audit)).await?;
+                    tx.commit().await.map_err(internal)?;
+                    Ok(true)
                 }
 
                 async fn throttle(&self, key: &str) -> Result<Option<(u32, casedesk_core::Timestamp)>> {

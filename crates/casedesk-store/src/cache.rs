@@ -231,8 +231,17 @@ impl casedesk_core::directory::DirectoryStore for CachedStore {
         Ok(v)
     }
 
-    async fn update_user_access(&self, user: &User, audit: &AuditRecord) -> Result<()> {
-        let r = self.inner.update_user_access(user, audit).await;
+    async fn update_user_access(
+        &self,
+        before: &User,
+        user: &User,
+        keep: &casedesk_core::directory::Keep,
+        audit: &AuditRecord,
+    ) -> Result<()> {
+        let r = self
+            .inner
+            .update_user_access(before, user, keep, audit)
+            .await;
         self.tokens.clear();
         self.sessions.clear();
         self.by_email.forget(&user.email);
@@ -309,6 +318,19 @@ impl casedesk_core::identity::IdentityStore for CachedStore {
         audit: &AuditRecord,
     ) -> Result<()> {
         self.inner.set_password(user_id, hash, audit).await
+    }
+
+    async fn replace_password(
+        &self,
+        user_id: Uuid,
+        was: Option<&str>,
+        hash: &str,
+        audit: &AuditRecord,
+    ) -> Result<bool> {
+        let r = self.inner.replace_password(user_id, was, hash, audit).await;
+        // The user's sessions ended with it.
+        self.sessions.clear();
+        r
     }
 
     async fn throttle(&self, key: &str) -> Result<Option<(u32, Timestamp)>> {

@@ -20,6 +20,9 @@ pub struct PgStore {
 }
 
 impl PgStore {
+    /// Whether a change of a user first locks the rows of their group (see `update_user_access`).
+    pub(crate) const LOCK_USER_GROUP: bool = true;
+
     /// Whether `insert_mails` writes the messages' jobs itself: a data-modifying WITH, cheaper than a PL/pgSQL trigger call per row.
     pub(crate) const MAIL_JOBS_IN_STATEMENT: bool = true;
 

@@ -43,6 +43,9 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Whether a change of a user first locks the rows of their group (see `update_user_access`).
+    pub(crate) const LOCK_USER_GROUP: bool = false;
+
     /// Whether `insert_mails` writes the messages' jobs itself: the trigger `mail_out_send` writes them (a trigger costs nothing extra in process).
     pub(crate) const MAIL_JOBS_IN_STATEMENT: bool = false;
 

@@ -766,12 +766,16 @@ pub struct Welcome {
     t: Option<String>,
 }
 
-const WELCOME_GONE: &str = "<p>This link no longer works: it has been used, or it is older than \
-    its invitation allowed. If you chose your password, <a href=\"/auth/login\">sign in</a>; \
-    otherwise ask the person who added you to send a new invitation.</p>";
+const WELCOME_GONE: &str = "<p>This link does not work: it has been used already, it is older than \
+    its invitation allowed, or it was not copied whole. If you chose your password, \
+    <a href=\"/auth/login\">sign in</a>; otherwise ask the person who added you to send a new \
+    invitation.</p>";
 
 /// The user an invitation link still opens for, with the password it was made for.
-async fn invited(st: &AppState, w: &Welcome) -> Result<Option<User>, DomainError> {
+async fn invited(
+    st: &AppState,
+    w: &Welcome,
+) -> Result<Option<(User, Option<String>)>, DomainError> {
     let (Some(u), Some(x), Some(t)) = (&w.u, &w.x, &w.t) else {
         return Ok(None);
     };
@@ -796,7 +800,7 @@ async fn invited(st: &AppState, w: &Welcome) -> Result<Option<User>, DomainError
         t,
         now(),
     );
-    Ok((ok && user.active()).then_some(user))
+    Ok((ok && user.active()).then_some((user, creds.password_hash)))
 }
 
 fn welcome_form(user: &User, w: &Welcome, message: Option<&str>) -> String {
@@ -830,7 +834,7 @@ fn welcome_form(user: &User, w: &Welcome, message: Option<&str>) -> String {
 /// `GET /auth/welcome`: an invited user chooses their password.
 pub async fn welcome_page(State(st): State<AppState>, Query(w): Query<Welcome>) -> Response {
     match invited(&st, &w).await {
-        Ok(Some(user)) => page(StatusCode::OK, "Welcome", &welcome_form(&user, &w, None)),
+        Ok(Some((user, _))) => page(StatusCode::OK, "Welcome", &welcome_form(&user, &w, None)),
         Ok(None) => page(StatusCode::GONE, "This link no longer works", WELCOME_GONE),
         Err(e) => internal(e),
     }
@@ -859,12 +863,19 @@ pub async fn welcome_submit(State(st): State<AppState>, req: Request) -> Respons
         x: f.get("x").cloned(),
         t: f.get("t").cloned(),
     };
-    let user = match invited(&st, &w).await {
-        Ok(Some(u)) => u,
+    let (user, was) = match invited(&st, &w).await {
+        Ok(Some(found)) => found,
         Ok(None) => return page(StatusCode::GONE, "This link no longer works", WELCOME_GONE),
         Err(e) => return internal(e),
     };
     let password = f.get("password").cloned().unwrap_or_default();
+    if password.is_empty() {
+        return page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Welcome",
+            &welcome_form(&user, &w, Some("Type your new password, twice.")),
+        );
+    }
     if f.get("repeat") != Some(&password) {
         return page(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -899,8 +910,15 @@ pub async fn welcome_submit(State(st): State<AppState>, req: Request) -> Respons
     .account(user.account_id)
     .origin(&origin)
     .summary(json!({"via": "invitation"}));
-    if let Err(e) = st.store.set_password(user.id, Some(&hash), &audit).await {
-        return internal(e);
+    match st
+        .store
+        .replace_password(user.id, was.as_deref(), &hash, &audit)
+        .await
+    {
+        Ok(true) => {}
+        // Another use of the same link came first.
+        Ok(false) => return page(StatusCode::GONE, "This link no longer works", WELCOME_GONE),
+        Err(e) => return internal(e),
     }
     start_session(&st, &user, None, "/", &origin)
         .await

@@ -397,6 +397,7 @@ pub async fn resolve_user(
                         ));
                     }
                 }
+                let before = user.clone();
                 user.role = access.role;
                 user.case_admin = access.case_admin;
                 user.elevated = access.elevated;
@@ -408,7 +409,10 @@ pub async fn resolve_user(
                 )
                 .account(user.account_id)
                 .summary(casedesk_core::admin::access_summary(&user));
-                store.update_user_access(&user, &audit).await?;
+                // The provider is the source of these roles: no `keep` rule overrides it.
+                store
+                    .update_user_access(&before, &user, &Default::default(), &audit)
+                    .await?;
                 tracing::info!(user = %user.id, role = user.role.key(), "roles updated from the identity provider");
             }
         }

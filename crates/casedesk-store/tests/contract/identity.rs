@@ -55,7 +55,9 @@ async fn identity_records_round_trip(b: Backend) {
     let mut changed = other.clone();
     changed.case_admin = true;
     changed.elevated = true;
-    s.update_user_access(&changed, &a()).await.unwrap();
+    s.update_user_access(&other, &changed, &Default::default(), &a())
+        .await
+        .unwrap();
     let back = s.get_user(other.id).await.unwrap().unwrap();
     assert!(back.case_admin && back.elevated);
     assert_eq!(s.count_users_with_role(Role::Manager).await.unwrap(), 0);
@@ -208,7 +210,17 @@ async fn deactivation_and_invitation(b: Backend) {
         deactivated_at: Some(now),
         ..elevated.clone()
     };
-    s.update_user_access(&off, &a()).await.unwrap();
+    s.update_user_access(&elevated, &off, &Default::default(), &a())
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            s.update_user_access(&elevated, &off, &Default::default(), &a())
+                .await,
+            Err(DomainError::Conflict(_))
+        ),
+        "a change from a state the user is no longer in"
+    );
     let back = s.get_user(elevated.id).await.unwrap().unwrap();
     assert_eq!(back.deactivated_at, Some(now));
     assert!(!back.active());
@@ -232,21 +244,63 @@ async fn deactivation_and_invitation(b: Backend) {
         s.count_users_with_role(Role::Manager).await.unwrap(),
         managers + 1
     );
-    s.update_user_access(
-        &User {
-            deactivated_at: Some(now),
-            ..mgr.clone()
-        },
-        &a(),
-    )
-    .await
-    .unwrap();
+    let mgr_off = User {
+        deactivated_at: Some(now),
+        ..mgr.clone()
+    };
+    s.update_user_access(&mgr, &mgr_off, &Default::default(), &a())
+        .await
+        .unwrap();
     assert_eq!(
         s.count_users_with_role(Role::Manager).await.unwrap(),
         managers
     );
-    s.update_user_access(&mgr, &a()).await.unwrap();
+    s.update_user_access(&mgr_off, &mgr, &Default::default(), &a())
+        .await
+        .unwrap();
     assert!(s.get_user(mgr.id).await.unwrap().unwrap().active());
+
+    // `keep` is checked inside the change: the last active manager stays, and the account's
+    // active elevated contacts stay within the cap.
+    let keep_all = casedesk_core::directory::Keep {
+        super_admin: true,
+        manager: true,
+        elevated_cap: Some(1),
+    };
+    let others = s.support_users().await.unwrap();
+    for m in others
+        .iter()
+        .filter(|m| m.role == Role::Manager && m.id != mgr.id && m.active())
+    {
+        let off = User {
+            deactivated_at: Some(now),
+            ..m.clone()
+        };
+        s.update_user_access(m, &off, &Default::default(), &a())
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        s.update_user_access(&mgr, &mgr_off, &keep_all, &a()).await,
+        Err(DomainError::Validation(_))
+    ));
+    assert!(
+        s.get_user(mgr.id).await.unwrap().unwrap().active(),
+        "unchanged"
+    );
+    let second_now = s.get_user(second.id).await.unwrap().unwrap();
+    let back_on = User {
+        deactivated_at: None,
+        ..back.clone()
+    };
+    assert!(second_now.elevated && second_now.active());
+    assert!(
+        matches!(
+            s.update_user_access(&back, &back_on, &keep_all, &a()).await,
+            Err(DomainError::Validation(_))
+        ),
+        "a second active elevated contact over a cap of one"
+    );
 
     // An invitation is written with its user, or not at all.
     let invited = user(Some(f.account.id), "new@x.example", Role::Admin);

@@ -229,7 +229,10 @@ pub fn summary(errors: &Errors) -> Markup {
     html! {
         @if !errors.0.is_empty() {
             div.notice.bad role="alert" tabindex="-1" id="form-errors" {
-                p { strong { (errors.0.len()) " field(s) need attention. Nothing was saved or sent." } }
+                p { strong {
+                    @if errors.0.len() == 1 { "1 field needs attention." } @else { (errors.0.len()) " fields need attention." }
+                    " Nothing was saved or sent."
+                } }
                 ul {
                     @for e in &errors.0 {
                         li { a href=(format!("#{}", id_of(&e.field))) { (label_of(&e.field)) } ": " (message_words(&e.message)) }

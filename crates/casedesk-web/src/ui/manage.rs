@@ -321,8 +321,8 @@ fn user_row(v: &Viewer, u: &User, queues: &[String], listed: Option<&str>) -> Ma
     let back = html! { @if let Some(a) = listed { input type="hidden" name="account" value=(a); } };
     html! {
         tr {
-            td { (u.email) @if me { " (you)" } }
-            td {
+            td data-label="Email" { (u.email) @if me { " (you)" } }
+            td data-label="Role" {
                 @if me {
                     (role_label(u.role))
                 } @else {
@@ -339,7 +339,7 @@ fn user_row(v: &Viewer, u: &User, queues: &[String], listed: Option<&str>) -> Ma
                     }
                 }
             }
-            td {
+            td data-label="Access" {
                 form method="post" action="/manage/users/access" {
                     (forms::csrf(&v.csrf))
                     input type="hidden" name="email" value=(u.email);
@@ -365,7 +365,7 @@ fn user_row(v: &Viewer, u: &User, queues: &[String], listed: Option<&str>) -> Ma
                     button.secondary type="submit" aria-label=(format!("Save access of {}", u.email)) { "Save" }
                 }
             }
-            td {
+            td data-label="Status" {
                 @match u.deactivated_at {
                     Some(at) => { span.badge.bad { "Deactivated" } " " (when(at)) }
                     None => { span.badge.ok { "Active" } }
@@ -410,12 +410,18 @@ pub async fn users(State(st): State<AppState>, v: Viewer, Query(q): Q) -> Respon
     .await
 }
 
+/// A line at the top of the users page: what a change did, or why a row's change was refused.
+enum Note {
+    Done(String),
+    Refused(String),
+}
+
 async fn users_page(
     st: &AppState,
     v: &Viewer,
     account: Option<String>,
     errors: &Errors,
-    flash: Option<String>,
+    note: Option<Note>,
     status: StatusCode,
     values: &Fields,
 ) -> Response {
@@ -448,6 +454,18 @@ async fn users_page(
     } else {
         v.p.user.account_id
     };
+    let note = match note {
+        None if v.manager()
+            && chosen.is_none()
+            && account.as_deref().is_some_and(|a| !a.is_empty()) =>
+        {
+            Some(Note::Refused(format!(
+                "No account is named {}; these are the support staff.",
+                account.as_deref().unwrap_or_default()
+            )))
+        }
+        n => n,
+    };
     let users = match chosen {
         Some(a) => store.list_account_users(a).await,
         None => store.support_users().await,
@@ -479,7 +497,11 @@ async fn users_page(
         .map(|a| (a.name.clone(), format!("{} ({})", a.name, a.plan.key())))
         .collect();
     let body = html! {
-        @if let Some(m) = flash { div.notice.ok role="status" { p { (m) } } }
+        @match &note {
+            Some(Note::Done(m)) => { div.notice.ok role="status" { p { (m) } } }
+            Some(Note::Refused(m)) => { div.notice.bad role="alert" { p { (m) } } }
+            None => {}
+        }
         (forms::summary(errors))
         @if v.manager() {
             form.filters method="get" action="/manage/users" {
@@ -494,7 +516,7 @@ async fn users_page(
         p { "Admins need " strong { "case-admin" } " to open and see cases; an " strong { "elevated support contact" } " sees every case of the account. The plan caps how many elevated contacts an account has." }
         p { "Deactivating a user ends their sessions and API tokens at once; what they wrote stays theirs, and they can be reactivated. Nobody changes their own role or deactivates themselves." }
         div.table-wrap tabindex="0" role="region" aria-label="Scrollable table" {
-            table {
+            table.stack {
                 thead { tr { th scope="col" { "Email" } th scope="col" { "Role" } th scope="col" { "Access" } th scope="col" { "Status" } } }
                 tbody { @for u in &users { (user_row(v, u, &queues, listed.as_deref())) } }
             }
@@ -563,17 +585,26 @@ pub async fn create_user(State(st): State<AppState>, Posted { v, f }: Posted) ->
                 &v,
                 back,
                 &Errors::default(),
-                Some(if f.checked("invite") {
+                Some(Note::Done(if f.checked("invite") {
                     format!("{} was added and an invitation is on its way.", u.email)
                 } else {
                     format!("{} was added.", u.email)
-                }),
+                })),
                 StatusCode::OK,
                 &Fields::default(),
             )
             .await
         }
-        Err(DomainError::Validation(errs)) => {
+        Err(e @ (DomainError::Validation(_) | DomainError::Conflict(_))) => {
+            let errs = match e {
+                DomainError::Validation(errs) => errs,
+                // The one conflict of a new user: the address is taken (in any account, so the
+                // words do not say whose).
+                _ => vec![casedesk_core::FieldError::new(
+                    "email",
+                    "already belongs to a user of casedesk; if they should be in your account, ask support",
+                )],
+            };
             users_page(
                 &st,
                 &v,
@@ -617,7 +648,26 @@ pub async fn set_role(State(st): State<AppState>, Posted { v, f }: Posted) -> Re
         Ok(r) => r,
         Err(e) => return users_refused(&st, &v, &f, e).await,
     };
+    let was = casedesk_core::users::normalize_email(f.get("email")).ok();
+    let before = match was {
+        Some(e) => st
+            .store
+            .find_user_by_email(&e)
+            .await
+            .ok()
+            .flatten()
+            .map(|u| u.role),
+        None => None,
+    };
     match admin::set_role(st.store.as_ref(), &v.p, f.get("email"), role).await {
+        Ok(u) if before == Some(u.role) => {
+            let msg = format!(
+                "{} is already {}; nothing changed.",
+                u.email,
+                with_article(role_label(u.role))
+            );
+            users_after(&st, &v, &f, msg).await
+        }
         Ok(u) => {
             let msg = format!("{} is now {}.", u.email, with_article(role_label(u.role)));
             users_after(&st, &v, &f, msg).await
@@ -628,7 +678,14 @@ pub async fn set_role(State(st): State<AppState>, Posted { v, f }: Posted) -> Re
 
 /// `POST /manage/users/active`: deactivates or reactivates a user.
 pub async fn set_active(State(st): State<AppState>, Posted { v, f }: Posted) -> Response {
-    let active = f.get("active") == "true";
+    let active = match f.get("active") {
+        "true" => true,
+        "false" => false,
+        _ => {
+            let e = DomainError::field("active", "must be true or false");
+            return users_refused(&st, &v, &f, e).await;
+        }
+    };
     match admin::set_active(
         st.store.as_ref(),
         st.auth.limits(),
@@ -687,36 +744,54 @@ fn with_article(words: &str) -> String {
 }
 
 /// The users page after a change, on the list the change was made from.
-async fn users_after(st: &AppState, v: &Viewer, f: &Fields, flash: String) -> Response {
+async fn users_after(st: &AppState, v: &Viewer, f: &Fields, done: String) -> Response {
     users_page(
         st,
         v,
         f.opt("account"),
         &Errors::default(),
-        Some(flash),
+        Some(Note::Done(done)),
         StatusCode::OK,
         &Fields::default(),
     )
     .await
 }
 
-/// The users page with a change's refusal, on the list the change was made from.
+/// The users page with a row's refusal in words at the top (the row's form has no field to
+/// point at), on the list the change was made from.
 async fn users_refused(st: &AppState, v: &Viewer, f: &Fields, e: DomainError) -> Response {
-    match e {
-        DomainError::Validation(errs) => {
-            users_page(
-                st,
-                v,
-                f.opt("account"),
-                &Errors(errs),
-                None,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &Fields::default(),
-            )
-            .await
-        }
-        e => failure(Some(v), e),
+    let (status, words) = match e {
+        DomainError::Validation(errs) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            errs.iter()
+                .map(|e| {
+                    let m = forms::message_words(&e.message);
+                    // "must be …" alone does not say what must.
+                    if m.starts_with("must ") || m.starts_with("is ") {
+                        format!("{} {m}", forms::label_of(&e.field).to_lowercase())
+                    } else {
+                        m
+                    }
+                })
+                .collect::<Vec<_>>(),
+        ),
+        DomainError::Conflict(m) => (StatusCode::CONFLICT, vec![m]),
+        e => return failure(Some(v), e),
+    };
+    let mut text = format!("Not changed: {}", words.join("; "));
+    if !text.ends_with('.') {
+        text.push('.');
     }
+    users_page(
+        st,
+        v,
+        f.opt("account"),
+        &Errors::default(),
+        Some(Note::Refused(text)),
+        status,
+        &Fields::default(),
+    )
+    .await
 }
 
 /// The invitation of a user being added: the link to choose a password where local passwords

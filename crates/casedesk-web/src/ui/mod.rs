@@ -127,6 +127,36 @@ pub fn routes() -> Router<AppState> {
         .route("/manage/audit", get(manage::audit))
         .route("/manage/reports", get(reports::page))
         .route("/manage/reports.csv", get(reports::csv))
+        .layer(axum::middleware::from_fn(form_address_opened))
+}
+
+/// Whether a request comes from a browser that wants a page.
+fn wants_page(uri: &axum::http::Uri, headers: &axum::http::HeaderMap) -> bool {
+    !uri.path().starts_with("/api/")
+        && headers
+            .get(axum::http::header::ACCEPT)
+            .and_then(|a| a.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"))
+}
+
+/// A form's address opened as a page (Enter in the address bar, a bookmark, the way back
+/// after signing in again) leads to the page the form is on rather than to a bare 405.
+async fn form_address_opened(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let opened = req.method() == axum::http::Method::GET && wants_page(req.uri(), req.headers());
+    let path = req.uri().path().to_owned();
+    let res = next.run(req).await;
+    if opened && res.status() == axum::http::StatusCode::METHOD_NOT_ALLOWED {
+        let parent = path
+            .rsplit_once('/')
+            .map(|(p, _)| p)
+            .filter(|p| !p.is_empty())
+            .unwrap_or("/");
+        return page::redirect(parent);
+    }
+    res
 }
 
 /// An address that names nothing: a page for a browser (it asks for HTML and the address is
@@ -137,12 +167,7 @@ pub async fn fallback(
     crate::session::MaybeViewer(v): crate::session::MaybeViewer,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let wants_page = !uri.path().starts_with("/api/")
-        && headers
-            .get(axum::http::header::ACCEPT)
-            .and_then(|a| a.to_str().ok())
-            .is_some_and(|a| a.contains("text/html"));
-    if wants_page {
+    if wants_page(&uri, &headers) {
         page::failure(
             v.as_ref(),
             casedesk_core::DomainError::NotFound { entity: "page" },

@@ -304,7 +304,8 @@ async fn elevated_contacts_are_capped_by_plan(b: Backend) {
             assert!(r.is_ok(), "{r:?}");
         } else {
             assert!(
-                matches!(r, Err(casedesk_core::DomainError::Conflict(ref m)) if m.contains("(2)")),
+                matches!(r, Err(casedesk_core::DomainError::Validation(ref errs))
+                    if errs.iter().any(|e| e.field == "elevated" && e.message.contains("allows 2 "))),
                 "{r:?}"
             );
         }

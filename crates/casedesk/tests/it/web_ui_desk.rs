@@ -231,7 +231,7 @@ async fn input_survives_a_refused_form_and_errors_read_in_words_in_a_real_browse
         .unwrap()
         .unwrap();
     b.submit("form[action='/manage/webhooks']").await;
-    wait_for_text(&b, "main", "need attention").await;
+    wait_for_text(&b, "main", "Nothing was saved or sent").await;
     assert_eq!(
         b.el("#url").await.value().await.unwrap().unwrap(),
         "ftp://hooks.example/in"
@@ -249,7 +249,7 @@ async fn input_survives_a_refused_form_and_errors_read_in_words_in_a_real_browse
     b.set("new.sat", "10:00-14:00").await;
     b.submit("form[action='/manage/sla/calendar']:has(#new-name)")
         .await;
-    wait_for_text(&b, "main", "need attention").await;
+    wait_for_text(&b, "main", "Nothing was saved or sent").await;
     for (id, typed) in [
         ("#new-name", "emea-support"),
         ("#new-time_zone", "Mars/Olympus"),
@@ -289,7 +289,7 @@ async fn input_survives_a_refused_form_and_errors_read_in_words_in_a_real_browse
         .unwrap();
     b.set("contact.timezone", "").await;
     b.submit("#case-form").await;
-    let page = wait_for_text(&b, "main", "need attention").await;
+    let page = wait_for_text(&b, "main", "Nothing was saved or sent").await;
     assert!(page.contains("trace.txt not kept"), "{page}");
     assert!(page.contains("choose the file(s) again"), "{page}");
     assert!(page.contains("Time zone"), "{page}");
@@ -738,7 +738,7 @@ async fn the_composer_saved_replies_and_bulk_assign_in_a_real_browser() {
     )
     .await;
     b.submit("form[action='/manage/replies']:has(#title)").await;
-    wait_for_text(&b, "main", "need attention").await;
+    wait_for_text(&b, "main", "Nothing was saved or sent").await;
     assert!(
         b.el("#body")
             .await
@@ -1155,7 +1155,7 @@ async fn calendars_and_sla_settings_are_fields_in_a_real_browser() {
     b.set("warning_percent", "150").await;
     b.el("#on_hold_pauses").await.click().await.unwrap();
     b.submit("form[action='/manage/sla/settings']").await;
-    wait_for_text(&b, "main", "need attention").await;
+    wait_for_text(&b, "main", "Nothing was saved or sent").await;
     let ticked = js(
         &b,
         "return document.getElementById('on_hold_pauses').checked;",
