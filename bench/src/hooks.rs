@@ -49,7 +49,7 @@ pub async fn webhook_load(
     let url = database_url
         .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("hooks.db").display()));
     let wake = Arc::new(tokio::sync::Notify::new());
-    let store = casedesk_store::connect_with(&url, wake.clone())
+    let store = casedesk_store::connect_with(&url, wake.clone(), &Default::default())
         .await
         .map_err(m)?;
     let s = store.as_ref();

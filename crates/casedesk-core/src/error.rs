@@ -51,6 +51,10 @@ pub enum DomainError {
     /// Storage or another dependency failed; details are logged, not shown.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The database is not answering (down, restarting, or every connection busy past the
+    /// wait allowed): nothing was changed, and the same request may succeed in a moment.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl DomainError {

@@ -6,9 +6,41 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 /// Maps a database error to the domain's internal error (details go to the log only).
-pub(crate) fn internal(e: impl std::fmt::Display) -> DomainError {
+pub(crate) fn internal<E: std::fmt::Display + 'static>(e: E) -> DomainError {
+    if let Some(db) = (&e as &dyn std::any::Any).downcast_ref::<sqlx::Error>()
+        && unavailable(db)
+    {
+        tracing::warn!(error = %e, "the database is not answering");
+        return DomainError::Unavailable("the database is not answering".into());
+    }
     tracing::error!(error = %e, "database error");
     DomainError::Internal("the database failed to answer".into())
+}
+
+/// Whether an error says the database cannot answer now (rather than that the request or the
+/// data is wrong): no connection within the wait allowed, a connection lost, the server
+/// shutting down or starting, or a lock or statement over its time limit. Such a request
+/// changed nothing and may be repeated.
+fn unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+            // PostgreSQL: connection exceptions (08…), shutdown and start-up (57P0…), too many
+            // connections, lock_timeout, statement_timeout, idle-in-transaction timeout.
+            // SQLite: busy.
+            c.starts_with("08")
+                || c.starts_with("57P0")
+                || matches!(
+                    c.as_ref(),
+                    "53300" | "55P03" | "57014" | "25P03" | "5" | "517"
+                )
+        }),
+        _ => false,
+    }
 }
 
 /// A unique-constraint violation becomes a conflict with `msg`; anything else is internal.
@@ -623,5 +655,61 @@ pub(crate) fn page_order(q: &casedesk_core::cases::CaseQuery) -> String {
     match q.sort {
         casedesk_core::cases::CaseSort::Newest => "p.number DESC".into(),
         casedesk_core::cases::CaseSort::SlaDue => due_order("p.sla_due_at", "p.number"),
+    }
+}
+
+/// How casedesk waits on its database. An outage is answered within `acquire_timeout_ms`
+/// with a 503; on PostgreSQL every session is bounded, so a node that stalls with a
+/// transaction open holds its locks for a bounded time and the other nodes' waits end.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DbConfig {
+    /// Longest wait for a connection (a new one included) before the request gets a 503.
+    pub acquire_timeout_ms: u64,
+    /// PostgreSQL: connections per node.
+    pub max_connections: u32,
+    /// PostgreSQL `lock_timeout`: longest wait for a row another session holds.
+    pub lock_timeout_ms: u64,
+    /// PostgreSQL `statement_timeout`: longest statement (migrations are not bounded).
+    pub statement_timeout_ms: u64,
+    /// PostgreSQL `idle_in_transaction_session_timeout`: a session that sits this long in
+    /// an open transaction is ended by the server, and its locks with it.
+    pub idle_in_transaction_timeout_ms: u64,
+}
+
+impl Default for DbConfig {
+    fn default() -> Self {
+        Self {
+            acquire_timeout_ms: 1_000,
+            max_connections: 16,
+            lock_timeout_ms: 2_000,
+            statement_timeout_ms: 60_000,
+            idle_in_transaction_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl DbConfig {
+    /// Checks the settings; the message names the field.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if !(50..=60_000).contains(&self.acquire_timeout_ms) {
+            return Err("database.acquire_timeout_ms: must be 50 to 60000".into());
+        }
+        if !(1..=1_000).contains(&self.max_connections) {
+            return Err("database.max_connections: must be 1 to 1000".into());
+        }
+        for (name, v) in [
+            ("lock_timeout_ms", self.lock_timeout_ms),
+            ("statement_timeout_ms", self.statement_timeout_ms),
+            (
+                "idle_in_transaction_timeout_ms",
+                self.idle_in_transaction_timeout_ms,
+            ),
+        ] {
+            if !(100..=3_600_000).contains(&v) {
+                return Err(format!("database.{name}: must be 100 to 3600000"));
+            }
+        }
+        Ok(())
     }
 }

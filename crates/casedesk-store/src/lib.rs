@@ -29,6 +29,7 @@ use casedesk_core::store::Store;
 
 pub use blobs::{LocalBlobs, ObjectBlobs, blobs_for};
 pub use cache::{CachedStore, DIRECTORY_TTL, TOKEN_TTL};
+pub use common::DbConfig;
 /// The SLA scanner's query, for the benchmark that prints its plan.
 pub use common::SLA_ALERTS_DUE;
 pub use postgres::PgStore;
@@ -37,7 +38,7 @@ pub use sqlite::SqliteStore;
 /// Opens the database named by `url` (`sqlite://…` or `postgres://…`), applies migrations,
 /// and puts the short-lived cache of [`CachedStore`] in front.
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>, DomainError> {
-    connect_with(url, Arc::default()).await
+    connect_with(url, Arc::default(), &DbConfig::default()).await
 }
 
 /// [`connect`], notifying `wake` after each write that queued a job (the job runner of this
@@ -45,15 +46,16 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>, DomainError> {
 pub async fn connect_with(
     url: &str,
     wake: Arc<tokio::sync::Notify>,
+    cfg: &DbConfig,
 ) -> Result<Arc<dyn Store>, DomainError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(CachedStore::new(
-            Arc::new(PgStore::connect(url).await?),
+            Arc::new(PgStore::connect(url, cfg).await?),
             wake,
         )))
     } else if url.starts_with("sqlite:") {
         Ok(Arc::new(CachedStore::new(
-            Arc::new(SqliteStore::connect(url).await?),
+            Arc::new(SqliteStore::connect(url, cfg).await?),
             wake,
         )))
     } else {

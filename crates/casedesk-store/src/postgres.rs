@@ -27,23 +27,43 @@ impl PgStore {
     pub(crate) const MAIL_JOBS_IN_STATEMENT: bool = true;
 
     /// Connects and migrates.
-    pub async fn connect(url: &str) -> Result<Self, DomainError> {
+    pub async fn connect(url: &str, cfg: &crate::DbConfig) -> Result<Self, DomainError> {
         let opts: PgConnectOptions = url.parse().map_err(|e| {
             DomainError::field(
                 "database_url",
                 format!("is not a valid PostgreSQL URL: {e}"),
             )
         })?;
+        // Migrations on a connection of their own, without the request's time limits: a
+        // migration of a large database may rightly take minutes.
+        {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect_with(&opts)
+                .await
+                .map_err(internal)?;
+            MIGRATOR
+                .run(&mut conn)
+                .await
+                .map_err(|e| DomainError::Internal(format!("migration failed: {e}")))?;
+            let _ = conn.close().await;
+        }
+        let bounded = opts.options([
+            ("lock_timeout", format!("{}ms", cfg.lock_timeout_ms)),
+            (
+                "statement_timeout",
+                format!("{}ms", cfg.statement_timeout_ms),
+            ),
+            (
+                "idle_in_transaction_session_timeout",
+                format!("{}ms", cfg.idle_in_transaction_timeout_ms),
+            ),
+        ]);
         let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(opts)
+            .max_connections(cfg.max_connections)
+            .acquire_timeout(Duration::from_millis(cfg.acquire_timeout_ms))
+            .connect_with(bounded)
             .await
             .map_err(internal)?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|e| DomainError::Internal(format!("migration failed: {e}")))?;
         let (attempts, rx) = crate::ops::attempt_queue();
         let store = Self { pool, attempts };
         // Parallel committers: PostgreSQL flushes concurrent commits together.

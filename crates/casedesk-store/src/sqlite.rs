@@ -50,7 +50,7 @@ impl SqliteStore {
     pub(crate) const MAIL_JOBS_IN_STATEMENT: bool = false;
 
     /// Opens (creating if needed) the database file and migrates it.
-    pub async fn connect(url: &str) -> Result<Self, DomainError> {
+    pub async fn connect(url: &str, cfg: &crate::DbConfig) -> Result<Self, DomainError> {
         let opts = SqliteConnectOptions::from_str(url)
             .map_err(|e| {
                 DomainError::field("database_url", format!("is not a valid SQLite URL: {e}"))
@@ -66,6 +66,7 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
+            .acquire_timeout(Duration::from_millis(cfg.acquire_timeout_ms))
             .connect_with(opts)
             .await
             .map_err(internal)?;

@@ -125,6 +125,8 @@ pub struct Options {
     pub http: casedesk_web::server::HttpLimits,
     /// Who may read `/metrics` (anyone, on the main listener, by default).
     pub metrics: casedesk_web::metrics::MetricsConfig,
+    /// How long requests wait on the database (the defaults).
+    pub database: casedesk_store::DbConfig,
 }
 
 impl Default for Options {
@@ -162,6 +164,7 @@ impl Default for Options {
             },
             http: Default::default(),
             metrics: Default::default(),
+            database: Default::default(),
         }
     }
 }
@@ -297,10 +300,11 @@ pub async fn spawn_with(reserved: Reserved, db: Arc<TestDb>, opts: Options) -> T
         rate_limits,
         http,
         metrics,
+        database,
     } = opts;
     let mailer = Arc::new(casedesk_mail::Mailer::new(mail, db.dir.path()).expect("mail config"));
     let wake = Arc::new(tokio::sync::Notify::new());
-    let store = casedesk_store::connect_with(&db.url, wake.clone())
+    let store = casedesk_store::connect_with(&db.url, wake.clone(), &database)
         .await
         .expect("open store");
     let key: Arc<dyn casedesk_core::webhooks::SecretBox> =

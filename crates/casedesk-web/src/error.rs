@@ -133,10 +133,22 @@ fn sentence(s: &str) -> String {
 }
 
 /// Builds the response for a problem, with extra headers.
+/// How long a client is asked to wait after a 503.
+pub const RETRY_AFTER_SECONDS: u64 = 5;
+
+/// Adds `Retry-After` to a 503, so clients and load balancers come back instead of failing.
+pub fn with_retry_after(mut res: Response) -> Response {
+    if res.status() == StatusCode::SERVICE_UNAVAILABLE {
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+    }
+    res
+}
+
 pub fn respond(p: Problem, www_authenticate: Option<String>) -> Response {
     let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = serde_json::to_vec(&p).unwrap_or_default();
-    let mut res = (status, body).into_response();
+    let mut res = with_retry_after((status, body).into_response());
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/problem+json"),
@@ -359,6 +371,17 @@ pub fn describe(e: &DomainError) -> (StatusCode, &'static str, &'static str, Str
         ),
         DomainError::Conflict(msg) => (StatusCode::CONFLICT, "conflict", "Conflict", msg.clone()),
         DomainError::Gone(msg) => (StatusCode::GONE, "gone", "Deleted", msg.clone()),
+        DomainError::Unavailable(msg) => {
+            tracing::warn!(error = %msg, "the database is not answering");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Temporarily unavailable",
+                format!(
+                    "The database is not answering; the request may not have been carried out. Try again in {RETRY_AFTER_SECONDS} seconds (a request with an Idempotency-Key is safe to repeat)."
+                ),
+            )
+        }
         DomainError::Internal(msg) => {
             tracing::error!(error = %msg, "internal error");
             (

@@ -31,6 +31,7 @@ pub use state::{AppState, report_tag};
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(api::meta::healthz))
+        .route("/readyz", get(api::meta::readyz))
         .route("/metrics", get(metrics::render))
         .route("/openapi.json", get(openapi::document))
         .route(

@@ -28,7 +28,7 @@ impl Modify for Bearer {
 #[openapi(
     info(title = "casedesk", description = "Support cases for customers of an identity platform."),
     paths(
-        meta::healthz, meta::me, meta::intake,
+        meta::healthz, meta::readyz, meta::me, meta::intake,
         cases::create_case, cases::list_cases, cases::get_case, cases::list_events,
         cases::reply, cases::note, cases::request_info, cases::hold, cases::resume,
         cases::propose_resolution, cases::confirm_resolution, cases::escalate, cases::assign,

@@ -571,7 +571,7 @@ async fn serve(cfg: Config, with_demo: bool) -> anyhow::Result<()> {
     let _ = casedesk_web::metrics::handle();
     let wake = Arc::new(tokio::sync::Notify::new());
     let url = cfg.database_url()?;
-    let store = casedesk_store::connect_with(&url, wake.clone())
+    let store = casedesk_store::connect_with(&url, wake.clone(), &cfg.database)
         .await
         .map_err(explain)
         .context("cannot open the database")?;

@@ -21,6 +21,9 @@ pub struct Config {
     pub data: PathBuf,
     /// Database URL; empty means SQLite inside the data folder.
     pub database_url: Option<String>,
+    /// How long requests wait on the database, and PostgreSQL's session limits.
+    #[serde(default)]
+    pub database: casedesk_store::DbConfig,
     /// Elevated support contacts allowed per account, by plan tier.
     pub elevated_limits: ElevatedLimits,
     /// Sign-in: trusted OpenID Connect issuers, local passwords, sessions.
@@ -65,6 +68,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             data: PathBuf::from("./casedesk-data"),
             database_url: None,
+            database: Default::default(),
             elevated_limits: ElevatedLimits::default(),
             auth: AuthConfig::default(),
             secret_key: None,
@@ -118,6 +122,11 @@ impl Config {
                 Env::prefixed("CASEDESK_RATE_LIMITS__")
                     .map(|k| format!("rate_limits.{}", k.as_str()).into()),
             )
+            // `CASEDESK_DATABASE__LOCK_TIMEOUT_MS=…` and the like.
+            .merge(
+                Env::prefixed("CASEDESK_DATABASE__")
+                    .map(|k| format!("database.{}", k.as_str()).into()),
+            )
             // `CASEDESK_HTTP__MAX_CONNECTIONS=…` and the like.
             .merge(Env::prefixed("CASEDESK_HTTP__").map(|k| format!("http.{}", k.as_str()).into()))
             // `CASEDESK_METRICS__TOKEN`: the scraper's credential stays out of files.
@@ -149,6 +158,9 @@ impl Config {
                 || url.starts_with("postgresql://"))
         {
             bail!("database-url: must start with sqlite:, postgres:// or postgresql://");
+        }
+        if let Err(e) = self.database.validate() {
+            bail!("{e}");
         }
         self.rate_limits.validate().map_err(anyhow::Error::msg)?;
         self.http.validate().map_err(anyhow::Error::msg)?;

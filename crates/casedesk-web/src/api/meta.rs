@@ -16,20 +16,63 @@ use crate::AppState;
 use crate::error::{ApiError, Problem};
 use crate::session::Caller;
 
-/// Liveness: the process answers and the database responds.
-#[utoipa::path(get, path = "/healthz", tag = "meta", responses((status = 200, description = "Alive"), (status = 503, description = "Database unreachable")))]
+/// Whether the database answers within a second (the ping waits no longer, whatever the
+/// pool's settings, so a health check never hangs).
+async fn database_answers(st: &AppState) -> bool {
+    matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(1), st.store.ping()).await,
+        Ok(Ok(()))
+    )
+}
+
+/// Health: the process answers; the body says whether the database does (a 503 when not).
+#[utoipa::path(get, path = "/healthz", tag = "meta", responses((status = 200, description = "Alive, and the database answers"), (status = 503, description = "Alive, but the database does not answer")))]
 pub async fn healthz(State(st): State<AppState>) -> Response {
-    match st.store.ping().await {
-        Ok(()) => (
+    let db = st.store.backend();
+    if database_answers(&st).await {
+        (
             StatusCode::OK,
-            Json(json!({"status": "ok", "database": st.store.backend()})),
+            Json(json!({"status": "ok", "database": db, "database_status": "up"})),
         )
-            .into_response(),
-        Err(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "unavailable", "database": st.store.backend()})),
-        )
-            .into_response(),
+            .into_response()
+    } else {
+        database_down(json!({"status": "unavailable", "database": db, "database_status": "down"}))
+    }
+}
+
+/// The 503 of a health check: a problem (as every error of casedesk), with the check's own
+/// fields beside its members, and `Retry-After`.
+fn database_down(extra: Value) -> Response {
+    let p = crate::error::problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "Temporarily unavailable",
+        "The database does not answer.".into(),
+    );
+    let mut body = serde_json::to_value(&p).unwrap_or_else(|_| json!({}));
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            b.insert(k.clone(), v.clone());
+        }
+    }
+    let mut res = crate::error::with_retry_after(
+        (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response(),
+    );
+    res.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/problem+json"),
+    );
+    res
+}
+
+/// Readiness, for load balancers: 200 while this node can serve requests (its database
+/// answers), else a 503 with `Retry-After`, so traffic goes to other nodes meanwhile.
+#[utoipa::path(get, path = "/readyz", tag = "meta", responses((status = 200, description = "Ready"), (status = 503, description = "Not ready: the database does not answer")))]
+pub async fn readyz(State(st): State<AppState>) -> Response {
+    if database_answers(&st).await {
+        (StatusCode::OK, Json(json!({"status": "ready"}))).into_response()
+    } else {
+        database_down(json!({"status": "not ready"}))
     }
 }
 

@@ -186,7 +186,7 @@ pub async fn refused(st: &AppState, v: &Viewer, e: DomainError) -> Response {
             Ok(users) => {
                 let admins: Vec<String> = users
                     .into_iter()
-                    .filter(|u| u.role == Role::SuperAdmin)
+                    .filter(|u| u.role == Role::SuperAdmin && u.active())
                     .map(|u| u.email)
                     .collect();
                 html! {
@@ -212,7 +212,7 @@ fn failure_with(v: Option<&Viewer>, e: DomainError, extra: Markup) -> Response {
         DomainError::Validation(errs) => errs.clone(),
         _ => Vec::new(),
     };
-    respond(
+    crate::error::with_retry_after(respond(
         status,
         layout(
             v,
@@ -229,7 +229,7 @@ fn failure_with(v: Option<&Viewer>, e: DomainError, extra: Markup) -> Response {
                 p { a href="/" { "Back to the start page" } }
             },
         ),
-    )
+    ))
 }
 
 /// A form posted by a signed-in viewer from our own pages, with the session's CSRF token;

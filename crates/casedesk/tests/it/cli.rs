@@ -482,3 +482,21 @@ async fn serve_defaults_to_sqlite_in_the_data_folder_and_demo_fills_it() {
     assert!(cut.headers().get("retry-after").is_some());
     child.kill().await.unwrap();
 }
+
+/// The database's waits are set from the environment and checked at start: a value out of
+/// range stops `serve` with a message naming the setting.
+#[test]
+fn database_waits_are_checked_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let out = casedesk(
+        &["serve", "--data", data, "--listen", "127.0.0.1:0"],
+        &[("CASEDESK_DATABASE__ACQUIRE_TIMEOUT_MS", "0")],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("database.acquire_timeout_ms: must be 50 to 60000"),
+        "{err}"
+    );
+}

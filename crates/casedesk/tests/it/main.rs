@@ -20,6 +20,7 @@ mod listing;
 mod mail_trust;
 mod oidc;
 mod openapi;
+mod outage;
 mod permissions;
 mod search;
 mod secrets_at_rest;
