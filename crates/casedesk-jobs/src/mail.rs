@@ -17,6 +17,11 @@ use casedesk_mail::Mailer;
 
 use crate::registry::{Handled, Handler, after};
 
+/// How far the lease reaches past an attempt's deadline: the time left to record its result.
+const LEASE_SLACK: std::time::Duration = std::time::Duration::from_secs(30);
+/// Recording stops this long before the lease ends, so no other worker starts meanwhile.
+const RECORD_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Sends one message.
 pub struct MailSender {
     store: Arc<dyn Store>,
@@ -48,9 +53,10 @@ impl Handler for MailSender {
         // message), so the lease is extended to cover its deadline first: no other worker
         // starts a second attempt, and so a second connection, while this one is open.
         let deadline = self.mailer.attempt_deadline();
+        let leased_until = std::time::Instant::now() + deadline + LEASE_SLACK;
         if !self
             .store
-            .extend_lease(claim, after(deadline + std::time::Duration::from_secs(30)))
+            .extend_lease(claim, after(deadline + LEASE_SLACK))
             .await?
         {
             tracing::warn!(mail = %id, "lease lost before sending; another worker has the message");
@@ -130,8 +136,27 @@ impl Handler for MailSender {
             tracing::warn!(mail = %id, case = ?mail.case_number, result = label, error = ?result.error, "message not sent");
         }
         metrics::counter!("casedesk_mail_sent_total", "result" => label).increment(1);
-        if !self.store.mail_result(claim, &result, &finish).await? {
-            tracing::warn!(mail = %id, "lease lost before the result was recorded");
+        // A message the relay took must not go out again because the database blinked while
+        // its result was written: that write is tried again, in this process, for as long as
+        // the lease keeps other workers off the message.
+        let mut pause = std::time::Duration::from_millis(100);
+        loop {
+            match self.store.mail_result(claim, &result, &finish).await {
+                Ok(true) => break,
+                Ok(false) => {
+                    tracing::warn!(mail = %id, "lease lost before the result was recorded");
+                    break;
+                }
+                Err(e)
+                    if label == "sent"
+                        && std::time::Instant::now() + pause + RECORD_MARGIN < leased_until =>
+                {
+                    tracing::warn!(mail = %id, error = %e, "sent; the result waits for the database");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(2));
+                }
+                Err(e) => return Err(e),
+            }
         }
         Ok(Handled::Recorded)
     }

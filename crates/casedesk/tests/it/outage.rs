@@ -166,3 +166,133 @@ async fn a_database_outage_is_answered_fast_and_survived_without_a_restart() {
         200
     );
 }
+
+/// A relay in front of the SMTP server that, when a message's data ends, cuts the database
+/// relay as it passes on the server's acceptance, and restores it `for_how_long` later: the
+/// message is accepted while its result cannot be written.
+async fn smtp_that_blinks_the_database(
+    smtp_port: u16,
+    db: Arc<Relay>,
+    for_how_long: Duration,
+) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((client, _)) = listener.accept().await else {
+                return;
+            };
+            let Ok(server) = TcpStream::connect(("127.0.0.1", smtp_port)).await else {
+                return;
+            };
+            let db = db.clone();
+            tokio::spawn(async move {
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let ended = Arc::new(AtomicBool::new(false));
+                let seen = ended.clone();
+                let up = tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    let mut tail: Vec<u8> = Vec::new();
+                    while let Ok(n) = cr.read(&mut buf).await {
+                        if n == 0 || sw.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                        tail.extend_from_slice(&buf[..n]);
+                        if tail.windows(5).any(|w| w == b"\r\n.\r\n") {
+                            seen.store(true, Ordering::SeqCst);
+                            tail.clear();
+                        } else if tail.len() > 4 {
+                            tail.drain(..tail.len() - 4);
+                        }
+                    }
+                });
+                let mut buf = vec![0u8; 16 * 1024];
+                while let Ok(n) = sr.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    if ended.swap(false, Ordering::SeqCst) {
+                        db.cut();
+                        let db = db.clone();
+                        tokio::spawn(async move {
+                            tokio::time::sleep(for_how_long).await;
+                            db.restore();
+                        });
+                    }
+                    if cw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                up.abort();
+            });
+        }
+    });
+    port
+}
+
+/// The database blinks while the relay accepts an acknowledgement: the result is written
+/// when the database is back, and the message is not sent a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_blink_after_the_relay_took_a_message_sends_it_once() {
+    let mut db = test_db(Backend::Postgres).await;
+    let url = url::Url::parse(&db.url).unwrap();
+    let upstream = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+    let relay = Arc::new(Relay::start(upstream).await);
+    let mut through = url.clone();
+    through.set_port(Some(relay.port)).unwrap();
+    db.url = through.to_string();
+    let sink = casedesk_testkit::smtp::SmtpSink::start().await;
+    let mut mail = sink.mail_config();
+    let blinking = smtp_that_blinks_the_database(
+        mail.smtp.port.unwrap(),
+        relay.clone(),
+        Duration::from_secs(3),
+    )
+    .await;
+    mail.smtp.port = Some(blinking);
+    // Short deadlines, so that the attempt's lease (deadline + 30 s) ends within the test: a
+    // second copy would be sent by then.
+    mail.smtp.timeout_seconds = 1;
+    mail.smtp.data_timeout_seconds = 2;
+    let app = spawn_with(
+        reserve().await,
+        Arc::new(db),
+        Options {
+            mail,
+            ..Options::default()
+        },
+    )
+    .await;
+    let w = app.world().await;
+    let n = app.open_case(&w.ops, acme_case("Sent once")).await;
+    let to_ops = |a: &[casedesk_testkit::smtp::Accepted]| {
+        a.iter()
+            .filter(|m| m.rcpt_tos.contains(&"ops@acme.example".to_owned()))
+            .count()
+    };
+    sink.wait_for("the acknowledgement", |a| to_ops(a) >= 1)
+        .await;
+    let mut log = serde_json::Value::Null;
+    for _ in 0..200 {
+        let r = app.get(&format!("/api/v1/cases/{n}/mail"), &w.agent).await;
+        if r.status == 200 && r.json["sent"][0]["state"] == "sent" {
+            log = r.json;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(log["sent"][0]["state"], "sent", "{log}");
+    assert_eq!(
+        log["sent"][0]["attempts"], 1,
+        "one attempt, truthfully: {log}"
+    );
+    // Past the lease of the first attempt (3 + 2 + 30 s from its start): no second copy.
+    tokio::time::sleep(Duration::from_secs(40)).await;
+    assert_eq!(
+        to_ops(&sink.accepted()),
+        1,
+        "the acknowledgement went out once"
+    );
+}
