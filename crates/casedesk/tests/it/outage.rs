@@ -60,15 +60,21 @@ impl Relay {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_database_outage_is_answered_fast_and_survived_without_a_restart() {
+/// A new PostgreSQL database for a test, reached through a relay the test can cut.
+async fn behind_a_relay() -> (casedesk_testkit::TestDb, Arc<Relay>) {
     let mut db = test_db(Backend::Postgres).await;
     let url = url::Url::parse(&db.url).unwrap();
     let upstream = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
-    let relay = Relay::start(upstream).await;
+    let relay = Arc::new(Relay::start(upstream).await);
     let mut through = url.clone();
     through.set_port(Some(relay.port)).unwrap();
     db.url = through.to_string();
+    (db, relay)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_is_answered_fast_and_survived_without_a_restart() {
+    let (db, relay) = behind_a_relay().await;
     let app = spawn_with(reserve().await, Arc::new(db), Options::default()).await;
     let w = app.world().await;
     let before = app.open_case(&w.ops, acme_case("Before the outage")).await;
@@ -236,13 +242,7 @@ async fn smtp_that_blinks_the_database(
 /// when the database is back, and the message is not sent a second time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_blink_after_the_relay_took_a_message_sends_it_once() {
-    let mut db = test_db(Backend::Postgres).await;
-    let url = url::Url::parse(&db.url).unwrap();
-    let upstream = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
-    let relay = Arc::new(Relay::start(upstream).await);
-    let mut through = url.clone();
-    through.set_port(Some(relay.port)).unwrap();
-    db.url = through.to_string();
+    let (db, relay) = behind_a_relay().await;
     let sink = casedesk_testkit::smtp::SmtpSink::start().await;
     let mut mail = sink.mail_config();
     let blinking = smtp_that_blinks_the_database(
