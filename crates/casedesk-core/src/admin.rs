@@ -308,23 +308,6 @@ async fn new_user(
         },
         None => None,
     };
-    if input.elevated
-        && let Some(acc) = &account
-    {
-        let cap = limits.for_plan(acc.plan);
-        let used = store
-            .list_account_users(acc.id)
-            .await?
-            .iter()
-            .filter(|u| u.elevated && u.active())
-            .count();
-        if used as u64 >= u64::from(cap) {
-            errors.push(FieldError::new(
-                "elevated",
-                format!("the plan allows {cap} elevated support contacts, and all are in use"),
-            ));
-        }
-    }
     if !errors.is_empty() {
         return Err(DomainError::Validation(errors));
     }
@@ -340,6 +323,11 @@ async fn new_user(
         created_at: now(),
         deactivated_at: None,
     };
+    if user.elevated
+        && let Some(full) = elevated_full(store, limits, &user).await?
+    {
+        return Err(DomainError::Validation(vec![full]));
+    }
     let cap = account.as_ref().map(|a| limits.for_plan(a.plan));
     let audit = AuditRecord::new(actor.clone(), "user.create", format!("user:{}", user.email))
         .account(user.account_id)
@@ -384,10 +372,9 @@ pub async fn create_user_as(
     match invitation {
         Some(compose) => {
             let mail = compose(&user)?;
-            let audit = audit.summary(serde_json::json!({
-                "role": user.role.key(), "case_admin": user.case_admin, "elevated": user.elevated,
-                "queues": user.queues, "invited": true,
-            }));
+            let mut summary = access_summary(&user);
+            summary["invited"] = serde_json::json!(true);
+            let audit = audit.summary(summary);
             store.invite_user(&user, cap, &audit, &mail).await?;
         }
         None => store.create_user(&user, cap, &audit).await?,
@@ -549,12 +536,6 @@ pub async fn set_access(
                 "queues apply to agents and managers only",
             ));
         }
-        if access.elevated
-            && !user.elevated
-            && let Some(full) = elevated_full(store, limits, &user).await?
-        {
-            errors.push(full);
-        }
         user.case_admin = user.role == Role::SuperAdmin || access.case_admin;
         user.elevated = access.elevated;
     } else {
@@ -602,9 +583,9 @@ async fn elevated_cap(
         .map(|a| limits.for_plan(a.plan)))
 }
 
-/// The refusal to make `user` an active elevated contact when the other active elevated
-/// contacts of the account already fill the plan's cap; `None` when there is room. The store
-/// checks the cap again in the transaction of the change.
+/// The refusal of a new elevated contact when the account's active elevated contacts already
+/// fill the plan's cap; `None` when there is room. The store checks the cap again as it
+/// writes.
 async fn elevated_full(
     store: &dyn IdentityStore,
     limits: &ElevatedLimits,
@@ -675,26 +656,16 @@ async fn changeable(
     Ok(user)
 }
 
-/// Whether the account of `user` keeps an active super admin without them.
-async fn another_super_admin(store: &dyn IdentityStore, user: &User) -> Result<bool> {
-    let Some(account) = user.account_id else {
-        return Ok(true);
-    };
-    Ok(store
-        .list_account_users(account)
-        .await?
-        .iter()
-        .any(|u| u.id != user.id && u.role == Role::SuperAdmin && u.active()))
-}
-
 /// Changes a user's role within their side: a customer user between super admin and admin,
-/// support staff between agent and manager. An account always keeps an active super admin.
+/// support staff between agent and manager; answers the user and whether anything changed.
+/// An account always keeps an active super admin, and the team an active manager (the store
+/// checks both inside the change).
 pub async fn set_role(
     store: &dyn IdentityStore,
     p: &crate::users::Principal,
     email: &str,
     role: Role,
-) -> Result<User> {
+) -> Result<(User, bool)> {
     let mut user = changeable(store, p, email, "change the role of").await?;
     if role.is_customer() != user.role.is_customer() {
         return Err(DomainError::field(
@@ -707,16 +678,7 @@ pub async fn set_role(
         ));
     }
     if role == user.role {
-        return Ok(user);
-    }
-    if user.role == Role::SuperAdmin && !another_super_admin(store, &user).await? {
-        return Err(DomainError::field(
-            "role",
-            format!(
-                "{} is the only active super admin of the account; make another user super admin first",
-                user.email
-            ),
-        ));
+        return Ok((user, false));
     }
     let before = user.clone();
     user.role = role;
@@ -735,44 +697,25 @@ pub async fn set_role(
     store
         .update_user_access(&before, &user, &keep, &audit)
         .await?;
-    Ok(user)
+    Ok((user, true))
 }
 
-/// Deactivates a user (their sessions and API tokens end with it) or reactivates them. Their
-/// cases, messages and audit entries stay theirs. An account always keeps an active super
-/// admin, and a reactivated elevated contact must fit the plan's cap.
+/// Deactivates a user (their sessions and API tokens end with it) or reactivates them;
+/// answers the user and whether anything changed. Their cases, messages and audit entries
+/// stay theirs. An account always keeps an active super admin, the team an active manager,
+/// and a reactivated elevated contact must fit the plan's cap (the store checks all three
+/// inside the change).
 pub async fn set_active(
     store: &dyn IdentityStore,
     limits: &ElevatedLimits,
     p: &crate::users::Principal,
     email: &str,
     active: bool,
-) -> Result<User> {
+) -> Result<(User, bool)> {
     let what = if active { "reactivate" } else { "deactivate" };
     let mut user = changeable(store, p, email, what).await?;
     if user.active() == active {
-        return Ok(user);
-    }
-    if !active && user.role == Role::SuperAdmin && !another_super_admin(store, &user).await? {
-        return Err(DomainError::field(
-            "email",
-            format!(
-                "{} is the only active super admin of the account; make another user super admin first",
-                user.email
-            ),
-        ));
-    }
-    if active
-        && user.elevated
-        && let Some(full) = elevated_full(store, limits, &user).await?
-    {
-        return Err(DomainError::Validation(vec![FieldError::new(
-            "elevated",
-            format!(
-                "{}; take elevated away from another contact first",
-                full.message
-            ),
-        )]));
+        return Ok((user, false));
     }
     let before = user.clone();
     user.deactivated_at = if active { None } else { Some(now()) };
@@ -791,7 +734,7 @@ pub async fn set_active(
     store
         .update_user_access(&before, &user, &keep, &audit)
         .await?;
-    Ok(user)
+    Ok((user, true))
 }
 
 /// Sends an active user a new invitation: where passwords are on, its link lets them choose

@@ -648,19 +648,8 @@ pub async fn set_role(State(st): State<AppState>, Posted { v, f }: Posted) -> Re
         Ok(r) => r,
         Err(e) => return users_refused(&st, &v, &f, e).await,
     };
-    let was = casedesk_core::users::normalize_email(f.get("email")).ok();
-    let before = match was {
-        Some(e) => st
-            .store
-            .find_user_by_email(&e)
-            .await
-            .ok()
-            .flatten()
-            .map(|u| u.role),
-        None => None,
-    };
     match admin::set_role(st.store.as_ref(), &v.p, f.get("email"), role).await {
-        Ok(u) if before == Some(u.role) => {
+        Ok((u, false)) => {
             let msg = format!(
                 "{} is already {}; nothing changed.",
                 u.email,
@@ -668,7 +657,7 @@ pub async fn set_role(State(st): State<AppState>, Posted { v, f }: Posted) -> Re
             );
             users_after(&st, &v, &f, msg).await
         }
-        Ok(u) => {
+        Ok((u, true)) => {
             let msg = format!("{} is now {}.", u.email, with_article(role_label(u.role)));
             users_after(&st, &v, &f, msg).await
         }
@@ -695,10 +684,15 @@ pub async fn set_active(State(st): State<AppState>, Posted { v, f }: Posted) -> 
     )
     .await
     {
-        Ok(u) if u.active() => {
+        Ok((u, false)) => {
+            let state = if u.active() { "active" } else { "deactivated" };
+            let msg = format!("{} is already {state}; nothing changed.", u.email);
+            users_after(&st, &v, &f, msg).await
+        }
+        Ok((u, true)) if u.active() => {
             users_after(&st, &v, &f, format!("{} can sign in again.", u.email)).await
         }
-        Ok(u) => {
+        Ok((u, true)) => {
             let msg = format!(
                 "{} is deactivated: their sessions and API tokens have ended. What they wrote stays theirs{}.",
                 u.email,

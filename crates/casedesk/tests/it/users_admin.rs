@@ -790,5 +790,52 @@ async fn changes_at_once_keep_the_rules(be: Backend) {
         page.contains("is already a support engineer; nothing changed"),
         "{page}"
     );
+    let (status, page) = post(
+        &app,
+        &mgr,
+        &csrf,
+        "/manage/users/active",
+        &[("email", "kai@support.example"), ("active", "true")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("kai@support.example is already active; nothing changed"),
+        "{page}"
+    );
+    // One after the other, grants fill the cap and then are refused in words.
+    let mut refusal = String::new();
+    for e in &emails {
+        let (status, page) = post(
+            &app,
+            &mgr,
+            &csrf,
+            "/manage/users/access",
+            &[
+                ("email", e.as_str()),
+                ("case_admin", "true"),
+                ("elevated", "true"),
+                ("account", "Acme"),
+            ],
+        )
+        .await;
+        if status != 200 {
+            assert_eq!(status, 422, "{page}");
+            refusal = page;
+        }
+    }
+    assert!(
+        refusal.contains("elevated support contacts, and all are in use"),
+        "{refusal}"
+    );
+    let elevated = app
+        .store
+        .list_account_users(acme.id)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|u| u.elevated && u.active())
+        .count();
+    assert_eq!(elevated, cap);
 }
 both!(changes_at_once_keep_the_rules);
