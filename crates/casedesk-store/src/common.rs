@@ -292,7 +292,8 @@ impl Shape<'_> {
         all.join(" AND ")
     }
 
-    /// One branch: the numbers of a page of cases matching `cond` and the filters.
+    /// One branch: the numbers of a page of cases matching `cond` and the filters, newest
+    /// first by `order`.
     fn branch(&self, from: &str, cond: String, order: &str, k: usize) -> String {
         let (limit, open_only, due_half, waiting_half) =
             (self.limit, self.open_only, self.due_half, self.waiting_half);
@@ -304,13 +305,13 @@ impl Shape<'_> {
                 "SELECT number, due FROM (SELECT number, due FROM (SELECT c.number AS number, c.sla_due_at AS due FROM {from} \
                  WHERE {} AND c.sla_due_at IS NOT NULL{due_half} ORDER BY c.sla_due_at, c.number LIMIT {limit}) AS d{k} \
                  UNION ALL SELECT number, due FROM (SELECT c.number AS number, c.sla_due_at AS due FROM {from} \
-                 WHERE {} AND c.sla_due_at IS NULL{open_only}{waiting_half} ORDER BY {order} DESC LIMIT {limit}) AS n{k}) AS b{k}",
+                 WHERE {} AND c.sla_due_at IS NULL{open_only}{waiting_half} ORDER BY {order} LIMIT {limit}) AS n{k}) AS b{k}",
                 self.and_filters(cond.clone()),
                 self.and_filters(cond)
             )
         } else {
             format!(
-                "SELECT number FROM (SELECT c.number AS number FROM {from} WHERE {} ORDER BY {order} DESC LIMIT {limit}) AS b{k}",
+                "SELECT number FROM (SELECT c.number AS number FROM {from} WHERE {} ORDER BY {order} LIMIT {limit}) AS b{k}",
                 self.and_filters(cond)
             )
         }
@@ -341,7 +342,17 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery, backend: &str) -> (S
         } else {
             ""
         };
-    let (due_half, waiting_half, due_resume) = resume_after(q.after_due, &mut args);
+    let (due_half, waiting_half, due_resume) = resume_after(q.after_due, backend, &mut args);
+    // Newest first. PostgreSQL orders a branch by `-c.number`, which only the branch's own
+    // index (`cases_queue`, `cases_assignee`, … on `(…, (-number))`) yields: asked for
+    // `c.number DESC`, its planner may walk the primary key from the newest case instead,
+    // filtering, which is cheap only while matches are spread evenly; after many new cases
+    // in another queue it walks all of them.
+    let newest = if backend == "sqlite" {
+        "c.number DESC"
+    } else {
+        "-c.number"
+    };
     if let Some(m) = fts_driven {
         let sql = search_page(q, &m, &filters, due_resume, by_due, &limit, &mut args);
         return (sql, args.0);
@@ -358,22 +369,21 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery, backend: &str) -> (S
         Visibility::Mine { user_id } => {
             let u = args.push(Arg::Str(user_id.to_string()));
             Some(vec![
-                shape.branch("cases c", format!("c.requester_id = {u}"), "c.number", 0),
+                shape.branch("cases c", format!("c.requester_id = {u}"), newest, 0),
                 shape.branch(
                     "case_contacts cc JOIN cases c ON c.number = cc.case_number",
                     format!("cc.user_id = {u}"),
-                    "cc.case_number",
+                    "cc.case_number DESC",
                     1,
                 ),
             ])
         }
         Visibility::Queues { queues, user_id } => {
             let u = args.push(Arg::Str(user_id.to_string()));
-            let mut b =
-                vec![shape.branch("cases c", format!("c.assignee_id = {u}"), "c.number", 0)];
+            let mut b = vec![shape.branch("cases c", format!("c.assignee_id = {u}"), newest, 0)];
             for (k, queue) in queues.iter().enumerate() {
                 let qa = args.push(Arg::Str(queue.clone()));
-                b.push(shape.branch("cases c", format!("c.queue = {qa}"), "c.number", k + 1));
+                b.push(shape.branch("cases c", format!("c.queue = {qa}"), newest, k + 1));
             }
             Some(b)
         }
@@ -466,7 +476,13 @@ fn filters_of(
         }
     }
     if let Some(b) = q.before {
-        filters.push(format!("c.number < {}", args.push(Arg::I64(b))));
+        let b = args.push(Arg::I64(b));
+        // Both forms, so the walk starts at the cursor on either kind of index.
+        filters.push(if backend == "sqlite" {
+            format!("c.number < {b}")
+        } else {
+            format!("c.number < {b} AND -c.number > -{b}")
+        });
     }
     (filters, fts_driven)
 }
@@ -477,6 +493,7 @@ fn filters_of(
 /// and the condition of the whole.
 fn resume_after(
     after_due: Option<casedesk_core::cases::DueKey>,
+    backend: &str,
     args: &mut Args,
 ) -> (String, String, Option<String>) {
     match after_due {
@@ -499,7 +516,11 @@ fn resume_after(
             let n = args.push(Arg::I64(number));
             (
                 " AND 1 = 0".to_owned(),
-                format!(" AND c.number < {n}"),
+                if backend == "sqlite" {
+                    format!(" AND c.number < {n}")
+                } else {
+                    format!(" AND -c.number > -{n}")
+                },
                 Some(format!("(c.sla_due_at IS NULL AND c.number < {n})")),
             )
         }

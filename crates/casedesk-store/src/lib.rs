@@ -73,3 +73,47 @@ pub fn migration_versions() -> (Vec<i64>, Vec<i64>) {
         postgres::MIGRATOR.iter().map(|m| m.version).collect(),
     )
 }
+
+/// The database's plan for the page of cases `q` asks for, one step a line (`EXPLAIN` on
+/// PostgreSQL, `EXPLAIN QUERY PLAN` on SQLite), so tests and the benchmark can check that
+/// lists walk their indexes on real data.
+pub async fn explain_case_list(
+    url: &str,
+    q: &casedesk_core::cases::CaseQuery,
+) -> Result<Vec<String>, DomainError> {
+    use sqlx::{Connection, Row};
+    let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    let (sql, args) = common::list_sql(q, if postgres { "postgres" } else { "sqlite" });
+    let sql = if postgres {
+        format!("EXPLAIN {sql}")
+    } else {
+        format!("EXPLAIN QUERY PLAN {sql}")
+    };
+    macro_rules! explain_rows {
+        ($conn:expr, $col:literal) => {{
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for a in args {
+                q = match a {
+                    common::Arg::Str(s) => q.bind(s),
+                    common::Arg::I64(i) => q.bind(i),
+                    common::Arg::Bool(b) => q.bind(b),
+                };
+            }
+            let rows = q.fetch_all(&mut $conn).await.map_err(common::internal)?;
+            rows.iter()
+                .map(|r| r.try_get::<String, _>($col).map_err(common::internal))
+                .collect()
+        }};
+    }
+    if postgres {
+        let mut conn = sqlx::postgres::PgConnection::connect(url)
+            .await
+            .map_err(common::internal)?;
+        explain_rows!(conn, 0)
+    } else {
+        let mut conn = sqlx::sqlite::SqliteConnection::connect(url)
+            .await
+            .map_err(common::internal)?;
+        explain_rows!(conn, "detail")
+    }
+}

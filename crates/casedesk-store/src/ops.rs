@@ -51,6 +51,26 @@ pub(crate) fn attempt_queue() -> (
     (tx, std::sync::Arc::new(tokio::sync::Mutex::new(rx)))
 }
 
+/// Parked audit entries linked in one transaction at most (PostgreSQL).
+pub(crate) const CHAIN_BATCH: usize = 1000;
+
+/// How often a PostgreSQL node links what it and other nodes parked; readers of the trail
+/// do not wait for it (they link first).
+pub(crate) const CHAIN_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Parks a JSON array of entries, in its order (PostgreSQL).
+pub(crate) const AUDIT_PARK: &str = concat!(
+    "INSERT INTO audit_pending (at, actor_id, actor, account_id, action, target, summary, source_ip, request_id, customer_visible) ",
+    "SELECT (x->>0)::bigint, x->>1, x->>2, x->>3, x->>4, x->>5, x->>6, x->>7, x->>8, (x->>9)::boolean ",
+    "FROM json_array_elements($1::json) WITH ORDINALITY AS e(x, n) ORDER BY n"
+);
+
+/// Takes the oldest parked entries (PostgreSQL, under the head's lock).
+pub(crate) const AUDIT_UNPARK: &str = concat!(
+    "DELETE FROM audit_pending WHERE id IN (SELECT id FROM audit_pending ORDER BY id LIMIT $1) ",
+    "RETURNING id, at, actor_id, actor, account_id, action, target, summary, source_ip, request_id, customer_visible"
+);
+
 /// Implements the inherent `*_op` methods the `Store` impl delegates to.
 #[macro_export]
 #[doc(hidden)]
@@ -140,19 +160,24 @@ macro_rules! ops_impl {
             fn audit_from_row(r: &DbRow) -> Result<AuditEntry> {
                 Ok(AuditEntry {
                     seq: g(r, "seq")?,
-                    record: AuditRecord {
-                        at: ts(g(r, "at")?),
-                        actor: Actor { user_id: opt_uuid(g(r, "actor_id")?)?, label: g(r, "actor")? },
-                        account_id: opt_uuid(g(r, "account_id")?)?,
-                        action: g(r, "action")?,
-                        target: g(r, "target")?,
-                        summary: g(r, "summary")?,
-                        source_ip: g(r, "source_ip")?,
-                        request_id: g(r, "request_id")?,
-                        customer_visible: g(r, "customer_visible")?,
-                    },
+                    record: record_from_row(r)?,
                     prev_hash: g(r, "prev_hash")?,
                     hash: g(r, "hash")?,
+                })
+            }
+
+            /// The record of a chained or parked entry.
+            fn record_from_row(r: &DbRow) -> Result<AuditRecord> {
+                Ok(AuditRecord {
+                    at: ts(g(r, "at")?),
+                    actor: Actor { user_id: opt_uuid(g(r, "actor_id")?)?, label: g(r, "actor")? },
+                    account_id: opt_uuid(g(r, "account_id")?)?,
+                    action: g(r, "action")?,
+                    target: g(r, "target")?,
+                    summary: g(r, "summary")?,
+                    source_ip: g(r, "source_ip")?,
+                    request_id: g(r, "request_id")?,
+                    customer_visible: g(r, "customer_visible")?,
                 })
             }
 
@@ -205,6 +230,18 @@ macro_rules! ops_impl {
                     }
                 }
                 Ok(ended)
+            }
+
+            /// Links parked audit entries every [`CHAIN_EVERY`](crate::ops::CHAIN_EVERY),
+            /// this node's and those a stopped node left behind.
+            #[allow(dead_code, reason = "SQLite links each entry in the transaction that writes it")]
+            pub(crate) async fn chain_forever(store: $store) {
+                loop {
+                    tokio::time::sleep($crate::ops::CHAIN_EVERY).await;
+                    if let Err(e) = store.chain_pending().await {
+                        tracing::warn!(error = %e, "linking audit entries into the chain failed; retrying");
+                    }
+                }
             }
 
             /// Group commit of job endings: each finished job (a webhook attempt, a fan-out, a
@@ -290,20 +327,21 @@ macro_rules! ops_impl {
                     answer.await.map_err(|_| DomainError::Internal("the database writer stopped".into()))?
                 }
 
-                /// Appends audit entries to the chain; call it last in a transaction, so the
-                /// lock on the head is held only until the commit.
+                /// Appends audit entries to the chain; call it last in a transaction. On
+                /// PostgreSQL they wait in `audit_pending` for [`Self::chain_pending`].
                 pub(crate) async fn write_audit(tx: &mut Tx, recs: &[AuditRecord]) -> Result<()> {
                     Self::write_audit_after(tx, recs, None).await.map(|_| ())
                 }
 
                 /// [`Self::write_audit`] that may start from `hint`, the head this process wrote
-                /// last, sparing the read of the head. Returns the new head.
+                /// last, sparing the read of the head. Returns the new head (none on
+                /// PostgreSQL, where the entries are chained later).
                 ///
                 /// A hint is only kept after its transaction committed, so it can be stale only
                 /// by falling behind (another process appended since); then the first entry's
                 /// sequence number is taken, the insert fails on the primary key, and the head
                 /// is read and the entries hashed again. A wrong hint costs a statement, never a
-                /// broken chain. PostgreSQL ignores hints: it must lock its head row anyway.
+                /// broken chain.
                 pub(crate) async fn write_audit_after(
                     tx: &mut Tx,
                     recs: &[AuditRecord],
@@ -312,83 +350,162 @@ macro_rules! ops_impl {
                     if recs.is_empty() {
                         return Ok(hint);
                     }
-                    let locked_head = !$head_write.is_empty();
-                    let mut start = if locked_head { None } else { hint };
+                    if !$head_write.is_empty() {
+                        // PostgreSQL: every node's writers would queue on the head row until
+                        // their commits; parked entries take no shared lock.
+                        Self::park_audit(tx, recs).await?;
+                        return Ok(None);
+                    }
+                    let mut start = hint;
                     loop {
                         let hinted = start.is_some();
-                        let (mut seq, mut prev) = match start.take() {
+                        let head = match start.take() {
                             Some(h) => h,
-                            None => {
-                                let head = sqlx::query($head_read)
-                                    .fetch_optional(&mut **tx)
-                                    .await
-                                    .map_err(internal)?;
-                                match head {
-                                    Some(h) => (g(&h, "seq")?, g(&h, "hash")?),
-                                    None => (0, casedesk_core::audit::GENESIS.to_owned()),
-                                }
-                            }
+                            None => Self::read_head(tx).await?,
                         };
-                        let mut rows = Vec::with_capacity(recs.len());
-                        for r in recs {
-                            seq += 1;
-                            let hash = chain_hash(&prev, seq, r);
-                            rows.push((seq, prev, hash.clone(), r));
-                            prev = hash;
-                        }
-                        let written = match rows.as_slice() {
-                            [(seq, prev_hash, hash, r)] => {
-                                sqlx::query(AUDIT_INSERT_ONE)
-                                    .bind(*seq)
-                                    .bind(micros(r.at))
-                                    .bind(r.actor.user_id.map(|u| u.to_string()))
-                                    .bind(&r.actor.label)
-                                    .bind(r.account_id.map(|u| u.to_string()))
-                                    .bind(&r.action)
-                                    .bind(&r.target)
-                                    .bind(&r.summary)
-                                    .bind(&r.source_ip)
-                                    .bind(&r.request_id)
-                                    .bind(r.customer_visible)
-                                    .bind(prev_hash)
-                                    .bind(hash)
-                                    .execute(&mut **tx)
-                                    .await
-                            }
-                            // A group: one statement and one parameter for any number of
-                            // entries (a statement per group size would crowd the cache).
-                            _ => {
-                                let json: Vec<serde_json::Value> = rows
-                                    .iter()
-                                    .map(|(seq, prev_hash, hash, r)| {
-                                        serde_json::json!([
-                                            seq, micros(r.at), r.actor.user_id.map(|u| u.to_string()),
-                                            r.actor.label, r.account_id.map(|u| u.to_string()), r.action,
-                                            r.target, r.summary, r.source_ip, r.request_id,
-                                            r.customer_visible, prev_hash, hash,
-                                        ])
-                                    })
-                                    .collect();
-                                sqlx::query($audit_insert_many)
-                                    .bind(serde_json::Value::Array(json).to_string())
-                                    .execute(&mut **tx)
-                                    .await
-                            }
-                        };
-                        match written {
-                            Ok(_) => {}
+                        match Self::link(tx, recs, head).await {
+                            Ok(h) => return Ok(Some(h)),
                             Err(e) if hinted && is_unique_violation(&e) => continue,
                             Err(e) => return Err(internal(e)),
                         }
-                        if locked_head {
-                            sqlx::query($head_write)
-                                .bind(seq)
-                                .bind(&prev)
+                    }
+                }
+
+                /// The chain's head as the transaction sees it (locked on PostgreSQL).
+                async fn read_head(tx: &mut Tx) -> Result<(i64, String)> {
+                    let head = sqlx::query($head_read)
+                        .fetch_optional(&mut **tx)
+                        .await
+                        .map_err(internal)?;
+                    Ok(match head {
+                        Some(h) => (g(&h, "seq")?, g(&h, "hash")?),
+                        None => (0, casedesk_core::audit::GENESIS.to_owned()),
+                    })
+                }
+
+                /// Writes `recs` into the chain after `head`; answers the new head.
+                async fn link(
+                    tx: &mut Tx,
+                    recs: &[AuditRecord],
+                    head: (i64, String),
+                ) -> std::result::Result<(i64, String), sqlx::Error> {
+                    let (mut seq, mut prev) = head;
+                    let mut rows = Vec::with_capacity(recs.len());
+                    for r in recs {
+                        seq += 1;
+                        let hash = chain_hash(&prev, seq, r);
+                        rows.push((seq, prev, hash.clone(), r));
+                        prev = hash;
+                    }
+                    match rows.as_slice() {
+                        [(seq, prev_hash, hash, r)] => {
+                            sqlx::query(AUDIT_INSERT_ONE)
+                                .bind(*seq)
+                                .bind(micros(r.at))
+                                .bind(r.actor.user_id.map(|u| u.to_string()))
+                                .bind(&r.actor.label)
+                                .bind(r.account_id.map(|u| u.to_string()))
+                                .bind(&r.action)
+                                .bind(&r.target)
+                                .bind(&r.summary)
+                                .bind(&r.source_ip)
+                                .bind(&r.request_id)
+                                .bind(r.customer_visible)
+                                .bind(prev_hash)
+                                .bind(hash)
                                 .execute(&mut **tx)
-                                .await
-                                .map_err(internal)?;
+                                .await?;
                         }
-                        return Ok(Some((seq, prev)));
+                        // A group: one statement and one parameter for any number of
+                        // entries (a statement per group size would crowd the cache).
+                        _ => {
+                            let json: Vec<serde_json::Value> = rows
+                                .iter()
+                                .map(|(seq, prev_hash, hash, r)| {
+                                    serde_json::json!([
+                                        seq, micros(r.at), r.actor.user_id.map(|u| u.to_string()),
+                                        r.actor.label, r.account_id.map(|u| u.to_string()), r.action,
+                                        r.target, r.summary, r.source_ip, r.request_id,
+                                        r.customer_visible, prev_hash, hash,
+                                    ])
+                                })
+                                .collect();
+                            sqlx::query($audit_insert_many)
+                                .bind(serde_json::Value::Array(json).to_string())
+                                .execute(&mut **tx)
+                                .await?;
+                        }
+                    }
+                    if !$head_write.is_empty() {
+                        sqlx::query($head_write)
+                            .bind(seq)
+                            .bind(&prev)
+                            .execute(&mut **tx)
+                            .await?;
+                    }
+                    Ok((seq, prev))
+                }
+
+                /// Parks entries for the chainer (PostgreSQL), in their order.
+                async fn park_audit(tx: &mut Tx, recs: &[AuditRecord]) -> Result<()> {
+                    let json: Vec<serde_json::Value> = recs
+                        .iter()
+                        .map(|r| {
+                            serde_json::json!([
+                                micros(r.at), r.actor.user_id.map(|u| u.to_string()), r.actor.label,
+                                r.account_id.map(|u| u.to_string()), r.action, r.target, r.summary,
+                                r.source_ip, r.request_id, r.customer_visible,
+                            ])
+                        })
+                        .collect();
+                    sqlx::query($crate::ops::AUDIT_PARK)
+                        .bind(serde_json::Value::Array(json).to_string())
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(internal)?;
+                    Ok(())
+                }
+
+                /// Links every parked entry into the chain (PostgreSQL; nothing to do on
+                /// SQLite), a bounded batch per transaction under the head's lock, so only
+                /// chainers ever wait for one another. Readers of the trail call it first, so
+                /// they see what was written before they asked. Answers how many it linked.
+                pub(crate) async fn chain_pending(&self) -> Result<u64> {
+                    if $head_write.is_empty() {
+                        return Ok(0);
+                    }
+                    let mut total = 0u64;
+                    loop {
+                        // A plain read first: an idle trail costs no lock.
+                        let any: Option<i64> = sqlx::query_scalar("SELECT id FROM audit_pending LIMIT 1")
+                            .fetch_optional(&self.pool)
+                            .await
+                            .map_err(internal)?;
+                        if any.is_none() {
+                            return Ok(total);
+                        }
+                        let (mut tx, _w) = self.begin().await?;
+                        let head = Self::read_head(&mut tx).await?;
+                        let rows = sqlx::query($crate::ops::AUDIT_UNPARK)
+                            .bind(i64::try_from($crate::ops::CHAIN_BATCH).unwrap_or(1000))
+                            .fetch_all(&mut *tx)
+                            .await
+                            .map_err(internal)?;
+                        let mut parked = Vec::with_capacity(rows.len());
+                        for r in &rows {
+                            let id: i64 = g(r, "id")?;
+                            parked.push((id, record_from_row(r)?));
+                        }
+                        parked.sort_by_key(|(id, _)| *id);
+                        let recs: Vec<AuditRecord> = parked.into_iter().map(|(_, r)| r).collect();
+                        if !recs.is_empty() {
+                            Self::link(&mut tx, &recs, head).await.map_err(internal)?;
+                        }
+                        tx.commit().await.map_err(internal)?;
+                        total += recs.len() as u64;
+                        if recs.len() < $crate::ops::CHAIN_BATCH {
+                            return Ok(total);
+                        }
                     }
                 }
 
@@ -420,6 +537,7 @@ macro_rules! ops_impl {
                 }
 
                 pub(crate) async fn audit_page_op(&self, after: i64, limit: u32, f: &AuditFilter) -> Result<Vec<AuditEntry>> {
+                    self.chain_pending().await?;
                     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                         "SELECT {AUDIT_COLS} FROM audit_log WHERE seq > $1 \
                          AND ($2 IS NULL OR (account_id = $2 AND customer_visible = $3)) \
@@ -438,6 +556,7 @@ macro_rules! ops_impl {
                 }
 
                 pub(crate) async fn audit_head_op(&self) -> Result<Option<(i64, String)>> {
+                    self.chain_pending().await?;
                     let r = sqlx::query($head_anchor)
                         .fetch_optional(&self.pool)
                         .await
@@ -461,6 +580,7 @@ macro_rules! ops_impl {
                 }
 
                 pub(crate) async fn prune_audit_op(&self, before: Timestamp, a: &AuditRecord) -> Result<u64> {
+                    self.chain_pending().await?;
                     let (mut tx, _w) = self.begin().await?;
                     let last = sqlx::query("SELECT seq, hash FROM audit_log WHERE at < $1 ORDER BY seq DESC LIMIT 1")
                         .bind(micros(before))

@@ -70,6 +70,7 @@ impl PgStore {
         for _ in 0..4 {
             tokio::spawn(ops_impl::attempt_commit(store.clone(), rx.clone()));
         }
+        tokio::spawn(ops_impl::chain_forever(store.clone()));
         Ok(store)
     }
 

@@ -88,3 +88,62 @@ async fn audit_chain_stays_whole_across_writers_and_groups(b: Backend) {
     assert_eq!(targets, expected, "one entry per created case, naming it");
 }
 both!(audit_chain_stays_whole_across_writers_and_groups);
+
+/// On PostgreSQL a session holding the chain's head (a node stopped while linking) holds up
+/// no write: writers park their entries, only the linking waits for the head, and once the
+/// head is free the parked entries join one whole chain without any reader asking.
+#[tokio::test]
+async fn a_held_chain_head_holds_up_no_write_on_postgres() {
+    use sqlx::Connection;
+    let (s, db) = store(Backend::Postgres).await;
+    let f = fixture(s.as_ref()).await;
+    let before = s
+        .audit_page(0, 1000, &Default::default())
+        .await
+        .unwrap()
+        .len();
+    let mut holder = sqlx::postgres::PgConnection::connect(&db.url)
+        .await
+        .unwrap();
+    sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+    sqlx::query("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    // Each of these waited for the head (and failed after the lock timeout) before.
+    for i in 0..5 {
+        created(s.as_ref(), &f, &format!("while held {i}")).await;
+    }
+    s.append_audit(&a()).await.unwrap();
+    let parked: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_pending")
+        .fetch_one(&mut holder)
+        .await
+        .unwrap();
+    assert_eq!(
+        parked, 6,
+        "the entries wait, parked, while the head is held"
+    );
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+
+    // The node's chainer links them by itself.
+    let mut left = parked;
+    for _ in 0..100 {
+        left = sqlx::query_scalar("SELECT COUNT(*) FROM audit_pending")
+            .fetch_one(&mut holder)
+            .await
+            .unwrap();
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(left, 0, "the chainer linked the parked entries");
+    let r = casedesk_core::audit::verify_store(s.as_ref())
+        .await
+        .unwrap();
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    let page = s.audit_page(0, 1000, &Default::default()).await.unwrap();
+    assert_eq!(page.len(), before + 6);
+    assert_eq!(r.checked, page.len() as u64);
+    assert_eq!(r.head.map(|h| h.0), page.last().map(|e| e.seq));
+}

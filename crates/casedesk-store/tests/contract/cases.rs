@@ -272,3 +272,104 @@ async fn history_is_imported_with_its_times_and_announces_nothing(b: Backend) {
     assert!(jobs.is_empty(), "history is not announced: {jobs:?}");
 }
 both!(history_is_imported_with_its_times_and_announces_nothing);
+
+/// Lists walk their own indexes however the cases came: after a burst of new cases with a
+/// running clock in one queue (as the API creates them), the page of another queue reads that
+/// queue's indexes, by due time and newest first, rather than walking the primary key down
+/// through the burst and filtering (PostgreSQL's choice before, with `ANALYZE` or without).
+async fn lists_walk_their_indexes_after_a_burst_in_one_queue(b: Backend) {
+    use sqlx::Connection;
+    let (s, db) = store(b).await;
+    let f = fixture(s.as_ref()).await;
+    // Older cases waiting on the customer, imported the way the benchmark generates them.
+    let mut batch = vec![];
+    for i in 0..600 {
+        let mut c = new_case(&f, &format!("waiting {i}"));
+        c.queue = "general".into();
+        batch.push((
+            c,
+            if i % 2 == 0 {
+                Status::Pending
+            } else {
+                Status::Open
+            },
+        ));
+    }
+    s.import_cases(&batch).await.unwrap();
+    // Then a burst of newer ones in another queue, created one by one, each with a clock.
+    let due = casedesk_core::now() + std::time::Duration::from_secs(3600);
+    let mut set = tokio::task::JoinSet::new();
+    for w in 0..8 {
+        let (s, f) = (s.clone(), f.clone());
+        set.spawn(async move {
+            for i in 0..400 {
+                let mut c = new_case(&f, &format!("burst {w}.{i}"));
+                c.queue = "identity".into();
+                c.sla.due_at = Some(due);
+                let e = event(f.requester.id, EventKind::Created, true);
+                s.create_case(&c, &e, None, &a()).await.unwrap();
+            }
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap();
+    }
+    match b {
+        Backend::Postgres => {
+            let mut c = sqlx::postgres::PgConnection::connect(&db.url)
+                .await
+                .unwrap();
+            sqlx::query("ANALYZE").execute(&mut c).await.unwrap();
+        }
+        Backend::Sqlite => {
+            let mut c = sqlx::sqlite::SqliteConnection::connect(&db.url)
+                .await
+                .unwrap();
+            sqlx::query("ANALYZE").execute(&mut c).await.unwrap();
+        }
+    }
+    let agent = Uuid::now_v7();
+    let query = |sort: CaseSort, statuses: Vec<Status>| CaseQuery {
+        account: None,
+        visibility: Visibility::Queues {
+            queues: vec!["general".into()],
+            user_id: agent,
+        },
+        statuses,
+        priorities: vec![],
+        issue_area: None,
+        stage: None,
+        tenant: None,
+        queue: None,
+        assignee: Some(None),
+        escalated: None,
+        text: None,
+        text_internal: false,
+        text_account: None,
+        before: None,
+        sort,
+        after_due: None,
+        limit: 51,
+    };
+    let open = vec![Status::New, Status::Open, Status::Pending, Status::OnHold];
+    // The agent console's unassigned view, then the plain newest-first queue page.
+    for (q, index) in [
+        (query(CaseSort::SlaDue, open.clone()), "cases_queue_waiting"),
+        (query(CaseSort::Newest, vec![]), "cases_queue"),
+    ] {
+        let plan = casedesk_store::explain_case_list(&db.url, &q)
+            .await
+            .unwrap()
+            .join("\n");
+        assert!(plan.contains(index), "{b:?}: {index} not used:\n{plan}");
+        let walks_the_key = match b {
+            Backend::Postgres => plan.contains("Scan Backward using cases_pkey"),
+            Backend::Sqlite => plan.contains("SCAN c\n") || plan.ends_with("SCAN c"),
+        };
+        assert!(!walks_the_key, "{b:?}: walks every case:\n{plan}");
+        let page = s.list_cases(&q).await.unwrap();
+        assert_eq!(page.len(), 51, "{b:?}");
+        assert!(page.iter().all(|c| c.queue == "general"), "{b:?}");
+    }
+}
+both!(lists_walk_their_indexes_after_a_burst_in_one_queue);

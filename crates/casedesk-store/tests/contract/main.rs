@@ -74,6 +74,7 @@ fn fields(subject: &str) -> CaseFields {
     }
 }
 
+#[derive(Clone)]
 struct Fixture {
     account: Account,
     tenant: Tenant,
