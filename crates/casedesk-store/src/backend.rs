@@ -1026,14 +1026,7 @@ macro_rules! store_impl {
                         "SELECT CAST({}({}({}) ORDER BY {}) AS TEXT) AS page FROM ({sql}) AS p",
                         $jarr, $jobj, SUMMARY_FIELDS, page_order(query)
                     );
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    for a in args {
-                        q = match a {
-                            Arg::Str(s) => q.bind(s),
-                            Arg::I64(i) => q.bind(i),
-                            Arg::Bool(b) => q.bind(b),
-                        };
-                    }
+                    let q = bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args);
                     let page: Option<String> = q.fetch_one(&self.pool).await.map_err(internal)?.try_get("page").map_err(internal)?;
                     summaries_from_json(page.as_deref())
                 }

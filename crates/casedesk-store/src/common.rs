@@ -111,6 +111,27 @@ pub(crate) enum Arg {
     Bool(bool),
 }
 
+/// Binds a built statement's arguments, in the order they were pushed.
+pub(crate) fn bind_args<'q, DB>(
+    mut q: sqlx::query::Query<'q, DB, DB::Arguments>,
+    args: Vec<Arg>,
+) -> sqlx::query::Query<'q, DB, DB::Arguments>
+where
+    DB: sqlx::Database,
+    String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    i64: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    bool: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    for a in args {
+        q = match a {
+            Arg::Str(s) => q.bind(s),
+            Arg::I64(i) => q.bind(i),
+            Arg::Bool(b) => q.bind(b),
+        };
+    }
+    q
+}
+
 /// The case query with its team contacts folded into one column (`id email` lines, ordered
 /// by email), so reading a case is one round trip. `$agg` is the backend's string
 /// aggregate: both accept `agg(text, separator ORDER BY …)`.

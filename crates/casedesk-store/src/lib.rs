@@ -48,7 +48,7 @@ pub async fn connect_with(
     wake: Arc<tokio::sync::Notify>,
     cfg: &DbConfig,
 ) -> Result<Arc<dyn Store>, DomainError> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+    if is_postgres(url) {
         Ok(Arc::new(CachedStore::new(
             Arc::new(PgStore::connect(url, cfg).await?),
             wake,
@@ -81,39 +81,44 @@ pub async fn explain_case_list(
     url: &str,
     q: &casedesk_core::cases::CaseQuery,
 ) -> Result<Vec<String>, DomainError> {
-    use sqlx::{Connection, Row};
-    let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
-    let (sql, args) = common::list_sql(q, if postgres { "postgres" } else { "sqlite" });
-    let sql = if postgres {
-        format!("EXPLAIN {sql}")
-    } else {
-        format!("EXPLAIN QUERY PLAN {sql}")
-    };
-    macro_rules! explain_rows {
-        ($conn:expr, $col:literal) => {{
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for a in args {
-                q = match a {
-                    common::Arg::Str(s) => q.bind(s),
-                    common::Arg::I64(i) => q.bind(i),
-                    common::Arg::Bool(b) => q.bind(b),
-                };
-            }
-            let rows = q.fetch_all(&mut $conn).await.map_err(common::internal)?;
-            rows.iter()
-                .map(|r| r.try_get::<String, _>($col).map_err(common::internal))
-                .collect()
-        }};
-    }
-    if postgres {
-        let mut conn = sqlx::postgres::PgConnection::connect(url)
+    use sqlx::Connection;
+    if is_postgres(url) {
+        let (sql, args) = common::list_sql(q, "postgres");
+        let mut conn = sqlx::PgConnection::connect(url)
             .await
             .map_err(common::internal)?;
-        explain_rows!(conn, 0)
+        let q = common::bind_args(
+            sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}"))),
+            args,
+        );
+        plan_lines(&q.fetch_all(&mut conn).await.map_err(common::internal)?, 0)
     } else {
-        let mut conn = sqlx::sqlite::SqliteConnection::connect(url)
+        let (sql, args) = common::list_sql(q, "sqlite");
+        let mut conn = sqlx::SqliteConnection::connect(url)
             .await
             .map_err(common::internal)?;
-        explain_rows!(conn, "detail")
+        let q = common::bind_args(
+            sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}"))),
+            args,
+        );
+        // The `detail` column of `EXPLAIN QUERY PLAN`.
+        plan_lines(&q.fetch_all(&mut conn).await.map_err(common::internal)?, 3)
     }
+}
+
+/// Column `col` of each row of a plan.
+fn plan_lines<R>(rows: &[R], col: usize) -> Result<Vec<String>, DomainError>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    rows.iter()
+        .map(|r| r.try_get::<String, _>(col).map_err(common::internal))
+        .collect()
+}
+
+/// Whether `url` names a PostgreSQL database.
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }

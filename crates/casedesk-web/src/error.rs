@@ -132,7 +132,6 @@ fn sentence(s: &str) -> String {
     }
 }
 
-/// Builds the response for a problem, with extra headers.
 /// How long a client is asked to wait after a 503.
 pub const RETRY_AFTER_SECONDS: u64 = 5;
 
@@ -145,6 +144,7 @@ pub fn with_retry_after(mut res: Response) -> Response {
     res
 }
 
+/// Builds the response for a problem, with extra headers.
 pub fn respond(p: Problem, www_authenticate: Option<String>) -> Response {
     let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = serde_json::to_vec(&p).unwrap_or_default();
