@@ -117,6 +117,99 @@ pub struct MailRecord {
     pub sent_at: Option<Timestamp>,
     /// When the next attempt is due, for a message that is retrying.
     pub next_attempt_at: Option<Timestamp>,
+    /// Every attempt, oldest first: each is written before the message is handed over, so
+    /// one whose result never came back still shows (filled where the mail log is read: a
+    /// case's messages and one message).
+    pub attempt_log: Vec<MailAttempt>,
+}
+
+/// What the mail log says of an attempt that never reported back.
+pub const INTERRUPTED: &str = "no result came back from this attempt: the node stopped, or lost the database, while sending. The relay may hold the message, so the next attempt can deliver a second copy.";
+
+/// How one sending attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    /// Begun; no result yet.
+    Sending,
+    /// The relay took the message (or the outbox holds it).
+    Sent,
+    /// Refused for now; another attempt follows.
+    Retrying,
+    /// Refused for good, or given up.
+    Failed,
+    /// No result came back: the node stopped, or could not write the result, during the
+    /// attempt. The relay may hold the message.
+    Interrupted,
+}
+
+impl AttemptOutcome {
+    /// Stable key.
+    pub fn key(self) -> &'static str {
+        match self {
+            AttemptOutcome::Sending => "sending",
+            AttemptOutcome::Sent => "sent",
+            AttemptOutcome::Retrying => "retrying",
+            AttemptOutcome::Failed => "failed",
+            AttemptOutcome::Interrupted => "interrupted",
+        }
+    }
+
+    /// Parses a stable key.
+    pub fn parse(s: &str) -> Option<AttemptOutcome> {
+        [
+            AttemptOutcome::Sending,
+            AttemptOutcome::Sent,
+            AttemptOutcome::Retrying,
+            AttemptOutcome::Failed,
+            AttemptOutcome::Interrupted,
+        ]
+        .into_iter()
+        .find(|m| m.key() == s)
+    }
+
+    /// The outcome a message's new state records.
+    pub fn of(state: MailState) -> AttemptOutcome {
+        match state {
+            MailState::Sent => AttemptOutcome::Sent,
+            MailState::Failed => AttemptOutcome::Failed,
+            MailState::Queued | MailState::Retrying => AttemptOutcome::Retrying,
+        }
+    }
+}
+
+/// One attempt at sending a message, as the mail log shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MailAttempt {
+    /// Its number, from 1.
+    pub attempt: u32,
+    /// When it began (written before the message was handed over).
+    pub started_at: Timestamp,
+    /// When its result was written.
+    pub ended_at: Option<Timestamp>,
+    /// How it ended.
+    pub outcome: AttemptOutcome,
+    /// Why it did not send.
+    pub error: Option<String>,
+    /// Where it went, for a sent one.
+    pub detail: Option<String>,
+}
+
+/// What beginning an attempt found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptStart {
+    /// Recorded as attempt number `n`, with the job's lease extended: send it.
+    Begun(u32),
+    /// The job's lease was lost: another worker has the message.
+    LeaseLost,
+    /// Attempt `attempt`, begun at `started_at`, still has no result and may still be
+    /// writing it: wait until it is stale before deciding.
+    InFlight {
+        /// Its number.
+        attempt: u32,
+        /// When it began.
+        started_at: Timestamp,
+    },
 }
 
 /// The result of one sending attempt, written with the end of its job.
@@ -124,6 +217,8 @@ pub struct MailRecord {
 pub struct MailResult {
     /// The message.
     pub id: Uuid,
+    /// The attempt it ends (from [`AttemptStart::Begun`]).
+    pub attempt: u32,
     /// Its new state.
     pub state: MailState,
     /// The error of a failed attempt.
@@ -509,7 +604,22 @@ pub fn require_intake_editor(p: &Principal) -> Result<()> {
 /// The email channel: the log of sent mail, received mail and each account's intake.
 #[async_trait::async_trait]
 pub trait MailStore: DirectoryStore + CaseStore {
-    /// Records the end of one sending attempt with the end of its job.
+    /// Records that an attempt at message `id` begins at `at`, before it is handed over, and
+    /// extends the job's lease to `lease_until` in the same transaction. An earlier attempt
+    /// still without a result is closed as interrupted when it began before `stale_before`,
+    /// and answered as in flight (writing nothing) otherwise.
+    async fn begin_mail_attempt(
+        &self,
+        claim: &Claim,
+        id: Uuid,
+        at: crate::Timestamp,
+        lease_until: crate::Timestamp,
+        stale_before: crate::Timestamp,
+    ) -> Result<crate::mail::AttemptStart>;
+
+    /// Records the end of one sending attempt with the end of its job. The attempt's outcome
+    /// and the message's state are written even when the job's lease was lost meanwhile (a
+    /// message the relay took stays sent); `false` when the job was not ended here.
     async fn mail_result(
         &self,
         claim: &Claim,

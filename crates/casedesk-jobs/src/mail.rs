@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use casedesk_core::jobs::{Claim, Finish};
-use casedesk_core::mail::{MailResult, MailState};
+use casedesk_core::mail::{AttemptStart, MailResult, MailState};
 use casedesk_core::service::FollowUp;
 use casedesk_core::store::Store;
 use casedesk_core::{DomainError, Result};
@@ -17,10 +17,24 @@ use casedesk_mail::Mailer;
 
 use crate::registry::{Handled, Handler, after};
 
-/// How far the lease reaches past an attempt's deadline: the time left to record its result.
-const LEASE_SLACK: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long past its node's lease an open attempt is still given, for clocks that differ
+/// between nodes.
+const STALE_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
 /// Recording stops this long before the lease ends, so no other worker starts meanwhile.
 const RECORD_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `t` moved by `d`, later or `earlier`; `t` itself past the calendar's ends.
+fn shifted(
+    t: casedesk_core::Timestamp,
+    d: std::time::Duration,
+    earlier: bool,
+) -> casedesk_core::Timestamp {
+    jiff::SignedDuration::try_from(d)
+        .ok()
+        .map(|d| if earlier { -d } else { d })
+        .and_then(|d| t.checked_add(d).ok())
+        .unwrap_or(t)
+}
 
 /// Sends one message.
 pub struct MailSender {
@@ -50,18 +64,48 @@ impl Handler for MailSender {
             return Ok(Handled::Finish(Finish::Done, FollowUp::default()));
         }
         // The attempt may rightly outlast the lease (a relay may take ten minutes to accept a
-        // message), so the lease is extended to cover its deadline first: no other worker
-        // starts a second attempt, and so a second connection, while this one is open.
+        // message), and its result may wait for the database: the lease is extended over
+        // both, in the transaction that records the attempt before anything is handed over.
+        // So no other worker starts a second attempt while this one is open or still writing
+        // what came of it; one that finds an attempt left open past that knows its node is
+        // gone, calls it interrupted, and sends again.
+        let retry = &self.mailer.config().retry;
         let deadline = self.mailer.attempt_deadline();
-        let leased_until = std::time::Instant::now() + deadline + LEASE_SLACK;
-        if !self
+        let hold = deadline + std::time::Duration::from_secs(retry.result_window_seconds);
+        let leased_until = std::time::Instant::now() + hold;
+        let began = casedesk_core::now();
+        let start = self
             .store
-            .extend_lease(claim, after(deadline + LEASE_SLACK))
-            .await?
-        {
-            tracing::warn!(mail = %id, "lease lost before sending; another worker has the message");
-            return Ok(Handled::Recorded);
-        }
+            .begin_mail_attempt(
+                claim,
+                id,
+                began,
+                after(hold),
+                shifted(began, hold + STALE_MARGIN, true),
+            )
+            .await?;
+        let attempt = match start {
+            AttemptStart::Begun(n) => n,
+            AttemptStart::LeaseLost => {
+                tracing::warn!(mail = %id, "lease lost before sending; another worker has the message");
+                return Ok(Handled::Recorded);
+            }
+            AttemptStart::InFlight {
+                attempt,
+                started_at,
+            } => {
+                let at = shifted(started_at, hold + STALE_MARGIN, false);
+                return Ok(Handled::Finish(
+                    Finish::Retry {
+                        at,
+                        error: format!(
+                            "attempt {attempt} has no result yet; its node may still be writing it"
+                        ),
+                    },
+                    FollowUp::default(),
+                ));
+            }
+        };
         let outcome =
             match tokio::time::timeout(deadline, self.mailer.send(id, &mail.recipient, &message))
                 .await
@@ -72,7 +116,6 @@ impl Handler for MailSender {
                     error: format!("the attempt did not finish within {} s", deadline.as_secs()),
                 }),
             };
-        let retry = &self.mailer.config().retry;
         let now = casedesk_core::now();
         let age = now.duration_since(mail.created_at).unsigned_abs();
         let pause = retry.next_pause(claim.job.attempts, age, crate::registry::random_unit());
@@ -80,6 +123,7 @@ impl Handler for MailSender {
             Ok(detail) => (
                 MailResult {
                     id,
+                    attempt,
                     state: MailState::Sent,
                     error: None,
                     detail: Some(detail),
@@ -105,6 +149,7 @@ impl Handler for MailSender {
                 (
                     MailResult {
                         id,
+                        attempt,
                         state: MailState::Failed,
                         error: Some(error.clone()),
                         detail: None,
@@ -121,6 +166,7 @@ impl Handler for MailSender {
                 (
                     MailResult {
                         id,
+                        attempt,
                         state: MailState::Retrying,
                         error: Some(f.error.clone()),
                         detail: None,
@@ -144,14 +190,11 @@ impl Handler for MailSender {
             match self.store.mail_result(claim, &result, &finish).await {
                 Ok(true) => break,
                 Ok(false) => {
-                    tracing::warn!(mail = %id, "lease lost before the result was recorded");
+                    tracing::warn!(mail = %id, "the job moved on before the result was written; the attempt's outcome is kept");
                     break;
                 }
-                Err(e)
-                    if label == "sent"
-                        && std::time::Instant::now() + pause + RECORD_MARGIN < leased_until =>
-                {
-                    tracing::warn!(mail = %id, error = %e, "sent; the result waits for the database");
+                Err(e) if std::time::Instant::now() + pause + RECORD_MARGIN < leased_until => {
+                    tracing::warn!(mail = %id, result = label, error = %e, "the result waits for the database");
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(std::time::Duration::from_secs(2));
                 }

@@ -132,6 +132,11 @@ pub struct RetryConfig {
     pub max_interval_seconds: u64,
     /// A message still not accepted this long after it was queued is given up.
     pub give_up_after_hours: u64,
+    /// How long past an attempt's deadline its node keeps trying to write the result (the
+    /// database away for a moment); until then no other node starts another attempt, and
+    /// after it an attempt left without a result counts as interrupted and the message is
+    /// sent again.
+    pub result_window_seconds: u64,
 }
 
 impl Default for RetryConfig {
@@ -140,6 +145,7 @@ impl Default for RetryConfig {
             first_seconds: 60,
             max_interval_seconds: 1800,
             give_up_after_hours: 120,
+            result_window_seconds: 120,
         }
     }
 }
@@ -262,6 +268,9 @@ impl MailConfig {
         }
         if !(1..=720).contains(&r.give_up_after_hours) {
             return Err("mail.retry.give_up_after_hours: must be 1 to 720".into());
+        }
+        if !(1..=3600).contains(&r.result_window_seconds) {
+            return Err("mail.retry.result_window_seconds: must be 1 to 3600".into());
         }
         let f = &self.flood;
         if f.per_sender == 0 || f.per_case == 0 {

@@ -1543,6 +1543,7 @@ macro_rules! store_impl {
 
             #[async_trait]
             impl casedesk_core::mail::MailStore for $store {
+                async fn begin_mail_attempt(&self, c: &Claim, id: Uuid, at: casedesk_core::Timestamp, lease_until: casedesk_core::Timestamp, stale_before: casedesk_core::Timestamp) -> Result<casedesk_core::mail::AttemptStart> { self.begin_mail_attempt_op(c, id, at, lease_until, stale_before).await }
                 async fn mail_result(&self, c: &Claim, r: &casedesk_core::mail::MailResult, f: &Finish) -> Result<bool> { self.mail_result_op(c, r, f).await }
 
                 async fn list_mail(&self, n: i64) -> Result<Vec<casedesk_core::mail::MailRecord>> { self.list_mail_op(n).await }

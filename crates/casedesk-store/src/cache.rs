@@ -783,6 +783,19 @@ impl casedesk_core::sla::SlaStore for CachedStore {
 
 #[async_trait]
 impl casedesk_core::mail::MailStore for CachedStore {
+    async fn begin_mail_attempt(
+        &self,
+        c: &Claim,
+        id: Uuid,
+        at: Timestamp,
+        lease_until: Timestamp,
+        stale_before: Timestamp,
+    ) -> Result<casedesk_core::mail::AttemptStart> {
+        self.inner
+            .begin_mail_attempt(c, id, at, lease_until, stale_before)
+            .await
+    }
+
     async fn mail_result(&self, c: &Claim, r: &MailResult, f: &Finish) -> Result<bool> {
         self.inner.mail_result(c, r, f).await
     }

@@ -10,7 +10,7 @@ macro_rules! mail_impl {
             use super::$store;
             use $crate::common::*;
             use casedesk_core::audit::AuditRecord;
-            use casedesk_core::mail::{InboundRecord, InboundSummary, MailRecord, MailState, NewMail};
+            use casedesk_core::mail::{AttemptOutcome, InboundRecord, InboundSummary, MailAttempt, MailRecord, MailState, NewMail};
             use casedesk_core::{DomainError, Result};
             use uuid::Uuid;
 
@@ -36,7 +36,31 @@ macro_rules! mail_impl {
                     created_at: ts(g(r, "created_at")?),
                     sent_at: g::<Option<i64>>(r, "sent_at")?.map(ts),
                     next_attempt_at: g::<Option<i64>>(r, "next_attempt_at")?.map(ts),
+                    attempt_log: Vec::new(),
                 })
+            }
+
+            const ATTEMPT_COLS: &str = "mail_id, attempt, started_at, ended_at, outcome, error, detail";
+
+            /// Hangs each attempt on its message (attempts come oldest first per message).
+            fn hang_attempts(mails: &mut [MailRecord], rows: &[DbRow]) -> Result<()> {
+                for r in rows {
+                    let id = uuid(&g::<String>(r, "mail_id")?)?;
+                    let outcome: String = g(r, "outcome")?;
+                    let a = MailAttempt {
+                        attempt: u32::try_from(g::<i64>(r, "attempt")?).unwrap_or(0),
+                        started_at: ts(g(r, "started_at")?),
+                        ended_at: g::<Option<i64>>(r, "ended_at")?.map(ts),
+                        outcome: AttemptOutcome::parse(&outcome)
+                            .ok_or_else(|| DomainError::Internal(format!("bad attempt outcome {outcome}")))?,
+                        error: g(r, "error")?,
+                        detail: g(r, "detail")?,
+                    };
+                    if let Some(m) = mails.iter_mut().find(|m| m.id == id) {
+                        m.attempt_log.push(a);
+                    }
+                }
+                Ok(())
             }
 
             fn inbound_from_row(r: &DbRow) -> Result<InboundSummary> {
@@ -105,7 +129,17 @@ macro_rules! mail_impl {
                     .fetch_all(&self.pool)
                     .await
                     .map_err(internal)?;
-                    rows.iter().map(mail_from_row).collect()
+                    let mut mails = rows.iter().map(mail_from_row).collect::<Result<Vec<_>>>()?;
+                    let attempts = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT {ATTEMPT_COLS} FROM mail_attempts WHERE mail_id IN (SELECT id FROM mail_out WHERE case_number = $1) \
+                         ORDER BY mail_id, attempt"
+                    )))
+                    .bind(number)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    hang_attempts(&mut mails, &attempts)?;
+                    Ok(mails)
                 }
 
                 pub(crate) async fn get_mail_op(&self, id: Uuid) -> Result<Option<(MailRecord, String)>> {
@@ -116,10 +150,20 @@ macro_rules! mail_impl {
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(internal)?;
-                    match r {
-                        Some(r) => Ok(Some((mail_from_row(&r)?, g(&r, "message")?))),
-                        None => Ok(None),
-                    }
+                    let Some(r) = r else {
+                        return Ok(None);
+                    };
+                    let mut mail = [mail_from_row(&r)?];
+                    let attempts = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT {ATTEMPT_COLS} FROM mail_attempts WHERE mail_id = $1 ORDER BY attempt"
+                    )))
+                    .bind(id.to_string())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(internal)?;
+                    hang_attempts(&mut mail, &attempts)?;
+                    let [mail] = mail;
+                    Ok(Some((mail, g(&r, "message")?)))
                 }
 
                 pub(crate) async fn record_inbound_op(&self, m: &InboundRecord, notice: Option<&NewMail>) -> Result<bool> {

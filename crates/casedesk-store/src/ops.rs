@@ -960,12 +960,104 @@ macro_rules! ops_impl {
                     self.batched($crate::ops::Ending::Mail(c.clone(), Box::new(r.clone()), f.clone())).await
                 }
 
+                pub(crate) async fn begin_mail_attempt_op(
+                    &self,
+                    c: &Claim,
+                    id: Uuid,
+                    at: casedesk_core::Timestamp,
+                    lease_until: casedesk_core::Timestamp,
+                    stale_before: casedesk_core::Timestamp,
+                ) -> Result<casedesk_core::mail::AttemptStart> {
+                    use casedesk_core::mail::AttemptStart;
+                    let id = id.to_string();
+                    let (mut tx, _w) = self.begin().await?;
+                    let held = sqlx::query(
+                        "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND lease_token = $3 AND state = 'running'",
+                    )
+                    .bind(micros(lease_until))
+                    .bind(c.job.id.to_string())
+                    .bind(&c.token)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(internal)?
+                    .rows_affected();
+                    if held != 1 {
+                        return Ok(AttemptStart::LeaseLost);
+                    }
+                    let open: Option<(i64, i64)> = sqlx::query_as(
+                        "SELECT attempt, started_at FROM mail_attempts WHERE mail_id = $1 AND outcome = 'sending' \
+                         ORDER BY attempt DESC LIMIT 1",
+                    )
+                    .bind(&id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(internal)?;
+                    if let Some((attempt, started)) = open {
+                        if started >= micros(stale_before) {
+                            // Its node may still be writing the result: nothing is written.
+                            return Ok(AttemptStart::InFlight {
+                                attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
+                                started_at: ts(started),
+                            });
+                        }
+                        sqlx::query(
+                            "UPDATE mail_attempts SET outcome = 'interrupted', ended_at = $1, error = $2 \
+                             WHERE mail_id = $3 AND attempt = $4 AND outcome = 'sending'",
+                        )
+                        .bind(micros(at))
+                        .bind(casedesk_core::mail::INTERRUPTED)
+                        .bind(&id)
+                        .bind(attempt)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    }
+                    let n: Option<i64> = sqlx::query_scalar("UPDATE mail_out SET attempts = attempts + 1 WHERE id = $1 RETURNING attempts")
+                        .bind(&id)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    let Some(n) = n else {
+                        return Err(DomainError::NotFound { entity: "message" });
+                    };
+                    sqlx::query("INSERT INTO mail_attempts (mail_id, attempt, started_at, outcome) VALUES ($1, $2, $3, 'sending')")
+                        .bind(&id)
+                        .bind(n)
+                        .bind(micros(at))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(internal)?;
+                    tx.commit().await.map_err(internal)?;
+                    Ok(AttemptStart::Begun(u32::try_from(n).unwrap_or(u32::MAX)))
+                }
+
                 pub(crate) async fn mail_result_in(tx: &mut Tx, c: &Claim, r: &casedesk_core::mail::MailResult, f: &Finish) -> Result<bool> {
-                    if !finish_in(tx, c, f).await? {
+                    let ended = finish_in(tx, c, f).await?;
+                    // What the attempt did is true whoever holds the job now; an attempt
+                    // another node already called interrupted gets its real outcome too.
+                    let outcome = casedesk_core::mail::AttemptOutcome::of(r.state);
+                    let closed = sqlx::query(
+                        "UPDATE mail_attempts SET outcome = $1, ended_at = $2, error = $3, detail = $4 \
+                         WHERE mail_id = $5 AND attempt = $6 AND outcome IN ('sending', 'interrupted')",
+                    )
+                    .bind(outcome.key())
+                    .bind(micros(r.at))
+                    .bind(r.error.as_deref())
+                    .bind(r.detail.as_deref())
+                    .bind(r.id.to_string())
+                    .bind(i64::from(r.attempt))
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(internal)?
+                    .rows_affected();
+                    // The message's state follows the job that owns it, except that a message
+                    // the relay took is sent whoever owns the job.
+                    let owns = ended || (closed == 1 && r.state == casedesk_core::mail::MailState::Sent);
+                    if !owns {
                         return Ok(false);
                     }
                     sqlx::query(
-                        "UPDATE mail_out SET state = $1, attempts = attempts + 1, last_error = $2, \
+                        "UPDATE mail_out SET state = $1, last_error = $2, \
                          detail = COALESCE($3, detail), sent_at = CASE WHEN $1 = 'sent' THEN $4 ELSE sent_at END, next_attempt_at = $6 \
                          WHERE id = $5 AND state <> 'failed'",
                     )
@@ -989,7 +1081,7 @@ macro_rules! ops_impl {
                             .await
                             .map_err(internal)?;
                     }
-                    Ok(true)
+                    Ok(ended)
                 }
 
                 /// Writes messages and each one's `mail.send` job in one statement (on SQLite

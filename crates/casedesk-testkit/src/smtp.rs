@@ -175,6 +175,7 @@ pub fn test_mail_config() -> casedesk_mail::MailConfig {
             first_seconds: 1,
             max_interval_seconds: 2,
             give_up_after_hours: 120,
+            result_window_seconds: 10,
         },
         ..Default::default()
     }

@@ -4,7 +4,9 @@ use super::*;
 
 async fn mail_out_and_in_are_written_with_their_causes(b: Backend) {
     use casedesk_core::jobs::{Claim, Finish};
-    use casedesk_core::mail::{InboundOutcome, InboundRecord, MailResult, MailState, NewMail};
+    use casedesk_core::mail::{
+        AttemptOutcome, AttemptStart, InboundOutcome, InboundRecord, MailResult, MailState, NewMail,
+    };
     use casedesk_core::service::FollowUp;
     let (s, _db) = store(b).await;
     let f = fixture(s.as_ref()).await;
@@ -113,24 +115,128 @@ async fn mail_out_and_in_are_written_with_their_causes(b: Backend) {
         .iter()
         .find(|c| c.job.payload["mail"] == json!(m1.id.to_string()))
         .unwrap();
-    let sent = MailResult {
-        id: m1.id,
-        state: MailState::Sent,
-        error: None,
-        detail: Some("relay 250 ok".into()),
-        at: casedesk_core::now(),
-        next_attempt_at: None,
+    let now = casedesk_core::now;
+    let later = |secs: i64| {
+        now()
+            .checked_add(jiff::SignedDuration::from_secs(secs))
+            .unwrap()
     };
-    assert!(s.mail_result(send, &sent, &Finish::Done).await.unwrap());
+    let outcomes = |r: &casedesk_core::mail::MailRecord| {
+        r.attempt_log
+            .iter()
+            .map(|a| (a.attempt, a.outcome))
+            .collect::<Vec<_>>()
+    };
     let mut stale = send.clone();
     stale.token = "not-the-lease".into();
-    assert!(!s.mail_result(&stale, &sent, &Finish::Done).await.unwrap());
+
+    // An attempt is written before anything is handed over, and only under the job's lease.
+    assert_eq!(
+        s.begin_mail_attempt(&stale, m1.id, now(), later(60), later(-600))
+            .await
+            .unwrap(),
+        AttemptStart::LeaseLost
+    );
+    assert_eq!(s.get_mail(m1.id).await.unwrap().unwrap().0.attempts, 0);
+    assert_eq!(
+        s.begin_mail_attempt(send, m1.id, now(), later(60), later(-600))
+            .await
+            .unwrap(),
+        AttemptStart::Begun(1)
+    );
+    let (rec, _) = s.get_mail(m1.id).await.unwrap().unwrap();
+    assert_eq!(
+        (rec.attempts, outcomes(&rec)),
+        (1, vec![(1, AttemptOutcome::Sending)])
+    );
+    // A worker that finds it open while its node may still be writing the result waits
+    // (and writes nothing); once it is stale, it is called interrupted and the next begins.
+    assert!(matches!(
+        s.begin_mail_attempt(send, m1.id, now(), later(60), later(-600))
+            .await
+            .unwrap(),
+        AttemptStart::InFlight { attempt: 1, .. }
+    ));
+    assert_eq!(
+        s.begin_mail_attempt(send, m1.id, now(), later(60), later(1))
+            .await
+            .unwrap(),
+        AttemptStart::Begun(2)
+    );
+    let (rec, _) = s.get_mail(m1.id).await.unwrap().unwrap();
+    assert_eq!(
+        outcomes(&rec),
+        vec![
+            (1, AttemptOutcome::Interrupted),
+            (2, AttemptOutcome::Sending)
+        ]
+    );
+    assert_eq!(
+        rec.attempt_log[0].error.as_deref(),
+        Some(casedesk_core::mail::INTERRUPTED)
+    );
+    let result = |attempt: u32, state: MailState| MailResult {
+        id: m1.id,
+        attempt,
+        state,
+        error: (state != MailState::Sent).then(|| "451 later".to_owned()),
+        detail: (state == MailState::Sent).then(|| "relay 250 ok".to_owned()),
+        at: now(),
+        next_attempt_at: None,
+    };
+    // A result that arrives after the job moved on still tells what its attempt did, but
+    // leaves the message to the job's owner…
+    assert!(
+        !s.mail_result(&stale, &result(2, MailState::Retrying), &Finish::Done)
+            .await
+            .unwrap()
+    );
+    let (rec, _) = s.get_mail(m1.id).await.unwrap().unwrap();
+    assert_eq!(
+        (rec.state, outcomes(&rec)[1]),
+        (MailState::Queued, (2, AttemptOutcome::Retrying))
+    );
+    // …unless the relay took it: then the message is sent whoever owns the job.
+    assert!(
+        !s.mail_result(&stale, &result(1, MailState::Sent), &Finish::Done)
+            .await
+            .unwrap()
+    );
+    let (rec, _) = s.get_mail(m1.id).await.unwrap().unwrap();
+    assert_eq!(
+        (rec.state, outcomes(&rec)[0]),
+        (MailState::Sent, (1, AttemptOutcome::Sent))
+    );
+    // The owner's own result ends the job.
+    assert_eq!(
+        s.begin_mail_attempt(send, m1.id, now(), later(60), later(-600))
+            .await
+            .unwrap(),
+        AttemptStart::Begun(3)
+    );
+    assert!(
+        s.mail_result(send, &result(3, MailState::Sent), &Finish::Done)
+            .await
+            .unwrap()
+    );
     let (rec, _) = s.get_mail(m1.id).await.unwrap().unwrap();
     assert_eq!(
         (rec.state, rec.attempts, rec.detail.as_deref()),
-        (MailState::Sent, 1, Some("relay 250 ok"))
+        (MailState::Sent, 3, Some("relay 250 ok"))
     );
+    assert_eq!(
+        outcomes(&rec),
+        vec![
+            (1, AttemptOutcome::Sent),
+            (2, AttemptOutcome::Retrying),
+            (3, AttemptOutcome::Sent)
+        ]
+    );
+    assert!(rec.attempt_log.iter().all(|a| a.ended_at.is_some()));
     assert!(rec.sent_at.is_some());
+    let listed = s.list_mail(n).await.unwrap();
+    let listed = listed.iter().find(|m| m.id == m1.id).unwrap();
+    assert_eq!(listed.attempt_log, rec.attempt_log);
 
     // Received mail: recorded once per Message-ID; the notice answering it is queued with it.
     let received = |id: Option<&str>| InboundRecord {

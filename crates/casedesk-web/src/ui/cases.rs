@@ -358,7 +358,7 @@ fn mail_log(
     sent: &[casedesk_core::mail::MailRecord],
     received: &[casedesk_core::mail::InboundSummary],
 ) -> Markup {
-    use casedesk_core::mail::MailState;
+    use casedesk_core::mail::{AttemptOutcome, MailState};
     html! {
         details.panel #mail {
             summary { h2 { "Mail (" (sent.len()) " sent, " (received.len()) " received)" } }
@@ -370,7 +370,11 @@ fn mail_log(
                         td { (m.kind.replace('_', " ")) }
                         td { (m.recipient) }
                         td { @if m.state == MailState::Failed { strong { (m.state.key()) } } @else { (m.state.key()) } }
-                        td { (m.attempts) }
+                        td {
+                            (m.attempts)
+                            @let lost = m.attempt_log.iter().filter(|a| a.outcome == AttemptOutcome::Interrupted).count();
+                            @if lost > 0 { " (" (lost) " without a result: the relay may have a copy)" }
+                        }
                         td { @if let Some(t) = m.next_attempt_at { (super::page::when(t)) } }
                         td { (m.last_error.as_deref().unwrap_or("")) }
                     } } }

@@ -252,8 +252,9 @@ async fn a_database_blink_after_the_relay_took_a_message_sends_it_once() {
     )
     .await;
     mail.smtp.port = Some(blinking);
-    // Short deadlines, so that the attempt's lease (deadline + 30 s) ends within the test: a
-    // second copy would be sent by then.
+    // Short deadlines, so that the attempt's lease (its deadline and the 10 s the test
+    // settings give a result to be written) ends within the test: a second copy would be sent
+    // by then.
     mail.smtp.timeout_seconds = 1;
     mail.smtp.data_timeout_seconds = 2;
     let app = spawn_with(
@@ -288,11 +289,128 @@ async fn a_database_blink_after_the_relay_took_a_message_sends_it_once() {
         log["sent"][0]["attempts"], 1,
         "one attempt, truthfully: {log}"
     );
-    // Past the lease of the first attempt (3 + 2 + 30 s from its start): no second copy.
-    tokio::time::sleep(Duration::from_secs(40)).await;
+    assert_eq!(
+        outcomes(&log["sent"][0]),
+        ["sent"],
+        "the attempt's own result, written once the database was back: {log}"
+    );
+    // Past the lease of the first attempt (3 + 2 + 10 s from its start): no second copy.
+    tokio::time::sleep(Duration::from_secs(20)).await;
     assert_eq!(
         to_ops(&sink.accepted()),
         1,
         "the acknowledgement went out once"
     );
+}
+
+/// The outcomes of a message's attempts, oldest first, from its mail log.
+fn outcomes(m: &serde_json::Value) -> Vec<String> {
+    m["attempt_log"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| x["outcome"].as_str().unwrap_or("?").to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A node loses the database for good just as the relay accepts an acknowledgement (for the
+/// message, the same as a node that died there). Its attempt was written before the message
+/// was handed over, so another node finds it open, waits out the first node's window for
+/// writing the result, calls it interrupted and sends again: the relay gets a second copy,
+/// and the mail log says so instead of showing one attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_whose_node_died_shows_as_interrupted_and_the_message_goes_again() {
+    let (db, relay) = behind_a_relay().await;
+    let direct = {
+        let mut u = url::Url::parse(&db.url).unwrap();
+        u.set_port(Some(
+            url::Url::parse(&std::env::var(casedesk_testkit::PG_ENV).unwrap())
+                .unwrap()
+                .port()
+                .unwrap_or(5432),
+        ))
+        .unwrap();
+        u.to_string()
+    };
+    let second = casedesk_testkit::TestDb {
+        url: direct,
+        dir: tempfile::tempdir().unwrap(),
+        key: db.key.clone(),
+    };
+    let sink = casedesk_testkit::smtp::SmtpSink::start().await;
+    let mut mail = sink.mail_config();
+    mail.smtp.timeout_seconds = 1;
+    mail.smtp.data_timeout_seconds = 2;
+    let mut through_a = mail.clone();
+    // The database of the first node goes away as the relay accepts, and never comes back.
+    through_a.smtp.port = Some(
+        smtp_that_blinks_the_database(
+            mail.smtp.port.unwrap(),
+            relay.clone(),
+            Duration::from_secs(3600),
+        )
+        .await,
+    );
+    let a = spawn_with(
+        reserve().await,
+        Arc::new(db),
+        Options {
+            mail: through_a,
+            ..Options::default()
+        },
+    )
+    .await;
+    let w = a.world().await;
+    let n = a.open_case(&w.ops, acme_case("Interrupted once")).await;
+    let to_ops = |x: &[casedesk_testkit::smtp::Accepted]| {
+        x.iter()
+            .filter(|m| m.rcpt_tos.contains(&"ops@acme.example".to_owned()))
+            .count()
+    };
+    sink.wait_for("the first copy", |x| to_ops(x) >= 1).await;
+    let first = std::time::Instant::now();
+    let b = spawn_with(
+        reserve().await,
+        Arc::new(second),
+        Options {
+            mail,
+            ..Options::default()
+        },
+    )
+    .await;
+    // The first node's attempt holds the message for its deadline (3 + 2 s) and its window for
+    // the result (10 s), counted from before the first copy: the second node waits that out.
+    while to_ops(&sink.accepted()) < 2 {
+        assert!(
+            first.elapsed() < Duration::from_secs(60),
+            "the message was not sent again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        first.elapsed() >= Duration::from_secs(14),
+        "sent again only once the first attempt's window was over, not after {:?}",
+        first.elapsed()
+    );
+    let mut log = serde_json::Value::Null;
+    for _ in 0..200 {
+        let r = b.get(&format!("/api/v1/cases/{n}/mail"), &w.agent).await;
+        if r.status == 200 && r.json["sent"][0]["state"] == "sent" {
+            log = r.json;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let m = &log["sent"][0];
+    assert_eq!(m["state"], "sent", "{log}");
+    assert_eq!(m["attempts"], 2, "both attempts counted: {log}");
+    assert_eq!(outcomes(m), ["interrupted", "sent"], "{log}");
+    assert_eq!(
+        m["attempt_log"][0]["error"],
+        casedesk_core::mail::INTERRUPTED,
+        "{log}"
+    );
+    assert!(m["attempt_log"][0]["ended_at"].is_string(), "{log}");
 }
