@@ -1005,6 +1005,48 @@ macro_rules! store_impl {
                 }
             }
 
+            impl $store {
+                /// One pass of a listing, its page as one JSON row rather than a row per case:
+                /// each row costs a hand-off between threads in the driver, which dominated
+                /// lists.
+                async fn list_pass(&self, query: &CaseQuery, pass: &Pass) -> Result<Vec<CaseSummary>> {
+                    let (sql, args) = list_sql_pass(query, $name, pass);
+                    let sql = format!(
+                        "SELECT CAST({}({}({}) ORDER BY {}) AS TEXT) AS page FROM ({sql}) AS p",
+                        $jarr, $jobj, SUMMARY_FIELDS, page_order(query)
+                    );
+                    let q = bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args);
+                    let page: Option<String> = q.fetch_one(&self.pool).await.map_err(internal)?.try_get("page").map_err(internal)?;
+                    summaries_from_json(page.as_deref())
+                }
+
+                /// A search newest first on PostgreSQL (see [`Pass`]): each branch walks its
+                /// newest cases down to its cut; the page is proven complete when it is full
+                /// and reaches no lower than any cut (a branch's matches below its cut are all
+                /// older than the page). Otherwise the text index drives.
+                async fn search_in_passes(&self, query: &CaseQuery) -> Result<Vec<CaseSummary>> {
+                    let (sql, args) = list_sql_pass(query, $name, &Pass::Cuts);
+                    let row = bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                    let cuts = (0..row.len())
+                        .map(|i| row.try_get::<Option<i64>, _>(i).map_err(internal))
+                        .collect::<Result<Vec<_>>>()?;
+                    // The page is proven when it reaches no lower than any branch's cut.
+                    let lowest_needed = cuts.iter().flatten().max().copied().unwrap_or(i64::MIN);
+                    let page = self.list_pass(query, &Pass::Bounded(cuts)).await?;
+                    let full = page.len() >= query.limit as usize;
+                    if (full && page.last().is_some_and(|c| c.number >= lowest_needed))
+                        || lowest_needed == i64::MIN
+                    {
+                        // Full and above every cut, or every branch walked whole.
+                        return Ok(page);
+                    }
+                    self.list_pass(query, &Pass::TextDriven).await
+                }
+            }
+
             #[async_trait]
             impl casedesk_core::cases::CaseStore for $store {
                 async fn get_case(&self, number: i64) -> Result<Option<Case>> {
@@ -1019,16 +1061,10 @@ macro_rules! store_impl {
                 }
 
                 async fn list_cases(&self, query: &CaseQuery) -> Result<Vec<CaseSummary>> {
-                    let (sql, args) = list_sql(query, $name);
-                    // The page comes back as one JSON row rather than a row per case: each row
-                    // costs a hand-off between threads in the driver, which dominated lists.
-                    let sql = format!(
-                        "SELECT CAST({}({}({}) ORDER BY {}) AS TEXT) AS page FROM ({sql}) AS p",
-                        $jarr, $jobj, SUMMARY_FIELDS, page_order(query)
-                    );
-                    let q = bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args);
-                    let page: Option<String> = q.fetch_one(&self.pool).await.map_err(internal)?.try_get("page").map_err(internal)?;
-                    summaries_from_json(page.as_deref())
+                    if $name == "postgres" && query.text.is_some() && query.sort == casedesk_core::cases::CaseSort::Newest {
+                        return self.search_in_passes(query).await;
+                    }
+                    self.list_pass(query, &Pass::Whole).await
                 }
 
                 async fn list_events(&self, number: i64, include_internal: bool) -> Result<Vec<CaseEvent>> {

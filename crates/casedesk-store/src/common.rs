@@ -347,9 +347,40 @@ impl Shape<'_> {
 /// stopping after a page, so a page costs about a page of index reads however many cases
 /// exist. A single `OR` would make the planner collect every match and sort them.
 pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery, backend: &str) -> (String, Vec<Arg>) {
+    list_sql_pass(q, backend, &Pass::Whole)
+}
+
+/// How many of a branch's newest cases the first pass of a search on PostgreSQL reads.
+pub(crate) const SEARCH_WINDOW: i64 = 200;
+
+/// The passes of a search on PostgreSQL. A branch that walks its index newest first and
+/// checks each case's text is fast while matches are dense among its newest cases and slow
+/// when they are not (a burst of new cases without the words): the planner assumes the
+/// matches are spread evenly and cannot tell. So a search first walks only the newest
+/// [`SEARCH_WINDOW`] cases of each branch, and only when that cannot prove its page is
+/// complete does it start from the text index instead.
+#[derive(Debug, Clone)]
+pub(crate) enum Pass {
+    /// The listing as written: every list, and a search on SQLite.
+    Whole,
+    /// One row: for each branch, the number of its [`SEARCH_WINDOW`]-th newest case (the
+    /// text aside), or NULL when it has fewer.
+    Cuts,
+    /// Each branch walks down to its cut only (none: all of it).
+    Bounded(Vec<Option<i64>>),
+    /// Driven by the text index: each match, newest first, checked for visibility and filters.
+    TextDriven,
+}
+
+/// Builds the statement of one pass of a case listing.
+pub(crate) fn list_sql_pass(
+    q: &casedesk_core::cases::CaseQuery,
+    backend: &str,
+    pass: &Pass,
+) -> (String, Vec<Arg>) {
     use casedesk_core::cases::Visibility;
     let mut args = Args(Vec::new());
-    let (mut filters, fts_driven) = filters_of(q, backend, &mut args);
+    let (mut filters, fts_driven) = filters_of(q, backend, pass, &mut args);
     // The page size is written into the SQL (it is a validated number, not user text): a
     // bound LIMIT makes SQLite re-prepare the statement on every run.
     let limit = q.limit.to_string();
@@ -378,33 +409,28 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery, backend: &str) -> (S
         let sql = search_page(q, &m, &filters, due_resume, by_due, &limit, &mut args);
         return (sql, args.0);
     }
-    let shape = Shape {
-        filters: &filters,
-        by_due,
-        limit: &limit,
-        open_only,
-        due_half: &due_half,
-        waiting_half: &waiting_half,
-    };
-    let branches: Option<Vec<String>> = match &q.visibility {
+    if let Pass::TextDriven = pass {
+        return (text_driven(q, &filters, &limit, &mut args), args.0);
+    }
+    // Each branch: what it reads, its condition and its order.
+    let specs: Option<Vec<(&str, String, &str)>> = match &q.visibility {
         Visibility::Mine { user_id } => {
             let u = args.push(Arg::Str(user_id.to_string()));
             Some(vec![
-                shape.branch("cases c", format!("c.requester_id = {u}"), newest, 0),
-                shape.branch(
+                ("cases c", format!("c.requester_id = {u}"), newest),
+                (
                     "case_contacts cc JOIN cases c ON c.number = cc.case_number",
                     format!("cc.user_id = {u}"),
                     "cc.case_number DESC",
-                    1,
                 ),
             ])
         }
         Visibility::Queues { queues, user_id } => {
             let u = args.push(Arg::Str(user_id.to_string()));
-            let mut b = vec![shape.branch("cases c", format!("c.assignee_id = {u}"), newest, 0)];
-            for (k, queue) in queues.iter().enumerate() {
+            let mut b = vec![("cases c", format!("c.assignee_id = {u}"), newest)];
+            for queue in queues {
                 let qa = args.push(Arg::Str(queue.clone()));
-                b.push(shape.branch("cases c", format!("c.queue = {qa}"), newest, k + 1));
+                b.push(("cases c", format!("c.queue = {qa}"), newest));
             }
             Some(b)
         }
@@ -415,8 +441,146 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery, backend: &str) -> (S
         }
         Visibility::All => None,
     };
+    // A listing without branches is one branch over all of `cases` for the passes.
+    let specs_or_one = specs
+        .clone()
+        .unwrap_or_else(|| vec![("cases c", "TRUE".to_owned(), "c.number DESC")]);
+    match pass {
+        Pass::Cuts => {
+            let shape = Shape {
+                filters: &filters,
+                by_due,
+                limit: &limit,
+                open_only,
+                due_half: &due_half,
+                waiting_half: &waiting_half,
+            };
+            let cuts: Vec<String> = specs_or_one
+                .iter()
+                .enumerate()
+                .map(|(k, (from, cond, order))| {
+                    format!(
+                        "(SELECT c.number FROM {from} WHERE {} ORDER BY {order} OFFSET {} LIMIT 1) AS cut{k}",
+                        shape.and_filters(cond.clone()),
+                        SEARCH_WINDOW - 1
+                    )
+                })
+                .collect();
+            return (format!("SELECT {}", cuts.join(", ")), args.0);
+        }
+        Pass::Bounded(cuts) => {
+            let bs = specs_or_one
+                .into_iter()
+                .enumerate()
+                .map(|(k, (from, cond, order))| {
+                    let cut = cuts.get(k).copied().flatten();
+                    walk_then_match(q, from, cond, order, cut, &filters, &limit, k, &mut args)
+                })
+                .collect();
+            return (assemble(Some(bs), Vec::new(), None, false, &limit), args.0);
+        }
+        _ => {}
+    }
+    let branches = specs.map(|specs| {
+        let mut out = Vec::new();
+        for (k, (from, cond, order)) in specs.into_iter().enumerate() {
+            let shape = Shape {
+                filters: &filters,
+                by_due,
+                limit: &limit,
+                open_only,
+                due_half: &due_half,
+                waiting_half: &waiting_half,
+            };
+            out.push(shape.branch(from, cond, order, k));
+        }
+        out
+    });
     let sql = assemble(branches, filters, due_resume, by_due, &limit);
     (sql, args.0)
+}
+
+/// One branch of [`Pass::Bounded`]: the branch's cases newest first down to `cut` (all of
+/// them without one), each then looked up in the text index on its own, until a page matches.
+/// The inner `LIMIT` keeps the walk apart (so the planner cannot start from the text index,
+/// gathering every match however few cases the branch has), and the lateral lookup stops at
+/// the page instead of matching the whole walk at once.
+#[allow(clippy::too_many_arguments)]
+fn walk_then_match(
+    q: &casedesk_core::cases::CaseQuery,
+    from: &str,
+    cond: String,
+    order: &str,
+    cut: Option<i64>,
+    filters: &[String],
+    limit: &str,
+    k: usize,
+    args: &mut Args,
+) -> String {
+    let (key, desc) = match order.strip_suffix(" DESC") {
+        Some(key) => (key, " DESC"),
+        None => (order, ""),
+    };
+    let mut conds = vec![cond];
+    conds.extend(filters.iter().cloned());
+    if let Some(c) = cut {
+        let c = args.push(Arg::I64(c));
+        // In the walked index's own terms, so the walk stops there.
+        conds.push(if key == "-c.number" {
+            format!("-c.number <= -{c}")
+        } else {
+            format!("{key} >= {c}")
+        });
+    }
+    let col = if q.text_internal {
+        "doc_all"
+    } else {
+        "doc_public"
+    };
+    let t = args.push(Arg::Str(q.text.clone().unwrap_or_default()));
+    // Twice the window: the cut bounds the walk; this only fences it (and leaves room for
+    // cases created since the cut was read).
+    let fence = SEARCH_WINDOW * 2;
+    format!(
+        "SELECT number FROM (SELECT w.number FROM (SELECT c.number AS number, {key} AS k FROM {from} WHERE {} \
+         ORDER BY {order} LIMIT {fence}) AS w CROSS JOIN LATERAL (SELECT 1 FROM case_search s \
+         WHERE s.case_number = w.number AND s.{col} @@ websearch_to_tsquery('english', {t}) LIMIT 1) AS x \
+         ORDER BY w.k{desc} LIMIT {limit}) AS b{k}",
+        conds.join(" AND ")
+    )
+}
+
+/// A search on PostgreSQL driven by the text index: every match (kept apart from the rest of
+/// the plan, so the planner cannot turn it back into a walk of the newest cases), newest
+/// first, each checked for visibility and the filters.
+fn text_driven(
+    q: &casedesk_core::cases::CaseQuery,
+    filters: &[String],
+    limit: &str,
+    args: &mut Args,
+) -> String {
+    let col = if q.text_internal {
+        "doc_all"
+    } else {
+        "doc_public"
+    };
+    let t = args.push(Arg::Str(q.text.clone().unwrap_or_default()));
+    let mut conds: Vec<String> = visible_to(q, args).into_iter().collect();
+    conds.extend(filters.iter().cloned());
+    if conds.is_empty() {
+        conds.push("TRUE".into());
+    }
+    // The matches newest first, each case looked up on its own (a lateral subquery is not
+    // merged into a join the planner could run as a hash of every visible case) until a page
+    // is found.
+    format!(
+        "{SUMMARY_SELECT} WHERE c.number IN (WITH m AS MATERIALIZED (SELECT case_number FROM case_search \
+         WHERE {col} @@ websearch_to_tsquery('english', {t})) \
+         SELECT n.case_number FROM (SELECT case_number FROM m ORDER BY case_number DESC) AS n \
+         CROSS JOIN LATERAL (SELECT 1 FROM cases c WHERE c.number = n.case_number AND {} LIMIT 1) AS v \
+         ORDER BY n.case_number DESC LIMIT {limit}) ORDER BY c.number DESC LIMIT {limit}",
+        conds.join(" AND ")
+    )
 }
 
 /// The conditions every branch repeats, and the FTS5 expression when a search on SQLite
@@ -424,6 +588,7 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery, backend: &str) -> (S
 fn filters_of(
     q: &casedesk_core::cases::CaseQuery,
     backend: &str,
+    pass: &Pass,
     args: &mut Args,
 ) -> (Vec<String>, Option<String>) {
     let mut filters: Vec<String> = Vec::new();
@@ -484,7 +649,7 @@ fn filters_of(
             if let Some(m) = fts5_case_match(text, q.text_internal, q.text_account) {
                 fts_driven = Some(args.push(Arg::Str(m)));
             }
-        } else {
+        } else if matches!(pass, Pass::Whole) {
             let a = args.push(Arg::Str(text.clone()));
             let col = if q.text_internal {
                 "doc_all"
@@ -548,19 +713,10 @@ fn resume_after(
     }
 }
 
-/// A page of a search on SQLite, driven by the full-text index (`m` its match argument).
-fn search_page(
-    q: &casedesk_core::cases::CaseQuery,
-    m: &str,
-    filters: &[String],
-    due_resume: Option<String>,
-    by_due: bool,
-    limit: &str,
-    args: &mut Args,
-) -> String {
+/// The visibility of `q` as one condition on `c` (none when everything is visible), for a
+/// search driven by the text index, which checks each match rather than walking branches.
+fn visible_to(q: &casedesk_core::cases::CaseQuery, args: &mut Args) -> Option<String> {
     use casedesk_core::cases::Visibility;
-    let mut sql = String::from(SUMMARY_SELECT);
-    let mut conds = vec![format!("case_search MATCH {m}")];
     match &q.visibility {
         Visibility::Queues { queues, user_id } => {
             let u = args.push(Arg::Str(user_id.to_string()));
@@ -572,20 +728,35 @@ fn search_page(
                     .collect();
                 any.push(format!("c.queue IN ({})", qs.join(", ")));
             }
-            conds.push(format!("({})", any.join(" OR ")));
+            Some(format!("({})", any.join(" OR ")))
         }
         Visibility::Account { account_id } => {
             let a = args.push(Arg::Str(account_id.to_string()));
-            conds.push(format!("c.account_id = {a}"));
+            Some(format!("c.account_id = {a}"))
         }
         Visibility::Mine { user_id } => {
             let u = args.push(Arg::Str(user_id.to_string()));
-            conds.push(format!(
+            Some(format!(
                 "(c.requester_id = {u} OR EXISTS (SELECT 1 FROM case_contacts cc WHERE cc.case_number = c.number AND cc.user_id = {u}))"
-            ));
+            ))
         }
-        Visibility::All => {}
+        Visibility::All => None,
     }
+}
+
+/// A page of a search on SQLite, driven by the full-text index (`m` its match argument).
+fn search_page(
+    q: &casedesk_core::cases::CaseQuery,
+    m: &str,
+    filters: &[String],
+    due_resume: Option<String>,
+    by_due: bool,
+    limit: &str,
+    args: &mut Args,
+) -> String {
+    let mut sql = String::from(SUMMARY_SELECT);
+    let mut conds = vec![format!("case_search MATCH {m}")];
+    conds.extend(visible_to(q, args));
     if let Some(b) = q.before {
         // Said of the index's rowid too, so the walk starts below the cursor.
         conds.push(format!("case_search.rowid < {}", args.push(Arg::I64(b))));

@@ -83,15 +83,40 @@ pub async fn explain_case_list(
 ) -> Result<Vec<String>, DomainError> {
     use sqlx::Connection;
     if is_postgres(url) {
-        let (sql, args) = common::list_sql(q, "postgres");
+        use common::Pass;
+        use sqlx::Row;
         let mut conn = sqlx::PgConnection::connect(url)
             .await
             .map_err(common::internal)?;
-        let q = common::bind_args(
-            sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}"))),
-            args,
-        );
-        plan_lines(&q.fetch_all(&mut conn).await.map_err(common::internal)?, 0)
+        // A search runs in passes (see `Pass`): each one's plan, the bounded walk with the
+        // cuts the database gives now.
+        let passes = if q.text.is_some() && q.sort == casedesk_core::cases::CaseSort::Newest {
+            let (sql, args) = common::list_sql_pass(q, "postgres", &Pass::Cuts);
+            let row = common::bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
+                .fetch_one(&mut conn)
+                .await
+                .map_err(common::internal)?;
+            let cuts = (0..row.len())
+                .map(|i| row.try_get::<Option<i64>, _>(i).map_err(common::internal))
+                .collect::<Result<Vec<_>, _>>()?;
+            vec![Pass::Cuts, Pass::Bounded(cuts), Pass::TextDriven]
+        } else {
+            vec![Pass::Whole]
+        };
+        let mut lines = Vec::new();
+        for pass in &passes {
+            let (sql, args) = common::list_sql_pass(q, "postgres", pass);
+            let q = common::bind_args(
+                sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}"))),
+                args,
+            );
+            lines.push(format!("-- {pass:?}"));
+            lines.extend(plan_lines(
+                &q.fetch_all(&mut conn).await.map_err(common::internal)?,
+                0,
+            )?);
+        }
+        Ok(lines)
     } else {
         let (sql, args) = common::list_sql(q, "sqlite");
         let mut conn = sqlx::SqliteConnection::connect(url)

@@ -57,6 +57,9 @@ impl PgStore {
                 "idle_in_transaction_session_timeout",
                 format!("{}ms", cfg.idle_in_transaction_timeout_ms),
             ),
+            // Every statement casedesk sends reads a page's worth of rows: starting parallel
+            // workers costs it several milliseconds more than it could save.
+            ("max_parallel_workers_per_gather", "0".to_owned()),
         ]);
         let pool = PgPoolOptions::new()
             .max_connections(cfg.max_connections)

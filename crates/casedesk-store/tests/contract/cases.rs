@@ -373,3 +373,186 @@ async fn lists_walk_their_indexes_after_a_burst_in_one_queue(b: Backend) {
     }
 }
 both!(lists_walk_their_indexes_after_a_burst_in_one_queue);
+
+/// Every case, newest first, no filter.
+fn query_all() -> CaseQuery {
+    CaseQuery {
+        account: None,
+        visibility: Visibility::All,
+        statuses: vec![],
+        priorities: vec![],
+        issue_area: None,
+        stage: None,
+        tenant: None,
+        queue: None,
+        assignee: None,
+        escalated: None,
+        text: None,
+        text_internal: false,
+        text_account: None,
+        before: None,
+        sort: CaseSort::Newest,
+        after_due: None,
+        limit: 50,
+    }
+}
+
+/// A search after a burst of new cases that lack its words: on PostgreSQL the walk of each
+/// branch's newest cases is cut short and the text index drives (the planner, believing the
+/// matches spread evenly, would walk the whole burst); on SQLite the FTS index drives. Every
+/// page is the newest matches, and paging goes through all of them.
+async fn searches_use_the_text_index_after_a_burst_without_the_words(b: Backend) {
+    use sqlx::Connection;
+    let (s, db) = store(b).await;
+    let f = fixture(s.as_ref()).await;
+    // Older cases: one in two hundred mentions kerberos; all mention a token. Enough of them
+    // that PostgreSQL reads the text index rather than every row of a small table.
+    let mut batch = vec![];
+    for i in 0..20_000 {
+        let mut c = new_case(
+            &f,
+            &format!(
+                "token {i} {}",
+                if i % 200 == 0 {
+                    "kerberos ticket"
+                } else {
+                    "other"
+                }
+            ),
+        );
+        c.queue = "general".into();
+        batch.push((c, Status::Open));
+    }
+    s.import_cases(&batch).await.unwrap();
+    let mut set = tokio::task::JoinSet::new();
+    for w in 0..4 {
+        let (s, f) = (s.clone(), f.clone());
+        set.spawn(async move {
+            for i in 0..150 {
+                let mut c = new_case(&f, &format!("token burst {w}.{i}"));
+                c.queue = "identity".into();
+                let e = event(f.requester.id, EventKind::Created, true);
+                s.create_case(&c, &e, None, &a()).await.unwrap();
+            }
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap();
+    }
+    match b {
+        Backend::Postgres => {
+            let mut c = sqlx::postgres::PgConnection::connect(&db.url)
+                .await
+                .unwrap();
+            // As autovacuum leaves it: the text index's pending entries merged, statistics read.
+            sqlx::query("VACUUM ANALYZE").execute(&mut c).await.unwrap();
+        }
+        Backend::Sqlite => {
+            let mut c = sqlx::sqlite::SqliteConnection::connect(&db.url)
+                .await
+                .unwrap();
+            sqlx::query("ANALYZE").execute(&mut c).await.unwrap();
+        }
+    }
+    let all = s
+        .list_cases(&CaseQuery {
+            limit: 25_000,
+            ..query_all()
+        })
+        .await
+        .unwrap();
+    let numbers_with = |word: &str| -> Vec<i64> {
+        all.iter()
+            .filter(|c| c.subject.contains(word))
+            .map(|c| c.number)
+            .collect()
+    };
+    let kerberos = numbers_with("kerberos");
+    assert_eq!(kerberos.len(), 100);
+    let agent = Uuid::now_v7();
+    let search = |visibility: Visibility, text: &str, before: Option<i64>| CaseQuery {
+        visibility,
+        text: Some(text.into()),
+        text_internal: true,
+        before,
+        limit: 26,
+        ..query_all()
+    };
+    let queues = Visibility::Queues {
+        queues: vec!["general".into(), "identity".into()],
+        user_id: agent,
+    };
+    for (who, visible) in [("agent", queues), ("manager", Visibility::All)] {
+        let vis = || visible.clone();
+        // Every page of a word the burst lacks: the newest matches, then the next ones.
+        let mut got = vec![];
+        let mut before = None;
+        loop {
+            let page = s
+                .list_cases(&search(vis(), "kerberos", before))
+                .await
+                .unwrap();
+            got.extend(page.iter().map(|c| c.number));
+            if page.len() < 26 {
+                break;
+            }
+            before = page.last().map(|c| c.number);
+        }
+        assert_eq!(
+            got, kerberos,
+            "{b:?} {who}: every match, newest first, once"
+        );
+        // A word the burst has: its newest cases.
+        let page = s.list_cases(&search(vis(), "token", None)).await.unwrap();
+        let newest: Vec<i64> = numbers_with("token").into_iter().take(26).collect();
+        assert_eq!(
+            page.iter().map(|c| c.number).collect::<Vec<_>>(),
+            newest,
+            "{b:?} {who}"
+        );
+        let plan = casedesk_store::explain_case_list(&db.url, &search(vis(), "kerberos", None))
+            .await
+            .unwrap()
+            .join("\n");
+        match b {
+            Backend::Postgres => {
+                assert!(
+                    plan.contains("Bitmap Index Scan on case_search_all"),
+                    "{who}: the text index does not drive:\n{plan}"
+                );
+                // Walks of the newest cases stop at their cut: a queue's at its index
+                // condition, all cases' at the primary key's.
+                let bounded = plan
+                    .split("-- ")
+                    .find(|p| p.starts_with("Bounded"))
+                    .unwrap_or_default();
+                let stop = if who == "agent" {
+                    "Index Cond: ((queue = 'identity'::text) AND ((- number) <= "
+                } else {
+                    "Index Cond: (number >= "
+                };
+                assert!(
+                    bounded.contains(stop),
+                    "{who}: the walk does not stop at its cut:\n{plan}"
+                );
+                let text = plan
+                    .split("-- ")
+                    .find(|p| p.starts_with("TextDriven"))
+                    .unwrap_or_default();
+                assert!(
+                    !text.contains("Scan Backward using cases_pkey")
+                        && !text.contains("Seq Scan on cases"),
+                    "{who}: walks every case:\n{plan}"
+                );
+            }
+            Backend::Sqlite => {
+                assert!(plan.contains("case_search VIRTUAL TABLE"), "{who}:\n{plan}");
+                assert!(
+                    !plan.contains("SCAN c\n") && !plan.ends_with("SCAN c"),
+                    "{who}:\n{plan}"
+                );
+            }
+        }
+    }
+}
+both!(searches_use_the_text_index_after_a_burst_without_the_words);
