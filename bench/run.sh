@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fills a fresh database with ACCOUNTS accounts and CASES cases, starts a release build of
 # casedesk on it, and measures create throughput (concurrency 1 and 16), get / My cases /
-# agent queue latency, the web pages (agent queue, customer case page, agent workspace) and
+# agent queue latency, case search (My cases, an account, an agent's queues, all cases), the
+# web pages (agent queue, customer case page, agent workspace) and
 # the weight of their stylesheet and script, and the server's resident memory at idle.
 #
 #   bash bench/run.sh                         # SQLite (WAL) in a temporary data folder
@@ -39,6 +40,9 @@ for c in 1 16; do
     run --scenario get --concurrency $c
     run --scenario mine --concurrency $c
     run --scenario queue --concurrency $c
+done
+for c in 1 16; do
+    for s in search search-account search-queue search-all; do run --scenario $s --concurrency $c; done
 done
 for c in 1 16; do
     run --scenario ui-queue --concurrency $c

@@ -217,8 +217,11 @@ pub enum AttemptStart {
 pub struct MailResult {
     /// The message.
     pub id: Uuid,
-    /// The attempt it ends (from [`AttemptStart::Begun`]).
+    /// The attempt it ends (from [`AttemptStart::Begun`]); 0 for one not recorded before it
+    /// began (a transport where a repeat is harmless), recorded now with its result.
     pub attempt: u32,
+    /// When the attempt began.
+    pub started_at: Timestamp,
     /// Its new state.
     pub state: MailState,
     /// The error of a failed attempt.

@@ -17,6 +17,9 @@ use casedesk_mail::Mailer;
 
 use crate::registry::{Handled, Handler, after};
 
+/// How long a result that needs no record before its attempt is tried again while the
+/// database is away (a lost one only means the message is written to the outbox again).
+const QUICK_RECORD: std::time::Duration = std::time::Duration::from_secs(5);
 /// How long past its node's lease an open attempt is still given, for clocks that differ
 /// between nodes.
 const STALE_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
@@ -63,47 +66,55 @@ impl Handler for MailSender {
         if matches!(mail.state, MailState::Sent | MailState::Failed) {
             return Ok(Handled::Finish(Finish::Done, FollowUp::default()));
         }
-        // The attempt may rightly outlast the lease (a relay may take ten minutes to accept a
-        // message), and its result may wait for the database: the lease is extended over
-        // both, in the transaction that records the attempt before anything is handed over.
+        // Through a relay, the attempt may rightly outlast the lease (a relay may take ten
+        // minutes to accept a message), and its result may wait for the database: the lease is
+        // extended over both, in the transaction that records the attempt before anything is
+        // handed over.
         // So no other worker starts a second attempt while this one is open or still writing
         // what came of it; one that finds an attempt left open past that knows its node is
         // gone, calls it interrupted, and sends again.
         let retry = &self.mailer.config().retry;
         let deadline = self.mailer.attempt_deadline();
-        let hold = deadline + std::time::Duration::from_secs(retry.result_window_seconds);
-        let leased_until = std::time::Instant::now() + hold;
         let began = casedesk_core::now();
-        let start = self
-            .store
-            .begin_mail_attempt(
-                claim,
-                id,
-                began,
-                after(hold),
-                shifted(began, hold + STALE_MARGIN, true),
-            )
-            .await?;
-        let attempt = match start {
-            AttemptStart::Begun(n) => n,
-            AttemptStart::LeaseLost => {
-                tracing::warn!(mail = %id, "lease lost before sending; another worker has the message");
-                return Ok(Handled::Recorded);
-            }
-            AttemptStart::InFlight {
-                attempt,
-                started_at,
-            } => {
-                let at = shifted(started_at, hold + STALE_MARGIN, false);
-                return Ok(Handled::Finish(
-                    Finish::Retry {
-                        at,
-                        error: format!(
-                            "attempt {attempt} has no result yet; its node may still be writing it"
-                        ),
-                    },
-                    FollowUp::default(),
-                ));
+        let (attempt, leased_until) = if self.mailer.repeat_is_harmless() {
+            // The outbox overwrites the message's own file: a repeat after a lost result sends
+            // nothing twice, so the attempt is written with its result, in the group commit,
+            // and creation pays no transaction of its own for it.
+            (0, std::time::Instant::now() + QUICK_RECORD)
+        } else {
+            let hold = deadline + std::time::Duration::from_secs(retry.result_window_seconds);
+            let leased_until = std::time::Instant::now() + hold;
+            let start = self
+                .store
+                .begin_mail_attempt(
+                    claim,
+                    id,
+                    began,
+                    after(hold),
+                    shifted(began, hold + STALE_MARGIN, true),
+                )
+                .await?;
+            match start {
+                AttemptStart::Begun(n) => (n, leased_until),
+                AttemptStart::LeaseLost => {
+                    tracing::warn!(mail = %id, "lease lost before sending; another worker has the message");
+                    return Ok(Handled::Recorded);
+                }
+                AttemptStart::InFlight {
+                    attempt,
+                    started_at,
+                } => {
+                    let at = shifted(started_at, hold + STALE_MARGIN, false);
+                    return Ok(Handled::Finish(
+                        Finish::Retry {
+                            at,
+                            error: format!(
+                                "attempt {attempt} has no result yet; its node may still be writing it"
+                            ),
+                        },
+                        FollowUp::default(),
+                    ));
+                }
             }
         };
         let outcome =
@@ -124,6 +135,7 @@ impl Handler for MailSender {
                 MailResult {
                     id,
                     attempt,
+                    started_at: began,
                     state: MailState::Sent,
                     error: None,
                     detail: Some(detail),
@@ -150,6 +162,7 @@ impl Handler for MailSender {
                     MailResult {
                         id,
                         attempt,
+                        started_at: began,
                         state: MailState::Failed,
                         error: Some(error.clone()),
                         detail: None,
@@ -167,6 +180,7 @@ impl Handler for MailSender {
                     MailResult {
                         id,
                         attempt,
+                        started_at: began,
                         state: MailState::Retrying,
                         error: Some(f.error.clone()),
                         detail: None,

@@ -243,6 +243,13 @@ impl Mailer {
         &self.config
     }
 
+    /// Whether sending a message twice leaves the world as sending it once (the outbox
+    /// overwrites the message's own file; mail off sends nothing), so an attempt needs no
+    /// record before it.
+    pub fn repeat_is_harmless(&self) -> bool {
+        !matches!(self.transport, Transport::Smtp(_))
+    }
+
     /// Whether messages are sent at all.
     pub fn enabled(&self) -> bool {
         !matches!(self.transport, Transport::Off)

@@ -1033,10 +1033,34 @@ macro_rules! ops_impl {
 
                 pub(crate) async fn mail_result_in(tx: &mut Tx, c: &Claim, r: &casedesk_core::mail::MailResult, f: &Finish) -> Result<bool> {
                     let ended = finish_in(tx, c, f).await?;
+                    let outcome = casedesk_core::mail::AttemptOutcome::of(r.state);
+                    if r.attempt == 0 {
+                        // An attempt not written before it began: written now, by the job's owner.
+                        if !ended {
+                            return Ok(false);
+                        }
+                        sqlx::query(
+                            "INSERT INTO mail_attempts (mail_id, attempt, started_at, ended_at, outcome, error, detail) \
+                             SELECT id, attempts + 1, $2, $3, $4, $5, $6 FROM mail_out WHERE id = $1",
+                        )
+                        .bind(r.id.to_string())
+                        .bind(micros(r.started_at))
+                        .bind(micros(r.at))
+                        .bind(outcome.key())
+                        .bind(r.error.as_deref())
+                        .bind(r.detail.as_deref())
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(internal)?;
+                        sqlx::query("UPDATE mail_out SET attempts = attempts + 1 WHERE id = $1")
+                            .bind(r.id.to_string())
+                            .execute(&mut **tx)
+                            .await
+                            .map_err(internal)?;
+                    }
                     // What the attempt did is true whoever holds the job now; an attempt
                     // another node already called interrupted gets its real outcome too.
-                    let outcome = casedesk_core::mail::AttemptOutcome::of(r.state);
-                    let closed = sqlx::query(
+                    let closed = if r.attempt == 0 { 1 } else { sqlx::query(
                         "UPDATE mail_attempts SET outcome = $1, ended_at = $2, error = $3, detail = $4 \
                          WHERE mail_id = $5 AND attempt = $6 AND outcome IN ('sending', 'interrupted')",
                     )
@@ -1049,7 +1073,7 @@ macro_rules! ops_impl {
                     .execute(&mut **tx)
                     .await
                     .map_err(internal)?
-                    .rows_affected();
+                    .rows_affected() };
                     // The message's state follows the job that owns it, except that a message
                     // the relay took is sent whoever owns the job.
                     let owns = ended || (closed == 1 && r.state == casedesk_core::mail::MailState::Sent);

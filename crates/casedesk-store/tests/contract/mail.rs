@@ -178,6 +178,7 @@ async fn mail_out_and_in_are_written_with_their_causes(b: Backend) {
     let result = |attempt: u32, state: MailState| MailResult {
         id: m1.id,
         attempt,
+        started_at: now(),
         state,
         error: (state != MailState::Sent).then(|| "451 later".to_owned()),
         detail: (state == MailState::Sent).then(|| "relay 250 ok".to_owned()),
@@ -238,6 +239,43 @@ async fn mail_out_and_in_are_written_with_their_causes(b: Backend) {
     let listed = listed.iter().find(|m| m.id == m1.id).unwrap();
     assert_eq!(listed.attempt_log, rec.attempt_log);
 
+    // Where a repeat is harmless (the outbox), an attempt is written with its result (number
+    // 0 asks for the next one), and only by the job's owner.
+    let m2_send = claims
+        .iter()
+        .find(|c| c.job.payload["mail"] == json!(m2.id.to_string()))
+        .unwrap();
+    {
+        let quick = |state: MailState| MailResult {
+            id: m2.id,
+            attempt: 0,
+            started_at: now(),
+            state,
+            error: None,
+            detail: Some("outbox x.eml".into()),
+            at: now(),
+            next_attempt_at: None,
+        };
+        let mut stale2 = (*m2_send).clone();
+        stale2.token = "not-the-lease".into();
+        assert!(
+            !s.mail_result(&stale2, &quick(MailState::Sent), &Finish::Done)
+                .await
+                .unwrap()
+        );
+        assert_eq!(s.get_mail(m2.id).await.unwrap().unwrap().0.attempts, 0);
+        assert!(
+            s.mail_result(m2_send, &quick(MailState::Sent), &Finish::Done)
+                .await
+                .unwrap()
+        );
+        let (rec2, _) = s.get_mail(m2.id).await.unwrap().unwrap();
+        assert_eq!(
+            (rec2.state, rec2.attempts, outcomes(&rec2)),
+            (MailState::Sent, 1, vec![(1, AttemptOutcome::Sent)])
+        );
+    }
+
     // Received mail: recorded once per Message-ID; the notice answering it is queued with it.
     let received = |id: Option<&str>| InboundRecord {
         id: Uuid::now_v7(),
@@ -259,8 +297,8 @@ async fn mail_out_and_in_are_written_with_their_causes(b: Backend) {
     assert!(s.record_inbound(&first, Some(&notice)).await.unwrap());
     assert_eq!(
         jobs(casedesk_core::mail::SEND).await,
-        2,
-        "one sent, one notice queued"
+        1,
+        "both messages sent (their jobs done), the notice queued"
     );
     let again = received(Some("m1@elsewhere.example"));
     let mut notice2 = mail("stranger@elsewhere.example");
