@@ -118,8 +118,8 @@ pub struct MailRecord {
     /// When the next attempt is due, for a message that is retrying.
     pub next_attempt_at: Option<Timestamp>,
     /// Every attempt, oldest first: each is written before the message is handed over, so
-    /// one whose result never came back still shows (filled where the mail log is read: a
-    /// case's messages and one message).
+    /// one whose result never came back still shows (filled where the mail log is read, by
+    /// `list_mail`).
     pub attempt_log: Vec<MailAttempt>,
 }
 
@@ -633,7 +633,7 @@ pub trait MailStore: DirectoryStore + CaseStore {
     /// The messages of a case, oldest first.
     async fn list_mail(&self, number: i64) -> Result<Vec<crate::mail::MailRecord>>;
 
-    /// One message and its text as sent.
+    /// One message and its text as sent (without its attempts: the sender needs neither).
     async fn get_mail(&self, id: Uuid) -> Result<Option<(crate::mail::MailRecord, String)>>;
 
     /// Records a received message and the notice that answers it (with its job); `false`,

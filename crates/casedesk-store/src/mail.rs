@@ -153,16 +153,7 @@ macro_rules! mail_impl {
                     let Some(r) = r else {
                         return Ok(None);
                     };
-                    let mut mail = [mail_from_row(&r)?];
-                    let attempts = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "SELECT {ATTEMPT_COLS} FROM mail_attempts WHERE mail_id = $1 ORDER BY attempt"
-                    )))
-                    .bind(id.to_string())
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(internal)?;
-                    hang_attempts(&mut mail, &attempts)?;
-                    let [mail] = mail;
+                    let mail = mail_from_row(&r)?;
                     Ok(Some((mail, g(&r, "message")?)))
                 }
 

@@ -1052,11 +1052,6 @@ macro_rules! ops_impl {
                         .execute(&mut **tx)
                         .await
                         .map_err(internal)?;
-                        sqlx::query("UPDATE mail_out SET attempts = attempts + 1 WHERE id = $1")
-                            .bind(r.id.to_string())
-                            .execute(&mut **tx)
-                            .await
-                            .map_err(internal)?;
                     }
                     // What the attempt did is true whoever holds the job now; an attempt
                     // another node already called interrupted gets its real outcome too.
@@ -1080,10 +1075,19 @@ macro_rules! ops_impl {
                     if !owns {
                         return Ok(false);
                     }
+                    // One statement: the count of an attempt written only now, the state
+                    // (unless a bounce failed the message meanwhile), and the text of an
+                    // invitation that has gone (or never will), whose link sets a password and
+                    // so is not kept.
                     sqlx::query(
-                        "UPDATE mail_out SET state = $1, last_error = $2, \
-                         detail = COALESCE($3, detail), sent_at = CASE WHEN $1 = 'sent' THEN $4 ELSE sent_at END, next_attempt_at = $6 \
-                         WHERE id = $5 AND state <> 'failed'",
+                        "UPDATE mail_out SET attempts = attempts + $7, \
+                         state = CASE WHEN state = 'failed' THEN state ELSE $1 END, \
+                         last_error = CASE WHEN state = 'failed' THEN last_error ELSE $2 END, \
+                         detail = CASE WHEN state = 'failed' THEN detail ELSE COALESCE($3, detail) END, \
+                         sent_at = CASE WHEN state <> 'failed' AND $1 = 'sent' THEN $4 ELSE sent_at END, \
+                         next_attempt_at = CASE WHEN state = 'failed' THEN next_attempt_at ELSE $6 END, \
+                         message = CASE WHEN kind = $8 AND (state = 'failed' OR $1 IN ('sent', 'failed')) THEN $9 ELSE message END \
+                         WHERE id = $5",
                     )
                     .bind(r.state.key())
                     .bind(r.error.as_deref())
@@ -1091,20 +1095,12 @@ macro_rules! ops_impl {
                     .bind(micros(r.at))
                     .bind(r.id.to_string())
                     .bind(r.next_attempt_at.map(micros))
+                    .bind(i64::from(r.attempt == 0))
+                    .bind(casedesk_core::mail::INVITATION_KIND)
+                    .bind(casedesk_core::mail::INVITATION_KEPT_AS)
                     .execute(&mut **tx)
                     .await
                     .map_err(internal)?;
-                    if matches!(r.state, casedesk_core::mail::MailState::Sent | casedesk_core::mail::MailState::Failed) {
-                        // An invitation carries a link that sets a password: once it has gone
-                        // (or never will), the copy in the database loses it.
-                        sqlx::query("UPDATE mail_out SET message = $1 WHERE id = $2 AND kind = $3")
-                            .bind(casedesk_core::mail::INVITATION_KEPT_AS)
-                            .bind(r.id.to_string())
-                            .bind(casedesk_core::mail::INVITATION_KIND)
-                            .execute(&mut **tx)
-                            .await
-                            .map_err(internal)?;
-                    }
                     Ok(ended)
                 }
 

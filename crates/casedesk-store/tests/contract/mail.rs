@@ -129,6 +129,18 @@ async fn mail_out_and_in_are_written_with_their_causes(b: Backend) {
     };
     let mut stale = send.clone();
     stale.token = "not-the-lease".into();
+    // A message as the mail log shows it, with its attempts.
+    let logged = |id: Uuid| {
+        let s = s.clone();
+        async move {
+            s.list_mail(n)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|m| m.id == id)
+                .unwrap()
+        }
+    };
 
     // An attempt is written before anything is handed over, and only under the job's lease.
     assert_eq!(
@@ -144,7 +156,7 @@ async fn mail_out_and_in_are_written_with_their_causes(b: Backend) {
             .unwrap(),
         AttemptStart::Begun(1)
     );
-    let (rec, _) = s.get_mail(m1.id).await.unwrap().unwrap();
+    let rec = logged(m1.id).await;
     assert_eq!(
         (rec.attempts, outcomes(&rec)),
         (1, vec![(1, AttemptOutcome::Sending)])
@@ -163,7 +175,7 @@ async fn mail_out_and_in_are_written_with_their_causes(b: Backend) {
             .unwrap(),
         AttemptStart::Begun(2)
     );
-    let (rec, _) = s.get_mail(m1.id).await.unwrap().unwrap();
+    let rec = logged(m1.id).await;
     assert_eq!(
         outcomes(&rec),
         vec![
@@ -192,7 +204,7 @@ async fn mail_out_and_in_are_written_with_their_causes(b: Backend) {
             .await
             .unwrap()
     );
-    let (rec, _) = s.get_mail(m1.id).await.unwrap().unwrap();
+    let rec = logged(m1.id).await;
     assert_eq!(
         (rec.state, outcomes(&rec)[1]),
         (MailState::Queued, (2, AttemptOutcome::Retrying))
@@ -203,7 +215,7 @@ async fn mail_out_and_in_are_written_with_their_causes(b: Backend) {
             .await
             .unwrap()
     );
-    let (rec, _) = s.get_mail(m1.id).await.unwrap().unwrap();
+    let rec = logged(m1.id).await;
     assert_eq!(
         (rec.state, outcomes(&rec)[0]),
         (MailState::Sent, (1, AttemptOutcome::Sent))
@@ -220,7 +232,7 @@ async fn mail_out_and_in_are_written_with_their_causes(b: Backend) {
             .await
             .unwrap()
     );
-    let (rec, _) = s.get_mail(m1.id).await.unwrap().unwrap();
+    let rec = logged(m1.id).await;
     assert_eq!(
         (rec.state, rec.attempts, rec.detail.as_deref()),
         (MailState::Sent, 3, Some("relay 250 ok"))
@@ -235,9 +247,7 @@ async fn mail_out_and_in_are_written_with_their_causes(b: Backend) {
     );
     assert!(rec.attempt_log.iter().all(|a| a.ended_at.is_some()));
     assert!(rec.sent_at.is_some());
-    let listed = s.list_mail(n).await.unwrap();
-    let listed = listed.iter().find(|m| m.id == m1.id).unwrap();
-    assert_eq!(listed.attempt_log, rec.attempt_log);
+    assert_eq!(s.get_mail(m1.id).await.unwrap().unwrap().0.attempts, 3);
 
     // Where a repeat is harmless (the outbox), an attempt is written with its result (number
     // 0 asks for the next one), and only by the job's owner.
@@ -269,7 +279,7 @@ async fn mail_out_and_in_are_written_with_their_causes(b: Backend) {
                 .await
                 .unwrap()
         );
-        let (rec2, _) = s.get_mail(m2.id).await.unwrap().unwrap();
+        let rec2 = logged(m2.id).await;
         assert_eq!(
             (rec2.state, rec2.attempts, outcomes(&rec2)),
             (MailState::Sent, 1, vec![(1, AttemptOutcome::Sent)])
