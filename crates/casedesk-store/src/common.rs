@@ -447,21 +447,15 @@ pub(crate) fn list_sql_pass(
         .unwrap_or_else(|| vec![("cases c", "TRUE".to_owned(), "c.number DESC")]);
     match pass {
         Pass::Cuts => {
-            let shape = Shape {
-                filters: &filters,
-                by_due,
-                limit: &limit,
-                open_only,
-                due_half: &due_half,
-                waiting_half: &waiting_half,
-            };
             let cuts: Vec<String> = specs_or_one
                 .iter()
                 .enumerate()
                 .map(|(k, (from, cond, order))| {
+                    let mut all = vec![cond.clone()];
+                    all.extend(filters.iter().cloned());
                     format!(
                         "(SELECT c.number FROM {from} WHERE {} ORDER BY {order} OFFSET {} LIMIT 1) AS cut{k}",
-                        shape.and_filters(cond.clone()),
+                        all.join(" AND "),
                         SEARCH_WINDOW - 1
                     )
                 })
@@ -481,20 +475,20 @@ pub(crate) fn list_sql_pass(
         }
         _ => {}
     }
+    let shape = Shape {
+        filters: &filters,
+        by_due,
+        limit: &limit,
+        open_only,
+        due_half: &due_half,
+        waiting_half: &waiting_half,
+    };
     let branches = specs.map(|specs| {
-        let mut out = Vec::new();
-        for (k, (from, cond, order)) in specs.into_iter().enumerate() {
-            let shape = Shape {
-                filters: &filters,
-                by_due,
-                limit: &limit,
-                open_only,
-                due_half: &due_half,
-                waiting_half: &waiting_half,
-            };
-            out.push(shape.branch(from, cond, order, k));
-        }
-        out
+        specs
+            .into_iter()
+            .enumerate()
+            .map(|(k, (from, cond, order))| shape.branch(from, cond, order, k))
+            .collect()
     });
     let sql = assemble(branches, filters, due_resume, by_due, &limit);
     (sql, args.0)

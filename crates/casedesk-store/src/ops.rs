@@ -676,17 +676,23 @@ macro_rules! ops_impl {
 
                 pub(crate) async fn extend_lease_op(&self, c: &Claim, until: Timestamp) -> Result<bool> {
                     let (mut tx, _w) = self.begin().await?;
+                    let held = Self::lease_in(&mut tx, c, until).await?;
+                    tx.commit().await.map_err(internal)?;
+                    Ok(held)
+                }
+
+                /// Extends a running job's lease to `until`; `false` when it was lost.
+                pub(crate) async fn lease_in(tx: &mut Tx, c: &Claim, until: Timestamp) -> Result<bool> {
                     let n = sqlx::query(
                         "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND lease_token = $3 AND state = 'running'",
                     )
                     .bind(micros(until))
                     .bind(c.job.id.to_string())
                     .bind(&c.token)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await
                     .map_err(internal)?
                     .rows_affected();
-                    tx.commit().await.map_err(internal)?;
                     Ok(n == 1)
                 }
 
@@ -971,17 +977,7 @@ macro_rules! ops_impl {
                     use casedesk_core::mail::AttemptStart;
                     let id = id.to_string();
                     let (mut tx, _w) = self.begin().await?;
-                    let held = sqlx::query(
-                        "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND lease_token = $3 AND state = 'running'",
-                    )
-                    .bind(micros(lease_until))
-                    .bind(c.job.id.to_string())
-                    .bind(&c.token)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(internal)?
-                    .rows_affected();
-                    if held != 1 {
+                    if !Self::lease_in(&mut tx, c, lease_until).await? {
                         return Ok(AttemptStart::LeaseLost);
                     }
                     let open: Option<(i64, i64)> = sqlx::query_as(

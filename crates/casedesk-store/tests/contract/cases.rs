@@ -277,8 +277,24 @@ both!(history_is_imported_with_its_times_and_announces_nothing);
 /// running clock in one queue (as the API creates them), the page of another queue reads that
 /// queue's indexes, by due time and newest first, rather than walking the primary key down
 /// through the burst and filtering (PostgreSQL's choice before, with `ANALYZE` or without).
-async fn lists_walk_their_indexes_after_a_burst_in_one_queue(b: Backend) {
+/// Fresh statistics; with `vacuum`, on PostgreSQL, a table as autovacuum leaves it too (the
+/// text index's pending entries merged).
+async fn analyze(b: Backend, url: &str, vacuum: bool) {
     use sqlx::Connection;
+    match b {
+        Backend::Postgres => {
+            let mut c = sqlx::postgres::PgConnection::connect(url).await.unwrap();
+            let sql = if vacuum { "VACUUM ANALYZE" } else { "ANALYZE" };
+            sqlx::query(sql).execute(&mut c).await.unwrap();
+        }
+        Backend::Sqlite => {
+            let mut c = sqlx::sqlite::SqliteConnection::connect(url).await.unwrap();
+            sqlx::query("ANALYZE").execute(&mut c).await.unwrap();
+        }
+    }
+}
+
+async fn lists_walk_their_indexes_after_a_burst_in_one_queue(b: Backend) {
     let (s, db) = store(b).await;
     let f = fixture(s.as_ref()).await;
     // Older cases waiting on the customer, imported the way the benchmark generates them.
@@ -314,20 +330,7 @@ async fn lists_walk_their_indexes_after_a_burst_in_one_queue(b: Backend) {
     while let Some(r) = set.join_next().await {
         r.unwrap();
     }
-    match b {
-        Backend::Postgres => {
-            let mut c = sqlx::postgres::PgConnection::connect(&db.url)
-                .await
-                .unwrap();
-            sqlx::query("ANALYZE").execute(&mut c).await.unwrap();
-        }
-        Backend::Sqlite => {
-            let mut c = sqlx::sqlite::SqliteConnection::connect(&db.url)
-                .await
-                .unwrap();
-            sqlx::query("ANALYZE").execute(&mut c).await.unwrap();
-        }
-    }
+    analyze(b, &db.url, false).await;
     let agent = Uuid::now_v7();
     let query = |sort: CaseSort, statuses: Vec<Status>| CaseQuery {
         account: None,
@@ -402,7 +405,6 @@ fn query_all() -> CaseQuery {
 /// matches spread evenly, would walk the whole burst); on SQLite the FTS index drives. Every
 /// page is the newest matches, and paging goes through all of them.
 async fn searches_use_the_text_index_after_a_burst_without_the_words(b: Backend) {
-    use sqlx::Connection;
     let (s, db) = store(b).await;
     let f = fixture(s.as_ref()).await;
     // Older cases: one in two hundred mentions kerberos; all mention a token. Enough of them
@@ -439,21 +441,7 @@ async fn searches_use_the_text_index_after_a_burst_without_the_words(b: Backend)
     while let Some(r) = set.join_next().await {
         r.unwrap();
     }
-    match b {
-        Backend::Postgres => {
-            let mut c = sqlx::postgres::PgConnection::connect(&db.url)
-                .await
-                .unwrap();
-            // As autovacuum leaves it: the text index's pending entries merged, statistics read.
-            sqlx::query("VACUUM ANALYZE").execute(&mut c).await.unwrap();
-        }
-        Backend::Sqlite => {
-            let mut c = sqlx::sqlite::SqliteConnection::connect(&db.url)
-                .await
-                .unwrap();
-            sqlx::query("ANALYZE").execute(&mut c).await.unwrap();
-        }
-    }
+    analyze(b, &db.url, true).await;
     let all = s
         .list_cases(&CaseQuery {
             limit: 25_000,
