@@ -1020,19 +1020,24 @@ macro_rules! store_impl {
                     summaries_from_json(page.as_deref())
                 }
 
+                /// Each branch's `window`-th newest case (none for a shorter branch).
+                async fn search_cuts(&self, query: &CaseQuery, window: i64) -> Result<Vec<Option<i64>>> {
+                    let (sql, args) = list_sql_pass(query, $name, &Pass::Cuts(window));
+                    let row = bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(internal)?;
+                    (0..row.len())
+                        .map(|i| row.try_get::<Option<i64>, _>(i).map_err(internal))
+                        .collect()
+                }
+
                 /// A search newest first on PostgreSQL (see [`Pass`]): each branch walks its
                 /// newest cases down to its cut; the page is proven complete when it is full
                 /// and reaches no lower than any cut (a branch's matches below its cut are all
                 /// older than the page). Otherwise the text index drives.
                 async fn search_in_passes(&self, query: &CaseQuery) -> Result<Vec<CaseSummary>> {
-                    let (sql, args) = list_sql_pass(query, $name, &Pass::Cuts);
-                    let row = bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
-                        .fetch_one(&self.pool)
-                        .await
-                        .map_err(internal)?;
-                    let cuts = (0..row.len())
-                        .map(|i| row.try_get::<Option<i64>, _>(i).map_err(internal))
-                        .collect::<Result<Vec<_>>>()?;
+                    let cuts = self.search_cuts(query, SEARCH_WINDOW).await?;
                     // The page is proven when it reaches no lower than any branch's cut.
                     let lowest_needed = cuts.iter().flatten().max().copied().unwrap_or(i64::MIN);
                     let page = self.list_pass(query, &Pass::Bounded(cuts)).await?;
@@ -1042,6 +1047,14 @@ macro_rules! store_impl {
                     {
                         // Full and above every cut, or every branch walked whole.
                         return Ok(page);
+                    }
+                    if matches!(query.visibility, casedesk_core::cases::Visibility::Mine { .. } | casedesk_core::cases::Visibility::Account { .. }) {
+                        // A customer's cases are few: walked whole, they cost less than every
+                        // match of the text across all accounts.
+                        let whole = self.search_cuts(query, SEARCH_WALK_WHOLE).await?;
+                        if whole.iter().all(Option::is_none) {
+                            return self.list_pass(query, &Pass::Bounded(whole)).await;
+                        }
                     }
                     self.list_pass(query, &Pass::TextDriven).await
                 }

@@ -352,6 +352,9 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery, backend: &str) -> (S
 
 /// How many of a branch's newest cases the first pass of a search on PostgreSQL reads.
 pub(crate) const SEARCH_WINDOW: i64 = 200;
+/// A customer's or an account's cases, when fewer than this, are walked whole when the first
+/// pass is not enough: cheaper than gathering every match of the text.
+pub(crate) const SEARCH_WALK_WHOLE: i64 = 3000;
 
 /// The passes of a search on PostgreSQL. A branch that walks its index newest first and
 /// checks each case's text is fast while matches are dense among its newest cases and slow
@@ -363,9 +366,9 @@ pub(crate) const SEARCH_WINDOW: i64 = 200;
 pub(crate) enum Pass {
     /// The listing as written: every list, and a search on SQLite.
     Whole,
-    /// One row: for each branch, the number of its [`SEARCH_WINDOW`]-th newest case (the
-    /// text aside), or NULL when it has fewer.
-    Cuts,
+    /// One row: for each branch, the number of its n-th newest case (the text aside), or NULL
+    /// when it has fewer.
+    Cuts(i64),
     /// Each branch walks down to its cut only (none: all of it).
     Bounded(Vec<Option<i64>>),
     /// Driven by the text index: each match, newest first, checked for visibility and filters.
@@ -446,7 +449,7 @@ pub(crate) fn list_sql_pass(
         .clone()
         .unwrap_or_else(|| vec![("cases c", "TRUE".to_owned(), "c.number DESC")]);
     match pass {
-        Pass::Cuts => {
+        Pass::Cuts(window) => {
             let cuts: Vec<String> = specs_or_one
                 .iter()
                 .enumerate()
@@ -456,7 +459,7 @@ pub(crate) fn list_sql_pass(
                     format!(
                         "(SELECT c.number FROM {from} WHERE {} ORDER BY {order} OFFSET {} LIMIT 1) AS cut{k}",
                         all.join(" AND "),
-                        SEARCH_WINDOW - 1
+                        window - 1
                     )
                 })
                 .collect();
@@ -532,9 +535,9 @@ fn walk_then_match(
         "doc_public"
     };
     let t = args.push(Arg::Str(q.text.clone().unwrap_or_default()));
-    // Twice the window: the cut bounds the walk; this only fences it (and leaves room for
+    // Past the longest walk: the cut bounds the walk; this only fences it (and leaves room for
     // cases created since the cut was read).
-    let fence = SEARCH_WINDOW * 2;
+    let fence = SEARCH_WALK_WHOLE * 2;
     format!(
         "SELECT number FROM (SELECT w.number FROM (SELECT c.number AS number, {key} AS k FROM {from} WHERE {} \
          ORDER BY {order} LIMIT {fence}) AS w CROSS JOIN LATERAL (SELECT 1 FROM case_search s \

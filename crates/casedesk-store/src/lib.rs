@@ -91,15 +91,27 @@ pub async fn explain_case_list(
         // A search runs in passes (see `Pass`): each one's plan, the bounded walk with the
         // cuts the database gives now.
         let passes = if q.text.is_some() && q.sort == casedesk_core::cases::CaseSort::Newest {
-            let (sql, args) = common::list_sql_pass(q, "postgres", &Pass::Cuts);
-            let row = common::bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
-                .fetch_one(&mut conn)
-                .await
-                .map_err(common::internal)?;
-            let cuts = (0..row.len())
-                .map(|i| row.try_get::<Option<i64>, _>(i).map_err(common::internal))
-                .collect::<Result<Vec<_>, _>>()?;
-            vec![Pass::Cuts, Pass::Bounded(cuts), Pass::TextDriven]
+            let mut cuts = Vec::new();
+            for window in [common::SEARCH_WINDOW, common::SEARCH_WALK_WHOLE] {
+                let (sql, args) = common::list_sql_pass(q, "postgres", &Pass::Cuts(window));
+                let row = common::bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
+                    .fetch_one(&mut conn)
+                    .await
+                    .map_err(common::internal)?;
+                cuts.push(
+                    (0..row.len())
+                        .map(|i| row.try_get::<Option<i64>, _>(i).map_err(common::internal))
+                        .collect::<Result<Vec<_>, _>>()?,
+                );
+            }
+            let whole = cuts.pop().unwrap_or_default();
+            let first = cuts.pop().unwrap_or_default();
+            vec![
+                Pass::Cuts(common::SEARCH_WINDOW),
+                Pass::Bounded(first),
+                Pass::Bounded(whole),
+                Pass::TextDriven,
+            ]
         } else {
             vec![Pass::Whole]
         };
