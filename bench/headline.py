@@ -89,7 +89,7 @@ def main():
             on, off = run("all", db, "create", c), run("nomail", db, "create", c)
             if on and off:
                 cost = 1 - on["throughput_per_s"] / off["throughput_per_s"]
-                parts.append(f"c{c}: {on['throughput_per_s']:,.0f}/s with, {off['throughput_per_s']:,.0f}/s without ({cost:+.0%} of the rate)")
+                parts.append(f"c{c}: {on['throughput_per_s']:,.0f}/s with, {off['throughput_per_s']:,.0f}/s without (email takes {cost:.0%} of the rate)")
         if parts:
             out.append(f"- What email costs creation on {name} (`[mail] transport = \"off\"` for without): " + "; ".join(parts) + ".")
     out.append(

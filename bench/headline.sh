@@ -18,7 +18,7 @@ SECONDS_PER="${SECONDS_PER:-10}"
 cargo build -q --release -p casedesk -p casedesk-bench
 WORK="$(mktemp -d /tmp/casedesk-headline.XXXXXX)"
 OUT="$WORK/results.jsonl"
-trap 'for f in "$WORK"/*.pid; do kill "$(cat "$f")" 2>/dev/null; done; true' EXIT
+trap 'for f in "$WORK"/*.pid; do kill "$(cat "$f")" 2>/dev/null || true; done' EXIT
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; load: $(cut -d' ' -f1-3 /proc/loadavg); work folder $WORK"
 
 # Starts a server on database $2 with data folder $3 (and any VAR=value after); prints its URL.

@@ -643,8 +643,11 @@ fn filters_of(
     let mut fts_driven: Option<String> = None;
     if let Some(text) = &q.text {
         if backend == "sqlite" {
-            if let Some(m) = fts5_case_match(text, q.text_internal, q.text_account) {
-                fts_driven = Some(args.push(Arg::Str(m)));
+            match fts5_case_match(text, q.text_internal, q.text_account) {
+                Some(m) => fts_driven = Some(args.push(Arg::Str(m))),
+                // Only words too common to index (`the`, `of`): nothing matches, as on
+                // PostgreSQL, rather than a list that ignores the search.
+                None => filters.push("1 = 0".into()),
             }
         } else if matches!(pass, Pass::Whole) {
             let a = args.push(Arg::Str(text.clone()));

@@ -544,3 +544,26 @@ async fn searches_use_the_text_index_after_a_burst_without_the_words(b: Backend)
     }
 }
 both!(searches_use_the_text_index_after_a_burst_without_the_words);
+
+/// A search of words too common to index finds nothing on either database (SQLite used to
+/// drop the search and list every case).
+async fn a_search_of_only_common_words_finds_nothing(b: Backend) {
+    let (s, _db) = store(b).await;
+    let f = fixture(s.as_ref()).await;
+    let e = event(f.requester.id, EventKind::Created, true);
+    s.create_case(&new_case(&f, "the login of the day"), &e, None, &a())
+        .await
+        .unwrap();
+    let q = |text: &str| CaseQuery {
+        text: Some(text.into()),
+        ..query_all()
+    };
+    assert_eq!(s.list_cases(&q("login")).await.unwrap().len(), 1, "{b:?}");
+    for text in ["the", "the of", "and or"] {
+        assert!(
+            s.list_cases(&q(text)).await.unwrap().is_empty(),
+            "{b:?}: {text}"
+        );
+    }
+}
+both!(a_search_of_only_common_words_finds_nothing);
