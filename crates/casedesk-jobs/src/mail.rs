@@ -69,10 +69,9 @@ impl Handler for MailSender {
         // Through a relay, the attempt may rightly outlast the lease (a relay may take ten
         // minutes to accept a message), and its result may wait for the database: the lease is
         // extended over both, in the transaction that records the attempt before anything is
-        // handed over.
-        // So no other worker starts a second attempt while this one is open or still writing
-        // what came of it; one that finds an attempt left open past that knows its node is
-        // gone, calls it interrupted, and sends again.
+        // handed over. So no other worker starts a second attempt while this one is open or
+        // still writing what came of it; one that finds an attempt left open past that knows
+        // its node is gone, calls it interrupted, and sends again.
         let retry = &self.mailer.config().retry;
         let deadline = self.mailer.attempt_deadline();
         let began = casedesk_core::now();

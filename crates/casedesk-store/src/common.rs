@@ -445,12 +445,11 @@ pub(crate) fn list_sql_pass(
         Visibility::All => None,
     };
     // A listing without branches is one branch over all of `cases` for the passes.
-    let specs_or_one = specs
-        .clone()
-        .unwrap_or_else(|| vec![("cases c", "TRUE".to_owned(), "c.number DESC")]);
+    let one = || vec![("cases c", "TRUE".to_owned(), "c.number DESC")];
     match pass {
         Pass::Cuts(window) => {
-            let cuts: Vec<String> = specs_or_one
+            let cuts: Vec<String> = specs
+                .unwrap_or_else(one)
                 .iter()
                 .enumerate()
                 .map(|(k, (from, cond, order))| {
@@ -466,7 +465,8 @@ pub(crate) fn list_sql_pass(
             return (format!("SELECT {}", cuts.join(", ")), args.0);
         }
         Pass::Bounded(cuts) => {
-            let bs = specs_or_one
+            let bs = specs
+                .unwrap_or_else(one)
                 .into_iter()
                 .enumerate()
                 .map(|(k, (from, cond, order))| {

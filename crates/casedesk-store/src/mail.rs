@@ -150,11 +150,10 @@ macro_rules! mail_impl {
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(internal)?;
-                    let Some(r) = r else {
-                        return Ok(None);
-                    };
-                    let mail = mail_from_row(&r)?;
-                    Ok(Some((mail, g(&r, "message")?)))
+                    match r {
+                        Some(r) => Ok(Some((mail_from_row(&r)?, g(&r, "message")?))),
+                        None => Ok(None),
+                    }
                 }
 
                 pub(crate) async fn record_inbound_op(&self, m: &InboundRecord, notice: Option<&NewMail>) -> Result<bool> {

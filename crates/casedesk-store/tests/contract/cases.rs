@@ -118,23 +118,9 @@ async fn listing_by_visibility_filters_and_cursor(b: Backend) {
     let numbers = s.import_cases(&batch).await.unwrap();
     assert!(numbers.windows(2).all(|w| w[0] < w[1]));
     let q = |visibility: Visibility| CaseQuery {
-        account: None,
         visibility,
-        statuses: vec![],
-        priorities: vec![],
-        issue_area: None,
-        stage: None,
-        tenant: None,
-        queue: None,
-        assignee: None,
-        escalated: None,
-        text: None,
-        text_internal: false,
-        text_account: None,
-        before: None,
-        sort: Default::default(),
-        after_due: None,
         limit: 10,
+        ..query_all()
     };
     let nums = |rows: Vec<CaseSummary>| rows.iter().map(|r| r.number).collect::<Vec<_>>();
     let all = nums(s.list_cases(&q(Visibility::All)).await.unwrap());
