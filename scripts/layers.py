@@ -69,6 +69,8 @@ LAYERS = {
         ["ops", "mail", "kb", "status", "attachments", "reports", "support"],
         # one backend's store assembled from them
         ["backend"],
+        # SQLite's writer thread (the backends' SQL constants, run through rusqlite)
+        ["sqlite_writer"],
         ["sqlite", "postgres", "cache"],
         ["lib"],
     ],

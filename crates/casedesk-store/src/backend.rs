@@ -6,7 +6,7 @@
 #[macro_export]
 #[doc(hidden)]
 macro_rules! store_impl {
-    ($store:ident, $db:ty, $name:literal, $agg:literal, $jarr:literal, $jobj:literal, $head_read:literal, $head_write:literal, $head_anchor:literal, $skip:literal, $audit_insert_many:literal, $case_insert:path) => {
+    ($store:ident, $db:ty, $name:literal, $agg:literal, $jarr:literal, $jobj:literal, $head_read:expr, $head_write:literal, $head_anchor:literal, $skip:literal, $audit_insert_many:expr, $case_insert:path) => {
         $crate::ops_impl!($store, $db, $head_read, $head_write, $head_anchor, $skip, $audit_insert_many);
         $crate::mail_impl!($store);
         $crate::kb_impl!($store);
@@ -145,29 +145,6 @@ macro_rules! store_impl {
                     }
                 }
 
-                /// Creates a case inside an open transaction (the SQLite group commit uses this).
-                #[allow(dead_code, reason = "only the SQLite backend batches creates")]
-                pub(crate) async fn create_in_tx(
-                    tx: &mut sqlx::Transaction<'static, Db>,
-                    c: &NewCase,
-                    event: &NewEvent,
-                    key: Option<&IdempotencyKey>,
-                    audit: &AuditRecord,
-                    audits: &mut Vec<AuditRecord>,
-                ) -> Result<CreateOutcome> {
-                    if let Some(k) = key {
-                        if let Some(done) = Self::replay(&mut **tx, k).await? {
-                            return Ok(done);
-                        }
-                    }
-                    let number = Self::insert_case(tx, c, Status::New, event).await?;
-                    audits.push(case_created_audit(audit, number));
-                    if let Some(k) = key {
-                        Self::insert_key(tx, k, number, c.created_at).await.map_err(internal)?;
-                    }
-                    Ok(CreateOutcome::Created(number))
-                }
-
                 /// Records an idempotency key; the raw error lets callers spot a concurrent twin.
                 async fn insert_key(
                     tx: &mut sqlx::Transaction<'static, Db>,
@@ -175,10 +152,7 @@ macro_rules! store_impl {
                     number: i64,
                     at: casedesk_core::Timestamp,
                 ) -> std::result::Result<(), sqlx::Error> {
-                    sqlx::query(
-                        "INSERT INTO idempotency_keys (user_id, key, fingerprint, case_number, created_at) \
-                         VALUES ($1, $2, $3, $4, $5)",
-                    )
+                    sqlx::query(KEY_INSERT)
                     .bind(k.user_id.to_string())
                     .bind(&k.key)
                     .bind(&k.fingerprint)
@@ -195,46 +169,17 @@ macro_rules! store_impl {
                     status: Status,
                     event: &NewEvent,
                 ) -> Result<i64> {
-                    let f = &c.fields;
-                    let rows: Vec<i64> = sqlx::query_scalar($case_insert)
-                        .bind(c.account_id.to_string())
-                        .bind(c.tenant_id.to_string())
-                        .bind(c.requester_id.to_string())
-                        .bind(&c.queue)
-                        .bind(status.key())
-                        .bind(f.priority.key())
-                        .bind(f.stage.key())
-                        .bind(&f.issue_area)
-                        .bind(&f.subject)
-                        .bind(&f.description)
-                        .bind(&f.steps_to_reproduce)
-                        .bind(f.scope.key())
-                        .bind(&f.business_impact)
-                        .bind(to_json(&f.contact)?)
-                        .bind(to_json(&f.identifiers)?)
-                        .bind(to_json(&f.context)?)
-                        .bind(to_json(&f.checklist)?)
-                        .bind(c.follow_up_of)
-                        .bind(micros(c.created_at))
-                        .bind(event.actor_id.map(|u| u.to_string()))
-                        .bind(event.kind.key())
-                        .bind(event.public)
-                        .bind(to_json(&event.data)?)
-                        .bind(micros(event.at))
-                        .bind(c.sla.due_at.map(micros))
-                        .bind(c.sla.alert_at.map(micros))
-                        .bind(to_json(&c.sla.events)?)
-                        // All rows: on SQLite the event's statement runs only when the stream
-                        // is read to its end.
-                        .fetch_all(&mut **tx)
-                        .await
-                        .map_err(internal)?;
+                    let q = bind_args(sqlx::query($case_insert), case_insert_args(c, status, event)?);
+                    // All rows: on SQLite the event's statement runs only when the stream is
+                    // read to its end.
+                    let rows = q.fetch_all(&mut **tx).await.map_err(internal)?;
+                    let rows: Vec<i64> = rows.iter().map(|r| r.try_get(0)).collect::<std::result::Result<_, _>>().map_err(internal)?;
                     let number = rows
                         .first()
                         .copied()
                         .ok_or_else(|| DomainError::Internal("the new case got no number".into()))?;
                     for tc in &c.team_contacts {
-                        sqlx::query("INSERT INTO case_contacts (case_number, user_id) VALUES ($1, $2)")
+                        sqlx::query(CONTACT_INSERT)
                             .bind(number)
                             .bind(tc.user_id.to_string())
                             .execute(&mut **tx)
@@ -331,9 +276,7 @@ macro_rules! store_impl {
                 }
 
                 async fn replay<'e, E: sqlx::Executor<'e, Database = Db>>(ex: E, key: &IdempotencyKey) -> Result<Option<CreateOutcome>> {
-                    let row = sqlx::query(
-                        "SELECT fingerprint, case_number FROM idempotency_keys WHERE user_id = $1 AND key = $2",
-                    )
+                    let row = sqlx::query(KEY_REPLAY)
                     .bind(key.user_id.to_string())
                     .bind(&key.key)
                     .fetch_optional(ex)
@@ -1233,7 +1176,7 @@ macro_rules! store_impl {
                         return Err(DomainError::Conflict("this message was received before".into()));
                     }
                     if let Some(u) = p.add_contact {
-                        sqlx::query("INSERT INTO case_contacts (case_number, user_id) VALUES ($1, $2)")
+                        sqlx::query(CONTACT_INSERT)
                             .bind(number)
                             .bind(u.to_string())
                             .execute(&mut *tx)

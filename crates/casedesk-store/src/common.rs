@@ -109,6 +109,8 @@ pub(crate) enum Arg {
     Str(String),
     I64(i64),
     Bool(bool),
+    OptStr(Option<String>),
+    OptI64(Option<i64>),
 }
 
 /// Binds a built statement's arguments, in the order they were pushed.
@@ -121,12 +123,16 @@ where
     String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
     i64: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
     bool: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    Option<String>: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    Option<i64>: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
 {
     for a in args {
         q = match a {
             Arg::Str(s) => q.bind(s),
             Arg::I64(i) => q.bind(i),
             Arg::Bool(b) => q.bind(b),
+            Arg::OptStr(s) => q.bind(s),
+            Arg::OptI64(i) => q.bind(i),
         };
     }
     q
@@ -248,6 +254,44 @@ pub(crate) const CASE_INSERT_SQLITE: &str = concat!(
      SELECT number, 1, $27 FROM cases WHERE $27 <> '[]' ORDER BY number DESC LIMIT 1"
 );
 
+/// The arguments of [`CASE_INSERT_SQLITE`] and [`CASE_INSERT_PG`], `$1` to `$27`.
+pub(crate) fn case_insert_args(
+    c: &casedesk_core::service::NewCase,
+    status: casedesk_core::cases::Status,
+    event: &casedesk_core::cases::NewEvent,
+) -> Result<Vec<Arg>, DomainError> {
+    let f = &c.fields;
+    Ok(vec![
+        Arg::Str(c.account_id.to_string()),
+        Arg::Str(c.tenant_id.to_string()),
+        Arg::Str(c.requester_id.to_string()),
+        Arg::Str(c.queue.clone()),
+        Arg::Str(status.key().to_owned()),
+        Arg::Str(f.priority.key().to_owned()),
+        Arg::Str(f.stage.key().to_owned()),
+        Arg::Str(f.issue_area.clone()),
+        Arg::Str(f.subject.clone()),
+        Arg::Str(f.description.clone()),
+        Arg::OptStr(f.steps_to_reproduce.clone()),
+        Arg::Str(f.scope.key().to_owned()),
+        Arg::OptStr(f.business_impact.clone()),
+        Arg::Str(to_json(&f.contact)?),
+        Arg::Str(to_json(&f.identifiers)?),
+        Arg::Str(to_json(&f.context)?),
+        Arg::Str(to_json(&f.checklist)?),
+        Arg::OptI64(c.follow_up_of),
+        Arg::I64(micros(c.created_at)),
+        Arg::OptStr(event.actor_id.map(|u| u.to_string())),
+        Arg::Str(event.kind.key().to_owned()),
+        Arg::Bool(event.public),
+        Arg::Str(to_json(&event.data)?),
+        Arg::I64(micros(event.at)),
+        Arg::OptI64(c.sla.due_at.map(micros)),
+        Arg::OptI64(c.sla.alert_at.map(micros)),
+        Arg::Str(to_json(&c.sla.events)?),
+    ])
+}
+
 /// See [`CASE_INSERT_SQLITE`].
 pub(crate) const CASE_INSERT_PG: &str = concat!(
     "WITH c AS (",
@@ -257,6 +301,20 @@ pub(crate) const CASE_INSERT_PG: &str = concat!(
      s AS (INSERT INTO sla_events (case_number, seq, events) SELECT number, 1, $27 FROM c WHERE $27 <> '[]') \
      SELECT number FROM c"
 );
+
+/// A team contact of a case.
+pub(crate) const CONTACT_INSERT: &str =
+    "INSERT INTO case_contacts (case_number, user_id) VALUES ($1, $2)";
+
+/// An idempotency key and the case it created.
+pub(crate) const KEY_INSERT: &str = concat!(
+    "INSERT INTO idempotency_keys (user_id, key, fingerprint, case_number, created_at) ",
+    "VALUES ($1, $2, $3, $4, $5)",
+);
+
+/// The case an idempotency key created, and the fingerprint of the request that made it.
+pub(crate) const KEY_REPLAY: &str =
+    "SELECT fingerprint, case_number FROM idempotency_keys WHERE user_id = $1 AND key = $2";
 
 /// One audit entry (a group of them goes in as JSON, see each backend's `store_impl!`).
 pub(crate) const AUDIT_INSERT_ONE: &str = "INSERT INTO audit_log (seq, at, actor_id, actor, account_id, action, target, \

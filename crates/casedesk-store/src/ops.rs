@@ -71,15 +71,143 @@ pub(crate) const AUDIT_UNPARK: &str = concat!(
     "RETURNING id, at, actor_id, actor, account_id, action, target, summary, source_ip, request_id, customer_visible"
 );
 
+/// Ends a job that did its work, fenced by its lease: a finished job is deleted (keeping it
+/// would cost every write twice over, and its effects are the record).
+pub(crate) const FINISH_DONE: &str =
+    "DELETE FROM jobs WHERE id = $1 AND lease_token = $2 AND state = 'running'";
+
+/// Ends a failed job for another try at `$2`, or dead-letters it after its last attempt.
+pub(crate) const FINISH_RETRY: &str = "UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END, locked_by = NULL, lease_token = NULL, lease_until = NULL, updated_at = $1, run_at = $2, last_error = $3 WHERE id = $4 AND lease_token = $5 AND state = 'running'";
+
+/// Dead-letters a job that retrying cannot help.
+pub(crate) const FINISH_DEAD: &str = "UPDATE jobs SET state = 'dead', locked_by = NULL, lease_token = NULL, lease_until = NULL, updated_at = $1, run_at = $2, last_error = $3 WHERE id = $4 AND lease_token = $5 AND state = 'running'";
+
+/// Queues a job that was not run again, without counting the attempt.
+pub(crate) const FINISH_RELEASE: &str = "UPDATE jobs SET state = 'queued', attempts = attempts - 1, locked_by = NULL, lease_token = NULL, lease_until = NULL, updated_at = $1, run_at = $2, last_error = COALESCE($3, last_error) WHERE id = $4 AND lease_token = $5 AND state = 'running'";
+
+/// The statement of a [`Finish`](casedesk_core::jobs::Finish) other than `Done`, with its
+/// `run_at` and error (`$2`, `$3`); `$1` is now, `$4` and `$5` the job and its lease.
+pub(crate) fn finish_update(
+    f: &casedesk_core::jobs::Finish,
+    now: i64,
+) -> (&'static str, i64, Option<String>) {
+    use casedesk_core::jobs::Finish;
+    match f {
+        Finish::Retry { at, error } => (
+            FINISH_RETRY,
+            crate::common::micros(*at),
+            Some(error.clone()),
+        ),
+        Finish::Dead { error } => (FINISH_DEAD, now, Some(error.clone())),
+        Finish::Done | Finish::Release => (FINISH_RELEASE, now, None),
+    }
+}
+
+/// A message's attempt that was not written before it began (the outbox), written with its
+/// result: `$1` the message, `$2`…`$6` start, end, outcome, error, detail.
+pub(crate) const MAIL_ATTEMPT_AFTER: &str = concat!(
+    "INSERT INTO mail_attempts (mail_id, attempt, started_at, ended_at, outcome, error, detail) ",
+    "SELECT id, attempts + 1, $2, $3, $4, $5, $6 FROM mail_out WHERE id = $1",
+);
+
+/// Closes an attempt recorded before it began.
+pub(crate) const MAIL_ATTEMPT_CLOSE: &str = concat!(
+    "UPDATE mail_attempts SET outcome = $1, ended_at = $2, error = $3, detail = $4 ",
+    "WHERE mail_id = $5 AND attempt = $6 AND outcome IN ('sending', 'interrupted')",
+);
+
+/// A message's result in one statement: the count of an attempt written only now, the state
+/// (unless a bounce failed the message meanwhile), and the text of an invitation that has
+/// gone (or never will), whose link sets a password and so is not kept.
+pub(crate) const MAIL_RESULT: &str = concat!(
+    "UPDATE mail_out SET attempts = attempts + $7, ",
+    "state = CASE WHEN state = 'failed' THEN state ELSE $1 END, ",
+    "last_error = CASE WHEN state = 'failed' THEN last_error ELSE $2 END, ",
+    "detail = CASE WHEN state = 'failed' THEN detail ELSE COALESCE($3, detail) END, ",
+    "sent_at = CASE WHEN state <> 'failed' AND $1 = 'sent' THEN $4 ELSE sent_at END, ",
+    "next_attempt_at = CASE WHEN state = 'failed' THEN next_attempt_at ELSE $6 END, ",
+    "message = CASE WHEN kind = $8 AND (state = 'failed' OR $1 IN ('sent', 'failed')) THEN $9 ELSE message END ",
+    "WHERE id = $5",
+);
+
+/// One message and (by SQLite's trigger `mail_out_send`) its `mail.send` job.
+pub(crate) const MAIL_INSERT_ONE: &str = concat!(
+    "INSERT INTO mail_out (id, case_number, kind, recipient, subject, message_id, message, state, attempts, created_at) ",
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 0, $8)",
+);
+
+/// One entry linked into the audit chain: its number, the hash before it, its hash, its record.
+pub(crate) type Linked<'a> = (i64, String, String, &'a casedesk_core::audit::AuditRecord);
+
+/// Hashes `recs` into the chain after `head`, in their order.
+pub(crate) fn chain_after(
+    recs: &[casedesk_core::audit::AuditRecord],
+    head: (i64, String),
+) -> Vec<Linked<'_>> {
+    let (mut seq, mut prev) = head;
+    let mut rows = Vec::with_capacity(recs.len());
+    for r in recs {
+        seq += 1;
+        let hash = casedesk_core::audit::chain_hash(&prev, seq, r);
+        rows.push((seq, std::mem::replace(&mut prev, hash.clone()), hash, r));
+    }
+    rows
+}
+
+/// The arguments of [`AUDIT_INSERT_ONE`](crate::common::AUDIT_INSERT_ONE) for one entry.
+pub(crate) fn audit_args((seq, prev_hash, hash, r): &Linked<'_>) -> Vec<crate::common::Arg> {
+    use crate::common::Arg;
+    vec![
+        Arg::I64(*seq),
+        Arg::I64(crate::common::micros(r.at)),
+        Arg::OptStr(r.actor.user_id.map(|u| u.to_string())),
+        Arg::Str(r.actor.label.clone()),
+        Arg::OptStr(r.account_id.map(|u| u.to_string())),
+        Arg::Str(r.action.clone()),
+        Arg::Str(r.target.clone()),
+        Arg::Str(r.summary.clone()),
+        Arg::OptStr(r.source_ip.clone()),
+        Arg::OptStr(r.request_id.clone()),
+        Arg::Bool(r.customer_visible),
+        Arg::Str(prev_hash.clone()),
+        Arg::Str(hash.clone()),
+    ]
+}
+
+/// Entries as the JSON array of rows each backend's many-row insert reads.
+pub(crate) fn audit_json(rows: &[Linked<'_>]) -> String {
+    let json: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|(seq, prev_hash, hash, r)| {
+            serde_json::json!([
+                seq,
+                crate::common::micros(r.at),
+                r.actor.user_id.map(|u| u.to_string()),
+                r.actor.label,
+                r.account_id.map(|u| u.to_string()),
+                r.action,
+                r.target,
+                r.summary,
+                r.source_ip,
+                r.request_id,
+                r.customer_visible,
+                prev_hash,
+                hash,
+            ])
+        })
+        .collect();
+    serde_json::Value::Array(json).to_string()
+}
+
 /// Implements the inherent `*_op` methods the `Store` impl delegates to.
 #[macro_export]
 #[doc(hidden)]
 macro_rules! ops_impl {
-    ($store:ident, $db:ty, $head_read:literal, $head_write:literal, $head_anchor:literal, $skip:literal, $audit_insert_many:literal) => {
+    ($store:ident, $db:ty, $head_read:expr, $head_write:literal, $head_anchor:literal, $skip:literal, $audit_insert_many:expr) => {
         pub(crate) mod ops_impl {
             use super::$store;
             use $crate::common::*;
-            use casedesk_core::audit::{chain_hash, Actor, AuditEntry, AuditRecord, Checkpoint};
+            use casedesk_core::audit::{Actor, AuditEntry, AuditRecord, Checkpoint};
             use casedesk_core::jobs::{Claim, Finish, Job, JobCount, JobQuery, JobState, NewJob};
             use casedesk_core::service::FollowUp;
             use casedesk_core::webhooks::AttemptRecord;
@@ -190,17 +318,9 @@ macro_rules! ops_impl {
                 let now = micros(casedesk_core::now());
                 let (id, token) = (c.job.id.to_string(), c.token.clone());
                 let q = match f {
-                    // A finished job is deleted: keeping it would cost every write twice over,
-                    // and its effects (deliveries, the audit trail) are the record.
-                    Finish::Done => sqlx::query("DELETE FROM jobs WHERE id = $1 AND lease_token = $2 AND state = 'running'")
-                        .bind(id)
-                        .bind(token),
+                    Finish::Done => sqlx::query($crate::ops::FINISH_DONE).bind(id).bind(token),
                     other => {
-                        let (sql, run_at, err): (&str, i64, Option<String>) = match other {
-                            Finish::Retry { at, error } => ("UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END, locked_by = NULL, lease_token = NULL, lease_until = NULL, updated_at = $1, run_at = $2, last_error = $3 WHERE id = $4 AND lease_token = $5 AND state = 'running'", micros(*at), Some(error.clone())),
-                            Finish::Dead { error } => ("UPDATE jobs SET state = 'dead', locked_by = NULL, lease_token = NULL, lease_until = NULL, updated_at = $1, run_at = $2, last_error = $3 WHERE id = $4 AND lease_token = $5 AND state = 'running'", now, Some(error.clone())),
-                            _ => ("UPDATE jobs SET state = 'queued', attempts = attempts - 1, locked_by = NULL, lease_token = NULL, lease_until = NULL, updated_at = $1, run_at = $2, last_error = COALESCE($3, last_error) WHERE id = $4 AND lease_token = $5 AND state = 'running'", now, None),
-                        };
+                        let (sql, run_at, err) = $crate::ops::finish_update(other, now);
                         sqlx::query(sql).bind(now).bind(run_at).bind(err).bind(id).bind(token)
                     }
                 };
@@ -266,6 +386,10 @@ macro_rules! ops_impl {
                                 Err(_) => break,
                             }
                         }
+                    }
+                    let jobs = store.endings_on_thread(jobs).await;
+                    if jobs.is_empty() {
+                        continue;
                     }
                     let written = async {
                         let (mut tx, _w) = store.begin().await?;
@@ -389,49 +513,19 @@ macro_rules! ops_impl {
                     recs: &[AuditRecord],
                     head: (i64, String),
                 ) -> std::result::Result<(i64, String), sqlx::Error> {
-                    let (mut seq, mut prev) = head;
-                    let mut rows = Vec::with_capacity(recs.len());
-                    for r in recs {
-                        seq += 1;
-                        let hash = chain_hash(&prev, seq, r);
-                        rows.push((seq, prev, hash.clone(), r));
-                        prev = hash;
-                    }
+                    let rows = $crate::ops::chain_after(recs, head.clone());
+                    let (seq, prev) = rows.last().map_or(head, |(s, _, h, _)| (*s, h.clone()));
                     match rows.as_slice() {
-                        [(seq, prev_hash, hash, r)] => {
-                            sqlx::query(AUDIT_INSERT_ONE)
-                                .bind(*seq)
-                                .bind(micros(r.at))
-                                .bind(r.actor.user_id.map(|u| u.to_string()))
-                                .bind(&r.actor.label)
-                                .bind(r.account_id.map(|u| u.to_string()))
-                                .bind(&r.action)
-                                .bind(&r.target)
-                                .bind(&r.summary)
-                                .bind(&r.source_ip)
-                                .bind(&r.request_id)
-                                .bind(r.customer_visible)
-                                .bind(prev_hash)
-                                .bind(hash)
+                        [one] => {
+                            bind_args(sqlx::query(AUDIT_INSERT_ONE), $crate::ops::audit_args(one))
                                 .execute(&mut **tx)
                                 .await?;
                         }
                         // A group: one statement and one parameter for any number of
                         // entries (a statement per group size would crowd the cache).
                         _ => {
-                            let json: Vec<serde_json::Value> = rows
-                                .iter()
-                                .map(|(seq, prev_hash, hash, r)| {
-                                    serde_json::json!([
-                                        seq, micros(r.at), r.actor.user_id.map(|u| u.to_string()),
-                                        r.actor.label, r.account_id.map(|u| u.to_string()), r.action,
-                                        r.target, r.summary, r.source_ip, r.request_id,
-                                        r.customer_visible, prev_hash, hash,
-                                    ])
-                                })
-                                .collect();
                             sqlx::query($audit_insert_many)
-                                .bind(serde_json::Value::Array(json).to_string())
+                                .bind($crate::ops::audit_json(&rows))
                                 .execute(&mut **tx)
                                 .await?;
                         }
@@ -1035,10 +1129,7 @@ macro_rules! ops_impl {
                         if !ended {
                             return Ok(false);
                         }
-                        sqlx::query(
-                            "INSERT INTO mail_attempts (mail_id, attempt, started_at, ended_at, outcome, error, detail) \
-                             SELECT id, attempts + 1, $2, $3, $4, $5, $6 FROM mail_out WHERE id = $1",
-                        )
+                        sqlx::query($crate::ops::MAIL_ATTEMPT_AFTER)
                         .bind(r.id.to_string())
                         .bind(micros(r.started_at))
                         .bind(micros(r.at))
@@ -1051,10 +1142,7 @@ macro_rules! ops_impl {
                     }
                     // What the attempt did is true whoever holds the job now; an attempt
                     // another node already called interrupted gets its real outcome too.
-                    let closed = if r.attempt == 0 { 1 } else { sqlx::query(
-                        "UPDATE mail_attempts SET outcome = $1, ended_at = $2, error = $3, detail = $4 \
-                         WHERE mail_id = $5 AND attempt = $6 AND outcome IN ('sending', 'interrupted')",
-                    )
+                    let closed = if r.attempt == 0 { 1 } else { sqlx::query($crate::ops::MAIL_ATTEMPT_CLOSE)
                     .bind(outcome.key())
                     .bind(micros(r.at))
                     .bind(r.error.as_deref())
@@ -1071,20 +1159,7 @@ macro_rules! ops_impl {
                     if !owns {
                         return Ok(false);
                     }
-                    // One statement: the count of an attempt written only now, the state
-                    // (unless a bounce failed the message meanwhile), and the text of an
-                    // invitation that has gone (or never will), whose link sets a password and
-                    // so is not kept.
-                    sqlx::query(
-                        "UPDATE mail_out SET attempts = attempts + $7, \
-                         state = CASE WHEN state = 'failed' THEN state ELSE $1 END, \
-                         last_error = CASE WHEN state = 'failed' THEN last_error ELSE $2 END, \
-                         detail = CASE WHEN state = 'failed' THEN detail ELSE COALESCE($3, detail) END, \
-                         sent_at = CASE WHEN state <> 'failed' AND $1 = 'sent' THEN $4 ELSE sent_at END, \
-                         next_attempt_at = CASE WHEN state = 'failed' THEN next_attempt_at ELSE $6 END, \
-                         message = CASE WHEN kind = $8 AND (state = 'failed' OR $1 IN ('sent', 'failed')) THEN $9 ELSE message END \
-                         WHERE id = $5",
-                    )
+                    sqlx::query($crate::ops::MAIL_RESULT)
                     .bind(r.state.key())
                     .bind(r.error.as_deref())
                     .bind(r.detail.as_deref())

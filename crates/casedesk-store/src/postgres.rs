@@ -77,6 +77,14 @@ impl PgStore {
         Ok(store)
     }
 
+    /// PostgreSQL writes every job ending through sqlx (SQLite hands some to its writer thread).
+    async fn endings_on_thread(
+        &self,
+        jobs: Vec<crate::ops::AttemptJob>,
+    ) -> Vec<crate::ops::AttemptJob> {
+        jobs
+    }
+
     /// PostgreSQL commits each create on its own; concurrent commits are grouped by the server.
     async fn batched_create(
         &self,

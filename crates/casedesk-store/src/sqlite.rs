@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use casedesk_core::DomainError;
 use casedesk_core::audit::AuditRecord;
-use casedesk_core::cases::{CreateOutcome, IdempotencyKey, NewEvent};
+use casedesk_core::cases::{CreateOutcome, IdempotencyKey, NewEvent, Status};
 use casedesk_core::service::NewCase;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard, mpsc, oneshot};
 
-use crate::common::internal;
+use crate::common::{case_insert_args, internal, micros};
+use crate::sqlite_writer::{Create, Head, Writer, on_thread, write_creates, write_endings};
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -40,6 +41,8 @@ pub struct SqliteStore {
     // them collide on the file lock, where SQLite's busy handler makes losers sleep for
     // whole milliseconds. Other processes on the same file still wait on `busy_timeout`.
     writer: Arc<Mutex<()>>,
+    /// The thread that writes the group commits (see `sqlite_writer`).
+    thread: Writer,
 }
 
 impl SqliteStore {
@@ -63,6 +66,13 @@ impl SqliteStore {
             .pragma("cache_size", "-4000")
             // Checkpoint less often: fewer rewrites of hot index pages, fewer stalls.
             .pragma("wal_autocheckpoint", "4000");
+        let path = opts.get_filename().to_path_buf();
+        if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" {
+            return Err(DomainError::field(
+                "database_url",
+                "names no file: casedesk keeps its SQLite database in a file",
+            ));
+        }
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
@@ -74,15 +84,17 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| DomainError::Internal(format!("migration failed: {e}")))?;
+        let thread = Writer::open(&path)?;
         let writer = Arc::new(Mutex::new(()));
         let (creates, rx) = mpsc::channel(1024);
-        tokio::spawn(group_commit(pool.clone(), writer.clone(), rx));
+        tokio::spawn(group_commit(thread.clone(), writer.clone(), rx));
         let (attempts, arx) = crate::ops::attempt_queue();
         let store = Self {
             pool,
             creates,
             attempts,
             writer,
+            thread,
         };
         tokio::spawn(ops_impl::attempt_commit(store.clone(), arx));
         Ok(store)
@@ -113,6 +125,38 @@ impl SqliteStore {
         }
     }
 
+    /// Writes the endings the writer thread takes (see `sqlite_writer::on_thread`) and
+    /// answers their waiters; hands back the others for the sqlx transaction.
+    async fn endings_on_thread(
+        &self,
+        jobs: Vec<crate::ops::AttemptJob>,
+    ) -> Vec<crate::ops::AttemptJob> {
+        let (fast, rest): (Vec<_>, Vec<_>) = jobs.into_iter().partition(|j| on_thread(&j.ending));
+        if fast.is_empty() {
+            return rest;
+        }
+        let (endings, replies): (Vec<_>, Vec<_>) =
+            fast.into_iter().map(|j| (j.ending, j.reply)).unzip();
+        let _guard = self.writer.lock().await;
+        match self
+            .thread
+            .run(move |conn| write_endings(conn, &endings))
+            .await
+        {
+            Ok(done) => {
+                for (reply, d) in replies.into_iter().zip(done) {
+                    let _ = reply.send(Ok(d));
+                }
+            }
+            Err(e) => {
+                for reply in replies {
+                    let _ = reply.send(Err(DomainError::Internal(e.to_string())));
+                }
+            }
+        }
+        rest
+    }
+
     /// Starts a write transaction; the guard is held until it commits or rolls back.
     async fn begin(
         &self,
@@ -129,11 +173,12 @@ impl SqliteStore {
 
 /// Group commit: creates that arrive while a transaction is being written wait and are then
 /// written together in the next one. One `BEGIN … COMMIT` is shared by up to [`GROUP_MAX`]
-/// cases, which is what lets one SQLite writer keep up with many concurrent requests. Every
-/// create is answered only after its transaction committed, so nothing acknowledged is lost.
-async fn group_commit(pool: SqlitePool, writer: Arc<Mutex<()>>, mut rx: mpsc::Receiver<CreateJob>) {
+/// cases, which is what lets one SQLite writer keep up with many concurrent requests; the
+/// group is written on the writer thread (see `sqlite_writer`). Every create is answered only
+/// after its transaction committed, so nothing acknowledged is lost.
+async fn group_commit(thread: Writer, writer: Arc<Mutex<()>>, mut rx: mpsc::Receiver<CreateJob>) {
     // The audit head this task wrote last: while creates follow one another, the next group
-    // need not read it (a stale one is caught by the insert, see `write_audit_after`).
+    // need not read it (a stale one is caught by the insert, see `sqlite_writer::write_audit`).
     let mut head = None;
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
@@ -144,7 +189,7 @@ async fn group_commit(pool: SqlitePool, writer: Arc<Mutex<()>>, mut rx: mpsc::Re
             }
         }
         let _guard = writer.lock().await;
-        match write_group(&pool, &jobs, head.take()).await {
+        match write_group(&thread, &jobs, head.take()).await {
             Ok((outcomes, h)) => {
                 head = h;
                 for (job, outcome) in jobs.into_iter().zip(outcomes) {
@@ -154,7 +199,7 @@ async fn group_commit(pool: SqlitePool, writer: Arc<Mutex<()>>, mut rx: mpsc::Re
             // One bad create must not fail its neighbours: retry each in its own transaction.
             Err(_) if jobs.len() > 1 => {
                 for job in jobs {
-                    let r = write_group(&pool, std::slice::from_ref(&job), None)
+                    let r = write_group(&thread, std::slice::from_ref(&job), None)
                         .await
                         .and_then(|(mut o, _)| {
                             o.pop()
@@ -174,29 +219,30 @@ async fn group_commit(pool: SqlitePool, writer: Arc<Mutex<()>>, mut rx: mpsc::Re
 
 /// Writes one group in one transaction; answers the outcomes and the audit head after it.
 async fn write_group(
-    pool: &SqlitePool,
+    thread: &Writer,
     jobs: &[CreateJob],
-    head: Option<(i64, String)>,
-) -> Result<(Vec<CreateOutcome>, Option<(i64, String)>), DomainError> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(internal)?;
-    let mut out = Vec::with_capacity(jobs.len());
-    let mut audits = Vec::with_capacity(jobs.len());
-    for j in jobs {
-        out.push(
-            SqliteStore::create_in_tx(
-                &mut tx,
-                &j.case,
-                &j.event,
-                j.key.as_ref(),
-                &j.audit,
-                &mut audits,
-            )
-            .await?,
-        );
-    }
-    let head = SqliteStore::write_audit_after(&mut tx, &audits, head).await?;
-    tx.commit().await.map_err(internal)?;
-    Ok((out, head))
+    head: Head,
+) -> Result<(Vec<CreateOutcome>, Head), DomainError> {
+    let group = jobs
+        .iter()
+        .map(|j| {
+            Ok(Create {
+                case_args: case_insert_args(&j.case, Status::New, &j.event)?,
+                contacts: j
+                    .case
+                    .team_contacts
+                    .iter()
+                    .map(|t| t.user_id.to_string())
+                    .collect(),
+                key: j.key.clone(),
+                created_at: micros(j.case.created_at),
+                audit: j.audit.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>, DomainError>>()?;
+    thread
+        .run(move |conn| write_creates(conn, group, head))
+        .await
 }
 
 crate::store_impl!(
@@ -206,15 +252,11 @@ crate::store_impl!(
     "group_concat",
     "json_group_array",
     "json_object",
-    "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+    crate::sqlite_writer::HEAD_READ,
     "",
     "SELECT s.seq AS seq, COALESCE((SELECT a.hash FROM audit_log a WHERE a.seq = s.seq), '') AS hash \
      FROM sqlite_sequence s WHERE s.name = 'audit_log'",
     "",
-    "INSERT INTO audit_log (seq, at, actor_id, actor, account_id, action, target, summary, source_ip, request_id, customer_visible, prev_hash, hash) \
-     SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), json_extract(value, '$[3]'), \
-     json_extract(value, '$[4]'), json_extract(value, '$[5]'), json_extract(value, '$[6]'), json_extract(value, '$[7]'), \
-     json_extract(value, '$[8]'), json_extract(value, '$[9]'), json_extract(value, '$[10]'), json_extract(value, '$[11]'), \
-     json_extract(value, '$[12]') FROM json_each($1) ORDER BY key",
+    crate::sqlite_writer::AUDIT_INSERT_MANY,
     crate::common::CASE_INSERT_SQLITE
 );
