@@ -199,6 +199,64 @@ pub(crate) fn audit_json(rows: &[Linked<'_>]) -> String {
     serde_json::Value::Array(json).to_string()
 }
 
+/// The columns of a job, in the order [`JobRow`] reads them.
+pub(crate) const JOB_COLS: &str = "id, kind, payload, state, attempts, max_attempts, run_at, last_error, locked_by, lease_until, created_at, updated_at";
+
+/// Claims up to `$5` due jobs for node `$1` under lease `$2` until `$3` (`$4` is now);
+/// `skip` is the backend's row-lock clause.
+pub(crate) fn claim_sql(skip: &str) -> String {
+    format!(
+        concat!(
+            "UPDATE jobs SET state = 'running', locked_by = $1, lease_token = $2, lease_until = $3, ",
+            "attempts = attempts + 1, updated_at = $4 WHERE id IN (SELECT id FROM jobs ",
+            "WHERE state = 'queued' AND run_at <= $4 ORDER BY run_at LIMIT $5{skip}) RETURNING {cols}"
+        ),
+        skip = skip,
+        cols = JOB_COLS
+    )
+}
+
+/// A job's row as stored, before it is checked (both drivers read into it).
+pub(crate) struct JobRow {
+    pub(crate) id: String,
+    pub(crate) kind: String,
+    pub(crate) payload: String,
+    pub(crate) state: String,
+    pub(crate) attempts: i64,
+    pub(crate) max_attempts: i64,
+    pub(crate) run_at: i64,
+    pub(crate) last_error: Option<String>,
+    pub(crate) locked_by: Option<String>,
+    pub(crate) lease_until: Option<i64>,
+    pub(crate) created_at: i64,
+    pub(crate) updated_at: i64,
+}
+
+impl JobRow {
+    /// The job the row holds.
+    pub(crate) fn job(self) -> Result<casedesk_core::jobs::Job, casedesk_core::DomainError> {
+        use crate::common::ts;
+        use casedesk_core::DomainError;
+        let state = casedesk_core::jobs::JobState::parse(&self.state)
+            .ok_or_else(|| DomainError::Internal(format!("bad job state {}", self.state)))?;
+        Ok(casedesk_core::jobs::Job {
+            id: crate::common::uuid(&self.id)?,
+            kind: self.kind,
+            payload: serde_json::from_str(&self.payload)
+                .map_err(|e| DomainError::Internal(format!("bad job payload: {e}")))?,
+            state,
+            attempts: u32::try_from(self.attempts).unwrap_or(0),
+            max_attempts: u32::try_from(self.max_attempts).unwrap_or(1),
+            run_at: ts(self.run_at),
+            last_error: self.last_error,
+            locked_by: self.locked_by,
+            lease_until: self.lease_until.map(ts),
+            created_at: ts(self.created_at),
+            updated_at: ts(self.updated_at),
+        })
+    }
+}
+
 /// Implements the inherent `*_op` methods the `Store` impl delegates to.
 #[macro_export]
 #[doc(hidden)]
@@ -222,7 +280,7 @@ macro_rules! ops_impl {
             pub(crate) type DbRow = <Db as sqlx::Database>::Row;
             pub(crate) type Tx = sqlx::Transaction<'static, Db>;
 
-            const JOB_COLS: &str = "id, kind, payload, state, attempts, max_attempts, run_at, last_error, locked_by, lease_until, created_at, updated_at";
+            use $crate::ops::JOB_COLS;
             const EP_COLS: &str = "id, account_id, url, description, event_types, enabled, disabled_reason, failure_streak, created_at, updated_at";
             const DL_COLS: &str = "id, endpoint_id, event_type, payload, case_number, state, attempts, last_status, created_at, delivered_at";
             const AUDIT_COLS: &str = "seq, at, actor_id, actor, account_id, action, target, summary, source_ip, request_id, customer_visible, prev_hash, hash";
@@ -235,22 +293,21 @@ macro_rules! ops_impl {
             }
 
             fn job_from_row(r: &DbRow) -> Result<Job> {
-                let state: String = g(r, "state")?;
-                let payload: String = g(r, "payload")?;
-                Ok(Job {
-                    id: uuid(&g::<String>(r, "id")?)?,
+                $crate::ops::JobRow {
+                    id: g(r, "id")?,
                     kind: g(r, "kind")?,
-                    payload: serde_json::from_str(&payload).map_err(|e| DomainError::Internal(format!("bad job payload: {e}")))?,
-                    state: JobState::parse(&state).ok_or_else(|| DomainError::Internal(format!("bad job state {state}")))?,
-                    attempts: u32::try_from(g::<i64>(r, "attempts")?).unwrap_or(0),
-                    max_attempts: u32::try_from(g::<i64>(r, "max_attempts")?).unwrap_or(1),
-                    run_at: ts(g(r, "run_at")?),
+                    payload: g(r, "payload")?,
+                    state: g(r, "state")?,
+                    attempts: g(r, "attempts")?,
+                    max_attempts: g(r, "max_attempts")?,
+                    run_at: g(r, "run_at")?,
                     last_error: g(r, "last_error")?,
                     locked_by: g(r, "locked_by")?,
-                    lease_until: g::<Option<i64>>(r, "lease_until")?.map(ts),
-                    created_at: ts(g(r, "created_at")?),
-                    updated_at: ts(g(r, "updated_at")?),
-                })
+                    lease_until: g(r, "lease_until")?,
+                    created_at: g(r, "created_at")?,
+                    updated_at: g(r, "updated_at")?,
+                }
+                .job()
             }
 
             fn endpoint_from_row(r: &DbRow) -> Result<Endpoint> {
@@ -731,12 +788,11 @@ macro_rules! ops_impl {
                     }
                     let token = random_token();
                     let until = micros(now).saturating_add(i64::try_from(lease.as_micros()).unwrap_or(i64::MAX / 2));
+                    if let Some(claimed) = self.claim_on_thread(node, &token, until, micros(now), limit).await? {
+                        return Ok(claimed);
+                    }
                     let (mut tx, _w) = self.begin().await?;
-                    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "UPDATE jobs SET state = 'running', locked_by = $1, lease_token = $2, lease_until = $3, attempts = attempts + 1, updated_at = $4 \
-                         WHERE id IN (SELECT id FROM jobs WHERE state = 'queued' AND run_at <= $4 \
-                         ORDER BY run_at LIMIT $5{}) RETURNING {JOB_COLS}", $skip
-                    )))
+                    let rows = sqlx::query(sqlx::AssertSqlSafe($crate::ops::claim_sql($skip)))
                     .bind(node)
                     .bind(&token)
                     .bind(until)

@@ -85,6 +85,18 @@ impl PgStore {
         jobs
     }
 
+    /// PostgreSQL claims through sqlx (SQLite on its writer thread).
+    async fn claim_on_thread(
+        &self,
+        _node: &str,
+        _token: &str,
+        _until: i64,
+        _now: i64,
+        _limit: u32,
+    ) -> Result<Option<Vec<casedesk_core::jobs::Claim>>, DomainError> {
+        Ok(None)
+    }
+
     /// PostgreSQL commits each create on its own; concurrent commits are grouped by the server.
     async fn batched_create(
         &self,

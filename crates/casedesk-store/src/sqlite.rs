@@ -15,7 +15,9 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard, mpsc, oneshot};
 
 use crate::common::{case_insert_args, internal, micros};
-use crate::sqlite_writer::{Create, Head, Writer, on_thread, write_creates, write_endings};
+use crate::sqlite_writer::{
+    Create, Head, Writer, claim_jobs, on_thread, write_creates, write_endings,
+};
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -67,7 +69,10 @@ impl SqliteStore {
             // Checkpoint less often: fewer rewrites of hot index pages, fewer stalls.
             .pragma("wal_autocheckpoint", "4000");
         let path = opts.get_filename().to_path_buf();
-        if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" {
+        // sqlx names an in-memory database `file:sqlx-in-memory-…`; the writer thread's own
+        // connection could not share it.
+        let name = path.to_string_lossy();
+        if name.is_empty() || name == ":memory:" || name.starts_with("file:") {
             return Err(DomainError::field(
                 "database_url",
                 "names no file: casedesk keeps its SQLite database in a file",
@@ -155,6 +160,23 @@ impl SqliteStore {
             }
         }
         rest
+    }
+
+    /// Claims due jobs on the writer thread (see `sqlite_writer::claim_jobs`).
+    async fn claim_on_thread(
+        &self,
+        node: &str,
+        token: &str,
+        until: i64,
+        now: i64,
+        limit: u32,
+    ) -> Result<Option<Vec<casedesk_core::jobs::Claim>>, DomainError> {
+        let (node, token) = (node.to_owned(), token.to_owned());
+        let _guard = self.writer.lock().await;
+        self.thread
+            .run(move |conn| claim_jobs(conn, &node, &token, until, now, limit))
+            .await
+            .map(Some)
     }
 
     /// Starts a write transaction; the guard is held until it commits or rolls back.
