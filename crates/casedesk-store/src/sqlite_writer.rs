@@ -57,8 +57,7 @@ impl Writer {
         for (name, value) in [
             ("foreign_keys", "ON"),
             ("synchronous", "NORMAL"),
-            // A larger cache than the readers': every group walks the same index pages.
-            ("cache_size", "-16000"),
+            ("cache_size", "-4000"),
             // The log is reused from its start once copied; beyond this it is also cut back.
             ("journal_size_limit", "33554432"),
         ] {
