@@ -56,6 +56,7 @@ impl SqliteStore {
 
     /// Opens (creating if needed) the database file and migrates it.
     pub async fn connect(url: &str, cfg: &crate::DbConfig) -> Result<Self, DomainError> {
+        check_open_options(url)?;
         let opts = SqliteConnectOptions::from_str(url)
             .map_err(|e| {
                 DomainError::field("database_url", format!("is not a valid SQLite URL: {e}"))
@@ -193,6 +194,33 @@ impl SqliteStore {
     }
 }
 
+/// Refuses URL options that would make the sqlx connections open the file otherwise than the
+/// writer thread does (read-write, the default VFS): honoured by one and not the other, a
+/// "read-only" server would still create cases, or the two would write different databases.
+fn check_open_options(url: &str) -> Result<(), DomainError> {
+    let Some((_, query)) = url.split_once('?') else {
+        return Ok(());
+    };
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let shared = match key {
+            "mode" => matches!(value, "rw" | "rwc"),
+            "immutable" | "vfs" => false,
+            _ => true,
+        };
+        if !shared {
+            return Err(DomainError::field(
+                "database_url",
+                format!(
+                    "`{key}={value}` is not supported: {}",
+                    "casedesk opens its SQLite file read-write from two connections that must open it alike"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Group commit: creates that arrive while a transaction is being written wait and are then
 /// written together in the next one. One `BEGIN … COMMIT` is shared by up to [`GROUP_MAX`]
 /// cases, which is what lets one SQLite writer keep up with many concurrent requests; the
@@ -230,9 +258,10 @@ async fn group_commit(thread: Writer, writer: Arc<Mutex<()>>, mut rx: mpsc::Rece
                     let _ = job.reply.send(r);
                 }
             }
+            // A group of one: its own error, so a busy database still answers 503.
             Err(e) => {
-                for job in jobs {
-                    let _ = job.reply.send(Err(DomainError::Internal(e.to_string())));
+                if let Some(job) = jobs.into_iter().next() {
+                    let _ = job.reply.send(Err(e));
                 }
             }
         }

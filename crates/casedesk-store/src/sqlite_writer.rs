@@ -568,15 +568,35 @@ mod tests {
         assert_eq!(copied, 1, "no writer checkpoints below 20,000 pages");
     }
 
+    /// The writer thread opens the file itself, read-write: a URL that would have the sqlx
+    /// connections open something else is refused before anything is opened.
     #[tokio::test]
-    async fn an_in_memory_database_is_refused_by_name() {
-        let e = crate::SqliteStore::connect("sqlite::memory:", &crate::DbConfig::default())
-            .await
-            .err()
-            .unwrap();
-        match e {
-            DomainError::Validation(fields) => assert_eq!(fields[0].field, "database_url"),
-            other => panic!("{other:?}"),
+    async fn urls_the_writer_cannot_honour_are_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.db");
+        let file = file.display();
+        for url in [
+            "sqlite::memory:".to_owned(),
+            format!("sqlite://{file}?mode=ro"),
+            format!("sqlite://{file}?mode=memory"),
+            format!("sqlite://{file}?cache=shared&immutable=1"),
+            format!("sqlite://{file}?vfs=unix-none"),
+        ] {
+            let e = crate::SqliteStore::connect(&url, &crate::DbConfig::default())
+                .await
+                .err()
+                .unwrap();
+            match e {
+                DomainError::Validation(f) => assert_eq!(f[0].field, "database_url", "{url}"),
+                other => panic!("{url}: {other:?}"),
+            }
         }
+        assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
+        let fine = format!("sqlite://{file}?mode=rwc");
+        assert!(
+            crate::SqliteStore::connect(&fine, &crate::DbConfig::default())
+                .await
+                .is_ok()
+        );
     }
 }
