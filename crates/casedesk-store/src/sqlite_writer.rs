@@ -116,7 +116,13 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// Runs a passive checkpoint every [`CHECKPOINT_EVERY`] until the writer thread ends.
 /// Passive: it copies what no reader still needs and never waits for, or blocks, a writer.
 fn checkpoint_until(conn: &Connection, stopped: &mpsc::Receiver<()>) {
-    while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
+    // A plain sleep, not `recv_timeout`: that waits for a deadline on the monotonic clock,
+    // which a moved clock (libfaketime in the tests) puts a year away.
+    loop {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        if !matches!(stopped.try_recv(), Err(mpsc::TryRecvError::Empty)) {
+            return;
+        }
         let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", (), |_| Ok(()));
         if let Err(e) = done {
             tracing::warn!(error = %e, "a checkpoint of the SQLite log failed; trying again");
