@@ -59,6 +59,7 @@ pub async fn attach_load(
             &p,
             &crate::mail::case_body(&format!("Upload bench {w}")),
             None,
+            None,
         )
         .await
         .map_err(m)?;

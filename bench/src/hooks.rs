@@ -141,7 +141,7 @@ pub async fn webhook_load(
             "credentials_out_of_source": true, "jwks_validation": true, "marketplace_identifiers": false}
     });
     for _ in 0..cases {
-        casedesk_core::service::create_case(s, &p, &body, None)
+        casedesk_core::service::create_case(s, &p, &body, None, None)
             .await
             .map_err(m)?;
     }

@@ -185,7 +185,7 @@ pub async fn mail_load(
         .map_err(m)?;
         let mut body = case_body(&format!("Bench case {i}"));
         body["team_contacts"] = json!(["mate@bench.example", writer]);
-        let (c, _, _, _) = casedesk_core::service::create_case(s, &p, &body, None)
+        let (c, _, _, _) = casedesk_core::service::create_case(s, &p, &body, None, None)
             .await
             .map_err(m)?;
         open.push(c);

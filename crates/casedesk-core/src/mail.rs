@@ -28,6 +28,26 @@ pub const INVITATION_KIND: &str = "invite";
 /// password, so it is not kept.
 pub const INVITATION_KEPT_AS: &str = "(an invitation to sign in; its link is not kept)";
 
+/// Composes the messages a case event sends (the mail crate's `Mailer`), so that a new case
+/// can have them written in the transaction that stores it.
+pub trait Composer: Send + Sync {
+    /// The messages `event` of `case` sends, to the parties the dispatcher would choose:
+    /// `csm` is the account's customer success manager, `copy_requester` its mail preference.
+    fn event_mails(
+        &self,
+        case: &crate::cases::Case,
+        event: &crate::cases::CaseEvent,
+        actor_is_support: bool,
+        csm: Option<String>,
+        copy_requester: bool,
+    ) -> Vec<NewMail>;
+}
+
+/// The messages of a new case, composed by the store once the case has its number, inside
+/// the transaction that stores it (the number is in each message's subject and `Message-ID`).
+/// Shared and callable again, for a group commit that retries its creates one by one.
+pub type Compose = std::sync::Arc<dyn Fn(i64) -> Vec<NewMail> + Send + Sync>;
+
 /// A message to send, written with the change that causes it (and, by the database, its
 /// sending job).
 #[derive(Debug, Clone, PartialEq)]

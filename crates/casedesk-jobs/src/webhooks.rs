@@ -148,7 +148,14 @@ impl Handler for Dispatcher {
                 });
             }
         }
-        let mails = self.mails(&case, &event).await?;
+        // A new case written with its messages: the endpoints are all this job is for.
+        let planned =
+            claim.job.payload.get("mails_planned") == Some(&serde_json::Value::Bool(true));
+        let mails = if planned {
+            vec![]
+        } else {
+            self.mails(&case, &event).await?
+        };
         if !self.store.fan_out(claim, &out, &mails).await? {
             tracing::warn!(job = %claim.job.id, "lease lost before the fan-out was written");
         }

@@ -1086,7 +1086,8 @@ async fn new_message(
             .map(|id| (format!("email:{id}"), format!("email:{id}")));
     let files = keep_files(&mut r, sink, intake_account(&user), user.id).await?;
     let p = principal(user);
-    match service::create_case(store, &p, &body, key).await {
+    // The dispatcher writes its messages: the gate holds the mailer only by reference.
+    match service::create_case(store, &p, &body, key, None).await {
         Ok((case, replayed, _, _)) => {
             if !files.is_empty() && !replayed {
                 casedesk_core::service::attach(store, &p, case.number, &files, true).await?;

@@ -204,6 +204,24 @@ fn finish(
     (!to.is_empty()).then_some(Audience { kind, to, body })
 }
 
+impl casedesk_core::mail::Composer for Mailer {
+    fn event_mails(
+        &self,
+        case: &Case,
+        event: &CaseEvent,
+        actor_is_support: bool,
+        csm: Option<String>,
+        copy_requester: bool,
+    ) -> Vec<NewMail> {
+        let parties = Parties {
+            duty_managers: vec![],
+            csm,
+            copy_requester,
+        };
+        Mailer::event_mails(self, case, event, actor_is_support, &parties)
+    }
+}
+
 impl Mailer {
     /// A mailer for `config` (checked by [`MailConfig::validate`]); `data_dir` holds the outbox
     /// when no other folder is configured.

@@ -168,8 +168,9 @@ macro_rules! store_impl {
                     c: &NewCase,
                     status: Status,
                     event: &NewEvent,
+                    mails_planned: bool,
                 ) -> Result<i64> {
-                    let q = bind_args(sqlx::query($case_insert), case_insert_args(c, status, event)?);
+                    let q = bind_args(sqlx::query($case_insert), case_insert_args(c, status, event, mails_planned)?);
                     // All rows: on SQLite the event's statement runs only when the stream is
                     // read to its end.
                     let rows = q.fetch_all(&mut **tx).await.map_err(internal)?;
@@ -1102,17 +1103,21 @@ macro_rules! store_impl {
 
             #[async_trait]
             impl casedesk_core::service::ServiceStore for $store {
-                async fn create_case(&self, c: &NewCase, event: &NewEvent, key: Option<&IdempotencyKey>, audit: &AuditRecord) -> Result<CreateOutcome> {
-                    if let Some(done) = self.batched_create(c, event, key, audit).await? {
-                        return Ok(done);
-                    }
+                async fn create_case(&self, c: &NewCase, event: &NewEvent, key: Option<&IdempotencyKey>, audit: &AuditRecord, mails: Option<casedesk_core::mail::Compose>) -> Result<CreateOutcome> {
+                    let mails = match self.batched_create(c, event, key, audit, mails).await? {
+                        Batched::Done(done) => return Ok(done),
+                        Batched::Not(mails) => mails,
+                    };
                     if let Some(k) = key {
                         if let Some(done) = Self::replay(&self.pool, k).await? {
                             return Ok(done);
                         }
                     }
                     let (mut tx, _writer) = self.begin().await?;
-                    let number = Self::insert_case(&mut tx, c, Status::New, event).await?;
+                    let number = Self::insert_case(&mut tx, c, Status::New, event, mails.is_some()).await?;
+                    if let Some(compose) = mails {
+                        Self::insert_mails(&mut tx, &compose(number)).await?;
+                    }
                     if let Some(k) = key {
                         let ins = Self::insert_key(&mut tx, k, number, c.created_at).await;
                         match ins {
@@ -1225,7 +1230,7 @@ macro_rules! store_impl {
                             data: serde_json::json!({"status": status.key(), "imported": true}),
                             at: c.created_at,
                         };
-                        out.push(Self::insert_case(&mut tx, c, *status, &event).await?);
+                        out.push(Self::insert_case(&mut tx, c, *status, &event, false).await?);
                     }
                     let audit = AuditRecord::new(casedesk_core::audit::Actor::system("import"), "case.import", "cases")
                         .summary(serde_json::json!({"count": out.len(), "first": out.first(), "last": out.last()}))
@@ -1257,7 +1262,7 @@ macro_rules! store_impl {
                             data: serde_json::json!({"status": Status::New.key(), "imported": true}),
                             at: h.case.created_at,
                         };
-                        let number = Self::insert_case(&mut tx, &h.case, h.status, &created).await?;
+                        let number = Self::insert_case(&mut tx, &h.case, h.status, &created, false).await?;
                         for e in &h.events {
                             Self::insert_event(&mut tx, number, &imported(e)).await?;
                         }

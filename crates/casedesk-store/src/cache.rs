@@ -468,8 +468,9 @@ impl casedesk_core::service::ServiceStore for CachedStore {
         event: &NewEvent,
         key: Option<&IdempotencyKey>,
         audit: &AuditRecord,
+        mails: Option<casedesk_core::mail::Compose>,
     ) -> Result<CreateOutcome> {
-        let r = self.inner.create_case(case, event, key, audit).await;
+        let r = self.inner.create_case(case, event, key, audit, mails).await;
         self.wake.notify_one();
         r
     }

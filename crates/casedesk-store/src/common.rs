@@ -230,7 +230,8 @@ pub(crate) const SUMMARY_SELECT: &str = "SELECT c.number, c.subject, c.status, c
     JOIN accounts ac ON ac.id = c.account_id LEFT JOIN users a ON a.id = c.assignee_id";
 
 /// The columns and values of a new case ($1–$19, its SLA timers $25–$26); the event that
-/// records it follows as $20–$24, and its first SLA log entries (a JSON array, one row) as $27.
+/// records it follows as $20–$24 (and $28, whether the create writes the case's messages
+/// itself), and its first SLA log entries (a JSON array, one row) as $27.
 macro_rules! case_values {
     () => {
         "INSERT INTO cases (account_id, tenant_id, requester_id, queue, status, priority, \
@@ -246,19 +247,21 @@ macro_rules! case_values {
 /// single SQLite writer waits; the round trip saved here pays for the audit entry's.
 pub(crate) const CASE_INSERT_SQLITE: &str = concat!(
     case_values!(),
-    "; INSERT INTO case_events (case_number, actor_id, kind, public, data, at) \
-     VALUES (last_insert_rowid(), $20, $21, $22, $23, $24)",
-    // The writer is single, so the newest case is the one just written (the event's insert
-    // has replaced `last_insert_rowid()` by now).
+    "; INSERT INTO case_events (case_number, actor_id, kind, public, data, at, mails_planned) \
+     VALUES (last_insert_rowid(), $20, $21, $22, $23, $24, $28)",
+    // The SLA log of the event's case: the event's insert has replaced `last_insert_rowid()`
+    // by now (the jobs its trigger writes do not).
     "; INSERT INTO sla_events (case_number, seq, events) \
-     SELECT number, 1, $27 FROM cases WHERE $27 <> '[]' ORDER BY number DESC LIMIT 1"
+     SELECT case_number, 1, $27 FROM case_events WHERE id = last_insert_rowid() AND $27 <> '[]'"
 );
 
-/// The arguments of [`CASE_INSERT_SQLITE`] and [`CASE_INSERT_PG`], `$1` to `$27`.
+/// The arguments of [`CASE_INSERT_SQLITE`] and [`CASE_INSERT_PG`], `$1` to `$28`;
+/// `mails_planned` marks an event whose messages the create writes itself.
 pub(crate) fn case_insert_args(
     c: &casedesk_core::service::NewCase,
     status: casedesk_core::cases::Status,
     event: &casedesk_core::cases::NewEvent,
+    mails_planned: bool,
 ) -> Result<Vec<Arg>, DomainError> {
     let f = &c.fields;
     Ok(vec![
@@ -289,6 +292,7 @@ pub(crate) fn case_insert_args(
         Arg::OptI64(c.sla.due_at.map(micros)),
         Arg::OptI64(c.sla.alert_at.map(micros)),
         Arg::Str(to_json(&c.sla.events)?),
+        Arg::Bool(mails_planned),
     ])
 }
 
@@ -296,8 +300,8 @@ pub(crate) fn case_insert_args(
 pub(crate) const CASE_INSERT_PG: &str = concat!(
     "WITH c AS (",
     case_values!(),
-    "), e AS (INSERT INTO case_events (case_number, actor_id, kind, public, data, at) \
-     SELECT number, $20, $21, $22, $23, $24 FROM c), \
+    "), e AS (INSERT INTO case_events (case_number, actor_id, kind, public, data, at, mails_planned) \
+     SELECT number, $20, $21, $22, $23, $24, $28 FROM c), \
      s AS (INSERT INTO sla_events (case_number, seq, events) SELECT number, 1, $27 FROM c WHERE $27 <> '[]') \
      SELECT number FROM c"
 );
@@ -983,4 +987,11 @@ impl DbConfig {
         }
         Ok(())
     }
+}
+
+/// What a backend's create batcher did with a create: answered it, or handed it back, with
+/// its messages, to be written on its own.
+pub(crate) enum Batched {
+    Done(casedesk_core::cases::CreateOutcome),
+    Not(Option<casedesk_core::mail::Compose>),
 }

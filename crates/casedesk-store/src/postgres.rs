@@ -104,8 +104,9 @@ impl PgStore {
         _e: &casedesk_core::cases::NewEvent,
         _k: Option<&casedesk_core::cases::IdempotencyKey>,
         _a: &casedesk_core::audit::AuditRecord,
-    ) -> Result<Option<casedesk_core::cases::CreateOutcome>, DomainError> {
-        Ok(None)
+        mails: Option<casedesk_core::mail::Compose>,
+    ) -> Result<crate::common::Batched, DomainError> {
+        Ok(crate::common::Batched::Not(mails))
     }
 
     /// Starts a write transaction (PostgreSQL needs no writer guard).

@@ -8,36 +8,21 @@ use std::time::Duration;
 
 use casedesk_core::DomainError;
 use casedesk_core::audit::AuditRecord;
-use casedesk_core::cases::{CreateOutcome, IdempotencyKey, NewEvent, Status};
+use casedesk_core::cases::{IdempotencyKey, NewEvent, Status};
 use casedesk_core::service::NewCase;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
-use tokio::sync::{Mutex, OwnedMutexGuard, mpsc, oneshot};
+use tokio::sync::{Mutex, OwnedMutexGuard, mpsc};
 
 use crate::common::{case_insert_args, internal, micros};
-use crate::sqlite_writer::{
-    Create, Head, Writer, claim_jobs, on_thread, write_creates, write_endings,
-};
+use crate::sqlite_writer::{Create, Writer, claim_jobs, on_thread, write_create, write_endings};
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
-
-/// One create waiting for the group commit.
-struct CreateJob {
-    case: NewCase,
-    event: NewEvent,
-    key: Option<IdempotencyKey>,
-    audit: AuditRecord,
-    reply: oneshot::Sender<Result<CreateOutcome, DomainError>>,
-}
-
-/// Creates taken into one transaction at most.
-const GROUP_MAX: usize = 64;
 
 /// The SQLite store.
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    creates: mpsc::Sender<CreateJob>,
     attempts: mpsc::Sender<crate::ops::AttemptJob>,
     // SQLite has one writer at a time. Queueing writers here, in FIFO order, beats letting
     // them collide on the file lock, where SQLite's busy handler makes losers sleep for
@@ -90,14 +75,11 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| DomainError::Internal(format!("migration failed: {e}")))?;
-        let thread = Writer::open(&path)?;
         let writer = Arc::new(Mutex::new(()));
-        let (creates, rx) = mpsc::channel(1024);
-        tokio::spawn(group_commit(thread.clone(), writer.clone(), rx));
+        let thread = Writer::open(&path, writer.clone())?;
         let (attempts, arx) = crate::ops::attempt_queue();
         let store = Self {
             pool,
-            creates,
             attempts,
             writer,
             thread,
@@ -106,29 +88,35 @@ impl SqliteStore {
         Ok(store)
     }
 
-    /// Hands a create to the group-commit task and waits until its transaction committed.
+    /// Hands a create to the writer thread, where it shares a transaction with whatever
+    /// else is queued (see `sqlite_writer::Writer::write`), and waits until that committed.
     async fn batched_create(
         &self,
         c: &NewCase,
         e: &NewEvent,
         k: Option<&IdempotencyKey>,
         a: &AuditRecord,
-    ) -> Result<Option<CreateOutcome>, DomainError> {
-        let (reply, answer) = oneshot::channel();
-        let job = CreateJob {
-            case: c.clone(),
-            event: e.clone(),
+        mails: Option<casedesk_core::mail::Compose>,
+    ) -> Result<crate::common::Batched, DomainError> {
+        let create = Create {
+            case_args: case_insert_args(c, Status::New, e, mails.is_some())?
+                .into_iter()
+                .map(crate::sqlite_writer::value)
+                .collect(),
+            contacts: c
+                .team_contacts
+                .iter()
+                .map(|t| t.user_id.to_string())
+                .collect(),
             key: k.cloned(),
+            created_at: micros(c.created_at),
             audit: a.clone(),
-            reply,
+            mails,
         };
-        if self.creates.send(job).await.is_err() {
-            return Err(DomainError::Internal("the database writer stopped".into()));
-        }
-        match answer.await {
-            Ok(r) => r.map(Some),
-            Err(_) => Err(DomainError::Internal("the database writer stopped".into())),
-        }
+        self.thread
+            .write(move |conn, head| write_create(conn, &create, head))
+            .await
+            .map(crate::common::Batched::Done)
     }
 
     /// Writes the endings the writer thread takes (see `sqlite_writer::on_thread`) and
@@ -143,10 +131,9 @@ impl SqliteStore {
         }
         let (endings, replies): (Vec<_>, Vec<_>) =
             fast.into_iter().map(|j| (j.ending, j.reply)).unzip();
-        let _guard = self.writer.lock().await;
         match self
             .thread
-            .run(move |conn| write_endings(conn, &endings))
+            .write(move |conn, _| write_endings(conn, &endings))
             .await
         {
             Ok(done) => {
@@ -173,9 +160,8 @@ impl SqliteStore {
         limit: u32,
     ) -> Result<Option<Vec<casedesk_core::jobs::Claim>>, DomainError> {
         let (node, token) = (node.to_owned(), token.to_owned());
-        let _guard = self.writer.lock().await;
         self.thread
-            .run(move |conn| claim_jobs(conn, &node, &token, until, now, limit))
+            .write(move |conn, _| claim_jobs(conn, &node, &token, until, now, limit))
             .await
             .map(Some)
     }
@@ -219,81 +205,6 @@ fn check_open_options(url: &str) -> Result<(), DomainError> {
         }
     }
     Ok(())
-}
-
-/// Group commit: creates that arrive while a transaction is being written wait and are then
-/// written together in the next one. One `BEGIN … COMMIT` is shared by up to [`GROUP_MAX`]
-/// cases, which is what lets one SQLite writer keep up with many concurrent requests; the
-/// group is written on the writer thread (see `sqlite_writer`). Every create is answered only
-/// after its transaction committed, so nothing acknowledged is lost.
-async fn group_commit(thread: Writer, writer: Arc<Mutex<()>>, mut rx: mpsc::Receiver<CreateJob>) {
-    // The audit head this task wrote last: while creates follow one another, the next group
-    // need not read it (a stale one is caught by the insert, see `sqlite_writer::write_audit`).
-    let mut head = None;
-    while let Some(first) = rx.recv().await {
-        let mut jobs = vec![first];
-        while jobs.len() < GROUP_MAX {
-            match rx.try_recv() {
-                Ok(j) => jobs.push(j),
-                Err(_) => break,
-            }
-        }
-        let _guard = writer.lock().await;
-        match write_group(&thread, &jobs, head.take()).await {
-            Ok((outcomes, h)) => {
-                head = h;
-                for (job, outcome) in jobs.into_iter().zip(outcomes) {
-                    let _ = job.reply.send(Ok(outcome));
-                }
-            }
-            // One bad create must not fail its neighbours: retry each in its own transaction.
-            Err(_) if jobs.len() > 1 => {
-                for job in jobs {
-                    let r = write_group(&thread, std::slice::from_ref(&job), None)
-                        .await
-                        .and_then(|(mut o, _)| {
-                            o.pop()
-                                .ok_or_else(|| DomainError::Internal("empty group".into()))
-                        });
-                    let _ = job.reply.send(r);
-                }
-            }
-            // A group of one: its own error, so a busy database still answers 503.
-            Err(e) => {
-                if let Some(job) = jobs.into_iter().next() {
-                    let _ = job.reply.send(Err(e));
-                }
-            }
-        }
-    }
-}
-
-/// Writes one group in one transaction; answers the outcomes and the audit head after it.
-async fn write_group(
-    thread: &Writer,
-    jobs: &[CreateJob],
-    head: Head,
-) -> Result<(Vec<CreateOutcome>, Head), DomainError> {
-    let group = jobs
-        .iter()
-        .map(|j| {
-            Ok(Create {
-                case_args: case_insert_args(&j.case, Status::New, &j.event)?,
-                contacts: j
-                    .case
-                    .team_contacts
-                    .iter()
-                    .map(|t| t.user_id.to_string())
-                    .collect(),
-                key: j.key.clone(),
-                created_at: micros(j.case.created_at),
-                audit: j.audit.clone(),
-            })
-        })
-        .collect::<Result<Vec<_>, DomainError>>()?;
-    thread
-        .run(move |conn| write_creates(conn, group, head))
-        .await
 }
 
 crate::store_impl!(

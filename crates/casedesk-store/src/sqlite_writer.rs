@@ -7,7 +7,9 @@
 
 use std::path::Path;
 use std::sync::mpsc;
+
 use std::time::Duration;
+use tokio::sync::oneshot;
 
 use casedesk_core::DomainError;
 use casedesk_core::audit::AuditRecord;
@@ -38,18 +40,60 @@ pub(crate) const AUDIT_INSERT_MANY: &str = "INSERT INTO audit_log (seq, at, acto
 /// The audit chain's head on SQLite: its last row.
 pub(crate) const HEAD_READ: &str = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1";
 
-type Work = Box<dyn FnOnce(&mut Connection) + Send>;
+/// A write that shares its transaction with the others queued meanwhile: `write` runs its
+/// statements in the open transaction (again, in one of its own, if a neighbour failed), and
+/// `answer` delivers the outcome once the transaction committed or failed.
+trait Step: Send {
+    fn write(&mut self, conn: &Connection, head: &mut Head) -> Result<(), DomainError>;
+    fn answer(self: Box<Self>, r: Result<(), DomainError>);
+}
 
-/// The writer thread: runs closures on its connection, one at a time, in the order sent.
+/// A [`Step`] made of a closure and the channel its caller waits on.
+struct Reply<T, F> {
+    f: F,
+    out: Option<T>,
+    reply: oneshot::Sender<Result<T, DomainError>>,
+}
+
+impl<T, F> Step for Reply<T, F>
+where
+    T: Send,
+    F: FnMut(&Connection, &mut Head) -> Result<T, DomainError> + Send,
+{
+    fn write(&mut self, conn: &Connection, head: &mut Head) -> Result<(), DomainError> {
+        self.out = Some((self.f)(conn, head)?);
+        Ok(())
+    }
+
+    fn answer(mut self: Box<Self>, r: Result<(), DomainError>) {
+        let out = r.and_then(|()| {
+            self.out
+                .take()
+                .ok_or_else(|| DomainError::Internal("a write without its result".into()))
+        });
+        let _ = self.reply.send(out);
+    }
+}
+
+/// Steps written in one transaction at most.
+const BATCH_MAX: usize = 128;
+
+/// The writer thread: runs work on its connection, in the order sent. The steps queued while
+/// a transaction is written (creates, the ends of jobs, claims) go into the next one together:
+/// one `BEGIN IMMEDIATE … COMMIT`, and one copy of each page they share into the log.
 #[derive(Clone)]
 pub(crate) struct Writer {
-    work: mpsc::Sender<Work>,
+    work: mpsc::Sender<Box<dyn Step>>,
 }
 
 impl Writer {
     /// Opens a second connection to `path` (already migrated) and starts its thread, which
-    /// ends when the last handle is dropped.
-    pub(crate) fn open(path: &Path) -> Result<Self, DomainError> {
+    /// ends when the last handle is dropped. The thread holds `lock` (the store's writer
+    /// lock) over each of its transactions, so they take turns with the sqlx writes.
+    pub(crate) fn open(
+        path: &Path,
+        lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+    ) -> Result<Self, DomainError> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(db)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(db)?;
@@ -80,33 +124,119 @@ impl Writer {
             .map_err(|e| {
                 DomainError::Internal(format!("cannot start the SQLite checkpointer: {e}"))
             })?;
-        let (work, rx) = mpsc::channel::<Work>();
+        let (work, rx) = mpsc::channel::<Box<dyn Step>>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || {
-                let mut conn = conn;
-                for w in rx {
-                    w(&mut conn);
-                }
+                serve(conn, &rx, &lock);
                 drop(stop);
             })
             .map_err(|e| DomainError::Internal(format!("cannot start the SQLite writer: {e}")))?;
         Ok(Self { work })
     }
 
-    /// Runs `f` on the writer's connection and answers its result.
-    pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, DomainError>
+    /// Runs `f` inside the next shared transaction and answers its result once that
+    /// committed. `f` may run twice: if another step of its transaction fails, the others
+    /// are written again, each in a transaction of its own.
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, DomainError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, DomainError> + Send + 'static,
+        F: FnMut(&Connection, &mut Head) -> Result<T, DomainError> + Send + 'static,
     {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let w: Work = Box::new(move |c| {
-            let _ = reply.send(f(c));
-        });
-        let stopped = || DomainError::Internal("the database writer stopped".into());
-        self.work.send(w).map_err(|_| stopped())?;
+        let (reply, answer) = oneshot::channel();
+        let step = Reply {
+            f,
+            out: None,
+            reply,
+        };
+        self.work.send(Box::new(step)).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
+    }
+}
+
+fn stopped() -> DomainError {
+    DomainError::Internal("the database writer stopped".into())
+}
+
+/// The writer thread's loop: whatever is queued, in order, up to [`BATCH_MAX`] steps a
+/// transaction.
+fn serve(mut conn: Connection, rx: &mpsc::Receiver<Box<dyn Step>>, lock: &tokio::sync::Mutex<()>) {
+    // The audit chain's head as this thread last wrote it: the next entry need not read it
+    // (a stale one, after another process appended, is caught by the insert).
+    let mut head: Head = None;
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < BATCH_MAX {
+            match rx.try_recv() {
+                Ok(w) => batch.push(w),
+                Err(_) => break,
+            }
+        }
+        commit_steps(&mut conn, lock, &mut head, batch);
+    }
+}
+
+/// Writes `steps` in one transaction and answers them. If one fails, the transaction is
+/// rolled back and each is written again alone, so one bad step does not fail its
+/// neighbours; if the transaction cannot begin or commit (the database busy past the
+/// timeout), every step gets that error at once.
+fn commit_steps(
+    conn: &mut Connection,
+    lock: &tokio::sync::Mutex<()>,
+    head: &mut Head,
+    mut steps: Vec<Box<dyn Step>>,
+) {
+    if steps.is_empty() {
+        return;
+    }
+    let _turn = lock.blocking_lock();
+    match write_steps(conn, head, &mut steps) {
+        Ok(()) => {
+            for s in steps {
+                s.answer(Ok(()));
+            }
+        }
+        Err((e, by_step)) => {
+            // Rolled back: what this thread remembered of the chain may not be there.
+            *head = None;
+            if by_step && steps.len() > 1 {
+                for mut s in steps {
+                    let r = write_steps(conn, head, std::slice::from_mut(&mut s));
+                    if r.is_err() {
+                        *head = None;
+                    }
+                    s.answer(r.map_err(|(e, _)| e));
+                }
+            } else {
+                for s in steps {
+                    s.answer(Err(again(&e)));
+                }
+            }
+        }
+    }
+}
+
+/// One transaction over `steps`; an error says whether a step (rather than the database)
+/// refused.
+fn write_steps(
+    conn: &mut Connection,
+    head: &mut Head,
+    steps: &mut [Box<dyn Step>],
+) -> Result<(), (DomainError, bool)> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| (db(e), false))?;
+    for s in steps.iter_mut() {
+        s.write(&tx, head).map_err(|e| (e, true))?;
+    }
+    tx.commit().map_err(|e| (db(e), false))
+}
+
+/// The same error again, for each step of a transaction that failed as a whole.
+fn again(e: &DomainError) -> DomainError {
+    match e {
+        DomainError::Unavailable(m) => DomainError::Unavailable(m.clone()),
+        other => DomainError::Internal(other.to_string()),
     }
 }
 
@@ -146,7 +276,7 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
             || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
 
-fn value(a: Arg) -> Value {
+pub(crate) fn value(a: Arg) -> Value {
     match a {
         Arg::Str(s) => Value::Text(s),
         Arg::I64(i) => Value::Integer(i),
@@ -196,69 +326,65 @@ fn run_sql(conn: &Connection, sql: &str, args: &[Value]) -> rusqlite::Result<Vec
     Ok(out)
 }
 
-/// One create of a group, its case already turned into the insert's arguments.
+/// One create, its case already turned into the insert's arguments.
 pub(crate) struct Create {
-    pub(crate) case_args: Vec<Arg>,
+    pub(crate) case_args: Vec<Value>,
     pub(crate) contacts: Vec<String>,
     pub(crate) key: Option<IdempotencyKey>,
     pub(crate) created_at: i64,
     pub(crate) audit: AuditRecord,
+    /// Its messages, written with it.
+    pub(crate) mails: Option<casedesk_core::mail::Compose>,
 }
 
 /// The chain's last entry, as the writer left it.
 pub(crate) type Head = Option<(i64, String)>;
 
-/// Writes a group of creates in one transaction (see `sqlite::group_commit`): each case with
-/// its event, SLA log and idempotency key, then their audit entries chained after `head`.
-/// Answers each create's outcome and the chain's new head.
-pub(crate) fn write_creates(
-    conn: &mut Connection,
-    group: Vec<Create>,
-    head: Head,
-) -> Result<(Vec<CreateOutcome>, Head), DomainError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(db)?;
-    let mut out = Vec::with_capacity(group.len());
-    let mut audits = Vec::with_capacity(group.len());
-    for c in group {
-        if let Some(k) = &c.key
-            && let Some(done) = replay(&tx, k)?
-        {
-            out.push(done);
-            continue;
-        }
-        let args: Vec<Value> = c.case_args.into_iter().map(value).collect();
-        let number = match run_sql(&tx, crate::common::CASE_INSERT_SQLITE, &args)
-            .map_err(db)?
-            .first()
-        {
-            Some(Value::Integer(n)) => *n,
-            _ => return Err(DomainError::Internal("the new case got no number".into())),
-        };
-        for user in c.contacts {
-            exec(
-                &tx,
-                CONTACT_INSERT,
-                &[Value::Integer(number), Value::Text(user)],
-            )?;
-        }
-        if let Some(k) = &c.key {
-            let args = [
-                Value::Text(k.user_id.to_string()),
-                Value::Text(k.key.clone()),
-                Value::Text(k.fingerprint.clone()),
-                Value::Integer(number),
-                Value::Integer(c.created_at),
-            ];
-            exec(&tx, KEY_INSERT, &args)?;
-        }
-        audits.push(case_created_audit(&c.audit, number));
-        out.push(CreateOutcome::Created(number));
+/// Writes one create in the writer's open transaction: the case with its event, SLA log,
+/// team contacts, messages and idempotency key (or the outcome of the earlier create with
+/// the same key), and its audit entry chained after `head`.
+pub(crate) fn write_create(
+    conn: &Connection,
+    c: &Create,
+    head: &mut Head,
+) -> Result<CreateOutcome, DomainError> {
+    if let Some(k) = &c.key
+        && let Some(done) = replay(conn, k)?
+    {
+        return Ok(done);
     }
-    let head = write_audit(&tx, &audits, head)?;
-    tx.commit().map_err(db)?;
-    Ok((out, head))
+    let number = match run_sql(conn, crate::common::CASE_INSERT_SQLITE, &c.case_args)
+        .map_err(db)?
+        .first()
+    {
+        Some(Value::Integer(n)) => *n,
+        _ => return Err(DomainError::Internal("the new case got no number".into())),
+    };
+    // Composed here, where the number is known, in the transaction that stores the case.
+    if let Some(compose) = &c.mails {
+        for m in compose(number) {
+            insert_mail(conn, &m)?;
+        }
+    }
+    for user in &c.contacts {
+        exec(
+            conn,
+            CONTACT_INSERT,
+            &[Value::Integer(number), Value::Text(user.clone())],
+        )?;
+    }
+    if let Some(k) = &c.key {
+        let args = [
+            Value::Text(k.user_id.to_string()),
+            Value::Text(k.key.clone()),
+            Value::Text(k.fingerprint.clone()),
+            Value::Integer(number),
+            Value::Integer(c.created_at),
+        ];
+        exec(conn, KEY_INSERT, &args)?;
+    }
+    *head = write_audit(conn, &[case_created_audit(&c.audit, number)], head.take())?;
+    Ok(CreateOutcome::Created(number))
 }
 
 fn replay(conn: &Connection, k: &IdempotencyKey) -> Result<Option<CreateOutcome>, DomainError> {
@@ -340,38 +466,22 @@ pub(crate) fn on_thread(e: &Ending) -> bool {
     matches!(e, Ending::Mail(..)) || matches!(e, Ending::FanOut(_, ds, _) if ds.is_empty())
 }
 
-/// Writes endings [`on_thread`] takes in one transaction, each fenced by its own lease;
-/// answers, for each, whether it was still its job's.
-pub(crate) fn write_endings(
-    conn: &mut Connection,
-    endings: &[Ending],
-) -> Result<Vec<bool>, DomainError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(db)?;
+/// Writes endings [`on_thread`] takes in the writer's open transaction, each fenced by its
+/// own lease; answers, for each, whether it was still its job's.
+pub(crate) fn write_endings(tx: &Connection, endings: &[Ending]) -> Result<Vec<bool>, DomainError> {
     let mut out = Vec::with_capacity(endings.len());
     for e in endings {
         out.push(match e {
             Ending::FanOut(c, ds, ms) if ds.is_empty() => {
-                let ended = finish(&tx, c, &Finish::Done)?;
+                let ended = finish(tx, c, &Finish::Done)?;
                 if ended {
                     for m in ms {
-                        let args = [
-                            Value::from(m.id.to_string()),
-                            Value::from(m.case_number),
-                            Value::from(m.kind.clone()),
-                            Value::from(m.recipient.clone()),
-                            Value::from(m.subject.clone()),
-                            Value::from(m.message_id.clone()),
-                            Value::from(m.message.clone()),
-                            Value::from(micros(m.created_at)),
-                        ];
-                        exec(&tx, MAIL_INSERT_ONE, &args)?;
+                        insert_mail(tx, m)?;
                     }
                 }
                 ended
             }
-            Ending::Mail(c, r, f) => mail_result(&tx, c, r, f)?,
+            Ending::Mail(c, r, f) => mail_result(tx, c, r, f)?,
             _ => {
                 return Err(DomainError::Internal(
                     "an ending the writer does not take".into(),
@@ -379,22 +489,33 @@ pub(crate) fn write_endings(
             }
         });
     }
-    tx.commit().map_err(db)?;
     Ok(out)
+}
+
+/// A message to send (the trigger `mail_out_send` writes its job).
+fn insert_mail(conn: &Connection, m: &casedesk_core::mail::NewMail) -> Result<(), DomainError> {
+    let args = [
+        Value::from(m.id.to_string()),
+        Value::from(m.case_number),
+        Value::from(m.kind.clone()),
+        Value::from(m.recipient.clone()),
+        Value::from(m.subject.clone()),
+        Value::from(m.message_id.clone()),
+        Value::from(m.message.clone()),
+        Value::from(micros(m.created_at)),
+    ];
+    exec(conn, MAIL_INSERT_ONE, &args).map(|_| ())
 }
 
 /// Claims up to `limit` due jobs for `node` under the lease `token` until `until`.
 pub(crate) fn claim_jobs(
-    conn: &mut Connection,
+    tx: &Connection,
     node: &str,
     token: &str,
     until: i64,
     now: i64,
     limit: u32,
 ) -> Result<Vec<Claim>, DomainError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(db)?;
     let mut jobs = Vec::new();
     {
         let mut st = tx.prepare_cached(&claim_sql("")).map_err(db)?;
@@ -411,7 +532,6 @@ pub(crate) fn claim_jobs(
             jobs.push(job_row(r).map_err(db)?);
         }
     }
-    tx.commit().map_err(db)?;
     jobs.into_iter()
         .map(|j| {
             Ok(Claim {
@@ -530,9 +650,9 @@ mod tests {
     #[tokio::test]
     async fn parameters_bind_by_their_number_not_their_place() {
         let dir = tempfile::tempdir().unwrap();
-        let w = Writer::open(&table(&dir)).unwrap();
+        let w = Writer::open(&table(&dir), Default::default()).unwrap();
         let read = w
-            .run(|c| {
+            .write(|c, _| {
                 let args = [Value::Integer(1), Value::Integer(2)];
                 exec(c, "INSERT INTO t (a, b) VALUES ($2, $1)", &args)?;
                 run_sql(c, "SELECT a FROM t; SELECT b FROM t", &[]).map_err(db)
@@ -546,8 +666,8 @@ mod tests {
     async fn the_checkpointer_copies_commits_into_the_database_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = table(&dir);
-        let w = Writer::open(&path).unwrap();
-        w.run(|c| {
+        let w = Writer::open(&path, Default::default()).unwrap();
+        w.write(|c, _| {
             exec(
                 c,
                 "INSERT INTO t (a, b) VALUES ($1, $1)",
@@ -572,6 +692,57 @@ mod tests {
             }
         }
         assert_eq!(copied, 1, "no writer checkpoints below 20,000 pages");
+    }
+
+    /// Steps queued together share a transaction, but one that fails leaves nothing behind
+    /// and fails alone: its neighbours are written again without it.
+    #[tokio::test]
+    async fn a_failing_step_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        // The lock held: the steps queue up and go into one transaction once it is free.
+        let lock = std::sync::Arc::new(tokio::sync::Mutex::new(()));
+        let w = Writer::open(&table(&dir), lock.clone()).unwrap();
+        let turn = lock.lock().await;
+        let mut set = tokio::task::JoinSet::new();
+        for a in 1..=5_i64 {
+            let w = w.clone();
+            set.spawn(async move {
+                w.write(move |c, _| {
+                    exec(
+                        c,
+                        "INSERT INTO t (a, b) VALUES ($1, $1)",
+                        &[Value::Integer(a)],
+                    )?;
+                    if a == 3 {
+                        exec(
+                            c,
+                            "INSERT INTO missing (a) VALUES ($1)",
+                            &[Value::Integer(a)],
+                        )?;
+                    }
+                    Ok(a)
+                })
+                .await
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        drop(turn);
+        let mut ok = vec![];
+        let mut failed = 0;
+        while let Some(r) = set.join_next().await {
+            match r.unwrap() {
+                Ok(a) => ok.push(a),
+                Err(_) => failed += 1,
+            }
+        }
+        ok.sort_unstable();
+        assert_eq!((ok, failed), (vec![1, 2, 4, 5], 1));
+        let rows = w
+            .write(|c, _| run_sql(c, "SELECT a FROM t ORDER BY a", &[]).map_err(db))
+            .await
+            .unwrap();
+        let want: Vec<Value> = [1, 2, 4, 5].into_iter().map(Value::Integer).collect();
+        assert_eq!(rows, want, "the failed step's first insert is not kept");
     }
 
     /// The writer thread opens the file itself, read-write: a URL that would have the sqlx

@@ -259,8 +259,10 @@ async fn world(store: Arc<dyn Store>, specs: &[Spec]) -> World {
             data: json!({}),
             at: casedesk_core::now(),
         };
-        let CreateOutcome::Created(number) =
-            s.create_case(&nc, &created, None, &audit()).await.unwrap()
+        let CreateOutcome::Created(number) = s
+            .create_case(&nc, &created, None, &audit(), None)
+            .await
+            .unwrap()
         else {
             panic!("not created")
         };

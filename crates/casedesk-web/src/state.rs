@@ -78,6 +78,13 @@ pub type OpenIncidents = (
 pub const OPEN_INCIDENTS_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl AppState {
+    /// What writes a new case's messages with the case (none when mail is off: the
+    /// dispatcher then has nothing to send either).
+    pub fn composer(&self) -> Option<Arc<dyn casedesk_core::mail::Composer>> {
+        let m: Arc<dyn casedesk_core::mail::Composer> = self.mailer.clone();
+        self.mailer.enabled().then_some(m)
+    }
+
     /// The open incidents, read again when the last read is older than
     /// [`OPEN_INCIDENTS_TTL`].
     pub async fn open_incidents(

@@ -314,7 +314,7 @@ async fn cases_for(store: &dyn Store, short: &str) -> Result<()> {
     let open = |p: &Principal, body: Value| {
         let p = p.clone();
         async move {
-            service::create_case(store, &p, &body, None)
+            service::create_case(store, &p, &body, None, None)
                 .await
                 .map(|(c, _, _, _)| c.number)
         }

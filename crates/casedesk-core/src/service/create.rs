@@ -1,6 +1,8 @@
 //! Opening a case: the intake checked, the clocks started and the case stored with its
 //! acknowledgement in one transaction.
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
 use super::change::scrub_fields;
@@ -9,7 +11,10 @@ use super::writes::{NewCase, ServiceStore};
 use crate::audit::AuditRecord;
 use crate::cases::intake::{IntakeContext, validate};
 use crate::cases::store::not_found;
-use crate::cases::{Case, CreateOutcome, EventKind, IdempotencyKey, NewEvent, Status, TeamContact};
+use crate::cases::{
+    Case, CaseEvent, CreateOutcome, EventKind, IdempotencyKey, NewEvent, Status, TeamContact,
+};
+use crate::mail::{Compose, Composer};
 use crate::permissions::{self, can_see, require_case_access, require_customer, require_scope};
 use crate::sla::case::{self as sla_case, step};
 use crate::sla::{Happening, SlaWrite};
@@ -18,11 +23,14 @@ use crate::{DomainError, Result, now};
 
 /// Opens a case for a customer. Returns the case and whether it is a replay of an earlier
 /// request with the same idempotency key.
+/// With a `composer`, the messages the new case sends are written with it, in the same
+/// transaction, rather than by the dispatcher of its `created` event afterwards.
 pub async fn create_case(
     store: &dyn ServiceStore,
     p: &Principal,
     body: &Value,
     idempotency: Option<(String, String)>,
+    composer: Option<Arc<dyn Composer>>,
 ) -> Result<(Case, bool, Value, Option<Value>)> {
     // The permission first: its 403 says what is missing and who can grant it.
     require_case_access(p)?;
@@ -79,7 +87,14 @@ pub async fn create_case(
     let audit = AuditRecord::by(p, "case.create", "")
         .account(Some(account_id))
         .summary(json!({"priority": new.fields.priority.key(), "queue": new.queue, "tenant": tenant.slug, "issue_area": new.fields.issue_area}));
-    match store.create_case(&new, &event, key.as_ref(), &audit).await? {
+    let mails = match composer {
+        Some(c) => Some(compose_created(store, c, p, &tenant.slug, &new, &event).await?),
+        None => None,
+    };
+    match store
+        .create_case(&new, &event, key.as_ref(), &audit, mails)
+        .await?
+    {
         // The answer is built from what was stored, sparing a read back.
         CreateOutcome::Created(number) => Ok((
             stored_case(number, p, &tenant.slug, new),
@@ -96,6 +111,37 @@ pub async fn create_case(
             "this Idempotency-Key was already used with a different request; use a new key for a new case".into(),
         )),
     }
+}
+
+/// The messages of the new case, as the dispatcher of its `created` event would write them
+/// (a customer opens cases, so the actor is never support), composed once it has a number.
+async fn compose_created(
+    store: &dyn ServiceStore,
+    composer: Arc<dyn Composer>,
+    p: &Principal,
+    tenant: &str,
+    new: &NewCase,
+    event: &NewEvent,
+) -> Result<Compose> {
+    let account = store.find_account(&new.account_id.to_string()).await?;
+    let csm = account.as_ref().and_then(|a| a.csm.clone());
+    let copy_requester = account.is_some_and(|a| a.copy_requester);
+    let (p, tenant, new) = (p.clone(), tenant.to_owned(), new.clone());
+    let (kind, public, data, at) = (event.kind, event.public, event.data.clone(), event.at);
+    Ok(Arc::new(move |number| {
+        let case = stored_case(number, &p, &tenant, new.clone());
+        let event = CaseEvent {
+            // Not yet known; no message shows it.
+            id: 0,
+            case_number: number,
+            actor: Some(p.user.email.clone()),
+            kind,
+            public,
+            data: data.clone(),
+            at,
+        };
+        composer.event_mails(&case, &event, false, csm.clone(), copy_requester)
+    }))
 }
 
 /// The idempotency key of a create, kept as a hash: a client may put anything in the header,

@@ -121,13 +121,16 @@ pub trait ServiceStore:
     + GrantStore
     + SatisfactionStore
 {
-    /// Stores a case with its `created` event, atomically with its idempotency key.
+    /// Stores a case with its `created` event, atomically with its idempotency key and, when
+    /// `mails` is given, the messages it composes from the new number (the event is then
+    /// marked, so the dispatcher writes them only here).
     async fn create_case(
         &self,
         case: &NewCase,
         event: &NewEvent,
         key: Option<&IdempotencyKey>,
         audit: &AuditRecord,
+        mails: Option<crate::mail::Compose>,
     ) -> Result<CreateOutcome>;
 
     /// Applies a change and appends its event if the case is still at `expected_version`;

@@ -47,9 +47,15 @@ async fn audit_chain_stays_whole_across_writers_and_groups(b: Backend) {
                         "case.create",
                         "",
                     );
-                    st.create_case(&c, &event(actor, EventKind::Created, true), None, &audit)
-                        .await
-                        .unwrap()
+                    st.create_case(
+                        &c,
+                        &event(actor, EventKind::Created, true),
+                        None,
+                        &audit,
+                        None,
+                    )
+                    .await
+                    .unwrap()
                 });
             }
             let mut numbers = vec![];

@@ -12,6 +12,7 @@ async fn cases_round_trip_and_versions_guard_updates(b: Backend) {
             &event(f.requester.id, EventKind::Created, true),
             None,
             &a(),
+            None,
         )
         .await
         .unwrap()
@@ -309,7 +310,7 @@ async fn lists_walk_their_indexes_after_a_burst_in_one_queue(b: Backend) {
                 c.queue = "identity".into();
                 c.sla.due_at = Some(due);
                 let e = event(f.requester.id, EventKind::Created, true);
-                s.create_case(&c, &e, None, &a()).await.unwrap();
+                s.create_case(&c, &e, None, &a(), None).await.unwrap();
             }
         });
     }
@@ -420,7 +421,7 @@ async fn searches_use_the_text_index_after_a_burst_without_the_words(b: Backend)
                 let mut c = new_case(&f, &format!("token burst {w}.{i}"));
                 c.queue = "identity".into();
                 let e = event(f.requester.id, EventKind::Created, true);
-                s.create_case(&c, &e, None, &a()).await.unwrap();
+                s.create_case(&c, &e, None, &a(), None).await.unwrap();
             }
         });
     }
@@ -537,7 +538,7 @@ async fn a_search_of_only_common_words_finds_nothing(b: Backend) {
     let (s, _db) = store(b).await;
     let f = fixture(s.as_ref()).await;
     let e = event(f.requester.id, EventKind::Created, true);
-    s.create_case(&new_case(&f, "the login of the day"), &e, None, &a())
+    s.create_case(&new_case(&f, "the login of the day"), &e, None, &a(), None)
         .await
         .unwrap();
     let q = |text: &str| CaseQuery {

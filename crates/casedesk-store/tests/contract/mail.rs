@@ -16,6 +16,7 @@ async fn mail_out_and_in_are_written_with_their_causes(b: Backend) {
             &event(f.requester.id, EventKind::Created, true),
             None,
             &a(),
+            None,
         )
         .await
         .unwrap()
@@ -527,3 +528,182 @@ async fn mail_out_and_in_are_written_with_their_causes(b: Backend) {
     );
 }
 both!(mail_out_and_in_are_written_with_their_causes);
+
+/// A case created with its messages: they are written with it (each with its sending job),
+/// composed from the number it got; its `created` event then queues no dispatch unless an
+/// endpoint may receive it, and a dispatch queued for an endpoint says the messages are
+/// written, so they are not written twice.
+async fn a_new_case_is_written_with_its_messages(b: Backend) {
+    use casedesk_core::mail::{Compose, NewMail};
+    let (s, _db) = store(b).await;
+    let f = fixture(s.as_ref()).await;
+    let compose: Compose = std::sync::Arc::new(|n| {
+        ["one@acme.example", "two@acme.example"]
+            .iter()
+            .map(|to| {
+                let id = Uuid::now_v7();
+                NewMail {
+                    id,
+                    case_number: Some(n),
+                    kind: "acknowledged".into(),
+                    recipient: (*to).into(),
+                    subject: format!("[casedesk #{n}] opened"),
+                    message_id: format!("<case-{n}.{}@casedesk.test>", id.simple()),
+                    message: format!("Subject: [casedesk #{n}] opened\r\n\r\nbody\r\n"),
+                    created_at: casedesk_core::now(),
+                }
+            })
+            .collect()
+    });
+    let create = |with: Option<Compose>| {
+        let (s, f) = (s.clone(), f.clone());
+        async move {
+            match s
+                .create_case(
+                    &new_case(&f, "written with its mail"),
+                    &event(f.requester.id, EventKind::Created, true),
+                    None,
+                    &a(),
+                    with,
+                )
+                .await
+                .unwrap()
+            {
+                CreateOutcome::Created(n) => n,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    let jobs = |kind: &'static str| {
+        let s = s.clone();
+        async move {
+            s.list_jobs(&casedesk_core::jobs::JobQuery {
+                kind: Some(kind.into()),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let n = create(Some(compose.clone())).await;
+    let mails = s.list_mail(n).await.unwrap();
+    let mut to: Vec<_> = mails.iter().map(|m| m.recipient.clone()).collect();
+    to.sort();
+    assert_eq!(to, ["one@acme.example", "two@acme.example"], "{b:?}");
+    assert!(
+        mails
+            .iter()
+            .all(|m| m.subject == format!("[casedesk #{n}] opened")),
+        "composed from the number the case got: {mails:?}"
+    );
+    assert_eq!(jobs("mail.send").await.len(), 2, "each message has its job");
+    assert!(
+        jobs("case.event").await.is_empty(),
+        "nothing left for the dispatcher without an endpoint ({b:?})"
+    );
+
+    // Without the messages, the dispatcher writes them, as before.
+    let m = create(None).await;
+    assert!(s.list_mail(m).await.unwrap().is_empty());
+    let queued = jobs("case.event").await;
+    assert_eq!(queued.len(), 1, "{b:?}");
+    assert_eq!(queued[0].payload["case"], json!(m));
+    assert_eq!(queued[0].payload["mails_planned"], json!(false), "{b:?}");
+
+    // With an enabled endpoint, the event is dispatched for it, marked as mailed.
+    let now = casedesk_core::now();
+    let ep = casedesk_core::webhooks::Endpoint {
+        id: Uuid::now_v7(),
+        account_id: Some(f.account.id),
+        url: "https://hooks.acme.example/casedesk".into(),
+        description: None,
+        event_types: vec!["case.created".into()],
+        enabled: true,
+        disabled_reason: None,
+        failure_streak: 0,
+        created_at: now,
+        updated_at: now,
+    };
+    let secret = casedesk_core::webhooks::SecretRecord {
+        id: Uuid::now_v7(),
+        endpoint_id: ep.id,
+        sealed: "sealed".into(),
+        created_at: now,
+        expires_at: None,
+    };
+    s.create_endpoint(&ep, &secret, &a()).await.unwrap();
+    let k = create(Some(compose)).await;
+    assert_eq!(s.list_mail(k).await.unwrap().len(), 2);
+    let queued = jobs("case.event").await;
+    let job = queued
+        .iter()
+        .find(|j| j.payload["case"] == json!(k))
+        .expect("a dispatch for the endpoint");
+    assert_eq!(job.payload["mails_planned"], json!(true), "{b:?}");
+}
+both!(a_new_case_is_written_with_its_messages);
+
+/// Two handles on one database (as two processes would be) create cases at once, one with
+/// messages composed from the number and one without: every case keeps a number of its own
+/// and each message names the case it was written with, even where a number one handle had
+/// counted on was taken by the other.
+async fn messages_name_their_case_across_writers(b: Backend) {
+    use casedesk_core::mail::{Compose, NewMail};
+    let (s, db) = store(b).await;
+    let s2 = casedesk_store::connect(&db.url).await.unwrap();
+    let f = fixture(s.as_ref()).await;
+    let compose: Compose = std::sync::Arc::new(|n| {
+        let id = Uuid::now_v7();
+        vec![NewMail {
+            id,
+            case_number: Some(n),
+            kind: "acknowledged".into(),
+            recipient: "one@acme.example".into(),
+            subject: format!("[casedesk #{n}] opened"),
+            message_id: format!("<case-{n}.{}@casedesk.test>", id.simple()),
+            message: format!("Subject: [casedesk #{n}] opened\r\n\r\nbody\r\n"),
+            created_at: casedesk_core::now(),
+        }]
+    });
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let (st, f, compose) = if i % 2 == 0 {
+            (s.clone(), f.clone(), Some(compose.clone()))
+        } else {
+            (s2.clone(), f.clone(), None)
+        };
+        set.spawn(async move {
+            let with = compose.is_some();
+            let e = event(f.requester.id, EventKind::Created, true);
+            match st
+                .create_case(&new_case(&f, &format!("c{i}")), &e, None, &a(), compose)
+                .await
+                .unwrap()
+            {
+                CreateOutcome::Created(n) => (n, with),
+                other => panic!("{other:?}"),
+            }
+        });
+    }
+    let mut numbers = vec![];
+    while let Some(r) = set.join_next().await {
+        numbers.push(r.unwrap());
+    }
+    let mut distinct: Vec<i64> = numbers.iter().map(|(n, _)| *n).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 40, "{b:?}: {numbers:?}");
+    for (n, with) in numbers {
+        let mails = s.list_mail(n).await.unwrap();
+        if with {
+            assert_eq!(mails.len(), 1, "{b:?}: case {n}");
+            assert_eq!(mails[0].subject, format!("[casedesk #{n}] opened"), "{b:?}");
+        } else {
+            assert!(mails.is_empty(), "{b:?}: case {n}");
+        }
+        let c = s.get_case(n).await.unwrap().unwrap();
+        assert_eq!(c.number, n);
+    }
+}
+both!(messages_name_their_case_across_writers);

@@ -164,6 +164,7 @@ async fn created(s: &dyn Store, f: &Fixture, subject: &str) -> i64 {
             &event(f.requester.id, EventKind::Created, true),
             None,
             &a(),
+            None,
         )
         .await
     {

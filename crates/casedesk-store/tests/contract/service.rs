@@ -12,14 +12,14 @@ async fn idempotency_keys_replay_and_detect_reuse(b: Backend) {
     };
     let e = event(f.requester.id, EventKind::Created, true);
     let CreateOutcome::Created(number) = s
-        .create_case(&new_case(&f, "a"), &e, Some(&key), &a())
+        .create_case(&new_case(&f, "a"), &e, Some(&key), &a(), None)
         .await
         .unwrap()
     else {
         panic!()
     };
     assert_eq!(
-        s.create_case(&new_case(&f, "a"), &e, Some(&key), &a())
+        s.create_case(&new_case(&f, "a"), &e, Some(&key), &a(), None)
             .await
             .unwrap(),
         CreateOutcome::Replayed(number)
@@ -29,7 +29,7 @@ async fn idempotency_keys_replay_and_detect_reuse(b: Backend) {
         ..key.clone()
     };
     assert_eq!(
-        s.create_case(&new_case(&f, "b"), &e, Some(&other), &a())
+        s.create_case(&new_case(&f, "b"), &e, Some(&other), &a(), None)
             .await
             .unwrap(),
         CreateOutcome::KeyReused

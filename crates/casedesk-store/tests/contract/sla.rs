@@ -97,6 +97,7 @@ async fn sla_log_and_timers_are_written_with_the_case(b: Backend) {
                 &event(f.requester.id, EventKind::Created, true),
                 None,
                 &a(),
+                None,
             )
             .await
             .unwrap()

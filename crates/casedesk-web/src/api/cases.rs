@@ -90,7 +90,7 @@ pub async fn create_case(
         None => None,
     };
     let (case, replayed, sla, removed) =
-        service::create_case(st.store.as_ref(), &p, &value, key).await?;
+        service::create_case(st.store.as_ref(), &p, &value, key, st.composer()).await?;
     let location = format!("/api/v1/cases/{}", case.number);
     // Open incidents this case matches: the requester may link the case to one and be told
     // when it is resolved.

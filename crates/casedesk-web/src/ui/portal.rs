@@ -498,7 +498,7 @@ pub async fn submit(
             Err(e) => return refused_api(&st, &v, &data, &fields, e).await,
         }
     };
-    let created = service::create_case(st.store.as_ref(), &v.p, &value, None).await;
+    let created = service::create_case(st.store.as_ref(), &v.p, &value, None, st.composer()).await;
     let case = match created {
         Ok((case, ..)) => case,
         Err(e) => return refused_form(&st, &v, &data, &fields, e).await,

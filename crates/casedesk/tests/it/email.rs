@@ -304,6 +304,80 @@ async fn outbound_goes_through_smtp_threaded_and_never_carries_a_note(b: Backend
 }
 both!(outbound_goes_through_smtp_threaded_and_never_carries_a_note);
 
+/// A new case's acknowledgement is written with the case: with no webhook endpoint nothing
+/// else is queued, and with one the event is still delivered to it, while the
+/// acknowledgement is written once, not a second time by the event's dispatch.
+async fn a_new_case_is_acknowledged_once_whether_or_not_an_endpoint_listens(b: Backend) {
+    use casedesk_testkit::hooks::{Behaviour, Receiver};
+    let sink = SmtpSink::start().await;
+    let app = spawn_app_with(
+        b,
+        Options {
+            mail: sink.mail_config(),
+            ..Options::default()
+        },
+    )
+    .await;
+    let w = app.world().await;
+    let quiet = with_contact(&app, &w, "Acknowledged without an endpoint").await;
+    sink.wait_for("the first acknowledgements", |a| {
+        case_messages(a, quiet, "acknowledged").len() == 2
+    })
+    .await;
+
+    let rx = Receiver::start(0).await;
+    let made = app
+        .post(
+            "/api/v1/webhooks",
+            &w.super_admin,
+            json!({"url": rx.url("/acme"), "event_types": ["case.created"], "description": "acks"}),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.json);
+    let secret = made.json["secret"].as_str().unwrap().to_owned();
+    rx.configure(
+        "/acme",
+        &Behaviour {
+            secrets: vec![secret],
+            ..Default::default()
+        },
+    )
+    .await;
+    let heard = with_contact(&app, &w, "Acknowledged with an endpoint").await;
+    // The endpoint hears of the case: its event was dispatched (and, had the dispatch
+    // written the acknowledgement again, that was committed with it).
+    rx.wait_for(20, "case.created", |log| {
+        log.iter()
+            .any(|r| r.body["type"] == "case.created" && r.body["data"]["case"]["number"] == heard)
+    })
+    .await;
+    for n in [quiet, heard] {
+        let log = app.get(&format!("/api/v1/cases/{n}/mail"), &w.agent).await;
+        assert_eq!(log.status, 200, "{}", log.json);
+        let acks: Vec<String> = log.json["sent"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["kind"] == "acknowledged")
+            .map(|m| m["recipient"].as_str().unwrap().to_owned())
+            .collect();
+        let mut sorted = acks.clone();
+        sorted.sort();
+        assert_eq!(
+            sorted,
+            ["ops@acme.example", "teammate@acme.example"],
+            "case {n}: one acknowledgement each"
+        );
+    }
+    let all = sink
+        .wait_for("the second acknowledgements", |a| {
+            case_messages(a, heard, "acknowledged").len() >= 2
+        })
+        .await;
+    assert_eq!(case_messages(&all, heard, "acknowledged").len(), 2);
+}
+both!(a_new_case_is_acknowledged_once_whether_or_not_an_endpoint_listens);
+
 async fn a_refused_recipient_fails_alone_and_a_deferred_one_is_retried(b: Backend) {
     let sink = SmtpSink::start().await;
     let app = spawn_app_with(
