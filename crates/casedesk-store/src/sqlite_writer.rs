@@ -61,7 +61,12 @@ where
     F: FnMut(&Connection, &mut Head) -> Result<T, DomainError> + Send,
 {
     fn write(&mut self, conn: &Connection, head: &mut Head) -> Result<(), DomainError> {
-        self.out = Some((self.f)(conn, head)?);
+        // A step also runs code of other crates (a create composes its messages here): one
+        // that panicked must fail its own write, not end the thread every write goes through.
+        let f = &mut self.f;
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn, head)))
+            .unwrap_or_else(|_| Err(DomainError::Internal("a database write failed".into())));
+        self.out = Some(r?);
         Ok(())
     }
 
@@ -743,6 +748,28 @@ mod tests {
             .unwrap();
         let want: Vec<Value> = [1, 2, 4, 5].into_iter().map(Value::Integer).collect();
         assert_eq!(rows, want, "the failed step's first insert is not kept");
+    }
+
+    /// A step that panics fails alone, and the thread goes on writing.
+    #[tokio::test]
+    async fn a_step_that_panics_does_not_stop_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = Writer::open(&table(&dir), Default::default()).unwrap();
+        let boom = w
+            .write(|_, _| -> Result<(), DomainError> { panic!("a composer gone wrong") })
+            .await;
+        assert!(matches!(boom, Err(DomainError::Internal(_))), "{boom:?}");
+        let n = w
+            .write(|c, _| {
+                exec(
+                    c,
+                    "INSERT INTO t (a, b) VALUES ($1, $1)",
+                    &[Value::Integer(1)],
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
     }
 
     /// The writer thread opens the file itself, read-write: a URL that would have the sqlx
