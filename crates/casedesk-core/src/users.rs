@@ -173,17 +173,26 @@ pub fn normalize_email(raw: &str) -> Result<String, String> {
     let Some((local, domain)) = e.split_once('@') else {
         return Err("must be an email address such as ops@example.com".into());
     };
-    let domain_ok = domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && domain
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
-    let local_ok = !local.is_empty()
-        && local.len() <= 64
-        && !local
-            .chars()
-            .any(|c| c.is_whitespace() || c == '@' || c.is_control());
+    // Only what a message can be addressed to (casedesk mails every address it keeps): a
+    // host name of two labels or more, and a local part of dot-separated atoms (RFC 5322),
+    // letters of any script allowed (RFC 6531). No quoted or commented forms.
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    let domain_ok = domain.split('.').count() >= 2 && domain.split('.').all(label_ok);
+    let atom_ok = |a: &str| {
+        !a.is_empty()
+            && a.chars().all(|c| {
+                c.is_ascii_alphanumeric()
+                    || "!#$%&'*+-/=?^_`{|}~".contains(c)
+                    || (!c.is_ascii() && c.is_alphanumeric())
+            })
+    };
+    let local_ok = local.len() <= 64 && local.split('.').all(atom_ok);
     if !domain_ok || !local_ok || e.len() > 254 {
         return Err("must be an email address such as ops@example.com".into());
     }
@@ -204,5 +213,29 @@ mod tests {
         assert!(normalize_email("ops@localhost").is_err());
         assert!(normalize_email("a b@acme.example").is_err());
         assert!(normalize_email("@acme.example").is_err());
+        // Accepted before, but no message could be addressed to them.
+        for odd in [
+            "a..b@x.example",
+            ".a@x.example",
+            "a.@x.example",
+            "a@-x.example",
+            "a@x-.example",
+            "a(comment)@x.example",
+            "a@x..example",
+            "a\\b@x.example",
+            "a;b@x.example",
+            "a,b@x.example",
+            "\"a b\"@x.example",
+            "a<b@x.example",
+        ] {
+            assert!(normalize_email(odd).is_err(), "{odd}");
+        }
+        for fine in [
+            "o'brien+tag@x.example",
+            "first.last@sub.x-y.example",
+            "jörg@x.example",
+        ] {
+            assert!(normalize_email(fine).is_ok(), "{fine}");
+        }
     }
 }

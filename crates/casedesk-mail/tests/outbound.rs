@@ -209,3 +209,23 @@ fn notices_and_case_messages_are_mime_with_a_charset_and_name_their_kind() {
     assert!(text.contains("MIME-Version: 1.0"));
     assert!(text.to_ascii_lowercase().contains("charset=utf-8"));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+    /// Every address casedesk accepts (a case email, a user's) can be written to: a message
+    /// to it composes. Addresses the composer refused used to pass the intake, and their
+    /// case got no acknowledgement at all.
+    #[test]
+    fn every_accepted_address_can_be_mailed(
+        local in r#"[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~(),;:<>\[\]\\" -]{0,12}|[a-zé.ö]{1,8}"#,
+        domain in r"[a-z0-9.-]{0,14}|[a-z]{1,6}\.[a-z]{2,4}",
+    ) {
+        let raw = format!("{local}@{domain}");
+        if let Ok(address) = casedesk_core::users::normalize_email(&raw) {
+            let r = render(MailKind::Acknowledged, &facts(), "casedesk");
+            let composed = compose(&r, "support@casedesk.example", std::slice::from_ref(&address), &thread(), "acknowledged");
+            proptest::prop_assert!(composed.is_ok(), "{address} was accepted but cannot be mailed: {:?}", composed.err());
+        }
+    }
+}

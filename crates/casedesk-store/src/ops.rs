@@ -448,53 +448,74 @@ macro_rules! ops_impl {
                     if jobs.is_empty() {
                         continue;
                     }
-                    let written = async {
-                        let (mut tx, _w) = store.begin().await?;
-                        let mut out = Vec::with_capacity(jobs.len());
-                        // Fan-outs that only queue messages (the common case: no webhook
-                        // endpoint) are written together: one statement ends their jobs, one
-                        // writes their messages, whatever their number.
-                        let mut bulk = Vec::new();
-                        for (i, j) in jobs.iter().enumerate() {
-                            if let $crate::ops::Ending::FanOut(c, ds, ms) = &j.ending
-                                && ds.is_empty()
-                            {
-                                bulk.push((i, c, ms));
-                            }
-                        }
-                        let ended = finish_done_many(&mut tx, &bulk.iter().map(|b| b.1).collect::<Vec<_>>()).await?;
-                        let mails: Vec<casedesk_core::mail::NewMail> = bulk
-                            .iter()
-                            .filter(|b| ended.contains(&b.1.job.id))
-                            .flat_map(|b| b.2.iter().cloned())
-                            .collect();
-                        $store::insert_mails(&mut tx, &mails).await?;
-                        for j in &jobs {
-                            out.push(match &j.ending {
-                                $crate::ops::Ending::Attempt(c, r, f) => $store::record_attempt_in(&mut tx, c, r, f).await?,
-                                $crate::ops::Ending::Finish(c, f, follow) => $store::finish_in_tx(&mut tx, c, f, follow).await?,
-                                $crate::ops::Ending::FanOut(c, ds, _) if ds.is_empty() => ended.contains(&c.job.id),
-                                $crate::ops::Ending::FanOut(c, ds, ms) => $store::fan_out_in(&mut tx, c, ds, ms).await?,
-                                $crate::ops::Ending::Mail(c, r, f) => $store::mail_result_in(&mut tx, c, r, f).await?,
-                            });
-                        }
-                        tx.commit().await.map_err(internal)?;
-                        Ok::<_, DomainError>(out)
-                    }
-                    .await;
-                    match written {
+                    let endings: Vec<&$crate::ops::Ending> = jobs.iter().map(|j| &j.ending).collect();
+                    match write_endings_tx(&store, &endings).await {
                         Ok(out) => {
                             for (j, done) in jobs.into_iter().zip(out) {
                                 let _ = j.reply.send(Ok(done));
                             }
                         }
-                        Err(e) => {
+                        // One ending that cannot be written must not fail the others with it
+                        // (their jobs would wait out their leases and run again): each is
+                        // written again alone. Not when the database is away.
+                        Err(e) if jobs.len() > 1 && !matches!(e, DomainError::Unavailable(_)) => {
                             for j in jobs {
-                                let _ = j.reply.send(Err(DomainError::Internal(e.to_string())));
+                                let r = write_endings_tx(&store, &[&j.ending])
+                                    .await
+                                    .and_then(|mut o| o.pop().ok_or_else(|| DomainError::Internal("an ending without its result".into())));
+                                let _ = j.reply.send(r);
+                            }
+                        }
+                        Err(e) => {
+                            let unavailable = matches!(e, DomainError::Unavailable(_));
+                            for j in jobs {
+                                let again = if unavailable {
+                                    DomainError::Unavailable(e.to_string())
+                                } else {
+                                    DomainError::Internal(e.to_string())
+                                };
+                                let _ = j.reply.send(Err(again));
                             }
                         }
                     }
                 }
+            }
+
+            /// Writes `endings` in one transaction; answers, for each, whether its job was
+            /// still its claim's.
+            async fn write_endings_tx(store: &$store, endings: &[&$crate::ops::Ending]) -> Result<Vec<bool>> {
+                let jobs = endings;
+                let (mut tx, _w) = store.begin().await?;
+                let mut out = Vec::with_capacity(jobs.len());
+                // Fan-outs that only queue messages (the common case: no webhook
+                // endpoint) are written together: one statement ends their jobs, one
+                // writes their messages, whatever their number.
+                let mut bulk = Vec::new();
+                for (i, j) in jobs.iter().enumerate() {
+                    if let $crate::ops::Ending::FanOut(c, ds, ms) = j
+                        && ds.is_empty()
+                    {
+                        bulk.push((i, c, ms));
+                    }
+                }
+                let ended = finish_done_many(&mut tx, &bulk.iter().map(|b| b.1).collect::<Vec<_>>()).await?;
+                let mails: Vec<casedesk_core::mail::NewMail> = bulk
+                    .iter()
+                    .filter(|b| ended.contains(&b.1.job.id))
+                    .flat_map(|b| b.2.iter().cloned())
+                    .collect();
+                $store::insert_mails(&mut tx, &mails).await?;
+                for j in jobs {
+                    out.push(match j {
+                        $crate::ops::Ending::Attempt(c, r, f) => $store::record_attempt_in(&mut tx, c, r, f).await?,
+                        $crate::ops::Ending::Finish(c, f, follow) => $store::finish_in_tx(&mut tx, c, f, follow).await?,
+                        $crate::ops::Ending::FanOut(c, ds, _) if ds.is_empty() => ended.contains(&c.job.id),
+                        $crate::ops::Ending::FanOut(c, ds, ms) => $store::fan_out_in(&mut tx, c, ds, ms).await?,
+                        $crate::ops::Ending::Mail(c, r, f) => $store::mail_result_in(&mut tx, c, r, f).await?,
+                    });
+                }
+                tx.commit().await.map_err(internal)?;
+                Ok(out)
             }
 
             impl $store {
@@ -1287,9 +1308,12 @@ macro_rules! ops_impl {
                     }
                     Self::insert_mails(tx, ms).await?;
                     for d in ds {
-                        sqlx::query(
+                        // An endpoint deleted since the dispatcher read the list gets nothing
+                        // (rather than failing the fan-out, and the endings written with it).
+                        let written = sqlx::query(
                             "INSERT INTO webhook_deliveries (id, endpoint_id, event_type, payload, case_number, state, attempts, created_at) \
-                             VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6)",
+                             SELECT $1, $2, $3, $4, $5, 'pending', 0, $6 \
+                             WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = $2)",
                         )
                         .bind(&d.id)
                         .bind(d.endpoint_id.to_string())
@@ -1300,7 +1324,9 @@ macro_rules! ops_impl {
                         .execute(&mut **tx)
                         .await
                         .map_err(internal)?;
-                        Self::insert_job(tx, &d.job).await?;
+                        if written.rows_affected() == 1 {
+                            Self::insert_job(tx, &d.job).await?;
+                        }
                     }
                     Ok(true)
                 }
