@@ -2,10 +2,25 @@
 
 use super::*;
 
+/// A message about case `n` to `to`, its subject ending in `what`.
+fn message(n: i64, to: &str, what: &str) -> casedesk_core::mail::NewMail {
+    let id = Uuid::now_v7();
+    casedesk_core::mail::NewMail {
+        id,
+        case_number: Some(n),
+        kind: "acknowledged".into(),
+        recipient: to.into(),
+        subject: format!("[casedesk #{n}] {what}"),
+        message_id: format!("<case-{n}.{}@casedesk.test>", id.simple()),
+        message: format!("Subject: [casedesk #{n}] {what}\r\n\r\nbody\r\n"),
+        created_at: casedesk_core::now(),
+    }
+}
+
 async fn mail_out_and_in_are_written_with_their_causes(b: Backend) {
     use casedesk_core::jobs::{Claim, Finish};
     use casedesk_core::mail::{
-        AttemptOutcome, AttemptStart, InboundOutcome, InboundRecord, MailResult, MailState, NewMail,
+        AttemptOutcome, AttemptStart, InboundOutcome, InboundRecord, MailResult, MailState,
     };
     use casedesk_core::service::FollowUp;
     let (s, _db) = store(b).await;
@@ -23,19 +38,7 @@ async fn mail_out_and_in_are_written_with_their_causes(b: Backend) {
     else {
         panic!("not created")
     };
-    let mail = |to: &str| {
-        let id = Uuid::now_v7();
-        NewMail {
-            id,
-            case_number: Some(n),
-            kind: "acknowledged".into(),
-            recipient: to.into(),
-            subject: format!("[casedesk #{n}] mail"),
-            message_id: format!("<case-{n}.{}@casedesk.test>", id.simple()),
-            message: "Subject: x\r\n\r\nbody\r\n".into(),
-            created_at: casedesk_core::now(),
-        }
-    };
+    let mail = |to: &str| message(n, to, "mail");
     // A public case event queues its dispatch job (which writes the messages) in the
     // transaction of the event, even with no webhook endpoint; an internal note does not.
     let jobs = |kind: &'static str| {
@@ -99,7 +102,7 @@ async fn mail_out_and_in_are_written_with_their_causes(b: Backend) {
     let (rec, text) = s.get_mail(m1.id).await.unwrap().unwrap();
     assert_eq!(
         (rec.recipient.as_str(), text.as_str()),
-        ("req@acme.example", "Subject: x\r\n\r\nbody\r\n")
+        ("req@acme.example", m1.message.as_str())
     );
 
     // A sending attempt's result is recorded with the end of its job, fenced by the lease.
@@ -534,25 +537,13 @@ both!(mail_out_and_in_are_written_with_their_causes);
 /// endpoint may receive it, and a dispatch queued for an endpoint says the messages are
 /// written, so they are not written twice.
 async fn a_new_case_is_written_with_its_messages(b: Backend) {
-    use casedesk_core::mail::{Compose, NewMail};
+    use casedesk_core::mail::Compose;
     let (s, _db) = store(b).await;
     let f = fixture(s.as_ref()).await;
     let compose: Compose = std::sync::Arc::new(|n| {
         ["one@acme.example", "two@acme.example"]
             .iter()
-            .map(|to| {
-                let id = Uuid::now_v7();
-                NewMail {
-                    id,
-                    case_number: Some(n),
-                    kind: "acknowledged".into(),
-                    recipient: (*to).into(),
-                    subject: format!("[casedesk #{n}] opened"),
-                    message_id: format!("<case-{n}.{}@casedesk.test>", id.simple()),
-                    message: format!("Subject: [casedesk #{n}] opened\r\n\r\nbody\r\n"),
-                    created_at: casedesk_core::now(),
-                }
-            })
+            .map(|to| message(n, to, "opened"))
             .collect()
     });
     let create = |with: Option<Compose>| {
@@ -612,27 +603,10 @@ async fn a_new_case_is_written_with_its_messages(b: Backend) {
     assert_eq!(queued[0].payload["mails_planned"], json!(false), "{b:?}");
 
     // With an enabled endpoint, the event is dispatched for it, marked as mailed.
-    let now = casedesk_core::now();
-    let ep = casedesk_core::webhooks::Endpoint {
-        id: Uuid::now_v7(),
-        account_id: Some(f.account.id),
-        url: "https://hooks.acme.example/casedesk".into(),
-        description: None,
-        event_types: vec!["case.created".into()],
-        enabled: true,
-        disabled_reason: None,
-        failure_streak: 0,
-        created_at: now,
-        updated_at: now,
-    };
-    let secret = casedesk_core::webhooks::SecretRecord {
-        id: Uuid::now_v7(),
-        endpoint_id: ep.id,
-        sealed: "sealed".into(),
-        created_at: now,
-        expires_at: None,
-    };
-    s.create_endpoint(&ep, &secret, &a()).await.unwrap();
+    let ep = endpoint(&f, "https://hooks.acme.example/casedesk");
+    s.create_endpoint(&ep, &secret(ep.id, "sealed"), &a())
+        .await
+        .unwrap();
     let k = create(Some(compose)).await;
     assert_eq!(s.list_mail(k).await.unwrap().len(), 2);
     let queued = jobs("case.event").await;
@@ -649,23 +623,11 @@ both!(a_new_case_is_written_with_its_messages);
 /// and each message names the case it was written with, even where a number one handle had
 /// counted on was taken by the other.
 async fn messages_name_their_case_across_writers(b: Backend) {
-    use casedesk_core::mail::{Compose, NewMail};
+    use casedesk_core::mail::Compose;
     let (s, db) = store(b).await;
     let s2 = casedesk_store::connect(&db.url).await.unwrap();
     let f = fixture(s.as_ref()).await;
-    let compose: Compose = std::sync::Arc::new(|n| {
-        let id = Uuid::now_v7();
-        vec![NewMail {
-            id,
-            case_number: Some(n),
-            kind: "acknowledged".into(),
-            recipient: "one@acme.example".into(),
-            subject: format!("[casedesk #{n}] opened"),
-            message_id: format!("<case-{n}.{}@casedesk.test>", id.simple()),
-            message: format!("Subject: [casedesk #{n}] opened\r\n\r\nbody\r\n"),
-            created_at: casedesk_core::now(),
-        }]
-    });
+    let compose: Compose = std::sync::Arc::new(|n| vec![message(n, "one@acme.example", "opened")]);
     let mut set = tokio::task::JoinSet::new();
     for i in 0..40 {
         let (st, f, compose) = if i % 2 == 0 {

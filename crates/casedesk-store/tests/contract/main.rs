@@ -156,6 +156,34 @@ fn a() -> AuditRecord {
     )
 }
 
+/// An enabled endpoint of the fixture's account, for every event type.
+fn endpoint(f: &Fixture, url: &str) -> casedesk_core::webhooks::Endpoint {
+    let now = casedesk_core::now();
+    casedesk_core::webhooks::Endpoint {
+        id: Uuid::now_v7(),
+        account_id: Some(f.account.id),
+        url: url.into(),
+        description: None,
+        event_types: vec![],
+        enabled: true,
+        disabled_reason: None,
+        failure_streak: 0,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// A signing secret of an endpoint, as stored (sealed).
+fn secret(endpoint_id: Uuid, sealed: &str) -> casedesk_core::webhooks::SecretRecord {
+    casedesk_core::webhooks::SecretRecord {
+        id: Uuid::now_v7(),
+        endpoint_id,
+        sealed: sealed.into(),
+        created_at: casedesk_core::now(),
+        expires_at: None,
+    }
+}
+
 /// Opens a case through the store and answers its number.
 async fn created(s: &dyn Store, f: &Fixture, subject: &str) -> i64 {
     match s

@@ -1,19 +1,9 @@
 //! WebhookStore: endpoints and their secrets (deliveries and attempts are written by jobs,
 //! through the integration tests' real receiver).
 
-use casedesk_core::webhooks::{Endpoint, SecretRecord};
+use casedesk_core::webhooks::Endpoint;
 
 use super::*;
-
-fn secret(endpoint_id: Uuid, sealed: &str) -> SecretRecord {
-    SecretRecord {
-        id: Uuid::now_v7(),
-        endpoint_id,
-        sealed: sealed.into(),
-        created_at: casedesk_core::now(),
-        expires_at: None,
-    }
-}
 
 async fn endpoints_and_secrets_round_trip_per_account(b: Backend) {
     let (s, _db) = store(b).await;
@@ -97,21 +87,9 @@ async fn a_fan_out_skips_an_endpoint_deleted_meanwhile(b: Backend) {
     let (s, _db) = store(b).await;
     let f = fixture(s.as_ref()).await;
     let now = casedesk_core::now();
-    let ep = |url: &str| Endpoint {
-        id: Uuid::now_v7(),
-        account_id: Some(f.account.id),
-        url: url.into(),
-        description: None,
-        event_types: vec![],
-        enabled: true,
-        disabled_reason: None,
-        failure_streak: 0,
-        created_at: now,
-        updated_at: now,
-    };
     let (gone, kept) = (
-        ep("https://a.acme.example/h"),
-        ep("https://b.acme.example/h"),
+        endpoint(&f, "https://a.acme.example/h"),
+        endpoint(&f, "https://b.acme.example/h"),
     );
     for e in [&gone, &kept] {
         s.create_endpoint(e, &secret(e.id, "sealed"), &a())
