@@ -995,3 +995,12 @@ pub(crate) enum Batched {
     Done(casedesk_core::cases::CreateOutcome),
     Not(Option<casedesk_core::mail::Compose>),
 }
+
+/// The same error again, for each waiter of a write that failed as a whole (the database
+/// away stays "unavailable", so each waiter still answers 503).
+pub(crate) fn again(e: &DomainError) -> DomainError {
+    match e {
+        DomainError::Unavailable(m) => DomainError::Unavailable(m.clone()),
+        other => DomainError::Internal(other.to_string()),
+    }
+}

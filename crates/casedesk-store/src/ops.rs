@@ -467,14 +467,8 @@ macro_rules! ops_impl {
                             }
                         }
                         Err(e) => {
-                            let unavailable = matches!(e, DomainError::Unavailable(_));
                             for j in jobs {
-                                let again = if unavailable {
-                                    DomainError::Unavailable(e.to_string())
-                                } else {
-                                    DomainError::Internal(e.to_string())
-                                };
-                                let _ = j.reply.send(Err(again));
+                                let _ = j.reply.send(Err($crate::common::again(&e)));
                             }
                         }
                     }
@@ -484,14 +478,13 @@ macro_rules! ops_impl {
             /// Writes `endings` in one transaction; answers, for each, whether its job was
             /// still its claim's.
             async fn write_endings_tx(store: &$store, endings: &[&$crate::ops::Ending]) -> Result<Vec<bool>> {
-                let jobs = endings;
                 let (mut tx, _w) = store.begin().await?;
-                let mut out = Vec::with_capacity(jobs.len());
+                let mut out = Vec::with_capacity(endings.len());
                 // Fan-outs that only queue messages (the common case: no webhook
                 // endpoint) are written together: one statement ends their jobs, one
                 // writes their messages, whatever their number.
                 let mut bulk = Vec::new();
-                for (i, j) in jobs.iter().enumerate() {
+                for (i, j) in endings.iter().enumerate() {
                     if let $crate::ops::Ending::FanOut(c, ds, ms) = j
                         && ds.is_empty()
                     {
@@ -505,7 +498,7 @@ macro_rules! ops_impl {
                     .flat_map(|b| b.2.iter().cloned())
                     .collect();
                 $store::insert_mails(&mut tx, &mails).await?;
-                for j in jobs {
+                for j in endings {
                     out.push(match j {
                         $crate::ops::Ending::Attempt(c, r, f) => $store::record_attempt_in(&mut tx, c, r, f).await?,
                         $crate::ops::Ending::Finish(c, f, follow) => $store::finish_in_tx(&mut tx, c, f, follow).await?,

@@ -214,7 +214,7 @@ fn commit_steps(
                 }
             } else {
                 for s in steps {
-                    s.answer(Err(again(&e)));
+                    s.answer(Err(crate::common::again(&e)));
                 }
             }
         }
@@ -235,14 +235,6 @@ fn write_steps(
         s.write(&tx, head).map_err(|e| (e, true))?;
     }
     tx.commit().map_err(|e| (db(e), false))
-}
-
-/// The same error again, for each step of a transaction that failed as a whole.
-fn again(e: &DomainError) -> DomainError {
-    match e {
-        DomainError::Unavailable(m) => DomainError::Unavailable(m.clone()),
-        other => DomainError::Internal(other.to_string()),
-    }
 }
 
 /// How often the checkpointer copies the log into the database.
