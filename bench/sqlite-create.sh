@@ -3,7 +3,8 @@
 # clock, search index, audit entry): ROUNDS rounds, each on a fresh copy of one generated
 # database, creating at concurrency 1 and then 16. After each round it prints what the
 # creation left for the background (jobs not yet done) and how long that took to drain, so
-# a rate bought by deferring work shows.
+# a rate bought by deferring work shows, and the server's CPU time per case created (its jobs
+# included), the figure least moved by what else the machine is doing.
 #
 #   bash bench/sqlite-create.sh
 #
@@ -45,6 +46,17 @@ jobs_left() {
         "$1/casedesk.db"
 }
 
+cases_in() {
+    python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT COUNT(*) FROM cases").fetchone()[0])' \
+        "$1/casedesk.db"
+}
+
+# The server's user and system time so far, in clock ticks: with the cases created, what a
+# case costs in CPU, which moves far less from run to run than a rate on a shared machine.
+server_ticks() {
+    awk '{print $14 + $15}' "/proc/$1/stat"
+}
+
 for round in $(seq 1 "$ROUNDS"); do
   for bin in $BINS; do
     label="round $round"
@@ -66,12 +78,15 @@ for round in $(seq 1 "$ROUNDS"); do
     fi
     sleep 1
     for c in 1 16; do
+        cases0=$(cases_in "$dir"); cpu0=$(server_ticks "$(cat "$WORK/pid")")
         echo "$label: $(target/release/casedesk-bench load --base "$base" --data "$WORK/data.json" \
             --scenario create --concurrency "$c" --seconds "$SECONDS_PER")"
         start=$(date +%s.%N)
         left=$(jobs_left "$dir")
         while [ "$(jobs_left "$dir")" -gt 0 ]; do sleep 0.2; done
-        echo "$label c$c: $left jobs left at the end, drained in $(python3 -c "import time,sys; print(round(time.time()-float(sys.argv[1]),1))" "$start") s"
+        cases1=$(cases_in "$dir"); cpu1=$(server_ticks "$(cat "$WORK/pid")")
+        echo "$label c$c: $left jobs left at the end, drained in $(python3 -c "import time,sys; print(round(time.time()-float(sys.argv[1]),1))" "$start") s;" \
+            "server CPU $(python3 -c "import os,sys; t,n=int(sys.argv[1]),int(sys.argv[2]); print(round(t*1e6/os.sysconf('SC_CLK_TCK')/max(n,1)))" "$((cpu1 - cpu0))" "$((cases1 - cases0))") µs per case created and handled"
     done
     kill "$(cat "$WORK/pid")"; wait "$(cat "$WORK/pid")" 2>/dev/null || true
   done

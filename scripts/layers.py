@@ -71,6 +71,8 @@ LAYERS = {
         ["backend"],
         # SQLite's writer thread (the backends' SQL constants, run through rusqlite)
         ["sqlite_writer"],
+        # SQLite's hot reads, through rusqlite on blocking threads
+        ["sqlite_reader"],
         ["sqlite", "postgres", "cache"],
         ["lib"],
     ],

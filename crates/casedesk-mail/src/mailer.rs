@@ -35,6 +35,9 @@ enum Transport {
 pub struct Mailer {
     config: MailConfig,
     domain: String,
+    /// The sender's bare address, lowercased: parsed once, since every create checks the
+    /// case email against it and every case message leaves it out.
+    own: String,
     transport: Transport,
 }
 
@@ -244,6 +247,7 @@ impl Mailer {
         };
         Ok(Mailer {
             domain: config.domain(),
+            own: config.from_address().to_ascii_lowercase(),
             config,
             transport,
         })
@@ -252,8 +256,7 @@ impl Mailer {
     /// Whether `address` is casedesk's own (the sender of its messages, which the mail gate
     /// reads): no case email may be it.
     pub fn is_own_address(&self, address: &str) -> bool {
-        let own = self.config.from_address();
-        !own.is_empty() && own.eq_ignore_ascii_case(address.trim())
+        !self.own.is_empty() && self.own.eq_ignore_ascii_case(address.trim())
     }
 
     /// The settings.
@@ -359,10 +362,10 @@ impl Mailer {
         }
         // casedesk never writes to itself: a case email set to its own address would make
         // every message come back to the mail gate.
-        let own = self.config.from_address().to_ascii_lowercase();
+        let own = &self.own;
         let ours = |to: &[String]| -> Vec<String> {
             to.iter()
-                .filter(|t| own.is_empty() || **t != own)
+                .filter(|t| own.is_empty() || **t != *own)
                 .cloned()
                 .collect()
         };

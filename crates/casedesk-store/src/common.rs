@@ -57,6 +57,9 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
+/// The columns of `mail_out` a [`MailRecord`](casedesk_core::mail::MailRecord) is read from.
+pub(crate) const MAIL_OUT_COLS: &str = "id, case_number, kind, recipient, subject, message_id, state, attempts, last_error, detail, created_at, sent_at, next_attempt_at";
+
 pub(crate) fn ts(micros: i64) -> Timestamp {
     Timestamp::from_microsecond(micros).unwrap_or(Timestamp::UNIX_EPOCH)
 }

@@ -19,6 +19,7 @@ mod ops;
 mod postgres;
 mod reports;
 mod sqlite;
+mod sqlite_reader;
 mod sqlite_writer;
 mod status;
 mod support;

@@ -16,7 +16,7 @@ macro_rules! mail_impl {
 
             use super::ops_impl::{g, DbRow, Tx};
 
-            const OUT_COLS: &str = "id, case_number, kind, recipient, subject, message_id, state, attempts, last_error, detail, created_at, sent_at, next_attempt_at";
+            const OUT_COLS: &str = $crate::common::MAIL_OUT_COLS;
             const IN_COLS: &str = "id, received_at, sender, subject, message_id, case_number, outcome, detail";
 
             fn mail_from_row(r: &DbRow) -> Result<MailRecord> {
@@ -143,6 +143,9 @@ macro_rules! mail_impl {
                 }
 
                 pub(crate) async fn get_mail_op(&self, id: Uuid) -> Result<Option<(MailRecord, String)>> {
+                    if let Some(read) = self.mail_on_reader(id).await? {
+                        return Ok(read);
+                    }
                     let r = sqlx::query(sqlx::AssertSqlSafe(format!(
                         "SELECT {OUT_COLS}, message FROM mail_out WHERE id = $1"
                     )))

@@ -790,14 +790,18 @@ macro_rules! ops_impl {
                 pub(crate) async fn claim_jobs_op(&self, node: &str, now: Timestamp, lease: std::time::Duration, limit: u32) -> Result<Vec<Claim>> {
                     // A plain read first: most wake-ups find nothing due, and a claim is a write
                     // transaction that would queue behind (and hold up) the case writers.
-                    let due: Option<i64> = sqlx::query_scalar(
-                        "SELECT CAST(1 AS BIGINT) FROM jobs WHERE state = 'queued' AND run_at <= $1 LIMIT 1",
-                    )
-                    .bind(micros(now))
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(internal)?;
-                    if due.is_none() {
+                    let due = match self.due_on_reader(micros(now)).await? {
+                        Some(due) => due,
+                        None => sqlx::query_scalar::<_, i64>(
+                            "SELECT CAST(1 AS BIGINT) FROM jobs WHERE state = 'queued' AND run_at <= $1 LIMIT 1",
+                        )
+                        .bind(micros(now))
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(internal)?
+                        .is_some(),
+                    };
+                    if !due {
                         return Ok(Vec::new());
                     }
                     let token = random_token();

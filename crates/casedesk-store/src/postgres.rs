@@ -85,6 +85,19 @@ impl PgStore {
         jobs
     }
 
+    /// PostgreSQL reads a message through sqlx (SQLite on its reader).
+    async fn mail_on_reader(
+        &self,
+        _id: uuid::Uuid,
+    ) -> Result<Option<Option<(casedesk_core::mail::MailRecord, String)>>, DomainError> {
+        Ok(None)
+    }
+
+    /// PostgreSQL checks for due jobs through sqlx (SQLite on its reader).
+    async fn due_on_reader(&self, _now: i64) -> Result<Option<bool>, DomainError> {
+        Ok(None)
+    }
+
     /// PostgreSQL claims through sqlx (SQLite on its writer thread).
     async fn claim_on_thread(
         &self,

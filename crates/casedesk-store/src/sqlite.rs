@@ -15,6 +15,7 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard, mpsc};
 
 use crate::common::{case_insert_args, internal, micros};
+use crate::sqlite_reader::Reader;
 use crate::sqlite_writer::{Create, Writer, claim_jobs, on_thread, write_create, write_endings};
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -30,6 +31,8 @@ pub struct SqliteStore {
     writer: Arc<Mutex<()>>,
     /// The thread that writes the group commits (see `sqlite_writer`).
     thread: Writer,
+    /// The reads every created case causes (see `sqlite_reader`).
+    reader: Reader,
 }
 
 impl SqliteStore {
@@ -77,12 +80,14 @@ impl SqliteStore {
             .map_err(|e| DomainError::Internal(format!("migration failed: {e}")))?;
         let writer = Arc::new(Mutex::new(()));
         let thread = Writer::open(&path, writer.clone())?;
+        let reader = Reader::new(&path);
         let (attempts, arx) = crate::ops::attempt_queue();
         let store = Self {
             pool,
             attempts,
             writer,
             thread,
+            reader,
         };
         tokio::spawn(ops_impl::attempt_commit(store.clone(), arx));
         Ok(store)
@@ -162,6 +167,25 @@ impl SqliteStore {
         let (node, token) = (node.to_owned(), token.to_owned());
         self.thread
             .write(move |conn, _| claim_jobs(conn, &node, &token, until, now, limit))
+            .await
+            .map(Some)
+    }
+
+    /// Reads a message to send on the reader (see `sqlite_reader`).
+    async fn mail_on_reader(
+        &self,
+        id: uuid::Uuid,
+    ) -> Result<Option<Option<(casedesk_core::mail::MailRecord, String)>>, DomainError> {
+        self.reader
+            .read(move |conn| crate::sqlite_reader::mail(conn, id))
+            .await
+            .map(Some)
+    }
+
+    /// Whether a job is due, on the reader (see `sqlite_reader`).
+    async fn due_on_reader(&self, now: i64) -> Result<Option<bool>, DomainError> {
+        self.reader
+            .read(move |conn| crate::sqlite_reader::job_due(conn, now))
             .await
             .map(Some)
     }

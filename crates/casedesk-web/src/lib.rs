@@ -25,7 +25,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 pub use limits::{MAX_JSON_BODY, upload_limit};
-pub use state::{AppState, report_tag};
+pub use state::{AppParts, AppState, report_tag};
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
