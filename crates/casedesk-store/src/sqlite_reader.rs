@@ -5,13 +5,13 @@
 //! check) that way cost more server CPU than sending it (bench/README.md). Here a read is
 //! one hand-off to a blocking thread, on a connection kept for the next one.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
 use casedesk_core::DomainError;
 use casedesk_core::mail::{MailRecord, MailState};
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OpenFlags};
 use uuid::Uuid;
 
 use crate::common::{MAIL_OUT_COLS, ts, uuid};
@@ -25,7 +25,7 @@ const IDLE_MAX: usize = 32;
 /// Read-only connections to the database file, opened when needed and kept for reuse.
 #[derive(Clone)]
 pub(crate) struct Reader {
-    path: PathBuf,
+    path: Arc<Path>,
     idle: Arc<Mutex<Vec<Connection>>>,
 }
 
@@ -33,7 +33,7 @@ impl Reader {
     /// A reader of `path` (already migrated); it opens no connection until the first read.
     pub(crate) fn new(path: &Path) -> Self {
         Self {
-            path: path.to_path_buf(),
+            path: Arc::from(path),
             idle: Arc::default(),
         }
     }
@@ -86,63 +86,29 @@ pub(crate) fn mail(
     id: Uuid,
 ) -> Result<Option<(MailRecord, String)>, DomainError> {
     let mut st = conn.prepare_cached(&MAIL_READ).map_err(db)?;
-    let row = st
-        .query_row([id.to_string()], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, Option<i64>>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, String>(6)?,
-                r.get::<_, i64>(7)?,
-                r.get::<_, Option<String>>(8)?,
-                r.get::<_, Option<String>>(9)?,
-                r.get::<_, i64>(10)?,
-                r.get::<_, Option<i64>>(11)?,
-                r.get::<_, Option<i64>>(12)?,
-                r.get::<_, String>(13)?,
-            ))
-        })
-        .optional()
-        .map_err(db)?;
-    let Some((
-        id,
-        case_number,
-        kind,
-        recipient,
-        subject,
-        message_id,
-        state,
-        attempts,
-        last_error,
-        detail,
-        created_at,
-        sent_at,
-        next_attempt_at,
-        message,
-    )) = row
-    else {
+    let mut rows = st.query([id.to_string()]).map_err(db)?;
+    let Some(r) = rows.next().map_err(db)? else {
         return Ok(None);
     };
+    let state: String = r.get(6).map_err(db)?;
     let record = MailRecord {
-        id: uuid(&id)?,
-        case_number,
-        kind,
-        recipient,
-        subject,
-        message_id,
+        id: uuid(&r.get::<_, String>(0).map_err(db)?)?,
+        case_number: r.get(1).map_err(db)?,
+        kind: r.get(2).map_err(db)?,
+        recipient: r.get(3).map_err(db)?,
+        subject: r.get(4).map_err(db)?,
+        message_id: r.get(5).map_err(db)?,
         state: MailState::parse(&state)
             .ok_or_else(|| DomainError::Internal(format!("bad mail state {state}")))?,
-        attempts: u32::try_from(attempts).unwrap_or(0),
-        last_error,
-        detail,
-        created_at: ts(created_at),
-        sent_at: sent_at.map(ts),
-        next_attempt_at: next_attempt_at.map(ts),
+        attempts: u32::try_from(r.get::<_, i64>(7).map_err(db)?).unwrap_or(0),
+        last_error: r.get(8).map_err(db)?,
+        detail: r.get(9).map_err(db)?,
+        created_at: ts(r.get(10).map_err(db)?),
+        sent_at: r.get::<_, Option<i64>>(11).map_err(db)?.map(ts),
+        next_attempt_at: r.get::<_, Option<i64>>(12).map_err(db)?.map(ts),
         attempt_log: Vec::new(),
     };
+    let message: String = r.get(13).map_err(db)?;
     Ok(Some((record, message)))
 }
 
@@ -158,7 +124,7 @@ pub(crate) fn job_due(conn: &Connection, now: i64) -> Result<bool, DomainError> 
 mod tests {
     use super::*;
 
-    fn table(dir: &tempfile::TempDir) -> PathBuf {
+    fn table(dir: &tempfile::TempDir) -> std::path::PathBuf {
         let path = dir.path().join("t.db");
         let c = Connection::open(&path).unwrap();
         c.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (a INTEGER);")
