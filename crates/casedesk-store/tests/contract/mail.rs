@@ -43,16 +43,7 @@ async fn mail_out_and_in_are_written_with_their_causes(b: Backend) {
     // transaction of the event, even with no webhook endpoint; an internal note does not.
     let jobs = |kind: &'static str| {
         let s = s.clone();
-        async move {
-            s.list_jobs(&casedesk_core::jobs::JobQuery {
-                kind: Some(kind.into()),
-                limit: 100,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .len()
-        }
+        async move { jobs_of(s.as_ref(), kind).await.len() }
     };
     assert_eq!(jobs("case.event").await, 1);
     let c = s.get_case(n).await.unwrap().unwrap();
@@ -565,18 +556,6 @@ async fn a_new_case_is_written_with_its_messages(b: Backend) {
             }
         }
     };
-    let jobs = |kind: &'static str| {
-        let s = s.clone();
-        async move {
-            s.list_jobs(&casedesk_core::jobs::JobQuery {
-                kind: Some(kind.into()),
-                limit: 100,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-        }
-    };
     let n = create(Some(compose.clone())).await;
     let mails = s.list_mail(n).await.unwrap();
     let mut to: Vec<_> = mails.iter().map(|m| m.recipient.clone()).collect();
@@ -588,16 +567,20 @@ async fn a_new_case_is_written_with_its_messages(b: Backend) {
             .all(|m| m.subject == format!("[casedesk #{n}] opened")),
         "composed from the number the case got: {mails:?}"
     );
-    assert_eq!(jobs("mail.send").await.len(), 2, "each message has its job");
+    assert_eq!(
+        jobs_of(s.as_ref(), "mail.send").await.len(),
+        2,
+        "each message has its job"
+    );
     assert!(
-        jobs("case.event").await.is_empty(),
+        jobs_of(s.as_ref(), "case.event").await.is_empty(),
         "nothing left for the dispatcher without an endpoint ({b:?})"
     );
 
     // Without the messages, the dispatcher writes them, as before.
     let m = create(None).await;
     assert!(s.list_mail(m).await.unwrap().is_empty());
-    let queued = jobs("case.event").await;
+    let queued = jobs_of(s.as_ref(), "case.event").await;
     assert_eq!(queued.len(), 1, "{b:?}");
     assert_eq!(queued[0].payload["case"], json!(m));
     assert_eq!(queued[0].payload["mails_planned"], json!(false), "{b:?}");
@@ -609,7 +592,7 @@ async fn a_new_case_is_written_with_its_messages(b: Backend) {
         .unwrap();
     let k = create(Some(compose)).await;
     assert_eq!(s.list_mail(k).await.unwrap().len(), 2);
-    let queued = jobs("case.event").await;
+    let queued = jobs_of(s.as_ref(), "case.event").await;
     let job = queued
         .iter()
         .find(|j| j.payload["case"] == json!(k))

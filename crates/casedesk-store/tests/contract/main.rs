@@ -184,6 +184,17 @@ fn secret(endpoint_id: Uuid, sealed: &str) -> casedesk_core::webhooks::SecretRec
     }
 }
 
+/// The jobs of `kind`, queued or not (at most 100).
+async fn jobs_of(s: &dyn Store, kind: &str) -> Vec<casedesk_core::jobs::Job> {
+    s.list_jobs(&casedesk_core::jobs::JobQuery {
+        kind: Some(kind.into()),
+        limit: 100,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
 /// Opens a case through the store and answers its number.
 async fn created(s: &dyn Store, f: &Fixture, subject: &str) -> i64 {
     match s
