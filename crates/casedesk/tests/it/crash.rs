@@ -192,13 +192,29 @@ async fn several_servers_on_one_database_hand_out_unique_increasing_numbers(b: B
         tasks.spawn(async move {
             let mut mine = Vec::new();
             for i in 0..15 {
-                let r = client
-                    .post(format!("{base}/api/v1/cases"))
-                    .bearer_auth(&token)
-                    .json(&acme_case(&format!("n {k}-{i}")))
-                    .send()
-                    .await
-                    .unwrap();
+                // Three servers and twelve clients on two cores: a server may answer 503
+                // (with Retry-After) when no database connection frees up within its acquire
+                // timeout. A client then tries again with the same key, and gets one case.
+                let mut tries = 0;
+                let r = loop {
+                    let r = client
+                        .post(format!("{base}/api/v1/cases"))
+                        .bearer_auth(&token)
+                        .header("Idempotency-Key", format!("n-{k}-{i}"))
+                        .json(&acme_case(&format!("n {k}-{i}")))
+                        .send()
+                        .await
+                        .unwrap();
+                    tries += 1;
+                    if r.status().as_u16() != 503 || tries == 10 {
+                        break r;
+                    }
+                    assert!(
+                        r.headers().contains_key("retry-after"),
+                        "a 503 says when to retry"
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                };
                 assert_eq!(r.status().as_u16(), 201);
                 let v: serde_json::Value = r.json().await.unwrap();
                 mine.push(v["number"].as_i64().unwrap());
