@@ -119,7 +119,7 @@ impl SqliteStore {
             mails,
         };
         self.thread
-            .write(move |conn, head| write_create(conn, &create, head))
+            .write(move |conn, group| write_create(conn, &create, group))
             .await
             .map(crate::common::Batched::Done)
     }

@@ -554,3 +554,62 @@ async fn a_search_of_only_common_words_finds_nothing(b: Backend) {
     }
 }
 both!(a_search_of_only_common_words_finds_nothing);
+
+/// Every case is found by its words at once, however it was stored: created many at a time
+/// (on SQLite the writer indexes a group commit's cases together, so a create refused in
+/// the group must not take its neighbours' rows with it, nor leave one of its own), or
+/// imported.
+async fn every_new_case_is_searchable_when_its_create_answers(b: Backend) {
+    let (s, _db) = store(b).await;
+    let f = fixture(s.as_ref()).await;
+    let mut set = tokio::task::JoinSet::new();
+    for w in 0..16 {
+        let (s, f) = (s.clone(), f.clone());
+        set.spawn(async move {
+            let mut out = vec![];
+            for i in 0..6 {
+                let word = format!("quokka{w}x{i}");
+                let mut c = new_case(&f, &format!("sign-in loop {word}"));
+                // One create in the burst names a tenant that does not exist: refused.
+                let refused = w == 7 && i == 3;
+                if refused {
+                    c.tenant_id = Uuid::now_v7();
+                }
+                let e = event(f.requester.id, EventKind::Created, true);
+                let r = s.create_case(&c, &e, None, &a(), None).await;
+                match (refused, r) {
+                    (false, Ok(CreateOutcome::Created(n))) => out.push((word, Some(n))),
+                    (true, Err(_)) => out.push((word, None)),
+                    (refused, other) => panic!("{word} (refused: {refused}): {other:?}"),
+                }
+            }
+            out
+        });
+    }
+    let mut expected = vec![];
+    while let Some(r) = set.join_next().await {
+        expected.extend(r.unwrap());
+    }
+    let imported = s
+        .import_cases(&[(new_case(&f, "imported wombat trouble"), Status::Open)])
+        .await
+        .unwrap();
+    expected.push(("wombat".into(), Some(imported[0])));
+    assert_eq!(expected.len(), 97);
+    for (word, number) in expected {
+        let found = s
+            .list_cases(&CaseQuery {
+                text: Some(word.clone()),
+                ..query_all()
+            })
+            .await
+            .unwrap();
+        let found: Vec<i64> = found.iter().map(|c| c.number).collect();
+        assert_eq!(
+            found,
+            number.into_iter().collect::<Vec<_>>(),
+            "{b:?}: {word}"
+        );
+    }
+}
+both!(every_new_case_is_searchable_when_its_create_answers);
