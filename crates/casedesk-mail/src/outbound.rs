@@ -360,10 +360,17 @@ pub fn compose_plain_with(
 /// The embedded transport: each message is written to `dir` as one `.eml` file named `name`
 /// (written aside and renamed, so a reader never sees half a message).
 pub fn write_outbox(dir: &Path, name: &str, message: &[u8]) -> Result<PathBuf, SendError> {
-    std::fs::create_dir_all(dir)?;
     let path = dir.join(name);
     let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, message)?;
+    // The folder is made when a write finds it missing, not asked for before each message:
+    // every created case sends one, and each system call counts on that path.
+    match std::fs::write(&tmp, message) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir)?;
+            std::fs::write(&tmp, message)?;
+        }
+        r => r?,
+    }
     std::fs::rename(&tmp, &path)?;
     Ok(path)
 }

@@ -170,6 +170,16 @@ fn bad_addresses_are_named_and_the_outbox_holds_whole_files() {
     let back = read(&std::fs::read(&path).unwrap(), &marks()).unwrap();
     assert_eq!(back.subject, r.subject);
     assert!(back.text.contains("number 1042"));
+    // A second message into the folder that now exists; the same name again replaces it.
+    let other = write_outbox(&dir.path().join("outbox"), "case-1042-8.eml", b"second").unwrap();
+    write_outbox(&dir.path().join("outbox"), "case-1042-8.eml", b"again").unwrap();
+    assert_eq!(std::fs::read(&other).unwrap(), b"again");
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("outbox"))
+            .unwrap()
+            .count(),
+        2
+    );
 }
 
 #[test]
