@@ -6,7 +6,8 @@
 #   bash bench/after-burst.sh          # the same on SQLite, in a temporary folder
 #
 # Generates CASES (20000) cases over ACCOUNTS (200) accounts, creates BURST (50000) more through
-# the API at concurrency 16 (all in one queue, so the queue a burst fills is the one read), runs
+# the API at concurrency 16 (all in one queue, with the same words: the agents who search work
+# that queue or others, so searches meet both a flooded queue and ones the burst left), runs
 # ANALYZE, restarts the server (cold statement caches, as after a deploy), then runs each list
 # and search scenario at concurrency 1 and 4 for SECONDS_PER (6) s. Prints one line per run:
 # scenario, concurrency, p50 and p99 in ms. The client shares the machine with the server.
