@@ -954,53 +954,96 @@ macro_rules! store_impl {
                 /// each row costs a hand-off between threads in the driver, which dominated
                 /// lists.
                 async fn list_pass(&self, query: &CaseQuery, pass: &Pass) -> Result<Vec<CaseSummary>> {
+                    Self::list_pass_on(&self.pool, query, pass).await
+                }
+
+                /// [`Self::list_pass`] on a given connection.
+                async fn list_pass_on<'c, E>(ex: E, query: &CaseQuery, pass: &Pass) -> Result<Vec<CaseSummary>>
+                where
+                    E: sqlx::Executor<'c, Database = $db>,
+                {
                     let (sql, args) = list_sql_pass(query, $name, pass);
                     let sql = format!(
                         "SELECT CAST({}({}({}) ORDER BY {}) AS TEXT) AS page FROM ({sql}) AS p",
                         $jarr, $jobj, SUMMARY_FIELDS, page_order(query)
                     );
                     let q = bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args);
-                    let page: Option<String> = q.fetch_one(&self.pool).await.map_err(internal)?.try_get("page").map_err(internal)?;
+                    let page: Option<String> = q.fetch_one(ex).await.map_err(internal)?.try_get("page").map_err(internal)?;
                     summaries_from_json(page.as_deref())
                 }
 
-                /// Each branch's `window`-th newest case (none for a shorter branch).
-                async fn search_cuts(&self, query: &CaseQuery, window: i64) -> Result<Vec<Option<i64>>> {
-                    let (sql, args) = list_sql_pass(query, $name, &Pass::Cuts(window));
+                /// For each window, each branch's `window`-th newest case (none for a
+                /// shorter branch), and the newest case of all, from one statement.
+                async fn search_cuts<'c, E>(ex: E, query: &CaseQuery, windows: &[i64]) -> Result<(Vec<Vec<Option<i64>>>, Option<i64>)>
+                where
+                    E: sqlx::Executor<'c, Database = $db>,
+                {
+                    let (sql, args) = list_sql_pass(query, $name, &Pass::Cuts(windows.to_vec()));
                     let row = bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
-                        .fetch_one(&self.pool)
+                        .fetch_one(ex)
                         .await
                         .map_err(internal)?;
-                    (0..row.len())
+                    let mut cuts = (0..row.len())
                         .map(|i| row.try_get::<Option<i64>, _>(i).map_err(internal))
-                        .collect()
+                        .collect::<Result<Vec<_>>>()?;
+                    let top = cuts.pop().flatten();
+                    let per = (cuts.len() / windows.len().max(1)).max(1);
+                    Ok((cuts.chunks(per).map(<[_]>::to_vec).collect(), top))
                 }
 
-                /// A search newest first on PostgreSQL (see [`Pass`]): each branch walks its
-                /// newest cases down to its cut; the page is proven complete when it is full
-                /// and reaches no lower than any cut (a branch's matches below its cut are all
-                /// older than the page). Otherwise the text index drives.
+                /// A search newest first on PostgreSQL (see [`Pass`]). A customer's or an
+                /// account's cases, when fewer than [`SEARCH_WALK_WHOLE`], are walked whole
+                /// (the walk stops at a page): cheaper than every match of the text across all
+                /// accounts. Otherwise each branch walks its newest cases down to its cut; the
+                /// page is proven complete when it is full and reaches no lower than any cut (a
+                /// branch's matches below its cut are all older than the page), and the text
+                /// index drives when it is not.
                 async fn search_in_passes(&self, query: &CaseQuery) -> Result<Vec<CaseSummary>> {
-                    let cuts = self.search_cuts(query, SEARCH_WINDOW).await?;
+                    let few = matches!(query.visibility, casedesk_core::cases::Visibility::Mine { .. } | casedesk_core::cases::Visibility::Account { .. });
+                    // Every window in one statement: the whole walk when it is possible, the
+                    // first pass's, and each branch's newest case.
+                    let windows: &[i64] = if few { &[SEARCH_WALK_WHOLE, SEARCH_WINDOW, 1] } else { &[SEARCH_WINDOW, 1] };
+                    // Each pass is written so that its plan does not depend on the values (it
+                    // walks the index it names, or is driven by the text index), so the plans
+                    // the database keeps are used as they are. Left to choose, it plans these
+                    // long statements again for every search (its estimate of a kept plan is
+                    // always worse than of one for the values), which cost a search on
+                    // PostgreSQL about as much as running it.
+                    let mut tx = self
+                        .pool
+                        .begin_with("BEGIN READ ONLY; SET LOCAL plan_cache_mode = force_generic_plan")
+                        .await
+                        .map_err(internal)?;
+                    let (mut cuts, top) = Self::search_cuts(&mut *tx, query, windows).await?;
+                    let newest = cuts.pop().unwrap_or_default();
+                    let window = cuts.pop().unwrap_or_default();
+                    if let Some(whole) = cuts.pop().filter(|w| w.iter().all(Option::is_none)) {
+                        let page = Self::list_pass_on(&mut *tx, query, &Pass::Bounded(whole)).await?;
+                        tx.commit().await.map_err(internal)?;
+                        return Ok(page);
+                    }
                     // The page is proven when it reaches no lower than any branch's cut.
-                    let lowest_needed = cuts.iter().flatten().max().copied().unwrap_or(i64::MIN);
-                    let page = self.list_pass(query, &Pass::Bounded(cuts)).await?;
+                    let lowest_needed = window.iter().flatten().max().copied().unwrap_or(i64::MIN);
+                    let page = Self::list_pass_on(&mut *tx, query, &Pass::Bounded(window)).await?;
                     let full = page.len() >= query.limit as usize;
                     if (full && page.last().is_some_and(|c| c.number >= lowest_needed))
                         || lowest_needed == i64::MIN
                     {
                         // Full and above every cut, or every branch walked whole.
+                        tx.commit().await.map_err(internal)?;
                         return Ok(page);
                     }
-                    if matches!(query.visibility, casedesk_core::cases::Visibility::Mine { .. } | casedesk_core::cases::Visibility::Account { .. }) {
-                        // A customer's cases are few: walked whole, they cost less than every
-                        // match of the text across all accounts.
-                        let whole = self.search_cuts(query, SEARCH_WALK_WHOLE).await?;
-                        if whole.iter().all(Option::is_none) {
-                            return self.list_pass(query, &Pass::Bounded(whole)).await;
-                        }
-                    }
-                    self.list_pass(query, &Pass::TextDriven).await
+                    // No case above every branch's newest is visible. When many lie above it,
+                    // the text index's matches are cut there before any is read; when few do,
+                    // intersecting with the key's range would cost more than it saves.
+                    let visible_top = newest.iter().flatten().max().copied();
+                    let bound = match (visible_top, top) {
+                        (Some(v), Some(t)) if t - v > v / 4 => Some(v),
+                        _ => None,
+                    };
+                    let page = Self::list_pass_on(&mut *tx, query, &Pass::TextDriven(bound)).await?;
+                    tx.commit().await.map_err(internal)?;
+                    Ok(page)
                 }
             }
 

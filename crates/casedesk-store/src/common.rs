@@ -454,8 +454,9 @@ pub(crate) fn list_sql(q: &casedesk_core::cases::CaseQuery, backend: &str) -> (S
 
 /// How many of a branch's newest cases the first pass of a search on PostgreSQL reads.
 pub(crate) const SEARCH_WINDOW: i64 = 200;
-/// A customer's or an account's cases, when fewer than this, are walked whole when the first
-/// pass is not enough: cheaper than gathering every match of the text.
+/// A customer's or an account's cases, when fewer than this, are walked whole from the start
+/// (the walk stops at a page): cheaper than gathering every match of the text, and a window
+/// first would walk the newest of them twice when the words are rare.
 pub(crate) const SEARCH_WALK_WHOLE: i64 = 3000;
 
 /// The passes of a search on PostgreSQL. A branch that walks its index newest first and
@@ -468,13 +469,14 @@ pub(crate) const SEARCH_WALK_WHOLE: i64 = 3000;
 pub(crate) enum Pass {
     /// The listing as written: every list, and a search on SQLite.
     Whole,
-    /// One row: for each branch, the number of its n-th newest case (the text aside), or NULL
-    /// when it has fewer.
-    Cuts(i64),
+    /// One row: for each window n and each branch (window by window), the number of the
+    /// branch's n-th newest case (the text aside), or NULL when it has fewer.
+    Cuts(Vec<i64>),
     /// Each branch walks down to its cut only (none: all of it).
     Bounded(Vec<Option<i64>>),
-    /// Driven by the text index: each match, newest first, checked for visibility and filters.
-    TextDriven,
+    /// Driven by the text index: each match, newest first, checked for visibility and filters;
+    /// with a bound, only the matches at or below that number (none above it is visible).
+    TextDriven(Option<i64>),
 }
 
 /// Builds the statement of one pass of a case listing.
@@ -514,8 +516,8 @@ pub(crate) fn list_sql_pass(
         let sql = search_page(q, &m, &filters, due_resume, by_due, &limit, &mut args);
         return (sql, args.0);
     }
-    if let Pass::TextDriven = pass {
-        return (text_driven(q, &filters, &limit, &mut args), args.0);
+    if let Pass::TextDriven(bound) = pass {
+        return (text_driven(q, &filters, *bound, &limit, &mut args), args.0);
     }
     // Each branch: what it reads, its condition and its order.
     let specs: Option<Vec<(&str, String, &str)>> = match &q.visibility {
@@ -549,12 +551,15 @@ pub(crate) fn list_sql_pass(
     // A listing without branches is one branch over all of `cases` for the passes.
     let one = || vec![("cases c", "TRUE".to_owned(), "c.number DESC")];
     match pass {
-        Pass::Cuts(window) => {
-            let cuts: Vec<String> = specs
-                .unwrap_or_else(one)
+        Pass::Cuts(windows) => {
+            let specs = specs.unwrap_or_else(one);
+            let cuts: Vec<String> = windows
                 .iter()
+                .flat_map(|window| {
+                    specs.iter().map(move |(from, cond, order)| (window, from, cond, order))
+                })
                 .enumerate()
-                .map(|(k, (from, cond, order))| {
+                .map(|(k, (window, from, cond, order))| {
                     let mut all = vec![cond.clone()];
                     all.extend(filters.iter().cloned());
                     format!(
@@ -564,7 +569,15 @@ pub(crate) fn list_sql_pass(
                     )
                 })
                 .collect();
-            return (format!("SELECT {}", cuts.join(", ")), args.0);
+            // Last, the newest case of all, so a search can tell how far the newest cases
+            // lie above every branch (see `search_in_passes`).
+            return (
+                format!(
+                    "SELECT {}, (SELECT max(number) FROM cases) AS top",
+                    cuts.join(", ")
+                ),
+                args.0,
+            );
         }
         Pass::Bounded(cuts) => {
             let bs = specs
@@ -640,10 +653,13 @@ fn walk_then_match(
     // Past the longest walk: the cut bounds the walk; this only fences it (and leaves room for
     // cases created since the cut was read).
     let fence = SEARCH_WALK_WHOLE * 2;
+    // The query as a subquery, parsed once for the statement: written as a call beside the
+    // column, a generic plan parses and stems the words again for every case it checks, which
+    // was half of a walk's time.
     format!(
         "SELECT number FROM (SELECT w.number FROM (SELECT c.number AS number, {key} AS k FROM {from} WHERE {} \
          ORDER BY {order} LIMIT {fence}) AS w CROSS JOIN LATERAL (SELECT 1 FROM case_search s \
-         WHERE s.case_number = w.number AND s.{col} @@ websearch_to_tsquery('english', {t}) LIMIT 1) AS x \
+         WHERE s.case_number = w.number AND s.{col} @@ (SELECT websearch_to_tsquery('english', {t})) LIMIT 1) AS x \
          ORDER BY w.k{desc} LIMIT {limit}) AS b{k}",
         conds.join(" AND ")
     )
@@ -655,6 +671,7 @@ fn walk_then_match(
 fn text_driven(
     q: &casedesk_core::cases::CaseQuery,
     filters: &[String],
+    bound: Option<i64>,
     limit: &str,
     args: &mut Args,
 ) -> String {
@@ -664,6 +681,13 @@ fn text_driven(
         "doc_public"
     };
     let t = args.push(Arg::Str(q.text.clone().unwrap_or_default()));
+    // The bound as a range of the primary key, which the planner intersects with the text
+    // index's matches before it reads a row: the many matches among newer cases nobody here
+    // may see (a burst in another queue) then cost neither a read nor a check.
+    let below = match bound {
+        Some(b) => format!(" AND case_number <= {}", args.push(Arg::I64(b))),
+        None => String::new(),
+    };
     let mut conds: Vec<String> = visible_to(q, args).into_iter().collect();
     conds.extend(filters.iter().cloned());
     if conds.is_empty() {
@@ -674,7 +698,7 @@ fn text_driven(
     // is found.
     format!(
         "{SUMMARY_SELECT} WHERE c.number IN (WITH m AS MATERIALIZED (SELECT case_number FROM case_search \
-         WHERE {col} @@ websearch_to_tsquery('english', {t})) \
+         WHERE {col} @@ websearch_to_tsquery('english', {t}){below}) \
          SELECT n.case_number FROM (SELECT case_number FROM m ORDER BY case_number DESC) AS n \
          CROSS JOIN LATERAL (SELECT 1 FROM cases c WHERE c.number = n.case_number AND {} LIMIT 1) AS v \
          ORDER BY n.case_number DESC LIMIT {limit}) ORDER BY c.number DESC LIMIT {limit}",

@@ -95,13 +95,14 @@ pub async fn explain_case_list(
         let passes = if q.text.is_some() && q.sort == casedesk_core::cases::CaseSort::Newest {
             let mut cuts = Vec::new();
             for window in [common::SEARCH_WINDOW, common::SEARCH_WALK_WHOLE] {
-                let (sql, args) = common::list_sql_pass(q, "postgres", &Pass::Cuts(window));
+                let (sql, args) = common::list_sql_pass(q, "postgres", &Pass::Cuts(vec![window]));
                 let row = common::bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
                     .fetch_one(&mut conn)
                     .await
                     .map_err(common::internal)?;
+                // The last column is the newest case of all.
                 cuts.push(
-                    (0..row.len())
+                    (0..row.len().saturating_sub(1))
                         .map(|i| row.try_get::<Option<i64>, _>(i).map_err(common::internal))
                         .collect::<Result<Vec<_>, _>>()?,
                 );
@@ -109,10 +110,11 @@ pub async fn explain_case_list(
             let whole = cuts.pop().unwrap_or_default();
             let first = cuts.pop().unwrap_or_default();
             vec![
-                Pass::Cuts(common::SEARCH_WINDOW),
+                Pass::Cuts(vec![common::SEARCH_WALK_WHOLE, common::SEARCH_WINDOW, 1]),
                 Pass::Bounded(first),
                 Pass::Bounded(whole),
-                Pass::TextDriven,
+                Pass::TextDriven(None),
+                Pass::TextDriven(Some(1)),
             ]
         } else {
             vec![Pass::Whole]

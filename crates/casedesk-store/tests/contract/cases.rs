@@ -409,7 +409,8 @@ async fn searches_use_the_text_index_after_a_burst_without_the_words(b: Backend)
                 }
             ),
         );
-        c.queue = "general".into();
+        // The oldest thousand-and-one in a queue that receives nothing newer.
+        c.queue = if i <= 1000 { "legacy" } else { "general" }.into();
         batch.push((c, Status::Open));
     }
     s.import_cases(&batch).await.unwrap();
@@ -454,7 +455,7 @@ async fn searches_use_the_text_index_after_a_burst_without_the_words(b: Backend)
         ..query_all()
     };
     let queues = Visibility::Queues {
-        queues: vec!["general".into(), "identity".into()],
+        queues: vec!["legacy".into(), "general".into(), "identity".into()],
         user_id: agent,
     };
     for (who, visible) in [("agent", queues), ("manager", Visibility::All)] {
@@ -519,6 +520,16 @@ async fn searches_use_the_text_index_after_a_burst_without_the_words(b: Backend)
                         && !text.contains("Seq Scan on cases"),
                     "{who}: walks every case:\n{plan}"
                 );
+                // Bounded by the branches' newest case, the text index's matches are cut at
+                // the primary key before any is read.
+                let text = plan
+                    .split("-- ")
+                    .find(|p| p.starts_with("TextDriven(Some"))
+                    .unwrap_or_default();
+                assert!(
+                    text.contains("Index Cond: (case_number <= "),
+                    "{who}: the bound does not cut the matches:\n{plan}"
+                );
             }
             Backend::Sqlite => {
                 assert!(plan.contains("case_search VIRTUAL TABLE"), "{who}:\n{plan}");
@@ -529,6 +540,34 @@ async fn searches_use_the_text_index_after_a_burst_without_the_words(b: Backend)
             }
         }
     }
+    // An agent whose one queue holds only the oldest cases: every case above its newest is
+    // invisible to them, so the search cuts the text's matches there. Its newest case is a
+    // match, and stays one.
+    let archivist = Visibility::Queues {
+        queues: vec!["legacy".into()],
+        user_id: Uuid::now_v7(),
+    };
+    let legacy: Vec<i64> = all
+        .iter()
+        .filter(|c| c.queue == "legacy" && c.subject.contains("kerberos"))
+        .map(|c| c.number)
+        .collect();
+    assert_eq!(legacy.len(), 6, "{b:?}");
+    let page = s
+        .list_cases(&search(archivist.clone(), "kerberos", None))
+        .await
+        .unwrap();
+    assert_eq!(
+        page.iter().map(|c| c.number).collect::<Vec<_>>(),
+        legacy,
+        "{b:?}: the archivist's matches, newest first"
+    );
+    let page = s
+        .list_cases(&search(archivist, "token", None))
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 26, "{b:?}");
+    assert!(page.iter().all(|c| c.queue == "legacy"), "{b:?}");
 }
 both!(searches_use_the_text_index_after_a_burst_without_the_words);
 
