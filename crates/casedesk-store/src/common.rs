@@ -116,6 +116,29 @@ pub(crate) enum Arg {
     OptI64(Option<i64>),
 }
 
+impl Arg {
+    /// The PostgreSQL type it is bound as, for a `PREPARE` written by hand.
+    pub(crate) fn pg_type(&self) -> &'static str {
+        match self {
+            Arg::Str(_) | Arg::OptStr(_) => "text",
+            Arg::I64(_) | Arg::OptI64(_) => "bigint",
+            Arg::Bool(_) => "boolean",
+        }
+    }
+
+    /// The value as a PostgreSQL literal (standard-conforming strings), where a statement
+    /// takes no parameters.
+    pub(crate) fn pg_literal(&self) -> String {
+        let text = |s: &str| format!("'{}'", s.replace('\'', "''"));
+        match self {
+            Arg::Str(s) | Arg::OptStr(Some(s)) => text(s),
+            Arg::I64(i) | Arg::OptI64(Some(i)) => i.to_string(),
+            Arg::Bool(b) => b.to_string(),
+            Arg::OptStr(None) | Arg::OptI64(None) => "NULL".into(),
+        }
+    }
+}
+
 /// Binds a built statement's arguments, in the order they were pushed.
 pub(crate) fn bind_args<'q, DB>(
     mut q: sqlx::query::Query<'q, DB, DB::Arguments>,
@@ -1066,5 +1089,20 @@ pub(crate) fn again(e: &DomainError) -> DomainError {
     match e {
         DomainError::Unavailable(m) => DomainError::Unavailable(m.clone()),
         other => DomainError::Internal(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Arg;
+
+    #[test]
+    fn a_literal_keeps_its_quotes_inside_the_string() {
+        assert_eq!(Arg::Str("it's".into()).pg_literal(), "'it''s'");
+        // Standard-conforming strings: a backslash is itself, not an escape.
+        assert_eq!(Arg::Str("a\\'b".into()).pg_literal(), "'a\\''b'");
+        assert_eq!(Arg::OptStr(None).pg_literal(), "NULL");
+        assert_eq!(Arg::OptI64(Some(-3)).pg_literal(), "-3");
+        assert_eq!(Arg::Bool(false).pg_literal(), "false");
     }
 }

@@ -119,13 +119,47 @@ pub async fn explain_case_list(
         } else {
             vec![Pass::Whole]
         };
+        // A search's passes run with the plans the database keeps, made without the values
+        // (see `search_in_passes`): explained the same way, as prepared statements executed
+        // with `plan_cache_mode = force_generic_plan`. (`EXPLAIN` of the statement itself
+        // would plan it for the values.)
+        let generic = !matches!(passes.as_slice(), [Pass::Whole]);
+        if generic {
+            sqlx::raw_sql("SET plan_cache_mode = force_generic_plan")
+                .execute(&mut conn)
+                .await
+                .map_err(common::internal)?;
+        }
         let mut lines = Vec::new();
-        for pass in &passes {
+        for (i, pass) in passes.iter().enumerate() {
             let (sql, args) = common::list_sql_pass(q, "postgres", pass);
-            let q = common::bind_args(
-                sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}"))),
-                args,
-            );
+            let explain = if generic {
+                // Both lists written with their parentheses, which an empty list may not have.
+                let list = |items: Vec<String>| {
+                    if items.is_empty() {
+                        String::new()
+                    } else {
+                        format!("({})", items.join(", "))
+                    }
+                };
+                let types = args.iter().map(|a| a.pg_type().to_owned()).collect();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "PREPARE pass{i}{} AS {sql}",
+                    list(types)
+                )))
+                .execute(&mut conn)
+                .await
+                .map_err(common::internal)?;
+                // `EXPLAIN EXECUTE` takes no bound parameters: the values written out.
+                let values = args.iter().map(common::Arg::pg_literal).collect();
+                (
+                    format!("EXPLAIN EXECUTE pass{i}{}", list(values)),
+                    Vec::new(),
+                )
+            } else {
+                (format!("EXPLAIN {sql}"), args)
+            };
+            let q = common::bind_args(sqlx::query(sqlx::AssertSqlSafe(explain.0)), explain.1);
             lines.push(format!("-- {pass:?}"));
             lines.extend(plan_lines(
                 &q.fetch_all(&mut conn).await.map_err(common::internal)?,

@@ -497,19 +497,29 @@ async fn searches_use_the_text_index_after_a_burst_without_the_words(b: Backend)
                     "{who}: the text index does not drive:\n{plan}"
                 );
                 // Walks of the newest cases stop at their cut: a queue's at its index
-                // condition, all cases' at the primary key's.
+                // condition, all cases' at the primary key's. (The plans are the kept ones,
+                // made without the values, so each value shows as a parameter.)
                 let bounded = plan
                     .split("-- ")
                     .find(|p| p.starts_with("Bounded"))
                     .unwrap_or_default();
                 let stop = if who == "agent" {
-                    "Index Cond: ((queue = 'identity'::text) AND ((- number) <= "
+                    "AND ((- number) <= (- $"
                 } else {
-                    "Index Cond: (number >= "
+                    "Index Cond: (number >= $"
                 };
                 assert!(
                     bounded.contains(stop),
                     "{who}: the walk does not stop at its cut:\n{plan}"
+                );
+                // Each case walked is checked against the words parsed once for the
+                // statement, not parsed again for it.
+                assert!(
+                    bounded.contains("Filter: (doc_all @@ $")
+                        && !bounded
+                            .lines()
+                            .any(|l| l.contains("Filter:") && l.contains("websearch_to_tsquery")),
+                    "{who}: the words are parsed for every case:\n{plan}"
                 );
                 let text = plan
                     .split("-- ")
