@@ -1008,10 +1008,11 @@ macro_rules! store_impl {
                     // the database keeps are used as they are. Left to choose, it plans these
                     // long statements again for every search (its estimate of a kept plan is
                     // always worse than of one for the values), which cost a search on
-                    // PostgreSQL about as much as running it.
+                    // PostgreSQL about as much as running it. One snapshot for every pass:
+                    // the cuts and bounds read first hold for the cases read after them.
                     let mut tx = self
                         .pool
-                        .begin_with("BEGIN READ ONLY; SET LOCAL plan_cache_mode = force_generic_plan")
+                        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL plan_cache_mode = force_generic_plan")
                         .await
                         .map_err(internal)?;
                     let (mut cuts, top) = Self::search_cuts(&mut *tx, query, windows).await?;
