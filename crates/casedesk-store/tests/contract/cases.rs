@@ -573,11 +573,55 @@ async fn searches_use_the_text_index_after_a_burst_without_the_words(b: Backend)
         "{b:?}: the archivist's matches, newest first"
     );
     let page = s
-        .list_cases(&search(archivist, "token", None))
+        .list_cases(&search(archivist.clone(), "token", None))
         .await
         .unwrap();
     assert_eq!(page.len(), 26, "{b:?}");
     assert!(page.iter().all(|c| c.queue == "legacy"), "{b:?}");
+    // The bound is read before the matches. While another session keeps swapping the
+    // archivist's newest match for a much newer one in another queue, each in one statement,
+    // every page holds exactly one of the two: all passes read one snapshot. (SQLite runs a
+    // search as one statement.)
+    if matches!(b, Backend::Postgres) {
+        use sqlx::Connection;
+        let (old, new) = (legacy[0], kerberos[0]);
+        assert!(
+            new > old,
+            "the newer match is above the archivist's newest case"
+        );
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let swapper = {
+            let (url, stop) = (db.url.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut c = sqlx::postgres::PgConnection::connect(&url).await.unwrap();
+                let mut swaps = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    sqlx::query(
+                        "UPDATE cases SET queue = CASE queue WHEN 'legacy' THEN 'general' \
+                         ELSE 'legacy' END WHERE number IN ($1, $2)",
+                    )
+                    .bind(old)
+                    .bind(new)
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+                    swaps += 1;
+                }
+                swaps
+            })
+        };
+        for _ in 0..300 {
+            let page = s
+                .list_cases(&search(archivist.clone(), "kerberos", None))
+                .await
+                .unwrap();
+            let numbers: Vec<i64> = page.iter().map(|c| c.number).collect();
+            let held = numbers.iter().filter(|n| **n == old || **n == new).count();
+            assert_eq!(held, 1, "a page from no committed state: {numbers:?}");
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(swapper.await.unwrap() > 100, "the swaps ran alongside");
+    }
 }
 both!(searches_use_the_text_index_after_a_burst_without_the_words);
 
