@@ -983,12 +983,10 @@ macro_rules! store_impl {
                         .fetch_one(ex)
                         .await
                         .map_err(internal)?;
-                    let mut cuts = (0..row.len())
+                    let values = (0..row.len())
                         .map(|i| row.try_get::<Option<i64>, _>(i).map_err(internal))
                         .collect::<Result<Vec<_>>>()?;
-                    let top = cuts.pop().flatten();
-                    let per = (cuts.len() / windows.len().max(1)).max(1);
-                    Ok((cuts.chunks(per).map(<[_]>::to_vec).collect(), top))
+                    Ok(split_cuts(values, windows.len()))
                 }
 
                 /// A search newest first on PostgreSQL (see [`Pass`]). A customer's or an
@@ -1015,23 +1013,28 @@ macro_rules! store_impl {
                         .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL plan_cache_mode = force_generic_plan")
                         .await
                         .map_err(internal)?;
-                    let (mut cuts, top) = Self::search_cuts(&mut *tx, query, windows).await?;
+                    let page = Self::passes(&mut tx, query, windows).await?;
+                    tx.commit().await.map_err(internal)?;
+                    Ok(page)
+                }
+
+                /// The passes of [`Self::search_in_passes`] in its transaction, up to the
+                /// first whose page is the answer.
+                async fn passes(tx: &mut sqlx::Transaction<'_, $db>, query: &CaseQuery, windows: &[i64]) -> Result<Vec<CaseSummary>> {
+                    let (mut cuts, top) = Self::search_cuts(&mut **tx, query, windows).await?;
                     let newest = cuts.pop().unwrap_or_default();
                     let window = cuts.pop().unwrap_or_default();
                     if let Some(whole) = cuts.pop().filter(|w| w.iter().all(Option::is_none)) {
-                        let page = Self::list_pass_on(&mut *tx, query, &Pass::Bounded(whole)).await?;
-                        tx.commit().await.map_err(internal)?;
-                        return Ok(page);
+                        return Self::list_pass_on(&mut **tx, query, &Pass::Bounded(whole)).await;
                     }
                     // The page is proven when it reaches no lower than any branch's cut.
                     let lowest_needed = window.iter().flatten().max().copied().unwrap_or(i64::MIN);
-                    let page = Self::list_pass_on(&mut *tx, query, &Pass::Bounded(window)).await?;
+                    let page = Self::list_pass_on(&mut **tx, query, &Pass::Bounded(window)).await?;
                     let full = page.len() >= query.limit as usize;
                     if (full && page.last().is_some_and(|c| c.number >= lowest_needed))
                         || lowest_needed == i64::MIN
                     {
                         // Full and above every cut, or every branch walked whole.
-                        tx.commit().await.map_err(internal)?;
                         return Ok(page);
                     }
                     // No case above every branch's newest is visible. When many lie above it,
@@ -1042,9 +1045,7 @@ macro_rules! store_impl {
                         (Some(v), Some(t)) if t - v > v / 4 => Some(v),
                         _ => None,
                     };
-                    let page = Self::list_pass_on(&mut *tx, query, &Pass::TextDriven(bound)).await?;
-                    tx.commit().await.map_err(internal)?;
-                    Ok(page)
+                    Self::list_pass_on(&mut **tx, query, &Pass::TextDriven(bound)).await
                 }
             }
 

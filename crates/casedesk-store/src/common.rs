@@ -502,6 +502,17 @@ pub(crate) enum Pass {
     TextDriven(Option<i64>),
 }
 
+/// Splits the row of a [`Pass::Cuts`] statement over `windows` windows: each window's cuts,
+/// one a branch, and the newest case of all (its last column).
+pub(crate) fn split_cuts(
+    mut values: Vec<Option<i64>>,
+    windows: usize,
+) -> (Vec<Vec<Option<i64>>>, Option<i64>) {
+    let top = values.pop().flatten();
+    let per = (values.len() / windows.max(1)).max(1);
+    (values.chunks(per).map(<[_]>::to_vec).collect(), top)
+}
+
 /// Builds the statement of one pass of a case listing.
 pub(crate) fn list_sql_pass(
     q: &casedesk_core::cases::CaseQuery,
@@ -1095,6 +1106,13 @@ pub(crate) fn again(e: &DomainError) -> DomainError {
 #[cfg(test)]
 mod tests {
     use super::Arg;
+
+    #[test]
+    fn cuts_split_window_by_window_with_the_newest_case_last() {
+        let (cuts, top) = super::split_cuts(vec![Some(9), None, Some(7), Some(8), Some(20)], 2);
+        assert_eq!(cuts, vec![vec![Some(9), None], vec![Some(7), Some(8)]]);
+        assert_eq!(top, Some(20));
+    }
 
     #[test]
     fn a_literal_keeps_its_quotes_inside_the_string() {

@@ -93,24 +93,21 @@ pub async fn explain_case_list(
         // A search runs in passes (see `Pass`): each one's plan, the bounded walk with the
         // cuts the database gives now.
         let passes = if q.text.is_some() && q.sort == casedesk_core::cases::CaseSort::Newest {
-            let mut cuts = Vec::new();
-            for window in [common::SEARCH_WINDOW, common::SEARCH_WALK_WHOLE] {
-                let (sql, args) = common::list_sql_pass(q, "postgres", &Pass::Cuts(vec![window]));
-                let row = common::bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
-                    .fetch_one(&mut conn)
-                    .await
-                    .map_err(common::internal)?;
-                // The last column is the newest case of all.
-                cuts.push(
-                    (0..row.len().saturating_sub(1))
-                        .map(|i| row.try_get::<Option<i64>, _>(i).map_err(common::internal))
-                        .collect::<Result<Vec<_>, _>>()?,
-                );
-            }
-            let whole = cuts.pop().unwrap_or_default();
+            let windows = vec![common::SEARCH_WALK_WHOLE, common::SEARCH_WINDOW, 1];
+            let (sql, args) = common::list_sql_pass(q, "postgres", &Pass::Cuts(windows.clone()));
+            let row = common::bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
+                .fetch_one(&mut conn)
+                .await
+                .map_err(common::internal)?;
+            let values = (0..row.len())
+                .map(|i| row.try_get::<Option<i64>, _>(i).map_err(common::internal))
+                .collect::<Result<Vec<_>, _>>()?;
+            let (mut cuts, _) = common::split_cuts(values, windows.len());
+            cuts.pop();
             let first = cuts.pop().unwrap_or_default();
+            let whole = cuts.pop().unwrap_or_default();
             vec![
-                Pass::Cuts(vec![common::SEARCH_WALK_WHOLE, common::SEARCH_WINDOW, 1]),
+                Pass::Cuts(windows),
                 Pass::Bounded(first),
                 Pass::Bounded(whole),
                 Pass::TextDriven(None),
